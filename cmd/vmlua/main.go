@@ -1,0 +1,84 @@
+// Command vmlua runs a site's Lua scripts to back up, restore and look after
+// VMware virtual machines. This package is wiring only: flags, config and the
+// hand-over to runtime and modules. Each subcommand lives in its own file and
+// registers itself in init().
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Exit statuses, documented in docs/operations.md.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // the script or command failed
+	exitUsage    = 2 // bad flags or arguments
+	exitConfig   = 3 // config file unreadable, unsafe permissions, bad endpoint
+	exitTimeout  = 4 // the run hit its --timeout
+	exitCanceled = 5 // SIGINT/SIGTERM
+)
+
+// command is one subcommand of vmlua.
+type command struct {
+	name    string
+	summary string
+	// run parses args (everything after the subcommand name) and returns an
+	// exit status. It prints its own errors to stderr.
+	run func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{}
+
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("vmlua: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "vmlua: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "vmlua runs Lua scripts that back up, restore and look after VMware virtual machines.")
+	fmt.Fprintln(w, "\nUsage: vmlua COMMAND [FLAGS] [ARGS]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'vmlua COMMAND --help' for a command's flags. Docs: docs/README.md")
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

@@ -1,0 +1,136 @@
+package transports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Credentials are what the operator's config gives a transport by name.
+// A script never sees them.
+type Credentials struct {
+	Name     string // the config's name for them, for messages
+	User     string
+	Password string
+	Domain   string // SMB
+	KeyFile  string // SSH private key
+	// KnownHosts is an OpenSSH known_hosts file; HostKey a pinned
+	// fingerprint ("SHA256:..."). SSH transports need one of them.
+	KnownHosts string
+	HostKey    string
+	// AllowPlaintext permits protocols that send the password in clear
+	// (plain FTP). Off unless the operator says so.
+	AllowPlaintext bool
+	// InsecureTLS skips certificate verification (FTPS).
+	InsecureTLS bool
+}
+
+// Options are given to a scheme's Open.
+type Options struct {
+	Credentials Credentials
+	// Params are scheme-specific settings from the config or the URL query.
+	Params map[string]string
+	// Env carries objects some schemes need from the run, such as the
+	// vSphere client for vmfs://, keyed by name.
+	Env map[string]any
+}
+
+// Option documents one setting a scheme accepts in Options.Params.
+type Option struct {
+	Name    string
+	Default string
+	Help    string
+}
+
+// Scheme is a transport's registration: its URL scheme(s), its
+// self-description (the docs are generated from it) and its constructor.
+type Scheme struct {
+	Name    string   // "sftp"
+	Aliases []string // "scp"
+	URLForm string   // "sftp://user@host[:port]/path"
+	Help    string   // one paragraph for docs/transports.md
+	Options []Option
+	Open    func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+}
+
+var (
+	mu      sync.RWMutex
+	schemes = map[string]*Scheme{}
+)
+
+// Register makes a scheme available to Open. It is called from the init
+// function of each transport package; a second registration of a name
+// panics, as that is a programming error.
+func Register(s Scheme) {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range append([]string{s.Name}, s.Aliases...) {
+		if _, dup := schemes[n]; dup {
+			panic("transports: scheme registered twice: " + n)
+		}
+		sc := s
+		schemes[n] = &sc
+	}
+}
+
+// Schemes lists the registered schemes (primary names only), sorted.
+func Schemes() []Scheme {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []Scheme
+	for n, s := range schemes {
+		if n == s.Name {
+			out = append(out, *s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ErrUnknownScheme is returned by Open for a URL whose scheme no transport
+// registered.
+var ErrUnknownScheme = errors.New("unknown transport scheme")
+
+// Open parses rawURL and opens it with the transport registered for its
+// scheme. A URL that carries a password is refused: passwords come from
+// named credentials in the config.
+func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("transport URL %q: %w", Redact(rawURL), err)
+	}
+	if _, has := u.User.Password(); has {
+		return nil, fmt.Errorf("transport URL %s carries a password: put it in a named credential in the config file and pass credentials=NAME instead", Redact(rawURL))
+	}
+	mu.RLock()
+	s := schemes[strings.ToLower(u.Scheme)]
+	mu.RUnlock()
+	if s == nil {
+		return nil, fmt.Errorf("transport URL %s: %w %q (known: %s)", Redact(rawURL), ErrUnknownScheme, u.Scheme, strings.Join(schemeNames(), ", "))
+	}
+	return s.Open(ctx, u, opts)
+}
+
+func schemeNames() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []string
+	for n := range schemes {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Redact returns rawURL with any password replaced by "xxxxx", for messages.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
