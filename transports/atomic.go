@@ -1,0 +1,261 @@
+package transports
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
+	"time"
+)
+
+// UploadOptions tune Upload and CreateAtomic. The zero value checks the byte
+// count against what the target reports and nothing else.
+type UploadOptions struct {
+	// ExpectedSize, when > 0, is the number of bytes the caller promises;
+	// a different count fails the upload. (An empty upload can be pinned
+	// with ExpectedSHA256 of the empty string.)
+	ExpectedSize int64
+	// ExpectedSHA256, when set, is the hex sha256 the bytes must have.
+	ExpectedSHA256 string
+	// Verify re-reads the temporary file from the target and re-hashes it
+	// before the rename. It doubles the traffic; dry-run skips it.
+	Verify bool
+	// Progress, when set, is told about every byte accepted by the target.
+	Progress Progress
+}
+
+// UploadResult is what a successful upload wrote.
+type UploadResult struct {
+	Bytes  int64
+	SHA256 string // lower-case hex
+}
+
+// tempMarker is in every temporary name Upload uses; IsTemp looks for it.
+const tempMarker = ".vmlua-"
+
+// TempName returns a fresh temporary name next to final:
+// "dir/.<name>.vmlua-<random>.partial".
+func TempName(final string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dir, name := path.Split(final)
+	return dir + "." + name + tempMarker + hex.EncodeToString(b[:]) + ".partial"
+}
+
+// IsTemp reports whether a base name is one of Upload's temporary names,
+// left behind by a crash; cleanup jobs and listings may skip or remove them.
+func IsTemp(name string) bool {
+	name = path.Base(name)
+	return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".partial") && strings.Contains(name, tempMarker)
+}
+
+// cleanupTimeout bounds the best-effort removal of a partial upload, which
+// runs even when the caller's context is already cancelled.
+const cleanupTimeout = 30 * time.Second
+
+// AtomicWriter is an upload in progress for callers that produce data by
+// writing (exports). Bytes go to a temporary name in the final directory;
+// Commit checks and renames them into place, Abort removes them. Exactly one
+// of Commit or Abort must be called; Abort after Commit is a no-op, so
+// `defer w.Abort()` is the idiom.
+type AtomicWriter struct {
+	ctx   context.Context
+	t     Transport
+	final string
+	temp  string
+	opts  UploadOptions
+	w     Writer
+	h     hash.Hash
+	n     int64
+	done  bool
+	err   error // first write error; Commit fails with it
+}
+
+// CreateAtomic starts an atomic upload to path on t.
+func CreateAtomic(ctx context.Context, t Transport, p string, opts UploadOptions) (*AtomicWriter, error) {
+	final, err := CleanPath(p)
+	if err != nil {
+		return nil, err
+	}
+	if final == "" {
+		return nil, fmt.Errorf("upload to the transport's root directory itself: a file name is needed")
+	}
+	temp := TempName(final)
+	w, err := t.Create(ctx, temp)
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: create temporary %s: %w", final, temp, err)
+	}
+	return &AtomicWriter{ctx: ctx, t: t, final: final, temp: temp, opts: opts, w: w, h: sha256.New()}, nil
+}
+
+// TempPath is where the bytes go until Commit.
+func (a *AtomicWriter) TempPath() string { return a.temp }
+
+// Written is the number of bytes accepted so far.
+func (a *AtomicWriter) Written() int64 { return a.n }
+
+// Write sends p to the target, hashing and counting it. It fails once the
+// context is done.
+func (a *AtomicWriter) Write(p []byte) (int, error) {
+	if a.done {
+		return 0, fmt.Errorf("upload %s: write after Commit or Abort", a.final)
+	}
+	if a.err != nil {
+		return 0, a.err
+	}
+	if err := a.ctx.Err(); err != nil {
+		a.err = fmt.Errorf("upload %s: %w", a.final, err)
+		return 0, a.err
+	}
+	n, err := a.w.Write(p)
+	a.h.Write(p[:n])
+	a.n += int64(n)
+	if a.opts.Progress != nil && n > 0 {
+		a.opts.Progress.Add(int64(n))
+	}
+	if err != nil {
+		a.err = fmt.Errorf("upload %s: write after %d bytes: %w", a.final, a.n, err)
+		return n, a.err
+	}
+	return n, nil
+}
+
+// Close commits; it is there so an AtomicWriter is an io.WriteCloser.
+func (a *AtomicWriter) Close() error {
+	_, err := a.Commit()
+	return err
+}
+
+// Commit finishes the upload: closes the temporary file, checks its size
+// (and the expected size and sha256 when given, and re-reads it when
+// opts.Verify), then renames it onto the final name, replacing any file
+// there. On any failure the temporary file is removed and the final name is
+// untouched.
+func (a *AtomicWriter) Commit() (UploadResult, error) {
+	if a.done {
+		return UploadResult{}, fmt.Errorf("upload %s: Commit after Commit or Abort", a.final)
+	}
+	res, err := a.commit()
+	if err != nil {
+		a.abort(true)
+		return UploadResult{}, err
+	}
+	a.done = true
+	return res, nil
+}
+
+func (a *AtomicWriter) commit() (UploadResult, error) {
+	if a.err != nil {
+		return UploadResult{}, a.err
+	}
+	if err := a.ctx.Err(); err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: %w", a.final, err)
+	}
+	sum := hex.EncodeToString(a.h.Sum(nil))
+	if a.opts.ExpectedSize > 0 && a.n != a.opts.ExpectedSize {
+		return UploadResult{}, fmt.Errorf("upload %s: got %d bytes from the source, expected %d", a.final, a.n, a.opts.ExpectedSize)
+	}
+	if a.opts.ExpectedSHA256 != "" && !strings.EqualFold(sum, a.opts.ExpectedSHA256) {
+		return UploadResult{}, fmt.Errorf("upload %s: source sha256 %s, expected %s", a.final, sum, a.opts.ExpectedSHA256)
+	}
+	err := a.w.Close()
+	a.w = nil
+	if err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: finishing %d bytes: %w", a.final, a.n, err)
+	}
+	fi, err := a.t.Stat(a.ctx, a.temp)
+	if err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: stat of the finished temporary file: %w", a.final, err)
+	}
+	if fi.Size != a.n {
+		return UploadResult{}, fmt.Errorf("upload %s: the target holds %d bytes, %d were sent", a.final, fi.Size, a.n)
+	}
+	if a.opts.Verify && !IsDryRun(a.t) {
+		if err := a.verify(sum); err != nil {
+			return UploadResult{}, err
+		}
+	}
+	if err := a.t.Rename(a.ctx, a.temp, a.final); err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: rename into place: %w", a.final, err)
+	}
+	return UploadResult{Bytes: a.n, SHA256: sum}, nil
+}
+
+func (a *AtomicWriter) verify(sum string) error {
+	r, err := a.t.Open(a.ctx, a.temp, 0)
+	if err != nil {
+		return fmt.Errorf("upload %s: verify: %w", a.final, err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, onlyReader{r}, make([]byte, copyBufSize))
+	if err != nil {
+		return fmt.Errorf("upload %s: verify: read back after %d bytes: %w", a.final, n, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum || n != a.n {
+		return fmt.Errorf("upload %s: verify: read back %d bytes with sha256 %s, sent %d bytes with sha256 %s", a.final, n, got, a.n, sum)
+	}
+	return nil
+}
+
+// Abort stops the upload and removes the temporary file. It is a no-op
+// after Commit or Abort.
+func (a *AtomicWriter) Abort() error {
+	if a.done {
+		return nil
+	}
+	return a.abort(false)
+}
+
+// abort removes the temporary file with a context that survives the
+// caller's cancellation.
+func (a *AtomicWriter) abort(closed bool) error {
+	a.done = true
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	if a.w != nil {
+		errs = append(errs, a.w.Abort())
+		a.w = nil
+	}
+	// Abort is best effort in the Writer contract; make sure.
+	if err := a.t.Remove(ctx, a.temp); err != nil && !errors.Is(err, errNotExist) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("upload %s: removing temporary %s: %w", a.final, a.temp, err)
+	}
+	return nil
+}
+
+// copyBufSize is the chunk Upload moves at a time: big enough for
+// throughput, small enough for constant memory.
+const copyBufSize = 1 << 20
+
+// onlyReader hides WriterTo/ReaderFrom so io.CopyBuffer uses our buffer.
+type onlyReader struct{ io.Reader }
+
+// Upload streams r to path on t atomically (see AtomicWriter.Commit) and
+// returns the byte count and sha256. Memory use is constant. On failure or
+// cancellation nothing appears under path and the temporary file is
+// removed (best effort: a dead server cannot remove anything).
+func Upload(ctx context.Context, t Transport, p string, r io.Reader, opts UploadOptions) (UploadResult, error) {
+	w, err := CreateAtomic(ctx, t, p, opts)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	defer w.Abort()
+	if _, err := io.CopyBuffer(w, onlyReader{r}, make([]byte, copyBufSize)); err != nil {
+		if w.err == nil { // the reader failed, not the target
+			err = fmt.Errorf("upload %s: reading the source after %d bytes: %w", w.final, w.n, err)
+		}
+		return UploadResult{}, err
+	}
+	return w.Commit()
+}
