@@ -1,0 +1,330 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+
+	"github.com/vmlua/vmlua/transports"
+)
+
+func init() {
+	transports.Register(transports.Scheme{
+		Name:    "file",
+		URLForm: "file:///absolute/path",
+		Help: "A directory on this machine or on a file system mounted here. " +
+			"Files are fsynced before they are renamed into place and the directory is fsynced after. " +
+			"Paths cannot leave the directory, not even through a symlink inside it.",
+		Options: []transports.Option{
+			{Name: "create", Default: "true", Help: "create the directory (and its parents) when it does not exist; false refuses a missing directory"},
+		},
+		Open: open,
+	})
+}
+
+func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("file URL %s: host %q given: use file:///absolute/path", transports.Redact(u.String()), u.Host)
+	}
+	if u.Opaque != "" || !filepath.IsAbs(u.Path) {
+		return nil, fmt.Errorf("file URL %s: the path must be absolute, as in file:///srv/backup", transports.Redact(u.String()))
+	}
+	create := opts.Params["create"] != "false"
+	if create {
+		if err := os.MkdirAll(u.Path, 0o750); err != nil {
+			return nil, fmt.Errorf("file URL %s: %w", transports.Redact(u.String()), mapErr(err))
+		}
+	}
+	return New(u.Path)
+}
+
+// Transport is a directory on a local file system.
+type Transport struct {
+	root *os.Root
+	dir  string
+}
+
+var _ transports.Transport = (*Transport)(nil)
+
+// New returns a transport rooted at the existing directory dir.
+func New(dir string) (*Transport, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("file transport %s: %w", dir, err)
+	}
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("file transport: %w", mapErr(err))
+	}
+	return &Transport{root: r, dir: abs}, nil
+}
+
+// URL implements transports.Transport.
+func (t *Transport) URL() string { return (&url.URL{Scheme: "file", Path: t.dir}).String() }
+
+// Dir is the directory the transport is rooted at.
+func (t *Transport) Dir() string { return t.dir }
+
+// Close implements transports.Transport.
+func (t *Transport) Close() error { return t.root.Close() }
+
+// errPathEscapes is the text os.Root uses for a path that leaves it; it
+// has no exported sentinel.
+const errPathEscapes = "path escapes from parent"
+
+// mapErr maps OS errors to the transport sentinels: ENOSPC/EDQUOT to
+// ErrNoSpace, os.Root's escape error to ErrOutsideRoot. Not-found errors
+// already satisfy errors.Is(err, fs.ErrNotExist).
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", transports.ErrNoSpace, err)
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == errPathEscapes {
+			return fmt.Errorf("%w: %w", transports.ErrOutsideRoot, err)
+		}
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	}
+	return err
+}
+
+func clean(p string) (string, error) {
+	c, err := transports.CleanPath(p)
+	if err != nil {
+		return "", err
+	}
+	if c == "" {
+		return ".", nil
+	}
+	return c, nil
+}
+
+func (t *Transport) wrap(op, p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %s in %s: %w", op, p, t.dir, mapErr(err))
+}
+
+// Stat implements transports.Transport.
+func (t *Transport) Stat(ctx context.Context, p string) (transports.FileInfo, error) {
+	c, err := clean(p)
+	if err != nil {
+		return transports.FileInfo{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return transports.FileInfo{}, err
+	}
+	fi, err := t.root.Stat(c)
+	if err != nil {
+		return transports.FileInfo{}, t.wrap("stat", p, err)
+	}
+	return info(fi), nil
+}
+
+func info(fi fs.FileInfo) transports.FileInfo {
+	out := transports.FileInfo{Name: fi.Name(), ModTime: fi.ModTime(), IsDir: fi.IsDir()}
+	if !out.IsDir {
+		out.Size = fi.Size()
+	}
+	return out
+}
+
+// List implements transports.Transport. Entries are as lstat sees them: a
+// symlink is listed as a non-directory.
+func (t *Transport) List(ctx context.Context, p string) ([]transports.FileInfo, error) {
+	c, err := clean(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := t.root.Open(c)
+	if err != nil {
+		return nil, t.wrap("list", p, err)
+	}
+	defer f.Close()
+	fis, err := f.Readdir(-1)
+	if err != nil {
+		return nil, t.wrap("list", p, err)
+	}
+	out := make([]transports.FileInfo, 0, len(fis))
+	for _, fi := range fis {
+		out = append(out, info(fi))
+	}
+	return out, nil
+}
+
+// MkdirAll implements transports.Transport.
+func (t *Transport) MkdirAll(ctx context.Context, p string) error {
+	c, err := clean(p)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c == "." {
+		return nil
+	}
+	return t.wrap("mkdir", p, t.root.MkdirAll(c, 0o750))
+}
+
+// Rename implements transports.Transport. It fsyncs the directories
+// involved so the rename is durable.
+func (t *Transport) Rename(ctx context.Context, from, to string) error {
+	cf, err := clean(from)
+	if err != nil {
+		return err
+	}
+	ct, err := clean(to)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := t.root.Rename(cf, ct); err != nil {
+		return t.wrap("rename", from+" to "+to, err)
+	}
+	if err := t.syncDir(path.Dir(ct)); err != nil {
+		return t.wrap("rename", from+" to "+to, err)
+	}
+	if path.Dir(cf) != path.Dir(ct) {
+		return t.wrap("rename", from+" to "+to, t.syncDir(path.Dir(cf)))
+	}
+	return nil
+}
+
+func (t *Transport) syncDir(dir string) error {
+	d, err := t.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Remove implements transports.Transport.
+func (t *Transport) Remove(ctx context.Context, p string) error {
+	c, err := clean(p)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c == "." {
+		return fmt.Errorf("remove the transport's root %s: refused", t.dir)
+	}
+	return t.wrap("remove", p, t.root.Remove(c))
+}
+
+// Create implements transports.Transport.
+func (t *Transport) Create(ctx context.Context, p string) (transports.Writer, error) {
+	c, err := clean(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := t.root.OpenFile(c, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return nil, t.wrap("create", p, err)
+	}
+	return &writer{t: t, ctx: ctx, f: f, path: c, name: p}, nil
+}
+
+type writer struct {
+	t    *Transport
+	ctx  context.Context
+	f    *os.File
+	path string
+	name string
+	done bool
+}
+
+func (w *writer) Write(b []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("write %s: already closed", w.name)
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := w.f.Write(b)
+	return n, w.t.wrap("write", w.name, err)
+}
+
+// ReadFrom lets io.Copy into a raw Writer use copy_file_range/splice.
+func (w *writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.done {
+		return 0, fmt.Errorf("write %s: already closed", w.name)
+	}
+	n, err := w.f.ReadFrom(r)
+	return n, w.t.wrap("write", w.name, err)
+}
+
+func (w *writer) Close() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	err := w.f.Sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return w.t.wrap("close", w.name, err)
+}
+
+func (w *writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.f.Close()
+	err := w.t.root.Remove(w.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	return w.t.wrap("abort", w.name, err)
+}
+
+// Open implements transports.Transport.
+func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	c, err := clean(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := t.root.Open(c)
+	if err != nil {
+		return nil, t.wrap("open", p, err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("open %s in %s: is a directory", p, t.dir)
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, t.wrap("open", p, err)
+		}
+	}
+	return f, nil
+}
