@@ -103,7 +103,11 @@ func (d *dryRun) Rename(ctx context.Context, from, to string) error {
 			return fmt.Errorf("dry run: rename %s: %w", from, err)
 		}
 	}
-	d.log.Info("would rename", "from", from, "to", to)
+	if ok && IsTemp(cf) {
+		d.log.Info("would write", "path", ct, "bytes", n)
+	} else {
+		d.log.Info("would rename", "from", from, "to", to)
+	}
 	return nil
 }
 

@@ -32,7 +32,7 @@ func Markdown(w io.Writer) error {
 			fmt.Fprintln(b, "| option | default | meaning |")
 			fmt.Fprintln(b, "|---|---|---|")
 			for _, o := range s.Options {
-				fmt.Fprintf(b, "| `%s` | %s | %s |\n", o.Name, cell(o.Default), cell(o.Help))
+				fmt.Fprintf(b, "| `%s` | %s | %s |\n", o.Name, code(o.Default), cell(o.Help))
 			}
 			fmt.Fprintln(b)
 		}
@@ -46,4 +46,11 @@ func cell(s string) string {
 	}
 	s = strings.ReplaceAll(s, "|", `\|`)
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func code(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "`" + cell(s) + "`"
 }

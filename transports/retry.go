@@ -99,8 +99,11 @@ func Do(ctx context.Context, opts RetryOptions, what string, f func() error) err
 	delay := o.Initial
 	for attempt := 1; ; attempt++ {
 		err := f()
-		if err == nil || IsPermanent(err) || ctx.Err() != nil {
+		if err == nil || IsPermanent(err) {
 			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w: %w", what, ctx.Err(), err)
 		}
 		if attempt >= o.Attempts {
 			return fmt.Errorf("%s: giving up after %d attempts: %w", what, attempt, err)
