@@ -1,0 +1,15 @@
+// Package all lists vmlua's Lua modules, in the order the API reference
+// presents them. The CLI, the docs generator and 'vmlua check' use it.
+package all
+
+import (
+	"github.com/vmlua/vmlua/modules/log"
+	"github.com/vmlua/vmlua/runtime"
+)
+
+// Modules returns every Lua module vmlua offers.
+func Modules() []*runtime.Module {
+	return []*runtime.Module{
+		log.Module,
+	}
+}

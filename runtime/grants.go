@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// Grants are the URL prefixes the operator allowed a run to reach
+// (--allow and the config's [grants] allow). A script cannot add to them.
+type Grants struct {
+	prefixes []grant
+}
+
+type grant struct {
+	raw  string
+	norm normURL
+}
+
+// normURL is a URL reduced to what a grant compares: scheme, user, host,
+// port and a clean, decoded path.
+type normURL struct {
+	scheme, user, host, port, path string
+}
+
+var defaultPorts = map[string]string{
+	"sftp": "22", "scp": "22", "ftp": "21", "ftps": "21",
+	"smb": "445", "cifs": "445", "nfs": "2049", "https": "443", "http": "80",
+}
+
+// schemeAliases maps alias schemes onto the name grants compare.
+var schemeAliases = map[string]string{"scp": "sftp", "cifs": "smb"}
+
+func normalize(raw string) (normURL, error) {
+	if strings.ContainsAny(raw, "\x00\r\n\t") {
+		return normURL{}, fmt.Errorf("URL %q contains control characters", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return normURL{}, fmt.Errorf("URL %q: %w", raw, err)
+	}
+	if u.Opaque != "" {
+		return normURL{}, fmt.Errorf("URL %q is not hierarchical (want scheme://host/path)", raw)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme == "" {
+		return normURL{}, fmt.Errorf("URL %q has no scheme (want e.g. sftp://user@host/path or file:///path)", raw)
+	}
+	if a, ok := schemeAliases[scheme]; ok {
+		scheme = a
+	}
+	n := normURL{scheme: scheme, host: strings.ToLower(u.Hostname()), port: u.Port()}
+	if n.port == "" {
+		n.port = defaultPorts[scheme]
+	}
+	if ip := net.ParseIP(n.host); ip != nil {
+		n.host = ip.String()
+	}
+	if u.User != nil {
+		n.user = u.User.Username()
+	}
+	p := u.Path // already percent-decoded by url.Parse
+	if strings.Contains(p, "\\") {
+		return normURL{}, fmt.Errorf("URL %q: backslashes are not allowed in paths", raw)
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return normURL{}, fmt.Errorf("URL %q: '..' is not allowed in paths", raw)
+		}
+	}
+	if p == "" {
+		p = "/"
+	}
+	n.path = path.Clean("/" + p)
+	return n, nil
+}
+
+// Allow adds a prefix. Prefixes are compared structurally: same scheme
+// (scp counts as sftp, cifs as smb), same host and port, same user if the
+// prefix names one, and a path equal to or below the prefix's path.
+func (g *Grants) Allow(prefix string) error {
+	n, err := normalize(prefix)
+	if err != nil {
+		return fmt.Errorf("grant %w", err)
+	}
+	g.prefixes = append(g.prefixes, grant{raw: prefix, norm: n})
+	return nil
+}
+
+// List returns the granted prefixes as given.
+func (g *Grants) List() []string {
+	var out []string
+	for _, p := range g.prefixes {
+		out = append(out, p.raw)
+	}
+	return out
+}
+
+// Check returns nil when rawURL is inside a grant, else an *Error with code
+// not_granted that says how to grant it.
+func (g *Grants) Check(rawURL string) error {
+	n, err := normalize(rawURL)
+	if err != nil {
+		return &Error{Code: CodeInvalidArg, Message: err.Error(), Path: redactURL(rawURL)}
+	}
+	for _, p := range g.prefixes {
+		if p.norm.covers(n) {
+			return nil
+		}
+	}
+	return &Error{
+		Code: CodeNotGranted,
+		Message: fmt.Sprintf("%s is not granted to this run; the operator grants it with 'vmlua run --allow %s' or in the config file's [grants] allow list",
+			redactURL(rawURL), redactURL(rawURL)),
+		Path: redactURL(rawURL),
+	}
+}
+
+func (p normURL) covers(n normURL) bool {
+	if p.scheme != n.scheme || p.host != n.host || p.port != n.port {
+		return false
+	}
+	if p.user != "" && p.user != n.user {
+		return false
+	}
+	if p.path == "/" || p.path == n.path {
+		return true
+	}
+	return strings.HasPrefix(n.path, p.path+"/")
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

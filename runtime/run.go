@@ -1,0 +1,508 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmlua/vmlua/transports"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// DefaultTimeout is a run's wall-clock limit when --timeout is not given:
+// long enough for a night's backup window, short enough that a hung run
+// does not hold a VM on a snapshot into the next day.
+const DefaultTimeout = 12 * time.Hour
+
+// DefaultCleanupTimeout bounds each cleanup action after the script ended.
+const DefaultCleanupTimeout = 10 * time.Minute
+
+// Endpoint is a vSphere endpoint the operator configured.
+type Endpoint struct {
+	Name       string // profile name
+	URL        string // https://host/sdk, without credentials
+	Username   string
+	Password   string
+	Thumbprint string // SHA-1 or SHA-256 fingerprint of the server certificate
+	Insecure   bool   // skip TLS verification (explicit opt-in)
+}
+
+// Options configure one run. Everything a script may reach comes from here,
+// set by the operator; nothing comes from the script.
+type Options struct {
+	Context context.Context // parent; cancelled on SIGINT/SIGTERM by the CLI
+	Logger  *slog.Logger
+	Modules []*Module
+	Grants  Grants
+	DryRun  bool
+	// Timeout is the wall-clock limit of the script (DefaultTimeout if 0).
+	Timeout time.Duration
+	// CleanupTimeout bounds each cleanup action (DefaultCleanupTimeout if 0).
+	CleanupTimeout time.Duration
+	// LibDir is the site's script library (--lib), read-only; "" for none.
+	LibDir string
+	// Args are the script's arguments: positional ones and key=value.
+	Args []string
+	// Endpoints are the configured vSphere profiles; DefaultEndpoint names
+	// the one the vm module connects to unless a script picks another.
+	Endpoints       map[string]Endpoint
+	DefaultEndpoint string
+	// Credentials are named transport credentials from the config.
+	Credentials map[string]transports.Credentials
+	Progress    Progress
+	Limits      Limits
+	// Shared holds objects shared between runs of one process (a fleet run's
+	// connection pool), keyed by module name.
+	Shared map[string]any
+}
+
+// Run is the state of one script run, handed to every module function:
+// context, grants, cleanup stack, logger, dry-run flag and progress sink.
+// There are no globals; two runs in one process share nothing but
+// Options.Shared.
+type Run struct {
+	Log      *slog.Logger
+	Grants   *Grants
+	Cleanup  *CleanupStack
+	DryRun   bool
+	Progress Progress
+
+	opts    Options
+	limits  Limits
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	stopTO  context.CancelFunc
+	modules map[string]*Module
+	secrets []string
+
+	mu     sync.Mutex
+	values map[string]any
+	closed bool
+}
+
+var (
+	errTimeout = errors.New("the run exceeded its --timeout")
+	errMemory  = errors.New("the run exceeded its memory limit")
+)
+
+// New prepares a run. The script's wall-clock limit starts now.
+func New(opts Options) (*Run, error) {
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.CleanupTimeout == 0 {
+		opts.CleanupTimeout = DefaultCleanupTimeout
+	}
+	if opts.Progress == nil {
+		opts.Progress = NopProgress{}
+	}
+	r := &Run{
+		Grants:   &opts.Grants,
+		Cleanup:  &CleanupStack{},
+		DryRun:   opts.DryRun,
+		Progress: opts.Progress,
+		opts:     opts,
+		limits:   opts.Limits.withDefaults(),
+		modules:  map[string]*Module{},
+		values:   map[string]any{},
+	}
+	for _, e := range opts.Endpoints {
+		r.addSecret(e.Password)
+	}
+	for _, c := range opts.Credentials {
+		r.addSecret(c.Password)
+	}
+	r.Log = slog.New(&redactHandler{h: opts.Logger.Handler(), redact: r.redact})
+	for _, m := range opts.Modules {
+		if _, dup := r.modules[m.Name]; dup {
+			return nil, fmt.Errorf("module %q registered twice", m.Name)
+		}
+		r.modules[m.Name] = m
+	}
+	if opts.LibDir != "" {
+		abs, err := filepath.Abs(opts.LibDir)
+		if err != nil {
+			return nil, fmt.Errorf("--lib %s: %w", opts.LibDir, err)
+		}
+		st, err := os.Stat(abs)
+		if err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--lib %s is not a readable directory", opts.LibDir)
+		}
+		r.opts.LibDir = abs
+	}
+	ctx, cancel := context.WithCancelCause(opts.Context)
+	ctx, stopTO := context.WithTimeoutCause(ctx, opts.Timeout, errTimeout)
+	r.ctx, r.cancel, r.stopTO = ctx, cancel, stopTO
+	if r.limits.MemoryBytes > 0 {
+		go r.watchMemory()
+	}
+	return r, nil
+}
+
+// Context is the run's context: cancelled by timeout, signal or Close.
+func (r *Run) Context() context.Context { return r.ctx }
+
+// Options returns the options the run was made with.
+func (r *Run) Options() Options { return r.opts }
+
+// DryRunAction reports whether a change should be skipped; it logs it.
+func (r *Run) DryRunAction(what string, args ...any) bool {
+	if r.DryRun {
+		r.Log.Info("dry run: would "+what, args...)
+	}
+	return r.DryRun
+}
+
+// Value returns the per-run value stored under key, creating it with mk on
+// first use. Modules keep their per-run state here (e.g. the vm module's
+// connection).
+func (r *Run) Value(key string, mk func() any) any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.values[key]
+	if !ok && mk != nil {
+		v = mk()
+		r.values[key] = v
+	}
+	return v
+}
+
+// Shared returns a value shared between runs of one process.
+func (r *Run) Shared(key string) any { return r.opts.Shared[key] }
+
+// Endpoint returns the named vSphere profile ("" for the default).
+func (r *Run) Endpoint(name string) (Endpoint, error) {
+	if name == "" {
+		name = r.opts.DefaultEndpoint
+	}
+	e, ok := r.opts.Endpoints[name]
+	if !ok {
+		if name == "" {
+			return Endpoint{}, Errorf(CodeNotGranted, "no vSphere endpoint configured: give --url (or VMLUA_URL), or a [vsphere.NAME] profile in the config file")
+		}
+		return Endpoint{}, Errorf(CodeNotGranted, "vSphere profile %q is not configured; add [vsphere.%s] to the config file", name, name)
+	}
+	return e, nil
+}
+
+// Credential returns named transport credentials.
+func (r *Run) Credential(name string) (transports.Credentials, error) {
+	c, ok := r.opts.Credentials[name]
+	if !ok {
+		return transports.Credentials{}, Errorf(CodeNotGranted, "credentials %q are not configured; add [credentials.%s] to the config file", name, name)
+	}
+	c.Name = name
+	return c, nil
+}
+
+// AddSecret registers a string that must never appear in a log line or an
+// error the run produces.
+func (r *Run) AddSecret(s string) { r.mu.Lock(); r.addSecret(s); r.mu.Unlock() }
+
+func (r *Run) addSecret(s string) {
+	if len(s) >= 3 {
+		r.secrets = append(r.secrets, s)
+	}
+}
+
+func (r *Run) redact(s string) string {
+	for _, sec := range r.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "xxxxx")
+		}
+	}
+	return s
+}
+
+// ExecFile runs a script file, then the cleanup stack. The returned error
+// is a *ScriptError for script failures, timeouts and cancellation.
+func (r *Run) ExecFile(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return &ScriptError{Code: CodeNotFound, Message: fmt.Sprintf("cannot read script: %v", err), Cause: err}
+	}
+	return r.ExecString(filepath.Base(path), string(src))
+}
+
+// ExecString runs source under the given chunk name, then the cleanup
+// stack, and closes the run.
+func (r *Run) ExecString(name, src string) error {
+	defer r.Close()
+	L := r.NewState()
+	defer L.Close()
+	err := r.exec(L, name, src)
+	if cerr := r.finish(); cerr != nil {
+		if err == nil {
+			err = &ScriptError{Code: CodeError, Message: "the script succeeded but cleanup failed: " + r.redact(cerr.Error()), Cause: cerr}
+		} else {
+			r.Log.Error("cleanup after the failed script also failed", "error", cerr)
+		}
+	}
+	return err
+}
+
+func (r *Run) exec(L *lua.LState, name, src string) (err error) {
+	defer func() {
+		// A Go panic inside a module must not take the host down with it.
+		if p := recover(); p != nil {
+			err = &ScriptError{Code: CodeError, Message: r.redact(fmt.Sprintf("internal error: %v", p))}
+		}
+	}()
+	fn, cerr := L.Load(strings.NewReader(src), name)
+	if cerr != nil {
+		return &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
+	}
+	L.Push(fn)
+	if perr := L.PCall(0, 0, nil); perr != nil {
+		return r.scriptError(perr)
+	}
+	return nil
+}
+
+// scriptError turns what PCall returned into a *ScriptError.
+func (r *Run) scriptError(perr error) *ScriptError {
+	se := &ScriptError{Code: CodeError}
+	if cause := context.Cause(r.ctx); cause != nil {
+		switch {
+		case errors.Is(cause, errTimeout):
+			se.Code, se.Cause = CodeTimeout, context.DeadlineExceeded
+			se.Message = fmt.Sprintf("the script was stopped: it ran longer than its --timeout of %v", r.opts.Timeout)
+		case errors.Is(cause, errMemory):
+			se.Code, se.Cause = CodeSandbox, cause
+			se.Message = fmt.Sprintf("the script was stopped: the process used more than the memory limit of %d MiB", r.limits.MemoryBytes>>20)
+		default:
+			se.Code, se.Cause = CodeCanceled, context.Canceled
+			se.Message = "the script was stopped: " + cause.Error()
+		}
+		return se
+	}
+	var api *lua.ApiError
+	if errors.As(perr, &api) {
+		if t, ok := api.Object.(*lua.LTable); ok {
+			if c, ok := t.RawGetString("code").(lua.LString); ok {
+				se.Code = string(c)
+			}
+			se.Message = r.redact(errorLine(t))
+			if w, ok := t.RawGetString("where").(lua.LString); ok {
+				se.Where = strings.TrimSuffix(string(w), ":")
+			}
+			return se
+		}
+		msg := api.Object.String()
+		if _, isStr := api.Object.(lua.LString); !isStr && api.Object.Type() != lua.LTNumber {
+			msg = "error object is a " + api.Object.Type().String() + " value"
+		}
+		se.Message = r.redact(strings.TrimSpace(firstLine(msg)))
+		if m := whereRe.FindStringSubmatch(se.Message); m != nil {
+			se.Where, se.Message = m[1], m[2]
+		}
+		return se
+	}
+	se.Message = r.redact(perr.Error())
+	return se
+}
+
+var whereRe = regexp.MustCompile(`^([^\s:]+\.lua:\d+):\s*(.*)$`)
+
+func firstLine(s string) string {
+	if i := strings.Index(s, "\nstack traceback"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// finish runs the cleanup stack with a context of its own: the run's
+// context may already be cancelled, and cleanup must still happen.
+func (r *Run) finish() error {
+	if len(r.Cleanup.Pending()) == 0 {
+		return nil
+	}
+	ctx := context.WithoutCancel(r.opts.Context)
+	return r.Cleanup.Run(ctx, r.Log, r.opts.CleanupTimeout)
+}
+
+// Close ends the run: its context is cancelled and per-run values that
+// implement io.Closer-like Close(ctx) are closed. Cleanup actions still
+// pending are run first.
+func (r *Run) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	vals := r.values
+	r.mu.Unlock()
+	_ = r.finish()
+	r.cancel(errors.New("run closed"))
+	r.stopTO()
+	for k, v := range vals {
+		if c, ok := v.(interface{ Close(context.Context) error }); ok {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.opts.Context), 30*time.Second)
+			if err := c.Close(ctx); err != nil {
+				r.Log.Warn("closing "+k, "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (r *Run) watchMemory() {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			metrics.Read(samples)
+			if samples[0].Value.Kind() == metrics.KindUint64 && int64(samples[0].Value.Uint64()) > r.limits.MemoryBytes {
+				r.cancel(errMemory)
+				return
+			}
+		}
+	}
+}
+
+// luaRequire resolves vmlua's modules, then the site's script library.
+func (r *Run) luaRequire(L *lua.LState) int {
+	name := L.CheckString(1)
+	loaded := r.Value("runtime.loaded", func() any { return map[string]lua.LValue{} }).(map[string]lua.LValue)
+	if v, ok := loaded[name]; ok {
+		if v == lua.LFalse {
+			L.RaiseError("require %q: loop in the modules' requires", name)
+		}
+		L.Push(v)
+		return 1
+	}
+	if m, ok := r.modules[name]; ok {
+		mod := m.open(r, L)
+		loaded[name] = mod
+		L.Push(mod)
+		return 1
+	}
+	if !libName.MatchString(name) {
+		L.Error(sandboxError(L, fmt.Sprintf("require %q: not a module name (vmlua modules are %s; library modules are names like 'site.policy' resolved under --lib)", name, strings.Join(r.moduleNames(), ", "))), 1)
+	}
+	if r.opts.LibDir == "" {
+		return r.RaiseCode(L, CodeNotFound, "require %q: no such vmlua module (%s), and no --lib directory was given for the site's own modules", name, strings.Join(r.moduleNames(), ", "))
+	}
+	file := filepath.Join(r.opts.LibDir, filepath.FromSlash(strings.ReplaceAll(name, ".", "/"))+".lua")
+	real, err := filepath.EvalSymlinks(file)
+	if err != nil {
+		return r.RaiseCode(L, CodeNotFound, "require %q: not a vmlua module (%s) and not found in --lib (looked for %s)", name, strings.Join(r.moduleNames(), ", "), file)
+	}
+	libReal, _ := filepath.EvalSymlinks(r.opts.LibDir)
+	if !strings.HasPrefix(real, libReal+string(filepath.Separator)) {
+		L.Error(sandboxError(L, fmt.Sprintf("require %q: %s leads outside the --lib directory", name, file)), 1)
+	}
+	src, err := os.ReadFile(real)
+	if err != nil {
+		return r.RaiseCode(L, CodeNotFound, "require %q: %v", name, err)
+	}
+	fn, err := L.Load(strings.NewReader(string(src)), strings.ReplaceAll(name, ".", "/")+".lua")
+	if err != nil {
+		return r.RaiseCode(L, CodeInvalidArg, "require %q: %v", name, err)
+	}
+	loaded[name] = lua.LFalse
+	L.Push(fn)
+	L.Push(lua.LString(name))
+	L.Call(1, 1)
+	v := L.Get(-1)
+	if v == lua.LNil {
+		v = lua.LTrue
+	}
+	loaded[name] = v
+	L.Pop(1)
+	L.Push(v)
+	return 1
+}
+
+var libName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+
+func (r *Run) moduleNames() []string {
+	var out []string
+	for _, m := range r.opts.Modules {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+// argTable builds the script's arg: positional arguments as arg[1..n] and
+// key=value arguments as arg.key (the Perl scripts' @ARGV).
+func (r *Run) argTable(L *lua.LState) *lua.LTable {
+	t := L.NewTable()
+	i := 1
+	for _, a := range r.opts.Args {
+		if k, v, ok := strings.Cut(a, "="); ok && argKey.MatchString(k) {
+			t.RawSetString(k, lua.LString(v))
+			continue
+		}
+		t.RawSetInt(i, lua.LString(a))
+		i++
+	}
+	return t
+}
+
+var argKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+// redactHandler removes configured secrets from every log record.
+type redactHandler struct {
+	h      slog.Handler
+	redact func(string) string
+}
+
+func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+func (h *redactHandler) Handle(ctx context.Context, rec slog.Record) error {
+	n := slog.NewRecord(rec.Time, rec.Level, h.redact(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		n.AddAttrs(h.redactAttr(a))
+		return true
+	})
+	return h.h.Handle(ctx, n)
+}
+func (h *redactHandler) redactAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindGroup:
+		var as []any
+		for _, g := range v.Group() {
+			as = append(as, h.redactAttr(g))
+		}
+		return slog.Group(a.Key, as...)
+	case slog.KindString:
+		return slog.String(a.Key, h.redact(v.String()))
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, h.redact(err.Error()))
+		}
+		return slog.String(a.Key, h.redact(fmt.Sprint(v.Any())))
+	default:
+		return slog.Attr{Key: a.Key, Value: v}
+	}
+}
+func (h *redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(as))
+	for i, a := range as {
+		red[i] = h.redactAttr(a)
+	}
+	return &redactHandler{h: h.h.WithAttrs(red), redact: h.redact}
+}
+func (h *redactHandler) WithGroup(name string) slog.Handler {
+	return &redactHandler{h: h.h.WithGroup(name), redact: h.redact}
+}
