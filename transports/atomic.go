@@ -113,8 +113,19 @@ func (a *AtomicWriter) Write(p []byte) (int, error) {
 		a.err = fmt.Errorf("upload %s: %w", a.final, err)
 		return 0, a.err
 	}
-	n, err := a.w.Write(p)
-	a.h.Write(p[:n])
+	var n int
+	var err error
+	if len(p) >= parallelHashMin {
+		// hash on the other core while the target takes the bytes; on a
+		// short write the hash is wrong, but then the upload fails anyway
+		done := make(chan struct{})
+		go func() { a.h.Write(p); close(done) }()
+		n, err = a.w.Write(p)
+		<-done
+	} else {
+		n, err = a.w.Write(p)
+		a.h.Write(p[:n])
+	}
 	a.n += int64(n)
 	if a.opts.Progress != nil && n > 0 {
 		a.opts.Progress.Add(int64(n))
@@ -234,28 +245,95 @@ func (a *AtomicWriter) abort(closed bool) error {
 	return nil
 }
 
-// copyBufSize is the chunk Upload moves at a time: big enough for
-// throughput, small enough for constant memory.
-const copyBufSize = 1 << 20
+// copyBufSize is the chunk Upload moves at a time and copyBufs how many
+// are in flight: big enough for throughput, small enough for constant
+// memory (4 MiB per upload).
+const (
+	copyBufSize = 1 << 20
+	copyBufs    = 4
+)
+
+// parallelHashMin is the write size from which Write hashes concurrently.
+const parallelHashMin = 256 << 10
 
 // onlyReader hides WriterTo/ReaderFrom so io.CopyBuffer uses our buffer.
 type onlyReader struct{ io.Reader }
 
 // Upload streams r to path on t atomically (see AtomicWriter.Commit) and
-// returns the byte count and sha256. Memory use is constant. On failure or
-// cancellation nothing appears under path and the temporary file is
-// removed (best effort: a dead server cannot remove anything).
+// returns the byte count and sha256. Memory use is constant: reading the
+// source, hashing and writing overlap, through four 1 MiB buffers. On
+// failure or cancellation nothing appears under path and the temporary
+// file is removed (best effort: a dead server cannot remove anything).
+// Upload never returns while a Read on r is still running.
 func Upload(ctx context.Context, t Transport, p string, r io.Reader, opts UploadOptions) (UploadResult, error) {
 	w, err := CreateAtomic(ctx, t, p, opts)
 	if err != nil {
 		return UploadResult{}, err
 	}
 	defer w.Abort()
-	if _, err := io.CopyBuffer(w, onlyReader{r}, make([]byte, copyBufSize)); err != nil {
-		if w.err == nil { // the reader failed, not the target
-			err = fmt.Errorf("upload %s: reading the source after %d bytes: %w", w.final, w.n, err)
-		}
+	if err := pipeCopy(w, r); err != nil {
 		return UploadResult{}, err
 	}
 	return w.Commit()
+}
+
+type chunk struct {
+	b   []byte
+	err error // the source's error after b; io.EOF at the end
+}
+
+// pipeCopy copies r to w with a reader goroutine filling buffers while w
+// writes the previous ones.
+func pipeCopy(w *AtomicWriter, r io.Reader) error {
+	free := make(chan []byte, copyBufs)
+	for range copyBufs {
+		free <- make([]byte, copyBufSize)
+	}
+	full := make(chan chunk, copyBufs) // never blocks: only copyBufs buffers exist
+	stop := make(chan struct{})
+	go func() {
+		defer close(full)
+		for {
+			var b []byte
+			select {
+			case <-stop:
+				return
+			case b = <-free:
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n, err := io.ReadFull(r, b)
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			full <- chunk{b[:n], err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	finish := func(err error) error {
+		close(stop)
+		for range full { // wait for the reader goroutine to leave r alone
+		}
+		return err
+	}
+	for c := range full {
+		if len(c.b) > 0 {
+			if _, err := w.Write(c.b); err != nil {
+				return finish(err)
+			}
+		}
+		switch {
+		case c.err == io.EOF:
+			return finish(nil)
+		case c.err != nil:
+			return finish(fmt.Errorf("upload %s: reading the source after %d bytes: %w", w.final, w.n, c.err))
+		}
+		free <- c.b[:cap(c.b)]
+	}
+	return finish(nil)
 }
