@@ -254,7 +254,7 @@ func (r *Run) NewObject(L *lua.LState, t *Type, v any) *lua.LUserData {
 // argument error naming the expected type.
 func (r *Run) CheckObject(L *lua.LState, n int, t *Type) any {
 	ud, ok := L.Get(n).(*lua.LUserData)
-	if ok && L.GetMetatable(ud) == L.GetTypeMetatable(metatableName(t)) {
+	if ok && ud.Metatable == L.GetTypeMetatable(metatableName(t)) {
 		return ud.Value
 	}
 	L.ArgError(n, t.Name+" expected, got "+L.Get(n).Type().String())
@@ -264,7 +264,7 @@ func (r *Run) CheckObject(L *lua.LState, n int, t *Type) any {
 // IsObject reports whether v is an object of type t.
 func IsObject(L *lua.LState, v lua.LValue, t *Type) (any, bool) {
 	ud, ok := v.(*lua.LUserData)
-	if ok && L.GetMetatable(ud) == L.GetTypeMetatable(metatableName(t)) {
+	if ok && ud.Metatable == L.GetTypeMetatable(metatableName(t)) {
 		return ud.Value, true
 	}
 	return nil, false

@@ -292,7 +292,7 @@ func (r *Run) scriptError(perr error) *ScriptError {
 	}
 	var api *lua.ApiError
 	if errors.As(perr, &api) {
-		if t, ok := api.Object.(*lua.LTable); ok {
+		if t, ok := api.Object.(*lua.LTable); ok && isStructured(t) {
 			if c, ok := t.RawGetString("code").(lua.LString); ok {
 				se.Code = string(c)
 			}
@@ -314,6 +314,14 @@ func (r *Run) scriptError(perr error) *ScriptError {
 	}
 	se.Message = r.redact(perr.Error())
 	return se
+}
+
+// isStructured reports whether a raised table is a structured error (ours,
+// or a script's own {code=, message=}).
+func isStructured(t *lua.LTable) bool {
+	_, c := t.RawGetString("code").(lua.LString)
+	_, m := t.RawGetString("message").(lua.LString)
+	return c || m
 }
 
 var whereRe = regexp.MustCompile(`^([^\s:]+\.lua:\d+):\s*(.*)$`)

@@ -21,6 +21,10 @@ func init() {
 	register(command{name: "run", summary: "run a Lua script", run: cmdRun})
 }
 
+// modules lists the Lua modules runs get (a variable so that tests can add
+// a module of their own).
+var modules = all.Modules
+
 // runFlags are the flags shared by the commands that run scripts.
 type runFlags struct {
 	url, profile, thumbprint, configPath, lib, logFormat, logLevel string
@@ -70,7 +74,7 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 		return runtime.Options{}, &exitError{exitConfig, err}
 	}
 	opts := runtime.Options{
-		Context: ctx, Logger: logger, Modules: all.Modules(), DryRun: f.dryRun,
+		Context: ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
 		Timeout: f.timeout, LibDir: f.lib, Args: args,
 		Endpoints: eps, DefaultEndpoint: def, Credentials: creds,
 	}
