@@ -28,9 +28,9 @@ var modules = all.Modules
 // runFlags are the flags shared by the commands that run scripts.
 type runFlags struct {
 	url, profile, thumbprint, configPath, lib, logFormat, logLevel string
-	insecure, dryRun                                                bool
-	allow                                                           stringList
-	timeout                                                         time.Duration
+	insecure, dryRun                                               bool
+	allow                                                          stringList
+	timeout                                                        time.Duration
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
