@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	_ "github.com/vmlua/vmlua/transports/all" // registers every transport scheme
 )
 
 // Exit statuses, documented in docs/operations.md.

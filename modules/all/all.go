@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/vmlua/vmlua/modules/log"
+	"github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/runtime"
 )
 
@@ -11,5 +12,6 @@ import (
 func Modules() []*runtime.Module {
 	return []*runtime.Module{
 		log.Module,
+		transport.Module,
 	}
 }

@@ -1,0 +1,333 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// MaxSmallFile bounds t:read and t:write: small files only.
+const MaxSmallFile = 16 << 20
+
+// Handle is an open transport as scripts hold it. Other modules (vm,
+// backup) take it as a destination.
+type Handle struct {
+	T   transports.Transport
+	URL string // redacted
+}
+
+// Module is the "transport" Lua module.
+var Module = &runtime.Module{
+	Name:    "transport",
+	Summary: "Backup targets by URL: file, nfs, smb/cifs, ftp/ftps, sftp/scp, vmfs.",
+	Doc: "`transport.open(url [, {credentials=NAME, ...}])` returns a handle for a granted URL. " +
+		"Paths given to a handle are relative to the URL and cannot leave it. Uploads are atomic: " +
+		"a file appears under its name only when complete. Passwords come from the config's named credentials.",
+	Funcs: []runtime.Func{{
+		Name: "open",
+		Args: []runtime.Arg{
+			{Name: "url", Type: "string", Doc: "a granted URL such as sftp://backup@nas/backups"},
+			{Name: "options", Type: "table", Optional: true, Doc: "credentials=NAME (from the config), and scheme options"},
+		},
+		Returns: "Transport",
+		Doc:     "Opens a transport. Fails with not_granted when the operator did not grant the URL.",
+		Fn:      open,
+	}},
+	Types: []*runtime.Type{Type},
+}
+
+// Type is the Lua type of a transport handle.
+var Type = &runtime.Type{
+	Name:    "Transport",
+	Summary: "An open backup target.",
+	Fields: []runtime.Field{
+		{Name: "url", Type: "string", Doc: "the URL the handle was opened with (no secrets)"},
+	},
+	Get: func(r *runtime.Run, L *lua.LState, obj any, key string) lua.LValue {
+		if key == "url" {
+			return lua.LString(obj.(*Handle).URL)
+		}
+		return nil
+	},
+	String: func(obj any) string { return "Transport(" + obj.(*Handle).URL + ")" },
+}
+
+func init() {
+	p := func(doc string) runtime.Arg { return runtime.Arg{Name: "path", Type: "string", Doc: doc} }
+	Type.Methods = []runtime.Func{
+		{Name: "stat", Args: []runtime.Arg{p("file or directory")}, Returns: "table|nil",
+			Doc: "Returns {name=, size=, mtime=, dir=} for a path, or nil when it does not exist.", Fn: stat},
+		{Name: "list", Args: []runtime.Arg{{Name: "path", Type: "string", Optional: true, Doc: "directory (default the root)"}}, Returns: "table",
+			Doc: "Lists a directory: a list of {name=, size=, mtime=, dir=}, sorted by name.", Fn: list},
+		{Name: "mkdir", Args: []runtime.Arg{p("directory to create, with its parents")},
+			Doc: "Creates a directory and its parents; an existing one is fine.", Fn: mkdir},
+		{Name: "rename", Args: []runtime.Arg{{Name: "from", Type: "string", Doc: "existing path"}, {Name: "to", Type: "string", Doc: "new path (replaced if it is a file)"}},
+			Doc: "Renames a file or directory, replacing a file at the new name.", Fn: rename},
+		{Name: "remove", Args: []runtime.Arg{p("file or empty directory")},
+			Doc: "Removes a file or an empty directory.", Fn: remove},
+		{Name: "write", Args: []runtime.Arg{p("file to write"), {Name: "data", Type: "string", Doc: "the content (at most 16 MiB)"}}, Returns: "table",
+			Doc: "Writes a small file atomically and returns {bytes=, sha256=}.", Fn: write},
+		{Name: "read", Args: []runtime.Arg{p("file to read")}, Returns: "string",
+			Doc: "Reads a small file (at most 16 MiB) and returns its content.", Fn: read},
+		{Name: "close", Doc: "Closes the handle; it is closed at the end of the run anyway.", Fn: closeHandle},
+	}
+}
+
+// handles are the transports a run opened, closed when it ends.
+type handles struct {
+	mu   sync.Mutex
+	list []*Handle
+}
+
+func (h *handles) Close(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, x := range h.list {
+		errs = append(errs, x.T.Close())
+	}
+	h.list = nil
+	return errors.Join(errs...)
+}
+
+// Open opens a granted URL for a run, with the named credentials (""
+// for none), applying the run's dry-run and retry wrappers. Other modules
+// use it for URL destinations.
+func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) (*Handle, error) {
+	if err := r.Grants.Check(rawURL); err != nil {
+		return nil, err
+	}
+	var cred transports.Credentials
+	if credentials != "" {
+		c, err := r.Credential(credentials)
+		if err != nil {
+			return nil, err
+		}
+		cred = c
+	}
+	env := map[string]any{}
+	if v := r.Shared("vsphere"); v != nil {
+		env["vsphere"] = v
+	}
+	if v := r.Value("vm.client", nil); v != nil {
+		env["vsphere"] = v
+	}
+	t, err := transports.Open(r.Context(), rawURL, transports.Options{Credentials: cred, Params: params, Env: env})
+	if err != nil {
+		return nil, mapErr(err, transports.Redact(rawURL))
+	}
+	t = transports.Retry(t, transports.RetryOptions{Logger: r.Log})
+	if r.DryRun {
+		t = transports.DryRun(t, r.Log)
+	}
+	h := &Handle{T: t, URL: transports.Redact(rawURL)}
+	hs := r.Value("transport.handles", func() any { return &handles{} }).(*handles)
+	hs.mu.Lock()
+	hs.list = append(hs.list, h)
+	hs.mu.Unlock()
+	return h, nil
+}
+
+// Dest returns argument n as a destination: a Transport handle, or a URL
+// string that is opened (granted URLs only) with the run's credentials
+// option credentials.
+func Dest(r *runtime.Run, L *lua.LState, n int, credentials string) (*Handle, error) {
+	switch v := L.Get(n).(type) {
+	case lua.LString:
+		return Open(r, string(v), credentials, nil)
+	case *lua.LUserData:
+		if h, ok := runtime.IsObject(L, v, Type); ok {
+			return h.(*Handle), nil
+		}
+	}
+	L.ArgError(n, "a Transport (transport.open) or a URL string expected")
+	return nil, nil
+}
+
+// mapErr turns transport errors into runtime errors with codes.
+func mapErr(err error, p string) error {
+	if err == nil {
+		return nil
+	}
+	var re *runtime.Error
+	if errors.As(err, &re) {
+		return re
+	}
+	code := runtime.CodeTransport
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		code = runtime.CodeNotFound
+	case errors.Is(err, transports.ErrAuth):
+		code = runtime.CodeAuth
+	case errors.Is(err, transports.ErrOutsideRoot), errors.Is(err, transports.ErrUnknownScheme):
+		code = runtime.CodeInvalidArg
+	case errors.Is(err, context.Canceled):
+		code = runtime.CodeCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = runtime.CodeTimeout
+	}
+	return &runtime.Error{Code: code, Message: err.Error(), Path: p, Err: err}
+}
+
+func open(r *runtime.Run, L *lua.LState) int {
+	rawURL := L.CheckString(1)
+	var cred string
+	params := map[string]string{}
+	if opts, ok := L.Get(2).(*lua.LTable); ok {
+		opts.ForEach(func(k, v lua.LValue) {
+			if k.String() == "credentials" {
+				cred = v.String()
+			} else {
+				params[k.String()] = v.String()
+			}
+		})
+	}
+	h, err := Open(r, rawURL, cred, params)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	L.Push(r.NewObject(L, Type, h))
+	return 1
+}
+
+func self(r *runtime.Run, L *lua.LState) *Handle { return r.CheckObject(L, 1, Type).(*Handle) }
+
+func where(h *Handle, p string) string {
+	return strings.TrimSuffix(h.URL, "/") + "/" + strings.TrimPrefix(p, "/")
+}
+
+func infoTable(L *lua.LState, fi transports.FileInfo) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("name", lua.LString(fi.Name))
+	t.RawSetString("size", lua.LNumber(fi.Size))
+	if !fi.ModTime.IsZero() {
+		t.RawSetString("mtime", lua.LNumber(fi.ModTime.Unix()))
+	}
+	t.RawSetString("dir", lua.LBool(fi.IsDir))
+	return t
+}
+
+func stat(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	p := L.CheckString(2)
+	fi, err := h.T.Stat(r.Context(), p)
+	if errors.Is(err, fs.ErrNotExist) {
+		L.Push(lua.LNil)
+		return 1
+	}
+	if err != nil {
+		return r.Raise(L, mapErr(err, where(h, p)))
+	}
+	if fi.Name == "" {
+		fi.Name = path.Base(p)
+	}
+	L.Push(infoTable(L, fi))
+	return 1
+}
+
+func list(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	p := L.OptString(2, "")
+	fis, err := h.T.List(r.Context(), p)
+	if err != nil {
+		return r.Raise(L, mapErr(err, where(h, p)))
+	}
+	sortInfos(fis)
+	t := L.NewTable()
+	for _, fi := range fis {
+		t.Append(infoTable(L, fi))
+	}
+	L.Push(t)
+	return 1
+}
+
+func sortInfos(fis []transports.FileInfo) {
+	for i := 1; i < len(fis); i++ {
+		for j := i; j > 0 && fis[j].Name < fis[j-1].Name; j-- {
+			fis[j], fis[j-1] = fis[j-1], fis[j]
+		}
+	}
+}
+
+func mkdir(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	p := L.CheckString(2)
+	if err := h.T.MkdirAll(r.Context(), p); err != nil {
+		return r.Raise(L, mapErr(err, where(h, p)))
+	}
+	return 0
+}
+
+func rename(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	from, to := L.CheckString(2), L.CheckString(3)
+	if err := h.T.Rename(r.Context(), from, to); err != nil {
+		return r.Raise(L, mapErr(err, where(h, from)))
+	}
+	return 0
+}
+
+func remove(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	p := L.CheckString(2)
+	if err := h.T.Remove(r.Context(), p); err != nil {
+		return r.Raise(L, mapErr(err, where(h, p)))
+	}
+	return 0
+}
+
+func write(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	p := L.CheckString(2)
+	data := L.CheckString(3)
+	if len(data) > MaxSmallFile {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "t:write of %d bytes: small files only (at most %d); big data goes through v:export or v:backup", len(data), MaxSmallFile)
+	}
+	res, err := transports.Upload(r.Context(), h.T, p, strings.NewReader(data), transports.UploadOptions{ExpectedSize: int64(len(data))})
+	if err != nil {
+		return r.Raise(L, mapErr(err, where(h, p)))
+	}
+	t := L.NewTable()
+	t.RawSetString("bytes", lua.LNumber(res.Bytes))
+	t.RawSetString("sha256", lua.LString(res.SHA256))
+	L.Push(t)
+	return 1
+}
+
+func read(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	p := L.CheckString(2)
+	rc, err := h.T.Open(r.Context(), p, 0)
+	if err != nil {
+		return r.Raise(L, mapErr(err, where(h, p)))
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(rc, MaxSmallFile+1))
+	if err != nil {
+		return r.Raise(L, mapErr(err, where(h, p)))
+	}
+	if n > MaxSmallFile {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "t:read of %s: the file is larger than %d bytes; small files only", where(h, p), MaxSmallFile)
+	}
+	L.Push(lua.LString(buf.String()))
+	return 1
+}
+
+func closeHandle(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	if err := h.T.Close(); err != nil {
+		return r.Raise(L, mapErr(err, h.URL))
+	}
+	return 0
+}

@@ -1,0 +1,7 @@
+// Package all registers every transport vmlua ships: import it for its side
+// effect (each transport registers its URL scheme in init).
+package all
+
+import (
+	_ "github.com/vmlua/vmlua/transports/file" // file://
+)
