@@ -25,7 +25,7 @@ var (
 )
 
 // buildVMLua builds the vmlua binary once per test binary.
-func buildVMLua(t *testing.T) string {
+func buildVMLua(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vmlua-cli-test")
