@@ -1,0 +1,98 @@
+package vsim
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Changed block tracking: with changeTrackingEnabled, each snapshot stamps
+// "52 <vm>/<n>" on its disk backings, n being the guest's write count at the
+// snapshot instant; QueryChangedDiskAreas answers from the write log.
+
+func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.QueryChangedDiskAreas) soap.HasFault {
+	body := &methods.QueryChangedDiskAreasBody{}
+	fail := func(f types.BaseMethodFault, msg string) soap.HasFault {
+		body.Fault_ = simulator.Fault(msg, f)
+		return body
+	}
+	if w.Config.ChangeTrackingEnabled == nil || !*w.Config.ChangeTrackingEnabled {
+		return fail(&types.FileFault{File: w.Config.Files.VmPathName}, "changed block tracking is not enabled")
+	}
+	vs, err := w.s.adopt(w.Self, false)
+	if err != nil {
+		return fail(&types.NotFound{}, "")
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	d := vs.diskByKey(req.DeviceKey)
+	if d == nil {
+		return fail(&types.InvalidArgument{InvalidProperty: "deviceKey"}, "")
+	}
+	upTo := vs.seq
+	if req.Snapshot != nil {
+		k := vs.snapIndex(*req.Snapshot)
+		if k < 0 {
+			return fail(&types.ManagedObjectNotFound{Obj: *req.Snapshot}, "")
+		}
+		upTo = vs.snaps[k].seq
+	}
+	var areas [][2]int64
+	if req.ChangeId == "*" {
+		for blk := int64(0); blk*BlockSize < d.capacity; blk++ {
+			if blockAllocated(d.seed, blk) {
+				areas = append(areas, [2]int64{blk * BlockSize, min((blk+1)*BlockSize, d.capacity)})
+			}
+		}
+		areas = append(areas, vs.writesTo(d.id, 0, upTo)...)
+	} else {
+		i := strings.LastIndex(req.ChangeId, "/")
+		from, err := strconv.ParseUint(req.ChangeId[i+1:], 10, 64)
+		if i < 0 || err != nil || from > upTo || !strings.HasPrefix(req.ChangeId, changeIDPrefix(vs)) {
+			return fail(&types.InvalidArgument{InvalidProperty: "changeId"}, "")
+		}
+		areas = vs.writesTo(d.id, from, upTo)
+	}
+	info := types.DiskChangeInfo{StartOffset: req.StartOffset, Length: d.capacity - req.StartOffset}
+	for _, a := range mergeAreas(areas) {
+		if a[1] <= req.StartOffset {
+			continue
+		}
+		a[0] = max(a[0], req.StartOffset)
+		info.ChangedArea = append(info.ChangedArea, types.DiskChangeExtent{Start: a[0], Length: a[1] - a[0]})
+	}
+	body.Res = &types.QueryChangedDiskAreasResponse{Returnval: info}
+	return body
+}
+
+func changeIDPrefix(vs *vmState) string { return fmt.Sprintf("52 %016x/", vs.seed) }
+
+// writesTo returns the areas written to disk id by writes from < seq <= to.
+func (vs *vmState) writesTo(id string, from, to uint64) [][2]int64 {
+	var out [][2]int64
+	for _, w := range vs.log {
+		if w.Seq > from && w.Seq <= to && w.Disk == id {
+			out = append(out, [2]int64{w.Offset, w.Offset + w.Length})
+		}
+	}
+	return out
+}
+
+func mergeAreas(a [][2]int64) [][2]int64 {
+	sort.Slice(a, func(i, j int) bool { return a[i][0] < a[j][0] })
+	var out [][2]int64
+	for _, x := range a {
+		if n := len(out); n > 0 && x[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], x[1])
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}

@@ -1,0 +1,455 @@
+package vsim
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Options configures a simulator. The zero value is usable.
+type Options struct {
+	// Model is "vpx" (vCenter, the default) or "esx" (a standalone host).
+	Model string
+	// Listen is the host:port to serve on; default "127.0.0.1:0".
+	Listen string
+	// Username and Password are the credentials the SDK accepts; default
+	// "vmlua" / "vmlua". They are part of Sim.URL.
+	Username, Password string
+	// VMs is the number of plain single-disk VMs ("VM1".."VMn") created next
+	// to the multi-disk VM "DB01"; default 2. Ignored when Inventory is set.
+	VMs int
+	// DiskSize is the capacity of each default disk; default 32 MiB. It is
+	// rounded up to a multiple of 64 KiB.
+	DiskSize int64
+	// Inventory, when set, replaces the default VMs.
+	Inventory []VMSpec
+	// Datastores is the number of datastores LocalDS_0..n-1; default 2.
+	Datastores int
+	// DatastoreDir holds the datastores' files (one folder per datastore).
+	// Default: a temporary folder removed by Close.
+	DatastoreDir string
+	// WriteRate is the number of guest writes per second per powered-on VM;
+	// default 20. Change it later with SetWriteRate.
+	WriteRate float64
+	// MaxRedo is the number of snapshots (REDO logs) a VM may have; the next
+	// CreateSnapshot raises a single-choice question and then fails, as ESX 2
+	// did beyond its REDO depth. Default 2; negative means no limit.
+	MaxRedo int
+	// Seed makes content differ between simulators; default "vmlua".
+	Seed string
+	// Logf receives diagnostics; default: discarded.
+	Logf func(format string, args ...any)
+}
+
+// VMSpec describes one VM of the inventory.
+type VMSpec struct {
+	Name           string
+	Disks          []DiskSpec // default: one disk of Options.DiskSize
+	PoweredOff     bool
+	ChangeTracking bool // config.changeTrackingEnabled
+}
+
+// DiskSpec describes one disk; disks sit on scsi0 in order (scsi0:0, scsi0:1, ...).
+type DiskSpec struct {
+	Size      int64  // default Options.DiskSize
+	Datastore string // default "LocalDS_0"
+	Mode      string // "persistent" (default), "independent_persistent", "independent_nonpersistent"
+}
+
+// Sim is a running simulator.
+type Sim struct {
+	// URL is the SDK URL including user:password.
+	URL *url.URL
+	// Thumbprint is the SHA-1 thumbprint of the server certificate.
+	Thumbprint string
+
+	opts   Options
+	model  *simulator.Model
+	server *simulator.Server
+	reg    *simulator.Registry
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	tmpDir string
+	ctl    *govmomi.Client // the simulator's own control session
+
+	mu         sync.Mutex
+	vms        map[string]*vmState // by moref value
+	dsDirs     map[string]string   // datastore name -> local dir
+	taskFaults []*TaskFault
+	leases     sync.Map // lease id -> *lease
+	qid        int
+}
+
+const (
+	defaultDiskSize = 32 << 20
+)
+
+// DefaultInventory returns the inventory Start creates when Options.Inventory is empty.
+func DefaultInventory(o Options) []VMSpec {
+	o = o.withDefaults()
+	inv := []VMSpec{{
+		Name: "DB01",
+		Disks: []DiskSpec{
+			{Size: o.DiskSize, Datastore: "LocalDS_0"},
+			{Size: o.DiskSize, Datastore: "LocalDS_1"},
+			{Size: o.DiskSize, Datastore: "LocalDS_0", Mode: "independent_persistent"},
+		},
+		ChangeTracking: true,
+	}}
+	for i := 1; i <= o.VMs; i++ {
+		inv = append(inv, VMSpec{Name: fmt.Sprintf("VM%d", i)})
+	}
+	return inv
+}
+
+func (o Options) withDefaults() Options {
+	if o.Model == "" {
+		o.Model = "vpx"
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
+	if o.Username == "" {
+		o.Username = "vmlua"
+	}
+	if o.Password == "" {
+		o.Password = "vmlua"
+	}
+	if o.VMs == 0 {
+		o.VMs = 2
+	}
+	if o.DiskSize <= 0 {
+		o.DiskSize = defaultDiskSize
+	}
+	o.DiskSize = (o.DiskSize + BlockSize - 1) / BlockSize * BlockSize
+	if o.Datastores <= 0 {
+		o.Datastores = 2
+	}
+	if o.WriteRate == 0 {
+		o.WriteRate = 20
+	}
+	if o.MaxRedo == 0 {
+		o.MaxRedo = 2
+	}
+	if o.Seed == "" {
+		o.Seed = "vmlua"
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return o
+}
+
+// Start builds the inventory and serves the SDK until Close.
+func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
+	opts = opts.withDefaults()
+	s := &Sim{opts: opts, vms: map[string]*vmState{}, dsDirs: map[string]string{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	switch opts.Model {
+	case "vpx":
+		s.model = simulator.VPX()
+	case "esx":
+		s.model = simulator.ESX()
+	default:
+		return nil, fmt.Errorf("vsim: unknown model %q (want vpx or esx)", opts.Model)
+	}
+	s.model.Datastore = 0
+	s.model.Machine = 0
+	s.model.Autostart = false
+	if err := s.model.Create(); err != nil {
+		return nil, fmt.Errorf("vsim: create model: %w", err)
+	}
+	s.reg = s.model.Map()
+	s.reg.Handler = s.dispatch
+
+	svc := s.model.Service
+	svc.TLS = new(tls.Config)
+	svc.Listen = &url.URL{Host: opts.Listen, User: url.UserPassword(opts.Username, opts.Password)}
+	svc.HandleFunc("GET /folder/", s.serveFolder)
+	svc.HandleFunc("HEAD /folder/", s.serveFolder)
+	svc.HandleFunc(nfcPath, s.serveNFC)
+	svc.HandleFunc(controlPath, s.serveControl)
+	s.server = svc.NewServer()
+	s.URL = s.server.URL
+	s.Thumbprint = s.server.CertificateInfo().ThumbprintSHA1
+
+	dir := opts.DatastoreDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "vmlua-sim-"); err != nil {
+			return nil, err
+		}
+		s.tmpDir = dir
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
+
+	if s.ctl, err = s.Client(ctx); err != nil {
+		return nil, fmt.Errorf("vsim: control login: %w", err)
+	}
+	if err := s.createDatastores(ctx, dir); err != nil {
+		return nil, err
+	}
+	inv := opts.Inventory
+	if len(inv) == 0 {
+		inv = DefaultInventory(opts)
+	}
+	for _, spec := range inv {
+		if err := s.createVM(ctx, spec); err != nil {
+			return nil, fmt.Errorf("vsim: create VM %s: %w", spec.Name, err)
+		}
+	}
+	return s, nil
+}
+
+// Client logs in a new govmomi client (insecure TLS; the certificate's
+// thumbprint is Sim.Thumbprint).
+func (s *Sim) Client(ctx context.Context) (*govmomi.Client, error) {
+	return govmomi.NewClient(ctx, s.URL, true)
+}
+
+// Close stops the guests and the server and removes temporary files.
+func (s *Sim) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	if s.ctl != nil {
+		_ = s.ctl.Logout(context.Background())
+	}
+	if s.server != nil {
+		s.server.Close()
+	}
+	s.mu.Lock()
+	for _, vs := range s.vms {
+		vs.mu.Lock()
+		for _, d := range vs.disks {
+			d.close()
+		}
+		vs.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if s.model != nil {
+		s.model.Remove()
+	}
+	if s.tmpDir != "" {
+		os.RemoveAll(s.tmpDir)
+	}
+}
+
+func (s *Sim) logf(format string, args ...any) { s.opts.Logf(format, args...) }
+
+func (s *Sim) createDatastores(ctx context.Context, dir string) error {
+	c := s.ctl.Client
+	hosts, err := find.NewFinder(c).HostSystemList(ctx, "*/*")
+	if err != nil {
+		hosts, err = find.NewFinder(c).HostSystemList(ctx, "*")
+	}
+	if err != nil {
+		return fmt.Errorf("vsim: find hosts: %w", err)
+	}
+	for i := 0; i < s.opts.Datastores; i++ {
+		name := fmt.Sprintf("LocalDS_%d", i)
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		for _, h := range hosts {
+			dss, err := h.ConfigManager().DatastoreSystem(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := dss.CreateLocalDatastore(ctx, name, p); err != nil {
+				return fmt.Errorf("vsim: create datastore %s: %w", name, err)
+			}
+		}
+		s.dsDirs[name] = p
+	}
+	return nil
+}
+
+// dsLocal maps "[ds] path" to a local file name.
+func (s *Sim) dsLocal(p string) (string, error) {
+	s.mu.Lock()
+	dir, ok := s.dsDirs[dsPathName(p)]
+	s.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("vsim: unknown datastore in %q", p)
+	}
+	return filepath.Join(dir, filepath.FromSlash(dsPathPath(p))), nil
+}
+
+func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
+	c := s.ctl.Client
+	finder := find.NewFinder(c)
+	dc, err := finder.DefaultDatacenter(ctx)
+	if err != nil {
+		return err
+	}
+	finder.SetDatacenter(dc)
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return err
+	}
+	pools, err := finder.ResourcePoolList(ctx, "*")
+	if err != nil {
+		return err
+	}
+	sort.Slice(pools, func(i, j int) bool { return pools[i].InventoryPath < pools[j].InventoryPath })
+	pool := pools[0]
+	netw, err := finder.Network(ctx, "VM Network")
+	if err != nil {
+		return err
+	}
+
+	disks := spec.Disks
+	if len(disks) == 0 {
+		disks = []DiskSpec{{}}
+	}
+	var devices object.VirtualDeviceList
+	scsi, err := devices.CreateSCSIController("lsilogic")
+	if err != nil {
+		return err
+	}
+	devices = append(devices, scsi)
+	ctrl := scsi.(types.BaseVirtualController).GetVirtualController()
+	for i, ds := range disks {
+		if ds.Size <= 0 {
+			ds.Size = s.opts.DiskSize
+		}
+		ds.Size = (ds.Size + BlockSize - 1) / BlockSize * BlockSize
+		if ds.Datastore == "" {
+			ds.Datastore = "LocalDS_0"
+		}
+		if ds.Mode == "" {
+			ds.Mode = string(types.VirtualDiskModePersistent)
+		}
+		if ds.Datastore != "LocalDS_0" {
+			if dir, ok := s.dsDir(ds.Datastore); ok {
+				os.MkdirAll(filepath.Join(dir, spec.Name), 0o755)
+			}
+		}
+		name := spec.Name
+		if i > 0 {
+			name = fmt.Sprintf("%s_%d", spec.Name, i)
+		}
+		unit := int32(i)
+		if unit >= 7 {
+			unit++ // unit 7 is the controller's own
+		}
+		d := &types.VirtualDisk{
+			VirtualDevice: types.VirtualDevice{
+				Key:           int32(-100 - i),
+				ControllerKey: ctrl.Key,
+				UnitNumber:    &unit,
+				Backing: &types.VirtualDiskFlatVer2BackingInfo{
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{
+						FileName: fmt.Sprintf("[%s] %s/%s.vmdk", ds.Datastore, spec.Name, name),
+					},
+					DiskMode:        ds.Mode,
+					ThinProvisioned: types.NewBool(true),
+				},
+			},
+			CapacityInKB:    ds.Size / 1024,
+			CapacityInBytes: ds.Size,
+		}
+		devices = append(devices, d)
+	}
+	backing, err := netw.EthernetCardBackingInfo(ctx)
+	if err != nil {
+		return err
+	}
+	nic, err := devices.CreateEthernetCard("vmxnet3", backing)
+	if err != nil {
+		return err
+	}
+	devices = append(devices, nic)
+	changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		if _, ok := ch.GetVirtualDeviceConfigSpec().Device.(*types.VirtualDisk); ok {
+			ch.GetVirtualDeviceConfigSpec().FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+		}
+	}
+	cfg := types.VirtualMachineConfigSpec{
+		Name:                  spec.Name,
+		GuestId:               string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
+		NumCPUs:               1,
+		MemoryMB:              256,
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
+		DeviceChange:          changes,
+		ChangeTrackingEnabled: types.NewBool(spec.ChangeTracking),
+	}
+	var host *object.HostSystem
+	if hs, err := finder.HostSystemList(ctx, "*"); err == nil && len(hs) > 0 {
+		host = hs[0]
+	}
+	_ = host
+	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, nil)
+	if err != nil {
+		return err
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		return err
+	}
+	ref := info.Result.(types.ManagedObjectReference)
+	vs, err := s.adopt(ref, true)
+	if err != nil {
+		return err
+	}
+	if !spec.PoweredOff {
+		vm := object.NewVirtualMachine(c, ref)
+		t, err := vm.PowerOn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := t.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	_ = vs
+	return nil
+}
+
+var errNoVM = errors.New("vsim: no such VM")
+
+// vmByName returns the state of the named VM.
+func (s *Sim) vmByName(name string) (*vmState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, vs := range s.vms {
+		if vs.name == name {
+			return vs, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", errNoVM, name)
+}
+
+var _ = log.Printf
+var _ io.Reader
+
+func sortStrings(a []string) { sort.Strings(a) }

@@ -1,0 +1,41 @@
+package vsim
+
+import (
+	"context"
+	"testing"
+
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+func TestDefaultInventoryHasAMultiDiskVM(t *testing.T) {
+	s, c := startSim(t, Options{})
+	vm := findVM(t, c, "DB01")
+	m := vmProps(t, vm, "config.hardware.device", "runtime.powerState", "layoutEx")
+	var ids []string
+	disks, _ := s.Disks("DB01")
+	for _, d := range disks {
+		ids = append(ids, d.ID)
+	}
+	if len(disks) != 3 || disks[0].ID != "scsi0:0" || disks[1].ID != "scsi0:1" {
+		t.Fatalf("disks = %v", ids)
+	}
+	var ds []string
+	var modes []string
+	for _, d := range m.Config.Hardware.Device {
+		if vd, ok := d.(*types.VirtualDisk); ok {
+			b := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			ds = append(ds, dsPathName(b.FileName))
+			modes = append(modes, b.DiskMode)
+			if vd.CapacityInBytes != 4<<20 {
+				t.Errorf("capacity %d", vd.CapacityInBytes)
+			}
+		}
+	}
+	if ds[0] == ds[1] || modes[2] != "independent_persistent" {
+		t.Fatalf("datastores %v modes %v", ds, modes)
+	}
+	if m.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		t.Fatalf("power %s", m.Runtime.PowerState)
+	}
+	_ = context.Background()
+}
