@@ -398,7 +398,7 @@ func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *v
 	ctx.Update(vm, changes)
 	ctx.Update(vm, []types.PropertyChange{
 		{Name: "layoutEx", Val: s.layoutEx(vm, vs)},
-		{Name: "runtime.consolidationNeeded", Val: types.NewBool(consolidationNeeded)},
+		{Name: "runtime.consolidationNeeded", Val: consolidationNeeded},
 	})
 	if err := s.writeVMXLocked(vm.Config, vs); err != nil {
 		s.logf("vsim: %s: write vmx: %v", vs.name, err)
