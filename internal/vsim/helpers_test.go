@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -114,4 +115,10 @@ func sameContent(t *testing.T, what string, got io.Reader, want io.ReaderAt, siz
 	if n, _ := got.Read(a[:1]); n != 0 {
 		t.Fatalf("%s: longer than %d bytes", what, size)
 	}
+}
+
+// isFault reports whether err carries a fault of target's type.
+func isFault[T any](err error, target *T) bool {
+	_, ok := fault.As(err, target)
+	return ok
 }

@@ -135,58 +135,16 @@ func (s *Sim) adopt(ref types.ManagedObjectReference, generate bool) (*vmState, 
 	})
 	vs := &vmState{s: s, ref: ref, name: name, seed: seedOf(s.opts.Seed, name), rate: s.opts.WriteRate, wake: make(chan struct{}, 1)}
 	for _, dev := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		vd := dev.(*types.VirtualDisk)
-		b, ok := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-		if !ok {
-			continue
-		}
-		d := &disk{
-			id:          deviceID(devices, vd),
-			key:         vd.Key,
-			capacity:    vd.CapacityInBytes,
-			mode:        b.DiskMode,
-			independent: strings.HasPrefix(b.DiskMode, "independent"),
-			dsName:      dsPathName(b.FileName),
-			uuid:        b.Uuid,
-			adapter:     adapterType(devices, vd),
-		}
-		if d.capacity == 0 {
-			d.capacity = vd.CapacityInKB * 1024
-		}
-		d.seed = seedOf(s.opts.Seed, name, d.id)
-		if d.uuid == "" {
-			d.uuid = fmt.Sprintf("60 00 C2 9%x", d.seed&0xfffffff)
-		}
-		// the base of the chain: follow Parent down to the bottom
-		bb := b
-		for bb.Parent != nil {
-			bb = bb.Parent
-		}
-		desc, err := s.dsLocal(bb.FileName)
+		d, err := s.newDisk(name, devices, dev.(*types.VirtualDisk), generate)
 		if err != nil {
-			return nil, err
-		}
-		base := &layer{dsPath: bb.FileName, descFile: desc, dataFile: strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk", cid: uint32(d.seed)}
-		if err := os.MkdirAll(filepath.Dir(desc), 0o755); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(base.dataFile, os.O_RDWR|os.O_CREATE, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		base.f = f
-		d.layers = []*layer{base}
-		if generate {
-			if err := fillInitial(f, d.seed, d.capacity); err != nil {
-				return nil, err
+			for _, d := range vs.disks {
+				d.close()
 			}
+			return nil, err
 		}
-		if _, err := os.Stat(desc); err != nil || generate {
-			if err := d.writeDescriptor(0); err != nil {
-				return nil, err
-			}
+		if d != nil {
+			vs.disks = append(vs.disks, d)
 		}
-		vs.disks = append(vs.disks, d)
 	}
 	s.mu.Lock()
 	if old, ok := s.vms[ref.Value]; ok { // lost a race
@@ -304,4 +262,62 @@ func (s *Sim) forget(vs *vmState) {
 		d.close()
 	}
 	vs.mu.Unlock()
+}
+
+// newDisk builds the state of one disk; with generate its flat file gets the
+// initial image.
+func (s *Sim) newDisk(vmName string, devices object.VirtualDeviceList, vd *types.VirtualDisk, generate bool) (*disk, error) {
+	b, ok := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+	if !ok {
+		return nil, nil
+	}
+	d := &disk{
+		id:          deviceID(devices, vd),
+		key:         vd.Key,
+		capacity:    vd.CapacityInBytes,
+		mode:        b.DiskMode,
+		independent: strings.HasPrefix(b.DiskMode, "independent"),
+		dsName:      dsPathName(b.FileName),
+		uuid:        b.Uuid,
+		adapter:     adapterType(devices, vd),
+	}
+	if d.capacity == 0 {
+		d.capacity = vd.CapacityInKB * 1024
+	}
+	d.seed = seedOf(s.opts.Seed, vmName, d.id)
+	if d.uuid == "" {
+		d.uuid = fmt.Sprintf("60 00 C2 9%x", d.seed&0xfffffff)
+	}
+	// the base of the chain: follow Parent down to the bottom
+	bb := b
+	for bb.Parent != nil {
+		bb = bb.Parent
+	}
+	desc, err := s.dsLocal(bb.FileName)
+	if err != nil {
+		return nil, err
+	}
+	base := &layer{dsPath: bb.FileName, descFile: desc, dataFile: strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk", cid: uint32(d.seed)}
+	if err := os.MkdirAll(filepath.Dir(desc), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(base.dataFile, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	base.f = f
+	d.layers = []*layer{base}
+	if generate {
+		if err := fillInitial(f, d.seed, d.capacity); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(desc); err != nil || generate {
+		if err := d.writeDescriptor(0); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }

@@ -138,7 +138,7 @@ func vmxText(cfg *types.VirtualMachineConfigInfo, vs *vmState) string {
 				}
 			}
 			p := fmt.Sprintf("ethernet%d", n)
-			kv = append(kv, [2]string{p + ".present", "TRUE"}, [2]string{p + ".virtualDev", devices.Type(dev)})
+			kv = append(kv, [2]string{p + ".present", "TRUE"}, [2]string{p + ".virtualDev", nicType(dev)})
 			if nb, ok := e.Backing.(*types.VirtualEthernetCardNetworkBackingInfo); ok {
 				kv = append(kv, [2]string{p + ".networkName", nb.DeviceName})
 			}
@@ -213,4 +213,18 @@ func ParseVMX(r io.Reader) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, sc.Err()
+}
+
+func nicType(dev types.BaseVirtualDevice) string {
+	switch dev.(type) {
+	case *types.VirtualE1000:
+		return "e1000"
+	case *types.VirtualE1000e:
+		return "e1000e"
+	case *types.VirtualVmxnet2:
+		return "vmxnet2"
+	case *types.VirtualPCNet32:
+		return "vlance"
+	}
+	return "vmxnet3"
 }
