@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
+)
+
+// vmlua sim as a separate process, driven by a govmomi client.
+func TestSimProcess(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "vmlua")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dsDir := t.TempDir()
+	cmd := exec.Command(bin, "sim", "--disk-size", "4M", "--vms", "1", "--datastore-dir", dsDir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		t.Fatalf("no URL line; stderr: %s", stderr.String())
+	}
+	u, err := url.Parse(sc.Text())
+	if err != nil || u.User == nil {
+		t.Fatalf("first line %q is not an SDK URL with credentials", sc.Text())
+	}
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "thumbprint ") {
+		t.Fatalf("second line %q", sc.Text())
+	}
+	go func() { done <- cmd.Wait() }()
+
+	ctx := context.Background()
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := find.NewFinder(c.Client).VirtualMachine(ctx, "DB01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"config.files"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	// --datastore-dir shows the files
+	if _, err := os.Stat(filepath.Join(dsDir, "LocalDS_0", "DB01", "DB01-flat.vmdk")); err != nil {
+		t.Fatal(err)
+	}
+	// vmlua sim ask raises a question the client sees
+	var out, errb bytes.Buffer
+	if rc := dispatch([]string{"sim", "ask", "--url", u.String(), "DB01", "Continue?", "Yes", "No"}, &out, &errb); rc != exitOK {
+		t.Fatalf("sim ask: %d %s", rc, errb.String())
+	}
+	id := strings.TrimSpace(out.String())
+	if err := vm.Properties(ctx, vm.Reference(), []string{"runtime.question"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Runtime.Question == nil || m.Runtime.Question.Id != id || len(m.Runtime.Question.Choice.ChoiceInfo) != 2 {
+		t.Fatalf("runtime.question = %+v, want id %s", m.Runtime.Question, id)
+	}
+	if err := vm.Answer(ctx, id, "0"); err != nil {
+		t.Fatal(err)
+	}
+	_ = property.DefaultCollector
+	c.Logout(ctx)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("vmlua sim exited: %v; stderr: %s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("vmlua sim did not stop on SIGTERM")
+	}
+	if _, err := os.Stat(filepath.Join(dsDir, "LocalDS_0", "DB01", "DB01.vmx")); err != nil {
+		t.Fatalf("datastore dir emptied: %v", err)
+	}
+}
