@@ -11,7 +11,9 @@ import (
 // Test controls: the guest, its write log, and the content a disk must hold.
 
 // PauseGuest stops the named VM's guest from writing; ResumeGuest restarts it.
-func (s *Sim) PauseGuest(vmName string) error { return s.setGuest(vmName, func(vs *vmState) { vs.paused = true }) }
+func (s *Sim) PauseGuest(vmName string) error {
+	return s.setGuest(vmName, func(vs *vmState) { vs.paused = true })
+}
 
 // ResumeGuest lets the named VM's guest write again.
 func (s *Sim) ResumeGuest(vmName string) error {

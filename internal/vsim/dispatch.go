@@ -47,17 +47,17 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 		if _, err := s.adopt(ref, false); err != nil {
 			s.logf("vsim: adopt %s: %v", ref, err)
 		}
-		ctx.Session.Put(&vmWrapper{o, s})
+		put(ctx, o, &vmWrapper{o, s})
 	case *simulator.VirtualMachineSnapshot:
 		if w, ok := cur.(*snapWrapper); ok && w.VirtualMachineSnapshot == o {
 			return nil, nil
 		}
-		ctx.Session.Put(&snapWrapper{o, s})
+		put(ctx, o, &snapWrapper{o, s})
 	case *simulator.Folder:
 		if w, ok := cur.(*folderWrapper); ok && w.Folder == o {
 			return nil, nil
 		}
-		ctx.Session.Put(&folderWrapper{o, s})
+		put(ctx, o, &folderWrapper{o, s})
 	case nil:
 		// removed object: drop a stale wrapper so the call gets ManagedObjectNotFound
 		switch cur.(type) {
@@ -142,4 +142,11 @@ func (s *Sim) waitTask(ctx context.Context, ref types.ManagedObjectReference) ty
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// put installs a wrapper in the caller's session registry. Registry.Put
+// writes the entity's status fields, which are shared with the stock object,
+// so it runs under the object's lock.
+func put(ctx *simulator.Context, obj, w mo.Reference) {
+	ctx.WithLock(obj, func() { ctx.Session.Put(w) })
 }

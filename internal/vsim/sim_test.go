@@ -2,6 +2,10 @@ package vsim
 
 import (
 	"context"
+	"io"
+
+	"github.com/vmware/govmomi/nfc"
+	"github.com/vmware/govmomi/vim25/methods"
 	"testing"
 
 	"github.com/vmware/govmomi/vim25/types"
@@ -38,4 +42,24 @@ func TestDefaultInventoryHasAMultiDiskVM(t *testing.T) {
 		t.Fatalf("power %s", m.Runtime.PowerState)
 	}
 	_ = context.Background()
+}
+
+func TestModelsServeSnapshotExports(t *testing.T) {
+	for _, model := range []string{"vpx", "esx"} {
+		t.Run(model, func(t *testing.T) {
+			s, c := startSim(t, Options{Model: model, VMs: 1})
+			vm := findVM(t, c, "VM1")
+			waitWrites(t, s, "VM1", 5)
+			snap := snapshot(t, vm, "s")
+			seq, _ := s.SnapshotSeq(snap)
+			res, err := methods.ExportSnapshot(context.Background(), c.Client, &types.ExportSnapshot{This: snap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaseDownload(t, c, res.Returnval, func(item nfc.FileItem, r io.Reader) {
+				want, size, _ := s.ExpectedContent("VM1", "scsi0:0", seq)
+				sameContent(t, model+" export", r, want, size)
+			})
+		})
+	}
 }
