@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/vmlua/vmlua/modules/log"
 	"github.com/vmlua/vmlua/modules/transport"
+	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 )
 
@@ -12,6 +13,7 @@ import (
 func Modules() []*runtime.Module {
 	return []*runtime.Module{
 		log.Module,
+		vm.Module,
 		transport.Module,
 	}
 }

@@ -1,0 +1,645 @@
+package vm
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// SnapshotPrefix starts the name of every snapshot vmlua creates; with the
+// description it lets a later run recognise a REDO a killed run left.
+const SnapshotPrefix = "vmlua-redo-"
+
+// redo is one snapshot this run created: a REDO log for every disk that
+// claims it.
+type redo struct {
+	ref     types.ManagedObjectReference
+	name    string
+	claims  map[string]bool // disk ids
+	cleanup *runtime.CleanupItem
+}
+
+// vmRedos is a run's REDO bookkeeping for one VM.
+type vmRedos struct {
+	snaps  []*redo            // oldest first
+	stacks map[string][]*redo // disk id -> the REDOs it holds, oldest first
+}
+
+// cycle is the run's REDO state, by VM moref.
+type cycle struct {
+	mu    sync.Mutex
+	runID string
+	seq   int
+	vms   map[string]*vmRedos
+}
+
+func cycleOf(r *runtime.Run) *cycle {
+	return r.Value("vm.cycle", func() any {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		return &cycle{runID: hex.EncodeToString(b), vms: map[string]*vmRedos{}}
+	}).(*cycle)
+}
+
+func (cy *cycle) forVM(ref string) *vmRedos {
+	x := cy.vms[ref]
+	if x == nil {
+		x = &vmRedos{stacks: map[string][]*redo{}}
+		cy.vms[ref] = x
+	}
+	return x
+}
+
+// RedoOptions are add_redo's options.
+type RedoOptions struct {
+	Quiesce, Memory, Keep bool
+}
+
+var hostname, _ = os.Hostname()
+
+func (cy *cycle) description(keep bool) string {
+	return fmt.Sprintf("vmlua REDO log: run=%s pid=%d host=%s created=%s keep=%t. vmlua commits it when the run ends; if you see it long after, the run was killed: 'vm.cleanup_orphans()' commits it.",
+		cy.runID, os.Getpid(), hostname, time.Now().UTC().Format(time.RFC3339), keep)
+}
+
+// AddRedo freezes a disk: a VM-level snapshot, reused when another disk of
+// the same VM already took one this run that this disk has not claimed yet.
+func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, error) {
+	ctx := r.Context()
+	if err := v.Refresh(ctx); err != nil {
+		return "", err
+	}
+	d, err := v.Disk(diskID)
+	if err != nil {
+		return "", err
+	}
+	if d.Independent {
+		return "", &runtime.Error{Code: runtime.CodeInvalidState, Message: fmt.Sprintf("disk %s is %s: snapshots do not affect independent disks, so it cannot be frozen; back it up with the VM powered off, or change its mode to persistent", d.ID, d.Mode), VM: v.Name(), Disk: d.ID}
+	}
+	if d.RDM == "physical" {
+		return "", &runtime.Error{Code: runtime.CodeInvalidState, Message: fmt.Sprintf("disk %s is a physical-mode RDM: vSphere cannot snapshot it, so it cannot be frozen; back up the LUN with the storage array's tools", d.ID), VM: v.Name(), Disk: d.ID}
+	}
+	cy := cycleOf(r)
+	cy.mu.Lock()
+	x := cy.forVM(v.Ref.Value)
+	depth := len(x.stacks[d.ID])
+	if depth < len(x.snaps) {
+		s := x.snaps[depth]
+		s.claims[d.ID] = true
+		x.stacks[d.ID] = append(x.stacks[d.ID], s)
+		cy.mu.Unlock()
+		r.Log.Info("add_redo: reusing the VM-level snapshot this run already took", "vm", v.Name(), "disk", d.ID, "snapshot", s.name)
+		return s.name, nil
+	}
+	cy.seq++
+	name := fmt.Sprintf("%s%s-%d", SnapshotPrefix, cy.runID, cy.seq)
+	cy.mu.Unlock()
+
+	if r.DryRunAction("add a REDO log (snapshot)", "vm", v.Name(), "disk", d.ID, "snapshot", name) {
+		return name, nil
+	}
+	task, err := v.Obj.CreateSnapshot(ctx, name, cy.description(o.Keep), o.Memory, o.Quiesce)
+	if err != nil {
+		return "", vsphereErr(err, v.Name(), "add a REDO log (create snapshot "+name+")")
+	}
+	// Until the task is known to have finished, a cancelled run must still
+	// remove whatever snapshot the task ends up creating.
+	pending := r.Cleanup.Push(fmt.Sprintf("remove snapshot %s on VM %s (its creation was interrupted)", name, v.Name()), func(ctx context.Context) error {
+		info, err := task.WaitForResult(ctx, nil)
+		if err != nil {
+			return nil // the snapshot was not created
+		}
+		if ref, ok := info.Result.(types.ManagedObjectReference); ok {
+			return removeSnapshot(ctx, v, ref, name)
+		}
+		return nil
+	})
+	info, err := v.waitTask(r, task, "add a REDO log on "+d.ID)
+	if err != nil {
+		if r.Context().Err() == nil {
+			pending.Release() // the task itself failed: nothing to remove
+		}
+		return "", err
+	}
+	pending.Release()
+	ref, ok := info.Result.(types.ManagedObjectReference)
+	if !ok {
+		return "", &runtime.Error{Code: runtime.CodeVSphere, Message: "CreateSnapshot returned no snapshot", VM: v.Name(), Disk: d.ID}
+	}
+	s := &redo{ref: ref, name: name, claims: map[string]bool{d.ID: true}}
+	if !o.Keep {
+		vmName := v.Name()
+		s.cleanup = r.Cleanup.Push(fmt.Sprintf("commit REDO %s on VM %s", name, vmName), func(ctx context.Context) error {
+			cy.mu.Lock()
+			var disks []string
+			for id := range s.claims {
+				disks = append(disks, id)
+			}
+			cy.mu.Unlock()
+			r.Log.Warn("the script ended with a REDO log still open; committing it", "vm", vmName, "disks", strings.Join(disks, ","), "snapshot", name)
+			return removeSnapshot(ctx, v, ref, name)
+		})
+	}
+	cy.mu.Lock()
+	x.snaps = append(x.snaps, s)
+	x.stacks[d.ID] = append(x.stacks[d.ID], s)
+	cy.mu.Unlock()
+	r.Log.Info("add_redo: disk frozen", "vm", v.Name(), "disk", d.ID, "snapshot", name)
+	_ = v.Refresh(ctx)
+	return name, nil
+}
+
+// Commit merges one of the disk's REDO logs, as vmware-cmd commit did:
+// level 1 the older of the last two (the VM keeps running on the newer),
+// level 0 the last. A snapshot still holding another disk's REDO stays
+// until that disk commits it too. wait=false returns the running task.
+func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*object.Task, error) {
+	d, err := v.Disk(diskID)
+	if err != nil {
+		return nil, err
+	}
+	cy := cycleOf(r)
+	cy.mu.Lock()
+	x := cy.forVM(v.Ref.Value)
+	st := x.stacks[d.ID]
+	var target *redo
+	switch level {
+	case 0:
+		if len(st) == 0 {
+			cy.mu.Unlock()
+			return nil, &runtime.Error{Code: runtime.CodeInvalidState, Message: fmt.Sprintf("disk %s has no REDO log added by this run: nothing to commit (vmlua never removes a snapshot it did not create)", d.ID), VM: v.Name(), Disk: d.ID}
+		}
+		target = st[len(st)-1]
+		x.stacks[d.ID] = st[:len(st)-1]
+	case 1:
+		if len(st) < 2 {
+			cy.mu.Unlock()
+			return nil, &runtime.Error{Code: runtime.CodeInvalidState, Message: fmt.Sprintf("commit level 1 merges the older of two REDO logs, and disk %s has %d from this run: call add_redo again first, or commit level 0", d.ID, len(st)), VM: v.Name(), Disk: d.ID}
+		}
+		target = st[len(st)-2]
+		x.stacks[d.ID] = append(append([]*redo{}, st[:len(st)-2]...), st[len(st)-1])
+	}
+	delete(target.claims, d.ID)
+	if len(target.claims) > 0 {
+		var others []string
+		for id := range target.claims {
+			others = append(others, id)
+		}
+		cy.mu.Unlock()
+		r.Log.Info("commit: the snapshot stays while other disks hold REDO logs in it", "vm", v.Name(), "disk", d.ID, "snapshot", target.name, "held_by", strings.Join(others, ","))
+		return nil, nil
+	}
+	for i, s := range x.snaps {
+		if s == target {
+			x.snaps = append(x.snaps[:i:i], x.snaps[i+1:]...)
+			break
+		}
+	}
+	cy.mu.Unlock()
+	if r.DryRunAction("commit a REDO log (remove snapshot)", "vm", v.Name(), "disk", d.ID, "snapshot", target.name) {
+		target.cleanup.Release()
+		return nil, nil
+	}
+	consolidate := true
+	res, err := methods.RemoveSnapshot_Task(r.Context(), v.c.Client, &types.RemoveSnapshot_Task{This: target.ref, RemoveChildren: false, Consolidate: &consolidate})
+	if err != nil {
+		return nil, vsphereErr(err, v.Name(), "commit the REDO log "+target.name)
+	}
+	task := object.NewTask(v.c.Client, res.Returnval)
+	if !wait {
+		// The script may end before the merge does: the cleanup then waits.
+		target.cleanup.Release()
+		r.Cleanup.Push(fmt.Sprintf("wait for the commit of %s on VM %s", target.name, v.Name()), func(ctx context.Context) error {
+			_, err := task.WaitForResult(ctx, nil)
+			return err
+		})
+		return task, nil
+	}
+	if _, err := v.waitTask(r, task, "commit the REDO log of "+d.ID); err != nil {
+		return nil, err
+	}
+	target.cleanup.Release()
+	r.Log.Info("commit: REDO log merged", "vm", v.Name(), "disk", d.ID, "level", level, "snapshot", target.name)
+	_ = v.Refresh(r.Context())
+	return nil, nil
+}
+
+func removeSnapshot(ctx context.Context, v *VM, ref types.ManagedObjectReference, name string) error {
+	consolidate := true
+	res, err := methods.RemoveSnapshot_Task(ctx, v.c.Client, &types.RemoveSnapshot_Task{This: ref, RemoveChildren: false, Consolidate: &consolidate})
+	if err != nil {
+		if isFault[*types.ManagedObjectNotFound](err) || isFault[types.ManagedObjectNotFound](err) {
+			return nil // already gone
+		}
+		return fmt.Errorf("remove snapshot %s of VM %s: %w", name, v.Name(), err)
+	}
+	if _, err := object.NewTask(v.c.Client, res.Returnval).WaitForResult(ctx, nil); err != nil {
+		return fmt.Errorf("remove snapshot %s of VM %s: %w", name, v.Name(), err)
+	}
+	return nil
+}
+
+// QuestionPolicy answers a question raised during the run's own
+// operations; ok is false to leave it to a person. The question module
+// installs it (vmlua run --answer, question.policy).
+type QuestionPolicy func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (choiceKey string, ok bool)
+
+// PolicyKey is the run value under which a QuestionPolicy is stored.
+const PolicyKey = "vm.question_policy"
+
+// waitTask waits for a task while watching the VM for a pending question:
+// one the run's policy answers is answered; otherwise the wait fails with
+// a question error instead of hanging.
+func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.TaskInfo, error) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	type result struct {
+		info *types.TaskInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := task.WaitForResult(ctx, nil)
+		done <- result{info, err}
+	}()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	answered := map[string]bool{}
+	for {
+		select {
+		case res := <-done:
+			if res.err != nil {
+				return res.info, vsphereErr(res.err, v.Name(), doing)
+			}
+			return res.info, nil
+		case <-tick.C:
+			var m mo.VirtualMachine
+			if err := v.Obj.Properties(ctx, v.Ref, []string{"runtime.question"}, &m); err != nil || m.Runtime.Question == nil {
+				continue
+			}
+			q := m.Runtime.Question
+			if answered[q.Id] {
+				continue
+			}
+			if p, ok := r.Value(PolicyKey, nil).(QuestionPolicy); ok && p != nil {
+				if key, ok := p(ctx, v.Name(), q); ok {
+					if err := v.Obj.Answer(ctx, q.Id, key); err != nil {
+						return nil, vsphereErr(err, v.Name(), "answer question "+q.Id)
+					}
+					answered[q.Id] = true
+					r.Log.Info("answered a question by the run's policy", "vm", v.Name(), "question", q.Id, "text", q.Text, "choice", choiceLabel(q, key))
+					continue
+				}
+			}
+			return nil, &runtime.Error{Code: runtime.CodeQuestion, VM: v.Name(), Message: fmt.Sprintf(
+				"while trying to %s, the VM stopped on a question and waits for an answer: %q (id %s, choices: %s). Answer it (v:answer_question, or 'vmlua answer'), or give the run a question policy (vmlua run --answer RULES.lua)",
+				doing, q.Text, q.Id, strings.Join(choiceLabels(q), ", "))}
+		}
+	}
+}
+
+func choiceLabels(q *types.VirtualMachineQuestionInfo) []string {
+	var out []string
+	for _, c := range q.Choice.ChoiceInfo {
+		out = append(out, c.GetElementDescription().Label)
+	}
+	return out
+}
+
+func choiceLabel(q *types.VirtualMachineQuestionInfo, key string) string {
+	for _, c := range q.Choice.ChoiceInfo {
+		if e := c.GetElementDescription(); e.Key == key {
+			return e.Label
+		}
+	}
+	return key
+}
+
+// ExportResult is what v:export returns.
+type ExportResult struct {
+	Path, Descriptor string
+	Bytes            int64
+	SHA256           string
+}
+
+// ExportOptions are v:export's options.
+type ExportOptions struct {
+	Name     string // base name; default the frozen disk's own
+	Progress bool
+}
+
+// FrozenPath returns the datastore path of the disk's frozen, exportable
+// part, or an error saying why there is none.
+func (v *VM) FrozenPath(d Disk) (string, error) {
+	switch {
+	case len(d.Chain) >= 2:
+		if len(d.Chain) > 2 {
+			return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
+				"disk %s sits on %d snapshot levels: its frozen part is itself a snapshot delta, which vmlua cannot export as a flat image. Commit the VM's older snapshots first (ghettoVCB refuses such VMs too)", d.ID, len(d.Chain)-1)}
+		}
+		return d.Chain[0], nil
+	case v.Power() == "on":
+		return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
+			"disk %s is not frozen and the VM is running: its content changes while it is read. Call add_redo(%q) first", d.ID, d.ID)}
+	}
+	return d.Chain[0], nil
+}
+
+// Export streams the frozen disk into dest as a flat image plus a
+// descriptor naming it, atomically, and returns what was written.
+func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o ExportOptions) (ExportResult, error) {
+	ctx := r.Context()
+	if err := v.Refresh(ctx); err != nil {
+		return ExportResult{}, err
+	}
+	d, err := v.Disk(diskID)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	src, err := v.FrozenPath(d)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	ds, err := v.datastore(ctx, dsOfPath(src))
+	if err != nil {
+		return ExportResult{}, err
+	}
+	rel := strings.TrimSpace(src[strings.Index(src, "]")+1:])
+	desc, err := readSmall(ctx, ds, rel)
+	if err != nil {
+		return ExportResult{}, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Disk: d.ID, Path: src, Message: fmt.Sprintf("read the disk descriptor: %v", err), Err: err}
+	}
+	extents, err := parseExtents(desc)
+	if err != nil {
+		return ExportResult{}, &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Path: src, Message: err.Error()}
+	}
+	var total int64
+	for _, e := range extents {
+		total += e.bytes
+	}
+	base := strings.TrimSuffix(path.Base(rel), ".vmdk")
+	if o.Name != "" {
+		base = strings.TrimSuffix(path.Base(o.Name), ".vmdk")
+		base = strings.TrimSuffix(base, "-flat")
+	}
+	flatName, descName := base+"-flat.vmdk", base+".vmdk"
+	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
+	dir := path.Dir(rel)
+	reader := &extentReader{ctx: ctx, ds: ds, dir: dir, extents: extents}
+	defer reader.Close()
+	res, err := transports.Upload(ctx, dest, flatName, reader, transports.UploadOptions{ExpectedSize: total, Progress: tr})
+	tr.Done(err)
+	if err != nil {
+		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
+	}
+	newDesc := flatDescriptor(desc, total/512, flatName)
+	if _, err := transports.Upload(ctx, dest, descName, strings.NewReader(newDesc), transports.UploadOptions{}); err != nil {
+		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: descName, Message: fmt.Sprintf("write the descriptor: %v", err), Err: err}
+	}
+	r.Log.Info("export: disk image written", "vm", v.Name(), "disk", d.ID, "from", src, "to", flatName, "bytes", res.Bytes, "sha256", res.SHA256)
+	return ExportResult{Path: flatName, Descriptor: descName, Bytes: res.Bytes, SHA256: res.SHA256}, nil
+}
+
+// datastore returns the named datastore of the VM, with its inventory
+// path (needed for /folder URLs).
+func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, error) {
+	for _, ref := range v.MO().Datastore {
+		ds := object.NewDatastore(v.c.Client, ref)
+		var dm mo.Datastore
+		if err := ds.Properties(ctx, ref, []string{"name"}, &dm); err != nil {
+			return nil, vsphereErr(err, v.Name(), "read datastore properties")
+		}
+		if dm.Name == name {
+			if err := ds.FindInventoryPath(ctx); err != nil {
+				return nil, vsphereErr(err, v.Name(), "find datastore "+name)
+			}
+			return ds, nil
+		}
+	}
+	return nil, &runtime.Error{Code: runtime.CodeNotFound, VM: v.Name(), Message: fmt.Sprintf("datastore %q is not one of the VM's datastores", name)}
+}
+
+func readSmall(ctx context.Context, ds *object.Datastore, p string) (string, error) {
+	rc, _, err := ds.Download(ctx, p, &soap.DefaultDownload)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	return string(b), err
+}
+
+type extent struct {
+	file  string
+	bytes int64
+}
+
+var extentLine = regexp.MustCompile(`^(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\S+)\s+"([^"]+)"`)
+
+// parseExtents reads a descriptor's extents; only flat ones can be
+// streamed as a flat image.
+func parseExtents(desc string) ([]extent, error) {
+	var out []extent
+	sc := bufio.NewScanner(strings.NewReader(desc))
+	for sc.Scan() {
+		m := extentLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		switch m[3] {
+		case "VMFS", "FLAT":
+		default:
+			return nil, fmt.Errorf("the disk's extent %q is of type %s; only flat (VMFS/FLAT) extents can be exported as a flat image", m[4], m[3])
+		}
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		out = append(out, extent{file: m[4], bytes: n * 512})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the disk descriptor names no extent")
+	}
+	return out, nil
+}
+
+// flatDescriptor rewrites a descriptor to name one flat extent and no
+// parent, so the exported pair is a usable disk on its own.
+func flatDescriptor(desc string, sectors int64, flat string) string {
+	var b strings.Builder
+	wroteExtent := false
+	for _, line := range strings.Split(desc, "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case extentLine.MatchString(t):
+			if !wroteExtent {
+				fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, flat)
+				wroteExtent = true
+			}
+			continue
+		case strings.HasPrefix(t, "parentCID"):
+			b.WriteString("parentCID=ffffffff\n")
+			continue
+		case strings.HasPrefix(t, "parentFileNameHint"):
+			continue
+		case strings.HasPrefix(t, "createType"):
+			b.WriteString("createType=\"vmfs\"\n")
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// extentReader streams a disk's extents one after the other, opening each
+// download when the previous one is exhausted.
+type extentReader struct {
+	ctx     context.Context
+	ds      *object.Datastore
+	dir     string
+	extents []extent
+	i       int
+	cur     io.ReadCloser
+	left    int64
+}
+
+func (e *extentReader) Read(p []byte) (int, error) {
+	for {
+		if e.cur == nil {
+			if e.i == len(e.extents) {
+				return 0, io.EOF
+			}
+			rc, _, err := e.ds.Download(e.ctx, path.Join(e.dir, e.extents[e.i].file), &soap.DefaultDownload)
+			if err != nil {
+				return 0, fmt.Errorf("download extent %s: %w", e.extents[e.i].file, err)
+			}
+			e.cur, e.left = rc, e.extents[e.i].bytes
+			e.i++
+		}
+		if e.left == 0 {
+			e.cur.Close()
+			e.cur = nil
+			continue
+		}
+		if int64(len(p)) > e.left {
+			p = p[:e.left]
+		}
+		n, err := e.cur.Read(p)
+		e.left -= int64(n)
+		if err == io.EOF {
+			if e.left > 0 {
+				return n, fmt.Errorf("extent %s ended %d bytes early", e.extents[e.i-1].file, e.left)
+			}
+			err = nil
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+func (e *extentReader) Close() error {
+	if e.cur != nil {
+		return e.cur.Close()
+	}
+	return nil
+}
+
+// orphan is a snapshot an earlier vmlua run left behind.
+type orphan struct {
+	ref  types.ManagedObjectReference
+	name string
+	desc string
+}
+
+var descField = regexp.MustCompile(`(\w+)=(\S+?)[ .]`)
+
+// orphans lists the VM's vmlua snapshots that belong to no live run: not
+// this run's, not marked keep, and not of a vmlua process still running on
+// this host.
+func (v *VM) orphans(ownRun string) []orphan {
+	var out []orphan
+	var walk func([]types.VirtualMachineSnapshotTree)
+	walk = func(ts []types.VirtualMachineSnapshotTree) {
+		for _, t := range ts {
+			if strings.HasPrefix(t.Name, SnapshotPrefix) {
+				f := map[string]string{}
+				for _, m := range descField.FindAllStringSubmatch(t.Description+" ", -1) {
+					f[m[1]] = m[2]
+				}
+				alive := false
+				if f["host"] == hostname {
+					if pid, err := strconv.Atoi(f["pid"]); err == nil && pid != os.Getpid() {
+						alive = syscall.Kill(pid, 0) == nil
+					}
+				}
+				if f["run"] != ownRun && f["keep"] != "true" && !alive {
+					out = append(out, orphan{ref: t.Snapshot, name: t.Name, desc: t.Description})
+				}
+			}
+			walk(t.ChildSnapshotList)
+		}
+	}
+	if s := v.MO().Snapshot; s != nil {
+		walk(s.RootSnapshotList)
+	}
+	return out
+}
+
+// reportOrphans logs, once per VM and run, the REDOs a killed run left.
+func (c *Conn) reportOrphans(v *VM) {
+	if c.run == nil {
+		return
+	}
+	os := v.orphans(cycleOf(c.run).runID)
+	if len(os) == 0 {
+		return
+	}
+	c.mu.Lock()
+	seen := c.warned[v.Ref.Value]
+	c.warned[v.Ref.Value] = true
+	c.mu.Unlock()
+	if seen {
+		return
+	}
+	for _, o := range os {
+		c.run.Log.Warn("found a REDO log (snapshot) left by an earlier vmlua run that did not finish; vm.cleanup_orphans() commits it", "vm", v.Name(), "snapshot", o.name)
+	}
+}
+
+// CleanupOrphans commits every orphaned vmlua snapshot of the VM.
+func (v *VM) CleanupOrphans(r *runtime.Run) ([]string, error) {
+	var done []string
+	for _, o := range v.orphans(cycleOf(r).runID) {
+		if r.DryRunAction("commit an orphaned REDO log", "vm", v.Name(), "snapshot", o.name) {
+			done = append(done, o.name)
+			continue
+		}
+		if err := removeSnapshot(r.Context(), v, o.ref, o.name); err != nil {
+			return done, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Message: err.Error(), Err: err}
+		}
+		r.Log.Warn("committed an orphaned REDO log", "vm", v.Name(), "snapshot", o.name)
+		done = append(done, o.name)
+	}
+	if len(done) > 0 {
+		_ = v.Refresh(r.Context())
+	}
+	return done, nil
+}

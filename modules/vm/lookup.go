@@ -1,0 +1,212 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// lookupProps are the properties look-ups match on.
+var lookupProps = []string{"name", "config.uuid", "config.files.vmPathName", "guest.ipAddress", "guest.hostName", "guest.net", "runtime.powerState", "config.template"}
+
+// inventory returns every VM (not templates) with the look-up properties.
+func (c *Conn) inventory(ctx context.Context) ([]mo.VirtualMachine, error) {
+	m := view.NewManager(c.Client)
+	v, err := m.CreateContainerView(ctx, c.Client.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, vsphereErr(err, "", "list the VMs")
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, lookupProps, &vms); err != nil {
+		return nil, vsphereErr(err, "", "list the VMs")
+	}
+	out := vms[:0]
+	for _, x := range vms {
+		if x.Config != nil && x.Config.Template {
+			continue
+		}
+		out = append(out, x)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Spec is a parsed VM specifier.
+type Spec struct {
+	Kind  string // vmx, name, uuid, ipaddr, moref, powerstate, any, none
+	Value string
+}
+
+// ParseSpec parses a vcbVmName-style specifier or a .vmx datastore path.
+func ParseSpec(s string) (Spec, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") {
+		if !strings.Contains(s, "]") || !strings.HasSuffix(strings.ToLower(s), ".vmx") {
+			return Spec{}, fmt.Errorf("VM path %q: want a datastore path like \"[LocalDS_0] DB01/DB01.vmx\"", s)
+		}
+		return Spec{Kind: "vmx", Value: s}, nil
+	}
+	kind, val, ok := strings.Cut(s, ":")
+	if !ok {
+		return Spec{}, fmt.Errorf("VM specifier %q: want name:NAME, uuid:UUID, ipaddr:IP-OR-DNS, moref:vm-N, powerstate:on|off|suspended, any:, none:, or a \"[datastore] dir/x.vmx\" path", s)
+	}
+	kind = strings.ToLower(kind)
+	switch kind {
+	case "name", "uuid", "ipaddr", "moref":
+		if val == "" {
+			return Spec{}, fmt.Errorf("VM specifier %q: %s: needs a value", s, kind)
+		}
+		if kind == "name" {
+			if _, err := path.Match(val, ""); err != nil {
+				return Spec{}, fmt.Errorf("VM specifier %q: bad pattern: %v", s, err)
+			}
+		}
+	case "powerstate":
+		switch strings.ToLower(val) {
+		case "on", "off", "suspended":
+			val = strings.ToLower(val)
+		default:
+			return Spec{}, fmt.Errorf("VM specifier %q: powerstate: takes on, off or suspended", s)
+		}
+	case "any", "none":
+		if val != "" {
+			return Spec{}, fmt.Errorf("VM specifier %q: %s: takes no value", s, kind)
+		}
+	default:
+		return Spec{}, fmt.Errorf("VM specifier %q: unknown kind %q (want name, uuid, ipaddr, moref, powerstate, any, none)", s, kind)
+	}
+	return Spec{Kind: kind, Value: val}, nil
+}
+
+// single reports whether the specifier names one VM (open may use it).
+func (s Spec) single() bool {
+	switch s.Kind {
+	case "vmx", "uuid", "ipaddr", "moref":
+		return true
+	case "name":
+		return !strings.ContainsAny(s.Value, "*?[")
+	}
+	return false
+}
+
+var powerStates = map[string]types.VirtualMachinePowerState{
+	"on": types.VirtualMachinePowerStatePoweredOn, "off": types.VirtualMachinePowerStatePoweredOff, "suspended": types.VirtualMachinePowerStateSuspended,
+}
+
+// Matches reports whether a VM matches the specifier.
+func (s Spec) Matches(x mo.VirtualMachine) bool {
+	switch s.Kind {
+	case "any":
+		return true
+	case "none":
+		return false
+	case "moref":
+		return x.Self.Value == s.Value
+	case "name":
+		ok, _ := path.Match(s.Value, x.Name)
+		return ok
+	case "powerstate":
+		return x.Runtime.PowerState == powerStates[s.Value]
+	case "vmx":
+		return x.Config != nil && x.Config.Files.VmPathName == s.Value
+	case "uuid":
+		return x.Config != nil && normUUID(x.Config.Uuid) == normUUID(s.Value)
+	case "ipaddr":
+		if x.Guest == nil {
+			return false
+		}
+		v := strings.ToLower(s.Value)
+		if strings.EqualFold(x.Guest.IpAddress, v) || strings.EqualFold(x.Guest.HostName, v) {
+			return true
+		}
+		if h, _, ok := strings.Cut(x.Guest.HostName, "."); ok && strings.EqualFold(h, v) {
+			return true
+		}
+		for _, n := range x.Guest.Net {
+			for _, ip := range n.IpAddress {
+				if strings.EqualFold(ip, v) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// normUUID accepts the API form (42 1c...-...) and the VMX form
+// ("42 1c 3e ... -..."): hex digits only, lower case.
+func normUUID(u string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(u) {
+		if (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// Find returns the VMs matching spec, sorted by name.
+func (c *Conn) Find(ctx context.Context, spec Spec) ([]mo.VirtualMachine, error) {
+	if spec.Kind == "none" {
+		return nil, nil
+	}
+	all, err := c.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []mo.VirtualMachine
+	for _, x := range all {
+		if spec.Matches(x) {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+// Open returns the one VM spec names, nil when none, an ambiguous error
+// when several.
+func (c *Conn) Open(ctx context.Context, spec Spec, raw string) (*VM, error) {
+	found, err := c.Find(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		return c.newVM(ctx, found[0].Self)
+	}
+	var names []string
+	for _, x := range found {
+		path := ""
+		if x.Config != nil {
+			path = " " + x.Config.Files.VmPathName
+		}
+		names = append(names, fmt.Sprintf("%s (moref:%s%s)", x.Name, x.Self.Value, path))
+	}
+	return nil, &runtime.Error{Code: runtime.CodeAmbiguous, Message: fmt.Sprintf("%q matches %d VMs: %s; use moref: or a .vmx path to pick one", raw, len(found), strings.Join(names, ", "))}
+}
+
+// Registered lists the .vmx paths of every registered VM, sorted.
+func (c *Conn) Registered(ctx context.Context) ([]string, error) {
+	all, err := c.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, x := range all {
+		if x.Config != nil {
+			out = append(out, x.Config.Files.VmPathName)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

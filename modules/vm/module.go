@@ -1,0 +1,589 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	modtransport "github.com/vmlua/vmlua/modules/transport"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Module is the "vm" Lua module.
+var Module = &runtime.Module{
+	Name:    "vm",
+	Summary: "VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.",
+	Doc: "The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. " +
+		"Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — " +
+		"unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.",
+	Types: []*runtime.Type{VMType, TaskType},
+}
+
+func init() {
+	Module.Funcs = []runtime.Func{
+		{Name: "open", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: `a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:`}}, Returns: "VM|nil",
+			Doc: "Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.", Fn: luaOpen},
+		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier"}}, Returns: "{VM}",
+			Doc: "Returns the list of VMs matching the specifier, sorted by name (possibly empty).", Fn: luaFind},
+		{Name: "registered", Returns: "{string}", Doc: "Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).", Fn: luaRegistered},
+		{Name: "connect", Args: []runtime.Arg{{Name: "profile", Type: "string", Doc: "a vSphere profile of the config file"}},
+			Doc: "Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.", Fn: luaConnect},
+		{Name: "cleanup_orphans", Args: []runtime.Arg{{Name: "spec", Type: "string", Optional: true, Doc: "VMs to look at (default any:)"}}, Returns: "table",
+			Doc: "Commits the REDO logs that earlier vmlua runs left behind (they were killed before their cleanup), and returns them as a list of {vm=, snapshot=}.", Fn: luaCleanupOrphans},
+	}
+}
+
+// VMType is the Lua type of a VM.
+var VMType = &runtime.Type{
+	Name:    "VM",
+	Summary: "A virtual machine.",
+	Fields: []runtime.Field{
+		{Name: "name", Type: "string", Doc: "display name"},
+		{Name: "uuid", Type: "string", Doc: "BIOS UUID"},
+		{Name: "instance_uuid", Type: "string", Doc: "vCenter instance UUID"},
+		{Name: "moref", Type: "string", Doc: "managed object id, e.g. vm-42"},
+		{Name: "power", Type: "string", Doc: `"on", "off" or "suspended" (as of the last refresh)`},
+		{Name: "host", Type: "string", Doc: "name of the host it runs on"},
+		{Name: "vmx", Type: "string", Doc: "datastore path of the .vmx file"},
+		{Name: "datastores", Type: "{string}", Doc: "names of the datastores it uses"},
+		{Name: "ip", Type: "string|nil", Doc: "guest IP address reported by VMware Tools"},
+	},
+	Get:    vmField,
+	String: func(o any) string { v := o.(*VM); return fmt.Sprintf("VM(%s, %s)", v.Name(), v.Ref.Value) },
+}
+
+// TaskType is a commit started with wait=0.
+var TaskType = &runtime.Type{
+	Name:    "Task",
+	Summary: "A vSphere task still running (commit with wait=0).",
+}
+
+func init() {
+	disk := runtime.Arg{Name: "disk", Type: "string", Doc: `a disk id such as "scsi0:1"`}
+	VMType.Methods = []runtime.Func{
+		{Name: "refresh", Doc: "Reloads the VM's properties (power state, disks, snapshots).", Fn: luaRefresh},
+		{Name: "get_config", Args: []runtime.Arg{{Name: "key", Type: "string", Doc: `a VMX key: displayName, memsize, scsi0:1.mode, ethernet0.networkName, any extraConfig key, ...`}}, Returns: "string|nil",
+			Doc: "Answers a VMX configuration key from the live configuration (works on any vCenter); nil when the VM has no such key.", Fn: luaGetConfig},
+		{Name: "disks", Returns: "table", Doc: "Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm=, frozen=}.", Fn: luaDisks},
+		{Name: "snapshots", Returns: "table", Doc: "Returns the snapshot tree: a list of {name=, description=, id=, created=, current=, vmlua=, children={...}}.", Fn: luaSnapshots},
+		{Name: "redo_depth", Args: []runtime.Arg{disk}, Returns: "number", Doc: "Returns how many snapshot deltas (REDO logs) sit on the disk.", Fn: luaRedoDepth},
+		{Name: "add_redo", Args: []runtime.Arg{disk, {Name: "options", Type: "table", Optional: true, Doc: "quiesce=, memory=, keep= (keep: do not commit it when the run ends)"}}, Returns: "string",
+			Doc: "Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs.", Fn: luaAddRedo},
+		{Name: "commit", Args: []runtime.Arg{disk, {Name: "level", Type: "number", Doc: "1 merges the older of the last two REDOs, 0 the last"}, {Name: "freeze", Type: "number", Optional: true, Doc: "accepted for vmware-cmd compatibility; vSphere decides stunning itself"}, {Name: "wait", Type: "number", Optional: true, Doc: "1 (default) waits for the merge; 0 returns a Task"}}, Returns: "Task|nil",
+			Doc: "Merges one of the disk's REDO logs, with vmware-cmd commit's meaning.", Fn: luaCommit},
+		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "name= (base file name), credentials= (for a URL)"}}, Returns: "table",
+			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first).", Fn: luaExport},
+		{Name: "power_on", Doc: "Powers the VM on and waits.", Fn: luaPower("on")},
+		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)"}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
+		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "timeout= seconds to wait for the guest (default 300)"}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
+		{Name: "suspend", Doc: "Suspends the VM and waits.", Fn: luaPower("suspend")},
+		{Name: "pending_question", Returns: "table|nil", Doc: "Returns the question the VM waits on, {id=, text=, choices={labels...}, message_ids={...}}, or nil.", Fn: luaPendingQuestion},
+		{Name: "answer_question", Args: []runtime.Arg{{Name: "question", Type: "table", Doc: "as pending_question returned it"}, {Name: "choice", Type: "number|string", Doc: "0-based index or the choice's label"}},
+			Doc: "Answers the VM's pending question; errors when the question is no longer pending or the choice does not exist.", Fn: luaAnswerQuestion},
+	}
+	TaskType.Methods = []runtime.Func{
+		{Name: "wait", Doc: "Waits for the task to finish; raises its error if it failed.", Fn: luaTaskWait},
+	}
+}
+
+func conn(r *runtime.Run) (*Conn, error) {
+	profile, _ := r.Value("vm.profile", nil).(string)
+	return Connect(r, profile)
+}
+
+func self(r *runtime.Run, L *lua.LState) *VM { return r.CheckObject(L, 1, VMType).(*VM) }
+
+func luaOpen(r *runtime.Run, L *lua.LState) int {
+	raw := L.CheckString(1)
+	spec, err := ParseSpec(raw)
+	if err != nil {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
+	}
+	if !spec.single() {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "vm.open(%q) takes a specifier naming one VM; use vm.find for %s", raw, spec.Kind+":")
+	}
+	c, err := conn(r)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	v, err := c.Open(r.Context(), spec, raw)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	if v == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(r.NewObject(L, VMType, v))
+	return 1
+}
+
+func luaFind(r *runtime.Run, L *lua.LState) int {
+	raw := L.CheckString(1)
+	spec, err := ParseSpec(raw)
+	if err != nil {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
+	}
+	c, err := conn(r)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	found, err := c.Find(r.Context(), spec)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	t := L.NewTable()
+	for _, x := range found {
+		v, err := c.newVM(r.Context(), x.Self)
+		if err != nil {
+			return r.Raise(L, err)
+		}
+		t.Append(r.NewObject(L, VMType, v))
+	}
+	L.Push(t)
+	return 1
+}
+
+func luaRegistered(r *runtime.Run, L *lua.LState) int {
+	c, err := conn(r)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	paths, err := c.Registered(r.Context())
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	t := L.NewTable()
+	for _, p := range paths {
+		t.Append(lua.LString(p))
+	}
+	L.Push(t)
+	return 1
+}
+
+func luaConnect(r *runtime.Run, L *lua.LState) int {
+	profile := L.CheckString(1)
+	if _, err := Connect(r, profile); err != nil {
+		return r.Raise(L, err)
+	}
+	r.Value("vm.profile", func() any { return profile })
+	return 0
+}
+
+func luaCleanupOrphans(r *runtime.Run, L *lua.LState) int {
+	raw := L.OptString(1, "any:")
+	spec, err := ParseSpec(raw)
+	if err != nil {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
+	}
+	c, err := conn(r)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	found, err := c.Find(r.Context(), spec)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	out := L.NewTable()
+	for _, x := range found {
+		v, err := c.newVM(r.Context(), x.Self)
+		if err != nil {
+			return r.Raise(L, err)
+		}
+		names, err := v.CleanupOrphans(r)
+		for _, n := range names {
+			e := L.NewTable()
+			e.RawSetString("vm", lua.LString(v.Name()))
+			e.RawSetString("snapshot", lua.LString(n))
+			out.Append(e)
+		}
+		if err != nil {
+			return r.Raise(L, err)
+		}
+	}
+	L.Push(out)
+	return 1
+}
+
+func vmField(r *runtime.Run, L *lua.LState, o any, key string) lua.LValue {
+	v := o.(*VM)
+	m := v.MO()
+	switch key {
+	case "name":
+		return lua.LString(m.Name)
+	case "uuid":
+		return lua.LString(m.Config.Uuid)
+	case "instance_uuid":
+		return lua.LString(m.Config.InstanceUuid)
+	case "moref":
+		return lua.LString(v.Ref.Value)
+	case "power":
+		return lua.LString(v.Power())
+	case "host":
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return lua.LString(v.hostName)
+	case "vmx":
+		return lua.LString(m.Config.Files.VmPathName)
+	case "datastores":
+		t := L.NewTable()
+		v.mu.Lock()
+		for _, d := range v.dsNames {
+			t.Append(lua.LString(d))
+		}
+		v.mu.Unlock()
+		return t
+	case "ip":
+		if m.Guest != nil && m.Guest.IpAddress != "" {
+			return lua.LString(m.Guest.IpAddress)
+		}
+		return lua.LNil
+	}
+	return nil
+}
+
+func luaRefresh(r *runtime.Run, L *lua.LState) int {
+	if err := self(r, L).Refresh(r.Context()); err != nil {
+		return r.Raise(L, err)
+	}
+	return 0
+}
+
+func luaGetConfig(r *runtime.Run, L *lua.LState) int {
+	v := self(r, L)
+	if val, ok := v.GetConfig(L.CheckString(2)); ok {
+		L.Push(lua.LString(val))
+	} else {
+		L.Push(lua.LNil)
+	}
+	return 1
+}
+
+// DiskTable renders a disk for Lua.
+func DiskTable(L *lua.LState, d Disk) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("id", lua.LString(d.ID))
+	t.RawSetString("path", lua.LString(d.Path))
+	t.RawSetString("base", lua.LString(d.BasePath))
+	t.RawSetString("mode", lua.LString(d.Mode))
+	t.RawSetString("capacity", lua.LNumber(d.Capacity))
+	t.RawSetString("datastore", lua.LString(d.Datastore))
+	t.RawSetString("thin", lua.LBool(d.Thin))
+	if d.RDM != "" {
+		t.RawSetString("rdm", lua.LString(d.RDM))
+	} else {
+		t.RawSetString("rdm", lua.LFalse)
+	}
+	t.RawSetString("frozen", lua.LBool(d.Frozen()))
+	return t
+}
+
+func luaDisks(r *runtime.Run, L *lua.LState) int {
+	t := L.NewTable()
+	for _, d := range self(r, L).Disks() {
+		t.Append(DiskTable(L, d))
+	}
+	L.Push(t)
+	return 1
+}
+
+func luaSnapshots(r *runtime.Run, L *lua.LState) int {
+	v := self(r, L)
+	m := v.MO()
+	var current types.ManagedObjectReference
+	out := L.NewTable()
+	if m.Snapshot == nil {
+		L.Push(out)
+		return 1
+	}
+	if m.Snapshot.CurrentSnapshot != nil {
+		current = *m.Snapshot.CurrentSnapshot
+	}
+	var conv func([]types.VirtualMachineSnapshotTree) *lua.LTable
+	conv = func(ts []types.VirtualMachineSnapshotTree) *lua.LTable {
+		l := L.NewTable()
+		for _, s := range ts {
+			t := L.NewTable()
+			t.RawSetString("name", lua.LString(s.Name))
+			t.RawSetString("description", lua.LString(s.Description))
+			t.RawSetString("id", lua.LString(s.Snapshot.Value))
+			t.RawSetString("created", lua.LNumber(s.CreateTime.Unix()))
+			t.RawSetString("current", lua.LBool(s.Snapshot == current))
+			t.RawSetString("vmlua", lua.LBool(strings.HasPrefix(s.Name, SnapshotPrefix)))
+			t.RawSetString("children", conv(s.ChildSnapshotList))
+			l.Append(t)
+		}
+		return l
+	}
+	L.Push(conv(m.Snapshot.RootSnapshotList))
+	return 1
+}
+
+func luaRedoDepth(r *runtime.Run, L *lua.LState) int {
+	v := self(r, L)
+	d, err := v.Disk(L.CheckString(2))
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	L.Push(lua.LNumber(len(d.Chain) - 1))
+	return 1
+}
+
+func optBool(L *lua.LState, t *lua.LTable, key string, def bool) bool {
+	if t == nil {
+		return def
+	}
+	switch v := t.RawGetString(key).(type) {
+	case lua.LBool:
+		return bool(v)
+	case *lua.LNilType:
+		return def
+	default:
+		L.RaiseError("option %s: boolean expected, got %s", key, v.Type().String())
+	}
+	return def
+}
+
+func optTable(L *lua.LState, n int) *lua.LTable {
+	if t, ok := L.Get(n).(*lua.LTable); ok {
+		return t
+	}
+	if L.Get(n) != lua.LNil {
+		L.ArgError(n, "table of options expected")
+	}
+	return nil
+}
+
+func luaAddRedo(r *runtime.Run, L *lua.LState) int {
+	v := self(r, L)
+	disk := L.CheckString(2)
+	o := optTable(L, 3)
+	name, err := v.AddRedo(r, disk, RedoOptions{Quiesce: optBool(L, o, "quiesce", false), Memory: optBool(L, o, "memory", false), Keep: optBool(L, o, "keep", false)})
+	if err != nil {
+		return r.Raise(L, withDisk(err, v, disk))
+	}
+	L.Push(lua.LString(name))
+	return 1
+}
+
+func luaCommit(r *runtime.Run, L *lua.LState) int {
+	v := self(r, L)
+	disk := L.CheckString(2)
+	level := L.CheckInt(3)
+	if level != 0 && level != 1 {
+		L.ArgError(3, "level must be 0 (the last REDO) or 1 (the older of the last two)")
+	}
+	_ = L.OptInt(4, 0) // freeze: vSphere decides stunning itself
+	wait := L.OptInt(5, 1) != 0
+	task, err := v.Commit(r, disk, level, wait)
+	if err != nil {
+		return r.Raise(L, withDisk(err, v, disk))
+	}
+	if task != nil {
+		L.Push(r.NewObject(L, TaskType, &pendingTask{task: task, vm: v, what: "commit of " + disk}))
+		return 1
+	}
+	return 0
+}
+
+type pendingTask struct {
+	task *object.Task
+	vm   *VM
+	what string
+}
+
+func luaTaskWait(r *runtime.Run, L *lua.LState) int {
+	t := r.CheckObject(L, 1, TaskType).(*pendingTask)
+	if _, err := t.vm.waitTask(r, t.task, t.what); err != nil {
+		return r.Raise(L, err)
+	}
+	_ = t.vm.Refresh(r.Context())
+	return 0
+}
+
+func luaExport(r *runtime.Run, L *lua.LState) int {
+	v := self(r, L)
+	disk := L.CheckString(2)
+	o := optTable(L, 4)
+	var opts ExportOptions
+	cred := ""
+	if o != nil {
+		opts.Name = lua.LVAsString(o.RawGetString("name"))
+		cred = lua.LVAsString(o.RawGetString("credentials"))
+	}
+	h, err := modtransport.Dest(r, L, 3, cred)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	res, err := v.Export(r, disk, h.T, opts)
+	if err != nil {
+		return r.Raise(L, withDisk(err, v, disk))
+	}
+	t := L.NewTable()
+	t.RawSetString("path", lua.LString(res.Path))
+	t.RawSetString("descriptor", lua.LString(res.Descriptor))
+	t.RawSetString("bytes", lua.LNumber(res.Bytes))
+	t.RawSetString("sha256", lua.LString(res.SHA256))
+	L.Push(t)
+	return 1
+}
+
+// withDisk fills in the VM and disk of an error that lacks them.
+func withDisk(err error, v *VM, disk string) error {
+	e := runtime.Wrap(err, runtime.CodeVSphere)
+	if e.VM == "" {
+		e.VM = v.Name()
+	}
+	if e.Disk == "" {
+		e.Disk = disk
+	}
+	return e
+}
+
+func luaPower(op string) func(r *runtime.Run, L *lua.LState) int {
+	return func(r *runtime.Run, L *lua.LState) int {
+		v := self(r, L)
+		o := optTable(L, 2)
+		timeout := 300 * time.Second
+		if o != nil {
+			if n, ok := o.RawGetString("timeout").(lua.LNumber); ok {
+				timeout = time.Duration(float64(n) * float64(time.Second))
+			}
+		}
+		if op == "off" && !optBool(L, o, "hard", true) {
+			op = "shutdown"
+		}
+		if err := v.PowerOp(r, op, timeout); err != nil {
+			return r.Raise(L, err)
+		}
+		return 0
+	}
+}
+
+// PowerOp changes the power state: on, off, shutdown (guest), suspend.
+func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
+	ctx := r.Context()
+	if r.DryRunAction("power "+op, "vm", v.Name()) {
+		return nil
+	}
+	var task *object.Task
+	var err error
+	switch op {
+	case "on":
+		task, err = v.Obj.PowerOn(ctx)
+	case "off":
+		task, err = v.Obj.PowerOff(ctx)
+	case "suspend":
+		task, err = v.Obj.Suspend(ctx)
+	case "shutdown":
+		if err := v.Obj.ShutdownGuest(ctx); err != nil {
+			return vsphereErr(err, v.Name(), "shut the guest down (does it run VMware Tools?)")
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
+			return &runtime.Error{Code: runtime.CodeTimeout, VM: v.Name(), Message: fmt.Sprintf("the guest did not shut down within %v; power it off with power_off{hard=true}", timeout), Err: err}
+		}
+		return v.Refresh(ctx)
+	}
+	if err != nil {
+		return vsphereErr(err, v.Name(), "power "+op)
+	}
+	if _, err := v.waitTask(r, task, "power "+op); err != nil {
+		return err
+	}
+	return v.Refresh(ctx)
+}
+
+// Question reads the VM's pending question (nil when none).
+func (v *VM) Question(ctx context.Context) (*types.VirtualMachineQuestionInfo, error) {
+	var m mo.VirtualMachine
+	if err := v.Obj.Properties(ctx, v.Ref, []string{"runtime.question"}, &m); err != nil {
+		return nil, vsphereErr(err, v.Name(), "read the pending question")
+	}
+	return m.Runtime.Question, nil
+}
+
+// QuestionTable renders a question for Lua.
+func QuestionTable(L *lua.LState, q *types.VirtualMachineQuestionInfo) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("id", lua.LString(q.Id))
+	t.RawSetString("text", lua.LString(q.Text))
+	choices := L.NewTable()
+	for _, l := range choiceLabels(q) {
+		choices.Append(lua.LString(l))
+	}
+	t.RawSetString("choices", choices)
+	ids := L.NewTable()
+	for _, m := range q.Message {
+		ids.Append(lua.LString(m.Id))
+	}
+	t.RawSetString("message_ids", ids)
+	return t
+}
+
+func luaPendingQuestion(r *runtime.Run, L *lua.LState) int {
+	q, err := self(r, L).Question(r.Context())
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	if q == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(QuestionTable(L, q))
+	return 1
+}
+
+// ChoiceKey resolves a choice given as 0-based index or label.
+func ChoiceKey(q *types.VirtualMachineQuestionInfo, choice lua.LValue) (string, string, error) {
+	infos := q.Choice.ChoiceInfo
+	switch c := choice.(type) {
+	case lua.LNumber:
+		i := int(c)
+		if float64(i) != float64(c) || i < 0 || i >= len(infos) {
+			return "", "", fmt.Errorf("choice %v is not an index of this question's %d choices (0 to %d): %s", c, len(infos), len(infos)-1, strings.Join(choiceLabels(q), ", "))
+		}
+		e := infos[i].GetElementDescription()
+		return e.Key, e.Label, nil
+	case lua.LString:
+		for _, ci := range infos {
+			e := ci.GetElementDescription()
+			if strings.EqualFold(e.Label, string(c)) || e.Key == string(c) {
+				return e.Key, e.Label, nil
+			}
+		}
+		return "", "", fmt.Errorf("choice %q is not one of this question's choices: %s", string(c), strings.Join(choiceLabels(q), ", "))
+	}
+	return "", "", fmt.Errorf("choice must be a 0-based index or a label, got %s", choice.Type().String())
+}
+
+func luaAnswerQuestion(r *runtime.Run, L *lua.LState) int {
+	v := self(r, L)
+	qt := L.CheckTable(2)
+	id := lua.LVAsString(qt.RawGetString("id"))
+	q, err := v.Question(r.Context())
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	if q == nil || q.Id != id {
+		return r.RaiseCode(L, runtime.CodeInvalidState, "question %s of VM %s is no longer pending (it was answered or withdrawn); read v:pending_question() again", id, v.Name())
+	}
+	key, label, err := ChoiceKey(q, L.Get(3))
+	if err != nil {
+		return r.Raise(L, &runtime.Error{Code: runtime.CodeInvalidArg, VM: v.Name(), Message: err.Error()})
+	}
+	if r.DryRunAction("answer a question", "vm", v.Name(), "question", q.Id, "text", q.Text, "choice", label) {
+		return 0
+	}
+	if err := v.Obj.Answer(r.Context(), q.Id, key); err != nil {
+		return r.Raise(L, vsphereErr(err, v.Name(), "answer question "+q.Id))
+	}
+	r.Log.Info("answered a question", "vm", v.Name(), "question", q.Id, "text", q.Text, "choice", label)
+	return 0
+}

@@ -1,0 +1,229 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// vmProps are the properties a VM object caches (refresh reloads them).
+var vmProps = []string{"name", "config", "runtime", "snapshot", "datastore", "guest", "layoutEx", "summary.runtime.host", "parent", "resourcePool"}
+
+// VM is a virtual machine as scripts hold it.
+type VM struct {
+	c   *Conn
+	Ref types.ManagedObjectReference
+	Obj *object.VirtualMachine
+
+	mu       sync.Mutex
+	mo       mo.VirtualMachine
+	hostName string
+	dsNames  []string
+}
+
+func (c *Conn) newVM(ctx context.Context, ref types.ManagedObjectReference) (*VM, error) {
+	v := &VM{c: c, Ref: ref, Obj: object.NewVirtualMachine(c.Client, ref)}
+	if err := v.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	c.reportOrphans(v)
+	return v, nil
+}
+
+// Refresh reloads the VM's properties.
+func (v *VM) Refresh(ctx context.Context) error {
+	var m mo.VirtualMachine
+	if err := v.Obj.Properties(ctx, v.Ref, vmProps, &m); err != nil {
+		return vsphereErr(err, v.Ref.Value, "read the VM's properties")
+	}
+	if m.Config == nil {
+		return &runtime.Error{Code: runtime.CodeVSphere, Message: "the VM has no configuration (is it being created or removed?)", VM: m.Name}
+	}
+	var host string
+	if h := m.Summary.Runtime.Host; h != nil {
+		var hm mo.HostSystem
+		if err := v.Obj.Properties(ctx, *h, []string{"name"}, &hm); err == nil {
+			host = hm.Name
+		}
+	}
+	var ds []string
+	for _, ref := range m.Datastore {
+		var dm mo.Datastore
+		if err := v.Obj.Properties(ctx, ref, []string{"name"}, &dm); err == nil {
+			ds = append(ds, dm.Name)
+		}
+	}
+	sort.Strings(ds)
+	v.mu.Lock()
+	v.mo, v.hostName, v.dsNames = m, host, ds
+	v.mu.Unlock()
+	return nil
+}
+
+// MO returns a copy of the cached managed object.
+func (v *VM) MO() mo.VirtualMachine {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.mo
+}
+
+// Name is the VM's display name.
+func (v *VM) Name() string { return v.MO().Name }
+
+// Power is "on", "off" or "suspended".
+func (v *VM) Power() string {
+	switch v.MO().Runtime.PowerState {
+	case types.VirtualMachinePowerStatePoweredOn:
+		return "on"
+	case types.VirtualMachinePowerStateSuspended:
+		return "suspended"
+	}
+	return "off"
+}
+
+// Disk is one virtual disk as the script sees it.
+type Disk struct {
+	ID          string // scsi0:1
+	Path        string // current backing file (top of the chain)
+	BasePath    string // the base disk, below every snapshot delta
+	Chain       []string
+	Mode        string // VMX spelling: persistent, independent-persistent, ...
+	Capacity    int64
+	Datastore   string
+	Thin        bool
+	RDM         string // "", "physical", "virtual"
+	Key         int32
+	UUID        string
+	ChangeID    string
+	Independent bool
+}
+
+// Frozen reports whether the disk's content below the running delta is
+// frozen (a snapshot sits on it).
+func (d Disk) Frozen() bool { return len(d.Chain) > 1 }
+
+// Disks returns the VM's virtual disks in controller order.
+func (v *VM) Disks() []Disk {
+	m := v.MO()
+	devs := object.VirtualDeviceList(m.Config.Hardware.Device)
+	var out []Disk
+	for _, dev := range devs.SelectByType((*types.VirtualDisk)(nil)) {
+		vd := dev.(*types.VirtualDisk)
+		d := Disk{ID: deviceID(devs, vd.GetVirtualDevice()), Capacity: vd.CapacityInBytes, Key: vd.Key}
+		if d.Capacity == 0 {
+			d.Capacity = vd.CapacityInKB * 1024
+		}
+		switch b := vd.Backing.(type) {
+		case *types.VirtualDiskFlatVer2BackingInfo:
+			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxMode(b.DiskMode), b.Uuid, b.ChangeId
+			d.Thin = b.ThinProvisioned != nil && *b.ThinProvisioned
+			d.Chain = []string{b.FileName}
+			for p := b.Parent; p != nil; p = p.Parent {
+				d.Chain = append([]string{p.FileName}, d.Chain...)
+			}
+		case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
+			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxMode(b.DiskMode), b.Uuid, b.ChangeId
+			d.RDM = "physical"
+			if b.CompatibilityMode == string(types.VirtualDiskCompatibilityModeVirtualMode) {
+				d.RDM = "virtual"
+			}
+			d.Chain = []string{b.FileName}
+		case types.BaseVirtualDeviceFileBackingInfo:
+			d.Path = b.GetVirtualDeviceFileBackingInfo().FileName
+			d.Chain = []string{d.Path}
+		}
+		if len(d.Chain) > 0 {
+			d.BasePath = d.Chain[0]
+		}
+		d.Datastore = dsOfPath(d.Path)
+		d.Independent = strings.HasPrefix(d.Mode, "independent")
+		out = append(out, d)
+	}
+	return out
+}
+
+// Disk returns one disk by id ("scsi0:1"); it also accepts the VMX-style
+// "scsi0:1.fileName" forms' prefix and a disk's file path.
+func (v *VM) Disk(id string) (Disk, error) {
+	var ids []string
+	for _, d := range v.Disks() {
+		if strings.EqualFold(d.ID, id) || d.Path == id || d.BasePath == id {
+			return d, nil
+		}
+		ids = append(ids, d.ID)
+	}
+	return Disk{}, &runtime.Error{Code: runtime.CodeNotFound, Message: fmt.Sprintf("no disk %q on this VM (it has %s)", id, strings.Join(ids, ", ")), VM: v.Name(), Disk: id}
+}
+
+func dsOfPath(p string) string {
+	if strings.HasPrefix(p, "[") {
+		if i := strings.Index(p, "]"); i > 0 {
+			return p[1:i]
+		}
+	}
+	return ""
+}
+
+// deviceID names a device the VMX way: scsi0:1, ide1:0, sata0:2, nvme0:0.
+func deviceID(devs object.VirtualDeviceList, d *types.VirtualDevice) string {
+	if d.ControllerKey == 0 || d.UnitNumber == nil {
+		return fmt.Sprintf("device%d", d.Key)
+	}
+	ctl := devs.FindByKey(d.ControllerKey)
+	prefix := "ctl"
+	bus := int32(0)
+	switch c := ctl.(type) {
+	case types.BaseVirtualSCSIController:
+		prefix, bus = "scsi", c.GetVirtualSCSIController().BusNumber
+	case *types.VirtualIDEController:
+		prefix, bus = "ide", c.BusNumber
+	case *types.VirtualAHCIController:
+		prefix, bus = "sata", c.BusNumber
+	case *types.VirtualNVMEController:
+		prefix, bus = "nvme", c.BusNumber
+	case types.BaseVirtualController:
+		bus = c.GetVirtualController().BusNumber
+	}
+	return fmt.Sprintf("%s%d:%d", prefix, bus, *d.UnitNumber)
+}
+
+// vmxMode spells a vSphere disk mode the way a .vmx file does.
+func vmxMode(m string) string {
+	return strings.ReplaceAll(m, "_", "-")
+}
+
+// vsphereErr wraps an API error with what was being done.
+func vsphereErr(err error, vm, doing string) error {
+	if err == nil {
+		return nil
+	}
+	var re *runtime.Error
+	if errors.As(err, &re) {
+		return re
+	}
+	code := runtime.CodeVSphere
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		code = runtime.CodeTimeout
+	case errors.Is(err, context.Canceled):
+		code = runtime.CodeCanceled
+	case isFault[*types.ManagedObjectNotFound](err) || isFault[types.ManagedObjectNotFound](err):
+		code = runtime.CodeNotFound
+	case isFault[*types.InvalidPowerState](err) || isFault[types.InvalidPowerState](err) || isFault[*types.InvalidState](err) || isFault[types.InvalidState](err):
+		code = runtime.CodeInvalidState
+	}
+	msg := err.Error()
+	if soap.IsSoapFault(err) {
+		msg = soap.ToSoapFault(err).String
+	}
+	return &runtime.Error{Code: code, Message: fmt.Sprintf("could not %s: %s", doing, msg), VM: vm, Err: err}
+}

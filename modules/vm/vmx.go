@@ -1,0 +1,282 @@
+package vm
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// GetConfig answers a VMX key from the VM's live configuration, so that
+// VmPerl's get_config works against any vCenter. ok is false for a key the
+// VM does not have (VmPerl returned undef).
+func (v *VM) GetConfig(key string) (string, bool) {
+	m := v.MO()
+	cfg := m.Config
+	lk := strings.ToLower(key)
+	switch lk {
+	case "displayname":
+		return cfg.Name, true
+	case "guestos":
+		return vmxGuestOS(cfg.GuestId), true
+	case "memsize":
+		return strconv.Itoa(int(cfg.Hardware.MemoryMB)), true
+	case "numvcpus":
+		return strconv.Itoa(int(cfg.Hardware.NumCPU)), true
+	case "uuid.bios":
+		return vmxUUID(cfg.Uuid), true
+	case "vc.uuid":
+		return vmxUUID(cfg.InstanceUuid), cfg.InstanceUuid != ""
+	case "config.version":
+		return "8", true
+	case "virtualhw.version":
+		return strings.TrimPrefix(cfg.Version, "vmx-"), cfg.Version != ""
+	case "annotation":
+		return cfg.Annotation, cfg.Annotation != ""
+	case "ctkenabled":
+		if cfg.ChangeTrackingEnabled != nil && *cfg.ChangeTrackingEnabled {
+			return "TRUE", true
+		}
+		return "FALSE", true
+	}
+	if val, ok := deviceKey(cfg, m.Config.Files.VmPathName, lk); ok {
+		return val, true
+	}
+	for _, o := range cfg.ExtraConfig {
+		if ov := o.GetOptionValue(); strings.EqualFold(ov.Key, key) {
+			return fmt.Sprint(ov.Value), true
+		}
+	}
+	return "", false
+}
+
+var (
+	ctlKey  = regexp.MustCompile(`^(scsi|ide|sata|nvme)(\d+)\.(present|virtualdev|pcislotnumber)$`)
+	diskKey = regexp.MustCompile(`^(scsi|ide|sata|nvme)(\d+):(\d+)\.(present|filename|name|mode|devicetype|redo)$`)
+	nicKey  = regexp.MustCompile(`^ethernet(\d+)\.(present|networkname|addresstype|address|generatedaddress|virtualdev|connectiontype|startconnected)$`)
+)
+
+func deviceKey(cfg *types.VirtualMachineConfigInfo, vmx, key string) (string, bool) {
+	devs := object.VirtualDeviceList(cfg.Hardware.Device)
+	if m := ctlKey.FindStringSubmatch(key); m != nil {
+		bus, _ := strconv.Atoi(m[2])
+		for _, d := range devs {
+			ctl, ok := d.(types.BaseVirtualController)
+			if !ok || ctlPrefix(d) != m[1] || int(ctl.GetVirtualController().BusNumber) != bus {
+				continue
+			}
+			switch m[3] {
+			case "present":
+				return "TRUE", true
+			case "virtualdev":
+				return ctlVirtualDev(d), true
+			case "pcislotnumber":
+				if si := ctl.GetVirtualController().SlotInfo; si != nil {
+					if p, ok := si.(*types.VirtualDevicePciBusSlotInfo); ok {
+						return strconv.Itoa(int(p.PciSlotNumber)), true
+					}
+				}
+				return "", false
+			}
+		}
+		return "", false
+	}
+	if m := diskKey.FindStringSubmatch(key); m != nil {
+		id := m[1] + m[2] + ":" + m[3]
+		for _, d := range devs {
+			vd := d.GetVirtualDevice()
+			if vd.UnitNumber == nil || deviceID(devs, vd) != id {
+				continue
+			}
+			switch m[4] {
+			case "present":
+				return "TRUE", true
+			case "filename", "name":
+				if b, ok := vd.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					return vmxFileName(b.GetVirtualDeviceFileBackingInfo().FileName, vmx), true
+				}
+				if b, ok := vd.Backing.(*types.VirtualCdromRemotePassthroughBackingInfo); ok {
+					return b.DeviceName, true
+				}
+				return "", false
+			case "mode":
+				switch b := vd.Backing.(type) {
+				case *types.VirtualDiskFlatVer2BackingInfo:
+					return vmxMode(b.DiskMode), true
+				case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
+					return vmxMode(b.DiskMode), true
+				case *types.VirtualDiskSparseVer2BackingInfo:
+					return vmxMode(b.DiskMode), true
+				}
+				return "", false
+			case "devicetype":
+				return vmxDeviceType(d, m[1]), true
+			case "redo":
+				return "", true
+			}
+		}
+		return "", false
+	}
+	if m := nicKey.FindStringSubmatch(key); m != nil {
+		idx, _ := strconv.Atoi(m[1])
+		nics := devs.SelectByType((*types.VirtualEthernetCard)(nil))
+		sort.Slice(nics, func(i, j int) bool { return nics[i].GetVirtualDevice().Key < nics[j].GetVirtualDevice().Key })
+		if idx >= len(nics) {
+			return "", false
+		}
+		card := nics[idx].(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+		switch m[2] {
+		case "present":
+			return "TRUE", true
+		case "networkname":
+			switch b := card.Backing.(type) {
+			case *types.VirtualEthernetCardNetworkBackingInfo:
+				return b.DeviceName, true
+			case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+				return b.Port.PortgroupKey, true
+			}
+			return "", false
+		case "addresstype":
+			switch card.AddressType {
+			case string(types.VirtualEthernetCardMacTypeManual):
+				return "static", true
+			case string(types.VirtualEthernetCardMacTypeAssigned):
+				return "vpx", true
+			}
+			return "generated", true
+		case "address", "generatedaddress":
+			return card.MacAddress, card.MacAddress != ""
+		case "virtualdev":
+			return nicVirtualDev(nics[idx]), true
+		case "connectiontype":
+			return "bridged", true
+		case "startconnected":
+			if card.Connectable != nil && card.Connectable.StartConnected {
+				return "TRUE", true
+			}
+			return "FALSE", true
+		}
+	}
+	return "", false
+}
+
+func ctlPrefix(d types.BaseVirtualDevice) string {
+	switch d.(type) {
+	case types.BaseVirtualSCSIController:
+		return "scsi"
+	case *types.VirtualIDEController:
+		return "ide"
+	case *types.VirtualAHCIController:
+		return "sata"
+	case *types.VirtualNVMEController:
+		return "nvme"
+	}
+	return ""
+}
+
+func ctlVirtualDev(d types.BaseVirtualDevice) string {
+	switch d.(type) {
+	case *types.VirtualLsiLogicController:
+		return "lsilogic"
+	case *types.VirtualLsiLogicSASController:
+		return "lsisas1068"
+	case *types.ParaVirtualSCSIController:
+		return "pvscsi"
+	case *types.VirtualBusLogicController:
+		return "buslogic"
+	case *types.VirtualAHCIController:
+		return "ahci"
+	case *types.VirtualNVMEController:
+		return "nvme"
+	}
+	return ""
+}
+
+func nicVirtualDev(d types.BaseVirtualDevice) string {
+	switch d.(type) {
+	case *types.VirtualE1000:
+		return "e1000"
+	case *types.VirtualE1000e:
+		return "e1000e"
+	case *types.VirtualVmxnet3:
+		return "vmxnet3"
+	case *types.VirtualVmxnet2:
+		return "vmxnet2"
+	case *types.VirtualPCNet32:
+		return "vlance"
+	}
+	return "vmxnet"
+}
+
+// vmxDeviceType spells a device's type as a .vmx does; bus is the
+// controller kind the device sits on (scsi, ide, sata, nvme).
+func vmxDeviceType(d types.BaseVirtualDevice, bus string) string {
+	switch b := d.(type) {
+	case *types.VirtualDisk:
+		if rdm, ok := b.Backing.(*types.VirtualDiskRawDiskMappingVer1BackingInfo); ok {
+			if rdm.CompatibilityMode == string(types.VirtualDiskCompatibilityModePhysicalMode) {
+				return "scsi-passthru"
+			}
+			return "rawDisk"
+		}
+		if bus == "ide" || bus == "sata" {
+			return "ata-hardDisk"
+		}
+		return "scsi-hardDisk"
+	case *types.VirtualCdrom:
+		switch b.Backing.(type) {
+		case *types.VirtualCdromIsoBackingInfo:
+			return "cdrom-image"
+		case *types.VirtualCdromAtapiBackingInfo:
+			return "atapi-cdrom"
+		}
+		return "cdrom-raw"
+	case *types.VirtualFloppy:
+		return "floppy"
+	}
+	return ""
+}
+
+// vmxFileName renders a backing path as a .vmx does: relative when the
+// file is in the VM's own directory, /vmfs/volumes/ds/... otherwise.
+func vmxFileName(p, vmx string) string {
+	ds, rel := dsOfPath(p), strings.TrimSpace(p[strings.Index(p, "]")+1:])
+	vmxDS, vmxRel := dsOfPath(vmx), strings.TrimSpace(vmx[strings.Index(vmx, "]")+1:])
+	if ds == vmxDS && path.Dir(rel) == path.Dir(vmxRel) {
+		return path.Base(rel)
+	}
+	if ds == "" {
+		return p
+	}
+	return "/vmfs/volumes/" + ds + "/" + rel
+}
+
+// vmxUUID renders "421c3e8a-9d36-8b02-5b8f-0cf08b3f2a4e" as
+// "42 1c 3e 8a 9d 36 8b 02-5b 8f 0c f0 8b 3f 2a 4e".
+func vmxUUID(u string) string {
+	h := normUUID(u)
+	if len(h) != 32 {
+		return u
+	}
+	var parts []string
+	for i := 0; i < 32; i += 2 {
+		parts = append(parts, h[i:i+2])
+	}
+	return strings.Join(parts[:8], " ") + "-" + strings.Join(parts[8:], " ")
+}
+
+// vmxGuestOS maps an API guestId to the .vmx guestOS spelling:
+// "rhel7_64Guest" -> "rhel7-64", "otherGuest" -> "other", "otherGuest64" -> "other-64".
+func vmxGuestOS(id string) string {
+	s := id
+	if strings.HasSuffix(s, "Guest64") {
+		s = strings.TrimSuffix(s, "Guest64") + "-64"
+	}
+	s = strings.TrimSuffix(s, "Guest")
+	return strings.ToLower(strings.ReplaceAll(s, "_", "-"))
+}
