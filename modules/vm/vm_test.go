@@ -408,4 +408,3 @@ func TestMultiDiskReusesTheSnapshot(t *testing.T) {
 		t.Errorf("the reuse was not logged:\n%s", recs)
 	}
 }
-
