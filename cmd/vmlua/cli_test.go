@@ -117,8 +117,8 @@ func TestCLI(t *testing.T) {
 func TestSIGTERMStopsTheProcess(t *testing.T) {
 	bin := buildVMLua(t)
 	cmd := exec.Command(bin, "run", script(t, "print('started') while true do end"))
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

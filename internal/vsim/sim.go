@@ -2,7 +2,9 @@ package vsim
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +29,7 @@ type Options struct {
 	// Listen is the host:port to serve on; default "127.0.0.1:0".
 	Listen string
 	// Username and Password are the credentials the SDK accepts; default
-	// "vmlua" / "vmlua". They are part of Sim.URL.
+	// "vmlua" and a random password. They are part of Sim.URL.
 	Username, Password string
 	// VMs is the number of plain single-disk VMs ("VM1".."VMn") created next
 	// to the multi-disk VM "DB01"; default 2. Ignored when Inventory is set.
@@ -128,7 +130,11 @@ func (o Options) withDefaults() Options {
 		o.Username = "vmlua"
 	}
 	if o.Password == "" {
-		o.Password = "vmlua"
+		// Random, so that it never coincides with ordinary words of the
+		// logs (vmlua redacts every configured password from its output).
+		b := make([]byte, 9)
+		_, _ = rand.Read(b)
+		o.Password = "sim-" + hex.EncodeToString(b)
 	}
 	if o.VMs == 0 {
 		o.VMs = 2
