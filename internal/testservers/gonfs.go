@@ -38,10 +38,13 @@ type exportHandler struct {
 }
 
 func (h *exportHandler) Mount(ctx context.Context, c net.Conn, req gonfs.MountRequest) (gonfs.MountStatus, billy.Filesystem, []gonfs.AuthFlavor) {
+	st, fs, auths := h.Handler.Mount(ctx, c, req)
 	if p := string(req.Dirpath); p != h.export && p != h.export+"/" {
-		return gonfs.MountStatusErrNoEnt, nil, nil
+		// go-nfs v0.0.4 builds a root handle even for a refused mount, so
+		// the file system must not be nil.
+		return gonfs.MountStatusErrNoEnt, fs, nil
 	}
-	return h.Handler.Mount(ctx, c, req)
+	return st, fs, auths
 }
 
 // trackingListener remembers accepted connections so kill can cut them all.
