@@ -1,0 +1,18 @@
+// Package sparse is the vmlua-sparse stream format of disk images in backup
+// sets: a flat disk image with its zero regions left out.
+//
+// A stream is a 16-byte header ("VLSPARS1" and the image size, uint64
+// little-endian), records, and a trailer. A record is one tag byte and a
+// uvarint length: 'D' is followed by that many data bytes, 'Z' stands for
+// that many zero bytes. The trailer is the tag 'E', the image size again
+// (uint64 LE) and the sha256 of every byte before the trailer tag, so that a
+// truncated or altered stream is detected by the reader itself.
+//
+// The encoding is canonical: the image is cut into 64 KiB blocks (from
+// offset 0); a block of zeros is a zero block, any other a data block;
+// consecutive zero blocks make one 'Z' record and consecutive data blocks
+// one 'D' record of at most 1 MiB. The same image therefore always gives the
+// same stream, whether its zero regions were read or known in advance
+// (Writer.Zero), and the stream's sha256 identifies the image's content.
+// docs/catalog.md documents the format for people restoring by hand.
+package sparse

@@ -1,0 +1,341 @@
+package sparse
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// Magic starts every stream.
+const Magic = "VLSPARS1"
+
+// BlockSize is the unit of zero detection; MaxData bounds one data record.
+const (
+	BlockSize = 64 << 10
+	MaxData   = 1 << 20
+)
+
+// Stats are what a Writer wrote.
+type Stats struct {
+	Size      int64 // logical image size
+	DataBytes int64 // bytes stored as data
+	ZeroBytes int64 // bytes left out as zeros
+}
+
+// Writer encodes an image of a known size. Write takes the image in order;
+// Zero skips n bytes known to be zero without reading them. Close writes the
+// trailer and fails when fewer or more bytes than the size were given.
+type Writer struct {
+	w      *bufio.Writer
+	h      hash.Hash
+	out    io.Writer // w and h
+	size   int64
+	pos    int64 // logical bytes taken
+	blk    []byte
+	nblk   int   // bytes in blk
+	zrun   int64 // pending zero bytes
+	data   []byte
+	stats  Stats
+	err    error
+	closed bool
+	sum    []byte
+}
+
+// NewWriter starts a stream of an image of size bytes on w.
+func NewWriter(w io.Writer, size int64) *Writer {
+	sw := &Writer{w: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), size: size, blk: make([]byte, BlockSize), data: make([]byte, 0, MaxData)}
+	sw.out = io.MultiWriter(sw.w, sw.h)
+	var hdr [16]byte
+	copy(hdr[:], Magic)
+	binary.LittleEndian.PutUint64(hdr[8:], uint64(size))
+	sw.write(hdr[:])
+	sw.stats.Size = size
+	return sw
+}
+
+func (s *Writer) write(p []byte) {
+	if s.err == nil {
+		_, s.err = s.out.Write(p)
+	}
+}
+
+func (s *Writer) record(tag byte, n int64) {
+	var b [1 + binary.MaxVarintLen64]byte
+	b[0] = tag
+	k := binary.PutUvarint(b[1:], uint64(n))
+	s.write(b[:1+k])
+}
+
+func (s *Writer) flushData() {
+	if len(s.data) == 0 {
+		return
+	}
+	s.record('D', int64(len(s.data)))
+	s.write(s.data)
+	s.stats.DataBytes += int64(len(s.data))
+	s.data = s.data[:0]
+}
+
+func (s *Writer) flushZero() {
+	if s.zrun == 0 {
+		return
+	}
+	s.record('Z', s.zrun)
+	s.stats.ZeroBytes += s.zrun
+	s.zrun = 0
+}
+
+func isZero(p []byte) bool {
+	for len(p) >= 8 {
+		if binary.LittleEndian.Uint64(p) != 0 {
+			return false
+		}
+		p = p[8:]
+	}
+	for _, b := range p {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// block classifies one complete (or final) block.
+func (s *Writer) block(p []byte, knownZero bool) {
+	if knownZero || isZero(p) {
+		s.flushData()
+		s.zrun += int64(len(p))
+		return
+	}
+	s.flushZero()
+	if len(s.data)+len(p) > MaxData {
+		s.flushData()
+	}
+	s.data = append(s.data, p...)
+}
+
+func (s *Writer) check(n int64) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.closed {
+		return errors.New("sparse: write after Close")
+	}
+	if s.pos+n > s.size {
+		s.err = fmt.Errorf("sparse: the image is %d bytes, got more", s.size)
+	}
+	return s.err
+}
+
+// Write takes the next bytes of the image.
+func (s *Writer) Write(p []byte) (int, error) {
+	if err := s.check(int64(len(p))); err != nil {
+		return 0, err
+	}
+	n := len(p)
+	for len(p) > 0 {
+		if s.nblk == 0 && len(p) >= BlockSize {
+			s.block(p[:BlockSize], false)
+			p = p[BlockSize:]
+			s.pos += BlockSize
+			continue
+		}
+		k := copy(s.blk[s.nblk:], p)
+		s.nblk += k
+		p = p[k:]
+		s.pos += int64(k)
+		s.fullBlock()
+	}
+	return n, s.err
+}
+
+func (s *Writer) fullBlock() {
+	if s.nblk == BlockSize || (s.pos == s.size && s.nblk > 0) {
+		s.block(s.blk[:s.nblk], false)
+		s.nblk = 0
+	}
+}
+
+// Zero skips n bytes that are known to be zero.
+func (s *Writer) Zero(n int64) error {
+	if err := s.check(n); err != nil {
+		return err
+	}
+	for n > 0 {
+		if s.nblk == 0 && n >= BlockSize {
+			whole := n / BlockSize * BlockSize
+			s.flushData()
+			s.zrun += whole
+			s.pos += whole
+			n -= whole
+			if s.pos == s.size {
+				break
+			}
+			continue
+		}
+		k := min(int64(BlockSize-s.nblk), n)
+		clear(s.blk[s.nblk : s.nblk+int(k)])
+		s.nblk += int(k)
+		n -= k
+		s.pos += k
+		s.fullBlock()
+	}
+	return s.err
+}
+
+// Close writes the trailer and flushes; it fails when the image is short.
+func (s *Writer) Close() error {
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
+	if s.err != nil {
+		return s.err
+	}
+	if s.pos != s.size {
+		return fmt.Errorf("sparse: the image is %d bytes, got %d", s.size, s.pos)
+	}
+	s.flushData()
+	s.flushZero()
+	s.write([]byte{'E'})
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(s.size))
+	s.write(b[:])
+	if s.err == nil {
+		s.sum = s.h.Sum(nil)
+		_, s.err = s.w.Write(s.sum)
+	}
+	if s.err == nil {
+		s.err = s.w.Flush()
+	}
+	return s.err
+}
+
+// Stats reports what was written so far.
+func (s *Writer) Stats() Stats { return s.stats }
+
+// Sum is the stream's checksum (the sha256 of every byte before it, which
+// the trailer holds): the content digest of the image. Valid after Close.
+func (s *Writer) Sum() string { return fmt.Sprintf("%x", s.sum) }
+
+// ErrCorrupt is wrapped by every error about a malformed stream.
+var ErrCorrupt = errors.New("the vmlua-sparse stream is corrupt")
+
+// Reader decodes a stream into the flat image. It verifies the trailer:
+// the last Read before io.EOF fails when the stream was truncated or
+// altered.
+type Reader struct {
+	r    *bufio.Reader
+	h    hash.Hash
+	size int64
+	pos  int64
+	kind byte
+	left int64
+	done bool
+	sum  string
+}
+
+// NewReader reads the header of a stream.
+func NewReader(r io.Reader) (*Reader, error) {
+	sr := &Reader{r: bufio.NewReaderSize(r, 256<<10), h: sha256.New()}
+	var hdr [16]byte
+	if _, err := io.ReadFull(sr.r, hdr[:]); err != nil {
+		return nil, fmt.Errorf("%w: reading the header: %v", ErrCorrupt, err)
+	}
+	if string(hdr[:8]) != Magic {
+		return nil, fmt.Errorf("%w: it does not start with %q", ErrCorrupt, Magic)
+	}
+	sr.h.Write(hdr[:])
+	sr.size = int64(binary.LittleEndian.Uint64(hdr[8:]))
+	return sr, nil
+}
+
+// Size is the image size the header announces.
+func (s *Reader) Size() int64 { return s.size }
+
+// Sum is the stream's checksum (see Writer.Sum), valid once Read returned
+// io.EOF.
+func (s *Reader) Sum() string { return s.sum }
+
+type hashByteReader struct{ s *Reader }
+
+func (b hashByteReader) ReadByte() (byte, error) {
+	c, err := b.s.r.ReadByte()
+	if err == nil {
+		b.s.h.Write([]byte{c})
+	}
+	return c, err
+}
+
+func (s *Reader) next() error {
+	tag, err := s.r.ReadByte()
+	if err != nil {
+		return fmt.Errorf("%w: truncated after %d of %d bytes", ErrCorrupt, s.pos, s.size)
+	}
+	s.h.Write([]byte{tag})
+	switch tag {
+	case 'D', 'Z':
+		n, err := binary.ReadUvarint(hashByteReader{s})
+		if err != nil || n == 0 || int64(n) > s.size-s.pos {
+			return fmt.Errorf("%w: bad record length at image offset %d", ErrCorrupt, s.pos)
+		}
+		s.kind, s.left = tag, int64(n)
+		return nil
+	case 'E':
+		var b [8 + 32]byte
+		if _, err := io.ReadFull(s.r, b[:]); err != nil {
+			return fmt.Errorf("%w: truncated trailer", ErrCorrupt)
+		}
+		s.h.Write(b[:8])
+		got := s.h.Sum(nil)
+		if int64(binary.LittleEndian.Uint64(b[:8])) != s.size || s.pos != s.size {
+			return fmt.Errorf("%w: it ends after %d of %d bytes", ErrCorrupt, s.pos, s.size)
+		}
+		if string(got) != string(b[8:]) {
+			return fmt.Errorf("%w: its checksum does not match its content", ErrCorrupt)
+		}
+		s.sum = fmt.Sprintf("%x", got)
+		if _, err := s.r.ReadByte(); err != io.EOF {
+			return fmt.Errorf("%w: bytes follow its trailer", ErrCorrupt)
+		}
+		s.done = true
+		return io.EOF
+	}
+	return fmt.Errorf("%w: unknown record %q at image offset %d", ErrCorrupt, tag, s.pos)
+}
+
+// Read returns the next bytes of the flat image.
+func (s *Reader) Read(p []byte) (int, error) {
+	if s.done {
+		return 0, io.EOF
+	}
+	for s.left == 0 {
+		if err := s.next(); err != nil {
+			return 0, err
+		}
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	var n int
+	if s.kind == 'Z' {
+		clear(p)
+		n = len(p)
+	} else {
+		var err error
+		n, err = io.ReadFull(s.r, p)
+		s.h.Write(p[:n])
+		if err != nil {
+			s.pos += int64(n)
+			s.left -= int64(n)
+			return n, fmt.Errorf("%w: truncated inside a data record at image offset %d", ErrCorrupt, s.pos)
+		}
+	}
+	s.pos += int64(n)
+	s.left -= int64(n)
+	return n, nil
+}

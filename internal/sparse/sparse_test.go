@@ -1,0 +1,142 @@
+package sparse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// image builds a test image: data where pattern says 'D', zeros elsewhere,
+// in units of unit bytes.
+func image(pattern string, unit int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	var b []byte
+	for _, c := range pattern {
+		chunk := make([]byte, unit)
+		if c == 'D' {
+			for i := range chunk {
+				chunk[i] = byte(r.IntN(255) + 1)
+			}
+		}
+		b = append(b, chunk...)
+	}
+	return b
+}
+
+func encode(t *testing.T, img []byte, knownZero bool, step int) ([]byte, Stats, string) {
+	t.Helper()
+	var out bytes.Buffer
+	w := NewWriter(&out, int64(len(img)))
+	for off := 0; off < len(img); {
+		n := min(step, len(img)-off)
+		p := img[off : off+n]
+		if knownZero && isZero(p) {
+			if err := w.Zero(int64(n)); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		off += n
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes(), w.Stats(), w.Sum()
+}
+
+func TestStreamsRoundTripAndAreCanonical(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pattern string
+		unit    int
+	}{
+		{"an empty image", "", 1},
+		{"an image of zeros only", "ZZZZ", BlockSize},
+		{"an image of data only", "DDDDDDDDDDDDDDDDDDDD", BlockSize},
+		{"alternating blocks", "DZDZZDDZ", BlockSize},
+		{"an image whose size is not a multiple of the block", "DZD", 1000},
+		{"small runs inside blocks", "DZZZZZZZZZZZZZZZZZZZZZZZZZD", 4096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := image(tc.pattern, tc.unit)
+			ref, st, sum := encode(t, img, false, 1<<20)
+			for _, step := range []int{1, 4096, 7777, BlockSize, 3 * BlockSize} {
+				for _, kz := range []bool{false, true} {
+					got, _, gsum := encode(t, img, kz, step)
+					if !bytes.Equal(got, ref) || gsum != sum {
+						t.Fatalf("step %d knownZero %v: the stream differs from the one written in 1 MiB steps", step, kz)
+					}
+				}
+			}
+			if st.DataBytes+st.ZeroBytes != int64(len(img)) {
+				t.Errorf("stats %+v do not add up to %d", st, len(img))
+			}
+			r, err := NewReader(bytes.NewReader(ref))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(back, img) {
+				t.Fatal("decoded image differs")
+			}
+			if r.Sum() != sum {
+				t.Errorf("reader sum %s, writer sum %s", r.Sum(), sum)
+			}
+		})
+	}
+}
+
+func TestZeroRegionsAreNotStored(t *testing.T) {
+	img := image("D"+string(bytes.Repeat([]byte("Z"), 200)), BlockSize)
+	out, st, _ := encode(t, img, false, 1<<20)
+	if len(out) > 2*BlockSize {
+		t.Errorf("a %d-byte image with one data block took %d bytes", len(img), len(out))
+	}
+	if st.ZeroBytes != 200*BlockSize {
+		t.Errorf("zero bytes %d", st.ZeroBytes)
+	}
+}
+
+func TestDamagedStreamsAreDetected(t *testing.T) {
+	img := image("DZDD", BlockSize)
+	good, _, _ := encode(t, img, false, 1<<20)
+	flip := append([]byte{}, good...)
+	flip[100] ^= 1
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"a truncated stream", good[:len(good)/2]},
+		{"a stream without its trailer", good[:len(good)-40]},
+		{"an altered byte", flip},
+		{"extra bytes after the trailer", append(append([]byte{}, good...), 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewReader(bytes.NewReader(tc.b))
+			if err == nil {
+				_, err = io.ReadAll(r)
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("got %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func TestWriterRefusesAShortOrLongImage(t *testing.T) {
+	w := NewWriter(io.Discard, 10)
+	w.Write(make([]byte, 5))
+	if err := w.Close(); err == nil {
+		t.Error("a short image was accepted")
+	}
+	w = NewWriter(io.Discard, 10)
+	if _, err := w.Write(make([]byte, 11)); err == nil {
+		t.Error("a long image was accepted")
+	}
+}
