@@ -128,25 +128,30 @@ func (m *Module) Validate() error {
 				if a.Type == "" {
 					missing = append(missing, owner+f.Name+" argument "+a.Name+" (type)")
 				}
+				if strings.TrimSpace(a.Doc) == "" {
+					missing = append(missing, owner+f.Name+" argument "+a.Name)
+				}
 			}
 		}
 	}
 	check(m.Name+".", m.Funcs)
-	for _, fl := range m.Fields {
-		if fl.Doc == "" {
-			missing = append(missing, m.Name+"."+fl.Name)
+	fields := func(owner string, fs []Field) {
+		for _, fl := range fs {
+			if strings.TrimSpace(fl.Doc) == "" {
+				missing = append(missing, owner+fl.Name)
+			}
+			if fl.Type == "" {
+				missing = append(missing, owner+fl.Name+" (type)")
+			}
 		}
 	}
+	fields(m.Name+".", m.Fields)
 	for _, t := range m.Types {
 		if t.Summary == "" {
 			missing = append(missing, "type "+t.Name)
 		}
 		check(t.Name+":", t.Methods)
-		for _, fl := range t.Fields {
-			if fl.Doc == "" {
-				missing = append(missing, t.Name+"."+fl.Name)
-			}
-		}
+		fields(t.Name+".", t.Fields)
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/vmlua/vmlua/internal/docgen"
+	"github.com/vmlua/vmlua/modules/all"
+)
+
+func init() {
+	register(command{name: "docs", summary: "write the Lua API reference and editor definitions", run: cmdDocs})
+}
+
+func cmdDocs(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vmlua docs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", ".", "root `DIR` to write docs/ and editor/ under (the repository root to regenerate the committed files)")
+	check := fs.Bool("check", false, "write nothing; exit 1 when a file under --out differs from what would be written")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: vmlua docs [--out DIR] [--check]\n\nGenerates, from the modules' and transports' own registration:\n  docs/lua-api.md       the Lua API reference\n  docs/transports.md    transport URLs and options\n  editor/vmlua.d.lua    lua-language-server definitions (and editor/library/*.lua, editor/README.md)\nRun it from the repository root after changing a module: go run ./cmd/vmlua docs\nExit status: 0 done (or up to date), 1 failure (or stale with --check), 2 usage.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vmlua docs: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	files, err := docgen.Generate(all.Modules())
+	if err != nil {
+		fmt.Fprintf(stderr, "vmlua docs: %v\n", err)
+		return exitFailure
+	}
+	if *check {
+		stale := docgen.Stale(*out, files)
+		for _, p := range stale {
+			fmt.Fprintf(stdout, "stale: %s\n", p)
+		}
+		if len(stale) > 0 {
+			fmt.Fprintf(stderr, "vmlua docs: generated files are stale; run: %s\n", docgen.Command)
+			return exitFailure
+		}
+		return exitOK
+	}
+	changed, err := docgen.Write(*out, files)
+	for _, p := range changed {
+		fmt.Fprintf(stdout, "wrote %s\n", p)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vmlua docs: %v\n", err)
+		return exitFailure
+	}
+	if len(changed) == 0 {
+		fmt.Fprintln(stdout, "up to date")
+	}
+	return exitOK
+}

@@ -1,0 +1,218 @@
+---@meta _
+-- vmlua's Lua API for lua-language-server (VS Code, Neovim): completion, hover docs and type checks.
+-- Generated from the modules' registration (internal/docgen); do not edit; run: go run ./cmd/vmlua docs
+-- Setup: add this folder (editor/) to Lua.workspace.library; see editor/README.md.
+
+---A vmlua error as pcall returns it; `tostring(err)` renders it as one line.
+---@class vmlua.Error
+---@field code "error"|"invalid_argument"|"not_found"|"ambiguous"|"not_granted"|"sandbox"|"timeout"|"canceled"|"vsphere"|"transport"|"auth"|"conflict"|"question"|"verify"|"invalid_state" what kind of failure (see docs/lua-api.md#errors)
+---@field message string what happened and what to do
+---@field vm? string the VM concerned
+---@field disk? string the disk concerned
+---@field path? string the path concerned
+---@field where? string script:line where it was raised
+
+---The script's arguments: positional ones as arg[1], arg[2], ...; key=value ones as arg.key.
+---@type table<string|integer, string>
+arg = {}
+
+-- module log ---------------------------------------------------------
+
+---Structured log lines: log.info(msg, {key=value, ...}).
+---
+---Each function writes one record at its level with the message and the fields of the optional table. `print(...)` writes at info level too. Passwords the operator configured never appear: they are replaced by `xxxxx`.
+---@class vmlua.log
+local M_log = {}
+
+---Writes a log record at debug level.
+---@param message string what happened
+---@param fields? table key/value pairs added to the record
+function M_log.debug(message, fields) end
+
+---Writes a log record at info level.
+---@param message string what happened
+---@param fields? table key/value pairs added to the record
+function M_log.info(message, fields) end
+
+---Writes a log record at warn level.
+---@param message string what happened
+---@param fields? table key/value pairs added to the record
+function M_log.warn(message, fields) end
+
+---Writes a log record at error level.
+---@param message string what happened
+---@param fields? table key/value pairs added to the record
+function M_log.error(message, fields) end
+
+-- module vm ----------------------------------------------------------
+
+---A virtual machine.
+---@class VM
+---@field name string display name
+---@field uuid string BIOS UUID
+---@field instance_uuid string vCenter instance UUID
+---@field moref string managed object id, e.g. vm-42
+---@field power string "on", "off" or "suspended" (as of the last refresh)
+---@field host string name of the host it runs on
+---@field vmx string datastore path of the .vmx file
+---@field datastores string[] names of the datastores it uses
+---@field ip string|nil guest IP address reported by VMware Tools
+local VM = {}
+
+---Reloads the VM's properties (power state, disks, snapshots).
+function VM:refresh() end
+
+---Answers a VMX configuration key from the live configuration (works on any vCenter); nil when the VM has no such key.
+---@param key string a VMX key: displayName, memsize, scsi0:1.mode, ethernet0.networkName, any extraConfig key, ...
+---@return string|nil
+function VM:get_config(key) end
+
+---Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm=, frozen=}.
+---@return table
+function VM:disks() end
+
+---Returns the snapshot tree: a list of {name=, description=, id=, created=, current=, vmlua=, children={...}}.
+---@return table
+function VM:snapshots() end
+
+---Returns how many snapshot deltas (REDO logs) sit on the disk.
+---@param disk string a disk id such as "scsi0:1"
+---@return number
+function VM:redo_depth(disk) end
+
+---Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs.
+---@param disk string a disk id such as "scsi0:1"
+---@param options? table quiesce=, memory=, keep= (keep: do not commit it when the run ends)
+---@return string
+function VM:add_redo(disk, options) end
+
+---Merges one of the disk's REDO logs, with vmware-cmd commit's meaning.
+---@param disk string a disk id such as "scsi0:1"
+---@param level number 1 merges the older of the last two REDOs, 0 the last
+---@param freeze? number accepted for vmware-cmd compatibility; vSphere decides stunning itself
+---@param wait? number 1 (default) waits for the merge; 0 returns a Task
+---@return Task|nil
+function VM:commit(disk, level, freeze, wait) end
+
+---Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first).
+---@param disk string a disk id such as "scsi0:1"
+---@param dest Transport|string a transport handle or a granted URL (a folder)
+---@param options? table name= (base file name), credentials= (for a URL)
+---@return table
+function VM:export(disk, dest, options) end
+
+---Powers the VM on and waits.
+function VM:power_on() end
+
+---Powers the VM off and waits.
+---@param options? table hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)
+function VM:power_off(options) end
+
+---Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.
+---@param options? table timeout= seconds to wait for the guest (default 300)
+function VM:shutdown(options) end
+
+---Suspends the VM and waits.
+function VM:suspend() end
+
+---Returns the question the VM waits on, {id=, text=, choices={labels...}, message_ids={...}}, or nil.
+---@return table|nil
+function VM:pending_question() end
+
+---Answers the VM's pending question; errors when the question is no longer pending or the choice does not exist.
+---@param question table as pending_question returned it
+---@param choice number|string 0-based index or the choice's label
+function VM:answer_question(question, choice) end
+
+---A vSphere task still running (commit with wait=0).
+---@class Task
+local Task = {}
+
+---Waits for the task to finish; raises its error if it failed.
+function Task:wait() end
+
+---VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.
+---
+---The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.
+---@class vmlua.vm
+local M_vm = {}
+
+---Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.
+---@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:
+---@return VM|nil
+function M_vm.open(spec) end
+
+---Returns the list of VMs matching the specifier, sorted by name (possibly empty).
+---@param spec string name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier
+---@return VM[]
+function M_vm.find(spec) end
+
+---Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).
+---@return string[]
+function M_vm.registered() end
+
+---Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.
+---@param profile string a vSphere profile of the config file
+function M_vm.connect(profile) end
+
+---Commits the REDO logs that earlier vmlua runs left behind (they were killed before their cleanup), and returns them as a list of {vm=, snapshot=}.
+---@param spec? string VMs to look at (default any:)
+---@return table
+function M_vm.cleanup_orphans(spec) end
+
+-- module transport ---------------------------------------------------
+
+---An open backup target.
+---@class Transport
+---@field url string the URL the handle was opened with (no secrets)
+local Transport = {}
+
+---Returns {name=, size=, mtime=, dir=} for a path, or nil when it does not exist.
+---@param path string file or directory
+---@return table|nil
+function Transport:stat(path) end
+
+---Lists a directory: a list of {name=, size=, mtime=, dir=}, sorted by name.
+---@param path? string directory (default the root)
+---@return table
+function Transport:list(path) end
+
+---Creates a directory and its parents; an existing one is fine.
+---@param path string directory to create, with its parents
+function Transport:mkdir(path) end
+
+---Renames a file or directory, replacing a file at the new name.
+---@param from string existing path
+---@param to string new path (replaced if it is a file)
+function Transport:rename(from, to) end
+
+---Removes a file or an empty directory.
+---@param path string file or empty directory
+function Transport:remove(path) end
+
+---Writes a small file atomically and returns {bytes=, sha256=}.
+---@param path string file to write
+---@param data string the content (at most 16 MiB)
+---@return table
+function Transport:write(path, data) end
+
+---Reads a small file (at most 16 MiB) and returns its content.
+---@param path string file to read
+---@return string
+function Transport:read(path) end
+
+---Closes the handle; it is closed at the end of the run anyway.
+function Transport:close() end
+
+---Backup targets by URL: file, nfs, smb/cifs, ftp/ftps, sftp/scp, vmfs.
+---
+---`transport.open(url [, {credentials=NAME, ...}])` returns a handle for a granted URL. Paths given to a handle are relative to the URL and cannot leave it. Uploads are atomic: a file appears under its name only when complete. Passwords come from the config's named credentials.
+---@class vmlua.transport
+local M_transport = {}
+
+---Opens a transport. Fails with not_granted when the operator did not grant the URL.
+---@param url string a granted URL such as sftp://backup@nas/backups
+---@param options? table credentials=NAME (from the config), and scheme options
+---@return Transport
+function M_transport.open(url, options) end
+
