@@ -256,14 +256,17 @@ func (t *Transport) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 		cn.track(nc)
-		if !first && t.tlsConf != nil {
+		if first {
+			first = false
+			return nc, nil
+		}
+		gc := gracefulConn{nc}
+		if t.tlsConf != nil {
 			// data connections of FTPS (the control one is upgraded by
 			// AUTH TLS inside the library)
-			first = false
-			return tls.Client(nc, t.tlsConf), nil
+			return tls.Client(gc, t.tlsConf), nil
 		}
-		first = false
-		return nc, nil
+		return gc, nil
 	}
 	opts := []ftp.DialOption{
 		ftp.DialWithContext(dctx),

@@ -302,18 +302,15 @@ func (t *Transport) Create(ctx context.Context, p string) (transports.Writer, er
 	if err != nil {
 		return nil, t.wrap("create", p, err)
 	}
-	pr, pw := io.Pipe()
-	w := &writer{t: t, p: p, abs: abs, c: c, pw: pw, done: make(chan struct{})}
+	pp := newPipe()
+	w := &writer{t: t, p: p, abs: abs, c: c, pw: pp, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		err := c.c.Stor(abs, pr)
+		err := c.c.Stor(abs, pp)
 		w.err = err
-		if err == nil {
-			err = io.ErrClosedPipe
-		}
-		pr.CloseWithError(err)
+		pp.CloseRead(err)
 	}()
-	w.stop = context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
+	w.stop = context.AfterFunc(ctx, func() { pp.CloseWithError(ctx.Err()) })
 	return w, nil
 }
 
@@ -322,7 +319,7 @@ type writer struct {
 	p    string
 	abs  string
 	c    *conn
-	pw   *io.PipeWriter
+	pw   *pipe
 	stop func() bool
 	done chan struct{}
 	err  error // Stor's, once done is closed
@@ -358,7 +355,7 @@ func (w *writer) Close() error {
 	}
 	w.finished = true
 	w.stop()
-	w.pw.Close()
+	w.pw.CloseWithError(nil)
 	<-w.done
 	w.t.put(w.c, w.err)
 	return w.t.wrap("write", w.p, w.err)
