@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -21,16 +22,21 @@ func (f Finding) String() string { return fmt.Sprintf("%s:%d: %s", f.File, f.Lin
 
 // Check compiles a script and reports, without running it, calls of vmlua
 // module functions that do not exist or get the wrong number of arguments,
-// and calls of methods that vmlua objects do not have. It knows a module by
-// the local it was required into (local vm = require "vm") and an object by
-// the local it was assigned from a module function (local v = vm.open(x)).
-// A syntax error is returned as the only finding.
+// and calls of methods (and reads of fields) that vmlua objects do not have.
+// It knows a module by the local it was required into (local vm = require
+// "vm"); an object by the local it was assigned from a function or method
+// whose Returns names one type (local v = vm.open(x)), by the variable of
+// a for loop over a list whose Returns is "{Type}" (for _, x in
+// ipairs(vm.find(s))), by indexing such a list (vms[1]), and by the
+// expression itself in a call chain (vm.open(x):add_redo(d)). Function
+// parameters and loop variables shadow outer names. A syntax error is
+// returned as the only finding.
 func Check(file, src string, modules []*Module) []Finding {
 	chunk, err := parse.Parse(strings.NewReader(src), file)
 	if err != nil {
 		return []Finding{{File: file, Line: syntaxLine(err.Error()), Message: "syntax error: " + err.Error()}}
 	}
-	c := &checker{file: file, modules: map[string]*Module{}, types: map[string]*Type{}, bound: map[string]*Module{}, objs: map[string]*Type{}}
+	c := &checker{file: file, modules: map[string]*Module{}, types: map[string]*Type{}, bound: map[string]*Module{}, objs: map[string]*Type{}, lists: map[string]*Type{}}
 	for _, m := range modules {
 		c.modules[m.Name] = m
 		for _, t := range m.Types {
@@ -56,7 +62,27 @@ type checker struct {
 	types   map[string]*Type
 	bound   map[string]*Module // local name -> module
 	objs    map[string]*Type   // local name -> object type
+	lists   map[string]*Type   // local name -> type of the list's elements
 	out     []Finding
+}
+
+// scope is a snapshot of the bindings, restored when a function body or a
+// loop ends.
+type scope struct {
+	bound       map[string]*Module
+	objs, lists map[string]*Type
+}
+
+func (c *checker) save() scope {
+	return scope{maps.Clone(c.bound), maps.Clone(c.objs), maps.Clone(c.lists)}
+}
+
+func (c *checker) restore(s scope) { c.bound, c.objs, c.lists = s.bound, s.objs, s.lists }
+
+func (c *checker) unbind(name string) {
+	delete(c.bound, name)
+	delete(c.objs, name)
+	delete(c.lists, name)
 }
 
 var (
@@ -72,6 +98,44 @@ func (c *checker) walk(v reflect.Value) {
 		}
 	case reflect.Pointer:
 		if v.IsNil() {
+			return
+		}
+		switch n := v.Interface().(type) {
+		case *ast.FunctionExpr:
+			sc := c.save()
+			if n.ParList != nil {
+				for _, p := range n.ParList.Names {
+					c.unbind(p)
+				}
+			}
+			c.walk(reflect.ValueOf(n.Stmts))
+			c.restore(sc)
+			return
+		case *ast.GenericForStmt:
+			c.walk(reflect.ValueOf(n.Exprs))
+			sc := c.save()
+			for _, name := range n.Names {
+				c.unbind(name)
+			}
+			// for _, x in ipairs(LIST) / pairs(LIST): x is an element.
+			if len(n.Names) == 2 && len(n.Exprs) == 1 {
+				if call, ok := n.Exprs[0].(*ast.FuncCallExpr); ok && len(call.Args) == 1 {
+					if id, ok := call.Func.(*ast.IdentExpr); ok && (id.Value == "ipairs" || id.Value == "pairs") {
+						if _, el := c.typeOf(call.Args[0]); el != nil {
+							c.objs[n.Names[1]] = el
+						}
+					}
+				}
+			}
+			c.walk(reflect.ValueOf(n.Stmts))
+			c.restore(sc)
+			return
+		case *ast.NumberForStmt:
+			c.walk(reflect.ValueOf([]ast.Expr{n.Init, n.Limit, n.Step}))
+			sc := c.save()
+			c.unbind(n.Name)
+			c.walk(reflect.ValueOf(n.Stmts))
+			c.restore(sc)
 			return
 		}
 		if v.Type().Implements(stmtType) || v.Type().Implements(exprType) {
@@ -106,13 +170,21 @@ func (c *checker) visit(n any) {
 			}
 		}
 	case *ast.AttrGetExpr:
+		key, ok := n.Key.(*ast.StringExpr)
+		if !ok {
+			return
+		}
 		if id, ok := n.Object.(*ast.IdentExpr); ok {
 			if m := c.bound[id.Value]; m != nil {
-				if key, ok := n.Key.(*ast.StringExpr); ok {
-					if _, ok := m.Func(key.Value); !ok && !hasField(m.Fields, key.Value) {
-						c.report(n.Line(), "%s.%s: module %q has no function or field %q%s", id.Value, key.Value, m.Name, key.Value, suggest(key.Value, moduleNames(m)))
-					}
+				if _, ok := m.Func(key.Value); !ok && !hasField(m.Fields, key.Value) {
+					c.report(n.Line(), "%s.%s: module %q has no function or field %q%s", id.Value, key.Value, m.Name, key.Value, suggest(key.Value, moduleNames(m)))
 				}
+				return
+			}
+		}
+		if t, _ := c.typeOf(n.Object); t != nil {
+			if _, ok := t.Method(key.Value); !ok && !hasField(t.Fields, key.Value) {
+				c.report(n.Line(), "%s.%s: %s objects have no field or method %q%s", exprName(n.Object), key.Value, t.Name, key.Value, suggest(key.Value, typeNames(t)))
 			}
 		}
 	case *ast.FuncCallExpr:
@@ -121,35 +193,72 @@ func (c *checker) visit(n any) {
 }
 
 func (c *checker) bind(name string, e ast.Expr) {
-	delete(c.bound, name)
-	delete(c.objs, name)
-	call, ok := e.(*ast.FuncCallExpr)
-	if !ok {
-		return
+	c.unbind(name)
+	if call, ok := e.(*ast.FuncCallExpr); ok {
+		if id, ok := call.Func.(*ast.IdentExpr); ok && id.Value == "require" && len(call.Args) == 1 {
+			if s, ok := call.Args[0].(*ast.StringExpr); ok {
+				if m := c.modules[s.Value]; m != nil {
+					c.bound[name] = m
+				}
+			}
+			return
+		}
 	}
-	if id, ok := call.Func.(*ast.IdentExpr); ok && id.Value == "require" && len(call.Args) == 1 {
-		if s, ok := call.Args[0].(*ast.StringExpr); ok {
-			if m := c.modules[s.Value]; m != nil {
-				c.bound[name] = m
+	obj, list := c.typeOf(e)
+	if obj != nil {
+		c.objs[name] = obj
+	}
+	if list != nil {
+		c.lists[name] = list
+	}
+}
+
+// typeOf tells what an expression evaluates to, when it is known: an
+// object of a type, or a list of such objects.
+func (c *checker) typeOf(e ast.Expr) (obj, list *Type) {
+	switch e := e.(type) {
+	case *ast.IdentExpr:
+		return c.objs[e.Value], c.lists[e.Value]
+	case *ast.FuncCallExpr:
+		if f, ok := c.funcOf(e); ok {
+			return c.returnType(f.Returns)
+		}
+	case *ast.AttrGetExpr: // LIST[i]
+		if _, ok := e.Key.(*ast.NumberExpr); ok {
+			if _, el := c.typeOf(e.Object); el != nil {
+				return el, nil
 			}
 		}
-		return
 	}
-	if f, ok := c.funcOf(call); ok {
-		ret := strings.TrimSpace(strings.SplitN(f.Returns, "|", 2)[0])
-		if t := c.types[ret]; t != nil {
-			c.objs[name] = t
+	return nil, nil
+}
+
+// returnType reads a Returns string: "VM|nil" is an object, "{VM}" a list
+// of them. Anything else, or a union of several types ("VM|string"), is
+// unknown, so that no method call on it can be reported wrongly.
+func (c *checker) returnType(returns string) (obj, list *Type) {
+	first, _, _ := strings.Cut(returns, ",")
+	var kinds []string
+	for _, part := range strings.Split(first, "|") {
+		if part = strings.TrimSpace(part); part != "nil" && part != "" {
+			kinds = append(kinds, part)
 		}
 	}
+	if len(kinds) != 1 {
+		return nil, nil
+	}
+	k := kinds[0]
+	if strings.HasPrefix(k, "{") && strings.HasSuffix(k, "}") {
+		return nil, c.types[strings.TrimSpace(k[1:len(k)-1])]
+	}
+	return c.types[k], nil
 }
 
 // funcOf resolves the vmlua function or method a call invokes, if known.
 func (c *checker) funcOf(call *ast.FuncCallExpr) (Func, bool) {
 	if call.Method != "" {
-		if id, ok := call.Receiver.(*ast.IdentExpr); ok {
-			if t := c.objs[id.Value]; t != nil {
-				return t.Method(call.Method)
-			}
+		if t, _ := c.typeOf(call.Receiver); t != nil {
+			return t.Method(call.Method)
 		}
 		return Func{}, false
 	}
@@ -166,30 +275,27 @@ func (c *checker) funcOf(call *ast.FuncCallExpr) (Func, bool) {
 }
 
 func (c *checker) call(call *ast.FuncCallExpr) {
-	name := ""
 	if call.Method != "" {
-		id, ok := call.Receiver.(*ast.IdentExpr)
-		if !ok || c.objs[id.Value] == nil {
+		t, _ := c.typeOf(call.Receiver)
+		if t == nil {
 			return
 		}
-		t := c.objs[id.Value]
 		if _, ok := t.Method(call.Method); !ok {
 			var ms []string
 			for _, m := range t.Methods {
 				ms = append(ms, m.Name)
 			}
-			c.report(call.Line(), "%s:%s: %s objects have no method %q%s", id.Value, call.Method, t.Name, call.Method, suggest(call.Method, ms))
+			c.report(call.Line(), "%s:%s: %s objects have no method %q%s", exprName(call.Receiver), call.Method, t.Name, call.Method, suggest(call.Method, ms))
 			return
 		}
-		name = id.Value + ":" + call.Method
 	}
 	f, ok := c.funcOf(call)
 	if !ok {
 		return
 	}
-	if name == "" {
-		ag := call.Func.(*ast.AttrGetExpr)
-		name = ag.Object.(*ast.IdentExpr).Value + "." + ag.Key.(*ast.StringExpr).Value
+	name := exprName(call.Func)
+	if call.Method != "" {
+		name = exprName(call.Receiver) + ":" + call.Method
 	}
 	n := len(call.Args)
 	open := false // the last argument may expand to several values
@@ -205,6 +311,39 @@ func (c *checker) call(call *ast.FuncCallExpr) {
 	if max := f.MaxArgs(); max >= 0 && n > max {
 		c.report(call.Line(), "%s: takes at most %d argument(s), got %d: %s", name, max, n, f.Signature())
 	}
+}
+
+// exprName renders the expressions findings name: v, vm.open(...), vms[1].
+func exprName(e ast.Expr) string {
+	switch e := e.(type) {
+	case *ast.IdentExpr:
+		return e.Value
+	case *ast.AttrGetExpr:
+		switch k := e.Key.(type) {
+		case *ast.StringExpr:
+			return exprName(e.Object) + "." + k.Value
+		case *ast.NumberExpr:
+			return exprName(e.Object) + "[" + k.Value + "]"
+		}
+		return exprName(e.Object) + "[...]"
+	case *ast.FuncCallExpr:
+		if e.Method != "" {
+			return exprName(e.Receiver) + ":" + e.Method + "(...)"
+		}
+		return exprName(e.Func) + "(...)"
+	}
+	return "(...)"
+}
+
+func typeNames(t *Type) []string {
+	var out []string
+	for _, f := range t.Methods {
+		out = append(out, f.Name)
+	}
+	for _, f := range t.Fields {
+		out = append(out, f.Name)
+	}
+	return out
 }
 
 func (c *checker) report(line int, format string, args ...any) {

@@ -1,0 +1,112 @@
+package runtime_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vmlua/vmlua/modules/all"
+	"github.com/vmlua/vmlua/runtime"
+	lua "github.com/yuin/gopher-lua"
+)
+
+func nop(*runtime.Run, *lua.LState) int { return 0 }
+
+// checkModule is a small module for Check's cases: inv.get returns one
+// Box, inv.find a list of them.
+func checkModule() *runtime.Module {
+	box := &runtime.Type{Name: "Box", Summary: "a box",
+		Fields: []runtime.Field{{Name: "name", Type: "string", Doc: "its name"}},
+		Methods: []runtime.Func{
+			{Name: "size", Doc: "size", Fn: nop},
+			{Name: "put", Args: []runtime.Arg{{Name: "what", Type: "string", Doc: "d"}}, Doc: "put", Fn: nop},
+			{Name: "child", Returns: "Box", Doc: "child", Fn: nop},
+		}}
+	return &runtime.Module{Name: "inv", Summary: "s", Types: []*runtime.Type{box}, Funcs: []runtime.Func{
+		{Name: "get", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "d"}}, Returns: "Box|nil", Doc: "d", Fn: nop},
+		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "d"}}, Returns: "{Box}", Doc: "d", Fn: nop},
+		{Name: "either", Returns: "Box|string", Doc: "d", Fn: nop},
+		{Name: "names", Returns: "{string}", Doc: "d", Fn: nop},
+	}}
+}
+
+func TestCheckFollowsObjectsThroughLoopsListsAndCallChains(t *testing.T) {
+	const head = "local inv = require \"inv\"\n"
+	cases := []struct {
+		name string
+		src  string // after head; findings are on line 2 and later
+		want []string
+	}{
+		{"a loop variable over a {Box} list is a Box",
+			"for _, b in ipairs(inv.find(\"any:\")) do b:siez() end",
+			[]string{`s.lua:2: b:siez: Box objects have no method "siez" (did you mean "size"?)`}},
+		{"a loop over pairs of a list local is a Box",
+			"local bs = inv.find(\"x\")\nfor k, b in pairs(bs) do b:put() end",
+			[]string{`s.lua:3: b:put: takes at least 1 argument(s), got 0: put(what)`}},
+		{"an element of a list local is a Box",
+			"local bs = inv.find(\"x\")\nbs[1]:nope()",
+			[]string{`s.lua:3: bs[1]:nope: Box objects have no method "nope"`}},
+		{"a method on a call's result is checked",
+			"inv.get(\"a\"):put(\"x\", \"y\")",
+			[]string{`s.lua:2: inv.get(...):put: takes at most 1 argument(s), got 2: put(what)`}},
+		{"a chain of methods is followed",
+			"local b = inv.get(\"a\")\nb:child():child():sise()",
+			[]string{`s.lua:3: b:child(...):child(...):sise: Box objects have no method "sise" (did you mean "size"?)`}},
+		{"an unknown field of an object is reported",
+			"local b = inv.get(\"a\")\nprint(b.nmae)",
+			[]string{`s.lua:3: b.nmae: Box objects have no field or method "nmae" (did you mean "name"?)`}},
+		{"fields and methods read with a dot are fine",
+			"local b = inv.get(\"a\")\nprint(b.name, b.size)", nil},
+		{"a function parameter shadows an outer object",
+			"local b = inv.get(\"a\")\nlocal function f(b) return b:anything() end\nb:size()", nil},
+		{"the outer object is known again after the function",
+			"local b = inv.get(\"a\")\nlocal function f(b) return b:anything() end\nb:sizee()",
+			[]string{`s.lua:4: b:sizee: Box objects have no method "sizee" (did you mean "size"?)`}},
+		{"a loop variable does not outlive its loop",
+			"local b = inv.get(\"a\")\nfor b = 1, 3 do print(b) end\nfor _, b in ipairs({}) do b:x() end\nb:size()", nil},
+		{"a union of an object and a string is not guessed",
+			"local x = inv.either()\nx:lower()", nil},
+		{"a list of strings gives no objects",
+			"for _, n in ipairs(inv.names()) do print(n:upper()) end", nil},
+		{"a reassigned local is forgotten",
+			"local b = inv.get(\"a\")\nb = \"text\"\nprint(b:upper())", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, f := range runtime.Check("s.lua", head+tc.src, []*runtime.Module{checkModule()}) {
+				got = append(got, f.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestCheckFindsNothingInTheShippedScriptsAndExamples keeps 'vmlua check'
+// free of false positives on what users run and copy.
+func TestCheckFindsNothingInTheShippedScriptsAndExamples(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"../scripts", "../examples"} {
+		m, err := filepath.Glob(filepath.Join(dir, "*.lua"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Fatal("no scripts found in scripts/ and examples/")
+	}
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range runtime.Check(file, string(src), all.Modules()) {
+			t.Errorf("%s", f)
+		}
+	}
+}
