@@ -260,7 +260,7 @@ func (t *Transport) dial(ctx context.Context) (*conn, error) {
 			first = false
 			return nc, nil
 		}
-		gc := gracefulConn{nc}
+		gc := &gracefulConn{Conn: nc}
 		if t.tlsConf != nil {
 			// data connections of FTPS (the control one is upgraded by
 			// AUTH TLS inside the library)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -111,12 +112,20 @@ func (p *pipe) CloseRead(err error) {
 // network stream" even though every byte arrived.
 type gracefulConn struct {
 	net.Conn
+	wrote atomic.Bool
 }
 
-func (g gracefulConn) Close() error {
-	if tc, ok := g.Conn.(*net.TCPConn); ok {
+func (g *gracefulConn) Write(b []byte) (int, error) {
+	g.wrote.Store(true)
+	return g.Conn.Write(b)
+}
+
+// Close drains only after an upload: an unused or read data connection
+// is closed at once.
+func (g *gracefulConn) Close() error {
+	if tc, ok := g.Conn.(*net.TCPConn); ok && g.wrote.Load() {
 		_ = tc.CloseWrite()
-		_ = tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = tc.SetReadDeadline(time.Now().Add(2 * time.Second))
 		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 1<<20))
 	}
 	return g.Conn.Close()
