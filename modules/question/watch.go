@@ -126,15 +126,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 	backoff := time.Duration(0)
 	for {
 		healthy, err := w.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
 		var he handleError
 		if errors.As(err, &he) {
 			if errors.Is(he.err, ErrStop) {
 				return nil
 			}
 			return he.err
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		if healthy {
 			backoff = 0

@@ -1,0 +1,143 @@
+package question_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/vmlua/vmlua/internal/vsim"
+)
+
+// TestWatchStopsAHandlerThatNeverReturns: the watch's timeout stops the
+// handler (it runs in the Lua state, under the watch's context) with a
+// timeout error; the question stays pending.
+func TestWatchStopsAHandlerThatNeverReturns(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 1})
+	q := e.ask(t, "VM1", "Continue?", "OK")
+	err, recs := e.run(t, `
+		local question = require "question"
+		question.watch{vms="name:VM1", timeout=1, handler=function(v, q) while true do end end}`, runOpts{})
+	if code(err) != "timeout" || !strings.Contains(err.Error(), "handler of question.watch was still running") {
+		t.Fatalf("got %v (code %q), want a timeout naming the handler\n%s", err, code(err), recs)
+	}
+	if answered(q) >= 0 {
+		t.Error("the question was answered")
+	}
+}
+
+// TestWatchPassesOnTheHandlersError: an error the handler raises reaches
+// the script's pcall as it was raised.
+func TestWatchPassesOnTheHandlersError(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 1})
+	e.ask(t, "VM1", "Continue?", "OK")
+	err, recs := e.run(t, `
+		local question = require "question"
+		local ok, err = pcall(question.watch, {vms="name:VM1", timeout=10, handler=function(v, q) error({code="mine", message="handler failed"}) end})
+		assert(not ok and err.code == "mine", tostring(err))`, runOpts{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+}
+
+// TestPolicyAnswersTheThirdREDO: with question.policy, the question the
+// third add_redo raises (CreateSnapshot blocked, as ESX 2 beyond its REDO
+// depth) is answered by the run's policy, the call returns instead of
+// waiting on a person, and the run commits what it added.
+func TestPolicyAnswersTheThirdREDO(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 1})
+	err, recs := e.run(t, `
+		local question, vm = require "question", require "vm"
+		question.policy{ {message_id="msg.vmlua.redo.maxDepth", choice="OK"} }
+		local v = vm.open("name:DB01")
+		v:add_redo("scsi0:0")
+		v:add_redo("scsi0:0")
+		local ok, err = pcall(v.add_redo, v, "scsi0:0")
+		assert(not ok and err.code ~= "question", "the third REDO should fail by itself after the answer, got " .. tostring(err))
+		assert(v:pending_question() == nil, "a question is still pending")
+		v:commit("scsi0:0", 1, 0, 1)
+		v:commit("scsi0:0", 0, 0, 1)
+		assert(v:redo_depth("scsi0:0") == 0)`, runOpts{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	l := recs.find("answered a question by the run's policy")
+	if len(l) != 1 || l[0]["vm"] != "DB01" || l[0]["choice"] != "OK" {
+		t.Fatalf("answers = %v, want one for DB01 with OK\n%s", l, recs)
+	}
+	if q := e.sim.PendingQuestion("DB01"); q != nil {
+		t.Errorf("question still pending: %+v", q)
+	}
+}
+
+// TestWatchResumesAfterTheSessionDrops: a question raised while the
+// session is down is answered once the watch has logged in again.
+func TestWatchResumesAfterTheSessionDrops(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 2})
+	var q *vsim.Question
+	readies := 0
+	hook := func(msg string, _ map[string]any) {
+		if msg != ready {
+			return
+		}
+		readies++
+		if readies == 1 {
+			if n, err := e.sim.DropSessions(context.Background()); err != nil || n == 0 {
+				t.Errorf("DropSessions: %d, %v", n, err)
+			}
+			q = e.ask(t, "VM2", "Raised while the session was down", "OK")
+		}
+	}
+	err, recs := e.run(t, `
+		local question = require "question"
+		local res = question.watch{timeout=30, max_wait=1, limit=1}
+		assert(res.answered == 1)`, runOpts{hook: hook})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	if q == nil || answered(q) != 0 {
+		t.Fatalf("the question was not answered\n%s", recs)
+	}
+	if l := recs.find("answered a question"); len(l) != 1 || l[0]["question"] != q.ID {
+		t.Errorf("answers = %v", l)
+	}
+}
+
+// TestDryRunAnswersNothing: in a dry run the watch, its handler and the
+// run's policy answer nothing; they log what they would answer.
+func TestDryRunAnswersNothing(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 2})
+	for i, watch := range []string{"", "handler=function(v, q) return 0 end,"} {
+		t.Run(fmt.Sprintf("watch %d", i), func(t *testing.T) {
+			vmName := fmt.Sprintf("VM%d", i+1)
+			q := e.ask(t, vmName, "Continue?", "OK")
+			err, recs := e.run(t, fmt.Sprintf(`
+				local question = require "question"
+				question.watch{vms="name:%s", %s timeout=30, limit=1}`, vmName, watch), runOpts{dryRun: true})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			if answered(q) >= 0 {
+				t.Error("a dry run answered the question")
+			}
+			if l := recs.find("dry run: would answer a question"); len(l) != 1 || l[0]["choice"] != "OK" {
+				t.Errorf("dry-run log = %v\n%s", l, recs)
+			}
+		})
+	}
+}
+
+// TestShippedScriptAnswersSingleChoiceQuestions runs
+// scripts/answer_question.lua (the book's detectQuestion.pl) as users do.
+func TestShippedScriptAnswersSingleChoiceQuestions(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 2})
+	single := e.ask(t, "VM1", "Continue?", "OK")
+	multi := e.ask(t, "VM2", "Retry?", "Retry", "Cancel")
+	err, recs := e.run(t, "../../scripts/answer_question.lua", runOpts{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	if answered(single) != 0 || answered(multi) != -1 {
+		t.Errorf("single answered %d (want 0), multi %d (want -1)\n%s", answered(single), answered(multi), recs)
+	}
+}
