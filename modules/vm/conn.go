@@ -5,27 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vmlua/vmlua/runtime"
-	"github.com/vmware/govmomi/session"
+	vsession "github.com/vmware/govmomi/session"
+
 	"github.com/vmware/govmomi/session/keepalive"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// Conn is a logged-in vSphere session for one run.
+// loggedIn is a logged-in vSphere client: per run, or shared by the runs
+// of a fleet through a Pool.
+type loggedIn struct {
+	client   *vim25.Client
+	endpoint runtime.Endpoint
+	mu       sync.Mutex
+	login    func(ctx context.Context) error
+	logout   func(ctx context.Context) error
+	log      func(msg string, args ...any) // where a re-login is reported
+}
+
+// Conn is a run's view of a vSphere session.
 type Conn struct {
 	Client   *vim25.Client
 	Endpoint runtime.Endpoint
 	run      *runtime.Run
+	sess     *loggedIn
+	owned    bool // logged out at the end of the run (not pooled)
 
 	mu     sync.Mutex
-	login  func(ctx context.Context) error
-	logout func(ctx context.Context) error
 	warned map[string]bool // VMs whose orphans were reported
 }
 
@@ -41,16 +55,55 @@ func (cs *conns) Close(ctx context.Context) error {
 	defer cs.mu.Unlock()
 	var errs []error
 	for _, c := range cs.m {
-		if c.logout != nil {
-			errs = append(errs, c.logout(ctx))
+		if c.owned {
+			errs = append(errs, c.sess.logout(ctx))
 		}
 	}
 	cs.m = nil
 	return errors.Join(errs...)
 }
 
+// PoolKey is the runtime.Options.Shared key of a *Pool.
+const PoolKey = "vm.pool"
+
+// Pool shares vSphere sessions between the runs of one process (a fleet
+// run): one login per profile instead of one per VM. Its owner closes it.
+type Pool struct {
+	mu sync.Mutex
+	m  map[string]*loggedIn
+}
+
+// NewPool returns an empty pool.
+func NewPool() *Pool { return &Pool{m: map[string]*loggedIn{}} }
+
+// Close logs every pooled session out.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, s := range p.m {
+		errs = append(errs, s.logout(ctx))
+	}
+	p.m = map[string]*loggedIn{}
+	return errors.Join(errs...)
+}
+
+func (p *Pool) get(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*loggedIn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s, ok := p.m[ep.Name]; ok {
+		return s, nil
+	}
+	s, err := dial(ctx, ep, log)
+	if err != nil {
+		return nil, err
+	}
+	p.m[ep.Name] = s
+	return s, nil
+}
+
 // Connect returns the run's session to the named profile ("" for the
-// default), logging in on first use.
+// default), logging in on first use (or taking the fleet's pooled session).
 func Connect(r *runtime.Run, profile string) (*Conn, error) {
 	cs := r.Value("vm.conns", func() any { return &conns{m: map[string]*Conn{}} }).(*conns)
 	ep, err := r.Endpoint(profile)
@@ -62,11 +115,18 @@ func Connect(r *runtime.Run, profile string) (*Conn, error) {
 	if c, ok := cs.m[ep.Name]; ok {
 		return c, nil
 	}
-	c, err := dial(r.Context(), ep)
+	var sess *loggedIn
+	owned := false
+	if pool, ok := r.Shared(PoolKey).(*Pool); ok && pool != nil {
+		sess, err = pool.get(r.Context(), ep, r.Log.Warn)
+	} else {
+		sess, err = dial(r.Context(), ep, r.Log.Warn)
+		owned = true
+	}
 	if err != nil {
 		return nil, err
 	}
-	c.run = r
+	c := &Conn{Client: sess.client, Endpoint: ep, run: r, sess: sess, owned: owned, warned: map[string]bool{}}
 	cs.m[ep.Name] = c
 	if profile == "" {
 		r.Value("vm.client", func() any { return c.Client })
@@ -74,7 +134,7 @@ func Connect(r *runtime.Run, profile string) (*Conn, error) {
 	return c, nil
 }
 
-func dial(ctx context.Context, ep runtime.Endpoint) (*Conn, error) {
+func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*loggedIn, error) {
 	u, err := soap.ParseURL(ep.URL)
 	if err != nil || u == nil {
 		return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: fmt.Sprintf("vSphere URL %q cannot be parsed", ep.URL)}
@@ -93,15 +153,15 @@ func dial(ctx context.Context, ep runtime.Endpoint) (*Conn, error) {
 	// recurses into the retrying round tripper below.
 	plain := *vc
 	plain.RoundTripper = sc
-	sm := session.NewManager(&plain)
-	c := &Conn{Client: vc, Endpoint: ep, warned: map[string]bool{}}
-	c.login = func(ctx context.Context) error { return sm.Login(ctx, user) }
-	c.logout = func(ctx context.Context) error { return sm.Logout(ctx) }
-	if err := c.login(ctx); err != nil {
+	sm := vsession.NewManager(&plain)
+	s := &loggedIn{client: vc, endpoint: ep, log: log}
+	s.login = func(ctx context.Context) error { return sm.Login(ctx, user) }
+	s.logout = func(ctx context.Context) error { return sm.Logout(ctx) }
+	if err := s.login(ctx); err != nil {
 		return nil, connectError(ep, err)
 	}
-	vc.RoundTripper = &relogin{rt: keepalive.NewHandlerSOAP(sc, 5*time.Minute, nil), c: c}
-	return c, nil
+	vc.RoundTripper = &relogin{rt: keepalive.NewHandlerSOAP(sc, 5*time.Minute, nil), s: s}
+	return s, nil
 }
 
 func connectError(ep runtime.Endpoint, err error) error {
@@ -119,27 +179,56 @@ func connectError(ep runtime.Endpoint, err error) error {
 // relogin re-establishes a dropped session once per failing call.
 type relogin struct {
 	rt soap.RoundTripper
-	c  *Conn
+	s  *loggedIn
 }
 
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	err := r.rt.RoundTrip(ctx, req, res)
-	if err == nil || !isNotAuthenticated(err) {
+	if !isNotAuthenticated(err) && !(err == nil && missingAuth(res)) {
 		return err
 	}
-	r.c.mu.Lock()
-	lerr := r.c.login(ctx)
-	r.c.mu.Unlock()
+	r.s.mu.Lock()
+	lerr := r.s.login(ctx)
+	r.s.mu.Unlock()
 	if lerr != nil {
 		return fmt.Errorf("the vSphere session was lost and logging in again failed: %w", lerr)
 	}
-	if r.c.run != nil {
-		r.c.run.Log.Warn("the vSphere session was lost; logged in again", "endpoint", r.c.Endpoint.URL)
+	r.s.log("the vSphere session was lost; logged in again", "endpoint", r.s.endpoint.URL)
+	// Decoding appends to slices: the retry needs a fresh response.
+	if v := reflect.ValueOf(res); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().Set(reflect.Zero(v.Elem().Type()))
 	}
 	return r.rt.RoundTrip(ctx, req, res)
 }
 
+// missingAuth reports a property read answered object by object with
+// NotAuthenticated (vcsim's way; vCenter sends one SOAP fault instead).
+func missingAuth(res soap.HasFault) bool {
+	var objs []types.ObjectContent
+	switch b := res.(type) {
+	case *methods.RetrievePropertiesExBody:
+		if b.Res != nil && b.Res.Returnval != nil {
+			objs = b.Res.Returnval.Objects
+		}
+	case *methods.RetrievePropertiesBody:
+		if b.Res != nil {
+			objs = b.Res.Returnval
+		}
+	}
+	for _, o := range objs {
+		for _, m := range o.MissingSet {
+			if _, ok := m.Fault.Fault.(*types.NotAuthenticated); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func isNotAuthenticated(err error) bool {
+	if err == nil {
+		return false
+	}
 	return isFault[*types.NotAuthenticated](err) || isFault[types.NotAuthenticated](err)
 }
 

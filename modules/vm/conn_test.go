@@ -1,0 +1,54 @@
+package vm_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+)
+
+// TestDroppedSessionIsReestablished: when vCenter drops the session in the
+// middle of a run, the next call logs in again and the script goes on.
+func TestDroppedSessionIsReestablished(t *testing.T) {
+	e := startSim(t, vsim.Options{})
+	err, recs := e.run(t, `
+		local vm = require "vm"
+		local v = vm.open("name:DB01")
+		print("before")
+		-- the test drops every session when it sees "before"
+		v:refresh()
+		assert(vm.open("name:VM1").name == "VM1")
+	`, runOpts{hook: func(msg string, a map[string]any) {
+		if msg == "before" {
+			if n, err := e.sim.DropSessions(context.Background()); err != nil || n == 0 {
+				t.Errorf("DropSessions = %d, %v", n, err)
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	if len(recs.find("the vSphere session was lost; logged in again")) == 0 {
+		t.Errorf("the re-login was not logged:\n%s", recs)
+	}
+}
+
+// TestPoolSharesOneSessionBetweenRuns: runs given a pool reuse its session
+// and do not log it out when they end; the pool's owner does.
+func TestPoolSharesOneSessionBetweenRuns(t *testing.T) {
+	e := startSim(t, vsim.Options{})
+	pool := vm.NewPool()
+	for i := 0; i < 3; i++ {
+		err, recs := e.run(t, `assert(require("vm").open("name:VM1"))`, runOpts{mod: func(o *runtime.Options) {
+			o.Shared = map[string]any{vm.PoolKey: pool}
+		}})
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i, err, recs)
+		}
+	}
+	if err := pool.Close(context.Background()); err != nil {
+		t.Errorf("pool.Close: %v (the runs must not have logged the pooled session out)", err)
+	}
+}
