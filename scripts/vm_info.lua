@@ -1,0 +1,42 @@
+-- vm_info.lua — vcbVmName: find VMs by specifier and print what identifies them.
+--
+-- Usage: vmlua run scripts/vm_info.lua [SPEC]
+--   SPEC  a specifier, as vcbVmName -s took it (default any:):
+--           any:                   every VM
+--           name:DB01, name:web-*  by display name (glob)
+--           uuid:..., ipaddr:..., moref:vm-42
+--           powerstate:on|off|suspended
+--         or a .vmx path: "[LocalDS_0] DB01/DB01.vmx"
+--
+-- Prints one line per VM, fields separated by tabs, each as key:value so that
+-- any of them can be passed on as a specifier (moref:vm-42, uuid:...):
+--   moref:vm-42  name:DB01  uuid:...  ipaddr:10.0.0.5  power:on  host:esx1  vmx:[LocalDS_0] DB01/DB01.vmx
+-- Fails with not_found when nothing matches (except for none:).
+local vm = require "vm"
+
+local spec = arg[1] or arg.spec or "any:"
+
+local vms
+if spec:sub(1, 1) == "[" then
+  -- a datastore path names one VM, as VmPerl's connect($cfg) did
+  local v = vm.open(spec)
+  vms = { v }
+else
+  vms = vm.find(spec)
+end
+
+if #vms == 0 and spec ~= "none:" then
+  error({ code = "not_found", message = "no VM matches " .. spec .. " (try any: to list every VM)" })
+end
+
+for _, v in ipairs(vms) do
+  print(table.concat({
+    "moref:" .. v.moref,
+    "name:" .. v.name,
+    "uuid:" .. v.uuid,
+    "ipaddr:" .. (v.ip or "-"),
+    "power:" .. v.power,
+    "host:" .. v.host,
+    "vmx:" .. v.vmx,
+  }, "\t"))
+end
