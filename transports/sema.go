@@ -18,15 +18,52 @@ type Wrapper interface {
 // from Create or a reader from Open holds one until it is closed or
 // aborted. Use one Limit per target to cap connections to it. n < 1 means 1.
 func Limit(t Transport, n int) Transport {
+	return LimitWith(t, NewSlots(n))
+}
+
+// Slots is a semaphore that several Limit wrappers can share, so that the
+// transports of several runs opened on one target count together.
+type Slots chan struct{}
+
+// NewSlots returns n slots (n < 1 means 1).
+func NewSlots(n int) Slots {
 	if n < 1 {
 		n = 1
 	}
-	return &limited{t: t, sem: make(chan struct{}, n)}
+	return make(Slots, n)
+}
+
+// LimitWith is Limit with shared slots.
+func LimitWith(t Transport, s Slots) Transport {
+	return &limited{t: t, sem: s}
+}
+
+// TargetLimits hands out shared slots per target: a fleet run's
+// --per-target cap. Safe for concurrent use.
+type TargetLimits struct {
+	n  int
+	mu sync.Mutex
+	m  map[string]Slots
+}
+
+// NewTargetLimits caps every target at n concurrent operations.
+func NewTargetLimits(n int) *TargetLimits { return &TargetLimits{n: n, m: map[string]Slots{}} }
+
+// Wrap limits t with the slots of target key (e.g. "sftp://nas:22").
+func (l *TargetLimits) Wrap(t Transport, key string) Transport {
+	l.mu.Lock()
+	s, ok := l.m[key]
+	if !ok {
+		s = NewSlots(l.n)
+		l.m[key] = s
+	}
+	l.mu.Unlock()
+	return LimitWith(t, s)
 }
 
 type limited struct {
 	t   Transport
-	sem chan struct{}
+	sem Slots
 }
 
 var _ Transport = (*limited)(nil)

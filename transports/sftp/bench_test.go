@@ -22,7 +22,9 @@ func BenchmarkUpload(b *testing.B) {
 	srv := testservers.SSHD(b)
 	transporttest.Bench(b, transporttest.Target{
 		Name: "sftp",
-		NewB: func(b *testing.B) transports.Transport { return openTB(b, srv.URL("sftp", freshDir(b, srv)), keyCreds(srv)) },
+		NewB: func(b *testing.B) transports.Transport {
+			return openTB(b, srv.URL("sftp", freshDir(b, srv)), keyCreds(srv))
+		},
 	}, benchSize)
 }
 
