@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/config"
 	"github.com/vmlua/vmlua/modules/all"
+	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/runtime"
 )
 
@@ -29,6 +30,7 @@ var modules = all.Modules
 type runFlags struct {
 	url, profile, thumbprint, configPath, lib, logFormat, logLevel string
 	insecure, dryRun                                               bool
+	answer                                                         string // run --answer RULES.lua
 	allow                                                          stringList
 	timeout                                                        time.Duration
 }
@@ -144,6 +146,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var f runFlags
 	f.register(fs)
+	fs.StringVar(&f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...]\n\nRuns a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY.\n\nFlags:")
 		fs.PrintDefaults()
@@ -175,6 +178,14 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 	r, err := runtime.New(opts)
 	if err != nil {
 		return reportErr(stderr, &exitError{exitUsage, err})
+	}
+	if f.answer != "" {
+		p, err := question.LoadRules(r, f.answer)
+		if err != nil {
+			r.Close()
+			return reportErr(stderr, &exitError{exitConfig, err})
+		}
+		question.Install(r, p)
 	}
 	err = r.ExecFile(script)
 	if err == nil {
