@@ -7,6 +7,7 @@ import (
 
 	"io"
 	"io/fs"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -127,6 +128,9 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 		return nil, mapErr(err, transports.Redact(rawURL))
 	}
 	t = transports.Retry(t, transports.RetryOptions{Logger: r.Log})
+	if lim, ok := r.Shared(TargetLimitsKey).(*transports.TargetLimits); ok && lim != nil {
+		t = lim.Wrap(t, targetKey(rawURL))
+	}
 	if r.DryRun {
 		t = transports.DryRun(t, r.Log)
 	}
@@ -136,6 +140,21 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 	hs.list = append(hs.list, h)
 	hs.mu.Unlock()
 	return h, nil
+}
+
+// TargetLimitsKey is the runtime.Options.Shared key of the
+// *transports.TargetLimits that caps concurrent operations per target
+// across the runs of a fleet (--per-target).
+const TargetLimitsKey = "transport.limits"
+
+// targetKey names the target of a URL for per-target limits: scheme and
+// host, so that two folders on one NAS count together.
+func targetKey(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
 }
 
 // Dest returns argument n as a destination: a Transport handle, or a URL
