@@ -1,0 +1,663 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/sparse"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Options are v:backup's options.
+type Options struct {
+	Compress  string   // none, gzip, zstd
+	Layered   bool     // a second REDO takes the writes while the first merges
+	Quiesce   bool     // quiesce the guest file systems (VMware Tools)
+	PowerOff  bool     // shut the guest down for the backup, power it on after
+	Disks     []string // only these disk ids (nil: all)
+	Exclude   []string // not these disk ids
+	NoCBT     bool     // read every byte even when changed block tracking could say which are allocated
+	BreakLock bool     // take the VM's lock on the target even if another run holds it
+}
+
+// DirName is the folder of a VM's sets on a target: its name with path
+// separators replaced.
+func DirName(vmName string) string {
+	return strings.NewReplacer("/", "_", "\\", "_", "%2f", "_", "%2F", "_").Replace(vmName)
+}
+
+// failures records, per run, whether each VM's latest backup failed.
+type failures struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func failuresOf(r *runtime.Run) *failures {
+	return r.Value("backup.failures", func() any { return &failures{m: map[string]bool{}} }).(*failures)
+}
+
+func (f *failures) set(vmName string, failed bool) {
+	f.mu.Lock()
+	f.m[DirName(vmName)] = failed
+	f.mu.Unlock()
+}
+
+// Failed reports whether the VM's latest backup in this run failed.
+func Failed(r *runtime.Run, vmName string) bool {
+	f := failuresOf(r)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[DirName(vmName)]
+}
+
+// setWriter writes the files of one set and keeps its progress catalog.
+type setWriter struct {
+	r   *runtime.Run
+	t   transports.Transport
+	dir string
+	cat *catalog.Catalog
+}
+
+func (s *setWriter) add(f catalog.File) error {
+	s.cat.Files = append(s.cat.Files, f)
+	return s.writeCatalog(catalog.ProgressName)
+}
+
+func (s *setWriter) writeCatalog(name string) error {
+	b, err := s.cat.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := transports.Upload(s.r.Context(), s.t, s.dir+"/"+name, strings.NewReader(string(b)), transports.UploadOptions{ExpectedSize: int64(len(b))}); err != nil {
+		return &runtime.Error{Code: runtime.CodeTransport, Path: s.dir + "/" + name, Message: fmt.Sprintf("cannot write the set's catalog: %v", err), Err: err}
+	}
+	return nil
+}
+
+// removeAll removes a set folder and its files, best effort, even after
+// cancellation.
+func removeAll(ctx context.Context, t transports.Transport, dir string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	fis, err := t.List(ctx, dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	for _, fi := range fis {
+		p := dir + "/" + fi.Name
+		if fi.IsDir {
+			errs = append(errs, removeAll(ctx, t, p))
+			continue
+		}
+		errs = append(errs, t.Remove(ctx, p))
+	}
+	errs = append(errs, t.Remove(ctx, dir))
+	return errors.Join(errs...)
+}
+
+// Backup runs the whole cycle for the VM into a new set on t and returns
+// its catalog.
+func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *catalog.Catalog, err error) {
+	ctx := r.Context()
+	if o.Compress == "" {
+		o.Compress = pcomp.Zstd
+	}
+	if !pcomp.Valid(o.Compress) {
+		return nil, runtime.Errorf(runtime.CodeInvalidArg, "compress=%q: use \"none\", \"gzip\" or \"zstd\"", o.Compress)
+	}
+	if err := v.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	m := v.MO()
+	name := m.Name
+	defer func() { failuresOf(r).set(name, err != nil) }()
+	vmDir := DirName(name)
+	started := time.Now().UTC().Truncate(time.Second)
+	// two backups of one VM within a second get distinct sets
+	for {
+		if _, err := t.Stat(ctx, vmDir+"/"+started.Format(catalog.TimeFormat)); err != nil {
+			break
+		}
+		started = started.Add(time.Second)
+	}
+	id := catalog.SetID(vmDir, started)
+	lock, err := acquireLock(r, t, vmDir, id, o.BreakLock)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.release()
+
+	cat = catalog.New()
+	cat.ID, cat.VMLua, cat.Started = id, runtime.Version, started
+	cat.Options = catalog.Options{Compress: o.Compress, Layered: o.Layered, Quiesce: o.Quiesce, PowerOff: o.PowerOff}
+	cat.VM = describeVM(ctx, v)
+
+	sel, skipped, err := selectDisks(v, o)
+	if err != nil {
+		return nil, err
+	}
+	cat.Skipped = skipped
+	for _, s := range skipped {
+		r.Log.Warn("backup: disk skipped", "vm", name, "disk", s.ID, "reason", s.Reason)
+	}
+	if r.DryRun {
+		var ids []string
+		for _, d := range sel {
+			ids = append(ids, d.ID)
+		}
+		r.DryRunAction("back up the VM", "vm", name, "set", id, "disks", strings.Join(ids, ","), "compress", o.Compress)
+		return cat, nil
+	}
+
+	if err := t.MkdirAll(ctx, id); err != nil {
+		return nil, &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: id, Message: fmt.Sprintf("cannot create the set's folder: %v", err), Err: err}
+	}
+	sw := &setWriter{r: r, t: t, dir: id, cat: cat}
+	complete := false
+	defer func() {
+		if complete {
+			return
+		}
+		if rerr := removeAll(ctx, t, id); rerr != nil {
+			r.Log.Error("backup failed and its partial set could not be removed; it is listed as incomplete", "vm", name, "set", id, "error", rerr)
+		} else {
+			r.Log.Warn("backup failed; its partial set was removed", "vm", name, "set", id)
+		}
+	}()
+	if err := sw.writeCatalog(catalog.ProgressName); err != nil {
+		return nil, err
+	}
+
+	// power off for the backup, on again after, whatever happens
+	if o.PowerOff && v.Power() == "on" {
+		r.Log.Info("backup: shutting the guest down (power_off=true)", "vm", name)
+		if err := v.PowerOp(r, "shutdown", 5*time.Minute); err != nil {
+			return nil, err
+		}
+		item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
+			task, err := v.Obj.PowerOn(ctx)
+			if err != nil {
+				return err
+			}
+			return task.Wait(ctx)
+		})
+		defer func() {
+			item.Release()
+			if perr := v.PowerOp(r, "on", 5*time.Minute); perr != nil {
+				r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
+				if err == nil {
+					err = perr
+				}
+			}
+		}()
+	}
+
+	if err := copyConfigFiles(r, v, sw); err != nil {
+		return nil, err
+	}
+	if err := backupDisks(r, v, sel, sw, o); err != nil {
+		return nil, err
+	}
+	cat.Complete, cat.Finished = true, time.Now().UTC().Truncate(time.Second)
+	if err := sw.writeCatalog(catalog.FileName); err != nil {
+		return nil, err
+	}
+	complete = true
+	if err := t.Remove(ctx, id+"/"+catalog.ProgressName); err != nil {
+		r.Log.Warn("backup: could not remove progress.json (harmless: catalog.json is authoritative)", "set", id, "error", err)
+	}
+	r.Log.Info("backup: set complete", "vm", name, "set", id, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())
+	return cat, nil
+}
+
+// selectDisks picks the disks to back up and says why others are skipped.
+func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
+	want := map[string]bool{}
+	for _, id := range o.Disks {
+		if _, err := v.Disk(id); err != nil {
+			return nil, nil, err
+		}
+		want[strings.ToLower(id)] = true
+	}
+	excl := map[string]bool{}
+	for _, id := range o.Exclude {
+		excl[strings.ToLower(id)] = true
+	}
+	var sel []vm.Disk
+	var skipped []catalog.Skipped
+	for _, d := range v.Disks() {
+		id := strings.ToLower(d.ID)
+		switch {
+		case len(want) > 0 && !want[id]:
+			continue
+		case excl[id]:
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)"})
+		case d.Independent:
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off, or make it persistent)", d.Mode)})
+		case d.RDM == "physical":
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "physical-mode RDM: vSphere cannot snapshot it; back up the LUN with the storage array's tools"})
+		case d.RDM != "":
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "virtual-mode RDM: its data lives on a LUN that vmlua does not read; back up the LUN with the storage array's tools"})
+		default:
+			sel = append(sel, d)
+		}
+	}
+	return sel, skipped, nil
+}
+
+// describeVM fills the catalog's VM section.
+func describeVM(ctx context.Context, v *vm.VM) catalog.VM {
+	m := v.MO()
+	c := v.Obj.Client()
+	out := catalog.VM{Name: m.Name, Moref: v.Ref.Value, Power: v.Power()}
+	if cfg := m.Config; cfg != nil {
+		out.UUID, out.InstanceUUID, out.GuestID = cfg.Uuid, cfg.InstanceUuid, cfg.GuestId
+		out.CPUs, out.MemoryMB, out.VMX, out.HWVersion = int(cfg.Hardware.NumCPU), int64(cfg.Hardware.MemoryMB), cfg.Files.VmPathName, cfg.Version
+		devs := object.VirtualDeviceList(cfg.Hardware.Device)
+		for i, dev := range devs.SelectByType((*types.VirtualEthernetCard)(nil)) {
+			e := dev.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+			n := catalog.NIC{ID: fmt.Sprintf("ethernet%d", i), Type: devs.Type(dev), MAC: e.MacAddress}
+			switch b := e.Backing.(type) {
+			case *types.VirtualEthernetCardNetworkBackingInfo:
+				n.Network = b.DeviceName
+			case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+				n.Network = "dvportgroup:" + b.Port.PortgroupKey
+			}
+			out.NICs = append(out.NICs, n)
+		}
+	}
+	for _, ref := range m.Datastore {
+		var dm mo.Datastore
+		if err := v.Obj.Properties(ctx, ref, []string{"name"}, &dm); err == nil {
+			out.Datastores = append(out.Datastores, dm.Name)
+		}
+	}
+	sort.Strings(out.Datastores)
+	if h := m.Summary.Runtime.Host; h != nil {
+		var hm mo.HostSystem
+		if err := v.Obj.Properties(ctx, *h, []string{"name"}, &hm); err == nil {
+			out.Host = hm.Name
+		}
+	}
+	if m.Parent != nil {
+		out.Folder, _ = find.InventoryPath(ctx, c, *m.Parent)
+	}
+	if m.ResourcePool != nil {
+		out.ResourcePool, _ = find.InventoryPath(ctx, c, *m.ResourcePool)
+	}
+	return out
+}
+
+// configKinds maps layoutEx file types to catalog kinds.
+var configKinds = map[string]string{
+	string(types.VirtualMachineFileLayoutExFileTypeConfig):         catalog.KindConfig,
+	string(types.VirtualMachineFileLayoutExFileTypeNvram):          catalog.KindNvram,
+	string(types.VirtualMachineFileLayoutExFileTypeSnapshotList):   catalog.KindSnapList,
+	string(types.VirtualMachineFileLayoutExFileTypeExtendedConfig): catalog.KindExtConfig,
+	string(types.VirtualMachineFileLayoutExFileTypeLog):            catalog.KindLog,
+}
+
+// copyConfigFiles copies the .vmx, .nvram, .vmsd, .vmxf and logs.
+func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter) error {
+	ctx := r.Context()
+	m := v.MO()
+	var files []types.VirtualMachineFileLayoutExFileInfo
+	if m.LayoutEx != nil {
+		files = m.LayoutEx.File
+	}
+	haveVMX := false
+	for _, f := range files {
+		if configKinds[f.Type] == catalog.KindConfig {
+			haveVMX = true
+		}
+	}
+	if !haveVMX && m.Config != nil {
+		files = append(files, types.VirtualMachineFileLayoutExFileInfo{Name: m.Config.Files.VmPathName, Type: string(types.VirtualMachineFileLayoutExFileTypeConfig)})
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		kind, ok := configKinds[f.Type]
+		if !ok {
+			continue
+		}
+		dsName, rel := dsPath(f.Name)
+		base := path.Base(rel)
+		if seen[base] {
+			continue
+		}
+		seen[base] = true
+		ds, err := datastoreOf(ctx, v.Obj.Client(), m.Datastore, dsName)
+		if err != nil {
+			return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: err.Error(), Err: err}
+		}
+		rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
+		if err != nil {
+			if kind == catalog.KindLog || kind == catalog.KindNvram {
+				r.Log.Warn("backup: a configuration file listed by vSphere cannot be read; skipped", "vm", m.Name, "file", f.Name, "error", err)
+				continue
+			}
+			return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: fmt.Sprintf("cannot read the VM's %s file: %v", kind, err), Err: err}
+		}
+		res, err := transports.Upload(ctx, sw.t, sw.dir+"/"+base, rc, transports.UploadOptions{})
+		rc.Close()
+		if err != nil {
+			return &runtime.Error{Code: runtime.CodeTransport, VM: m.Name, Path: sw.dir + "/" + base, Message: fmt.Sprintf("cannot store %s: %v", f.Name, err), Err: err}
+		}
+		if err := sw.add(catalog.File{Name: base, Size: res.Bytes, SHA256: res.SHA256, Compression: pcomp.None, Kind: kind, Source: f.Name}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backupDisks freezes every selected disk at one instant (one snapshot),
+// streams each frozen image into the set, and merges the REDO logs again:
+// layered, as the book recommends, with a second REDO that takes the
+// writes while the first one merges.
+func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Options) (err error) {
+	ctx := r.Context()
+	name := v.Name()
+	needSnap := v.Power() != "off"
+	depth := map[string]int{}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// leave no REDO behind on failure, newest first
+		for i := len(sel) - 1; i >= 0; i-- {
+			for depth[sel[i].ID] > 0 {
+				depth[sel[i].ID]--
+				if _, cerr := v.Commit(r, sel[i].ID, 0, true); cerr != nil {
+					r.Log.Error("backup failed and committing its REDO log failed too; the run's cleanup retries", "vm", name, "disk", sel[i].ID, "error", cerr)
+					break
+				}
+			}
+		}
+	}()
+	var snap *types.ManagedObjectReference
+	if needSnap {
+		for _, d := range sel {
+			sname, err := v.AddRedo(r, d.ID, vm.RedoOptions{Quiesce: o.Quiesce})
+			if err != nil {
+				return err
+			}
+			depth[d.ID]++
+			snap = snapshotRef(v, sname)
+		}
+	}
+	if err := v.Refresh(ctx); err != nil {
+		return err
+	}
+	cbt := !o.NoCBT && v.MO().Config.ChangeTrackingEnabled != nil && *v.MO().Config.ChangeTrackingEnabled
+	names := map[string]bool{}
+	for _, f := range sw.cat.Files {
+		names[f.Name] = true
+	}
+	for _, d0 := range sel {
+		d, err := v.Disk(d0.ID)
+		if err != nil {
+			return err
+		}
+		src, err := v.FrozenPath(d)
+		if err != nil {
+			return err
+		}
+		cd, err := exportDisk(r, v, d, src, snap, cbt, sw, o.Compress, names)
+		if err != nil {
+			return err
+		}
+		sw.cat.Disks = append(sw.cat.Disks, cd)
+		if cd.DataBytes >= 0 && cbt {
+			sw.cat.Options.CBT = true
+		}
+	}
+	if !needSnap {
+		return nil
+	}
+	if o.Layered {
+		for _, d := range sel {
+			if _, err := v.AddRedo(r, d.ID, vm.RedoOptions{}); err != nil {
+				return err
+			}
+			depth[d.ID]++
+		}
+		for _, d := range sel {
+			if _, err := v.Commit(r, d.ID, 1, true); err != nil {
+				return err
+			}
+			depth[d.ID]--
+		}
+	}
+	for _, d := range sel {
+		if _, err := v.Commit(r, d.ID, 0, true); err != nil {
+			return err
+		}
+		depth[d.ID]--
+	}
+	return nil
+}
+
+func snapshotRef(v *vm.VM, name string) *types.ManagedObjectReference {
+	m := v.MO()
+	if m.Snapshot == nil {
+		return nil
+	}
+	var found *types.ManagedObjectReference
+	var walk func([]types.VirtualMachineSnapshotTree)
+	walk = func(ts []types.VirtualMachineSnapshotTree) {
+		for _, s := range ts {
+			if s.Name == name {
+				ref := s.Snapshot
+				found = &ref
+			}
+			walk(s.ChildSnapshotList)
+		}
+	}
+	walk(m.Snapshot.RootSnapshotList)
+	return found
+}
+
+// area is a byte range of a disk image.
+type area struct{ off, end int64 }
+
+// mergeGap joins allocated areas closer than this: one longer read beats
+// many small ones (the zero bytes read in between are detected anyway).
+const mergeGap = 1 << 20
+
+// allocatedAreas asks changed block tracking which areas of the disk hold
+// data (changeId "*"), as of the snapshot.
+func allocatedAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64) ([]area, error) {
+	var out []area
+	for off := int64(0); off < size; {
+		res, err := methods.QueryChangedDiskAreas(ctx, c, &types.QueryChangedDiskAreas{This: vmRef, Snapshot: snap, DeviceKey: key, StartOffset: off, ChangeId: "*"})
+		if err != nil {
+			return nil, err
+		}
+		info := res.Returnval
+		for _, a := range info.ChangedArea {
+			s, e := max(a.Start, 0), min(a.Start+a.Length, size)
+			if e <= s {
+				continue
+			}
+			if n := len(out); n > 0 && s <= out[n-1].end+mergeGap {
+				out[n-1].end = max(out[n-1].end, e)
+				continue
+			}
+			out = append(out, area{s, e})
+		}
+		next := info.StartOffset + info.Length
+		if next <= off {
+			return nil, fmt.Errorf("QueryChangedDiskAreas made no progress at offset %d", off)
+		}
+		off = next
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].off < out[j].off })
+	return out, nil
+}
+
+// counter counts bytes for progress.
+type counter struct {
+	w  io.Writer
+	tr runtime.Tracker
+}
+
+func (c counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.tr.Add(int64(n))
+	return n, err
+}
+
+// exportDisk streams one frozen disk into the set: sparse, compressed,
+// atomic; then its descriptor.
+func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.ManagedObjectReference, cbt bool, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
+	ctx := r.Context()
+	name := v.Name()
+	fail := func(code string, err error, format string, args ...any) (catalog.Disk, error) {
+		return catalog.Disk{}, &runtime.Error{Code: code, VM: name, Disk: d.ID, Path: src, Message: fmt.Sprintf(format, args...), Err: err}
+	}
+	dsName, rel := dsPath(src)
+	ds, err := datastoreOf(ctx, v.Obj.Client(), v.MO().Datastore, dsName)
+	if err != nil {
+		return fail(runtime.CodeVSphere, err, "%v", err)
+	}
+	desc, err := readSmall(ctx, ds, rel)
+	if err != nil {
+		return fail(runtime.CodeVSphere, err, "cannot read the disk descriptor: %v", err)
+	}
+	extents, err := parseExtents(string(desc))
+	if err != nil {
+		return fail(runtime.CodeInvalidState, err, "%v", err)
+	}
+	var size int64
+	for _, e := range extents {
+		size += e.bytes
+	}
+	_, baseRel := dsPath(d.BasePath)
+	base := strings.TrimSuffix(path.Base(baseRel), ".vmdk")
+	for i := 1; names[base+".vmdk"]; i++ { // two disks of one name on two datastores
+		base = fmt.Sprintf("%s~%d", strings.TrimSuffix(path.Base(baseRel), ".vmdk"), i)
+	}
+	flat, descName := base+"-flat.vmdk", base+".vmdk"
+	stored := flat + ".vls" + pcomp.Ext(compress)
+	names[descName], names[stored] = true, true
+
+	var areas []area
+	if cbt {
+		areas, err = allocatedAreas(ctx, v.Obj.Client(), v.Ref, snap, d.Key, size)
+		if err != nil {
+			r.Log.Warn("backup: changed block tracking cannot say which areas hold data; reading every byte", "vm", name, "disk", d.ID, "error", err)
+			areas = nil
+		}
+	}
+	if areas == nil {
+		areas = []area{{0, size}}
+	}
+
+	tr := r.Progress.Start(name+" "+d.ID, size)
+	aw, err := transports.CreateAtomic(ctx, sw.t, sw.dir+"/"+stored, transports.UploadOptions{})
+	if err != nil {
+		tr.Done(err)
+		return fail(runtime.CodeTransport, err, "cannot create %s on the target: %v", stored, err)
+	}
+	defer aw.Abort()
+	cw, err := pcomp.NewWriter(aw, compress, 0)
+	if err != nil {
+		return fail(runtime.CodeInvalidArg, err, "%v", err)
+	}
+	defer cw.Close()
+	spw := sparse.NewWriter(cw, size)
+	out := counter{spw, tr}
+	dir := path.Dir(rel)
+	buf := make([]byte, 1<<20)
+	pos, eoff := int64(0), int64(0)
+	err = func() error {
+		for _, e := range extents {
+			eend := eoff + e.bytes
+			for _, a := range areas {
+				s, en := max(a.off, eoff), min(a.end, eend)
+				if en <= s {
+					continue
+				}
+				if s > pos {
+					if err := spw.Zero(s - pos); err != nil {
+						return err
+					}
+					tr.Add(s - pos)
+				}
+				rc, err := rangeReader(ctx, ds, dir, e.file, s-eoff, en-s, e.bytes)
+				if err != nil {
+					return err
+				}
+				n, err := io.CopyBuffer(out, io.LimitReader(rc, en-s), buf)
+				rc.Close()
+				if err != nil {
+					return fmt.Errorf("reading %s at %d: %w", e.file, s-eoff+n, err)
+				}
+				if n != en-s {
+					return fmt.Errorf("reading %s: the datastore sent %d bytes from offset %d, %d were asked for", e.file, n, s-eoff, en-s)
+				}
+				pos = en
+			}
+			eoff = eend
+		}
+		if pos < size {
+			if err := spw.Zero(size - pos); err != nil {
+				return err
+			}
+			tr.Add(size - pos)
+		}
+		if err := spw.Close(); err != nil {
+			return err
+		}
+		return cw.Close()
+	}()
+	if err != nil {
+		tr.Done(err)
+		return fail(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)
+	}
+	res, err := aw.Commit()
+	tr.Done(err)
+	if err != nil {
+		return fail(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)
+	}
+	st := spw.Stats()
+	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, SHA256: res.SHA256, Compression: compress, Kind: catalog.KindDisk, Source: src, Disk: d.ID}); err != nil {
+		return catalog.Disk{}, err
+	}
+	newDesc := flatDescriptor(string(desc), size/512, flat)
+	dres, err := transports.Upload(ctx, sw.t, sw.dir+"/"+descName, strings.NewReader(newDesc), transports.UploadOptions{ExpectedSize: int64(len(newDesc))})
+	if err != nil {
+		return fail(runtime.CodeTransport, err, "cannot store the disk descriptor: %v", err)
+	}
+	if err := sw.add(catalog.File{Name: descName, Size: dres.Bytes, SHA256: dres.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
+		return catalog.Disk{}, err
+	}
+	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", stored, "capacity", size, "data", st.DataBytes, "stored", res.Bytes)
+	return catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,
+		Format: catalog.FormatSparse1, File: stored, Descriptor: descName, ContentSHA256: spw.Sum(), DataBytes: st.DataBytes}, nil
+}
+
+func dsOfBase(d vm.Disk) string { ds, _ := dsPath(d.BasePath); return ds }

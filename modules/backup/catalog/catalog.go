@@ -1,0 +1,226 @@
+package catalog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// Schema names the format; Version is its version.
+const (
+	Schema  = "vmlua.backup.catalog"
+	Version = 1
+	// FileName is the catalog of a complete set; ProgressName the one a
+	// running backup keeps up to date (an incomplete set has only it, or
+	// nothing).
+	FileName     = "catalog.json"
+	ProgressName = "progress.json"
+	// TimeFormat is the UTC timestamp naming a set's folder.
+	TimeFormat = "20060102T150405Z"
+)
+
+// Catalog describes one backup set.
+type Catalog struct {
+	Schema   string    `json:"schema"`
+	Version  int       `json:"version"`
+	ID       string    `json:"id"` // "<vm name>/<timestamp>", the set's path under the target
+	Complete bool      `json:"complete"`
+	VMLua    string    `json:"vmlua_version"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished,omitempty"`
+	VM       VM        `json:"vm"`
+	Options  Options   `json:"options"`
+	Disks    []Disk    `json:"disks"`
+	Skipped  []Skipped `json:"skipped,omitempty"`
+	Files    []File    `json:"files"`
+}
+
+// VM is what the set records about the machine.
+type VM struct {
+	Name         string   `json:"name"`
+	UUID         string   `json:"uuid"`          // BIOS UUID
+	InstanceUUID string   `json:"instance_uuid"` // vCenter instance UUID
+	Moref        string   `json:"moref"`
+	Host         string   `json:"host,omitempty"`
+	Power        string   `json:"power"` // on, off, suspended at the start
+	Folder       string   `json:"folder,omitempty"`
+	ResourcePool string   `json:"resource_pool,omitempty"`
+	VMX          string   `json:"vmx"` // datastore path of the .vmx
+	Datastores   []string `json:"datastores,omitempty"`
+	GuestID      string   `json:"guest_id,omitempty"`
+	CPUs         int      `json:"cpus"`
+	MemoryMB     int64    `json:"memory_mb"`
+	NICs         []NIC    `json:"nics,omitempty"`
+	HWVersion    string   `json:"hardware_version,omitempty"`
+}
+
+// NIC is one network adapter.
+type NIC struct {
+	ID      string `json:"id"` // ethernet0
+	Type    string `json:"type"`
+	Network string `json:"network,omitempty"`
+	MAC     string `json:"mac,omitempty"`
+}
+
+// Options are the backup's options.
+type Options struct {
+	Compress string `json:"compress"`
+	Layered  bool   `json:"layered"`
+	Quiesce  bool   `json:"quiesce"`
+	PowerOff bool   `json:"power_off"`
+	CBT      bool   `json:"cbt"` // allocated areas came from changed block tracking
+}
+
+// Disk is one backed-up disk.
+type Disk struct {
+	ID         string `json:"id"`   // scsi0:1
+	Path       string `json:"path"` // datastore path of the base descriptor
+	Datastore  string `json:"datastore"`
+	Mode       string `json:"mode"`     // persistent, ...
+	Capacity   int64  `json:"capacity"` // bytes
+	Thin       bool   `json:"thin"`
+	Format     string `json:"format"`     // "vmlua-sparse-1"
+	File       string `json:"file"`       // the stored image, relative to the set
+	Descriptor string `json:"descriptor"` // the stored descriptor, relative to the set
+	// ContentSHA256 is the sha256 of the disk's canonical vmlua-sparse
+	// stream (internal/sparse): equal images have equal digests.
+	ContentSHA256 string `json:"content_sha256"`
+	DataBytes     int64  `json:"data_bytes"` // non-zero bytes stored
+}
+
+// Skipped is a disk the backup left out, and why.
+type Skipped struct {
+	ID     string `json:"id"`
+	Path   string `json:"path,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// File is one file of the set.
+type File struct {
+	Name        string `json:"name"` // relative to the set
+	Size        int64  `json:"size"` // stored bytes
+	SHA256      string `json:"sha256"`
+	Compression string `json:"compression"`      // none, gzip, zstd
+	Kind        string `json:"kind"`             // config, nvram, snapshot-list, extended-config, log, disk, descriptor
+	Source      string `json:"source,omitempty"` // datastore path it came from
+	Disk        string `json:"disk,omitempty"`   // disk id for disk and descriptor files
+}
+
+// Kinds of files.
+const (
+	KindConfig     = "config"
+	KindNvram      = "nvram"
+	KindSnapList   = "snapshot-list"
+	KindExtConfig  = "extended-config"
+	KindLog        = "log"
+	KindDisk       = "disk"
+	KindDescriptor = "descriptor"
+)
+
+// Format of stored disk images.
+const FormatSparse1 = "vmlua-sparse-1"
+
+// New returns an empty catalog of the current schema.
+func New() *Catalog { return &Catalog{Schema: Schema, Version: Version} }
+
+// Marshal renders the catalog as indented JSON.
+func (c *Catalog) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// File returns the file entry of name.
+func (c *Catalog) File(name string) (File, bool) {
+	for _, f := range c.Files {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+// Size is the sum of the stored files.
+func (c *Catalog) Size() int64 {
+	var n int64
+	for _, f := range c.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// Parse reads and validates a catalog.
+func Parse(b []byte) (*Catalog, error) {
+	var c Catalog
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("the catalog is not valid JSON: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks what restore relies on.
+func (c *Catalog) Validate() error {
+	var errs []string
+	if c.Schema != Schema {
+		errs = append(errs, fmt.Sprintf("schema is %q, not %q", c.Schema, Schema))
+	}
+	if c.Version < 1 || c.Version > Version {
+		errs = append(errs, fmt.Sprintf("version %d is not one this vmlua reads (1 to %d): upgrade vmlua", c.Version, Version))
+	}
+	if c.VM.Name == "" {
+		errs = append(errs, "vm.name is empty")
+	}
+	files := map[string]bool{}
+	for _, f := range c.Files {
+		if !safeName(f.Name) {
+			errs = append(errs, fmt.Sprintf("file name %q is not a plain name inside the set", f.Name))
+		}
+		if files[f.Name] {
+			errs = append(errs, fmt.Sprintf("file %q is listed twice", f.Name))
+		}
+		files[f.Name] = true
+		if len(f.SHA256) != 64 {
+			errs = append(errs, fmt.Sprintf("file %q has no valid sha256", f.Name))
+		}
+	}
+	for _, d := range c.Disks {
+		if d.ID == "" || !files[d.File] || !files[d.Descriptor] {
+			errs = append(errs, fmt.Sprintf("disk %q names files the set does not list (%q, %q)", d.ID, d.File, d.Descriptor))
+		}
+		if d.Format != FormatSparse1 {
+			errs = append(errs, fmt.Sprintf("disk %q has unknown format %q", d.ID, d.Format))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("invalid catalog: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func safeName(n string) bool {
+	return n != "" && n != "." && n != ".." && !strings.ContainsAny(n, "/\\") && path.Clean(n) == n
+}
+
+// SetID joins a VM name and a time into a set id.
+func SetID(vm string, t time.Time) string { return vm + "/" + t.UTC().Format(TimeFormat) }
+
+// ParseSetID splits a set id and parses its time.
+func ParseSetID(id string) (vm string, t time.Time, err error) {
+	vm, ts, ok := strings.Cut(id, "/")
+	if !ok || vm == "" {
+		return "", time.Time{}, fmt.Errorf("set id %q is not VM/TIMESTAMP", id)
+	}
+	t, err = time.Parse(TimeFormat, ts)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("set id %q: %q is not a timestamp like 20260102T150405Z", id, ts)
+	}
+	return vm, t, nil
+}

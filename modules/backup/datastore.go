@@ -1,0 +1,176 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// dsPath splits "[ds] dir/file" into its datastore and path.
+func dsPath(p string) (ds, rel string) {
+	var dp object.DatastorePath
+	if dp.FromString(p) {
+		return dp.Datastore, dp.Path
+	}
+	return "", p
+}
+
+// datastoreOf returns the datastore named name among refs (or, with refs
+// nil, anywhere in the inventory), with its inventory path set (needed for
+// /folder URLs).
+func datastoreOf(ctx context.Context, c *vim25.Client, refs []types.ManagedObjectReference, name string) (*object.Datastore, error) {
+	if refs == nil {
+		var err error
+		refs, err = allDatastores(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, ref := range refs {
+		ds := object.NewDatastore(c, ref)
+		var dm mo.Datastore
+		if err := ds.Properties(ctx, ref, []string{"name"}, &dm); err != nil {
+			return nil, fmt.Errorf("read datastore properties: %w", err)
+		}
+		if dm.Name == name {
+			if err := ds.FindInventoryPath(ctx); err != nil {
+				return nil, fmt.Errorf("find datastore %s: %w", name, err)
+			}
+			return ds, nil
+		}
+	}
+	return nil, fmt.Errorf("datastore %q %w", name, errNoDatastore)
+}
+
+var errNoDatastore = errors.New("does not exist (or is not visible to this VM)")
+
+func allDatastores(ctx context.Context, c *vim25.Client) ([]types.ManagedObjectReference, error) {
+	return containerRefs(ctx, c, "Datastore")
+}
+
+// containerRefs lists every managed object of a kind in the inventory.
+func containerRefs(ctx context.Context, c *vim25.Client, kind string) ([]types.ManagedObjectReference, error) {
+	m := view.NewManager(c)
+	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{kind}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	return v.Find(ctx, []string{kind}, nil)
+}
+
+// readSmall downloads a small datastore file (descriptors, .vmx).
+func readSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, error) {
+	rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 16<<20+1))
+	if err == nil && len(b) > 16<<20 {
+		err = fmt.Errorf("%s is larger than 16 MiB: not a configuration file", rel)
+	}
+	return b, err
+}
+
+type extent struct {
+	file  string
+	bytes int64
+}
+
+var extentLine = regexp.MustCompile(`^(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\S+)\s+"([^"]+)"`)
+
+// parseExtents reads a descriptor's extents; only flat ones can be read as
+// a flat image.
+func parseExtents(desc string) ([]extent, error) {
+	var out []extent
+	sc := bufio.NewScanner(strings.NewReader(desc))
+	for sc.Scan() {
+		m := extentLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		switch m[3] {
+		case "VMFS", "FLAT":
+		default:
+			return nil, fmt.Errorf("the disk's extent %q is of type %s; only flat (VMFS/FLAT) extents can be backed up as an image", m[4], m[3])
+		}
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		out = append(out, extent{file: m[4], bytes: n * 512})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the disk descriptor names no extent")
+	}
+	return out, nil
+}
+
+// flatDescriptor rewrites a descriptor to name one flat extent and no
+// parent, so the pair is a usable disk on its own.
+func flatDescriptor(desc string, sectors int64, flat string) string {
+	var b strings.Builder
+	wroteExtent := false
+	for _, line := range strings.Split(desc, "\n") {
+		t := strings.TrimSpace(line)
+		switch {
+		case extentLine.MatchString(t):
+			if !wroteExtent {
+				fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, flat)
+				wroteExtent = true
+			}
+			continue
+		case strings.HasPrefix(t, "parentCID"):
+			b.WriteString("parentCID=ffffffff\n")
+			continue
+		case strings.HasPrefix(t, "parentFileNameHint"):
+			continue
+		case strings.HasPrefix(t, "createType"):
+			b.WriteString("createType=\"vmfs\"\n")
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// rangeReader downloads bytes [off, off+n) of a datastore file of size
+// bytes, refusing a server that ignores the range.
+func rangeReader(ctx context.Context, ds *object.Datastore, dir, file string, off, n, size int64) (io.ReadCloser, error) {
+	p := path.Join(dir, file)
+	u, ticket, err := ds.ServiceTicket(ctx, p, "GET")
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", file, err)
+	}
+	param := soap.DefaultDownload
+	param.Ticket = ticket
+	want := http.StatusOK
+	if off != 0 || n != size {
+		param.Headers = map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", off, off+n-1)}
+		want = http.StatusPartialContent
+	}
+	res, err := ds.Client().DownloadRequest(ctx, u, &param)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", file, err)
+	}
+	if res.StatusCode != want {
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			return nil, fmt.Errorf("download %s: the datastore ignored the byte range asked for; back up with cbt=false", file)
+		}
+		return nil, fmt.Errorf("download %s: %s", file, res.Status)
+	}
+	return res.Body, nil
+}

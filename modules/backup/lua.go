@@ -1,0 +1,214 @@
+package backup
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// toLua converts a JSON-shaped Go value into Lua values.
+func toLua(L *lua.LState, v any) lua.LValue {
+	switch x := v.(type) {
+	case nil:
+		return lua.LNil
+	case bool:
+		return lua.LBool(x)
+	case float64:
+		return lua.LNumber(x)
+	case string:
+		return lua.LString(x)
+	case []any:
+		t := L.NewTable()
+		for _, e := range x {
+			t.Append(toLua(L, e))
+		}
+		return t
+	case map[string]any:
+		t := L.NewTable()
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			t.RawSetString(k, toLua(L, x[k]))
+		}
+		return t
+	}
+	return lua.LString(fmt.Sprint(v))
+}
+
+// jsonToLua renders any JSON-marshalable value as a Lua table.
+func jsonToLua(L *lua.LState, v any) lua.LValue {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return lua.LNil
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		return lua.LNil
+	}
+	return toLua(L, x)
+}
+
+// fromLua converts a Lua table into JSON-shaped Go values: a table whose
+// keys are 1..n is a list.
+func fromLua(v lua.LValue, depth int) (any, error) {
+	if depth > 32 {
+		return nil, fmt.Errorf("table nested too deeply")
+	}
+	switch x := v.(type) {
+	case *lua.LNilType:
+		return nil, nil
+	case lua.LBool:
+		return bool(x), nil
+	case lua.LNumber:
+		f := float64(x)
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, fmt.Errorf("number %v cannot be stored", f)
+		}
+		return f, nil
+	case lua.LString:
+		return string(x), nil
+	case *lua.LTable:
+		n := x.Len()
+		count := 0
+		x.ForEach(func(lua.LValue, lua.LValue) { count++ })
+		if n > 0 && n == count {
+			out := make([]any, 0, n)
+			for i := 1; i <= n; i++ {
+				e, err := fromLua(x.RawGetInt(i), depth+1)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, e)
+			}
+			return out, nil
+		}
+		out := map[string]any{}
+		var ferr error
+		x.ForEach(func(k, val lua.LValue) {
+			if ferr != nil {
+				return
+			}
+			e, err := fromLua(val, depth+1)
+			if err != nil {
+				ferr = err
+				return
+			}
+			out[k.String()] = e
+		})
+		return out, ferr
+	}
+	return nil, fmt.Errorf("%s values cannot be part of a catalog", v.Type().String())
+}
+
+// catalogFromLua reads an alternate catalog given as a Lua table.
+func catalogFromLua(t *lua.LTable) (*catalog.Catalog, error) {
+	x, err := fromLua(t, 0)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Parse(b)
+}
+
+// setTable renders a catalog for scripts: the catalog's fields, plus
+// path (the set's folder under the target) and, per disk, bytes (stored)
+// and sha256 (the content digest).
+func setTable(L *lua.LState, c *catalog.Catalog) *lua.LTable {
+	t, ok := jsonToLua(L, c).(*lua.LTable)
+	if !ok {
+		return L.NewTable()
+	}
+	t.RawSetString("path", lua.LString(c.ID))
+	if ds, ok := t.RawGetString("disks").(*lua.LTable); ok {
+		for i, d := range c.Disks {
+			if dt, ok := ds.RawGetInt(i + 1).(*lua.LTable); ok {
+				f, _ := c.File(d.File)
+				dt.RawSetString("bytes", lua.LNumber(f.Size))
+				dt.RawSetString("sha256", lua.LString(d.ContentSHA256))
+			}
+		}
+	}
+	return t
+}
+
+func optTable(L *lua.LState, n int) *lua.LTable {
+	switch v := L.Get(n).(type) {
+	case *lua.LTable:
+		return v
+	case *lua.LNilType:
+		return L.NewTable()
+	}
+	L.ArgError(n, "table of options expected")
+	return nil
+}
+
+func optString(L *lua.LState, t *lua.LTable, key, def string) string {
+	switch v := t.RawGetString(key).(type) {
+	case lua.LString:
+		return string(v)
+	case *lua.LNilType:
+		return def
+	default:
+		L.RaiseError("option %s: string expected, got %s", key, v.Type().String())
+	}
+	return def
+}
+
+func optBool(L *lua.LState, t *lua.LTable, key string, def bool) bool {
+	switch v := t.RawGetString(key).(type) {
+	case lua.LBool:
+		return bool(v)
+	case *lua.LNilType:
+		return def
+	default:
+		L.RaiseError("option %s: boolean expected, got %s", key, v.Type().String())
+	}
+	return def
+}
+
+func optInt(L *lua.LState, t *lua.LTable, key string, def int) int {
+	switch v := t.RawGetString(key).(type) {
+	case lua.LNumber:
+		if float64(v) != math.Trunc(float64(v)) || v < 0 {
+			L.RaiseError("option %s: a whole number >= 0 expected, got %v", key, v)
+		}
+		return int(v)
+	case *lua.LNilType:
+		return def
+	default:
+		L.RaiseError("option %s: number expected, got %s", key, v.Type().String())
+	}
+	return def
+}
+
+func optStrings(L *lua.LState, t *lua.LTable, key string) []string {
+	switch v := t.RawGetString(key).(type) {
+	case *lua.LNilType:
+		return nil
+	case lua.LString:
+		return []string{string(v)}
+	case *lua.LTable:
+		var out []string
+		for i := 1; i <= v.Len(); i++ {
+			s, ok := v.RawGetInt(i).(lua.LString)
+			if !ok {
+				L.RaiseError("option %s: a list of strings expected", key)
+			}
+			out = append(out, string(s))
+		}
+		return out
+	default:
+		L.RaiseError("option %s: a list of strings expected, got %s", key, v.Type().String())
+	}
+	return nil
+}

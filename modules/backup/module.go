@@ -1,0 +1,136 @@
+package backup
+
+import (
+	"github.com/vmlua/vmlua/internal/pcomp"
+	modtransport "github.com/vmlua/vmlua/modules/transport"
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Module is the "backup" Lua module.
+var Module = &runtime.Module{
+	Name:    "backup",
+	Summary: "Backup sets with a catalog: v:backup, list, verify, restore, prune, and vmx (vmxBackup.pl).",
+	Doc: "`v:backup{to=...}` writes a set `<target>/<vm name>/<UTC timestamp>/`; its `catalog.json` is written last and atomically, " +
+		"so a set without it is incomplete. Sets are identified by `VM/TIMESTAMP` (the set's `id`). " +
+		"The schema of the catalog is in docs/catalog.md, the guide in docs/backup.md.",
+}
+
+// toArg documents a destination argument.
+func toArg(name, doc string) runtime.Arg {
+	return runtime.Arg{Name: name, Type: "Transport|string", Doc: doc}
+}
+
+func init() {
+	opts := func(doc string) []runtime.Arg {
+		return []runtime.Arg{{Name: "options", Type: "table", Doc: doc}}
+	}
+	Module.Funcs = []runtime.Func{
+		{Name: "list", Args: opts("at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)"), Returns: "table",
+			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=}. " +
+				"A set without its catalog is listed with complete=false.", Fn: luaList},
+		{Name: "verify", Args: opts("at= (Transport or URL), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
+			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
+				"returns {ok=, id=, files=, bytes=, problems={ {file=, problem=}, ... }}. It does not raise for mismatches: check ok.", Fn: luaVerify},
+	}
+	vm.VMType.Methods = append(vm.VMType.Methods, runtime.Func{
+		Name: "backup",
+		Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "to= (Transport or granted URL, required), compress=\"none\"|\"gzip\"|\"zstd\" (default zstd), " +
+			"layered=true, quiesce=false, disks={ids} (default all), exclude={ids}, power_off=false, cbt=true (read only allocated areas when the VM tracks changed blocks), " +
+			"break_lock=false, credentials= (for a URL)"}},
+		Returns: "table",
+		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
+			"merges the REDO logs again (layered), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
+			"Independent disks and RDMs are skipped with a warning saying why. Returns the catalog as a table with path= and, per disk, bytes= and sha256=. " +
+			"On failure the partial set is removed and no REDO log is left.",
+		Fn: luaBackup,
+	})
+}
+
+func dest(r *runtime.Run, L *lua.LState, o *lua.LTable, key string) *modtransport.Handle {
+	v := o.RawGetString(key)
+	if v == lua.LNil {
+		L.RaiseError("option %s is required: a Transport (transport.open) or a granted URL", key)
+	}
+	cred := optString(L, o, "credentials", "")
+	L.Push(v)
+	h, err := modtransport.Dest(r, L, L.GetTop(), cred)
+	L.Pop(1)
+	if err != nil {
+		r.Raise(L, err)
+	}
+	return h
+}
+
+func luaBackup(r *runtime.Run, L *lua.LState) int {
+	v := r.CheckObject(L, 1, vm.VMType).(*vm.VM)
+	o := optTable(L, 2)
+	h := dest(r, L, o, "to")
+	opts := Options{
+		Compress:  optString(L, o, "compress", pcomp.Zstd),
+		Layered:   optBool(L, o, "layered", true),
+		Quiesce:   optBool(L, o, "quiesce", false),
+		PowerOff:  optBool(L, o, "power_off", false),
+		Disks:     optStrings(L, o, "disks"),
+		Exclude:   optStrings(L, o, "exclude"),
+		NoCBT:     !optBool(L, o, "cbt", true),
+		BreakLock: optBool(L, o, "break_lock", false),
+	}
+	cat, err := Backup(r, v, h.T, opts)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	L.Push(setTable(L, cat))
+	return 1
+}
+
+func luaList(r *runtime.Run, L *lua.LState) int {
+	o := optTable(L, 1)
+	h := dest(r, L, o, "at")
+	sets, err := List(r.Context(), h.T, optString(L, o, "vm", ""))
+	if err != nil {
+		return r.Raise(L, transportErr(err, h.URL))
+	}
+	t := L.NewTable()
+	for _, s := range sets {
+		e := L.NewTable()
+		e.RawSetString("id", lua.LString(s.ID))
+		e.RawSetString("vm", lua.LString(s.VM))
+		e.RawSetString("time", lua.LNumber(s.Time.Unix()))
+		e.RawSetString("complete", lua.LBool(s.Complete))
+		e.RawSetString("size", lua.LNumber(s.Size))
+		e.RawSetString("files", lua.LNumber(s.Files))
+		t.Append(e)
+	}
+	L.Push(t)
+	return 1
+}
+
+func luaVerify(r *runtime.Run, L *lua.LState) int {
+	o := optTable(L, 1)
+	h := dest(r, L, o, "at")
+	id, err := resolveSet(r, h, optString(L, o, "set", ""), optString(L, o, "vm", ""), false)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	res, err := Verify(r, h.T, id)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	t := L.NewTable()
+	t.RawSetString("ok", lua.LBool(res.OK))
+	t.RawSetString("id", lua.LString(res.ID))
+	t.RawSetString("files", lua.LNumber(res.Files))
+	t.RawSetString("bytes", lua.LNumber(res.Bytes))
+	ps := L.NewTable()
+	for _, p := range res.Problems {
+		e := L.NewTable()
+		e.RawSetString("file", lua.LString(p.File))
+		e.RawSetString("problem", lua.LString(p.Problem))
+		ps.Append(e)
+	}
+	t.RawSetString("problems", ps)
+	L.Push(t)
+	return 1
+}

@@ -1,0 +1,247 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/sparse"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+)
+
+// SetInfo is one set as a listing shows it.
+type SetInfo struct {
+	ID       string
+	VM       string // the VM folder's name
+	Time     time.Time
+	Complete bool
+	Size     int64 // bytes of the files present
+	Files    int
+	// Catalog is the set's catalog.json, or for an incomplete set its
+	// progress.json when there is one; nil otherwise.
+	Catalog *catalog.Catalog
+}
+
+// List returns the sets under t, of one VM (vmName != "") or of all,
+// oldest first.
+func List(ctx context.Context, t transports.Transport, vmName string) ([]SetInfo, error) {
+	var vms []string
+	if vmName != "" {
+		vms = []string{DirName(vmName)}
+	} else {
+		fis, err := t.List(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, fi := range fis {
+			if fi.IsDir && !strings.HasPrefix(fi.Name, ".") {
+				vms = append(vms, fi.Name)
+			}
+		}
+	}
+	var out []SetInfo
+	for _, vmDir := range vms {
+		fis, err := t.List(ctx, vmDir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, fi := range fis {
+			if !fi.IsDir {
+				continue
+			}
+			ts, err := time.Parse(catalog.TimeFormat, fi.Name)
+			if err != nil {
+				continue
+			}
+			si, err := setInfo(ctx, t, vmDir+"/"+fi.Name)
+			if err != nil {
+				return nil, err
+			}
+			si.VM, si.Time = vmDir, ts
+			out = append(out, si)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func setInfo(ctx context.Context, t transports.Transport, id string) (SetInfo, error) {
+	si := SetInfo{ID: id}
+	fis, err := t.List(ctx, id)
+	if err != nil {
+		return si, err
+	}
+	have := map[string]bool{}
+	for _, fi := range fis {
+		if fi.IsDir || transports.IsTemp(fi.Name) {
+			continue
+		}
+		have[fi.Name] = true
+		si.Size += fi.Size
+		if fi.Name != catalog.FileName && fi.Name != catalog.ProgressName {
+			si.Files++
+		}
+	}
+	switch {
+	case have[catalog.FileName]:
+		c, err := readCatalog(ctx, t, id+"/"+catalog.FileName)
+		if err == nil {
+			si.Catalog, si.Complete = c, c.Complete
+		}
+	case have[catalog.ProgressName]:
+		if c, err := readCatalog(ctx, t, id+"/"+catalog.ProgressName); err == nil {
+			c.Complete = false
+			si.Catalog = c
+		}
+	}
+	return si, nil
+}
+
+func readCatalog(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, error) {
+	rc, err := t.Open(ctx, p, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Parse(b)
+}
+
+// Problem is one mismatch verify found.
+type Problem struct {
+	File    string
+	Problem string
+}
+
+// VerifyResult is what Verify found.
+type VerifyResult struct {
+	ID       string
+	OK       bool
+	Files    int
+	Bytes    int64
+	Problems []Problem
+}
+
+// Verify re-reads every file of the set, checks its size and sha256, and
+// decodes every disk image to check its content digest.
+func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, error) {
+	ctx := r.Context()
+	res := VerifyResult{ID: id}
+	cat, err := readCatalog(ctx, t, id+"/"+catalog.FileName)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := t.Stat(ctx, id); serr != nil {
+				return res, &runtime.Error{Code: runtime.CodeNotFound, Path: id, Message: "there is no set " + id + " on this target (backup.list shows the sets)"}
+			}
+			res.Problems = append(res.Problems, Problem{File: catalog.FileName, Problem: "missing: the set is incomplete (its backup did not finish)"})
+			return res, nil
+		}
+		res.Problems = append(res.Problems, Problem{File: catalog.FileName, Problem: err.Error()})
+		return res, nil
+	}
+	disks := map[string]catalog.Disk{}
+	for _, d := range cat.Disks {
+		disks[d.File] = d
+	}
+	for _, f := range cat.Files {
+		if err := ctx.Err(); err != nil {
+			return res, runtime.Wrap(err, runtime.CodeCanceled)
+		}
+		n, problem := verifyFile(ctx, t, id, f, disks)
+		res.Files++
+		res.Bytes += n
+		if problem != "" {
+			res.Problems = append(res.Problems, Problem{File: f.Name, Problem: problem})
+			r.Log.Error("verify: mismatch", "set", id, "file", f.Name, "problem", problem)
+		}
+	}
+	res.OK = len(res.Problems) == 0
+	r.Log.Info("verify: done", "set", id, "files", res.Files, "bytes", res.Bytes, "ok", res.OK, "problems", len(res.Problems))
+	return res, nil
+}
+
+func verifyFile(ctx context.Context, t transports.Transport, id string, f catalog.File, disks map[string]catalog.Disk) (int64, string) {
+	rc, err := t.Open(ctx, id+"/"+f.Name, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, "missing"
+	}
+	if err != nil {
+		return 0, "cannot be read: " + err.Error()
+	}
+	defer rc.Close()
+	h := sha256.New()
+	cr := &countReader{r: rc}
+	tee := io.TeeReader(cr, h)
+	decodeProblem := ""
+	if d, ok := disks[f.Name]; ok {
+		decodeProblem = checkImage(tee, f.Compression, d)
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return cr.n, fmt.Sprintf("cannot be read after %d bytes: %v", cr.n, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	switch {
+	case cr.n != f.Size:
+		return cr.n, fmt.Sprintf("size %d, the catalog says %d (truncated or altered)", cr.n, f.Size)
+	case sum != f.SHA256:
+		return cr.n, fmt.Sprintf("sha256 %s, the catalog says %s (altered)", sum, f.SHA256)
+	case decodeProblem != "":
+		return cr.n, decodeProblem
+	}
+	return cr.n, ""
+}
+
+// checkImage decodes a stored disk image and checks its content digest.
+func checkImage(r io.Reader, compression string, d catalog.Disk) string {
+	dr, err := pcomp.NewReader(r, compression)
+	if err != nil {
+		return "cannot be decompressed: " + err.Error()
+	}
+	defer dr.Close()
+	sr, err := sparse.NewReader(dr)
+	if err != nil {
+		return "not a disk image: " + err.Error()
+	}
+	if _, err := io.Copy(io.Discard, sr); err != nil {
+		return "the disk image cannot be decoded: " + err.Error()
+	}
+	if sr.Size() != d.Capacity {
+		return fmt.Sprintf("the disk image is %d bytes, the catalog says %d", sr.Size(), d.Capacity)
+	}
+	if d.ContentSHA256 != "" && sr.Sum() != d.ContentSHA256 {
+		return "the disk image's content digest differs from the catalog's"
+	}
+	return ""
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
