@@ -116,7 +116,9 @@ func startDetached(name string, argv ...string) (*Daemon, error) {
 	d.Cmd = exec.Command(argv[0], argv[1:]...)
 	d.Cmd.Stdout = &lockedWriter{d: d}
 	d.Cmd.Stderr = &lockedWriter{d: d}
-	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary that panics never reaches StopShared; the
+	// kernel then ends the daemons it started.
+	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := d.Cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
