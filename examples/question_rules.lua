@@ -3,7 +3,7 @@
 -- Use with:  vmlua answer --rules examples/question_rules.lua      (a daemon)
 --            vmlua answer --rules examples/question_rules.lua --once
 --            vmlua run --answer examples/question_rules.lua nightly.lua
--- or in a script:  question.policy(dofile-free copy of this table)
+-- or in a script, pass the same table to question.policy{...}.
 --
 -- The file returns a table. Its list part holds the rules, tried in order;
 -- the first that matches a question decides it. A rule matches on

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/question"
 )
 
 // TestWatchStopsAHandlerThatNeverReturns: the watch's timeout stops the
@@ -139,5 +140,12 @@ func TestShippedScriptAnswersSingleChoiceQuestions(t *testing.T) {
 	}
 	if answered(single) != 0 || answered(multi) != -1 {
 		t.Errorf("single answered %d (want 0), multi %d (want -1)\n%s", answered(single), answered(multi), recs)
+	}
+}
+
+// TestModuleIsDocumented: every function carries its documentation.
+func TestModuleIsDocumented(t *testing.T) {
+	if err := question.Module.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
