@@ -4,4 +4,5 @@ package all
 
 import (
 	_ "github.com/vmlua/vmlua/transports/file" // file://
+	_ "github.com/vmlua/vmlua/transports/vmfs" // vmfs://
 )

@@ -1,0 +1,439 @@
+package vmfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vmlua/vmlua/transports"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// ErrNoVSphere: the run has no vSphere session for vmfs:// to use.
+var ErrNoVSphere = errors.New("vmfs:// needs a vSphere connection: open a VM first or give --url")
+
+func init() {
+	transports.Register(transports.Scheme{
+		Name:    "vmfs",
+		URLForm: "vmfs://datastore/path (also vmfs://[datastore] path)",
+		Help: "A folder on a datastore of the connected vSphere (vCenter or ESXi), reached through the run's own session: " +
+			"files move through the datastore's HTTP interface (/folder), folders through the FileManager, listings through the datastore browser. " +
+			"No credentials are needed: open a VM first (vm.open), or give the run a vSphere --url. " +
+			"When v:export writes to a vmfs:// folder of the same vSphere, the disk is copied on the server (CopyVirtualDisk, the book's " +
+			"`vmkfstools -e ... -d vmfs`) instead of being streamed through vmlua. Paths cannot leave the URL's folder.",
+		Options: []transports.Option{
+			{Name: "datacenter", Help: "the datacenter (name or inventory path) whose datastore is meant, when several datacenters have a datastore of that name; default: the first that has one"},
+			{Name: "create", Default: "true", Help: "create the URL's folder (and its parents) when it does not exist; false refuses a missing folder"},
+		},
+		Open: open,
+	})
+}
+
+func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
+	ds, dir, err := fromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	c, err := clientFrom(opts.Env)
+	if err != nil {
+		return nil, err
+	}
+	t, err := New(ctx, c, ds, dir, opts.Params["datacenter"])
+	if err != nil {
+		return nil, err
+	}
+	if opts.Params["create"] != "false" {
+		if err := t.MkdirAll(ctx, ""); err != nil {
+			return nil, err
+		}
+	} else if fi, err := t.Stat(ctx, ""); err != nil || !fi.IsDir {
+		return nil, fmt.Errorf("%s: the folder does not exist (create=false): %v", t.URL(), err)
+	}
+	return t, nil
+}
+
+// clientFrom finds the run's vSphere client in Options.Env["vsphere"].
+func clientFrom(env map[string]any) (*vim25.Client, error) {
+	switch c := env["vsphere"].(type) {
+	case *vim25.Client:
+		if c != nil {
+			return c, nil
+		}
+	case interface{ VimClient() *vim25.Client }:
+		if vc := c.VimClient(); vc != nil {
+			return vc, nil
+		}
+	}
+	return nil, ErrNoVSphere
+}
+
+// Transport is a folder on a datastore.
+type Transport struct {
+	c    *vim25.Client
+	ds   *object.Datastore
+	dc   *object.Datacenter
+	fm   *object.FileManager
+	vdm  *object.VirtualDiskManager
+	name string // datastore name
+	root string // folder inside the datastore; "" for its root
+}
+
+var _ transports.Transport = (*Transport)(nil)
+
+// New returns a transport rooted at dir (relative, clean) on the named
+// datastore of c. datacenter, when not "", selects the datacenter.
+func New(ctx context.Context, c *vim25.Client, datastore, dir, datacenter string) (*Transport, error) {
+	if c == nil {
+		return nil, ErrNoVSphere
+	}
+	root, err := transports.CleanPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	ds, dc, err := findDatastore(ctx, c, datastore, datacenter)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{c: c, ds: ds, dc: dc, fm: object.NewFileManager(c), vdm: object.NewVirtualDiskManager(c), name: datastore, root: root}, nil
+}
+
+func findDatastore(ctx context.Context, c *vim25.Client, name, datacenter string) (*object.Datastore, *object.Datacenter, error) {
+	f := find.NewFinder(c, false)
+	var dcs []*object.Datacenter
+	if datacenter != "" {
+		dc, err := f.Datacenter(ctx, datacenter)
+		if err != nil {
+			return nil, nil, fmt.Errorf("vmfs: datacenter %q: %w", datacenter, err)
+		}
+		dcs = []*object.Datacenter{dc}
+	} else {
+		l, err := f.DatacenterList(ctx, "*")
+		if err != nil {
+			return nil, nil, fmt.Errorf("vmfs: list the datacenters of the vSphere: %w", err)
+		}
+		dcs = l
+	}
+	var known []string
+	for _, dc := range dcs {
+		f.SetDatacenter(dc)
+		l, err := f.DatastoreList(ctx, "*")
+		if err != nil {
+			var nf *find.NotFoundError
+			if errors.As(err, &nf) {
+				continue
+			}
+			return nil, nil, fmt.Errorf("vmfs: list the datastores of %s: %w", dc.InventoryPath, err)
+		}
+		for _, ds := range l {
+			if ds.Name() == name {
+				return ds, dc, nil
+			}
+			known = append(known, ds.Name())
+		}
+	}
+	slices.Sort(known)
+	known = slices.Compact(known)
+	return nil, nil, fmt.Errorf("vmfs: datastore %q not found on the connected vSphere (it has: %s): %w", name, strings.Join(known, ", "), fs.ErrNotExist)
+}
+
+// URL implements transports.Transport.
+func (t *Transport) URL() string { return FormatURL(t.name, t.root) }
+
+// Close implements transports.Transport. The vSphere session belongs to
+// the run, so there is nothing to release.
+func (t *Transport) Close() error { return nil }
+
+// Client is the vSphere client the transport uses.
+func (t *Transport) Client() *vim25.Client { return t.c }
+
+// rel turns a transport path into a path inside the datastore.
+func (t *Transport) rel(p string) (string, error) {
+	c, err := transports.CleanPath(p)
+	if err != nil {
+		return "", err
+	}
+	return path.Join(t.root, c), nil
+}
+
+// DatastorePath returns "[datastore] folder/p" for a transport path.
+func (t *Transport) DatastorePath(p string) (string, error) {
+	r, err := t.rel(p)
+	if err != nil {
+		return "", err
+	}
+	return t.ds.Path(r), nil
+}
+
+func (t *Transport) wrap(op, p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %s on %s: %w", op, p, t.URL(), mapErr(err))
+}
+
+// mapErr maps vSphere faults onto the transport sentinels.
+func mapErr(err error) error {
+	var nsf object.DatastoreNoSuchFileError
+	var nsd object.DatastoreNoSuchDirectoryError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return err
+	case types.IsFileNotFound(err), errors.As(err, &nsf), errors.As(err, &nsd):
+		return fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+	case isFault[*types.NoDiskSpace](err), isFault[*types.InsufficientStorageSpace](err), isFault[*types.FileTooLarge](err):
+		return fmt.Errorf("%w: %w", transports.ErrNoSpace, err)
+	case isFault[*types.NotAuthenticated](err), isFault[*types.NoPermission](err), isFault[*types.InvalidLogin](err):
+		return fmt.Errorf("%w: %w", transports.ErrAuth, err)
+	}
+	return err
+}
+
+func isFault[T types.BaseMethodFault](err error) bool {
+	if !soap.IsSoapFault(err) && !soap.IsVimFault(err) {
+		var te interface{ Fault() types.BaseMethodFault }
+		if errors.As(err, &te) {
+			_, ok := te.Fault().(T)
+			return ok
+		}
+		return false
+	}
+	var f any
+	if soap.IsSoapFault(err) {
+		f = soap.ToSoapFault(err).VimFault()
+	} else {
+		f = soap.ToVimFault(err)
+	}
+	_, ok := f.(T)
+	return ok
+}
+
+func waitTask(ctx context.Context, task *object.Task, err error) error {
+	if err != nil {
+		return err
+	}
+	_, err = task.WaitForResult(ctx, nil)
+	return err
+}
+
+// search lists dir (inside the datastore) with the given name pattern.
+func (t *Transport) search(ctx context.Context, dir, pattern string) ([]transports.FileInfo, error) {
+	b, err := t.ds.Browser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec := types.HostDatastoreBrowserSearchSpec{
+		Query:        []types.BaseFileQuery{&types.FolderFileQuery{}, &types.FileQuery{}},
+		Details:      &types.FileQueryFlags{FileType: true, FileSize: true, Modification: true},
+		MatchPattern: []string{pattern},
+	}
+	task, err := b.SearchDatastore(ctx, t.ds.Path(dir), &spec)
+	if err != nil {
+		return nil, err
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, ok := info.Result.(types.HostDatastoreBrowserSearchResults)
+	if !ok {
+		return nil, fmt.Errorf("the datastore browser returned %T", info.Result)
+	}
+	out := make([]transports.FileInfo, 0, len(res.File))
+	for _, f := range res.File {
+		fi := f.GetFileInfo()
+		e := transports.FileInfo{Name: path.Base(fi.Path)}
+		if _, dir := f.(*types.FolderFileInfo); dir {
+			e.IsDir = true
+		} else {
+			e.Size = fi.FileSize
+		}
+		if fi.Modification != nil {
+			e.ModTime = *fi.Modification
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Stat implements transports.Transport (through the datastore browser).
+func (t *Transport) Stat(ctx context.Context, p string) (transports.FileInfo, error) {
+	r, err := t.rel(p)
+	if err != nil {
+		return transports.FileInfo{}, err
+	}
+	if r == "" {
+		return transports.FileInfo{Name: t.name, IsDir: true}, nil
+	}
+	dir, name := path.Split(r)
+	pattern := name
+	if strings.ContainsAny(name, `*?[]\`) {
+		pattern = "*" // a glob character: list all and pick exactly
+	}
+	l, err := t.search(ctx, strings.TrimSuffix(dir, "/"), pattern)
+	if err != nil {
+		return transports.FileInfo{}, t.wrap("stat", p, err)
+	}
+	for _, e := range l {
+		if e.Name == name {
+			return e, nil
+		}
+	}
+	return transports.FileInfo{}, fmt.Errorf("stat %s on %s: %w", p, t.URL(), fs.ErrNotExist)
+}
+
+// List implements transports.Transport.
+func (t *Transport) List(ctx context.Context, p string) ([]transports.FileInfo, error) {
+	r, err := t.rel(p)
+	if err != nil {
+		return nil, err
+	}
+	l, err := t.search(ctx, r, "*")
+	return l, t.wrap("list", p, err)
+}
+
+// MkdirAll implements transports.Transport (FileManager.MakeDirectory
+// with createParentDirectories).
+func (t *Transport) MkdirAll(ctx context.Context, p string) error {
+	r, err := t.rel(p)
+	if err != nil {
+		return err
+	}
+	if r == "" {
+		return ctx.Err()
+	}
+	err = t.fm.MakeDirectory(ctx, t.ds.Path(r), t.dc, true)
+	if err != nil && isFault[*types.FileAlreadyExists](err) {
+		if fi, serr := t.Stat(ctx, p); serr == nil && fi.IsDir {
+			return nil
+		}
+		return fmt.Errorf("mkdir %s on %s: a file of that name exists", p, t.URL())
+	}
+	return t.wrap("mkdir", p, err)
+}
+
+// Rename implements transports.Transport (FileManager.MoveDatastoreFile
+// with force, which replaces an existing file).
+func (t *Transport) Rename(ctx context.Context, from, to string) error {
+	rf, err := t.rel(from)
+	if err != nil {
+		return err
+	}
+	rt, err := t.rel(to)
+	if err != nil {
+		return err
+	}
+	if rf == "" || rt == "" {
+		return fmt.Errorf("rename %s to %s on %s: the transport's root cannot be renamed or replaced", from, to, t.URL())
+	}
+	task, err := t.fm.MoveDatastoreFile(ctx, t.ds.Path(rf), t.dc, t.ds.Path(rt), t.dc, true)
+	return t.wrap("rename", from+" to "+to, waitTask(ctx, task, err))
+}
+
+// Remove implements transports.Transport. DeleteDatastoreFile removes
+// folders recursively, so a folder is checked to be empty first.
+func (t *Transport) Remove(ctx context.Context, p string) error {
+	r, err := t.rel(p)
+	if err != nil {
+		return err
+	}
+	if r == "" {
+		return fmt.Errorf("remove the transport's root %s: refused", t.URL())
+	}
+	fi, err := t.Stat(ctx, p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir {
+		l, err := t.List(ctx, p)
+		if err != nil {
+			return err
+		}
+		if len(l) > 0 {
+			return fmt.Errorf("remove %s on %s: the folder is not empty (%d entries); remove its files first", p, t.URL(), len(l))
+		}
+	}
+	return t.delete(ctx, r, p)
+}
+
+func (t *Transport) delete(ctx context.Context, r, shown string) error {
+	task, err := t.fm.DeleteDatastoreFile(ctx, t.ds.Path(r), t.dc)
+	return t.wrap("remove", shown, waitTask(ctx, task, err))
+}
+
+// Open implements transports.Transport: a GET on /folder, with a Range
+// header from offset on.
+func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	r, err := t.rel(p)
+	if err != nil {
+		return nil, err
+	}
+	if r == "" {
+		return nil, fmt.Errorf("open %s on %s: is a directory", p, t.URL())
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("open %s on %s: negative offset %d", p, t.URL(), offset)
+	}
+	u, ticket, err := t.ds.ServiceTicket(ctx, r, http.MethodGet)
+	if err != nil {
+		return nil, t.wrap("open", p, err)
+	}
+	param := soap.DefaultDownload
+	if ticket != nil {
+		param.Ticket, param.Close = ticket, true
+	}
+	if offset > 0 {
+		param.Headers = map[string]string{"Range": fmt.Sprintf("bytes=%d-", offset)}
+	}
+	res, err := t.c.DownloadRequest(ctx, u, &param)
+	if err != nil {
+		return nil, t.wrap("open", p, err)
+	}
+	if res.Request != nil && res.Request.URL.Path != u.Path {
+		res.Body.Close() // redirected to "dir/": a folder listing
+		return nil, fmt.Errorf("open %s on %s: is a directory", p, t.URL())
+	}
+	switch res.StatusCode {
+	case http.StatusPartialContent:
+		return res.Body, nil
+	case http.StatusOK:
+		if offset > 0 { // the server ignored the Range: skip ourselves
+			if _, err := io.CopyN(io.Discard, res.Body, offset); err != nil {
+				res.Body.Close()
+				if err == io.EOF {
+					return io.NopCloser(strings.NewReader("")), nil
+				}
+				return nil, t.wrap("open", p, err)
+			}
+		}
+		return res.Body, nil
+	case http.StatusRequestedRangeNotSatisfiable:
+		res.Body.Close()
+		// offset at (or past) the end: nothing left to read
+		if _, err := t.Stat(ctx, p); err != nil {
+			return nil, err
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	case http.StatusNotFound:
+		res.Body.Close()
+		return nil, fmt.Errorf("open %s on %s: %w", p, t.URL(), fs.ErrNotExist)
+	default:
+		res.Body.Close()
+		return nil, fmt.Errorf("open %s on %s: the datastore answered %s", p, t.URL(), res.Status)
+	}
+}
+
+// cleanupGrace is how long an upload whose caller's context ended is
+// given to be aborted cleanly before its request is cancelled outright.
+const cleanupGrace = 30 * time.Second
