@@ -160,8 +160,9 @@ func luaWatch(r *runtime.Run, L *lua.LState) int {
 	}
 	// The handler runs in this Lua state, under the watch's context, so a
 	// handler that never returns is stopped when the watch times out.
+	prev := L.Context()
 	L.SetContext(ctx)
-	defer L.SetContext(r.Context())
+	defer L.SetContext(prev)
 
 	w := &Watcher{Client: c.Client, Spec: spec, MaxWait: maxWait, Log: r.Log}
 	handled := 0
