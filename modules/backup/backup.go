@@ -425,7 +425,8 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Optio
 		if err != nil {
 			return err
 		}
-		cd, err := exportDisk(r, v, d, src, snap, cbt, sw, o.Compress, names)
+		// CBT answers only for a disk whose tracking is active (it has a change id)
+		cd, err := exportDisk(r, v, d, src, snap, cbt && d.ChangeID != "", sw, o.Compress, names)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"fmt"
+
 	"github.com/vmlua/vmlua/internal/pcomp"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -33,6 +35,12 @@ func init() {
 		{Name: "verify", Args: opts("at= (Transport or URL), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
 				"returns {ok=, id=, files=, bytes=, problems={ {file=, problem=}, ... }}. It does not raise for mismatches: check ok.", Fn: luaVerify},
+		{Name: "restore", Args: opts("from= (Transport or URL, required), set= (a set id, or \"latest\" with vm=), vm=, datastore=, folder= (inventory path), pool= (inventory path), host=, name=, " +
+			"catalog= (an alternate catalog: a table, or a path on the target), on_conflict=\"abort\"|\"keep\"|\"overwrite\" (default abort), power_on=false, force=false (restore an incomplete set), credentials="), Returns: "VM|nil",
+			Doc: "Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), " +
+				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. Without overrides it restores to the original location and name. " +
+				"on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
+				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns nil in dry-run.", Fn: luaRestore},
 	}
 	vm.VMType.Methods = append(vm.VMType.Methods, runtime.Func{
 		Name: "backup",
@@ -132,5 +140,52 @@ func luaVerify(r *runtime.Run, L *lua.LState) int {
 	}
 	t.RawSetString("problems", ps)
 	L.Push(t)
+	return 1
+}
+
+func luaRestore(r *runtime.Run, L *lua.LState) int {
+	o := optTable(L, 1)
+	h := dest(r, L, o, "from")
+	ro := RestoreOptions{
+		Datastore:  optString(L, o, "datastore", ""),
+		Folder:     optString(L, o, "folder", ""),
+		Pool:       optString(L, o, "pool", ""),
+		Host:       optString(L, o, "host", ""),
+		Name:       optString(L, o, "name", ""),
+		OnConflict: optString(L, o, "on_conflict", ConflictAbort),
+		PowerOn:    optBool(L, o, "power_on", false),
+		Force:      optBool(L, o, "force", false),
+	}
+	id, err := resolveSet(r, h, optString(L, o, "set", ""), optString(L, o, "vm", ""), !ro.Force)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	ro.Set = id
+	switch c := o.RawGetString("catalog").(type) {
+	case *lua.LNilType:
+	case *lua.LTable:
+		cat, err := catalogFromLua(c)
+		if err != nil {
+			return r.RaiseCode(L, runtime.CodeInvalidArg, "catalog=: %v", err)
+		}
+		ro.Catalog = cat
+	case lua.LString:
+		cat, err := readCatalog(r.Context(), h.T, string(c))
+		if err != nil {
+			return r.Raise(L, &runtime.Error{Code: runtime.CodeInvalidArg, Path: string(c), Message: fmt.Sprintf("catalog=: cannot read the alternate catalog: %v", err), Err: err})
+		}
+		ro.Catalog = cat
+	default:
+		L.RaiseError("option catalog: a table or a path expected, got %s", c.Type().String())
+	}
+	v, err := Restore(r, h.T, ro)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	if v == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(r.NewObject(L, vm.VMType, v))
 	return 1
 }

@@ -1,0 +1,484 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/sparse"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Conflict policies (vcbRestore's -l, without the prompt).
+const (
+	ConflictAbort     = "abort"
+	ConflictKeep      = "keep"
+	ConflictOverwrite = "overwrite"
+)
+
+// RestoreOptions are backup.restore's options. Empty fields mean "as in
+// the catalog" (the original location).
+type RestoreOptions struct {
+	Set        string           // set id
+	Catalog    *catalog.Catalog // alternate catalog (vcbRestore -a); nil: the set's own
+	Datastore  string           // every file goes to this datastore
+	Folder     string           // inventory path of the VM folder
+	Pool       string           // inventory path of the resource pool
+	Host       string           // inventory path or name of the host
+	Name       string           // the restored VM's name
+	OnConflict string           // abort (default), keep, overwrite
+	PowerOn    bool
+	Force      bool // restore an incomplete set from its progress catalog
+}
+
+// Restore uploads a set's files to a datastore, decompressing on the fly,
+// rewrites the paths in the .vmx, registers the VM and returns it.
+func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, error) {
+	ctx := r.Context()
+	cat, err := restoreCatalog(r, t, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.OnConflict == "" {
+		o.OnConflict = ConflictAbort
+	}
+	switch o.OnConflict {
+	case ConflictAbort, ConflictKeep, ConflictOverwrite:
+	default:
+		return nil, runtime.Errorf(runtime.CodeInvalidArg, "on_conflict=%q: use \"abort\", \"keep\" or \"overwrite\"", o.OnConflict)
+	}
+	name := o.Name
+	if name == "" {
+		name = cat.VM.Name
+	}
+	profile, _ := r.Value("vm.profile", nil).(string)
+	conn, err := vm.Connect(r, profile)
+	if err != nil {
+		return nil, err
+	}
+	c := conn.Client
+	dsName := o.Datastore
+	if dsName == "" {
+		dsName, _ = dsPath(cat.VM.VMX)
+	}
+	fail := func(code string, err error, format string, args ...any) (*vm.VM, error) {
+		return nil, &runtime.Error{Code: code, VM: name, Path: o.Set, Message: fmt.Sprintf(format, args...), Err: err}
+	}
+	ds, err := datastoreOf(ctx, c, nil, dsName)
+	if err != nil {
+		return fail(runtime.CodeNotFound, err, "the target datastore: %v", err)
+	}
+	finder := find.NewFinder(c)
+	dc, err := datacenterFor(ctx, finder, o.Folder, cat.VM.Folder)
+	if err != nil {
+		return fail(runtime.CodeNotFound, err, "cannot find the datacenter to restore into: %v", err)
+	}
+	finder.SetDatacenter(dc)
+	folder, err := pick(ctx, r, "folder", o.Folder, cat.VM.Folder, finder.Folder, func(ctx context.Context) (*object.Folder, error) {
+		fs, err := dc.Folders(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return fs.VmFolder, nil
+	})
+	if err != nil {
+		return fail(runtime.CodeNotFound, err, "%v", err)
+	}
+	pool, err := pick(ctx, r, "resource pool", o.Pool, cat.VM.ResourcePool, finder.ResourcePool, finder.DefaultResourcePool)
+	if err != nil {
+		return fail(runtime.CodeNotFound, err, "%v", err)
+	}
+	var host *object.HostSystem
+	if o.Host != "" {
+		if host, err = finder.HostSystem(ctx, o.Host); err != nil {
+			return fail(runtime.CodeNotFound, err, "host %q: %v", o.Host, err)
+		}
+	}
+
+	// what is there already
+	spec, _ := vm.ParseSpec("name:" + name)
+	existing, err := conn.Find(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	var old *vm.VM
+	if len(existing) > 1 {
+		return fail(runtime.CodeAmbiguous, nil, "%d VMs are named %q: give name= another name", len(existing), name)
+	}
+	if len(existing) == 1 {
+		ms, _ := vm.ParseSpec("moref:" + existing[0].Self.Value)
+		if old, err = conn.Open(ctx, ms, name); err != nil {
+			return nil, err
+		}
+	}
+	finalDir := DirName(name)
+	finalDS := fmt.Sprintf("[%s] %s", dsName, finalDir)
+	_, statErr := ds.Stat(ctx, finalDir)
+	dirExists := statErr == nil
+	switch {
+	case old != nil && o.OnConflict == ConflictKeep:
+		r.Log.Info("restore: a VM of this name exists; kept it (on_conflict=keep)", "vm", name, "set", cat.ID)
+		return old, nil
+	case old != nil && o.OnConflict == ConflictAbort:
+		return fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with name= another name, or on_conflict=\"overwrite\" (it must be powered off) or \"keep\"", name, old.Ref.Value)
+	case old != nil && old.Power() != "off":
+		return fail(runtime.CodeConflict, nil, "the VM %q that would be overwritten is powered %s: vmlua never overwrites a running VM; power it off first", name, old.Power())
+	case old == nil && dirExists && o.OnConflict != ConflictOverwrite:
+		return fail(runtime.CodeConflict, nil, "the folder %s exists on the datastore but no VM of this name is registered: remove it, give name= another name, or on_conflict=\"overwrite\"", finalDS)
+	}
+	if old != nil && dirExists {
+		oldDS, oldRel := dsPath(old.MO().Config.Files.VmPathName)
+		if oldDS != dsName || path.Dir(oldRel) != finalDir {
+			return fail(runtime.CodeConflict, nil, "the folder %s exists and does not belong to the VM being overwritten (%s): remove it or give name= another name", finalDS, old.MO().Config.Files.VmPathName)
+		}
+	}
+	if r.DryRunAction("restore a VM", "set", cat.ID, "name", name, "datastore", dsName, "overwrite", old != nil || dirExists) {
+		return nil, nil
+	}
+
+	// upload everything to a staging folder first
+	fm := object.NewFileManager(c)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	staging := fmt.Sprintf(".vmlua-restore-%s-%s", finalDir, hex.EncodeToString(b))
+	stagingDS := fmt.Sprintf("[%s] %s", dsName, staging)
+	if err := fm.MakeDirectory(ctx, stagingDS, dc, true); err != nil {
+		return fail(runtime.CodeVSphere, err, "cannot create the folder %s: %v", stagingDS, err)
+	}
+	moved := false
+	defer func() {
+		if moved {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if task, err := fm.DeleteDatastoreFile(cctx, stagingDS, dc); err == nil {
+			if err := task.Wait(cctx); err != nil {
+				r.Log.Error("restore failed and its staging folder could not be removed", "folder", stagingDS, "error", err)
+			}
+		}
+	}()
+	vmxName, err := uploadSet(r, t, ds, staging, cat, name)
+	if err != nil {
+		return nil, err
+	}
+
+	// the new files are complete: only now touch what was there
+	if old != nil {
+		r.Log.Warn("restore: unregistering the VM being overwritten", "vm", name, "moref", old.Ref.Value)
+		if err := old.Obj.Unregister(ctx); err != nil {
+			return fail(runtime.CodeVSphere, err, "cannot unregister the VM being overwritten: %v", err)
+		}
+	}
+	if dirExists {
+		r.Log.Warn("restore: removing the overwritten folder", "folder", finalDS)
+		task, err := fm.DeleteDatastoreFile(ctx, finalDS, dc)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return fail(runtime.CodeVSphere, err, "cannot remove the overwritten folder %s (the new files are complete in %s): %v", finalDS, stagingDS, err)
+		}
+	}
+	task, err := fm.MoveDatastoreFile(ctx, stagingDS, dc, finalDS, dc, false)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fail(runtime.CodeVSphere, err, "cannot move the restored files from %s to %s: %v", stagingDS, finalDS, err)
+	}
+	moved = true
+	vmxPath := finalDS + "/" + vmxName
+	rt, err := folder.RegisterVM(ctx, vmxPath, name, false, pool, host)
+	if err != nil {
+		return fail(runtime.CodeVSphere, err, "cannot register %s: %v", vmxPath, err)
+	}
+	info, err := rt.WaitForResult(ctx)
+	if err != nil {
+		return fail(runtime.CodeVSphere, err, "cannot register %s: %v (the files stay in place; register them by hand)", vmxPath, err)
+	}
+	ref := info.Result.(types.ManagedObjectReference)
+	ms, _ := vm.ParseSpec("moref:" + ref.Value)
+	nv, err := conn.Open(ctx, ms, name)
+	if err != nil {
+		return nil, err
+	}
+	r.Log.Info("restore: VM registered", "vm", name, "vmx", vmxPath, "set", cat.ID, "moref", ref.Value)
+	if o.PowerOn {
+		if err := nv.PowerOp(r, "on", 5*time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	return nv, nil
+}
+
+// restoreCatalog loads the catalog a restore follows.
+func restoreCatalog(r *runtime.Run, t transports.Transport, o RestoreOptions) (*catalog.Catalog, error) {
+	ctx := r.Context()
+	own, err := readCatalog(ctx, t, o.Set+"/"+catalog.FileName)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		if _, serr := t.Stat(ctx, o.Set); serr != nil {
+			return nil, &runtime.Error{Code: runtime.CodeNotFound, Path: o.Set, Message: "there is no set " + o.Set + " on this target (backup.list shows the sets)"}
+		}
+		if !o.Force {
+			return nil, &runtime.Error{Code: runtime.CodeConflict, Path: o.Set, Message: "the set is incomplete (its backup did not finish, it has no catalog.json): it is not restored unless you pass force=true, which restores the files it has"}
+		}
+		own, err = readCatalog(ctx, t, o.Set+"/"+catalog.ProgressName)
+		if err != nil && o.Catalog == nil {
+			return nil, &runtime.Error{Code: runtime.CodeConflict, Path: o.Set, Message: "the incomplete set has no progress catalog either: give catalog= (an alternate catalog)", Err: err}
+		}
+		r.Log.Warn("restore: restoring an incomplete set (force=true)", "set", o.Set)
+	default:
+		return nil, &runtime.Error{Code: runtime.CodeVerify, Path: o.Set, Message: fmt.Sprintf("the set's catalog cannot be read: %v; give catalog= (an alternate catalog)", err), Err: err}
+	}
+	if o.Catalog != nil {
+		r.Log.Info("restore: following an alternate catalog", "set", o.Set, "vm", o.Catalog.VM.Name)
+		return o.Catalog, nil
+	}
+	return own, nil
+}
+
+func datacenterFor(ctx context.Context, f *find.Finder, paths ...string) (*object.Datacenter, error) {
+	for _, p := range paths {
+		if strings.HasPrefix(p, "/") {
+			parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+			if dc, err := f.Datacenter(ctx, "/"+parts[0]); err == nil {
+				return dc, nil
+			}
+		}
+	}
+	return f.DefaultDatacenter(ctx)
+}
+
+// pick finds an inventory object: the one given, or the catalog's (when
+// it still exists), or the default.
+func pick[T any](ctx context.Context, r *runtime.Run, what, given, original string, byPath func(context.Context, string) (T, error), def func(context.Context) (T, error)) (T, error) {
+	if given != "" {
+		x, err := byPath(ctx, given)
+		if err != nil {
+			var zero T
+			return zero, fmt.Errorf("%s %q: %v", what, given, err)
+		}
+		return x, nil
+	}
+	if original != "" {
+		if x, err := byPath(ctx, original); err == nil {
+			return x, nil
+		}
+		r.Log.Warn("restore: the original "+what+" no longer exists; using the default", what, original)
+	}
+	x, err := def(ctx)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("no default %s: give one: %v", what, err)
+	}
+	return x, nil
+}
+
+// uploadSet writes the VM's files into dir on ds and returns the .vmx name.
+func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir string, cat *catalog.Catalog, name string) (string, error) {
+	ctx := r.Context()
+	base := DirName(name)
+	vmxName := base + ".vmx"
+	fail := func(f string, err error) (string, error) {
+		return "", &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: cat.ID + "/" + f, Message: fmt.Sprintf("restore of %s failed (nothing was registered or overwritten): %v", f, err), Err: err}
+	}
+	var vmxFile *catalog.File
+	renamed := map[string]string{} // kind -> new name
+	for _, f := range cat.Files {
+		switch f.Kind {
+		case catalog.KindConfig:
+			f := f
+			vmxFile = &f
+		case catalog.KindNvram, catalog.KindExtConfig:
+			newName := base + path.Ext(f.Name)
+			if err := uploadPlain(ctx, t, ds, cat.ID, f, dir+"/"+newName); err != nil {
+				return fail(f.Name, err)
+			}
+			renamed[f.Kind] = newName
+		}
+	}
+	if vmxFile == nil {
+		return fail(catalog.FileName, errors.New("the catalog lists no .vmx file"))
+	}
+	for _, d := range cat.Disks {
+		f, _ := cat.File(d.File)
+		flat := strings.TrimSuffix(d.Descriptor, ".vmdk") + "-flat.vmdk"
+		if err := uploadDisk(r, t, ds, cat.ID, f, d, dir+"/"+flat); err != nil {
+			return fail(f.Name, err)
+		}
+		df, _ := cat.File(d.Descriptor)
+		if err := uploadPlain(ctx, t, ds, cat.ID, df, dir+"/"+d.Descriptor); err != nil {
+			return fail(df.Name, err)
+		}
+	}
+	vmx, err := readVerified(ctx, t, cat.ID, *vmxFile)
+	if err != nil {
+		return fail(vmxFile.Name, err)
+	}
+	text := rewriteVMX(string(vmx), cat, name, renamed)
+	if err := ds.Upload(ctx, strings.NewReader(text), dir+"/"+vmxName, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: int64(len(text))}); err != nil {
+		return fail(vmxFile.Name, err)
+	}
+	return vmxName, nil
+}
+
+// readVerified reads a small file of the set and checks its sha256.
+func readVerified(ctx context.Context, t transports.Transport, set string, f catalog.File) ([]byte, error) {
+	rc, err := t.Open(ctx, set+"/"+f.Name, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(b)) != f.Size {
+		return nil, fmt.Errorf("%s does not match the catalog (size or sha256): run backup.verify", f.Name)
+	}
+	return b, nil
+}
+
+func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datastore, set string, f catalog.File, to string) error {
+	b, err := readVerified(ctx, t, set, f)
+	if err != nil {
+		return err
+	}
+	return ds.Upload(ctx, strings.NewReader(string(b)), to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: int64(len(b))})
+}
+
+// uploadDisk decodes a stored image on the fly into a flat file on the
+// datastore, checking the stored file's sha256 and the image's digest.
+func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, set string, f catalog.File, d catalog.Disk, to string) error {
+	ctx := r.Context()
+	rc, err := t.Open(ctx, set+"/"+f.Name, 0)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	cr := &countReader{r: rc}
+	dr, err := pcomp.NewReader(io.TeeReader(cr, h), f.Compression)
+	if err != nil {
+		return err
+	}
+	defer dr.Close()
+	sr, err := sparse.NewReader(dr)
+	if err != nil {
+		return err
+	}
+	if sr.Size() != d.Capacity {
+		return fmt.Errorf("the image is %d bytes, the catalog says %d", sr.Size(), d.Capacity)
+	}
+	tr := r.Progress.Start("restore "+d.ID, d.Capacity)
+	err = ds.Upload(ctx, &trackReader{r: sr, tr: tr}, to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
+	if err == nil {
+		// the image ended; check the stored file to its last byte
+		if _, err = io.Copy(io.Discard, io.TeeReader(cr, h)); err == nil {
+			switch {
+			case sr.Sum() == "":
+				err = errors.New("the image was not read to its end")
+			case sr.Sum() != d.ContentSHA256:
+				err = errors.New("the image's content digest differs from the catalog's")
+			case hex.EncodeToString(h.Sum(nil)) != f.SHA256 || cr.n != f.Size:
+				err = errors.New("the stored file's size or sha256 differs from the catalog's: run backup.verify")
+			}
+		}
+	}
+	tr.Done(err)
+	return err
+}
+
+type trackReader struct {
+	r  io.Reader
+	tr runtime.Tracker
+}
+
+func (t *trackReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.tr.Add(int64(n))
+	if err == io.EOF {
+		// make the sparse reader check its trailer before the body ends
+		return n, err
+	}
+	return n, err
+}
+
+var vmxLine = regexp.MustCompile(`^\s*([^=#\s]+)\s*=\s*"(.*)"\s*$`)
+
+// rewriteVMX points the .vmx at the restored files and names the VM.
+func rewriteVMX(text string, cat *catalog.Catalog, name string, renamed map[string]string) string {
+	set := map[string]string{"displayName": name}
+	drop := map[string]bool{}
+	for _, d := range cat.Disks {
+		set[d.ID+".fileName"] = d.Descriptor
+	}
+	for _, s := range cat.Skipped {
+		set[s.ID+".present"] = "FALSE"
+	}
+	if n, ok := renamed[catalog.KindNvram]; ok {
+		set["nvram"] = n
+	}
+	if n, ok := renamed[catalog.KindExtConfig]; ok {
+		set["extendedConfigFile"] = n
+	}
+	copy := name != cat.VM.Name
+	var b strings.Builder
+	done := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		m := vmxLine.FindStringSubmatch(line)
+		if m == nil {
+			b.WriteString(line + "\n")
+			continue
+		}
+		k := m[1]
+		lk := strings.ToLower(k)
+		switch {
+		case drop[k]:
+			continue
+		case copy && (lk == "vc.uuid" || strings.HasSuffix(lk, ".generatedaddress") || strings.HasSuffix(lk, ".generatedaddressoffset")):
+			continue // a copy gets its own instance UUID and MAC addresses
+		case lk == "sched.swap.derivedname" || lk == "checkpoint.vmstate":
+			continue
+		}
+		if v, ok := set[k]; ok {
+			fmt.Fprintf(&b, "%s = %q\n", k, v)
+			done[k] = true
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	for k, v := range set {
+		if !done[k] && !strings.HasSuffix(k, ".present") {
+			fmt.Fprintf(&b, "%s = %q\n", k, v)
+		}
+	}
+	return b.String()
+}
+
+var _ = mo.VirtualMachine{}
