@@ -380,6 +380,10 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	if err != nil {
 		return ExportResult{}, err
 	}
+	// a vmfs:// folder of this vSphere: copy on the server (vmfscopy.go)
+	if res, handled, err := v.exportOnServer(r, d, src, dest, o); handled {
+		return res, err
+	}
 	ds, err := v.datastore(ctx, dsOfPath(src))
 	if err != nil {
 		return ExportResult{}, err

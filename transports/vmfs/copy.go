@@ -1,0 +1,128 @@
+package vmfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/vmlua/vmlua/transports"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// ServerCopier is a destination that can have vSphere copy a virtual disk
+// into it on the server, without the bytes passing through vmlua. Paths
+// are the transport's own (relative); source paths are datastore paths
+// ("[LocalDS_0] DB01/DB01.vmdk"). The vm module's export looks for it
+// under the transports' wrappers (transports.Wrapper).
+type ServerCopier interface {
+	transports.Transport
+	// SameVSphere reports whether c talks to the vSphere this transport
+	// uses, so that a disk of c's VMs can be copied on the server.
+	SameVSphere(c *vim25.Client) bool
+	// DatastorePath is "[datastore] folder/p".
+	DatastorePath(p string) (string, error)
+	// CopyVirtualDisk copies the disk whose descriptor is srcDSPath to
+	// dstPath (a ".vmdk" name), descriptor and extents, failing if dstPath
+	// exists. It is not atomic: copy to a temporary folder and
+	// MoveVirtualDisk into place. A cancelled ctx cancels the server's task.
+	CopyVirtualDisk(ctx context.Context, srcDSPath, dstPath string) error
+	// MoveVirtualDisk moves a disk (descriptor and extents), replacing one
+	// at to.
+	MoveVirtualDisk(ctx context.Context, from, to string) error
+	// RemoveAll deletes a file or a folder with everything in it; a
+	// missing one is not an error.
+	RemoveAll(ctx context.Context, p string) error
+}
+
+var _ ServerCopier = (*Transport)(nil)
+
+// SameVSphere implements ServerCopier: the same client, or one whose
+// service instance has the same UUID and URL host.
+func (t *Transport) SameVSphere(c *vim25.Client) bool {
+	if c == nil {
+		return false
+	}
+	if c == t.c {
+		return true
+	}
+	a, b := c.ServiceContent.About, t.c.ServiceContent.About
+	return a.InstanceUuid != "" && a.InstanceUuid == b.InstanceUuid && c.URL().Host == t.c.URL().Host
+}
+
+// CopyVirtualDisk implements ServerCopier (VirtualDiskManager.CopyVirtualDisk).
+func (t *Transport) CopyVirtualDisk(ctx context.Context, srcDSPath, dstPath string) error {
+	r, err := t.rel(dstPath)
+	if err != nil {
+		return err
+	}
+	var src object.DatastorePath
+	if !src.FromString(srcDSPath) {
+		return fmt.Errorf("copy virtual disk: %q is not a datastore path like \"[datastore] folder/disk.vmdk\"", srcDSPath)
+	}
+	srcDC := t.dc
+	if src.Datastore != t.name {
+		_, dc, err := findDatastore(ctx, t.c, src.Datastore, "")
+		if err != nil {
+			return fmt.Errorf("copy virtual disk %s: %w", srcDSPath, err)
+		}
+		srcDC = dc
+	}
+	dst := t.ds.Path(r)
+	task, err := t.vdm.CopyVirtualDisk(ctx, srcDSPath, srcDC, dst, t.dc, nil, false)
+	if err != nil {
+		return fmt.Errorf("copy virtual disk %s to %s: %w", srcDSPath, dst, mapErr(err))
+	}
+	if _, err := task.WaitForResult(ctx, nil); err != nil {
+		if ctx.Err() != nil {
+			// stop the server's copy; the caller removes what it left
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+			defer cancel()
+			_ = task.Cancel(cctx)
+			_, _ = task.WaitForResult(cctx, nil)
+		}
+		return fmt.Errorf("copy virtual disk %s to %s: %w", srcDSPath, dst, mapErr(err))
+	}
+	return nil
+}
+
+// MoveVirtualDisk implements ServerCopier (VirtualDiskManager.MoveVirtualDisk, force).
+func (t *Transport) MoveVirtualDisk(ctx context.Context, from, to string) error {
+	rf, err := t.rel(from)
+	if err != nil {
+		return err
+	}
+	rt, err := t.rel(to)
+	if err != nil {
+		return err
+	}
+	task, err := t.vdm.MoveVirtualDisk(ctx, t.ds.Path(rf), t.dc, t.ds.Path(rt), t.dc, true)
+	if err := waitTask(ctx, task, err); err != nil {
+		return fmt.Errorf("move virtual disk %s to %s on %s: %w", from, to, t.URL(), mapErr(err))
+	}
+	return nil
+}
+
+// RemoveAll implements ServerCopier (FileManager.DeleteDatastoreFile,
+// which removes folders recursively).
+func (t *Transport) RemoveAll(ctx context.Context, p string) error {
+	r, err := t.rel(p)
+	if err != nil {
+		return err
+	}
+	if r == t.root {
+		return fmt.Errorf("remove the transport's root %s: refused", t.URL())
+	}
+	err = t.delete(ctx, r, p)
+	if errors.Is(err, fs.ErrNotExist) || (err != nil && isFault[*types.CannotDeleteFile](err) && isMissing(ctx, t, p)) {
+		return nil
+	}
+	return err
+}
+
+func isMissing(ctx context.Context, t *Transport, p string) bool {
+	_, err := t.Stat(ctx, p)
+	return errors.Is(err, fs.ErrNotExist)
+}
