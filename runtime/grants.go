@@ -37,6 +37,9 @@ func normalize(raw string) (normURL, error) {
 	if strings.ContainsAny(raw, "\x00\r\n\t") {
 		return normURL{}, fmt.Errorf("URL %q contains control characters", raw)
 	}
+	if n, ok, err := normalizeVMFSBracket(raw); ok {
+		return n, err
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return normURL{}, fmt.Errorf("URL %q: %w", raw, err)
@@ -131,7 +134,44 @@ func (p normURL) covers(n normURL) bool {
 	return strings.HasPrefix(n.path, p.path+"/")
 }
 
+// vmfsBracket matches vSphere's datastore-path syntax in a vmfs URL,
+// "vmfs://[datastore] path", which url.Parse refuses ("[" opens an IPv6
+// literal). It carries no user or password.
+func vmfsBracket(raw string) (ds, rest string, ok bool) {
+	const prefix = "vmfs://["
+	if len(raw) < len(prefix) || !strings.EqualFold(raw[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	return strings.Cut(raw[len(prefix):], "]")
+}
+
+// normalizeVMFSBracket normalizes "vmfs://[datastore] path" to what
+// "vmfs://datastore/path" normalizes to, so either form matches a grant
+// given in the other. ok is false for any other URL.
+func normalizeVMFSBracket(raw string) (normURL, bool, error) {
+	ds, rest, ok := vmfsBracket(raw)
+	if !ok {
+		return normURL{}, false, nil
+	}
+	if ds == "" || strings.ContainsAny(ds, "[]/@") {
+		return normURL{}, true, fmt.Errorf("URL %q: the datastore between [ and ] must be a plain name", raw)
+	}
+	p := strings.TrimSpace(rest)
+	if strings.Contains(p, "\\") {
+		return normURL{}, true, fmt.Errorf("URL %q: backslashes are not allowed in paths", raw)
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return normURL{}, true, fmt.Errorf("URL %q: '..' is not allowed in paths", raw)
+		}
+	}
+	return normURL{scheme: "vmfs", host: strings.ToLower(ds), path: path.Clean("/" + p)}, true, nil
+}
+
 func redactURL(raw string) string {
+	if _, _, ok := vmfsBracket(raw); ok {
+		return raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

@@ -15,7 +15,7 @@ import (
 
 func TestGrants(t *testing.T) {
 	var g runtime.Grants
-	for _, p := range []string{"sftp://backup@nas.example/backups/", "file:///srv/backup", "smb://NAS2:4445/share/vm", "nfs://10.0.0.5/export"} {
+	for _, p := range []string{"sftp://backup@nas.example/backups/", "file:///srv/backup", "smb://NAS2:4445/share/vm", "nfs://10.0.0.5/export", "vmfs://LocalDS_1/backups", "vmfs://[datastore 1] vm backups"} {
 		if err := g.Allow(p); err != nil {
 			t.Fatalf("Allow(%q): %v", p, err)
 		}
@@ -47,6 +47,17 @@ func TestGrants(t *testing.T) {
 		{"ftp://10.0.0.5/export/x", "not_granted"},
 		{"relative/path", "invalid_argument"},
 		{"file:///srv/backup/x\nINJECT", "invalid_argument"},
+		{"vmfs://LocalDS_1/backups/DB01", ""},
+		{"vmfs://[LocalDS_1] backups/DB01", ""},
+		{"vmfs://[LocalDS_1] backups", ""},
+		{"VMFS://[localds_1] backups/x", ""},
+		{"vmfs://[LocalDS_1] backupsX/DB01", "not_granted"},
+		{"vmfs://[LocalDS_0] backups/DB01", "not_granted"},
+		{"vmfs://[LocalDS_1] backups/../etc", "invalid_argument"},
+		{"vmfs://[LocalDS_1] backups\\..\\x", "invalid_argument"},
+		{"vmfs://[] backups", "invalid_argument"},
+		{"vmfs://[datastore 1] vm backups/DB01", ""},
+		{"vmfs://[datastore 1] other", "not_granted"},
 	}
 	for _, tc := range cases {
 		err := g.Check(tc.url)
