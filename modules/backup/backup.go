@@ -122,6 +122,8 @@ func removeAll(ctx context.Context, t transports.Transport, dir string) error {
 // its catalog.
 func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *catalog.Catalog, err error) {
 	ctx := r.Context()
+	name := v.Name()
+	defer func() { failuresOf(r).set(name, err != nil) }()
 	if o.Compress == "" {
 		o.Compress = pcomp.Zstd
 	}
@@ -131,9 +133,6 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if err := v.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	m := v.MO()
-	name := m.Name
-	defer func() { failuresOf(r).set(name, err != nil) }()
 	vmDir := DirName(name)
 	started := time.Now().UTC().Truncate(time.Second)
 	// two backups of one VM within a second get distinct sets

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/modules/backup/retention"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -41,6 +42,14 @@ func init() {
 				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. Without overrides it restores to the original location and name. " +
 				"on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns nil in dry-run.", Fn: luaRestore},
+		{Name: "prune", Args: opts("at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials="), Returns: "table",
+			Doc: "Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). " +
+				"Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; " +
+				"nothing is pruned for a VM whose latest backup in this run failed. dry_run=true only lists. " +
+				"Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=} (skipped: the VM's backup failed).", Fn: luaPrune},
+		{Name: "vmx", Args: opts("vm= (a VM, required), to= (Transport or URL, required), credentials="), Returns: "table",
+			Doc: "The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, " +
+				"never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}.", Fn: luaVMX},
 	}
 	vm.VMType.Methods = append(vm.VMType.Methods, runtime.Func{
 		Name: "backup",
@@ -187,5 +196,75 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 		return 1
 	}
 	L.Push(r.NewObject(L, vm.VMType, v))
+	return 1
+}
+
+func luaPrune(r *runtime.Run, L *lua.LState) int {
+	o := optTable(L, 1)
+	h := dest(r, L, o, "at")
+	name := optString(L, o, "vm", "")
+	if name == "" {
+		L.RaiseError("option vm is required: the name of the VM whose sets are pruned")
+	}
+	var p retention.Policy
+	p.Last = optInt(L, o, "keep", 0)
+	switch pt := o.RawGetString("policy").(type) {
+	case *lua.LNilType:
+	case *lua.LTable:
+		if n := optInt(L, pt, "last", 0); n > p.Last {
+			p.Last = n
+		}
+		p.Daily, p.Weekly = optInt(L, pt, "daily", 0), optInt(L, pt, "weekly", 0)
+		p.Monthly, p.Yearly = optInt(L, pt, "monthly", 0), optInt(L, pt, "yearly", 0)
+	default:
+		L.RaiseError("option policy: a table {last=, daily=, weekly=, monthly=, yearly=} expected")
+	}
+	if p.Empty() {
+		L.RaiseError("give keep=N or policy={...}: without a rule only the newest set would be kept")
+	}
+	res, err := Prune(r, h.T, name, p, optBool(L, o, "dry_run", false))
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	kept, removed := L.NewTable(), L.NewTable()
+	for _, d := range res.Decisions {
+		e := L.NewTable()
+		e.RawSetString("id", lua.LString(d.Set.ID))
+		e.RawSetString("reason", lua.LString(d.Reason))
+		if d.Keep {
+			kept.Append(e)
+		} else {
+			removed.Append(e)
+		}
+	}
+	t := L.NewTable()
+	t.RawSetString("kept", kept)
+	t.RawSetString("removed", removed)
+	t.RawSetString("skipped", lua.LBool(res.Skipped))
+	L.Push(t)
+	return 1
+}
+
+func luaVMX(r *runtime.Run, L *lua.LState) int {
+	o := optTable(L, 1)
+	vv, ok := runtime.IsObject(L, o.RawGetString("vm"), vm.VMType)
+	if !ok {
+		L.RaiseError("option vm is required: a VM (vm.open)")
+	}
+	h := dest(r, L, o, "to")
+	res, err := VMXArchive(r, vv.(*vm.VM), h.T)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	t := L.NewTable()
+	t.RawSetString("path", lua.LString(res.Path))
+	t.RawSetString("bytes", lua.LNumber(res.Bytes))
+	t.RawSetString("sha256", lua.LString(res.SHA256))
+	files := L.NewTable()
+	for _, f := range res.Files {
+		files.Append(lua.LString(f))
+	}
+	t.RawSetString("files", files)
+	L.Push(t)
 	return 1
 }

@@ -1,0 +1,54 @@
+package backup
+
+import (
+	"github.com/vmlua/vmlua/modules/backup/retention"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+)
+
+// PruneResult is what Prune decided and did.
+type PruneResult struct {
+	Decisions []retention.Decision // newest first
+	Removed   []string             // set ids removed (or that would be, in dry run)
+	// Skipped is set when nothing was pruned because the VM's latest
+	// backup in this run failed.
+	Skipped bool
+}
+
+// Prune removes the VM's sets that the policy does not keep. It does
+// nothing for a VM whose latest backup in this run failed (ghettoVCB
+// issue #51: a failing VM must not rotate its good sets away), and only
+// lists with dryRun (or in a dry run).
+func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Policy, dryRun bool) (PruneResult, error) {
+	var res PruneResult
+	if Failed(r, vmName) {
+		r.Log.Warn("prune: the VM's latest backup in this run failed; nothing is pruned", "vm", vmName)
+		res.Skipped = true
+		return res, nil
+	}
+	sets, err := List(r.Context(), t, vmName)
+	if err != nil {
+		return res, transportErr(err, t.URL())
+	}
+	var in []retention.Set
+	for _, s := range sets {
+		in = append(in, retention.Set{ID: s.ID, Time: s.Time, Complete: s.Complete})
+	}
+	res.Decisions = retention.Apply(in, p)
+	dry := dryRun || r.DryRun
+	for _, d := range res.Decisions {
+		if d.Keep {
+			continue
+		}
+		res.Removed = append(res.Removed, d.Set.ID)
+		if dry {
+			r.Log.Info("prune: would remove", "vm", vmName, "set", d.Set.ID, "reason", d.Reason)
+			continue
+		}
+		if err := removeAll(r.Context(), t, d.Set.ID); err != nil {
+			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: "cannot remove the set: " + err.Error(), Err: err}
+		}
+		r.Log.Info("prune: removed", "vm", vmName, "set", d.Set.ID, "reason", d.Reason)
+	}
+	return res, nil
+}
