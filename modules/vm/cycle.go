@@ -137,7 +137,8 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 	info, err := v.waitTask(r, task, "add a REDO log on "+d.ID)
 	if err != nil {
 		if r.Context().Err() == nil {
-			pending.Release() // the task itself failed: nothing to remove
+			pending.Release() // the task itself failed; a snapshot it made anyway goes now
+			v.removeLeftover(r, name)
 		}
 		return "", err
 	}
@@ -223,7 +224,17 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*objec
 	consolidate := true
 	res, err := methods.RemoveSnapshot_Task(r.Context(), v.c.Client, &types.RemoveSnapshot_Task{This: target.ref, RemoveChildren: false, Consolidate: &consolidate})
 	if err != nil {
-		return nil, vsphereErr(err, v.Name(), "commit the REDO log "+target.name)
+		err = vsphereErr(err, v.Name(), "commit the REDO log "+target.name)
+		if !wait {
+			return nil, err
+		}
+		if err := v.recoverCommit(r, target, err); err != nil {
+			return nil, err
+		}
+		target.cleanup.Release()
+		r.Log.Info("commit: REDO log merged", "vm", v.Name(), "disk", d.ID, "level", level, "snapshot", target.name)
+		_ = v.Refresh(r.Context())
+		return nil, nil
 	}
 	task := object.NewTask(v.c.Client, res.Returnval)
 	if !wait {
@@ -236,7 +247,9 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*objec
 		return task, nil
 	}
 	if _, err := v.waitTask(r, task, "commit the REDO log of "+d.ID); err != nil {
-		return nil, err
+		if err := v.recoverCommit(r, target, err); err != nil {
+			return nil, err
+		}
 	}
 	target.cleanup.Release()
 	r.Log.Info("commit: REDO log merged", "vm", v.Name(), "disk", d.ID, "level", level, "snapshot", target.name)
@@ -244,20 +257,7 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*objec
 	return nil, nil
 }
 
-func removeSnapshot(ctx context.Context, v *VM, ref types.ManagedObjectReference, name string) error {
-	consolidate := true
-	res, err := methods.RemoveSnapshot_Task(ctx, v.c.Client, &types.RemoveSnapshot_Task{This: ref, RemoveChildren: false, Consolidate: &consolidate})
-	if err != nil {
-		if isFault[*types.ManagedObjectNotFound](err) || isFault[types.ManagedObjectNotFound](err) {
-			return nil // already gone
-		}
-		return fmt.Errorf("remove snapshot %s of VM %s: %w", name, v.Name(), err)
-	}
-	if _, err := object.NewTask(v.c.Client, res.Returnval).WaitForResult(ctx, nil); err != nil {
-		return fmt.Errorf("remove snapshot %s of VM %s: %w", name, v.Name(), err)
-	}
-	return nil
-}
+// removeSnapshot (retrying, consolidating) is in remove.go.
 
 // QuestionPolicy answers a question raised during the run's own
 // operations; ok is false to leave it to a person. The question module

@@ -418,7 +418,7 @@ func luaExport(r *runtime.Run, L *lua.LState) int {
 	}
 	h, err := modtransport.Dest(r, L, 3, cred)
 	if err != nil {
-		return r.Raise(L, err)
+		return r.Raise(L, withDisk(err, v, disk))
 	}
 	res, err := v.Export(r, disk, h.T, opts)
 	if err != nil {

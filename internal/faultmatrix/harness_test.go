@@ -1,0 +1,445 @@
+package faultmatrix
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/vsim"
+	vlog "github.com/vmlua/vmlua/modules/log"
+	"github.com/vmlua/vmlua/modules/transport"
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+	_ "github.com/vmlua/vmlua/transports/file"
+	_ "github.com/vmlua/vmlua/transports/sftp"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+const simPassword = "fm-Sim-Pa55word"
+
+// world is one simulator with its client; cells may share one (the
+// server-kill cells share the VM with the large disk).
+type world struct {
+	sim    *vsim.Sim
+	client *govmomi.Client
+	ep     runtime.Endpoint
+}
+
+func startWorld(t *testing.T, o vsim.Options) *world {
+	t.Helper()
+	o.Password = simPassword
+	s, err := vsim.Start(context.Background(), o)
+	if err != nil {
+		t.Fatalf("vsim.Start: %v", err)
+	}
+	t.Cleanup(s.Close)
+	c, err := s.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := *s.URL
+	u.User = nil
+	return &world{sim: s, client: c, ep: runtime.Endpoint{Name: "sim", URL: u.String(), Username: s.URL.User.Username(), Password: simPassword, Insecure: true}}
+}
+
+// reconnect gives the checks a fresh session.
+func (f *fx) reconnect() {
+	c, err := f.sim.Client(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	w := *f.world
+	w.client = c
+	f.world = &w
+}
+
+// fx is one cell's fixture: the VM under test, its disk and the target.
+type fx struct {
+	t *testing.T
+	*world
+	vm, disk string
+	capacity int64
+	dest     string // the target's URL (a folder)
+	dir      string // the same folder on the local file system
+	cred     *transports.Credentials
+	sshd     *testservers.SSHServer
+	recs     *records
+
+	mu        sync.Mutex
+	freezeSeq uint64 // the guest's write count at the run's first freeze
+	frozen    bool
+	output    string // a process cell's stderr
+}
+
+// records is a slog handler that keeps every record and calls hook for
+// each, synchronously.
+type records struct {
+	mu   sync.Mutex
+	recs []map[string]any
+	hook func(msg string, attrs map[string]any)
+}
+
+func (h *records) Enabled(context.Context, slog.Level) bool { return true }
+func (h *records) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]any{"msg": r.Message, "level": r.Level.String()}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Resolve().Any(); return true })
+	if h.hook != nil {
+		h.hook(r.Message, m)
+	}
+	h.mu.Lock()
+	h.recs = append(h.recs, m)
+	h.mu.Unlock()
+	return nil
+}
+func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *records) WithGroup(string) slog.Handler      { return h }
+
+func (h *records) find(msg string) []map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []map[string]any
+	for _, r := range h.recs {
+		if r["msg"] == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// progressHook calls at(done, total) after each chunk of an operation.
+type progressHook struct {
+	at func(name string, done, total int64)
+}
+
+func (p progressHook) Start(name string, total int64) runtime.Tracker {
+	return &hookTracker{p: p, name: name, total: total}
+}
+
+type hookTracker struct {
+	p           progressHook
+	name        string
+	done, total int64
+}
+
+func (h *hookTracker) Add(n int64) {
+	h.done += n
+	if h.p.at != nil {
+		h.p.at(h.name, h.done, h.total)
+	}
+}
+func (h *hookTracker) Done(error) {}
+
+// runInProcess runs a script the way 'vmlua run' does, in this process,
+// with the cell's target granted and passed as arg.dest (and arg.cred
+// naming its credentials).
+func (f *fx) runInProcess(c cell) error {
+	t := f.t
+	f.recs = &records{hook: func(msg string, a map[string]any) {
+		if msg == "add_redo: disk frozen" && a["vm"] == f.vm {
+			f.noteFreeze(a["snapshot"].(string))
+		}
+		if c.onLog != nil {
+			c.onLog(f, msg, a)
+		}
+	}}
+	opts := runtime.Options{
+		Logger:    slog.New(f.recs),
+		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module},
+		Timeout:   2 * time.Minute,
+		Endpoints: map[string]runtime.Endpoint{"sim": f.ep}, DefaultEndpoint: "sim",
+		Args:     []string{"dest=" + f.dest, "vm=name:" + f.vm, "disk=" + f.disk},
+		Progress: progressHook{at: func(name string, done, total int64) {
+			if c.onProgress != nil {
+				c.onProgress(f, done, total)
+			}
+		}},
+	}
+	if c.timeout > 0 {
+		opts.Timeout = c.timeout
+	}
+	if f.cred != nil {
+		opts.Credentials = map[string]transports.Credentials{"target": *f.cred}
+		opts.Args = append(opts.Args, "cred=target")
+	}
+	if err := opts.Grants.Allow(f.dest); err != nil {
+		t.Fatal(err)
+	}
+	r, err := runtime.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ExecString("cell.lua", c.script)
+}
+
+// noteFreeze records the guest's write count at the run's first freeze:
+// the content the export must hold.
+func (f *fx) noteFreeze(snap string) {
+	f.mu.Lock()
+	done := f.frozen
+	f.mu.Unlock()
+	if done {
+		return
+	}
+	ref, ok := f.snapshotRef(snap)
+	if !ok {
+		f.t.Errorf("snapshot %s not found right after add_redo", snap)
+		return
+	}
+	seq, err := f.sim.SnapshotSeq(ref)
+	if err != nil {
+		f.t.Error(err)
+		return
+	}
+	f.mu.Lock()
+	if !f.frozen {
+		f.freezeSeq, f.frozen = seq, true
+	}
+	f.mu.Unlock()
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// vmluaBinary builds cmd/vmlua once per test binary.
+func vmluaBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vmlua-faultmatrix")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "vmlua")
+		out, err := exec.Command("go", "build", "-o", buildPath, "../../cmd/vmlua").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("go build ./cmd/vmlua: %v", buildErr)
+	}
+	return buildPath
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// process is a 'vmlua run' child process.
+type process struct {
+	cmd *exec.Cmd
+	out *lockedBuffer
+}
+
+// startProcess starts 'vmlua run' on a script against the simulator, the
+// cell's target granted and passed as dest=.
+func (f *fx) startProcess(script string) *process {
+	t := f.t
+	p := filepath.Join(t.TempDir(), "cell.lua")
+	if err := os.WriteFile(p, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vmluaBinary(t), "run", "--url", f.sim.URL.String(), "--insecure", "--allow", f.dest, p,
+		"dest="+f.dest, "vm=name:"+f.vm, "disk="+f.disk)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return &process{cmd: cmd, out: out}
+}
+
+// waitFor polls until cond holds; the test fails after a generous bound.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// finish signals the process and returns its exit error, keeping its
+// output for the invariants.
+func (f *fx) finish(p *process, sig syscall.Signal) error {
+	_ = p.cmd.Process.Signal(sig)
+	err := p.cmd.Wait()
+	f.output = p.out.String()
+	return err
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func (f *fx) vmObj(name string) *object.VirtualMachine {
+	f.t.Helper()
+	fi := find.NewFinder(f.client.Client)
+	dc, err := fi.DefaultDatacenter(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	fi.SetDatacenter(dc)
+	v, err := fi.VirtualMachine(context.Background(), name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return v
+}
+
+func snapshotTree(m mo.VirtualMachine) []types.VirtualMachineSnapshotTree {
+	var out []types.VirtualMachineSnapshotTree
+	var walk func([]types.VirtualMachineSnapshotTree)
+	walk = func(ts []types.VirtualMachineSnapshotTree) {
+		for _, s := range ts {
+			out = append(out, s)
+			walk(s.ChildSnapshotList)
+		}
+	}
+	if m.Snapshot != nil {
+		walk(m.Snapshot.RootSnapshotList)
+	}
+	return out
+}
+
+func (f *fx) snapshotRef(name string) (types.ManagedObjectReference, bool) {
+	v := f.vmObj(f.vm)
+	var m mo.VirtualMachine
+	if err := v.Properties(context.Background(), v.Reference(), []string{"snapshot"}, &m); err != nil {
+		return types.ManagedObjectReference{}, false
+	}
+	for _, s := range snapshotTree(m) {
+		if s.Name == name {
+			return s.Snapshot, true
+		}
+	}
+	return types.ManagedObjectReference{}, false
+}
+
+// vmluaSnapshots lists "VM/snapshot" for every vmlua snapshot on any VM.
+func (f *fx) vmluaSnapshots() []string {
+	ctx := context.Background()
+	fi := find.NewFinder(f.client.Client)
+	dc, err := fi.DefaultDatacenter(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	fi.SetDatacenter(dc)
+	vms, err := fi.VirtualMachineList(ctx, "*")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, v := range vms {
+		var m mo.VirtualMachine
+		if err := v.Properties(ctx, v.Reference(), []string{"name", "snapshot"}, &m); err != nil {
+			f.t.Fatal(err)
+		}
+		for _, s := range snapshotTree(m) {
+			if strings.HasPrefix(s.Name, vm.SnapshotPrefix) {
+				out = append(out, m.Name+"/"+s.Name)
+			}
+		}
+	}
+	return out
+}
+
+// diskSHA hashes a disk's base file as any client reads it (/folder).
+func (f *fx) diskSHA(dsPath string) string {
+	t := f.t
+	ctx := context.Background()
+	var p object.DatastorePath
+	if !p.FromString(dsPath) {
+		t.Fatalf("bad datastore path %q", dsPath)
+	}
+	fi := find.NewFinder(f.client.Client)
+	dc, err := fi.DefaultDatacenter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi.SetDatacenter(dc)
+	ds, err := fi.Datastore(ctx, p.Datastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk"
+	rc, _, err := ds.Download(ctx, flat, &soap.DefaultDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func shaOf(t *testing.T, r io.ReaderAt, size int64) string {
+	t.Helper()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func fileSHA(t *testing.T, p string) string {
+	t.Helper()
+	fh, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
