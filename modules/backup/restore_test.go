@@ -57,15 +57,17 @@ func roundTrip(t *testing.T, e *env, dest string, compress string, extra runOpts
 	extra.args = append(extra.args, "target="+dest, "compress="+compress)
 	err, recs := e.run(t, `
 		local vm, backup = require "vm", require "backup"
+		local target = arg.target
+		if arg.cred then target = require("transport").open(arg.target, { credentials = arg.cred }) end
 		local v = vm.open("name:DB01")
-		local set = v:backup{ to = arg.target, compress = arg.compress }
-		local res = backup.verify{ at = arg.target, set = set.id }
+		local set = v:backup{ to = target, compress = arg.compress }
+		local res = backup.verify{ at = target, set = set.id }
 		assert(res.ok, "verify of the original set failed")
-		local copy = backup.restore{ from = arg.target, set = set.id, datastore = "LocalDS_1", name = "DB01-copy" }
+		local copy = backup.restore{ from = target, set = set.id, datastore = "LocalDS_1", name = "DB01-copy" }
 		assert(copy.name == "DB01-copy", "restored as " .. tostring(copy.name))
 		assert(copy.vmx == "[LocalDS_1] DB01-copy/DB01-copy.vmx", "vmx " .. copy.vmx)
 		assert(#v:snapshots() == 0, "snapshot left on the original")
-		local set2 = copy:backup{ to = arg.target, compress = arg.compress }
+		local set2 = copy:backup{ to = target, compress = arg.compress }
 		assert(#set2.disks == #set.disks, "the restored VM has " .. #set2.disks .. " disks")
 		for i, d in ipairs(set.disks) do
 			assert(set2.disks[i].id == d.id, "disk order")
