@@ -124,6 +124,11 @@ function VM:pending_question() end
 ---@param choice number|string 0-based index or the choice's label
 function VM:answer_question(question, choice) end
 
+---Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), merges the REDO logs again (layered), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. Independent disks and RDMs are skipped with a warning saying why. Returns the catalog as a table with path= and, per disk, bytes= and sha256=. On failure the partial set is removed and no REDO log is left.
+---@param options table to= (Transport or granted URL, required), compress="none"|"gzip"|"zstd" (default zstd), layered=true, quiesce=false, disks={ids} (default all), exclude={ids}, power_off=false, cbt=true (read only allocated areas when the VM tracks changed blocks), break_lock=false, credentials= (for a URL)
+---@return table
+function VM:backup(options) end
+
 ---A vSphere task still running (commit with wait=0).
 ---@class Task
 local Task = {}
@@ -159,6 +164,61 @@ function M_vm.connect(profile) end
 ---@param spec? string VMs to look at (default any:)
 ---@return table
 function M_vm.cleanup_orphans(spec) end
+
+-- module backup ------------------------------------------------------
+
+---Backup sets with a catalog: v:backup, list, verify, restore, prune, and vmx (vmxBackup.pl).
+---
+---`v:backup{to=...}` writes a set `<target>/<vm name>/<UTC timestamp>/`; its `catalog.json` is written last and atomically, so a set without it is incomplete. Sets are identified by `VM/TIMESTAMP` (the set's `id`). The schema of the catalog is in docs/catalog.md, the guide in docs/backup.md.
+---@class vmlua.backup
+local M_backup = {}
+
+---Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=}. A set without its catalog is listed with complete=false.
+---@param options table at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)
+---@return table
+function M_backup.list(options) end
+
+---Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; returns {ok=, id=, files=, bytes=, problems={ {file=, problem=}, ... }}. It does not raise for mismatches: check ok.
+---@param options table at= (Transport or URL), set= (a set id, or "latest" with vm=), vm=, credentials=
+---@return table
+function M_backup.verify(options) end
+
+---Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. Without overrides it restores to the original location and name. on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it (only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns nil in dry-run.
+---@param options table from= (Transport or URL, required), set= (a set id, or "latest" with vm=), vm=, datastore=, folder= (inventory path), pool= (inventory path), host=, name=, catalog= (an alternate catalog: a table, or a path on the target), on_conflict="abort"|"keep"|"overwrite" (default abort), power_on=false, force=false (restore an incomplete set), credentials=
+---@return VM|nil
+function M_backup.restore(options) end
+
+---Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; nothing is pruned for a VM whose latest backup in this run failed. dry_run=true only lists. Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=} (skipped: the VM's backup failed).
+---@param options table at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials=
+---@return table
+function M_backup.prune(options) end
+
+---The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}.
+---@param options table vm= (a VM, required), to= (Transport or URL, required), credentials=
+---@return table
+function M_backup.vmx(options) end
+
+-- module question ----------------------------------------------------
+
+---Pending VM questions: list them, watch for them, and answer them by rules.
+---
+---A VM that needs an operator stops on a question (`runtime.question`) and does nothing until it is answered. `question.pending` lists them, `question.watch` calls a handler for each one as it appears (one PropertyCollector filter for the whole inventory), and `question.policy` gives the run rules that answer questions raised by its own operations, so that a backup blocked by a question continues. Choices are 0-based indexes (VmPerl's `answer_question($q, 0)`) or labels. See docs/questions.md for the rules format.
+---@class vmlua.question
+local M_question = {}
+
+---Returns every pending question of the VMs, sorted by VM name, as a list of {vm=VM, question={id=, text=, choices={...}, message_ids={...}}}; an empty list when there is none. One retrieval for the whole inventory.
+---@param options? table|string {vms=SPEC} or SPEC: which VMs (a vm.find specifier, default "any:")
+---@return table
+function M_question.pending(options) end
+
+---Calls the handler for each question as it appears on the VMs (those already pending first), and answers with the choice it returns: a 0-based index or a label; nil leaves the question for a person. Without a handler the run's policy (question.policy) decides, or the default one (answer single-choice questions). Returns {answered=, left=} when the timeout expires or the limit is reached. A lost vSphere session is re-established and every pending question re-read. A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. In a dry run nothing is answered.
+---@param options table vms= (specifier, default any:), timeout= (seconds; default: until the run ends), handler=function(v, q) (returns a choice, or nil to leave the question), limit= (return after this many questions were handled), max_wait= (seconds one server wait lasts, default 20: bounds how late a dropped session is noticed)
+---@return table
+function M_question.watch(options) end
+
+---Makes the rules the run's question policy: a question that blocks one of the run's own operations (add_redo, commit, power) is answered by the first rule that matches it, or with its only choice under single_choice="answer", and the operation continues. Calling it again replaces the policy; with no argument it installs the default. Rule mistakes raise invalid_argument.
+---@param rules? table a list of rules {message_id=, text= (Lua pattern), choice= (index or label) | leave=true, name=}, plus single_choice="answer"|"leave" (default "answer")
+function M_question.policy(rules) end
 
 -- module transport ---------------------------------------------------
 

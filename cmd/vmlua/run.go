@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/config"
+	"github.com/vmlua/vmlua/internal/progress"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/runtime"
@@ -75,8 +76,15 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 	if err != nil {
 		return runtime.Options{}, &exitError{exitConfig, err}
 	}
+	// Progress goes to stderr with the logs: bars on a terminal, lines
+	// otherwise; none with JSON logs, which must stay one record a line.
+	var prog runtime.Progress
+	if f.logFormat != "json" {
+		prog = progress.New(stderr, progress.Options{})
+	}
 	opts := runtime.Options{
-		Context: ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
+		Progress: prog,
+		Context:  ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
 		Timeout: f.timeout, LibDir: f.lib, Args: args,
 		Endpoints: eps, DefaultEndpoint: def, Credentials: creds,
 	}
@@ -145,12 +153,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmlua run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f runFlags
+	var ff fleetFlags
 	f.register(fs)
+	ff.register(fs)
 	fs.StringVar(&f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...]\n\nRuns a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...]\n       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]\n\nRuns a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY.\nWith --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.\n\nFlags:")
 		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nExit status: 0 success, 1 the script failed, 2 usage, 3 config, 4 timeout, 5 interrupted (SIGINT/SIGTERM).")
+		fmt.Fprintln(fs.Output(), "\nExit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage, 3 config, 4 timeout, 5 interrupted (SIGINT/SIGTERM).")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -166,6 +176,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
+	if ff.each != "" {
+		return runEach(ctx, &f, &ff, fs.Arg(0), fs.Args()[1:], stdout, stderr)
+	}
 	return runScript(ctx, &f, fs.Arg(0), fs.Args()[1:], stderr)
 }
 
@@ -188,6 +201,9 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 		question.Install(r, p)
 	}
 	err = r.ExecFile(script)
+	if s, ok := opts.Progress.(*progress.Sink); ok {
+		s.Wait()
+	}
 	if err == nil {
 		return exitOK
 	}

@@ -3,7 +3,9 @@
 package all
 
 import (
+	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/log"
+	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -14,6 +16,8 @@ func Modules() []*runtime.Module {
 	return []*runtime.Module{
 		log.Module,
 		vm.Module,
+		backup.Module,
+		question.Module,
 		transport.Module,
 	}
 }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vmlua/vmlua/internal/fleet"
+	"github.com/vmlua/vmlua/internal/progress"
+	"github.com/vmlua/vmlua/modules/question"
+	modtransport "github.com/vmlua/vmlua/modules/transport"
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+)
+
+// fleetFlags are run's flags for running a script once per VM.
+type fleetFlags struct {
+	each                                   string
+	jobs, perHost, perDatastore, perTarget int
+	shard                                  string
+}
+
+func (f *fleetFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, ...); the VM reaches the script as arg.vm (\"moref:vm-42\") and arg.vm_name")
+	fs.IntVar(&f.jobs, "jobs", 4, "with --each: scripts running at once")
+	fs.IntVar(&f.perHost, "per-host", 0, "with --each: at most this many VMs of one ESX host at once (the book: 2-4); 0 = no limit")
+	fs.IntVar(&f.perDatastore, "per-datastore", 0, "with --each: at most this many VMs using one datastore at once; 0 = no limit")
+	fs.IntVar(&f.perTarget, "per-target", 0, "with --each: at most this many concurrent operations on one transport target (scheme://host); 0 = no limit")
+	fs.StringVar(&f.shard, "shard", "", "with --each: take only shard i of n (\"i/n\"), a stable split by VM UUID, so several machines share a fleet")
+}
+
+// fleetSummary is what runEach reports.
+type fleetSummary struct {
+	Results []fleet.Result
+	Stats   fleet.Stats
+}
+
+// runEach runs script once per VM and prints a table; the exit status is
+// non-zero when any run failed.
+func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stdout, stderr io.Writer) int {
+	sum, code := eachVM(ctx, f, ff, script, args, stderr)
+	if sum == nil {
+		return code
+	}
+	printFleetTable(stdout, sum)
+	return code
+}
+
+// eachVM does the work of runEach and returns the results.
+func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stderr io.Writer) (*fleetSummary, int) {
+	base, err := f.options(ctx, stderr, args)
+	if err != nil {
+		return nil, reportErr(stderr, err)
+	}
+	spec, err := vm.ParseSpec(ff.each)
+	if err != nil {
+		return nil, reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--each: %w", err)})
+	}
+	pool := vm.NewPool()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = pool.Close(cctx)
+	}()
+	shared := map[string]any{vm.PoolKey: pool}
+	if ff.perTarget > 0 {
+		shared[modtransport.TargetLimitsKey] = transports.NewTargetLimits(ff.perTarget)
+	}
+	base.Shared = shared
+
+	// Plan: resolve the VMs with a run that runs no script.
+	planner, err := runtime.New(base)
+	if err != nil {
+		return nil, reportErr(stderr, &exitError{exitUsage, err})
+	}
+	c, err := vm.Connect(planner, "")
+	var items []fleet.Item
+	if err == nil {
+		items, err = c.FleetItems(planner.Context(), spec)
+	}
+	planner.Close()
+	if err != nil {
+		return nil, reportErr(stderr, fmt.Errorf("--each %s: %w", ff.each, err))
+	}
+	if ff.shard != "" {
+		i, n, err := fleet.ParseShard(ff.shard)
+		if err != nil {
+			return nil, reportErr(stderr, &exitError{exitUsage, err})
+		}
+		all := len(items)
+		items = fleet.Shard(items, i, n)
+		base.Logger.Info("shard", "shard", ff.shard, "vms", len(items), "of", all)
+	}
+	if len(items) == 0 {
+		base.Logger.Warn("no VM matches; nothing to do", "each", ff.each)
+		return &fleetSummary{}, exitOK
+	}
+	lim := fleet.Limits{Jobs: ff.jobs, PerHost: ff.perHost, PerDatastore: ff.perDatastore}
+	results, stats := fleet.Run(ctx, items, lim, func(ctx context.Context, it fleet.Item) error {
+		o := base
+		o.Context = ctx
+		o.Logger = base.Logger.With("vm", it.Name)
+		o.Args = append(append([]string{}, args...), "vm=moref:"+it.Ref, "vm_name="+it.Name)
+		r, err := runtime.New(o)
+		if err != nil {
+			return err
+		}
+		if f.answer != "" {
+			p, err := question.LoadRules(r, f.answer)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			question.Install(r, p)
+		}
+		return r.ExecFile(script)
+	})
+	if s, ok := base.Progress.(*progress.Sink); ok {
+		s.Wait()
+	}
+	failed := 0
+	for _, res := range results {
+		if res.Err != nil {
+			failed++
+		}
+	}
+	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
+	code := exitOK
+	if failed > 0 {
+		code = exitFailure
+		for _, res := range results {
+			var se *runtime.ScriptError
+			if errors.As(res.Err, &se) && se.Code == runtime.CodeCanceled {
+				code = exitCanceled
+			}
+		}
+	}
+	return &fleetSummary{Results: results, Stats: stats}, code
+}
+
+func maxOf(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n = max(n, v)
+	}
+	return n
+}
+
+func printFleetTable(w io.Writer, s *fleetSummary) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VM\tHOST\tRESULT\tTIME\tMESSAGE")
+	for _, r := range s.Results {
+		res, msg := "ok", ""
+		if r.Err != nil {
+			res, msg = "failed", r.Err.Error()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Item.Name, r.Item.Host, res, r.Took.Round(time.Millisecond), msg)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vmlua/vmlua/internal/vsim"
+)
+
+// TestEachRunsTheScriptOncePerVM: --each runs one sandboxed script per VM,
+// within the limits, prints a table, and one VM's failure does not stop
+// the others but makes the exit status non-zero.
+func TestEachRunsTheScriptOncePerVM(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{VMs: 6, Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src := script(t, `
+		local v = require("vm").open(arg.vm)
+		assert(v.name == arg.vm_name)
+		if v.name == "VM3" then error({code = "not_found", message = "pretend VM3 failed", vm = v.name}) end
+		print("handled " .. v.name .. " " .. arg.extra)
+	`)
+	cases := []struct {
+		name     string
+		args     []string
+		wantExit int
+		wantVMs  []string
+		wantOK   int
+	}{
+		{"all VMs, per-host limit", []string{"--each", "name:VM*", "--jobs", "3", "--per-host", "1"}, 1, []string{"VM1", "VM2", "VM3", "VM4", "VM5", "VM6"}, 5},
+		{"no VM matches", []string{"--each", "name:nothing*"}, 0, nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--url", s.URL.String(), "--insecure"}, tc.args...)
+			args = append(args, src, "extra=x")
+			out, err := exec.Command(buildVMLua(t), args...).CombinedOutput()
+			if c := exitCode(err); c != tc.wantExit {
+				t.Fatalf("exit %d, want %d:\n%s", c, tc.wantExit, out)
+			}
+			o := string(out)
+			for _, v := range tc.wantVMs {
+				if !regexp.MustCompile(`(?m)^` + v + `\s`).MatchString(o) {
+					t.Errorf("the table lacks %s:\n%s", v, o)
+				}
+			}
+			if got := strings.Count(o, "handled VM"); got != tc.wantOK {
+				t.Errorf("%d scripts succeeded, want %d:\n%s", got, tc.wantOK, o)
+			}
+			if tc.wantVMs != nil {
+				if !strings.Contains(o, "pretend VM3 failed") {
+					t.Errorf("the failure is not in the table:\n%s", o)
+				}
+				m := regexp.MustCompile(`max_per_host=(\d+)`).FindStringSubmatch(o)
+				if m == nil {
+					t.Fatalf("no max_per_host in the summary:\n%s", o)
+				}
+				if n, _ := strconv.Atoi(m[1]); n != 1 {
+					t.Errorf("max per host observed %d, limit 1", n)
+				}
+			}
+		})
+	}
+}
+
+// TestShardsSplitTheFleet: --shard 1/2 and 2/2 together cover every VM once.
+func TestShardsSplitTheFleet(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{VMs: 8, Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src := script(t, `print("handled " .. arg.vm_name)`)
+	seen := map[string]int{}
+	for _, shard := range []string{"1/2", "2/2"} {
+		out, err := exec.Command(buildVMLua(t), "run", "--url", s.URL.String(), "--insecure", "--each", "name:VM*", "--shard", shard, src).CombinedOutput()
+		if err != nil {
+			t.Fatalf("shard %s: %v\n%s", shard, err, out)
+		}
+		for _, m := range regexp.MustCompile(`handled (VM\d+)`).FindAllStringSubmatch(string(out), -1) {
+			seen[m[1]]++
+		}
+	}
+	if len(seen) != 8 {
+		t.Errorf("the shards covered %d of 8 VMs: %v", len(seen), seen)
+	}
+	for v, n := range seen {
+		if n != 1 {
+			t.Errorf("%s ran in %d shards", v, n)
+		}
+	}
+	out, _ := exec.Command(buildVMLua(t), "run", "--url", s.URL.String(), "--insecure", "--each", "any:", "--shard", "3/2", src).CombinedOutput()
+	if !strings.Contains(string(out), "want i/n with 1 <= i <= n") {
+		t.Errorf("a bad shard was not refused clearly:\n%s", out)
+	}
+}
