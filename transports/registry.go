@@ -55,6 +55,9 @@ type Scheme struct {
 	Help    string   // one paragraph for docs/transports.md
 	Options []Option
 	Open    func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+	// ParseURL, when set, parses the scheme's URLs instead of url.Parse
+	// (for forms url.Parse refuses, such as vmfs://[datastore] path).
+	ParseURL func(raw string) (*url.URL, error)
 }
 
 var (
@@ -99,7 +102,7 @@ var ErrUnknownScheme = errors.New("unknown transport scheme")
 // scheme. A URL that carries a password is refused: passwords come from
 // named credentials in the config.
 func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
-	u, err := url.Parse(rawURL)
+	u, err := parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("transport URL %q: %w", Redact(rawURL), err)
 	}
@@ -115,6 +118,19 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 	return s.Open(ctx, u, opts)
 }
 
+// parse parses rawURL with its scheme's own parser when it has one.
+func parse(rawURL string) (*url.URL, error) {
+	if name, _, ok := strings.Cut(rawURL, "://"); ok {
+		mu.RLock()
+		s := schemes[strings.ToLower(name)]
+		mu.RUnlock()
+		if s != nil && s.ParseURL != nil {
+			return s.ParseURL(rawURL)
+		}
+	}
+	return url.Parse(rawURL)
+}
+
 func schemeNames() []string {
 	mu.RLock()
 	defer mu.RUnlock()
@@ -128,7 +144,7 @@ func schemeNames() []string {
 
 // Redact returns rawURL with any password replaced by "xxxxx", for messages.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
+	u, err := parse(rawURL)
 	if err != nil {
 		return "(unparsable URL)"
 	}

@@ -38,6 +38,18 @@ func init() {
 			{Name: "create", Default: "true", Help: "create the URL's folder (and its parents) when it does not exist; false refuses a missing folder"},
 		},
 		Open: open,
+		// Only the bracketed form needs a parser of its own; the host form
+		// is a plain URL.
+		ParseURL: func(raw string) (*url.URL, error) {
+			if _, _, ok := cutBracket(raw); !ok {
+				return url.Parse(raw)
+			}
+			ds, dir, err := ParseURL(raw)
+			if err != nil {
+				return nil, err
+			}
+			return &url.URL{Scheme: "vmfs", Host: ds, Path: "/" + dir}, nil
+		},
 	})
 }
 

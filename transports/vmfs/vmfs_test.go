@@ -202,13 +202,13 @@ func TestBracketedURLOpens(t *testing.T) {
 	if _, err := transports.Upload(ctx, a, "f", strings.NewReader("hello"), transports.UploadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ds, dir, err := vmfs.ParseURL("vmfs://[LocalDS_0] shared/dir")
+	// Through the registry, as a script's transport.open reaches it.
+	b, err := transports.Open(ctx, "vmfs://[LocalDS_0] shared/dir", transports.Options{Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := vmfs.New(ctx, c, ds, dir, "")
-	if err != nil {
-		t.Fatal(err)
+	if got := transports.Redact("vmfs://[LocalDS_0] shared/dir"); got != "vmfs://LocalDS_0/shared/dir" {
+		t.Errorf("Redact of the bracketed form = %q", got)
 	}
 	fi, err := b.Stat(ctx, "f")
 	if err != nil || fi.Size != 5 {
@@ -217,7 +217,7 @@ func TestBracketedURLOpens(t *testing.T) {
 	if got, want := b.URL(), "vmfs://LocalDS_0/shared/dir"; got != want {
 		t.Errorf("URL() = %q, want %q", got, want)
 	}
-	if p, _ := b.DatastorePath("f"); p != "[LocalDS_0] shared/dir/f" {
+	if p, _ := b.(vmfs.ServerCopier).DatastorePath("f"); p != "[LocalDS_0] shared/dir/f" {
 		t.Errorf("DatastorePath(f) = %q", p)
 	}
 }
