@@ -166,7 +166,7 @@ func (f *fx) runInProcess(c cell) error {
 		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module},
 		Timeout:   2 * time.Minute,
 		Endpoints: map[string]runtime.Endpoint{"sim": f.ep}, DefaultEndpoint: "sim",
-		Args:     []string{"dest=" + f.dest, "vm=name:" + f.vm, "disk=" + f.disk},
+		Args: []string{"dest=" + f.dest, "vm=name:" + f.vm, "disk=" + f.disk},
 		Progress: progressHook{at: func(name string, done, total int64) {
 			if c.onProgress != nil {
 				c.onProgress(f, done, total)
