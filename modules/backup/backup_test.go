@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/vm"
 )
 
 // readCatalog reads the catalog of the only set of vmName under dir.
@@ -70,5 +72,14 @@ func TestBackupWritesACompleteSetThatVerifies(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, "DB01", ".vmlua-lock")); err == nil {
 		t.Error("the lock file is left")
+	}
+}
+
+func TestEveryFunctionIsDocumented(t *testing.T) {
+	if err := backup.Module.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := vm.VMType.Method("backup"); !ok {
+		t.Fatal("VM objects have no backup method")
 	}
 }

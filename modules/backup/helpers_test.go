@@ -38,7 +38,9 @@ type env struct {
 	dir    string // a granted file:// destination
 }
 
-func startSim(t *testing.T, o vsim.Options) *env {
+func startSim(t *testing.T, o vsim.Options) *env { return startSimB(t, o) }
+
+func startSimB(t testing.TB, o vsim.Options) *env {
 	t.Helper()
 	o.Password = simPassword
 	s, err := vsim.Start(context.Background(), o)

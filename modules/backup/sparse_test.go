@@ -15,6 +15,10 @@ import (
 // registerEmptyVM writes a VM whose 32 MiB disk holds 1 MiB of data onto
 // the datastore folder and registers it.
 func registerEmptyVM(t *testing.T, e *env, dsDir, name string, size int64) {
+	registerEmptyVMB(t, e, dsDir, name, size, 1<<20)
+}
+
+func registerEmptyVMB(t testing.TB, e *env, dsDir, name string, size, dataBytes int64) {
 	t.Helper()
 	dir := filepath.Join(dsDir, "LocalDS_0", name)
 	os.MkdirAll(dir, 0o755)
@@ -31,7 +35,11 @@ func registerEmptyVM(t *testing.T, e *env, dsDir, name string, size int64) {
 	for i := range data {
 		data[i] = byte(i*7 + 1)
 	}
-	f.WriteAt(data, size/2)
+	// the data in 1 MiB pieces spread over the disk
+	n := dataBytes / int64(len(data))
+	for i := int64(0); i < n; i++ {
+		f.WriteAt(data, size/2+(i-n/2)*(size/2/max(n, 1)))
+	}
 	f.Truncate(size)
 	f.Close()
 	ctx := context.Background()
