@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs 'vmlua demo' as a new user would: it must back up every
+// simulated VM, verify every set, restore DB01 byte-exact, and say so.
+func TestDemo(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "demo")
+	cmd := exec.Command(buildVMLua(t), "demo", "--out", out, "--disk-size", "16M")
+	var stdout, stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("vmlua demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	o := stdout.String()
+	for _, vm := range []string{"APP01", "DB01", "WEB01", "WEB02"} {
+		if !regexp.MustCompile(`(?m)^` + vm + `\s+\d+\s.*\sok$`).MatchString(o) {
+			t.Errorf("the summary has no verified row for %s:\n%s", vm, o)
+		}
+	}
+	if !strings.Contains(o, "Restore of DB01 as DB01-restored: byte-exact") {
+		t.Errorf("the restore was not proven byte-exact:\n%s", o)
+	}
+	// Not a terminal: progress comes as plain lines.
+	if !regexp.MustCompile(`DB01 scsi0:0: done, 16.0 MiB in`).MatchString(stderr.String()) {
+		t.Errorf("no plain progress lines on stderr:\n%s", stderr.String())
+	}
+	for _, p := range []string{"scripts/backup_all.lua", "scripts/restore.lua", "scripts/hot_backup.lua"} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Errorf("the demo did not leave %s for the user: %v", p, err)
+		}
+	}
+	sets, _ := filepath.Glob(filepath.Join(out, "backups", "*", "*", "catalog.json"))
+	if len(sets) < 5 {
+		t.Errorf("%d catalogs written, want one per VM plus the restored VM's: %v", len(sets), sets)
+	}
+}
