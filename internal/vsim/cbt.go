@@ -1,6 +1,8 @@
 package vsim
 
 import (
+	"errors"
+	"syscall"
 	"fmt"
 	"sort"
 	"strconv"
@@ -45,11 +47,7 @@ func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.Que
 	}
 	var areas [][2]int64
 	if req.ChangeId == "*" {
-		for blk := int64(0); blk*BlockSize < d.capacity; blk++ {
-			if blockAllocated(d.seed, blk) {
-				areas = append(areas, [2]int64{blk * BlockSize, min((blk+1)*BlockSize, d.capacity)})
-			}
-		}
+		areas = append(areas, d.baseAllocated()...)
 		areas = append(areas, vs.writesTo(d.id, 0, upTo)...)
 	} else {
 		i := strings.LastIndex(req.ChangeId, "/")
@@ -69,6 +67,36 @@ func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.Que
 	}
 	body.Res = &types.QueryChangedDiskAreasResponse{Returnval: info}
 	return body
+}
+
+// baseAllocated returns the areas of the base of d's chain that hold data,
+// from its flat file (by SEEK_DATA/SEEK_HOLE): a generated disk's file has
+// holes where its initial image has none, and a disk registered from
+// existing files (a restored VM) has whatever was written to it. Where the
+// file system cannot say, the whole disk counts as allocated.
+func (d *disk) baseAllocated() [][2]int64 {
+	var out [][2]int64
+	f := d.layers[0].f
+	const seekData, seekHole = 3, 4 // SEEK_DATA, SEEK_HOLE (Linux, the BSDs, Solaris)
+	for off := int64(0); off < d.capacity; {
+		s, err := f.Seek(off, seekData)
+		if err != nil {
+			if errors.Is(err, syscall.ENXIO) { // no data past off
+				return out
+			}
+			return [][2]int64{{0, d.capacity}} // the file system cannot say
+		}
+		if s >= d.capacity {
+			return out
+		}
+		e, err := f.Seek(s, seekHole)
+		if err != nil || e <= s {
+			return [][2]int64{{0, d.capacity}}
+		}
+		out = append(out, [2]int64{s, min(e, d.capacity)})
+		off = e
+	}
+	return out
 }
 
 func changeIDPrefix(vs *vmState) string { return fmt.Sprintf("52 %016x/", vs.seed) }
