@@ -2,11 +2,11 @@ package vsim
 
 import (
 	"errors"
-	"syscall"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
