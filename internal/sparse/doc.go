@@ -14,5 +14,11 @@
 // one 'D' record of at most 1 MiB. The same image therefore always gives the
 // same stream, whether its zero regions were read or known in advance
 // (Writer.Zero), and the stream's sha256 identifies the image's content.
+//
+// A delta stream (an incremental layer) starts with "VLDELTA1" instead and
+// may also hold 'U' records: that many bytes unchanged from the layer below.
+// Its changed ranges are encoded as above, blocks counted from the start of
+// each range. Merge rebuilds the image of a chain (a full image and deltas)
+// in one pass over all layers.
 // docs/catalog.md documents the format for people restoring by hand.
 package sparse

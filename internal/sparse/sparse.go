@@ -10,8 +10,13 @@ import (
 	"io"
 )
 
-// Magic starts every stream.
-const Magic = "VLSPARS1"
+// Magic starts every full image stream; DeltaMagic every delta (an
+// incremental layer: 'U' records stand for bytes unchanged from the
+// layer below).
+const (
+	Magic      = "VLSPARS1"
+	DeltaMagic = "VLDELTA1"
+)
 
 // BlockSize is the unit of zero detection; MaxData bounds one data record.
 const (
@@ -24,6 +29,7 @@ type Stats struct {
 	Size      int64 // logical image size
 	DataBytes int64 // bytes stored as data
 	ZeroBytes int64 // bytes left out as zeros
+	KeptBytes int64 // bytes left to the layer below (deltas)
 }
 
 // Writer encodes an image of a known size. Write takes the image in order;
@@ -38,6 +44,8 @@ type Writer struct {
 	blk    []byte
 	nblk   int   // bytes in blk
 	zrun   int64 // pending zero bytes
+	krun   int64 // pending unchanged bytes (delta)
+	delta  bool
 	data   []byte
 	stats  Stats
 	err    error
@@ -46,11 +54,18 @@ type Writer struct {
 }
 
 // NewWriter starts a stream of an image of size bytes on w.
-func NewWriter(w io.Writer, size int64) *Writer {
-	sw := &Writer{w: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), size: size, blk: make([]byte, BlockSize), data: make([]byte, 0, MaxData)}
+func NewWriter(w io.Writer, size int64) *Writer { return newWriter(w, size, Magic) }
+
+// NewDeltaWriter starts a delta stream of an image of size bytes on w:
+// Keep leaves ranges to the layer below; Write and Zero give the bytes of
+// the changed ranges.
+func NewDeltaWriter(w io.Writer, size int64) *Writer { return newWriter(w, size, DeltaMagic) }
+
+func newWriter(w io.Writer, size int64, magic string) *Writer {
+	sw := &Writer{delta: magic == DeltaMagic, w: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), size: size, blk: make([]byte, BlockSize), data: make([]byte, 0, MaxData)}
 	sw.out = io.MultiWriter(sw.w, sw.h)
 	var hdr [16]byte
-	copy(hdr[:], Magic)
+	copy(hdr[:], magic)
 	binary.LittleEndian.PutUint64(hdr[8:], uint64(size))
 	sw.write(hdr[:])
 	sw.stats.Size = size
@@ -80,6 +95,35 @@ func (s *Writer) flushData() {
 	s.data = s.data[:0]
 }
 
+func (s *Writer) flushKeep() {
+	if s.krun == 0 {
+		return
+	}
+	s.record('U', s.krun)
+	s.stats.KeptBytes += s.krun
+	s.krun = 0
+}
+
+// Keep leaves the next n bytes of the image to the layer below (a delta
+// stream only). A partial block before it is encoded as it is.
+func (s *Writer) Keep(n int64) error {
+	if !s.delta {
+		return errors.New("sparse: Keep on a full image stream")
+	}
+	if err := s.check(n); err != nil || n == 0 {
+		return err
+	}
+	if s.nblk > 0 {
+		s.block(s.blk[:s.nblk], false)
+		s.nblk = 0
+	}
+	s.flushData()
+	s.flushZero()
+	s.krun += n
+	s.pos += n
+	return s.err
+}
+
 func (s *Writer) flushZero() {
 	if s.zrun == 0 {
 		return
@@ -106,6 +150,7 @@ func isZero(p []byte) bool {
 
 // block classifies one complete (or final) block.
 func (s *Writer) block(p []byte, knownZero bool) {
+	s.flushKeep()
 	if knownZero || isZero(p) {
 		s.flushData()
 		s.zrun += int64(len(p))
@@ -168,6 +213,7 @@ func (s *Writer) Zero(n int64) error {
 	for n > 0 {
 		if s.nblk == 0 && n >= BlockSize {
 			whole := n / BlockSize * BlockSize
+			s.flushKeep()
 			s.flushData()
 			s.zrun += whole
 			s.pos += whole
@@ -201,6 +247,7 @@ func (s *Writer) Close() error {
 	}
 	s.flushData()
 	s.flushZero()
+	s.flushKeep()
 	s.write([]byte{'E'})
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(s.size))
@@ -229,25 +276,40 @@ var ErrCorrupt = errors.New("the vmlua-sparse stream is corrupt")
 // the last Read before io.EOF fails when the stream was truncated or
 // altered.
 type Reader struct {
-	r    *bufio.Reader
-	h    hash.Hash
-	size int64
-	pos  int64
-	kind byte
-	left int64
-	done bool
-	sum  string
+	r     *bufio.Reader
+	h     hash.Hash
+	size  int64
+	pos   int64
+	kind  byte
+	left  int64
+	done  bool
+	sum   string
+	delta bool
+	skip  []byte
 }
 
-// NewReader reads the header of a stream.
+// NewReader reads the header of a full image stream; a delta is refused.
 func NewReader(r io.Reader) (*Reader, error) {
+	sr, err := NewLayerReader(r)
+	if err == nil && sr.delta {
+		return nil, fmt.Errorf("%w: it is an incremental layer (%q), which only restores on top of its parent", ErrCorrupt, DeltaMagic)
+	}
+	return sr, err
+}
+
+// NewLayerReader reads the header of a full image or a delta stream.
+func NewLayerReader(r io.Reader) (*Reader, error) {
 	sr := &Reader{r: bufio.NewReaderSize(r, 256<<10), h: sha256.New()}
 	var hdr [16]byte
 	if _, err := io.ReadFull(sr.r, hdr[:]); err != nil {
 		return nil, fmt.Errorf("%w: reading the header: %v", ErrCorrupt, err)
 	}
-	if string(hdr[:8]) != Magic {
-		return nil, fmt.Errorf("%w: it does not start with %q", ErrCorrupt, Magic)
+	switch string(hdr[:8]) {
+	case Magic:
+	case DeltaMagic:
+		sr.delta = true
+	default:
+		return nil, fmt.Errorf("%w: it does not start with %q or %q", ErrCorrupt, Magic, DeltaMagic)
 	}
 	sr.h.Write(hdr[:])
 	sr.size = int64(binary.LittleEndian.Uint64(hdr[8:]))
@@ -278,7 +340,10 @@ func (s *Reader) next() error {
 	}
 	s.h.Write([]byte{tag})
 	switch tag {
-	case 'D', 'Z':
+	case 'D', 'Z', 'U':
+		if tag == 'U' && !s.delta {
+			return fmt.Errorf("%w: an unchanged-range record in a full image at offset %d", ErrCorrupt, s.pos)
+		}
 		n, err := binary.ReadUvarint(hashByteReader{s})
 		if err != nil || n == 0 || int64(n) > s.size-s.pos {
 			return fmt.Errorf("%w: bad record length at image offset %d", ErrCorrupt, s.pos)
@@ -318,6 +383,9 @@ func (s *Reader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if s.kind == 'U' {
+		return 0, fmt.Errorf("%w: a delta stream read as a full image", ErrCorrupt)
+	}
 	if int64(len(p)) > s.left {
 		p = p[:s.left]
 	}
@@ -338,4 +406,123 @@ func (s *Reader) Read(p []byte) (int, error) {
 	s.pos += int64(n)
 	s.left -= int64(n)
 	return n, nil
+}
+
+// IsDelta reports whether the stream is a delta (an incremental layer).
+func (s *Reader) IsDelta() bool { return s.delta }
+
+// peek returns the kind of the current record and the bytes left in it;
+// io.EOF once the (verified) trailer was read.
+func (s *Reader) peek() (byte, int64, error) {
+	if s.done {
+		return 0, 0, io.EOF
+	}
+	for s.left == 0 {
+		if err := s.next(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return s.kind, s.left, nil
+}
+
+// discard advances n bytes inside the current record (n <= left).
+func (s *Reader) discard(n int64) error {
+	if s.kind == 'D' {
+		if s.skip == nil {
+			s.skip = make([]byte, 256<<10)
+		}
+		for k := n; k > 0; {
+			m := int(min(k, int64(len(s.skip))))
+			if _, err := io.ReadFull(s.r, s.skip[:m]); err != nil {
+				return fmt.Errorf("%w: truncated inside a data record at image offset %d", ErrCorrupt, s.pos)
+			}
+			s.h.Write(s.skip[:m])
+			k -= int64(m)
+		}
+	}
+	s.pos += n
+	s.left -= n
+	return nil
+}
+
+// Merge returns the flat image of a chain of layers, the full image first
+// and each delta on top of the one before: for every byte, the topmost
+// layer that does not leave it unchanged gives it. The layers are read
+// once, in step, in constant memory; every layer's trailer is verified,
+// and a chain whose layers disagree on the image size or end early is an
+// error.
+func Merge(layers []*Reader) (io.Reader, error) {
+	if len(layers) == 0 {
+		return nil, errors.New("sparse: no layers to merge")
+	}
+	if layers[0].delta {
+		return nil, fmt.Errorf("%w: the bottom of the chain is an incremental layer, not a full image", ErrCorrupt)
+	}
+	for i, l := range layers[1:] {
+		if l.size != layers[0].size {
+			return nil, fmt.Errorf("%w: layer %d is an image of %d bytes, the full image below it has %d (was the disk resized?)", ErrCorrupt, i+1, l.size, layers[0].size)
+		}
+	}
+	if len(layers) == 1 {
+		return layers[0], nil
+	}
+	return &merger{layers: layers}, nil
+}
+
+type merger struct {
+	layers []*Reader
+	done   bool
+}
+
+func (m *merger) Read(p []byte) (int, error) {
+	if m.done {
+		return 0, io.EOF
+	}
+	out := 0
+	for out < len(p) {
+		n := int64(len(p) - out)
+		src := -1
+		ends := 0
+		for i := len(m.layers) - 1; i >= 0; i-- {
+			kind, left, err := m.layers[i].peek()
+			if err == io.EOF {
+				ends++
+				continue
+			}
+			if err != nil {
+				return out, err
+			}
+			n = min(n, left)
+			if src < 0 && kind != 'U' {
+				src = i
+			}
+		}
+		if ends == len(m.layers) {
+			m.done = true
+			if out == 0 {
+				return 0, io.EOF
+			}
+			return out, nil
+		}
+		if ends > 0 {
+			return out, fmt.Errorf("%w: the layers of the chain end at different offsets", ErrCorrupt)
+		}
+		for i, l := range m.layers {
+			if i != src {
+				if err := l.discard(n); err != nil {
+					return out, err
+				}
+				continue
+			}
+			k, err := l.Read(p[out : out+int(n)])
+			out += k
+			if err != nil {
+				return out, err
+			}
+			if int64(k) != n {
+				return out, fmt.Errorf("%w: short read in layer %d", ErrCorrupt, i)
+			}
+		}
+	}
+	return out, nil
 }

@@ -140,3 +140,90 @@ func TestWriterRefusesAShortOrLongImage(t *testing.T) {
 		t.Error("a long image was accepted")
 	}
 }
+
+// applyDelta writes a delta of next over prev: the ranges in changed
+// (unaligned) are given, the rest kept.
+func applyDelta(t *testing.T, next []byte, changed [][2]int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w := NewDeltaWriter(&out, int64(len(next)))
+	pos := 0
+	for _, c := range changed {
+		if err := w.Keep(int64(c[0] - pos)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(next[c[0]:c[1]]); err != nil {
+			t.Fatal(err)
+		}
+		pos = c[1]
+	}
+	if err := w.Keep(int64(len(next) - pos)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestMergeRebuildsEveryPointOfAChain(t *testing.T) {
+	base := image("DDZZDZDDDDZZZZDZ", 64<<10)
+	full, _, _ := encode(t, base, false, 1<<20)
+	layers := [][]byte{full}
+	points := [][]byte{base}
+	cur := append([]byte{}, base...)
+	for i, ch := range [][][2]int{
+		{{100, 5000}, {70000, 70001}},
+		{{0, 4096}, {200000, 400000}},                // zeros and data across blocks
+		{{len(base) - 10, len(base)}},                 // the tail
+		{{65536 * 2, 65536 * 4}, {65536 * 9, 655360}}, // a zero region gets data; data gets zeros
+	} {
+		next := append([]byte{}, cur...)
+		for j, c := range ch {
+			for k := c[0]; k < c[1]; k++ {
+				if (i+j)%2 == 1 {
+					next[k] = 0
+				} else {
+					next[k] = byte(k*7 + i + 1)
+				}
+			}
+		}
+		layers = append(layers, applyDelta(t, next, ch))
+		points = append(points, next)
+		cur = next
+	}
+	for p := range points {
+		var rs []*Reader
+		for _, l := range layers[:p+1] {
+			r, err := NewLayerReader(bytes.NewReader(l))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs = append(rs, r)
+		}
+		m, err := Merge(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(m)
+		if err != nil {
+			t.Fatalf("point %d: %v", p, err)
+		}
+		if !bytes.Equal(got, points[p]) {
+			t.Fatalf("point %d: the merged image differs", p)
+		}
+	}
+	// a delta is not a full image, and a damaged delta fails the merge
+	if _, err := NewReader(bytes.NewReader(layers[1])); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("NewReader of a delta: %v", err)
+	}
+	bad := append([]byte{}, layers[2]...)
+	bad[40] ^= 1
+	r0, _ := NewLayerReader(bytes.NewReader(layers[0]))
+	r1, _ := NewLayerReader(bytes.NewReader(layers[1]))
+	r2, _ := NewLayerReader(bytes.NewReader(bad))
+	m, _ := Merge([]*Reader{r0, r1, r2})
+	if _, err := io.Copy(io.Discard, m); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("merge with a damaged layer: %v", err)
+	}
+}
