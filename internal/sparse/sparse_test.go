@@ -174,7 +174,7 @@ func TestMergeRebuildsEveryPointOfAChain(t *testing.T) {
 	cur := append([]byte{}, base...)
 	for i, ch := range [][][2]int{
 		{{100, 5000}, {70000, 70001}},
-		{{0, 4096}, {200000, 400000}},                // zeros and data across blocks
+		{{0, 4096}, {200000, 400000}},                 // zeros and data across blocks
 		{{len(base) - 10, len(base)}},                 // the tail
 		{{65536 * 2, 65536 * 4}, {65536 * 9, 655360}}, // a zero region gets data; data gets zeros
 	} {
