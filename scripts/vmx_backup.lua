@@ -1,0 +1,142 @@
+-- vmx_backup.lua — the book's vmxBackup.pl (Code Listing 7.2), ported and
+-- versioned; with sync=, its "Swiss Army Knife" variant that copies the
+-- configuration to another datastore (a DR site's replicated VMFS, a spare
+-- host's local disk) so the VM can be registered there.
+--
+-- Usage:
+--   vmlua run --allow DEST scripts/vmx_backup.lua to=DEST [vms=any:] [keep=N] [credentials=NAME]
+--   vmlua run --allow vmfs://SRC_DS/ --allow vmfs://DR_DS/standby scripts/vmx_backup.lua \
+--       sync=vmfs://DR_DS/standby [vms=any:] [profile=DR]
+--
+--   to=DEST        a granted transport URL; each VM's files (.vmx, .nvram, .vmsd, .vmxf, logs)
+--                  land as DEST/<vm>/vmx/<vm>-<UTC time>.tar.gz — a new archive every run,
+--                  never overwriting one (the book's script overwrote; it suggested versioning)
+--   vms=SPEC       which VMs (default any:, the book's registered_vm_names)
+--   keep=N         archives to keep per VM (default: all of them)
+--   credentials=N  named credentials from the config for DEST
+--   sync=URL       a vmfs:// folder: copy each VM's .vmx, .nvram, .vmsd and .vmxf into
+--                  URL/<vm folder>/ (the book's `tar zxPf` on the other side). The source
+--                  datastore folder (vmfs://<datastore>/) must be granted too.
+--   profile=NAME   with sync=: write through this vSphere profile (the DR site's vCenter)
+--
+-- At least one of to= and sync= is needed; both may be given. The script fails at
+-- the end when any VM failed, after trying every VM.
+--
+-- Registering the synced copy (the book's step 2, `vmware-cmd -s register`) needs
+-- a function the vm module does not have yet: vm.register(vmx_path [, {host=, pool=,
+-- folder=, name=}]) → VM. Until it exists the script prints, for each VM, the .vmx
+-- path to register (vSphere client, `govc vm.register`, or `vim-cmd solo/registervm`).
+local vm = require "vm"
+local backup = require "backup"
+local transport = require "transport"
+local log = require "log"
+
+-- User variables
+local to, sync = arg.to, arg.sync
+if not (to or sync) then
+  error({ code = "invalid_argument", message = "usage: vmx_backup.lua to=URL [vms=any:] [keep=N] [credentials=NAME] | sync=vmfs://DS/folder [profile=NAME]" })
+end
+local keep = tonumber(arg.keep)
+if arg.keep and not (keep and keep >= 1) then
+  error({ code = "invalid_argument", message = "keep= takes a number of archives, at least 1" })
+end
+if sync and not sync:find("^vmfs://") then
+  error({ code = "invalid_argument", message = "sync= takes a vmfs:// folder, e.g. vmfs://DR_DS/standby" })
+end
+
+-- The files a VM needs to be registered elsewhere (the disks are replicated).
+local config_ext = { vmx = true, nvram = true, vmsd = true, vmxf = true }
+
+-- "[LocalDS_0] DB01/DB01.vmx" -> "LocalDS_0", "DB01", "DB01.vmx"
+local function split_vmx(p)
+  local ds, rest = p:match("^%[([^%]]+)%]%s*(.+)$")
+  if not ds then return nil end
+  local dir, file = rest:match("^(.*)/([^/]+)$")
+  return ds, dir or "", file or rest
+end
+
+-- Keep the newest `keep` archives of a VM (by the UTC time in their names).
+local function rotate(t, dir)
+  local archives = {}
+  for _, e in ipairs(t:list(dir)) do
+    if not e.dir and e.name:find("%.tar%.gz$") then archives[#archives + 1] = e.name end
+  end
+  -- NAME-20260102T030405Z.tar.gz, then -1, -2 ... within the same second
+  local function key(n)
+    return (n:match("(%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ)") or ""), tonumber(n:match("Z%-(%d+)%.tar%.gz$") or "0")
+  end
+  table.sort(archives, function(a, b)
+    local ta, na = key(a)
+    local tb, nb = key(b)
+    if ta ~= tb then return ta < tb end
+    return na < nb
+  end)
+  for i = 1, #archives - keep do
+    t:remove(dir .. "/" .. archives[i])
+    log.info("removed an old configuration archive", { file = dir .. "/" .. archives[i] })
+  end
+end
+
+-- Read the VM's configuration files from its own datastore folder.
+local function read_config(v)
+  local ds, dir, vmx = split_vmx(v.vmx)
+  if not ds then
+    error({ code = "invalid_argument", message = "cannot parse the .vmx path " .. v.vmx, vm = v.name })
+  end
+  local src = transport.open("vmfs://" .. ds .. "/" .. dir)
+  local files = {}
+  for _, e in ipairs(src:list(".")) do
+    local ext = e.name:match("%.([^.]+)$")
+    if not e.dir and ext and config_ext[ext:lower()] then
+      files[#files + 1] = { name = e.name, data = src:read(e.name) }
+    end
+  end
+  return { vm = v.name, dir = dir, vmx = vmx, files = files }
+end
+
+local dest = to and transport.open(to, { credentials = arg.credentials })
+local vms = vm.find(arg.vms or arg.vm or "any:")
+local failed, archived, synced, to_sync = {}, 0, 0, {}
+local function fail(name, err)
+  failed[#failed + 1] = name
+  log.error("configuration backup failed", { vm = name, error = tostring(err) })
+end
+
+-- Pass 1, on the VMs' own vSphere: archive, and read what is to be synced.
+for _, v in ipairs(vms) do
+  local ok, err = pcall(function()
+    if dest then
+      local res = backup.vmx { vm = v, to = dest }
+      archived = archived + 1
+      log.info("configuration archived", { vm = v.name, file = res.path, bytes = res.bytes, files = #res.files })
+      if keep then rotate(dest, res.path:match("^(.*)/[^/]+$") or ".") end
+    end
+    if sync then to_sync[#to_sync + 1] = read_config(v) end
+  end)
+  if not ok then fail(v.name, err) end
+end
+
+-- Pass 2, on the other site's vSphere when profile= names one: write the copies.
+if sync and #to_sync > 0 then
+  if arg.profile then vm.connect(arg.profile) end
+  local dst = transport.open(sync)
+  local dsname, folder = sync:match("^vmfs://%[?([^%]/]+)%]?%s*/?(.*)$")
+  folder = folder:gsub("/$", "")
+  for _, c in ipairs(to_sync) do
+    local ok, err = pcall(function()
+      dst:mkdir(c.dir)
+      for _, f in ipairs(c.files) do dst:write(c.dir .. "/" .. f.name, f.data) end
+      synced = synced + 1
+      local target = "[" .. dsname .. "] " .. (folder ~= "" and folder .. "/" or "") .. c.dir .. "/" .. c.vmx
+      -- The book's step 2 belongs here, once the vm module has it:
+      --   local w = vm.register(target, { host = arg.host })
+      print(string.format("%s: %d configuration file(s) synced; register %s", c.vm, #c.files, target))
+    end)
+    if not ok then fail(c.vm, err) end
+  end
+end
+
+print(string.format("%d VM(s): %d archived, %d synced, %d failed", #vms, archived, synced, #failed))
+if #failed > 0 then
+  error({ code = "error", message = #failed .. " VM(s) failed: " .. table.concat(failed, ", ") })
+end
