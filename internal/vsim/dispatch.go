@@ -146,7 +146,10 @@ func (s *Sim) waitTask(ctx context.Context, ref types.ManagedObjectReference) ty
 
 // put installs a wrapper in the caller's session registry. Registry.Put
 // writes the entity's status fields, which are shared with the stock object,
-// so it runs under the object's lock.
+// so it runs under the object's lock. It calls the session's Registry.Put,
+// not Session.Put: the wrapper already carries the object's reference, and
+// Session.Put would rewrite the shared Self field by reflection while other
+// goroutines read it, unlocked, to find the object's lock (a data race).
 func put(ctx *simulator.Context, obj, w mo.Reference) {
-	ctx.WithLock(obj, func() { ctx.Session.Put(w) })
+	ctx.WithLock(obj, func() { ctx.Session.Registry.Put(w) })
 }
