@@ -9,10 +9,16 @@ import (
 	"time"
 )
 
-// Schema names the format; Version is its version.
+// Schema names the format; Version is the newest version this vmlua
+// reads. A set that depends on another (an incremental) is written as
+// VersionChain, so that a vmlua that cannot apply a chain refuses it
+// instead of restoring a delta as if it were a disk; every other set is
+// still written as version 1.
 const (
-	Schema  = "vmlua.backup.catalog"
-	Version = 1
+	Schema       = "vmlua.backup.catalog"
+	Version      = 2
+	VersionFull  = 1
+	VersionChain = 2
 	// FileName is the catalog of a complete set; ProgressName the one a
 	// running backup keeps up to date (an incomplete set has only it, or
 	// nothing).
@@ -36,7 +42,34 @@ type Catalog struct {
 	Disks    []Disk    `json:"disks"`
 	Skipped  []Skipped `json:"skipped,omitempty"`
 	Files    []File    `json:"files"`
+
+	// Chains (version 2, optional fields).
+	// Mode is how the disks were stored: "full" (also when empty),
+	// "incremental" (only what changed since Parent), or "synthetic" (a
+	// full merged from a chain by backup.synthesize, not read from vSphere).
+	Mode string `json:"mode,omitempty"`
+	// Parent is the id of the set an incremental applies on.
+	Parent string `json:"parent,omitempty"`
+	// Depth is the number of incrementals between this set and its full
+	// (0 for a full).
+	Depth int `json:"depth,omitempty"`
+	// FullReason says why a set made with mode incremental or auto is a
+	// full (no base, chain_max reached, a base that cannot be trusted).
+	FullReason string `json:"full_reason,omitempty"`
+	// SynthesizedFrom is, for a synthetic full, the set whose point it
+	// holds.
+	SynthesizedFrom string `json:"synthesized_from,omitempty"`
 }
+
+// Modes of sets.
+const (
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+	ModeSynthetic   = "synthetic"
+)
+
+// Incremental reports whether the set depends on a parent.
+func (c *Catalog) Incremental() bool { return c.Mode == ModeIncremental }
 
 // VM is what the set records about the machine.
 type VM struct {
@@ -72,6 +105,10 @@ type Options struct {
 	Quiesce  bool   `json:"quiesce"`
 	PowerOff bool   `json:"power_off"`
 	CBT      bool   `json:"cbt"` // allocated areas came from changed block tracking
+	// Mode is the mode the script asked for (full, incremental, auto);
+	// ChainMax the chain_max it gave (auto).
+	Mode     string `json:"mode,omitempty"`
+	ChainMax int    `json:"chain_max,omitempty"`
 }
 
 // Disk is one backed-up disk.
@@ -89,6 +126,22 @@ type Disk struct {
 	// stream (internal/sparse): equal images have equal digests.
 	ContentSHA256 string `json:"content_sha256"`
 	DataBytes     int64  `json:"data_bytes"` // non-zero bytes stored
+
+	// Changed block tracking and chains (optional).
+	// ChangeID is the disk's changeId at this set's freeze: the next
+	// incremental asks vSphere for the areas changed since it.
+	ChangeID string `json:"change_id,omitempty"`
+	// DiskUUID is the virtual disk's UUID; a different one means another
+	// disk (or a re-created one): no incremental on top of this set.
+	DiskUUID string `json:"disk_uuid,omitempty"`
+	// For an incremental disk (format vmlua-delta-1): BaseChangeID is the
+	// changeId the changed areas were asked from (the parent's change_id),
+	// ParentContentSHA256 the content_sha256 of the parent's layer of this
+	// disk, ChangedBytes the bytes vSphere reported changed (and that were
+	// read).
+	BaseChangeID        string `json:"base_change_id,omitempty"`
+	ParentContentSHA256 string `json:"parent_content_sha256,omitempty"`
+	ChangedBytes        int64  `json:"changed_bytes,omitempty"`
 }
 
 // Skipped is a disk the backup left out, and why.
@@ -120,11 +173,16 @@ const (
 	KindDescriptor = "descriptor"
 )
 
-// Format of stored disk images.
-const FormatSparse1 = "vmlua-sparse-1"
+// Formats of stored disk images: a full image, and the delta of an
+// incremental (internal/sparse delta stream).
+const (
+	FormatSparse1 = "vmlua-sparse-1"
+	FormatDelta1  = "vmlua-delta-1"
+)
 
-// New returns an empty catalog of the current schema.
-func New() *Catalog { return &Catalog{Schema: Schema, Version: Version} }
+// New returns an empty catalog (version 1; an incremental raises it to
+// VersionChain).
+func New() *Catalog { return &Catalog{Schema: Schema, Version: VersionFull} }
 
 // Marshal renders the catalog as indented JSON.
 func (c *Catalog) Marshal() ([]byte, error) {
@@ -195,9 +253,27 @@ func (c *Catalog) Validate() error {
 		if d.ID == "" || !files[d.File] || !files[d.Descriptor] {
 			errs = append(errs, fmt.Sprintf("disk %q names files the set does not list (%q, %q)", d.ID, d.File, d.Descriptor))
 		}
-		if d.Format != FormatSparse1 {
+		switch {
+		case d.Format == FormatDelta1 && !c.Incremental():
+			errs = append(errs, fmt.Sprintf("disk %q is an incremental layer (%s) in a set that is not incremental", d.ID, d.Format))
+		case d.Format != FormatSparse1 && d.Format != FormatDelta1:
 			errs = append(errs, fmt.Sprintf("disk %q has unknown format %q", d.ID, d.Format))
 		}
+	}
+	switch c.Mode {
+	case "", ModeFull, ModeSynthetic:
+		if c.Parent != "" {
+			errs = append(errs, fmt.Sprintf("a %s set names a parent (%q)", c.Mode, c.Parent))
+		}
+	case ModeIncremental:
+		if c.Parent == "" {
+			errs = append(errs, "an incremental set names no parent")
+		}
+		if c.Version < VersionChain {
+			errs = append(errs, fmt.Sprintf("an incremental set has version %d, not %d", c.Version, VersionChain))
+		}
+	default:
+		errs = append(errs, fmt.Sprintf("unknown mode %q", c.Mode))
 	}
 	if len(errs) > 0 {
 		return errors.New("invalid catalog: " + strings.Join(errs, "; "))

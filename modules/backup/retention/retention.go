@@ -34,6 +34,9 @@ type Set struct {
 	ID       string
 	Time     time.Time
 	Complete bool
+	// Parent is, for an incremental, the id of the set it applies on: a
+	// kept set keeps its whole chain.
+	Parent string
 }
 
 // Decision is what happens to one set, and why.
@@ -103,6 +106,26 @@ func Apply(sets []Set, p Policy) []Decision {
 			}
 		}
 		out = append(out, d)
+	}
+	// a kept set keeps every set its point needs (its chain), newest first
+	byID := map[string]int{}
+	for i, d := range out {
+		byID[d.Set.ID] = i
+	}
+	for i := range out {
+		if !out[i].Keep {
+			continue
+		}
+		for p, n := out[i].Set.Parent, 0; p != "" && n < len(out); n++ {
+			j, ok := byID[p]
+			if !ok {
+				break
+			}
+			if !out[j].Keep {
+				out[j].Keep, out[j].Reason = true, "needed by "+out[i].Set.ID+" (its chain)"
+			}
+			p = out[j].Set.Parent
+		}
 	}
 	return out
 }

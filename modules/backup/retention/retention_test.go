@@ -68,3 +68,48 @@ func TestEveryDecisionHasAReason(t *testing.T) {
 		}
 	}
 }
+
+// chain makes a series of n daily sets where the sets with full[i] true
+// are fulls and each other set is an incremental of the one before.
+func chain(full ...bool) []Set {
+	s := series(len(full))
+	for i := range s {
+		if !full[i] {
+			s[i].Parent = s[i-1].ID
+		}
+	}
+	return s
+}
+
+func TestRetentionKeepsTheChainsOfKeptSets(t *testing.T) {
+	F, I := true, false
+	for _, tc := range []struct {
+		name string
+		sets []Set
+		p    Policy
+		want []string
+	}{
+		{"keeping the newest incremental keeps its full and every incremental between",
+			chain(F, I, I, I), Policy{Last: 1}, []string{"0104T02", "0103T02", "0102T02", "0101T02"}},
+		{"an older chain no kept set needs goes",
+			chain(F, I, I, F, I), Policy{Last: 2}, []string{"0105T02", "0104T02"}},
+		{"a kept incremental of an older chain keeps that chain's full",
+			chain(F, I, I, F, I), Policy{Last: 1, Daily: 4}, []string{"0105T02", "0104T02", "0103T02", "0102T02", "0101T02"}},
+		{"a kept full does not keep the incrementals of the chain before it",
+			chain(F, I, I, F), Policy{Last: 1}, []string{"0104T02"}},
+		{"a chain whose parent is already gone keeps what is left",
+			[]Set{{ID: "x", Time: series(2)[1].Time, Complete: true, Parent: "gone"}}, Policy{Last: 1}, []string{"x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := Apply(tc.sets, tc.p)
+			if got := kept(ds); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("kept %v, want %v", got, tc.want)
+			}
+			for _, d := range ds {
+				if d.Reason == "" {
+					t.Errorf("%s: no reason", d.Set.ID)
+				}
+			}
+		})
+	}
+}
