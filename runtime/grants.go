@@ -60,6 +60,8 @@ func normalize(raw string) (normURL, error) {
 	}
 	if ip := net.ParseIP(n.host); ip != nil {
 		n.host = ip.String()
+	} else if strings.ContainsAny(n.host, ":[]") {
+		return normURL{}, fmt.Errorf("URL %q: host %q is neither a name nor an IP address", raw, n.host)
 	}
 	if u.User != nil {
 		n.user = u.User.Username()
