@@ -68,19 +68,13 @@ func optionsArg(r *runtime.Run, L *lua.LState, n int) (*lua.LTable, vm.Spec) {
 	return t, spec
 }
 
-func connect(r *runtime.Run) (*vm.Conn, error) {
-	profile, _ := r.Value("vm.profile", nil).(string)
-	return vm.Connect(r, profile)
-}
+func connect(r *runtime.Run) (*vm.Conn, error) { return vm.RunConn(r) }
 
 // vmObject opens the VM of a found question as a Lua VM object.
 func vmObject(ctx context.Context, r *runtime.Run, L *lua.LState, c *vm.Conn, f Found) (lua.LValue, error) {
-	v, err := c.Open(ctx, vm.Spec{Kind: "moref", Value: f.Ref.Value}, "moref:"+f.Ref.Value)
+	v, err := c.VMByRef(ctx, f.Ref)
 	if err != nil {
 		return nil, err
-	}
-	if v == nil {
-		return nil, &runtime.Error{Code: runtime.CodeNotFound, VM: f.VM, Message: "the VM disappeared while its question was read"}
 	}
 	return r.NewObject(L, vm.VMType, v), nil
 }

@@ -210,3 +210,9 @@ func (c *Conn) Registered(ctx context.Context) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// VMByRef returns the VM with the given managed object reference, or a
+// not_found error; it reads only that VM (not the inventory).
+func (c *Conn) VMByRef(ctx context.Context, ref types.ManagedObjectReference) (*VM, error) {
+	return c.newVM(ctx, ref)
+}

@@ -82,6 +82,8 @@ func init() {
 		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)"}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
 		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "timeout= seconds to wait for the guest (default 300)"}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
 		{Name: "suspend", Doc: "Suspends the VM and waits.", Fn: luaPower("suspend")},
+		{Name: "unregister", Doc: "Removes the VM from the inventory and keeps its files on the datastore (as vcbRestore's overwrite or a restore drill needs). Refused while the VM is powered on.", Fn: luaRemove(false)},
+		{Name: "destroy", Doc: "Deletes the VM and its files from the datastore, for restore drills that clean up after themselves. Refused while the VM is powered on, and for a VM with snapshots this run did not create.", Fn: luaRemove(true)},
 		{Name: "pending_question", Returns: "table|nil", Doc: "Returns the question the VM waits on, {id=, text=, choices={labels...}, message_ids={...}}, or nil.", Fn: luaPendingQuestion},
 		{Name: "answer_question", Args: []runtime.Arg{{Name: "question", Type: "table", Doc: "as pending_question returned it"}, {Name: "choice", Type: "number|string", Doc: "0-based index or the choice's label"}},
 			Doc: "Answers the VM's pending question; errors when the question is no longer pending or the choice does not exist.", Fn: luaAnswerQuestion},
@@ -91,10 +93,16 @@ func init() {
 	}
 }
 
-func conn(r *runtime.Run) (*Conn, error) {
-	profile, _ := r.Value("vm.profile", nil).(string)
+// RunConn returns the run's current vSphere connection: the default
+// profile, or the one the script chose with vm.connect.
+func RunConn(r *runtime.Run) (*Conn, error) {
+	profile, _ := r.Value(profileKey, nil).(string)
 	return Connect(r, profile)
 }
+
+const profileKey = "vm.profile"
+
+func conn(r *runtime.Run) (*Conn, error) { return RunConn(r) }
 
 func self(r *runtime.Run, L *lua.LState) *VM { return r.CheckObject(L, 1, VMType).(*VM) }
 
@@ -171,7 +179,7 @@ func luaConnect(r *runtime.Run, L *lua.LState) int {
 	if _, err := Connect(r, profile); err != nil {
 		return r.Raise(L, err)
 	}
-	r.Value("vm.profile", func() any { return profile })
+	r.Value(profileKey, func() any { return profile })
 	return 0
 }
 
@@ -498,6 +506,51 @@ func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
 		return err
 	}
 	return v.Refresh(ctx)
+}
+
+// Remove unregisters the VM, or destroys it with its files. A running
+// VM is refused.
+func (v *VM) Remove(r *runtime.Run, destroy bool) error {
+	ctx := r.Context()
+	if err := v.Refresh(ctx); err != nil {
+		return err
+	}
+	what := map[bool]string{false: "unregister", true: "destroy"}[destroy]
+	if v.Power() != "off" {
+		return &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Message: fmt.Sprintf("cannot %s a VM that is %s: power it off first (v:power_off())", what, map[string]string{"on": "running", "suspended": "suspended"}[v.Power()])}
+	}
+	if destroy {
+		if s := v.MO().Snapshot; s != nil && len(s.RootSnapshotList) > 0 {
+			return &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Message: "the VM has snapshots: destroy would delete them too; remove them first if that is meant"}
+		}
+	}
+	if r.DryRunAction(what+" the VM", "vm", v.Name()) {
+		return nil
+	}
+	if !destroy {
+		if err := v.Obj.Unregister(ctx); err != nil {
+			return vsphereErr(err, v.Name(), "unregister the VM")
+		}
+	} else {
+		task, err := v.Obj.Destroy(ctx)
+		if err != nil {
+			return vsphereErr(err, v.Name(), "destroy the VM")
+		}
+		if _, err := v.waitTask(r, task, "destroy the VM"); err != nil {
+			return err
+		}
+	}
+	r.Log.Warn("VM "+what+"ed", "vm", v.Name())
+	return nil
+}
+
+func luaRemove(destroy bool) func(r *runtime.Run, L *lua.LState) int {
+	return func(r *runtime.Run, L *lua.LState) int {
+		if err := self(r, L).Remove(r, destroy); err != nil {
+			return r.Raise(L, err)
+		}
+		return 0
+	}
 }
 
 // Question reads the VM's pending question (nil when none).

@@ -407,3 +407,27 @@ func TestMultiDiskReusesTheSnapshot(t *testing.T) {
 		t.Errorf("the reuse was not logged:\n%s", recs)
 	}
 }
+
+func TestUnregisterAndDestroy(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 3})
+	cases := []struct{ name, script, wantErr string }{
+		{"a running VM is not destroyed", `vm.open("name:VM1"):destroy()`, "cannot destroy a VM that is running: power it off first"},
+		{"a running VM is not unregistered", `vm.open("name:VM1"):unregister()`, "cannot unregister a VM that is running"},
+		{"a powered-off VM is unregistered", `local v = vm.open("name:VM2"); v:power_off(); v:unregister(); assert(vm.open("name:VM2") == nil)`, ""},
+		{"a powered-off VM is destroyed", `local v = vm.open("name:VM3"); v:power_off(); v:destroy(); assert(vm.open("name:VM3") == nil)`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err, recs := e.run(t, `local vm = require "vm"; `+tc.script, runOpts{})
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("error = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+	if len(e.snapshots(t, "VM1")) != 0 {
+		t.Error("VM1 was touched")
+	}
+}
