@@ -37,6 +37,8 @@ type Options struct {
 	Exclude   []string // not these disk ids
 	NoCBT     bool     // read every byte even when changed block tracking could say which are allocated
 	BreakLock bool     // take the VM's lock on the target even if another run holds it
+	Mode      string   // full (default), incremental, auto
+	ChainMax  int      // auto: the longest chain (a full and incrementals); 0: DefaultChainMax
 }
 
 // DirName is the folder of a VM's sets on a target: its name with path
@@ -127,6 +129,19 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if o.Compress == "" {
 		o.Compress = pcomp.Zstd
 	}
+	switch o.Mode {
+	case "":
+		o.Mode = ModeFull
+	case ModeFull, ModeIncremental, ModeAuto:
+	default:
+		return nil, runtime.Errorf(runtime.CodeInvalidArg, "mode=%q: use \"full\", \"incremental\" or \"auto\"", o.Mode)
+	}
+	if o.ChainMax == 0 {
+		o.ChainMax = DefaultChainMax
+	}
+	if o.ChainMax < 1 {
+		return nil, runtime.Errorf(runtime.CodeInvalidArg, "chain_max=%d: give at least 1 (1 makes every set a full)", o.ChainMax)
+	}
 	if !pcomp.Valid(o.Compress) {
 		return nil, runtime.Errorf(runtime.CodeInvalidArg, "compress=%q: use \"none\", \"gzip\" or \"zstd\"", o.Compress)
 	}
@@ -135,6 +150,16 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	}
 	vmDir := DirName(name)
 	started := time.Now().UTC().Truncate(time.Second)
+	// a set is never named before an existing one (chains take the newest
+	// by name; a clock behind, or many runs within a second, must not
+	// put a new set before its parent)
+	if fis, err := t.List(ctx, vmDir); err == nil {
+		for _, fi := range fis {
+			if ts, err := time.Parse(catalog.TimeFormat, fi.Name); err == nil && fi.IsDir && !ts.Before(started) {
+				started = ts.Add(time.Second)
+			}
+		}
+	}
 	// two backups of one VM within a second get distinct sets
 	for {
 		if _, err := t.Stat(ctx, vmDir+"/"+started.Format(catalog.TimeFormat)); err != nil {
@@ -151,8 +176,19 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 
 	cat = catalog.New()
 	cat.ID, cat.VMLua, cat.Started = id, runtime.Version, started
-	cat.Options = catalog.Options{Compress: o.Compress, Layered: o.Layered, Quiesce: o.Quiesce, PowerOff: o.PowerOff}
+	cat.Options = catalog.Options{Compress: o.Compress, Layered: o.Layered, Quiesce: o.Quiesce, PowerOff: o.PowerOff, Mode: o.Mode}
+	if o.Mode == ModeAuto {
+		cat.Options.ChainMax = o.ChainMax
+	}
 	cat.VM = describeVM(ctx, v)
+	cat.Mode = catalog.ModeFull
+	plan := planChain(r, v, t, vmDir, o)
+	if plan.parent != nil {
+		r.Log.Info("backup: incremental on the newest set", "vm", name, "parent", plan.parent.ID, "depth", plan.parent.Depth+1)
+	} else if plan.reason != "" {
+		r.Log.Warn("backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
+		cat.FullReason = plan.reason
+	}
 
 	sel, skipped, err := selectDisks(v, o)
 	if err != nil {
@@ -217,7 +253,7 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if err := copyConfigFiles(r, v, sw); err != nil {
 		return nil, err
 	}
-	if err := backupDisks(r, v, sel, sw, o); err != nil {
+	if err := backupDisks(r, v, sel, sw, o, plan); err != nil {
 		return nil, err
 	}
 	cat.Complete, cat.Finished = true, time.Now().UTC().Truncate(time.Second)
@@ -228,7 +264,7 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if err := t.Remove(ctx, id+"/"+catalog.ProgressName); err != nil {
 		r.Log.Warn("backup: could not remove progress.json (harmless: catalog.json is authoritative)", "set", id, "error", err)
 	}
-	r.Log.Info("backup: set complete", "vm", name, "set", id, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())
+	r.Log.Info("backup: set complete", "vm", name, "set", id, "mode", cat.Mode, "parent", cat.Parent, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())
 	return cat, nil
 }
 
@@ -376,7 +412,7 @@ func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter) error {
 // streams each frozen image into the set, and merges the REDO logs again:
 // layered, as the book recommends, with a second REDO that takes the
 // writes while the first one merges.
-func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Options) (err error) {
+func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Options, plan chainPlan) (err error) {
 	ctx := r.Context()
 	name := v.Name()
 	needSnap := v.Power() != "off"
@@ -405,12 +441,45 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Optio
 			}
 			depth[d.ID]++
 			snap = snapshotRef(v, sname)
+			r.Log.Info("backup: disk frozen", "vm", name, "disk", d.ID, "snapshot", sname)
 		}
 	}
 	if err := v.Refresh(ctx); err != nil {
 		return err
 	}
 	cbt := !o.NoCBT && v.MO().Config.ChangeTrackingEnabled != nil && *v.MO().Config.ChangeTrackingEnabled
+	changeIDs := map[int32]string{}
+	if cbt {
+		changeIDs = snapshotChangeIDs(ctx, v, snap)
+	}
+	// an incremental only on a base every disk can trust; else a full
+	incs := map[string]*incDisk{}
+	if plan.parent != nil {
+		for _, d0 := range sel {
+			d, err := v.Disk(d0.ID)
+			if err != nil {
+				return err
+			}
+			pd, why := trustBase(plan.parent, d, changeIDs[d.Key])
+			if why == "" {
+				areas, qerr := queryAreas(ctx, v.Obj.Client(), v.Ref, snap, d.Key, d.Capacity, pd.ChangeID, 0)
+				if qerr != nil {
+					why = fmt.Sprintf("vSphere rejected the change id %q of disk %s: %v", pd.ChangeID, d.ID, qerr)
+				} else {
+					incs[d.ID] = &incDisk{areas: areas, parent: pd}
+				}
+			}
+			if why != "" {
+				r.Log.Warn("backup: no incremental on a base that cannot be trusted; this set is a full", "vm", name, "parent", plan.parent.ID, "why", why)
+				sw.cat.FullReason = why
+				incs = nil
+				break
+			}
+		}
+		if incs != nil {
+			sw.cat.Mode, sw.cat.Parent, sw.cat.Depth, sw.cat.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
+		}
+	}
 	names := map[string]bool{}
 	for _, f := range sw.cat.Files {
 		names[f.Name] = true
@@ -425,10 +494,11 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Optio
 			return err
 		}
 		// CBT answers only for a disk whose tracking is active (it has a change id)
-		cd, err := exportDisk(r, v, d, src, snap, cbt && d.ChangeID != "", sw, o.Compress, names)
+		cd, err := exportDisk(r, v, d, src, snap, cbt && d.ChangeID != "", incs[d.ID], sw, o.Compress, names)
 		if err != nil {
 			return err
 		}
+		cd.ChangeID, cd.DiskUUID = changeIDs[d.Key], d.UUID
 		sw.cat.Disks = append(sw.cat.Disks, cd)
 		if cd.DataBytes >= 0 && cbt {
 			sw.cat.Options.CBT = true
@@ -532,7 +602,7 @@ func (c counter) Write(p []byte) (int, error) {
 
 // exportDisk streams one frozen disk into the set: sparse, compressed,
 // atomic; then its descriptor.
-func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.ManagedObjectReference, cbt bool, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
+func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
 	ctx := r.Context()
 	name := v.Name()
 	fail := func(code string, err error, format string, args ...any) (catalog.Disk, error) {
@@ -564,8 +634,16 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	stored := flat + ".vls" + pcomp.Ext(compress)
 	names[descName], names[stored] = true, true
 
+	if inc != nil && inc.parent.Capacity != size {
+		return fail(runtime.CodeInvalidState, nil, "the disk's descriptor says %d bytes, its parent layer %d: the set is not written (run a full)", size, inc.parent.Capacity)
+	}
 	var areas []area
-	if cbt {
+	if inc != nil {
+		areas = inc.areas
+		if areas == nil {
+			areas = []area{}
+		}
+	} else if cbt {
 		areas, err = allocatedAreas(ctx, v.Obj.Client(), v.Ref, snap, d.Key, size)
 		if err != nil {
 			r.Log.Warn("backup: changed block tracking cannot say which areas hold data; reading every byte", "vm", name, "disk", d.ID, "error", err)
@@ -589,6 +667,11 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	}
 	defer cw.Close()
 	spw := sparse.NewWriter(cw, size)
+	gap := spw.Zero
+	if inc != nil {
+		spw = sparse.NewDeltaWriter(cw, size)
+		gap = spw.Keep
+	}
 	out := counter{spw, tr}
 	dir := path.Dir(rel)
 	buf := make([]byte, 1<<20)
@@ -602,7 +685,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 					continue
 				}
 				if s > pos {
-					if err := spw.Zero(s - pos); err != nil {
+					if err := gap(s - pos); err != nil {
 						return err
 					}
 					tr.Add(s - pos)
@@ -624,7 +707,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 			eoff = eend
 		}
 		if pos < size {
-			if err := spw.Zero(size - pos); err != nil {
+			if err := gap(size - pos); err != nil {
 				return err
 			}
 			tr.Add(size - pos)
@@ -655,9 +738,16 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	if err := sw.add(catalog.File{Name: descName, Size: dres.Bytes, SHA256: dres.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
 		return catalog.Disk{}, err
 	}
-	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", stored, "capacity", size, "data", st.DataBytes, "stored", res.Bytes)
-	return catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,
-		Format: catalog.FormatSparse1, File: stored, Descriptor: descName, ContentSHA256: spw.Sum(), DataBytes: st.DataBytes}, nil
+	cd := catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,
+		Format: catalog.FormatSparse1, File: stored, Descriptor: descName, ContentSHA256: spw.Sum(), DataBytes: st.DataBytes}
+	if inc != nil {
+		cd.Format, cd.BaseChangeID, cd.ParentContentSHA256 = catalog.FormatDelta1, inc.parent.ChangeID, inc.parent.ContentSHA256
+		for _, a := range inc.areas {
+			cd.ChangedBytes += a.end - a.off
+		}
+	}
+	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", stored, "format", cd.Format, "capacity", size, "changed", cd.ChangedBytes, "data", st.DataBytes, "stored", res.Bytes)
+	return cd, nil
 }
 
 func dsOfBase(d vm.Disk) string { ds, _ := dsPath(d.BasePath); return ds }

@@ -31,22 +31,29 @@ func init() {
 	}
 	Module.Funcs = []runtime.Func{
 		{Name: "list", Args: opts("at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)"), Returns: "table",
-			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=}. " +
+			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id)}. " +
 				"A set without its catalog is listed with complete=false.", Fn: luaList},
 		{Name: "verify", Args: opts("at= (Transport or URL), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
-				"returns {ok=, id=, files=, bytes=, problems={ {file=, problem=}, ... }}. It does not raise for mismatches: check ok.", Fn: luaVerify},
+				"for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). " +
+				"Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). " +
+				"It does not raise for mismatches: check ok.", Fn: luaVerify},
 		{Name: "restore", Args: opts("from= (Transport or URL, required), set= (a set id, or \"latest\" with vm=), vm=, datastore=, folder= (inventory path), pool= (inventory path), host=, name=, " +
 			"catalog= (an alternate catalog: a table, or a path on the target), on_conflict=\"abort\"|\"keep\"|\"overwrite\" (default abort), power_on=false, force=false (restore an incomplete set), credentials="), Returns: "VM|nil",
 			Doc: "Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), " +
-				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. Without overrides it restores to the original location and name. " +
+				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. " +
 				"on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns nil in dry-run.", Fn: luaRestore},
 		{Name: "prune", Args: opts("at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials="), Returns: "table",
 			Doc: "Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). " +
 				"Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; " +
-				"nothing is pruned for a VM whose latest backup in this run failed. dry_run=true only lists. " +
+				"nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason \"needed by ...\"): to let an old chain go, backup.synthesize the point you keep first. dry_run=true only lists. " +
 				"Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=} (skipped: the VM's backup failed).", Fn: luaPrune},
+		{Name: "synthesize", Args: opts("at= (Transport or URL, required), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
+			Doc: "Merges the chain of a set (its full and incrementals) into a new full set holding the same point, without touching vSphere: " +
+				"the disks are rebuilt from the chain (every layer checked) and stored as full images, the other files copied. " +
+				"The new set is named one second (or the first free second) after the source, has mode=\"synthetic\" and synthesized_from= the source's id, " +
+				"and records the source's change ids, so the next incremental can build on it. Nothing is removed; prune afterwards. Returns the new catalog as a table (nil in dry-run).", Fn: luaSynthesize},
 		{Name: "vmx", Args: opts("vm= (a VM, required), to= (Transport or URL, required), credentials="), Returns: "table",
 			Doc: "The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, " +
 				"never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}.", Fn: luaVMX},
@@ -55,12 +62,17 @@ func init() {
 		Name: "backup",
 		Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "to= (Transport or granted URL, required), compress=\"none\"|\"gzip\"|\"zstd\" (default zstd), " +
 			"layered=true, quiesce=false, disks={ids} (default all), exclude={ids}, power_off=false, cbt=true (read only allocated areas when the VM tracks changed blocks), " +
+			"mode=\"full\"|\"incremental\"|\"auto\" (default full), chain_max=7 (auto: the longest chain, a full and 6 incrementals), " +
 			"break_lock=false, credentials= (for a URL)"}},
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
 			"merges the REDO logs again (layered), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
 			"Independent disks and RDMs are skipped with a warning saying why. Returns the catalog as a table with path= and, per disk, bytes= and sha256=. " +
-			"On failure the partial set is removed and no REDO log is left.",
+			"On failure the partial set is removed and no REDO log is left. " +
+			"mode=\"incremental\" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), " +
+			"with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), " +
+			"makes a full instead and says why in a warning and in full_reason=. mode=\"auto\" is incremental but makes a full once the chain has chain_max sets. " +
+			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).",
 		Fn: luaBackup,
 	})
 }
@@ -93,6 +105,8 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 		Exclude:   optStrings(L, o, "exclude"),
 		NoCBT:     !optBool(L, o, "cbt", true),
 		BreakLock: optBool(L, o, "break_lock", false),
+		Mode:      optString(L, o, "mode", ModeFull),
+		ChainMax:  optInt(L, o, "chain_max", DefaultChainMax),
 	}
 	cat, err := Backup(r, v, h.T, opts)
 	if err != nil {
@@ -118,6 +132,12 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 		e.RawSetString("complete", lua.LBool(s.Complete))
 		e.RawSetString("size", lua.LNumber(s.Size))
 		e.RawSetString("files", lua.LNumber(s.Files))
+		if s.Catalog != nil {
+			e.RawSetString("mode", lua.LString(orDefault(s.Catalog.Mode, "full")))
+			if s.Catalog.Parent != "" {
+				e.RawSetString("parent", lua.LString(s.Catalog.Parent))
+			}
+		}
 		t.Append(e)
 	}
 	L.Push(t)
@@ -148,6 +168,13 @@ func luaVerify(r *runtime.Run, L *lua.LState) int {
 		ps.Append(e)
 	}
 	t.RawSetString("problems", ps)
+	if len(res.Chain) > 0 {
+		ct := L.NewTable()
+		for _, id := range res.Chain {
+			ct.Append(lua.LString(id))
+		}
+		t.RawSetString("chain", ct)
+	}
 	L.Push(t)
 	return 1
 }
@@ -266,5 +293,31 @@ func luaVMX(r *runtime.Run, L *lua.LState) int {
 	}
 	t.RawSetString("files", files)
 	L.Push(t)
+	return 1
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func luaSynthesize(r *runtime.Run, L *lua.LState) int {
+	o := optTable(L, 1)
+	h := dest(r, L, o, "at")
+	id, err := resolveSet(r, h, optString(L, o, "set", ""), optString(L, o, "vm", ""), true)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	cat, err := Synthesize(r, h.T, id)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	if cat == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(setTable(L, cat))
 	return 1
 }

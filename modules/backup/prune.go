@@ -32,7 +32,11 @@ func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Po
 	}
 	var in []retention.Set
 	for _, s := range sets {
-		in = append(in, retention.Set{ID: s.ID, Time: s.Time, Complete: s.Complete})
+		rs := retention.Set{ID: s.ID, Time: s.Time, Complete: s.Complete}
+		if s.Catalog != nil {
+			rs.Parent = s.Catalog.Parent
+		}
+		in = append(in, rs)
 	}
 	res.Decisions = retention.Apply(in, p)
 	dry := dryRun || r.DryRun

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/pcomp"
-	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -322,10 +320,22 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	if vmxFile == nil {
 		return fail(catalog.FileName, errors.New("the catalog lists no .vmx file"))
 	}
+	chain := []*catalog.Catalog{cat}
+	if cat.Incremental() {
+		var err error
+		if chain, err = chainOf(ctx, t, cat); err != nil {
+			return "", err
+		}
+		r.Log.Info("restore: applying a chain", "set", cat.ID, "full", chain[0].ID, "incrementals", len(chain)-1)
+	}
 	for _, d := range cat.Disks {
 		f, _ := cat.File(d.File)
 		flat := strings.TrimSuffix(d.Descriptor, ".vmdk") + "-flat.vmdk"
-		if err := uploadDisk(r, t, ds, cat.ID, f, d, dir+"/"+flat); err != nil {
+		ls, err := layersOf(chain, d.ID)
+		if err != nil {
+			return fail(f.Name, err)
+		}
+		if err := uploadDisk(r, t, ds, ls, dir+"/"+flat); err != nil {
 			return fail(f.Name, err)
 		}
 		df, _ := cat.File(d.Descriptor)
@@ -369,43 +379,21 @@ func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datasto
 	return ds.Upload(ctx, strings.NewReader(string(b)), to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: int64(len(b))})
 }
 
-// uploadDisk decodes a stored image on the fly into a flat file on the
-// datastore, checking the stored file's sha256 and the image's digest.
-func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, set string, f catalog.File, d catalog.Disk, to string) error {
+// uploadDisk rebuilds a disk image on the fly (a full, or a full and the
+// incrementals of a chain applied in one pass) into a flat file on the
+// datastore, checking every stored file's sha256 and every layer's digest.
+func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls []layer, to string) error {
 	ctx := r.Context()
-	rc, err := t.Open(ctx, set+"/"+f.Name, 0)
+	d := ls[len(ls)-1].disk
+	cr, err := openChain(ctx, t, ls)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	h := sha256.New()
-	cr := &countReader{r: rc}
-	dr, err := pcomp.NewReader(io.TeeReader(cr, h), f.Compression)
-	if err != nil {
-		return err
-	}
-	defer dr.Close()
-	sr, err := sparse.NewReader(dr)
-	if err != nil {
-		return err
-	}
-	if sr.Size() != d.Capacity {
-		return fmt.Errorf("the image is %d bytes, the catalog says %d", sr.Size(), d.Capacity)
-	}
+	defer cr.Close()
 	tr := r.Progress.Start("restore "+d.ID, d.Capacity)
-	err = ds.Upload(ctx, &trackReader{r: sr, tr: tr}, to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
+	err = ds.Upload(ctx, &trackReader{r: cr, tr: tr}, to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
 	if err == nil {
-		// the image ended; check the stored file to its last byte
-		if _, err = io.Copy(io.Discard, io.TeeReader(cr, h)); err == nil {
-			switch {
-			case sr.Sum() == "":
-				err = errors.New("the image was not read to its end")
-			case sr.Sum() != d.ContentSHA256:
-				err = errors.New("the image's content digest differs from the catalog's")
-			case hex.EncodeToString(h.Sum(nil)) != f.SHA256 || cr.n != f.Size:
-				err = errors.New("the stored file's size or sha256 differs from the catalog's: run backup.verify")
-			}
-		}
+		err = cr.finish()
 	}
 	tr.Done(err)
 	return err

@@ -141,6 +141,9 @@ type VerifyResult struct {
 	Files    int
 	Bytes    int64
 	Problems []Problem
+	// Chain is, for an incremental, the sets its point needs, full
+	// first; each was verified too (problems name their set).
+	Chain []string
 }
 
 // Verify re-reads every file of the set, checks its size and sha256, and
@@ -160,20 +163,42 @@ func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, er
 		res.Problems = append(res.Problems, Problem{File: catalog.FileName, Problem: err.Error()})
 		return res, nil
 	}
-	disks := map[string]catalog.Disk{}
-	for _, d := range cat.Disks {
-		disks[d.File] = d
-	}
-	for _, f := range cat.Files {
-		if err := ctx.Err(); err != nil {
-			return res, runtime.Wrap(err, runtime.CodeCanceled)
+	chain := []*catalog.Catalog{cat}
+	if cat.Incremental() {
+		if chain, err = chainOf(ctx, t, cat); err != nil {
+			res.Problems = append(res.Problems, Problem{File: cat.Parent, Problem: err.Error()})
+			chain = []*catalog.Catalog{cat}
+		} else {
+			for _, d := range cat.Disks {
+				if _, err := layersOf(chain, d.ID); err != nil {
+					res.Problems = append(res.Problems, Problem{File: d.File, Problem: err.Error()})
+				}
+			}
 		}
-		n, problem := verifyFile(ctx, t, id, f, disks)
-		res.Files++
-		res.Bytes += n
-		if problem != "" {
-			res.Problems = append(res.Problems, Problem{File: f.Name, Problem: problem})
-			r.Log.Error("verify: mismatch", "set", id, "file", f.Name, "problem", problem)
+		for _, c := range chain {
+			res.Chain = append(res.Chain, c.ID)
+		}
+	}
+	for _, c := range chain {
+		disks := map[string]catalog.Disk{}
+		for _, d := range c.Disks {
+			disks[d.File] = d
+		}
+		for _, f := range c.Files {
+			if err := ctx.Err(); err != nil {
+				return res, runtime.Wrap(err, runtime.CodeCanceled)
+			}
+			n, problem := verifyFile(ctx, t, c.ID, f, disks)
+			res.Files++
+			res.Bytes += n
+			if problem != "" {
+				name := f.Name
+				if c.ID != id {
+					name = c.ID + "/" + f.Name
+				}
+				res.Problems = append(res.Problems, Problem{File: name, Problem: problem})
+				r.Log.Error("verify: mismatch", "set", c.ID, "file", f.Name, "problem", problem)
+			}
 		}
 	}
 	res.OK = len(res.Problems) == 0
@@ -219,11 +244,14 @@ func checkImage(r io.Reader, compression string, d catalog.Disk) string {
 		return "cannot be decompressed: " + err.Error()
 	}
 	defer dr.Close()
-	sr, err := sparse.NewReader(dr)
+	sr, err := sparse.NewLayerReader(dr)
 	if err != nil {
 		return "not a disk image: " + err.Error()
 	}
-	if _, err := io.Copy(io.Discard, sr); err != nil {
+	if sr.IsDelta() != (d.Format == catalog.FormatDelta1) {
+		return "the disk image's kind (full or incremental layer) differs from the catalog's format " + d.Format
+	}
+	if err := sr.Verify(); err != nil {
 		return "the disk image cannot be decoded: " + err.Error()
 	}
 	if sr.Size() != d.Capacity {

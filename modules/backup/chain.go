@@ -1,0 +1,178 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/sparse"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+)
+
+// maxChain bounds how far parents are followed (a loop or a damaged
+// catalog must not hang a restore).
+const maxChain = 1000
+
+// chainOf returns the chain that cat's point needs, its full first and cat
+// last. Every parent must exist, be complete and be of the same VM.
+func chainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) ([]*catalog.Catalog, error) {
+	chain := []*catalog.Catalog{cat}
+	seen := map[string]bool{cat.ID: true}
+	for c := cat; c.Incremental(); {
+		if len(chain) > maxChain || seen[c.Parent] {
+			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: cat.ID, Message: fmt.Sprintf("the chain of %s loops or is longer than %d sets: its catalogs are damaged", cat.ID, maxChain)}
+		}
+		seen[c.Parent] = true
+		p, err := readCatalog(ctx, t, c.Parent+"/"+catalog.FileName)
+		if err != nil {
+			what := "cannot be read: " + err.Error()
+			if errors.Is(err, fs.ErrNotExist) {
+				what = "is missing or incomplete (no catalog.json)"
+			}
+			return nil, &runtime.Error{Code: runtime.CodeNotFound, Path: c.Parent, Message: fmt.Sprintf("set %s is an incremental on %s, which %s: the sets of this chain after it cannot be restored; restore an earlier point or a full", c.ID, c.Parent, what), Err: err}
+		}
+		if !p.Complete || p.ID != c.Parent || DirName(p.VM.Name) != DirName(c.VM.Name) {
+			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: c.Parent, Message: fmt.Sprintf("set %s names %s as its parent, but that catalog is incomplete or of another set/VM", c.ID, c.Parent)}
+		}
+		chain = append([]*catalog.Catalog{p}, chain...)
+		c = p
+	}
+	return chain, nil
+}
+
+// layer is one stored layer of a disk: the file of a set.
+type layer struct {
+	set  string
+	file catalog.File
+	disk catalog.Disk
+}
+
+// layersOf returns the layers of disk id along a chain, checking that each
+// incremental applies on the layer below it.
+func layersOf(chain []*catalog.Catalog, id string) ([]layer, error) {
+	var out []layer
+	for _, c := range chain {
+		var d *catalog.Disk
+		for i := range c.Disks {
+			if c.Disks[i].ID == id {
+				d = &c.Disks[i]
+			}
+		}
+		if d == nil {
+			return nil, fmt.Errorf("disk %s is not in set %s of the chain", id, c.ID)
+		}
+		f, ok := c.File(d.File)
+		if !ok {
+			return nil, fmt.Errorf("set %s does not list the file %s of disk %s", c.ID, d.File, id)
+		}
+		if d.Format == catalog.FormatDelta1 {
+			if len(out) == 0 {
+				return nil, fmt.Errorf("the chain of disk %s starts with an incremental layer (%s)", id, c.ID)
+			}
+			below := out[len(out)-1].disk
+			if d.ParentContentSHA256 != below.ContentSHA256 || d.Capacity != below.Capacity {
+				return nil, fmt.Errorf("the layer of disk %s in %s was made on another parent than the one in %s (digest or size differ)", id, c.ID, out[len(out)-1].set)
+			}
+		} else {
+			out = out[:0] // a full restarts the chain (a set made with a full for this disk)
+		}
+		out = append(out, layer{set: c.ID, file: f, disk: *d})
+	}
+	return out, nil
+}
+
+// openLayer is one open layer: its stored bytes counted and hashed.
+type openLayer struct {
+	layer
+	rc io.ReadCloser
+	cr *countReader
+	h  hash.Hash
+	dr io.ReadCloser
+	sr *sparse.Reader
+}
+
+// chainReader is the flat image of a disk at one point, rebuilt on the fly.
+type chainReader struct {
+	io.Reader
+	layers []*openLayer
+}
+
+// openChain opens every layer and merges them.
+func openChain(ctx context.Context, t transports.Transport, ls []layer) (*chainReader, error) {
+	cr := &chainReader{}
+	var srs []*sparse.Reader
+	for _, l := range ls {
+		rc, err := t.Open(ctx, l.set+"/"+l.file.Name, 0)
+		if err != nil {
+			cr.Close()
+			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
+		}
+		ol := &openLayer{layer: l, rc: rc, h: sha256.New()}
+		cr.layers = append(cr.layers, ol)
+		ol.cr = &countReader{r: rc}
+		ol.dr, err = pcomp.NewReader(io.TeeReader(ol.cr, ol.h), l.file.Compression)
+		if err != nil {
+			cr.Close()
+			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
+		}
+		ol.sr, err = sparse.NewLayerReader(ol.dr)
+		if err != nil {
+			cr.Close()
+			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
+		}
+		if ol.sr.Size() != l.disk.Capacity {
+			cr.Close()
+			return nil, fmt.Errorf("%s/%s: the image is %d bytes, the catalog says %d", l.set, l.file.Name, ol.sr.Size(), l.disk.Capacity)
+		}
+		srs = append(srs, ol.sr)
+	}
+	m, err := sparse.Merge(srs)
+	if err != nil {
+		cr.Close()
+		return nil, err
+	}
+	cr.Reader = m
+	return cr, nil
+}
+
+// finish checks, once the image was read to its end, every layer's stored
+// file to its last byte against the catalog.
+func (c *chainReader) finish() error {
+	var errs []string
+	for _, l := range c.layers {
+		if _, err := io.Copy(io.Discard, io.TeeReader(l.cr, l.h)); err != nil {
+			errs = append(errs, fmt.Sprintf("%s/%s: %v", l.set, l.file.Name, err))
+			continue
+		}
+		switch {
+		case l.sr.Sum() == "":
+			errs = append(errs, fmt.Sprintf("%s/%s: the image was not read to its end", l.set, l.file.Name))
+		case l.sr.Sum() != l.disk.ContentSHA256:
+			errs = append(errs, fmt.Sprintf("%s/%s: the image's content digest differs from the catalog's", l.set, l.file.Name))
+		case hex.EncodeToString(l.h.Sum(nil)) != l.file.SHA256 || l.cr.n != l.file.Size:
+			errs = append(errs, fmt.Sprintf("%s/%s: the stored file's size or sha256 differs from the catalog's: run backup.verify", l.set, l.file.Name))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (c *chainReader) Close() {
+	for _, l := range c.layers {
+		if l.dr != nil {
+			l.dr.Close()
+		}
+		l.rc.Close()
+	}
+}
