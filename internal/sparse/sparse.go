@@ -526,3 +526,20 @@ func (m *merger) Read(p []byte) (int, error) {
 	}
 	return out, nil
 }
+
+// Verify reads the rest of the stream (full image or delta) without
+// producing it and checks its trailer.
+func (s *Reader) Verify() error {
+	for {
+		_, left, err := s.peek()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.discard(left); err != nil {
+			return err
+		}
+	}
+}
