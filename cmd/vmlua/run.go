@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/config"
 	"github.com/vmlua/vmlua/internal/progress"
+	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/runtime"
@@ -157,6 +158,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	f.register(fs)
 	ff.register(fs)
 	fs.StringVar(&f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
+	withSim := fs.Bool("sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...]\n       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]\n\nRuns a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY.\nWith --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.\n\nFlags:")
 		fs.PrintDefaults()
@@ -176,6 +178,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
+	if *withSim {
+		if f.url != "" || f.profile != "" {
+			return reportErr(stderr, &exitError{exitUsage, errors.New("--sim replaces --url/--profile: give one or the other")})
+		}
+		s, err := vsim.Start(ctx, vsim.Options{})
+		if err != nil {
+			return reportErr(stderr, fmt.Errorf("start the simulator: %w", err))
+		}
+		defer s.Close()
+		f.url, f.insecure = s.URL.String(), true
+	}
 	if ff.each != "" {
 		return runEach(ctx, &f, &ff, fs.Arg(0), fs.Args()[1:], stdout, stderr)
 	}

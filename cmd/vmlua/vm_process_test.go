@@ -173,3 +173,22 @@ func TestSIGKILLLeavesAnOrphanTheNextRunRemoves(t *testing.T) {
 		t.Errorf("%d snapshots left after cleanup_orphans", n)
 	}
 }
+
+// TestRunSim: 'vmlua run --sim' needs no vCenter: the book's script backs
+// up the simulator's DB01.
+func TestRunSim(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command(buildVMLua(t), "run", "--sim", "--allow", "file://"+dir, "../../scripts/hot_backup.lua", "name:DB01", "to=file://"+dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, f := range []string{"DB01-flat.vmdk", "DB01.vmdk", "DB01_1-flat.vmdk", "DB01_1.vmdk"} {
+		if _, err := os.Stat(dir + "/" + f); err != nil {
+			t.Errorf("%s not exported: %v\n%s", f, err, out)
+		}
+	}
+	out, _ = exec.Command(buildVMLua(t), "run", "--sim", "--url", "https://x/sdk", "../../examples/hello.lua").CombinedOutput()
+	if !strings.Contains(string(out), "--sim replaces --url") {
+		t.Errorf("--sim with --url was not refused clearly:\n%s", out)
+	}
+}
