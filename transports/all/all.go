@@ -4,5 +4,9 @@ package all
 
 import (
 	_ "github.com/vmlua/vmlua/transports/file" // file://
+	_ "github.com/vmlua/vmlua/transports/ftp"  // ftp://, ftps://
+	_ "github.com/vmlua/vmlua/transports/nfs"  // nfs://
+	_ "github.com/vmlua/vmlua/transports/sftp" // sftp://, scp://
+	_ "github.com/vmlua/vmlua/transports/smb"  // smb://, cifs://
 	_ "github.com/vmlua/vmlua/transports/vmfs" // vmfs://
 )
