@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"testing"
 
+	lua "github.com/yuin/gopher-lua"
+
 	vlog "github.com/vmlua/vmlua/modules/log"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -36,5 +38,15 @@ func BenchmarkTrivialRun(b *testing.B) {
 		if err := r.ExecString("t.lua", `local log = require "log"; log.info("x")`); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBareLState: a plain gopher-lua state with its standard
+// libraries, no sandbox: the floor BenchmarkNewState is compared with.
+func BenchmarkBareLState(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		L := lua.NewState()
+		L.Close()
 	}
 }

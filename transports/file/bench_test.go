@@ -13,7 +13,7 @@ import (
 	"github.com/vmlua/vmlua/transports/transporttest"
 )
 
-const benchSize = 1 << 30
+var benchSize = transporttest.BenchSize(1 << 30)
 
 // BenchmarkUpload is the suite's Upload benchmark on file://.
 func BenchmarkUpload(b *testing.B) {
@@ -65,7 +65,7 @@ func BenchmarkUploadVsCp(b *testing.B) {
 		}
 	}
 	b.SetBytes(benchSize * 3) // three copies per iteration
-	mibs := func(d time.Duration) float64 { return float64(b.N) * benchSize / (1 << 20) / d.Seconds() }
+	mibs := func(d time.Duration) float64 { return float64(b.N) * float64(benchSize) / (1 << 20) / d.Seconds() }
 	b.ReportMetric(mibs(tUp), "upload-MiB/s")
 	b.ReportMetric(mibs(tCp), "cp-MiB/s")
 	b.ReportMetric(mibs(tSync), "cp+sync-MiB/s")

@@ -15,7 +15,7 @@ import (
 	"github.com/vmlua/vmlua/transports/transporttest"
 )
 
-const benchSize = 1 << 30
+var benchSize = transporttest.BenchSize(1 << 30)
 
 // BenchmarkUpload1GiB: transports.Upload (pipelined UNSTABLE WRITEs +
 // COMMIT) of 1 GiB from an opaque reader to nfs-ganesha on loopback.

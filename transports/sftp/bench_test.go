@@ -14,7 +14,7 @@ import (
 	"github.com/vmlua/vmlua/transports/transporttest"
 )
 
-const benchSize = 1 << 30
+var benchSize = transporttest.BenchSize(1 << 30)
 
 // BenchmarkUpload is the suite's Upload benchmark against sshd.
 func BenchmarkUpload(b *testing.B) {
@@ -75,7 +75,7 @@ func BenchmarkUploadVsScp(b *testing.B) {
 		os.Remove(filepath.Join(dir, "up.bin"))
 	}
 	b.SetBytes(benchSize * 3)
-	mibs := func(d time.Duration) float64 { return float64(b.N) * benchSize / (1 << 20) / d.Seconds() }
+	mibs := func(d time.Duration) float64 { return float64(b.N) * float64(benchSize) / (1 << 20) / d.Seconds() }
 	b.ReportMetric(mibs(tUp), "upload-MiB/s")
 	b.ReportMetric(mibs(tScp), "scp-MiB/s")
 	b.ReportMetric(mibs(tLegacy), "scp-O-MiB/s")

@@ -10,7 +10,7 @@ import (
 	"github.com/vmlua/vmlua/transports/transporttest"
 )
 
-const benchSize = 1 << 30
+var benchSize = transporttest.BenchSize(1 << 30)
 
 // BenchmarkUpload1GiB: transports.Upload of 1 GiB from an opaque reader to
 // smbd on loopback (signing optional). Compare with BenchmarkSmbclientPut1GiB,

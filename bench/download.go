@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/vim25/soap"
+)
+
+// downloadFile is the govc baseline when govc cannot be built: the call
+// govc datastore.download makes, object.Datastore.DownloadFile.
+func downloadFile(ctx context.Context, rawURL, dsName, path, dst string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(c.Client)
+	dc, err := f.DefaultDatacenter(ctx)
+	if err != nil {
+		return err
+	}
+	f.SetDatacenter(dc)
+	ds, err := f.Datastore(ctx, dsName)
+	if err != nil {
+		return err
+	}
+	return ds.DownloadFile(ctx, path, dst, &soap.DefaultDownload)
+}
