@@ -45,6 +45,23 @@ func (s *NFSServer) URL() string {
 // missing binary fails the test.
 func Ganesha(t testing.TB) *NFSServer {
 	t.Helper()
+	return ganesha(t, false)
+}
+
+// GaneshaSmallDiskSize is the size of the tmpfs behind GaneshaSmall's export.
+const GaneshaSmallDiskSize = 8 << 20
+
+// GaneshaSmall is Ganesha, but the fresh directory is in a second export,
+// "/small", whose file system is a tmpfs of GaneshaSmallDiskSize bytes
+// shared by the binary's tests: the disk-full case (ENOSPC reaches the
+// client as NFS3ERR_NOSPC). A test that fills it must leave it empty.
+func GaneshaSmall(t testing.TB) *NFSServer {
+	t.Helper()
+	return ganesha(t, true)
+}
+
+func ganesha(t testing.TB, small bool) *NFSServer {
+	t.Helper()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.ganesha == nil || shared.ganesha.Exited() {
@@ -54,14 +71,18 @@ func Ganesha(t testing.TB) *NFSServer {
 	}
 	n := atomic.AddInt64(&shared.seq, 1)
 	sub := fmt.Sprintf("t%03d", n)
-	dir := filepath.Join(shared.exportDir, sub)
+	base, export := shared.exportDir, "/export"
+	if small {
+		base, export = shared.smallDir, "/small"
+	}
+	dir := filepath.Join(base, sub)
 	if err := os.Mkdir(dir, 0o777); err != nil {
 		t.Fatalf("testservers: %v", err)
 	}
 	g := shared.ganesha
 	return &NFSServer{
 		Host: "127.0.0.1", Port: shared.nfsPort, MountPort: shared.mntPort,
-		Export: "/export", Path: sub, DataDir: dir,
+		Export: export, Path: sub, DataDir: dir,
 		Kill: g.Kill,
 	}
 }
@@ -71,6 +92,7 @@ var shared struct {
 	seq       int64
 	root      string
 	exportDir string
+	smallDir  string // a tmpfs of GaneshaSmallDiskSize, the "/small" export
 	nfsPort   int
 	mntPort   int
 	rpcbind   *Daemon
@@ -90,6 +112,10 @@ func StopShared() {
 	if shared.rpcbind != nil {
 		shared.rpcbind.Stop()
 		shared.rpcbind = nil
+	}
+	if shared.smallDir != "" {
+		unmountTmpfs(shared.smallDir)
+		shared.smallDir = ""
 	}
 	if shared.root != "" {
 		_ = os.RemoveAll(shared.root)
@@ -194,11 +220,17 @@ func startGanesha() error {
 		_ = os.Chmod(root, 0o755)
 		shared.root = root
 		shared.exportDir = filepath.Join(root, "export")
-		for _, d := range []string{shared.exportDir, filepath.Join(root, "recovery")} {
+		small := filepath.Join(root, "small")
+		for _, d := range []string{shared.exportDir, small, filepath.Join(root, "recovery")} {
 			if err := os.MkdirAll(d, 0o777); err != nil {
 				return err
 			}
 		}
+		if err := mountTmpfs(small, GaneshaSmallDiskSize, 0, 0); err != nil {
+			return err
+		}
+		_ = os.Chmod(small, 0o777)
+		shared.smallDir = small
 	}
 	var err error
 	if shared.nfsPort, err = freePort(); err != nil {
@@ -235,7 +267,18 @@ EXPORT {
     Transports = TCP;
     FSAL { Name = VFS; }
 }
-`, shared.nfsPort, shared.mntPort, root, shared.exportDir)
+EXPORT {
+    Export_Id = 2;
+    Path = %s;
+    Pseudo = /small;
+    Access_Type = RW;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    Protocols = 3, 4;
+    Transports = TCP;
+    FSAL { Name = VFS; }
+}
+`, shared.nfsPort, shared.mntPort, root, shared.exportDir, shared.smallDir)
 	cfg := filepath.Join(root, "ganesha.conf")
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return err

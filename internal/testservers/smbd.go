@@ -18,6 +18,10 @@ type SMBDOptions struct {
 	SigningMandatory bool
 	// EncryptRequired sets "smb encrypt = required" on the share.
 	EncryptRequired bool
+	// DiskSize, when > 0, puts the share on a tmpfs of that many bytes,
+	// for the disk-full case (the server's ENOSPC becomes
+	// STATUS_DISK_FULL).
+	DiskSize int64
 }
 
 // SMBServer is a running smbd with one share.
@@ -81,6 +85,13 @@ func SMBD(t testing.TB, opts SMBDOptions) *SMBServer {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if opts.DiskSize > 0 {
+		if err := mountTmpfs(data, opts.DiskSize, uid, gid); err != nil {
+			t.Fatalf("testservers: %v", err)
+		}
+		// registered before Start's cleanup, so it runs after smbd is stopped
+		t.Cleanup(func() { unmountTmpfs(data) })
 	}
 	if err := os.Chown(data, uid, gid); err != nil {
 		t.Fatal(err)

@@ -83,24 +83,41 @@ func (u LoginUser) DataDir(t testing.TB) string {
 // unmounts it when the test ends: a target that fills up (ErrNoSpace).
 func (u LoginUser) SmallDisk(t testing.TB, size int64) string {
 	t.Helper()
+	return SmallDisk(t, size, u.UID, u.GID)
+}
+
+// SmallDisk mounts a tmpfs of size bytes, owned by uid:gid, on a fresh
+// directory and unmounts it when the test ends (a server may still hold a
+// file for a moment, so the unmount is retried, then detached).
+func SmallDisk(t testing.TB, size int64, uid, gid int) string {
+	t.Helper()
 	d := filepath.Join(Dir(t), "small")
 	if err := os.Mkdir(d, 0o755); err != nil {
 		t.Fatalf("testservers: %v", err)
 	}
-	opts := fmt.Sprintf("size=%d,mode=0755,uid=%d,gid=%d", size, u.UID, u.GID)
-	if err := syscall.Mount("tmpfs", d, "tmpfs", 0, opts); err != nil {
-		t.Fatalf("testservers: mount a %d-byte tmpfs on %s (tests run as root): %v", size, d, err)
+	if err := mountTmpfs(d, size, uid, gid); err != nil {
+		t.Fatalf("testservers: %v", err)
 	}
-	t.Cleanup(func() {
-		for i := 0; i < 50; i++ {
-			if err := syscall.Unmount(d, 0); err == nil || err == syscall.EINVAL {
-				return
-			}
-			time.Sleep(100 * time.Millisecond) // a server process may still hold a file
-		}
-		_ = syscall.Unmount(d, syscall.MNT_DETACH)
-	})
+	t.Cleanup(func() { unmountTmpfs(d) })
 	return d
+}
+
+func mountTmpfs(d string, size int64, uid, gid int) error {
+	opts := fmt.Sprintf("size=%d,mode=0755,uid=%d,gid=%d", size, uid, gid)
+	if err := syscall.Mount("tmpfs", d, "tmpfs", 0, opts); err != nil {
+		return fmt.Errorf("mount a %d-byte tmpfs on %s (tests run as root): %w", size, d, err)
+	}
+	return nil
+}
+
+func unmountTmpfs(d string) {
+	for i := 0; i < 50; i++ {
+		if err := syscall.Unmount(d, 0); err == nil || err == syscall.EINVAL {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Unmount(d, syscall.MNT_DETACH)
 }
 
 func lockFile(path string) (func(), error) {

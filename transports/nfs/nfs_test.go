@@ -55,6 +55,7 @@ func TestConformanceAgainstGanesha(t *testing.T) {
 	transporttest.Run(t, transporttest.Target{
 		Name: "nfs-ganesha",
 		New:  func(t *testing.T) transports.Transport { return open(t, fresh(t, testservers.Ganesha(t))) },
+		Full: func(t *testing.T) transports.Transport { return open(t, fresh(t, testservers.GaneshaSmall(t))) },
 		Kill: func(t *testing.T) { s.Kill() },
 	})
 }
@@ -64,6 +65,9 @@ func TestConformanceAgainstGoNFS(t *testing.T) {
 	transporttest.Run(t, transporttest.Target{
 		Name: "go-nfs",
 		New:  func(t *testing.T) transports.Transport { return open(t, fresh(t, s)) },
+		Full: func(t *testing.T) transports.Transport {
+			return open(t, fresh(t, testservers.GoNFSWith(t, testservers.GoNFSOptions{DiskSize: 8 << 20})))
+		},
 		Kill: func(t *testing.T) { s.Kill() },
 	})
 }

@@ -62,11 +62,18 @@ func freshDir(t testing.TB, s *testservers.SMBServer) string {
 	return name
 }
 
-func target(name string, s *testservers.SMBServer) transporttest.Target {
+func target(name string, s *testservers.SMBServer, opts testservers.SMBDOptions) transporttest.Target {
 	return transporttest.Target{
 		Name: name,
 		New: func(t *testing.T) transports.Transport {
 			return open(t, s, freshDir(t, s))
+		},
+		// a second smbd whose share is an 8 MiB tmpfs
+		Full: func(t *testing.T) transports.Transport {
+			o := opts
+			o.DiskSize = 8 << 20
+			small := testservers.SMBD(t, o)
+			return open(t, small, freshDir(t, small))
 		},
 		Kill:    func(t *testing.T) { s.Daemon.Kill() },
 		BigSize: 64 << 20,
@@ -74,15 +81,15 @@ func target(name string, s *testservers.SMBServer) transporttest.Target {
 }
 
 func TestConformanceAgainstSambaWithOptionalSigning(t *testing.T) {
-	transporttest.Run(t, target("smb", testservers.SMBD(t, testservers.SMBDOptions{})))
+	transporttest.Run(t, target("smb", testservers.SMBD(t, testservers.SMBDOptions{}), testservers.SMBDOptions{}))
 }
 
 func TestConformanceAgainstSambaWithMandatorySigning(t *testing.T) {
-	transporttest.Run(t, target("smb-signed", testservers.SMBD(t, testservers.SMBDOptions{SigningMandatory: true})))
+	transporttest.Run(t, target("smb-signed", testservers.SMBD(t, testservers.SMBDOptions{SigningMandatory: true}), testservers.SMBDOptions{SigningMandatory: true}))
 }
 
 func TestConformanceAgainstSambaWithRequiredEncryption(t *testing.T) {
-	transporttest.Run(t, target("smb-encrypted", testservers.SMBD(t, testservers.SMBDOptions{EncryptRequired: true})))
+	transporttest.Run(t, target("smb-encrypted", testservers.SMBD(t, testservers.SMBDOptions{EncryptRequired: true}), testservers.SMBDOptions{EncryptRequired: true}))
 }
 
 func TestAWrongPasswordIsErrAuthAndNeverShown(t *testing.T) {
