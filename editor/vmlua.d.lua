@@ -158,6 +158,12 @@ function M_vm.open(spec) end
 ---@return VM[]
 function M_vm.find(spec) end
 
+---Registers the VM whose .vmx is at the datastore path (vmware-cmd -s register) and returns it; nil in a dry run.
+---@param vmx string datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"
+---@param options? table name=, folder= (inventory path), pool= (inventory path), host=
+---@return VM|nil
+function M_vm.register(vmx, options) end
+
 ---Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).
 ---@return string[]
 function M_vm.registered() end

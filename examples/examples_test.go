@@ -313,15 +313,15 @@ print("answered " .. r.answered)`)
 					t.Errorf("verified sets = %v", n)
 				}
 			}},
-		{name: "test_restore_drill restores the latest set under another name, runs it and powers it off",
+		{name: "test_restore_drill restores the latest set under another name, runs it, and removes it",
 			script: "test_restore_drill.lua", args: []string{"from=" + file("tiers"), "vm=VM1", "wait=1"},
 			check: func(t *testing.T, lines []string) {
-				if !contains(lines, "drill passed") {
+				if !contains(lines, "drill passed") || !contains(lines, "drill copy VM1-drill removed") {
 					t.Errorf("printed %q", lines)
 				}
 				got := s.runLua(t, `local v = require("vm").open("name:VM1-drill"); print(v and v.power or "missing")`)
-				if len(got) != 1 || got[0] != "off" {
-					t.Errorf("VM1-drill after the drill: %q, want off", got)
+				if len(got) != 1 || got[0] != "missing" {
+					t.Errorf("VM1-drill after the drill: %q, want it gone", got)
 				}
 			}},
 	}

@@ -48,7 +48,6 @@ if #problems > 0 then
 end
 print(string.format("drill passed: %s restored as %s, powered on, checked, powered off", check.id, drill))
 
--- 6. Remove the copy. This step needs a vm-module function vmlua does not have yet:
---      v:destroy()   -- unregister NAME-drill and delete its files (Destroy_Task)
---    Until it exists, the powered-off NAME-drill stays registered, and the next
---    drill replaces it (on_conflict = "overwrite" above).
+-- 6. Remove the copy, files and all: the drill leaves nothing behind.
+v:destroy()
+print("drill copy " .. drill .. " removed")

@@ -22,10 +22,10 @@
 -- At least one of to= and sync= is needed; both may be given. The script fails at
 -- the end when any VM failed, after trying every VM.
 --
--- Registering the synced copy (the book's step 2, `vmware-cmd -s register`) needs
--- a function the vm module does not have yet: vm.register(vmx_path [, {host=, pool=,
--- folder=, name=}]) → VM. Until it exists the script prints, for each VM, the .vmx
--- path to register (vSphere client, `govc vm.register`, or `vim-cmd solo/registervm`).
+--   register=true  with sync=: also register each synced copy (the book's step 2,
+--                  `vmware-cmd -s register`) as NAME-standby (or NAME..suffix=), on
+--                  host= when given; without it the script prints the .vmx path to register
+--   suffix=S       the registered copy's name suffix (default -standby)
 local vm = require "vm"
 local backup = require "backup"
 local transport = require "transport"
@@ -128,9 +128,13 @@ if sync and #to_sync > 0 then
       for _, f in ipairs(c.files) do dst:write(c.dir .. "/" .. f.name, f.data) end
       synced = synced + 1
       local target = "[" .. dsname .. "] " .. (folder ~= "" and folder .. "/" or "") .. c.dir .. "/" .. c.vmx
-      -- The book's step 2 belongs here, once the vm module has it:
-      --   local w = vm.register(target, { host = arg.host })
-      print(string.format("%s: %d configuration file(s) synced; register %s", c.vm, #c.files, target))
+      if arg.register == "true" then
+        -- The book's step 2: register the copy on the other side.
+        local w = vm.register(target, { name = c.vm .. (arg.suffix or "-standby"), host = arg.host })
+        print(string.format("%s: %d configuration file(s) synced and registered as %s", c.vm, #c.files, w and w.name or "(dry run)"))
+      else
+        print(string.format("%s: %d configuration file(s) synced; register %s", c.vm, #c.files, target))
+      end
     end)
     if not ok then fail(c.vm, err) end
   end

@@ -30,6 +30,8 @@ func init() {
 			Doc: "Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.", Fn: luaOpen},
 		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier"}}, Returns: "{VM}",
 			Doc: "Returns the list of VMs matching the specifier, sorted by name (possibly empty).", Fn: luaFind},
+		{Name: "register", Args: []runtime.Arg{{Name: "vmx", Type: "string", Doc: `datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"`}, {Name: "options", Type: "table", Optional: true, Doc: "name=, folder= (inventory path), pool= (inventory path), host="}}, Returns: "VM|nil",
+			Doc: "Registers the VM whose .vmx is at the datastore path (vmware-cmd -s register) and returns it; nil in a dry run.", Fn: luaRegister},
 		{Name: "registered", Returns: "{string}", Doc: "Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).", Fn: luaRegistered},
 		{Name: "connect", Args: []runtime.Arg{{Name: "profile", Type: "string", Doc: "a vSphere profile of the config file"}},
 			Doc: "Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.", Fn: luaConnect},

@@ -431,3 +431,25 @@ func TestUnregisterAndDestroy(t *testing.T) {
 		t.Error("VM1 was touched")
 	}
 }
+
+func TestRegisterFromVMX(t *testing.T) {
+	e := startSim(t, vsim.Options{VMs: 1})
+	err, recs := e.run(t, `
+		local vm = require "vm"
+		local v = vm.open("name:VM1")
+		v:power_off()
+		local vmx = v.vmx
+		v:unregister()
+		assert(vm.open("name:VM1") == nil)
+		local back = vm.register(vmx, {name = "VM1-again"})
+		assert(back.name == "VM1-again" and back.vmx == vmx, back.vmx)
+		assert(#back:disks() == 1)
+	`, runOpts{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	err, _ = e.run(t, `require("vm").register("not a path")`, runOpts{})
+	if err == nil || !strings.Contains(err.Error(), "invalid_argument") {
+		t.Errorf("a bad path: %v", err)
+	}
+}
