@@ -68,6 +68,9 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	if name == "" {
 		name = cat.VM.Name
 	}
+	if err := restorable(cat, name); err != nil {
+		return nil, err
+	}
 	profile, _ := r.Value("vm.profile", nil).(string)
 	conn, err := vm.Connect(r, profile)
 	if err != nil {
@@ -227,6 +230,37 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 		}
 	}
 	return nv, nil
+}
+
+var diskIDRe = regexp.MustCompile(`^(ide|scsi|sata|nvme)[0-9]+:[0-9]+$`)
+
+// restorable refuses a name or catalog that would put files or .vmx keys
+// outside the restored VM's folder: a folder name of "." or "..", or a
+// disk id that is not one (it becomes a .vmx key).
+func restorable(cat *catalog.Catalog, name string) error {
+	if d := DirName(name); d == "" || d == "." || d == ".." || strings.ContainsAny(d, "\x00\r\n[]") {
+		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the name %q cannot be a folder on the datastore: give name= another name", name)}
+	}
+	for _, id := range append(diskIDsOf(cat.Disks), skippedIDsOf(cat.Skipped)...) {
+		if !diskIDRe.MatchString(id) {
+			return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the catalog's disk id %q is not a disk id like scsi0:1", id)}
+		}
+	}
+	return nil
+}
+
+func diskIDsOf(ds []catalog.Disk) (out []string) {
+	for _, d := range ds {
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+func skippedIDsOf(ss []catalog.Skipped) (out []string) {
+	for _, s := range ss {
+		out = append(out, s.ID)
+	}
+	return out
 }
 
 // restoreCatalog loads the catalog a restore follows.
