@@ -113,19 +113,24 @@ func (a *AtomicWriter) Write(p []byte) (int, error) {
 		a.err = fmt.Errorf("upload %s: %w", a.final, err)
 		return 0, a.err
 	}
-	var n int
-	var err error
 	if len(p) >= parallelHashMin {
 		// hash on the other core while the target takes the bytes; on a
 		// short write the hash is wrong, but then the upload fails anyway
 		done := make(chan struct{})
 		go func() { a.h.Write(p); close(done) }()
-		n, err = a.w.Write(p)
+		n, err := a.send(p)
 		<-done
-	} else {
-		n, err = a.w.Write(p)
-		a.h.Write(p[:n])
+		return n, err
 	}
+	n, err := a.send(p)
+	a.h.Write(p[:n])
+	return n, err
+}
+
+// send writes p to the target, counting it, without hashing it (the
+// caller hashes).
+func (a *AtomicWriter) send(p []byte) (int, error) {
+	n, err := a.w.Write(p)
 	a.n += int64(n)
 	if a.opts.Progress != nil && n > 0 {
 		a.opts.Progress.Add(int64(n))
@@ -282,15 +287,24 @@ type chunk struct {
 	err error // the source's error after b; io.EOF at the end
 }
 
-// pipeCopy copies r to w with a reader goroutine filling buffers while w
-// writes the previous ones.
+// pipeCopy copies r to w in a three-stage pipeline, one goroutine per
+// stage, handing the same buffers along: a reader fills a buffer from r,
+// this goroutine sends it to the target, a hasher hashes it and frees it.
+// Hashing (sha256, ~2 GB/s on one core) never waits for the target nor the
+// target for the hash, so neither stalls the other chunk by chunk.
 func pipeCopy(w *AtomicWriter, r io.Reader) error {
+	if w.done || w.err != nil {
+		_, err := w.Write(nil) // the same error Write gives
+		return err
+	}
 	free := make(chan []byte, copyBufs)
 	for range copyBufs {
 		free <- make([]byte, copyBufSize)
 	}
-	full := make(chan chunk, copyBufs) // never blocks: only copyBufs buffers exist
+	full := make(chan chunk, copyBufs)  // never blocks: only copyBufs buffers exist
+	sent := make(chan []byte, copyBufs) // likewise
 	stop := make(chan struct{})
+	hashed := make(chan struct{})
 	go func() {
 		defer close(full)
 		for {
@@ -315,7 +329,16 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 			}
 		}
 	}()
+	go func() {
+		defer close(hashed)
+		for b := range sent {
+			w.h.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
 	finish := func(err error) error {
+		close(sent)
+		<-hashed // w.h is complete (or no longer touched)
 		close(stop)
 		for range full { // wait for the reader goroutine to leave r alone
 		}
@@ -323,9 +346,17 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 	}
 	for c := range full {
 		if len(c.b) > 0 {
-			if _, err := w.Write(c.b); err != nil {
+			if err := w.ctx.Err(); err != nil {
+				w.err = fmt.Errorf("upload %s: %w", w.final, err)
+				return finish(w.err)
+			}
+			n, err := w.send(c.b)
+			sent <- c.b[:n]
+			if err != nil {
 				return finish(err)
 			}
+		} else {
+			free <- c.b[:cap(c.b)]
 		}
 		switch {
 		case c.err == io.EOF:
@@ -333,7 +364,6 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 		case c.err != nil:
 			return finish(fmt.Errorf("upload %s: reading the source after %d bytes: %w", w.final, w.n, c.err))
 		}
-		free <- c.b[:cap(c.b)]
 	}
 	return finish(nil)
 }
