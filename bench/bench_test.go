@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// wantFigures are the report's rows, one or more per figure of issue 9.
+var wantFigures = []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "3", "4", "5a", "5b", "6a", "6b", "7a", "7b", "8a", "8b", "9"}
+
+// TestShortRunProducesEveryFigure runs the harness in --short mode (what CI
+// runs to keep it working) and checks that every figure was measured and
+// written with its machine; it asserts nothing about the times.
+func TestShortRunProducesEveryFigure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the harness takes about 2 minutes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "performance.md")
+	rep, err := run(ctx, config{short: true, out: out, work: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]figure{}
+	for _, f := range rep.figures {
+		got[f.ID] = f
+	}
+	for _, id := range wantFigures {
+		f, ok := got[id]
+		switch {
+		case !ok:
+			t.Errorf("figure %s is missing", id)
+		case f.Err != "":
+			t.Errorf("figure %s (%s) was not measured: %s", id, f.What, f.Err)
+		case f.Value == "" || f.Baseline == "":
+			t.Errorf("figure %s (%s) has no value or no baseline: %+v", id, f.What, f)
+		case f.Goal != "" && f.Met == nil:
+			t.Errorf("figure %s (%s) has a goal but no met/missed", id, f.What)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, s := range []string{"nproc:", "memory:", "go: go version", "date:"} {
+		if !strings.Contains(doc, s) {
+			t.Errorf("the report does not name the machine's %q", s)
+		}
+	}
+	for _, id := range wantFigures {
+		if !strings.Contains(doc, "\n| "+id+" | ") {
+			t.Errorf("the report has no row for figure %s", id)
+		}
+	}
+}
