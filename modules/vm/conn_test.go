@@ -2,6 +2,7 @@ package vm_test
 
 import (
 	"context"
+	"github.com/vmlua/vmlua/internal/simtest"
 	"testing"
 
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -12,17 +13,17 @@ import (
 // TestDroppedSessionIsReestablished: when vCenter drops the session in the
 // middle of a run, the next call logs in again and the script goes on.
 func TestDroppedSessionIsReestablished(t *testing.T) {
-	e := startSim(t, vsim.Options{})
-	err, recs := e.run(t, `
+	e := simtest.Start(t, vsim.Options{})
+	err, recs := e.Run(t, `
 		local vm = require "vm"
 		local v = vm.open("name:DB01")
 		print("before")
 		-- the test drops every session when it sees "before"
 		v:refresh()
 		assert(vm.open("name:VM1").name == "VM1")
-	`, runOpts{hook: func(msg string, a map[string]any) {
+	`, simtest.RunOptions{Hook: func(msg string, a map[string]any) {
 		if msg == "before" {
-			if n, err := e.sim.DropSessions(context.Background()); err != nil || n == 0 {
+			if n, err := e.Sim.DropSessions(context.Background()); err != nil || n == 0 {
 				t.Errorf("DropSessions = %d, %v", n, err)
 			}
 		}
@@ -30,7 +31,7 @@ func TestDroppedSessionIsReestablished(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	if len(recs.find("the vSphere session was lost; logged in again")) == 0 {
+	if len(recs.Find("the vSphere session was lost; logged in again")) == 0 {
 		t.Errorf("the re-login was not logged:\n%s", recs)
 	}
 }
@@ -38,10 +39,10 @@ func TestDroppedSessionIsReestablished(t *testing.T) {
 // TestPoolSharesOneSessionBetweenRuns: runs given a pool reuse its session
 // and do not log it out when they end; the pool's owner does.
 func TestPoolSharesOneSessionBetweenRuns(t *testing.T) {
-	e := startSim(t, vsim.Options{})
+	e := simtest.Start(t, vsim.Options{})
 	pool := vm.NewPool()
 	for i := 0; i < 3; i++ {
-		err, recs := e.run(t, `assert(require("vm").open("name:VM1"))`, runOpts{mod: func(o *runtime.Options) {
+		err, recs := e.Run(t, `assert(require("vm").open("name:VM1"))`, simtest.RunOptions{Mod: func(o *runtime.Options) {
 			o.Shared = map[string]any{vm.PoolKey: pool}
 		}})
 		if err != nil {

@@ -1,6 +1,7 @@
 package vm_test
 
 import (
+	"github.com/vmlua/vmlua/internal/simtest"
 	"strings"
 	"testing"
 
@@ -15,13 +16,13 @@ import (
 // the disks, and a snapshot a failed CreateSnapshot task made anyway is
 // removed.
 func TestSnapshotRemovalRecovers(t *testing.T) {
-	removeFailsOnce := func(e *env) {
-		e.sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "RemoveSnapshot_Task", ObjectType: "*", ObjectName: "*",
+	removeFailsOnce := func(e *simtest.Env) {
+		e.Sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "RemoveSnapshot_Task", ObjectType: "*", ObjectName: "*",
 			FaultType: simulator.FaultTypeResourceInUse, Probability: 1, Enabled: true, MaxCount: 1})
 	}
 	cases := []struct {
 		name, script, wantErr, wantLog string
-		arm                            func(e *env)
+		arm                            func(e *simtest.Env)
 	}{
 		{"a commit whose RemoveSnapshot call fails once is retried and succeeds",
 			`v:add_redo("scsi0:0"); v:commit("scsi0:0", 0, 0, 1)`, "", "removing a snapshot failed, retrying", removeFailsOnce},
@@ -29,37 +30,37 @@ func TestSnapshotRemovalRecovers(t *testing.T) {
 			`v:add_redo("scsi0:0"); error("stop here")`, "stop here", "removing a snapshot failed, retrying", removeFailsOnce},
 		{"a commit whose merge fails half-way consolidates the disks",
 			`v:add_redo("scsi0:0"); v:commit("scsi0:0", 0, 0, 1)`, "", "a snapshot removal left the VM's disks needing consolidation; consolidating them",
-			func(e *env) {
-				e.sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: "DB01", Point: vsim.PointMerge})
+			func(e *simtest.Env) {
+				e.Sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: "DB01", Point: vsim.PointMerge})
 			}},
 		{"a CreateSnapshot task failing after it made the snapshot leaves no snapshot",
 			`v:add_redo("scsi0:0")`, "InsufficientDisks", "add_redo failed after vSphere made the snapshot; removing it",
-			func(e *env) {
-				e.sim.InjectTaskFault(vsim.TaskFault{Method: "CreateSnapshot_Task", VM: "DB01", Point: vsim.PointEnd, Fault: &types.InsufficientDisks{}})
+			func(e *simtest.Env) {
+				e.Sim.InjectTaskFault(vsim.TaskFault{Method: "CreateSnapshot_Task", VM: "DB01", Point: vsim.PointEnd, Fault: &types.InsufficientDisks{}})
 			}},
 		{"an export to a URL that is not granted names the VM and the disk",
 			`v:add_redo("scsi0:0"); v:export("scsi0:0", "file:///not/granted")`, "vm=DB01, disk=scsi0:0", "", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startSim(t, vsim.Options{DiskSize: 4 << 20, WriteRate: 200})
+			e := simtest.Start(t, vsim.Options{DiskSize: 4 << 20, WriteRate: 200})
 			if tc.arm != nil {
 				tc.arm(e)
 			}
-			err, recs := e.run(t, `local v = require("vm").open("name:DB01"); `+tc.script, runOpts{})
+			err, recs := e.Run(t, `local v = require("vm").open("name:DB01"); `+tc.script, simtest.RunOptions{})
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("%v\n%s", err, recs)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("error = %v, want %q\n%s", err, tc.wantErr, recs)
 			}
-			if tc.wantLog != "" && len(recs.find(tc.wantLog)) == 0 {
+			if tc.wantLog != "" && len(recs.Find(tc.wantLog)) == 0 {
 				t.Errorf("not logged: %q\n%s", tc.wantLog, recs)
 			}
-			if s := e.snapshots(t, "DB01"); len(s) != 0 {
+			if s := e.Snapshots(t, "DB01"); len(s) != 0 {
 				t.Errorf("snapshots left: %v", s)
 			}
-			disks, _ := e.sim.Disks("DB01")
+			disks, _ := e.Sim.Disks("DB01")
 			for _, d := range disks {
 				if len(d.Chain) != 1 {
 					t.Errorf("disk %s left on a delta: %v", d.ID, d.Chain)

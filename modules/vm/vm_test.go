@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vmlua/vmlua/internal/simtest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func code(err error) string {
 // disk is skipped with a warning, no snapshot remains, and the disks hold
 // every byte the guest wrote.
 func TestHotBackupScript(t *testing.T) {
-	e := startSim(t, vsim.Options{WriteRate: 400})
+	e := simtest.Start(t, vsim.Options{WriteRate: 400})
 	var mu sync.Mutex
 	seqs := map[string]uint64{}
 	hook := func(msg string, a map[string]any) {
@@ -41,12 +42,12 @@ func TestHotBackupScript(t *testing.T) {
 			return
 		}
 		disk, snap := a["disk"].(string), a["snapshot"].(string)
-		ref, ok := e.snapshotRef(t, "DB01", snap)
+		ref, ok := e.SnapshotRef(t, "DB01", snap)
 		if !ok {
 			t.Errorf("snapshot %s not found right after add_redo", snap)
 			return
 		}
-		seq, err := e.sim.SnapshotSeq(ref)
+		seq, err := e.Sim.SnapshotSeq(ref)
 		if err != nil {
 			t.Error(err)
 		}
@@ -56,14 +57,14 @@ func TestHotBackupScript(t *testing.T) {
 		}
 		mu.Unlock()
 	}
-	err, recs := e.run(t, "../../scripts/hot_backup.lua", runOpts{args: []string{"name:DB01", "to=file://" + e.dir}, hook: hook})
+	err, recs := e.Run(t, "../../scripts/hot_backup.lua", simtest.RunOptions{Args: []string{"name:DB01", "to=file://" + e.Dir}, Hook: hook})
 	if err != nil {
 		t.Fatalf("hot_backup.lua failed: %v\n%s", err, recs)
 	}
-	if err := e.sim.PauseGuest("DB01"); err != nil {
+	if err := e.Sim.PauseGuest("DB01"); err != nil {
 		t.Fatal(err)
 	}
-	final, _ := e.sim.WriteSeq("DB01")
+	final, _ := e.Sim.WriteSeq("DB01")
 	for _, tc := range []struct{ disk, file, base string }{
 		{"scsi0:0", "DB01-flat.vmdk", "[LocalDS_0] DB01/DB01.vmdk"},
 		{"scsi0:1", "DB01_1-flat.vmdk", "[LocalDS_1] DB01/DB01_1.vmdk"},
@@ -72,38 +73,38 @@ func TestHotBackupScript(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s was never frozen", tc.disk)
 		}
-		want, size, err := e.sim.ExpectedContent("DB01", tc.disk, seq)
+		want, size, err := e.Sim.ExpectedContent("DB01", tc.disk, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fileSHA(t, filepath.Join(e.dir, tc.file)); got != shaOf(t, want, size) {
+		if got := simtest.FileSHA(t, filepath.Join(e.Dir, tc.file)); got != simtest.ShaOf(t, want, size) {
 			t.Errorf("%s: exported image differs from the disk's content at its first add_redo (write %d)", tc.disk, seq)
 		}
-		desc, err := os.ReadFile(filepath.Join(e.dir, strings.TrimSuffix(tc.file, "-flat.vmdk")+".vmdk"))
+		desc, err := os.ReadFile(filepath.Join(e.Dir, strings.TrimSuffix(tc.file, "-flat.vmdk")+".vmdk"))
 		if err != nil || !strings.Contains(string(desc), fmt.Sprintf("RW %d VMFS %q", size/512, tc.file)) || strings.Contains(string(desc), "parentFileNameHint") {
 			t.Errorf("%s: descriptor does not name the flat image alone: %s (%v)", tc.disk, desc, err)
 		}
-		now, size, _ := e.sim.ExpectedContent("DB01", tc.disk, final)
-		if got := e.diskSHA(t, tc.base); got != shaOf(t, now, size) {
+		now, size, _ := e.Sim.ExpectedContent("DB01", tc.disk, final)
+		if got := e.DiskSHA(t, tc.base); got != simtest.ShaOf(t, now, size) {
 			t.Errorf("%s: after consolidation the disk does not hold every byte the guest wrote (%d writes)", tc.disk, final)
 		}
 	}
 	if final <= seqs["scsi0:1"] {
 		t.Errorf("the guest wrote nothing after the last freeze (%d writes): the test proves nothing", final)
 	}
-	if s := e.snapshots(t, "DB01"); len(s) != 0 {
+	if s := e.Snapshots(t, "DB01"); len(s) != 0 {
 		t.Errorf("snapshots left on DB01: %v", s)
 	}
-	if w := recs.find("skipping a disk that cannot be frozen"); len(w) != 1 || w[0]["disk"] != "scsi0:2" {
+	if w := recs.Find("skipping a disk that cannot be frozen"); len(w) != 1 || w[0]["disk"] != "scsi0:2" {
 		t.Errorf("the independent disk was not skipped with a warning: %v", w)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, "DB01_2-flat.vmdk")); err == nil {
+	if _, err := os.Stat(filepath.Join(e.Dir, "DB01_2-flat.vmdk")); err == nil {
 		t.Error("the independent disk was exported")
 	}
 }
 
 func TestDiskModeScript(t *testing.T) {
-	e := startSim(t, vsim.Options{})
+	e := simtest.Start(t, vsim.Options{})
 	cases := []struct{ disk, want, wantErr string }{
 		{"scsi0:0", "persistent", ""},
 		{"scsi0:2", "Warning: independent-persistent", ""},
@@ -111,7 +112,7 @@ func TestDiskModeScript(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.disk, func(t *testing.T) {
-			err, recs := e.run(t, "../../scripts/disk_mode.lua", runOpts{args: []string{"[LocalDS_0] DB01/DB01.vmx", tc.disk}})
+			err, recs := e.Run(t, "../../scripts/disk_mode.lua", simtest.RunOptions{Args: []string{"[LocalDS_0] DB01/DB01.vmx", tc.disk}})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tc.wantErr)
@@ -121,7 +122,7 @@ func TestDiskModeScript(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(recs.find(tc.want)) != 1 {
+			if len(recs.Find(tc.want)) != 1 {
 				t.Errorf("did not print %q:\n%s", tc.want, recs)
 			}
 		})
@@ -130,12 +131,12 @@ func TestDiskModeScript(t *testing.T) {
 
 // TestLookups covers every specifier of vm.open and vm.find.
 func TestLookups(t *testing.T) {
-	e := startSim(t, vsim.Options{Inventory: []vsim.VMSpec{
+	e := simtest.Start(t, vsim.Options{Inventory: []vsim.VMSpec{
 		{Name: "DB01", Disks: []vsim.DiskSpec{{}, {Datastore: "LocalDS_1"}}},
 		{Name: "web-1"}, {Name: "web-2"}, {Name: "OLD", PoweredOff: true},
 	}})
-	uuid := e.vmObj(t, "web-1").UUID(context.Background())
-	moref := e.vmObj(t, "OLD").Reference().Value
+	uuid := e.VMObj(t, "web-1").UUID(context.Background())
+	moref := e.VMObj(t, "OLD").Reference().Value
 	vmxUUID := strings.ReplaceAll(uuid, "-", "")
 	vmxUUID = vmxUUID[:16] + "-" + vmxUUID[16:]
 	cases := []struct{ name, script, wantErr string }{
@@ -159,7 +160,7 @@ func TestLookups(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err, recs := e.run(t, `local vm = require "vm"; `+tc.script, runOpts{})
+			err, recs := e.Run(t, `local vm = require "vm"; `+tc.script, simtest.RunOptions{})
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("%v\n%s", err, recs)
 			}
@@ -171,7 +172,7 @@ func TestLookups(t *testing.T) {
 }
 
 func TestGetConfig(t *testing.T) {
-	e := startSim(t, vsim.Options{})
+	e := simtest.Start(t, vsim.Options{})
 	cases := []struct{ key, want string }{
 		{"displayName", "DB01"},
 		{"memsize", "*"},
@@ -202,13 +203,13 @@ func TestGetConfig(t *testing.T) {
 	for _, tc := range cases {
 		fmt.Fprintf(&script, "print(%q, tostring(v:get_config(%q)))\n", tc.key, tc.key)
 	}
-	err, recs := e.run(t, script.String(), runOpts{})
+	err, recs := e.Run(t, script.String(), simtest.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range cases {
 		var got string
-		for _, r := range recs.recs {
+		for _, r := range recs.All() {
 			if k, v, ok := strings.Cut(r["msg"].(string), "\t"); ok && k == tc.key {
 				got = v
 			}
@@ -241,8 +242,8 @@ func TestCycleErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startSim(t, vsim.Options{})
-			err, recs := e.run(t, `local v = require("vm").open("name:DB01"); `+tc.script, runOpts{})
+			e := simtest.Start(t, vsim.Options{})
+			err, recs := e.Run(t, `local v = require("vm").open("name:DB01"); `+tc.script, simtest.RunOptions{})
 			if err == nil || code(err) != tc.wantCode || !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Fatalf("error = %v (code %q), want %s containing %q\n%s", err, code(err), tc.wantCode, tc.wantMsg, recs)
 			}
@@ -251,10 +252,10 @@ func TestCycleErrors(t *testing.T) {
 			}
 			// Without a policy the question is left for a person, as on ESX;
 			// nothing else may leave one.
-			if q := e.sim.PendingQuestion("DB01"); (q != nil) != (tc.wantCode == "question") {
+			if q := e.Sim.PendingQuestion("DB01"); (q != nil) != (tc.wantCode == "question") {
 				t.Errorf("pending question = %+v, want one only for the third REDO", q)
 			}
-			if s := e.snapshots(t, "DB01"); len(s) != 0 {
+			if s := e.Snapshots(t, "DB01"); len(s) != 0 {
 				t.Errorf("snapshots left: %v", s)
 			}
 		})
@@ -309,30 +310,30 @@ func TestCleanupLeavesNoSnapshot(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startSim(t, vsim.Options{})
+			e := simtest.Start(t, vsim.Options{})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tc.cancelIn > 0 {
 				time.AfterFunc(tc.cancelIn, cancel)
 			}
 			slow := t.TempDir()
-			err, recs := e.run(t, `local v = require("vm").open("name:DB01"); `+tc.script, runOpts{
-				ctx: ctx, timeout: tc.timeout, args: []string{"slow=slowfile://" + slow},
-				mod: func(o *runtime.Options) { _ = o.Grants.Allow("slowfile://" + slow) },
+			err, recs := e.Run(t, `local v = require("vm").open("name:DB01"); `+tc.script, simtest.RunOptions{
+				Ctx: ctx, Timeout: tc.timeout, Args: []string{"slow=slowfile://" + slow},
+				Mod: func(o *runtime.Options) { _ = o.Grants.Allow("slowfile://" + slow) },
 			})
 			if code(err) != tc.wantCode {
 				t.Fatalf("error = %v (code %q), want code %q\n%s", err, code(err), tc.wantCode, recs)
 			}
-			if s := e.snapshots(t, "DB01"); len(s) != 0 {
+			if s := e.Snapshots(t, "DB01"); len(s) != 0 {
 				t.Errorf("snapshots left on DB01: %v", s)
 			}
-			if len(recs.find("the script ended with a REDO log still open; committing it")) == 0 {
+			if len(recs.Find("the script ended with a REDO log still open; committing it")) == 0 {
 				t.Errorf("the cleanup did not say what it committed:\n%s", recs)
 			}
 			if _, err := os.Stat(filepath.Join(slow, "DB01-flat.vmdk")); err == nil {
 				t.Error("an interrupted export left a file under its final name")
 			}
-			if p := partials(t, slow); len(p) != 0 {
+			if p := simtest.Partials(slow); len(p) != 0 {
 				t.Errorf("partial files left: %v", p)
 			}
 		})
@@ -340,44 +341,44 @@ func TestCleanupLeavesNoSnapshot(t *testing.T) {
 }
 
 func TestKeepAndOrphans(t *testing.T) {
-	e := startSim(t, vsim.Options{})
+	e := simtest.Start(t, vsim.Options{})
 	// A run that keeps its REDO leaves it, marked as kept: not an orphan.
-	if err, recs := e.run(t, `local v = require("vm").open("name:DB01"); v:add_redo("scsi0:0", {keep = true})`, runOpts{}); err != nil {
+	if err, recs := e.Run(t, `local v = require("vm").open("name:DB01"); v:add_redo("scsi0:0", {keep = true})`, simtest.RunOptions{}); err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	kept := e.snapshots(t, "DB01")
+	kept := e.Snapshots(t, "DB01")
 	if len(kept) != 1 {
 		t.Fatalf("keep=true: snapshots %v, want one", kept)
 	}
-	err, recs := e.run(t, `local l = require("vm").cleanup_orphans(); assert(#l == 0, "a kept REDO is not an orphan")`, runOpts{})
+	err, recs := e.Run(t, `local l = require("vm").cleanup_orphans(); assert(#l == 0, "a kept REDO is not an orphan")`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
 	// A snapshot named like vmlua's by a run that is gone is an orphan:
 	// reported on open, committed by cleanup_orphans.
-	task, err := e.vmObj(t, "VM1").CreateSnapshot(context.Background(), "vmlua-redo-deadbeef-1", "vmlua REDO log: run=deadbeef pid=999999 host=elsewhere created=2026-01-01T00:00:00Z keep=false. x", false, false)
+	task, err := e.VMObj(t, "VM1").CreateSnapshot(context.Background(), "vmlua-redo-deadbeef-1", "vmlua REDO log: run=deadbeef pid=999999 host=elsewhere created=2026-01-01T00:00:00Z keep=false. x", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := task.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	err, recs = e.run(t, `
+	err, recs = e.Run(t, `
 		local vm = require "vm"
 		vm.open("name:VM1")
 		local l = vm.cleanup_orphans()
 		assert(#l == 1 and l[1].vm == "VM1" and l[1].snapshot == "vmlua-redo-deadbeef-1", #l)
-	`, runOpts{})
+	`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	if len(recs.find("found a REDO log (snapshot) left by an earlier vmlua run that did not finish; vm.cleanup_orphans() commits it")) != 1 {
+	if len(recs.Find("found a REDO log (snapshot) left by an earlier vmlua run that did not finish; vm.cleanup_orphans() commits it")) != 1 {
 		t.Errorf("the orphan was not reported once:\n%s", recs)
 	}
-	if s := e.snapshots(t, "VM1"); len(s) != 0 {
+	if s := e.Snapshots(t, "VM1"); len(s) != 0 {
 		t.Errorf("orphan not removed: %v", s)
 	}
-	if s := e.snapshots(t, "DB01"); !slices.Equal(s, kept) {
+	if s := e.Snapshots(t, "DB01"); !slices.Equal(s, kept) {
 		t.Errorf("the kept REDO was touched: %v", s)
 	}
 }
@@ -385,8 +386,8 @@ func TestKeepAndOrphans(t *testing.T) {
 // TestMultiDiskReusesTheSnapshot: REDOs on several disks of one VM share
 // the VM-level snapshot, and it is removed only when the last disk commits.
 func TestMultiDiskReusesTheSnapshot(t *testing.T) {
-	e := startSim(t, vsim.Options{})
-	err, recs := e.run(t, `
+	e := simtest.Start(t, vsim.Options{})
+	err, recs := e.Run(t, `
 		local v = require("vm").open("name:DB01")
 		local a = v:add_redo("scsi0:0")
 		local b = v:add_redo("scsi0:1")
@@ -399,17 +400,17 @@ func TestMultiDiskReusesTheSnapshot(t *testing.T) {
 		task:wait()
 		v:refresh()
 		assert(#v:snapshots() == 0)
-	`, runOpts{})
+	`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	if len(recs.find("add_redo: reusing the VM-level snapshot this run already took")) != 1 {
+	if len(recs.Find("add_redo: reusing the VM-level snapshot this run already took")) != 1 {
 		t.Errorf("the reuse was not logged:\n%s", recs)
 	}
 }
 
 func TestUnregisterAndDestroy(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 3})
+	e := simtest.Start(t, vsim.Options{VMs: 3})
 	cases := []struct{ name, script, wantErr string }{
 		{"a running VM is not destroyed", `vm.open("name:VM1"):destroy()`, "cannot destroy a VM that is running: power it off first"},
 		{"a running VM is not unregistered", `vm.open("name:VM1"):unregister()`, "cannot unregister a VM that is running"},
@@ -418,7 +419,7 @@ func TestUnregisterAndDestroy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err, recs := e.run(t, `local vm = require "vm"; `+tc.script, runOpts{})
+			err, recs := e.Run(t, `local vm = require "vm"; `+tc.script, simtest.RunOptions{})
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("%v\n%s", err, recs)
 			}
@@ -427,14 +428,14 @@ func TestUnregisterAndDestroy(t *testing.T) {
 			}
 		})
 	}
-	if len(e.snapshots(t, "VM1")) != 0 {
+	if len(e.Snapshots(t, "VM1")) != 0 {
 		t.Error("VM1 was touched")
 	}
 }
 
 func TestRegisterFromVMX(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 1})
-	err, recs := e.run(t, `
+	e := simtest.Start(t, vsim.Options{VMs: 1})
+	err, recs := e.Run(t, `
 		local vm = require "vm"
 		local v = vm.open("name:VM1")
 		v:power_off()
@@ -444,11 +445,11 @@ func TestRegisterFromVMX(t *testing.T) {
 		local back = vm.register(vmx, {name = "VM1-again"})
 		assert(back.name == "VM1-again" and back.vmx == vmx, back.vmx)
 		assert(#back:disks() == 1)
-	`, runOpts{})
+	`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	err, _ = e.run(t, `require("vm").register("not a path")`, runOpts{})
+	err, _ = e.Run(t, `require("vm").register("not a path")`, simtest.RunOptions{})
 	if err == nil || !strings.Contains(err.Error(), "invalid_argument") {
 		t.Errorf("a bad path: %v", err)
 	}

@@ -2,6 +2,7 @@ package vm_test
 
 import (
 	"context"
+	"github.com/vmlua/vmlua/internal/simtest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func grantVMFS(o *runtime.Options) {
 // result carries its sha256, and no temporary folder or snapshot remains.
 func TestExportToVMFSCopiesOnTheServer(t *testing.T) {
 	dsDir := t.TempDir()
-	e := startSim(t, vsim.Options{WriteRate: 400, DatastoreDir: dsDir})
+	e := simtest.Start(t, vsim.Options{WriteRate: 400, DatastoreDir: dsDir})
 	var mu sync.Mutex
 	var seq uint64
 	frozen := false
@@ -51,12 +52,12 @@ func TestExportToVMFSCopiesOnTheServer(t *testing.T) {
 		if msg != "add_redo: disk frozen" {
 			return
 		}
-		ref, ok := e.snapshotRef(t, "DB01", a["snapshot"].(string))
+		ref, ok := e.SnapshotRef(t, "DB01", a["snapshot"].(string))
 		if !ok {
 			t.Errorf("snapshot %v not found right after add_redo", a["snapshot"])
 			return
 		}
-		s, err := e.sim.SnapshotSeq(ref)
+		s, err := e.Sim.SnapshotSeq(ref)
 		if err != nil {
 			t.Error(err)
 		}
@@ -64,25 +65,25 @@ func TestExportToVMFSCopiesOnTheServer(t *testing.T) {
 		seq, frozen = s, true
 		mu.Unlock()
 	}
-	err, recs := e.run(t, vmfsExport, runOpts{args: []string{"to=vmfs://LocalDS_1/backups/DB01"}, hook: hook, mod: grantVMFS})
+	err, recs := e.Run(t, vmfsExport, simtest.RunOptions{Args: []string{"to=vmfs://LocalDS_1/backups/DB01"}, Hook: hook, Mod: grantVMFS})
 	if err != nil {
 		t.Fatalf("export to vmfs:// failed: %v\n%s", err, recs)
 	}
 	if !frozen {
 		t.Fatal("the disk was never frozen")
 	}
-	if len(recs.find("export: disk copied on the server")) != 1 {
+	if len(recs.Find("export: disk copied on the server")) != 1 {
 		t.Fatalf("the export did not copy on the server:\n%s", recs)
 	}
-	want, size, err := e.sim.ExpectedContent("DB01", "scsi0:1", seq)
+	want, size, err := e.Sim.ExpectedContent("DB01", "scsi0:1", seq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantSHA := shaOf(t, want, size)
-	if got := e.diskSHA(t, "[LocalDS_1] backups/DB01/DB01_1.vmdk"); got != wantSHA {
+	wantSHA := simtest.ShaOf(t, want, size)
+	if got := e.DiskSHA(t, "[LocalDS_1] backups/DB01/DB01_1.vmdk"); got != wantSHA {
 		t.Errorf("the server's copy differs from the disk's content at add_redo (write %d)", seq)
 	}
-	res := recs.find("exported")
+	res := recs.Find("exported")
 	if len(res) != 1 || res[0]["sha256"] != wantSHA || res[0]["path"] != "DB01_1-flat.vmdk" || res[0]["descriptor"] != "DB01_1.vmdk" || res[0]["bytes"] != float64(size) && res[0]["bytes"] != int64(size) {
 		t.Errorf("v:export returned %v, want path DB01_1-flat.vmdk, descriptor DB01_1.vmdk, %d bytes, sha256 %s", res, size, wantSHA)
 	}
@@ -90,10 +91,10 @@ func TestExportToVMFSCopiesOnTheServer(t *testing.T) {
 	if err != nil || !strings.Contains(string(desc), `"DB01_1-flat.vmdk"`) {
 		t.Errorf("the copy's descriptor does not name its flat extent: %s (%v)", desc, err)
 	}
-	if p := partials(t, dsDir); len(p) != 0 {
+	if p := simtest.Partials(dsDir); len(p) != 0 {
 		t.Errorf("temporary copies left behind: %v", p)
 	}
-	if s := e.snapshots(t, "DB01"); len(s) != 0 {
+	if s := e.Snapshots(t, "DB01"); len(s) != 0 {
 		t.Errorf("snapshots left on DB01: %v", s)
 	}
 }
@@ -103,10 +104,10 @@ func TestExportToVMFSCopiesOnTheServer(t *testing.T) {
 // temporary folder remains and the REDO log is committed.
 func TestFailingServerCopyLeavesNothing(t *testing.T) {
 	dsDir := t.TempDir()
-	e := startSim(t, vsim.Options{DatastoreDir: dsDir})
-	e.sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "CopyVirtualDisk_Task", ObjectType: "*", ObjectName: "*",
+	e := simtest.Start(t, vsim.Options{DatastoreDir: dsDir})
+	e.Sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "CopyVirtualDisk_Task", ObjectType: "*", ObjectName: "*",
 		Fault: &types.NoDiskSpace{Datastore: "LocalDS_1"}, Probability: 1, Enabled: true, MaxCount: 1})
-	err, recs := e.run(t, vmfsExport, runOpts{args: []string{"to=vmfs://LocalDS_1/backups/DB01"}, mod: grantVMFS})
+	err, recs := e.Run(t, vmfsExport, simtest.RunOptions{Args: []string{"to=vmfs://LocalDS_1/backups/DB01"}, Mod: grantVMFS})
 	if err == nil {
 		t.Fatalf("the export succeeded although CopyVirtualDisk failed:\n%s", recs)
 	}
@@ -118,10 +119,10 @@ func TestFailingServerCopyLeavesNothing(t *testing.T) {
 			t.Errorf("%s exists after a failed copy (%v)", f, err)
 		}
 	}
-	if p := partials(t, dsDir); len(p) != 0 {
+	if p := simtest.Partials(dsDir); len(p) != 0 {
 		t.Errorf("temporary copies left behind: %v", p)
 	}
-	if s := e.snapshots(t, "DB01"); len(s) != 0 {
+	if s := e.Snapshots(t, "DB01"); len(s) != 0 {
 		t.Errorf("snapshots left on DB01: %v", s)
 	}
 }
@@ -131,7 +132,7 @@ func TestFailingServerCopyLeavesNothing(t *testing.T) {
 // back over /folder) and streamed to a file:// folder.
 func BenchmarkExport1GiB(b *testing.B) {
 	const size = 1 << 30
-	s, err := vsim.Start(context.Background(), vsim.Options{Password: simPassword,
+	s, err := vsim.Start(context.Background(), vsim.Options{Password: simtest.Password,
 		Inventory: []vsim.VMSpec{{Name: "DB01", Disks: []vsim.DiskSpec{{Size: 1 << 20}, {Size: size, Datastore: "LocalDS_1"}}, PoweredOff: true}}})
 	if err != nil {
 		b.Fatal(err)
@@ -139,7 +140,7 @@ func BenchmarkExport1GiB(b *testing.B) {
 	defer s.Close()
 	u := *s.URL
 	u.User = nil
-	ep := runtime.Endpoint{Name: "sim", URL: u.String(), Username: s.URL.User.Username(), Password: simPassword, Insecure: true}
+	ep := runtime.Endpoint{Name: "sim", URL: u.String(), Username: s.URL.User.Username(), Password: simtest.Password, Insecure: true}
 	dir := b.TempDir()
 	script := `
 local v = require("vm").open("name:DB01")
