@@ -19,6 +19,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/backup"
 	vlog "github.com/vmlua/vmlua/modules/log"
 	"github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -26,6 +27,7 @@ import (
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/file"
 	_ "github.com/vmlua/vmlua/transports/sftp"
+	_ "github.com/vmlua/vmlua/transports/smb"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -88,6 +90,9 @@ type fx struct {
 	freezeSeq uint64 // the guest's write count at the run's first freeze
 	frozen    bool
 	output    string // a process cell's stderr
+
+	local string   // a file:// view of the target's folder, granted and passed as arg["local"] (set cells)
+	extra []string // more script arguments
 }
 
 // records is a slog handler that keeps every record and calls hook for
@@ -163,7 +168,7 @@ func (f *fx) runInProcess(c cell) error {
 	}}
 	opts := runtime.Options{
 		Logger:    slog.New(f.recs),
-		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module},
+		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module, backup.Module},
 		Timeout:   2 * time.Minute,
 		Endpoints: map[string]runtime.Endpoint{"sim": f.ep}, DefaultEndpoint: "sim",
 		Args: []string{"dest=" + f.dest, "vm=name:" + f.vm, "disk=" + f.disk},
@@ -183,6 +188,13 @@ func (f *fx) runInProcess(c cell) error {
 	if err := opts.Grants.Allow(f.dest); err != nil {
 		t.Fatal(err)
 	}
+	if f.local != "" {
+		if err := opts.Grants.Allow(f.local); err != nil {
+			t.Fatal(err)
+		}
+		opts.Args = append(opts.Args, "local="+f.local)
+	}
+	opts.Args = append(opts.Args, f.extra...)
 	r, err := runtime.New(opts)
 	if err != nil {
 		t.Fatal(err)
