@@ -128,6 +128,7 @@ type RunOptions struct {
 	Hook    func(msg string, attrs map[string]any)
 	Ctx     context.Context
 	Modules []*runtime.Module // default all.Modules()
+	DryRun  bool
 	Mod     func(*runtime.Options)
 }
 
@@ -143,7 +144,7 @@ func (e *Env) Run(t testing.TB, script string, o RunOptions) (error, *Records) {
 	opts := runtime.Options{
 		Context: o.Ctx, Logger: slog.New(recs), Modules: mods, Timeout: 60 * time.Second,
 		Endpoints: map[string]runtime.Endpoint{"sim": e.Endpoint}, DefaultEndpoint: "sim",
-		Args: append([]string{"dest=file://" + e.Dir}, o.Args...),
+		Args: append([]string{"dest=file://" + e.Dir}, o.Args...), DryRun: o.DryRun,
 	}
 	if o.Timeout > 0 {
 		opts.Timeout = o.Timeout

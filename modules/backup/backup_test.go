@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
@@ -31,8 +33,8 @@ func readCatalog(t *testing.T, dir, vmName string) (*catalog.Catalog, string) {
 }
 
 func TestBackupWritesACompleteSetThatVerifies(t *testing.T) {
-	e := startSim(t, vsim.Options{WriteRate: 200})
-	err, recs := e.run(t, `
+	e := simtest.Start(t, vsim.Options{WriteRate: 200})
+	err, recs := e.Run(t, `
 		local vm, backup = require "vm", require "backup"
 		local v = vm.open("name:DB01")
 		local set = v:backup{ to = arg.dest }
@@ -44,16 +46,16 @@ func TestBackupWritesACompleteSetThatVerifies(t *testing.T) {
 		local l = backup.list{ at = arg.dest }
 		assert(#l == 1 and l[1].complete and l[1].id == set.id, "list")
 		assert(#v:snapshots() == 0, "a snapshot is left")
-	`, runOpts{})
+	`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	if len(recs.find("backup: disk skipped")) != 1 {
+	if len(recs.Find("backup: disk skipped")) != 1 {
 		t.Errorf("no warning for the independent disk:\n%s", recs)
-	} else if r := recs.find("backup: disk skipped")[0]; !strings.Contains(r["reason"].(string), "independent") {
+	} else if r := recs.Find("backup: disk skipped")[0]; !strings.Contains(r["reason"].(string), "independent") {
 		t.Errorf("the warning does not say why: %v", r)
 	}
-	c, dir := readCatalog(t, e.dir, "DB01")
+	c, dir := readCatalog(t, e.Dir, "DB01")
 	kinds := map[string]int{}
 	for _, f := range c.Files {
 		kinds[f.Kind]++
@@ -67,10 +69,10 @@ func TestBackupWritesACompleteSetThatVerifies(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, catalog.ProgressName)); err == nil {
 		t.Error("progress.json is left in a complete set")
 	}
-	if p := partials(t, e.dir); len(p) > 0 {
+	if p := simtest.Partials(e.Dir); len(p) > 0 {
 		t.Errorf("partial files left: %v", p)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, "DB01", ".vmlua-lock")); err == nil {
+	if _, err := os.Stat(filepath.Join(e.Dir, "DB01", ".vmlua-lock")); err == nil {
 		t.Error("the lock file is left")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -22,7 +24,7 @@ func BenchmarkBackupZstd1GiB(b *testing.B) {
 	t := &testing.T{}
 	_ = t
 	dsDir := b.TempDir()
-	e := startSimB(b, vsim.Options{Inventory: []vsim.VMSpec{{Name: "BIG", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 1 << 30}}}}, DatastoreDir: dsDir})
+	e := simtest.Start(b, vsim.Options{Inventory: []vsim.VMSpec{{Name: "BIG", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 1 << 30}}}}, DatastoreDir: dsDir})
 	flat := filepath.Join(dsDir, "LocalDS_0", "BIG", "BIG-flat.vmdk")
 	start := time.Now()
 	if out, err := exec.Command("sh", "-c", "zstd -q -T0 -c "+flat+" > /dev/null").CombinedOutput(); err != nil {
@@ -44,11 +46,11 @@ func BenchmarkBackupZstd1GiB(b *testing.B) {
 // compares with reading every byte of it from the datastore.
 func BenchmarkMostlyEmptyDisk2GiB(b *testing.B) {
 	dsDir := b.TempDir()
-	e := startSimB(b, vsim.Options{VMs: 1, DiskSize: 1 << 20, DatastoreDir: dsDir})
+	e := simtest.Start(b, vsim.Options{VMs: 1, DiskSize: 1 << 20, DatastoreDir: dsDir})
 	const size = 2 << 30
 	registerEmptyVMB(b, e, dsDir, "EMPTY", size, size/20)
 	ctx := context.Background()
-	fd := find.NewFinder(e.client.Client)
+	fd := find.NewFinder(e.Client.Client)
 	dc, _ := fd.DefaultDatacenter(ctx)
 	fd.SetDatacenter(dc)
 	ds, err := fd.Datastore(ctx, "LocalDS_0")
@@ -74,14 +76,14 @@ func BenchmarkMostlyEmptyDisk2GiB(b *testing.B) {
 	b.ReportMetric(float64(ref.Milliseconds()), "read_all_ms")
 }
 
-func benchRun(b *testing.B, e *env, script string) {
+func benchRun(b *testing.B, e *simtest.Env, script string) {
 	tt := &testing.T{}
-	err, recs := e.run(tt, script, runOpts{timeout: 10 * time.Minute})
+	err, recs := e.Run(tt, script, simtest.RunOptions{Timeout: 10 * time.Minute})
 	if err != nil {
 		b.Fatalf("%v\n%s", err, recs)
 	}
-	os.RemoveAll(e.dir)
-	os.MkdirAll(e.dir, 0o755)
+	os.RemoveAll(e.Dir)
+	os.MkdirAll(e.Dir, 0o755)
 }
 
 // BenchmarkIncrementalAfterOnePercentChanged1GiB: a full of a 1 GiB disk,
@@ -91,14 +93,14 @@ func benchRun(b *testing.B, e *env, script string) {
 // point against the restore of the full. Run with -benchtime=1x.
 func BenchmarkIncrementalAfterOnePercentChanged1GiB(b *testing.B) {
 	const size = 1 << 30
-	e := startSimB(b, vsim.Options{Inventory: []vsim.VMSpec{{Name: "BIG", ChangeTracking: true, Disks: []vsim.DiskSpec{{Size: size}}}}})
-	if err := e.sim.PauseGuest("BIG"); err != nil {
+	e := simtest.Start(b, vsim.Options{Inventory: []vsim.VMSpec{{Name: "BIG", ChangeTracking: true, Disks: []vsim.DiskSpec{{Size: size}}}}})
+	if err := e.Sim.PauseGuest("BIG"); err != nil {
 		b.Fatal(err)
 	}
 	backupID := func() (string, time.Duration) {
 		s := time.Now()
 		tt := &testing.T{}
-		err, recs := e.run(tt, `print("SET " .. require("vm").open("name:BIG"):backup{ to = arg.dest, mode = "incremental" }.id)`, runOpts{timeout: 10 * time.Minute})
+		err, recs := e.Run(tt, `print("SET " .. require("vm").open("name:BIG"):backup{ to = arg.dest, mode = "incremental" }.id)`, simtest.RunOptions{Timeout: 10 * time.Minute})
 		if err != nil {
 			b.Fatalf("%v\n%s", err, recs)
 		}
@@ -107,14 +109,14 @@ func BenchmarkIncrementalAfterOnePercentChanged1GiB(b *testing.B) {
 	restore := func(id, name string) time.Duration {
 		s := time.Now()
 		tt := &testing.T{}
-		err, recs := e.run(tt, `require("backup").restore{ from = arg.dest, set = arg.set, datastore = "LocalDS_1", name = arg.name }`, runOpts{timeout: 10 * time.Minute, args: []string{"set=" + id, "name=" + name}})
+		err, recs := e.Run(tt, `require("backup").restore{ from = arg.dest, set = arg.set, datastore = "LocalDS_1", name = arg.name }`, simtest.RunOptions{Timeout: 10 * time.Minute, Args: []string{"set=" + id, "name=" + name}})
 		if err != nil {
 			b.Fatalf("%v\n%s", err, recs)
 		}
 		return time.Since(s)
 	}
 	changed := func(from uint64) int64 { // union of the guest's writes after from
-		log, _ := e.sim.WriteLog("BIG")
+		log, _ := e.Sim.WriteLog("BIG")
 		seen := map[int64]bool{}
 		for _, w := range log {
 			if w.Seq > from {
@@ -127,32 +129,32 @@ func BenchmarkIncrementalAfterOnePercentChanged1GiB(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		os.RemoveAll(e.dir)
-		os.MkdirAll(e.dir, 0o755)
+		os.RemoveAll(e.Dir)
+		os.MkdirAll(e.Dir, 0o755)
 		fullID, fullTook := backupID()
-		seq0, _ := e.sim.WriteSeq("BIG")
+		seq0, _ := e.Sim.WriteSeq("BIG")
 		var want int64
 		for want < size/100 {
-			if _, err := e.sim.GuestWrite("BIG", 20); err != nil {
+			if _, err := e.Sim.GuestWrite("BIG", 20); err != nil {
 				b.Fatal(err)
 			}
 			want = changed(seq0)
 		}
 		incID, incTook := backupID()
 		tt := &testing.T{}
-		inc := readCatalogAt(tt, e.dir, incID)
+		inc := readCatalogAt(tt, e.Dir, incID)
 		if inc.Mode != "incremental" {
 			b.Fatalf("second set is %q: %s", inc.Mode, inc.FullReason)
 		}
 		b.ReportMetric(float64(inc.Disks[0].ChangedBytes)/float64(want), "read/changed")
 		b.ReportMetric(float64(want)/(1<<20), "changed_MiB")
-		b.ReportMetric(float64(readCatalogAt(tt, e.dir, fullID).Disks[0].DataBytes)/(1<<20), "full_data_MiB")
+		b.ReportMetric(float64(readCatalogAt(tt, e.Dir, fullID).Disks[0].DataBytes)/(1<<20), "full_data_MiB")
 		b.ReportMetric(float64(fullTook)/float64(incTook), "x_faster_than_full")
 		b.ReportMetric(float64(fullTook.Milliseconds()), "full_ms")
 		b.ReportMetric(float64(incTook.Milliseconds()), "incr_ms")
 		id := incID
 		for k := 0; k < 4; k++ {
-			if _, err := e.sim.GuestWrite("BIG", 100); err != nil {
+			if _, err := e.Sim.GuestWrite("BIG", 100); err != nil {
 				b.Fatal(err)
 			}
 			id, _ = backupID()

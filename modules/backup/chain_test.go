@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 )
@@ -15,7 +17,7 @@ import (
 // chainEnv backs DB01 up with mode= and remembers, per set, the guest's
 // write count at the freeze.
 type chainEnv struct {
-	*env
+	*simtest.Env
 	frozen map[string]uint64 // set id -> write seq at the freeze
 }
 
@@ -24,22 +26,22 @@ func (c *chainEnv) backup(t *testing.T, mode string) *catalog.Catalog {
 	var seq uint64
 	hook := func(msg string, a map[string]any) {
 		if msg == "backup: disk frozen" && seq == 0 && a["vm"] == "DB01" {
-			if ref, ok := c.snapshotRef(t, "DB01", a["snapshot"].(string)); ok {
-				seq, _ = c.sim.SnapshotSeq(ref)
+			if ref, ok := c.SnapshotRef(t, "DB01", a["snapshot"].(string)); ok {
+				seq, _ = c.Sim.SnapshotSeq(ref)
 			}
 		}
 	}
-	err, recs := c.run(t, `
+	err, recs := c.Run(t, `
 		local vm = require "vm"
 		local set = vm.open("name:DB01"):backup{ to = arg.dest, mode = arg.mode, compress = "zstd" }
 		assert(set.complete)
 		assert(#vm.open("name:DB01"):snapshots() == 0, "a snapshot is left")
 		print("SET " .. set.id)
-	`, runOpts{args: []string{"mode=" + mode}, hook: hook})
+	`, simtest.RunOptions{Args: []string{"mode=" + mode}, Hook: hook})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	cat := readCatalogAt(t, c.dir, printed(recs, "SET "))
+	cat := readCatalogAt(t, c.Dir, printed(recs, "SET "))
 	if seq == 0 {
 		t.Fatalf("no freeze was logged\n%s", recs)
 	}
@@ -51,19 +53,19 @@ func (c *chainEnv) backup(t *testing.T, mode string) *catalog.Catalog {
 // with what the guest had written at that set's freeze.
 func (c *chainEnv) restoreMatches(t *testing.T, cat *catalog.Catalog, name string) {
 	t.Helper()
-	err, recs := c.run(t, `
+	err, recs := c.Run(t, `
 		local backup = require "backup"
 		backup.restore{ from = arg.dest, set = arg.set, datastore = "LocalDS_1", name = arg.name }
-	`, runOpts{args: []string{"set=" + cat.ID, "name=" + name}})
+	`, simtest.RunOptions{Args: []string{"set=" + cat.ID, "name=" + name}})
 	if err != nil {
 		t.Fatalf("restore of %s: %v\n%s", cat.ID, err, recs)
 	}
 	for _, d := range cat.Disks {
-		want, size, err := c.sim.ExpectedContent("DB01", d.ID, c.frozen[cat.ID])
+		want, size, err := c.Sim.ExpectedContent("DB01", d.ID, c.frozen[cat.ID])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := c.diskSHA(t, "[LocalDS_1] "+name+"/"+d.Descriptor); got != shaOf(t, want, size) {
+		if got := c.DiskSHA(t, "[LocalDS_1] "+name+"/"+d.Descriptor); got != simtest.ShaOf(t, want, size) {
 			t.Errorf("%s (%s, depth %d): disk %s differs from the disk at its freeze", cat.ID, cat.Mode, cat.Depth, d.ID)
 		}
 	}
@@ -71,21 +73,21 @@ func (c *chainEnv) restoreMatches(t *testing.T, cat *catalog.Catalog, name strin
 
 func (c *chainEnv) verify(t *testing.T, id string) (ok bool, problems string) {
 	t.Helper()
-	err, recs := c.run(t, `
+	err, recs := c.Run(t, `
 		local backup = require "backup"
 		local r = backup.verify{ at = arg.dest, set = arg.set }
 		for _, p in ipairs(r.problems) do print("PROBLEM " .. p.file .. ": " .. p.problem) end
 		assert(r.ok, "verify failed")
-	`, runOpts{args: []string{"set=" + id}})
+	`, simtest.RunOptions{Args: []string{"set=" + id}})
 	return err == nil, recs.String()
 }
 
 func TestIncrementalChains(t *testing.T) {
-	e := startSim(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 4 << 20})
-	c := &chainEnv{env: e, frozen: map[string]uint64{}}
+	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 4 << 20})
+	c := &chainEnv{Env: e, frozen: map[string]uint64{}}
 	var sets []*catalog.Catalog
 	for i := 0; i < 6; i++ {
-		if _, err := e.sim.GuestWrite("DB01", 40); err != nil {
+		if _, err := e.Sim.GuestWrite("DB01", 40); err != nil {
 			t.Fatal(err)
 		}
 		sets = append(sets, c.backup(t, "incremental"))
@@ -117,38 +119,38 @@ func TestIncrementalChains(t *testing.T) {
 		}
 	})
 	t.Run("synthesize merges a chain into a full of the same point", func(t *testing.T) {
-		err, recs := c.run(t, `
+		err, recs := c.Run(t, `
 			local backup = require "backup"
 			local s = backup.synthesize{ at = arg.dest, set = arg.set }
 			assert(s.mode == "synthetic" and s.synthesized_from == arg.set and s.parent == nil, "synthetic set")
 			assert(backup.verify{ at = arg.dest, set = s.id }.ok, "verify of the synthetic set")
 			print("SYNTH " .. s.id)
-		`, runOpts{args: []string{"set=" + sets[5].ID}})
+		`, simtest.RunOptions{Args: []string{"set=" + sets[5].ID}})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, recs)
 		}
-		syn := readCatalogAt(t, e.dir, printed(recs, "SYNTH "))
+		syn := readCatalogAt(t, e.Dir, printed(recs, "SYNTH "))
 		c.frozen[syn.ID] = c.frozen[sets[5].ID]
 		c.restoreMatches(t, syn, "S5")
 		// the synthetic set is removed again so that the chain stays the newest
-		if err := os.RemoveAll(filepath.Join(e.dir, syn.ID)); err != nil {
+		if err := os.RemoveAll(filepath.Join(e.Dir, syn.ID)); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("prune keeps the chain of a kept incremental", func(t *testing.T) {
-		err, recs := c.run(t, `
+		err, recs := c.Run(t, `
 			local backup = require "backup"
 			local r = backup.prune{ at = arg.dest, vm = "DB01", keep = 1, dry_run = true }
 			assert(#r.removed == 0, #r.removed .. " sets would be removed")
 			assert(#r.kept == 6, #r.kept .. " kept")
-		`, runOpts{})
+		`, simtest.RunOptions{})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, recs)
 		}
 	})
 	t.Run("verify catches a corrupt extent in the middle of a chain", func(t *testing.T) {
 		mid := sets[3]
-		p := filepath.Join(e.dir, mid.ID, mid.Disks[0].File)
+		p := filepath.Join(e.Dir, mid.ID, mid.Disks[0].File)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +169,7 @@ func TestIncrementalChains(t *testing.T) {
 		}
 	})
 	t.Run("a deleted parent forces a full", func(t *testing.T) {
-		if err := os.RemoveAll(filepath.Join(e.dir, sets[4].ID)); err != nil {
+		if err := os.RemoveAll(filepath.Join(e.Dir, sets[4].ID)); err != nil {
 			t.Fatal(err)
 		}
 		s := c.backup(t, "incremental")
@@ -178,7 +180,7 @@ func TestIncrementalChains(t *testing.T) {
 	})
 	t.Run("a resized disk forces a full", func(t *testing.T) {
 		last := sets[len(sets)-1]
-		p := filepath.Join(e.dir, last.ID, catalog.FileName)
+		p := filepath.Join(e.Dir, last.ID, catalog.FileName)
 		var raw map[string]any
 		b, _ := os.ReadFile(p)
 		if err := json.Unmarshal(b, &raw); err != nil {
@@ -200,11 +202,11 @@ func TestIncrementalChains(t *testing.T) {
 		if s1.Mode != catalog.ModeIncremental {
 			t.Errorf("auto on a fresh full: %q (%s)", s1.Mode, s1.FullReason)
 		}
-		err, recs := c.run(t, `
+		err, recs := c.Run(t, `
 			local vm = require "vm"
 			local s = vm.open("name:DB01"):backup{ to = arg.dest, mode = "auto", chain_max = 2 }
 			assert(s.mode == "full" and s.full_reason:find("chain_max"), "mode " .. s.mode)
-		`, runOpts{})
+		`, simtest.RunOptions{})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, recs)
 		}
@@ -212,7 +214,7 @@ func TestIncrementalChains(t *testing.T) {
 }
 
 // printed returns what the script printed after prefix (its last such line).
-func printed(recs *records, prefix string) string {
+func printed(recs *simtest.Records, prefix string) string {
 	var out string
 	for _, r := range strings.Split(recs.String(), "\n") {
 		if i := strings.Index(r, prefix); i >= 0 {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -43,19 +45,19 @@ func imageSHA(t *testing.T, p, compression string) string {
 // name to another datastore, backs the restored VM up, and checks that
 // every disk is the same and equals what the guest had written at the
 // freeze.
-func roundTrip(t *testing.T, e *env, dest string, compress string, extra runOpts) {
+func roundTrip(t *testing.T, e *simtest.Env, dest string, compress string, extra simtest.RunOptions) {
 	t.Helper()
 	var frozen uint64
-	extra.hook = func(msg string, a map[string]any) {
+	extra.Hook = func(msg string, a map[string]any) {
 		if msg == "add_redo: disk frozen" && frozen == 0 && a["vm"] == "DB01" {
-			ref, ok := e.snapshotRef(t, "DB01", a["snapshot"].(string))
+			ref, ok := e.SnapshotRef(t, "DB01", a["snapshot"].(string))
 			if ok {
-				frozen, _ = e.sim.SnapshotSeq(ref)
+				frozen, _ = e.Sim.SnapshotSeq(ref)
 			}
 		}
 	}
-	extra.args = append(extra.args, "target="+dest, "compress="+compress)
-	err, recs := e.run(t, `
+	extra.Args = append(extra.Args, "target="+dest, "compress="+compress)
+	err, recs := e.Run(t, `
 		local vm, backup = require "vm", require "backup"
 		local target = arg.target
 		if arg.cred then target = require("transport").open(arg.target, { credentials = arg.cred }) end
@@ -77,19 +79,19 @@ func roundTrip(t *testing.T, e *env, dest string, compress string, extra runOpts
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	if dest != "file://"+e.dir {
+	if dest != "file://"+e.Dir {
 		return
 	}
-	if err := e.sim.PauseGuest("DB01"); err != nil {
+	if err := e.Sim.PauseGuest("DB01"); err != nil {
 		t.Fatal(err)
 	}
-	c, dir := readCatalog(t, e.dir, "DB01")
+	c, dir := readCatalog(t, e.Dir, "DB01")
 	for _, d := range c.Disks {
-		want, size, err := e.sim.ExpectedContent("DB01", d.ID, frozen)
+		want, size, err := e.Sim.ExpectedContent("DB01", d.ID, frozen)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := imageSHA(t, filepath.Join(dir, d.File), compress); got != shaOf(t, want, size) {
+		if got := imageSHA(t, filepath.Join(dir, d.File), compress); got != simtest.ShaOf(t, want, size) {
 			t.Errorf("%s: the stored image differs from the disk at the freeze (write %d)", d.ID, frozen)
 		}
 		if d.File != "" && compress != "none" && !strings.HasSuffix(d.File, pcomp.Ext(compress)) {
@@ -101,24 +103,24 @@ func roundTrip(t *testing.T, e *env, dest string, compress string, extra runOpts
 func TestRestoreUnderAnotherNameIsByteExact(t *testing.T) {
 	for _, compress := range []string{"zstd", "gzip", "none"} {
 		t.Run(compress, func(t *testing.T) {
-			e := startSim(t, vsim.Options{WriteRate: 100, VMs: 1})
-			roundTrip(t, e, "file://"+e.dir, compress, runOpts{})
+			e := simtest.Start(t, vsim.Options{WriteRate: 100, VMs: 1})
+			roundTrip(t, e, "file://"+e.Dir, compress, simtest.RunOptions{})
 		})
 	}
 }
 
 // backupOnce backs up a VM and returns the set id.
-func backupOnce(t *testing.T, e *env, vmName string) string {
+func backupOnce(t *testing.T, e *simtest.Env, vmName string) string {
 	t.Helper()
-	err, recs := e.run(t, fmt.Sprintf(`
+	err, recs := e.Run(t, fmt.Sprintf(`
 		local vm = require "vm"
 		local set = vm.open("name:%s"):backup{ to = arg.dest }
 		assert(set.complete)
-	`, vmName), runOpts{})
+	`, vmName), simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	sets, _ := filepath.Glob(filepath.Join(e.dir, vmName, "*", catalog.FileName))
-	rel, _ := filepath.Rel(e.dir, filepath.Dir(sets[len(sets)-1]))
+	sets, _ := filepath.Glob(filepath.Join(e.Dir, vmName, "*", catalog.FileName))
+	rel, _ := filepath.Rel(e.Dir, filepath.Dir(sets[len(sets)-1]))
 	return filepath.ToSlash(rel)
 }

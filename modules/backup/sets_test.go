@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 )
 
 func TestVerifyNamesTheFileThatWasDamaged(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 1, DiskSize: 4 << 20})
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 4 << 20})
 	for _, tc := range []struct {
 		name   string
 		damage func(t *testing.T, p string)
@@ -37,18 +39,18 @@ func TestVerifyNamesTheFileThatWasDamaged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := backupOnce(t, e, "VM1")
-			b, _ := os.ReadFile(filepath.Join(e.dir, id, catalog.FileName))
+			b, _ := os.ReadFile(filepath.Join(e.Dir, id, catalog.FileName))
 			cat, _ := catalog.Parse(b)
 			disk := cat.Disks[0].File
-			tc.damage(t, filepath.Join(e.dir, id, disk))
-			err, recs := e.run(t, fmt.Sprintf(`
+			tc.damage(t, filepath.Join(e.Dir, id, disk))
+			err, recs := e.Run(t, fmt.Sprintf(`
 				local backup = require "backup"
 				local res = backup.verify{ at = arg.dest, set = %q }
 				assert(not res.ok, "verify passed")
 				assert(#res.problems == 1, #res.problems .. " problems")
 				assert(res.problems[1].file == %q, "named " .. res.problems[1].file)
 				assert(res.problems[1].problem:find(%q), res.problems[1].problem)
-			`, id, disk, tc.want), runOpts{})
+			`, id, disk, tc.want), simtest.RunOptions{})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, recs)
 			}
@@ -71,14 +73,14 @@ func readCatalogAt(t *testing.T, dir, id string) *catalog.Catalog {
 }
 
 func TestASetCutOffMidWriteIsIncompleteAndNotRestoredWithoutForce(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 1, DiskSize: 4 << 20})
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 4 << 20})
 	id := backupOnce(t, e, "VM1")
 	// a crash before the catalog: the progress catalog is all there is
-	dir := filepath.Join(e.dir, id)
+	dir := filepath.Join(e.Dir, id)
 	b, _ := os.ReadFile(filepath.Join(dir, catalog.FileName))
 	os.WriteFile(filepath.Join(dir, catalog.ProgressName), []byte(strings.Replace(string(b), `"complete": true`, `"complete": false`, 1)), 0o644)
 	os.Remove(filepath.Join(dir, catalog.FileName))
-	err, recs := e.run(t, fmt.Sprintf(`
+	err, recs := e.Run(t, fmt.Sprintf(`
 		local backup = require "backup"
 		local l = backup.list{ at = arg.dest, vm = "VM1" }
 		assert(#l == 1 and l[1].complete == false, "not listed as incomplete")
@@ -89,14 +91,14 @@ func TestASetCutOffMidWriteIsIncompleteAndNotRestoredWithoutForce(t *testing.T) 
 		assert(not res.ok and res.problems[1].file == "catalog.json", "verify passed an incomplete set")
 		local v = backup.restore{ from = arg.dest, set = %q, name = "VM1-r", force = true }
 		assert(v.name == "VM1-r")
-	`, id, id, id), runOpts{})
+	`, id, id, id), simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
 }
 
 func TestRestoreConflicts(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 2, DiskSize: 4 << 20, Inventory: []vsim.VMSpec{{Name: "VM1", PoweredOff: true}, {Name: "VM2"}}})
+	e := simtest.Start(t, vsim.Options{VMs: 2, DiskSize: 4 << 20, Inventory: []vsim.VMSpec{{Name: "VM1", PoweredOff: true}, {Name: "VM2"}}})
 	id1 := backupOnce(t, e, "VM1")
 	id2 := backupOnce(t, e, "VM2")
 	for _, tc := range []struct {
@@ -132,7 +134,7 @@ func TestRestoreConflicts(t *testing.T) {
 			assert(v.name == "VM1-alt" and v.vmx == "[LocalDS_1] VM1-alt/VM1-alt.vmx", v.vmx)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err, recs := e.run(t, `local vm, backup = require "vm", require "backup"`+"\n"+tc.script, runOpts{args: []string{"set1=" + id1, "set2=" + id2}})
+			err, recs := e.Run(t, `local vm, backup = require "vm", require "backup"`+"\n"+tc.script, simtest.RunOptions{Args: []string{"set1=" + id1, "set2=" + id2}})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, recs)
 			}
@@ -141,12 +143,12 @@ func TestRestoreConflicts(t *testing.T) {
 }
 
 func TestPruneKeepsWhatThePolicySays(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 1, DiskSize: 1 << 20})
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20})
 	var ids []string
 	for range 3 {
 		ids = append(ids, backupOnce(t, e, "VM1"))
 	}
-	err, recs := e.run(t, `
+	err, recs := e.Run(t, `
 		local backup = require "backup"
 		local dry = backup.prune{ at = arg.dest, vm = "VM1", keep = 1, dry_run = true }
 		assert(#dry.removed == 2, "dry run would remove " .. #dry.removed)
@@ -155,20 +157,20 @@ func TestPruneKeepsWhatThePolicySays(t *testing.T) {
 		assert(#res.removed == 1 and #res.kept == 2)
 		local l = backup.list{ at = arg.dest, vm = "VM1" }
 		assert(#l == 2 and l[2].id == arg.newest, "the newest set is gone")
-	`, runOpts{args: []string{"newest=" + ids[2]}})
+	`, simtest.RunOptions{Args: []string{"newest=" + ids[2]}})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, ids[0])); err == nil {
+	if _, err := os.Stat(filepath.Join(e.Dir, ids[0])); err == nil {
 		t.Error("the oldest set is still on the target")
 	}
 }
 
 func TestPruneDoesNothingForAVMWhoseBackupFailedInThisRun(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 1, DiskSize: 1 << 20})
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20})
 	backupOnce(t, e, "VM1")
 	backupOnce(t, e, "VM1")
-	err, recs := e.run(t, `
+	err, recs := e.Run(t, `
 		local vm, backup = require "vm", require "backup"
 		local v = vm.open("name:VM1")
 		local ok = pcall(v.backup, v, { to = arg.dest, compress = "lz4" })
@@ -176,15 +178,15 @@ func TestPruneDoesNothingForAVMWhoseBackupFailedInThisRun(t *testing.T) {
 		local res = backup.prune{ at = arg.dest, vm = "VM1", keep = 1 }
 		assert(res.skipped and #res.removed == 0, "pruned after a failed backup")
 		assert(#backup.list{ at = arg.dest, vm = "VM1" } == 2)
-	`, runOpts{})
+	`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
 }
 
 func TestVMXArchivesNeverOverwrite(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 1, DiskSize: 1 << 20})
-	err, recs := e.run(t, `
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20})
+	err, recs := e.Run(t, `
 		local vm, backup = require "vm", require "backup"
 		local v = vm.open("name:VM1")
 		local a = backup.vmx{ vm = v, to = arg.dest }
@@ -193,11 +195,11 @@ func TestVMXArchivesNeverOverwrite(t *testing.T) {
 		local has = false
 		for _, f in ipairs(a.files) do if f == "VM1.vmx" then has = true end end
 		assert(has, "no .vmx in the archive")
-	`, runOpts{})
+	`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	got, _ := filepath.Glob(filepath.Join(e.dir, "VM1", "vmx", "*.tar.gz"))
+	got, _ := filepath.Glob(filepath.Join(e.Dir, "VM1", "vmx", "*.tar.gz"))
 	if len(got) != 2 {
 		t.Errorf("archives: %v", got)
 	}

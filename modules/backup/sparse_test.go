@@ -8,17 +8,19 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi/find"
 )
 
 // registerEmptyVM writes a VM whose 32 MiB disk holds 1 MiB of data onto
 // the datastore folder and registers it.
-func registerEmptyVM(t *testing.T, e *env, dsDir, name string, size int64) {
+func registerEmptyVM(t *testing.T, e *simtest.Env, dsDir, name string, size int64) {
 	registerEmptyVMB(t, e, dsDir, name, size, 1<<20)
 }
 
-func registerEmptyVMB(t testing.TB, e *env, dsDir, name string, size, dataBytes int64) {
+func registerEmptyVMB(t testing.TB, e *simtest.Env, dsDir, name string, size, dataBytes int64) {
 	t.Helper()
 	dir := filepath.Join(dsDir, "LocalDS_0", name)
 	os.MkdirAll(dir, 0o755)
@@ -43,7 +45,7 @@ func registerEmptyVMB(t testing.TB, e *env, dsDir, name string, size, dataBytes 
 	f.Truncate(size)
 	f.Close()
 	ctx := context.Background()
-	fd := find.NewFinder(e.client.Client)
+	fd := find.NewFinder(e.Client.Client)
 	dc, _ := fd.DefaultDatacenter(ctx)
 	fd.SetDatacenter(dc)
 	folders, _ := dc.Folders(ctx)
@@ -64,11 +66,11 @@ func registerEmptyVMB(t testing.TB, e *env, dsDir, name string, size, dataBytes 
 
 func TestAMostlyEmptyDiskMakesASmallSet(t *testing.T) {
 	dsDir := t.TempDir()
-	e := startSim(t, vsim.Options{VMs: 1, DiskSize: 1 << 20, DatastoreDir: dsDir})
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20, DatastoreDir: dsDir})
 	const size = 32 << 20
 	registerEmptyVM(t, e, dsDir, "EMPTY", size)
 	for _, compress := range []string{"none", "zstd"} {
-		err, recs := e.run(t, `
+		err, recs := e.Run(t, `
 			local vm, backup = require "vm", require "backup"
 			local v = vm.open("name:EMPTY")
 			local set = v:backup{ to = arg.dest, compress = arg.compress }
@@ -78,7 +80,7 @@ func TestAMostlyEmptyDiskMakesASmallSet(t *testing.T) {
 			local r = backup.restore{ from = arg.dest, set = set.id, name = "EMPTY-" .. arg.compress }
 			local set2 = r:backup{ to = arg.dest, compress = arg.compress }
 			assert(set2.disks[1].sha256 == set.disks[1].sha256, "the restored disk differs")
-		`, runOpts{args: []string{"compress=" + compress}})
+		`, simtest.RunOptions{Args: []string{"compress=" + compress}})
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", compress, err, recs)
 		}

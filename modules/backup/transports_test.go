@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/runtime"
@@ -25,15 +27,15 @@ func TestRestoreIsByteExactOverSFTP(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
 	srv := testservers.SSHD(t)
 	url := srv.URL("sftp", srv.DataDir)
-	e := startSim(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
-	roundTrip(t, e, url, "zstd", runOpts{args: []string{"cred=target"},
-		mod: withCredentials(t, url, transports.Credentials{KeyFile: srv.ClientKeyFile, KnownHosts: srv.KnownHostsFile})})
+	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
+	roundTrip(t, e, url, "zstd", simtest.RunOptions{Args: []string{"cred=target"},
+		Mod: withCredentials(t, url, transports.Credentials{KeyFile: srv.ClientKeyFile, KnownHosts: srv.KnownHostsFile})})
 }
 
 func TestRestoreIsByteExactOverSMB(t *testing.T) {
 	srv := testservers.SMBD(t, testservers.SMBDOptions{})
 	url := fmt.Sprintf("smb://%s@%s/%s/backups", srv.User, srv.Addr(), srv.Share)
-	e := startSim(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
-	roundTrip(t, e, url, "gzip", runOpts{args: []string{"cred=target"},
-		mod: withCredentials(t, url, transports.Credentials{User: srv.User, Password: srv.Password})})
+	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
+	roundTrip(t, e, url, "gzip", simtest.RunOptions{Args: []string{"cred=target"},
+		Mod: withCredentials(t, url, transports.Credentials{User: srv.User, Password: srv.Password})})
 }

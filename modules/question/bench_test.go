@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -35,15 +37,15 @@ func (c *counting) RoundTrip(ctx context.Context, req, res soap.HasFault) error 
 func BenchmarkWatchLatency(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("vms=%d", n), func(b *testing.B) {
-			e := startSim(b, vsim.Options{VMs: n, DiskSize: 64 << 10, WriteRate: 0.001})
+			e := simtest.Start(b, vsim.Options{VMs: n, DiskSize: 64 << 10, WriteRate: 0.001})
 			readyc := make(chan struct{}, 1)
-			recs := &records{hook: func(msg string, _ map[string]any) {
+			recs := &simtest.Records{Hook: func(msg string, _ map[string]any) {
 				if msg == "question watch ready: every pending question was read" {
 					readyc <- struct{}{}
 				}
 			}}
 			r, err := runtime.New(runtime.Options{Logger: slog.New(recs), Modules: []*runtime.Module{vm.Module},
-				Endpoints: map[string]runtime.Endpoint{"sim": e.ep}, DefaultEndpoint: "sim"})
+				Endpoints: map[string]runtime.Endpoint{"sim": e.Endpoint}, DefaultEndpoint: "sim"})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -66,7 +68,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				name := fmt.Sprintf("VM%d", i%n+1)
 				t0 := time.Now()
-				q, err := e.sim.Ask(name, "Continue?", "OK")
+				q, err := e.Sim.Ask(name, "Continue?", "OK")
 				if err != nil {
 					b.Fatal(err)
 				}

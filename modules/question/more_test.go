@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/question"
 )
@@ -15,10 +17,10 @@ import (
 // timeout error; the question stays pending.
 func TestWatchStopsAHandlerThatNeverReturns(t *testing.T) {
 	e := startSim(t, vsim.Options{VMs: 1})
-	q := e.ask(t, "VM1", "Continue?", "OK")
-	err, recs := e.run(t, `
+	q := ask(t, e, "VM1", "Continue?", "OK")
+	err, recs := e.Run(t, `
 		local question = require "question"
-		question.watch{vms="name:VM1", timeout=1, handler=function(v, q) while true do end end}`, runOpts{})
+		question.watch{vms="name:VM1", timeout=1, handler=function(v, q) while true do end end}`, simtest.RunOptions{})
 	if code(err) != "timeout" || !strings.Contains(err.Error(), "handler of question.watch was still running") {
 		t.Fatalf("got %v (code %q), want a timeout naming the handler\n%s", err, code(err), recs)
 	}
@@ -31,11 +33,11 @@ func TestWatchStopsAHandlerThatNeverReturns(t *testing.T) {
 // the script's pcall as it was raised.
 func TestWatchPassesOnTheHandlersError(t *testing.T) {
 	e := startSim(t, vsim.Options{VMs: 1})
-	e.ask(t, "VM1", "Continue?", "OK")
-	err, recs := e.run(t, `
+	ask(t, e, "VM1", "Continue?", "OK")
+	err, recs := e.Run(t, `
 		local question = require "question"
 		local ok, err = pcall(question.watch, {vms="name:VM1", timeout=10, handler=function(v, q) error({code="mine", message="handler failed"}) end})
-		assert(not ok and err.code == "mine", tostring(err))`, runOpts{})
+		assert(not ok and err.code == "mine", tostring(err))`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
@@ -47,7 +49,7 @@ func TestWatchPassesOnTheHandlersError(t *testing.T) {
 // waiting on a person, and the run commits what it added.
 func TestPolicyAnswersTheThirdREDO(t *testing.T) {
 	e := startSim(t, vsim.Options{VMs: 1})
-	err, recs := e.run(t, `
+	err, recs := e.Run(t, `
 		local question, vm = require "question", require "vm"
 		question.policy{ {message_id="msg.vmlua.redo.maxDepth", choice="OK"} }
 		local v = vm.open("name:DB01")
@@ -58,15 +60,15 @@ func TestPolicyAnswersTheThirdREDO(t *testing.T) {
 		assert(v:pending_question() == nil, "a question is still pending")
 		v:commit("scsi0:0", 1, 0, 1)
 		v:commit("scsi0:0", 0, 0, 1)
-		assert(v:redo_depth("scsi0:0") == 0)`, runOpts{})
+		assert(v:redo_depth("scsi0:0") == 0)`, simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
-	l := recs.find("answered a question by the run's policy")
+	l := recs.Find("answered a question by the run's policy")
 	if len(l) != 1 || l[0]["vm"] != "DB01" || l[0]["choice"] != "OK" {
 		t.Fatalf("answers = %v, want one for DB01 with OK\n%s", l, recs)
 	}
-	if q := e.sim.PendingQuestion("DB01"); q != nil {
+	if q := e.Sim.PendingQuestion("DB01"); q != nil {
 		t.Errorf("question still pending: %+v", q)
 	}
 }
@@ -83,23 +85,23 @@ func TestWatchResumesAfterTheSessionDrops(t *testing.T) {
 		}
 		readies++
 		if readies == 1 {
-			if n, err := e.sim.DropSessions(context.Background()); err != nil || n == 0 {
+			if n, err := e.Sim.DropSessions(context.Background()); err != nil || n == 0 {
 				t.Errorf("DropSessions: %d, %v", n, err)
 			}
-			q = e.ask(t, "VM2", "Raised while the session was down", "OK")
+			q = ask(t, e, "VM2", "Raised while the session was down", "OK")
 		}
 	}
-	err, recs := e.run(t, `
+	err, recs := e.Run(t, `
 		local question = require "question"
 		local res = question.watch{timeout=30, max_wait=1, limit=1}
-		assert(res.answered == 1)`, runOpts{hook: hook})
+		assert(res.answered == 1)`, simtest.RunOptions{Hook: hook})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}
 	if q == nil || answered(q) != 0 {
 		t.Fatalf("the question was not answered\n%s", recs)
 	}
-	if l := recs.find("answered a question"); len(l) != 1 || l[0]["question"] != q.ID {
+	if l := recs.Find("answered a question"); len(l) != 1 || l[0]["question"] != q.ID {
 		t.Errorf("answers = %v", l)
 	}
 }
@@ -111,17 +113,17 @@ func TestDryRunAnswersNothing(t *testing.T) {
 	for i, watch := range []string{"", "handler=function(v, q) return 0 end,"} {
 		t.Run(fmt.Sprintf("watch %d", i), func(t *testing.T) {
 			vmName := fmt.Sprintf("VM%d", i+1)
-			q := e.ask(t, vmName, "Continue?", "OK")
-			err, recs := e.run(t, fmt.Sprintf(`
+			q := ask(t, e, vmName, "Continue?", "OK")
+			err, recs := e.Run(t, fmt.Sprintf(`
 				local question = require "question"
-				question.watch{vms="name:%s", %s timeout=30, limit=1}`, vmName, watch), runOpts{dryRun: true})
+				question.watch{vms="name:%s", %s timeout=30, limit=1}`, vmName, watch), simtest.RunOptions{DryRun: true})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, recs)
 			}
 			if answered(q) >= 0 {
 				t.Error("a dry run answered the question")
 			}
-			if l := recs.find("dry run: would answer a question"); len(l) != 1 || l[0]["choice"] != "OK" {
+			if l := recs.Find("dry run: would answer a question"); len(l) != 1 || l[0]["choice"] != "OK" {
 				t.Errorf("dry-run log = %v\n%s", l, recs)
 			}
 		})
@@ -132,9 +134,9 @@ func TestDryRunAnswersNothing(t *testing.T) {
 // scripts/answer_question.lua (the book's detectQuestion.pl) as users do.
 func TestShippedScriptAnswersSingleChoiceQuestions(t *testing.T) {
 	e := startSim(t, vsim.Options{VMs: 2})
-	single := e.ask(t, "VM1", "Continue?", "OK")
-	multi := e.ask(t, "VM2", "Retry?", "Retry", "Cancel")
-	err, recs := e.run(t, "../../scripts/answer_question.lua", runOpts{})
+	single := ask(t, e, "VM1", "Continue?", "OK")
+	multi := ask(t, e, "VM2", "Retry?", "Retry", "Cancel")
+	err, recs := e.Run(t, "../../scripts/answer_question.lua", simtest.RunOptions{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, recs)
 	}

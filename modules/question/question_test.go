@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 )
 
@@ -14,21 +16,21 @@ const ready = "question watch ready: every pending question was read"
 // question with its VM, and only those of the VMs the specifier names.
 func TestPendingListsEveryQuestion(t *testing.T) {
 	e := startSim(t, vsim.Options{VMs: 3})
-	e.ask(t, "VM1", "Disk full. Retry?", "Retry", "Cancel")
-	e.ask(t, "VM3", "Continue?", "OK")
+	ask(t, e, "VM1", "Disk full. Retry?", "Retry", "Cancel")
+	ask(t, e, "VM3", "Continue?", "OK")
 	for _, tc := range []struct{ name, spec, want string }{
 		{"every VM", "any:", "VM1:Disk full. Retry?:Retry,Cancel:msg.vmlua.question;VM3:Continue?:OK:msg.vmlua.question;"},
 		{"a subset by name", "name:VM3", "VM3:Continue?:OK:msg.vmlua.question;"},
 		{"a VM without a question", "name:VM2", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err, recs := e.run(t, fmt.Sprintf(`
+			err, recs := e.Run(t, fmt.Sprintf(`
 				local question = require "question"
 				local s = ""
 				for _, p in ipairs(question.pending{vms=%q}) do
 					s = s .. p.vm.name .. ":" .. p.question.text .. ":" .. table.concat(p.question.choices, ",") .. ":" .. p.question.message_ids[1] .. ";"
 				end
-				assert(s == %q, "got " .. s)`, tc.spec, tc.want), runOpts{})
+				assert(s == %q, "got " .. s)`, tc.spec, tc.want), simtest.RunOptions{})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, recs)
 			}
@@ -79,18 +81,18 @@ func TestWatchAnswers(t *testing.T) {
 			var q *vsim.Question
 			hook := func(msg string, _ map[string]any) {
 				if msg == ready && q == nil {
-					q = e.ask(t, vmName, text, tc.choices...)
+					q = ask(t, e, vmName, text, tc.choices...)
 				}
 			}
 			watch := tc.watch
 			if watch != "" {
 				watch += ", "
 			}
-			err, recs := e.run(t, fmt.Sprintf(`
+			err, recs := e.Run(t, fmt.Sprintf(`
 				local question, log = require "question", require "log"
 				%s
 				local res = question.watch{vms="name:%s", %slimit=1, timeout=30, max_wait=1}
-				log.info("watch done", {answered=res.answered, left=res.left})`, tc.policy, vmName, watch), runOpts{hook: hook})
+				log.info("watch done", {answered=res.answered, left=res.left})`, tc.policy, vmName, watch), simtest.RunOptions{Hook: hook})
 			if q == nil {
 				t.Fatalf("the watch never became ready: %v\n%s", err, recs)
 			}
@@ -105,7 +107,7 @@ func TestWatchAnswers(t *testing.T) {
 				t.Errorf("answered with %d, want %d\n%s", got, tc.want, recs)
 			}
 			if tc.wantLog != "" {
-				l := recs.find(tc.wantLog)
+				l := recs.Find(tc.wantLog)
 				if len(l) != 1 || l[0]["vm"] != vmName || l[0]["question"] != q.ID || l[0]["text"] != text {
 					t.Fatalf("log %q = %v, want one record with vm, question and text\n%s", tc.wantLog, l, recs)
 				}
