@@ -256,7 +256,13 @@ type writer struct {
 	path string
 	name string
 	done bool
+	off  int64 // bytes written
+	kick int64 // writeback was started for [0, kick)
 }
+
+// writebackEvery is how many written bytes make Write start their
+// writeback (see startWriteback), so the disk works while the stream runs.
+const writebackEvery = 16 << 20
 
 func (w *writer) Write(b []byte) (int, error) {
 	if w.done {
@@ -266,6 +272,11 @@ func (w *writer) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := w.f.Write(b)
+	w.off += int64(n)
+	if w.off-w.kick >= writebackEvery {
+		startWriteback(w.f, w.kick, w.off-w.kick)
+		w.kick = w.off
+	}
 	return n, w.t.wrap("write", w.name, err)
 }
 
