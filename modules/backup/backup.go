@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/vmdk"
+
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
@@ -617,13 +619,13 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "cannot read the disk descriptor: %v", err)
 	}
-	extents, err := parseExtents(string(desc))
+	extents, err := vmdk.FlatExtents(string(desc))
 	if err != nil {
 		return fail(runtime.CodeInvalidState, err, "%v", err)
 	}
 	var size int64
 	for _, e := range extents {
-		size += e.bytes
+		size += e.Bytes
 	}
 	_, baseRel := dsPath(d.BasePath)
 	base := strings.TrimSuffix(path.Base(baseRel), ".vmdk")
@@ -678,7 +680,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	pos, eoff := int64(0), int64(0)
 	err = func() error {
 		for _, e := range extents {
-			eend := eoff + e.bytes
+			eend := eoff + e.Bytes
 			for _, a := range areas {
 				s, en := max(a.off, eoff), min(a.end, eend)
 				if en <= s {
@@ -690,17 +692,17 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 					}
 					tr.Add(s - pos)
 				}
-				rc, err := rangeReader(ctx, ds, dir, e.file, s-eoff, en-s, e.bytes)
+				rc, err := rangeReader(ctx, ds, dir, e.File, s-eoff, en-s, e.Bytes)
 				if err != nil {
 					return err
 				}
 				n, err := io.CopyBuffer(out, io.LimitReader(rc, en-s), buf)
 				rc.Close()
 				if err != nil {
-					return fmt.Errorf("reading %s at %d: %w", e.file, s-eoff+n, err)
+					return fmt.Errorf("reading %s at %d: %w", e.File, s-eoff+n, err)
 				}
 				if n != en-s {
-					return fmt.Errorf("reading %s: the datastore sent %d bytes from offset %d, %d were asked for", e.file, n, s-eoff, en-s)
+					return fmt.Errorf("reading %s: the datastore sent %d bytes from offset %d, %d were asked for", e.File, n, s-eoff, en-s)
 				}
 				pos = en
 			}
@@ -730,7 +732,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, SHA256: res.SHA256, Compression: compress, Kind: catalog.KindDisk, Source: src, Disk: d.ID}); err != nil {
 		return catalog.Disk{}, err
 	}
-	newDesc := flatDescriptor(string(desc), size/512, flat)
+	newDesc := vmdk.FlatDescriptor(string(desc), size/512, flat)
 	dres, err := transports.Upload(ctx, sw.t, sw.dir+"/"+descName, strings.NewReader(newDesc), transports.UploadOptions{ExpectedSize: int64(len(newDesc))})
 	if err != nil {
 		return fail(runtime.CodeTransport, err, "cannot store the disk descriptor: %v", err)

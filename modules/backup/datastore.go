@@ -1,16 +1,12 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"path"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/view"
@@ -85,65 +81,6 @@ func readSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, e
 		err = fmt.Errorf("%s is larger than 16 MiB: not a configuration file", rel)
 	}
 	return b, err
-}
-
-type extent struct {
-	file  string
-	bytes int64
-}
-
-var extentLine = regexp.MustCompile(`^(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\S+)\s+"([^"]+)"`)
-
-// parseExtents reads a descriptor's extents; only flat ones can be read as
-// a flat image.
-func parseExtents(desc string) ([]extent, error) {
-	var out []extent
-	sc := bufio.NewScanner(strings.NewReader(desc))
-	for sc.Scan() {
-		m := extentLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
-		if m == nil {
-			continue
-		}
-		switch m[3] {
-		case "VMFS", "FLAT":
-		default:
-			return nil, fmt.Errorf("the disk's extent %q is of type %s; only flat (VMFS/FLAT) extents can be backed up as an image", m[4], m[3])
-		}
-		n, _ := strconv.ParseInt(m[2], 10, 64)
-		out = append(out, extent{file: m[4], bytes: n * 512})
-	}
-	if len(out) == 0 {
-		return nil, errors.New("the disk descriptor names no extent")
-	}
-	return out, nil
-}
-
-// flatDescriptor rewrites a descriptor to name one flat extent and no
-// parent, so the pair is a usable disk on its own.
-func flatDescriptor(desc string, sectors int64, flat string) string {
-	var b strings.Builder
-	wroteExtent := false
-	for _, line := range strings.Split(desc, "\n") {
-		t := strings.TrimSpace(line)
-		switch {
-		case extentLine.MatchString(t):
-			if !wroteExtent {
-				fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, flat)
-				wroteExtent = true
-			}
-			continue
-		case strings.HasPrefix(t, "parentCID"):
-			b.WriteString("parentCID=ffffffff\n")
-			continue
-		case strings.HasPrefix(t, "parentFileNameHint"):
-			continue
-		case strings.HasPrefix(t, "createType"):
-			b.WriteString("createType=\"vmfs\"\n")
-			continue
-		}
-		b.WriteString(line + "\n")
-	}
-	return strings.TrimRight(b.String(), "\n") + "\n"
 }
 
 // rangeReader downloads bytes [off, off+n) of a datastore file of size

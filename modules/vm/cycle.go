@@ -1,11 +1,9 @@
 package vm
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/object"
@@ -393,13 +392,13 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Disk: d.ID, Path: src, Message: fmt.Sprintf("read the disk descriptor: %v", err), Err: err}
 	}
-	extents, err := parseExtents(desc)
+	extents, err := vmdk.FlatExtents(desc)
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Path: src, Message: err.Error()}
 	}
 	var total int64
 	for _, e := range extents {
-		total += e.bytes
+		total += e.Bytes
 	}
 	base := strings.TrimSuffix(path.Base(rel), ".vmdk")
 	if o.Name != "" {
@@ -416,7 +415,7 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
 	}
-	newDesc := flatDescriptor(desc, total/512, flatName)
+	newDesc := vmdk.FlatDescriptor(desc, total/512, flatName)
 	if _, err := transports.Upload(ctx, dest, descName, strings.NewReader(newDesc), transports.UploadOptions{}); err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: descName, Message: fmt.Sprintf("write the descriptor: %v", err), Err: err}
 	}
@@ -453,72 +452,13 @@ func readSmall(ctx context.Context, ds *object.Datastore, p string) (string, err
 	return string(b), err
 }
 
-type extent struct {
-	file  string
-	bytes int64
-}
-
-var extentLine = regexp.MustCompile(`^(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\S+)\s+"([^"]+)"`)
-
-// parseExtents reads a descriptor's extents; only flat ones can be
-// streamed as a flat image.
-func parseExtents(desc string) ([]extent, error) {
-	var out []extent
-	sc := bufio.NewScanner(strings.NewReader(desc))
-	for sc.Scan() {
-		m := extentLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
-		if m == nil {
-			continue
-		}
-		switch m[3] {
-		case "VMFS", "FLAT":
-		default:
-			return nil, fmt.Errorf("the disk's extent %q is of type %s; only flat (VMFS/FLAT) extents can be exported as a flat image", m[4], m[3])
-		}
-		n, _ := strconv.ParseInt(m[2], 10, 64)
-		out = append(out, extent{file: m[4], bytes: n * 512})
-	}
-	if len(out) == 0 {
-		return nil, errors.New("the disk descriptor names no extent")
-	}
-	return out, nil
-}
-
-// flatDescriptor rewrites a descriptor to name one flat extent and no
-// parent, so the exported pair is a usable disk on its own.
-func flatDescriptor(desc string, sectors int64, flat string) string {
-	var b strings.Builder
-	wroteExtent := false
-	for _, line := range strings.Split(desc, "\n") {
-		t := strings.TrimSpace(line)
-		switch {
-		case extentLine.MatchString(t):
-			if !wroteExtent {
-				fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, flat)
-				wroteExtent = true
-			}
-			continue
-		case strings.HasPrefix(t, "parentCID"):
-			b.WriteString("parentCID=ffffffff\n")
-			continue
-		case strings.HasPrefix(t, "parentFileNameHint"):
-			continue
-		case strings.HasPrefix(t, "createType"):
-			b.WriteString("createType=\"vmfs\"\n")
-			continue
-		}
-		b.WriteString(line + "\n")
-	}
-	return strings.TrimRight(b.String(), "\n") + "\n"
-}
-
 // extentReader streams a disk's extents one after the other, opening each
 // download when the previous one is exhausted.
 type extentReader struct {
 	ctx     context.Context
 	ds      *object.Datastore
 	dir     string
-	extents []extent
+	extents []vmdk.Extent
 	i       int
 	cur     io.ReadCloser
 	left    int64
@@ -530,11 +470,11 @@ func (e *extentReader) Read(p []byte) (int, error) {
 			if e.i == len(e.extents) {
 				return 0, io.EOF
 			}
-			rc, _, err := e.ds.Download(e.ctx, path.Join(e.dir, e.extents[e.i].file), &soap.DefaultDownload)
+			rc, _, err := e.ds.Download(e.ctx, path.Join(e.dir, e.extents[e.i].File), &soap.DefaultDownload)
 			if err != nil {
-				return 0, fmt.Errorf("download extent %s: %w", e.extents[e.i].file, err)
+				return 0, fmt.Errorf("download extent %s: %w", e.extents[e.i].File, err)
 			}
-			e.cur, e.left = rc, e.extents[e.i].bytes
+			e.cur, e.left = rc, e.extents[e.i].Bytes
 			e.i++
 		}
 		if e.left == 0 {
@@ -549,7 +489,7 @@ func (e *extentReader) Read(p []byte) (int, error) {
 		e.left -= int64(n)
 		if err == io.EOF {
 			if e.left > 0 {
-				return n, fmt.Errorf("extent %s ended %d bytes early", e.extents[e.i-1].file, e.left)
+				return n, fmt.Errorf("extent %s ended %d bytes early", e.extents[e.i-1].File, e.left)
 			}
 			err = nil
 		}

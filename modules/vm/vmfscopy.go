@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/vmfs"
@@ -93,24 +94,24 @@ func (v *VM) exportOnServer(r *runtime.Run, d Disk, src string, dest transports.
 	if err != nil {
 		return fail(runtime.CodeTransport, "read the copy's descriptor", err)
 	}
-	extents, err := parseExtents(desc)
+	extents, err := vmdk.FlatExtents(desc)
 	if err != nil {
 		return fail(runtime.CodeInvalidState, "read the copy's extents", err)
 	}
 	var total int64
 	for _, e := range extents {
-		total += e.bytes
+		total += e.Bytes
 	}
-	if len(extents) == 1 && extents[0].file != flatName {
+	if len(extents) == 1 && extents[0].File != flatName {
 		// a copy whose descriptor still names the source's extent (the
 		// simulator copies descriptors verbatim): point it at the copy
 		if _, err := sc.Stat(ctx, tmp+"/"+flatName); err != nil {
 			return fail(runtime.CodeInvalidState, "find the copy's extent "+flatName, err)
 		}
-		if _, err := transports.Upload(ctx, sc, tmpDesc, strings.NewReader(flatDescriptor(desc, total/512, flatName)), transports.UploadOptions{}); err != nil {
+		if _, err := transports.Upload(ctx, sc, tmpDesc, strings.NewReader(vmdk.FlatDescriptor(desc, total/512, flatName)), transports.UploadOptions{}); err != nil {
 			return fail(runtime.CodeTransport, "rewrite the copy's descriptor", err)
 		}
-		extents[0].file = flatName
+		extents[0].File = flatName
 	}
 	tr := r.Progress.Start(v.Name()+" "+d.ID+" (sha256 of the server's copy)", total)
 	sum, err := hashExtents(ctx, sc, tmp, extents, tr)
@@ -143,21 +144,21 @@ type progressWriter struct{ p transports.Progress }
 func (w progressWriter) Write(b []byte) (int, error) { w.p.Add(int64(len(b))); return len(b), nil }
 
 // hashExtents reads the extents back in order and returns their sha256.
-func hashExtents(ctx context.Context, t transports.Transport, dir string, extents []extent, p transports.Progress) (string, error) {
+func hashExtents(ctx context.Context, t transports.Transport, dir string, extents []vmdk.Extent, p transports.Progress) (string, error) {
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
 	for _, e := range extents {
-		rc, err := t.Open(ctx, dir+"/"+e.file, 0)
+		rc, err := t.Open(ctx, dir+"/"+e.File, 0)
 		if err != nil {
 			return "", err
 		}
 		n, err := io.CopyBuffer(io.MultiWriter(h, progressWriter{p}), struct{ io.Reader }{rc}, buf)
 		rc.Close()
 		if err != nil {
-			return "", fmt.Errorf("reading %s after %d bytes: %w", e.file, n, err)
+			return "", fmt.Errorf("reading %s after %d bytes: %w", e.File, n, err)
 		}
-		if n != e.bytes {
-			return "", fmt.Errorf("the copy's extent %s holds %d bytes, its descriptor says %d", e.file, n, e.bytes)
+		if n != e.Bytes {
+			return "", fmt.Errorf("the copy's extent %s holds %d bytes, its descriptor says %d", e.File, n, e.Bytes)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
