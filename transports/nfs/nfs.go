@@ -55,7 +55,8 @@ type Transport struct {
 	root     string // inside the export, "" for its root
 	v        *nfsc.Target
 	credBody []byte
-	chunk    int
+	chunk    int // bytes per WRITE
+	rchunk   int // bytes per READ
 	inflight int
 
 	closeOnce sync.Once
@@ -227,6 +228,10 @@ func Open(ctx context.Context, u *url.URL, opts transports.Options) (*Transport,
 		if t.chunk <= 0 {
 			t.chunk = 64 << 10
 		}
+	}
+	t.rchunk = min(int(fsi.RTMax), maxChunk)
+	if t.rchunk <= 0 {
+		t.rchunk = 64 << 10
 	}
 	if t.root != "" {
 		fi, _, err := run2(ctx, v, t.root)
@@ -455,53 +460,15 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
-	fi, _, err := run2(ctx, t.v, f)
+	fi, fh, err := run2(ctx, t.v, f)
 	if err != nil {
 		return nil, t.wrap("open", p, err)
 	}
 	if fi.IsDir() {
 		return nil, t.wrap("open", p, errors.New("is a directory"))
 	}
-	file, err := run(ctx, func() (*nfsc.File, error) { return t.v.Open(f) })
-	if err != nil {
-		return nil, t.wrap("open", p, err)
-	}
-	if _, err := file.Seek(offset, io.SeekStart); err != nil {
-		return nil, t.wrap("seek", p, err)
-	}
-	return &reader{ctx: ctx, f: file, t: t, p: p, left: fi.Size() - offset}, nil
+	return t.openPipelined(ctx, p, fh, offset, fi.Size())
 }
-
-type reader struct {
-	ctx  context.Context
-	f    *nfsc.File
-	t    *Transport
-	p    string
-	left int64
-}
-
-func (r *reader) Read(b []byte) (int, error) {
-	if r.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(b)) > r.left {
-		b = b[:r.left]
-	}
-	n, err := run(r.ctx, func() (int, error) { return r.f.Read(b) })
-	r.left -= int64(n)
-	if err == io.EOF {
-		if n > 0 {
-			err = nil
-		}
-		r.left = 0
-	} else if err != nil {
-		err = r.t.wrap("read", r.p, err)
-	}
-	return n, err
-}
-
-// Close does nothing: the library's File.Close is a COMMIT.
-func (r *reader) Close() error { return nil }
 
 // Close unmounts (drops the connection).
 func (t *Transport) Close() error {

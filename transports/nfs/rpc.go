@@ -49,11 +49,11 @@ func dialData(ctx context.Context, addr string, credFlavor uint32, credBody []by
 func pad(n int) int { return (4 - n%4) % 4 }
 
 // call sends one request: the header is built here, args are the encoded
-// procedure arguments, data (optional) is appended as-is (the caller
+// procedure arguments, data (optional) are appended as-is (the caller
 // includes its XDR length and padding in args/data). onReply runs on the
 // reader goroutine with the procedure's result body (after the RPC reply
 // header) or an error; it is called exactly once, also when call fails.
-func (dc *dataConn) call(prog, vers, proc uint32, args, data []byte, onReply func([]byte, error)) error {
+func (dc *dataConn) call(prog, vers, proc uint32, args []byte, data [][]byte, onReply func([]byte, error)) error {
 	xid := xidSeq.Add(1)
 	hdr := make([]byte, 0, 4+40+len(dc.cred))
 	hdr = binary.BigEndian.AppendUint32(hdr, 0) // record mark, set below
@@ -63,7 +63,10 @@ func (dc *dataConn) call(prog, vers, proc uint32, args, data []byte, onReply fun
 	hdr = append(hdr, dc.cred...)
 	hdr = binary.BigEndian.AppendUint32(hdr, 0) // verf AUTH_NONE
 	hdr = binary.BigEndian.AppendUint32(hdr, 0)
-	n := len(hdr) - 4 + len(args) + len(data)
+	n := len(hdr) - 4 + len(args)
+	for _, d := range data {
+		n += len(d)
+	}
 	binary.BigEndian.PutUint32(hdr[0:], 0x80000000|uint32(n))
 
 	dc.mu.Lock()
@@ -77,7 +80,7 @@ func (dc *dataConn) call(prog, vers, proc uint32, args, data []byte, onReply fun
 	dc.mu.Unlock()
 
 	dc.wmu.Lock()
-	bufs := net.Buffers{hdr, args, data}
+	bufs := append(net.Buffers{hdr, args}, data...)
 	_, err := bufs.WriteTo(dc.conn)
 	dc.wmu.Unlock()
 	if err != nil {

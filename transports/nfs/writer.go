@@ -101,6 +101,17 @@ func (w *writer) Write(p []byte) (int, error) {
 		if err := w.failed(); err != nil {
 			return n, w.t.wrap("write", w.path, err)
 		}
+		if len(w.buf) == 0 && len(p) >= cap(w.buf) {
+			// a whole chunk: send it from the caller's buffer, which is
+			// free again once the request is on the wire (no copy)
+			c := cap(w.buf)
+			if err := w.send(p[:c]); err != nil {
+				return n, w.t.wrap("write", w.path, err)
+			}
+			p = p[c:]
+			n += c
+			continue
+		}
 		c := copy(w.buf[len(w.buf):cap(w.buf)], p)
 		w.buf = w.buf[:len(w.buf)+c]
 		p = p[c:]
@@ -125,21 +136,29 @@ func (w *writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	err := w.send(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// send sends b as one WRITE at the current offset; b is free again when
+// it returns (the request is written to the connection synchronously).
+func (w *writer) send(b []byte) error {
 	select {
 	case w.sem <- struct{}{}:
 	case <-w.ctx.Done():
 		w.fail(w.ctx.Err())
 		return w.ctx.Err()
 	}
-	off, n := w.off, len(w.buf)
+	off, n := w.off, len(b)
 	args := fhArgs(make([]byte, 0, 96), w.fh)
 	args = binary.BigEndian.AppendUint64(args, off)
 	args = binary.BigEndian.AppendUint32(args, uint32(n))
 	args = binary.BigEndian.AppendUint32(args, 0) // UNSTABLE
 	args = binary.BigEndian.AppendUint32(args, uint32(n))
-	data := w.buf
+	data := [][]byte{b}
 	if p := pad(n); p != 0 {
-		data = append(data, make([]byte, p)...) // only the last, odd-sized chunk
+		data = append(data, make([]byte, p)) // only the last, odd-sized chunk
 	}
 	w.wg.Add(1)
 	err := w.dc.call(nfsc.Nfs3Prog, nfsc.Nfs3Vers, nfsc.NFSProc3Write, args, data, func(body []byte, err error) {
@@ -158,7 +177,6 @@ func (w *writer) flush() error {
 		w.fail(err)
 	}
 	w.off += uint64(n)
-	w.buf = w.buf[:0]
 	return w.failed()
 }
 
