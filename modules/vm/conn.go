@@ -154,13 +154,23 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 	plain := *vc
 	plain.RoundTripper = sc
 	sm := vsession.NewManager(&plain)
+	// The keep-alive runs while the session is logged in: it starts only on
+	// a Login it sees, and ours goes through the plain client, so it is
+	// started and stopped explicitly.
+	ka := keepalive.NewHandlerSOAP(sc, 5*time.Minute, nil)
 	s := &loggedIn{client: vc, endpoint: ep, log: log}
 	s.login = func(ctx context.Context) error { return sm.Login(ctx, user) }
-	s.logout = func(ctx context.Context) error { return sm.Logout(ctx) }
+	s.logout = func(ctx context.Context) error {
+		ka.Stop()
+		err := sm.Logout(ctx)
+		sc.CloseIdleConnections() // no connection outlives the run
+		return err
+	}
 	if err := s.login(ctx); err != nil {
 		return nil, connectError(ep, err)
 	}
-	vc.RoundTripper = &relogin{rt: keepalive.NewHandlerSOAP(sc, 5*time.Minute, nil), s: s}
+	ka.Start()
+	vc.RoundTripper = &relogin{rt: ka, s: s}
 	return s, nil
 }
 

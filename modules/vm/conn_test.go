@@ -3,7 +3,9 @@ package vm_test
 import (
 	"context"
 	"github.com/vmlua/vmlua/internal/simtest"
+	goruntime "runtime"
 	"testing"
+	"time"
 
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -51,5 +53,38 @@ func TestPoolSharesOneSessionBetweenRuns(t *testing.T) {
 	}
 	if err := pool.Close(context.Background()); err != nil {
 		t.Errorf("pool.Close: %v (the runs must not have logged the pooled session out)", err)
+	}
+}
+
+// TestARunLeavesNoConnectionBehind: a run that logs in by itself logs out,
+// stops its keep-alive and closes its idle connections when it ends, so
+// repeated runs do not pile up goroutines (each idle HTTP connection holds
+// two until the transport's 90 s idle timeout).
+func TestARunLeavesNoConnectionBehind(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{VMs: 1})
+	run := func() {
+		if err, recs := e.Run(t, `assert(require("vm").open("name:VM1"))`, simtest.RunOptions{}); err != nil {
+			t.Fatalf("%v\n%s", err, recs)
+		}
+	}
+	run() // warm up: the simulator's own goroutines, caches
+	settle := func() int {
+		n := goruntime.NumGoroutine()
+		for i := 0; i < 50; i++ { // bounded: up to 1 s for goroutines to end
+			time.Sleep(20 * time.Millisecond)
+			if m := goruntime.NumGoroutine(); m == n {
+				break
+			} else {
+				n = m
+			}
+		}
+		return n
+	}
+	before := settle()
+	for i := 0; i < 10; i++ {
+		run()
+	}
+	if after := settle(); after > before+4 {
+		t.Errorf("goroutines grew from %d to %d over 10 runs: a run leaves connections behind", before, after)
 	}
 }
