@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -174,6 +175,22 @@ func (c *Conn) Find(ctx context.Context, spec Spec) ([]mo.VirtualMachine, error)
 // Open returns the one VM spec names, nil when none, an ambiguous error
 // when several.
 func (c *Conn) Open(ctx context.Context, spec Spec, raw string) (*VM, error) {
+	if spec.Kind == "moref" {
+		// By reference: read that VM alone, not the inventory (a fleet run
+		// opens every VM this way; a scan each time made it O(N²)).
+		v, err := c.newVM(ctx, types.ManagedObjectReference{Type: "VirtualMachine", Value: spec.Value})
+		var re *runtime.Error
+		if errors.As(err, &re) && re.Code == runtime.CodeNotFound {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v.MO().Config.Template {
+			return nil, nil
+		}
+		return v, nil
+	}
 	found, err := c.Find(ctx, spec)
 	if err != nil {
 		return nil, err

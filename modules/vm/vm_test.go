@@ -146,6 +146,7 @@ func TestLookups(t *testing.T) {
 		{"open by uuid in VMX spelling", `assert(vm.open("uuid:` + vmxUUID + `").name == "web-1")`, ""},
 		{"open by moref", `local v = vm.open("moref:` + moref + `"); assert(v.name == "OLD" and v.power == "off")`, ""},
 		{"open of an unknown VM is nil", `assert(vm.open("name:nope") == nil); assert(vm.open("[LocalDS_0] x/x.vmx") == nil)`, ""},
+		{"open of an unknown moref is nil", `assert(vm.open("moref:vm-999999") == nil)`, ""},
 		{"open refuses a pattern", `vm.open("name:web-*")`, "invalid_argument: vm.open(\"name:web-*\") takes a specifier naming one VM"},
 		{"open refuses a bad specifier", `vm.open("colour:red")`, "unknown kind \"colour\""},
 		{"find by glob", `local l = vm.find("name:web-*"); assert(#l == 2 and l[1].name == "web-1" and l[2].name == "web-2")`, ""},
