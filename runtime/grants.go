@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"path"
 	"strings"
 )
@@ -111,7 +112,9 @@ func (g *Grants) Check(rawURL string) error {
 		return &Error{Code: CodeInvalidArg, Message: err.Error(), Path: redactURL(rawURL)}
 	}
 	for _, p := range g.prefixes {
-		if p.norm.covers(n) {
+		// Local paths are judged by where they resolve, other URLs by
+		// their normalised spelling.
+		if (n.scheme == "file" && p.norm.coversResolved(n)) || (n.scheme != "file" && p.norm.covers(n)) {
 			return nil
 		}
 	}
@@ -120,6 +123,31 @@ func (g *Grants) Check(rawURL string) error {
 		Message: fmt.Sprintf("%s is not granted to this run; the operator grants it with 'vmlua run --allow %s' or in the config file's [grants] allow list",
 			redactURL(rawURL), redactURL(rawURL)),
 		Path: redactURL(rawURL),
+	}
+}
+
+// coversResolved is covers for local paths after symlinks are resolved on
+// both sides: a symlink inside a granted folder that points elsewhere does
+// not extend the grant, and a granted folder that is itself a symlink
+// still covers what lies below it.
+func (p normURL) coversResolved(n normURL) bool {
+	pr, nr := p, n
+	pr.path, nr.path = resolveLocal(p.path), resolveLocal(n.path)
+	return pr.covers(nr)
+}
+
+// resolveLocal resolves the symlinks of the longest existing prefix of an
+// absolute path and appends the rest, which does not exist yet.
+func resolveLocal(p string) string {
+	rest := ""
+	for cur := p; ; cur = path.Dir(cur) {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return path.Clean(filepath.ToSlash(r) + "/" + rest)
+		}
+		if cur == "/" || cur == "." {
+			return p
+		}
+		rest = path.Join(path.Base(cur), rest)
 	}
 }
 

@@ -264,3 +264,42 @@ func TestModuleValidateDemandsDocs(t *testing.T) {
 		t.Errorf("Validate = %v, want it to name x.f", err)
 	}
 }
+
+// TestFileGrantsResolveSymlinks: a symlink inside a granted folder does not
+// carry the grant outside it, and a granted folder that is a symlink still
+// covers what lies below it (existing or not yet).
+func TestFileGrantsResolveSymlinks(t *testing.T) {
+	root := t.TempDir()
+	granted, outside, real := filepath.Join(root, "granted"), filepath.Join(root, "outside"), filepath.Join(root, "real")
+	for _, d := range []string{granted, outside, real} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Symlink(outside, filepath.Join(granted, "escape")))
+	must(os.Symlink(real, filepath.Join(root, "alias")))
+	var g runtime.Grants
+	must(g.Allow("file://" + granted))
+	must(g.Allow("file://" + filepath.Join(root, "alias")))
+	cases := []struct {
+		url     string
+		granted bool
+	}{
+		{"file://" + granted + "/db01/new", true},
+		{"file://" + granted + "/escape", false},
+		{"file://" + granted + "/escape/deeper/new", false},
+		{"file://" + filepath.Join(root, "alias") + "/x/y", true},
+		{"file://" + real + "/x", true}, // the same folder as the granted alias
+	}
+	for _, tc := range cases {
+		if err := g.Check(tc.url); (err == nil) != tc.granted {
+			t.Errorf("Check(%s) = %v, want granted=%v", tc.url, err, tc.granted)
+		}
+	}
+}

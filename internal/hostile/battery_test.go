@@ -204,6 +204,11 @@ func TestHostileScriptsThroughModules(t *testing.T) {
 		{"exporting a disk to a URL climbing out of the target is refused", `local v = require("vm").open("name:H02"); v:export("scsi0:0", arg.dest .. "/../..")`, nil, runtime.CodeInvalidArg, "'..' is not allowed"},
 		{"exporting a disk under a name that climbs out keeps only its base name, inside the target", `local v = require("vm").open("name:H02"); local r = v:export("scsi0:0", arg.dest, {name = "../../outside/disk"}); error("landed at " .. r.path)`, nil, runtime.CodeError, "landed at disk-flat.vmdk"},
 		{"backing up to a URL climbing out of the target is refused", `require("vm").open("name:H02"):backup{to = arg.dest .. "/../outside"}`, nil, runtime.CodeInvalidArg, "'..' is not allowed"},
+		// H1: a URL through a symlink inside the granted folder is judged by
+		// where it resolves, not by its spelling
+		{"opening a URL through a symlink that leads out of the grant is refused", `require("transport").open(arg.dest .. "/escape")`, nil, runtime.CodeNotGranted, "is not granted"},
+		{"exporting to a URL through a symlink that leads out of the grant is refused", `local v = require("vm").open("name:H02"); v:export("scsi0:0", arg.dest .. "/escape")`, nil, runtime.CodeNotGranted, "is not granted"},
+		{"backing up to a URL through a symlink that leads out of the grant is refused", `require("vm").open("name:H02"):backup{to = arg.dest .. "/relup"}`, nil, runtime.CodeNotGranted, "is not granted"},
 
 		// question.watch handlers
 		{"a question handler that never returns is stopped by the run's timeout", `require("question").watch{vms = "name:H01", handler = function(v, q) while true do end end}`, short, runtime.CodeTimeout, ""},
