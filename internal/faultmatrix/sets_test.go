@@ -39,9 +39,6 @@ type setCell struct {
 	compress   string
 	wantCode   string
 	wantIn     []string
-	// openFinding names a reliability.md finding this cell does not yet
-	// assert (the invariant it breaks today); empty for a full cell.
-	openFinding string
 }
 
 func setMatrix() []setCell {
@@ -51,10 +48,7 @@ func setMatrix() []setCell {
 		{name: "a file target running out of space in the middle of a set leaves no complete set, the older set untouched and retention not run",
 			target: targetFileFull, compress: "none", wantCode: runtime.CodeTransport, wantIn: []string{"$vm", "space"}},
 		{name: "wrong SFTP credentials with an older set on the target fail the backup and leave the older set and retention alone",
-			// S1: the error does not name the VM, and the failure to open the
-			// target is not recorded as a failed backup, so prune is not
-			// skipped (it removed nothing here: the older set is the newest)
-			target: targetSFTPBad, wantCode: runtime.CodeAuth, wantIn: []string{"auth"}, openFinding: "S1"},
+			target: targetSFTPBad, wantCode: runtime.CodeAuth, wantIn: []string{"$vm", "auth"}},
 	}
 }
 
@@ -73,9 +67,6 @@ func TestFaultMatrixSets(t *testing.T) {
 			err := f.runSetCell(c)
 			f.reconnect()
 			want := cell{wantCode: c.wantCode, wantIn: c.wantIn, wantLogs: []string{"prune skipped=true removed=0"}}
-			if c.openFinding != "" {
-				want.wantLogs = []string{"removed=0"}
-			}
 			f.checkRun(want, err)
 			f.checkNoSnapshot()
 			f.checkSets(older, before)

@@ -78,6 +78,15 @@ func init() {
 }
 
 func dest(r *runtime.Run, L *lua.LState, o *lua.LTable, key string) *modtransport.Handle {
+	h, err := openDest(r, L, o, key)
+	if err != nil {
+		r.Raise(L, err)
+	}
+	return h
+}
+
+// openDest opens the transport option key names (a handle or a URL).
+func openDest(r *runtime.Run, L *lua.LState, o *lua.LTable, key string) (*modtransport.Handle, error) {
 	v := o.RawGetString(key)
 	if v == lua.LNil {
 		L.RaiseError("option %s is required: a Transport (transport.open) or a granted URL", key)
@@ -86,16 +95,23 @@ func dest(r *runtime.Run, L *lua.LState, o *lua.LTable, key string) *modtranspor
 	L.Push(v)
 	h, err := modtransport.Dest(r, L, L.GetTop(), cred)
 	L.Pop(1)
-	if err != nil {
-		r.Raise(L, err)
-	}
-	return h
+	return h, err
 }
 
 func luaBackup(r *runtime.Run, L *lua.LState) int {
 	v := r.CheckObject(L, 1, vm.VMType).(*vm.VM)
 	o := optTable(L, 2)
-	h := dest(r, L, o, "to")
+	h, err := openDest(r, L, o, "to")
+	if err != nil {
+		// A target that cannot be opened is this VM's failed backup: a
+		// later prune in this run must leave its sets alone.
+		failuresOf(r).set(v.Name(), true)
+		e := runtime.Wrap(err, runtime.CodeTransport)
+		if e.VM == "" {
+			e.VM = v.Name()
+		}
+		return r.Raise(L, e)
+	}
 	opts := Options{
 		Compress:  optString(L, o, "compress", pcomp.Zstd),
 		Layered:   optBool(L, o, "layered", true),
