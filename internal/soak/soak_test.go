@@ -115,9 +115,7 @@ func TestSoakHasNoGrowthBetweenRounds(t *testing.T) {
 	u.User = nil
 	ep := runtime.Endpoint{Name: "sim", URL: u.String(), Username: sim.URL.User.Username(), Password: "soak-Sim-pw", Insecure: true}
 
-	// one vSphere session for every run, as a fleet run shares it (a run
-	// that logs in itself leaves its idle keep-alive connection behind for
-	// the HTTP transport's 90 s idle timeout: see docs/reliability.md)
+	// one vSphere session for every run, as a fleet run shares it
 	pool := vm.NewPool()
 	t.Cleanup(func() { _ = pool.Close(context.Background()) })
 	run := func(script string, args ...string) error {
