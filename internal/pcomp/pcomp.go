@@ -39,7 +39,8 @@ func Valid(algo string) bool { return algo == None || algo == Gzip || algo == Zs
 
 type job struct {
 	in   []byte
-	out  *bytes.Buffer
+	out  []byte // zstd: the frame; gzip: in gzOut
+	gz   *bytes.Buffer
 	err  error
 	done chan struct{}
 }
@@ -54,6 +55,7 @@ type Writer struct {
 	wg      sync.WaitGroup
 	collect chan error
 	free    chan []byte
+	outFree chan []byte // zstd output buffers, reused
 	zenc    *zstd.Encoder
 	err     error
 	closed  bool
@@ -73,7 +75,7 @@ func NewWriter(w io.Writer, algo string, workers int) (io.WriteCloser, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	cw := &Writer{w: w, algo: algo, queue: make(chan *job, workers), work: make(chan *job, workers), collect: make(chan error, 1), free: make(chan []byte, 2*workers+1)}
+	cw := &Writer{w: w, algo: algo, queue: make(chan *job, workers), work: make(chan *job, workers), collect: make(chan error, 1), free: make(chan []byte, 2*workers+1), outFree: make(chan []byte, 2*workers+1)}
 	if algo == Zstd {
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(workers), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithZeroFrames(true))
 		if err != nil {
@@ -95,12 +97,23 @@ func (c *Writer) worker() {
 	for j := range c.work {
 		switch c.algo {
 		case Zstd:
-			j.out.Write(c.zenc.EncodeAll(j.in, make([]byte, 0, len(j.in)/2+64)))
+			// a buffer that holds even an incompressible chunk: no
+			// growing, no second copy
+			var dst []byte
+			select {
+			case dst = <-c.outFree:
+			default:
+			}
+			if need := c.zenc.MaxEncodedSize(len(j.in)); cap(dst) < need {
+				dst = make([]byte, 0, need)
+			}
+			j.out = c.zenc.EncodeAll(j.in, dst[:0])
 		case Gzip:
+			j.gz = bytes.NewBuffer(make([]byte, 0, len(j.in)+len(j.in)/64+1024))
 			if gz == nil {
-				gz, _ = gzip.NewWriterLevel(j.out, gzip.DefaultCompression)
+				gz, _ = gzip.NewWriterLevel(j.gz, gzip.DefaultCompression)
 			} else {
-				gz.Reset(j.out)
+				gz.Reset(j.gz)
 			}
 			if _, err := gz.Write(j.in); err != nil {
 				j.err = err
@@ -120,7 +133,11 @@ func (c *Writer) collector() {
 			err = j.err
 		}
 		if err == nil {
-			_, err = c.w.Write(j.out.Bytes())
+			if j.gz != nil {
+				_, err = c.w.Write(j.gz.Bytes())
+			} else {
+				_, err = c.w.Write(j.out)
+			}
 		}
 		if err != nil {
 			c.failed.CompareAndSwap(nil, &err)
@@ -128,6 +145,12 @@ func (c *Writer) collector() {
 		select {
 		case c.free <- j.in[:0]:
 		default:
+		}
+		if j.out != nil {
+			select {
+			case c.outFree <- j.out[:0]:
+			default:
+			}
 		}
 	}
 	c.collect <- err
@@ -147,7 +170,7 @@ func (c *Writer) submit() {
 		return
 	}
 	c.any = true
-	j := &job{in: c.buf, out: new(bytes.Buffer), done: make(chan struct{})}
+	j := &job{in: c.buf, done: make(chan struct{})}
 	c.buf = nil
 	c.queue <- j // bounds what is in flight
 	c.work <- j

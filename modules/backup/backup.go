@@ -668,45 +668,45 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 		return fail(runtime.CodeInvalidArg, err, "%v", err)
 	}
 	defer cw.Close()
-	spw := sparse.NewWriter(cw, size)
-	gap := spw.Zero
+	var spw *sparse.Writer
+	var gap func(int64) error
 	if inc != nil {
 		spw = sparse.NewDeltaWriter(cw, size)
 		gap = spw.Keep
+	} else {
+		spw = sparse.NewWriter(cw, size)
+		gap = spw.Zero
 	}
 	out := counter{spw, tr}
-	dir := path.Dir(rel)
-	buf := make([]byte, 1<<20)
-	pos, eoff := int64(0), int64(0)
+	var exts []extentInfo
+	var files []string
+	for _, e := range extents {
+		exts = append(exts, extentInfo{e.File, e.Bytes})
+		files = append(files, e.File)
+	}
+	rdr, err := newRangeClient(ctx, ds, path.Dir(rel), files)
+	if err != nil {
+		return fail(runtime.CodeVSphere, err, "%v", err)
+	}
+	defer rdr.close()
+	pos := int64(0)
 	err = func() error {
-		for _, e := range extents {
-			eend := eoff + e.Bytes
-			for _, a := range areas {
-				s, en := max(a.off, eoff), min(a.end, eend)
-				if en <= s {
-					continue
-				}
-				if s > pos {
-					if err := gap(s - pos); err != nil {
-						return err
-					}
-					tr.Add(s - pos)
-				}
-				rc, err := rangeReader(ctx, ds, dir, e.File, s-eoff, en-s, e.Bytes)
-				if err != nil {
+		err := rdr.readSpans(ctx, spansOf(exts, areas), func(s span, p []byte) error {
+			if s.img > pos {
+				if err := gap(s.img - pos); err != nil {
 					return err
 				}
-				n, err := io.CopyBuffer(out, io.LimitReader(rc, en-s), buf)
-				rc.Close()
-				if err != nil {
-					return fmt.Errorf("reading %s at %d: %w", e.File, s-eoff+n, err)
-				}
-				if n != en-s {
-					return fmt.Errorf("reading %s: the datastore sent %d bytes from offset %d, %d were asked for", e.File, n, s-eoff, en-s)
-				}
-				pos = en
+				tr.Add(s.img - pos)
 			}
-			eoff = eend
+			pos = s.img + s.n
+			_, err := out.Write(p)
+			return err
+		})
+		if errors.Is(err, errRangeIgnored) {
+			return fmt.Errorf("%w (vmlua reads a disk in byte ranges)", err)
+		}
+		if err != nil {
+			return err
 		}
 		if pos < size {
 			if err := gap(size - pos); err != nil {

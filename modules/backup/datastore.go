@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"path"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/view"
@@ -81,33 +79,4 @@ func readSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, e
 		err = fmt.Errorf("%s is larger than 16 MiB: not a configuration file", rel)
 	}
 	return b, err
-}
-
-// rangeReader downloads bytes [off, off+n) of a datastore file of size
-// bytes, refusing a server that ignores the range.
-func rangeReader(ctx context.Context, ds *object.Datastore, dir, file string, off, n, size int64) (io.ReadCloser, error) {
-	p := path.Join(dir, file)
-	u, ticket, err := ds.ServiceTicket(ctx, p, "GET")
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", file, err)
-	}
-	param := soap.DefaultDownload
-	param.Ticket = ticket
-	want := http.StatusOK
-	if off != 0 || n != size {
-		param.Headers = map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", off, off+n-1)}
-		want = http.StatusPartialContent
-	}
-	res, err := ds.Client().DownloadRequest(ctx, u, &param)
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", file, err)
-	}
-	if res.StatusCode != want {
-		res.Body.Close()
-		if res.StatusCode == http.StatusOK {
-			return nil, fmt.Errorf("download %s: the datastore ignored the byte range asked for; back up with cbt=false", file)
-		}
-		return nil, fmt.Errorf("download %s: %s", file, res.Status)
-	}
-	return res.Body, nil
 }
