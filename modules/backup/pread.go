@@ -18,10 +18,12 @@ import (
 // of at most spanSize bytes, fetched by up to readAhead range GETs at once
 // (each on its own connection, so TLS and the network work on several
 // cores), and handed on strictly in order. Memory is bounded by the
-// buffers: (readAhead+1) * spanSize.
+// buffers: (readAhead+1)*spanSize + maxSmall*smallSpan = 56 MiB.
 const (
 	spanSize  = 8 << 20
 	readAhead = 4
+	smallSpan = 1 << 20
+	maxSmall  = 16
 )
 
 // span is bytes [off, off+n) of the extent file file, at image offset img.
@@ -73,7 +75,7 @@ func newRangeClient(ctx context.Context, ds *object.Datastore, dir string, files
 	sc := ds.Client()
 	if t, ok := sc.Client.Transport.(*http.Transport); ok {
 		rc.tr = t.Clone()
-		rc.tr.MaxIdleConnsPerHost = readAhead + 1
+		rc.tr.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
 		rc.hc = &http.Client{Transport: rc.tr, Jar: sc.Client.Jar, CheckRedirect: sc.Client.CheckRedirect}
 	}
 	for _, f := range files {
@@ -144,6 +146,12 @@ func (rc *rangeClient) get(ctx context.Context, file string, off, size int64, p 
 	if err != nil {
 		return fmt.Errorf("reading %s at %d: %w", file, off+int64(k), err)
 	}
+	// read to the end of the body: a body closed before its EOF closes
+	// its connection, and the next GET would pay a TLS handshake
+	var one [1]byte
+	if m, _ := res.Body.Read(one[:]); m != 0 {
+		return fmt.Errorf("reading %s: the datastore sent more than the %d bytes asked for from offset %d", file, n, off)
+	}
 	return nil
 }
 
@@ -166,25 +174,41 @@ func (rc *rangeClient) readSpans(ctx context.Context, spans []span, fn func(s sp
 	for i := range res {
 		res[i] = make(chan result, 1)
 	}
+	// big spans take one of nbuf reused buffers; small ones (an
+	// incremental's scattered areas) one of maxSmall tokens and a buffer of
+	// their own size, so that many short GETs overlap their round trips
 	nbuf := readAhead + 1
 	free := make(chan []byte, nbuf)
 	for range nbuf {
-		free <- nil // allocated on first use, as big as needed
+		free <- nil // allocated on first use
+	}
+	small := make(chan struct{}, maxSmall)
+	for range maxSmall {
+		small <- struct{}{}
 	}
 	wg.Add(1)
-	go func() { // dispatcher: a buffer per span, oldest first
+	go func() { // dispatcher: oldest span first
 		defer wg.Done()
 		for i, s := range spans {
 			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				return
+			if s.n < smallSpan {
+				select {
+				case <-small:
+				case <-ctx.Done():
+					return
+				}
+				buf = make([]byte, s.n)
+			} else {
+				select {
+				case buf = <-free:
+				case <-ctx.Done():
+					return
+				}
+				if int64(cap(buf)) < s.n {
+					buf = make([]byte, spanSize)
+				}
+				buf = buf[:s.n]
 			}
-			if int64(cap(buf)) < s.n {
-				buf = make([]byte, min(spanSize, max(s.n, 1<<20)))
-			}
-			buf = buf[:s.n]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -204,7 +228,11 @@ func (rc *rangeClient) readSpans(ctx context.Context, spans []span, fn func(s sp
 			return r.err
 		}
 		err := fn(s, r.buf)
-		free <- r.buf
+		if s.n < smallSpan {
+			small <- struct{}{}
+		} else {
+			free <- r.buf
+		}
 		if err != nil {
 			return err
 		}
