@@ -45,7 +45,9 @@ func TempName(final string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	dir, name := path.Split(final)
-	return dir + "." + name + tempMarker + hex.EncodeToString(b[:]) + ".partial"
+	// One leading dot, also for a dot-file: "..name" would hold "..", which
+	// datastore /folder URLs (and careful servers) refuse as a path climb.
+	return dir + "." + strings.TrimLeft(name, ".") + tempMarker + hex.EncodeToString(b[:]) + ".partial"
 }
 
 // IsTemp reports whether a base name is one of Upload's temporary names,

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"path"
 	"runtime"
 	"strings"
 	"sync"
@@ -351,3 +352,12 @@ func (e *errReader) Read([]byte) (int, error) { return 0, e.err }
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestTempNamesNeverHoldTwoDots(t *testing.T) {
+	for _, final := range []string{"a.txt", ".vmlua-lock", "dir/..hidden", "dir/x"} {
+		tmp := transports.TempName(final)
+		if strings.Contains(tmp, "..") || !transports.IsTemp(tmp) || path.Dir(tmp) != path.Dir(final) {
+			t.Errorf("TempName(%q) = %q", final, tmp)
+		}
+	}
+}

@@ -221,3 +221,20 @@ func TestBracketedURLOpens(t *testing.T) {
 		t.Errorf("DatastorePath(f) = %q", p)
 	}
 }
+
+// TestADotFileUploads: an atomic upload of a dot-file (a backup set's lock
+// file) works; its temporary name once held "..", which /folder refuses.
+func TestADotFileUploads(t *testing.T) {
+	c, _ := simClient(t)
+	ctx := context.Background()
+	tr, err := transports.Open(ctx, "vmfs://LocalDS_0/dots", transports.Options{Env: map[string]any{"vsphere": c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transports.Upload(ctx, tr, ".vmlua-lock", strings.NewReader("token"), transports.UploadOptions{}); err != nil {
+		t.Fatalf("upload of a dot-file: %v", err)
+	}
+	if fi, err := tr.Stat(ctx, ".vmlua-lock"); err != nil || fi.Size != 5 {
+		t.Errorf("Stat = %+v, %v", fi, err)
+	}
+}
