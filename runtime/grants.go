@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
