@@ -3,10 +3,7 @@ package faultmatrix
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -17,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup"
@@ -28,50 +26,27 @@ import (
 	_ "github.com/vmlua/vmlua/transports/file"
 	_ "github.com/vmlua/vmlua/transports/sftp"
 	_ "github.com/vmlua/vmlua/transports/smb"
-	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-const simPassword = "fm-Sim-Pa55word"
-
 // world is one simulator with its client; cells may share one (the
 // server-kill cells share the VM with the large disk).
-type world struct {
-	sim    *vsim.Sim
-	client *govmomi.Client
-	ep     runtime.Endpoint
-}
+type world struct{ *simtest.Env }
 
-func startWorld(t *testing.T, o vsim.Options) *world {
-	t.Helper()
-	o.Password = simPassword
-	s, err := vsim.Start(context.Background(), o)
-	if err != nil {
-		t.Fatalf("vsim.Start: %v", err)
-	}
-	t.Cleanup(s.Close)
-	c, err := s.Client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := *s.URL
-	u.User = nil
-	return &world{sim: s, client: c, ep: runtime.Endpoint{Name: "sim", URL: u.String(), Username: s.URL.User.Username(), Password: simPassword, Insecure: true}}
-}
+func startWorld(t *testing.T, o vsim.Options) *world { return &world{simtest.Start(t, o)} }
 
 // reconnect gives the checks a fresh session.
 func (f *fx) reconnect() {
-	c, err := f.sim.Client(context.Background())
+	c, err := f.Sim.Client(context.Background())
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	w := *f.world
-	w.client = c
-	f.world = &w
+	env := *f.Env
+	env.Client = c
+	f.world = &world{&env}
 }
 
 // fx is one cell's fixture: the VM under test, its disk and the target.
@@ -84,7 +59,7 @@ type fx struct {
 	dir      string // the same folder on the local file system
 	cred     *transports.Credentials
 	sshd     *testservers.SSHServer
-	recs     *records
+	recs     *simtest.Records
 
 	mu        sync.Mutex
 	freezeSeq uint64 // the guest's write count at the run's first freeze
@@ -93,41 +68,6 @@ type fx struct {
 
 	local string   // a file:// view of the target's folder, granted and passed as arg["local"] (set cells)
 	extra []string // more script arguments
-}
-
-// records is a slog handler that keeps every record and calls hook for
-// each, synchronously.
-type records struct {
-	mu   sync.Mutex
-	recs []map[string]any
-	hook func(msg string, attrs map[string]any)
-}
-
-func (h *records) Enabled(context.Context, slog.Level) bool { return true }
-func (h *records) Handle(_ context.Context, r slog.Record) error {
-	m := map[string]any{"msg": r.Message, "level": r.Level.String()}
-	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Resolve().Any(); return true })
-	if h.hook != nil {
-		h.hook(r.Message, m)
-	}
-	h.mu.Lock()
-	h.recs = append(h.recs, m)
-	h.mu.Unlock()
-	return nil
-}
-func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *records) WithGroup(string) slog.Handler      { return h }
-
-func (h *records) find(msg string) []map[string]any {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []map[string]any
-	for _, r := range h.recs {
-		if r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // progressHook calls at(done, total) after each chunk of an operation.
@@ -158,7 +98,7 @@ func (h *hookTracker) Done(error) {}
 // naming its credentials).
 func (f *fx) runInProcess(c cell) error {
 	t := f.t
-	f.recs = &records{hook: func(msg string, a map[string]any) {
+	f.recs = &simtest.Records{Hook: func(msg string, a map[string]any) {
 		if msg == "add_redo: disk frozen" && a["vm"] == f.vm {
 			f.noteFreeze(a["snapshot"].(string))
 		}
@@ -170,7 +110,7 @@ func (f *fx) runInProcess(c cell) error {
 		Logger:    slog.New(f.recs),
 		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module, backup.Module},
 		Timeout:   2 * time.Minute,
-		Endpoints: map[string]runtime.Endpoint{"sim": f.ep}, DefaultEndpoint: "sim",
+		Endpoints: map[string]runtime.Endpoint{"sim": f.Endpoint}, DefaultEndpoint: "sim",
 		Args: []string{"dest=" + f.dest, "vm=name:" + f.vm, "disk=" + f.disk},
 		Progress: progressHook{at: func(name string, done, total int64) {
 			if c.onProgress != nil {
@@ -216,7 +156,7 @@ func (f *fx) noteFreeze(snap string) {
 		f.t.Errorf("snapshot %s not found right after add_redo", snap)
 		return
 	}
-	seq, err := f.sim.SnapshotSeq(ref)
+	seq, err := f.Sim.SnapshotSeq(ref)
 	if err != nil {
 		f.t.Error(err)
 		return
@@ -287,7 +227,7 @@ func (f *fx) startProcess(script string) *process {
 	if err := os.WriteFile(p, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(vmluaBinary(t), "run", "--url", f.sim.URL.String(), "--insecure", "--allow", f.dest, p,
+	cmd := exec.Command(vmluaBinary(t), "run", "--url", f.Sim.URL.String(), "--insecure", "--allow", f.dest, p,
 		"dest="+f.dest, "vm=name:"+f.vm, "disk="+f.disk)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -332,7 +272,7 @@ func exitCode(err error) int {
 
 func (f *fx) vmObj(name string) *object.VirtualMachine {
 	f.t.Helper()
-	fi := find.NewFinder(f.client.Client)
+	fi := find.NewFinder(f.Client.Client)
 	dc, err := fi.DefaultDatacenter(context.Background())
 	if err != nil {
 		f.t.Fatal(err)
@@ -377,7 +317,7 @@ func (f *fx) snapshotRef(name string) (types.ManagedObjectReference, bool) {
 // vmluaSnapshots lists "VM/snapshot" for every vmlua snapshot on any VM.
 func (f *fx) vmluaSnapshots() []string {
 	ctx := context.Background()
-	fi := find.NewFinder(f.client.Client)
+	fi := find.NewFinder(f.Client.Client)
 	dc, err := fi.DefaultDatacenter(ctx)
 	if err != nil {
 		f.t.Fatal(err)
@@ -400,58 +340,4 @@ func (f *fx) vmluaSnapshots() []string {
 		}
 	}
 	return out
-}
-
-// diskSHA hashes a disk's base file as any client reads it (/folder).
-func (f *fx) diskSHA(dsPath string) string {
-	t := f.t
-	ctx := context.Background()
-	var p object.DatastorePath
-	if !p.FromString(dsPath) {
-		t.Fatalf("bad datastore path %q", dsPath)
-	}
-	fi := find.NewFinder(f.client.Client)
-	dc, err := fi.DefaultDatacenter(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi.SetDatacenter(dc)
-	ds, err := fi.Datastore(ctx, p.Datastore)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flat := strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk"
-	rc, _, err := ds.Download(ctx, flat, &soap.DefaultDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func shaOf(t *testing.T, r io.ReaderAt, size int64) string {
-	t.Helper()
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func fileSHA(t *testing.T, p string) string {
-	t.Helper()
-	fh, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

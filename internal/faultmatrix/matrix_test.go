@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/runtime"
@@ -91,7 +92,7 @@ func matrix() []cell {
 		{
 			name: "CreateSnapshot failing makes add_redo fail and leaves nothing behind", target: targetFile, script: cycle,
 			arm: func(f *fx) {
-				f.sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "CreateSnapshot_Task", ObjectType: "VirtualMachine", ObjectName: f.vm,
+				f.Sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "CreateSnapshot_Task", ObjectType: "VirtualMachine", ObjectName: f.vm,
 					FaultType: simulator.FaultTypeInsufficientResourcesFault, Probability: 1, Enabled: true})
 			},
 			wantCode: runtime.CodeVSphere, wantIn: []string{"$vm", "$disk", "injected"},
@@ -99,14 +100,14 @@ func matrix() []cell {
 		{
 			name: "a CreateSnapshot task failing after it made the snapshot leaves no snapshot", target: targetFile, script: cycle,
 			arm: func(f *fx) {
-				f.sim.InjectTaskFault(vsim.TaskFault{Method: "CreateSnapshot_Task", VM: f.vm, Point: vsim.PointEnd, Fault: &types.InsufficientDisks{}})
+				f.Sim.InjectTaskFault(vsim.TaskFault{Method: "CreateSnapshot_Task", VM: f.vm, Point: vsim.PointEnd, Fault: &types.InsufficientDisks{}})
 			},
 			wantCode: runtime.CodeVSphere, wantIn: []string{"$vm", "$disk", "InsufficientDisks"},
 		},
 		{
 			name: "RemoveSnapshot failing once during commit is retried and the run succeeds", target: targetFile, script: cycle,
 			arm: func(f *fx) {
-				f.sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "RemoveSnapshot_Task", ObjectType: "*", ObjectName: "*",
+				f.Sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "RemoveSnapshot_Task", ObjectType: "*", ObjectName: "*",
 					FaultType: simulator.FaultTypeResourceInUse, Probability: 1, Enabled: true, MaxCount: 1})
 			},
 			wantOK: true, wantLogs: []string{"removing a snapshot failed, retrying"},
@@ -115,7 +116,7 @@ func matrix() []cell {
 			name: "RemoveSnapshot failing once during cleanup is retried and the REDO is committed", target: targetFile,
 			script: `local v = require("vm").open(arg.vm); v:add_redo(arg.disk); error("policy check failed after add_redo")`,
 			arm: func(f *fx) {
-				f.sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "RemoveSnapshot_Task", ObjectType: "*", ObjectName: "*",
+				f.Sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "RemoveSnapshot_Task", ObjectType: "*", ObjectName: "*",
 					FaultType: simulator.FaultTypeResourceInUse, Probability: 1, Enabled: true, MaxCount: 1})
 			},
 			wantCode: runtime.CodeError, wantIn: []string{"policy check failed after add_redo"},
@@ -124,7 +125,7 @@ func matrix() []cell {
 		{
 			name: "a fault in the middle of the RemoveSnapshot merge is recovered by consolidating the disks", target: targetFile, script: cycle,
 			arm: func(f *fx) {
-				f.sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: f.vm, Point: vsim.PointMerge})
+				f.Sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: f.vm, Point: vsim.PointMerge})
 			},
 			wantOK: true, wantLogs: []string{"removing a snapshot failed, retrying"},
 		},
@@ -135,7 +136,7 @@ func matrix() []cell {
 				return func(f *fx, done, total int64) {
 					if done >= total/2 {
 						once.Do(func() {
-							if n, err := f.sim.DropSessions(context.Background()); err != nil || n == 0 {
+							if n, err := f.Sim.DropSessions(context.Background()); err != nil || n == 0 {
 								f.t.Errorf("DropSessions: %d, %v", n, err)
 							}
 						})
@@ -300,7 +301,7 @@ func (f *fx) checkRun(c cell, err error) {
 	t := f.t
 	logs := f.output
 	if f.recs != nil {
-		logs = fmt.Sprint(f.recs.recs)
+		logs = fmt.Sprint(f.recs.All())
 	}
 	for _, m := range c.wantLogs {
 		if !strings.Contains(logs, m) {
@@ -346,7 +347,7 @@ func (f *fx) checkNoSnapshot() {
 	if s := f.vmluaSnapshots(); len(s) > 0 {
 		f.t.Errorf("(1) vmlua snapshots left: %v", s)
 	}
-	disks, err := f.sim.Disks(f.vm)
+	disks, err := f.Sim.Disks(f.vm)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -393,13 +394,13 @@ func (f *fx) checkTarget() {
 		}
 		if frozen {
 			if want == "" {
-				r, size, err := f.sim.ExpectedContent(f.vm, f.disk, seq)
+				r, size, err := f.Sim.ExpectedContent(f.vm, f.disk, seq)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want = shaOf(t, r, size)
+				want = simtest.ShaOf(t, r, size)
 			}
-			if fileSHA(t, p) != want {
+			if simtest.FileSHA(t, p) != want {
 				t.Errorf("(2) %s is not the disk as frozen (write %d)", name, seq)
 			}
 		}
@@ -413,24 +414,24 @@ func (f *fx) checkTarget() {
 // holds every byte the guest wrote.
 func (f *fx) checkGuestWrites() {
 	t := f.t
-	if err := f.sim.PauseGuest(f.vm); err != nil {
+	if err := f.Sim.PauseGuest(f.vm); err != nil {
 		t.Fatal(err)
 	}
-	defer f.sim.ResumeGuest(f.vm)
-	seq, err := f.sim.WriteSeq(f.vm)
+	defer f.Sim.ResumeGuest(f.vm)
+	seq, err := f.Sim.WriteSeq(f.vm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	disks, err := f.sim.Disks(f.vm)
+	disks, err := f.Sim.Disks(f.vm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range disks {
-		want, size, err := f.sim.ExpectedContent(f.vm, d.ID, seq)
+		want, size, err := f.Sim.ExpectedContent(f.vm, d.ID, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := f.diskSHA(d.Chain[0]); got != shaOf(t, want, size) {
+		if got := f.DiskSHA(f.t, d.Chain[0]); got != simtest.ShaOf(t, want, size) {
 			t.Errorf("(5) disk %s's base does not hold the guest's %d writes", d.ID, seq)
 		}
 	}

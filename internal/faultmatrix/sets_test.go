@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
@@ -173,7 +174,7 @@ func treeSums(t *testing.T, dir string) map[string]string {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		out[strings.TrimPrefix(p, dir)] = fileSHA(t, p)
+		out[strings.TrimPrefix(p, dir)] = simtest.FileSHA(t, p)
 		return nil
 	})
 	if err != nil {
