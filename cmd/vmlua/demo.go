@@ -167,7 +167,8 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	fmt.Fprintf(stdout, "\nRestore of DB01 as DB01-restored: %s\n", exact)
 	fmt.Fprintf(stdout, "\nDone in %s. Files:\n  backup sets  %s/<VM>/<UTC time>/ (catalog.json, disk images, .vmx ...)\n  scripts      %s/ (copies of the shipped scripts to adapt)\n",
 		time.Since(start).Round(100*time.Millisecond), backups, scriptDir)
-	fmt.Fprintln(stdout, "\nNext: run 'vmlua sim' in one terminal and point 'vmlua run --url URL --insecure --allow file://"+backups+" "+filepath.Join(scriptDir, "backup_all.lua")+" "+target+"' at it; docs/README.md has the rest.")
+	fmt.Fprintln(stdout, "\nNext: run a script against a fresh simulator yourself:\n  vmlua run --sim --allow file://"+backups+" "+filepath.Join(scriptDir, "hot_backup.lua")+" name:DB01 "+target+
+		"\nor against your vCenter (--url, VMLUA_URL or a config file); docs/quickstart.md has the rest.")
 	if !strings.HasPrefix(exact, "byte-exact") {
 		return errors.New("the restored VM's disks differ from the original set")
 	}
