@@ -1,110 +1,22 @@
 package scripts_test
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
-	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/runtime"
-	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/all"
 )
-
-const simPassword = "sim-Pa55word-for-scripts"
-
-// startSim starts the embedded simulator and returns the endpoint a run
-// connects to.
-func startSim(t *testing.T, o vsim.Options) runtime.Endpoint {
-	t.Helper()
-	_, ep := startSimHandle(t, o)
-	return ep
-}
-
-// startSimHandle is startSim that also returns the simulator, for the
-// tests that raise questions or look at its disks.
-func startSimHandle(t *testing.T, o vsim.Options) (*vsim.Sim, runtime.Endpoint) {
-	t.Helper()
-	o.Password = simPassword
-	s, err := vsim.Start(context.Background(), o)
-	if err != nil {
-		t.Fatalf("vsim.Start: %v", err)
-	}
-	t.Cleanup(s.Close)
-	u := *s.URL
-	u.User = nil
-	return s, runtime.Endpoint{Name: "sim", URL: u.String(), Username: s.URL.User.Username(), Password: simPassword, Insecure: true}
-}
-
-// printed collects what a script prints (print writes log records with
-// source=print).
-type printed struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (h *printed) Enabled(context.Context, slog.Level) bool { return true }
-func (h *printed) Handle(_ context.Context, r slog.Record) error {
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "source" && a.Value.String() == "print" {
-			h.mu.Lock()
-			h.lines = append(h.lines, r.Message)
-			h.mu.Unlock()
-		}
-		return true
-	})
-	return nil
-}
-func (h *printed) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *printed) WithGroup(string) slog.Handler      { return h }
 
 // run executes a shipped script with every module, as 'vmlua run' does.
 func run(t *testing.T, ep runtime.Endpoint, script string, args ...string) ([]string, error) {
 	t.Helper()
-	return runWith(t, ep, runOpts{}, script, args...)
-}
-
-// runOpts is what the operator grants a run: URL prefixes and named
-// credentials.
-type runOpts struct {
-	allow []string
-	creds map[string]transports.Credentials
-}
-
-// runWith executes a script with grants and credentials and returns the
-// lines it printed.
-func runWith(t *testing.T, ep runtime.Endpoint, o runOpts, script string, args ...string) ([]string, error) {
-	t.Helper()
-	out := &printed{}
-	opts := runtime.Options{
-		Logger:    slog.New(out),
-		Modules:   all.Modules(),
-		Timeout:   60 * time.Second,
-		Endpoints: map[string]runtime.Endpoint{"sim": ep}, DefaultEndpoint: "sim",
-		Args:        args,
-		Credentials: o.creds,
-	}
-	for _, a := range o.allow {
-		if err := opts.Grants.Allow(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := runtime.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	err = r.ExecFile(script)
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	return append([]string(nil), out.lines...), err
+	return simtest.Site{Endpoint: ep}.Run(t, script, args...)
 }
 
 // fields parses one vm_info.lua line: tab-separated key:value pairs.
@@ -127,7 +39,7 @@ func fields(t *testing.T, line string) map[string]string {
 }
 
 func TestVMInfoFindsVMsBySpecifierAndPrintsOneLineEach(t *testing.T) {
-	ep := startSim(t, vsim.Options{Inventory: []vsim.VMSpec{{Name: "DB01"}, {Name: "web-1"}, {Name: "web-2"}, {Name: "OLD", PoweredOff: true}}})
+	ep := simtest.Start(t, vsim.Options{Inventory: []vsim.VMSpec{{Name: "DB01"}, {Name: "web-1"}, {Name: "web-2"}, {Name: "OLD", PoweredOff: true}}}).Endpoint
 	cases := []struct {
 		name  string
 		args  []string
@@ -172,7 +84,7 @@ func TestVMInfoFindsVMsBySpecifierAndPrintsOneLineEach(t *testing.T) {
 // TestVMInfoPrintsSpecifiersThatFindTheSameVM: each key:value it prints for
 // moref and uuid is itself a specifier naming the VM, as with vcbVmName.
 func TestVMInfoPrintsSpecifiersThatFindTheSameVM(t *testing.T) {
-	ep := startSim(t, vsim.Options{})
+	ep := simtest.Start(t, vsim.Options{}).Endpoint
 	lines, err := run(t, ep, "vm_info.lua", "name:DB01")
 	if err != nil || len(lines) != 1 {
 		t.Fatalf("vm_info.lua name:DB01 = %v, %v", lines, err)
@@ -189,68 +101,17 @@ func TestVMInfoPrintsSpecifiersThatFindTheSameVM(t *testing.T) {
 	}
 }
 
-// verifyLua lists the sets on a target and verifies each one.
-const verifyLua = `
-local backup = require "backup"
-for _, s in ipairs(backup.list{ at = arg.at, credentials = arg.credentials }) do
-  local r = backup.verify{ at = arg.at, set = s.id, credentials = arg.credentials }
-  print(s.id .. " " .. tostring(s.complete and r.ok))
-end
-`
-
-// verifiedSets returns, per VM, how many complete sets on the target verify,
-// and fails the test for a set that does not.
-func verifiedSets(t *testing.T, ep runtime.Endpoint, o runOpts, at string, args ...string) map[string]int {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "verify.lua")
-	if err := os.WriteFile(f, []byte(verifyLua), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := runWith(t, ep, o, f, append([]string{"at=" + at}, args...)...)
-	if err != nil {
-		t.Fatalf("listing and verifying the sets at %s: %v", at, err)
-	}
-	n := map[string]int{}
-	for _, l := range lines {
-		id, ok, _ := strings.Cut(l, " ")
-		if ok != "true" {
-			t.Errorf("set %s at %s does not verify", id, at)
-			continue
-		}
-		vmName, _, _ := strings.Cut(id, "/")
-		n[vmName]++
-	}
-	return n
-}
-
-func contains(lines []string, sub string) bool {
-	for _, l := range lines {
-		if strings.Contains(l, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-func glob(t *testing.T, pattern string) []string {
-	t.Helper()
-	m, err := filepath.Glob(pattern)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // TestEveryShippedScriptDoesWhatItsUsageSays runs each script of scripts/
 // as a user would, one after the other against one simulator, and checks
 // its effect: files and sets on the target, answers given, the summary and
 // the exit status.
 func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 	dsDir := t.TempDir()
-	sim, ep := startSimHandle(t, vsim.Options{DiskSize: 8 << 20, DatastoreDir: dsDir})
+	env := simtest.Start(t, vsim.Options{DiskSize: 8 << 20, DatastoreDir: dsDir})
+	sim, ep := env.Sim, env.Endpoint
 	dir := t.TempDir()
 	file := func(sub string) string { return "file://" + filepath.Join(dir, sub) }
-	o := runOpts{allow: []string{"file://" + dir + "/", "vmfs://LocalDS_0/", "vmfs://LocalDS_1/standby"}}
+	o := simtest.Site{Endpoint: ep, Allow: []string{"file://" + dir + "/", "vmfs://LocalDS_0/", "vmfs://LocalDS_1/standby"}}
 
 	cases := []struct {
 		name   string
@@ -263,10 +124,10 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		{name: "hot_backup exports every disk of DB01 that can be frozen and commits its REDO logs",
 			script: "hot_backup.lua", args: []string{"[LocalDS_0] DB01/DB01.vmx", "to=" + file("hot")},
 			check: func(t *testing.T, lines []string) {
-				if !contains(lines, "DB01: 2 disk(s) exported") {
+				if !simtest.Contains(lines, "DB01: 2 disk(s) exported") {
 					t.Errorf("printed %q", lines)
 				}
-				if got := glob(t, filepath.Join(dir, "hot", "*-flat.vmdk")); len(got) != 2 {
+				if got := simtest.Glob(t, filepath.Join(dir, "hot", "*-flat.vmdk")); len(got) != 2 {
 					t.Errorf("flat images on the target: %v, want 2", got)
 				}
 				disks, err := sim.Disks("DB01")
@@ -315,14 +176,14 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		{name: "backup_all writes a set of every VM named that verifies",
 			script: "backup_all.lua", args: []string{"to=" + file("all"), "vms=name:VM*", "keep=1"},
 			check: func(t *testing.T, lines []string) {
-				if n := verifiedSets(t, ep, o, file("all")); n["VM1"] != 1 || n["VM2"] != 1 || len(n) != 2 {
+				if n := o.Verified(t, file("all"), ""); n["VM1"] != 1 || n["VM2"] != 1 || len(n) != 2 {
 					t.Errorf("verified sets per VM = %v, want one of VM1 and VM2", n)
 				}
 			}},
 		{name: "restore registers the latest set under another name",
 			script: "restore.lua", args: []string{"from=" + file("all"), "vm=VM1", "name=VM1-restored", "datastore=LocalDS_1"},
 			check: func(t *testing.T, lines []string) {
-				if !contains(lines, "restored VM1-restored") {
+				if !simtest.Contains(lines, "restored VM1-restored") {
 					t.Errorf("printed %q", lines)
 				}
 				if l, err := run(t, ep, "vm_info.lua", "name:VM1-restored"); err != nil || len(l) != 1 || !strings.Contains(l[0], "vmx:[LocalDS_1] VM1-restored/VM1-restored.vmx") {
@@ -332,29 +193,29 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		{name: "vmx_backup archives each configuration, keeps the newest and syncs the .vmx to another datastore",
 			script: "vmx_backup.lua", args: []string{"to=" + file("vmx"), "vms=name:DB01", "keep=1", "sync=vmfs://LocalDS_1/standby"},
 			before: func(t *testing.T) {
-				if _, err := runWith(t, ep, o, "vmx_backup.lua", "to="+file("vmx"), "vms=name:DB01"); err != nil {
+				if _, err := o.Run(t, "vmx_backup.lua", "to="+file("vmx"), "vms=name:DB01"); err != nil {
 					t.Fatal(err)
 				}
 			},
 			check: func(t *testing.T, lines []string) {
-				if got := glob(t, filepath.Join(dir, "vmx", "DB01", "vmx", "DB01-*.tar.gz")); len(got) != 1 {
+				if got := simtest.Glob(t, filepath.Join(dir, "vmx", "DB01", "vmx", "DB01-*.tar.gz")); len(got) != 1 {
 					t.Errorf("archives after keep=1: %v, want 1", got)
 				}
-				if got := glob(t, filepath.Join(dsDir, "LocalDS_1", "standby", "DB01", "DB01.vmx")); len(got) != 1 {
+				if got := simtest.Glob(t, filepath.Join(dsDir, "LocalDS_1", "standby", "DB01", "DB01.vmx")); len(got) != 1 {
 					t.Errorf("synced .vmx: %v", got)
 				}
-				if !contains(lines, "register [LocalDS_1] standby/DB01/DB01.vmx") {
+				if !simtest.Contains(lines, "register [LocalDS_1] standby/DB01/DB01.vmx") {
 					t.Errorf("printed %q", lines)
 				}
 			}},
 		{name: "nightly backs the selected VMs up to two targets, verifies, and prints a summary",
 			script: "nightly.lua", args: []string{"to=" + file("n1") + "," + file("n2"), "exclude=VM2,*-restored", "keep=2"},
 			check: func(t *testing.T, lines []string) {
-				if !contains(lines, "2 VM(s), 2 target(s): 4 set(s) written, 0 failed") {
+				if !simtest.Contains(lines, "2 VM(s), 2 target(s): 4 set(s) written, 0 failed") {
 					t.Errorf("summary missing:\n%s", strings.Join(lines, "\n"))
 				}
 				for _, at := range []string{file("n1"), file("n2")} {
-					if n := verifiedSets(t, ep, o, at); n["DB01"] != 1 || n["VM1"] != 1 || len(n) != 2 {
+					if n := o.Verified(t, at, ""); n["DB01"] != 1 || n["VM1"] != 1 || len(n) != 2 {
 						t.Errorf("verified sets at %s = %v, want DB01 and VM1", at, n)
 					}
 				}
@@ -363,7 +224,7 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 			script: "nightly.lua", args: []string{"to=" + file("n3") + ",file:///not/granted", "name=VM1"},
 			code: runtime.CodeError,
 			check: func(t *testing.T, lines []string) {
-				if !contains(lines, "1 VM(s), 2 target(s): 1 set(s) written, 1 failed") || !contains(lines, "FAILED") {
+				if !simtest.Contains(lines, "1 VM(s), 2 target(s): 1 set(s) written, 1 failed") || !simtest.Contains(lines, "FAILED") {
 					t.Errorf("summary missing:\n%s", strings.Join(lines, "\n"))
 				}
 			}},
@@ -373,7 +234,7 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t)
 			}
-			lines, err := runWith(t, ep, o, tc.script, tc.args...)
+			lines, err := o.Run(t, tc.script, tc.args...)
 			if tc.code == "" && err != nil {
 				t.Fatalf("%s %v: %v\n%s", tc.script, tc.args, err, strings.Join(lines, "\n"))
 			}
@@ -394,7 +255,7 @@ func TestEveryShippedScriptIsTested(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := glob(t, "*.lua")
+	files := simtest.Glob(t, "*.lua")
 	for _, f := range files {
 		if !strings.Contains(string(src), `script: "`+f+`"`) {
 			t.Errorf("%s has no case in TestEveryShippedScriptDoesWhatItsUsageSays", f)
