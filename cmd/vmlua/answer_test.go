@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 )
 
@@ -43,7 +45,7 @@ func isAnswered(q *vsim.Question) bool {
 // single-choice question, logs and leaves the multi-choice one, and in a
 // dry run answers nothing.
 func TestAnswerOnce(t *testing.T) {
-	bin := buildVMLua(t)
+	bin := simtest.Binary(t)
 	for _, tc := range []struct {
 		name         string
 		flags        []string
@@ -83,8 +85,8 @@ func TestAnswerOnce(t *testing.T) {
 // status 0.
 func TestAnswerDaemonAnswersAsQuestionsAppearAndStopsOnSIGTERM(t *testing.T) {
 	s := startQuestionSim(t, 2)
-	cmd := exec.Command(buildVMLua(t), "answer", "--url", s.URL.String(), "--insecure", "--log-format", "json", "--log-level", "debug", "--max-wait", "1s")
-	errb := &lockedBuffer{}
+	cmd := exec.Command(simtest.Binary(t), "answer", "--url", s.URL.String(), "--insecure", "--log-format", "json", "--log-level", "debug", "--max-wait", "1s")
+	errb := &simtest.LockedBuffer{}
 	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -127,7 +129,7 @@ func TestRunAnswerLetsABlockedSnapshotContinue(t *testing.T) {
 		local ok, err = pcall(v.add_redo, v, "scsi0:0")
 		assert(not ok and err.code ~= "question", tostring(err))
 		assert(v:pending_question() == nil)`)
-	out, err := exec.Command(buildVMLua(t), "run", "--url", s.URL.String(), "--insecure", "--answer", rules, src).CombinedOutput()
+	out, err := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--answer", rules, src).CombinedOutput()
 	if err != nil {
 		t.Fatalf("vmlua run --answer: %v\n%s", err, out)
 	}

@@ -13,37 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/runtime"
 	lua "github.com/yuin/gopher-lua"
 )
-
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// buildVMLua builds the vmlua binary once per test binary.
-func buildVMLua(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vmlua-cli-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "vmlua")
-		out, err := exec.Command("go", "build", "-o", buildPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v", buildErr)
-	}
-	return buildPath
-}
 
 func script(t *testing.T, src string) string {
 	t.Helper()
@@ -55,7 +30,7 @@ func script(t *testing.T, src string) string {
 }
 
 func TestCLI(t *testing.T) {
-	bin := buildVMLua(t)
+	bin := simtest.Binary(t)
 	worldReadable := filepath.Join(t.TempDir(), "c.toml")
 	os.WriteFile(worldReadable, []byte("[credentials.nas]\nuser = \"u\"\npassword = \"Sup3r-S3cret-PW\"\n"), 0o644)
 	os.Chmod(worldReadable, 0o644)
@@ -115,9 +90,9 @@ func TestCLI(t *testing.T) {
 // TestSIGTERMStopsTheProcess: a vmlua run process that gets SIGTERM stops
 // its script and exits 5 with a message.
 func TestSIGTERMStopsTheProcess(t *testing.T) {
-	bin := buildVMLua(t)
+	bin := simtest.Binary(t)
 	cmd := exec.Command(bin, "run", script(t, "print('started') while true do end"))
-	errb := &lockedBuffer{}
+	errb := &simtest.LockedBuffer{}
 	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

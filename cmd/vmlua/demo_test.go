@@ -7,14 +7,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vmlua/vmlua/internal/simtest"
 )
 
 // TestDemo runs 'vmlua demo' as a new user would: it must back up every
 // simulated VM, verify every set, restore DB01 byte-exact, and say so.
 func TestDemo(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "demo")
-	cmd := exec.Command(buildVMLua(t), "demo", "--out", out, "--disk-size", "16M")
-	var stdout, stderr lockedBuffer
+	cmd := exec.Command(simtest.Binary(t), "demo", "--out", out, "--disk-size", "16M")
+	var stdout, stderr simtest.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("vmlua demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())

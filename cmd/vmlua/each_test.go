@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmlua/vmlua/internal/simtest"
+
 	"github.com/vmlua/vmlua/internal/vsim"
 )
 
@@ -40,7 +42,7 @@ func TestEachRunsTheScriptOncePerVM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"run", "--url", s.URL.String(), "--insecure"}, tc.args...)
 			args = append(args, src, "extra=x")
-			out, err := exec.Command(buildVMLua(t), args...).CombinedOutput()
+			out, err := exec.Command(simtest.Binary(t), args...).CombinedOutput()
 			if c := exitCode(err); c != tc.wantExit {
 				t.Fatalf("exit %d, want %d:\n%s", c, tc.wantExit, out)
 			}
@@ -79,7 +81,7 @@ func TestShardsSplitTheFleet(t *testing.T) {
 	src := script(t, `print("handled " .. arg.vm_name)`)
 	seen := map[string]int{}
 	for _, shard := range []string{"1/2", "2/2"} {
-		out, err := exec.Command(buildVMLua(t), "run", "--url", s.URL.String(), "--insecure", "--each", "name:VM*", "--shard", shard, src).CombinedOutput()
+		out, err := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--each", "name:VM*", "--shard", shard, src).CombinedOutput()
 		if err != nil {
 			t.Fatalf("shard %s: %v\n%s", shard, err, out)
 		}
@@ -95,7 +97,7 @@ func TestShardsSplitTheFleet(t *testing.T) {
 			t.Errorf("%s ran in %d shards", v, n)
 		}
 	}
-	out, _ := exec.Command(buildVMLua(t), "run", "--url", s.URL.String(), "--insecure", "--each", "any:", "--shard", "3/2", src).CombinedOutput()
+	out, _ := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--each", "any:", "--shard", "3/2", src).CombinedOutput()
 	if !strings.Contains(string(out), "want i/n with 1 <= i <= n") {
 		t.Errorf("a bad shard was not refused clearly:\n%s", out)
 	}

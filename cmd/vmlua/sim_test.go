@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/simtest"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/property"
@@ -21,11 +22,7 @@ import (
 
 // vmlua sim as a separate process, driven by a govmomi client.
 func TestSimProcess(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "vmlua")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := simtest.Binary(t)
 	dsDir := t.TempDir()
 	cmd := exec.Command(bin, "sim", "--disk-size", "4M", "--vms", "1", "--datastore-dir", dsDir)
 	stdout, err := cmd.StdoutPipe()

@@ -1,46 +1,28 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmlua/vmlua/internal/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/mo"
 )
 
-// lockedBuffer collects a process's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startRun starts 'vmlua run' against the simulator and waits until the
 // script printed ready.
-func startRun(t *testing.T, s *vsim.Sim, dir, src, ready string) (*exec.Cmd, *lockedBuffer) {
+func startRun(t *testing.T, s *vsim.Sim, dir, src, ready string) (*exec.Cmd, *simtest.LockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(buildVMLua(t), "run", "--url", s.URL.String(), "--insecure", "--allow", "file://"+dir, script(t, src), "dest=file://"+dir)
-	errb := &lockedBuffer{}
+	cmd := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--allow", "file://"+dir, script(t, src), "dest=file://"+dir)
+	errb := &simtest.LockedBuffer{}
 	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -154,7 +136,7 @@ func TestSIGKILLLeavesAnOrphanTheNextRunRemoves(t *testing.T) {
 	if n := snapshotCount(t, s, "DB01"); n != 1 {
 		t.Fatalf("%d snapshots after SIGKILL, want the orphan", n)
 	}
-	next := exec.Command(buildVMLua(t), "run", "--url", s.URL.String(), "--insecure", script(t, `
+	next := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", script(t, `
 		local vm = require "vm"
 		vm.open("name:DB01")
 		local l = vm.cleanup_orphans()
@@ -178,7 +160,7 @@ func TestSIGKILLLeavesAnOrphanTheNextRunRemoves(t *testing.T) {
 // up the simulator's DB01.
 func TestRunSim(t *testing.T) {
 	dir := t.TempDir()
-	out, err := exec.Command(buildVMLua(t), "run", "--sim", "--allow", "file://"+dir, "../../scripts/hot_backup.lua", "name:DB01", "to=file://"+dir).CombinedOutput()
+	out, err := exec.Command(simtest.Binary(t), "run", "--sim", "--allow", "file://"+dir, "../../scripts/hot_backup.lua", "name:DB01", "to=file://"+dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -187,7 +169,7 @@ func TestRunSim(t *testing.T) {
 			t.Errorf("%s not exported: %v\n%s", f, err, out)
 		}
 	}
-	out, _ = exec.Command(buildVMLua(t), "run", "--sim", "--url", "https://x/sdk", "../../examples/hello.lua").CombinedOutput()
+	out, _ = exec.Command(simtest.Binary(t), "run", "--sim", "--url", "https://x/sdk", "../../examples/hello.lua").CombinedOutput()
 	if !strings.Contains(string(out), "--sim replaces --url") {
 		t.Errorf("--sim with --url was not refused clearly:\n%s", out)
 	}

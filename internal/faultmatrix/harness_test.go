@@ -1,7 +1,6 @@
 package faultmatrix
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -168,55 +167,10 @@ func (f *fx) noteFreeze(snap string) {
 	f.mu.Unlock()
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// vmluaBinary builds cmd/vmlua once per test binary.
-func vmluaBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vmlua-faultmatrix")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "vmlua")
-		out, err := exec.Command("go", "build", "-o", buildPath, "../../cmd/vmlua").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build ./cmd/vmlua: %v", buildErr)
-	}
-	return buildPath
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // process is a 'vmlua run' child process.
 type process struct {
 	cmd *exec.Cmd
-	out *lockedBuffer
+	out *simtest.LockedBuffer
 }
 
 // startProcess starts 'vmlua run' on a script against the simulator, the
@@ -227,9 +181,9 @@ func (f *fx) startProcess(script string) *process {
 	if err := os.WriteFile(p, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(vmluaBinary(t), "run", "--url", f.Sim.URL.String(), "--insecure", "--allow", f.dest, p,
+	cmd := exec.Command(simtest.Binary(t), "run", "--url", f.Sim.URL.String(), "--insecure", "--allow", f.dest, p,
 		"dest="+f.dest, "vm=name:"+f.vm, "disk="+f.disk)
-	out := &lockedBuffer{}
+	out := &simtest.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

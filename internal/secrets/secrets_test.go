@@ -2,7 +2,6 @@ package secrets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -10,8 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/vmlua/vmlua/internal/simtest"
 
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -22,31 +22,6 @@ const (
 	wrongSFTP    = "Wr0ng-SFTP-S3cret-x9"
 	wrongVSphere = "Wr0ng-VC-S3cret-k2"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func vmluaBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vmlua-secrets")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "vmlua")
-		if out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/vmlua").CombinedOutput(); err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build ./cmd/vmlua: %v", buildErr)
-	}
-	return binPath
-}
 
 const roundTrip = `
 local vm, backup, transport, log = require "vm", require "backup", require "transport", require "log"
@@ -64,7 +39,7 @@ end
 // and scans its output, and every file the run wrote, for the passwords.
 func TestNoPasswordAppearsAnywhere(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
-	bin := vmluaBinary(t)
+	bin := simtest.Binary(t)
 	sshd := testservers.SSHD(t)
 	smbd := testservers.SMBD(t, testservers.SMBDOptions{})
 	dsDir := t.TempDir()
