@@ -150,3 +150,12 @@ func Redact(rawURL string) string {
 	}
 	return u.Redacted()
 }
+
+// Param returns a scheme option: from the run's options (the config or the
+// script's table) when given there, else from the URL's query.
+func (o Options) Param(u *url.URL, name string) string {
+	if v, ok := o.Params[name]; ok {
+		return v
+	}
+	return u.Query().Get(name)
+}

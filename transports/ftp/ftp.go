@@ -71,13 +71,6 @@ type Transport struct {
 
 var _ transports.Transport = (*Transport)(nil)
 
-func param(u *url.URL, opts transports.Options, name string) string {
-	if v, ok := opts.Params[name]; ok {
-		return v
-	}
-	return u.Query().Get(name)
-}
-
 func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
 	cfg, err := parseURL(u, opts)
 	if err != nil {
@@ -100,7 +93,7 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 	if u.Opaque != "" || u.Hostname() == "" {
 		return Config{}, fmt.Errorf("%s URL %s: want %s://user@host[:port]/path", scheme, red, scheme)
 	}
-	cfg := Config{Credentials: opts.Credentials, TLS: scheme == "ftps", CAFile: param(u, opts, "ca_file")}
+	cfg := Config{Credentials: opts.Credentials, TLS: scheme == "ftps", CAFile: opts.Param(u, "ca_file")}
 	if n := u.User.Username(); n != "" {
 		cfg.Credentials.User = n
 	}
@@ -119,7 +112,7 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 	cfg.Addr = net.JoinHostPort(u.Hostname(), port)
 	// "/x" is x under the login directory; "//x" (from %2F) is /x.
 	cfg.Root = strings.TrimPrefix(u.Path, "/")
-	if v := param(u, opts, "connections"); v != "" {
+	if v := opts.Param(u, "connections"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 64 {
 			return Config{}, fmt.Errorf("%s URL %s: connections=%q: want a number from 0 to 64", scheme, red, v)
@@ -129,7 +122,7 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 			cfg.Connections = -1
 		}
 	}
-	if v := param(u, opts, "timeout"); v != "" {
+	if v := opts.Param(u, "timeout"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return Config{}, fmt.Errorf("%s URL %s: timeout=%q: want a duration such as 30s", scheme, red, v)

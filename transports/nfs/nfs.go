@@ -74,12 +74,7 @@ type params struct {
 }
 
 func parseParams(u *url.URL, p map[string]string) (params, error) {
-	get := func(k string) string {
-		if v, ok := p[k]; ok {
-			return v
-		}
-		return u.Query().Get(k)
-	}
+	get := func(k string) string { return transports.Options{Params: p}.Param(u, k) }
 	out := params{nfsPort: 2049, inflight: defaultInflight}
 	for _, o := range []struct {
 		name     string

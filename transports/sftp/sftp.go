@@ -65,13 +65,6 @@ type Config struct {
 	Timeout     time.Duration // 0: 30s
 }
 
-func param(u *url.URL, opts transports.Options, name string) string {
-	if v, ok := opts.Params[name]; ok {
-		return v
-	}
-	return u.Query().Get(name)
-}
-
 func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
 	cfg, err := parseURL(u, opts)
 	if err != nil {
@@ -112,14 +105,14 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 	default:
 		cfg.Root = p
 	}
-	if v := param(u, opts, "concurrency"); v != "" {
+	if v := opts.Param(u, "concurrency"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1024 {
 			return Config{}, fmt.Errorf("%s URL %s: concurrency=%q: want a number from 1 to 1024", u.Scheme, red, v)
 		}
 		cfg.Concurrency = n
 	}
-	if v := param(u, opts, "timeout"); v != "" {
+	if v := opts.Param(u, "timeout"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return Config{}, fmt.Errorf("%s URL %s: timeout=%q: want a duration such as 30s", u.Scheme, red, v)

@@ -159,12 +159,7 @@ func isAuth(err error) bool {
 }
 
 func (t *Transport) params(u *url.URL, p map[string]string) error {
-	get := func(k string) string {
-		if v, ok := p[k]; ok {
-			return v
-		}
-		return u.Query().Get(k)
-	}
+	get := func(k string) string { return transports.Options{Params: p}.Param(u, k) }
 	for _, o := range []struct {
 		name string
 		dst  *int
