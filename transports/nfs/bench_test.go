@@ -4,11 +4,6 @@ import (
 	"io"
 	"os"
 	"testing"
-	"time"
-
-	nfsc "github.com/willscott/go-nfs-client/nfs"
-	"github.com/willscott/go-nfs-client/nfs/rpc"
-	"github.com/willscott/go-nfs-client/nfs/xdr"
 
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/transports"
@@ -38,35 +33,7 @@ func BenchmarkUpload1GiB(b *testing.B) {
 func BenchmarkLibrarySequentialWriter1GiB(b *testing.B) {
 	s := testservers.Ganesha(b)
 	src := transporttest.SourceFile(b, benchSize)
-	auth := rpc.NewAuthUnix("bench", 0, 0).Auth()
-	mc, err := nfsc.DialServiceAtPort(s.Host, s.MountPort)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer mc.Close()
-	type mount struct {
-		rpc.Header
-		Dirpath string
-	}
-	res, err := mc.Call(&mount{rpc.Header{Rpcvers: 2, Prog: nfsc.MountProg, Vers: nfsc.MountVers, Proc: nfsc.MountProc3MNT, Cred: auth, Verf: rpc.AuthNull}, s.Export})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if st, _ := xdr.ReadUint32(res); st != 0 {
-		b.Fatalf("MNT %s: status %d", s.Export, st)
-	}
-	fh, err := xdr.ReadOpaque(res)
-	if err != nil {
-		b.Fatal(err)
-	}
-	nc, err := nfsc.DialServiceAtPort(s.Host, s.Port)
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := nfsc.NewTargetWithClient(nc, auth, fh, s.Export, time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
+	v := libraryTarget(b, s)
 	defer v.Close()
 	name := s.Path + "/libbench.bin"
 	b.SetBytes(benchSize)
