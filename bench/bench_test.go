@@ -16,9 +16,6 @@ var wantFigures = []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "2d", "2e",
 // runs to keep it working) and checks that every figure was measured and
 // written with its machine; it asserts nothing about the times.
 func TestShortRunProducesEveryFigure(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the harness takes about 2 minutes")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "performance.md")
