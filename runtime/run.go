@@ -184,6 +184,11 @@ func (r *Run) Value(key string, mk func() any) any {
 // Shared returns a value shared between runs of one process.
 func (r *Run) Shared(key string) any { return r.opts.Shared[key] }
 
+// VSphereClientKey is the run value under which the vm module keeps the
+// run's default vSphere client (*vim25.Client), for transports that work
+// through vSphere (vmfs://).
+const VSphereClientKey = "vm.client"
+
 // Endpoint returns the named vSphere profile ("" for the default).
 func (r *Run) Endpoint(name string) (Endpoint, error) {
 	if name == "" {

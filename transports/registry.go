@@ -35,9 +35,12 @@ type Options struct {
 	// Params are scheme-specific settings from the config or the URL query.
 	Params map[string]string
 	// Env carries objects some schemes need from the run, such as the
-	// vSphere client for vmfs://, keyed by name.
+	// vSphere client for vmfs:// (under EnvVSphere), keyed by name.
 	Env map[string]any
 }
+
+// EnvVSphere is the Options.Env key of the run's *vim25.Client.
+const EnvVSphere = "vsphere"
 
 // Option documents one setting a scheme accepts in Options.Params.
 type Option struct {

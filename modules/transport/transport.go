@@ -117,11 +117,8 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 		cred = c
 	}
 	env := map[string]any{}
-	if v := r.Shared("vsphere"); v != nil {
-		env["vsphere"] = v
-	}
-	if v := r.Value("vm.client", nil); v != nil {
-		env["vsphere"] = v
+	if v := r.Value(runtime.VSphereClientKey, nil); v != nil {
+		env[transports.EnvVSphere] = v
 	}
 	t, err := transports.Open(r.Context(), rawURL, transports.Options{Credentials: cred, Params: params, Env: env})
 	if err != nil {

@@ -129,7 +129,7 @@ func Connect(r *runtime.Run, profile string) (*Conn, error) {
 	c := &Conn{Client: sess.client, Endpoint: ep, run: r, sess: sess, owned: owned, warned: map[string]bool{}}
 	cs.m[ep.Name] = c
 	if profile == "" {
-		r.Value("vm.client", func() any { return c.Client })
+		r.Value(runtime.VSphereClientKey, func() any { return c.Client })
 	}
 	return c, nil
 }

@@ -104,8 +104,6 @@ func RunConn(r *runtime.Run) (*Conn, error) {
 
 const profileKey = "vm.profile"
 
-func conn(r *runtime.Run) (*Conn, error) { return RunConn(r) }
-
 func self(r *runtime.Run, L *lua.LState) *VM { return r.CheckObject(L, 1, VMType).(*VM) }
 
 func luaOpen(r *runtime.Run, L *lua.LState) int {
@@ -117,7 +115,7 @@ func luaOpen(r *runtime.Run, L *lua.LState) int {
 	if !spec.single() {
 		return r.RaiseCode(L, runtime.CodeInvalidArg, "vm.open(%q) takes a specifier naming one VM; use vm.find for %s", raw, spec.Kind+":")
 	}
-	c, err := conn(r)
+	c, err := RunConn(r)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -139,7 +137,7 @@ func luaFind(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
 	}
-	c, err := conn(r)
+	c, err := RunConn(r)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -160,7 +158,7 @@ func luaFind(r *runtime.Run, L *lua.LState) int {
 }
 
 func luaRegistered(r *runtime.Run, L *lua.LState) int {
-	c, err := conn(r)
+	c, err := RunConn(r)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -191,7 +189,7 @@ func luaCleanupOrphans(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
 	}
-	c, err := conn(r)
+	c, err := RunConn(r)
 	if err != nil {
 		return r.Raise(L, err)
 	}

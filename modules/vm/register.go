@@ -103,7 +103,7 @@ func luaRegister(r *runtime.Run, L *lua.LState) int {
 		ro = RegisterOptions{Name: lua.LVAsString(o.RawGetString("name")), Folder: lua.LVAsString(o.RawGetString("folder")),
 			Pool: lua.LVAsString(o.RawGetString("pool")), Host: lua.LVAsString(o.RawGetString("host"))}
 	}
-	c, err := conn(r)
+	c, err := RunConn(r)
 	if err != nil {
 		return r.Raise(L, err)
 	}

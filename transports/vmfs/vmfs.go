@@ -78,7 +78,7 @@ func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.
 
 // clientFrom finds the run's vSphere client in Options.Env["vsphere"].
 func clientFrom(env map[string]any) (*vim25.Client, error) {
-	switch c := env["vsphere"].(type) {
+	switch c := env[transports.EnvVSphere].(type) {
 	case *vim25.Client:
 		if c != nil {
 			return c, nil
