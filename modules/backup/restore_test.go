@@ -60,7 +60,9 @@ func roundTrip(t *testing.T, e *simtest.Env, dest string, compress string, extra
 	err, recs := e.Run(t, `
 		local vm, backup = require "vm", require "backup"
 		local target = arg.target
-		if arg.cred then target = require("transport").open(arg.target, { credentials = arg.cred }) end
+		if arg.cred or arg.ca_file then
+			target = require("transport").open(arg.target, { credentials = arg.cred, ca_file = arg.ca_file })
+		end
 		local v = vm.open("name:DB01")
 		local set = v:backup{ to = target, compress = arg.compress }
 		local res = backup.verify{ at = target, set = set.id }

@@ -2,6 +2,9 @@ package backup_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vmlua/vmlua/internal/simtest"
@@ -10,6 +13,8 @@ import (
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
+	_ "github.com/vmlua/vmlua/transports/ftp"
+	_ "github.com/vmlua/vmlua/transports/nfs"
 	_ "github.com/vmlua/vmlua/transports/sftp"
 	_ "github.com/vmlua/vmlua/transports/smb"
 )
@@ -38,4 +43,46 @@ func TestRestoreIsByteExactOverSMB(t *testing.T) {
 	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
 	roundTrip(t, e, url, "gzip", simtest.RunOptions{Args: []string{"cred=target"},
 		Mod: withCredentials(t, url, transports.Credentials{User: srv.User, Password: srv.Password})})
+}
+
+func TestRestoreIsByteExactOverFTPS(t *testing.T) {
+	srv := testservers.VSFTPD(t, true)
+	dir := filepath.Join(srv.DataDir, "backups")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, srv.User.UID, srv.User.GID); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL() + "backups"
+	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
+	roundTrip(t, e, url, "zstd", simtest.RunOptions{Args: []string{"cred=target", "ca_file=" + srv.CAFile},
+		Mod: withCredentials(t, url, transports.Credentials{Name: "target", Password: srv.User.Password})})
+}
+
+func TestRestoreIsByteExactOverNFS(t *testing.T) {
+	srv := testservers.Ganesha(t)
+	sub := fmt.Sprintf("rt-%d", os.Getpid())
+	if err := os.Mkdir(filepath.Join(srv.DataDir, sub), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Join(srv.DataDir, sub)) })
+	base := fmt.Sprintf("nfs://%s:%d%s/%s", srv.Host, srv.Port, srv.Export, strings.TrimPrefix(srv.Path+"/"+sub, "/"))
+	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
+	roundTrip(t, e, fmt.Sprintf("%s?mountport=%d", base, srv.MountPort), "gzip", simtest.RunOptions{
+		Mod: func(o *runtime.Options) {
+			if err := o.Grants.Allow(base); err != nil {
+				t.Fatal(err)
+			}
+		}})
+}
+
+func TestRestoreIsByteExactFromAVMFSDatastore(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 8 << 20})
+	url := "vmfs://LocalDS_1/backups"
+	roundTrip(t, e, url, "zstd", simtest.RunOptions{Mod: func(o *runtime.Options) {
+		if err := o.Grants.Allow(url); err != nil {
+			t.Fatal(err)
+		}
+	}})
 }
