@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/vmdk"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
@@ -678,31 +679,33 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 		gap = spw.Zero
 	}
 	out := counter{spw, tr}
-	var exts []extentInfo
 	var files []string
 	for _, e := range extents {
-		exts = append(exts, extentInfo{e.File, e.Bytes})
 		files = append(files, e.File)
 	}
-	rdr, err := newRangeClient(ctx, ds, path.Dir(rel), files)
+	rdr, err := dsread.NewClient(ctx, ds, path.Dir(rel), files)
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "%v", err)
 	}
-	defer rdr.close()
+	defer rdr.Close()
+	dareas := make([]dsread.Area, len(areas))
+	for i, a := range areas {
+		dareas[i] = dsread.Area{Off: a.off, End: a.end}
+	}
 	pos := int64(0)
 	err = func() error {
-		err := rdr.readSpans(ctx, spansOf(exts, areas), func(s span, p []byte) error {
-			if s.img > pos {
-				if err := gap(s.img - pos); err != nil {
+		err := rdr.ReadSpans(ctx, dsread.Spans(extents, dareas), func(s dsread.Span, p []byte) error {
+			if s.Img > pos {
+				if err := gap(s.Img - pos); err != nil {
 					return err
 				}
-				tr.Add(s.img - pos)
+				tr.Add(s.Img - pos)
 			}
-			pos = s.img + s.n
+			pos = s.Img + s.N
 			_, err := out.Write(p)
 			return err
 		})
-		if errors.Is(err, errRangeIgnored) {
+		if errors.Is(err, dsread.ErrRangeIgnored) {
 			return fmt.Errorf("%w (vmlua reads a disk in byte ranges)", err)
 		}
 		if err != nil {

@@ -1,0 +1,262 @@
+package dsread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"sync"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/soap"
+
+	"github.com/vmlua/vmlua/internal/vmdk"
+)
+
+// Spans are at most spanSize bytes; up to readAhead GETs of big spans are
+// in flight, and up to maxSmall of spans shorter than smallSpan. Memory is
+// bounded by the buffers: (readAhead+1)*spanSize + maxSmall*smallSpan =
+// 56 MiB.
+const (
+	spanSize  = 8 << 20
+	readAhead = 4
+	smallSpan = 1 << 20
+	maxSmall  = 16
+)
+
+// Span is bytes [Off, Off+N) of the extent file File (of Size bytes), at
+// offset Img of the disk image.
+type Span struct {
+	File        string
+	Off, N, Img int64
+	Size        int64 // the extent file's size
+}
+
+// Area is bytes [Off, End) of a disk image.
+type Area struct{ Off, End int64 }
+
+// Spans cuts areas (image offsets, sorted, not overlapping) into spans of
+// the extents, in image order.
+func Spans(extents []vmdk.Extent, areas []Area) []Span {
+	var out []Span
+	eoff := int64(0)
+	for _, e := range extents {
+		eend := eoff + e.Bytes
+		for _, a := range areas {
+			s, en := max(a.Off, eoff), min(a.End, eend)
+			for s < en {
+				n := min(en-s, spanSize)
+				out = append(out, Span{File: e.File, Off: s - eoff, N: n, Img: s, Size: e.Bytes})
+				s += n
+			}
+		}
+		eoff = eend
+	}
+	return out
+}
+
+// ErrRangeIgnored is the error of a span whose GET the datastore answered
+// with the whole file instead of the byte range asked for.
+var ErrRangeIgnored = errors.New("the datastore ignored the byte range asked for")
+
+// Client GETs byte ranges of the files of one datastore folder on
+// connections of its own (the SOAP client keeps only two idle connections
+// per host; the session cookie comes from its jar, and each file has a
+// service ticket).
+type Client struct {
+	ds   *object.Datastore
+	hc   *http.Client
+	tr   *http.Transport
+	urls map[string]*url.URL
+	tkts map[string]*http.Cookie
+	// get fills p with the bytes of s; c.httpGet but in tests
+	get func(ctx context.Context, s Span, p []byte) error
+}
+
+// NewClient prepares GETs of files (names in the datastore folder dir).
+// Close it when done.
+func NewClient(ctx context.Context, ds *object.Datastore, dir string, files []string) (*Client, error) {
+	c := &Client{ds: ds, urls: map[string]*url.URL{}, tkts: map[string]*http.Cookie{}}
+	c.get = c.httpGet
+	sc := ds.Client()
+	if t, ok := sc.Client.Transport.(*http.Transport); ok {
+		c.tr = t.Clone()
+		c.tr.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
+		c.hc = &http.Client{Transport: c.tr, Jar: sc.Client.Jar, CheckRedirect: sc.Client.CheckRedirect}
+	}
+	for _, f := range files {
+		if _, ok := c.urls[f]; ok {
+			continue
+		}
+		u, ticket, err := ds.ServiceTicket(ctx, path.Join(dir, f), "GET")
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("download %s: %w", f, err)
+		}
+		c.urls[f], c.tkts[f] = u, ticket
+	}
+	return c, nil
+}
+
+// Close closes the client's idle connections. Call it once no ReadSpans
+// nor Reader of the client is running.
+func (c *Client) Close() {
+	if c.tr != nil {
+		c.tr.CloseIdleConnections()
+	}
+}
+
+// open GETs file, or only bytes [off, off+n) of it when rng is set, and
+// returns the response whatever its status.
+func (c *Client) open(ctx context.Context, file string, off, n int64, rng bool) (*http.Response, error) {
+	param := soap.DefaultDownload
+	param.Ticket = c.tkts[file]
+	if rng {
+		param.Headers = map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", off, off+n-1)}
+	}
+	u, ok := c.urls[file]
+	if !ok {
+		return nil, fmt.Errorf("download %s: not one of the client's files", file)
+	}
+	if c.hc == nil {
+		return c.ds.Client().DownloadRequest(ctx, u, &param)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range param.Headers {
+		req.Header.Add(k, v)
+	}
+	if param.Ticket != nil {
+		req.AddCookie(param.Ticket)
+	}
+	if ua := c.ds.Client().UserAgent; ua != "" {
+		req.Header.Set("User-Agent", ua)
+	}
+	return c.hc.Do(req)
+}
+
+// httpGet fills p with the bytes of s by one GET, ranged unless s is its
+// whole file.
+func (c *Client) httpGet(ctx context.Context, s Span, p []byte) error {
+	n := int64(len(p))
+	rng := s.Off != 0 || n != s.Size
+	want := http.StatusOK
+	if rng {
+		want = http.StatusPartialContent
+	}
+	res, err := c.open(ctx, s.File, s.Off, n, rng)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", s.File, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != want {
+		if res.StatusCode == http.StatusOK {
+			return fmt.Errorf("download %s: %w", s.File, ErrRangeIgnored)
+		}
+		return fmt.Errorf("download %s: %s", s.File, res.Status)
+	}
+	k, err := io.ReadFull(res.Body, p)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		return fmt.Errorf("reading %s: the datastore sent %d bytes from offset %d, %d were asked for", s.File, k, s.Off, n)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s at %d: %w", s.File, s.Off+int64(k), err)
+	}
+	// read to the end of the body: a body closed before its EOF closes
+	// its connection, and the next GET would pay a TLS handshake
+	var one [1]byte
+	if m, _ := res.Body.Read(one[:]); m != 0 {
+		return fmt.Errorf("reading %s: the datastore sent more than the %d bytes asked for from offset %d", s.File, n, s.Off)
+	}
+	return nil
+}
+
+// ReadSpans fetches spans with up to readAhead GETs in flight and calls fn
+// with each span's bytes, in order, on the calling goroutine. p is valid
+// only during the call. The first error (of a GET, of fn, or of ctx) ends
+// it. Every goroutine it starts has ended when it returns.
+func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p []byte) error) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	type result struct {
+		buf []byte
+		err error
+	}
+	res := make([]chan result, len(spans))
+	for i := range res {
+		res[i] = make(chan result, 1)
+	}
+	// big spans take one of nbuf reused buffers; small ones (an
+	// incremental's scattered areas) one of maxSmall tokens and a buffer of
+	// their own size, so that many short GETs overlap their round trips
+	nbuf := readAhead + 1
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		free <- nil // allocated on first use
+	}
+	small := make(chan struct{}, maxSmall)
+	for range maxSmall {
+		small <- struct{}{}
+	}
+	wg.Add(1)
+	go func() { // dispatcher: oldest span first
+		defer wg.Done()
+		for i, s := range spans {
+			var buf []byte
+			if s.N < smallSpan {
+				select {
+				case <-small:
+				case <-ctx.Done():
+					return
+				}
+				buf = make([]byte, s.N)
+			} else {
+				select {
+				case buf = <-free:
+				case <-ctx.Done():
+					return
+				}
+				if int64(cap(buf)) < s.N {
+					buf = make([]byte, max(spanSize, s.N))
+				}
+				buf = buf[:s.N]
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := c.get(ctx, s, buf)
+				res[i] <- result{buf, err}
+			}()
+		}
+	}()
+	for i, s := range spans {
+		var r result
+		select {
+		case r = <-res[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		err := fn(s, r.buf)
+		if s.N < smallSpan {
+			small <- struct{}{}
+		} else {
+			free <- r.buf
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

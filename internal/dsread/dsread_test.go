@@ -1,0 +1,280 @@
+package dsread
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vmlua/vmlua/internal/vmdk"
+)
+
+// word is what the fake datastore holds at image offset off (a multiple
+// of 8): off itself, so that a span handed on out of its place shows.
+func fill(p []byte, img int64) {
+	for i := 0; i+8 <= len(p); i += 8 {
+		binary.LittleEndian.PutUint64(p[i:], uint64(img+int64(i)))
+	}
+}
+
+func check(p []byte, img int64) error {
+	for i := 0; i+8 <= len(p); i += 8 {
+		if got := int64(binary.LittleEndian.Uint64(p[i:])); got != img+int64(i) {
+			return fmt.Errorf("at image offset %d: bytes of offset %d", img+int64(i), got)
+		}
+	}
+	return nil
+}
+
+// fake is a datastore whose GETs take the time delay says and fail with
+// fail's error; it counts the GETs running.
+type fake struct {
+	delay             func(i int, s Span) time.Duration
+	fail              func(s Span) error
+	index             map[int64]int // span Img -> index
+	active            atomic.Int64
+	mu                sync.Mutex
+	maxBig, maxSmall_ int64
+	big, small        int64
+}
+
+func (f *fake) client(spans []Span) *Client {
+	f.index = map[int64]int{}
+	for i, s := range spans {
+		f.index[s.Img] = i
+	}
+	return &Client{get: f.get}
+}
+
+func (f *fake) get(ctx context.Context, s Span, p []byte) error {
+	f.active.Add(1)
+	defer f.active.Add(-1)
+	f.mu.Lock()
+	if s.N < smallSpan {
+		f.small++
+		f.maxSmall_ = max(f.maxSmall_, f.small)
+		defer func() { f.mu.Lock(); f.small--; f.mu.Unlock() }()
+	} else {
+		f.big++
+		f.maxBig = max(f.maxBig, f.big)
+		defer func() { f.mu.Lock(); f.big--; f.mu.Unlock() }()
+	}
+	f.mu.Unlock()
+	if int64(len(p)) != s.N {
+		return fmt.Errorf("a buffer of %d bytes for a span of %d", len(p), s.N)
+	}
+	var d time.Duration
+	if f.delay != nil {
+		d = f.delay(f.index[s.Img], s)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.fail != nil {
+		if err := f.fail(s); err != nil {
+			return err
+		}
+	}
+	fill(p, s.Img)
+	return nil
+}
+
+const MiB = 1 << 20
+
+// testDisk is two extents, big and small areas, an area across the
+// extents' boundary.
+func testDisk() ([]vmdk.Extent, []Area) {
+	ext := []vmdk.Extent{{File: "a-s001.vmdk", Bytes: 37 * MiB}, {File: "a-s002.vmdk", Bytes: 9*MiB + 64<<10}}
+	areas := []Area{{0, 20 * MiB}}
+	for k := int64(0); k < 40; k++ {
+		off := 20*MiB + 4096 + k*(64<<10)
+		areas = append(areas, Area{off, off + 4096*(1+k%3)})
+	}
+	areas = append(areas, Area{30 * MiB, 46*MiB + 64<<10})
+	return ext, areas
+}
+
+func TestSpansCutAreasIntoExtentsInImageOrder(t *testing.T) {
+	ext, areas := testDisk()
+	spans := Spans(ext, areas)
+	var want, got int64
+	for _, a := range areas {
+		want += a.End - a.Off
+	}
+	prev := int64(-1)
+	for _, s := range spans {
+		got += s.N
+		if s.N <= 0 || s.N > spanSize {
+			t.Errorf("span %+v: %d bytes", s, s.N)
+		}
+		if s.Img <= prev {
+			t.Errorf("span %+v comes after image offset %d", s, prev)
+		}
+		prev = s.Img
+		base := int64(0)
+		if s.File == ext[1].File {
+			base = ext[0].Bytes
+		}
+		if s.Img != base+s.Off || s.Off+s.N > s.Size || s.Size != map[string]int64{ext[0].File: ext[0].Bytes, ext[1].File: ext[1].Bytes}[s.File] {
+			t.Errorf("span %+v does not lie in its extent", s)
+		}
+	}
+	if got != want {
+		t.Errorf("spans hold %d bytes, the areas %d", got, want)
+	}
+	// the area across the boundary ends the first extent and starts the second
+	if last := spans[len(spans)-1]; last.File != ext[1].File || last.Off+last.N != ext[1].Bytes {
+		t.Errorf("last span %+v", last)
+	}
+	if s := Spans(ext, []Area{{0, ext[0].Bytes + ext[1].Bytes}}); len(s) != 5+2 {
+		t.Errorf("a whole 37 MiB + 9 MiB disk gives %d spans, want 7", len(s))
+	}
+}
+
+// TestReadSpansHandsOnInOrderAndLeavesNothingRunning makes later spans
+// arrive first: ReadSpans must still hand them on in image order, keep its
+// limits of GETs in flight, and have no GET running when it returns, after
+// success and after every kind of failure.
+func TestReadSpansHandsOnInOrderAndLeavesNothingRunning(t *testing.T) {
+	ext, areas := testDisk()
+	spans := Spans(ext, areas)
+	// later spans are faster: a reader that hands on what arrives first
+	// hands on the wrong span
+	reverse := func(i int, s Span) time.Duration { return time.Duration(len(spans)-i) * time.Millisecond }
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name    string
+		forward bool // earlier spans are faster instead
+		fail    func(s Span) error
+		fnErrAt int // fn fails at this span; -1 never
+		cancel  int // ctx is cancelled while span cancel is handed on; -1 never
+		wantErr error
+		handed  int // spans fn sees
+	}{
+		{name: "all", fnErrAt: -1, cancel: -1, handed: len(spans)},
+		{name: "a GET fails", fail: func(s Span) error {
+			if s.Img == spans[9].Img {
+				return boom
+			}
+			return nil
+		}, fnErrAt: -1, cancel: -1, wantErr: boom, handed: 9},
+		{name: "fn fails", fnErrAt: 3, cancel: -1, wantErr: boom, handed: 4},
+		{name: "fn fails while later GETs run", forward: true, fnErrAt: 3, cancel: -1, wantErr: boom, handed: 4},
+		{name: "ctx cancelled", fnErrAt: -1, cancel: 2, wantErr: context.Canceled, handed: 3},
+		{name: "the datastore ignores ranges", fail: func(s Span) error {
+			if s.Off != 0 || s.N != s.Size {
+				return fmt.Errorf("download %s: %w", s.File, ErrRangeIgnored)
+			}
+			return nil
+		}, fnErrAt: -1, cancel: -1, wantErr: ErrRangeIgnored, handed: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fake{delay: reverse, fail: tc.fail}
+				if tc.forward {
+					f.delay = func(i int, s Span) time.Duration { return time.Duration(i+1) * time.Millisecond }
+				}
+				c := f.client(spans)
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				next := 0
+				err := c.ReadSpans(ctx, spans, func(s Span, p []byte) error {
+					if s != spans[next] {
+						t.Fatalf("handed on %+v as span %d, which is %+v", s, next, spans[next])
+					}
+					if err := check(p, s.Img); err != nil {
+						t.Fatalf("span %d: %v", next, err)
+					}
+					next++
+					if next-1 == tc.cancel {
+						cancel()
+						time.Sleep(time.Millisecond) // the GETs see it
+					}
+					if next-1 == tc.fnErrAt {
+						return boom
+					}
+					return nil
+				})
+				if n := f.active.Load(); n != 0 {
+					t.Errorf("%d GETs still running when ReadSpans returned", n)
+				}
+				if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+					t.Errorf("error %v, want %v", err, tc.wantErr)
+				}
+				if tc.cancel >= 0 && next > tc.handed && next < len(spans) {
+					// spans fetched before the cancellation may still be handed on
+				} else if next != tc.handed {
+					t.Errorf("%d spans handed on, want %d", next, tc.handed)
+				}
+				if f.maxBig > readAhead+1 || f.maxSmall_ > maxSmall {
+					t.Errorf("%d big and %d small GETs at once, want at most %d and %d", f.maxBig, f.maxSmall_, readAhead+1, maxSmall)
+				}
+				// (the three big spans before the small areas are all in flight
+				// while the small ones wait for their turn)
+				if tc.name == "all" && (f.maxBig < 3 || f.maxSmall_ < maxSmall) {
+					t.Errorf("only %d big and %d small GETs at once: the reads do not overlap", f.maxBig, f.maxSmall_)
+				}
+			}) // synctest.Test fails if a goroutine of the bubble is left blocked
+		})
+	}
+}
+
+func TestReaderStreamsTheSpansAndCloseEndsIt(t *testing.T) {
+	ext := []vmdk.Extent{{File: "b-flat.vmdk", Bytes: 45*MiB + 512}}
+	spans := Spans(ext, []Area{{0, ext[0].Bytes}})
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{delay: func(i int, s Span) time.Duration { return time.Duration(len(spans)-i) * time.Millisecond }}
+		r := f.client(spans).NewReader(t.Context(), spans)
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(b)) != ext[0].Bytes {
+			t.Fatalf("%d bytes, want %d", len(b), ext[0].Bytes)
+		}
+		if err := check(b, 0); err != nil {
+			t.Error(err)
+		}
+		if f.maxBig < readAhead {
+			t.Errorf("only %d GETs at once: the reads do not overlap", f.maxBig)
+		}
+		r.Close()
+	})
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{delay: func(i int, s Span) time.Duration { return time.Millisecond }}
+		r := f.client(spans).NewReader(t.Context(), spans)
+		if _, err := io.ReadFull(r, make([]byte, 10*MiB)); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		if n := f.active.Load(); n != 0 {
+			t.Errorf("%d GETs still running after Close", n)
+		}
+		if _, err := r.Read(make([]byte, 10)); err == nil {
+			t.Error("Read after Close succeeded")
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{delay: func(i int, s Span) time.Duration { return time.Millisecond }}
+		ctx, cancel := context.WithCancel(t.Context())
+		r := f.client(spans).NewReader(ctx, spans)
+		defer r.Close()
+		if _, err := io.ReadFull(r, make([]byte, 10*MiB)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if _, err := io.Copy(io.Discard, r); !errors.Is(err, context.Canceled) {
+			t.Errorf("reading on after the context ended: %v, want %v", err, context.Canceled)
+		}
+	})
+}
