@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -407,10 +408,7 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	}
 	flatName, descName := base+"-flat.vmdk", base+".vmdk"
 	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
-	dir := path.Dir(rel)
-	reader := &extentReader{ctx: ctx, ds: ds, dir: dir, extents: extents}
-	defer reader.Close()
-	res, err := transports.Upload(ctx, dest, flatName, reader, transports.UploadOptions{ExpectedSize: total, Progress: tr})
+	res, err := exportFlat(ctx, ds, path.Dir(rel), extents, total, dest, flatName, tr)
 	tr.Done(err)
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
@@ -452,58 +450,22 @@ func readSmall(ctx context.Context, ds *object.Datastore, p string) (string, err
 	return string(b), err
 }
 
-// extentReader streams a disk's extents one after the other, opening each
-// download when the previous one is exhausted.
-type extentReader struct {
-	ctx     context.Context
-	ds      *object.Datastore
-	dir     string
-	extents []vmdk.Extent
-	i       int
-	cur     io.ReadCloser
-	left    int64
-}
-
-func (e *extentReader) Read(p []byte) (int, error) {
-	for {
-		if e.cur == nil {
-			if e.i == len(e.extents) {
-				return 0, io.EOF
-			}
-			rc, _, err := e.ds.Download(e.ctx, path.Join(e.dir, e.extents[e.i].File), &soap.DefaultDownload)
-			if err != nil {
-				return 0, fmt.Errorf("download extent %s: %w", e.extents[e.i].File, err)
-			}
-			e.cur, e.left = rc, e.extents[e.i].Bytes
-			e.i++
-		}
-		if e.left == 0 {
-			e.cur.Close()
-			e.cur = nil
-			continue
-		}
-		if int64(len(p)) > e.left {
-			p = p[:e.left]
-		}
-		n, err := e.cur.Read(p)
-		e.left -= int64(n)
-		if err == io.EOF {
-			if e.left > 0 {
-				return n, fmt.Errorf("extent %s ended %d bytes early", e.extents[e.i-1].File, e.left)
-			}
-			err = nil
-		}
-		if n > 0 || err != nil {
-			return n, err
-		}
+// exportFlat uploads the extents (files of the datastore folder dir) one
+// after the other as flatName on dest, read with several range GETs in
+// flight (internal/dsread). Every GET has ended when it returns.
+func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, total int64, dest transports.Transport, flatName string, tr transports.Progress) (transports.UploadResult, error) {
+	files := make([]string, len(extents))
+	for i, e := range extents {
+		files[i] = e.File
 	}
-}
-
-func (e *extentReader) Close() error {
-	if e.cur != nil {
-		return e.cur.Close()
+	c, err := dsread.NewClient(ctx, ds, dir, files)
+	if err != nil {
+		return transports.UploadResult{}, err
 	}
-	return nil
+	defer c.Close()
+	rd := c.NewReader(ctx, dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}))
+	defer rd.Close() // before c.Close: no GET is left to hold a connection
+	return transports.Upload(ctx, dest, flatName, rd, transports.UploadOptions{ExpectedSize: total, Progress: tr})
 }
 
 // orphan is a snapshot an earlier vmlua run left behind.
