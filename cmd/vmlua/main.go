@@ -62,6 +62,7 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
+	defer startProfiles(stderr)()
 	return c.run(args[1:], stdout, stderr)
 }
 
