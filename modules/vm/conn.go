@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
@@ -134,6 +136,10 @@ func Connect(r *runtime.Run, profile string) (*Conn, error) {
 	return c, nil
 }
 
+// maxIdlePerHost bounds the idle vSphere API connections a session keeps:
+// above any sensible --jobs.
+const maxIdlePerHost = 64
+
 func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*loggedIn, error) {
 	u, err := soap.ParseURL(ep.URL)
 	if err != nil || u == nil {
@@ -141,23 +147,32 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 	}
 	u.User = nil
 	sc := soap.NewClient(u, ep.Insecure)
+	// A pooled session serves a fleet's concurrent runs: with net/http's
+	// default of 2 idle connections per host, every burst above 2 closed
+	// connections and the next calls paid a TLS handshake each.
+	sc.DefaultTransport().MaxIdleConnsPerHost = maxIdlePerHost
 	if ep.Thumbprint != "" {
 		sc.SetThumbprint(u.Host, ep.Thumbprint)
 	}
-	vc, err := vim25.NewClient(ctx, sc)
+	api := apiClient(u, ep, sc)
+	vc, err := vim25.NewClient(ctx, api)
 	if err != nil {
 		return nil, connectError(ep, err)
 	}
+	// vc.Client stays the plain SOAP client: datastore and NFC transfers
+	// (and modules that clone its *http.Transport) use it as before.
+	sc.Namespace, sc.Version = api.Namespace, api.Version
+	vc.Client = sc
 	user := url.UserPassword(ep.Username, ep.Password)
 	// login goes through the plain SOAP client, so that a re-login never
 	// recurses into the retrying round tripper below.
 	plain := *vc
-	plain.RoundTripper = sc
+	plain.RoundTripper = api
 	sm := vsession.NewManager(&plain)
 	// The keep-alive runs while the session is logged in: it starts only on
 	// a Login it sees, and ours goes through the plain client, so it is
 	// started and stopped explicitly.
-	ka := keepalive.NewHandlerSOAP(sc, 5*time.Minute, nil)
+	ka := keepalive.NewHandlerSOAP(api, 5*time.Minute, nil)
 	s := &loggedIn{client: vc, endpoint: ep, log: log}
 	s.login = func(ctx context.Context) error { return sm.Login(ctx, user) }
 	s.logout = func(ctx context.Context) error {
@@ -172,6 +187,46 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 	ka.Start()
 	vc.RoundTripper = &relogin{rt: ka, s: s}
 	return s, nil
+}
+
+// apiClient is the SOAP client of the API calls. It shares sc's
+// connections, cookies and certificate checks, and reads every response to
+// its end before closing it: govmomi stops reading at the end of the SOAP
+// envelope, and net/http closes a connection whose response body was not
+// read to EOF (a chunked response's last chunk), so each large answer (a
+// VM's properties) cost a new TCP and TLS connection: one per VM of a
+// fleet run, about half the CPU of the client and of the server.
+func apiClient(u *url.URL, ep runtime.Endpoint, sc *soap.Client) *soap.Client {
+	api := soap.NewClient(u, ep.Insecure)
+	if ep.Thumbprint != "" {
+		api.SetThumbprint(u.Host, ep.Thumbprint)
+	}
+	api.Client.Transport = drainTransport{sc.DefaultTransport()}
+	api.Client.Jar = sc.Client.Jar
+	return api
+}
+
+// drainTransport makes a response body's Close read what is left of it
+// (up to maxDrain bytes) so that the connection can be reused.
+type drainTransport struct{ rt http.RoundTripper }
+
+// maxDrain bounds what Close reads: past it, closing the connection is
+// cheaper than reading on (an abandoned large response).
+const maxDrain = 64 << 10
+
+func (d drainTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := d.rt.RoundTrip(req)
+	if err == nil && res.Body != nil {
+		res.Body = drainBody{res.Body}
+	}
+	return res, err
+}
+
+type drainBody struct{ io.ReadCloser }
+
+func (b drainBody) Close() error {
+	_, _ = io.CopyN(io.Discard, b.ReadCloser, maxDrain)
+	return b.ReadCloser.Close()
 }
 
 func connectError(ep runtime.Endpoint, err error) error {
