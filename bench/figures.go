@@ -163,12 +163,43 @@ func (h *harness) fig34(ctx context.Context) []figure {
 		if e := firstErr(err, e1, e2, e3); e != nil {
 			figs = append(figs, failed("4", w, e))
 		} else {
-			figs = append(figs, figure{ID: "4", What: w, Value: fmt.Sprintf("%.0f ms", ns/1e6), Baseline: fmt.Sprintf("%.0f ms", ref), Ratio: r,
+			// ns/op covers the benchmark's two backups (with and without
+			// tracking); the figure is the one with tracking
+			_ = ns
+			figs = append(figs, figure{ID: "4", What: w, Value: fmt.Sprintf("%.0f ms", ref/r), Baseline: fmt.Sprintf("%.0f ms", ref), Ratio: r,
 				RatioMeaning: "read-every-byte time (datastore download) / vmlua backup time", Goal: "≥ 10×", Met: met(r >= 10),
-				Note: "modules/backup BenchmarkMostlyEmptyDisk2GiB: 2 GiB, not the issue's 10 GiB (the ratio depends on the written fraction, not the size; the benchmark's size is fixed)"})
+				Note: "modules/backup BenchmarkMostlyEmptyDisk2GiB: 2 GiB, not the issue's 10 GiB (the ratio depends on the written fraction, not the size; the benchmark's size is fixed); changed block tracking on, as mode=\"auto\" sets it up, so only the areas QueryChangedDiskAreas(\"*\") names are read"})
 		}
 	}
 	return figs
+}
+
+// fig10: an incremental backup (changed block tracking) against a full.
+func (h *harness) fig10(ctx context.Context) []figure {
+	const name = "modules/backup/BenchmarkIncrementalAfterOnePercentChanged1GiB"
+	res, _, err := h.goBench(ctx, nil, "^BenchmarkIncrementalAfterOnePercentChanged1GiB$", "1x", "./modules/backup")
+	wa := "incremental backup after 1% of a 1 GiB disk changed vs a full"
+	wb := "bytes an incremental reads vs the bytes the guest changed"
+	wc := "restore of the 5th incremental's point vs restore of the full"
+	x, e1 := get(res, name, "x_faster_than_full")
+	full, e2 := get(res, name, "full_ms")
+	inc, e3 := get(res, name, "incr_ms")
+	rd, e4 := get(res, name, "read/changed")
+	ch, e5 := get(res, name, "changed_MiB")
+	rf, e6 := get(res, name, "restore_full_ms")
+	ri, e7 := get(res, name, "restore_5th_incr_ms")
+	if e := firstErr(err, e1, e2, e3, e4, e5, e6, e7); e != nil {
+		return []figure{failed("10a", wa, e), failed("10b", wb, e), failed("10c", wc, e)}
+	}
+	return []figure{
+		{ID: "10a", What: wa, Value: fmt.Sprintf("%.0f ms", inc), Baseline: fmt.Sprintf("%.0f ms (full)", full), Ratio: x,
+			RatioMeaning: "full backup time / incremental backup time", Goal: "≥ 20×", Met: met(x >= 20),
+			Note: "modules/backup " + strings.TrimPrefix(name, "modules/backup/") + ": zstd, the whole v:backup call of each (snapshot, tracking query, reads, set files, catalog)"},
+		{ID: "10b", What: wb, Value: fmt.Sprintf("%.2f MiB read", rd*ch), Baseline: fmt.Sprintf("%.2f MiB changed", ch), Ratio: rd,
+			RatioMeaning: "bytes read for the incremental / bytes the guest changed", Goal: "≤ 1.1×", Met: met(rd <= 1.1)},
+		{ID: "10c", What: wc, Value: fmt.Sprintf("%.0f ms", ri), Baseline: fmt.Sprintf("%.0f ms", rf), Ratio: rf / ri,
+			RatioMeaning: "restore time of the full / restore time of the 5th incremental's point (the chain is applied on the fly)"},
+	}
 }
 
 func firstErr(errs ...error) error {

@@ -89,6 +89,7 @@ func run(ctx context.Context, c config) (*report, error) {
 		{"7 question latency", h.fig7},
 		{"8 start-up and sandbox", h.fig8},
 		{"9 peak memory of a big export", h.fig9},
+		{"10 incremental backups", h.fig10},
 	}
 	rep := &report{path: c.out, machine: machineInfo(ctx), short: c.short}
 	for _, s := range steps {
