@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"path"
 	"sort"
 	"strings"
@@ -74,55 +73,6 @@ func Failed(r *runtime.Run, vmName string) bool {
 	return f.m[DirName(vmName)]
 }
 
-// setWriter writes the files of one set and keeps its progress catalog.
-type setWriter struct {
-	r   *runtime.Run
-	t   transports.Transport
-	dir string
-	cat *catalog.Catalog
-}
-
-func (s *setWriter) add(f catalog.File) error {
-	s.cat.Files = append(s.cat.Files, f)
-	return s.writeCatalog(catalog.ProgressName)
-}
-
-func (s *setWriter) writeCatalog(name string) error {
-	b, err := s.cat.Marshal()
-	if err != nil {
-		return err
-	}
-	if _, err := transports.Upload(s.r.Context(), s.t, s.dir+"/"+name, strings.NewReader(string(b)), transports.UploadOptions{ExpectedSize: int64(len(b))}); err != nil {
-		return &runtime.Error{Code: runtime.CodeTransport, Path: s.dir + "/" + name, Message: fmt.Sprintf("cannot write the set's catalog: %v", err), Err: err}
-	}
-	return nil
-}
-
-// removeAll removes a set folder and its files, best effort, even after
-// cancellation.
-func removeAll(ctx context.Context, t transports.Transport, dir string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	fis, err := t.List(ctx, dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	var errs []error
-	for _, fi := range fis {
-		p := dir + "/" + fi.Name
-		if fi.IsDir {
-			errs = append(errs, removeAll(ctx, t, p))
-			continue
-		}
-		errs = append(errs, t.Remove(ctx, p))
-	}
-	errs = append(errs, t.Remove(ctx, dir))
-	return errors.Join(errs...)
-}
-
 // Backup runs the whole cycle for the VM into a new set on t and returns
 // its catalog.
 func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *catalog.Catalog, err error) {
@@ -183,7 +133,8 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if o.Mode == ModeAuto {
 		cat.Options.ChainMax = o.ChainMax
 	}
-	cat.VM = describeVM(ctx, v)
+	dss := newDatastores(v.Obj.Client())
+	cat.VM = describeVM(ctx, v, dss)
 	cat.Mode = catalog.ModeFull
 	plan := planChain(r, v, t, vmDir, o)
 	if plan.parent != nil {
@@ -213,21 +164,20 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if err := t.MkdirAll(ctx, id); err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: id, Message: fmt.Sprintf("cannot create the set's folder: %v", err), Err: err}
 	}
-	sw := &setWriter{r: r, t: t, dir: id, cat: cat}
+	sw := newSetWriter(ctx, t, id, cat)
 	complete := false
 	defer func() {
 		if complete {
 			return
 		}
+		_ = sw.wait() // no progress.json write lands after the removal
 		if rerr := removeAll(ctx, t, id); rerr != nil {
 			r.Log.Error("backup failed and its partial set could not be removed; it is listed as incomplete", "vm", name, "set", id, "error", rerr)
 		} else {
 			r.Log.Warn("backup failed; its partial set was removed", "vm", name, "set", id)
 		}
 	}()
-	if err := sw.writeCatalog(catalog.ProgressName); err != nil {
-		return nil, err
-	}
+	sw.progress()
 
 	// power off for the backup, on again after, whatever happens
 	if o.PowerOff && v.Power() == "on" {
@@ -253,14 +203,14 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		}()
 	}
 
-	if err := copyConfigFiles(r, v, sw); err != nil {
+	if err := copyConfigFiles(r, v, sw, dss); err != nil {
 		return nil, err
 	}
-	if err := backupDisks(r, v, sel, sw, o, plan); err != nil {
+	if err := backupDisks(r, v, sel, sw, dss, o, plan); err != nil {
 		return nil, err
 	}
-	cat.Complete, cat.Finished = true, time.Now().UTC().Truncate(time.Second)
-	if err := sw.writeCatalog(catalog.FileName); err != nil {
+	sw.update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
+	if err := sw.writeFinal(); err != nil {
 		return nil, err
 	}
 	complete = true
@@ -307,7 +257,7 @@ func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
 }
 
 // describeVM fills the catalog's VM section.
-func describeVM(ctx context.Context, v *vm.VM) catalog.VM {
+func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 	m := v.MO()
 	c := v.Obj.Client()
 	out := catalog.VM{Name: m.Name, Moref: v.Ref.Value, Power: v.Power()}
@@ -327,11 +277,8 @@ func describeVM(ctx context.Context, v *vm.VM) catalog.VM {
 			out.NICs = append(out.NICs, n)
 		}
 	}
-	for _, ref := range m.Datastore {
-		var dm mo.Datastore
-		if err := v.Obj.Properties(ctx, ref, []string{"name"}, &dm); err == nil {
-			out.Datastores = append(out.Datastores, dm.Name)
-		}
+	if len(m.Datastore) > 0 {
+		out.Datastores, _ = dss.nameOf(ctx, m.Datastore)
 	}
 	sort.Strings(out.Datastores)
 	if h := m.Summary.Runtime.Host; h != nil {
@@ -358,9 +305,14 @@ var configKinds = map[string]string{
 	string(types.VirtualMachineFileLayoutExFileTypeLog):            catalog.KindLog,
 }
 
-// copyConfigFiles copies the .vmx, .nvram, .vmsd, .vmxf and logs.
-func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter) error {
-	ctx := r.Context()
+// configCopies is how many configuration files are copied at once: each
+// is a small download and an upload whose time is mostly waiting (for the
+// datastore's HTTP server, for the target's fsync and rename).
+const configCopies = 4
+
+// copyConfigFiles copies the .vmx, .nvram, .vmsd, .vmxf and logs, several
+// at once, and lists them in the catalog in vSphere's order.
+func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter, dss *datastores) error {
 	m := v.MO()
 	var files []types.VirtualMachineFileLayoutExFileInfo
 	if m.LayoutEx != nil {
@@ -375,47 +327,103 @@ func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter) error {
 	if !haveVMX && m.Config != nil {
 		files = append(files, types.VirtualMachineFileLayoutExFileInfo{Name: m.Config.Files.VmPathName, Type: string(types.VirtualMachineFileLayoutExFileTypeConfig)})
 	}
+	type job struct {
+		src, kind, base string
+		file            catalog.File
+		ok              bool
+	}
+	var jobs []*job
 	seen := map[string]bool{}
 	for _, f := range files {
 		kind, ok := configKinds[f.Type]
 		if !ok {
 			continue
 		}
-		dsName, rel := dsPath(f.Name)
+		_, rel := dsPath(f.Name)
 		base := path.Base(rel)
 		if seen[base] {
 			continue
 		}
 		seen[base] = true
-		ds, err := datastoreOf(ctx, v.Obj.Client(), m.Datastore, dsName)
-		if err != nil {
-			return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: err.Error(), Err: err}
-		}
-		rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
-		if err != nil {
-			if kind == catalog.KindLog || kind == catalog.KindNvram {
-				r.Log.Warn("backup: a configuration file listed by vSphere cannot be read; skipped", "vm", m.Name, "file", f.Name, "error", err)
-				continue
+		jobs = append(jobs, &job{src: f.Name, kind: kind, base: base})
+	}
+	// the first failure stops the others; every copy has ended on return
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	slots := make(chan struct{}, configCopies)
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
-			return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: fmt.Sprintf("cannot read the VM's %s file: %v", kind, err), Err: err}
-		}
-		res, err := transports.Upload(ctx, sw.t, sw.dir+"/"+base, rc, transports.UploadOptions{})
-		rc.Close()
-		if err != nil {
-			return &runtime.Error{Code: runtime.CodeTransport, VM: m.Name, Path: sw.dir + "/" + base, Message: fmt.Sprintf("cannot store %s: %v", f.Name, err), Err: err}
-		}
-		if err := sw.add(catalog.File{Name: base, Size: res.Bytes, SHA256: res.SHA256, Compression: pcomp.None, Kind: kind, Source: f.Name}); err != nil {
-			return err
+			defer func() { <-slots }()
+			var err error
+			j.file, j.ok, err = copyConfigFile(ctx, r, m, sw, dss, j.src, j.kind, j.base)
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	if err := r.Context().Err(); err != nil {
+		return err
+	}
+	var out []catalog.File
+	for _, j := range jobs {
+		if j.ok {
+			out = append(out, j.file)
 		}
 	}
-	return nil
+	return sw.add(out...)
+}
+
+// copyConfigFile copies one configuration file into the set; ok is false
+// for a log or nvram that vSphere lists but cannot serve (skipped with a
+// warning).
+func copyConfigFile(ctx context.Context, r *runtime.Run, m mo.VirtualMachine, sw *setWriter, dss *datastores, src, kind, base string) (f catalog.File, ok bool, err error) {
+	dsName, rel := dsPath(src)
+	ds, err := dss.get(ctx, m.Datastore, dsName)
+	if err != nil {
+		return f, false, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: src, Message: err.Error(), Err: err}
+	}
+	rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
+	if err != nil {
+		if ctx.Err() == nil && (kind == catalog.KindLog || kind == catalog.KindNvram) {
+			r.Log.Warn("backup: a configuration file listed by vSphere cannot be read; skipped", "vm", m.Name, "file", src, "error", err)
+			return f, false, nil
+		}
+		return f, false, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: src, Message: fmt.Sprintf("cannot read the VM's %s file: %v", kind, err), Err: err}
+	}
+	defer rc.Close()
+	res, err := transports.Upload(ctx, sw.t, sw.dir+"/"+base, rc, transports.UploadOptions{})
+	if err != nil {
+		return f, false, &runtime.Error{Code: runtime.CodeTransport, VM: m.Name, Path: sw.dir + "/" + base, Message: fmt.Sprintf("cannot store %s: %v", src, err), Err: err}
+	}
+	return catalog.File{Name: base, Size: res.Bytes, SHA256: res.SHA256, Compression: pcomp.None, Kind: kind, Source: src}, true, nil
 }
 
 // backupDisks freezes every selected disk at one instant (one snapshot),
 // streams each frozen image into the set, and merges the REDO logs again:
 // layered, as the book recommends, with a second REDO that takes the
 // writes while the first one merges.
-func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Options, plan chainPlan) (err error) {
+func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *datastores, o Options, plan chainPlan) (err error) {
 	ctx := r.Context()
 	name := v.Name()
 	needSnap := v.Power() != "off"
@@ -436,9 +444,10 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Optio
 		}
 	}()
 	var snap *types.ManagedObjectReference
+	var sname string
 	if needSnap {
 		for _, d := range sel {
-			sname, err := v.AddRedo(r, d.ID, vm.RedoOptions{Quiesce: o.Quiesce})
+			sname, err = v.AddRedo(r, d.ID, vm.RedoOptions{Quiesce: o.Quiesce})
 			if err != nil {
 				return err
 			}
@@ -447,8 +456,15 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Optio
 			r.Log.Info("backup: disk frozen", "vm", name, "disk", d.ID, "snapshot", sname)
 		}
 	}
-	if err := v.Refresh(ctx); err != nil {
-		return err
+	// AddRedo re-reads the VM once its snapshot exists; read it again only
+	// when there is no snapshot, or that read did not show it
+	if snap == nil {
+		if err := v.Refresh(ctx); err != nil {
+			return err
+		}
+		if needSnap {
+			snap = snapshotRef(v, sname)
+		}
 	}
 	cbt := !o.NoCBT && v.MO().Config.ChangeTrackingEnabled != nil && *v.MO().Config.ChangeTrackingEnabled
 	changeIDs := map[int32]string{}
@@ -474,13 +490,15 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Optio
 			}
 			if why != "" {
 				r.Log.Warn("backup: no incremental on a base that cannot be trusted; this set is a full", "vm", name, "parent", plan.parent.ID, "why", why)
-				sw.cat.FullReason = why
+				sw.update(func(c *catalog.Catalog) { c.FullReason = why })
 				incs = nil
 				break
 			}
 		}
 		if incs != nil {
-			sw.cat.Mode, sw.cat.Parent, sw.cat.Depth, sw.cat.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
+			sw.update(func(c *catalog.Catalog) {
+				c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
+			})
 		}
 	}
 	names := map[string]bool{}
@@ -497,14 +515,16 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, o Optio
 			return err
 		}
 		// CBT answers only for a disk whose tracking is active (it has a change id)
-		cd, err := exportDisk(r, v, d, src, snap, cbt && d.ChangeID != "", incs[d.ID], sw, o.Compress, names)
+		cd, err := exportDisk(r, v, d, src, snap, cbt && d.ChangeID != "", incs[d.ID], sw, dss, o.Compress, names)
 		if err != nil {
 			return err
 		}
 		cd.ChangeID, cd.DiskUUID = changeIDs[d.Key], d.UUID
-		sw.cat.Disks = append(sw.cat.Disks, cd)
 		if cd.DataBytes >= 0 && cbt {
-			sw.cat.Options.CBT = true
+			sw.update(func(c *catalog.Catalog) { c.Options.CBT = true })
+		}
+		if err := sw.addDisk(cd); err != nil {
+			return err
 		}
 	}
 	if !needSnap {
@@ -605,14 +625,14 @@ func (c counter) Write(p []byte) (int, error) {
 
 // exportDisk streams one frozen disk into the set: sparse, compressed,
 // atomic; then its descriptor.
-func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
+func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, dss *datastores, compress string, names map[string]bool) (catalog.Disk, error) {
 	ctx := r.Context()
 	name := v.Name()
 	fail := func(code string, err error, format string, args ...any) (catalog.Disk, error) {
 		return catalog.Disk{}, &runtime.Error{Code: code, VM: name, Disk: d.ID, Path: src, Message: fmt.Sprintf(format, args...), Err: err}
 	}
 	dsName, rel := dsPath(src)
-	ds, err := datastoreOf(ctx, v.Obj.Client(), v.MO().Datastore, dsName)
+	ds, err := dss.get(ctx, v.MO().Datastore, dsName)
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "%v", err)
 	}
@@ -656,6 +676,27 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	if areas == nil {
 		areas = []area{{0, size}}
 	}
+
+	// the descriptor is stored while the image streams; it is waited for
+	// on every return, so nothing lands in the set after a failure
+	newDesc := vmdk.FlatDescriptor(string(desc), size/512, flat)
+	type stored1 struct {
+		res transports.UploadResult
+		err error
+	}
+	dctx, dcancel := context.WithCancel(ctx)
+	dch := make(chan stored1, 1)
+	go func() {
+		res, err := transports.Upload(dctx, sw.t, sw.dir+"/"+descName, strings.NewReader(newDesc), transports.UploadOptions{ExpectedSize: int64(len(newDesc))})
+		dch <- stored1{res, err}
+	}()
+	descDone := false
+	defer func() {
+		if !descDone {
+			dcancel()
+			<-dch
+		}
+	}()
 
 	tr := r.Progress.Start(name+" "+d.ID, size)
 	aw, err := transports.CreateAtomic(ctx, sw.t, sw.dir+"/"+stored, transports.UploadOptions{})
@@ -732,15 +773,14 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 		return fail(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)
 	}
 	st := spw.Stats()
-	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, SHA256: res.SHA256, Compression: compress, Kind: catalog.KindDisk, Source: src, Disk: d.ID}); err != nil {
-		return catalog.Disk{}, err
+	dr := <-dch
+	descDone = true
+	dcancel()
+	if dr.err != nil {
+		return fail(runtime.CodeTransport, dr.err, "cannot store the disk descriptor: %v", dr.err)
 	}
-	newDesc := vmdk.FlatDescriptor(string(desc), size/512, flat)
-	dres, err := transports.Upload(ctx, sw.t, sw.dir+"/"+descName, strings.NewReader(newDesc), transports.UploadOptions{ExpectedSize: int64(len(newDesc))})
-	if err != nil {
-		return fail(runtime.CodeTransport, err, "cannot store the disk descriptor: %v", err)
-	}
-	if err := sw.add(catalog.File{Name: descName, Size: dres.Bytes, SHA256: dres.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
+	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, SHA256: res.SHA256, Compression: compress, Kind: catalog.KindDisk, Source: src, Disk: d.ID},
+		catalog.File{Name: descName, Size: dr.res.Bytes, SHA256: dr.res.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
 		return catalog.Disk{}, err
 	}
 	cd := catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,

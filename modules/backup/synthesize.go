@@ -59,18 +59,17 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 	if err := t.MkdirAll(ctx, newID); err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeTransport, Path: newID, Message: fmt.Sprintf("cannot create the set's folder: %v", err), Err: err}
 	}
-	sw := &setWriter{r: r, t: t, dir: newID, cat: &cat}
+	sw := newSetWriter(ctx, t, newID, &cat)
 	complete := false
 	defer func() {
 		if !complete {
+			_ = sw.wait() // no progress.json write lands after the removal
 			if rerr := removeAll(ctx, t, newID); rerr != nil {
 				r.Log.Error("synthesize failed and its partial set could not be removed; it is listed as incomplete", "set", newID, "error", rerr)
 			}
 		}
 	}()
-	if err := sw.writeCatalog(catalog.ProgressName); err != nil {
-		return nil, err
-	}
+	sw.progress()
 	diskFiles := map[string]bool{}
 	for _, d := range src.Disks {
 		diskFiles[d.File] = true
@@ -91,10 +90,12 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 		if err != nil {
 			return nil, &runtime.Error{Code: runtime.CodeVerify, Disk: d.ID, Path: src.ID, Message: "synthesize: the chain cannot be merged (run backup.verify on it): " + err.Error(), Err: err}
 		}
-		cat.Disks = append(cat.Disks, nd)
+		if err := sw.addDisk(nd); err != nil {
+			return nil, err
+		}
 	}
-	cat.Complete, cat.Finished = true, time.Now().UTC().Truncate(time.Second)
-	if err := sw.writeCatalog(catalog.FileName); err != nil {
+	sw.update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
+	if err := sw.writeFinal(); err != nil {
 		return nil, err
 	}
 	complete = true

@@ -1,0 +1,180 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+)
+
+// progressEvery is the longest a set's progress.json goes unwritten while
+// files are stored. It is also written when the set starts and after every
+// disk; writing it after every small file cost two fsyncs each on a file://
+// target, most of an incremental's fixed time.
+var progressEvery = 10 * time.Second
+
+// setWriter writes the files of one set and keeps its progress catalog.
+//
+// progress.json is written in the background (one write at a time, each
+// with the catalog as it is when that write starts), so the backup goes on
+// while the target makes it durable. wait ends every write in flight:
+// catalog.json is written only after that (writeFinal), and so is the
+// removal of a failed set, so no progress.json lands after either.
+type setWriter struct {
+	ctx context.Context
+	t   transports.Transport
+	dir string
+
+	mu     sync.Mutex // guards cat and the fields below
+	cat    *catalog.Catalog
+	last   time.Time // when the last progress.json write was asked for
+	queued bool      // a progress.json write is asked for and has not started
+	err    error     // the first progress.json write that failed
+
+	wmu sync.Mutex // one progress.json write at a time
+	wg  sync.WaitGroup
+}
+
+func newSetWriter(ctx context.Context, t transports.Transport, dir string, cat *catalog.Catalog) *setWriter {
+	return &setWriter{ctx: ctx, t: t, dir: dir, cat: cat}
+}
+
+// update changes the catalog while progress.json writes may read it.
+func (s *setWriter) update(f func(c *catalog.Catalog)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s.cat)
+}
+
+// add lists stored files (in this order); progress.json follows when it
+// has not been written for progressEvery. A failed earlier progress.json
+// write is returned.
+func (s *setWriter) add(files ...catalog.File) error {
+	s.mu.Lock()
+	s.cat.Files = append(s.cat.Files, files...)
+	due := time.Since(s.last) >= progressEvery
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if due {
+		s.progress()
+	}
+	return nil
+}
+
+// addDisk lists a stored disk (its files are added already) and rewrites
+// progress.json, so that a set cut off later still says which disks it
+// holds whole (restore force=true).
+func (s *setWriter) addDisk(d catalog.Disk) error {
+	s.mu.Lock()
+	s.cat.Disks = append(s.cat.Disks, d)
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.progress()
+	return nil
+}
+
+// progress starts a progress.json write unless one is waiting to start
+// (that one will carry the newest catalog).
+func (s *setWriter) progress() {
+	s.mu.Lock()
+	s.last = time.Now()
+	if s.queued {
+		s.mu.Unlock()
+		return
+	}
+	s.queued = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		s.mu.Lock()
+		s.queued = false
+		b, err := s.cat.Marshal()
+		failed := s.err != nil
+		s.mu.Unlock()
+		if failed { // the backup fails anyway; do not touch the target again
+			return
+		}
+		if err == nil {
+			err = s.upload(catalog.ProgressName, b)
+		}
+		if err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// wait waits for the progress.json writes in flight and returns the first
+// error of any.
+func (s *setWriter) wait() error {
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// writeFinal writes catalog.json, once no progress.json write is in
+// flight (the catalog is the last file of a set).
+func (s *setWriter) writeFinal() error {
+	if err := s.wait(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	b, err := s.cat.Marshal()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.upload(catalog.FileName, b)
+}
+
+func (s *setWriter) upload(name string, b []byte) error {
+	if _, err := transports.Upload(s.ctx, s.t, s.dir+"/"+name, strings.NewReader(string(b)), transports.UploadOptions{ExpectedSize: int64(len(b))}); err != nil {
+		return &runtime.Error{Code: runtime.CodeTransport, Path: s.dir + "/" + name, Message: fmt.Sprintf("cannot write the set's catalog: %v", err), Err: err}
+	}
+	return nil
+}
+
+// removeAll removes a set folder and its files, best effort, even after
+// cancellation.
+func removeAll(ctx context.Context, t transports.Transport, dir string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	fis, err := t.List(ctx, dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	for _, fi := range fis {
+		p := dir + "/" + fi.Name
+		if fi.IsDir {
+			errs = append(errs, removeAll(ctx, t, p))
+			continue
+		}
+		errs = append(errs, t.Remove(ctx, p))
+	}
+	errs = append(errs, t.Remove(ctx, dir))
+	return errors.Join(errs...)
+}
