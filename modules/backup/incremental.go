@@ -60,16 +60,9 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 		r.Log.Warn("backup: enabled changed block tracking on the VM; it takes effect after a snapshot cycle, which this backup's own snapshot provides; this set is a full, the next can be incremental", "vm", name)
 		return chainPlan{reason: "changed block tracking was just enabled (it takes effect after a snapshot cycle)"}
 	}
-	sets, err := List(ctx, t, vmDir)
+	newest, err := newestComplete(ctx, t, vmDir)
 	if err != nil {
 		return chainPlan{reason: "the earlier sets cannot be listed: " + err.Error()}
-	}
-	var newest *catalog.Catalog
-	for i := len(sets) - 1; i >= 0; i-- {
-		if sets[i].Complete && sets[i].Catalog != nil {
-			newest = sets[i].Catalog
-			break
-		}
 	}
 	if newest == nil {
 		return chainPlan{reason: "no complete earlier set of this VM on the target"}

@@ -115,6 +115,45 @@ func setInfo(ctx context.Context, t transports.Transport, id string) (SetInfo, e
 	return si, nil
 }
 
+// newestComplete returns the catalog of the newest complete set in a VM's
+// folder (nil when there is none), reading catalogs from the newest set
+// back only until one is complete: List reads every set's, and a base for
+// an incremental needs one.
+func newestComplete(ctx context.Context, t transports.Transport, vmDir string) (*catalog.Catalog, error) {
+	fis, err := t.List(ctx, vmDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	type set struct {
+		name string
+		ts   time.Time
+	}
+	var sets []set
+	for _, fi := range fis {
+		if ts, err := time.Parse(catalog.TimeFormat, fi.Name); err == nil && fi.IsDir {
+			sets = append(sets, set{fi.Name, ts})
+		}
+	}
+	sort.Slice(sets, func(i, j int) bool {
+		if !sets[i].ts.Equal(sets[j].ts) {
+			return sets[i].ts.After(sets[j].ts)
+		}
+		return sets[i].name > sets[j].name
+	})
+	for _, s := range sets {
+		// as List: a catalog that cannot be read or is not complete makes an incomplete set
+		if c, err := readCatalog(ctx, t, vmDir+"/"+s.name+"/"+catalog.FileName); err == nil && c.Complete {
+			return c, nil
+		} else if err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, nil
+}
+
 func readCatalog(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, error) {
 	rc, err := t.Open(ctx, p, 0)
 	if err != nil {
