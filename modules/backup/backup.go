@@ -25,7 +25,6 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -203,10 +202,12 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		}()
 	}
 
-	if err := copyConfigFiles(r, v, sw, dss); err != nil {
+	cfg, err := copyConfigFiles(r, v, sw, dss)
+	if err != nil {
 		return nil, err
 	}
-	if err := backupDisks(r, v, sel, sw, dss, o, plan); err != nil {
+	defer cfg.abort() // before the set's removal on failure (defers run last first)
+	if err := backupDisks(r, v, sel, sw, dss, cfg, o, plan); err != nil {
 		return nil, err
 	}
 	sw.update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
@@ -296,134 +297,11 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 	return out
 }
 
-// configKinds maps layoutEx file types to catalog kinds.
-var configKinds = map[string]string{
-	string(types.VirtualMachineFileLayoutExFileTypeConfig):         catalog.KindConfig,
-	string(types.VirtualMachineFileLayoutExFileTypeNvram):          catalog.KindNvram,
-	string(types.VirtualMachineFileLayoutExFileTypeSnapshotList):   catalog.KindSnapList,
-	string(types.VirtualMachineFileLayoutExFileTypeExtendedConfig): catalog.KindExtConfig,
-	string(types.VirtualMachineFileLayoutExFileTypeLog):            catalog.KindLog,
-}
-
-// configCopies is how many configuration files are copied at once: each
-// is a small download and an upload whose time is mostly waiting (for the
-// datastore's HTTP server, for the target's fsync and rename).
-const configCopies = 4
-
-// copyConfigFiles copies the .vmx, .nvram, .vmsd, .vmxf and logs, several
-// at once, and lists them in the catalog in vSphere's order.
-func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter, dss *datastores) error {
-	m := v.MO()
-	var files []types.VirtualMachineFileLayoutExFileInfo
-	if m.LayoutEx != nil {
-		files = m.LayoutEx.File
-	}
-	haveVMX := false
-	for _, f := range files {
-		if configKinds[f.Type] == catalog.KindConfig {
-			haveVMX = true
-		}
-	}
-	if !haveVMX && m.Config != nil {
-		files = append(files, types.VirtualMachineFileLayoutExFileInfo{Name: m.Config.Files.VmPathName, Type: string(types.VirtualMachineFileLayoutExFileTypeConfig)})
-	}
-	type job struct {
-		src, kind, base string
-		file            catalog.File
-		ok              bool
-	}
-	var jobs []*job
-	seen := map[string]bool{}
-	for _, f := range files {
-		kind, ok := configKinds[f.Type]
-		if !ok {
-			continue
-		}
-		_, rel := dsPath(f.Name)
-		base := path.Base(rel)
-		if seen[base] {
-			continue
-		}
-		seen[base] = true
-		jobs = append(jobs, &job{src: f.Name, kind: kind, base: base})
-	}
-	// the first failure stops the others; every copy has ended on return
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	slots := make(chan struct{}, configCopies)
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-slots }()
-			var err error
-			j.file, j.ok, err = copyConfigFile(ctx, r, m, sw, dss, j.src, j.kind, j.base)
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	if err := r.Context().Err(); err != nil {
-		return err
-	}
-	var out []catalog.File
-	for _, j := range jobs {
-		if j.ok {
-			out = append(out, j.file)
-		}
-	}
-	return sw.add(out...)
-}
-
-// copyConfigFile copies one configuration file into the set; ok is false
-// for a log or nvram that vSphere lists but cannot serve (skipped with a
-// warning).
-func copyConfigFile(ctx context.Context, r *runtime.Run, m mo.VirtualMachine, sw *setWriter, dss *datastores, src, kind, base string) (f catalog.File, ok bool, err error) {
-	dsName, rel := dsPath(src)
-	ds, err := dss.get(ctx, m.Datastore, dsName)
-	if err != nil {
-		return f, false, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: src, Message: err.Error(), Err: err}
-	}
-	rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
-	if err != nil {
-		if ctx.Err() == nil && (kind == catalog.KindLog || kind == catalog.KindNvram) {
-			r.Log.Warn("backup: a configuration file listed by vSphere cannot be read; skipped", "vm", m.Name, "file", src, "error", err)
-			return f, false, nil
-		}
-		return f, false, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: src, Message: fmt.Sprintf("cannot read the VM's %s file: %v", kind, err), Err: err}
-	}
-	defer rc.Close()
-	res, err := transports.Upload(ctx, sw.t, sw.dir+"/"+base, rc, transports.UploadOptions{})
-	if err != nil {
-		return f, false, &runtime.Error{Code: runtime.CodeTransport, VM: m.Name, Path: sw.dir + "/" + base, Message: fmt.Sprintf("cannot store %s: %v", src, err), Err: err}
-	}
-	return catalog.File{Name: base, Size: res.Bytes, SHA256: res.SHA256, Compression: pcomp.None, Kind: kind, Source: src}, true, nil
-}
-
 // backupDisks freezes every selected disk at one instant (one snapshot),
 // streams each frozen image into the set, and merges the REDO logs again:
 // layered, as the book recommends, with a second REDO that takes the
 // writes while the first one merges.
-func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *datastores, o Options, plan chainPlan) (err error) {
+func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *datastores, cfg *configCopy, o Options, plan chainPlan) (err error) {
 	ctx := r.Context()
 	name := v.Name()
 	needSnap := v.Power() != "off"
@@ -500,6 +378,10 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 				c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
 			})
 		}
+	}
+	// the configuration files were read before the freeze and stored while it was made
+	if err := cfg.wait(); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for _, f := range sw.cat.Files {

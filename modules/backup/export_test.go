@@ -9,3 +9,11 @@ func SetProgressEvery(d time.Duration) (restore func()) {
 	progressEvery = d
 	return func() { progressEvery = old }
 }
+
+// SetConfigBuffered sets the largest configuration file kept in memory to
+// be stored during the freeze and returns a function that restores it.
+func SetConfigBuffered(n int) (restore func()) {
+	old := configBuffered
+	configBuffered = n
+	return func() { configBuffered = old }
+}

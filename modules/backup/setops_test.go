@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -139,5 +141,44 @@ func TestASetUploadsEachFileOnceAndProgressOnlyPerDisk(t *testing.T) {
 	}
 	if p.Complete || len(p.Disks) != len(cat.Disks) || len(p.Files) != len(cat.Files) {
 		t.Errorf("the last progress.json lists %d disks and %d files (complete=%v), the catalog %d and %d", len(p.Disks), len(p.Files), p.Complete, len(cat.Disks), len(cat.Files))
+	}
+}
+
+// The configuration files are read before the freeze, whether they wait in
+// memory to be stored during it or (too big) are stored before it: the
+// stored .vmx names the base disks, not the REDO logs of the snapshot.
+func TestConfigFilesAreTakenBeforeTheFreeze(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		buffered int
+	}{{"stored during the freeze", 8 << 20}, {"streamed before the freeze", 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			defer backup.SetConfigBuffered(c.buffered)()
+			e := simtest.Start(t, vsim.Options{WriteRate: 50})
+			err, recs := e.Run(t, `
+				local backup = require "backup"
+				local set = require("vm").open("name:DB01"):backup{ to = arg.dest }
+				assert(backup.verify{ at = arg.dest, set = set.id }.ok, "verify")
+				print("SET " .. set.id)
+			`, simtest.RunOptions{})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			cat := readCatalogAt(t, e.Dir, printed(recs, "SET "))
+			kinds := ""
+			for _, f := range cat.Files {
+				kinds += f.Kind + " "
+			}
+			if !strings.Contains(kinds, "config ") || !strings.Contains(kinds, "nvram ") || !strings.HasSuffix(kinds, " disk descriptor disk descriptor ") {
+				t.Errorf("files by kind, in order: %s", kinds)
+			}
+			b, err := os.ReadFile(filepath.Join(e.Dir, filepath.FromSlash(cat.ID), "DB01.vmx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), ".vmdk") || strings.Contains(string(b), "-00000") {
+				t.Errorf("the stored .vmx was not read before the freeze:\n%s", b)
+			}
+		})
 	}
 }
