@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/property"
@@ -102,4 +107,47 @@ func TestSimProcess(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dsDir, "LocalDS_0", "DB01", "DB01.vmx")); err != nil {
 		t.Fatalf("datastore dir emptied: %v", err)
 	}
+}
+
+// TestSimWriteRateZeroWritesNothing: `vmlua sim --write-rate 0` (as the
+// benchmarks start it) leaves the disks alone; a rate writes.
+func TestSimWriteRateZeroWritesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		rate   float64
+		writes bool
+	}{{0, false}, {200, true}} {
+		dir := t.TempDir()
+		s, err := vsim.Start(context.Background(), vsim.Options{VMs: 1, DiskSize: 1 << 20, DatastoreDir: dir, WriteRate: simWriteRate(tc.rate)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := dirDigest(t, dir)
+		time.Sleep(time.Second)
+		after := dirDigest(t, dir)
+		s.Close()
+		if changed := before != after; changed != tc.writes {
+			t.Errorf("--write-rate %v: the disks changed: %v, want %v", tc.rate, changed, tc.writes)
+		}
+	}
+}
+
+// dirDigest hashes every file under dir.
+func dirDigest(t *testing.T, dir string) string {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", p, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
