@@ -9,23 +9,20 @@ import (
 )
 
 // FleetItems resolves a specifier to the fleet scheduler's items: UUID,
-// name, moref, host and datastores of every matching VM, with three
-// property reads for the whole inventory (not several per VM).
+// name, moref, host and datastores of every matching VM, with one read of
+// the VMs (the look-up's) and one each of the hosts' and datastores' names,
+// whatever the number of VMs.
 func (c *Conn) FleetItems(ctx context.Context, spec Spec) ([]fleet.Item, error) {
-	found, err := c.Find(ctx, spec)
+	found, err := c.find(ctx, spec, "config.uuid", "runtime.host", "datastore")
 	if err != nil || len(found) == 0 {
 		return nil, err
 	}
 	m := view.NewManager(c.Client)
-	v, err := m.CreateContainerView(ctx, c.Client.ServiceContent.RootFolder, []string{"VirtualMachine", "HostSystem", "Datastore"}, true)
+	v, err := m.CreateContainerView(ctx, c.Client.ServiceContent.RootFolder, []string{"HostSystem", "Datastore"}, true)
 	if err != nil {
 		return nil, vsphereErr(err, "", "list the inventory")
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
-	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"runtime.host", "datastore"}, &vms); err != nil {
-		return nil, vsphereErr(err, "", "read the VMs' hosts and datastores")
-	}
 	var hosts []mo.HostSystem
 	if err := v.Retrieve(ctx, []string{"HostSystem"}, []string{"name"}, &hosts); err != nil {
 		return nil, vsphereErr(err, "", "read the hosts")
@@ -41,10 +38,6 @@ func (c *Conn) FleetItems(ctx context.Context, spec Spec) ([]fleet.Item, error) 
 	for _, d := range dss {
 		names[d.Self.Value] = d.Name
 	}
-	where := map[string]mo.VirtualMachine{}
-	for _, x := range vms {
-		where[x.Self.Value] = x
-	}
 	var out []fleet.Item
 	for _, x := range found {
 		it := fleet.Item{Name: x.Name, Ref: x.Self.Value}
@@ -54,11 +47,10 @@ func (c *Conn) FleetItems(ctx context.Context, spec Spec) ([]fleet.Item, error) 
 		if it.UUID == "" {
 			it.UUID = x.Self.Value
 		}
-		w := where[x.Self.Value]
-		if w.Runtime.Host != nil {
-			it.Host = names[w.Runtime.Host.Value]
+		if x.Runtime.Host != nil {
+			it.Host = names[x.Runtime.Host.Value]
 		}
-		for _, d := range w.Datastore {
+		for _, d := range x.Datastore {
 			it.Datastores = append(it.Datastores, names[d.Value])
 		}
 		out = append(out, it)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,11 +15,16 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// lookupProps are the properties look-ups match on.
-var lookupProps = []string{"name", "config.uuid", "config.files.vmPathName", "guest.ipAddress", "guest.hostName", "guest.net", "runtime.powerState", "config.template"}
+// lookupProps are the properties every look-up reads: templates are left
+// out, and an ambiguous match names each VM's .vmx. The specifier's own
+// (Spec.Props) are added: reading every look-up property of every VM (the
+// guest's networks among them) made a look-up by name cost twice as much,
+// on both sides, as reading names.
+var lookupProps = []string{"name", "config.template", "config.files.vmPathName"}
 
-// inventory returns every VM (not templates) with the look-up properties.
-func (c *Conn) inventory(ctx context.Context) ([]mo.VirtualMachine, error) {
+// inventory returns every VM (not templates) with lookupProps and props,
+// sorted by name.
+func (c *Conn) inventory(ctx context.Context, props ...string) ([]mo.VirtualMachine, error) {
 	m := view.NewManager(c.Client)
 	v, err := m.CreateContainerView(ctx, c.Client.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
@@ -26,7 +32,7 @@ func (c *Conn) inventory(ctx context.Context) ([]mo.VirtualMachine, error) {
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, lookupProps, &vms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, union(lookupProps, props), &vms); err != nil {
 		return nil, vsphereErr(err, "", "list the VMs")
 	}
 	out := vms[:0]
@@ -38,6 +44,17 @@ func (c *Conn) inventory(ctx context.Context) ([]mo.VirtualMachine, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// union returns a followed by the elements of b not in a.
+func union(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // Spec is a parsed VM specifier.
@@ -85,6 +102,24 @@ func ParseSpec(s string) (Spec, error) {
 		return Spec{}, fmt.Errorf("VM specifier %q: unknown kind %q (want name, uuid, ipaddr, moref, powerstate, any, none)", s, kind)
 	}
 	return Spec{Kind: kind, Value: val}, nil
+}
+
+// Props returns the VM properties Matches reads for this specifier (the
+// moref is every object's own; name is among lookupProps).
+func (s Spec) Props() []string {
+	switch s.Kind {
+	case "name":
+		return []string{"name"}
+	case "vmx":
+		return []string{"config.files.vmPathName"}
+	case "uuid":
+		return []string{"config.uuid"}
+	case "ipaddr":
+		return []string{"guest.ipAddress", "guest.hostName", "guest.net"}
+	case "powerstate":
+		return []string{"runtime.powerState"}
+	}
+	return nil
 }
 
 // single reports whether the specifier names one VM (open may use it).
@@ -154,12 +189,19 @@ func normUUID(u string) string {
 	return b.String()
 }
 
-// Find returns the VMs matching spec, sorted by name.
+// Find returns the VMs matching spec, sorted by name, with the properties
+// name, config.template, config.files.vmPathName and those the specifier
+// matches on (Spec.Props) read, in one read of the inventory.
 func (c *Conn) Find(ctx context.Context, spec Spec) ([]mo.VirtualMachine, error) {
+	return c.find(ctx, spec)
+}
+
+// find is Find reading props too.
+func (c *Conn) find(ctx context.Context, spec Spec, props ...string) ([]mo.VirtualMachine, error) {
 	if spec.Kind == "none" {
 		return nil, nil
 	}
-	all, err := c.inventory(ctx)
+	all, err := c.inventory(ctx, union(spec.Props(), props)...)
 	if err != nil {
 		return nil, err
 	}
