@@ -95,6 +95,7 @@ func Run(ctx context.Context, items []Item, lim Limits, job func(ctx context.Con
 	defer stop()
 	var wg sync.WaitGroup
 	left := len(items)
+	first := 0 // items before it have all started
 	s.mu.Lock()
 	for left > 0 {
 		if ctx.Err() != nil {
@@ -108,8 +109,13 @@ func Run(ctx context.Context, items []Item, lim Limits, job func(ctx context.Con
 			break
 		}
 		started := false
-		for i, p := range pending {
-			if !p || !s.fits(items[i]) {
+		for first < len(items) && !pending[first] {
+			first++
+		}
+		// From the first pending item, and no further once every job slot
+		// is taken: a scan of every item per start made a fleet O(N²).
+		for i := first; i < len(items) && s.running < s.lim.Jobs; i++ {
+			if !pending[i] || !s.fits(items[i]) {
 				continue
 			}
 			pending[i] = false
