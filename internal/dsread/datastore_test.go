@@ -98,16 +98,14 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 		t.Error("ReadSpans: the bytes differ from the disk's")
 	}
 	readAll := func() []byte {
-		r := c.NewReader(t.Context(), spans)
-		defer r.Close()
-		b, err := io.ReadAll(r)
-		if err != nil {
+		var b bytes.Buffer
+		if err := c.Copy(t.Context(), &b, spans); err != nil {
 			t.Fatal(err)
 		}
-		return b
+		return b.Bytes()
 	}
 	if !bytes.Equal(readAll(), want) {
-		t.Error("Reader: the bytes differ from the disk's")
+		t.Error("Copy: the bytes differ from the disk's")
 	}
 
 	ignoreRanges.Store(true)
@@ -116,6 +114,6 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 		t.Errorf("ReadSpans from a datastore that ignores ranges: %v, want %v", err, ErrRangeIgnored)
 	}
 	if !bytes.Equal(readAll(), want) {
-		t.Error("Reader from a datastore that ignores ranges: the bytes differ from the disk's")
+		t.Error("Copy from a datastore that ignores ranges: the bytes differ from the disk's")
 	}
 }

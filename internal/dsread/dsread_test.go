@@ -1,11 +1,11 @@
 package dsread
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,52 +229,62 @@ func TestReadSpansHandsOnInOrderAndLeavesNothingRunning(t *testing.T) {
 	}
 }
 
-func TestReaderStreamsTheSpansAndCloseEndsIt(t *testing.T) {
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestCopyWritesTheSpansInOrderAndStopsAtTheFirstError: whole spans in
+// order while the next ones are fetched; a failing writer or a cancelled
+// context ends it with no GET left running.
+func TestCopyWritesTheSpansInOrderAndStopsAtTheFirstError(t *testing.T) {
 	ext := []vmdk.Extent{{File: "b-flat.vmdk", Bytes: 45*MiB + 512}}
 	spans := Spans(ext, []Area{{0, ext[0].Bytes}})
 	synctest.Test(t, func(t *testing.T) {
 		f := &fake{delay: func(i int, s Span) time.Duration { return time.Duration(len(spans)-i) * time.Millisecond }}
-		r := f.client(spans).NewReader(t.Context(), spans)
-		b, err := io.ReadAll(r)
-		if err != nil {
+		var b bytes.Buffer
+		if err := f.client(spans).Copy(t.Context(), &b, spans); err != nil {
 			t.Fatal(err)
 		}
-		if int64(len(b)) != ext[0].Bytes {
-			t.Fatalf("%d bytes, want %d", len(b), ext[0].Bytes)
+		if int64(b.Len()) != ext[0].Bytes {
+			t.Fatalf("%d bytes, want %d", b.Len(), ext[0].Bytes)
 		}
-		if err := check(b, 0); err != nil {
+		if err := check(b.Bytes(), 0); err != nil {
 			t.Error(err)
 		}
 		if f.maxBig < readAhead {
 			t.Errorf("only %d GETs at once: the reads do not overlap", f.maxBig)
 		}
-		r.Close()
 	})
-	synctest.Test(t, func(t *testing.T) {
-		f := &fake{delay: func(i int, s Span) time.Duration { return time.Millisecond }}
-		r := f.client(spans).NewReader(t.Context(), spans)
-		if _, err := io.ReadFull(r, make([]byte, 10*MiB)); err != nil {
-			t.Fatal(err)
-		}
-		r.Close()
-		if n := f.active.Load(); n != 0 {
-			t.Errorf("%d GETs still running after Close", n)
-		}
-		if _, err := r.Read(make([]byte, 10)); err == nil {
-			t.Error("Read after Close succeeded")
-		}
-	})
-	synctest.Test(t, func(t *testing.T) {
-		f := &fake{delay: func(i int, s Span) time.Duration { return time.Millisecond }}
-		ctx, cancel := context.WithCancel(t.Context())
-		r := f.client(spans).NewReader(ctx, spans)
-		defer r.Close()
-		if _, err := io.ReadFull(r, make([]byte, 10*MiB)); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		if _, err := io.Copy(io.Discard, r); !errors.Is(err, context.Canceled) {
-			t.Errorf("reading on after the context ended: %v, want %v", err, context.Canceled)
-		}
-	})
+	full := errors.New("no space left")
+	for _, cancelled := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			f := &fake{delay: func(i int, s Span) time.Duration { return time.Duration(i+1) * time.Millisecond }}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			writes := 0
+			err := f.client(spans).Copy(ctx, writerFunc(func(p []byte) (int, error) {
+				if writes++; writes == 2 {
+					if cancelled {
+						cancel()
+						return len(p), nil
+					}
+					return 0, full
+				}
+				return len(p), nil
+			}), spans)
+			want := full
+			if cancelled {
+				want = context.Canceled
+			}
+			if !errors.Is(err, want) {
+				t.Errorf("error %v, want %v", err, want)
+			}
+			if n := f.active.Load(); n != 0 {
+				t.Errorf("%d GETs still running when Copy returned", n)
+			}
+			if writes > 2+readAhead+1 {
+				t.Errorf("%d writes after the failure", writes-2)
+			}
+		})
+	}
 }

@@ -451,8 +451,11 @@ func readSmall(ctx context.Context, ds *object.Datastore, p string) (string, err
 }
 
 // exportFlat uploads the extents (files of the datastore folder dir) one
-// after the other as flatName on dest, read with several range GETs in
-// flight (internal/dsread). Every GET has ended when it returns.
+// after the other as flatName on dest, atomically (as transports.Upload
+// does), read with several range GETs in flight (internal/dsread). Each
+// span goes straight from its GET's buffer to the AtomicWriter, which
+// hashes every write on another goroutine while the target takes it; the
+// next spans are fetched meanwhile. Every GET has ended when it returns.
 func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, total int64, dest transports.Transport, flatName string, tr transports.Progress) (transports.UploadResult, error) {
 	files := make([]string, len(extents))
 	for i, e := range extents {
@@ -463,10 +466,42 @@ func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents [
 		return transports.UploadResult{}, err
 	}
 	defer c.Close()
-	rd := c.NewReader(ctx, dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}))
-	defer rd.Close() // before c.Close: no GET is left to hold a connection
-	return transports.Upload(ctx, dest, flatName, rd, transports.UploadOptions{ExpectedSize: total, Progress: tr})
+	aw, err := transports.CreateAtomic(ctx, dest, flatName, transports.UploadOptions{ExpectedSize: total, Progress: tr})
+	if err != nil {
+		return transports.UploadResult{}, err
+	}
+	defer aw.Abort()
+	var werr error // the target's, which already names the upload
+	err = c.Copy(ctx, writeFunc(func(p []byte) (int, error) {
+		n := 0
+		for len(p) > 0 {
+			k, err := aw.Write(p[:min(len(p), exportChunk)])
+			n += k
+			if err != nil {
+				werr = err
+				return n, err
+			}
+			p = p[k:]
+		}
+		return n, nil
+	}), dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}))
+	if err != nil {
+		if werr == nil {
+			err = fmt.Errorf("upload %s: reading the source after %d bytes: %w", flatName, aw.Written(), err)
+		}
+		return transports.UploadResult{}, err
+	}
+	return aw.Commit()
 }
+
+// exportChunk is the most exportFlat writes at once, as transports.Upload:
+// the target, the progress and a cancellation see 1 MiB steps, not 8 MiB
+// spans.
+const exportChunk = 1 << 20
+
+type writeFunc func(p []byte) (int, error)
+
+func (f writeFunc) Write(p []byte) (int, error) { return f(p) }
 
 // orphan is a snapshot an earlier vmlua run left behind.
 type orphan struct {

@@ -8,52 +8,25 @@ import (
 	"net/http"
 )
 
-// Reader is the bytes of a list of spans, one after the other, read by
-// ReadSpans on a goroutine of its own. Close it: Close ends that goroutine
-// and every GET.
-type Reader struct {
-	pr     *io.PipeReader
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-var errReaderClosed = errors.New("dsread: the reader was closed")
-
-// NewReader starts reading spans (as ReadSpans does: several GETs in
-// flight, in order) and returns their bytes as a stream. Cancelling ctx
-// fails the stream with ctx's error. When the datastore ignores ranges the
-// stream goes on with plain GETs of whole files, one at a time.
-func (c *Client) NewReader(ctx context.Context, spans []Span) *Reader {
-	ctx, cancel := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	r := &Reader{pr: pr, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		next := 0 // spans handed on so far
-		err := c.ReadSpans(ctx, spans, func(s Span, p []byte) error {
-			if _, err := pw.Write(p); err != nil {
-				return err
-			}
-			next++
-			return nil
-		})
-		if errors.Is(err, ErrRangeIgnored) && ctx.Err() == nil {
-			err = c.serial(ctx, spans[next:], pw)
+// Copy writes the bytes of spans to w, one after the other, read by
+// ReadSpans: w gets whole spans, up to 8 MiB a Write, while the next spans
+// are being fetched. When the datastore ignores ranges it goes on with
+// plain GETs of whole files, one at a time, and w gets writes of up to
+// 1 MiB. The first error (of a GET, of w, or of ctx) ends it; every
+// goroutine it starts has ended when it returns.
+func (c *Client) Copy(ctx context.Context, w io.Writer, spans []Span) error {
+	next := 0 // spans written so far
+	err := c.ReadSpans(ctx, spans, func(s Span, p []byte) error {
+		if _, err := w.Write(p); err != nil {
+			return err
 		}
-		pw.CloseWithError(err) // nil: io.EOF
-	}()
-	return r
-}
-
-// Read reads the next bytes of the spans.
-func (r *Reader) Read(p []byte) (int, error) { return r.pr.Read(p) }
-
-// Close stops the reading and returns once its goroutine has ended.
-func (r *Reader) Close() error {
-	r.cancel()
-	r.pr.CloseWithError(errReaderClosed)
-	<-r.done
-	return nil
+		next++
+		return nil
+	})
+	if errors.Is(err, ErrRangeIgnored) && ctx.Err() == nil {
+		err = c.serial(ctx, spans[next:], w)
+	}
+	return err
 }
 
 // serial writes the bytes of spans to w with one plain GET (no Range) per
