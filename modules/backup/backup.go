@@ -384,9 +384,11 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 		return err
 	}
 	names := map[string]bool{}
-	for _, f := range sw.cat.Files {
-		names[f.Name] = true
-	}
+	sw.update(func(c *catalog.Catalog) {
+		for _, f := range c.Files {
+			names[f.Name] = true
+		}
+	})
 	for _, d0 := range sel {
 		d, err := v.Disk(d0.ID)
 		if err != nil {
@@ -617,7 +619,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	}
 	pos := int64(0)
 	err = func() error {
-		err := rdr.ReadSpans(ctx, dsread.Spans(extents, dareas), func(s dsread.Span, p []byte) error {
+		err := rdr.ReadSpans(ctx, dsread.Spans(extents, dareas, dsread.MaxSpan), func(s dsread.Span, p []byte) error {
 			if s.Img > pos {
 				if err := gap(s.Img - pos); err != nil {
 					return err

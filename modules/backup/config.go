@@ -94,10 +94,8 @@ func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter, dss *datastores) (
 		c.files = append(c.files, cf)
 		if err := c.read(r, m, dss, cf); err != nil {
 			c.fail(err)
-			c.abort()
-			return nil, err
 		}
-		if err := c.failed(); err != nil {
+		if err := c.failed(); err != nil { // this read's, or an earlier store's (then this read was cancelled)
 			c.abort()
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -37,6 +38,19 @@ var (
 type opsTransport struct {
 	transports.Transport
 	log *opsLog
+}
+
+// opsFailCreate, when set, fails the Create of the paths it returns an
+// error for.
+var opsFailCreate func(p string) error
+
+func (o opsTransport) Create(ctx context.Context, p string) (transports.Writer, error) {
+	if f := opsFailCreate; f != nil {
+		if err := f(p); err != nil {
+			return nil, err
+		}
+	}
+	return o.Transport.Create(ctx, p)
 }
 
 func (o opsTransport) Rename(ctx context.Context, from, to string) error {
@@ -180,5 +194,38 @@ func TestConfigFilesAreTakenBeforeTheFreeze(t *testing.T) {
 				t.Errorf("the stored .vmx was not read before the freeze:\n%s", b)
 			}
 		})
+	}
+}
+
+// A configuration file that cannot be stored (stored in the background,
+// during the freeze) fails the backup like any file: the error names it,
+// no snapshot and no part of the set are left, and the lock is released.
+func TestAConfigFileThatCannotBeStoredFailsTheBackup(t *testing.T) {
+	opsFailCreate = func(p string) error {
+		if strings.Contains(p, ".nvram.") {
+			return fmt.Errorf("%w: the test's target is full", transports.ErrNoSpace)
+		}
+		return nil
+	}
+	defer func() { opsFailCreate = nil }()
+	e := simtest.Start(t, vsim.Options{WriteRate: 50})
+	dest := "ops://" + e.Dir
+	err, recs := e.Run(t, `
+		local v = require("vm").open("name:DB01")
+		local ok, err = pcall(v.backup, v, { to = arg.ops })
+		assert(not ok, "the backup did not fail")
+		assert(#v:snapshots() == 0, "a snapshot is left")
+		error(err)
+	`, simtest.RunOptions{Args: []string{"ops=" + dest}, Mod: func(o *runtime.Options) {
+		if err := o.Grants.Allow(dest); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	if err == nil || !strings.Contains(err.Error(), "nvram") || !strings.Contains(err.Error(), "space") {
+		t.Fatalf("error %v, want one naming the nvram and the space\n%s", err, recs)
+	}
+	ents, _ := os.ReadDir(filepath.Join(e.Dir, "DB01"))
+	for _, en := range ents {
+		t.Errorf("left in the VM's folder: %s", en.Name())
 	}
 }
