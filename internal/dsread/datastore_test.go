@@ -52,7 +52,7 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 	for _, a := range areas {
 		want = append(want, image[a.Off:a.End]...)
 	}
-	spans := Spans(ext, areas)
+	spans := Spans(ext, areas, MaxSpan)
 
 	var ignoreRanges atomic.Bool
 	target := url.URL{Scheme: s.URL.Scheme, Host: s.URL.Host}

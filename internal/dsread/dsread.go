@@ -16,12 +16,15 @@ import (
 	"github.com/vmlua/vmlua/internal/vmdk"
 )
 
-// Spans are at most spanSize bytes; up to readAhead GETs of big spans are
-// in flight, and up to maxSmall of spans shorter than smallSpan. Memory is
-// bounded by the buffers: (readAhead+1)*spanSize + maxSmall*smallSpan =
-// 56 MiB.
+// MaxSpan is the size of the spans backups read: big enough that a GET's
+// round trip is small beside its transfer even through a vCenter.
+const MaxSpan = 8 << 20
+
+// Up to readAhead GETs of big spans are in flight (readAhead+1 buffers of
+// one span each, one of them being handed on), and up to maxSmall of spans
+// shorter than smallSpan. Memory is bounded by the buffers:
+// (readAhead+1)*MaxSpan + maxSmall*smallSpan = 56 MiB at most.
 const (
-	spanSize  = 8 << 20
 	readAhead = 4
 	smallSpan = 1 << 20
 	maxSmall  = 16
@@ -39,8 +42,13 @@ type Span struct {
 type Area struct{ Off, End int64 }
 
 // Spans cuts areas (image offsets, sorted, not overlapping) into spans of
-// the extents, in image order.
-func Spans(extents []vmdk.Extent, areas []Area) []Span {
+// the extents of at most size bytes (MaxSpan when size is 0 or more than
+// MaxSpan), in image order. ReadSpans holds up to five spans of that size
+// in memory.
+func Spans(extents []vmdk.Extent, areas []Area, size int64) []Span {
+	if size <= 0 || size > MaxSpan {
+		size = MaxSpan
+	}
 	var out []Span
 	eoff := int64(0)
 	for _, e := range extents {
@@ -48,7 +56,7 @@ func Spans(extents []vmdk.Extent, areas []Area) []Span {
 		for _, a := range areas {
 			s, en := max(a.Off, eoff), min(a.End, eend)
 			for s < en {
-				n := min(en-s, spanSize)
+				n := min(en-s, size)
 				out = append(out, Span{File: e.File, Off: s - eoff, N: n, Img: s, Size: e.Bytes})
 				s += n
 			}
@@ -199,6 +207,10 @@ func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p 
 	// incremental's scattered areas) one of maxSmall tokens and a buffer of
 	// their own size, so that many short GETs overlap their round trips
 	nbuf := readAhead + 1
+	bufSize := int64(0) // the biggest span's
+	for _, s := range spans {
+		bufSize = max(bufSize, s.N)
+	}
 	free := make(chan []byte, nbuf)
 	for range nbuf {
 		free <- nil // allocated on first use
@@ -225,8 +237,8 @@ func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p 
 				case <-ctx.Done():
 					return
 				}
-				if int64(cap(buf)) < s.N {
-					buf = make([]byte, max(spanSize, s.N))
+				if buf == nil {
+					buf = make([]byte, bufSize)
 				}
 				buf = buf[:s.N]
 			}

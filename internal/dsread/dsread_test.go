@@ -106,7 +106,7 @@ func testDisk() ([]vmdk.Extent, []Area) {
 
 func TestSpansCutAreasIntoExtentsInImageOrder(t *testing.T) {
 	ext, areas := testDisk()
-	spans := Spans(ext, areas)
+	spans := Spans(ext, areas, MaxSpan)
 	var want, got int64
 	for _, a := range areas {
 		want += a.End - a.Off
@@ -114,7 +114,7 @@ func TestSpansCutAreasIntoExtentsInImageOrder(t *testing.T) {
 	prev := int64(-1)
 	for _, s := range spans {
 		got += s.N
-		if s.N <= 0 || s.N > spanSize {
+		if s.N <= 0 || s.N > MaxSpan {
 			t.Errorf("span %+v: %d bytes", s, s.N)
 		}
 		if s.Img <= prev {
@@ -136,8 +136,11 @@ func TestSpansCutAreasIntoExtentsInImageOrder(t *testing.T) {
 	if last := spans[len(spans)-1]; last.File != ext[1].File || last.Off+last.N != ext[1].Bytes {
 		t.Errorf("last span %+v", last)
 	}
-	if s := Spans(ext, []Area{{0, ext[0].Bytes + ext[1].Bytes}}); len(s) != 5+2 {
-		t.Errorf("a whole 37 MiB + 9 MiB disk gives %d spans, want 7", len(s))
+	if s := Spans(ext, []Area{{0, ext[0].Bytes + ext[1].Bytes}}, 0); len(s) != 5+2 {
+		t.Errorf("a whole 37 MiB + 9 MiB disk gives %d spans of at most MaxSpan, want 7", len(s))
+	}
+	if s := Spans(ext, []Area{{0, ext[0].Bytes + ext[1].Bytes}}, 2*MiB); len(s) != 19+5 || s[18].N != MiB || s[23].N != MiB+64<<10 {
+		t.Errorf("a whole 37 MiB + 9 MiB disk gives %d spans of at most 2 MiB, want 24, the extents ending in 1 MiB and 1 MiB + 64 KiB", len(s))
 	}
 }
 
@@ -147,7 +150,7 @@ func TestSpansCutAreasIntoExtentsInImageOrder(t *testing.T) {
 // success and after every kind of failure.
 func TestReadSpansHandsOnInOrderAndLeavesNothingRunning(t *testing.T) {
 	ext, areas := testDisk()
-	spans := Spans(ext, areas)
+	spans := Spans(ext, areas, MaxSpan)
 	// later spans are faster: a reader that hands on what arrives first
 	// hands on the wrong span
 	reverse := func(i int, s Span) time.Duration { return time.Duration(len(spans)-i) * time.Millisecond }
@@ -238,7 +241,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // context ends it with no GET left running.
 func TestCopyWritesTheSpansInOrderAndStopsAtTheFirstError(t *testing.T) {
 	ext := []vmdk.Extent{{File: "b-flat.vmdk", Bytes: 45*MiB + 512}}
-	spans := Spans(ext, []Area{{0, ext[0].Bytes}})
+	spans := Spans(ext, []Area{{0, ext[0].Bytes}}, MaxSpan)
 	synctest.Test(t, func(t *testing.T) {
 		f := &fake{delay: func(i int, s Span) time.Duration { return time.Duration(len(spans)-i) * time.Millisecond }}
 		var b bytes.Buffer

@@ -619,7 +619,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	}
 	pos := int64(0)
 	err = func() error {
-		err := rdr.ReadSpans(ctx, dsread.Spans(extents, dareas), func(s dsread.Span, p []byte) error {
+		err := rdr.ReadSpans(ctx, dsread.Spans(extents, dareas, dsread.MaxSpan), func(s dsread.Span, p []byte) error {
 			if s.Img > pos {
 				if err := gap(s.Img - pos); err != nil {
 					return err

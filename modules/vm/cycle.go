@@ -484,7 +484,7 @@ func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents [
 			p = p[k:]
 		}
 		return n, nil
-	}), dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}))
+	}), dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}, exportSpan))
 	if err != nil {
 		if werr == nil {
 			err = fmt.Errorf("upload %s: reading the source after %d bytes: %w", flatName, aw.Written(), err)
@@ -494,8 +494,15 @@ func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents [
 	return aw.Commit()
 }
 
+// exportSpan is the size of the range GETs of an export: with up to four in
+// flight and one being written, five buffers of it are most of the export's
+// memory. Figure 9 of docs/performance.md wants a peak RSS under 64 MiB:
+// `vmlua run` exporting 256 MiB peaked at 45 MiB with 2 MiB spans, 74 MiB
+// with backup's 8 MiB (35 MiB with the serial download before).
+const exportSpan = 2 << 20
+
 // exportChunk is the most exportFlat writes at once, as transports.Upload:
-// the target, the progress and a cancellation see 1 MiB steps, not 8 MiB
+// the target, the progress and a cancellation see 1 MiB steps, not whole
 // spans.
 const exportChunk = 1 << 20
 
