@@ -342,6 +342,10 @@ type ExportResult struct {
 	SHA256           string
 }
 
+// descriptorTimeout bounds the descriptor write after the image is in
+// place, which runs even when the run's context has ended.
+const descriptorTimeout = 30 * time.Second
+
 // ExportOptions are v:export's options.
 type ExportOptions struct {
 	Name     string // base name; default the frozen disk's own
@@ -413,9 +417,19 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
 	}
+	// The image is in place; an export is the image and its descriptor, so
+	// the descriptor is written even when the run is cancelled or times
+	// out meanwhile (bounded), and when it cannot be, the image goes too:
+	// never a flat file without the descriptor that makes it a disk.
 	newDesc := vmdk.FlatDescriptor(desc, total/512, flatName)
-	if _, err := transports.Upload(ctx, dest, descName, strings.NewReader(newDesc), transports.UploadOptions{}); err != nil {
-		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: descName, Message: fmt.Sprintf("write the descriptor: %v", err), Err: err}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), descriptorTimeout)
+	defer cancel()
+	if _, err := transports.Upload(dctx, dest, descName, strings.NewReader(newDesc), transports.UploadOptions{}); err != nil {
+		msg := fmt.Sprintf("write the descriptor: %v; the image %s was removed", err, flatName)
+		if rerr := dest.Remove(dctx, flatName); rerr != nil {
+			msg = fmt.Sprintf("write the descriptor: %v; removing the image %s failed too, remove it by hand: %v", err, flatName, rerr)
+		}
+		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: descName, Message: msg, Err: err}
 	}
 	r.Log.Info("export: disk image written", "vm", v.Name(), "disk", d.ID, "from", src, "to", flatName, "bytes", res.Bytes, "sha256", res.SHA256)
 	return ExportResult{Path: flatName, Descriptor: descName, Bytes: res.Bytes, SHA256: res.SHA256}, nil
