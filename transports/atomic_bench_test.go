@@ -11,14 +11,10 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/transports"
+	"github.com/vmlua/vmlua/transports/transporttest"
 )
 
-// cpuTime is the user+sys CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return transporttest.CPUTime(syscall.RUSAGE_SELF) }
 
 // repeatReader is an opaque source of n bytes that copies a fixed block
 // (as a read from the page cache copies), so the source costs no more

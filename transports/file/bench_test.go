@@ -25,12 +25,6 @@ func BenchmarkUpload(b *testing.B) {
 	}, benchSize)
 }
 
-func cpuTime(who int) time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(who, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkUploadVsCp uploads 1 GiB from an opaque reader with Upload
 // (sha256, fsync, rename) and copies the same file with cp, alternating, and
 // reports both rates and their ratio. cp alone leaves the bytes in the page
@@ -60,39 +54,30 @@ func BenchmarkUploadVsCp(b *testing.B) {
 	for b.Loop() {
 		os.Remove(filepath.Join(dir, "cp.bin"))
 		os.Remove(filepath.Join(dir, "up.bin"))
-		c0, start := cpuTime(syscall.RUSAGE_CHILDREN), time.Now()
+		c0, start := transporttest.CPUTime(syscall.RUSAGE_CHILDREN), time.Now()
 		if out, err := exec.Command("cp", src, filepath.Join(dir, "cp.bin")).CombinedOutput(); err != nil {
 			b.Fatalf("cp: %v: %s", err, out)
 		}
 		tCp += time.Since(start)
-		cCp += cpuTime(syscall.RUSAGE_CHILDREN) - c0
+		cCp += transporttest.CPUTime(syscall.RUSAGE_CHILDREN) - c0
 		if out, err := exec.Command("sync", filepath.Join(dir, "cp.bin")).CombinedOutput(); err != nil {
 			b.Fatalf("sync: %v: %s", err, out)
 		}
 		tSync += time.Since(start)
-		cSync += cpuTime(syscall.RUSAGE_CHILDREN) - c0
+		cSync += transporttest.CPUTime(syscall.RUSAGE_CHILDREN) - c0
 		os.Remove(filepath.Join(dir, "cp.bin"))
 
-		f, err := os.Open(src)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c0, start = cpuTime(syscall.RUSAGE_SELF), time.Now()
-		_, err = transports.Upload(ctx, tr, "up.bin", transporttest.Opaque(f), transports.UploadOptions{})
-		tUp += time.Since(start)
-		cUp += cpuTime(syscall.RUSAGE_SELF) - c0
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
+		w, c := transporttest.TimedUpload(b, ctx, tr, "up.bin", src)
+		tUp += w
+		cUp += c
 
 		b.StopTimer()
 		h := sha256.New()
-		c0 = cpuTime(syscall.RUSAGE_SELF)
+		c0 = transporttest.CPUTime(syscall.RUSAGE_SELF)
 		for n := int64(0); n < benchSize; n += int64(len(block)) {
 			h.Write(block[:min(int64(len(block)), benchSize-n)])
 		}
-		cHash += cpuTime(syscall.RUSAGE_SELF) - c0
+		cHash += transporttest.CPUTime(syscall.RUSAGE_SELF) - c0
 		b.StartTimer()
 	}
 	b.SetBytes(benchSize * 3) // three copies per iteration

@@ -13,15 +13,8 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/testservers"
-	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/transporttest"
 )
-
-func cpuTime(who int) time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(who, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkUploadCPUVsCurl is BenchmarkUploadVsCurl (plain FTP) that also
 // reports the client's CPU time per GiB: Upload's (this process) against
@@ -49,37 +42,28 @@ func BenchmarkUploadCPUVsCurl(b *testing.B) {
 	var tUp, tCurl, cUp, cCurl, cHash time.Duration
 	buf := make([]byte, 1<<20)
 	for b.Loop() {
-		c0, start := cpuTime(syscall.RUSAGE_CHILDREN), time.Now()
+		c0, start := transporttest.CPUTime(syscall.RUSAGE_CHILDREN), time.Now()
 		if out, err := exec.Command("curl", "-sS", "--netrc-file", netrc, "-T", src, url).CombinedOutput(); err != nil {
 			b.Fatalf("curl: %v: %s", err, out)
 		}
 		tCurl += time.Since(start)
-		cCurl += cpuTime(syscall.RUSAGE_CHILDREN) - c0
+		cCurl += transporttest.CPUTime(syscall.RUSAGE_CHILDREN) - c0
 		os.Remove(filepath.Join(dir, "curl.bin"))
 
+		w, c := transporttest.TimedUpload(b, ctx, tr, "up.bin", src)
+		tUp += w
+		cUp += c
+		os.Remove(filepath.Join(dir, "up.bin"))
+
+		b.StopTimer()
 		f, err := os.Open(src)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c0, start = cpuTime(syscall.RUSAGE_SELF), time.Now()
-		_, err = transports.Upload(ctx, tr, "up.bin", transporttest.Opaque(f), transports.UploadOptions{})
-		tUp += time.Since(start)
-		cUp += cpuTime(syscall.RUSAGE_SELF) - c0
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		os.Remove(filepath.Join(dir, "up.bin"))
-
-		b.StopTimer()
-		f, err = os.Open(src)
-		if err != nil {
-			b.Fatal(err)
-		}
 		h := sha256.New()
-		c0 = cpuTime(syscall.RUSAGE_SELF)
+		c0 = transporttest.CPUTime(syscall.RUSAGE_SELF)
 		_, err = io.CopyBuffer(h, transporttest.Opaque(f), buf)
-		cHash += cpuTime(syscall.RUSAGE_SELF) - c0
+		cHash += transporttest.CPUTime(syscall.RUSAGE_SELF) - c0
 		f.Close()
 		if err != nil {
 			b.Fatal(err)
