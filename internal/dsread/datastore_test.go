@@ -84,7 +84,7 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClient(t.Context(), ds, "d", []string{ext[0].File, ext[1].File})
+	c, err := NewClient(t.Context(), ds, "d", ext[:2])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,9 +84,9 @@ type Client struct {
 	get func(ctx context.Context, s Span, p []byte) error
 }
 
-// NewClient prepares GETs of files (names in the datastore folder dir).
-// Close it when done.
-func NewClient(ctx context.Context, ds *object.Datastore, dir string, files []string) (*Client, error) {
+// NewClient prepares GETs of the extents' files (in the datastore folder
+// dir). Close it when done.
+func NewClient(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent) (*Client, error) {
 	c := &Client{ds: ds, urls: map[string]*url.URL{}, tkts: map[string]*http.Cookie{}}
 	c.get = c.httpGet
 	sc := ds.Client()
@@ -95,7 +95,8 @@ func NewClient(ctx context.Context, ds *object.Datastore, dir string, files []st
 		c.tr.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
 		c.hc = &http.Client{Transport: c.tr, Jar: sc.Client.Jar, CheckRedirect: sc.Client.CheckRedirect}
 	}
-	for _, f := range files {
+	for _, e := range extents {
+		f := e.File
 		if _, ok := c.urls[f]; ok {
 			continue
 		}
@@ -271,4 +272,22 @@ func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p 
 		}
 	}
 	return nil
+}
+
+// maxSmallFile is the most ReadSmall reads.
+const maxSmallFile = 16 << 20
+
+// ReadSmall downloads a small datastore file (a descriptor, a .vmx) with
+// one plain GET; a file over 16 MiB is an error, not cut short.
+func ReadSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, error) {
+	rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxSmallFile+1))
+	if err == nil && len(b) > maxSmallFile {
+		err = fmt.Errorf("%s is larger than 16 MiB: not a descriptor nor a configuration file", rel)
+	}
+	return b, err
 }

@@ -520,7 +520,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "%v", err)
 	}
-	desc, err := readSmall(ctx, ds, rel)
+	desc, err := dsread.ReadSmall(ctx, ds, rel)
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "cannot read the disk descriptor: %v", err)
 	}
@@ -604,11 +604,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 		gap = spw.Zero
 	}
 	out := counter{spw, tr}
-	var files []string
-	for _, e := range extents {
-		files = append(files, e.File)
-	}
-	rdr, err := dsread.NewClient(ctx, ds, path.Dir(rel), files)
+	rdr, err := dsread.NewClient(ctx, ds, path.Dir(rel), extents)
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "%v", err)
 	}

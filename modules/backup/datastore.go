@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/vmware/govmomi/object"
@@ -12,7 +11,6 @@ import (
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -127,18 +125,4 @@ func containerRefs(ctx context.Context, c *vim25.Client, kind string) ([]types.M
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	return v.Find(ctx, []string{kind}, nil)
-}
-
-// readSmall downloads a small datastore file (descriptors, .vmx).
-func readSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, error) {
-	rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 16<<20+1))
-	if err == nil && len(b) > 16<<20 {
-		err = fmt.Errorf("%s is larger than 16 MiB: not a configuration file", rel)
-	}
-	return b, err
 }

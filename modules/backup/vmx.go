@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -52,7 +53,7 @@ func VMXArchive(r *runtime.Run, v *vm.VM, t transports.Transport) (VMXResult, er
 			if err != nil {
 				return res, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: err.Error(), Err: err}
 			}
-			b, err := readSmall(ctx, ds, rel)
+			b, err := dsread.ReadSmall(ctx, ds, rel)
 			if err != nil {
 				if configKinds[f.Type] == catalog.KindConfig {
 					return res, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: fmt.Sprintf("cannot read the .vmx: %v", err), Err: err}

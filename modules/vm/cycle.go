@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"regexp"
@@ -22,7 +21,6 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -393,7 +391,8 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 		return ExportResult{}, err
 	}
 	rel := strings.TrimSpace(src[strings.Index(src, "]")+1:])
-	desc, err := readSmall(ctx, ds, rel)
+	descb, err := dsread.ReadSmall(ctx, ds, rel)
+	desc := string(descb)
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Disk: d.ID, Path: src, Message: fmt.Sprintf("read the disk descriptor: %v", err), Err: err}
 	}
@@ -454,16 +453,6 @@ func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, err
 	return nil, &runtime.Error{Code: runtime.CodeNotFound, VM: v.Name(), Message: fmt.Sprintf("datastore %q is not one of the VM's datastores", name)}
 }
 
-func readSmall(ctx context.Context, ds *object.Datastore, p string) (string, error) {
-	rc, _, err := ds.Download(ctx, p, &soap.DefaultDownload)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	return string(b), err
-}
-
 // exportFlat uploads the extents (files of the datastore folder dir) one
 // after the other as flatName on dest, atomically (as transports.Upload
 // does), read with several range GETs in flight (internal/dsread). Each
@@ -471,11 +460,7 @@ func readSmall(ctx context.Context, ds *object.Datastore, p string) (string, err
 // hashes every write on another goroutine while the target takes it; the
 // next spans are fetched meanwhile. Every GET has ended when it returns.
 func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, total int64, dest transports.Transport, flatName string, tr transports.Progress) (transports.UploadResult, error) {
-	files := make([]string, len(extents))
-	for i, e := range extents {
-		files[i] = e.File
-	}
-	c, err := dsread.NewClient(ctx, ds, dir, files)
+	c, err := dsread.NewClient(ctx, ds, dir, extents)
 	if err != nil {
 		return transports.UploadResult{}, err
 	}
