@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -37,15 +38,10 @@ const DefaultMaxWait = 20 * time.Second
 // whatever the VM specifier matches on.
 func props(spec vm.Spec) []string {
 	p := []string{"name", "runtime.question"}
-	switch spec.Kind {
-	case "vmx":
-		p = append(p, "config.files.vmPathName")
-	case "uuid":
-		p = append(p, "config.uuid")
-	case "ipaddr":
-		p = append(p, "guest.ipAddress", "guest.hostName", "guest.net")
-	case "powerstate":
-		p = append(p, "runtime.powerState")
+	for _, x := range spec.Props() {
+		if !slices.Contains(p, x) {
+			p = append(p, x)
+		}
 	}
 	return p
 }
