@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -35,12 +36,16 @@ type redo struct {
 	name    string
 	claims  map[string]bool // disk ids
 	cleanup *runtime.CleanupItem
+	dry     bool // a dry run's: no snapshot exists
 }
 
 // vmRedos is a run's REDO bookkeeping for one VM.
 type vmRedos struct {
 	snaps  []*redo            // oldest first
 	stacks map[string][]*redo // disk id -> the REDOs it holds, oldest first
+	// dryOrphans are the orphans a dry run's cleanup_orphans would have
+	// committed: the dry run's exports see the disks without them.
+	dryOrphans map[string]bool
 }
 
 // cycle is the run's REDO state, by VM moref.
@@ -114,6 +119,13 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 	cy.mu.Unlock()
 
 	if r.DryRunAction("add a REDO log (snapshot)", "vm", v.Name(), "disk", d.ID, "snapshot", name) {
+		// remembered as if it existed, so that the dry run's export and
+		// commit of this disk behave as the real run's would
+		s := &redo{name: name, claims: map[string]bool{d.ID: true}, dry: true}
+		cy.mu.Lock()
+		x.snaps = append(x.snaps, s)
+		x.stacks[d.ID] = append(x.stacks[d.ID], s)
+		cy.mu.Unlock()
 		return name, nil
 	}
 	task, err := v.Obj.CreateSnapshot(ctx, name, cy.description(o.Keep), o.Memory, o.Quiesce)
@@ -338,6 +350,9 @@ type ExportResult struct {
 	Path, Descriptor string
 	Bytes            int64
 	SHA256           string
+	// DryRun is set when nothing was written: Bytes is what the export
+	// would write, SHA256 is empty.
+	DryRun bool
 }
 
 // descriptorTimeout bounds the descriptor write after the image is in
@@ -348,6 +363,32 @@ const descriptorTimeout = 30 * time.Second
 type ExportOptions struct {
 	Name     string // base name; default the frozen disk's own
 	Progress bool
+}
+
+// DryRunDisk returns the disk as a real run would see it at this point of
+// a dry run: without the orphaned REDO logs the dry run's cleanup_orphans
+// would have committed, and with a delta for every REDO log the dry run
+// added.
+func (v *VM) DryRunDisk(r *runtime.Run, d Disk) Disk {
+	cy := cycleOf(r)
+	cy.mu.Lock()
+	x := cy.forVM(v.Ref.Value)
+	orphans, added := len(x.dryOrphans), 0
+	for _, s := range x.stacks[d.ID] {
+		if s.dry {
+			added++
+		}
+	}
+	cy.mu.Unlock()
+	chain := append([]string{}, d.Chain...)
+	if n := min(orphans, len(chain)-1); n > 0 {
+		chain = append(chain[:1], chain[1+n:]...)
+	}
+	for i := 1; i <= added; i++ {
+		chain = append(chain, fmt.Sprintf("%s (dry run: the delta of REDO log %d)", strings.TrimSuffix(d.Path, ".vmdk"), i))
+	}
+	d.Chain = chain
+	return d
 }
 
 // FrozenPath returns the datastore path of the disk's frozen, exportable
@@ -377,6 +418,9 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	d, err := v.Disk(diskID)
 	if err != nil {
 		return ExportResult{}, err
+	}
+	if r.DryRun {
+		d = v.DryRunDisk(r, d)
 	}
 	src, err := v.FrozenPath(d)
 	if err != nil {
@@ -410,6 +454,10 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 		base = strings.TrimSuffix(base, "-flat")
 	}
 	flatName, descName := base+"-flat.vmdk", base+".vmdk"
+	if r.DryRun || transports.IsDryRun(dest) {
+		r.DryRunAction("export the frozen disk", "vm", v.Name(), "disk", d.ID, "from", src, "to", dest.URL()+"/"+flatName, "bytes", total)
+		return ExportResult{Path: flatName, Descriptor: descName, Bytes: total, DryRun: true}, nil
+	}
 	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
 	res, err := exportFlat(ctx, ds, path.Dir(rel), extents, total, dest, flatName, tr)
 	tr.Done(err)
@@ -571,11 +619,76 @@ func (c *Conn) reportOrphans(v *VM) {
 	}
 }
 
+// Cleaned is an orphaned REDO log that CleanupOrphans committed (or, in a
+// dry run, would have).
+type Cleaned struct {
+	VM, Moref, Snapshot string
+}
+
+// CleanupOrphans commits the orphaned vmlua snapshots of the VMs spec
+// matches; with only, of those whose moref is in it. It reads the
+// inventory once and opens only the VMs that have a vmlua snapshot. A VM
+// whose cleanup fails does not stop the others; the first error is
+// returned with everything that was done.
+func (c *Conn) CleanupOrphans(r *runtime.Run, spec Spec, only map[string]bool) ([]Cleaned, error) {
+	found, err := c.find(r.Context(), spec, "snapshot")
+	if err != nil {
+		return nil, err
+	}
+	var out []Cleaned
+	var first error
+	for _, x := range found {
+		if only != nil && !only[x.Self.Value] {
+			continue
+		}
+		if !hasVMLuaSnapshot(x.Snapshot) {
+			continue
+		}
+		v, err := c.newVM(r.Context(), x.Self)
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		names, err := v.CleanupOrphans(r)
+		for _, n := range names {
+			out = append(out, Cleaned{VM: v.Name(), Moref: v.Ref.Value, Snapshot: n})
+		}
+		if err != nil {
+			first = cmp.Or(first, err)
+		}
+	}
+	return out, first
+}
+
+func hasVMLuaSnapshot(s *types.VirtualMachineSnapshotInfo) bool {
+	if s == nil {
+		return false
+	}
+	var walk func([]types.VirtualMachineSnapshotTree) bool
+	walk = func(ts []types.VirtualMachineSnapshotTree) bool {
+		for _, t := range ts {
+			if strings.HasPrefix(t.Name, SnapshotPrefix) || walk(t.ChildSnapshotList) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(s.RootSnapshotList)
+}
+
 // CleanupOrphans commits every orphaned vmlua snapshot of the VM.
 func (v *VM) CleanupOrphans(r *runtime.Run) ([]string, error) {
 	var done []string
-	for _, o := range v.orphans(cycleOf(r).runID) {
+	cy := cycleOf(r)
+	for _, o := range v.orphans(cy.runID) {
 		if r.DryRunAction("commit an orphaned REDO log", "vm", v.Name(), "snapshot", o.name) {
+			cy.mu.Lock()
+			x := cy.forVM(v.Ref.Value)
+			if x.dryOrphans == nil {
+				x.dryOrphans = map[string]bool{}
+			}
+			x.dryOrphans[o.name] = true
+			cy.mu.Unlock()
 			done = append(done, o.name)
 			continue
 		}

@@ -36,7 +36,9 @@ func init() {
 		{Name: "connect", Args: []runtime.Arg{{Name: "profile", Type: "string", Doc: "a vSphere profile of the config file"}},
 			Doc: "Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.", Fn: luaConnect},
 		{Name: "cleanup_orphans", Args: []runtime.Arg{{Name: "spec", Type: "string", Optional: true, Doc: "VMs to look at (default any:)"}}, Returns: "table",
-			Doc: "Commits the REDO logs that earlier vmlua runs left behind (they were killed before their cleanup), and returns them as a list of {vm=, snapshot=}.", Fn: luaCleanupOrphans},
+			Doc: "Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. " +
+				"A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. " +
+				"In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.", Fn: luaCleanupOrphans},
 	}
 }
 
@@ -75,11 +77,13 @@ func init() {
 		{Name: "snapshots", Returns: "table", Doc: "Returns the snapshot tree: a list of {name=, description=, id=, created=, current=, vmlua=, children={...}}.", Fn: luaSnapshots},
 		{Name: "redo_depth", Args: []runtime.Arg{disk}, Returns: "number", Doc: "Returns how many snapshot deltas (REDO logs) sit on the disk.", Fn: luaRedoDepth},
 		{Name: "add_redo", Args: []runtime.Arg{disk, {Name: "options", Type: "table", Optional: true, Doc: "quiesce=, memory=, keep= (keep: do not commit it when the run ends)"}}, Returns: "string",
-			Doc: "Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs.", Fn: luaAddRedo},
+			Doc: "Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. " +
+				"In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.", Fn: luaAddRedo},
 		{Name: "commit", Args: []runtime.Arg{disk, {Name: "level", Type: "number", Doc: "1 merges the older of the last two REDOs, 0 the last"}, {Name: "freeze", Type: "number", Optional: true, Doc: "accepted for vmware-cmd compatibility; vSphere decides stunning itself"}, {Name: "wait", Type: "number", Optional: true, Doc: "1 (default) waits for the merge; 0 returns a Task"}}, Returns: "Task|nil",
-			Doc: "Merges one of the disk's REDO logs, with vmware-cmd commit's meaning.", Fn: luaCommit},
+			Doc: "Merges one of the disk's REDO logs, with vmware-cmd commit's meaning. In a dry run it checks the same (a REDO log of this run to commit) and merges nothing.", Fn: luaCommit},
 		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "name= (base file name), credentials= (for a URL)"}}, Returns: "table",
-			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first).", Fn: luaExport},
+			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first). " +
+				"In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, sha256=\"\" and dry_run=true.", Fn: luaExport},
 		{Name: "power_on", Doc: "Powers the VM on and waits.", Fn: luaPower("on")},
 		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)"}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
 		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "timeout= seconds to wait for the guest (default 300)"}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
@@ -193,26 +197,19 @@ func luaCleanupOrphans(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	found, err := c.Find(r.Context(), spec)
+	done, err := c.CleanupOrphans(r, spec, nil)
+	out := L.NewTable()
+	for _, o := range done {
+		e := L.NewTable()
+		e.RawSetString("vm", lua.LString(o.VM))
+		e.RawSetString("snapshot", lua.LString(o.Snapshot))
+		if r.DryRun {
+			e.RawSetString("dry_run", lua.LTrue)
+		}
+		out.Append(e)
+	}
 	if err != nil {
 		return r.Raise(L, err)
-	}
-	out := L.NewTable()
-	for _, x := range found {
-		v, err := c.newVM(r.Context(), x.Self)
-		if err != nil {
-			return r.Raise(L, err)
-		}
-		names, err := v.CleanupOrphans(r)
-		for _, n := range names {
-			e := L.NewTable()
-			e.RawSetString("vm", lua.LString(v.Name()))
-			e.RawSetString("snapshot", lua.LString(n))
-			out.Append(e)
-		}
-		if err != nil {
-			return r.Raise(L, err)
-		}
 	}
 	L.Push(out)
 	return 1
@@ -437,6 +434,9 @@ func luaExport(r *runtime.Run, L *lua.LState) int {
 	t.RawSetString("descriptor", lua.LString(res.Descriptor))
 	t.RawSetString("bytes", lua.LNumber(res.Bytes))
 	t.RawSetString("sha256", lua.LString(res.SHA256))
+	if res.DryRun {
+		t.RawSetString("dry_run", lua.LTrue)
+	}
 	L.Push(t)
 	return 1
 }

@@ -455,3 +455,84 @@ func TestRegisterFromVMX(t *testing.T) {
 		t.Errorf("a bad path: %v", err)
 	}
 }
+
+// orphanOn leaves a snapshot on the VM as a killed vmlua run would.
+func orphanOn(t *testing.T, e *simtest.Env, vmName string) {
+	t.Helper()
+	task, err := e.VMObj(t, vmName).CreateSnapshot(context.Background(), "vmlua-redo-deadbeef-1", "vmlua REDO log: run=deadbeef pid=999999 host=elsewhere created=2026-01-01T00:00:00Z keep=false. x", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDryRunWalksTheWholeHotBackupCycle: in a dry run add_redo, export,
+// add_redo, commit 1 and commit 0 all run through with the shapes of a
+// real run, and nothing is made, written or merged.
+func TestDryRunWalksTheWholeHotBackupCycle(t *testing.T) {
+	cycle := `
+		local vm = require "vm"
+		local v = vm.open("name:VM1")
+		local cleaned = vm.cleanup_orphans("name:VM1")
+		local name = v:add_redo("scsi0:0")
+		local res = v:export("scsi0:0", arg.dest)
+		v:add_redo("scsi0:0")
+		v:commit("scsi0:0", 1, 0, 1)
+		v:commit("scsi0:0", 0, 0, 1)
+		assert(name:find("^vmlua%-redo%-"), name)
+		assert(res.dry_run == true, "export's result says dry_run")
+		assert(res.path == "VM1-flat.vmdk" and res.descriptor == "VM1.vmdk", res.path)
+		assert(res.bytes == tonumber(arg.size), "bytes " .. res.bytes .. " want " .. arg.size)
+		assert(res.sha256 == "", "no sha256 in a dry run")
+		print("cleaned " .. #cleaned)
+	`
+	cases := []struct {
+		name    string
+		orphan  bool
+		src     string
+		code    string
+		cleaned string
+	}{
+		{"on a VM without snapshots the cycle runs through", false, cycle, "", "cleaned 0"},
+		{"on a VM with an orphan the cycle runs through after a cleanup that would commit it", true, cycle, "", "cleaned 1"},
+		{"on a VM with an orphan and no cleanup the export fails as a real one would", true,
+			`local v = require("vm").open("name:VM1"); v:add_redo("scsi0:0"); v:export("scsi0:0", arg.dest)`, runtime.CodeInvalidState, ""},
+		{"a commit without add_redo fails as in a real run", false,
+			`local v = require("vm").open("name:VM1"); v:commit("scsi0:0", 0, 0, 1)`, runtime.CodeInvalidState, ""},
+		{"an export without add_redo of a running VM fails as in a real run", false,
+			`local v = require("vm").open("name:VM1"); v:export("scsi0:0", arg.dest)`, runtime.CodeInvalidState, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := simtest.Start(t, vsim.Options{DiskSize: 4 << 20})
+			if tc.orphan {
+				orphanOn(t, e, "VM1")
+			}
+			before := e.Snapshots(t, "VM1")
+			var printed []string
+			err, recs := e.Run(t, tc.src, simtest.RunOptions{DryRun: true, Args: []string{fmt.Sprintf("size=%d", 4<<20)},
+				Hook: func(msg string, a map[string]any) {
+					if a["source"] == "print" {
+						printed = append(printed, msg)
+					}
+				}})
+			if code(err) != tc.code {
+				t.Fatalf("err = %v, want code %q\n%s", err, tc.code, recs)
+			}
+			if tc.cleaned != "" && !slices.Contains(printed, tc.cleaned) {
+				t.Errorf("printed %q, want %q", printed, tc.cleaned)
+			}
+			if got := e.Snapshots(t, "VM1"); !slices.Equal(got, before) {
+				t.Errorf("snapshots after the dry run %v, before %v", got, before)
+			}
+			if entries, _ := os.ReadDir(e.Dir); len(entries) != 0 {
+				t.Errorf("the dry run wrote %d file(s) to the target", len(entries))
+			}
+			if tc.code == "" && len(recs.Find("dry run: would export the frozen disk")) != 1 {
+				t.Errorf("the export was not logged as a dry run:\n%s", recs)
+			}
+		})
+	}
+}

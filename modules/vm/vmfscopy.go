@@ -70,7 +70,7 @@ func (v *VM) exportOnServer(r *runtime.Run, d Disk, src string, dest transports.
 	flatName, descName := base+"-flat.vmdk", base+".vmdk"
 	if transports.IsDryRun(dest) || r.DryRun {
 		r.DryRunAction("copy the disk on the server (CopyVirtualDisk)", "vm", v.Name(), "disk", d.ID, "from", src, "to", dest.URL()+"/"+descName)
-		return ExportResult{Path: flatName, Descriptor: descName, Bytes: d.Capacity}, true, nil
+		return ExportResult{Path: flatName, Descriptor: descName, Bytes: d.Capacity, DryRun: true}, true, nil
 	}
 	tmp := transports.TempName(base)
 	tmpDesc := tmp + "/" + descName
