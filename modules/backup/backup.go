@@ -148,16 +148,15 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		return nil, err
 	}
 	cat.Skipped = skipped
+	cat.Status = cat.StatusOf()
 	for _, s := range skipped {
 		r.Log.Warn("backup: disk skipped", "vm", name, "disk", s.ID, "reason", s.Reason)
 	}
+	if cat.Status == catalog.StatusPartial {
+		r.Log.Warn("backup: the set will be partial: a restore of it yields the VM without the skipped disks", "vm", name, "set", id, "missing", strings.Join(missingIDs(skipped), ","))
+	}
 	if r.DryRun {
-		var ids []string
-		for _, d := range sel {
-			ids = append(ids, d.ID)
-		}
-		r.DryRunAction("back up the VM", "vm", name, "set", id, "disks", strings.Join(ids, ","), "compress", o.Compress)
-		return cat, nil
+		return dryRunSet(r, v, cat, sel, o)
 	}
 
 	if err := t.MkdirAll(ctx, id); err != nil {
@@ -218,7 +217,76 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if err := t.Remove(ctx, id+"/"+catalog.ProgressName); err != nil {
 		r.Log.Warn("backup: could not remove progress.json (harmless: catalog.json is authoritative)", "set", id, "error", err)
 	}
-	r.Log.Info("backup: set complete", "vm", name, "set", id, "mode", cat.Mode, "parent", cat.Parent, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())
+	r.Log.Info("backup: set complete", "vm", name, "set", id, "status", cat.Status, "mode", cat.Mode, "parent", cat.Parent, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())
+	return cat, nil
+}
+
+// missingIDs lists the skipped disks that make a set partial.
+func missingIDs(ss []catalog.Skipped) []string {
+	var out []string
+	for _, s := range ss {
+		if !s.Excluded {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// dryRunSet walks a backup without changing anything: the disks are
+// frozen, checked to be exportable and merged again as dry-run REDO logs
+// (so a disk a real run could not export fails here too), and the plan is
+// returned as a catalog with dry_run=true, the disks and their file names,
+// and complete=false: no set exists.
+func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o Options) (*catalog.Catalog, error) {
+	name := v.Name()
+	cat.DryRun = true
+	var ids []string
+	for _, d := range sel {
+		ids = append(ids, d.ID)
+	}
+	r.DryRunAction("back up the VM", "vm", name, "set", cat.ID, "disks", strings.Join(ids, ","), "compress", o.Compress, "status", cat.Status)
+	needSnap := v.Power() != "off"
+	committed := map[string]bool{}
+	defer func() {
+		for _, d := range sel {
+			if !committed[d.ID] && needSnap {
+				_, _ = v.Commit(r, d.ID, 0, true)
+			}
+		}
+	}()
+	if needSnap {
+		for _, d := range sel {
+			if _, err := v.AddRedo(r, d.ID, vm.RedoOptions{Quiesce: o.Quiesce}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	names := map[string]bool{}
+	for _, d := range sel {
+		src, err := v.FrozenPath(v.DryRunDisk(r, d))
+		if err != nil {
+			return nil, err
+		}
+		_, baseRel := dsPath(d.BasePath)
+		base := strings.TrimSuffix(path.Base(baseRel), ".vmdk")
+		for i := 1; names[base+".vmdk"]; i++ {
+			base = fmt.Sprintf("%s~%d", strings.TrimSuffix(path.Base(baseRel), ".vmdk"), i)
+		}
+		stored, descName := base+"-flat.vmdk.vls"+pcomp.Ext(o.Compress), base+".vmdk"
+		names[descName] = true
+		r.DryRunAction("store the frozen disk", "vm", name, "disk", d.ID, "from", src, "to", cat.ID+"/"+stored, "capacity", d.Capacity)
+		cat.Disks = append(cat.Disks, catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: d.Capacity, Thin: d.Thin,
+			Format: catalog.FormatSparse1, File: stored, Descriptor: descName})
+	}
+	if needSnap {
+		for _, d := range sel {
+			committed[d.ID] = true
+			if _, err := v.Commit(r, d.ID, 0, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	r.DryRunAction("write the catalog", "vm", name, "set", cat.ID, "disks", len(cat.Disks), "status", cat.Status)
 	return cat, nil
 }
 
@@ -243,7 +311,7 @@ func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
 		case len(want) > 0 && !want[id]:
 			continue
 		case excl[id]:
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)"})
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)", Excluded: true})
 		case d.Independent:
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off, or make it persistent)", d.Mode)})
 		case d.RDM == "physical":

@@ -121,20 +121,25 @@ func catalogFromLua(t *lua.LTable) (*catalog.Catalog, error) {
 }
 
 // setTable renders a catalog for scripts: the catalog's fields, plus
-// path (the set's folder under the target) and, per disk, bytes (stored)
-// and sha256 (the content digest).
+// path (the set's folder under the target), status (also for old sets)
+// and, per disk, bytes (stored) and sha256 (the content digest); a dry
+// run's plan has bytes 0 and planned_bytes (the disk's capacity, read).
 func setTable(L *lua.LState, c *catalog.Catalog) *lua.LTable {
 	t, ok := jsonToLua(L, c).(*lua.LTable)
 	if !ok {
 		return L.NewTable()
 	}
 	t.RawSetString("path", lua.LString(c.ID))
+	t.RawSetString("status", lua.LString(c.StatusOf()))
 	if ds, ok := t.RawGetString("disks").(*lua.LTable); ok {
 		for i, d := range c.Disks {
 			if dt, ok := ds.RawGetInt(i + 1).(*lua.LTable); ok {
 				f, _ := c.File(d.File)
 				dt.RawSetString("bytes", lua.LNumber(f.Size))
 				dt.RawSetString("sha256", lua.LString(d.ContentSHA256))
+				if c.DryRun {
+					dt.RawSetString("planned_bytes", lua.LNumber(d.Capacity))
+				}
 			}
 		}
 	}

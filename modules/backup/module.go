@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/retention"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -39,16 +40,17 @@ func init() {
 				"Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). " +
 				"It does not raise for mismatches: check ok.", Fn: luaVerify},
 		{Name: "restore", Args: opts("from= (Transport or URL, required), set= (a set id, or \"latest\" with vm=), vm=, datastore=, folder= (inventory path), pool= (inventory path), host=, name=, " +
-			"catalog= (an alternate catalog: a table, or a path on the target), on_conflict=\"abort\"|\"keep\"|\"overwrite\" (default abort), power_on=false, force=false (restore an incomplete set), credentials="), Returns: "VM|nil",
+			"catalog= (an alternate catalog: a table, or a path on the target), on_conflict=\"abort\"|\"keep\"|\"overwrite\" (default abort), power_on=false, force=false (restore an incomplete set), credentials="), Returns: "VM|nil, table",
 			Doc: "Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), " +
 				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. " +
 				"on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
-				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns nil in dry-run.", Fn: luaRestore},
+				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. " +
+				"Returns the VM (nil in a dry run) and a table {set=, status= (\"ok\" or \"partial\"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.", Fn: luaRestore},
 		{Name: "prune", Args: opts("at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials="), Returns: "table",
 			Doc: "Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). " +
 				"Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; " +
-				"nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason \"needed by ...\"): to let an old chain go, backup.synthesize the point you keep first. dry_run=true only lists. " +
-				"Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=} (skipped: the VM's backup failed).", Fn: luaPrune},
+				"nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason \"needed by ...\"): to let an old chain go, backup.synthesize the point you keep first. dry_run=true (or a dry run) only lists. " +
+				"Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=, dry_run=} (skipped: the VM's backup failed; dry_run: removed lists what would be removed, nothing was).", Fn: luaPrune},
 		{Name: "synthesize", Args: opts("at= (Transport or URL, required), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
 			Doc: "Merges the chain of a set (its full and incrementals) into a new full set holding the same point, without touching vSphere: " +
 				"the disks are rebuilt from the chain (every layer checked) and stored as full images, the other files copied. " +
@@ -56,7 +58,7 @@ func init() {
 				"and records the source's change ids, so the next incremental can build on it. Nothing is removed; prune afterwards. Returns the new catalog as a table (nil in dry-run).", Fn: luaSynthesize},
 		{Name: "vmx", Args: opts("vm= (a VM, required), to= (Transport or URL, required), credentials="), Returns: "table",
 			Doc: "The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, " +
-				"never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}.", Fn: luaVMX},
+				"never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}; in a dry run the archive is built but not written, and the table (the archive's that would be written) has dry_run=true.", Fn: luaVMX},
 	}
 	vm.VMType.Methods = append(vm.VMType.Methods, runtime.Func{
 		Name: "backup",
@@ -67,7 +69,9 @@ func init() {
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
 			"merges the REDO logs again (layered), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
-			"Independent disks and RDMs are skipped with a warning saying why. Returns the catalog as a table with path= and, per disk, bytes= and sha256=. " +
+			"Independent disks and RDMs are skipped with a warning saying why, and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
+			"In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as \"dry run: would ...\", so a disk a real run could not export fails here too) " +
+			"and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). " +
 			"On failure the partial set is removed and no REDO log is left. " +
 			"mode=\"incremental\" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), " +
 			"with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), " +
@@ -230,16 +234,40 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 	default:
 		L.RaiseError("option catalog: a table or a path expected, got %s", c.Type().String())
 	}
-	v, err := Restore(r, h.T, ro)
+	v, cat, err := Restore(r, h.T, ro)
 	if err != nil {
 		return r.Raise(L, err)
 	}
 	if v == nil {
 		L.Push(lua.LNil)
-		return 1
+	} else {
+		L.Push(r.NewObject(L, vm.VMType, v))
 	}
-	L.Push(r.NewObject(L, vm.VMType, v))
-	return 1
+	L.Push(restoreInfo(L, cat, r.DryRun))
+	return 2
+}
+
+// restoreInfo is restore's second result: the set restored, its status
+// and the disks it does not hold.
+func restoreInfo(L *lua.LState, cat *catalog.Catalog, dry bool) *lua.LTable {
+	t := L.NewTable()
+	missing := L.NewTable()
+	if cat != nil {
+		t.RawSetString("set", lua.LString(cat.ID))
+		t.RawSetString("status", lua.LString(cat.StatusOf()))
+		for _, s := range cat.Skipped {
+			e := L.NewTable()
+			e.RawSetString("id", lua.LString(s.ID))
+			e.RawSetString("path", lua.LString(s.Path))
+			e.RawSetString("reason", lua.LString(s.Reason))
+			missing.Append(e)
+		}
+	}
+	t.RawSetString("missing_disks", missing)
+	if dry {
+		t.RawSetString("dry_run", lua.LTrue)
+	}
+	return t
 }
 
 func luaPrune(r *runtime.Run, L *lua.LState) int {
@@ -265,7 +293,8 @@ func luaPrune(r *runtime.Run, L *lua.LState) int {
 	if p.Empty() {
 		L.RaiseError("give keep=N or policy={...}: without a rule only the newest set would be kept")
 	}
-	res, err := Prune(r, h.T, name, p, optBool(L, o, "dry_run", false))
+	dry := optBool(L, o, "dry_run", false)
+	res, err := Prune(r, h.T, name, p, dry)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -284,6 +313,7 @@ func luaPrune(r *runtime.Run, L *lua.LState) int {
 	t.RawSetString("kept", kept)
 	t.RawSetString("removed", removed)
 	t.RawSetString("skipped", lua.LBool(res.Skipped))
+	t.RawSetString("dry_run", lua.LBool(dry || r.DryRun))
 	L.Push(t)
 	return 1
 }
@@ -308,6 +338,9 @@ func luaVMX(r *runtime.Run, L *lua.LState) int {
 		files.Append(lua.LString(f))
 	}
 	t.RawSetString("files", files)
+	if res.DryRun {
+		t.RawSetString("dry_run", lua.LTrue)
+	}
 	L.Push(t)
 	return 1
 }

@@ -49,12 +49,14 @@ type RestoreOptions struct {
 }
 
 // Restore uploads a set's files to a datastore, decompressing on the fly,
-// rewrites the paths in the .vmx, registers the VM and returns it.
-func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, error) {
+// rewrites the paths in the .vmx, registers the VM and returns it with the
+// catalog it followed (nil when none could be read): a partial set's
+// Skipped are the disks the restored VM lacks.
+func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, *catalog.Catalog, error) {
 	ctx := r.Context()
 	cat, err := restoreCatalog(r, t, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.OnConflict == "" {
 		o.OnConflict = ConflictAbort
@@ -62,27 +64,35 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	switch o.OnConflict {
 	case ConflictAbort, ConflictKeep, ConflictOverwrite:
 	default:
-		return nil, runtime.Errorf(runtime.CodeInvalidArg, "on_conflict=%q: use \"abort\", \"keep\" or \"overwrite\"", o.OnConflict)
+		return nil, cat, runtime.Errorf(runtime.CodeInvalidArg, "on_conflict=%q: use \"abort\", \"keep\" or \"overwrite\"", o.OnConflict)
 	}
 	name := o.Name
 	if name == "" {
 		name = cat.VM.Name
 	}
 	if err := restorable(cat, name); err != nil {
-		return nil, err
+		return nil, cat, err
+	}
+	if len(cat.Skipped) > 0 {
+		var ids []string
+		for _, sk := range cat.Skipped {
+			ids = append(ids, fmt.Sprintf("%s (%s)", sk.ID, sk.Path))
+		}
+		r.Log.Warn("restore: the set does not hold every disk of the VM; the restored VM has these removed (present=FALSE in its .vmx): restore or re-attach them separately",
+			"vm", name, "set", cat.ID, "status", cat.StatusOf(), "missing_disks", strings.Join(ids, ", "))
 	}
 	profile, _ := r.Value("vm.profile", nil).(string)
 	conn, err := vm.Connect(r, profile)
 	if err != nil {
-		return nil, err
+		return nil, cat, err
 	}
 	c := conn.Client
 	dsName := o.Datastore
 	if dsName == "" {
 		dsName, _ = dsPath(cat.VM.VMX)
 	}
-	fail := func(code string, err error, format string, args ...any) (*vm.VM, error) {
-		return nil, &runtime.Error{Code: code, VM: name, Path: o.Set, Message: fmt.Sprintf(format, args...), Err: err}
+	fail := func(code string, err error, format string, args ...any) (*vm.VM, *catalog.Catalog, error) {
+		return nil, cat, &runtime.Error{Code: code, VM: name, Path: o.Set, Message: fmt.Sprintf(format, args...), Err: err}
 	}
 	ds, err := datastoreOf(ctx, c, nil, dsName)
 	if err != nil {
@@ -119,7 +129,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	spec, _ := vm.ParseSpec("name:" + name)
 	existing, err := conn.Find(ctx, spec)
 	if err != nil {
-		return nil, err
+		return nil, cat, err
 	}
 	var old *vm.VM
 	if len(existing) > 1 {
@@ -128,7 +138,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	if len(existing) == 1 {
 		ms, _ := vm.ParseSpec("moref:" + existing[0].Self.Value)
 		if old, err = conn.Open(ctx, ms, name); err != nil {
-			return nil, err
+			return nil, cat, err
 		}
 	}
 	finalDir := DirName(name)
@@ -138,7 +148,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	switch {
 	case old != nil && o.OnConflict == ConflictKeep:
 		r.Log.Info("restore: a VM of this name exists; kept it (on_conflict=keep)", "vm", name, "set", cat.ID)
-		return old, nil
+		return old, cat, nil
 	case old != nil && o.OnConflict == ConflictAbort:
 		return fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with name= another name, or on_conflict=\"overwrite\" (it must be powered off) or \"keep\"", name, old.Ref.Value)
 	case old != nil && old.Power() != "off":
@@ -153,7 +163,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 		}
 	}
 	if r.DryRunAction("restore a VM", "set", cat.ID, "name", name, "datastore", dsName, "overwrite", old != nil || dirExists) {
-		return nil, nil
+		return nil, cat, nil
 	}
 
 	// upload everything to a staging folder first
@@ -180,7 +190,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	}()
 	vmxName, err := uploadSet(r, t, ds, staging, cat, name)
 	if err != nil {
-		return nil, err
+		return nil, cat, err
 	}
 
 	// the new files are complete: only now touch what was there
@@ -221,15 +231,15 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	ms, _ := vm.ParseSpec("moref:" + ref.Value)
 	nv, err := conn.Open(ctx, ms, name)
 	if err != nil {
-		return nil, err
+		return nil, cat, err
 	}
 	r.Log.Info("restore: VM registered", "vm", name, "vmx", vmxPath, "set", cat.ID, "moref", ref.Value)
 	if o.PowerOn {
 		if err := nv.PowerOp(r, "on", 5*time.Minute); err != nil {
-			return nil, err
+			return nil, cat, err
 		}
 	}
-	return nv, nil
+	return nv, cat, nil
 }
 
 var diskIDRe = regexp.MustCompile(`^(ide|scsi|sata|nvme)[0-9]+:[0-9]+$`)

@@ -3,6 +3,8 @@ package backup
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path"
 	"time"
@@ -21,6 +23,7 @@ type VMXResult struct {
 	Bytes  int64
 	SHA256 string
 	Files  []string
+	DryRun bool // nothing was written; Path, Bytes and SHA256 are the archive's that would be
 }
 
 // VMXArchive is the book's vmxBackup.pl: the VM's small files (.vmx,
@@ -84,6 +87,12 @@ func VMXArchive(r *runtime.Run, v *vm.VM, t transports.Transport) (VMXResult, er
 			break
 		}
 		name = fmt.Sprintf("%s/%s-%s-%d.tar.gz", dir, DirName(m.Name), now.Format(catalog.TimeFormat), i)
+	}
+	if r.DryRun || transports.IsDryRun(t) {
+		sum := sha256.Sum256(buf.Bytes())
+		res.Path, res.Bytes, res.SHA256, res.DryRun = name, int64(buf.Len()), hex.EncodeToString(sum[:]), true
+		r.DryRunAction("write the configuration archive", "vm", m.Name, "path", name, "files", len(res.Files), "bytes", res.Bytes)
+		return res, nil
 	}
 	up, err := transports.Upload(ctx, t, name, bytes.NewReader(buf.Bytes()), transports.UploadOptions{ExpectedSize: int64(buf.Len())})
 	if err != nil {

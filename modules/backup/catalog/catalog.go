@@ -42,6 +42,14 @@ type Catalog struct {
 	Disks    []Disk    `json:"disks"`
 	Skipped  []Skipped `json:"skipped,omitempty"`
 	Files    []File    `json:"files"`
+	// Status is "ok" when the set holds every disk of the VM the script
+	// did not exclude, "partial" when a disk had to be skipped (an
+	// independent disk, an RDM): a restore of it yields a VM without them.
+	// Sets written before the field existed have none (StatusOf derives it).
+	Status string `json:"status,omitempty"`
+	// DryRun marks the plan a dry run returns instead of a set; it is never
+	// written to a target.
+	DryRun bool `json:"dry_run,omitempty"`
 
 	// Chains (version 2, optional fields).
 	// Mode is how the disks were stored: "full" (also when empty),
@@ -149,6 +157,30 @@ type Skipped struct {
 	ID     string `json:"id"`
 	Path   string `json:"path,omitempty"`
 	Reason string `json:"reason"`
+	// Excluded is set when the script asked for it (exclude=, disks=):
+	// such a disk does not make the set partial.
+	Excluded bool `json:"excluded,omitempty"`
+}
+
+// Statuses of a set.
+const (
+	StatusOK      = "ok"
+	StatusPartial = "partial"
+)
+
+// StatusOf returns the set's status: its Status, or for a set written
+// before that field, "partial" when it skipped a disk the script did not
+// exclude.
+func (c *Catalog) StatusOf() string {
+	if c.Status != "" {
+		return c.Status
+	}
+	for _, s := range c.Skipped {
+		if !s.Excluded && !strings.HasPrefix(s.Reason, "excluded by the script") {
+			return StatusPartial
+		}
+	}
+	return StatusOK
 }
 
 // File is one file of the set.
