@@ -78,12 +78,12 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	if err != nil {
 		return nil, reportErr(stderr, &exitError{exitUsage, err})
 	}
+	defer planner.Close()
 	c, err := vm.Connect(planner, "")
 	var items []fleet.Item
 	if err == nil {
 		items, err = c.FleetItems(planner.Context(), spec)
 	}
-	planner.Close()
 	if err != nil {
 		return nil, reportErr(stderr, fmt.Errorf("--each %s: %w", ff.each, err))
 	}
@@ -96,6 +96,8 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		items = fleet.Shard(items, i, n)
 		base.Logger.Info("shard", "shard", ff.shard, "vms", len(items), "of", all)
 	}
+	cleanupBeforeDispatch(planner, c, spec, items)
+	planner.Close()
 	if len(items) == 0 {
 		base.Logger.Warn("no VM matches; nothing to do", "each", ff.each)
 		return &fleetSummary{}, exitOK
@@ -141,6 +143,27 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		}
 	}
 	return &fleetSummary{Results: results, Stats: stats}, code
+}
+
+// cleanupBeforeDispatch commits the REDO logs killed runs left on the VMs
+// about to be run for (this shard's), so that their backups do not fail on
+// a disk with two snapshot levels. A failure is logged; that VM's own run
+// then fails with the cause.
+func cleanupBeforeDispatch(planner *runtime.Run, c *vm.Conn, spec vm.Spec, items []fleet.Item) {
+	if len(items) == 0 {
+		return
+	}
+	only := make(map[string]bool, len(items))
+	for _, it := range items {
+		only[it.Ref] = true
+	}
+	done, err := c.CleanupOrphans(planner, spec, only)
+	if err != nil {
+		planner.Log.Error("--each: committing the REDO logs earlier runs left failed; the runs of those VMs go ahead and report it", "error", err)
+	}
+	if len(done) > 0 {
+		planner.Log.Warn("--each: before the runs, committed the REDO logs that earlier vmlua runs left (killed before their cleanup)", "snapshots", len(done), "dry_run", planner.DryRun)
+	}
 }
 
 func maxOf(m map[string]int) int {

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+)
+
+func init() {
+	register(command{name: "cleanup", summary: "commit the REDO logs (snapshots) that killed vmlua runs left on VMs", run: cmdCleanup})
+}
+
+func cmdCleanup(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vmlua cleanup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f runFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage: vmlua cleanup [--dry-run] [FLAGS] [SPEC]
+
+Commits the REDO logs (snapshots named vmlua-redo-*) that vmlua runs killed
+before their cleanup (SIGKILL, the OOM killer, a crash, a reboot) left on the
+VMs SPEC matches (default any:), and prints one line per snapshot. A
+snapshot is left alone when it was added with keep=true, or when the vmlua
+process that made it still runs on this machine. Snapshots vmlua did not
+create are never touched. With --dry-run it prints what it would commit.
+docs/reliability.md says when to run it.
+
+Flags:`)
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nExit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	raw := "any:"
+	if fs.NArg() == 1 {
+		raw = fs.Arg(0)
+	}
+	spec, err := vm.ParseSpec(raw)
+	if err != nil {
+		return reportErr(stderr, &exitError{exitUsage, err})
+	}
+	ctx, stop := signalContext(stderr)
+	defer stop()
+	opts, err := f.options(ctx, stderr, nil)
+	if err != nil {
+		return reportErr(stderr, err)
+	}
+	opts.Progress = nil
+	r, err := runtime.New(opts)
+	if err != nil {
+		return reportErr(stderr, &exitError{exitUsage, err})
+	}
+	defer r.Close()
+	c, err := vm.Connect(r, "")
+	if err != nil {
+		return reportErr(stderr, err)
+	}
+	done, err := c.CleanupOrphans(r, spec, nil)
+	printCleaned(stdout, done, r.DryRun)
+	if err != nil {
+		return reportErr(stderr, err)
+	}
+	return exitOK
+}
+
+// printCleaned prints what a cleanup of orphans did (or would do).
+func printCleaned(w io.Writer, done []vm.Cleaned, dry bool) {
+	verb := "committed"
+	if dry {
+		verb = "would commit (dry run)"
+	}
+	if len(done) == 0 {
+		fmt.Fprintln(w, "no orphaned vmlua REDO log found")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VM\tMOREF\tSNAPSHOT\tACTION")
+	for _, o := range done {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.VM, o.Moref, o.Snapshot, verb)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d orphaned REDO log(s) %s\n", len(done), verb)
+}
