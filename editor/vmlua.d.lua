@@ -80,13 +80,13 @@ function VM:snapshots() end
 ---@return number
 function VM:redo_depth(disk) end
 
----Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs.
+---Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.
 ---@param disk string a disk id such as "scsi0:1"
 ---@param options? table quiesce=, memory=, keep= (keep: do not commit it when the run ends)
 ---@return string
 function VM:add_redo(disk, options) end
 
----Merges one of the disk's REDO logs, with vmware-cmd commit's meaning.
+---Merges one of the disk's REDO logs, with vmware-cmd commit's meaning. In a dry run it checks the same (a REDO log of this run to commit) and merges nothing.
 ---@param disk string a disk id such as "scsi0:1"
 ---@param level number 1 merges the older of the last two REDOs, 0 the last
 ---@param freeze? number accepted for vmware-cmd compatibility; vSphere decides stunning itself
@@ -94,7 +94,7 @@ function VM:add_redo(disk, options) end
 ---@return Task|nil
 function VM:commit(disk, level, freeze, wait) end
 
----Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first).
+---Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first). In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, sha256="" and dry_run=true.
 ---@param disk string a disk id such as "scsi0:1"
 ---@param dest Transport|string a transport handle or a granted URL (a folder)
 ---@param options? table name= (base file name), credentials= (for a URL)
@@ -130,7 +130,7 @@ function VM:pending_question() end
 ---@param choice number|string 0-based index or the choice's label
 function VM:answer_question(question, choice) end
 
----Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), merges the REDO logs again (layered), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. Independent disks and RDMs are skipped with a warning saying why. Returns the catalog as a table with path= and, per disk, bytes= and sha256=. On failure the partial set is removed and no REDO log is left. mode="incremental" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), makes a full instead and says why in a warning and in full_reason=. mode="auto" is incremental but makes a full once the chain has chain_max sets. Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).
+---Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), merges the REDO logs again (layered), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. Independent disks and RDMs are skipped with a warning saying why, and make the set's status="partial" ("ok" when it holds every disk the script did not exclude). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as "dry run: would ...", so a disk a real run could not export fails here too) and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). On failure the partial set is removed and no REDO log is left. mode="incremental" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), makes a full instead and says why in a warning and in full_reason=. mode="auto" is incremental but makes a full once the chain has chain_max sets. Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).
 ---@param options table to= (Transport or granted URL, required), compress="none"|"gzip"|"zstd" (default zstd), layered=true, quiesce=false, disks={ids} (default all), exclude={ids}, power_off=false, cbt=true (read only allocated areas when the VM tracks changed blocks), mode="full"|"incremental"|"auto" (default full), chain_max=7 (auto: the longest chain, a full and 6 incrementals), break_lock=false, credentials= (for a URL)
 ---@return table
 function VM:backup(options) end
@@ -172,7 +172,7 @@ function M_vm.registered() end
 ---@param profile string a vSphere profile of the config file
 function M_vm.connect(profile) end
 
----Commits the REDO logs that earlier vmlua runs left behind (they were killed before their cleanup), and returns them as a list of {vm=, snapshot=}.
+---Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.
 ---@param spec? string VMs to look at (default any:)
 ---@return table
 function M_vm.cleanup_orphans(spec) end
@@ -195,12 +195,13 @@ function M_backup.list(options) end
 ---@return table
 function M_backup.verify(options) end
 
----Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it (only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns nil in dry-run.
+---Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it (only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns the VM (nil in a dry run) and a table {set=, status= ("ok" or "partial"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.
 ---@param options table from= (Transport or URL, required), set= (a set id, or "latest" with vm=), vm=, datastore=, folder= (inventory path), pool= (inventory path), host=, name=, catalog= (an alternate catalog: a table, or a path on the target), on_conflict="abort"|"keep"|"overwrite" (default abort), power_on=false, force=false (restore an incomplete set), credentials=
 ---@return VM|nil
+---@return table
 function M_backup.restore(options) end
 
----Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason "needed by ..."): to let an old chain go, backup.synthesize the point you keep first. dry_run=true only lists. Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=} (skipped: the VM's backup failed).
+---Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason "needed by ..."): to let an old chain go, backup.synthesize the point you keep first. dry_run=true (or a dry run) only lists. Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=, dry_run=} (skipped: the VM's backup failed; dry_run: removed lists what would be removed, nothing was).
 ---@param options table at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials=
 ---@return table
 function M_backup.prune(options) end
@@ -210,7 +211,7 @@ function M_backup.prune(options) end
 ---@return table
 function M_backup.synthesize(options) end
 
----The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}.
+---The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}; in a dry run the archive is built but not written, and the table (the archive's that would be written) has dry_run=true.
 ---@param options table vm= (a VM, required), to= (Transport or URL, required), credentials=
 ---@return table
 function M_backup.vmx(options) end
