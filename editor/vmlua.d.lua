@@ -5,7 +5,7 @@
 
 ---A vmlua error as pcall returns it; `tostring(err)` renders it as one line.
 ---@class vmlua.Error
----@field code "error"|"invalid_argument"|"not_found"|"ambiguous"|"not_granted"|"sandbox"|"timeout"|"canceled"|"vsphere"|"transport"|"auth"|"conflict"|"question"|"verify"|"invalid_state" what kind of failure (see docs/lua-api.md#errors)
+---@field code "error"|"invalid_argument"|"not_found"|"ambiguous"|"not_granted"|"sandbox"|"timeout"|"canceled"|"vsphere"|"transport"|"auth"|"conflict"|"question"|"verify"|"invalid_state"|"config" what kind of failure (see docs/lua-api.md#errors)
 ---@field message string what happened and what to do
 ---@field vm? string the VM concerned
 ---@field disk? string the disk concerned
@@ -20,7 +20,7 @@ arg = {}
 
 ---Structured log lines: log.info(msg, {key=value, ...}).
 ---
----Each function writes one record at its level with the message and the fields of the optional table. `print(...)` writes at info level too. Passwords the operator configured never appear: they are replaced by `xxxxx`.
+---Each function writes one record at its level with the message and the fields of the optional table. `print(...)` writes to standard output, not to the log. Passwords the operator configured never appear: they are replaced by `xxxxx`.
 ---@class vmlua.log
 local M_log = {}
 
@@ -43,6 +43,39 @@ function M_log.warn(message, fields) end
 ---@param message string what happened
 ---@param fields? table key/value pairs added to the record
 function M_log.error(message, fields) end
+
+-- module script ------------------------------------------------------
+
+---The script's arguments, exit status and result rows: script.args{...}, script.status(s), script.exit(s), script.result{...}.
+---
+---A script declares the key=value arguments it takes with `script.args`, so that `vmlua run x.lua kepe=2` fails with `unknown argument kepe (did you mean keep?)` instead of silently using the default. The global `arg` keeps working (arg[1..n] positional, arg.KEY as strings) for scripts that do not declare.
+---
+---Exit statuses (docs/operations.md): a script that returns normally ends with 0 unless it set another with `script.status`; an error ends it with 1. The names a script may use are `ok` (0), `failed` (1), `nothing_selected` (6: the selection matched no VM) and `partial` (7: the run finished but left something out — a skipped disk, a question left for a person); any number 0..125 works too.
+---
+---`print` writes one line to standard output, tab-separated, as Lua's print does; logs go to stderr. With `vmlua run --json` the rows recorded by `script.result` and the final status are printed to stdout as one JSON object when the run ends — `{"script":..., "status":"ok", "exit":0, "results":[{...}, ...]}` — and `print` goes to stderr so that stdout stays valid JSON.
+---@class vmlua.script
+local M_script = {}
+
+---Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type (number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), or its default, or nil; positional arguments are at [1..n]. An undeclared key raises invalid_argument naming the closest declared one ("unknown argument kepe (did you mean keep?)"), as do a missing required argument and a value of the wrong type. Keys the host adds itself (vm and vm_name with --each) are accepted without a declaration.
+---@param spec table one entry per key=value argument: name = {type="string"|"number"|"boolean"|"list" (default string), default=, required=true|false, help="..."}
+---@return table
+function M_script.args(spec) end
+
+---Sets the exit status the run ends with if the script then returns normally (the last call wins). An error raised later still ends the run with 1.
+---@param status string|number "ok", "failed", "nothing_selected", "partial", or a number 0..125
+---@return nil
+function M_script.status(status) end
+
+---Ends the script now with this status: it stops at once, whatever pcall it is in, and the cleanup stack runs (REDO logs are committed) as after any other end. Use it for an early, deliberate stop; errors are for failures.
+---@param status string|number "ok", "failed", "nothing_selected", "partial", or a number 0..125
+---@param message? string why, reported once: on stderr for a non-zero status, in the log otherwise
+---@return nil
+function M_script.exit(status, message) end
+
+---Records one result row. With `vmlua run --json` the rows are printed as JSON when the run ends; `--summary=line` counts them by their status field. Nothing is printed otherwise: print a table of your own for people.
+---@param row table a flat table: string keys; string, number or boolean values (e.g. vm=, target=, status=, bytes=, set=, message=)
+---@return nil
+function M_script.result(row) end
 
 -- module vm ----------------------------------------------------------
 

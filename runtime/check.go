@@ -372,16 +372,23 @@ func moduleNames(m *Module) []string {
 
 // suggest returns ` (did you mean "x"?)` for the closest name, if close.
 func suggest(got string, names []string) string {
+	best := Closest(got, names)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Closest returns the name nearest to got, within two edits, or "" (for
+// "did you mean" messages).
+func Closest(got string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
 		if d := editDistance(got, n); d < bestD {
 			best, bestD = n, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 func editDistance(a, b string) int {

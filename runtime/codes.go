@@ -33,6 +33,7 @@ func ErrorCodes() []ErrorCode {
 		{CodeQuestion, "a VM is waiting for an answer"},
 		{CodeVerify, "bytes or checksums do not match"},
 		{CodeInvalidState, "the object is in the wrong state for the call, e.g. export without add_redo"},
+		{CodeConfig, "the operator's configuration lacks what the call needs (no vSphere endpoint, an unknown profile or credentials name); the run exits 3"},
 	}
 }
 
@@ -103,7 +104,7 @@ func SandboxLibraries() []Library {
 		base.Removed = append(base.Removed, name+": "+why)
 	}
 	sort.Strings(base.Removed)
-	base.Note = "print writes to the run's log; require loads vmlua modules and the --lib directory only; load and loadstring compile source, never bytecode"
+	base.Note = "print writes one line to standard output (tab-separated, like Lua's; to stderr with --json); logs go to stderr; require loads vmlua modules and the --lib directory only; load and loadstring compile source, never bytecode"
 	sort.Slice(libs, func(i, j int) bool {
 		if libs[i].Available != libs[j].Available {
 			return libs[i].Available

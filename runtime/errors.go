@@ -27,6 +27,7 @@ const (
 	CodeQuestion     = "question"         // a VM is waiting for an answer
 	CodeVerify       = "verify"           // bytes or checksums do not match
 	CodeInvalidState = "invalid_state"    // e.g. export without add_redo
+	CodeConfig       = "config"           // the operator's configuration lacks what the call needs
 )
 
 // Error is the structured error value of the Lua API. In Lua it is a table

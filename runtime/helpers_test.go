@@ -87,6 +87,7 @@ func init() {
 type result struct {
 	err     error
 	log     string // JSON lines
+	stdout  string // what the script printed
 	cleaned []string
 	took    time.Duration
 }
@@ -103,6 +104,14 @@ func (res result) messages() []string {
 	return out
 }
 
+// printed returns the lines the script printed to its stdout.
+func (res result) printed() []string {
+	if res.stdout == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+}
+
 func (res result) code() string {
 	var se *runtime.ScriptError
 	if errors.As(res.err, &se) {
@@ -117,13 +126,14 @@ func (res result) code() string {
 // runScript runs src with the log and test modules. mod may adjust options.
 func runScript(t *testing.T, src string, mod func(*runtime.Options)) result {
 	t.Helper()
-	var buf syncBuffer
+	var buf, stdout syncBuffer
 	var mu sync.Mutex
 	var cleaned []string
 	opts := runtime.Options{
 		Logger:  slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Modules: []*runtime.Module{vlog.Module, testModule(&cleaned, &mu)},
 		Timeout: 20 * time.Second,
+		Stdout:  &stdout,
 	}
 	if mod != nil {
 		mod(&opts)
@@ -136,5 +146,5 @@ func runScript(t *testing.T, src string, mod func(*runtime.Options)) result {
 	err = r.ExecString("test.lua", src)
 	mu.Lock()
 	defer mu.Unlock()
-	return result{err: err, log: buf.String(), cleaned: append([]string(nil), cleaned...), took: time.Since(start)}
+	return result{err: err, log: buf.String(), stdout: stdout.String(), cleaned: append([]string(nil), cleaned...), took: time.Since(start)}
 }

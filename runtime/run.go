@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -51,6 +52,12 @@ type Options struct {
 	LibDir string
 	// Args are the script's arguments: positional ones and key=value.
 	Args []string
+	// HostArgs are the keys of Args the host added itself (--each's vm and
+	// vm_name): script.args accepts them without a declaration.
+	HostArgs []string
+	// Stdout is where print writes, one line per call (default os.Stdout).
+	// Logs never go there.
+	Stdout io.Writer
 	// Endpoints are the configured vSphere profiles; DefaultEndpoint names
 	// the one the vm module connects to unless a script picks another.
 	Endpoints       map[string]Endpoint
@@ -82,6 +89,8 @@ type Run struct {
 	stopTO  context.CancelFunc
 	modules map[string]*Module
 	secrets []string
+	stdout  io.Writer
+	out     outcome
 
 	mu     sync.Mutex
 	values map[string]any
@@ -110,6 +119,9 @@ func New(opts Options) (*Run, error) {
 	if opts.Progress == nil {
 		opts.Progress = NopProgress{}
 	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
 	r := &Run{
 		Grants:   &opts.Grants,
 		Cleanup:  &CleanupStack{},
@@ -119,6 +131,7 @@ func New(opts Options) (*Run, error) {
 		limits:   opts.Limits.withDefaults(),
 		modules:  map[string]*Module{},
 		values:   map[string]any{},
+		stdout:   opts.Stdout,
 	}
 	for _, e := range opts.Endpoints {
 		r.addSecret(e.Password)
@@ -197,9 +210,9 @@ func (r *Run) Endpoint(name string) (Endpoint, error) {
 	e, ok := r.opts.Endpoints[name]
 	if !ok {
 		if name == "" {
-			return Endpoint{}, Errorf(CodeNotGranted, "no vSphere endpoint configured: give --url (or VMLUA_URL), or a [vsphere.NAME] profile in the config file")
+			return Endpoint{}, Errorf(CodeConfig, "no vSphere endpoint configured: give --url (or VMLUA_URL), or a [vsphere.NAME] profile in the config file")
 		}
-		return Endpoint{}, Errorf(CodeNotGranted, "vSphere profile %q is not configured; add [vsphere.%s] to the config file", name, name)
+		return Endpoint{}, Errorf(CodeConfig, "vSphere profile %q is not configured; add [vsphere.%s] to the config file", name, name)
 	}
 	return e, nil
 }
@@ -208,7 +221,7 @@ func (r *Run) Endpoint(name string) (Endpoint, error) {
 func (r *Run) Credential(name string) (transports.Credentials, error) {
 	c, ok := r.opts.Credentials[name]
 	if !ok {
-		return transports.Credentials{}, Errorf(CodeNotGranted, "credentials %q are not configured; add [credentials.%s] to the config file", name, name)
+		return transports.Credentials{}, Errorf(CodeConfig, "credentials %q are not configured; add [credentials.%s] to the config file", name, name)
 	}
 	c.Name = name
 	return c, nil
@@ -234,7 +247,9 @@ func (r *Run) redact(s string) string {
 }
 
 // ExecFile runs a script file, then the cleanup stack. The returned error
-// is a *ScriptError for script failures, timeouts and cancellation.
+// is a *ScriptError for script failures, timeouts and cancellation, and an
+// *ExitError when the script ended with a non-zero status of its own
+// (script.status, script.exit); ExitStatus maps either to an exit status.
 func (r *Run) ExecFile(path string) error {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -250,6 +265,9 @@ func (r *Run) ExecString(name, src string) error {
 	L := r.NewState()
 	defer L.Close()
 	err := r.exec(L, name, src)
+	if err == nil || r.exited() {
+		err = r.endStatus()
+	}
 	if cerr := r.finish(); cerr != nil {
 		if err == nil {
 			err = &ScriptError{Code: CodeError, Message: "the script succeeded but cleanup failed: " + r.redact(cerr.Error()), Cause: cerr}
@@ -282,7 +300,11 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 func (r *Run) scriptError(perr error) *ScriptError {
 	se := &ScriptError{Code: CodeError}
 	if cause := context.Cause(r.ctx); cause != nil {
+		var ec *exitCause
 		switch {
+		case errors.As(cause, &ec):
+			se.Code, se.Message = "exit", "script.exit"
+			return se
 		case errors.Is(cause, errTimeout):
 			se.Code, se.Cause = CodeTimeout, context.DeadlineExceeded
 			se.Message = fmt.Sprintf("the script was stopped: it ran longer than its --timeout of %v", r.opts.Timeout)
@@ -460,16 +482,31 @@ func (r *Run) moduleNames() []string {
 // key=value arguments as arg.key (the Perl scripts' @ARGV).
 func (r *Run) argTable(L *lua.LState) *lua.LTable {
 	t := L.NewTable()
-	i := 1
-	for _, a := range r.opts.Args {
-		if k, v, ok := strings.Cut(a, "="); ok && argKey.MatchString(k) {
-			t.RawSetString(k, lua.LString(v))
-			continue
-		}
-		t.RawSetInt(i, lua.LString(a))
-		i++
+	pos, kv := SplitArgs(r.opts.Args)
+	for i, a := range pos {
+		t.RawSetInt(i+1, lua.LString(a))
+	}
+	for _, p := range kv {
+		t.RawSetString(p.Key, lua.LString(p.Value))
 	}
 	return t
+}
+
+// KeyValue is one key=value argument.
+type KeyValue struct{ Key, Value string }
+
+// SplitArgs separates a script's arguments into positional ones and
+// key=value ones (a key is a name: letters, digits, _ . -, not starting
+// with a digit), in order. A later key=value repeats an earlier one.
+func SplitArgs(args []string) (positional []string, keyed []KeyValue) {
+	for _, a := range args {
+		if k, v, ok := strings.Cut(a, "="); ok && argKey.MatchString(k) {
+			keyed = append(keyed, KeyValue{k, v})
+			continue
+		}
+		positional = append(positional, a)
+	}
+	return positional, keyed
 }
 
 var argKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)

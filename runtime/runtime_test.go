@@ -81,8 +81,8 @@ func TestArgs(t *testing.T) {
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
-	if want := "first\tsecond\tworld\tDB01\t3\t=odd"; !slices.Contains(res.messages(), want) {
-		t.Errorf("printed %q, want %q", res.messages(), want)
+	if want := "first\tsecond\tworld\tDB01\t3\t=odd"; !slices.Contains(res.printed(), want) {
+		t.Errorf("printed %q, want %q", res.printed(), want)
 	}
 }
 
@@ -116,8 +116,8 @@ func TestRequireFromLib(t *testing.T) {
 				if res.err != nil {
 					t.Fatal(res.err)
 				}
-				if !slices.Contains(res.messages(), tc.wantLog) {
-					t.Errorf("printed %q, want %q", res.messages(), tc.wantLog)
+				if !slices.Contains(res.printed(), tc.wantLog) {
+					t.Errorf("printed %q, want %q", res.printed(), tc.wantLog)
 				}
 				return
 			}
@@ -188,8 +188,8 @@ func TestStructuredErrorsReachPcall(t *testing.T) {
 		"false\tnot_granted\tftp://x/y",
 	}
 	for _, w := range want {
-		if !slices.Contains(res.messages(), w) {
-			t.Errorf("printed %q, want a line %q", res.messages(), w)
+		if !slices.Contains(res.printed(), w) {
+			t.Errorf("printed %q, want a line %q", res.printed(), w)
 		}
 	}
 }

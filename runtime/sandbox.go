@@ -75,7 +75,7 @@ var removedLibs = map[string]string{
 var osAllowed = map[string]bool{"time": true, "date": true, "clock": true, "difftime": true}
 
 // NewState builds the sandboxed Lua state for this run: the safe parts of
-// the standard library, vmlua's require, print to the log, arg, and the
+// the standard library, vmlua's require, print to the run's stdout, arg, and the
 // run's context so that a timeout or signal stops the script between any
 // two instructions (coroutines included).
 func (r *Run) NewState() *lua.LState {
@@ -173,7 +173,7 @@ func (r *Run) luaPrint(L *lua.LState) int {
 	for i := 1; i <= n; i++ {
 		parts = append(parts, L.ToStringMeta(L.Get(i)).String())
 	}
-	r.Log.Info(r.redact(strings.Join(parts, "\t")), "source", "print")
+	r.printLine(parts)
 	return 0
 }
 

@@ -88,7 +88,7 @@ func TestHostileScripts(t *testing.T) {
 			if !strings.Contains(res.err.Error(), tc.wantMsg) {
 				t.Errorf("error %q does not contain %q", res.err, tc.wantMsg)
 			}
-			if strings.Contains(res.err.Error(), "Sup3r-S3cret-PW") || strings.Contains(res.log, "Sup3r-S3cret-PW") {
+			if strings.Contains(res.err.Error(), "Sup3r-S3cret-PW") || strings.Contains(res.log+res.stdout, "Sup3r-S3cret-PW") {
 				t.Errorf("the configured password leaked: error=%q log=%q", res.err, res.log)
 			}
 			if strings.Count(res.err.Error(), "\n") > 0 {
@@ -122,8 +122,8 @@ func TestSandboxKeepsTheUsefulParts(t *testing.T) {
 			if res.err != nil {
 				t.Fatalf("script failed: %v", res.err)
 			}
-			if !slices.Contains(res.messages(), tc.wantLog) {
-				t.Errorf("printed %q, want a line %q", res.messages(), tc.wantLog)
+			if !slices.Contains(res.printed(), tc.wantLog) {
+				t.Errorf("printed %q, want a line %q", res.printed(), tc.wantLog)
 			}
 		})
 	}

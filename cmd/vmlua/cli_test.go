@@ -43,8 +43,8 @@ func TestCLI(t *testing.T) {
 		wantErr     string
 		notInOutput string
 	}{
-		{"hello example", []string{"run", "../../examples/hello.lua", "name=world"}, nil, 0, "", "Hello, world!", ""},
-		{"hello in JSON", []string{"run", "--log-format", "json", "../../examples/hello.lua", "name=json"}, nil, 0, "", `"msg":"Hello, json!`, ""},
+		{"hello example prints to stdout", []string{"run", "../../examples/hello.lua", "name=world"}, nil, 0, "Hello, world!", "msg=\"hello, world\"", ""},
+		{"hello with JSON logs still prints plain lines", []string{"run", "--log-format", "json", "../../examples/hello.lua", "name=json"}, nil, 0, "Hello, json!", `"msg":"hello, json"`, ""},
 		{"version", []string{"version"}, nil, 0, "vmlua " + runtime.Version, "", ""},
 		{"help lists commands", []string{"--help"}, nil, 0, "check", "", ""},
 		{"run --help shows flags and exit codes", []string{"run", "--help"}, []string{"VMLUA_PASSWORD=Sup3r-S3cret-PW"}, 0, "Exit status", "", "Sup3r-S3cret-PW"},
@@ -53,7 +53,7 @@ func TestCLI(t *testing.T) {
 		{"a failing script exits 1 with one clear line", []string{"run", script(t, "error({code='not_found', message='no VM named DB9', vm='DB9'})")}, nil, 1, "", "not_found: no VM named DB9 (vm=DB9)", ""},
 		{"a timeout exits 4", []string{"run", "--timeout", "300ms", script(t, "while true do end")}, nil, 4, "", "longer than its --timeout of 300ms", ""},
 		{"a config holding a password readable by others is refused", []string{"run", "--config", worldReadable, "../../examples/hello.lua"}, nil, 3, "", "chmod 600", "Sup3r-S3cret-PW"},
-		{"a password from the environment never reaches the log", []string{"run", "--url", "https://u@127.0.0.1:1/sdk", script(t, "print('pw is Sup3r-S3cret-PW')")}, []string{"VMLUA_PASSWORD=Sup3r-S3cret-PW"}, 0, "", "pw is xxxxx", "Sup3r-S3cret-PW"},
+		{"a password from the environment never reaches the log", []string{"run", "--url", "https://u@127.0.0.1:1/sdk", script(t, "print('pw is Sup3r-S3cret-PW')")}, []string{"VMLUA_PASSWORD=Sup3r-S3cret-PW"}, 0, "pw is xxxxx", "", "Sup3r-S3cret-PW"},
 		{"check finds a misspelt function", []string{"check", script(t, "local log = require 'log'\nlog.inf('x')\n")}, nil, 1, `s.lua:2: log.inf: module "log" has no function or field "inf" (did you mean "info"?)`, "", ""},
 		{"check passes the example", []string{"check", "../../examples/hello.lua"}, nil, 0, "", "", ""},
 	}
@@ -93,7 +93,7 @@ func TestSIGTERMStopsTheProcess(t *testing.T) {
 	bin := simtest.Binary(t)
 	cmd := exec.Command(bin, "run", script(t, "print('started') while true do end"))
 	errb := &simtest.LockedBuffer{}
-	cmd.Stderr = errb
+	cmd.Stdout, cmd.Stderr = errb, errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,17 +11,21 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vmlua/vmlua/runtime"
 	_ "github.com/vmlua/vmlua/transports/all" // registers every transport scheme
 )
 
-// Exit statuses, documented in docs/operations.md.
+// Exit statuses, documented in docs/operations.md (runtime defines them:
+// scripts set 6 and 7 themselves with script.status).
 const (
-	exitOK       = 0
-	exitFailure  = 1 // the script or command failed
-	exitUsage    = 2 // bad flags or arguments
-	exitConfig   = 3 // config file unreadable, unsafe permissions, bad endpoint
-	exitTimeout  = 4 // the run hit its --timeout
-	exitCanceled = 5 // SIGINT/SIGTERM
+	exitOK              = runtime.ExitOK
+	exitFailure         = runtime.ExitFailed          // the script or command failed
+	exitUsage           = runtime.ExitUsage           // bad flags or arguments, missing script
+	exitConfig          = runtime.ExitConfig          // config file unreadable, unsafe permissions, no endpoint
+	exitTimeout         = runtime.ExitTimeout         // the run hit its --timeout
+	exitCanceled        = runtime.ExitCanceled        // SIGINT/SIGTERM
+	exitNothingSelected = runtime.ExitNothingSelected // the selection matched no VM
+	exitPartial         = runtime.ExitPartial         // finished, but left something out
 )
 
 // command is one subcommand of vmlua.

@@ -221,16 +221,7 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "vmlua: %s: %v\n", script, err)
-	var se *runtime.ScriptError
-	if errors.As(err, &se) {
-		switch se.Code {
-		case runtime.CodeTimeout:
-			return exitTimeout
-		case runtime.CodeCanceled:
-			return exitCanceled
-		}
-	}
-	return exitFailure
+	return runtime.ExitStatus(err)
 }
 
 func reportErr(stderr io.Writer, err error) int {

@@ -23,7 +23,7 @@ func startRun(t *testing.T, s *vsim.Sim, dir, src, ready string) (*exec.Cmd, *si
 	t.Helper()
 	cmd := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--allow", "file://"+dir, script(t, src), "dest=file://"+dir)
 	errb := &simtest.LockedBuffer{}
-	cmd.Stderr = errb
+	cmd.Stdout, cmd.Stderr = errb, errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -60,10 +60,39 @@ func Start(t testing.TB, o vsim.Options) *Env {
 
 // Records is a slog handler that keeps every record as a map, and calls
 // Hook synchronously for each (the script waits for it).
+//
+// It also captures the run's stdout (Stdout): each line the script prints
+// is kept as a record {msg=line, source="print"} in order with the logs, so
+// that Find, Hook and Printed see printed lines as they saw them when print
+// wrote to the log.
 type Records struct {
 	Hook func(msg string, attrs map[string]any)
-	mu   sync.Mutex
-	recs []map[string]any
+	// Results are the rows the script recorded with script.result (set
+	// when the run has ended).
+	Results []map[string]any
+	mu      sync.Mutex
+	recs    []map[string]any
+}
+
+// Stdout returns a writer for runtime.Options.Stdout that records every
+// printed line.
+func (h *Records) Stdout() io.Writer { return printWriter{h} }
+
+type printWriter struct{ h *Records }
+
+// Write records one print call (the runtime writes each print as one
+// line in one Write).
+func (w printWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSuffix(string(p), "\n"), "\n") {
+		m := map[string]any{"msg": line, "level": "INFO", "source": "print"}
+		if w.h.Hook != nil {
+			w.h.Hook(line, m)
+		}
+		w.h.mu.Lock()
+		w.h.recs = append(w.h.recs, m)
+		w.h.mu.Unlock()
+	}
+	return len(p), nil
 }
 
 func (h *Records) Enabled(context.Context, slog.Level) bool { return true }
@@ -145,6 +174,7 @@ func (e *Env) Run(t testing.TB, script string, o RunOptions) (error, *Records) {
 		Context: o.Ctx, Logger: slog.New(recs), Modules: mods, Timeout: 60 * time.Second,
 		Endpoints: map[string]runtime.Endpoint{"sim": e.Endpoint}, DefaultEndpoint: "sim",
 		Args: append([]string{"dest=file://" + e.Dir}, o.Args...), DryRun: o.DryRun,
+		HostArgs: []string{"dest"}, Stdout: recs.Stdout(),
 	}
 	if o.Timeout > 0 {
 		opts.Timeout = o.Timeout
@@ -160,9 +190,12 @@ func (e *Env) Run(t testing.TB, script string, o RunOptions) (error, *Records) {
 		t.Fatal(err)
 	}
 	if strings.HasSuffix(script, ".lua") && !strings.Contains(script, "\n") {
-		return r.ExecFile(script), recs
+		err = r.ExecFile(script)
+	} else {
+		err = r.ExecString("test.lua", script)
 	}
-	return r.ExecString("test.lua", script), recs
+	recs.Results = r.Results()
+	return err, recs
 }
 
 // VMObj finds a VM of the simulator by name.

@@ -24,8 +24,7 @@ type Site struct {
 	Timeout  time.Duration // default 90 s
 }
 
-// Printed returns the lines the script printed (log records with
-// source=print), in order.
+// Printed returns the lines the script printed to its stdout, in order.
 func (h *Records) Printed() []string {
 	var out []string
 	for _, r := range h.All() {
@@ -47,7 +46,7 @@ func (s Site) Run(t testing.TB, script string, args ...string) ([]string, error)
 	opts := runtime.Options{
 		Logger: slog.New(recs), Modules: all.Modules(), Timeout: timeout,
 		Endpoints: map[string]runtime.Endpoint{"sim": s.Endpoint}, DefaultEndpoint: "sim",
-		Args: args, Credentials: s.Creds, LibDir: s.Lib,
+		Args: args, Credentials: s.Creds, LibDir: s.Lib, Stdout: recs.Stdout(),
 	}
 	for _, a := range s.Allow {
 		if err := opts.Grants.Allow(a); err != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/log"
 	"github.com/vmlua/vmlua/modules/question"
+	"github.com/vmlua/vmlua/modules/script"
 	"github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -15,6 +16,7 @@ import (
 func Modules() []*runtime.Module {
 	return []*runtime.Module{
 		log.Module,
+		script.Module,
 		vm.Module,
 		backup.Module,
 		question.Module,

@@ -14,7 +14,7 @@ var Module = &runtime.Module{
 	Name:    "log",
 	Summary: "Structured log lines: log.info(msg, {key=value, ...}).",
 	Doc: "Each function writes one record at its level with the message and the fields of the optional table. " +
-		"`print(...)` writes at info level too. Passwords the operator configured never appear: they are replaced by `xxxxx`.",
+		"`print(...)` writes to standard output, not to the log. Passwords the operator configured never appear: they are replaced by `xxxxx`.",
 	Funcs: []runtime.Func{
 		level("debug", slog.LevelDebug),
 		level("info", slog.LevelInfo),
