@@ -11,52 +11,88 @@
 --   keep=N         sets to keep per VM after a successful backup (default 4, ghettoVCB's rotation)
 --   compress=ALG   zstd (default), gzip or none
 --   credentials=N  named credentials from the config for DEST
+--   allow_empty=true  a specifier that matches no VM is fine (default: exit 6, nothing_selected)
 --
--- A VM whose backup fails keeps all its older sets (no retention for it in
--- this run); the script fails at the end if any VM failed, so cron mails it.
+-- Before backing a VM up it commits the REDO logs a killed vmlua run left on
+-- it (vm.cleanup_orphans). A VM whose backup fails keeps all its older sets
+-- (no retention for it in this run); the script fails at the end if any VM
+-- failed, so cron mails it. A set that lacks a disk that cannot be backed up
+-- (an independent disk, an RDM) is partial: the run then exits 7 (partial).
 local vm = require "vm"
 local backup = require "backup"
 local log = require "log"
+local script = require "script"
 
-local to = arg.to
-if not to then
-  error({ code = "invalid_argument", message = "usage: backup_all.lua to=URL [vms=any:] [keep=4] [compress=zstd]" })
-end
-local keep = tonumber(arg.keep or "4")
-local compress = arg.compress or "zstd"
+local a = script.args {
+  to = { required = true, help = "a granted transport URL" },
+  vms = { default = "any:", help = "which VMs: any:, powerstate:on, name:web-*, ..." },
+  vm = { help = "one VM (vmlua run --each sets it)" },
+  keep = { type = "number", default = 4, help = "sets to keep per VM" },
+  compress = { default = "zstd", help = "zstd, gzip or none" },
+  credentials = { help = "named credentials from the config for to=" },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+}
+local to = a.to
 
 local targets
-if arg.vm then
-  local v = vm.open(arg.vm)
+if a.vm then
+  local v = vm.open(a.vm)
   if not v then
-    error({ code = "not_found", message = "no VM matches " .. arg.vm })
+    error({ code = "not_found", message = "no VM matches " .. a.vm })
   end
   targets = { v }
 else
-  targets = vm.find(arg.vms or "any:")
+  targets = vm.find(a.vms)
+end
+if #targets == 0 then
+  print(string.format("0 VM(s) match %s: nothing backed up", a.vms))
+  if a.allow_empty then return end
+  script.exit("nothing_selected", "no VM matches vms=" .. a.vms .. ": nothing was backed up (give allow_empty=true if that is expected)")
 end
 
-local failed, done = {}, 0
+local failed, partial, done = {}, {}, 0
 for _, v in ipairs(targets) do
+  local cok, cerr = pcall(vm.cleanup_orphans, "moref:" .. v.moref)
+  if not cok then
+    log.error("could not commit the REDO logs an earlier run left; the backup will say why it fails", { vm = v.name, error = tostring(cerr) })
+  end
   local ok, set = pcall(function()
-    return v:backup { to = to, compress = compress, credentials = arg.credentials }
+    return v:backup { to = to, compress = a.compress, credentials = a.credentials }
   end)
+  local row = { vm = v.name, target = to, status = "ok", set = "-", bytes = 0, message = "" }
   if ok then
     done = done + 1
-    local bytes = 0
-    for _, d in ipairs(set.disks) do bytes = bytes + (d.bytes or 0) end
-    log.info("backup set written", { vm = v.name, set = set.id, disks = #set.disks, stored_bytes = bytes })
-    local p = backup.prune { at = to, vm = v.name, keep = keep, credentials = arg.credentials }
+    row.set, row.dry_run = set.id, set.dry_run == true
+    for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) end
+    log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
+    if set.status == "partial" then
+      local ids = {}
+      for _, s in ipairs(set.skipped or {}) do
+        if not s.excluded then ids[#ids + 1] = s.id end
+      end
+      row.status, row.message = "partial", "lacks disk(s) " .. table.concat(ids, ",")
+      partial[#partial + 1] = v.name .. " (" .. table.concat(ids, ",") .. ")"
+      log.warn("the set lacks disks that could not be backed up; a restore of it yields the VM without them", { vm = v.name, set = set.id, missing = table.concat(ids, ",") })
+    end
+    local p = backup.prune { at = to, vm = v.name, keep = a.keep, credentials = a.credentials }
     for _, r in ipairs(p.removed) do
-      log.info("retention removed a set", { vm = v.name, set = r.id, reason = r.reason })
+      log.info(p.dry_run and "retention would remove a set" or "retention removed a set", { vm = v.name, set = r.id, reason = r.reason })
     end
   else
     failed[#failed + 1] = v.name
+    row.status, row.message = "failed", tostring(set)
     log.error("backup failed; older sets are kept", { vm = v.name, error = tostring(set) })
   end
+  script.result(row)
 end
 
-print(string.format("%d of %d VM(s) backed up to %s", done, #targets, to))
+print(string.format("%d of %d VM(s) backed up to %s, %d partial", done, #targets, to, #partial))
+if #partial > 0 then
+  print("partial (disks not backed up): " .. table.concat(partial, ", "))
+end
 if #failed > 0 then
   error({ code = "error", message = #failed .. " backup(s) failed: " .. table.concat(failed, ", ") })
+end
+if #partial > 0 then
+  script.status("partial")
 end

@@ -1,6 +1,6 @@
 -- nightly.lua — a complete nightly backup policy: which VMs, to which
--- targets, how many sets to keep, a summary at the end, and a failing exit
--- status when anything failed (so cron mails it and a CronJob shows it).
+-- targets, how many sets to keep, a summary at the end, and an exit status
+-- that says how it went (so cron mails it and a CronJob shows it).
 --
 -- Usage:
 --   vmlua run --allow DEST [--allow DEST2] scripts/nightly.lua to=DEST[,DEST2...] [options]
@@ -13,6 +13,8 @@
 --   path=PATTERN     keep only VMs whose .vmx datastore path matches this Lua pattern,
 --                    e.g. path=^%[SAN01%] prod/ — the datastore folder they live in
 --   exclude=GLOB,... leave out VMs whose name matches one of these globs
+--   allow_empty=true a selection that matches no VM is fine (exit 0); without it the run
+--                    exits 6 (nothing_selected): a typo must not look like a night of backups
 --   The inventory folder (vCenter's VM and Templates view) cannot be selected on yet:
 --   the vm module has no folder: specifier and no v.folder field.
 -- Targets:
@@ -24,25 +26,41 @@
 -- Retention, after a successful backup only (default keep=7):
 --   keep=N           the last N sets per VM and target
 --   daily=N weekly=N monthly=N yearly=N   grandfather-father-son instead of (or with) keep=
---   dry_run=true     show what retention would remove, remove nothing
+--   dry_run=true     a retention preview: back nothing up, write and remove nothing, and list
+--                    the sets the retention would remove today (vmlua run --dry-run walks the
+--                    whole run instead, backups included, and changes nothing either)
 --
--- Prints a summary table (one line per VM and target) and the totals; fails
--- with code "error" when any backup, verification or pruning failed.
+-- Before backing a VM up it commits the REDO logs a killed vmlua run left on it
+-- (vm.cleanup_orphans). Prints a summary table (one line per VM and target) and
+-- the totals. Exit status: 0 every set ok; 7 (partial) a set lacks a disk that
+-- could not be backed up (an independent disk, an RDM); 6 (nothing_selected) no
+-- VM matched; 1 (code "error") any backup, verification or pruning failed.
 local vm = require "vm"
 local backup = require "backup"
 local log = require "log"
+local script = require "script"
 
-local function list(s)
-  local out = {}
-  for item in (s or ""):gmatch("[^,]+") do
-    out[#out + 1] = item:match("^%s*(.-)%s*$")
-  end
-  return out
-end
-local function bool(s, default)
-  if s == nil then return default end
-  return s == "true" or s == "1" or s == "yes"
-end
+local a = script.args {
+  to = { type = "list", required = true, help = "one or more granted transport URLs, comma-separated" },
+  vms = { default = "any:", help = "a VM specifier: any:, powerstate:on, name:web-*, ..." },
+  vm = { help = "one VM (vmlua run --each sets it)" },
+  name = { type = "list", help = "keep only VMs whose name matches one of these globs" },
+  path = { help = "keep only VMs whose .vmx path matches this Lua pattern" },
+  exclude = { type = "list", help = "leave out VMs whose name matches one of these globs" },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+  credentials = { type = "list", help = "named credentials, one per target (or one for all)" },
+  compress = { default = "zstd", help = "zstd, gzip or none" },
+  quiesce = { type = "boolean", default = false, help = "quiesce the guest file systems" },
+  power_off = { type = "boolean", default = false, help = "shut the guest down for the backup" },
+  verify = { type = "boolean", default = true, help = "re-read every new set against its catalog" },
+  keep = { type = "number", help = "the last N sets per VM and target (default 7)" },
+  daily = { type = "number", help = "daily sets to keep" },
+  weekly = { type = "number", help = "weekly sets to keep" },
+  monthly = { type = "number", help = "monthly sets to keep" },
+  yearly = { type = "number", help = "yearly sets to keep" },
+  dry_run = { type = "boolean", default = false, help = "retention preview: back nothing up, remove nothing" },
+}
+
 -- A shell glob (* and ?) as an anchored Lua pattern.
 local function glob(g)
   return "^" .. g:gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".") .. "$"
@@ -55,39 +73,31 @@ local function matches_any(name, globs)
 end
 
 -- Arguments
-local targets = list(arg.to)
-if #targets == 0 then
-  error({ code = "invalid_argument", message = "usage: nightly.lua to=URL[,URL...] [vms=SPEC] [name=GLOB] [exclude=GLOB,...] [keep=N]" })
-end
-local creds = list(arg.credentials)
-local names, excludes = list(arg.name), list(arg.exclude)
+local targets, creds = a.to, a.credentials or {}
+local names, excludes = a.name or {}, a.exclude or {}
 local policy = {}
 for _, k in ipairs({ "daily", "weekly", "monthly", "yearly" }) do
-  if arg[k] then policy[k] = tonumber(arg[k]) end
+  if a[k] then policy[k] = a[k] end
 end
-local keep = tonumber(arg.keep or ((next(policy) == nil) and "7" or ""))
-local verify = bool(arg.verify, true)
-local options = {
-  compress = arg.compress or "zstd",
-  quiesce = bool(arg.quiesce, false),
-  power_off = bool(arg.power_off, false),
-}
+local keep = a.keep or ((next(policy) == nil) and 7 or nil)
+local preview = a.dry_run
+local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off }
 
 -- Selection
 local candidates
-if arg.vm then
-  local v = vm.open(arg.vm)
-  if not v then error({ code = "not_found", message = "no VM matches " .. arg.vm }) end
+if a.vm then
+  local v = vm.open(a.vm)
+  if not v then error({ code = "not_found", message = "no VM matches " .. a.vm }) end
   candidates = { v }
 else
-  candidates = vm.find(arg.vms or "any:")
+  candidates = vm.find(a.vms)
 end
 local selected = {}
 for _, v in ipairs(candidates) do
   local why
   if #names > 0 and not matches_any(v.name, names) then
     why = "name"
-  elseif arg.path and not v.vmx:find(arg.path) then
+  elseif a.path and not v.vmx:find(a.path) then
     why = "path"
   elseif matches_any(v.name, excludes) then
     why = "excluded"
@@ -99,58 +109,127 @@ for _, v in ipairs(candidates) do
   end
 end
 log.info("nightly: selected", { vms = #selected, of = #candidates, targets = #targets })
+if #selected == 0 then
+  local what = "vms=" .. (a.vm or a.vms)
+  if #names > 0 then what = what .. " name=" .. table.concat(names, ",") end
+  if a.path then what = what .. " path=" .. a.path end
+  if #excludes > 0 then what = what .. " exclude=" .. table.concat(excludes, ",") end
+  print(string.format("0 VM(s) selected by %s (%d candidate(s)): nothing backed up", what, #candidates))
+  if a.allow_empty then
+    log.info("nightly: no VM selected; allow_empty=true says that is fine", { selection = what })
+    return
+  end
+  script.exit("nothing_selected", "no VM matches " .. what .. ": nothing was backed up (give allow_empty=true if that is expected)")
+end
+
+-- The disks a set lacks (not those the script excluded).
+local function missing(set)
+  local out = {}
+  for _, s in ipairs(set.skipped or {}) do
+    if not s.excluded then out[#out + 1] = s.id end
+  end
+  return out
+end
 
 -- Backups
-local rows, failures = {}, 0
+local rows, failures, partials = {}, 0, 0
 local totals = { sets = 0, bytes = 0, pruned = 0 }
+local dry = false -- vmlua run --dry-run: v:backup returns plans
 for _, v in ipairs(selected) do
+  if not preview then
+    local ok, err = pcall(vm.cleanup_orphans, "moref:" .. v.moref)
+    if not ok then
+      log.error("could not commit the REDO logs an earlier run left; the backup will say why it fails", { vm = v.name, error = tostring(err) })
+    end
+  end
   for i, to in ipairs(targets) do
     local cred = creds[i] or creds[1]
-    local row = { vm = v.name, target = to, result = "ok", set = "-", bytes = 0, seconds = 0 }
+    local row = { vm = v.name, target = to, result = "ok", set = "-", bytes = 0, seconds = 0, missing = "" }
     local started = os.time()
     local ok, err = pcall(function()
-      local o = { to = to, credentials = cred }
-      for k, x in pairs(options) do o[k] = x end
-      local set = v:backup(o)
-      row.set = set.id
-      for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) end
-      totals.sets = totals.sets + 1
-      totals.bytes = totals.bytes + row.bytes
-      if verify then
-        local r = backup.verify { at = to, set = set.id, credentials = cred }
-        if not r.ok then
-          row.result = "VERIFY FAILED"
-          for _, p in ipairs(r.problems) do
-            log.error("verify: problem", { vm = v.name, set = set.id, file = p.file, problem = p.problem })
+      if preview then
+        row.result = "preview"
+      else
+        local o = { to = to, credentials = cred }
+        for k, x in pairs(options) do o[k] = x end
+        local set = v:backup(o)
+        row.set = set.id
+        dry = dry or set.dry_run == true
+        for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) + (d.planned_bytes or 0) end
+        if set.status == "partial" then
+          row.result = "partial"
+          row.missing = table.concat(missing(set), ",")
+          log.warn("the set lacks disks that could not be backed up; a restore of it yields the VM without them",
+            { vm = v.name, set = set.id, missing = row.missing })
+        end
+        if set.dry_run then
+          row.result = row.result .. " (dry run)"
+        else
+          totals.sets = totals.sets + 1
+          totals.bytes = totals.bytes + row.bytes
+        end
+        if a.verify and not set.dry_run then
+          local r = backup.verify { at = to, set = set.id, credentials = cred }
+          if not r.ok then
+            row.result = "VERIFY FAILED"
+            for _, p in ipairs(r.problems) do
+              log.error("verify: problem", { vm = v.name, set = set.id, file = p.file, problem = p.problem })
+            end
+            return
           end
-          return
         end
       end
       local p = backup.prune { at = to, vm = v.name, keep = keep, policy = next(policy) and policy or nil,
-        dry_run = bool(arg.dry_run, false), credentials = cred }
+        dry_run = preview, credentials = cred }
       for _, r in ipairs(p.removed) do
-        log.info("retention: removed", { vm = v.name, set = r.id, reason = r.reason, dry_run = arg.dry_run })
+        log.info(p.dry_run and "retention: would remove" or "retention: removed", { vm = v.name, set = r.id, reason = r.reason })
       end
+      row.pruned = #p.removed
       totals.pruned = totals.pruned + #p.removed
     end)
     row.seconds = os.time() - started
     if not ok then
       row.result = "FAILED"
-      log.error("backup failed; older sets are kept", { vm = v.name, target = to, error = tostring(err) })
+      row.error = tostring(err)
+      log.error("backup failed; older sets are kept", { vm = v.name, target = to, error = row.error })
     end
-    if row.result ~= "ok" then failures = failures + 1 end
+    if row.result == "FAILED" or row.result == "VERIFY FAILED" then
+      failures = failures + 1
+    elseif row.result:find("^partial") then
+      partials = partials + 1
+    end
     rows[#rows + 1] = row
+    local status = ({ FAILED = "failed", ["VERIFY FAILED"] = "failed" })[row.result] or row.result:match("^%S+")
+    script.result { vm = row.vm, target = row.target, status = status, set = row.set, bytes = row.bytes,
+      seconds = row.seconds, pruned = row.pruned or 0, missing = row.missing, dry_run = dry or preview, message = row.error or "" }
   end
 end
 
 -- Summary
-print("nightly summary")
-print(string.format("%-20s %-14s %12s %7s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "SET", "TARGET"))
+print(preview and "nightly retention preview (nothing written, nothing removed)"
+  or dry and "nightly summary (dry run: nothing written, nothing removed)" or "nightly summary")
+print(string.format("%-20s %-18s %12s %7s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "SET", "TARGET"))
 for _, r in ipairs(rows) do
-  print(string.format("%-20s %-14s %12d %7d  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.set, r.target))
+  print(string.format("%-20s %-18s %12d %7d  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.set, r.target))
 end
-print(string.format("%d VM(s), %d target(s): %d set(s) written, %d failed, %d pruned, %d bytes stored",
-  #selected, #targets, totals.sets, failures, totals.pruned, totals.bytes))
+for _, r in ipairs(rows) do
+  if r.missing ~= "" then
+    print(string.format("%s: the set lacks disk(s) %s (independent or RDM: not backed up; see the log)", r.vm, r.missing))
+  end
+end
+if preview then
+  print(string.format("%d VM(s), %d target(s): preview only: %d set(s) would be pruned by the retention today, %d failed",
+    #selected, #targets, totals.pruned, failures))
+elseif dry then
+  print(string.format("%d VM(s), %d target(s): dry run: nothing written; %d failed, %d partial, %d set(s) would be pruned",
+    #selected, #targets, failures, partials, totals.pruned))
+else
+  print(string.format("%d VM(s), %d target(s): %d set(s) written, %d failed, %d partial, %d pruned, %d bytes stored",
+    #selected, #targets, totals.sets, failures, partials, totals.pruned, totals.bytes))
+end
 if failures > 0 then
   error({ code = "error", message = failures .. " of " .. #rows .. " backup(s) failed; see the summary" })
+end
+if partials > 0 then
+  script.status("partial")
 end

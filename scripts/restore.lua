@@ -14,23 +14,55 @@
 --                   keep it, or overwrite it (only when it is powered off)
 --   force=true      restore a set whose catalog says it is incomplete
 --
--- Prints the restored VM's name, moref and .vmx path.
+-- Prints the restored VM's name, moref and .vmx path, and the disks the set
+-- does not hold (an independent disk or RDM the backup had to skip): the
+-- restored VM lacks them, and the run then exits 7 (partial).
 local backup = require "backup"
+local log = require "log"
+local script = require "script"
 
-local from = arg.from
-if not from or not (arg.vm or arg.set) then
+local a = script.args {
+  from = { required = true, help = "the target the sets are on (a granted URL)" },
+  vm = { help = "the VM whose set to restore" },
+  set = { default = "latest", help = "a set id (VM/TIMESTAMP) or latest" },
+  name = { help = "restore under this name" },
+  datastore = { help = "restore to this datastore" },
+  folder = { help = "inventory path of the VM folder" },
+  pool = { help = "inventory path of the resource pool" },
+  host = { help = "the host to register on" },
+  catalog = { help = "an alternate catalog on the target" },
+  on_conflict = { default = "abort", help = "abort, keep or overwrite" },
+  power_on = { type = "boolean", default = false, help = "power the restored VM on" },
+  force = { type = "boolean", default = false, help = "restore an incomplete set" },
+  credentials = { help = "named credentials from the config for from=" },
+}
+if not (a.vm or a.set ~= "latest") then
   error({ code = "invalid_argument", message = "usage: restore.lua from=URL vm=NAME [set=latest|ID] [name=] [datastore=] [on_conflict=]" })
 end
-local function bool(s) return s == "true" or s == "1" or s == "yes" end
 
-local v = backup.restore {
-  from = from, vm = arg.vm, set = arg.set or "latest",
-  name = arg.name, datastore = arg.datastore, folder = arg.folder, pool = arg.pool, host = arg.host,
-  catalog = arg.catalog, on_conflict = arg.on_conflict or "abort",
-  power_on = bool(arg.power_on), force = bool(arg.force), credentials = arg.credentials,
+local v, info = backup.restore {
+  from = a.from, vm = a.vm, set = a.set,
+  name = a.name, datastore = a.datastore, folder = a.folder, pool = a.pool, host = a.host,
+  catalog = a.catalog, on_conflict = a.on_conflict,
+  power_on = a.power_on, force = a.force, credentials = a.credentials,
 }
+local missing = {}
+for _, d in ipairs(info.missing_disks) do
+  missing[#missing + 1] = d.id
+  print(string.format("not in the set: disk %s (%s): %s", d.id, d.path, d.reason))
+end
 if v then
-  print(string.format("restored %s (moref:%s) at %s", v.name, v.moref, v.vmx))
+  print(string.format("restored %s (moref:%s) at %s%s", v.name, v.moref, v.vmx,
+    #missing > 0 and (" without disk(s) " .. table.concat(missing, ",")) or ""))
 else
   print("dry run: nothing restored")
+end
+local partial = info.status == "partial" -- a disk was skipped, not excluded by the backup's script
+script.result { vm = v and v.name or (a.name or a.vm or "-"), set = info.set or a.set, status = partial and "partial" or "ok",
+  moref = v and v.moref or "", vmx = v and v.vmx or "", missing = table.concat(missing, ","), dry_run = info.dry_run == true }
+if #missing > 0 then
+  log.warn("the restored VM lacks disks the set does not hold", { vm = v and v.name, missing = table.concat(missing, ","), set_status = info.status })
+end
+if partial then
+  script.status("partial")
 end

@@ -118,13 +118,14 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		script string
 		args   []string
 		before func(t *testing.T)
-		code   string // the error code the run ends with; "" for success
+		exit   int    // the exit status the run ends with (runtime.ExitStatus)
+		code   string // the error code the run ends with, for a failure
 		check  func(t *testing.T, lines []string)
 	}{
-		{name: "hot_backup exports every disk of DB01 that can be frozen and commits its REDO logs",
-			script: "hot_backup.lua", args: []string{"[LocalDS_0] DB01/DB01.vmx", "to=" + file("hot")},
+		{name: "hot_backup exports every disk of DB01 that can be frozen, commits its REDO logs, and is partial for the independent disk",
+			script: "hot_backup.lua", args: []string{"[LocalDS_0] DB01/DB01.vmx", "to=" + file("hot")}, exit: runtime.ExitPartial,
 			check: func(t *testing.T, lines []string) {
-				if !simtest.Contains(lines, "DB01: 2 disk(s) exported") {
+				if !simtest.Contains(lines, "DB01: 2 disk(s) exported") || !simtest.Contains(lines, "1 skipped (scsi0:2") {
 					t.Errorf("printed %q", lines)
 				}
 				if got := simtest.Glob(t, filepath.Join(dir, "hot", "*-flat.vmdk")); len(got) != 2 {
@@ -138,6 +139,13 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					if len(d.Chain) != 1 {
 						t.Errorf("disk %s still has REDO logs: %v", d.ID, d.Chain)
 					}
+				}
+			}},
+		{name: "hot_backup of a VM whose disks can all be frozen succeeds",
+			script: "hot_backup.lua", args: []string{"name:VM2", "to=" + file("hot2")},
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "VM2: 1 disk(s) exported") || simtest.Contains(lines, "skipped") {
+					t.Errorf("printed %q", lines)
 				}
 			}},
 		{name: "disk_mode prints the mode of a persistent disk",
@@ -180,6 +188,30 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("verified sets per VM = %v, want one of VM1 and VM2", n)
 				}
 			}},
+		{name: "backup_all of a VM with an independent disk writes a partial set and exits partial",
+			script: "backup_all.lua", args: []string{"to=" + file("allp"), "vms=name:DB01"}, exit: runtime.ExitPartial,
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "1 of 1 VM(s) backed up") || !simtest.Contains(lines, "DB01 (scsi0:2)") {
+					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "backup_all whose selection matches no VM exits nothing_selected",
+			script: "backup_all.lua", args: []string{"to=" + file("none"), "vms=name:DB1"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "0 VM(s) match name:DB1") {
+					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "backup_all whose selection matches no VM succeeds with allow_empty=true",
+			script: "backup_all.lua", args: []string{"to=" + file("none"), "vms=name:DB1", "allow_empty=true"},
+			check: func(t *testing.T, lines []string) {}},
+		{name: "restore of a partial set names the disks the restored VM lacks and exits partial",
+			script: "restore.lua", args: []string{"from=" + file("allp"), "vm=DB01", "name=DB01-p", "datastore=LocalDS_1"}, exit: runtime.ExitPartial,
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "not in the set: disk scsi0:2") || !simtest.Contains(lines, "without disk(s) scsi0:2") {
+					t.Errorf("printed %q", lines)
+				}
+			}},
 		{name: "restore registers the latest set under another name",
 			script: "restore.lua", args: []string{"from=" + file("all"), "vm=VM1", "name=VM1-restored", "datastore=LocalDS_1"},
 			check: func(t *testing.T, lines []string) {
@@ -208,10 +240,13 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("printed %q", lines)
 				}
 			}},
-		{name: "nightly backs the selected VMs up to two targets, verifies, and prints a summary",
-			script: "nightly.lua", args: []string{"to=" + file("n1") + "," + file("n2"), "exclude=VM2,*-restored", "keep=2"},
+		{name: "vmx_backup whose selection matches no VM exits nothing_selected",
+			script: "vmx_backup.lua", args: []string{"to=" + file("vmx"), "vms=name:DB1"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {}},
+		{name: "nightly backs the selected VMs up to two targets, verifies, prints a summary, and is partial for DB01's independent disk",
+			script: "nightly.lua", args: []string{"to=" + file("n1") + "," + file("n2"), "exclude=VM2,*-restored,DB01-p", "keep=2"}, exit: runtime.ExitPartial,
 			check: func(t *testing.T, lines []string) {
-				if !simtest.Contains(lines, "2 VM(s), 2 target(s): 4 set(s) written, 0 failed") {
+				if !simtest.Contains(lines, "2 VM(s), 2 target(s): 4 set(s) written, 0 failed, 2 partial") || !simtest.Contains(lines, "DB01: the set lacks disk(s) scsi0:2") {
 					t.Errorf("summary missing:\n%s", strings.Join(lines, "\n"))
 				}
 				for _, at := range []string{file("n1"), file("n2")} {
@@ -220,9 +255,44 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					}
 				}
 			}},
+		{name: "nightly whose selection matches no VM exits nothing_selected and says so",
+			script: "nightly.lua", args: []string{"to=" + file("n4"), "vms=name:DB1"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "0 VM(s) selected by vms=name:DB1") {
+					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "nightly whose filters leave no VM exits nothing_selected",
+			script: "nightly.lua", args: []string{"to=" + file("n4"), "name=nosuch*"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {}},
+		{name: "nightly whose selection matches no VM succeeds with allow_empty=true",
+			script: "nightly.lua", args: []string{"to=" + file("n4"), "vms=name:DB1", "allow_empty=true"},
+			check: func(t *testing.T, lines []string) {
+				if len(simtest.Glob(t, filepath.Join(dir, "n4", "*"))) != 0 {
+					t.Error("an empty selection wrote something")
+				}
+			}},
+		{name: "nightly rejects a misspelt argument with a suggestion",
+			script: "nightly.lua", args: []string{"to=" + file("n4"), "kepe=2"}, exit: runtime.ExitFailed, code: runtime.CodeInvalidArg,
+			check: func(t *testing.T, lines []string) {}},
+		{name: "nightly dry_run=true previews the retention and writes and removes nothing",
+			script: "nightly.lua", args: []string{"to=" + file("n1"), "name=VM1", "keep=1", "dry_run=true"},
+			before: func(t *testing.T) {
+				if _, err := o.Run(t, "nightly.lua", "to="+file("n1"), "name=VM1", "keep=5"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "preview only: 1 set(s) would be pruned") {
+					t.Errorf("summary missing:\n%s", strings.Join(lines, "\n"))
+				}
+				if got := simtest.Glob(t, filepath.Join(dir, "n1", "VM1", "*", "catalog.json")); len(got) != 2 {
+					t.Errorf("VM1's sets after the preview: %v, want the 2 there were", got)
+				}
+			}},
 		{name: "nightly fails after the summary when a target refuses",
 			script: "nightly.lua", args: []string{"to=" + file("n3") + ",file:///not/granted", "name=VM1"},
-			code: runtime.CodeError,
+			exit: runtime.ExitFailed, code: runtime.CodeError,
 			check: func(t *testing.T, lines []string) {
 				if !simtest.Contains(lines, "1 VM(s), 2 target(s): 1 set(s) written, 1 failed") || !simtest.Contains(lines, "FAILED") {
 					t.Errorf("summary missing:\n%s", strings.Join(lines, "\n"))
@@ -235,8 +305,8 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 				tc.before(t)
 			}
 			lines, err := o.Run(t, tc.script, tc.args...)
-			if tc.code == "" && err != nil {
-				t.Fatalf("%s %v: %v\n%s", tc.script, tc.args, err, strings.Join(lines, "\n"))
+			if got := runtime.ExitStatus(err); got != tc.exit {
+				t.Fatalf("%s %v: exit status %d, want %d: %v\n%s", tc.script, tc.args, got, tc.exit, err, strings.Join(lines, "\n"))
 			}
 			if tc.code != "" {
 				var se *runtime.ScriptError
@@ -245,6 +315,80 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 				}
 			}
 			tc.check(t, lines)
+		})
+	}
+}
+
+// TestHotBackupChecksItsTargetBeforeFreezing: a target the run may not
+// reach fails hot_backup before it adds a REDO log.
+func TestHotBackupChecksItsTargetBeforeFreezing(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{DiskSize: 1 << 20})
+	err, recs := e.Run(t, "hot_backup.lua", simtest.RunOptions{Args: []string{"name:VM1", "to=file:///not/granted"}})
+	if simtest.Code(err) != runtime.CodeNotGranted {
+		t.Fatalf("err = %v, want not_granted\n%s", err, recs)
+	}
+	if n := len(recs.Find("add_redo: disk frozen")); n != 0 {
+		t.Errorf("hot_backup froze %d disk(s) before finding out it may not write to its target:\n%s", n, recs)
+	}
+}
+
+// TestShippedBackupScriptsRunThroughADryRun: with --dry-run every backup
+// script walks its whole run, prints what it would do, ends with the
+// status the real run would, and changes nothing: no snapshot, no file.
+func TestShippedBackupScriptsRunThroughADryRun(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{DiskSize: 2 << 20})
+	src := t.TempDir()
+	real := simtest.Site{Endpoint: e.Endpoint, Allow: []string{"file://" + src}}
+	if _, err := real.Run(t, "backup_all.lua", "to=file://"+src, "vms=name:VM1"); err != nil {
+		t.Fatal(err)
+	}
+	dest := "to=file://" + e.Dir
+	cases := []struct {
+		script string
+		args   []string
+		exit   int
+		want   []string // printed lines, in part
+		logs   []string // log messages
+	}{
+		{"nightly.lua", []string{dest, "vms=name:*"}, runtime.ExitPartial,
+			[]string{"nightly summary (dry run: nothing written, nothing removed)", "DB01                 partial (dry run)", "VM1                  ok (dry run)", "3 VM(s), 1 target(s): dry run: nothing written; 0 failed, 1 partial"},
+			[]string{"dry run: would store the frozen disk", "dry run: would write the catalog"}},
+		{"backup_all.lua", []string{dest, "vms=name:VM*"}, runtime.ExitOK,
+			[]string{"2 of 2 VM(s) backed up to file://"}, []string{"dry run: backup set planned"}},
+		{"hot_backup.lua", []string{"name:DB01", dest}, runtime.ExitPartial,
+			[]string{"DB01: 2 disk(s) would be exported (dry run)"}, []string{"dry run: would export the frozen disk", "dry run: would commit a REDO log (remove snapshot)"}},
+		{"vmx_backup.lua", []string{dest, "vms=name:DB01"}, runtime.ExitOK,
+			[]string{"1 VM(s): 1 archived, 0 synced, 0 failed"}, []string{"dry run: would write the configuration archive"}},
+		{"restore.lua", []string{"from=file://" + src, "vm=VM1", "name=VM1-copy"}, runtime.ExitOK,
+			[]string{"dry run: nothing restored"}, []string{"dry run: would restore a VM"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.script, func(t *testing.T) {
+			err, recs := e.Run(t, tc.script, simtest.RunOptions{DryRun: true, Args: tc.args, Mod: func(o *runtime.Options) {
+				_ = o.Grants.Allow("file://" + src)
+			}})
+			if got := runtime.ExitStatus(err); got != tc.exit {
+				t.Fatalf("exit status %d (%v), want %d\n%s", got, err, tc.exit, recs)
+			}
+			printed := recs.Printed()
+			for _, w := range tc.want {
+				if !simtest.Contains(printed, w) {
+					t.Errorf("printed lines lack %q:\n%s", w, strings.Join(printed, "\n"))
+				}
+			}
+			for _, m := range tc.logs {
+				if len(recs.Find(m)) == 0 {
+					t.Errorf("no %q in the log:\n%s", m, recs)
+				}
+			}
+			if entries, _ := os.ReadDir(e.Dir); len(entries) != 0 {
+				t.Errorf("the dry run wrote to the target: %v", entries)
+			}
+			for _, v := range []string{"DB01", "VM1", "VM2"} {
+				if s := e.Snapshots(t, v); len(s) != 0 {
+					t.Errorf("%s has snapshots after a dry run: %v", v, s)
+				}
+			}
 		})
 	}
 }

@@ -30,14 +30,28 @@ local vm = require "vm"
 local backup = require "backup"
 local transport = require "transport"
 local log = require "log"
+local script = require "script"
 
 -- User variables
-local to, sync = arg.to, arg.sync
+local a = script.args {
+  to = { help = "a granted transport URL for the archives" },
+  vms = { default = "any:", help = "which VMs: any:, name:DB*, ..." },
+  vm = { help = "one VM (vmlua run --each sets it)" },
+  keep = { type = "number", help = "archives to keep per VM (default: all)" },
+  credentials = { help = "named credentials from the config for to=" },
+  sync = { help = "a vmfs:// folder to copy each VM's configuration into" },
+  profile = { help = "with sync=: the vSphere profile to write through" },
+  register = { type = "boolean", default = false, help = "with sync=: register each synced copy" },
+  suffix = { default = "-standby", help = "the registered copy's name suffix" },
+  host = { help = "with register=true: the host to register on" },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+}
+local to, sync = a.to, a.sync
 if not (to or sync) then
   error({ code = "invalid_argument", message = "usage: vmx_backup.lua to=URL [vms=any:] [keep=N] [credentials=NAME] | sync=vmfs://DS/folder [profile=NAME]" })
 end
-local keep = tonumber(arg.keep)
-if arg.keep and not (keep and keep >= 1) then
+local keep = a.keep
+if keep and keep < 1 then
   error({ code = "invalid_argument", message = "keep= takes a number of archives, at least 1" })
 end
 if sync and not sync:find("^vmfs://") then
@@ -94,8 +108,14 @@ local function read_config(v)
   return { vm = v.name, dir = dir, vmx = vmx, files = files }
 end
 
-local dest = to and transport.open(to, { credentials = arg.credentials })
-local vms = vm.find(arg.vms or arg.vm or "any:")
+local dest = to and transport.open(to, { credentials = a.credentials })
+local spec = a.vm or a.vms
+local vms = vm.find(spec)
+if #vms == 0 then
+  print(string.format("0 VM(s) match %s: nothing archived", spec))
+  if a.allow_empty then return end
+  script.exit("nothing_selected", "no VM matches " .. spec .. ": nothing was archived (give allow_empty=true if that is expected)")
+end
 local failed, archived, synced, to_sync = {}, 0, 0, {}
 local function fail(name, err)
   failed[#failed + 1] = name
@@ -108,17 +128,21 @@ for _, v in ipairs(vms) do
     if dest then
       local res = backup.vmx { vm = v, to = dest }
       archived = archived + 1
-      log.info("configuration archived", { vm = v.name, file = res.path, bytes = res.bytes, files = #res.files })
+      log.info(res.dry_run and "dry run: configuration archive not written" or "configuration archived", { vm = v.name, file = res.path, bytes = res.bytes, files = #res.files })
+      script.result { vm = v.name, status = "ok", file = res.path, bytes = res.bytes, dry_run = res.dry_run == true }
       if keep then rotate(dest, res.path:match("^(.*)/[^/]+$") or ".") end
     end
     if sync then to_sync[#to_sync + 1] = read_config(v) end
   end)
-  if not ok then fail(v.name, err) end
+  if not ok then
+    fail(v.name, err)
+    script.result { vm = v.name, status = "failed", message = tostring(err) }
+  end
 end
 
 -- Pass 2, on the other site's vSphere when profile= names one: write the copies.
 if sync and #to_sync > 0 then
-  if arg.profile then vm.connect(arg.profile) end
+  if a.profile then vm.connect(a.profile) end
   local dst = transport.open(sync)
   local dsname, folder = sync:match("^vmfs://%[?([^%]/]+)%]?%s*/?(.*)$")
   folder = folder:gsub("/$", "")
@@ -128,9 +152,9 @@ if sync and #to_sync > 0 then
       for _, f in ipairs(c.files) do dst:write(c.dir .. "/" .. f.name, f.data) end
       synced = synced + 1
       local target = "[" .. dsname .. "] " .. (folder ~= "" and folder .. "/" or "") .. c.dir .. "/" .. c.vmx
-      if arg.register == "true" then
+      if a.register then
         -- The book's step 2: register the copy on the other side.
-        local w = vm.register(target, { name = c.vm .. (arg.suffix or "-standby"), host = arg.host })
+        local w = vm.register(target, { name = c.vm .. a.suffix, host = a.host })
         print(string.format("%s: %d configuration file(s) synced and registered as %s", c.vm, #c.files, w and w.name or "(dry run)"))
       else
         print(string.format("%s: %d configuration file(s) synced; register %s", c.vm, #c.files, target))
