@@ -23,6 +23,7 @@ type fleetFlags struct {
 	each                                   string
 	jobs, perHost, perDatastore, perTarget int
 	shard                                  string
+	allowEmpty                             bool
 }
 
 func (f *fleetFlags) register(fs *flag.FlagSet) {
@@ -32,12 +33,39 @@ func (f *fleetFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.perDatastore, "per-datastore", 0, "with --each: at most this many VMs using one datastore at once; 0 = no limit")
 	fs.IntVar(&f.perTarget, "per-target", 0, "with --each: at most this many concurrent operations on one transport target (scheme://host); 0 = no limit")
 	fs.StringVar(&f.shard, "shard", "", "with --each: take only shard i of n (\"i/n\"), a stable split by VM UUID, so several machines share a fleet")
+	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "a selection that matches no VM is fine (exit 0): with --each, the specifier; without, the script gets allow_empty=true (the shipped backup scripts otherwise exit 6, nothing_selected)")
+}
+
+// hostArgs hands --allow-empty to a single script as allow_empty=true, a
+// key the host adds (script.args accepts it without a declaration).
+func (f *fleetFlags) hostArgs(o *runtime.Options) {
+	if f.allowEmpty {
+		o.Args = append(append([]string{}, o.Args...), "allow_empty=true")
+		o.HostArgs = append(o.HostArgs, "allow_empty")
+	}
 }
 
 // fleetSummary is what runEach reports.
 type fleetSummary struct {
 	Results []fleet.Result
 	Stats   fleet.Stats
+	// Statuses are the runs' statuses, one per result: ok, failed,
+	// partial, timeout, canceled, ... (runtime.StatusName of the run's exit
+	// status).
+	Statuses []string
+}
+
+// runStatus names a run's outcome and gives the message to show for it.
+func runStatus(err error) (status, msg string) {
+	if err == nil {
+		return fleet.StatusOK, ""
+	}
+	status = runtime.StatusName(runtime.ExitStatus(err))
+	var ee *runtime.ExitError
+	if errors.As(err, &ee) {
+		return status, ee.Message
+	}
+	return status, err.Error()
 }
 
 // runEach runs script once per VM and prints a table; the exit status is
@@ -99,8 +127,12 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	cleanupBeforeDispatch(planner, c, spec, items)
 	planner.Close()
 	if len(items) == 0 {
-		base.Logger.Warn("no VM matches; nothing to do", "each", ff.each)
-		return &fleetSummary{}, exitOK
+		if ff.allowEmpty {
+			base.Logger.Warn("no VM matches; nothing to do (--allow-empty)", "each", ff.each)
+			return &fleetSummary{}, exitOK
+		}
+		fmt.Fprintf(stderr, "vmlua: --each %s matches no VM: nothing was run (exit %d, nothing_selected; give --allow-empty if that is expected)\n", ff.each, exitNothingSelected)
+		return &fleetSummary{}, exitNothingSelected
 	}
 	lim := fleet.Limits{Jobs: ff.jobs, PerHost: ff.perHost, PerDatastore: ff.perDatastore}
 	results, stats := fleet.Run(ctx, items, lim, func(ctx context.Context, it fleet.Item) error {
@@ -108,6 +140,7 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		o.Context = ctx
 		o.Logger = base.Logger.With("vm", it.Name)
 		o.Args = append(append([]string{}, args...), "vm=moref:"+it.Ref, "vm_name="+it.Name)
+		o.HostArgs = append(append([]string{}, o.HostArgs...), "vm", "vm_name")
 		r, err := runtime.New(o)
 		if err != nil {
 			return err
@@ -125,24 +158,32 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	if s, ok := base.Progress.(*progress.Sink); ok {
 		s.Wait()
 	}
-	failed := 0
-	for _, res := range results {
-		if res.Err != nil {
+	statuses := make([]string, len(results))
+	failed, partial := 0, 0
+	for i, res := range results {
+		statuses[i], _ = runStatus(res.Err)
+		switch statuses[i] {
+		case fleet.StatusOK, fleet.StatusNothingSelected:
+		case fleet.StatusPartial:
+			partial++
+		default:
 			failed++
 		}
 	}
-	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
+	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
 	code := exitOK
-	if failed > 0 {
+	switch fleet.Overall(statuses) {
+	case fleet.StatusFailed:
 		code = exitFailure
 		for _, res := range results {
-			var se *runtime.ScriptError
-			if errors.As(res.Err, &se) && se.Code == runtime.CodeCanceled {
+			if runtime.ExitStatus(res.Err) == exitCanceled {
 				code = exitCanceled
 			}
 		}
+	case fleet.StatusPartial:
+		code = exitPartial
 	}
-	return &fleetSummary{Results: results, Stats: stats}, code
+	return &fleetSummary{Results: results, Stats: stats, Statuses: statuses}, code
 }
 
 // cleanupBeforeDispatch commits the REDO logs killed runs left on the VMs
@@ -178,10 +219,7 @@ func printFleetTable(w io.Writer, s *fleetSummary) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tHOST\tRESULT\tTIME\tMESSAGE")
 	for _, r := range s.Results {
-		res, msg := "ok", ""
-		if r.Err != nil {
-			res, msg = "failed", r.Err.Error()
-		}
+		res, msg := runStatus(r.Err)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Item.Name, r.Item.Host, res, r.Took.Round(time.Millisecond), msg)
 	}
 	tw.Flush()

@@ -27,6 +27,7 @@ func TestEachRunsTheScriptOncePerVM(t *testing.T) {
 		assert(v.name == arg.vm_name)
 		if v.name == "VM3" then error({code = "not_found", message = "pretend VM3 failed", vm = v.name}) end
 		print("handled " .. v.name .. " " .. arg.extra)
+		if v.name == "VM2" then require("script").exit("partial", "pretend VM2 lacks a disk") end
 	`)
 	cases := []struct {
 		name     string
@@ -34,9 +35,15 @@ func TestEachRunsTheScriptOncePerVM(t *testing.T) {
 		wantExit int
 		wantVMs  []string
 		wantOK   int
+		wantOut  []string
 	}{
-		{"all VMs, per-host limit", []string{"--each", "name:VM*", "--jobs", "3", "--per-host", "1"}, 1, []string{"VM1", "VM2", "VM3", "VM4", "VM5", "VM6"}, 5},
-		{"no VM matches", []string{"--each", "name:nothing*"}, 0, nil, 0},
+		{"all VMs, per-host limit: a failed run makes the exit status 1", []string{"--each", "name:VM*", "--jobs", "3", "--per-host", "1"}, exitFailure, []string{"VM1", "VM2", "VM3", "VM4", "VM5", "VM6"}, 5,
+			[]string{"pretend VM3 failed"}},
+		{"a partial run and no failed one make the exit status 7 and the table says partial", []string{"--each", "name:VM[12]"}, exitPartial, []string{"VM1", "VM2"}, 2,
+			[]string{"partial  ", "pretend VM2 lacks a disk"}},
+		{"no VM matches: exit 6, nothing_selected", []string{"--each", "name:nothing*"}, exitNothingSelected, nil, 0,
+			[]string{"--each name:nothing* matches no VM: nothing was run"}},
+		{"no VM matches with --allow-empty: exit 0", []string{"--each", "name:nothing*", "--allow-empty"}, exitOK, nil, 0, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,10 +62,12 @@ func TestEachRunsTheScriptOncePerVM(t *testing.T) {
 			if got := strings.Count(o, "handled VM"); got != tc.wantOK {
 				t.Errorf("%d scripts succeeded, want %d:\n%s", got, tc.wantOK, o)
 			}
-			if tc.wantVMs != nil {
-				if !strings.Contains(o, "pretend VM3 failed") {
-					t.Errorf("the failure is not in the table:\n%s", o)
+			for _, w := range tc.wantOut {
+				if !strings.Contains(o, w) {
+					t.Errorf("the output lacks %q:\n%s", w, o)
 				}
+			}
+			if len(tc.wantVMs) == 6 {
 				m := regexp.MustCompile(`max_per_host=(\d+)`).FindStringSubmatch(o)
 				if m == nil {
 					t.Fatalf("no max_per_host in the summary:\n%s", o)
@@ -100,5 +109,35 @@ func TestShardsSplitTheFleet(t *testing.T) {
 	out, _ := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--each", "any:", "--shard", "3/2", src).CombinedOutput()
 	if !strings.Contains(string(out), "want i/n with 1 <= i <= n") {
 		t.Errorf("a bad shard was not refused clearly:\n%s", out)
+	}
+}
+
+// TestEachCommitsOrphansBeforeDispatch: --each commits the REDO logs that
+// killed runs left on the VMs it is about to run for, before the first run
+// starts, and leaves the other VMs alone.
+func TestEachCommitsOrphansBeforeDispatch(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{VMs: 3, Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	leaveOrphan(t, s, "VM1", "vmlua-redo-deadbeef-1")
+	leaveOrphan(t, s, "VM3", "vmlua-redo-deadbeef-3")
+	src := script(t, `
+		local v = require("vm").open(arg.vm)
+		assert(#v:snapshots() == 0, v.name .. " still has the orphan when its run starts")
+		print("clean " .. v.name)
+	`)
+	out, err := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--each", "name:VM[12]", src).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, w := range []string{"clean VM1", "clean VM2", "committed an orphaned REDO log", "before the runs, committed the REDO logs"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("the output lacks %q:\n%s", w, out)
+		}
+	}
+	if n := snapshotCount(t, s, "VM3"); n != 1 {
+		t.Errorf("VM3, not selected, has %d snapshot(s), want its orphan left alone", n)
 	}
 }

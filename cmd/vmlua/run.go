@@ -192,14 +192,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if ff.each != "" {
 		return runEach(ctx, &f, &ff, fs.Arg(0), fs.Args()[1:], stdout, stderr)
 	}
-	return runScript(ctx, &f, fs.Arg(0), fs.Args()[1:], stderr)
+	return runScript(ctx, &f, fs.Arg(0), fs.Args()[1:], stderr, ff.hostArgs)
 }
 
 // runScript runs one script and maps the outcome to an exit status.
-func runScript(ctx context.Context, f *runFlags, script string, args []string, stderr io.Writer) int {
+func runScript(ctx context.Context, f *runFlags, script string, args []string, stderr io.Writer, mods ...func(*runtime.Options)) int {
 	opts, err := f.options(ctx, stderr, args)
 	if err != nil {
 		return reportErr(stderr, err)
+	}
+	for _, m := range mods {
+		m(&opts)
 	}
 	r, err := runtime.New(opts)
 	if err != nil {
