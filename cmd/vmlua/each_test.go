@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -139,5 +140,42 @@ func TestEachCommitsOrphansBeforeDispatch(t *testing.T) {
 	}
 	if n := snapshotCount(t, s, "VM3"); n != 1 {
 		t.Errorf("VM3, not selected, has %d snapshot(s), want its orphan left alone", n)
+	}
+}
+
+// TestAnEmptySelectionOfASingleRun: nightly.lua whose selection matches no
+// VM exits 6 and says why; --allow-empty makes it 0, and reaches a script
+// that declares no such argument without an error.
+func TestAnEmptySelectionOfASingleRun(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dir := t.TempDir()
+	nightly, _ := filepath.Abs("../../scripts/nightly.lua")
+	declaresNothing := script(t, `local a = require("script").args{}; print("allow_empty=" .. tostring(a.allow_empty))`)
+	cases := []struct {
+		name string
+		args []string
+		exit int
+		want string
+	}{
+		{"a typo in vms= exits 6 and says nothing was backed up", []string{nightly, "to=file://" + dir, "vms=name:DB1"}, exitNothingSelected, "no VM matches vms=name:DB1: nothing was backed up"},
+		{"allow_empty=true makes it 0", []string{nightly, "to=file://" + dir, "vms=name:DB1", "allow_empty=true"}, exitOK, "0 VM(s) selected by vms=name:DB1"},
+		{"--allow-empty makes it 0", []string{"--allow-empty", nightly, "to=file://" + dir, "vms=name:DB1"}, exitOK, "0 VM(s) selected by vms=name:DB1"},
+		{"--allow-empty reaches a script that does not declare it", []string{"--allow-empty", declaresNothing}, exitOK, "allow_empty=true"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--url", s.URL.String(), "--insecure", "--allow", "file://" + dir}, tc.args...)
+			out, err := exec.Command(simtest.Binary(t), args...).CombinedOutput()
+			if c := exitCode(err); c != tc.exit {
+				t.Fatalf("exit %d, want %d:\n%s", c, tc.exit, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("the output lacks %q:\n%s", tc.want, out)
+			}
+		})
 	}
 }
