@@ -206,9 +206,9 @@ function M_vm.registered() end
 function M_vm.connect(profile) end
 
 ---Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.
----@param spec? string VMs to look at (default any:)
+---@param vms? string|VM|VM[] the VMs to look at: a specifier (default any:), a VM, or a list of VMs (as vm.find returns; read one by one, not the inventory)
 ---@return table
-function M_vm.cleanup_orphans(spec) end
+function M_vm.cleanup_orphans(vms) end
 
 -- module backup ------------------------------------------------------
 

@@ -50,12 +50,15 @@ if #targets == 0 then
   script.exit("nothing_selected", "no VM matches vms=" .. a.vms .. ": nothing was backed up (give allow_empty=true if that is expected)")
 end
 
+-- A killed run's REDO log would put the disks on two snapshot levels: commit
+-- them first (only on the VMs backed up here).
+local cok, cerr = pcall(vm.cleanup_orphans, targets)
+if not cok then
+  log.error("could not commit the REDO logs an earlier run left; the backups will say why they fail", { error = tostring(cerr) })
+end
+
 local failed, partial, done = {}, {}, 0
 for _, v in ipairs(targets) do
-  local cok, cerr = pcall(vm.cleanup_orphans, "moref:" .. v.moref)
-  if not cok then
-    log.error("could not commit the REDO logs an earlier run left; the backup will say why it fails", { vm = v.name, error = tostring(cerr) })
-  end
   local ok, set = pcall(function()
     return v:backup { to = to, compress = a.compress, credentials = a.credentials }
   end)

@@ -38,7 +38,7 @@ if not v then
 end
 -- The target first: a refused grant or a dead server must not cost a snapshot.
 local dest = transport.open(target, { credentials = a.credentials })
-vm.cleanup_orphans("moref:" .. v.moref)
+vm.cleanup_orphans(v)
 
 local exported, skipped, dry = {}, {}, false
 -- No smooth way to return the number of scsi controllers:

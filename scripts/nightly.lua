@@ -135,13 +135,15 @@ end
 local rows, failures, partials = {}, 0, 0
 local totals = { sets = 0, bytes = 0, pruned = 0 }
 local dry = false -- vmlua run --dry-run: v:backup returns plans
-for _, v in ipairs(selected) do
-  if not preview then
-    local ok, err = pcall(vm.cleanup_orphans, "moref:" .. v.moref)
-    if not ok then
-      log.error("could not commit the REDO logs an earlier run left; the backup will say why it fails", { vm = v.name, error = tostring(err) })
-    end
+-- A killed run's REDO log would put the disks on two snapshot levels: commit
+-- them first (only on the VMs backed up here).
+if not preview then
+  local ok, err = pcall(vm.cleanup_orphans, selected)
+  if not ok then
+    log.error("could not commit the REDO logs an earlier run left; the backups will say why they fail", { error = tostring(err) })
   end
+end
+for _, v in ipairs(selected) do
   for i, to in ipairs(targets) do
     local cred = creds[i] or creds[1]
     local row = { vm = v.name, target = to, result = "ok", set = "-", bytes = 0, seconds = 0, missing = "" }

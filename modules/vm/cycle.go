@@ -631,6 +631,14 @@ type Cleaned struct {
 // whose cleanup fails does not stop the others; the first error is
 // returned with everything that was done.
 func (c *Conn) CleanupOrphans(r *runtime.Run, spec Spec, only map[string]bool) ([]Cleaned, error) {
+	if spec.Kind == "moref" && only == nil {
+		// one VM by reference: read it alone, not the inventory
+		v, err := c.Open(r.Context(), spec, "moref:"+spec.Value)
+		if err != nil || v == nil {
+			return nil, err
+		}
+		return CleanupOrphansOf(r, []*VM{v})
+	}
 	found, err := c.find(r.Context(), spec, "snapshot")
 	if err != nil {
 		return nil, err
@@ -646,6 +654,27 @@ func (c *Conn) CleanupOrphans(r *runtime.Run, spec Spec, only map[string]bool) (
 		}
 		v, err := c.newVM(r.Context(), x.Self)
 		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		names, err := v.CleanupOrphans(r)
+		for _, n := range names {
+			out = append(out, Cleaned{VM: v.Name(), Moref: v.Ref.Value, Snapshot: n})
+		}
+		if err != nil {
+			first = cmp.Or(first, err)
+		}
+	}
+	return out, first
+}
+
+// CleanupOrphansOf is CleanupOrphans for VMs the script already holds:
+// each is read again (one read per VM, not of the inventory).
+func CleanupOrphansOf(r *runtime.Run, vms []*VM) ([]Cleaned, error) {
+	var out []Cleaned
+	var first error
+	for _, v := range vms {
+		if err := v.Refresh(r.Context()); err != nil {
 			first = cmp.Or(first, err)
 			continue
 		}

@@ -35,7 +35,7 @@ func init() {
 		{Name: "registered", Returns: "{string}", Doc: "Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).", Fn: luaRegistered},
 		{Name: "connect", Args: []runtime.Arg{{Name: "profile", Type: "string", Doc: "a vSphere profile of the config file"}},
 			Doc: "Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.", Fn: luaConnect},
-		{Name: "cleanup_orphans", Args: []runtime.Arg{{Name: "spec", Type: "string", Optional: true, Doc: "VMs to look at (default any:)"}}, Returns: "table",
+		{Name: "cleanup_orphans", Args: []runtime.Arg{{Name: "vms", Type: "string|VM|{VM}", Optional: true, Doc: "the VMs to look at: a specifier (default any:), a VM, or a list of VMs (as vm.find returns; read one by one, not the inventory)"}}, Returns: "table",
 			Doc: "Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. " +
 				"A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. " +
 				"In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.", Fn: luaCleanupOrphans},
@@ -188,16 +188,37 @@ func luaConnect(r *runtime.Run, L *lua.LState) int {
 }
 
 func luaCleanupOrphans(r *runtime.Run, L *lua.LState) int {
-	raw := L.OptString(1, "any:")
-	spec, err := ParseSpec(raw)
-	if err != nil {
-		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
+	var done []Cleaned
+	var err error
+	switch a := L.Get(1).(type) {
+	case *lua.LTable, *lua.LUserData:
+		var vms []*VM
+		if v, ok := runtime.IsObject(L, a, VMType); ok {
+			vms = append(vms, v.(*VM))
+		} else if t, ok := a.(*lua.LTable); ok {
+			for i := 1; i <= t.Len(); i++ {
+				v, ok := runtime.IsObject(L, t.RawGetInt(i), VMType)
+				if !ok {
+					L.ArgError(1, fmt.Sprintf("element %d of the list is not a VM: give a specifier, a VM or a list of VMs", i))
+				}
+				vms = append(vms, v.(*VM))
+			}
+		} else {
+			L.ArgError(1, "a specifier, a VM or a list of VMs expected")
+		}
+		done, err = CleanupOrphansOf(r, vms)
+	default:
+		raw := L.OptString(1, "any:")
+		spec, perr := ParseSpec(raw)
+		if perr != nil {
+			return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", perr)
+		}
+		c, cerr := RunConn(r)
+		if cerr != nil {
+			return r.Raise(L, cerr)
+		}
+		done, err = c.CleanupOrphans(r, spec, nil)
 	}
-	c, err := RunConn(r)
-	if err != nil {
-		return r.Raise(L, err)
-	}
-	done, err := c.CleanupOrphans(r, spec, nil)
 	out := L.NewTable()
 	for _, o := range done {
 		e := L.NewTable()

@@ -536,3 +536,30 @@ func TestDryRunWalksTheWholeHotBackupCycle(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanupOrphansTakesAVMOrAListOfVMs: given VMs (as vm.find returns
+// them) cleanup_orphans commits the orphans of those VMs and no other's.
+func TestCleanupOrphansTakesAVMOrAListOfVMs(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{})
+	orphanOn(t, e, "VM1")
+	orphanOn(t, e, "VM2")
+	err, recs := e.Run(t, `
+		local vm = require "vm"
+		local l = vm.cleanup_orphans(vm.find("name:VM1"))
+		assert(#l == 1 and l[1].vm == "VM1", "a list: " .. #l)
+		assert(#vm.open("name:VM2"):snapshots() == 1, "VM2 was not in the list")
+		l = vm.cleanup_orphans(vm.open("name:VM2"))
+		assert(#l == 1 and l[1].vm == "VM2", "a VM: " .. #l)
+		assert(#vm.cleanup_orphans({}) == 0, "an empty list")
+		local ok, err = pcall(vm.cleanup_orphans, { "name:VM1" })
+		assert(not ok and tostring(err):find("not a VM"), tostring(err))
+	`, simtest.RunOptions{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	for _, v := range []string{"VM1", "VM2"} {
+		if s := e.Snapshots(t, v); len(s) != 0 {
+			t.Errorf("%s keeps %v", v, s)
+		}
+	}
+}
