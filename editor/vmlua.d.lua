@@ -218,7 +218,7 @@ function M_vm.cleanup_orphans(vms) end
 ---@class vmlua.backup
 local M_backup = {}
 
----Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id)}. A set without its catalog is listed with complete=false.
+---Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= ("ok", or "partial" for a set lacking a disk; absent for an incomplete set)}. A set without its catalog is listed with complete=false.
 ---@param options table at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)
 ---@return table
 function M_backup.list(options) end

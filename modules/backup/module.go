@@ -32,7 +32,7 @@ func init() {
 	}
 	Module.Funcs = []runtime.Func{
 		{Name: "list", Args: opts("at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)"), Returns: "table",
-			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id)}. " +
+			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= (\"ok\", or \"partial\" for a set lacking a disk; absent for an incomplete set)}. " +
 				"A set without its catalog is listed with complete=false.", Fn: luaList},
 		{Name: "verify", Args: opts("at= (Transport or URL), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
@@ -154,6 +154,7 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 		e.RawSetString("files", lua.LNumber(s.Files))
 		if s.Catalog != nil {
 			e.RawSetString("mode", lua.LString(orDefault(s.Catalog.Mode, "full")))
+			e.RawSetString("status", lua.LString(s.Catalog.StatusOf()))
 			if s.Catalog.Parent != "" {
 				e.RawSetString("parent", lua.LString(s.Catalog.Parent))
 			}

@@ -32,6 +32,8 @@ func TestASkippedDiskMakesTheSetPartial(t *testing.T) {
 				arg.dest = arg.sub
 				local set = v:backup`+tc.opts+`
 				assert(set.status == "`+tc.status+`", "status " .. tostring(set.status))
+				local l = require("backup").list{ at = arg.sub }
+				assert(#l == 1 and l[1].status == set.status, "backup.list's status " .. tostring(l[1] and l[1].status))
 			`, simtest.RunOptions{Args: []string{"sub=file://" + dir}})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, recs)
