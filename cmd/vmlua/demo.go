@@ -57,12 +57,12 @@ summary. No vCenter needed.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "vmlua demo: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
 	diskSize, err := parseSize(*size)
@@ -108,7 +108,7 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	}
 	defer sim.Close()
 
-	f := &runFlags{url: sim.URL.String(), insecure: true, logFormat: "text", logLevel: "warn", allow: stringList{"file://" + backups}}
+	f := &runFlags{url: sim.URL.String(), insecure: true, logFormat: "text", logLevel: "warn", allow: stringList{"file://" + backups}, scriptOut: io.Discard, showProgress: true}
 	target := "to=file://" + backups
 
 	fmt.Fprintln(stdout, "\n1. Backing up every VM with scripts/backup_all.lua (3 at a time, at most 2 per host)")

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -38,16 +38,40 @@ func (f *fleetFlags) register(fs *flag.FlagSet) {
 type fleetSummary struct {
 	Results []fleet.Result
 	Stats   fleet.Stats
+	// Rows are the result rows the scripts recorded (script.result), per
+	// VM moref.
+	Rows map[string][]map[string]any
 }
 
 // runEach runs script once per VM and prints a table; the exit status is
-// non-zero when any run failed.
+// the worst of the runs' (see worse).
 func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stdout, stderr io.Writer) int {
+	start := time.Now()
+	held := f.scriptOutput(stdout, stderr)
 	sum, code := eachVM(ctx, f, ff, script, args, stderr)
 	if sum == nil {
 		return code
 	}
-	printFleetTable(stdout, sum)
+	if !f.out.json && (!f.out.quiet || code != exitOK) {
+		printFleetTable(stdout, sum)
+	}
+	rep := newReport(script, code, nil, time.Since(start), nil)
+	rep.Runs = []runRow{}
+	for _, res := range sum.Results {
+		c := runtime.ExitStatus(res.Err)
+		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: runtime.StatusName(c), Exit: c, Seconds: res.Took.Round(time.Millisecond).Seconds()}
+		if res.Err != nil {
+			row.Message = errMessage(res.Err)
+		}
+		rep.Runs = append(rep.Runs, row)
+		for _, r := range sum.Rows[res.Item.Ref] {
+			if _, ok := r["vm"]; !ok {
+				r["vm"] = res.Item.Name
+			}
+			rep.Results = append(rep.Results, r)
+		}
+	}
+	f.finishOutput(rep, held, stdout)
 	return code
 }
 
@@ -101,11 +125,14 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		return &fleetSummary{}, exitOK
 	}
 	lim := fleet.Limits{Jobs: ff.jobs, PerHost: ff.perHost, PerDatastore: ff.perDatastore}
+	var rowsMu sync.Mutex
+	rows := map[string][]map[string]any{}
 	results, stats := fleet.Run(ctx, items, lim, func(ctx context.Context, it fleet.Item) error {
 		o := base
 		o.Context = ctx
 		o.Logger = base.Logger.With("vm", it.Name)
 		o.Args = append(append([]string{}, args...), "vm=moref:"+it.Ref, "vm_name="+it.Name)
+		o.HostArgs = []string{"vm", "vm_name"}
 		r, err := runtime.New(o)
 		if err != nil {
 			return err
@@ -118,29 +145,25 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 			}
 			question.Install(r, p)
 		}
-		return r.ExecFile(script)
+		err = r.ExecFile(script)
+		rowsMu.Lock()
+		rows[it.Ref] = r.Results()
+		rowsMu.Unlock()
+		return err
 	})
 	if s, ok := base.Progress.(*progress.Sink); ok {
 		s.Wait()
 	}
-	failed := 0
+	failed, code := 0, exitOK
 	for _, res := range results {
-		if res.Err != nil {
+		c := runtime.ExitStatus(res.Err)
+		if c != exitOK && c != exitPartial && c != exitNothingSelected {
 			failed++
 		}
+		code = worse(code, c)
 	}
 	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
-	code := exitOK
-	if failed > 0 {
-		code = exitFailure
-		for _, res := range results {
-			var se *runtime.ScriptError
-			if errors.As(res.Err, &se) && se.Code == runtime.CodeCanceled {
-				code = exitCanceled
-			}
-		}
-	}
-	return &fleetSummary{Results: results, Stats: stats}, code
+	return &fleetSummary{Results: results, Stats: stats, Rows: rows}, code
 }
 
 func maxOf(m map[string]int) int {
@@ -155,9 +178,9 @@ func printFleetTable(w io.Writer, s *fleetSummary) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tHOST\tRESULT\tTIME\tMESSAGE")
 	for _, r := range s.Results {
-		res, msg := "ok", ""
+		res, msg := runtime.StatusName(runtime.ExitStatus(r.Err)), ""
 		if r.Err != nil {
-			res, msg = "failed", r.Err.Error()
+			msg = errMessage(r.Err)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Item.Name, r.Item.Host, res, r.Took.Round(time.Millisecond), msg)
 	}
