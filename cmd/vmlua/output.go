@@ -125,7 +125,11 @@ func (rep *runReport) write(w io.Writer) {
 // summaryLine is --summary line: "nightly.lua: ok (exit 0) in 12.3s, 4
 // results: 3 ok, 1 partial".
 func (rep *runReport) summaryLine() string {
-	s := fmt.Sprintf("%s: %s (exit %d) in %s", rep.Script, rep.Status, rep.Exit, time.Duration(rep.Seconds*float64(time.Second)).Round(100*time.Millisecond))
+	took := time.Duration(rep.Seconds * float64(time.Second))
+	if took >= time.Second {
+		took = took.Round(100 * time.Millisecond)
+	}
+	s := fmt.Sprintf("%s: %s (exit %d) in %s", rep.Script, rep.Status, rep.Exit, took)
 	if rep.Runs != nil {
 		s += fmt.Sprintf(", %d VM(s)%s", len(rep.Runs), countBy(len(rep.Runs), func(i int) string { return rep.Runs[i].Status }))
 	}
