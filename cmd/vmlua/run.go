@@ -165,15 +165,23 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); close(done); cancel(nil) }
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) int {
+// runCommandFlags are every flag of 'vmlua run'.
+type runCommandFlags struct {
+	f       runFlags
+	ff      fleetFlags
+	withSim bool
+}
+
+// newRunFlagSet builds the flag set of 'vmlua run' (the docs' examples are
+// checked against it).
+func newRunFlagSet() (*flag.FlagSet, *runCommandFlags) {
 	fs := flag.NewFlagSet("vmlua run", flag.ContinueOnError)
-	var f runFlags
-	var ff fleetFlags
-	f.register(fs)
-	ff.register(fs)
-	f.out.register(fs)
-	fs.StringVar(&f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
-	withSim := fs.Bool("sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
+	c := &runCommandFlags{}
+	c.f.register(fs)
+	c.ff.register(fs)
+	c.f.out.register(fs)
+	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
+	fs.BoolVar(&c.withSim, "sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
        vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]
@@ -188,6 +196,12 @@ Flags:`)
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nExit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).")
 	}
+	return fs, c
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs, c := newRunFlagSet()
+	f, ff, withSim := &c.f, &c.ff, &c.withSim
 	pos, code, done := parseFlags(fs, args, stdout, stderr)
 	if done {
 		return code
@@ -219,9 +233,9 @@ Flags:`)
 		f.url, f.insecure = s.URL.String(), true
 	}
 	if ff.each != "" {
-		return runEach(ctx, &f, &ff, script, args, stdout, stderr)
+		return runEach(ctx, f, ff, script, args, stdout, stderr)
 	}
-	return runScript(ctx, &f, script, args, stdout, stderr)
+	return runScript(ctx, f, script, args, stdout, stderr)
 }
 
 // scriptOutput sets where the scripts' print goes for this run and
