@@ -183,3 +183,24 @@ func TestHeldOutputKeepsTheLastLines(t *testing.T) {
 		t.Errorf("flushed %q", got)
 	}
 }
+
+// TestPrintedLinesCanBePiped: what vm_info.lua prints is on stdout, one
+// tab-separated line per VM, so 'vmlua run ... | cut -f2' works; the logs
+// are on stderr.
+func TestPrintedLinesCanBePiped(t *testing.T) {
+	out, errb, code := runBin(t, "run", "--sim", "../../scripts/vm_info.lua", "any:")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 2 {
+			t.Fatalf("line %q is not tab-separated", line)
+		}
+		names = append(names, f[1]) // cut -f2
+	}
+	if strings.Join(names, ",") != "name:DB01,name:VM1,name:VM2" {
+		t.Errorf("cut -f2 gives %v\nstdout:\n%s", names, out)
+	}
+}
