@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +51,8 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, ar
 	held := f.scriptOutput(stdout, stderr)
 	sum, code := eachVM(ctx, f, ff, script, args, stderr)
 	if sum == nil {
+		// eachVM said why on stderr
+		f.finishOutput(newReport(script, code, errors.New("the fleet run did not start (see stderr)"), time.Since(start), nil), nil, stdout)
 		return code
 	}
 	if !f.out.json && (!f.out.quiet || code != exitOK) {

@@ -204,3 +204,13 @@ func TestPrintedLinesCanBePiped(t *testing.T) {
 		t.Errorf("cut -f2 gives %v\nstdout:\n%s", names, out)
 	}
 }
+
+// TestJSONReportsARunThatCouldNotStart: with --json, stdout holds a report
+// even when the script never ran.
+func TestJSONReportsARunThatCouldNotStart(t *testing.T) {
+	out, _, code := runBin(t, "run", "--json", filepath.Join(t.TempDir(), "nosuch.lua"))
+	var rep runReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitUsage || rep.Exit != exitUsage || rep.Status != "usage" || !strings.Contains(rep.Error, "no script") {
+		t.Errorf("exit %d, stdout %q (%v)", code, out, err)
+	}
+}

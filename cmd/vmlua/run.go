@@ -217,17 +217,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	script, args := pos[0], pos[1:]
 	if err := checkScript(script); err != nil {
-		return reportErr(stderr, &exitError{exitUsage, err})
+		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
 	if *withSim {
 		if f.url != "" || f.profile != "" {
-			return reportErr(stderr, &exitError{exitUsage, errors.New("--sim replaces --url/--profile: give one or the other")})
+			return f.fail(script, &exitError{exitUsage, errors.New("--sim replaces --url/--profile: give one or the other")}, stdout, stderr)
 		}
 		s, err := vsim.Start(ctx, vsim.Options{})
 		if err != nil {
-			return reportErr(stderr, fmt.Errorf("start the simulator: %w", err))
+			return f.fail(script, fmt.Errorf("start the simulator: %w", err), stdout, stderr)
 		}
 		defer s.Close()
 		f.url, f.insecure = s.URL.String(), true
@@ -267,23 +267,31 @@ func (f *runFlags) finishOutput(rep *runReport, held *heldOutput, stdout io.Writ
 	}
 }
 
+// fail reports a run that ended before its script ran: the error on
+// stderr, and the report --json and --summary ask for on stdout.
+func (f *runFlags) fail(script string, err error, stdout, stderr io.Writer) int {
+	code := reportErr(stderr, err)
+	f.finishOutput(newReport(script, code, err, 0, nil), nil, stdout)
+	return code
+}
+
 // runScript runs one script and maps the outcome to an exit status.
 func runScript(ctx context.Context, f *runFlags, script string, args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	held := f.scriptOutput(stdout, stderr)
 	opts, err := f.options(ctx, stderr, args)
 	if err != nil {
-		return reportErr(stderr, err)
+		return f.fail(script, err, stdout, stderr)
 	}
 	r, err := runtime.New(opts)
 	if err != nil {
-		return reportErr(stderr, &exitError{exitUsage, err})
+		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
 	}
 	if f.answer != "" {
 		p, err := question.LoadRules(r, f.answer)
 		if err != nil {
 			r.Close()
-			return reportErr(stderr, &exitError{exitConfig, err})
+			return f.fail(script, &exitError{exitConfig, err}, stdout, stderr)
 		}
 		question.Install(r, p)
 	}
