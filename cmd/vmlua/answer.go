@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,17 +28,13 @@ func cmdAnswer(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vmlua answer [--rules RULES.lua] [--vms SPEC] [--once] [--dry-run] [FLAGS]\n\nAnswers the questions VMs wait on, by rules, as they appear. Every answer is logged with the VM, the question id, its text and the choice; every question left for a person is logged as a warning. SIGTERM or SIGINT stops it cleanly; a lost vSphere session is re-established and every pending question re-read.\n\nFlags:")
 		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nExit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file.")
+		fmt.Fprintln(fs.Output(), "\nExit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file, 7 (--once) questions left for a person.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if fs.NArg() > 0 {
+	if len(pos) > 0 {
 		fs.Usage()
 		return exitUsage
 	}
@@ -81,6 +76,12 @@ func cmdAnswer(args []string, stdout, stderr io.Writer) int {
 			_ = a.Handle(r.Context(), q)
 		}
 		r.Log.Info("one pass done", "pending", len(found), "answered", a.Answered, "left", a.Left)
+		if a.Left > 0 {
+			// Something still waits for a person: not a failure of vmlua,
+			// but not done either (cron should say so).
+			fmt.Fprintf(stderr, "vmlua answer: %d question(s) left for a person (see the warnings above)\n", a.Left)
+			return exitPartial
+		}
 		return exitOK
 	}
 	r.Log.Info("watching for VM questions", "vms", *vms, "rules", len(policy.Rules), "single_choice", policy.SingleChoice)

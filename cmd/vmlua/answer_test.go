@@ -42,8 +42,8 @@ func isAnswered(q *vsim.Question) bool {
 }
 
 // TestAnswerOnce runs 'vmlua answer --once' as a process: it answers the
-// single-choice question, logs and leaves the multi-choice one, and in a
-// dry run answers nothing.
+// single-choice question, logs and leaves the multi-choice one (exit
+// status 7, partial), and in a dry run answers nothing.
 func TestAnswerOnce(t *testing.T) {
 	bin := simtest.Binary(t)
 	for _, tc := range []struct {
@@ -62,8 +62,11 @@ func TestAnswerOnce(t *testing.T) {
 			multi := ask(t, s, "VM2", "Retry?", "Retry", "Cancel")
 			args := append([]string{"answer", "--once", "--url", s.URL.String(), "--insecure", "--log-format", "json"}, tc.flags...)
 			out, err := exec.Command(bin, args...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("vmlua answer: %v\n%s", err, out)
+			if c := exitCode(err); c != exitPartial {
+				t.Fatalf("vmlua answer: exit %d (%v), want %d: a question is left for a person\n%s", c, err, exitPartial, out)
+			}
+			if !strings.Contains(string(out), "1 question(s) left for a person") {
+				t.Errorf("the run does not say a question is left:\n%s", out)
 			}
 			if isAnswered(single) != tc.wantAnswered || isAnswered(multi) {
 				t.Errorf("single answered = %v (want %v), multi answered = %v (want false)\n%s", isAnswered(single), tc.wantAnswered, isAnswered(multi), out)

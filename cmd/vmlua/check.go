@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,20 +20,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: vmlua check SCRIPT...\n\nCompiles each script and reports, with file:line, calls of vmlua functions and methods that do not exist or get the wrong number of arguments. Nothing is run.\nExit status: 0 when every script is clean, 1 when anything was found, 2 usage.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		fs.Usage()
 		return exitUsage
 	}
 	status := exitOK
-	for _, file := range fs.Args() {
+	for _, file := range pos {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			fmt.Fprintf(stderr, "vmlua check: %v\n", err)

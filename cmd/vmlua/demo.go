@@ -20,7 +20,6 @@ import (
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/runtime"
-	"github.com/vmlua/vmlua/scripts"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/file"
 )
@@ -57,12 +56,12 @@ summary. No vCenter needed.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "vmlua demo: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
 	diskSize, err := parseSize(*size)
@@ -89,17 +88,28 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	}
 	backups := filepath.Join(out, "backups")
 	scriptDir := filepath.Join(out, "scripts")
-	if err := os.MkdirAll(backups, 0o750); err != nil {
+	if err := prepareDemoBackups(out, backups, demoInventory(diskSize), stdout); err != nil {
 		return err
 	}
-	if err := writeScripts(scriptDir); err != nil {
+	// The user's copy of the scripts is theirs to edit: export never
+	// overwrites it. The demo itself runs the shipped scripts, from a
+	// private copy.
+	exported, err := exportScripts(scriptDir)
+	if err != nil {
 		return err
+	}
+	if len(exported.Kept) > 0 {
+		fmt.Fprintf(stdout, "vmlua demo: kept your edited copies in %s: %s (the demo runs the shipped versions)\n", scriptDir, strings.Join(exported.Kept, ", "))
 	}
 	dsDir, err := os.MkdirTemp("", "vmlua-demo-datastores-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dsDir)
+	shipped := filepath.Join(dsDir, "shipped-scripts")
+	if _, err := exportScripts(shipped); err != nil {
+		return err
+	}
 
 	fmt.Fprintln(stdout, "vmlua demo: starting the embedded vSphere simulator (4 VMs, 7 disks, guests writing)")
 	sim, err := vsim.Start(ctx, vsim.Options{Inventory: demoInventory(diskSize), DiskSize: diskSize, DatastoreDir: dsDir, WriteRate: 50})
@@ -108,11 +118,11 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	}
 	defer sim.Close()
 
-	f := &runFlags{url: sim.URL.String(), insecure: true, logFormat: "text", logLevel: "warn", allow: stringList{"file://" + backups}}
+	f := &runFlags{url: sim.URL.String(), insecure: true, logFormat: "text", logLevel: "warn", allow: stringList{"file://" + backups}, scriptOut: io.Discard, showProgress: true}
 	target := "to=file://" + backups
 
 	fmt.Fprintln(stdout, "\n1. Backing up every VM with scripts/backup_all.lua (3 at a time, at most 2 per host)")
-	sum, code := eachVM(ctx, f, &fleetFlags{each: "any:", jobs: 3, perHost: 2}, filepath.Join(scriptDir, "backup_all.lua"), []string{target, "keep=3"}, stderr)
+	sum, code := eachVM(ctx, f, &fleetFlags{each: "any:", jobs: 3, perHost: 2}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=3"}, stderr)
 	if sum == nil || (code != exitOK && code != exitPartial) { // DB01's independent disk makes its set partial
 		if sum != nil {
 			printFleetTable(stdout, sum)
@@ -146,10 +156,10 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if err := r.ExecFile(filepath.Join(scriptDir, "restore.lua")); err != nil && runtime.ExitStatus(err) != exitPartial {
+	if err := r.ExecFile(filepath.Join(shipped, "restore.lua")); err != nil && runtime.ExitStatus(err) != exitPartial {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if _, code := eachVM(ctx, f, &fleetFlags{each: "name:DB01-restored", jobs: 1}, filepath.Join(scriptDir, "backup_all.lua"), []string{target, "keep=1"}, stderr); code != exitOK && code != exitPartial {
+	if _, code := eachVM(ctx, f, &fleetFlags{each: "name:DB01-restored", jobs: 1}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=1"}, stderr); code != exitOK && code != exitPartial {
 		return errors.New("backing up the restored VM failed")
 	}
 	exact, err := compareSets(ctx, t, "DB01", "DB01-restored")
@@ -184,21 +194,56 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	return nil
 }
 
-func writeScripts(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// demoMarker marks a folder the demo wrote its backups into.
+const demoMarker = ".vmlua-demo"
+
+// prepareDemoBackups makes the backups folder and, when an earlier demo run
+// left sets there (its marker is present), removes the sets of the demo's
+// own VMs, so that every run leaves one set per VM instead of adding
+// hundreds of MiB. Other files are left alone; a folder without the marker
+// that holds anything but the demo's VMs is refused.
+func prepareDemoBackups(out, backups string, inv []vsim.VMSpec, stdout io.Writer) error {
+	marker := filepath.Join(out, demoMarker)
+	ents, err := os.ReadDir(backups)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		own := map[string]bool{demoRestoredName: true}
+		for _, v := range inv {
+			own[v.Name] = true
+		}
+		if _, merr := os.Stat(marker); merr != nil {
+			// No marker: only a folder holding nothing but the demo's VMs
+			// (an older demo's) is taken as the demo's own.
+			for _, e := range ents {
+				if !own[e.Name()] {
+					return fmt.Errorf("%s holds %s, which the demo did not write; give another --out", backups, e.Name())
+				}
+			}
+		}
+		removed := 0
+		for _, e := range ents {
+			if own[e.Name()] {
+				if err := os.RemoveAll(filepath.Join(backups, e.Name())); err != nil {
+					return err
+				}
+				removed++
+			}
+		}
+		if removed > 0 {
+			fmt.Fprintf(stdout, "vmlua demo: replacing the sets an earlier demo run left in %s\n", backups)
+		}
+	}
+	if err := os.MkdirAll(backups, 0o750); err != nil {
 		return err
 	}
-	return fs.WalkDir(scripts.Files, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := scripts.Files.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
-	})
+	return os.WriteFile(marker, []byte("vmlua demo writes its backups under backups/ and replaces them on the next run\n"), 0o644)
 }
+
+// demoRestoredName is the VM the demo restores DB01 as.
+const demoRestoredName = "DB01-restored"
 
 func quietLogger(w io.Writer) *slog.Logger {
 	l, _ := newLogger(w, "text", "warn")

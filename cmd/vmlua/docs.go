@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,16 +22,12 @@ func cmdDocs(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "Usage: vmlua docs [--out DIR] [--check]\n\nGenerates, from the modules' and transports' own registration:\n  docs/lua-api.md       the Lua API reference\n  docs/transports.md    transport URLs and options\n  editor/vmlua.d.lua    lua-language-server definitions (and editor/library/*.lua, editor/README.md)\nRun it from the repository root after changing a module: go run ./cmd/vmlua docs\nExit status: 0 done (or up to date), 1 failure (or stale with --check), 2 usage.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vmlua docs: unexpected argument %q\n", fs.Arg(0))
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "vmlua docs: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
 	files, err := docgen.Generate(all.Modules())

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -49,33 +50,42 @@ func (f *fleetFlags) hostArgs(o *runtime.Options) {
 type fleetSummary struct {
 	Results []fleet.Result
 	Stats   fleet.Stats
-	// Statuses are the runs' statuses, one per result: ok, failed,
-	// partial, timeout, canceled, ... (runtime.StatusName of the run's exit
-	// status).
-	Statuses []string
-}
-
-// runStatus names a run's outcome and gives the message to show for it.
-func runStatus(err error) (status, msg string) {
-	if err == nil {
-		return fleet.StatusOK, ""
-	}
-	status = runtime.StatusName(runtime.ExitStatus(err))
-	var ee *runtime.ExitError
-	if errors.As(err, &ee) {
-		return status, ee.Message
-	}
-	return status, err.Error()
+	// Rows are the result rows the scripts recorded (script.result), per
+	// VM moref.
+	Rows map[string][]map[string]any
 }
 
 // runEach runs script once per VM and prints a table; the exit status is
-// non-zero when any run failed.
+// the worst of the runs' (see worse).
 func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stdout, stderr io.Writer) int {
+	start := time.Now()
+	held := f.scriptOutput(stdout, stderr)
 	sum, code := eachVM(ctx, f, ff, script, args, stderr)
 	if sum == nil {
+		// eachVM said why on stderr
+		f.finishOutput(newReport(script, code, errors.New("the fleet run did not start (see stderr)"), time.Since(start), nil), nil, stdout)
 		return code
 	}
-	printFleetTable(stdout, sum)
+	if !f.out.json && (!f.out.quiet || code != exitOK) {
+		printFleetTable(stdout, sum)
+	}
+	rep := newReport(script, code, nil, time.Since(start), nil)
+	rep.Runs = []runRow{}
+	for _, res := range sum.Results {
+		c := runtime.ExitStatus(res.Err)
+		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: runtime.StatusName(c), Exit: c, Seconds: res.Took.Round(time.Millisecond).Seconds()}
+		if res.Err != nil {
+			row.Message = errMessage(res.Err)
+		}
+		rep.Runs = append(rep.Runs, row)
+		for _, r := range sum.Rows[res.Item.Ref] {
+			if _, ok := r["vm"]; !ok {
+				r["vm"] = res.Item.Name
+			}
+			rep.Results = append(rep.Results, r)
+		}
+	}
+	f.finishOutput(rep, held, stdout)
 	return code
 }
 
@@ -135,6 +145,8 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		return &fleetSummary{}, exitNothingSelected
 	}
 	lim := fleet.Limits{Jobs: ff.jobs, PerHost: ff.perHost, PerDatastore: ff.perDatastore}
+	var rowsMu sync.Mutex
+	rows := map[string][]map[string]any{}
 	results, stats := fleet.Run(ctx, items, lim, func(ctx context.Context, it fleet.Item) error {
 		o := base
 		o.Context = ctx
@@ -153,37 +165,28 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 			}
 			question.Install(r, p)
 		}
-		return r.ExecFile(script)
+		err = r.ExecFile(script)
+		rowsMu.Lock()
+		rows[it.Ref] = r.Results()
+		rowsMu.Unlock()
+		return err
 	})
 	if s, ok := base.Progress.(*progress.Sink); ok {
 		s.Wait()
 	}
-	statuses := make([]string, len(results))
-	failed, partial := 0, 0
-	for i, res := range results {
-		statuses[i], _ = runStatus(res.Err)
-		switch statuses[i] {
-		case fleet.StatusOK, fleet.StatusNothingSelected:
-		case fleet.StatusPartial:
+	failed, partial, code := 0, 0, exitOK
+	for _, res := range results {
+		c := runtime.ExitStatus(res.Err)
+		if c == exitPartial {
 			partial++
-		default:
+		}
+		if c != exitOK && c != exitPartial && c != exitNothingSelected {
 			failed++
 		}
+		code = worse(code, c)
 	}
 	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
-	code := exitOK
-	switch fleet.Overall(statuses) {
-	case fleet.StatusFailed:
-		code = exitFailure
-		for _, res := range results {
-			if runtime.ExitStatus(res.Err) == exitCanceled {
-				code = exitCanceled
-			}
-		}
-	case fleet.StatusPartial:
-		code = exitPartial
-	}
-	return &fleetSummary{Results: results, Stats: stats, Statuses: statuses}, code
+	return &fleetSummary{Results: results, Stats: stats, Rows: rows}, code
 }
 
 // cleanupBeforeDispatch commits the REDO logs killed runs left on the VMs
@@ -219,7 +222,10 @@ func printFleetTable(w io.Writer, s *fleetSummary) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tHOST\tRESULT\tTIME\tMESSAGE")
 	for _, r := range s.Results {
-		res, msg := runStatus(r.Err)
+		res, msg := runtime.StatusName(runtime.ExitStatus(r.Err)), ""
+		if r.Err != nil {
+			msg = errMessage(r.Err)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Item.Name, r.Item.Host, res, r.Took.Round(time.Millisecond), msg)
 	}
 	tw.Flush()

@@ -56,9 +56,19 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help":
 		usage(stdout)
 		return exitOK
+	case "help":
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return c.run([]string{"--help"}, stdout, stderr)
+			}
+		}
+		usage(stdout)
+		return exitOK
+	case "-v", "-version", "--version":
+		args = []string{"version"}
 	}
 	c, ok := commands[args[0]]
 	if !ok {
@@ -81,7 +91,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'vmlua COMMAND --help' for a command's flags. Docs: docs/README.md")
+	fmt.Fprintln(w, "\nRun 'vmlua COMMAND --help' (or 'vmlua help COMMAND') for a command's flags; 'vmlua --version' prints the version.\nExit statuses: docs/operations.md. Docs: docs/README.md")
 }
 
 // stringList is a repeatable string flag.

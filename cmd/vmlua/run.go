@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -35,6 +36,15 @@ type runFlags struct {
 	answer                                                         string // run --answer RULES.lua
 	allow                                                          stringList
 	timeout                                                        time.Duration
+	out                                                            outputFlags
+	// levelGiven: --log-level was on the command line (--quiet lowers
+	// the default level only).
+	levelGiven bool
+	// scriptOut is where the scripts' print goes (default stdout).
+	scriptOut io.Writer
+	// showProgress shows progress whatever the log level (the demo logs
+	// at warn level and shows its progress).
+	showProgress bool
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -61,7 +71,11 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 // options builds runtime options from flags, config and environment.
 func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string) (runtime.Options, error) {
-	logger, err := newLogger(stderr, f.logFormat, f.logLevel)
+	level := f.logLevel
+	if f.out.quiet && !f.levelGiven {
+		level = "warn"
+	}
+	logger, err := newLogger(stderr, f.logFormat, level)
 	if err != nil {
 		return runtime.Options{}, &exitError{exitUsage, err}
 	}
@@ -78,14 +92,15 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 		return runtime.Options{}, &exitError{exitConfig, err}
 	}
 	// Progress goes to stderr with the logs: bars on a terminal, lines
-	// otherwise; none with JSON logs, which must stay one record a line.
+	// otherwise; none with JSON logs, which must stay one record a line,
+	// and none above info level (progress lines are info).
 	var prog runtime.Progress
-	if f.logFormat != "json" {
+	if f.logFormat != "json" && !f.out.quiet && (f.showProgress || logger.Enabled(ctx, slog.LevelInfo)) {
 		prog = progress.New(stderr, progress.Options{})
 	}
 	opts := runtime.Options{
-		Progress: prog,
-		Context:  ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
+		Progress: prog, Stdout: f.scriptOut,
+		Context: ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
 		Timeout: f.timeout, LibDir: f.lib, Args: args,
 		Endpoints: eps, DefaultEndpoint: def, Credentials: creds,
 	}
@@ -150,69 +165,136 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); close(done); cancel(nil) }
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) int {
+// runCommandFlags are every flag of 'vmlua run'.
+type runCommandFlags struct {
+	f       runFlags
+	ff      fleetFlags
+	withSim bool
+}
+
+// newRunFlagSet builds the flag set of 'vmlua run' (the docs' examples are
+// checked against it).
+func newRunFlagSet() (*flag.FlagSet, *runCommandFlags) {
 	fs := flag.NewFlagSet("vmlua run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f runFlags
-	var ff fleetFlags
-	f.register(fs)
-	ff.register(fs)
-	fs.StringVar(&f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
-	withSim := fs.Bool("sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
+	c := &runCommandFlags{}
+	c.f.register(fs)
+	c.ff.register(fs)
+	c.f.out.register(fs)
+	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
+	fs.BoolVar(&c.withSim, "sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...]\n       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]\n\nRuns a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY.\nWith --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
+       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]
+
+Runs a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY
+(a script that declares them with script.args refuses unknown keys). Flags may come before or after SCRIPT;
+everything after a lone -- is the script's, even if it starts with -.
+What the script prints goes to stdout (to stderr with --json); logs and progress go to stderr.
+With --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.
+
+Flags:`)
 		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nExit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage, 3 config, 4 timeout, 5 interrupted (SIGINT/SIGTERM).")
+		fmt.Fprintln(fs.Output(), "\nExit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	return fs, c
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs, c := newRunFlagSet()
+	f, ff, withSim := &c.f, &c.ff, &c.withSim
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if fs.NArg() < 1 {
+	fs.Visit(func(fl *flag.Flag) { f.levelGiven = f.levelGiven || fl.Name == "log-level" })
+	if len(pos) < 1 {
+		fs.SetOutput(stderr)
 		fs.Usage()
 		return exitUsage
+	}
+	if err := f.out.check(); err != nil {
+		return reportErr(stderr, &exitError{exitUsage, err})
+	}
+	script, args := pos[0], pos[1:]
+	if err := checkScript(script); err != nil {
+		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
 	if *withSim {
 		if f.url != "" || f.profile != "" {
-			return reportErr(stderr, &exitError{exitUsage, errors.New("--sim replaces --url/--profile: give one or the other")})
+			return f.fail(script, &exitError{exitUsage, errors.New("--sim replaces --url/--profile: give one or the other")}, stdout, stderr)
 		}
 		s, err := vsim.Start(ctx, vsim.Options{})
 		if err != nil {
-			return reportErr(stderr, fmt.Errorf("start the simulator: %w", err))
+			return f.fail(script, fmt.Errorf("start the simulator: %w", err), stdout, stderr)
 		}
 		defer s.Close()
 		f.url, f.insecure = s.URL.String(), true
 	}
 	if ff.each != "" {
-		return runEach(ctx, &f, &ff, fs.Arg(0), fs.Args()[1:], stdout, stderr)
+		return runEach(ctx, f, ff, script, args, stdout, stderr)
 	}
-	return runScript(ctx, &f, fs.Arg(0), fs.Args()[1:], stderr, ff.hostArgs)
+	return runScript(ctx, f, script, args, stdout, stderr, ff.hostArgs)
+}
+
+// scriptOutput sets where the scripts' print goes for this run and
+// returns what to do with the held output at the end (--quiet).
+func (f *runFlags) scriptOutput(stdout, stderr io.Writer) *heldOutput {
+	switch {
+	case f.out.json:
+		f.scriptOut = stderr
+	case f.out.quiet:
+		h := newHeldOutput()
+		f.scriptOut = h
+		return h
+	default:
+		f.scriptOut = stdout
+	}
+	return nil
+}
+
+// finishOutput writes what the output flags ask for when a run ended.
+func (f *runFlags) finishOutput(rep *runReport, held *heldOutput, stdout io.Writer) {
+	if held != nil && rep.Exit != exitOK {
+		held.flush(stdout)
+	}
+	if f.out.json {
+		rep.write(stdout)
+	}
+	if f.out.summary == "line" {
+		fmt.Fprintln(stdout, rep.summaryLine())
+	}
+}
+
+// fail reports a run that ended before its script ran: the error on
+// stderr, and the report --json and --summary ask for on stdout.
+func (f *runFlags) fail(script string, err error, stdout, stderr io.Writer) int {
+	code := reportErr(stderr, err)
+	f.finishOutput(newReport(script, code, err, 0, nil), nil, stdout)
+	return code
 }
 
 // runScript runs one script and maps the outcome to an exit status.
-func runScript(ctx context.Context, f *runFlags, script string, args []string, stderr io.Writer, mods ...func(*runtime.Options)) int {
+func runScript(ctx context.Context, f *runFlags, script string, args []string, stdout, stderr io.Writer, mods ...func(*runtime.Options)) int {
+	start := time.Now()
+	held := f.scriptOutput(stdout, stderr)
 	opts, err := f.options(ctx, stderr, args)
 	if err != nil {
-		return reportErr(stderr, err)
+		return f.fail(script, err, stdout, stderr)
 	}
 	for _, m := range mods {
 		m(&opts)
 	}
 	r, err := runtime.New(opts)
 	if err != nil {
-		return reportErr(stderr, &exitError{exitUsage, err})
+		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
 	}
 	if f.answer != "" {
 		p, err := question.LoadRules(r, f.answer)
 		if err != nil {
 			r.Close()
-			return reportErr(stderr, &exitError{exitConfig, err})
+			return f.fail(script, &exitError{exitConfig, err}, stdout, stderr)
 		}
 		question.Install(r, p)
 	}
@@ -220,11 +302,27 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 	if s, ok := opts.Progress.(*progress.Sink); ok {
 		s.Wait()
 	}
-	if err == nil {
-		return exitOK
+	code := runtime.ExitStatus(err)
+	if err != nil {
+		fmt.Fprintf(stderr, "vmlua: %s: %v\n", script, err)
 	}
-	fmt.Fprintf(stderr, "vmlua: %s: %v\n", script, err)
-	return runtime.ExitStatus(err)
+	f.finishOutput(newReport(script, code, err, time.Since(start), r.Results()), held, stdout)
+	return code
+}
+
+// checkScript reports a script that cannot be run at all (a usage error,
+// exit status 2, rather than a failed script).
+func checkScript(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("run: no script %s (give the path of a .lua file; the shipped ones are in /usr/local/share/vmlua/scripts after make install, or see vmlua scripts)", path)
+	case err != nil:
+		return fmt.Errorf("run: cannot read the script %s: %w", path, err)
+	case st.IsDir():
+		return fmt.Errorf("run: %s is a directory, not a script", path)
+	}
+	return nil
 }
 
 func reportErr(stderr io.Writer, err error) int {
@@ -232,6 +330,10 @@ func reportErr(stderr io.Writer, err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	var re *runtime.Error
+	if errors.As(err, &re) && re.Code == runtime.CodeConfig {
+		return exitConfig
 	}
 	return exitFailure
 }

@@ -39,14 +39,12 @@ func cmdSim(args []string, stdout, stderr io.Writer) int {
 	dsDir := fs.String("datastore-dir", "", "folder for the datastores' files (default: a temporary folder removed on exit)")
 	rate := fs.Float64("write-rate", 20, "guest writes per second per powered-on VM (0: none)")
 	maxRedo := fs.Int("max-redo", 2, "snapshots per VM before CreateSnapshot raises a question (-1: no limit)")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "vmlua sim: unexpected arguments %q\n", fs.Args())
+	if len(pos) != 0 {
+		fmt.Fprintf(stderr, "vmlua sim: unexpected arguments %q\n", pos)
 		return exitUsage
 	}
 	size, err := parseSize(*diskSize)
@@ -88,13 +86,11 @@ func cmdSimAsk(args []string, stdout, stderr io.Writer) int {
 	}
 	rawURL := fs.String("url", "", "the SDK URL 'vmlua sim' printed (with credentials)")
 	insecure := fs.Bool("insecure", true, "do not verify the simulator's certificate")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if *rawURL == "" || fs.NArg() < 3 {
+	if *rawURL == "" || len(pos) < 3 {
 		fs.Usage()
 		return exitUsage
 	}
@@ -103,7 +99,7 @@ func cmdSimAsk(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmlua sim ask: --url: %v\n", err)
 		return exitUsage
 	}
-	id, err := vsim.RemoteAsk(context.Background(), u, *insecure, vsim.AskRequest{VM: fs.Arg(0), Text: fs.Arg(1), Choices: fs.Args()[2:]})
+	id, err := vsim.RemoteAsk(context.Background(), u, *insecure, vsim.AskRequest{VM: pos[0], Text: pos[1], Choices: pos[2:]})
 	if err != nil {
 		fmt.Fprintf(stderr, "vmlua sim ask: %v\n", err)
 		return exitFailure

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 
@@ -8,8 +9,22 @@ import (
 )
 
 func init() {
-	register(command{name: "version", summary: "print vmlua's version", run: func(args []string, stdout, stderr io.Writer) int {
-		fmt.Fprintf(stdout, "vmlua %s\n", runtime.Version)
-		return exitOK
-	}})
+	register(command{name: "version", summary: "print vmlua's version (also: vmlua --version)", run: cmdVersion})
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vmlua version", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: vmlua version\n       vmlua --version\n\nPrints vmlua's version.")
+	}
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "vmlua version: unexpected argument %q\n", pos[0])
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "vmlua %s\n", runtime.Version)
+	return exitOK
 }

@@ -5,6 +5,5 @@
 // touches has room; jobs that wait do not block jobs on other hosts. One
 // job's failure does not stop the others. Shard picks a stable 1/n of the
 // VMs by UUID so that several machines split a fleet without talking to
-// each other. Overall sums the jobs' statuses up (ok, partial, failed, or
-// nothing_selected for a fleet of no VM) into the run's.
+// each other.
 package fleet

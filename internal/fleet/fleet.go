@@ -188,33 +188,3 @@ func (s *sched) give(it Item) {
 		s.ds[d]--
 	}
 }
-
-// Statuses of a job and of a fleet run.
-const (
-	StatusOK              = "ok"
-	StatusFailed          = "failed"
-	StatusPartial         = "partial" // the job finished but left something out (a set without a disk)
-	StatusNothingSelected = "nothing_selected"
-)
-
-// Overall is the status of a fleet run from its jobs' statuses: failed
-// when any job failed (or had a status this package does not know),
-// partial when any was partial, nothing_selected when there were no jobs,
-// ok when every job was ok. A job that selected nothing of its own counts
-// as ok: the fleet selected it.
-func Overall(statuses []string) string {
-	if len(statuses) == 0 {
-		return StatusNothingSelected
-	}
-	out := StatusOK
-	for _, s := range statuses {
-		switch s {
-		case StatusOK, StatusNothingSelected:
-		case StatusPartial:
-			out = StatusPartial
-		default:
-			return StatusFailed
-		}
-	}
-	return out
-}

@@ -170,25 +170,3 @@ func TestParseShard(t *testing.T) {
 		}
 	}
 }
-
-func TestOverallStatusOfAFleetRun(t *testing.T) {
-	cases := []struct {
-		name     string
-		statuses []string
-		want     string
-	}{
-		{"no job at all is nothing selected", nil, StatusNothingSelected},
-		{"every job ok is ok", []string{"ok", "ok"}, StatusOK},
-		{"one partial job makes the run partial", []string{"ok", "partial", "ok"}, StatusPartial},
-		{"one failed job makes the run failed, even with partial ones", []string{"partial", "failed", "ok"}, StatusFailed},
-		{"a status it does not know counts as failed", []string{"ok", "status 42"}, StatusFailed},
-		{"a job that selected nothing itself is ok", []string{"nothing_selected", "ok"}, StatusOK},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := Overall(tc.statuses); got != tc.want {
-				t.Errorf("Overall(%v) = %q, want %q", tc.statuses, got, tc.want)
-			}
-		})
-	}
-}
