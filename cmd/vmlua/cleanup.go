@@ -1,10 +1,10 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/vmlua/vmlua/modules/vm"
@@ -35,21 +35,17 @@ Flags:`)
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nExit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if fs.NArg() > 1 {
-		fs.Usage()
+	if len(pos) > 1 {
+		fmt.Fprintf(stderr, "vmlua cleanup: one specifier at most, got %d: %s\nRun 'vmlua cleanup --help' for its flags.\n", len(pos), strings.Join(pos, " "))
 		return exitUsage
 	}
 	raw := "any:"
-	if fs.NArg() == 1 {
-		raw = fs.Arg(0)
+	if len(pos) == 1 {
+		raw = pos[0]
 	}
 	spec, err := vm.ParseSpec(raw)
 	if err != nil {
@@ -71,8 +67,8 @@ Flags:`)
 	if err != nil {
 		return reportErr(stderr, err)
 	}
-	done, err := c.CleanupOrphans(r, spec, nil)
-	printCleaned(stdout, done, r.DryRun)
+	cleaned, err := c.CleanupOrphans(r, spec, nil)
+	printCleaned(stdout, cleaned, r.DryRun)
 	if err != nil {
 		return reportErr(stderr, err)
 	}
