@@ -57,7 +57,7 @@ if not cok then
   log.error("could not commit the REDO logs an earlier run left; the backups will say why they fail", { error = tostring(cerr) })
 end
 
-local failed, partial, done = {}, {}, 0
+local failed, partial, done, dry = {}, {}, 0, false
 for _, v in ipairs(targets) do
   local ok, set = pcall(function()
     return v:backup { to = to, compress = a.compress, credentials = a.credentials }
@@ -66,6 +66,7 @@ for _, v in ipairs(targets) do
   if ok then
     done = done + 1
     row.set, row.dry_run = set.id, set.dry_run == true
+    dry = dry or row.dry_run
     for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) end
     log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
     if set.status == "partial" then
@@ -89,7 +90,7 @@ for _, v in ipairs(targets) do
   script.result(row)
 end
 
-print(string.format("%d of %d VM(s) backed up to %s, %d partial", done, #targets, to, #partial))
+print(string.format("%d of %d VM(s) %s to %s, %d partial", done, #targets, dry and "would be backed up (dry run, nothing written)" or "backed up", to, #partial))
 if #partial > 0 then
   print("partial (disks not backed up): " .. table.concat(partial, ", "))
 end

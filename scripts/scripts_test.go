@@ -354,11 +354,11 @@ func TestShippedBackupScriptsRunThroughADryRun(t *testing.T) {
 			[]string{"nightly summary (dry run: nothing written, nothing removed)", "DB01                 partial (dry run)", "VM1                  ok (dry run)", "3 VM(s), 1 target(s): dry run: nothing written; 0 failed, 1 partial"},
 			[]string{"dry run: would store the frozen disk", "dry run: would write the catalog"}},
 		{"backup_all.lua", []string{dest, "vms=name:VM*"}, runtime.ExitOK,
-			[]string{"2 of 2 VM(s) backed up to file://"}, []string{"dry run: backup set planned"}},
+			[]string{"2 of 2 VM(s) would be backed up (dry run, nothing written) to file://"}, []string{"dry run: backup set planned"}},
 		{"hot_backup.lua", []string{"name:DB01", dest}, runtime.ExitPartial,
 			[]string{"DB01: 2 disk(s) would be exported (dry run)"}, []string{"dry run: would export the frozen disk", "dry run: would commit a REDO log (remove snapshot)"}},
 		{"vmx_backup.lua", []string{dest, "vms=name:DB01"}, runtime.ExitOK,
-			[]string{"1 VM(s): 1 archived, 0 synced, 0 failed"}, []string{"dry run: would write the configuration archive"}},
+			[]string{"1 VM(s): 1 archived, 0 synced, 0 failed (dry run: nothing written)"}, []string{"dry run: would write the configuration archive"}},
 		{"restore.lua", []string{"from=file://" + src, "vm=VM1", "name=VM1-copy"}, runtime.ExitOK,
 			[]string{"dry run: nothing restored"}, []string{"dry run: would restore a VM"}},
 	}

@@ -116,7 +116,7 @@ if #vms == 0 then
   if a.allow_empty then return end
   script.exit("nothing_selected", "no VM matches " .. spec .. ": nothing was archived (give allow_empty=true if that is expected)")
 end
-local failed, archived, synced, to_sync = {}, 0, 0, {}
+local failed, archived, synced, to_sync, dry = {}, 0, 0, {}, false
 local function fail(name, err)
   failed[#failed + 1] = name
   log.error("configuration backup failed", { vm = name, error = tostring(err) })
@@ -128,6 +128,7 @@ for _, v in ipairs(vms) do
     if dest then
       local res = backup.vmx { vm = v, to = dest }
       archived = archived + 1
+      dry = dry or res.dry_run == true
       log.info(res.dry_run and "dry run: configuration archive not written" or "configuration archived", { vm = v.name, file = res.path, bytes = res.bytes, files = #res.files })
       script.result { vm = v.name, status = "ok", file = res.path, bytes = res.bytes, dry_run = res.dry_run == true }
       if keep then rotate(dest, res.path:match("^(.*)/[^/]+$") or ".") end
@@ -164,7 +165,7 @@ if sync and #to_sync > 0 then
   end
 end
 
-print(string.format("%d VM(s): %d archived, %d synced, %d failed", #vms, archived, synced, #failed))
+print(string.format("%d VM(s): %d archived, %d synced, %d failed%s", #vms, archived, synced, #failed, dry and " (dry run: nothing written)" or ""))
 if #failed > 0 then
   error({ code = "error", message = #failed .. " VM(s) failed: " .. table.concat(failed, ", ") })
 end
