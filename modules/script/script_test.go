@@ -52,6 +52,7 @@ func run(t *testing.T, src string, args []string, host ...string) outcome {
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
 		Modules: []*runtime.Module{script.Module, hold},
 		Args:    args, HostArgs: host, Stdout: &stdout, Timeout: 20 * time.Second,
+		Endpoints: map[string]runtime.Endpoint{"vc": {Password: "Sup3r-S3cret-PW"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +190,10 @@ s.result{ vm = "WEB01", status = "partial" }`, nil)
 	}
 	if len(o.results) != 2 || o.results[0]["vm"] != "DB01" || o.results[0]["bytes"] != int64(1048576) || o.results[0]["verified"] != true || o.results[0]["rate"] != 1.5 || o.results[1]["status"] != "partial" {
 		t.Errorf("results = %v", o.results)
+	}
+	o = run(t, `require("script").result{ target = "sftp://backup:Sup3r-S3cret-PW@nas/x" }`, nil)
+	if o.err != nil || o.results[0]["target"] != "sftp://backup:xxxxx@nas/x" {
+		t.Errorf("a configured password in a row: %v, %v; want it redacted", o.results, o.err)
 	}
 	o = run(t, `require("script").result{ vm = "DB01", disks = { "scsi0:0" } }`, nil)
 	var se *runtime.ScriptError
