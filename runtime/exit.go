@@ -135,7 +135,6 @@ type outcome struct {
 	mu      sync.Mutex
 	status  int
 	set     bool
-	exited  bool
 	message string
 	where   string
 	results []map[string]any
@@ -163,15 +162,21 @@ func (r *Run) Status() (int, bool) {
 // when the status is 0).
 func (r *Run) Exit(status int, message, where string) {
 	r.out.mu.Lock()
-	r.out.status, r.out.set, r.out.exited = status, true, true
+	r.out.status, r.out.set = status, true
 	r.out.message, r.out.where = r.redact(message), where
 	r.out.mu.Unlock()
 	r.cancel(&exitCause{status})
 }
 
 // AddResult records one result row (script.result). Rows are flat: string
-// keys, and string, number or boolean values.
+// keys, and string, number or boolean values; configured secrets in
+// strings are redacted, as in logs.
 func (r *Run) AddResult(row map[string]any) {
+	for k, v := range row {
+		if s, ok := v.(string); ok {
+			row[k] = r.redact(s)
+		}
+	}
 	r.out.mu.Lock()
 	r.out.results = append(r.out.results, row)
 	r.out.mu.Unlock()

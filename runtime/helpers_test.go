@@ -3,7 +3,6 @@ package runtime_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -90,18 +89,6 @@ type result struct {
 	stdout  string // what the script printed
 	cleaned []string
 	took    time.Duration
-}
-
-// messages returns the msg of every log record.
-func (res result) messages() []string {
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(res.log), "\n") {
-		var rec struct{ Msg string }
-		if json.Unmarshal([]byte(line), &rec) == nil {
-			out = append(out, rec.Msg)
-		}
-	}
-	return out
 }
 
 // printed returns the lines the script printed to its stdout.

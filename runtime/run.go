@@ -269,8 +269,11 @@ func (r *Run) ExecString(name, src string) error {
 		err = r.endStatus()
 	}
 	if cerr := r.finish(); cerr != nil {
-		if err == nil {
-			err = &ScriptError{Code: CodeError, Message: "the script succeeded but cleanup failed: " + r.redact(cerr.Error()), Cause: cerr}
+		var ee *ExitError
+		if err == nil || errors.As(err, &ee) {
+			// a failed cleanup (a REDO left open) outranks the status the
+			// script chose: the run failed
+			err = &ScriptError{Code: CodeError, Message: "the script ended but cleanup failed: " + r.redact(cerr.Error()), Cause: cerr}
 		} else {
 			r.Log.Error("cleanup after the failed script also failed", "error", cerr)
 		}

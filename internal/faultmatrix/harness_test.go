@@ -106,7 +106,7 @@ func (f *fx) runInProcess(c cell) error {
 		}
 	}}
 	opts := runtime.Options{
-		Logger:    slog.New(f.recs),
+		Logger: slog.New(f.recs), Stdout: f.recs.Stdout(),
 		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module, backup.Module},
 		Timeout:   2 * time.Minute,
 		Endpoints: map[string]runtime.Endpoint{"sim": f.Endpoint}, DefaultEndpoint: "sim",

@@ -41,11 +41,18 @@ func run(t *testing.T, src string, args []string, host ...string) outcome {
 			})
 			return 0
 		},
+	}, {
+		Name: "broken", Doc: "registers a cleanup action that fails, as a commit the server refuses",
+		Fn: func(r *runtime.Run, L *lua.LState) int {
+			r.Cleanup.Push("commit REDO", func(context.Context) error { return errors.New("the server refused the commit") })
+			return 0
+		},
 	}}}
 	r, err := runtime.New(runtime.Options{
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
 		Modules: []*runtime.Module{script.Module, hold},
 		Args:    args, HostArgs: host, Stdout: &stdout, Timeout: 20 * time.Second,
+		Endpoints: map[string]runtime.Endpoint{"vc": {Password: "Sup3r-S3cret-PW"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +151,7 @@ func TestStatusAndExitSetTheRunsExitStatus(t *testing.T) {
 		{"exit stops the script at once", `local s = require "script"; s.exit("partial", "2 disks skipped"); print("not reached")`, 7, "t.lua:1: the script ended with status partial (7): 2 disks skipped", "", "", false},
 		{"exit cannot be caught by pcall", `local s = require "script"; pcall(s.exit, "failed"); print("not reached")`, 1, "status failed (1)", "", "", false},
 		{"exit runs the cleanup stack", `require("hold").redo(); require("script").exit(7)`, 7, "status partial (7)", "", "", true},
+		{"a failed cleanup outranks the status the script chose", `require("hold").broken(); require("script").status("partial")`, 1, "cleanup failed: ", "", "", false},
 		{"exit with ok and a message logs the message and ends with 0", `require("script").exit("ok", "nothing to do today"); print("not reached")`, 0, "", "", "nothing to do today", false},
 		{"an unknown status name is a script error", `require("script").status("parital")`, 1, `unknown status "parital"`, "", "", false},
 		{"a status above 125 is refused", `require("script").status(200)`, 1, "want a whole number 0..125", "", "", false},
@@ -182,6 +190,10 @@ s.result{ vm = "WEB01", status = "partial" }`, nil)
 	}
 	if len(o.results) != 2 || o.results[0]["vm"] != "DB01" || o.results[0]["bytes"] != int64(1048576) || o.results[0]["verified"] != true || o.results[0]["rate"] != 1.5 || o.results[1]["status"] != "partial" {
 		t.Errorf("results = %v", o.results)
+	}
+	o = run(t, `require("script").result{ target = "sftp://backup:Sup3r-S3cret-PW@nas/x" }`, nil)
+	if o.err != nil || o.results[0]["target"] != "sftp://backup:xxxxx@nas/x" {
+		t.Errorf("a configured password in a row: %v, %v; want it redacted", o.results, o.err)
 	}
 	o = run(t, `require("script").result{ vm = "DB01", disks = { "scsi0:0" } }`, nil)
 	var se *runtime.ScriptError
