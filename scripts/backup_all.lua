@@ -76,7 +76,6 @@ for _, v in ipairs(targets) do
       end
       row.status, row.message = "partial", "lacks disk(s) " .. table.concat(ids, ",")
       partial[#partial + 1] = v.name .. " (" .. table.concat(ids, ",") .. ")"
-      log.warn("the set lacks disks that could not be backed up; a restore of it yields the VM without them", { vm = v.name, set = set.id, missing = table.concat(ids, ",") })
     end
     local p = backup.prune { at = to, vm = v.name, keep = a.keep, credentials = a.credentials }
     for _, r in ipairs(p.removed) do

@@ -161,8 +161,6 @@ for _, v in ipairs(selected) do
         if set.status == "partial" then
           row.result = "partial"
           row.missing = table.concat(missing(set), ",")
-          log.warn("the set lacks disks that could not be backed up; a restore of it yields the VM without them",
-            { vm = v.name, set = set.id, missing = row.missing })
         end
         if set.dry_run then
           row.result = row.result .. " (dry run)"
