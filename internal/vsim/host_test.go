@@ -532,3 +532,31 @@ func TestBundleDecodesToWhatItEncodes(t *testing.T) {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", got, b)
 	}
 }
+
+func TestADisconnectedHostCannotBackUp(t *testing.T) {
+	_, c := startSim(t, Options{VMs: 1})
+	ctx := context.Background()
+	for name, h := range findHosts(t, c) {
+		v := viewHost(t, c, h)
+		task, err := h.Disconnect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := task.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err = methods.BackupFirmwareConfiguration(ctx, c.Client, &types.BackupFirmwareConfiguration{This: v.FirmwareSystem})
+		var f *types.HostNotConnected
+		if !isFault(err, &f) {
+			t.Errorf("%s disconnected: backup gave %v, want HostNotConnected", name, err)
+		}
+		task, err = h.Reconnect(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := task.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		backupBundle(t, c, v.FirmwareSystem)
+	}
+}
