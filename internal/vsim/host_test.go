@@ -23,7 +23,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-func findHosts(t *testing.T, c *govmomi.Client) map[string]*object.HostSystem {
+func findHosts(t testing.TB, c *govmomi.Client) map[string]*object.HostSystem {
 	t.Helper()
 	hosts, err := find.NewFinder(c.Client).HostSystemList(context.Background(), "*/*")
 	if err != nil {
@@ -43,7 +43,7 @@ func findHosts(t *testing.T, c *govmomi.Client) map[string]*object.HostSystem {
 	return out
 }
 
-func hostProps(t *testing.T, c *govmomi.Client, h *object.HostSystem) mo.HostSystem {
+func hostProps(t testing.TB, c *govmomi.Client, h *object.HostSystem) mo.HostSystem {
 	t.Helper()
 	var m mo.HostSystem
 	if err := h.Properties(context.Background(), h.Reference(), []string{"name", "config", "configManager", "runtime", "summary", "hardware"}, &m); err != nil {
@@ -65,7 +65,7 @@ type hostView struct {
 	FirmwareSystem, DTSyst types.ManagedObjectReference
 }
 
-func viewHost(t *testing.T, c *govmomi.Client, h *object.HostSystem) hostView {
+func viewHost(t testing.TB, c *govmomi.Client, h *object.HostSystem) hostView {
 	t.Helper()
 	ctx := context.Background()
 	m := hostProps(t, c, h)
@@ -117,7 +117,7 @@ func sameConfig(a, b hostView) bool {
 }
 
 // bundleURL resolves an ESXi "http://*/..." URL against the session's URL.
-func bundleURL(t *testing.T, c *govmomi.Client, raw string) *url.URL {
+func bundleURL(t testing.TB, c *govmomi.Client, raw string) *url.URL {
 	t.Helper()
 	if !strings.HasPrefix(raw, "http://*/") {
 		t.Fatalf("URL %q does not start with http://*/ as ESXi's do", raw)
@@ -130,7 +130,7 @@ func bundleURL(t *testing.T, c *govmomi.Client, raw string) *url.URL {
 	return u
 }
 
-func backupBundle(t *testing.T, c *govmomi.Client, fw types.ManagedObjectReference) (*url.URL, []byte) {
+func backupBundle(t testing.TB, c *govmomi.Client, fw types.ManagedObjectReference) (*url.URL, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	res, err := methods.BackupFirmwareConfiguration(ctx, c.Client, &types.BackupFirmwareConfiguration{This: fw})
@@ -559,4 +559,29 @@ func TestADisconnectedHostCannotBackUp(t *testing.T) {
 		}
 		backupBundle(t, c, v.FirmwareSystem)
 	}
+}
+
+// BenchmarkHostBundleBackup measures one BackupFirmwareConfiguration call
+// plus the bundle's download, and reports the bundle's size.
+func BenchmarkHostBundleBackup(b *testing.B) {
+	s, err := Start(context.Background(), Options{Model: "esx", VMs: 1, DiskSize: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c, err := s.Client(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var fw types.ManagedObjectReference
+	for _, h := range findHosts(b, c) {
+		fw = viewHost(b, c, h).FirmwareSystem
+	}
+	var size int
+	b.ResetTimer()
+	for range b.N {
+		_, data := backupBundle(b, c, fw)
+		size = len(data)
+	}
+	b.ReportMetric(float64(size), "bundle-bytes")
 }
