@@ -58,10 +58,15 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 			return nil, nil
 		}
 		put(ctx, o, &folderWrapper{o, s})
+	case *simulator.HostNetworkSystem:
+		if w, ok := cur.(*netWrapper); ok && w.HostNetworkSystem == o {
+			return nil, nil
+		}
+		put(ctx, o, &netWrapper{o, s})
 	case nil:
 		// removed object: drop a stale wrapper so the call gets ManagedObjectNotFound
 		switch cur.(type) {
-		case *vmWrapper, *snapWrapper, *folderWrapper:
+		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper:
 			ctx.Session.Registry.Remove(ctx, ref)
 		}
 	}

@@ -21,6 +21,23 @@
 //     flat content; /folder GET of a delta data file streams its chain level.
 //   - Real .vmx files, RegisterVM_Task from them; CBT (ChangeId,
 //     QueryChangedDiskAreas from the write log); in-task faults; DropSessions.
+//   - ESXi hosts (host*.go, bundle.go): every host (the ESX model's one, the
+//     vCenter model's four) has its own build, uuid, NTP and DNS servers,
+//     syslog host, vSwitches and advanced settings, and a HostFirmwareSystem:
+//     BackupFirmwareConfiguration returns http://*/downloads/<id>/configBundle-<host>.tgz,
+//     a real gzip'd tar (Manifest.txt, etc/ntp.conf, etc/resolv.conf,
+//     etc/vmware/esx.conf) served to the session's cookie;
+//     QueryFirmwareConfigUploadURL gives the URL to PUT a bundle to;
+//     RestoreFirmwareConfiguration raises InvalidState (not in maintenance
+//     mode), FileNotFound (nothing uploaded), InvalidBundle (corrupt,
+//     truncated, no manifest) and MismatchedBundle (other uuid or build,
+//     unless force), else replaces the configuration and sets
+//     runtime.bootTime (the reboot). HostDateTimeSystem (UpdateDateTimeConfig)
+//     and the network system's UpdateDnsConfig and vSwitch/port group methods
+//     change config.dateTimeInfo and config.network, which the network
+//     system's networkInfo is. Test controls: InjectDownloadFault (the
+//     bundle GET cut after N bytes), SetHostBuild (a patched host),
+//     UploadedBundle, Hosts.
 //
 // How it attaches to vcsim: see dispatch.go (per-session wrappers chosen by
 // Registry.Handler). Only linear snapshot chains are modelled; reverting to a

@@ -93,8 +93,12 @@ type Sim struct {
 	vms        map[string]*vmState // by moref value
 	dsDirs     map[string]string   // datastore name -> local dir
 	taskFaults []*TaskFault
-	leases     sync.Map // lease id -> *lease
-	qid        int
+	leases     sync.Map              // lease id -> *lease
+	hosts      map[string]*hostState // by moref value
+	downloads  sync.Map              // download id -> *bundleDownload
+
+	downloadFaults []*DownloadFault
+	qid            int
 }
 
 const (
@@ -188,6 +192,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	}
 	s.reg = s.model.Map()
 	s.reg.Handler = s.dispatch
+	if err := s.setupHosts(); err != nil {
+		return nil, err
+	}
 
 	svc := s.model.Service
 	svc.TLS = new(tls.Config)
@@ -196,6 +203,10 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	svc.HandleFunc("HEAD /folder/", s.serveFolder)
 	svc.HandleFunc(nfcPath, s.serveNFC)
 	svc.HandleFunc(controlPath, s.serveControl)
+	svc.HandleFunc("GET "+downloadsPath, s.serveDownload)
+	svc.HandleFunc("HEAD "+downloadsPath, s.serveDownload)
+	svc.HandleFunc("PUT "+uploadPath, s.serveUpload)
+	svc.HandleFunc("POST "+uploadPath, s.serveUpload)
 	s.server = svc.NewServer()
 	s.URL = s.server.URL
 	s.Thumbprint = s.server.CertificateInfo().ThumbprintSHA1
