@@ -119,6 +119,26 @@ func TestCreateFalseInTheURLKeepsABackupOffTheLocalDisk(t *testing.T) {
 	}
 }
 
+// TestAReadOnlyMountIsNotRetried: a NAS mounted read-only (EROFS) fails
+// a backup at once instead of five times with back-off.
+func TestAReadOnlyMountIsNotRetried(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "vmlua-ro", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a read-only tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	tr, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	transporttest.ReadOnlyIsNotRetried(t, tr)
+}
+
 func TestSymlinksOutOfTheRootAreRefused(t *testing.T) {
 	outside := t.TempDir()
 	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600); err != nil {
