@@ -18,6 +18,8 @@ func Markdown(w io.Writer) error {
 	fmt.Fprintln(b, "<!-- Generated from the transports' registrations (transports.Markdown); do not edit. -->")
 	fmt.Fprintln(b)
 	fmt.Fprintln(b, "Every upload lands under a temporary name (`.<name>.vmlua-<random>.partial`) in the destination directory and is renamed into place only once its byte count (and checksum, when known) matches.")
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "A transport's options below are given in its URL's query (`file:///mnt/nas/backup?create=false`, `vmfs://[LocalDS_1] backups?create=false`); a value that does not parse is refused.")
 	for _, s := range Schemes() {
 		fmt.Fprintf(b, "\n## %s\n\n", s.Name)
 		fmt.Fprintf(b, "URL: `%s`\n\n", s.URLForm)

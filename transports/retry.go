@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net/textproto"
+	"syscall"
 	"time"
 )
 
@@ -29,15 +31,20 @@ func Permanent(err error) error {
 }
 
 // IsPermanent reports whether retrying err is pointless: authentication,
-// missing or existing paths, permission, paths outside the root, a full
-// target, an unknown scheme, a cancelled or expired context, or anything
-// marked with Permanent. Every other error is treated as transient.
+// missing or existing paths, permission, a read-only file system, paths
+// outside the root, a full target, an unknown scheme, a text protocol's
+// permanent negative reply (FTP's 5xx: "550 Permission denied", "553 Could
+// not create file"), a cancelled or expired context, or anything marked
+// with Permanent. Every other error is treated as transient.
 func IsPermanent(err error) bool {
 	var p permanentError
+	var tp *textproto.Error
 	switch {
 	case err == nil:
 		return false
-	case errors.As(err, &p),
+	case errors.As(err, &tp) && tp.Code >= 500 && tp.Code < 600,
+		errors.Is(err, syscall.EROFS),
+		errors.As(err, &p),
 		errors.Is(err, ErrAuth),
 		errors.Is(err, ErrOutsideRoot),
 		errors.Is(err, ErrNoSpace),

@@ -8,12 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/textproto"
 	"net/url"
 	"path"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +85,7 @@ var quickRetry = transports.RetryOptions{Attempts: 4, Initial: time.Microsecond,
 
 func TestRetry(t *testing.T) {
 	transient := errors.New("connection reset by peer")
+	ftp553 := &textproto.Error{Code: 553, Msg: "Could not create file."}
 	cases := []struct {
 		name      string
 		errs      []error
@@ -96,6 +99,9 @@ func TestRetry(t *testing.T) {
 		{"ErrOutsideRoot is not retried", []error{transports.ErrOutsideRoot}, 1, transports.ErrOutsideRoot},
 		{"ErrNoSpace is not retried", []error{transports.ErrNoSpace}, 1, transports.ErrNoSpace},
 		{"a cancelled context is not retried", []error{context.Canceled}, 1, context.Canceled},
+		{"a read-only file system is not retried", []error{&fs.PathError{Op: "open", Path: "x", Err: syscall.EROFS}}, 1, syscall.EROFS},
+		{"an FTP 5xx reply is not retried", []error{fmt.Errorf("stor: %w", ftp553)}, 1, ftp553},
+		{"an FTP 4xx reply is retried", []error{&textproto.Error{Code: 421, Msg: "Timeout."}}, 2, nil},
 		{"an error marked Permanent is not retried", []error{transports.Permanent(transient)}, 1, transient},
 	}
 	for _, c := range cases {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/config"
+	"github.com/vmlua/vmlua/internal/logattr"
 	"github.com/vmlua/vmlua/internal/progress"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
@@ -126,7 +127,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	ho := &slog.HandlerOptions{Level: lvl}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
+		return slog.New(logattr.New(slog.NewJSONHandler(w, ho))), nil
 	case "text":
 		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -134,7 +135,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 			}
 			return a
 		}
-		return slog.New(slog.NewTextHandler(w, ho)), nil
+		return slog.New(logattr.New(slog.NewTextHandler(w, ho))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/vmlua/vmlua/internal/thumbprint"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 )
@@ -224,6 +225,9 @@ func (c *Config) Endpoints(o Overrides, getenv func(string) string) (map[string]
 		if err != nil {
 			return nil, "", err
 		}
+		if err := checkThumbprint("thumbprint of [vsphere."+name+"]", v.Thumbprint); err != nil {
+			return nil, "", err
+		}
 		out[name] = runtime.Endpoint{Name: name, URL: v.URL, Username: v.Username, Password: pw, Thumbprint: v.Thumbprint, Insecure: v.Insecure}
 	}
 	def := o.Profile
@@ -276,6 +280,9 @@ func (c *Config) Endpoints(o Overrides, getenv func(string) string) (map[string]
 		e.Password = v
 	}
 	if v := getenv("VMLUA_THUMBPRINT"); v != "" {
+		if err := checkThumbprint("VMLUA_THUMBPRINT", v); err != nil {
+			return nil, "", err
+		}
 		e.Thumbprint = v
 	}
 	if v := getenv("VMLUA_INSECURE"); v != "" {
@@ -289,10 +296,25 @@ func (c *Config) Endpoints(o Overrides, getenv func(string) string) (map[string]
 		e.Insecure = true
 	}
 	if o.Thumbprint != "" {
+		if err := checkThumbprint("--thumbprint", o.Thumbprint); err != nil {
+			return nil, "", err
+		}
 		e.Thumbprint = o.Thumbprint
 	}
 	out[def] = e
 	return out, def, nil
+}
+
+// checkThumbprint refuses a pin that is no fingerprint, naming where it
+// was set; the connection reads the same forms (internal/thumbprint).
+func checkThumbprint(where, v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := thumbprint.Parse(v); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	return nil
 }
 
 // parseSDKURL accepts "host", "host:port", "https://host" and full SDK URLs

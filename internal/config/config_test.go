@@ -28,7 +28,7 @@ lib = "/srv/vmlua/lib"
 url = "https://vc1.example/sdk"
 username = "backup@vsphere.local"
 password = "S3cret-vc1"
-thumbprint = "AA:BB"
+thumbprint = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
 
 [vsphere.vc2]
 url = "vc2.example"
@@ -58,7 +58,7 @@ func TestLoadFullConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if def != "vc1" || eps["vc1"].Password != "S3cret-vc1" || eps["vc1"].Thumbprint != "AA:BB" || eps["vc2"].Password != "from-env" {
+	if def != "vc1" || eps["vc1"].Password != "S3cret-vc1" || eps["vc1"].Thumbprint != "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU" || eps["vc2"].Password != "from-env" {
 		t.Errorf("endpoints = %+v, default %q", eps, def)
 	}
 	creds, err := c.TransportCredentials()
@@ -135,11 +135,15 @@ func TestEndpointOverrides(t *testing.T) {
 	}{
 		{"URL with credentials like govc", &Config{}, Overrides{URL: "https://user:pw@127.0.0.1:8989/sdk", Insecure: true}, nil, "https://127.0.0.1:8989/sdk user pw true "},
 		{"bare host becomes an SDK URL", &Config{}, Overrides{URL: "vc.example"}, map[string]string{"VMLUA_USERNAME": "u", "VMLUA_PASSWORD": "p"}, "https://vc.example/sdk u p false "},
-		{"environment like govc", &Config{}, Overrides{}, map[string]string{"VMLUA_URL": "https://vc/sdk", "VMLUA_USERNAME": "u", "VMLUA_PASSWORD": "p", "VMLUA_INSECURE": "1", "VMLUA_THUMBPRINT": "T"}, "https://vc/sdk u p true T"},
+		{"environment like govc", &Config{}, Overrides{}, map[string]string{"VMLUA_URL": "https://vc/sdk", "VMLUA_USERNAME": "u", "VMLUA_PASSWORD": "p", "VMLUA_INSECURE": "1", "VMLUA_THUMBPRINT": "aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd"}, "https://vc/sdk u p true aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd"},
 		{"env overrides the profile's password", &Config{VSphere: map[string]VSphere{"a": {URL: "https://a/sdk", Username: "ua", Password: "pa"}}}, Overrides{}, map[string]string{"VMLUA_PASSWORD": "penv"}, "https://a/sdk ua penv false "},
 		{"unknown profile", &Config{VSphere: map[string]VSphere{"a": {URL: "https://a/sdk"}}}, Overrides{Profile: "b"}, nil, `vSphere profile "b" is not in the config file (profiles: a)`},
 		{"credentials without URL", &Config{}, Overrides{}, map[string]string{"VMLUA_PASSWORD": "p"}, "no URL"},
 		{"not https", &Config{}, Overrides{URL: "ftp://x"}, nil, "scheme must be https"},
+		{"a profile's thumbprint that is no fingerprint", &Config{VSphere: map[string]VSphere{"a": {URL: "https://a/sdk", Thumbprint: "SHA256:..."}}}, Overrides{}, nil, `thumbprint of [vsphere.a]: thumbprint "SHA256:..."`},
+		{"a VMLUA_THUMBPRINT that is no fingerprint", &Config{}, Overrides{URL: "x"}, map[string]string{"VMLUA_THUMBPRINT": "AA:BB"}, `VMLUA_THUMBPRINT: thumbprint "AA:BB" has 2 bytes`},
+		{"a --thumbprint that is no fingerprint", &Config{}, Overrides{URL: "x", Thumbprint: "nope"}, nil, `--thumbprint: thumbprint "nope" is not a certificate fingerprint`},
+		{"a --thumbprint in OpenSSH's form", &Config{}, Overrides{URL: "x", Thumbprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}, nil, "https://x/sdk   false SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"},
 		{"bad VMLUA_INSECURE", &Config{}, Overrides{URL: "x"}, map[string]string{"VMLUA_INSECURE": "maybe"}, "want true or false"},
 	}
 	for _, tc := range cases {

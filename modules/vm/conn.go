@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/thumbprint"
 	"github.com/vmlua/vmlua/runtime"
 	vsession "github.com/vmware/govmomi/session"
 
@@ -146,6 +148,18 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 		return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: fmt.Sprintf("vSphere URL %q cannot be parsed", ep.URL)}
 	}
 	u.User = nil
+	var pin *thumbprint.Pin
+	given := ep.Thumbprint
+	if ep.Thumbprint != "" {
+		p, err := thumbprint.Parse(ep.Thumbprint)
+		if err != nil {
+			return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: fmt.Sprintf("vSphere profile %q: %v", ep.Name, err), Err: err}
+		}
+		pin = &p
+		// govmomi compares colon-separated upper-case hex: the pin in the
+		// form it reads, whatever form the user wrote.
+		ep.Thumbprint = p.Govmomi()
+	}
 	sc := soap.NewClient(u, ep.Insecure)
 	// A pooled session serves a fleet's concurrent runs: with net/http's
 	// default of 2 idle connections per host, every burst above 2 closed
@@ -157,6 +171,9 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 	api := apiClient(u, ep, sc)
 	vc, err := vim25.NewClient(ctx, api)
 	if err != nil {
+		if pin != nil && strings.Contains(err.Error(), "thumbprint does not match") {
+			return nil, mismatchError(ctx, ep, given, u.Host, *pin, err)
+		}
 		return nil, connectError(ep, err)
 	}
 	// vc.Client stays the plain SOAP client: datastore and NFC transfers
@@ -239,6 +256,31 @@ func connectError(ep runtime.Endpoint, err error) error {
 		hint = "; pin the server with --thumbprint (or thumbprint= in the profile), or pass --insecure if you accept an unverified connection"
 	}
 	return &runtime.Error{Code: runtime.CodeVSphere, Message: fmt.Sprintf("cannot connect to vSphere %s: %v%s", ep.URL, err, hint), Err: err}
+}
+
+// mismatchError says that the server's certificate is not the pinned one,
+// with the server's fingerprint in the form the user wrote (and as SHA-256)
+// so that it can be compared with the one vCenter shows, and what to do.
+// The certificate is read by a second, unverified handshake that sends
+// nothing: govmomi's error holds only the pin.
+func mismatchError(ctx context.Context, ep runtime.Endpoint, given, host string, pin thumbprint.Pin, err error) error {
+	if !strings.Contains(host, ":") || strings.HasSuffix(host, "]") {
+		host += ":443"
+	}
+	msg := fmt.Sprintf("the certificate of vSphere %s is not the one pinned by thumbprint %q of profile %q", ep.URL, given, ep.Name)
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} // #nosec G402 -- only reads the certificate to show its fingerprint
+	conn, derr := d.DialContext(ctx, "tcp", host)
+	if derr != nil {
+		return &runtime.Error{Code: runtime.CodeVSphere, Message: msg + fmt.Sprintf(" (its certificate could not be read again: %v); check the thumbprint with the vSphere administrator", derr), Err: err}
+	}
+	cert := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
+	_ = conn.Close()
+	got := pin.Format(cert)
+	if pin.Form != thumbprint.HexSHA256 {
+		got += fmt.Sprintf(" (SHA-256 %s)", thumbprint.Of(cert, thumbprint.HexSHA256, true))
+	}
+	msg += fmt.Sprintf(": the server's is %s. If the certificate was replaced on purpose, compare that with the one vCenter shows (govc about.cert -thumbprint) and set thumbprint = %q in the profile (or --thumbprint); otherwise do not connect: something may be impersonating the server", got, pin.Format(cert))
+	return &runtime.Error{Code: runtime.CodeVSphere, Message: msg, Err: err}
 }
 
 // relogin re-establishes a dropped session once per failing call.

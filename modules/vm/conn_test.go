@@ -2,8 +2,14 @@ package vm_test
 
 import (
 	"context"
+	"crypto/sha1" // #nosec G505 -- govc's thumbprint form under test
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
 	"github.com/vmlua/vmlua/internal/simtest"
 	goruntime "runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +92,69 @@ func TestARunLeavesNoConnectionBehind(t *testing.T) {
 	}
 	if after := settle(); after > before+4 {
 		t.Errorf("goroutines grew from %d to %d over 10 runs: a run leaves connections behind", before, after)
+	}
+}
+
+// TestThumbprintPinsTheSimulatorInEveryPrintedForm: a profile pins the
+// server by any of the forms the tools print, in either case; a pin that
+// does not match refuses the connection and shows the server's
+// fingerprint in the form the user wrote (and as SHA-256).
+func TestThumbprintPinsTheSimulatorInEveryPrintedForm(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{VMs: 1})
+	conn, err := tls.Dial("tcp", e.Sim.URL.Host, &tls.Config{InsecureSkipVerify: true}) // #nosec G402 -- reads the test server's certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := conn.ConnectionState().PeerCertificates[0]
+	conn.Close()
+	s256 := sha256.Sum256(cert.Raw)
+	s1 := sha1.Sum(cert.Raw) // #nosec G401 -- govc's form under test
+	colons := func(b []byte) string {
+		h := strings.ToUpper(hex.EncodeToString(b))
+		var p []string
+		for i := 0; i < len(h); i += 2 {
+			p = append(p, h[i:i+2])
+		}
+		return strings.Join(p, ":")
+	}
+	flip := func(b []byte) []byte { c := append([]byte(nil), b...); c[0] ^= 0xff; return c }
+	b64 := func(b []byte) string { return "SHA256:" + base64.RawStdEncoding.EncodeToString(b) }
+	cases := []struct {
+		name, pin string
+		wantErr   []string // empty: the connection is made
+	}{
+		{"bare SHA-256 hex", hex.EncodeToString(s256[:]), nil},
+		{"bare SHA-256 hex in upper case", strings.ToUpper(hex.EncodeToString(s256[:])), nil},
+		{"colon SHA-256 hex as openssl prints it", colons(s256[:]), nil},
+		{"SHA256: and base64 as the docs say", b64(s256[:]), nil},
+		{"govc's colon SHA-1", colons(s1[:]), nil},
+		{"govc's colon SHA-1 in lower case", strings.ToLower(colons(s1[:])), nil},
+		{"the simulator's own printed thumbprint", e.Sim.Thumbprint, nil},
+		{"a wrong bare SHA-256 shows the server's bare SHA-256", hex.EncodeToString(flip(s256[:])), []string{"is not the one pinned", strings.ToUpper(hex.EncodeToString(s256[:])), "set thumbprint ="}},
+		{"a wrong SHA256:base64 shows the server's in base64 and hex", b64(flip(s256[:])), []string{b64(s256[:]), "SHA-256 " + colons(s256[:])}},
+		{"a wrong SHA-1 shows the server's SHA-1 and SHA-256", colons(flip(s1[:])), []string{colons(s1[:]), "SHA-256 " + colons(s256[:]), "govc about.cert -thumbprint"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err, recs := e.Run(t, `assert(require("vm").open("name:VM1"))`, simtest.RunOptions{Mod: func(o *runtime.Options) {
+				ep := e.Endpoint
+				ep.Insecure, ep.Thumbprint = false, tc.pin
+				o.Endpoints = map[string]runtime.Endpoint{"sim": ep}
+			}})
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("pin %q: %v\n%s", tc.pin, err, recs)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("pin %q: the connection was made", tc.pin)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+		})
 	}
 }

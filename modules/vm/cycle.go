@@ -242,7 +242,7 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*objec
 			return nil, err
 		}
 		target.cleanup.Release()
-		r.Log.Info("commit: REDO log merged", "vm", v.Name(), "disk", d.ID, "level", level, "snapshot", target.name)
+		r.Log.Info("commit: REDO log merged", "vm", v.Name(), "disk", d.ID, "redo_level", level, "snapshot", target.name)
 		_ = v.Refresh(r.Context())
 		return nil, nil
 	}
@@ -262,7 +262,7 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*objec
 		}
 	}
 	target.cleanup.Release()
-	r.Log.Info("commit: REDO log merged", "vm", v.Name(), "disk", d.ID, "level", level, "snapshot", target.name)
+	r.Log.Info("commit: REDO log merged", "vm", v.Name(), "disk", d.ID, "redo_level", level, "snapshot", target.name)
 	_ = v.Refresh(r.Context())
 	return nil, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/vmlua/vmlua/transports"
@@ -36,7 +37,14 @@ func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.
 	if u.Opaque != "" || !filepath.IsAbs(u.Path) {
 		return nil, fmt.Errorf("file URL %s: the path must be absolute, as in file:///srv/backup", transports.Redact(u.String()))
 	}
-	create := opts.Params["create"] != "false"
+	create := true
+	if v := opts.Param(u, "create"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("file URL %s: create=%q: want true or false", transports.Redact(u.String()), v)
+		}
+		create = b
+	}
 	if create {
 		if err := os.MkdirAll(u.Path, 0o750); err != nil {
 			return nil, fmt.Errorf("file URL %s: %w", transports.Redact(u.String()), mapErr(err))

@@ -88,6 +88,57 @@ func TestOpenByURL(t *testing.T) {
 	}
 }
 
+// TestCreateFalseInTheURLKeepsABackupOffTheLocalDisk: with the NAS mount
+// down, file:///mnt/nas/...?create=false must fail instead of creating the
+// folder on the local disk under the mount point.
+func TestCreateFalseInTheURLKeepsABackupOffTheLocalDisk(t *testing.T) {
+	mount := filepath.Join(t.TempDir(), "nas") // not mounted: absent
+	cases := []struct {
+		name, query string
+		opens       bool
+	}{
+		{"create=false refuses the missing folder", "?create=false", false},
+		{"create=0 refuses the missing folder", "?create=0", false},
+		{"create=true creates it", "?create=true", true},
+		{"create=maybe is refused as no boolean", "?create=maybe", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(mount, strings.Trim(c.query, "?="))
+			tr, err := transports.Open(context.Background(), "file://"+dir+c.query, transports.Options{})
+			if err == nil {
+				tr.Close()
+			}
+			if (err == nil) != c.opens {
+				t.Fatalf("Open(file://%s%s) = %v, want opened=%v", dir, c.query, err, c.opens)
+			}
+			if _, serr := os.Stat(dir); (serr == nil) != c.opens {
+				t.Errorf("the folder exists=%v after Open, want %v", serr == nil, c.opens)
+			}
+		})
+	}
+}
+
+// TestAReadOnlyMountIsNotRetried: a NAS mounted read-only (EROFS) fails
+// a backup at once instead of five times with back-off.
+func TestAReadOnlyMountIsNotRetried(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "vmlua-ro", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a read-only tmpfs (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	tr, err := file.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	transporttest.ReadOnlyIsNotRetried(t, tr)
+}
+
 func TestSymlinksOutOfTheRootAreRefused(t *testing.T) {
 	outside := t.TempDir()
 	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600); err != nil {

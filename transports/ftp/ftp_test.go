@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,6 +64,18 @@ func target(t *testing.T, tls bool) transporttest.Target {
 func TestConformancePlainFTP(t *testing.T) { transporttest.Run(t, target(t, false)) }
 
 func TestConformanceFTPS(t *testing.T) { transporttest.Run(t, target(t, true)) }
+
+// TestAReadOnlyFolderIsNotRetried: vsftpd's "553 Could not create file"
+// and "550 Create directory operation failed" on a folder the FTP user
+// cannot write are permanent: a backup fails at once, not after five tries.
+func TestAReadOnlyFolderIsNotRetried(t *testing.T) {
+	srv := testservers.VSFTPD(t, false)
+	d := freshDir(t, srv)
+	if err := os.Chmod(filepath.Join(srv.DataDir, d), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	transporttest.ReadOnlyIsNotRetried(t, openTB(t, srv.URL()+d, creds(srv)))
+}
 
 func TestLogin(t *testing.T) {
 	plain := testservers.VSFTPD(t, false)

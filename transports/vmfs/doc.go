@@ -13,8 +13,9 @@
 // ParseURL, scripts reach the bracketed form only through vmfs.New;
 // runtime grants accept both forms.
 //
-// Options (Options.Params): datacenter (which datacenter's datastore of
-// that name), create (default true: create the URL's folder).
+// Options (Options.Params, or the URL's query as in ?create=false):
+// datacenter (which datacenter's datastore of that name), create (default
+// true: create the URL's folder).
 //
 // No credentials: the transport uses the run's vSphere session, given by
 // the vm module in Options.Env["vsphere"] (*vim25.Client); without one, Open

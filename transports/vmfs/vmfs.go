@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,11 +45,13 @@ func init() {
 			if _, _, ok := cutBracket(raw); !ok {
 				return url.Parse(raw)
 			}
-			ds, dir, err := ParseURL(raw)
+			// The query (create=, datacenter=) follows the path.
+			head, query, _ := strings.Cut(raw, "?")
+			ds, dir, err := ParseURL(head)
 			if err != nil {
 				return nil, err
 			}
-			return &url.URL{Scheme: "vmfs", Host: ds, Path: "/" + dir}, nil
+			return &url.URL{Scheme: "vmfs", Host: ds, Path: "/" + dir, RawQuery: query}, nil
 		},
 	})
 }
@@ -58,15 +61,23 @@ func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.
 	if err != nil {
 		return nil, err
 	}
+	create := true
+	if v := opts.Param(u, "create"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("vmfs URL %s: create=%q: want true or false", u.Redacted(), v)
+		}
+		create = b
+	}
 	c, err := clientFrom(opts.Env)
 	if err != nil {
 		return nil, err
 	}
-	t, err := New(ctx, c, ds, dir, opts.Params["datacenter"])
+	t, err := New(ctx, c, ds, dir, opts.Param(u, "datacenter"))
 	if err != nil {
 		return nil, err
 	}
-	if opts.Params["create"] != "false" {
+	if create {
 		if err := t.MkdirAll(ctx, ""); err != nil {
 			return nil, err
 		}

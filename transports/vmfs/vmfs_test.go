@@ -173,6 +173,9 @@ func TestOpenFailsClearly(t *testing.T) {
 		{"without a vSphere session it says how to get one", "vmfs://LocalDS_1/x", nil, nil, "open a VM first or give --url", vmfs.ErrNoVSphere},
 		{"an unknown datastore is named with the ones that exist", "vmfs://NoSuchDS/x", map[string]any{"vsphere": c}, nil, "LocalDS_0, LocalDS_1", fs.ErrNotExist},
 		{"create=false refuses a missing folder", "vmfs://LocalDS_1/not/there", map[string]any{"vsphere": c}, map[string]string{"create": "false"}, "does not exist", nil},
+		{"create=false in the URL refuses a missing folder", "vmfs://LocalDS_1/not/there?create=false", map[string]any{"vsphere": c}, nil, "does not exist", nil},
+		{"create=false after a bracketed path refuses a missing folder", "vmfs://[LocalDS_1] not/there?create=false", map[string]any{"vsphere": c}, nil, "does not exist", nil},
+		{"datacenter= in the URL is the datacenter looked in", "vmfs://LocalDS_1/x?datacenter=NoSuchDC", map[string]any{"vsphere": c}, nil, `datacenter "NoSuchDC"`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +187,18 @@ func TestOpenFailsClearly(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) || (tc.is != nil && !errors.Is(err, tc.is)) {
 				t.Fatalf("Open(%s) = %v; want %q", tc.raw, err, tc.want)
 			}
+		})
+	}
+}
+
+// TestURLOptionsAreRead: every option vmfs registers is read from the
+// URL's query, in both URL forms (the shared check of transports/all, which
+// has no vSphere).
+func TestURLOptionsAreRead(t *testing.T) {
+	c, _ := simClient(t)
+	for _, base := range []string{"vmfs://LocalDS_1/x", "vmfs://[LocalDS_1] x"} {
+		t.Run(base, func(t *testing.T) {
+			transporttest.URLParams(t, base, transports.Options{Env: map[string]any{"vsphere": c}})
 		})
 	}
 }
