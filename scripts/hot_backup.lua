@@ -46,7 +46,7 @@ for scsiController = 0, 3 do
           -- Do a backup (vmkfstools -e): stream the frozen disk to the target
           local res = v:export(disk, target)
           exported[#exported + 1] = res
-          log.info("exported", { vm = v.name, disk = disk, file = res.path, bytes = res.bytes, sha256 = res.sha256 })
+          log.info("exported", { vm = v.name, disk = disk, file = res.path, bytes = res.bytes, spans_root = res.spans_root })
           -- Add a second redo
           v:add_redo(disk)
           -- First commit with same options as vmware-cmd

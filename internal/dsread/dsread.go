@@ -190,6 +190,39 @@ func (c *Client) httpGet(ctx context.Context, s Span, p []byte) error {
 // only during the call. The first error (of a GET, of fn, or of ctx) ends
 // it. Every goroutine it starts has ended when it returns.
 func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p []byte) error) error {
+	return c.readSpans(ctx, spans, readAhead+1, func(s Span, p []byte, release func()) error {
+		defer release()
+		return fn(s, p)
+	})
+}
+
+// ownedBytes is what the buffers of ReadSpansOwned hold at least: four
+// spans of spansum's, so that the spans handed on are hashed on two cores
+// while the next GETs run.
+const ownedBytes = 16 << 20
+
+// ReadSpansOwned is ReadSpans, but fn keeps p until it calls release
+// (exactly once, from any goroutine, also when it fails): a buffer is
+// reused only once released. It has at least 16 MiB of big spans' buffers.
+func (c *Client) ReadSpansOwned(ctx context.Context, spans []Span, fn func(s Span, p []byte, release func()) error) error {
+	nbuf := readAhead + 1
+	if big := maxBig(spans); big > 0 {
+		nbuf = max(nbuf, int((ownedBytes+big-1)/big))
+	}
+	return c.readSpans(ctx, spans, nbuf, fn)
+}
+
+func maxBig(spans []Span) int64 {
+	n := int64(0)
+	for _, s := range spans {
+		if s.N >= smallSpan {
+			n = max(n, s.N)
+		}
+	}
+	return n
+}
+
+func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(s Span, p []byte, release func()) error) error {
 	if len(spans) == 0 {
 		return nil
 	}
@@ -207,7 +240,6 @@ func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p 
 	// big spans take one of nbuf reused buffers; small ones (an
 	// incremental's scattered areas) one of maxSmall tokens and a buffer of
 	// their own size, so that many short GETs overlap their round trips
-	nbuf := readAhead + 1
 	bufSize := int64(0) // the biggest span's
 	for _, s := range spans {
 		bufSize = max(bufSize, s.N)
@@ -261,12 +293,14 @@ func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p 
 		if r.err != nil {
 			return r.err
 		}
-		err := fn(s, r.buf)
-		if s.N < smallSpan {
-			small <- struct{}{}
-		} else {
-			free <- r.buf
-		}
+		buf := r.buf
+		err := fn(s, buf, func() {
+			if s.N < smallSpan {
+				small <- struct{}{}
+			} else {
+				free <- buf
+			}
+		})
 		if err != nil {
 			return err
 		}
