@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime"
 	"sync"
+	"weak"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -91,8 +93,7 @@ func NewClient(ctx context.Context, ds *object.Datastore, dir string, extents []
 	c.get = c.httpGet
 	sc := ds.Client()
 	if t, ok := sc.Client.Transport.(*http.Transport); ok {
-		c.tr = t.Clone()
-		c.tr.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
+		c.tr = pooled(t)
 		c.hc = &http.Client{Transport: c.tr, Jar: sc.Client.Jar, CheckRedirect: sc.Client.CheckRedirect}
 	}
 	for _, e := range extents {
@@ -110,12 +111,41 @@ func NewClient(ctx context.Context, ds *object.Datastore, dir string, extents []
 	return c, nil
 }
 
-// Close closes the client's idle connections. Call it once no ReadSpans
-// nor Reader of the client is running.
-func (c *Client) Close() {
-	if c.tr != nil {
-		c.tr.CloseIdleConnections()
+// Close ends the client. Its connections stay idle in the session's pool
+// for the next disk (they close when the session's transport is garbage
+// collected, or after the transport's idle timeout). Call it once no
+// ReadSpans nor Copy of the client is running.
+func (c *Client) Close() {}
+
+// pools holds one range-read transport per vSphere session (per SOAP
+// client transport), so that the disks of a backup, and the backups of a
+// session, reuse their TLS connections instead of dialling new ones per
+// disk. An entry goes when its session's transport is collected.
+var pools struct {
+	mu sync.Mutex
+	m  map[weak.Pointer[http.Transport]]*http.Transport
+}
+
+func pooled(t *http.Transport) *http.Transport {
+	pools.mu.Lock()
+	defer pools.mu.Unlock()
+	if pools.m == nil {
+		pools.m = map[weak.Pointer[http.Transport]]*http.Transport{}
 	}
+	k := weak.Make(t)
+	if p, ok := pools.m[k]; ok {
+		return p
+	}
+	p := t.Clone()
+	p.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
+	pools.m[k] = p
+	runtime.AddCleanup(t, func(k weak.Pointer[http.Transport]) {
+		pools.mu.Lock()
+		delete(pools.m, k)
+		pools.mu.Unlock()
+		p.CloseIdleConnections()
+	}, k)
+	return p
 }
 
 // open GETs file, or only bytes [off, off+n) of it when rng is set, and
