@@ -60,14 +60,25 @@ func Check(got, want Digest) error {
 
 // Hasher digests a stream given in order. Add hands it bytes it may hash
 // later, on a goroutine of the span they belong to, so consecutive spans
-// are hashed at once; Write hashes and waits. One goroutine gives the
-// bytes (Add, Write, Sum are not safe for concurrent use).
+// are hashed at once; Write copies them into buffers of its own (up to
+// six of 1 MiB, allocated as needed) that are hashed the same way. One
+// goroutine gives the bytes (Add, Write, Sum are not safe for concurrent
+// use).
 type Hasher struct {
-	n     int64
-	cur   *span
-	spans []*span
-	done  bool
+	n      int64 // bytes handed to the spans
+	cur    *span
+	spans  []*span
+	done   bool
+	stage  []byte      // Write's buffer being filled
+	free   chan []byte // Write's buffers back from the spans
+	nalloc int
 }
+
+// Write's buffers.
+const (
+	stageBuf  = 1 << 20
+	stageBufs = 6
+)
 
 type span struct {
 	ch  chan piece
@@ -119,6 +130,11 @@ func (h *Hasher) Add(p []byte, fn func()) {
 	if h.done {
 		panic("spansum: Add after Sum")
 	}
+	h.flushStage()
+	h.add(p, fn)
+}
+
+func (h *Hasher) add(p []byte, fn func()) {
 	if len(p) == 0 {
 		if fn != nil {
 			fn()
@@ -147,24 +163,61 @@ func (h *Hasher) Add(p []byte, fn func()) {
 	}
 }
 
-// Write hashes p and returns once it is hashed; it never fails.
+// Write copies p to be hashed (p is free once it returns); it waits only
+// when all its buffers are being hashed. It never fails.
 func (h *Hasher) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+	if h.done {
+		panic("spansum: Write after Sum")
 	}
-	done := make(chan struct{})
-	h.Add(p, func() { close(done) })
-	<-done
-	return len(p), nil
+	n := len(p)
+	for len(p) > 0 {
+		if h.stage == nil {
+			h.stage = h.getBuf()
+		}
+		k := copy(h.stage[len(h.stage):cap(h.stage)], p)
+		h.stage = h.stage[:len(h.stage)+k]
+		p = p[k:]
+		if len(h.stage) == cap(h.stage) {
+			h.flushStage()
+		}
+	}
+	return n, nil
+}
+
+func (h *Hasher) getBuf() []byte {
+	if h.free == nil {
+		h.free = make(chan []byte, stageBufs)
+	}
+	select {
+	case b := <-h.free:
+		return b
+	default:
+	}
+	if h.nalloc < stageBufs {
+		h.nalloc++
+		return make([]byte, 0, stageBuf)
+	}
+	return <-h.free
+}
+
+// flushStage hands Write's partly filled buffer to the spans.
+func (h *Hasher) flushStage() {
+	b := h.stage
+	if len(b) == 0 {
+		return
+	}
+	h.stage = nil
+	h.add(b, func() { h.free <- b[:0] })
 }
 
 // Len is the number of bytes given so far.
-func (h *Hasher) Len() int64 { return h.n }
+func (h *Hasher) Len() int64 { return h.n + int64(len(h.stage)) }
 
 // Sum waits for every span and returns the digest; the Hasher takes no
 // more bytes.
 func (h *Hasher) Sum() Digest {
 	if !h.done {
+		h.flushStage()
 		h.done = true
 		if h.cur != nil {
 			close(h.cur.ch)

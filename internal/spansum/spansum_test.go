@@ -130,3 +130,23 @@ func BenchmarkSHA256(b *testing.B) {
 		h.Sum(nil)
 	}
 }
+
+func TestWriteAndAddMixedKeepTheStreamsOrder(t *testing.T) {
+	b := data(3*Size + 999)
+	h := New()
+	for i, off := 0, 0; off < len(b); i++ {
+		n := min([]int{700_000, 3 << 20, 12345}[i%3], len(b)-off)
+		if i%2 == 0 {
+			h.Write(b[off : off+n])
+		} else {
+			h.Add(b[off:off+n], nil)
+		}
+		off += n
+		if h.Len() != int64(off) {
+			t.Fatalf("Len %d after %d bytes", h.Len(), off)
+		}
+	}
+	if err := Check(h.Sum(), byHand(b)); err != nil {
+		t.Fatal(err)
+	}
+}
