@@ -29,6 +29,7 @@ func main() {
 	flag.BoolVar(&c.short, "short", false, "small sizes and fewer VMs: every figure computed, times meaningless (CI)")
 	flag.StringVar(&c.out, "out", "", "report to write (default: docs/performance.md in the repository; with --short, bench-short.md in the work folder)")
 	flag.StringVar(&c.work, "work", "", "work folder (default: a new temporary folder, removed at the end)")
+	flag.StringVar(&c.only, "only", "", "run only these figure groups, by number, comma-separated (e.g. 1,2,11; 3 runs 3-4); the report then holds only them")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
@@ -53,6 +54,7 @@ func main() {
 type config struct {
 	short     bool
 	out, work string
+	only      string
 }
 
 // run does the whole harness and writes the report.
@@ -90,6 +92,22 @@ func run(ctx context.Context, c config) (*report, error) {
 		{"8 start-up and sandbox", h.fig8},
 		{"9 peak memory of a big export", h.fig9},
 		{"10 incremental backups", h.fig10},
+		{"11 the pipeline on one core and on two", h.fig11},
+	}
+	if c.only != "" {
+		want := map[string]bool{}
+		for _, n := range strings.Split(c.only, ",") {
+			want[strings.TrimSpace(n)] = true
+		}
+		kept := steps[:0]
+		for _, s := range steps {
+			num, _, _ := strings.Cut(s.name, " ")
+			first, _, _ := strings.Cut(num, "-")
+			if want[num] || want[first] {
+				kept = append(kept, s)
+			}
+		}
+		steps = kept
 	}
 	rep := &report{path: c.out, machine: machineInfo(ctx), short: c.short}
 	for _, s := range steps {

@@ -127,10 +127,10 @@ function VM:add_redo(disk, options) end
 ---@return Task|nil
 function VM:commit(disk, level, freeze, wait) end
 
----Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first). In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, sha256="" and dry_run=true.
+---Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root="" and dry_run=true.
 ---@param disk string a disk id such as "scsi0:1"
 ---@param dest Transport|string a transport handle or a granted URL (a folder)
----@param options? table name= (base file name), credentials= (for a URL)
+---@param options? table name= (base file name), credentials= (for a URL), sha256=true (also the whole image's sha256)
 ---@return table
 function VM:export(disk, dest, options) end
 

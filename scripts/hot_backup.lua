@@ -63,7 +63,7 @@ for scsiController = 0, 3 do
           local res = v:export(disk, dest)
           exported[#exported + 1] = res
           dry = dry or res.dry_run == true
-          log.info(res.dry_run and "dry run: would export" or "exported", { vm = v.name, disk = disk, file = res.path, bytes = res.bytes, sha256 = res.sha256 })
+          log.info(res.dry_run and "dry run: would export" or "exported", { vm = v.name, disk = disk, file = res.path, bytes = res.bytes, spans_root = res.spans_root })
           -- Add a second redo
           v:add_redo(disk)
           -- First commit with same options as vmware-cmd

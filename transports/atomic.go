@@ -12,6 +12,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/vmlua/vmlua/internal/spansum"
 )
 
 // UploadOptions tune Upload and CreateAtomic. The zero value checks the byte
@@ -28,12 +30,24 @@ type UploadOptions struct {
 	Verify bool
 	// Progress, when set, is told about every byte accepted by the target.
 	Progress Progress
+	// Spans digests the bytes per 4 MiB span (internal/spansum), spans in
+	// parallel on every core, into UploadResult.Spans, instead of one
+	// whole-stream sha256 on one core: UploadResult.SHA256 is then empty
+	// unless WholeSHA256 or ExpectedSHA256 is set too.
+	Spans bool
+	// WholeSHA256 also computes the whole-stream sha256 with Spans (it
+	// costs one core's hashing of every byte, as without Spans).
+	WholeSHA256 bool
+	// ExpectedRoot, with Spans, is the span root the bytes must have.
+	ExpectedRoot string
 }
 
 // UploadResult is what a successful upload wrote.
 type UploadResult struct {
 	Bytes  int64
-	SHA256 string // lower-case hex
+	SHA256 string // lower-case hex; empty with Spans unless asked for
+	// Spans is the span digest (with UploadOptions.Spans, else nil).
+	Spans *spansum.Digest
 }
 
 // tempMarker is in every temporary name Upload uses; IsTemp looks for it.
@@ -73,7 +87,8 @@ type AtomicWriter struct {
 	temp  string
 	opts  UploadOptions
 	w     Writer
-	h     hash.Hash
+	h     hash.Hash       // the whole-stream sha256, or nil
+	sp    *spansum.Hasher // the span digest, or nil
 	n     int64
 	done  bool
 	err   error // first write error; Commit fails with it
@@ -93,7 +108,14 @@ func CreateAtomic(ctx context.Context, t Transport, p string, opts UploadOptions
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: create temporary %s: %w", final, temp, err)
 	}
-	return &AtomicWriter{ctx: ctx, t: t, final: final, temp: temp, opts: opts, w: w, h: sha256.New()}, nil
+	a := &AtomicWriter{ctx: ctx, t: t, final: final, temp: temp, opts: opts, w: w}
+	if !opts.Spans || opts.WholeSHA256 || opts.ExpectedSHA256 != "" {
+		a.h = sha256.New()
+	}
+	if opts.Spans {
+		a.sp = spansum.New()
+	}
+	return a, nil
 }
 
 // TempPath is where the bytes go until Commit.
@@ -115,18 +137,62 @@ func (a *AtomicWriter) Write(p []byte) (int, error) {
 		a.err = fmt.Errorf("upload %s: %w", a.final, err)
 		return 0, a.err
 	}
+	if a.h == nil {
+		// span digests only: the spans' goroutines hash while the target
+		// takes the bytes (on a short write the digest is wrong, but then
+		// the upload fails anyway)
+		done := make(chan struct{})
+		a.sp.Add(p, func() { close(done) })
+		n, err := a.send(p)
+		<-done
+		return n, err
+	}
 	if len(p) >= parallelHashMin {
 		// hash on the other core while the target takes the bytes; on a
 		// short write the hash is wrong, but then the upload fails anyway
 		done := make(chan struct{})
 		go func() { a.h.Write(p); close(done) }()
+		if a.sp != nil {
+			a.sp.Write(p)
+		}
 		n, err := a.send(p)
 		<-done
 		return n, err
 	}
 	n, err := a.send(p)
 	a.h.Write(p[:n])
+	if a.sp != nil {
+		a.sp.Write(p[:n])
+	}
 	return n, err
+}
+
+// WriteOwned sends p to the target, in writes of at most 1 MiB, and hands
+// it to the span digest, which may still be hashing it when WriteOwned
+// returns: the caller leaves p untouched until release is called (from
+// any goroutine; always exactly once, also on failure). So consecutive
+// spans are hashed on several cores while the next bytes are sent. With a
+// whole-stream sha256 too it is Write, then release.
+func (a *AtomicWriter) WriteOwned(p []byte, release func()) error {
+	if a.h != nil || a.done || a.err != nil {
+		_, err := a.Write(p)
+		release()
+		return err
+	}
+	if err := a.ctx.Err(); err != nil {
+		release()
+		a.err = fmt.Errorf("upload %s: %w", a.final, err)
+		return a.err
+	}
+	a.sp.Add(p, release)
+	for len(p) > 0 {
+		k := min(len(p), copyBufSize)
+		if _, err := a.send(p[:k]); err != nil {
+			return err
+		}
+		p = p[k:]
+	}
+	return nil
 }
 
 // send writes p to the target, counting it, without hashing it (the
@@ -175,7 +241,18 @@ func (a *AtomicWriter) commit() (UploadResult, error) {
 	if err := a.ctx.Err(); err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: %w", a.final, err)
 	}
-	sum := hex.EncodeToString(a.h.Sum(nil))
+	var sum string
+	if a.h != nil {
+		sum = hex.EncodeToString(a.h.Sum(nil))
+	}
+	var spans *spansum.Digest
+	if a.sp != nil {
+		d := a.sp.Sum()
+		spans = &d
+		if a.opts.ExpectedRoot != "" && !strings.EqualFold(d.Root, a.opts.ExpectedRoot) {
+			return UploadResult{}, fmt.Errorf("upload %s: source span root %s, expected %s", a.final, d.Root, a.opts.ExpectedRoot)
+		}
+	}
 	if a.opts.ExpectedSize > 0 && a.n != a.opts.ExpectedSize {
 		return UploadResult{}, fmt.Errorf("upload %s: got %d bytes from the source, expected %d", a.final, a.n, a.opts.ExpectedSize)
 	}
@@ -195,22 +272,32 @@ func (a *AtomicWriter) commit() (UploadResult, error) {
 		return UploadResult{}, fmt.Errorf("upload %s: the target holds %d bytes, %d were sent", a.final, fi.Size, a.n)
 	}
 	if a.opts.Verify && !IsDryRun(a.t) {
-		if err := a.verify(sum); err != nil {
+		if err := a.verify(sum, spans); err != nil {
 			return UploadResult{}, err
 		}
 	}
 	if err := a.t.Rename(a.ctx, a.temp, a.final); err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: rename into place: %w", a.final, err)
 	}
-	return UploadResult{Bytes: a.n, SHA256: sum}, nil
+	return UploadResult{Bytes: a.n, SHA256: sum, Spans: spans}, nil
 }
 
-func (a *AtomicWriter) verify(sum string) error {
+func (a *AtomicWriter) verify(sum string, spans *spansum.Digest) error {
 	r, err := a.t.Open(a.ctx, a.temp, 0)
 	if err != nil {
 		return fmt.Errorf("upload %s: verify: %w", a.final, err)
 	}
 	defer r.Close()
+	if sum == "" {
+		got, err := spansum.Read(onlyReader{r})
+		if err != nil {
+			return fmt.Errorf("upload %s: verify: read back after %d bytes: %w", a.final, got.Bytes, err)
+		}
+		if err := spansum.Check(got, *spans); err != nil {
+			return fmt.Errorf("upload %s: verify: read back: %w", a.final, err)
+		}
+		return nil
+	}
 	h := sha256.New()
 	n, err := io.CopyBuffer(h, onlyReader{r}, make([]byte, copyBufSize))
 	if err != nil {
@@ -235,6 +322,9 @@ func (a *AtomicWriter) Abort() error {
 // caller's cancellation.
 func (a *AtomicWriter) abort(closed bool) error {
 	a.done = true
+	if a.sp != nil {
+		a.sp.Sum() // ends the span goroutines
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), cleanupTimeout)
 	defer cancel()
 	var errs []error
@@ -254,10 +344,12 @@ func (a *AtomicWriter) abort(closed bool) error {
 
 // copyBufSize is the chunk Upload moves at a time and copyBufs how many
 // are in flight: big enough for throughput, small enough for constant
-// memory (4 MiB per upload).
+// memory (4 MiB per upload). With span digests spanBufs are: three spans,
+// so that two are hashed at once while the third is read and sent.
 const (
 	copyBufSize = 1 << 20
 	copyBufs    = 4
+	spanBufs    = 3 * spansum.Size / copyBufSize
 )
 
 // parallelHashMin is the write size from which Write hashes concurrently.
@@ -267,8 +359,10 @@ const parallelHashMin = 256 << 10
 type onlyReader struct{ io.Reader }
 
 // Upload streams r to path on t atomically (see AtomicWriter.Commit) and
-// returns the byte count and sha256. Memory use is constant: reading the
-// source, hashing and writing overlap, through four 1 MiB buffers. On
+// returns the byte count and sha256 (or span digest, opts.Spans). Memory
+// use is constant: reading the source, hashing and writing overlap,
+// through four 1 MiB buffers (twelve with span digests, so that three
+// spans are in flight and two cores hash at once). On
 // failure or cancellation nothing appears under path and the temporary
 // file is removed (best effort: a dead server cannot remove anything).
 // Upload never returns while a Read on r is still running.
@@ -299,12 +393,17 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 		_, err := w.Write(nil) // the same error Write gives
 		return err
 	}
-	free := make(chan []byte, copyBufs)
-	for range copyBufs {
+	nbuf := copyBufs
+	spansOnly := w.h == nil
+	if spansOnly {
+		nbuf = spanBufs
+	}
+	free := make(chan []byte, nbuf)
+	for range nbuf {
 		free <- make([]byte, copyBufSize)
 	}
-	full := make(chan chunk, copyBufs)  // never blocks: only copyBufs buffers exist
-	sent := make(chan []byte, copyBufs) // likewise
+	full := make(chan chunk, nbuf)  // never blocks: only nbuf buffers exist
+	sent := make(chan []byte, nbuf) // likewise
 	stop := make(chan struct{})
 	hashed := make(chan struct{})
 	go func() {
@@ -335,6 +434,9 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 		defer close(hashed)
 		for b := range sent {
 			w.h.Write(b)
+			if w.sp != nil {
+				w.sp.Write(b)
+			}
 			free <- b[:cap(b)]
 		}
 	}()
@@ -352,8 +454,15 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 				w.err = fmt.Errorf("upload %s: %w", w.final, err)
 				return finish(w.err)
 			}
+			if spansOnly {
+				// the span goroutines hash it and give it back
+				b := c.b
+				w.sp.Add(b, func() { free <- b[:cap(b)] })
+			}
 			n, err := w.send(c.b)
-			sent <- c.b[:n]
+			if !spansOnly {
+				sent <- c.b[:n]
+			}
 			if err != nil {
 				return finish(err)
 			}

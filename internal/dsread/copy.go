@@ -81,6 +81,43 @@ func (c *Client) copyFile(ctx context.Context, spans []Span, w io.Writer, buf []
 	return nil
 }
 
+// OwnedWriter takes buffers it may keep using after WriteOwned returns,
+// until it calls release (exactly once, from any goroutine, also on
+// failure): transports.AtomicWriter, which hashes spans in parallel.
+type OwnedWriter interface {
+	WriteOwned(p []byte, release func()) error
+}
+
+// CopyOwned is Copy to a writer that keeps each span's buffer until it is
+// done with it (see ReadSpansOwned): w gets whole spans.
+func (c *Client) CopyOwned(ctx context.Context, w OwnedWriter, spans []Span) error {
+	next := 0 // spans written so far
+	err := c.ReadSpansOwned(ctx, spans, func(s Span, p []byte, release func()) error {
+		if err := w.WriteOwned(p, release); err != nil {
+			return err
+		}
+		next++
+		return nil
+	})
+	if errors.Is(err, ErrRangeIgnored) && ctx.Err() == nil {
+		err = c.serial(ctx, spans[next:], syncWriter{w})
+	}
+	return err
+}
+
+// syncWriter writes to an OwnedWriter and waits for the release.
+type syncWriter struct{ w OwnedWriter }
+
+func (s syncWriter) Write(p []byte) (int, error) {
+	done := make(chan struct{})
+	err := s.w.WriteOwned(p, func() { close(done) })
+	<-done
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 func shortRead(file string, at int64, err error) error {
 	if err == io.EOF {
 		return fmt.Errorf("reading %s: the datastore's file ended at %d bytes", file, at)

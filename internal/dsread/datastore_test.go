@@ -108,6 +108,17 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 		t.Error("Copy: the bytes differ from the disk's")
 	}
 
+	// the next disk of the session reads on the same connection pool: no
+	// TLS handshake per disk
+	c2, err := NewClient(t.Context(), ds, "d", ext[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.tr == nil || c2.tr != c.tr {
+		t.Error("a second client of the same session has a connection pool of its own")
+	}
+	c2.Close()
+
 	ignoreRanges.Store(true)
 	err = c.ReadSpans(t.Context(), spans, func(s Span, p []byte) error { return nil })
 	if !errors.Is(err, ErrRangeIgnored) {

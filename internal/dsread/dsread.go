@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime"
 	"sync"
+	"weak"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -91,8 +93,7 @@ func NewClient(ctx context.Context, ds *object.Datastore, dir string, extents []
 	c.get = c.httpGet
 	sc := ds.Client()
 	if t, ok := sc.Client.Transport.(*http.Transport); ok {
-		c.tr = t.Clone()
-		c.tr.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
+		c.tr = pooled(t)
 		c.hc = &http.Client{Transport: c.tr, Jar: sc.Client.Jar, CheckRedirect: sc.Client.CheckRedirect}
 	}
 	for _, e := range extents {
@@ -110,12 +111,41 @@ func NewClient(ctx context.Context, ds *object.Datastore, dir string, extents []
 	return c, nil
 }
 
-// Close closes the client's idle connections. Call it once no ReadSpans
-// nor Reader of the client is running.
-func (c *Client) Close() {
-	if c.tr != nil {
-		c.tr.CloseIdleConnections()
+// Close ends the client. Its connections stay idle in the session's pool
+// for the next disk (they close when the session's transport is garbage
+// collected, or after the transport's idle timeout). Call it once no
+// ReadSpans nor Copy of the client is running.
+func (c *Client) Close() {}
+
+// pools holds one range-read transport per vSphere session (per SOAP
+// client transport), so that the disks of a backup, and the backups of a
+// session, reuse their TLS connections instead of dialling new ones per
+// disk. An entry goes when its session's transport is collected.
+var pools struct {
+	mu sync.Mutex
+	m  map[weak.Pointer[http.Transport]]*http.Transport
+}
+
+func pooled(t *http.Transport) *http.Transport {
+	pools.mu.Lock()
+	defer pools.mu.Unlock()
+	if pools.m == nil {
+		pools.m = map[weak.Pointer[http.Transport]]*http.Transport{}
 	}
+	k := weak.Make(t)
+	if p, ok := pools.m[k]; ok {
+		return p
+	}
+	p := t.Clone()
+	p.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
+	pools.m[k] = p
+	runtime.AddCleanup(t, func(k weak.Pointer[http.Transport]) {
+		pools.mu.Lock()
+		delete(pools.m, k)
+		pools.mu.Unlock()
+		p.CloseIdleConnections()
+	}, k)
+	return p
 }
 
 // open GETs file, or only bytes [off, off+n) of it when rng is set, and
@@ -190,6 +220,39 @@ func (c *Client) httpGet(ctx context.Context, s Span, p []byte) error {
 // only during the call. The first error (of a GET, of fn, or of ctx) ends
 // it. Every goroutine it starts has ended when it returns.
 func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p []byte) error) error {
+	return c.readSpans(ctx, spans, readAhead+1, func(s Span, p []byte, release func()) error {
+		defer release()
+		return fn(s, p)
+	})
+}
+
+// ownedBytes is what the buffers of ReadSpansOwned hold at least: four
+// spans of spansum's, so that the spans handed on are hashed on two cores
+// while the next GETs run.
+const ownedBytes = 16 << 20
+
+// ReadSpansOwned is ReadSpans, but fn keeps p until it calls release
+// (exactly once, from any goroutine, also when it fails): a buffer is
+// reused only once released. It has at least 16 MiB of big spans' buffers.
+func (c *Client) ReadSpansOwned(ctx context.Context, spans []Span, fn func(s Span, p []byte, release func()) error) error {
+	nbuf := readAhead + 1
+	if big := maxBig(spans); big > 0 {
+		nbuf = max(nbuf, int((ownedBytes+big-1)/big))
+	}
+	return c.readSpans(ctx, spans, nbuf, fn)
+}
+
+func maxBig(spans []Span) int64 {
+	n := int64(0)
+	for _, s := range spans {
+		if s.N >= smallSpan {
+			n = max(n, s.N)
+		}
+	}
+	return n
+}
+
+func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(s Span, p []byte, release func()) error) error {
 	if len(spans) == 0 {
 		return nil
 	}
@@ -207,7 +270,6 @@ func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p 
 	// big spans take one of nbuf reused buffers; small ones (an
 	// incremental's scattered areas) one of maxSmall tokens and a buffer of
 	// their own size, so that many short GETs overlap their round trips
-	nbuf := readAhead + 1
 	bufSize := int64(0) // the biggest span's
 	for _, s := range spans {
 		bufSize = max(bufSize, s.N)
@@ -261,12 +323,14 @@ func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p 
 		if r.err != nil {
 			return r.err
 		}
-		err := fn(s, r.buf)
-		if s.N < smallSpan {
-			small <- struct{}{}
-		} else {
-			free <- r.buf
-		}
+		buf := r.buf
+		err := fn(s, buf, func() {
+			if s.N < smallSpan {
+				small <- struct{}{}
+			} else {
+				free <- buf
+			}
+		})
 		if err != nil {
 			return err
 		}

@@ -291,3 +291,62 @@ func TestCopyWritesTheSpansInOrderAndStopsAtTheFirstError(t *testing.T) {
 		})
 	}
 }
+
+type heldSpan struct {
+	p       []byte
+	img     int64
+	release func()
+}
+
+// keeper holds the last keep buffers it was given and checks, when it
+// releases one, that its bytes are still the span's: a buffer reused
+// before its release shows.
+type keeper struct {
+	keep int
+	img  int64
+	held []heldSpan
+	err  error
+}
+
+func (k *keeper) WriteOwned(p []byte, release func()) error {
+	k.held = append(k.held, heldSpan{p, k.img, release})
+	k.img += int64(len(p))
+	for len(k.held) > k.keep {
+		k.drop()
+	}
+	return nil
+}
+
+func (k *keeper) drop() {
+	h := k.held[0]
+	k.held = k.held[1:]
+	if err := check(h.p, h.img); err != nil && k.err == nil {
+		k.err = err
+	}
+	h.release()
+}
+
+// TestCopyOwnedReusesABufferOnlyOnceItIsReleased: a writer that keeps
+// spans' buffers past WriteOwned (the span hasher) sees every span's bytes
+// intact until it releases them, and the copy goes on with 16 MiB of
+// buffers even while seven 2 MiB spans are held.
+func TestCopyOwnedReusesABufferOnlyOnceItIsReleased(t *testing.T) {
+	ext := []vmdk.Extent{{File: "b-flat.vmdk", Bytes: 45*MiB + 512}}
+	spans := Spans(ext, []Area{{0, ext[0].Bytes}}, 2*MiB)
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{delay: func(i int, s Span) time.Duration { return time.Millisecond }}
+		k := &keeper{keep: int(ownedBytes/(2*MiB)) - 1}
+		if err := f.client(spans).CopyOwned(t.Context(), k, spans); err != nil {
+			t.Fatal(err)
+		}
+		for len(k.held) > 0 {
+			k.drop()
+		}
+		if k.err != nil {
+			t.Error(k.err)
+		}
+		if k.img != ext[0].Bytes {
+			t.Errorf("%d bytes, want %d", k.img, ext[0].Bytes)
+		}
+	})
+}

@@ -37,7 +37,7 @@ type Stats struct {
 // trailer and fails when fewer or more bytes than the size were given.
 type Writer struct {
 	w      *bufio.Writer
-	h      hash.Hash
+	h      *asyncHash
 	out    io.Writer // w and h
 	size   int64
 	pos    int64 // logical bytes taken
@@ -62,7 +62,7 @@ func NewWriter(w io.Writer, size int64) *Writer { return newWriter(w, size, Magi
 func NewDeltaWriter(w io.Writer, size int64) *Writer { return newWriter(w, size, DeltaMagic) }
 
 func newWriter(w io.Writer, size int64, magic string) *Writer {
-	sw := &Writer{delta: magic == DeltaMagic, w: bufio.NewWriterSize(w, 256<<10), h: sha256.New(), size: size, blk: make([]byte, BlockSize), data: make([]byte, 0, MaxData)}
+	sw := &Writer{delta: magic == DeltaMagic, w: bufio.NewWriterSize(w, 256<<10), h: newAsyncHash(), size: size, blk: make([]byte, BlockSize), data: make([]byte, 0, MaxData)}
 	sw.out = io.MultiWriter(sw.w, sw.h)
 	var hdr [16]byte
 	copy(hdr[:], magic)
@@ -253,7 +253,7 @@ func (s *Writer) Close() error {
 	binary.LittleEndian.PutUint64(b[:], uint64(s.size))
 	s.write(b[:])
 	if s.err == nil {
-		s.sum = s.h.Sum(nil)
+		s.sum = s.h.Sum()
 		_, s.err = s.w.Write(s.sum)
 	}
 	if s.err == nil {
@@ -268,6 +268,60 @@ func (s *Writer) Stats() Stats { return s.stats }
 // Sum is the stream's checksum (the sha256 of every byte before it, which
 // the trailer holds): the content digest of the image. Valid after Close.
 func (s *Writer) Sum() string { return fmt.Sprintf("%x", s.sum) }
+
+// asyncHash is the stream's sha256, computed on a goroutine of its own
+// while the writer goes on: bytes are copied into one of two 1 MiB
+// buffers, and a full buffer is hashed by a short-lived goroutine while the
+// other fills (the whole-stream sha256 is sequential, but it no longer runs
+// on the goroutine that scans for zeros and feeds the compressor). No
+// goroutine outlives a Write or Sum, so a Writer dropped without Close
+// leaks nothing.
+type asyncHash struct {
+	h    hash.Hash
+	buf  [2][]byte
+	cur  int
+	busy chan struct{} // closed when the hash of the other buffer is done; nil when idle
+}
+
+const asyncHashBuf = 1 << 20
+
+func newAsyncHash() *asyncHash {
+	return &asyncHash{h: sha256.New(), buf: [2][]byte{make([]byte, 0, asyncHashBuf), make([]byte, 0, asyncHashBuf)}}
+}
+
+func (a *asyncHash) wait() {
+	if a.busy != nil {
+		<-a.busy
+		a.busy = nil
+	}
+}
+
+func (a *asyncHash) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		b := a.buf[a.cur]
+		k := copy(b[len(b):cap(b)], p)
+		a.buf[a.cur] = b[:len(b)+k]
+		p = p[k:]
+		if len(a.buf[a.cur]) == asyncHashBuf {
+			a.wait()
+			full, done := a.buf[a.cur], make(chan struct{})
+			a.busy = done
+			go func() { a.h.Write(full); close(done) }()
+			a.cur ^= 1
+			a.buf[a.cur] = a.buf[a.cur][:0]
+		}
+	}
+	return n, nil
+}
+
+// Sum hashes what is buffered and returns the digest.
+func (a *asyncHash) Sum() []byte {
+	a.wait()
+	a.h.Write(a.buf[a.cur])
+	a.buf[a.cur] = a.buf[a.cur][:0]
+	return a.h.Sum(nil)
+}
 
 // ErrCorrupt is wrapped by every error about a malformed stream.
 var ErrCorrupt = errors.New("the vmlua-sparse stream is corrupt")

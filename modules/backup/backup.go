@@ -651,7 +651,8 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	}()
 
 	tr := r.Progress.Start(name+" "+d.ID, size)
-	aw, err := transports.CreateAtomic(ctx, sw.t, sw.dir+"/"+stored, transports.UploadOptions{})
+	// the stored image is digested by span, on every core
+	aw, err := transports.CreateAtomic(ctx, sw.t, sw.dir+"/"+stored, transports.UploadOptions{Spans: true})
 	if err != nil {
 		tr.Done(err)
 		return fail(runtime.CodeTransport, err, "cannot create %s on the target: %v", stored, err)
@@ -727,7 +728,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	if dr.err != nil {
 		return fail(runtime.CodeTransport, dr.err, "cannot store the disk descriptor: %v", dr.err)
 	}
-	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, SHA256: res.SHA256, Compression: compress, Kind: catalog.KindDisk, Source: src, Disk: d.ID},
+	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, Spans: spansOf(res.Spans), Compression: compress, Kind: catalog.KindDisk, Source: src, Disk: d.ID},
 		catalog.File{Name: descName, Size: dr.res.Bytes, SHA256: dr.res.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
 		return catalog.Disk{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/vmlua/vmlua/internal/spansum"
 	"hash"
 	"io"
 	"io/fs"
@@ -95,7 +96,9 @@ type openLayer struct {
 	layer
 	rc io.ReadCloser
 	cr *countReader
-	h  hash.Hash
+	h  hash.Hash       // the stored file's sha256 (a set before span digests)
+	sp *spansum.Hasher // its span digest
+	hw io.Writer       // h or sp, as the catalog records the file
 	dr io.ReadCloser
 	sr *sparse.Reader
 }
@@ -116,10 +119,14 @@ func openChain(ctx context.Context, t transports.Transport, ls []layer) (*chainR
 			cr.Close()
 			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
 		}
-		ol := &openLayer{layer: l, rc: rc, h: sha256.New()}
+		ol := &openLayer{layer: l, rc: rc, h: sha256.New(), sp: spansum.New()}
+		ol.hw = ol.h
+		if l.file.Spans != nil {
+			ol.hw = ol.sp
+		}
 		cr.layers = append(cr.layers, ol)
 		ol.cr = &countReader{r: rc}
-		ol.dr, err = pcomp.NewReader(io.TeeReader(ol.cr, ol.h), l.file.Compression)
+		ol.dr, err = pcomp.NewReader(io.TeeReader(ol.cr, ol.hw), l.file.Compression)
 		if err != nil {
 			cr.Close()
 			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
@@ -149,7 +156,7 @@ func openChain(ctx context.Context, t transports.Transport, ls []layer) (*chainR
 func (c *chainReader) finish() error {
 	var errs []string
 	for _, l := range c.layers {
-		if _, err := io.Copy(io.Discard, io.TeeReader(l.cr, l.h)); err != nil {
+		if _, err := io.Copy(io.Discard, io.TeeReader(l.cr, l.hw)); err != nil {
 			errs = append(errs, fmt.Sprintf("%s/%s: %v", l.set, l.file.Name, err))
 			continue
 		}
@@ -158,8 +165,10 @@ func (c *chainReader) finish() error {
 			errs = append(errs, fmt.Sprintf("%s/%s: the image was not read to its end", l.set, l.file.Name))
 		case l.sr.Sum() != l.disk.ContentSHA256:
 			errs = append(errs, fmt.Sprintf("%s/%s: the image's content digest differs from the catalog's", l.set, l.file.Name))
-		case hex.EncodeToString(l.h.Sum(nil)) != l.file.SHA256 || l.cr.n != l.file.Size:
-			errs = append(errs, fmt.Sprintf("%s/%s: the stored file's size or sha256 differs from the catalog's: run backup.verify", l.set, l.file.Name))
+		default:
+			if p := storedProblem(l.file, l.cr.n, hex.EncodeToString(l.h.Sum(nil)), l.sp.Sum()); p != "" {
+				errs = append(errs, fmt.Sprintf("%s/%s: the stored file differs from the catalog's (%s): run backup.verify", l.set, l.file.Name, p))
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -174,5 +183,6 @@ func (c *chainReader) Close() {
 			l.dr.Close()
 		}
 		l.rc.Close()
+		l.sp.Sum() // ends its goroutines
 	}
 }

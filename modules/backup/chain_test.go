@@ -98,7 +98,7 @@ func TestIncrementalChains(t *testing.T) {
 			t.Errorf("first set: mode %q, full_reason %q", sets[0].Mode, sets[0].FullReason)
 		}
 		for i, s := range sets[1:] {
-			if s.Mode != catalog.ModeIncremental || s.Parent != sets[i].ID || s.Depth != i+1 || s.Version != catalog.VersionChain {
+			if s.Mode != catalog.ModeIncremental || s.Parent != sets[i].ID || s.Depth != i+1 || s.Version != catalog.VersionSpans {
 				t.Errorf("set %d: mode %q parent %q depth %d version %d", i+1, s.Mode, s.Parent, s.Depth, s.Version)
 			}
 			for _, d := range s.Disks {

@@ -2,12 +2,14 @@ package backup
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/vmlua/vmlua/internal/spansum"
 	"io"
 	"io/fs"
 	"path"
@@ -409,8 +411,13 @@ func readVerified(ctx context.Context, t transports.Transport, set string, f cat
 	if err != nil {
 		return nil, err
 	}
-	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(b)) != f.Size {
-		return nil, fmt.Errorf("%s does not match the catalog (size or sha256): run backup.verify", f.Name)
+	sum := sha256.Sum256(b)
+	var spans spansum.Digest
+	if f.Spans != nil {
+		spans, _ = spansum.Read(bytes.NewReader(b))
+	}
+	if p := storedProblem(f, int64(len(b)), hex.EncodeToString(sum[:]), spans); p != "" {
+		return nil, fmt.Errorf("%s does not match the catalog (%s): run backup.verify", f.Name, p)
 	}
 	return b, nil
 }

@@ -30,7 +30,7 @@ func TestVerifyNamesTheFileThatWasDamaged(t *testing.T) {
 			f.ReadAt(b, 1000)
 			b[0] ^= 0xff
 			f.WriteAt(b, 1000)
-		}, "sha256"},
+		}, "altered: span 0 %(bytes 0 to "},
 		{"a truncated file", func(t *testing.T, p string) {
 			fi, _ := os.Stat(p)
 			os.Truncate(p, fi.Size()/2)

@@ -59,6 +59,11 @@ func (s *setWriter) update(f func(c *catalog.Catalog)) {
 func (s *setWriter) add(files ...catalog.File) error {
 	s.mu.Lock()
 	s.cat.Files = append(s.cat.Files, files...)
+	for _, f := range files {
+		if f.Spans != nil {
+			s.cat.Version = max(s.cat.Version, catalog.VersionSpans)
+		}
+	}
 	due := time.Since(s.last) >= progressEvery
 	err := s.err
 	s.mu.Unlock()

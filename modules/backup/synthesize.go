@@ -112,11 +112,15 @@ func copyFile(ctx context.Context, t transports.Transport, from, to string, f ca
 		return err
 	}
 	defer rc.Close()
-	res, err := transports.Upload(ctx, t, to+"/"+f.Name, rc, transports.UploadOptions{ExpectedSize: f.Size})
+	opts := transports.UploadOptions{ExpectedSize: f.Size}
+	if f.Spans != nil {
+		opts.Spans = true
+	}
+	res, err := transports.Upload(ctx, t, to+"/"+f.Name, rc, opts)
 	if err != nil {
 		return err
 	}
-	if res.SHA256 != f.SHA256 {
+	if f.Spans != nil && res.Spans.Root != f.Spans.Root || f.Spans == nil && res.SHA256 != f.SHA256 {
 		return fmt.Errorf("%s/%s does not match its catalog (sha256): run backup.verify", from, f.Name)
 	}
 	return nil
@@ -136,7 +140,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	compress := ls[len(ls)-1].file.Compression
 	stored := strings.TrimSuffix(d.File, pcomp.Ext(compress))
 	stored += pcomp.Ext(compress)
-	aw, err := transports.CreateAtomic(ctx, t, sw.dir+"/"+stored, transports.UploadOptions{})
+	aw, err := transports.CreateAtomic(ctx, t, sw.dir+"/"+stored, transports.UploadOptions{Spans: true})
 	if err != nil {
 		return d, err
 	}
@@ -167,7 +171,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	if err != nil {
 		return d, err
 	}
-	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, SHA256: res.SHA256, Compression: compress, Kind: catalog.KindDisk, Source: ls[len(ls)-1].set + "/" + d.File, Disk: d.ID}); err != nil {
+	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, Spans: spansOf(res.Spans), Compression: compress, Kind: catalog.KindDisk, Source: ls[len(ls)-1].set + "/" + d.File, Disk: d.ID}); err != nil {
 		return d, err
 	}
 	nd := d

@@ -349,9 +349,10 @@ func choiceLabel(q *types.VirtualMachineQuestionInfo, key string) string {
 type ExportResult struct {
 	Path, Descriptor string
 	Bytes            int64
-	SHA256           string
+	SHA256           string // with ExportOptions.SHA256 (and from a vmfs:// copy)
+	SpansRoot        string // the span digest's root (internal/spansum)
 	// DryRun is set when nothing was written: Bytes is what the export
-	// would write, SHA256 is empty.
+	// would write, SHA256 and SpansRoot are empty.
 	DryRun bool
 }
 
@@ -363,6 +364,10 @@ const descriptorTimeout = 30 * time.Second
 type ExportOptions struct {
 	Name     string // base name; default the frozen disk's own
 	Progress bool
+	// SHA256 also computes the whole image's sha256 (one core hashes every
+	// byte, which caps the export at that core's speed); the span digest
+	// is always computed, on every core.
+	SHA256 bool
 }
 
 // DryRunDisk returns the disk as a real run would see it at this point of
@@ -459,7 +464,7 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 		return ExportResult{Path: flatName, Descriptor: descName, Bytes: total, DryRun: true}, nil
 	}
 	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
-	res, err := exportFlat(ctx, ds, path.Dir(rel), extents, total, dest, flatName, tr)
+	res, err := exportFlat(ctx, ds, path.Dir(rel), extents, total, dest, flatName, tr, o.SHA256)
 	tr.Done(err)
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
@@ -478,8 +483,8 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 		}
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: descName, Message: msg, Err: err}
 	}
-	r.Log.Info("export: disk image written", "vm", v.Name(), "disk", d.ID, "from", src, "to", flatName, "bytes", res.Bytes, "sha256", res.SHA256)
-	return ExportResult{Path: flatName, Descriptor: descName, Bytes: res.Bytes, SHA256: res.SHA256}, nil
+	r.Log.Info("export: disk image written", "vm", v.Name(), "disk", d.ID, "from", src, "to", flatName, "bytes", res.Bytes, "spans_root", res.Spans.Root)
+	return ExportResult{Path: flatName, Descriptor: descName, Bytes: res.Bytes, SHA256: res.SHA256, SpansRoot: res.Spans.Root}, nil
 }
 
 // datastore returns the named datastore of the VM, with its inventory
@@ -507,30 +512,26 @@ func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, err
 // span goes straight from its GET's buffer to the AtomicWriter, which
 // hashes every write on another goroutine while the target takes it; the
 // next spans are fetched meanwhile. Every GET has ended when it returns.
-func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, total int64, dest transports.Transport, flatName string, tr transports.Progress) (transports.UploadResult, error) {
+func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, total int64, dest transports.Transport, flatName string, tr transports.Progress, whole bool) (transports.UploadResult, error) {
 	c, err := dsread.NewClient(ctx, ds, dir, extents)
 	if err != nil {
 		return transports.UploadResult{}, err
 	}
 	defer c.Close()
-	aw, err := transports.CreateAtomic(ctx, dest, flatName, transports.UploadOptions{ExpectedSize: total, Progress: tr})
+	aw, err := transports.CreateAtomic(ctx, dest, flatName, transports.UploadOptions{ExpectedSize: total, Progress: tr, Spans: true, WholeSHA256: whole})
 	if err != nil {
 		return transports.UploadResult{}, err
 	}
 	defer aw.Abort()
+	// each span's buffer goes to the target and to the span hasher, which
+	// gives it back once hashed: consecutive spans are hashed on every core
 	var werr error // the target's, which already names the upload
-	err = c.Copy(ctx, writeFunc(func(p []byte) (int, error) {
-		n := 0
-		for len(p) > 0 {
-			k, err := aw.Write(p[:min(len(p), exportChunk)])
-			n += k
-			if err != nil {
-				werr = err
-				return n, err
-			}
-			p = p[k:]
+	err = c.CopyOwned(ctx, ownedFunc(func(p []byte, release func()) error {
+		err := aw.WriteOwned(p, release)
+		if err != nil {
+			werr = err
 		}
-		return n, nil
+		return err
 	}), dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}, exportSpan))
 	if err != nil {
 		if werr == nil {
@@ -541,21 +542,16 @@ func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents [
 	return aw.Commit()
 }
 
-// exportSpan is the size of the range GETs of an export: with up to four in
-// flight and one being written, five buffers of it are most of the export's
-// memory. Figure 9 of docs/performance.md wants a peak RSS under 64 MiB:
+type ownedFunc func(p []byte, release func()) error
+
+func (f ownedFunc) WriteOwned(p []byte, release func()) error { return f(p, release) }
+
+// exportSpan is the size of the range GETs of an export: eight buffers of
+// it (dsread.ReadSpansOwned: GETs in flight, spans being written or hashed)
+// are most of the export's memory. Figure 9 of docs/performance.md wants a peak RSS under 64 MiB:
 // `vmlua run` exporting 256 MiB peaked at 45 MiB with 2 MiB spans, 74 MiB
 // with backup's 8 MiB (35 MiB with the serial download before).
 const exportSpan = 2 << 20
-
-// exportChunk is the most exportFlat writes at once, as transports.Upload:
-// the target, the progress and a cancellation see 1 MiB steps, not whole
-// spans.
-const exportChunk = 1 << 20
-
-type writeFunc func(p []byte) (int, error)
-
-func (f writeFunc) Write(p []byte) (int, error) { return f(p) }
 
 // orphan is a snapshot an earlier vmlua run left behind.
 type orphan struct {

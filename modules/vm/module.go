@@ -81,9 +81,9 @@ func init() {
 				"In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.", Fn: luaAddRedo},
 		{Name: "commit", Args: []runtime.Arg{disk, {Name: "level", Type: "number", Doc: "1 merges the older of the last two REDOs, 0 the last"}, {Name: "freeze", Type: "number", Optional: true, Doc: "accepted for vmware-cmd compatibility; vSphere decides stunning itself"}, {Name: "wait", Type: "number", Optional: true, Doc: "1 (default) waits for the merge; 0 returns a Task"}}, Returns: "Task|nil",
 			Doc: "Merges one of the disk's REDO logs, with vmware-cmd commit's meaning. In a dry run it checks the same (a REDO log of this run to commit) and merges nothing.", Fn: luaCommit},
-		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "name= (base file name), credentials= (for a URL)"}}, Returns: "table",
-			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, sha256=}. Refused for a running disk that is not frozen (call add_redo first). " +
-				"In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, sha256=\"\" and dry_run=true.", Fn: luaExport},
+		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "name= (base file name), credentials= (for a URL), sha256=true (also the whole image's sha256)"}}, Returns: "table",
+			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). " +
+				"In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root=\"\" and dry_run=true.", Fn: luaExport},
 		{Name: "power_on", Doc: "Powers the VM on and waits.", Fn: luaPower("on")},
 		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)"}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
 		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "timeout= seconds to wait for the guest (default 300)"}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
@@ -441,6 +441,7 @@ func luaExport(r *runtime.Run, L *lua.LState) int {
 	if o != nil {
 		opts.Name = lua.LVAsString(o.RawGetString("name"))
 		cred = lua.LVAsString(o.RawGetString("credentials"))
+		opts.SHA256 = lua.LVAsBool(o.RawGetString("sha256"))
 	}
 	h, err := modtransport.Dest(r, L, 3, cred)
 	if err != nil {
@@ -454,7 +455,12 @@ func luaExport(r *runtime.Run, L *lua.LState) int {
 	t.RawSetString("path", lua.LString(res.Path))
 	t.RawSetString("descriptor", lua.LString(res.Descriptor))
 	t.RawSetString("bytes", lua.LNumber(res.Bytes))
-	t.RawSetString("sha256", lua.LString(res.SHA256))
+	if res.SHA256 != "" {
+		t.RawSetString("sha256", lua.LString(res.SHA256))
+	}
+	if res.SpansRoot != "" || res.DryRun {
+		t.RawSetString("spans_root", lua.LString(res.SpansRoot))
+	}
 	if res.DryRun {
 		t.RawSetString("dry_run", lua.LTrue)
 	}

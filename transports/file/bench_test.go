@@ -26,14 +26,15 @@ func BenchmarkUpload(b *testing.B) {
 }
 
 // BenchmarkUploadVsCp uploads 1 GiB from an opaque reader with Upload
-// (sha256, fsync, rename) and copies the same file with cp, alternating, and
+// (span digests, as backups use it; fsync, rename) and copies the same file with cp, alternating, and
 // reports both rates and their ratio. cp alone leaves the bytes in the page
 // cache; "cp+sync" adds `sync FILE` (fsync), which is what Upload
 // guarantees. Both read the same source from the page cache.
 //
 // The two do not do the same work: cp copies inside the kernel
 // (copy_file_range, no copy to user space, no hash), Upload reads into its
-// buffers, writes them back and sha256s every byte on one core. So it also
+// buffers, writes them back and sha256s every byte (span by span, on every
+// core). So it also
 // reports CPU time per GiB (Upload: this process; cp and sync: their
 // rusage), which moves much less than wall time when other processes load
 // the machine, and sha256 alone over as many bytes: no Upload can finish

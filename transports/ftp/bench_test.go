@@ -67,7 +67,7 @@ func BenchmarkUploadVsCurl(b *testing.B) {
 					b.Fatal(err)
 				}
 				start = time.Now()
-				_, err = transports.Upload(ctx, tr, "up.bin", transporttest.Opaque(f), transports.UploadOptions{})
+				_, err = transports.Upload(ctx, tr, "up.bin", transporttest.Opaque(f), transports.UploadOptions{Spans: true})
 				tUp += time.Since(start)
 				f.Close()
 				if err != nil {

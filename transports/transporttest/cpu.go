@@ -21,7 +21,8 @@ func CPUTime(who int) time.Duration {
 }
 
 // TimedUpload uploads the local file src to name on tr with
-// transports.Upload, through an opaque reader, and returns the wall time
+// transports.Upload with span digests (what backups and exports use),
+// through an opaque reader, and returns the wall time
 // and this process's CPU time it took.
 func TimedUpload(tb testing.TB, ctx context.Context, tr transports.Transport, name, src string) (wall, cpu time.Duration) {
 	tb.Helper()
@@ -31,7 +32,7 @@ func TimedUpload(tb testing.TB, ctx context.Context, tr transports.Transport, na
 	}
 	defer f.Close()
 	c0, start := CPUTime(syscall.RUSAGE_SELF), time.Now()
-	_, err = transports.Upload(ctx, tr, name, Opaque(f), transports.UploadOptions{})
+	_, err = transports.Upload(ctx, tr, name, Opaque(f), transports.UploadOptions{Spans: true})
 	wall, cpu = time.Since(start), CPUTime(syscall.RUSAGE_SELF)-c0
 	if err != nil {
 		tb.Fatal(err)

@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"github.com/vmlua/vmlua/internal/spansum"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,12 +15,15 @@ import (
 // reads. A set that depends on another (an incremental) is written as
 // VersionChain, so that a vmlua that cannot apply a chain refuses it
 // instead of restoring a delta as if it were a disk; every other set is
-// still written as version 1.
+// still written as version 1. A set whose files carry span digests
+// (File.Spans) is written as VersionSpans, whatever its mode, so that a
+// vmlua that cannot check them refuses it instead of finding no sha256.
 const (
 	Schema       = "vmlua.backup.catalog"
-	Version      = 2
+	Version      = 3
 	VersionFull  = 1
 	VersionChain = 2
+	VersionSpans = 3
 	// FileName is the catalog of a complete set; ProgressName the one a
 	// running backup keeps up to date (an incomplete set has only it, or
 	// nothing).
@@ -185,13 +190,22 @@ func (c *Catalog) StatusOf() string {
 
 // File is one file of the set.
 type File struct {
-	Name        string `json:"name"` // relative to the set
-	Size        int64  `json:"size"` // stored bytes
-	SHA256      string `json:"sha256"`
+	Name        string `json:"name"`             // relative to the set
+	Size        int64  `json:"size"`             // stored bytes
+	SHA256      string `json:"sha256,omitempty"` // of the stored bytes; a file with Spans may lack it
+	Spans       *Spans `json:"spans,omitempty"`  // the stored bytes' span digest (VersionSpans)
 	Compression string `json:"compression"`      // none, gzip, zstd
 	Kind        string `json:"kind"`             // config, nvram, snapshot-list, extended-config, log, disk, descriptor
 	Source      string `json:"source,omitempty"` // datastore path it came from
 	Disk        string `json:"disk,omitempty"`   // disk id for disk and descriptor files
+}
+
+// Spans is a span digest (internal/spansum, sha256-spans-4m): the sha256
+// of every 4 MiB span of the stored file, in order, and the root, the
+// sha256 of those digests' 32-byte values one after the other.
+type Spans struct {
+	Root   string   `json:"root"`
+	SHA256 []string `json:"sha256"`
 }
 
 // Kinds of files.
@@ -277,7 +291,16 @@ func (c *Catalog) Validate() error {
 			errs = append(errs, fmt.Sprintf("file %q is listed twice", f.Name))
 		}
 		files[f.Name] = true
-		if len(f.SHA256) != 64 {
+		switch {
+		case f.Spans != nil:
+			root, err := spansum.RootOf(f.Spans.SHA256)
+			switch {
+			case c.Version < VersionSpans:
+				errs = append(errs, fmt.Sprintf("file %q has span digests in a version %d catalog", f.Name, c.Version))
+			case err != nil || root != f.Spans.Root || len(f.Spans.SHA256) != spansum.Spans(f.Size):
+				errs = append(errs, fmt.Sprintf("file %q has no valid span digest (%d spans for %d bytes)", f.Name, len(f.Spans.SHA256), f.Size))
+			}
+		case len(f.SHA256) != 64:
 			errs = append(errs, fmt.Sprintf("file %q has no valid sha256", f.Name))
 		}
 	}
