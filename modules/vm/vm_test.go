@@ -485,7 +485,7 @@ func TestDryRunWalksTheWholeHotBackupCycle(t *testing.T) {
 		assert(res.dry_run == true, "export's result says dry_run")
 		assert(res.path == "VM1-flat.vmdk" and res.descriptor == "VM1.vmdk", res.path)
 		assert(res.bytes == tonumber(arg.size), "bytes " .. res.bytes .. " want " .. arg.size)
-		assert(res.sha256 == "", "no sha256 in a dry run")
+		assert(res.spans_root == "" and res.sha256 == nil, "no digest in a dry run")
 		print("cleaned " .. #cleaned)
 	`
 	cases := []struct {
