@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/spansum"
@@ -184,7 +185,18 @@ func (a *AtomicWriter) WriteOwned(p []byte, release func()) error {
 		a.err = fmt.Errorf("upload %s: %w", a.final, err)
 		return a.err
 	}
-	a.sp.Add(p, release)
+	// p goes back to the caller only once it is both hashed and sent: the
+	// hash may finish first, and a buffer reused while the target still
+	// writes from it would store other bytes than those hashed
+	var left atomic.Int32
+	left.Store(2)
+	done := func() {
+		if left.Add(-1) == 0 {
+			release()
+		}
+	}
+	a.sp.Add(p, done)
+	defer done()
 	for len(p) > 0 {
 		k := min(len(p), copyBufSize)
 		if _, err := a.send(p[:k]); err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/transports"
@@ -157,4 +158,44 @@ func readAll(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// slow delays every write to the target, so the span hasher finishes
+// before the target has taken the bytes.
+type slow struct{ transports.Transport }
+
+func (s slow) Create(ctx context.Context, p string) (transports.Writer, error) {
+	w, err := s.Transport.Create(ctx, p)
+	return slowWriter{w}, err
+}
+
+type slowWriter struct{ transports.Writer }
+
+func (w slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(20 * time.Millisecond)
+	return w.Writer.Write(p)
+}
+
+func TestWriteOwnedReleasesABufferOnlyOnceTheTargetHasTakenIt(t *testing.T) {
+	data := spanData(3 * spansum.Size)
+	base, dir := newFile(t)
+	w, err := transports.CreateAtomic(context.Background(), slow{base}, "f", transports.UploadOptions{Spans: true, ExpectedSize: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	for off := 0; off < len(data); off += spansum.Size {
+		// the caller reuses a buffer as soon as it is released, as
+		// dsread does for its next range GET
+		buf := append([]byte(nil), data[off:off+spansum.Size]...)
+		if err := w.WriteOwned(buf, func() { clear(buf) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, dir+"/f"); !bytes.Equal(got, data) {
+		t.Fatal("the stored bytes are not what was written: a buffer went back to its owner while the target still wrote from it")
+	}
 }
