@@ -34,7 +34,10 @@ func (f Finding) String() string { return fmt.Sprintf("%s:%d: %s", f.File, f.Lin
 func Check(file, src string, modules []*Module) []Finding {
 	chunk, err := parse.Parse(strings.NewReader(src), file)
 	if err != nil {
-		return []Finding{{File: file, Line: syntaxLine(err.Error()), Message: "syntax error: " + err.Error()}}
+		if line, msg, ok := syntaxError(err); ok {
+			return []Finding{{File: file, Line: line, Message: msg}}
+		}
+		return []Finding{{File: file, Message: "syntax error: " + err.Error()}}
 	}
 	c := &checker{file: file, modules: map[string]*Module{}, types: map[string]*Type{}, bound: map[string]*Module{}, objs: map[string]*Type{}, lists: map[string]*Type{}}
 	for _, m := range modules {
@@ -46,14 +49,6 @@ func Check(file, src string, modules []*Module) []Finding {
 	c.walk(reflect.ValueOf(chunk))
 	sort.SliceStable(c.out, func(i, j int) bool { return c.out[i].Line < c.out[j].Line })
 	return c.out
-}
-
-func syntaxLine(msg string) int {
-	var line int
-	if i := strings.Index(msg, "line:"); i >= 0 {
-		fmt.Sscanf(msg[i+5:], "%d", &line)
-	}
-	return line
 }
 
 type checker struct {

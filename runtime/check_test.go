@@ -110,3 +110,45 @@ func TestCheckFindsNothingInTheShippedScriptsAndExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestAMethodTypoFailsAtRunTimeWithTheSameHintAsCheck: v:siez() at run
+// time says what vmlua check says, on the line of the call, instead of
+// "attempt to call a non-function object"; a key near no name reads nil.
+func TestAMethodTypoFailsAtRunTimeWithTheSameHintAsCheck(t *testing.T) {
+	box := &runtime.Type{Name: "Box", Summary: "a box",
+		Fields:  []runtime.Field{{Name: "name", Type: "string", Doc: "its name"}},
+		Methods: []runtime.Func{{Name: "size", Doc: "size", Fn: nop}},
+		Get: func(_ *runtime.Run, _ *lua.LState, _ any, key string) lua.LValue {
+			if key == "name" {
+				return lua.LString("b1")
+			}
+			return nil
+		}}
+	mod := &runtime.Module{Name: "inv", Summary: "s", Types: []*runtime.Type{box}, Funcs: []runtime.Func{
+		{Name: "get", Returns: "Box", Doc: "d", Fn: func(r *runtime.Run, L *lua.LState) int {
+			L.Push(r.NewObject(L, box, struct{}{}))
+			return 1
+		}},
+	}}
+	cases := []struct {
+		name, src, want string // want: the error (on the script's line 3), or "" for success
+	}{
+		{"a method typo names the method meant", "local b = inv.get()\nb:siez()", `Box objects have no field or method "siez" (did you mean "size"?)`},
+		{"a field typo names the field meant", "local b = inv.get()\nlocal n = b.nmae", `Box objects have no field or method "nmae" (did you mean "name"?)`},
+		{"the real method and field work", "local b = inv.get()\nb:size()\nassert(b.name == 'b1')", ""},
+		{"a key near no name reads nil", "local b = inv.get()\nassert(b.completely_different == nil)", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runScript(t, "local inv = require 'inv'\n"+tc.src, func(o *runtime.Options) { o.Modules = append(o.Modules, mod) })
+			switch {
+			case tc.want == "" && res.err != nil:
+				t.Fatalf("%v", res.err)
+			case tc.want != "" && (res.err == nil || !strings.Contains(res.err.Error(), tc.want) || !strings.HasPrefix(res.err.Error(), "test.lua:3:")):
+				t.Fatalf("error = %v, want %s on test.lua:3 (the typo's line)", res.err, tc.want)
+			case tc.want != "" && res.code() != "invalid_argument":
+				t.Errorf("code %s, want invalid_argument", res.code())
+			}
+		})
+	}
+}

@@ -226,6 +226,12 @@ func (r *Run) registerType(L *lua.LState, t *Type) {
 				return 1
 			}
 		}
+		// A key close to a method or field is a typo: say so now, as
+		// 'vmlua check' does, rather than let the call fail with "attempt
+		// to call a non-function object". Other keys read as nil.
+		if hint := suggest(key, typeNames(t)); hint != "" {
+			return r.RaiseCode(L, CodeInvalidArg, "%s objects have no field or method %q%s", t.Name, key, hint)
+		}
 		L.Push(lua.LNil)
 		return 1
 	}))

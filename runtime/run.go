@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmlua/vmlua/transports"
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
 )
 
 // DefaultTimeout is a run's wall-clock limit when --timeout is not given:
@@ -288,10 +289,22 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 			err = &ScriptError{Code: CodeError, Message: r.redact(fmt.Sprintf("internal error: %v", p))}
 		}
 	}()
-	fn, cerr := L.Load(strings.NewReader(src), name)
+	chunk, cerr := parse.Parse(strings.NewReader(src), name)
+	if cerr != nil {
+		se := &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
+		if line, msg, ok := syntaxError(cerr); ok {
+			se.Where, se.Message = name, r.redact(msg)
+			if line > 0 {
+				se.Where = fmt.Sprintf("%s:%d", name, line)
+			}
+		}
+		return se
+	}
+	proto, cerr := lua.Compile(chunk, name)
 	if cerr != nil {
 		return &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
 	}
+	fn := L.NewFunctionFromProto(proto)
 	L.Push(fn)
 	if perr := L.PCall(0, 0, nil); perr != nil {
 		return r.scriptError(perr)
@@ -453,9 +466,10 @@ func (r *Run) luaRequire(L *lua.LState) int {
 	if err != nil {
 		return r.RaiseCode(L, CodeNotFound, "require %q: %v", name, err)
 	}
-	fn, err := L.Load(strings.NewReader(string(src)), strings.ReplaceAll(name, ".", "/")+".lua")
+	chunkName := strings.ReplaceAll(name, ".", "/") + ".lua"
+	fn, err := L.Load(strings.NewReader(string(src)), chunkName)
 	if err != nil {
-		return r.RaiseCode(L, CodeInvalidArg, "require %q: %v", name, err)
+		return r.RaiseCode(L, CodeInvalidArg, "require %q: %s", name, syntaxText(chunkName, err))
 	}
 	loaded[name] = lua.LFalse
 	L.Push(fn)

@@ -378,11 +378,20 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 		if err == nil {
 			return
 		}
-		// leave no REDO behind on failure, newest first
+		// leave no REDO behind on failure, newest first. A stopped run
+		// (SIGINT, timeout) cannot call vSphere any more: each REDO's own
+		// cleanup, which runs with a context of its own, commits it.
+		if ctx.Err() != nil {
+			return
+		}
 		for i := len(sel) - 1; i >= 0; i-- {
 			for depth[sel[i].ID] > 0 {
 				depth[sel[i].ID]--
 				if _, cerr := v.Commit(r, sel[i].ID, 0, true); cerr != nil {
+					if ctx.Err() != nil {
+						r.Log.Warn("backup stopped while committing its REDO log; the run's cleanup commits it", "vm", name, "disk", sel[i].ID)
+						break
+					}
 					r.Log.Error("backup failed and committing its REDO log failed too; the run's cleanup retries", "vm", name, "disk", sel[i].ID, "error", cerr)
 					break
 				}

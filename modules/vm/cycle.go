@@ -184,7 +184,7 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 // level 1 the older of the last two (the VM keeps running on the newer),
 // level 0 the last. A snapshot still holding another disk's REDO stays
 // until that disk commits it too. wait=false returns the running task.
-func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*object.Task, error) {
+func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*CommitTask, error) {
 	d, err := v.Disk(diskID)
 	if err != nil {
 		return nil, err
@@ -250,11 +250,11 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*objec
 	if !wait {
 		// The script may end before the merge does: the cleanup then waits.
 		target.cleanup.Release()
-		r.Cleanup.Push(fmt.Sprintf("wait for the commit of %s on VM %s", target.name, v.Name()), func(ctx context.Context) error {
+		c := r.Cleanup.Push(fmt.Sprintf("wait for the commit of %s on VM %s", target.name, v.Name()), func(ctx context.Context) error {
 			_, err := task.WaitForResult(ctx, nil)
 			return err
 		})
-		return task, nil
+		return &CommitTask{Task: task, cleanup: c}, nil
 	}
 	if _, err := v.waitTask(r, task, "commit the REDO log of "+d.ID); err != nil {
 		if err := v.recoverCommit(r, target, err); err != nil {
@@ -266,6 +266,17 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*objec
 	_ = v.Refresh(r.Context())
 	return nil, nil
 }
+
+// CommitTask is a commit started without waiting, and the cleanup that
+// waits for it when the script does not.
+type CommitTask struct {
+	Task    *object.Task
+	cleanup *runtime.CleanupItem
+}
+
+// Waited says the script waited for the task itself: the cleanup has
+// nothing left to do (nor to warn about).
+func (c *CommitTask) Waited() { c.cleanup.Release() }
 
 // removeSnapshot (retrying, consolidating) is in remove.go.
 

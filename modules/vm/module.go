@@ -418,14 +418,20 @@ func luaCommit(r *runtime.Run, L *lua.LState) int {
 }
 
 type pendingTask struct {
-	task *object.Task
+	task *CommitTask
 	vm   *VM
 	what string
 }
 
 func luaTaskWait(r *runtime.Run, L *lua.LState) int {
 	t := r.CheckObject(L, 1, TaskType).(*pendingTask)
-	if _, err := t.vm.waitTask(r, t.task, t.what); err != nil {
+	_, err := t.vm.waitTask(r, t.task.Task, t.what)
+	if r.Context().Err() == nil {
+		// The task is over (done, or failed with its error raised here),
+		// not abandoned by a stopped run: the cleanup need not wait again.
+		t.task.Waited()
+	}
+	if err != nil {
 		return r.Raise(L, err)
 	}
 	_ = t.vm.Refresh(r.Context())

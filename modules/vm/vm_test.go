@@ -410,6 +410,41 @@ func TestMultiDiskReusesTheSnapshot(t *testing.T) {
 	}
 }
 
+// TestATaskWaitedForIsNotLeftUndone: commit(..., wait=0) returns a Task;
+// once the script waited for it the cleanup has nothing to do and says
+// nothing, and only a task the script did not wait for is finished (and
+// reported) by the cleanup.
+func TestATaskWaitedForIsNotLeftUndone(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{VMs: 1})
+	const undone = "cleanup: the script left this undone; vmlua does it now"
+	cases := []struct {
+		name, script string
+		warned       int
+	}{
+		{"a waited task", `local t = v:commit(d, 0, 0, 0); t:wait()`, 0},
+		{"a task waited twice", `local t = v:commit(d, 0, 0, 0); t:wait(); t:wait()`, 0},
+		{"a task not waited for", `v:commit(d, 0, 0, 0)`, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err, recs := e.Run(t, `
+				local v = require("vm").open("name:VM1")
+				local d = v:disks()[1].id
+				v:add_redo(d)
+				`+tc.script, simtest.RunOptions{})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			if got := len(recs.Find(undone)); got != tc.warned {
+				t.Errorf("%d %q warnings, want %d:\n%s", got, undone, tc.warned, recs)
+			}
+			if s := e.Snapshots(t, "VM1"); len(s) != 0 {
+				t.Errorf("snapshots left: %v", s)
+			}
+		})
+	}
+}
+
 func TestUnregisterAndDestroy(t *testing.T) {
 	e := simtest.Start(t, vsim.Options{VMs: 3})
 	cases := []struct{ name, script, wantErr string }{

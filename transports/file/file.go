@@ -49,6 +49,8 @@ func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.
 		if err := os.MkdirAll(u.Path, 0o750); err != nil {
 			return nil, fmt.Errorf("file URL %s: %w", transports.Redact(u.String()), mapErr(err))
 		}
+	} else if _, err := os.Stat(u.Path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("file URL %s: folder %s does not exist, and create=false says not to make it: is the file system it is on (a NAS) mounted? %w", transports.Redact(u.String()), u.Path, fs.ErrNotExist)
 	}
 	return New(u.Path)
 }

@@ -96,11 +96,12 @@ func TestCreateFalseInTheURLKeepsABackupOffTheLocalDisk(t *testing.T) {
 	cases := []struct {
 		name, query string
 		opens       bool
+		want        string // in the error
 	}{
-		{"create=false refuses the missing folder", "?create=false", false},
-		{"create=0 refuses the missing folder", "?create=0", false},
-		{"create=true creates it", "?create=true", true},
-		{"create=maybe is refused as no boolean", "?create=maybe", false},
+		{"create=false refuses the missing folder", "?create=false", false, "is the file system it is on (a NAS) mounted?"},
+		{"create=0 refuses the missing folder", "?create=0", false, "does not exist"},
+		{"create=true creates it", "?create=true", true, ""},
+		{"create=maybe is refused as no boolean", "?create=maybe", false, "want true or false"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -111,6 +112,9 @@ func TestCreateFalseInTheURLKeepsABackupOffTheLocalDisk(t *testing.T) {
 			}
 			if (err == nil) != c.opens {
 				t.Fatalf("Open(file://%s%s) = %v, want opened=%v", dir, c.query, err, c.opens)
+			}
+			if err != nil && !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not say %q", err, c.want)
 			}
 			if _, serr := os.Stat(dir); (serr == nil) != c.opens {
 				t.Errorf("the folder exists=%v after Open, want %v", serr == nil, c.opens)
