@@ -328,8 +328,8 @@ func (k *keeper) drop() {
 
 // TestCopyOwnedReusesABufferOnlyOnceItIsReleased: a writer that keeps
 // spans' buffers past WriteOwned (the span hasher) sees every span's bytes
-// intact until it releases them, and the copy goes on with 16 MiB of
-// buffers even while seven 2 MiB spans are held.
+// intact until it releases them, and the copy goes on with 12 MiB of
+// buffers even while five 2 MiB spans are held.
 func TestCopyOwnedReusesABufferOnlyOnceItIsReleased(t *testing.T) {
 	ext := []vmdk.Extent{{File: "b-flat.vmdk", Bytes: 45*MiB + 512}}
 	spans := Spans(ext, []Area{{0, ext[0].Bytes}}, 2*MiB)

@@ -557,7 +557,7 @@ type ownedFunc func(p []byte, release func()) error
 
 func (f ownedFunc) WriteOwned(p []byte, release func()) error { return f(p, release) }
 
-// exportSpan is the size of the range GETs of an export: eight buffers of
+// exportSpan is the size of the range GETs of an export: six buffers of
 // it (dsread.ReadSpansOwned: GETs in flight, spans being written or hashed)
 // are most of the export's memory. Figure 9 of docs/performance.md wants a peak RSS under 64 MiB:
 // `vmlua run` exporting 256 MiB peaked at 45 MiB with 2 MiB spans, 74 MiB
