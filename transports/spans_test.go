@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/transports"
@@ -157,4 +158,65 @@ func readAll(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// holdWrites is a transport whose writers block in Write until proceed
+// is closed, after saying so on entered.
+type holdWrites struct {
+	transports.Transport
+	entered chan struct{}
+	proceed chan struct{}
+}
+
+func (h *holdWrites) Create(ctx context.Context, p string) (transports.Writer, error) {
+	w, err := h.Transport.Create(ctx, p)
+	return &heldWriter{Writer: w, h: h}, err
+}
+
+type heldWriter struct {
+	transports.Writer
+	h    *holdWrites
+	once bool
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	if !w.once {
+		w.once = true
+		close(w.h.entered)
+		<-w.h.proceed
+	}
+	return w.Writer.Write(p)
+}
+
+// TestWriteOwnedReleasesTheBufferOnlyOnceTheTargetHasIt: the hash of a
+// span may end before the target has taken its bytes; the buffer goes back
+// to the caller (who reuses it for the next GET) only after both.
+func TestWriteOwnedReleasesTheBufferOnlyOnceTheTargetHasIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base, _ := newFile(t)
+		h := &holdWrites{Transport: base, entered: make(chan struct{}), proceed: make(chan struct{})}
+		w, err := transports.CreateAtomic(context.Background(), h, "f", transports.UploadOptions{Spans: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Abort()
+		var released atomic.Bool
+		wrote := make(chan error)
+		go func() { wrote <- w.WriteOwned(spanData(1<<20), func() { released.Store(true) }) }()
+		<-h.entered
+		synctest.Wait() // the span is hashed; the target still writes
+		if released.Load() {
+			t.Fatal("the buffer was released while the target was still writing it")
+		}
+		close(h.proceed)
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if !released.Load() {
+			t.Fatal("the buffer was never released")
+		}
+	})
 }
