@@ -185,16 +185,8 @@ func (a *AtomicWriter) WriteOwned(p []byte, release func()) error {
 		a.err = fmt.Errorf("upload %s: %w", a.final, err)
 		return a.err
 	}
-	// p goes back to the caller only once it is both hashed and sent: the
-	// hash may finish first, and a buffer reused while the target still
-	// writes from it would store other bytes than those hashed
-	var left atomic.Int32
-	left.Store(2)
-	done := func() {
-		if left.Add(-1) == 0 {
-			release()
-		}
-	}
+	// p is released once both the hash and the send are done with it
+	done := afterBoth(release)
 	a.sp.Add(p, done)
 	defer done()
 	for len(p) > 0 {
@@ -205,6 +197,17 @@ func (a *AtomicWriter) WriteOwned(p []byte, release func()) error {
 		p = p[k:]
 	}
 	return nil
+}
+
+// afterBoth returns a func that calls release on its second call.
+func afterBoth(release func()) func() {
+	var left atomic.Int32
+	left.Store(2)
+	return func() {
+		if left.Add(-1) == 0 {
+			release()
+		}
+	}
 }
 
 // send writes p to the target, counting it, without hashing it (the
@@ -466,13 +469,18 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 				w.err = fmt.Errorf("upload %s: %w", w.final, err)
 				return finish(w.err)
 			}
+			var sentToo func()
 			if spansOnly {
-				// the span goroutines hash it and give it back
+				// the span goroutines hash it; it is reused once both
+				// they and the send are done with it
 				b := c.b
-				w.sp.Add(b, func() { free <- b[:cap(b)] })
+				sentToo = afterBoth(func() { free <- b[:cap(b)] })
+				w.sp.Add(b, sentToo)
 			}
 			n, err := w.send(c.b)
-			if !spansOnly {
+			if spansOnly {
+				sentToo()
+			} else {
 				sent <- c.b[:n]
 			}
 			if err != nil {

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/transports"
@@ -160,42 +160,63 @@ func readAll(t *testing.T, name string) []byte {
 	return b
 }
 
-// slow delays every write to the target, so the span hasher finishes
-// before the target has taken the bytes.
-type slow struct{ transports.Transport }
-
-func (s slow) Create(ctx context.Context, p string) (transports.Writer, error) {
-	w, err := s.Transport.Create(ctx, p)
-	return slowWriter{w}, err
+// holdWrites is a transport whose writers block in Write until proceed
+// is closed, after saying so on entered.
+type holdWrites struct {
+	transports.Transport
+	entered chan struct{}
+	proceed chan struct{}
 }
 
-type slowWriter struct{ transports.Writer }
+func (h *holdWrites) Create(ctx context.Context, p string) (transports.Writer, error) {
+	w, err := h.Transport.Create(ctx, p)
+	return &heldWriter{Writer: w, h: h}, err
+}
 
-func (w slowWriter) Write(p []byte) (int, error) {
-	time.Sleep(20 * time.Millisecond)
+type heldWriter struct {
+	transports.Writer
+	h    *holdWrites
+	once bool
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	if !w.once {
+		w.once = true
+		close(w.h.entered)
+		<-w.h.proceed
+	}
 	return w.Writer.Write(p)
 }
 
-func TestWriteOwnedReleasesABufferOnlyOnceTheTargetHasTakenIt(t *testing.T) {
-	data := spanData(3 * spansum.Size)
-	base, dir := newFile(t)
-	w, err := transports.CreateAtomic(context.Background(), slow{base}, "f", transports.UploadOptions{Spans: true, ExpectedSize: int64(len(data))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Abort()
-	for off := 0; off < len(data); off += spansum.Size {
-		// the caller reuses a buffer as soon as it is released, as
-		// dsread does for its next range GET
-		buf := append([]byte(nil), data[off:off+spansum.Size]...)
-		if err := w.WriteOwned(buf, func() { clear(buf) }); err != nil {
+// TestWriteOwnedReleasesTheBufferOnlyOnceTheTargetHasIt: the hash of a
+// span may end before the target has taken its bytes; the buffer goes back
+// to the caller (who reuses it for the next GET) only after both.
+func TestWriteOwnedReleasesTheBufferOnlyOnceTheTargetHasIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base, _ := newFile(t)
+		h := &holdWrites{Transport: base, entered: make(chan struct{}), proceed: make(chan struct{})}
+		w, err := transports.CreateAtomic(context.Background(), h, "f", transports.UploadOptions{Spans: true})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if got := readAll(t, dir+"/f"); !bytes.Equal(got, data) {
-		t.Fatal("the stored bytes are not what was written: a buffer went back to its owner while the target still wrote from it")
-	}
+		defer w.Abort()
+		var released atomic.Bool
+		wrote := make(chan error)
+		go func() { wrote <- w.WriteOwned(spanData(1<<20), func() { released.Store(true) }) }()
+		<-h.entered
+		synctest.Wait() // the span is hashed; the target still writes
+		if released.Load() {
+			t.Fatal("the buffer was released while the target was still writing it")
+		}
+		close(h.proceed)
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if !released.Load() {
+			t.Fatal("the buffer was never released")
+		}
+	})
 }
