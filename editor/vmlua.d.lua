@@ -215,6 +215,60 @@ function M_backup.synthesize(options) end
 ---@return table
 function M_backup.vmx(options) end
 
+-- module host --------------------------------------------------------
+
+---An ESXi host.
+---@class Host
+---@field name string host name as the inventory shows it
+---@field moref string managed object id, e.g. host-21 (ha-host on a standalone ESXi)
+---@field version string ESXi version, e.g. "8.0.2"
+---@field build string ESXi build number, e.g. "22380479"
+---@field uuid string hardware (BIOS) UUID
+---@field connection_state string "connected", "disconnected" or "notResponding" (as of the last refresh)
+---@field maintenance boolean in maintenance mode (as of the last refresh)
+---@field cluster string|nil the cluster it belongs to; nil for a standalone host
+local Host = {}
+
+---Reloads the host's properties (connection state, maintenance mode, build).
+function Host:refresh() end
+
+---Puts the host in maintenance mode and waits (its VMs must be powered off or moved first).
+function Host:enter_maintenance() end
+
+---Takes the host out of maintenance mode and waits.
+function Host:exit_maintenance() end
+
+---Returns the host's configuration as plain data a script can compare between two backups: {ntp={servers}, time_zone=, dns={hostname=, domain=, servers={}, search={}}, syslog= (Syslog.global.logHost), vswitches={ {name=, ports=, mtu=, uplinks={}, portgroups={ {name=, vlan=} }} }, advanced={key=value as strings}}.
+---@return table
+function Host:config_summary() end
+
+---Backs up the host's configuration (vim-cmd hostsvc/firmware/backup_config): asks the host for a bundle, downloads it over the session into dest atomically, then writes its sidecar NAME.json. Returns {host=, moref=, version=, build=, uuid=, file=, bytes=, sha256=, taken=}. A download cut short leaves nothing behind.
+---@param dest Transport|string a transport handle or a granted URL (a folder)
+---@param options? table name= (file name, default configBundle-<host>.tgz), credentials= (for a URL)
+---@return table
+function Host:backup_config(dest, options) end
+
+---Restores a configuration bundle (vim-cmd hostsvc/firmware/restore_config): refuses unless the host is in maintenance mode, refuses a bundle whose recorded build or uuid differs from the host's unless force=true, checks the bundle's size and sha256 against its sidecar, then uploads it and has the host apply it (the host reboots and stays in maintenance mode). Returns the bundle's sidecar as a table.
+---@param dest Transport|string where backup_config wrote the bundle (a transport handle or a granted URL)
+---@param options? table name= (file name, default configBundle-<host>.tgz), force=false (apply a bundle of another build or host), credentials=
+---@return table
+function Host:restore_config(dest, options) end
+
+---ESXi hosts: look-ups, maintenance mode, configuration summary, and configuration bundle backup/restore (vim-cmd hostsvc/firmware).
+---
+---The connection is the vm module's (the operator's profile). `h:backup_config(dest)` stores `configBundle-<host>.tgz` and its sidecar `configBundle-<host>.json` (host, version, build, uuid, bytes, sha256; written last, so a bundle without it is incomplete). `h:restore_config(src)` needs maintenance mode, the same host and build (unless force=true) and a bundle whose sha256 matches its sidecar; the host reboots after it. Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.
+---@class vmlua.host
+local M_host = {}
+
+---Returns every host of the connection, sorted by name.
+---@return Host[]
+function M_host.list() end
+
+---Returns the hosts matching the specifier, sorted by name (possibly empty).
+---@param spec string name:GLOB, moref:host-N, any:, none: (a bare word is a name)
+---@return Host[]
+function M_host.find(spec) end
+
 -- module question ----------------------------------------------------
 
 ---Pending VM questions: list them, watch for them, and answer them by rules.

@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/vmlua/vmlua/modules/backup"
+	"github.com/vmlua/vmlua/modules/host"
 	"github.com/vmlua/vmlua/modules/log"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/modules/transport"
@@ -17,6 +18,7 @@ func Modules() []*runtime.Module {
 		log.Module,
 		vm.Module,
 		backup.Module,
+		host.Module,
 		question.Module,
 		transport.Module,
 	}
