@@ -186,12 +186,12 @@ function M_vm.cleanup_orphans(spec) end
 local M_backup = {}
 
 ---Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id)}. A set without its catalog is listed with complete=false.
----@param options table at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)
+---@param options table at= (Transport or granted URL, required), vm= (a VM name; default every VM), host= (a host's configuration sets), credentials= (for a URL)
 ---@return table
 function M_backup.list(options) end
 
 ---Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). It does not raise for mismatches: check ok.
----@param options table at= (Transport or URL), set= (a set id, or "latest" with vm=), vm=, credentials=
+---@param options table at= (Transport or URL), set= (a set id, or "latest" with vm= or host=), vm=, host=, credentials=
 ---@return table
 function M_backup.verify(options) end
 
@@ -201,7 +201,7 @@ function M_backup.verify(options) end
 function M_backup.restore(options) end
 
 ---Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason "needed by ..."): to let an old chain go, backup.synthesize the point you keep first. dry_run=true only lists. Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=} (skipped: the VM's backup failed).
----@param options table at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials=
+---@param options table at= (Transport or URL, required), vm= or host= (required; host= prunes a host's configuration sets), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials=
 ---@return table
 function M_backup.prune(options) end
 
@@ -248,9 +248,14 @@ function Host:config_summary() end
 ---@return table
 function Host:backup_config(dest, options) end
 
+---Backs the host's configuration up into a backup set host/<host>/<UTC time>/ (the bundle, its sidecar, catalog.json last), under the folder's lock, as a VM's set: backup.list/verify/prune take host=<name>. On failure the partial set is removed. With keep= or policy= the host's sets are pruned afterwards. Returns the catalog as a table.
+---@param options table to= (Transport or granted URL, required), keep=N (then prune to the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, break_lock=false, credentials=
+---@return table
+function Host:backup(options) end
+
 ---Restores a configuration bundle (vim-cmd hostsvc/firmware/restore_config): refuses unless the host is in maintenance mode, refuses a bundle whose recorded build or uuid differs from the host's unless force=true, checks the bundle's size and sha256 against its sidecar, then uploads it and has the host apply it (the host reboots and stays in maintenance mode). Returns the bundle's sidecar as a table.
----@param dest Transport|string where backup_config wrote the bundle (a transport handle or a granted URL)
----@param options? table name= (file name, default configBundle-<host>.tgz), force=false (apply a bundle of another build or host), credentials=
+---@param dest Transport|string where backup_config wrote the bundle, or the target of h:backup's sets (a transport handle or a granted URL)
+---@param options? table name= (file name, default configBundle-<host>.tgz), set= (a set id of h:backup, or "latest": the newest complete set of this host), force=false (apply a bundle of another build or host), credentials=
 ---@return table
 function Host:restore_config(dest, options) end
 

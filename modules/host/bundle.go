@@ -281,3 +281,8 @@ func isFault[T any](err error) bool {
 	}
 	return false
 }
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -58,7 +58,10 @@ func init() {
 			Doc: "Backs up the host's configuration (vim-cmd hostsvc/firmware/backup_config): asks the host for a bundle, downloads it over the session into dest atomically, " +
 				"then writes its sidecar NAME.json. Returns {host=, moref=, version=, build=, uuid=, file=, bytes=, sha256=, taken=}. " +
 				"A download cut short leaves nothing behind.", Fn: luaBackupConfig},
-		{Name: "restore_config", Args: []runtime.Arg{dest("where backup_config wrote the bundle (a transport handle or a granted URL)"), {Name: "options", Type: "table", Optional: true, Doc: "name= (file name, default configBundle-<host>.tgz), force=false (apply a bundle of another build or host), credentials="}}, Returns: "table",
+		{Name: "backup", Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "to= (Transport or granted URL, required), keep=N (then prune to the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, break_lock=false, credentials="}}, Returns: "table",
+			Doc: "Backs the host's configuration up into a backup set host/<host>/<UTC time>/ (the bundle, its sidecar, catalog.json last), under the folder's lock, as a VM's set: " +
+				"backup.list/verify/prune take host=<name>. On failure the partial set is removed. With keep= or policy= the host's sets are pruned afterwards. Returns the catalog as a table.", Fn: luaBackupSet},
+		{Name: "restore_config", Args: []runtime.Arg{dest("where backup_config wrote the bundle, or the target of h:backup's sets (a transport handle or a granted URL)"), {Name: "options", Type: "table", Optional: true, Doc: "name= (file name, default configBundle-<host>.tgz), set= (a set id of h:backup, or \"latest\": the newest complete set of this host), force=false (apply a bundle of another build or host), credentials="}}, Returns: "table",
 			Doc: "Restores a configuration bundle (vim-cmd hostsvc/firmware/restore_config): refuses unless the host is in maintenance mode, " +
 				"refuses a bundle whose recorded build or uuid differs from the host's unless force=true, checks the bundle's size and sha256 against its sidecar, " +
 				"then uploads it and has the host apply it (the host reboots and stays in maintenance mode). Returns the bundle's sidecar as a table.", Fn: luaRestoreConfig},
@@ -209,10 +212,74 @@ func luaRestoreConfig(r *runtime.Run, L *lua.LState) int {
 	default:
 		L.RaiseError("option force: boolean expected, got %s", v.Type().String())
 	}
-	m, err := h.RestoreConfig(r, d.T, RestoreOptions{Name: optString(L, o, "name"), Force: force})
+	name := optString(L, o, "name")
+	if set := optString(L, o, "set"); set != "" {
+		id, err := latestSet(r, d.T, h, set)
+		if err != nil {
+			return r.Raise(L, err)
+		}
+		name = id + "/" + BundleName(h.Name)
+	}
+	m, err := h.RestoreConfig(r, d.T, RestoreOptions{Name: name, Force: force})
 	if err != nil {
 		return r.Raise(L, err)
 	}
 	L.Push(backup.JSONToLua(L, m))
 	return 1
+}
+
+func luaBackupSet(r *runtime.Run, L *lua.LState) int {
+	h := self(r, L)
+	o := options(L, 2)
+	if o.RawGetString("to") == lua.LNil {
+		L.RaiseError("option to is required: a Transport (transport.open) or a granted URL")
+	}
+	L.Push(o.RawGetString("to"))
+	d, err := modtransport.Dest(r, L, L.GetTop(), optString(L, o, "credentials"))
+	L.Pop(1)
+	if err != nil {
+		backup.SetFailed(r, SetOwner(h.Name), true)
+		return r.Raise(L, err)
+	}
+	var so SetOptions
+	so.Keep.Last = optCount(L, o, "keep")
+	switch pt := o.RawGetString("policy").(type) {
+	case *lua.LNilType:
+	case *lua.LTable:
+		if n := optCount(L, pt, "last"); n > so.Keep.Last {
+			so.Keep.Last = n
+		}
+		so.Keep.Daily, so.Keep.Weekly = optCount(L, pt, "daily"), optCount(L, pt, "weekly")
+		so.Keep.Monthly, so.Keep.Yearly = optCount(L, pt, "monthly"), optCount(L, pt, "yearly")
+	default:
+		L.RaiseError("option policy: a table {last=, daily=, weekly=, monthly=, yearly=} expected")
+	}
+	if v, ok := o.RawGetString("break_lock").(lua.LBool); ok {
+		so.BreakLock = bool(v)
+	}
+	cat, err := h.BackupSet(r, d.T, so)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	t, _ := backup.JSONToLua(L, cat).(*lua.LTable)
+	if t != nil {
+		t.RawSetString("path", lua.LString(cat.ID))
+	}
+	L.Push(t)
+	return 1
+}
+
+func optCount(L *lua.LState, t *lua.LTable, key string) int {
+	switch v := t.RawGetString(key).(type) {
+	case *lua.LNilType:
+		return 0
+	case lua.LNumber:
+		if v < 0 || float64(v) != float64(int(v)) {
+			L.RaiseError("option %s: a whole number >= 0 expected, got %v", key, v)
+		}
+		return int(v)
+	default:
+		L.RaiseError("option %s: number expected, got %s", key, v.Type().String())
+	}
+	return 0
 }
