@@ -5,9 +5,10 @@
 -- Usage:
 --   vmlua run --allow DEST scripts/host_config_backup.lua to=DEST [hosts=any:] [keep=N] [credentials=NAME]
 --
---   to=DEST        a granted transport URL; each host's bundle lands as
---                  DEST/host/<host>/<UTC time>/configBundle-<host>.tgz with its sidecar
---                  configBundle-<host>.json (version, build, uuid, bytes, sha256), written last
+--   to=DEST        a granted transport URL; each host's configuration is a backup set
+--                  DEST/host/<host>/<UTC time>/: configBundle-<host>.tgz, its sidecar
+--                  configBundle-<host>.json (version, build, uuid, bytes, sha256) and
+--                  catalog.json, written last (backup.list/verify/prune take host=<host>)
 --   hosts=SPEC     which hosts: name:GLOB, moref:host-N or any: (default any:)
 --   keep=N         backups to keep per host (default: all of them); a host whose backup
 --                  failed in this run keeps all of its backups
@@ -28,53 +29,13 @@ end
 
 local dest = transport.open(arg.to, { credentials = arg.credentials })
 
--- A backup folder: the UTC time, with -N when one of that second exists.
-local function new_folder(dir)
-  local ts = os.date("!%Y%m%dT%H%M%SZ")
-  local name, n = ts, 0
-  while dest:stat(dir .. "/" .. name) do
-    n = n + 1
-    name = ts .. "-" .. n
-  end
-  return dir .. "/" .. name
-end
-
--- Keep the newest `keep` complete backups of a host (folders with a sidecar).
-local function rotate(dir, name)
-  local folders = {}
-  for _, e in ipairs(dest:list(dir)) do
-    if e.dir and e.name:find("^%d+T%d+Z") then folders[#folders + 1] = e.name end
-  end
-  local function key(n) return n:match("^(%d+T%d+Z)"), tonumber(n:match("Z%-(%d+)$") or "0") end
-  table.sort(folders, function(a, b)
-    local ta, na = key(a)
-    local tb, nb = key(b)
-    if ta ~= tb then return ta < tb end
-    return na < nb
-  end)
-  for i = 1, #folders - keep do
-    local f = dir .. "/" .. folders[i]
-    for _, e in ipairs(dest:list(f)) do dest:remove(f .. "/" .. e.name) end
-    dest:remove(f)
-    log.info("removed an old host configuration backup", { host = name, folder = f })
-  end
-end
-
 local hosts = host.find(arg.hosts or arg.host or "any:")
 local failed, done = {}, 0
 for _, h in ipairs(hosts) do
   local ok, err = pcall(function()
-    local dir = "host/" .. h.name
-    local folder = new_folder(dir)
-    dest:mkdir(folder)
-    local ok, err = pcall(h.backup_config, h, dest, { name = folder .. "/configBundle-" .. h.name .. ".tgz" })
-    if not ok then
-      pcall(dest.remove, dest, folder) -- the failed backup left nothing in it
-      error(err)
-    end
+    local set = h:backup { to = dest, keep = keep }
     done = done + 1
-    print(string.format("%s: configuration backed up to %s (%d bytes, build %s)", h.name, folder, err.bytes, err.build))
-    if keep then rotate(dir, h.name) end
+    print(string.format("%s: configuration backed up as set %s (build %s)", h.name, set.id, set.host_config.build))
   end)
   if not ok then
     failed[#failed + 1] = h.name

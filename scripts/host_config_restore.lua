@@ -7,7 +7,8 @@
 --
 --   from=SRC        the granted URL host_config_backup.lua wrote to (its to=)
 --   host=NAME       the host to restore (its backups are SRC/host/NAME/)
---   set=TIME        which backup: a folder name such as 20260102T030405Z, or latest (default)
+--   set=ID          which backup: a set id (host/NAME/20260102T030405Z) or its time
+--                   (20260102T030405Z), or latest (default: the newest complete set)
 --   maintenance=true  put the host in maintenance mode first (its VMs must be off or moved);
 --                   without it, a host not in maintenance mode is refused
 --   force=true      apply a bundle of another build (the host was patched since) or host
@@ -26,28 +27,13 @@ if not h then
   error({ code = "not_found", message = "there is no host " .. arg.host .. " (host.list() shows them)" })
 end
 local src = transport.open(arg.from, { credentials = arg.credentials })
-local dir = "host/" .. h.name
-local bundle = "configBundle-" .. h.name
-
-local set = arg.set or "latest"
-if set == "latest" then
-  set = nil
-  for _, e in ipairs(src:stat(dir) and src:list(dir) or {}) do
-    -- the newest folder whose sidecar is there (a complete backup)
-    if e.dir and e.name:find("^%d+T%d+Z") and src:stat(dir .. "/" .. e.name .. "/" .. bundle .. ".json") then
-      if not set or e.name > set then set = e.name end
-    end
-  end
-  if not set then
-    error({ code = "not_found", message = "there is no complete configuration backup of " .. h.name .. " under " .. arg.from .. "/" .. dir })
-  end
-end
-
 if not h.maintenance then
   if arg.maintenance ~= "true" then
     error({ code = "invalid_state", message = "host " .. h.name .. " is not in maintenance mode; a restore reboots it: move or power off its VMs and pass maintenance=true" })
   end
   h:enter_maintenance()
 end
-local m = h:restore_config(src, { name = dir .. "/" .. set .. "/" .. bundle .. ".tgz", force = arg.force == "true" })
-print(string.format("%s: configuration of %s restored (build %s); the host stays in maintenance mode", h.name, set, m.build))
+local set = arg.set or "latest"
+if set ~= "latest" and not set:find("/") then set = "host/" .. h.name .. "/" .. set end
+local m = h:restore_config(src, { set = set, force = arg.force == "true" })
+print(string.format("%s: configuration taken %s restored (build %s); the host stays in maintenance mode", h.name, m.taken, m.build))

@@ -240,9 +240,9 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("printed %q", lines)
 				}
 				for _, h := range sim.Hosts() {
-					for _, ext := range []string{"tgz", "json"} {
-						if got := simtest.Glob(t, filepath.Join(dir, "hosts", "host", h, "*", "configBundle-"+h+"."+ext)); len(got) != 1 {
-							t.Errorf("%s: .%s files after keep=1: %v, want 1", h, ext, got)
+					for _, f := range []string{"configBundle-" + h + ".tgz", "configBundle-" + h + ".json", "catalog.json"} {
+						if got := simtest.Glob(t, filepath.Join(dir, "hosts", "host", h, "*", f)); len(got) != 1 {
+							t.Errorf("%s: %s files after keep=1: %v, want 1", h, f, got)
 						}
 					}
 				}
@@ -258,8 +258,11 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		{name: "host_config_restore enters maintenance mode and restores the latest backup",
 			script: "host_config_restore.lua", args: []string{"from=" + file("hosts"), "host=DC0_C0_H2", "maintenance=true"},
 			check: func(t *testing.T, lines []string) {
-				if len(lines) != 1 || !strings.Contains(lines[0], "DC0_C0_H2: configuration of 2") || !strings.Contains(lines[0], "restored") {
+				if len(lines) != 1 || !strings.Contains(lines[0], "DC0_C0_H2: configuration taken 2") || !strings.Contains(lines[0], "restored") {
 					t.Errorf("printed %q", lines)
+				}
+				if got := o.RunLua(t, `local b = require "backup"; print(tostring(b.verify{ at = arg.at, host = "DC0_C0_H2", set = "latest" }.ok))`, "at="+file("hosts")); len(got) != 1 || got[0] != "true" {
+					t.Errorf("the host's set does not verify: %q", got)
 				}
 				if _, err := o.Run(t, "host_config_restore.lua", "from="+file("hosts"), "host=DC0_C0_H2", "set=19990101T000000Z"); err == nil {
 					t.Errorf("a set that does not exist was restored")

@@ -174,7 +174,7 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nRestore of DB01 as DB01-restored: %s\n", exact)
-	fmt.Fprintf(stdout, "\nDone in %s. Files:\n  backup sets  %s/<VM>/<UTC time>/ (catalog.json, disk images, .vmx ...)\n  host configs %s/host/<host>/<UTC time>/ (configBundle-<host>.tgz and .json)\n  scripts      %s/ (copies of the shipped scripts to adapt)\n",
+	fmt.Fprintf(stdout, "\nDone in %s. Files:\n  backup sets  %s/<VM>/<UTC time>/ (catalog.json, disk images, .vmx ...)\n  host configs %s/host/<host>/<UTC time>/ (configBundle-<host>.tgz, its .json sidecar, catalog.json)\n  scripts      %s/ (copies of the shipped scripts to adapt)\n",
 		time.Since(start).Round(100*time.Millisecond), backups, backups, scriptDir)
 	fmt.Fprintln(stdout, "\nNext: run a script against a fresh simulator yourself:\n  vmlua run --sim --allow file://"+backups+" "+filepath.Join(scriptDir, "hot_backup.lua")+" name:DB01 "+target+
 		"\nor against your vCenter (--url, VMLUA_URL or a config file); docs/quickstart.md has the rest.")
