@@ -219,12 +219,12 @@ function M_vm.cleanup_orphans(vms) end
 local M_backup = {}
 
 ---Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= ("ok", or "partial" for a set lacking a disk; absent for an incomplete set)}. A set without its catalog is listed with complete=false.
----@param options table at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)
+---@param options table at= (Transport or granted URL, required), vm= (a VM name; default every VM), host= (a host's configuration sets), credentials= (for a URL)
 ---@return table
 function M_backup.list(options) end
 
 ---Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). It does not raise for mismatches: check ok.
----@param options table at= (Transport or URL), set= (a set id, or "latest" with vm=), vm=, credentials=
+---@param options table at= (Transport or URL), set= (a set id, or "latest" with vm= or host=), vm=, host=, credentials=
 ---@return table
 function M_backup.verify(options) end
 
@@ -235,7 +235,7 @@ function M_backup.verify(options) end
 function M_backup.restore(options) end
 
 ---Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason "needed by ..."): to let an old chain go, backup.synthesize the point you keep first. dry_run=true (or a dry run) only lists. Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=, dry_run=} (skipped: the VM's backup failed; dry_run: removed lists what would be removed, nothing was).
----@param options table at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials=
+---@param options table at= (Transport or URL, required), vm= or host= (required; host= prunes a host's configuration sets), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials=
 ---@return table
 function M_backup.prune(options) end
 
@@ -248,6 +248,65 @@ function M_backup.synthesize(options) end
 ---@param options table vm= (a VM, required), to= (Transport or URL, required), credentials=
 ---@return table
 function M_backup.vmx(options) end
+
+-- module host --------------------------------------------------------
+
+---An ESXi host.
+---@class Host
+---@field name string host name as the inventory shows it
+---@field moref string managed object id, e.g. host-21 (ha-host on a standalone ESXi)
+---@field version string ESXi version, e.g. "8.0.2"
+---@field build string ESXi build number, e.g. "22380479"
+---@field uuid string hardware (BIOS) UUID
+---@field connection_state string "connected", "disconnected" or "notResponding" (as of the last refresh)
+---@field maintenance boolean in maintenance mode (as of the last refresh)
+---@field cluster string|nil the cluster it belongs to; nil for a standalone host
+local Host = {}
+
+---Reloads the host's properties (connection state, maintenance mode, build).
+function Host:refresh() end
+
+---Puts the host in maintenance mode and waits (its VMs must be powered off or moved first).
+function Host:enter_maintenance() end
+
+---Takes the host out of maintenance mode and waits.
+function Host:exit_maintenance() end
+
+---Returns the host's configuration as plain data a script can compare between two backups: {ntp={servers}, time_zone=, dns={hostname=, domain=, servers={}, search={}}, syslog= (Syslog.global.logHost), vswitches={ {name=, ports=, mtu=, uplinks={}, portgroups={ {name=, vlan=} }} }, advanced={key=value as strings}}.
+---@return table
+function Host:config_summary() end
+
+---Backs up the host's configuration (vim-cmd hostsvc/firmware/backup_config): asks the host for a bundle, downloads it over the session into dest atomically, then writes its sidecar NAME.json. Returns {host=, moref=, version=, build=, uuid=, file=, bytes=, sha256=, taken=}. A download cut short leaves nothing behind.
+---@param dest Transport|string a transport handle or a granted URL (a folder)
+---@param options? table name= (file name, default configBundle-<host>.tgz), credentials= (for a URL)
+---@return table
+function Host:backup_config(dest, options) end
+
+---Backs the host's configuration up into a backup set host/<host>/<UTC time>/ (the bundle, its sidecar, catalog.json last), under the folder's lock, as a VM's set: backup.list/verify/prune take host=<name>. On failure the partial set is removed. With keep= or policy= the host's sets are pruned afterwards. Returns the catalog as a table.
+---@param options table to= (Transport or granted URL, required), keep=N (then prune to the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, break_lock=false, credentials=
+---@return table
+function Host:backup(options) end
+
+---Restores a configuration bundle (vim-cmd hostsvc/firmware/restore_config): refuses unless the host is in maintenance mode, refuses a bundle whose recorded build or uuid differs from the host's unless force=true, checks the bundle's size and sha256 against its sidecar, then uploads it and has the host apply it (the host reboots and stays in maintenance mode). Returns the bundle's sidecar as a table.
+---@param dest Transport|string where backup_config wrote the bundle, or the target of h:backup's sets (a transport handle or a granted URL)
+---@param options? table name= (file name, default configBundle-<host>.tgz), set= (a set id of h:backup, or "latest": the newest complete set of this host), force=false (apply a bundle of another build or host), credentials=
+---@return table
+function Host:restore_config(dest, options) end
+
+---ESXi hosts: look-ups, maintenance mode, configuration summary, and configuration bundle backup/restore (vim-cmd hostsvc/firmware).
+---
+---The connection is the vm module's (the operator's profile). `h:backup_config(dest)` stores `configBundle-<host>.tgz` and its sidecar `configBundle-<host>.json` (host, version, build, uuid, bytes, sha256; written last, so a bundle without it is incomplete). `h:restore_config(src)` needs maintenance mode, the same host and build (unless force=true) and a bundle whose sha256 matches its sidecar; the host reboots after it. Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.
+---@class vmlua.host
+local M_host = {}
+
+---Returns every host of the connection, sorted by name.
+---@return Host[]
+function M_host.list() end
+
+---Returns the hosts matching the specifier, sorted by name (possibly empty).
+---@param spec string name:GLOB, moref:host-N, any:, none: (a bare word is a name)
+---@return Host[]
+function M_host.find(spec) end
 
 -- module question ----------------------------------------------------
 

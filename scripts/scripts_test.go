@@ -298,6 +298,46 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("summary missing:\n%s", strings.Join(lines, "\n"))
 				}
 			}},
+		{name: "host_config_backup backs every host's configuration up and keeps the newest keep= per host",
+			script: "host_config_backup.lua", args: []string{"to=" + file("hosts"), "keep=1"},
+			before: func(t *testing.T) {
+				if _, err := o.Run(t, "host_config_backup.lua", "to="+file("hosts"), "hosts=name:DC0_C0_H*"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "4 host(s): 4 backed up, 0 failed") {
+					t.Errorf("printed %q", lines)
+				}
+				for _, h := range sim.Hosts() {
+					for _, f := range []string{"configBundle-" + h + ".tgz", "configBundle-" + h + ".json", "catalog.json"} {
+						if got := simtest.Glob(t, filepath.Join(dir, "hosts", "host", h, "*", f)); len(got) != 1 {
+							t.Errorf("%s: %s files after keep=1: %v, want 1", h, f, got)
+						}
+					}
+				}
+			}},
+		{name: "host_config_restore refuses a host not in maintenance mode and says how to enter it",
+			script: "host_config_restore.lua", args: []string{"from=" + file("hosts"), "host=DC0_C0_H2"},
+			code: runtime.CodeInvalidState,
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 0 {
+					t.Errorf("printed %q for a refused restore", lines)
+				}
+			}},
+		{name: "host_config_restore enters maintenance mode and restores the latest backup",
+			script: "host_config_restore.lua", args: []string{"from=" + file("hosts"), "host=DC0_C0_H2", "maintenance=true"},
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 1 || !strings.Contains(lines[0], "DC0_C0_H2: configuration taken 2") || !strings.Contains(lines[0], "restored") {
+					t.Errorf("printed %q", lines)
+				}
+				if got := o.RunLua(t, `local b = require "backup"; print(tostring(b.verify{ at = arg.at, host = "DC0_C0_H2", set = "latest" }.ok))`, "at="+file("hosts")); len(got) != 1 || got[0] != "true" {
+					t.Errorf("the host's set does not verify: %q", got)
+				}
+				if _, err := o.Run(t, "host_config_restore.lua", "from="+file("hosts"), "host=DC0_C0_H2", "set=19990101T000000Z"); err == nil {
+					t.Errorf("a set that does not exist was restored")
+				}
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

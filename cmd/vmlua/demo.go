@@ -167,6 +167,15 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 		return err
 	}
 
+	fmt.Fprintln(stdout, "\n4. Backing up every host's configuration with scripts/host_config_backup.lua")
+	if hopts, err := f.options(ctx, stderr, []string{target, "keep=3"}); err != nil {
+		return err
+	} else if hr, err := runtime.New(hopts); err != nil {
+		return err
+	} else if err := hr.ExecFile(filepath.Join(scriptDir, "host_config_backup.lua")); err != nil {
+		return fmt.Errorf("host configuration backup: %w", err)
+	}
+
 	fmt.Fprintln(stdout, "\nSummary")
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tDISKS\tCAPACITY\tSTORED\tTIME\tMiB/s\tSTATUS\tVERIFIED")
@@ -184,8 +193,8 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 		fmt.Fprintf(stdout, "\nPartial sets: %s — independent disks cannot be frozen while the VM runs, so they are not in the set, a restore yields the VM without them, and a nightly run exits 7 (partial) for them (docs/backup.md, Partial sets).\n", strings.Join(partial, "; "))
 	}
 	fmt.Fprintf(stdout, "\nRestore of DB01 as DB01-restored: %s\n", exact)
-	fmt.Fprintf(stdout, "\nDone in %s. Files:\n  backup sets  %s/<VM>/<UTC time>/ (catalog.json, disk images, .vmx ...)\n  scripts      %s/ (copies of the shipped scripts to adapt)\n",
-		time.Since(start).Round(100*time.Millisecond), backups, scriptDir)
+	fmt.Fprintf(stdout, "\nDone in %s. Files:\n  backup sets  %s/<VM>/<UTC time>/ (catalog.json, disk images, .vmx ...)\n  host configs %s/host/<host>/<UTC time>/ (configBundle-<host>.tgz, its .json sidecar, catalog.json)\n  scripts      %s/ (copies of the shipped scripts to adapt)\n",
+		time.Since(start).Round(100*time.Millisecond), backups, backups, scriptDir)
 	fmt.Fprintln(stdout, "\nNext: run a script against a fresh simulator yourself:\n  vmlua run --sim --allow file://"+backups+" "+filepath.Join(scriptDir, "hot_backup.lua")+" name:DB01 "+target+
 		"\nor against your vCenter (--url, VMLUA_URL or a config file); docs/quickstart.md has the rest.")
 	if !strings.HasPrefix(exact, "byte-exact") {

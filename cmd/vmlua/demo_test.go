@@ -46,4 +46,7 @@ func TestDemo(t *testing.T) {
 	if len(sets) < 5 {
 		t.Errorf("%d catalogs written, want one per VM plus the restored VM's: %v", len(sets), sets)
 	}
+	if hosts, _ := filepath.Glob(filepath.Join(out, "backups", "host", "*", "*", "configBundle-*.json")); len(hosts) == 0 {
+		t.Errorf("the demo backed up no host configuration")
+	}
 }

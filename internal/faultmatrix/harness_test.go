@@ -17,6 +17,7 @@ import (
 	"github.com/vmlua/vmlua/internal/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup"
+	"github.com/vmlua/vmlua/modules/host"
 	vlog "github.com/vmlua/vmlua/modules/log"
 	"github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -107,7 +108,7 @@ func (f *fx) runInProcess(c cell) error {
 	}}
 	opts := runtime.Options{
 		Logger: slog.New(f.recs), Stdout: f.recs.Stdout(),
-		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module, backup.Module},
+		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module, backup.Module, host.Module},
 		Timeout:   2 * time.Minute,
 		Endpoints: map[string]runtime.Endpoint{"sim": f.Endpoint}, DefaultEndpoint: "sim",
 		Args: []string{"dest=" + f.dest, "vm=name:" + f.vm, "disk=" + f.disk},

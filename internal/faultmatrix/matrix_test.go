@@ -2,6 +2,7 @@ package faultmatrix
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -203,6 +204,12 @@ func matrix() []cell {
 			wantLogs: []string{"the script ended with a REDO log still open; committing it"},
 		},
 		{
+			name: "a host cutting its configuration bundle download short fails the backup and leaves no bundle on the target", target: targetFile,
+			script:   `local h = require("host").list()[1]; h:backup_config(arg.dest)`,
+			arm:      func(f *fx) { f.Sim.InjectDownloadFault(vsim.DownloadFault{After: 100}) },
+			wantCode: runtime.CodeTransport, wantIn: []string{"configuration bundle download was cut", "nothing was kept", "back up again"},
+		},
+		{
 			name: "SIGKILL leaves a REDO that the next run's vm.cleanup_orphans commits", target: targetFile, script: exportForever,
 			process: func(f *fx) error {
 				p := f.startProcess(exportForever)
@@ -380,6 +387,9 @@ func (f *fx) checkTarget() {
 	var want string
 	for _, e := range ents {
 		name := e.Name()
+		if !strings.Contains(name, ".vmlua-") && strings.HasPrefix(name, "configBundle-") && strings.HasSuffix(name, ".tgz") {
+			f.checkBundle(filepath.Join(f.dir, name))
+		}
 		if strings.Contains(name, ".vmlua-") || !strings.HasSuffix(name, "-flat.vmdk") {
 			continue
 		}
@@ -446,4 +456,25 @@ func partials(dir string) []string {
 		}
 	}
 	return out
+}
+
+// checkBundle is invariant (2) for a host configuration bundle: one under
+// its final name has its sidecar, and matches its size and sha256.
+func (f *fx) checkBundle(p string) {
+	t := f.t
+	var m struct {
+		Bytes  int64  `json:"bytes"`
+		SHA256 string `json:"sha256"`
+	}
+	b, err := os.ReadFile(strings.TrimSuffix(p, ".tgz") + ".json")
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		t.Errorf("(2) %s under its final name has no readable sidecar: %v", filepath.Base(p), err)
+		return
+	}
+	if st, err := os.Stat(p); err != nil || st.Size() != m.Bytes || simtest.FileSHA(t, p) != m.SHA256 {
+		t.Errorf("(2) %s under its final name does not match its sidecar", filepath.Base(p))
+	}
 }

@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/vmlua/vmlua/modules/backup"
+	"github.com/vmlua/vmlua/modules/host"
 	"github.com/vmlua/vmlua/modules/log"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/modules/script"
@@ -19,6 +20,7 @@ func Modules() []*runtime.Module {
 		script.Module,
 		vm.Module,
 		backup.Module,
+		host.Module,
 		question.Module,
 		transport.Module,
 	}

@@ -64,6 +64,10 @@ func (f *failures) set(vmName string, failed bool) {
 	f.mu.Unlock()
 }
 
+// SetFailed records whether the latest backup of a VM (or "host/NAME")
+// in this run failed; Prune leaves the sets of a failed one alone.
+func SetFailed(r *runtime.Run, name string, failed bool) { failuresOf(r).set(name, failed) }
+
 // Failed reports whether the VM's latest backup in this run failed.
 func Failed(r *runtime.Run, vmName string) bool {
 	f := failuresOf(r)

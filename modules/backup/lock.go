@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -130,4 +131,14 @@ func alive(pid int) bool {
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// AcquireLock takes the lock of a folder of sets on the target (a host's
+// configuration sets use it as a VM's do) and returns its release.
+func AcquireLock(r *runtime.Run, t transports.Transport, dir, set string, breakLock bool) (func(), error) {
+	l, err := acquireLock(r, t, dir, set, breakLock)
+	if err != nil {
+		return nil, err
+	}
+	return sync.OnceFunc(l.release), nil
 }

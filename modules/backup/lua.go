@@ -217,3 +217,7 @@ func optStrings(L *lua.LState, t *lua.LTable, key string) []string {
 	}
 	return nil
 }
+
+// JSONToLua renders any JSON-marshalable value as a Lua table (for
+// modules whose results are plain data, such as host).
+func JSONToLua(L *lua.LState, v any) lua.LValue { return jsonToLua(L, v) }

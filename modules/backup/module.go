@@ -31,10 +31,10 @@ func init() {
 		return []runtime.Arg{{Name: "options", Type: "table", Doc: doc}}
 	}
 	Module.Funcs = []runtime.Func{
-		{Name: "list", Args: opts("at= (Transport or granted URL, required), vm= (a VM name; default every VM), credentials= (for a URL)"), Returns: "table",
+		{Name: "list", Args: opts("at= (Transport or granted URL, required), vm= (a VM name; default every VM), host= (a host's configuration sets), credentials= (for a URL)"), Returns: "table",
 			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= (\"ok\", or \"partial\" for a set lacking a disk; absent for an incomplete set)}. " +
 				"A set without its catalog is listed with complete=false.", Fn: luaList},
-		{Name: "verify", Args: opts("at= (Transport or URL), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
+		{Name: "verify", Args: opts("at= (Transport or URL), set= (a set id, or \"latest\" with vm= or host=), vm=, host=, credentials="), Returns: "table",
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
 				"for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). " +
 				"Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). " +
@@ -46,7 +46,7 @@ func init() {
 				"on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. " +
 				"Returns the VM (nil in a dry run) and a table {set=, status= (\"ok\" or \"partial\"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.", Fn: luaRestore},
-		{Name: "prune", Args: opts("at= (Transport or URL, required), vm= (required), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials="), Returns: "table",
+		{Name: "prune", Args: opts("at= (Transport or URL, required), vm= or host= (required; host= prunes a host's configuration sets), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials="), Returns: "table",
 			Doc: "Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). " +
 				"Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; " +
 				"nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason \"needed by ...\"): to let an old chain go, backup.synthesize the point you keep first. dry_run=true (or a dry run) only lists. " +
@@ -139,7 +139,7 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 func luaList(r *runtime.Run, L *lua.LState) int {
 	o := optTable(L, 1)
 	h := dest(r, L, o, "at")
-	sets, err := List(r.Context(), h.T, optString(L, o, "vm", ""))
+	sets, err := List(r.Context(), h.T, owner(L, o))
 	if err != nil {
 		return r.Raise(L, transportErr(err, h.URL))
 	}
@@ -168,7 +168,7 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 func luaVerify(r *runtime.Run, L *lua.LState) int {
 	o := optTable(L, 1)
 	h := dest(r, L, o, "at")
-	id, err := resolveSet(r, h, optString(L, o, "set", ""), optString(L, o, "vm", ""), false)
+	id, err := resolveSet(r, h, optString(L, o, "set", ""), owner(L, o), false)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -274,9 +274,9 @@ func restoreInfo(L *lua.LState, cat *catalog.Catalog, dry bool) *lua.LTable {
 func luaPrune(r *runtime.Run, L *lua.LState) int {
 	o := optTable(L, 1)
 	h := dest(r, L, o, "at")
-	name := optString(L, o, "vm", "")
+	name := owner(L, o)
 	if name == "" {
-		L.RaiseError("option vm is required: the name of the VM whose sets are pruned")
+		L.RaiseError("option vm (or host) is required: the name of the VM (or host) whose sets are pruned")
 	}
 	var p retention.Policy
 	p.Last = optInt(L, o, "keep", 0)
@@ -344,6 +344,15 @@ func luaVMX(r *runtime.Run, L *lua.LState) int {
 	}
 	L.Push(t)
 	return 1
+}
+
+// owner is the sets' owner the options name: vm=NAME, or host=NAME for a
+// host's configuration sets (host/NAME).
+func owner(L *lua.LState, o *lua.LTable) string {
+	if h := optString(L, o, "host", ""); h != "" {
+		return catalog.HostPrefix + h
+	}
+	return optString(L, o, "vm", "")
 }
 
 func orDefault(s, def string) string {

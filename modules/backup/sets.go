@@ -37,7 +37,9 @@ type SetInfo struct {
 // oldest first.
 func List(ctx context.Context, t transports.Transport, vmName string) ([]SetInfo, error) {
 	var vms []string
-	if vmName != "" {
+	if rest, ok := strings.CutPrefix(vmName, catalog.HostPrefix); ok {
+		vms = []string{catalog.HostPrefix + DirName(rest)} // a host's configuration sets
+	} else if vmName != "" {
 		vms = []string{DirName(vmName)}
 	} else {
 		fis, err := t.List(ctx, "")

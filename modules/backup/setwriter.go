@@ -183,3 +183,9 @@ func removeAll(ctx context.Context, t transports.Transport, dir string) error {
 	errs = append(errs, t.Remove(ctx, dir))
 	return errors.Join(errs...)
 }
+
+// RemoveAll removes a set folder and its files, best effort, even after
+// cancellation (a failed set of another module).
+func RemoveAll(ctx context.Context, t transports.Transport, dir string) error {
+	return removeAll(ctx, t, dir)
+}

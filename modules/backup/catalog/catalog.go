@@ -72,7 +72,31 @@ type Catalog struct {
 	// SynthesizedFrom is, for a synthetic full, the set whose point it
 	// holds.
 	SynthesizedFrom string `json:"synthesized_from,omitempty"`
+
+	// HostConfig is set for a host configuration set (under host/, made
+	// by the host module): the host the bundle came from. Its vm section
+	// is empty and it has no disks.
+	HostConfig *HostConfig `json:"host_config,omitempty"`
 }
+
+// HostConfig is what a host configuration set records about the host.
+type HostConfig struct {
+	Name    string `json:"name"`
+	Moref   string `json:"moref"`
+	Version string `json:"version"`
+	Build   string `json:"build"`
+	UUID    string `json:"uuid"`
+	Bundle  string `json:"bundle"` // the bundle's file, relative to the set
+}
+
+// HostPrefix is the folder of the host configuration sets on a target.
+const HostPrefix = "host/"
+
+// Kinds of the files of a host configuration set.
+const (
+	KindHostBundle = "host-config-bundle"
+	KindHostMeta   = "host-config-meta"
+)
 
 // Modes of sets.
 const (
@@ -279,7 +303,12 @@ func (c *Catalog) Validate() error {
 	if c.Version < 1 || c.Version > Version {
 		errs = append(errs, fmt.Sprintf("version %d is not one this vmlua reads (1 to %d): upgrade vmlua", c.Version, Version))
 	}
-	if c.VM.Name == "" {
+	switch {
+	case c.HostConfig != nil:
+		if c.HostConfig.Name == "" || len(c.Disks) > 0 {
+			errs = append(errs, "a host configuration set needs host_config.name and has no disks")
+		}
+	case c.VM.Name == "":
 		errs = append(errs, "vm.name is empty")
 	}
 	files := map[string]bool{}
@@ -345,8 +374,14 @@ func SetID(vm string, t time.Time) string { return vm + "/" + t.UTC().Format(Tim
 
 // ParseSetID splits a set id and parses its time.
 func ParseSetID(id string) (vm string, t time.Time, err error) {
-	vm, ts, ok := strings.Cut(id, "/")
-	if !ok || vm == "" {
+	// a host set's id is host/<host>/<timestamp>
+	i := strings.LastIndex(id, "/")
+	ok := i > 0
+	vm, ts := "", ""
+	if ok {
+		vm, ts = id[:i], id[i+1:]
+	}
+	if !ok || vm == "" || (strings.Contains(vm, "/") && !strings.HasPrefix(vm, HostPrefix)) {
 		return "", time.Time{}, fmt.Errorf("set id %q is not VM/TIMESTAMP", id)
 	}
 	t, err = time.Parse(TimeFormat, ts)

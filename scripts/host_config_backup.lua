@@ -1,0 +1,49 @@
+-- host_config_backup.lua — the book's ESX host configuration backup, on the
+-- vSphere API: what `vim-cmd hostsvc/firmware/backup_config` does on each
+-- host, for every host (or those named), into any transport, with rotation.
+--
+-- Usage:
+--   vmlua run --allow DEST scripts/host_config_backup.lua to=DEST [hosts=any:] [keep=N] [credentials=NAME]
+--
+--   to=DEST        a granted transport URL; each host's configuration is a backup set
+--                  DEST/host/<host>/<UTC time>/: configBundle-<host>.tgz, its sidecar
+--                  configBundle-<host>.json (version, build, uuid, bytes, sha256) and
+--                  catalog.json, written last (backup.list/verify/prune take host=<host>)
+--   hosts=SPEC     which hosts: name:GLOB, moref:host-N or any: (default any:)
+--   keep=N         backups to keep per host (default: all of them); a host whose backup
+--                  failed in this run keeps all of its backups
+--   credentials=N  named credentials from the config for DEST
+--
+-- The script tries every host and fails at the end when any host failed.
+local host = require "host"
+local transport = require "transport"
+local log = require "log"
+
+if not arg.to then
+  error({ code = "invalid_argument", message = "usage: host_config_backup.lua to=URL [hosts=any:] [keep=N] [credentials=NAME]" })
+end
+local keep = tonumber(arg.keep)
+if arg.keep and not (keep and keep >= 1) then
+  error({ code = "invalid_argument", message = "keep= takes a number of backups per host, at least 1" })
+end
+
+local dest = transport.open(arg.to, { credentials = arg.credentials })
+
+local hosts = host.find(arg.hosts or arg.host or "any:")
+local failed, done = {}, 0
+for _, h in ipairs(hosts) do
+  local ok, err = pcall(function()
+    local set = h:backup { to = dest, keep = keep }
+    done = done + 1
+    print(string.format("%s: configuration backed up as set %s (build %s)", h.name, set.id, set.host_config.build))
+  end)
+  if not ok then
+    failed[#failed + 1] = h.name
+    log.error("host configuration backup failed", { host = h.name, error = tostring(err) })
+  end
+end
+
+print(string.format("%d host(s): %d backed up, %d failed", #hosts, done, #failed))
+if #failed > 0 then
+  error({ code = "error", message = #failed .. " host(s) failed: " .. table.concat(failed, ", ") })
+end

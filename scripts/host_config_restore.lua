@@ -1,0 +1,39 @@
+-- host_config_restore.lua — restores an ESX host's configuration from a
+-- backup host_config_backup.lua made (`vim-cmd hostsvc/firmware/restore_config`).
+--
+-- Usage:
+--   vmlua run --allow SRC scripts/host_config_restore.lua from=SRC host=NAME [set=TIME|latest]
+--       [maintenance=true] [force=true] [credentials=NAME]
+--
+--   from=SRC        the granted URL host_config_backup.lua wrote to (its to=)
+--   host=NAME       the host to restore (its backups are SRC/host/NAME/)
+--   set=ID          which backup: a set id (host/NAME/20260102T030405Z) or its time
+--                   (20260102T030405Z), or latest (default: the newest complete set)
+--   maintenance=true  put the host in maintenance mode first (its VMs must be off or moved);
+--                   without it, a host not in maintenance mode is refused
+--   force=true      apply a bundle of another build (the host was patched since) or host
+--   credentials=N   named credentials from the config for SRC
+--
+-- The host reboots after a restore and stays in maintenance mode; take it out
+-- with h:exit_maintenance() (or the vSphere client) once you have checked it.
+local host = require "host"
+local transport = require "transport"
+
+if not (arg.from and arg.host) then
+  error({ code = "invalid_argument", message = "usage: host_config_restore.lua from=URL host=NAME [set=TIME|latest] [maintenance=true] [force=true]" })
+end
+local h = host.find("name:" .. arg.host)[1]
+if not h then
+  error({ code = "not_found", message = "there is no host " .. arg.host .. " (host.list() shows them)" })
+end
+local src = transport.open(arg.from, { credentials = arg.credentials })
+if not h.maintenance then
+  if arg.maintenance ~= "true" then
+    error({ code = "invalid_state", message = "host " .. h.name .. " is not in maintenance mode; a restore reboots it: move or power off its VMs and pass maintenance=true" })
+  end
+  h:enter_maintenance()
+end
+local set = arg.set or "latest"
+if set ~= "latest" and not set:find("/") then set = "host/" .. h.name .. "/" .. set end
+local m = h:restore_config(src, { set = set, force = arg.force == "true" })
+print(string.format("%s: configuration taken %s restored (build %s); the host stays in maintenance mode", h.name, m.taken, m.build))
