@@ -319,7 +319,7 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 			}},
 		{name: "host_config_restore refuses a host not in maintenance mode and says how to enter it",
 			script: "host_config_restore.lua", args: []string{"from=" + file("hosts"), "host=DC0_C0_H2"},
-			code: runtime.CodeInvalidState,
+			exit: runtime.ExitFailed, code: runtime.CodeInvalidState,
 			check: func(t *testing.T, lines []string) {
 				if len(lines) != 0 {
 					t.Errorf("printed %q for a refused restore", lines)
