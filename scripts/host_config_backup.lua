@@ -9,7 +9,8 @@
 --                  DEST/host/<host>/<UTC time>/: configBundle-<host>.tgz, its sidecar
 --                  configBundle-<host>.json (version, build, uuid, bytes, sha256) and
 --                  catalog.json, written last (backup.list/verify/prune take host=<host>)
---   hosts=SPEC     which hosts: name:GLOB, moref:host-N or any: (default any:)
+--   hosts=SPEC     which hosts: name:GLOB, moref:host-N or any: (default any:); host=NAME for one;
+--                  a selection matching no host exits 6 (nothing_selected) unless allow_empty=true
 --   keep=N         backups to keep per host (default: all of them); a host whose backup
 --                  failed in this run keeps all of its backups
 --   credentials=N  named credentials from the config for DEST
@@ -18,27 +19,38 @@
 local host = require "host"
 local transport = require "transport"
 local log = require "log"
+local script = require "script"
 
-if not arg.to then
-  error({ code = "invalid_argument", message = "usage: host_config_backup.lua to=URL [hosts=any:] [keep=N] [credentials=NAME]" })
-end
-local keep = tonumber(arg.keep)
-if arg.keep and not (keep and keep >= 1) then
+local a = script.args {
+  to = { required = true, help = "a granted transport URL; each host's sets go under DEST/host/<host>/" },
+  hosts = { default = "any:", help = "which hosts: name:GLOB, moref:host-N or any:" },
+  host = { help = "one host by name (the same as hosts=name:NAME)" },
+  keep = { type = "number", help = "backups to keep per host (default: all of them)" },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no host is not a failure" },
+  credentials = { help = "named credentials from the config for DEST" },
+}
+if a.keep and a.keep < 1 then
   error({ code = "invalid_argument", message = "keep= takes a number of backups per host, at least 1" })
 end
 
-local dest = transport.open(arg.to, { credentials = arg.credentials })
+local dest = transport.open(a.to, { credentials = a.credentials })
 
-local hosts = host.find(arg.hosts or arg.host or "any:")
+local spec = a.host and ("name:" .. a.host) or a.hosts
+local hosts = host.find(spec)
+if #hosts == 0 and not a.allow_empty then
+  script.exit("nothing_selected", "no host matches " .. spec .. ": nothing was backed up (host.list() shows them; give allow_empty=true if that is expected)")
+end
 local failed, done = {}, 0
 for _, h in ipairs(hosts) do
   local ok, err = pcall(function()
-    local set = h:backup { to = dest, keep = keep }
+    local set = h:backup { to = dest, keep = a.keep }
     done = done + 1
+    script.result { host = h.name, status = "ok", set = set.id, build = set.host_config.build }
     print(string.format("%s: configuration backed up as set %s (build %s)", h.name, set.id, set.host_config.build))
   end)
   if not ok then
     failed[#failed + 1] = h.name
+    script.result { host = h.name, status = "failed", error = tostring(err) }
     log.error("host configuration backup failed", { host = h.name, error = tostring(err) })
   end
 end

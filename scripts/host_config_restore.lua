@@ -18,22 +18,29 @@
 -- with h:exit_maintenance() (or the vSphere client) once you have checked it.
 local host = require "host"
 local transport = require "transport"
+local script = require "script"
 
-if not (arg.from and arg.host) then
-  error({ code = "invalid_argument", message = "usage: host_config_restore.lua from=URL host=NAME [set=TIME|latest] [maintenance=true] [force=true]" })
-end
-local h = host.find("name:" .. arg.host)[1]
+local a = script.args {
+  from = { required = true, help = "the granted URL host_config_backup.lua wrote to (its to=)" },
+  host = { required = true, help = "the host to restore (its backups are SRC/host/NAME/)" },
+  set = { default = "latest", help = "a set id (host/NAME/TIME), its TIME, or latest" },
+  maintenance = { type = "boolean", default = false, help = "put the host in maintenance mode first" },
+  force = { type = "boolean", default = false, help = "apply a bundle of another build or host" },
+  credentials = { help = "named credentials from the config for SRC" },
+}
+local h = host.find("name:" .. a.host)[1]
 if not h then
-  error({ code = "not_found", message = "there is no host " .. arg.host .. " (host.list() shows them)" })
+  error({ code = "not_found", message = "there is no host " .. a.host .. " (host.list() shows them)" })
 end
-local src = transport.open(arg.from, { credentials = arg.credentials })
+local src = transport.open(a.from, { credentials = a.credentials })
 if not h.maintenance then
-  if arg.maintenance ~= "true" then
+  if not a.maintenance then
     error({ code = "invalid_state", message = "host " .. h.name .. " is not in maintenance mode; a restore reboots it: move or power off its VMs and pass maintenance=true" })
   end
   h:enter_maintenance()
 end
-local set = arg.set or "latest"
+local set = a.set
 if set ~= "latest" and not set:find("/") then set = "host/" .. h.name .. "/" .. set end
-local m = h:restore_config(src, { set = set, force = arg.force == "true" })
+local m = h:restore_config(src, { set = set, force = a.force })
+script.result { host = h.name, status = "ok", taken = m.taken, build = m.build }
 print(string.format("%s: configuration taken %s restored (build %s); the host stays in maintenance mode", h.name, m.taken, m.build))

@@ -317,6 +317,13 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					}
 				}
 			}},
+		{name: "host_config_backup of a selection matching no host exits 6 and writes nothing",
+			script: "host_config_backup.lua", args: []string{"to=" + file("nohosts"), "hosts=name:nosuch*"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {
+				if got := simtest.Glob(t, filepath.Join(dir, "nohosts", "host", "*")); len(got) != 0 {
+					t.Errorf("sets written for no host: %v", got)
+				}
+			}},
 		{name: "host_config_restore refuses a host not in maintenance mode and says how to enter it",
 			script: "host_config_restore.lua", args: []string{"from=" + file("hosts"), "host=DC0_C0_H2"},
 			exit: runtime.ExitFailed, code: runtime.CodeInvalidState,
