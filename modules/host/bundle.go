@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -97,7 +98,7 @@ func (h *Host) BackupConfig(r *runtime.Run, t transports.Transport, name string)
 	}
 	res, err := methods.BackupFirmwareConfiguration(ctx, h.conn.Client, &types.BackupFirmwareConfiguration{This: fw})
 	if err != nil {
-		if isFault[*types.HostNotConnected](err) {
+		if vm.IsFault[*types.HostNotConnected](err) {
 			return meta, hostErr(runtime.CodeInvalidState, h.Name, "", "it is not connected: reconnect it and back up again (%v)", err)
 		}
 		return meta, vsphereErr(err, h.Name, "back up the configuration")
@@ -215,11 +216,11 @@ func (h *Host) RestoreConfig(r *runtime.Run, t transports.Transport, o RestoreOp
 	_, err = methods.RestoreFirmwareConfiguration(ctx, h.conn.Client, &types.RestoreFirmwareConfiguration{This: fw, Force: o.Force})
 	if err != nil {
 		switch {
-		case isFault[*types.InvalidState](err):
+		case vm.IsFault[*types.InvalidState](err):
 			return meta, hostErr(runtime.CodeInvalidState, h.Name, name, "the host refused the restore (%v): enter maintenance mode and restore again", err)
-		case isFault[*types.MismatchedBundle](err):
+		case vm.IsFault[*types.MismatchedBundle](err):
 			return meta, hostErr(runtime.CodeConflict, h.Name, name, "the host says the bundle is of another host or build (%v): pass force=true to apply it anyway", err)
-		case isFault[*types.InvalidBundle](err):
+		case vm.IsFault[*types.InvalidBundle](err):
 			return meta, hostErr(runtime.CodeVerify, h.Name, name, "the host says the bundle is not valid (%v): restore another backup", err)
 		}
 		return meta, vsphereErr(err, h.Name, "restore the configuration")
@@ -265,21 +266,6 @@ func readBundle(ctx context.Context, t transports.Transport, name string, meta M
 		return nil, &runtime.Error{Code: runtime.CodeVerify, Path: name, Message: fmt.Sprintf("the bundle's sha256 is %s, its sidecar says %s (corrupt or altered): nothing was uploaded; restore another backup", got, meta.SHA256)}
 	}
 	return data, nil
-}
-
-// isFault reports whether err is a vSphere fault of type T.
-func isFault[T any](err error) bool {
-	if soap.IsSoapFault(err) {
-		if _, ok := soap.ToSoapFault(err).VimFault().(T); ok {
-			return true
-		}
-	}
-	if soap.IsVimFault(err) {
-		if _, ok := soap.ToVimFault(err).(T); ok {
-			return true
-		}
-	}
-	return false
 }
 
 func sha256Hex(b []byte) string {

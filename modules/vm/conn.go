@@ -250,7 +250,7 @@ func connectError(ep runtime.Endpoint, err error) error {
 	msg := err.Error()
 	hint := ""
 	switch {
-	case isFault[*types.InvalidLogin](err) || isFault[types.InvalidLogin](err):
+	case IsFault[*types.InvalidLogin](err) || IsFault[types.InvalidLogin](err):
 		return &runtime.Error{Code: runtime.CodeAuth, Message: fmt.Sprintf("vSphere %s refused the login of %q: check the username and password of profile %q", ep.URL, ep.Username, ep.Name), Err: err}
 	case containsAny(msg, "certificate", "x509", "thumbprint"):
 		hint = "; pin the server with --thumbprint (or thumbprint= in the profile), or pass --insecure if you accept an unverified connection"
@@ -336,11 +336,12 @@ func isNotAuthenticated(err error) bool {
 	if err == nil {
 		return false
 	}
-	return isFault[*types.NotAuthenticated](err) || isFault[types.NotAuthenticated](err)
+	return IsFault[*types.NotAuthenticated](err) || IsFault[types.NotAuthenticated](err)
 }
 
-// isFault reports whether err is a vSphere fault of type T.
-func isFault[T any](err error) bool {
+// IsFault reports whether err is a vSphere fault of type T: a SOAP fault, a
+// vim fault or a failed task's fault (the host module uses it too).
+func IsFault[T any](err error) bool {
 	if soap.IsSoapFault(err) {
 		if _, ok := soap.ToSoapFault(err).VimFault().(T); ok {
 			return true

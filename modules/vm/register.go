@@ -77,7 +77,7 @@ func (c *Conn) Register(r *runtime.Run, vmx string, o RegisterOptions) (*VM, err
 	}
 	info, err := task.WaitForResult(ctx, nil)
 	if err != nil {
-		if isFault[*types.FileNotFound](err) || isFault[types.FileNotFound](err) {
+		if IsFault[*types.FileNotFound](err) || IsFault[types.FileNotFound](err) {
 			return nil, &runtime.Error{Code: runtime.CodeNotFound, VM: o.Name, Path: vmx, Err: err,
 				Message: fmt.Sprintf("cannot register %s: it, or a disk it names, is not on the datastore (copy or replicate the disks there first)", vmx)}
 		}

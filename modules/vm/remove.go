@@ -60,7 +60,7 @@ func removeSnapshotOnce(ctx context.Context, v *VM, ref types.ManagedObjectRefer
 	if err == nil {
 		_, err = object.NewTask(v.c.Client, res.Returnval).WaitForResult(ctx, nil)
 	}
-	if err != nil && !isFault[*types.ManagedObjectNotFound](err) && !isFault[types.ManagedObjectNotFound](err) {
+	if err != nil && !IsFault[*types.ManagedObjectNotFound](err) && !IsFault[types.ManagedObjectNotFound](err) {
 		// A merge that failed half-way may have dropped the snapshot and
 		// left the disks on a delta: consolidating finishes it.
 		if gone, cerr := v.consolidateIfNeeded(ctx, ref); cerr == nil && gone {

@@ -216,9 +216,9 @@ func vsphereErr(err error, vm, doing string) error {
 		code = runtime.CodeTimeout
 	case errors.Is(err, context.Canceled):
 		code = runtime.CodeCanceled
-	case isFault[*types.ManagedObjectNotFound](err) || isFault[types.ManagedObjectNotFound](err):
+	case IsFault[*types.ManagedObjectNotFound](err) || IsFault[types.ManagedObjectNotFound](err):
 		code = runtime.CodeNotFound
-	case isFault[*types.InvalidPowerState](err) || isFault[types.InvalidPowerState](err) || isFault[*types.InvalidState](err) || isFault[types.InvalidState](err):
+	case IsFault[*types.InvalidPowerState](err) || IsFault[types.InvalidPowerState](err) || IsFault[*types.InvalidState](err) || IsFault[types.InvalidState](err):
 		code = runtime.CodeInvalidState
 	}
 	msg := err.Error()
