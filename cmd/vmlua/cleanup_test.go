@@ -11,7 +11,6 @@ import (
 
 	"github.com/vmlua/vmlua/internal/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
-	"github.com/vmware/govmomi/find"
 )
 
 // leaveOrphan puts a snapshot on the VM as a vmlua run on another machine
@@ -23,16 +22,7 @@ func leaveOrphan(t *testing.T, s *vsim.Sim, vmName, snap string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := find.NewFinder(c.Client)
-	dc, err := f.DefaultDatacenter(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
-	v, err := f.VirtualMachine(ctx, vmName)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := simtest.VMOf(t, c, vmName)
 	task, err := v.CreateSnapshot(ctx, snap, "vmlua REDO log: run=deadbeef pid=999999 host=elsewhere created=2026-01-01T00:00:00Z keep=false. x", false, false)
 	if err != nil {
 		t.Fatal(err)

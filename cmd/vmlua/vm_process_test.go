@@ -13,7 +13,6 @@ import (
 	"github.com/vmlua/vmlua/internal/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/mo"
 )
 
@@ -45,16 +44,7 @@ func snapshotCount(t *testing.T, s *vsim.Sim, vmName string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := find.NewFinder(c.Client)
-	dc, err := f.DefaultDatacenter(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
-	v, err := f.VirtualMachine(ctx, vmName)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := simtest.VMOf(t, c, vmName)
 	var m mo.VirtualMachine
 	if err := v.Properties(ctx, v.Reference(), []string{"snapshot"}, &m); err != nil {
 		t.Fatal(err)

@@ -201,7 +201,14 @@ func (e *Env) Run(t testing.TB, script string, o RunOptions) (error, *Records) {
 // VMObj finds a VM of the simulator by name.
 func (e *Env) VMObj(t testing.TB, name string) *object.VirtualMachine {
 	t.Helper()
-	f := find.NewFinder(e.Client.Client)
+	return VMOf(t, e.Client, name)
+}
+
+// VMOf finds a VM by name in the default datacenter of the vSphere c is
+// logged in to (for tests that hold a client, not an Env).
+func VMOf(t testing.TB, c *govmomi.Client, name string) *object.VirtualMachine {
+	t.Helper()
+	f := find.NewFinder(c.Client)
 	dc, err := f.DefaultDatacenter(context.Background())
 	if err != nil {
 		t.Fatal(err)
