@@ -148,6 +148,18 @@ func pooled(t *http.Transport) *http.Transport {
 	return p
 }
 
+// CloseIdle closes the idle connections of the range-read pool that
+// belongs to session transport t (if it has one). A session's logout
+// calls it, so that no connection outlives the session.
+func CloseIdle(t *http.Transport) {
+	pools.mu.Lock()
+	p, ok := pools.m[weak.Make(t)]
+	pools.mu.Unlock()
+	if ok {
+		p.CloseIdleConnections()
+	}
+}
+
 // open GETs file, or only bytes [off, off+n) of it when rng is set, and
 // returns the response whatever its status.
 func (c *Client) open(ctx context.Context, file string, off, n int64, rng bool) (*http.Response, error) {

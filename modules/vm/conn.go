@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/thumbprint"
 	"github.com/vmlua/vmlua/runtime"
 	vsession "github.com/vmware/govmomi/session"
@@ -33,6 +34,8 @@ type loggedIn struct {
 	login    func(ctx context.Context) error
 	logout   func(ctx context.Context) error
 	log      func(msg string, args ...any) // where a re-login is reported
+	// closeIdle closes the session's idle connections (API and range reads)
+	closeIdle func()
 }
 
 // Conn is a run's view of a vSphere session.
@@ -90,6 +93,17 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	p.m = map[string]*loggedIn{}
 	return errors.Join(errs...)
+}
+
+// CloseIdleConnections closes the idle connections of every pooled
+// session (they stay logged in): keep-alive connections a burst of runs
+// left, which the next burst would have reused.
+func (p *Pool) CloseIdleConnections() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.m {
+		s.closeIdle()
+	}
 }
 
 func (p *Pool) get(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*loggedIn, error) {
@@ -190,12 +204,18 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 	// a Login it sees, and ours goes through the plain client, so it is
 	// started and stopped explicitly.
 	ka := keepalive.NewHandlerSOAP(api, 5*time.Minute, nil)
-	s := &loggedIn{client: vc, endpoint: ep, log: log}
+	// no connection outlives the session: neither the API's nor the
+	// range reads' (internal/dsread keeps a pool per session transport)
+	closeIdle := func() {
+		sc.CloseIdleConnections()
+		dsread.CloseIdle(sc.DefaultTransport())
+	}
+	s := &loggedIn{client: vc, endpoint: ep, log: log, closeIdle: closeIdle}
 	s.login = func(ctx context.Context) error { return sm.Login(ctx, user) }
 	s.logout = func(ctx context.Context) error {
 		ka.Stop()
 		err := sm.Logout(ctx)
-		sc.CloseIdleConnections() // no connection outlives the run
+		closeIdle()
 		return err
 	}
 	if err := s.login(ctx); err != nil {
