@@ -15,6 +15,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/soap"
 
+	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/internal/vmdk"
 )
 
@@ -351,8 +352,9 @@ func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(
 	return nil
 }
 
-// maxSmallFile is the most ReadSmall reads.
-const maxSmallFile = 16 << 20
+// MaxSmallFile is the most ReadSmall reads: a descriptor or a .vmx is a
+// few KiB, so a bigger file is not one.
+const MaxSmallFile = 16 << 20
 
 // ReadSmall downloads a small datastore file (a descriptor, a .vmx) with
 // one plain GET; a file over 16 MiB is an error, not cut short.
@@ -362,9 +364,9 @@ func ReadSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, e
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxSmallFile+1))
-	if err == nil && len(b) > maxSmallFile {
-		err = fmt.Errorf("%s is larger than 16 MiB: not a descriptor nor a configuration file", rel)
+	b, err := capread.ReadAll(rc, MaxSmallFile)
+	if errors.Is(err, capread.ErrTooLarge) {
+		err = fmt.Errorf("%s is larger than %s: not a descriptor nor a configuration file", rel, capread.Size(MaxSmallFile))
 	}
 	return b, err
 }

@@ -127,6 +127,71 @@ func TestFailingServerCopyLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestServerCopyReadsTheDescriptorWhole: the server's copy of a disk
+// whose descriptor is over 1 MiB (a long comment before its extent) is
+// read whole, so the export finds the extent and the descriptor that lands
+// keeps every line; one over 16 MiB is refused with a clear error and
+// leaves nothing behind, never cut short.
+func TestServerCopyReadsTheDescriptorWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pad     int    // bytes of comment before the extent line
+		wantErr string // "" for success
+	}{
+		{"a descriptor of 2 MiB is read whole", 2 << 20, ""},
+		{"a descriptor over 16 MiB is refused", 17 << 20, "larger than 16 MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsDir := t.TempDir()
+			e := simtest.Start(t, vsim.Options{DatastoreDir: dsDir})
+			padDescriptor(t, filepath.Join(dsDir, "LocalDS_1", "DB01", "DB01_1.vmdk"), tc.pad)
+			err, recs := e.Run(t, vmfsExport, simtest.RunOptions{Args: []string{"to=vmfs://LocalDS_1/backups/DB01"}, Mod: grantVMFS})
+			final := filepath.Join(dsDir, "LocalDS_1", "backups", "DB01", "DB01_1.vmdk")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("export = %v, want an error saying %q\n%s", err, tc.wantErr, recs)
+				}
+				if _, err := os.Stat(final); !os.IsNotExist(err) {
+					t.Errorf("%s exists after a refused export (%v)", final, err)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("export of a disk with a %d-byte descriptor failed: %v\n%s", tc.pad, err, recs)
+				}
+				desc, err := os.ReadFile(final)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(desc), `"DB01_1-flat.vmdk"`) || !strings.Contains(string(desc), "# end of padding") {
+					t.Errorf("the copy's descriptor (%d bytes) lost its extent or its last comment line", len(desc))
+				}
+			}
+			if p := simtest.Partials(dsDir); len(p) != 0 {
+				t.Errorf("temporary copies left behind: %v", p)
+			}
+			if s := e.Snapshots(t, "DB01"); len(s) != 0 {
+				t.Errorf("snapshots left on DB01: %v", s)
+			}
+		})
+	}
+}
+
+// padDescriptor puts n bytes of comment lines after a descriptor's first
+// line, before its extents.
+func padDescriptor(t *testing.T, file string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, rest, _ := strings.Cut(string(b), "\n")
+	line := "# " + strings.Repeat("p", 97) + "\n"
+	pad := strings.Repeat(line, n/len(line)) + "# end of padding\n"
+	if err := os.WriteFile(file, []byte(head+"\n"+pad+rest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // BenchmarkExport1GiB exports a frozen 1 GiB disk to a vmfs:// folder of
 // the same simulator (server-side CopyVirtualDisk, then the sha256 read
 // back over /folder) and streamed to a file:// folder.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/capread"
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -90,7 +92,7 @@ func (v *VM) exportOnServer(r *runtime.Run, d Disk, src string, dest transports.
 	if err := sc.CopyVirtualDisk(ctx, src, tmpDesc); err != nil {
 		return fail(runtime.CodeVSphere, "copy the disk (CopyVirtualDisk)", err)
 	}
-	desc, err := readAll(ctx, sc, tmpDesc, 1<<20)
+	desc, err := readDescriptor(ctx, sc, tmpDesc)
 	if err != nil {
 		return fail(runtime.CodeTransport, "read the copy's descriptor", err)
 	}
@@ -129,14 +131,19 @@ func (v *VM) exportOnServer(r *runtime.Run, d Disk, src string, dest transports.
 	return ExportResult{Path: flatName, Descriptor: descName, Bytes: total, SHA256: sum}, true, nil
 }
 
-func readAll(ctx context.Context, t transports.Transport, p string, limit int64) (string, error) {
+// readDescriptor reads a descriptor of t whole: one over
+// dsread.MaxSmallFile is refused, never cut short.
+func readDescriptor(ctx context.Context, t transports.Transport, p string) (string, error) {
 	rc, err := t.Open(ctx, p, 0)
 	if err != nil {
 		return "", err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, limit))
-	return string(b), err
+	b, err := capread.ReadAll(rc, dsread.MaxSmallFile)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", p, err)
+	}
+	return string(b), nil
 }
 
 type progressWriter struct{ p transports.Progress }
