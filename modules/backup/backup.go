@@ -136,7 +136,7 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if o.Mode == ModeAuto {
 		cat.Options.ChainMax = o.ChainMax
 	}
-	dss := newDatastores(v.Obj.Client())
+	dss := v.Datastores()
 	cat.VM = describeVM(ctx, v, dss)
 	cat.Mode = catalog.ModeFull
 	plan := planChain(r, v, t, vmDir, o)
@@ -351,7 +351,7 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 		}
 	}
 	if len(m.Datastore) > 0 {
-		out.Datastores, _ = dss.nameOf(ctx, m.Datastore)
+		out.Datastores, _ = dss.Names(ctx, m.Datastore)
 	}
 	sort.Strings(out.Datastores)
 	if h := m.Summary.Runtime.Host; h != nil {
@@ -597,7 +597,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 		return catalog.Disk{}, &runtime.Error{Code: code, VM: name, Disk: d.ID, Path: src, Message: fmt.Sprintf(format, args...), Err: err}
 	}
 	dsName, rel := dsPath(src)
-	ds, err := dss.get(ctx, v.MO().Datastore, dsName)
+	ds, err := dss.Get(ctx, v.MO().Datastore, dsName)
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "%v", err)
 	}

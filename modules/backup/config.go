@@ -107,7 +107,7 @@ func copyConfigFiles(r *runtime.Run, v *vm.VM, sw *setWriter, dss *datastores) (
 // enough to wait in memory, else streamed now.
 func (c *configCopy) read(r *runtime.Run, m mo.VirtualMachine, dss *datastores, cf *configFile) error {
 	dsName, rel := dsPath(cf.src)
-	ds, err := dss.get(c.ctx, m.Datastore, dsName)
+	ds, err := dss.Get(c.ctx, m.Datastore, dsName)
 	if err != nil {
 		return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: cf.src, Message: err.Error(), Err: err}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
@@ -501,20 +503,14 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 // datastore returns the named datastore of the VM, with its inventory
 // path (needed for /folder URLs).
 func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, error) {
-	for _, ref := range v.MO().Datastore {
-		ds := object.NewDatastore(v.c.Client, ref)
-		var dm mo.Datastore
-		if err := ds.Properties(ctx, ref, []string{"name"}, &dm); err != nil {
-			return nil, vsphereErr(err, v.Name(), "read datastore properties")
-		}
-		if dm.Name == name {
-			if err := ds.FindInventoryPath(ctx); err != nil {
-				return nil, vsphereErr(err, v.Name(), "find datastore "+name)
-			}
-			return ds, nil
-		}
+	ds, err := v.dss.Get(ctx, v.MO().Datastore, name)
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil, &runtime.Error{Code: runtime.CodeNotFound, VM: v.Name(), Message: fmt.Sprintf("datastore %q is not one of the VM's datastores", name)}
 	}
-	return nil, &runtime.Error{Code: runtime.CodeNotFound, VM: v.Name(), Message: fmt.Sprintf("datastore %q is not one of the VM's datastores", name)}
+	if err != nil {
+		return nil, vsphereErr(err, v.Name(), "find datastore "+name)
+	}
+	return ds, nil
 }
 
 // exportFlat uploads the extents (files of the datastore folder dir) one

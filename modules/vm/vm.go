@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -28,10 +29,11 @@ type VM struct {
 	mo       mo.VirtualMachine
 	hostName string
 	dsNames  []string
+	dss      *datastore.Finder
 }
 
 func (c *Conn) newVM(ctx context.Context, ref types.ManagedObjectReference) (*VM, error) {
-	v := &VM{c: c, Ref: ref, Obj: object.NewVirtualMachine(c.Client, ref)}
+	v := &VM{c: c, Ref: ref, Obj: object.NewVirtualMachine(c.Client, ref), dss: datastore.NewFinder(c.Client)}
 	if err := v.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -164,14 +166,12 @@ func (v *VM) Disk(id string) (Disk, error) {
 	return Disk{}, &runtime.Error{Code: runtime.CodeNotFound, Message: fmt.Sprintf("no disk %q on this VM (it has %s)", id, strings.Join(ids, ", ")), VM: v.Name(), Disk: id}
 }
 
-func dsOfPath(p string) string {
-	if strings.HasPrefix(p, "[") {
-		if i := strings.Index(p, "]"); i > 0 {
-			return p[1:i]
-		}
-	}
-	return ""
-}
+// dsOfPath is the datastore of a "[ds] path" ("" when it names none).
+func dsOfPath(p string) string { ds, _ := datastore.Split(p); return ds }
+
+// Datastores finds the datastores of the VM's vSphere by name,
+// remembering what it found for the VM's life (internal/datastore).
+func (v *VM) Datastores() *datastore.Finder { return v.dss }
 
 // deviceID names a device the VMX way: scsi0:1, ide1:0, sata0:2, nvme0:0.
 func deviceID(devs object.VirtualDeviceList, d *types.VirtualDevice) string {

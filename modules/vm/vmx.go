@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -245,8 +246,8 @@ func vmxDeviceType(d types.BaseVirtualDevice, bus string) string {
 // vmxFileName renders a backing path as a .vmx does: relative when the
 // file is in the VM's own directory, /vmfs/volumes/ds/... otherwise.
 func vmxFileName(p, vmx string) string {
-	ds, rel := dsOfPath(p), strings.TrimSpace(p[strings.Index(p, "]")+1:])
-	vmxDS, vmxRel := dsOfPath(vmx), strings.TrimSpace(vmx[strings.Index(vmx, "]")+1:])
+	ds, rel := datastore.Split(p)
+	vmxDS, vmxRel := datastore.Split(vmx)
 	if ds == vmxDS && path.Dir(rel) == path.Dir(vmxRel) {
 		return path.Base(rel)
 	}

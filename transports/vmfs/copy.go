@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmlua/vmlua/transports"
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -58,13 +58,13 @@ func (t *Transport) CopyVirtualDisk(ctx context.Context, srcDSPath, dstPath stri
 	if err != nil {
 		return err
 	}
-	var src object.DatastorePath
-	if !src.FromString(srcDSPath) {
+	srcDS, _ := datastore.Split(srcDSPath)
+	if srcDS == "" {
 		return fmt.Errorf("copy virtual disk: %q is not a datastore path like \"[datastore] folder/disk.vmdk\"", srcDSPath)
 	}
 	srcDC := t.dc
-	if src.Datastore != t.name {
-		_, dc, err := findDatastore(ctx, t.c, src.Datastore, "")
+	if srcDS != t.name {
+		_, dc, err := findDatastore(ctx, t.c, srcDS, "")
 		if err != nil {
 			return fmt.Errorf("copy virtual disk %s: %w", srcDSPath, err)
 		}

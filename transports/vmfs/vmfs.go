@@ -9,13 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmlua/vmlua/transports"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -133,42 +132,11 @@ func New(ctx context.Context, c *vim25.Client, datastore, dir, datacenter string
 }
 
 func findDatastore(ctx context.Context, c *vim25.Client, name, datacenter string) (*object.Datastore, *object.Datacenter, error) {
-	f := find.NewFinder(c, false)
-	var dcs []*object.Datacenter
-	if datacenter != "" {
-		dc, err := f.Datacenter(ctx, datacenter)
-		if err != nil {
-			return nil, nil, fmt.Errorf("vmfs: datacenter %q: %w", datacenter, err)
-		}
-		dcs = []*object.Datacenter{dc}
-	} else {
-		l, err := f.DatacenterList(ctx, "*")
-		if err != nil {
-			return nil, nil, fmt.Errorf("vmfs: list the datacenters of the vSphere: %w", err)
-		}
-		dcs = l
+	ds, dc, err := datastore.InDatacenters(ctx, c, name, datacenter)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vmfs: %w", err)
 	}
-	var known []string
-	for _, dc := range dcs {
-		f.SetDatacenter(dc)
-		l, err := f.DatastoreList(ctx, "*")
-		if err != nil {
-			var nf *find.NotFoundError
-			if errors.As(err, &nf) {
-				continue
-			}
-			return nil, nil, fmt.Errorf("vmfs: list the datastores of %s: %w", dc.InventoryPath, err)
-		}
-		for _, ds := range l {
-			if ds.Name() == name {
-				return ds, dc, nil
-			}
-			known = append(known, ds.Name())
-		}
-	}
-	slices.Sort(known)
-	known = slices.Compact(known)
-	return nil, nil, fmt.Errorf("vmfs: datastore %q not found on the connected vSphere (it has: %s): %w", name, strings.Join(known, ", "), fs.ErrNotExist)
+	return ds, dc, nil
 }
 
 // URL implements transports.Transport.
