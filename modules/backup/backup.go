@@ -475,12 +475,8 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 		if err != nil {
 			return err
 		}
-		src, err := v.FrozenPath(d)
-		if err != nil {
-			return err
-		}
 		// CBT answers only for a disk whose tracking is active (it has a change id)
-		cd, err := exportDisk(r, v, d, src, snap, cbt && d.ChangeID != "", incs[d.ID], sw, dss, o.Compress, names)
+		cd, err := exportDisk(r, v, d, snap, cbt && d.ChangeID != "", incs[d.ID], sw, o.Compress, names)
 		if err != nil {
 			return err
 		}
@@ -590,35 +586,22 @@ func (c counter) Write(p []byte) (int, error) {
 
 // exportDisk streams one frozen disk into the set: sparse, compressed,
 // atomic; then its descriptor.
-func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, dss *datastores, compress string, names map[string]bool) (catalog.Disk, error) {
+func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
 	ctx := r.Context()
 	name := v.Name()
+	f, err := v.Frozen(ctx, d)
+	if err != nil {
+		return catalog.Disk{}, err
+	}
+	src, size := f.Path, f.Size
 	fail := func(code string, err error, format string, args ...any) (catalog.Disk, error) {
 		return catalog.Disk{}, &runtime.Error{Code: code, VM: name, Disk: d.ID, Path: src, Message: fmt.Sprintf(format, args...), Err: err}
 	}
-	dsName, rel := dsPath(src)
-	ds, err := dss.Get(ctx, v.MO().Datastore, dsName)
-	if err != nil {
-		return fail(runtime.CodeVSphere, err, "%v", err)
-	}
-	desc, err := dsread.ReadSmall(ctx, ds, rel)
-	if err != nil {
-		return fail(runtime.CodeVSphere, err, "cannot read the disk descriptor: %v", err)
-	}
-	extents, err := vmdk.FlatExtents(string(desc))
-	if err != nil {
-		return fail(runtime.CodeInvalidState, err, "%v", err)
-	}
-	var size int64
-	for _, e := range extents {
-		size += e.Bytes
-	}
-	_, baseRel := dsPath(d.BasePath)
-	base := strings.TrimSuffix(path.Base(baseRel), ".vmdk")
+	base := f.Base()
 	for i := 1; names[base+".vmdk"]; i++ { // two disks of one name on two datastores
-		base = fmt.Sprintf("%s~%d", strings.TrimSuffix(path.Base(baseRel), ".vmdk"), i)
+		base = fmt.Sprintf("%s~%d", f.Base(), i)
 	}
-	flat, descName := base+"-flat.vmdk", base+".vmdk"
+	flat, descName := vm.ImageNames(base)
 	stored := flat + ".vls" + pcomp.Ext(compress)
 	names[descName], names[stored] = true, true
 
@@ -644,7 +627,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 
 	// the descriptor is stored while the image streams; it is waited for
 	// on every return, so nothing lands in the set after a failure
-	newDesc := vmdk.FlatDescriptor(string(desc), size/512, flat)
+	newDesc := vmdk.FlatDescriptor(f.Descriptor, size/512, flat)
 	type stored1 struct {
 		res transports.UploadResult
 		err error
@@ -686,7 +669,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 		gap = spw.Zero
 	}
 	out := counter{spw, tr}
-	rdr, err := dsread.NewClient(ctx, ds, path.Dir(rel), extents)
+	rdr, err := dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents)
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "%v", err)
 	}
@@ -697,7 +680,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 	}
 	pos := int64(0)
 	err = func() error {
-		err := rdr.ReadSpans(ctx, dsread.Spans(extents, dareas, dsread.MaxSpan), func(s dsread.Span, p []byte) error {
+		err := rdr.ReadSpans(ctx, dsread.Spans(f.Extents, dareas, dsread.MaxSpan), func(s dsread.Span, p []byte) error {
 			if s.Img > pos {
 				if err := gap(s.Img - pos); err != nil {
 					return err

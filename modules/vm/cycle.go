@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -440,44 +439,22 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	if r.DryRun {
 		d = v.DryRunDisk(r, d)
 	}
-	src, err := v.FrozenPath(d)
+	f, err := v.Frozen(ctx, d)
 	if err != nil {
 		return ExportResult{}, err
 	}
+	src, total := f.Path, f.Size
+	flatName, descName := exportNames(f, o.Name)
 	// a vmfs:// folder of this vSphere: copy on the server (vmfscopy.go)
-	if res, handled, err := v.exportOnServer(r, d, src, dest, o); handled {
+	if res, handled, err := v.exportOnServer(r, d, f, dest, o); handled {
 		return res, err
 	}
-	ds, err := v.datastore(ctx, dsOfPath(src))
-	if err != nil {
-		return ExportResult{}, err
-	}
-	rel := strings.TrimSpace(src[strings.Index(src, "]")+1:])
-	descb, err := dsread.ReadSmall(ctx, ds, rel)
-	desc := string(descb)
-	if err != nil {
-		return ExportResult{}, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Disk: d.ID, Path: src, Message: fmt.Sprintf("read the disk descriptor: %v", err), Err: err}
-	}
-	extents, err := vmdk.FlatExtents(desc)
-	if err != nil {
-		return ExportResult{}, &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Path: src, Message: err.Error()}
-	}
-	var total int64
-	for _, e := range extents {
-		total += e.Bytes
-	}
-	base := strings.TrimSuffix(path.Base(rel), ".vmdk")
-	if o.Name != "" {
-		base = strings.TrimSuffix(path.Base(o.Name), ".vmdk")
-		base = strings.TrimSuffix(base, "-flat")
-	}
-	flatName, descName := base+"-flat.vmdk", base+".vmdk"
 	if r.DryRun || transports.IsDryRun(dest) {
 		r.DryRunAction("export the frozen disk", "vm", v.Name(), "disk", d.ID, "from", src, "to", dest.URL()+"/"+flatName, "bytes", total)
 		return ExportResult{Path: flatName, Descriptor: descName, Bytes: total, DryRun: true}, nil
 	}
 	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
-	res, err := exportFlat(ctx, ds, path.Dir(rel), extents, total, dest, flatName, tr, o.SHA256)
+	res, err := exportFlat(ctx, f.Datastore, f.Folder, f.Extents, total, dest, flatName, tr, o.SHA256)
 	tr.Done(err)
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
@@ -486,7 +463,7 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	// the descriptor is written even when the run is cancelled or times
 	// out meanwhile (bounded), and when it cannot be, the image goes too:
 	// never a flat file without the descriptor that makes it a disk.
-	newDesc := vmdk.FlatDescriptor(desc, total/512, flatName)
+	newDesc := vmdk.FlatDescriptor(f.Descriptor, total/512, flatName)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), descriptorTimeout)
 	defer cancel()
 	if _, err := transports.Upload(dctx, dest, descName, strings.NewReader(newDesc), transports.UploadOptions{}); err != nil {

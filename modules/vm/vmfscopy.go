@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"time"
 
@@ -57,19 +56,15 @@ func serverCopier(dest transports.Transport, c *vim25.Client) vmfs.ServerCopier 
 
 // exportOnServer is Export for a vmfs destination on the same vSphere;
 // handled is false when dest is not one (Export then streams).
-func (v *VM) exportOnServer(r *runtime.Run, d Disk, src string, dest transports.Transport, o ExportOptions) (res ExportResult, handled bool, err error) {
+func (v *VM) exportOnServer(r *runtime.Run, d Disk, f *FrozenDisk, dest transports.Transport, o ExportOptions) (res ExportResult, handled bool, err error) {
 	sc := serverCopier(dest, v.c.Client)
 	if sc == nil {
 		return ExportResult{}, false, nil
 	}
 	ctx := r.Context()
-	rel := strings.TrimSpace(src[strings.Index(src, "]")+1:])
-	base := strings.TrimSuffix(path.Base(rel), ".vmdk")
-	if o.Name != "" {
-		base = strings.TrimSuffix(path.Base(o.Name), ".vmdk")
-		base = strings.TrimSuffix(base, "-flat")
-	}
-	flatName, descName := base+"-flat.vmdk", base+".vmdk"
+	src := f.Path
+	flatName, descName := exportNames(f, o.Name)
+	base := strings.TrimSuffix(descName, ".vmdk")
 	if transports.IsDryRun(dest) || r.DryRun {
 		r.DryRunAction("copy the disk on the server (CopyVirtualDisk)", "vm", v.Name(), "disk", d.ID, "from", src, "to", dest.URL()+"/"+descName)
 		return ExportResult{Path: flatName, Descriptor: descName, Bytes: d.Capacity, DryRun: true}, true, nil
@@ -100,10 +95,7 @@ func (v *VM) exportOnServer(r *runtime.Run, d Disk, src string, dest transports.
 	if err != nil {
 		return fail(runtime.CodeInvalidState, "read the copy's extents", err)
 	}
-	var total int64
-	for _, e := range extents {
-		total += e.Bytes
-	}
+	total := extentsSize(extents)
 	if len(extents) == 1 && extents[0].File != flatName {
 		// a copy whose descriptor still names the source's extent (the
 		// simulator copies descriptors verbatim): point it at the copy
