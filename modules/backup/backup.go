@@ -22,8 +22,6 @@ import (
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -534,43 +532,9 @@ func snapshotRef(v *vm.VM, name string) *types.ManagedObjectReference {
 	return found
 }
 
-// area is a byte range of a disk image.
-type area struct{ off, end int64 }
-
 // mergeGap joins allocated areas closer than this: one longer read beats
 // many small ones (the zero bytes read in between are detected anyway).
 const mergeGap = 1 << 20
-
-// allocatedAreas asks changed block tracking which areas of the disk hold
-// data (changeId "*"), as of the snapshot.
-func allocatedAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64) ([]area, error) {
-	var out []area
-	for off := int64(0); off < size; {
-		res, err := methods.QueryChangedDiskAreas(ctx, c, &types.QueryChangedDiskAreas{This: vmRef, Snapshot: snap, DeviceKey: key, StartOffset: off, ChangeId: "*"})
-		if err != nil {
-			return nil, err
-		}
-		info := res.Returnval
-		for _, a := range info.ChangedArea {
-			s, e := max(a.Start, 0), min(a.Start+a.Length, size)
-			if e <= s {
-				continue
-			}
-			if n := len(out); n > 0 && s <= out[n-1].end+mergeGap {
-				out[n-1].end = max(out[n-1].end, e)
-				continue
-			}
-			out = append(out, area{s, e})
-		}
-		next := info.StartOffset + info.Length
-		if next <= off {
-			return nil, fmt.Errorf("QueryChangedDiskAreas made no progress at offset %d", off)
-		}
-		off = next
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].off < out[j].off })
-	return out, nil
-}
 
 // counter counts bytes for progress.
 type counter struct {
@@ -608,21 +572,21 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectRe
 	if inc != nil && inc.parent.Capacity != size {
 		return fail(runtime.CodeInvalidState, nil, "the disk's descriptor says %d bytes, its parent layer %d: the set is not written (run a full)", size, inc.parent.Capacity)
 	}
-	var areas []area
+	var areas []dsread.Area
 	if inc != nil {
 		areas = inc.areas
 		if areas == nil {
-			areas = []area{}
+			areas = []dsread.Area{}
 		}
 	} else if cbt {
-		areas, err = allocatedAreas(ctx, v.Obj.Client(), v.Ref, snap, d.Key, size)
+		areas, err = queryAreas(ctx, v.Obj.Client(), v.Ref, snap, d.Key, size, "*", mergeGap)
 		if err != nil {
 			r.Log.Warn("backup: changed block tracking cannot say which areas hold data; reading every byte", "vm", name, "disk", d.ID, "error", err)
 			areas = nil
 		}
 	}
 	if areas == nil {
-		areas = []area{{0, size}}
+		areas = []dsread.Area{{Off: 0, End: size}}
 	}
 
 	// the descriptor is stored while the image streams; it is waited for
@@ -674,13 +638,9 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectRe
 		return fail(runtime.CodeVSphere, err, "%v", err)
 	}
 	defer rdr.Close()
-	dareas := make([]dsread.Area, len(areas))
-	for i, a := range areas {
-		dareas[i] = dsread.Area{Off: a.off, End: a.end}
-	}
 	pos := int64(0)
 	err = func() error {
-		err := rdr.ReadSpans(ctx, dsread.Spans(f.Extents, dareas, dsread.MaxSpan), func(s dsread.Span, p []byte) error {
+		err := rdr.ReadSpans(ctx, dsread.Spans(f.Extents, areas, dsread.MaxSpan), func(s dsread.Span, p []byte) error {
 			if s.Img > pos {
 				if err := gap(s.Img - pos); err != nil {
 					return err
@@ -733,7 +693,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectRe
 	if inc != nil {
 		cd.Format, cd.BaseChangeID, cd.ParentContentSHA256 = catalog.FormatDelta1, inc.parent.ChangeID, inc.parent.ContentSHA256
 		for _, a := range inc.areas {
-			cd.ChangedBytes += a.end - a.off
+			cd.ChangedBytes += a.End - a.Off
 		}
 	}
 	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", stored, "format", cd.Format, "capacity", size, "changed", cd.ChangedBytes, "data", st.DataBytes, "stored", res.Bytes)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -144,10 +145,10 @@ func snapshotChangeIDs(ctx context.Context, v *vm.VM, snap *types.ManagedObjectR
 }
 
 // queryAreas asks changed block tracking for the areas of a disk changed
-// since changeID ("*": every allocated area) as of the snapshot; areas
-// closer than gap are joined.
-func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64, changeID string, gap int64) ([]area, error) {
-	var raw []area
+// since changeID ("*": every allocated area) as of the snapshot, sorted;
+// areas closer than gap are joined.
+func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64, changeID string, gap int64) ([]dsread.Area, error) {
+	var raw []dsread.Area
 	for off := int64(0); off < size; {
 		res, err := methods.QueryChangedDiskAreas(ctx, c, &types.QueryChangedDiskAreas{This: vmRef, Snapshot: snap, DeviceKey: key, StartOffset: off, ChangeId: changeID})
 		if err != nil {
@@ -157,7 +158,7 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 		for _, a := range info.ChangedArea {
 			s, e := max(a.Start, 0), min(a.Start+a.Length, size)
 			if e > s {
-				raw = append(raw, area{s, e})
+				raw = append(raw, dsread.Area{Off: s, End: e})
 			}
 		}
 		next := info.StartOffset + info.Length
@@ -166,11 +167,11 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 		}
 		off = next
 	}
-	sort.Slice(raw, func(i, j int) bool { return raw[i].off < raw[j].off })
-	var out []area
+	sort.Slice(raw, func(i, j int) bool { return raw[i].Off < raw[j].Off })
+	var out []dsread.Area
 	for _, a := range raw {
-		if n := len(out); n > 0 && a.off <= out[n-1].end+gap {
-			out[n-1].end = max(out[n-1].end, a.end)
+		if n := len(out); n > 0 && a.Off <= out[n-1].End+gap {
+			out[n-1].End = max(out[n-1].End, a.End)
 			continue
 		}
 		out = append(out, a)
@@ -181,6 +182,6 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 // incDisk is how one disk is stored in an incremental: the changed areas
 // on top of the parent's layer.
 type incDisk struct {
-	areas  []area
+	areas  []dsread.Area
 	parent catalog.Disk
 }
