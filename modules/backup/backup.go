@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -11,11 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/dsread"
-	"github.com/vmlua/vmlua/internal/vmdk"
-
 	"github.com/vmlua/vmlua/internal/pcomp"
-	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -532,10 +527,6 @@ func snapshotRef(v *vm.VM, name string) *types.ManagedObjectReference {
 	return found
 }
 
-// mergeGap joins allocated areas closer than this: one longer read beats
-// many small ones (the zero bytes read in between are detected anyway).
-const mergeGap = 1 << 20
-
 // counter counts bytes for progress.
 type counter struct {
 	w  io.Writer
@@ -546,158 +537,6 @@ func (c counter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.tr.Add(int64(n))
 	return n, err
-}
-
-// exportDisk streams one frozen disk into the set: sparse, compressed,
-// atomic; then its descriptor.
-func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
-	ctx := r.Context()
-	name := v.Name()
-	f, err := v.Frozen(ctx, d)
-	if err != nil {
-		return catalog.Disk{}, err
-	}
-	src, size := f.Path, f.Size
-	fail := func(code string, err error, format string, args ...any) (catalog.Disk, error) {
-		return catalog.Disk{}, &runtime.Error{Code: code, VM: name, Disk: d.ID, Path: src, Message: fmt.Sprintf(format, args...), Err: err}
-	}
-	base := f.Base()
-	for i := 1; names[base+".vmdk"]; i++ { // two disks of one name on two datastores
-		base = fmt.Sprintf("%s~%d", f.Base(), i)
-	}
-	flat, descName := vm.ImageNames(base)
-	stored := flat + ".vls" + pcomp.Ext(compress)
-	names[descName], names[stored] = true, true
-
-	if inc != nil && inc.parent.Capacity != size {
-		return fail(runtime.CodeInvalidState, nil, "the disk's descriptor says %d bytes, its parent layer %d: the set is not written (run a full)", size, inc.parent.Capacity)
-	}
-	var areas []dsread.Area
-	if inc != nil {
-		areas = inc.areas
-		if areas == nil {
-			areas = []dsread.Area{}
-		}
-	} else if cbt {
-		areas, err = queryAreas(ctx, v.Obj.Client(), v.Ref, snap, d.Key, size, "*", mergeGap)
-		if err != nil {
-			r.Log.Warn("backup: changed block tracking cannot say which areas hold data; reading every byte", "vm", name, "disk", d.ID, "error", err)
-			areas = nil
-		}
-	}
-	if areas == nil {
-		areas = []dsread.Area{{Off: 0, End: size}}
-	}
-
-	// the descriptor is stored while the image streams; it is waited for
-	// on every return, so nothing lands in the set after a failure
-	newDesc := vmdk.FlatDescriptor(f.Descriptor, size/512, flat)
-	type stored1 struct {
-		res transports.UploadResult
-		err error
-	}
-	dctx, dcancel := context.WithCancel(ctx)
-	dch := make(chan stored1, 1)
-	go func() {
-		res, err := transports.Upload(dctx, sw.t, sw.dir+"/"+descName, strings.NewReader(newDesc), transports.UploadOptions{ExpectedSize: int64(len(newDesc))})
-		dch <- stored1{res, err}
-	}()
-	descDone := false
-	defer func() {
-		if !descDone {
-			dcancel()
-			<-dch
-		}
-	}()
-
-	tr := r.Progress.Start(name+" "+d.ID, size)
-	// the stored image is digested by span, on every core
-	aw, err := transports.CreateAtomic(ctx, sw.t, sw.dir+"/"+stored, transports.UploadOptions{Spans: true})
-	if err != nil {
-		tr.Done(err)
-		return fail(runtime.CodeTransport, err, "cannot create %s on the target: %v", stored, err)
-	}
-	defer aw.Abort()
-	cw, err := pcomp.NewWriter(aw, compress, 0)
-	if err != nil {
-		return fail(runtime.CodeInvalidArg, err, "%v", err)
-	}
-	defer cw.Close()
-	var spw *sparse.Writer
-	var gap func(int64) error
-	if inc != nil {
-		spw = sparse.NewDeltaWriter(cw, size)
-		gap = spw.Keep
-	} else {
-		spw = sparse.NewWriter(cw, size)
-		gap = spw.Zero
-	}
-	out := counter{spw, tr}
-	rdr, err := dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents)
-	if err != nil {
-		return fail(runtime.CodeVSphere, err, "%v", err)
-	}
-	defer rdr.Close()
-	pos := int64(0)
-	err = func() error {
-		err := rdr.ReadSpans(ctx, dsread.Spans(f.Extents, areas, dsread.MaxSpan), func(s dsread.Span, p []byte) error {
-			if s.Img > pos {
-				if err := gap(s.Img - pos); err != nil {
-					return err
-				}
-				tr.Add(s.Img - pos)
-			}
-			pos = s.Img + s.N
-			_, err := out.Write(p)
-			return err
-		})
-		if errors.Is(err, dsread.ErrRangeIgnored) {
-			return fmt.Errorf("%w (vmlua reads a disk in byte ranges)", err)
-		}
-		if err != nil {
-			return err
-		}
-		if pos < size {
-			if err := gap(size - pos); err != nil {
-				return err
-			}
-			tr.Add(size - pos)
-		}
-		if err := spw.Close(); err != nil {
-			return err
-		}
-		return cw.Close()
-	}()
-	if err != nil {
-		tr.Done(err)
-		return fail(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)
-	}
-	res, err := aw.Commit()
-	tr.Done(err)
-	if err != nil {
-		return fail(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)
-	}
-	st := spw.Stats()
-	dr := <-dch
-	descDone = true
-	dcancel()
-	if dr.err != nil {
-		return fail(runtime.CodeTransport, dr.err, "cannot store the disk descriptor: %v", dr.err)
-	}
-	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, Spans: spansOf(res.Spans), Compression: compress, Kind: catalog.KindDisk, Source: src, Disk: d.ID},
-		catalog.File{Name: descName, Size: dr.res.Bytes, SHA256: dr.res.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
-		return catalog.Disk{}, err
-	}
-	cd := catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,
-		Format: catalog.FormatSparse1, File: stored, Descriptor: descName, ContentSHA256: spw.Sum(), DataBytes: st.DataBytes}
-	if inc != nil {
-		cd.Format, cd.BaseChangeID, cd.ParentContentSHA256 = catalog.FormatDelta1, inc.parent.ChangeID, inc.parent.ContentSHA256
-		for _, a := range inc.areas {
-			cd.ChangedBytes += a.End - a.Off
-		}
-	}
-	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", stored, "format", cd.Format, "capacity", size, "changed", cd.ChangedBytes, "data", st.DataBytes, "stored", res.Bytes)
-	return cd, nil
 }
 
 func dsOfBase(d vm.Disk) string { ds, _ := dsPath(d.BasePath); return ds }

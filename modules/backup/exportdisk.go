@@ -1,0 +1,280 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vmlua/vmlua/internal/dsread"
+	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/sparse"
+	"github.com/vmlua/vmlua/internal/vmdk"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
+	"github.com/vmlua/vmlua/transports"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// exportDisk streams one frozen disk into the set: sparse, compressed,
+// atomic; then its descriptor. The steps: name the disk's files in the
+// set, choose the areas to read, store the descriptor while the image
+// streams, stream the image, record the disk.
+func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
+	ctx := r.Context()
+	name := v.Name()
+	f, err := v.Frozen(ctx, d)
+	if err != nil {
+		return catalog.Disk{}, err
+	}
+	errf := func(code string, err error, format string, args ...any) error {
+		return &runtime.Error{Code: code, VM: name, Disk: d.ID, Path: f.Path, Message: fmt.Sprintf(format, args...), Err: err}
+	}
+	files := nameDisk(f.Base(), compress, names)
+	if inc != nil && inc.parent.Capacity != f.Size {
+		return catalog.Disk{}, errf(runtime.CodeInvalidState, nil, "the disk's descriptor says %d bytes, its parent layer %d: the set is not written (run a full)", f.Size, inc.parent.Capacity)
+	}
+	areas := areasToRead(r, v, d, snap, cbt, inc, f.Size)
+
+	// the descriptor is stored while the image streams; it is waited for
+	// on every return, so nothing lands in the set after a failure
+	desc := uploadMeanwhile(ctx, sw.t, sw.dir+"/"+files.desc, vmdk.FlatDescriptor(f.Descriptor, f.Size/512, files.flat))
+	defer desc.stop()
+	img, err := streamImage(r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc != nil, errf)
+	if err != nil {
+		return catalog.Disk{}, err
+	}
+	dr, err := desc.wait()
+	if err != nil {
+		return catalog.Disk{}, errf(runtime.CodeTransport, err, "cannot store the disk descriptor: %v", err)
+	}
+	if err := sw.add(catalog.File{Name: files.stored, Size: img.upload.Bytes, Spans: spansOf(img.upload.Spans), Compression: compress, Kind: catalog.KindDisk, Source: f.Path, Disk: d.ID},
+		catalog.File{Name: files.desc, Size: dr.Bytes, SHA256: dr.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
+		return catalog.Disk{}, err
+	}
+	cd := diskRecord(d, f.Size, files, img, inc)
+	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", files.stored, "format", cd.Format, "capacity", f.Size, "changed", cd.ChangedBytes, "data", img.stats.DataBytes, "stored", img.upload.Bytes)
+	return cd, nil
+}
+
+// diskFiles are the names of one disk's files in a set.
+type diskFiles struct {
+	flat   string // the flat image the stored descriptor names
+	desc   string // the stored descriptor
+	stored string // the stored image: the flat image, sparse and compressed
+}
+
+// nameDisk names a disk's files in the set after base ("DB01_1"), as
+// "DB01_1~1", "~2"... when another disk of the set (of another datastore)
+// took the name; names holds the names taken, and gets these.
+func nameDisk(base, compress string, names map[string]bool) diskFiles {
+	b := base
+	for i := 1; names[b+".vmdk"]; i++ {
+		b = fmt.Sprintf("%s~%d", base, i)
+	}
+	flat, desc := vm.ImageNames(b)
+	stored := flat + ".vls" + pcomp.Ext(compress)
+	names[desc], names[stored] = true, true
+	return diskFiles{flat: flat, desc: desc, stored: stored}
+}
+
+// mergeGap joins allocated areas closer than this: one longer read beats
+// many small ones (the zero bytes read in between are detected anyway).
+const mergeGap = 1 << 20
+
+// areasToRead says which areas of the disk's image (of size bytes) a set
+// stores: an incremental's changed areas; with changed block tracking
+// (cbt), the allocated ones; else, or when tracking cannot say, all of it.
+func areasToRead(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, size int64) []dsread.Area {
+	var areas []dsread.Area
+	if inc != nil {
+		areas = inc.areas
+		if areas == nil {
+			areas = []dsread.Area{}
+		}
+	} else if cbt {
+		var err error
+		areas, err = queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, size, "*", mergeGap)
+		if err != nil {
+			r.Log.Warn("backup: changed block tracking cannot say which areas hold data; reading every byte", "vm", v.Name(), "disk", d.ID, "error", err)
+			areas = nil
+		}
+	}
+	if areas == nil {
+		areas = []dsread.Area{{Off: 0, End: size}}
+	}
+	return areas
+}
+
+// laterUpload is a small upload running while something else streams.
+type laterUpload struct {
+	ch     chan uploaded
+	cancel context.CancelFunc
+	done   bool
+}
+
+type uploaded struct {
+	res transports.UploadResult
+	err error
+}
+
+// uploadMeanwhile starts uploading data as p on t (transports.Upload).
+// Call wait for its result, or stop.
+func uploadMeanwhile(ctx context.Context, t transports.Transport, p, data string) *laterUpload {
+	ctx, cancel := context.WithCancel(ctx)
+	u := &laterUpload{ch: make(chan uploaded, 1), cancel: cancel}
+	go func() {
+		res, err := transports.Upload(ctx, t, p, strings.NewReader(data), transports.UploadOptions{ExpectedSize: int64(len(data))})
+		u.ch <- uploaded{res, err}
+	}()
+	return u
+}
+
+// wait returns the upload's result once it has ended.
+func (u *laterUpload) wait() (transports.UploadResult, error) {
+	r := <-u.ch
+	u.done = true
+	u.cancel()
+	return r.res, r.err
+}
+
+// stop cancels the upload unless it was waited for, and waits for its
+// end: nothing of it lands after stop returns.
+func (u *laterUpload) stop() {
+	if !u.done {
+		u.cancel()
+		<-u.ch
+	}
+}
+
+// imageResult is what streamImage stored.
+type imageResult struct {
+	upload transports.UploadResult
+	sum    string // the image's content sha256 (sparse.Writer.Sum)
+	stats  sparse.Stats
+}
+
+// streamImage reads the areas of the frozen disk and stores the image as
+// the set's file stored (imageWriter); what lies outside the areas is
+// zeros in a full, the parent's bytes in a delta. errf makes its errors.
+func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, delta bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
+	ctx := r.Context()
+	tr := r.Progress.Start(label, f.Size)
+	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, delta)
+	if err != nil {
+		if code == runtime.CodeTransport {
+			tr.Done(err)
+			return imageResult{}, errf(code, err, "cannot create %s on the target: %v", stored, err)
+		}
+		return imageResult{}, errf(code, err, "%v", err)
+	}
+	defer w.abort()
+	rdr, err := dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents)
+	if err != nil {
+		return imageResult{}, errf(runtime.CodeVSphere, err, "%v", err)
+	}
+	defer rdr.Close()
+	res, err := w.commit(copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, counter{w.spw, tr}, tr))
+	tr.Done(err)
+	if err != nil {
+		return imageResult{}, errf(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)
+	}
+	return imageResult{upload: res, sum: w.spw.Sum(), stats: w.spw.Stats()}, nil
+}
+
+// imageWriter writes a disk image as a set stores it: sparse-encoded (a
+// full, or a delta on the parent's layer), compressed, and uploaded
+// atomically with its span digests.
+type imageWriter struct {
+	spw *sparse.Writer
+	gap func(int64) error // what lies between areas: zeros (full), the parent's bytes (delta)
+	cw  io.WriteCloser
+	aw  *transports.AtomicWriter
+}
+
+// createImage starts writing an image of size bytes as p on t; code says
+// which stage failed (transport: the upload; invalid_arg: compress).
+func createImage(ctx context.Context, t transports.Transport, p, compress string, size int64, delta bool) (w *imageWriter, code string, err error) {
+	aw, err := transports.CreateAtomic(ctx, t, p, transports.UploadOptions{Spans: true})
+	if err != nil {
+		return nil, runtime.CodeTransport, err
+	}
+	cw, err := pcomp.NewWriter(aw, compress, 0)
+	if err != nil {
+		aw.Abort()
+		return nil, runtime.CodeInvalidArg, err
+	}
+	w = &imageWriter{cw: cw, aw: aw}
+	if delta {
+		w.spw = sparse.NewDeltaWriter(cw, size)
+		w.gap = w.spw.Keep
+	} else {
+		w.spw = sparse.NewWriter(cw, size)
+		w.gap = w.spw.Zero
+	}
+	return w, "", nil
+}
+
+// commit ends the image after its bytes were written (werr: the writing's
+// error, which it returns instead): the encoding, the compression, then
+// the upload, which lands under its final name only now.
+func (w *imageWriter) commit(werr error) (transports.UploadResult, error) {
+	for _, end := range []func() error{func() error { return werr }, w.spw.Close, w.cw.Close} {
+		if err := end(); err != nil {
+			return transports.UploadResult{}, err
+		}
+	}
+	return w.aw.Commit()
+}
+
+// abort drops an image not committed; after commit it does nothing.
+func (w *imageWriter) abort() {
+	w.cw.Close()
+	w.aw.Abort()
+}
+
+// copyAreas writes the bytes of spans (in image order) to out and has gap
+// account for what lies between them and after the last, up to size
+// bytes; tr counts the gaps (out counts the rest).
+func copyAreas(ctx context.Context, rdr *dsread.Client, spans []dsread.Span, size int64, gap func(int64) error, out io.Writer, tr runtime.Tracker) error {
+	pos := int64(0)
+	err := rdr.ReadSpans(ctx, spans, func(s dsread.Span, p []byte) error {
+		if s.Img > pos {
+			if err := gap(s.Img - pos); err != nil {
+				return err
+			}
+			tr.Add(s.Img - pos)
+		}
+		pos = s.Img + s.N
+		_, err := out.Write(p)
+		return err
+	})
+	if errors.Is(err, dsread.ErrRangeIgnored) {
+		return fmt.Errorf("%w (vmlua reads a disk in byte ranges)", err)
+	}
+	if err != nil {
+		return err
+	}
+	if pos < size {
+		if err := gap(size - pos); err != nil {
+			return err
+		}
+		tr.Add(size - pos)
+	}
+	return nil
+}
+
+// diskRecord is the catalog's record of a disk stored as files.
+func diskRecord(d vm.Disk, size int64, files diskFiles, img imageResult, inc *incDisk) catalog.Disk {
+	cd := catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,
+		Format: catalog.FormatSparse1, File: files.stored, Descriptor: files.desc, ContentSHA256: img.sum, DataBytes: img.stats.DataBytes}
+	if inc != nil {
+		cd.Format, cd.BaseChangeID, cd.ParentContentSHA256 = catalog.FormatDelta1, inc.parent.ChangeID, inc.parent.ContentSHA256
+		for _, a := range inc.areas {
+			cd.ChangedBytes += a.End - a.Off
+		}
+	}
+	return cd
+}
