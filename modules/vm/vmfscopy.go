@@ -14,8 +14,6 @@ import (
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
-	"github.com/vmlua/vmlua/transports/vmfs"
-	"github.com/vmware/govmomi/vim25"
 )
 
 // Server-side export: when v:export's destination is a vmfs:// folder of
@@ -35,29 +33,10 @@ import (
 // streamed export, but without its upload half, and the copy itself runs
 // at the storage's speed.
 
-// serverCopier returns dest (or the transport under its wrappers) as a
-// vmfs.ServerCopier when it is bound to the same vSphere as c.
-func serverCopier(dest transports.Transport, c *vim25.Client) vmfs.ServerCopier {
-	for t := dest; t != nil; {
-		if sc, ok := t.(vmfs.ServerCopier); ok {
-			if sc.SameVSphere(c) {
-				return sc
-			}
-			return nil
-		}
-		w, ok := t.(transports.Wrapper)
-		if !ok {
-			return nil
-		}
-		t = w.Unwrap()
-	}
-	return nil
-}
-
 // exportOnServer is Export for a vmfs destination on the same vSphere;
 // handled is false when dest is not one (Export then streams).
 func (v *VM) exportOnServer(r *runtime.Run, d Disk, f *FrozenDisk, dest transports.Transport, o ExportOptions) (res ExportResult, handled bool, err error) {
-	sc := serverCopier(dest, v.c.Client)
+	sc := transports.ServerCopierOf(dest, v.c.Client)
 	if sc == nil {
 		return ExportResult{}, false, nil
 	}

@@ -12,35 +12,19 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// ServerCopier is a destination that can have vSphere copy a virtual disk
-// into it on the server, without the bytes passing through vmlua. Paths
-// are the transport's own (relative); source paths are datastore paths
-// ("[LocalDS_0] DB01/DB01.vmdk"). The vm module's export looks for it
-// under the transports' wrappers (transports.Wrapper).
-type ServerCopier interface {
-	transports.Transport
-	// SameVSphere reports whether c talks to the vSphere this transport
-	// uses, so that a disk of c's VMs can be copied on the server.
-	SameVSphere(c *vim25.Client) bool
-	// DatastorePath is "[datastore] folder/p".
-	DatastorePath(p string) (string, error)
-	// CopyVirtualDisk copies the disk whose descriptor is srcDSPath to
-	// dstPath (a ".vmdk" name), descriptor and extents, failing if dstPath
-	// exists. It is not atomic: copy to a temporary folder and
-	// MoveVirtualDisk into place. A cancelled ctx cancels the server's task.
-	CopyVirtualDisk(ctx context.Context, srcDSPath, dstPath string) error
-	// MoveVirtualDisk moves a disk (descriptor and extents), replacing one
-	// at to.
-	MoveVirtualDisk(ctx context.Context, from, to string) error
-	// RemoveAll deletes a file or a folder with everything in it; a
-	// missing one is not an error.
-	RemoveAll(ctx context.Context, p string) error
+var _ transports.ServerCopier = (*Transport)(nil)
+
+// SameServer implements transports.ServerCopier: session is the run's
+// *vim25.Client (or what gives one, as Options.Env[EnvVSphere]) and
+// SameVSphere says.
+func (t *Transport) SameServer(session any) bool {
+	c, err := clientFrom(map[string]any{transports.EnvVSphere: session})
+	return err == nil && t.SameVSphere(c)
 }
 
-var _ ServerCopier = (*Transport)(nil)
-
-// SameVSphere implements ServerCopier: the same client, or one whose
-// service instance has the same UUID and URL host.
+// SameVSphere reports whether c talks to the vSphere the transport uses:
+// the same client, or one whose service instance has the same UUID and
+// URL host.
 func (t *Transport) SameVSphere(c *vim25.Client) bool {
 	if c == nil {
 		return false
@@ -52,7 +36,7 @@ func (t *Transport) SameVSphere(c *vim25.Client) bool {
 	return a.InstanceUuid != "" && a.InstanceUuid == b.InstanceUuid && c.URL().Host == t.c.URL().Host
 }
 
-// CopyVirtualDisk implements ServerCopier (VirtualDiskManager.CopyVirtualDisk).
+// CopyVirtualDisk implements transports.ServerCopier (VirtualDiskManager.CopyVirtualDisk).
 func (t *Transport) CopyVirtualDisk(ctx context.Context, srcDSPath, dstPath string) error {
 	r, err := t.rel(dstPath)
 	if err != nil {
@@ -88,7 +72,7 @@ func (t *Transport) CopyVirtualDisk(ctx context.Context, srcDSPath, dstPath stri
 	return nil
 }
 
-// MoveVirtualDisk implements ServerCopier (VirtualDiskManager.MoveVirtualDisk, force).
+// MoveVirtualDisk implements transports.ServerCopier (VirtualDiskManager.MoveVirtualDisk, force).
 func (t *Transport) MoveVirtualDisk(ctx context.Context, from, to string) error {
 	rf, err := t.rel(from)
 	if err != nil {
@@ -105,7 +89,7 @@ func (t *Transport) MoveVirtualDisk(ctx context.Context, from, to string) error 
 	return nil
 }
 
-// RemoveAll implements ServerCopier (FileManager.DeleteDatastoreFile,
+// RemoveAll implements transports.ServerCopier (FileManager.DeleteDatastoreFile,
 // which removes folders recursively).
 func (t *Transport) RemoveAll(ctx context.Context, p string) error {
 	r, err := t.rel(p)

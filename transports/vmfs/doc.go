@@ -39,8 +39,8 @@
 // (transports.CleanPath). Temporary names do not end in ".vmdk", so the
 // host treats them as plain files.
 //
-// Server-side copy: *Transport implements ServerCopier (copy.go), which
-// v:export uses when the destination is on the same vSphere: a
+// Server-side copy: *Transport implements transports.ServerCopier
+// (copy.go), which v:export uses when the destination is on the same vSphere: a
 // CopyVirtualDisk on the server instead of streaming the disk through
 // vmlua (the book's `vmkfstools -e target -d vmfs source`).
 package vmfs

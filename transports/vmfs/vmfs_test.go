@@ -232,7 +232,7 @@ func TestBracketedURLOpens(t *testing.T) {
 	if got, want := b.URL(), "vmfs://LocalDS_0/shared/dir"; got != want {
 		t.Errorf("URL() = %q, want %q", got, want)
 	}
-	if p, _ := b.(vmfs.ServerCopier).DatastorePath("f"); p != "[LocalDS_0] shared/dir/f" {
+	if p, _ := b.(*vmfs.Transport).DatastorePath("f"); p != "[LocalDS_0] shared/dir/f" {
 		t.Errorf("DatastorePath(f) = %q", p)
 	}
 }
