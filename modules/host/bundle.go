@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -146,7 +146,7 @@ func ReadMeta(ctx context.Context, t transports.Transport, name string) (Meta, e
 		return m, &runtime.Error{Code: runtime.CodeTransport, Path: MetaName(name), Message: fmt.Sprintf("cannot read the bundle's sidecar: %v", err), Err: err}
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	b, err := capread.ReadAll(rc, 1<<20)
 	if err == nil {
 		err = json.Unmarshal(b, &m)
 	}
@@ -252,14 +252,15 @@ func readBundle(ctx context.Context, t transports.Transport, name string, meta M
 		return nil, &runtime.Error{Code: runtime.CodeTransport, Path: name, Message: fmt.Sprintf("cannot read the bundle: %v", err), Err: err}
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, MaxBundle+1))
+	data, err := capread.ReadAll(rc, MaxBundle)
+	if errors.Is(err, capread.ErrTooLarge) {
+		return nil, &runtime.Error{Code: runtime.CodeVerify, Path: name, Message: fmt.Sprintf("the bundle is larger than %d MiB: it is not a host configuration bundle", MaxBundle>>20)}
+	}
 	if err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeTransport, Path: name, Message: fmt.Sprintf("cannot read the bundle: %v", err), Err: err}
 	}
 	sum := sha256.Sum256(data)
 	switch got := hex.EncodeToString(sum[:]); {
-	case int64(len(data)) > MaxBundle:
-		return nil, &runtime.Error{Code: runtime.CodeVerify, Path: name, Message: fmt.Sprintf("the bundle is larger than %d MiB: it is not a host configuration bundle", MaxBundle>>20)}
 	case int64(len(data)) != meta.Bytes:
 		return nil, &runtime.Error{Code: runtime.CodeVerify, Path: name, Message: fmt.Sprintf("the bundle is %d bytes, its sidecar says %d (truncated or altered): nothing was uploaded; restore another backup", len(data), meta.Bytes)}
 	case got != meta.SHA256:
