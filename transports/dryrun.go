@@ -25,17 +25,8 @@ func DryRun(t Transport, log *slog.Logger) Transport {
 
 // IsDryRun reports whether t is, or wraps, a DryRun transport.
 func IsDryRun(t Transport) bool {
-	for t != nil {
-		if _, ok := t.(*dryRun); ok {
-			return true
-		}
-		w, ok := t.(Wrapper)
-		if !ok {
-			return false
-		}
-		t = w.Unwrap()
-	}
-	return false
+	_, ok := As[*dryRun](t)
+	return ok
 }
 
 type dryRun struct {

@@ -34,18 +34,8 @@ type ServerCopier interface {
 // (Wrapper), as a ServerCopier of session's server; nil when it is none,
 // or one of another server.
 func ServerCopierOf(t Transport, session any) ServerCopier {
-	for t != nil {
-		if sc, ok := t.(ServerCopier); ok {
-			if sc.SameServer(session) {
-				return sc
-			}
-			return nil
-		}
-		w, ok := t.(Wrapper)
-		if !ok {
-			return nil
-		}
-		t = w.Unwrap()
+	if sc, ok := As[ServerCopier](t); ok && sc.SameServer(session) {
+		return sc
 	}
 	return nil
 }
