@@ -374,7 +374,7 @@ function Transport:read(path) end
 ---Closes the handle; it is closed at the end of the run anyway.
 function Transport:close() end
 
----Backup targets by URL: file, nfs, smb/cifs, ftp/ftps, sftp/scp, vmfs.
+---Backup targets by URL: file, ftp, ftps, nfs, sftp/scp, smb/cifs, vmfs.
 ---
 ---`transport.open(url [, {credentials=NAME, ...}])` returns a handle for a granted URL. Paths given to a handle are relative to the URL and cannot leave it. Uploads are atomic: a file appears under its name only when complete. Passwords come from the config's named credentials.
 ---@class vmlua.transport
