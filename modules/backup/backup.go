@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"sort"
 	"strings"
@@ -576,18 +575,6 @@ func allocatedAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObj
 	return out, nil
 }
 
-// counter counts bytes for progress.
-type counter struct {
-	w  io.Writer
-	tr runtime.Tracker
-}
-
-func (c counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.tr.Add(int64(n))
-	return n, err
-}
-
 // exportDisk streams one frozen disk into the set: sparse, compressed,
 // atomic; then its descriptor.
 func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, dss *datastores, compress string, names map[string]bool) (catalog.Disk, error) {
@@ -685,7 +672,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, src string, snap *types.Man
 		spw = sparse.NewWriter(cw, size)
 		gap = spw.Zero
 	}
-	out := counter{spw, tr}
+	out := transports.ProgressWriter(spw, tr)
 	rdr, err := dsread.NewClient(ctx, ds, path.Dir(rel), extents)
 	if err != nil {
 		return fail(runtime.CodeVSphere, err, "%v", err)
