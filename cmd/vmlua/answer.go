@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{name: "answer", summary: "answer pending VM questions by rules (a daemon, or one pass)", run: cmdAnswer})
+	registerLegacy(command{name: "answer", summary: "answer pending VM questions by rules (a daemon, or one pass)", run: cmdAnswer})
 }
 
 func cmdAnswer(args []string, stdout, stderr io.Writer) int {

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{name: "cleanup", summary: "commit the REDO logs (snapshots) that killed vmlua runs left on VMs", run: cmdCleanup})
+	registerLegacy(command{name: "cleanup", summary: "commit the REDO logs (snapshots) that killed vmlua runs left on VMs", run: cmdCleanup})
 }
 
 func cmdCleanup(args []string, stdout, stderr io.Writer) int {

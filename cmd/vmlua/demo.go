@@ -25,7 +25,7 @@ import (
 )
 
 func init() {
-	register(command{name: "demo", summary: "back up simulated VMs into a local folder, verify, restore one, and show the result", run: cmdDemo})
+	registerLegacy(command{name: "demo", summary: "back up simulated VMs into a local folder, verify, restore one, and show the result", run: cmdDemo})
 }
 
 // demoInventory is the simulated estate the demo backs up: a multi-disk

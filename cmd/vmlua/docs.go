@@ -3,29 +3,32 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 
 	"github.com/vmlua/vmlua/internal/docgen"
 	"github.com/vmlua/vmlua/modules/all"
 )
 
-func init() {
-	register(command{name: "docs", summary: "write the Lua API reference and editor definitions", run: cmdDocs})
+func init() { register(func() verb { return &docsVerb{} }) }
+
+// docsVerb is vmlua docs.
+type docsVerb struct {
+	out   string
+	check bool
 }
 
-func cmdDocs(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua docs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", ".", "root `DIR` to write docs/ and editor/ under (the repository root to regenerate the committed files)")
-	check := fs.Bool("check", false, "write nothing; exit 1 when a file under --out differs from what would be written")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: vmlua docs [--out DIR] [--check]\n\nGenerates, from the modules' and transports' own registration:\n  docs/lua-api.md       the Lua API reference\n  docs/transports.md    transport URLs and options\n  editor/vmlua.d.lua    lua-language-server definitions (and editor/library/*.lua, editor/README.md)\nRun it from the repository root after changing a module: go run ./cmd/vmlua docs\nExit status: 0 done (or up to date), 1 failure (or stale with --check), 2 usage.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+func (*docsVerb) Name() string    { return "docs" }
+func (*docsVerb) Summary() string { return "write the Lua API reference and editor definitions" }
+func (*docsVerb) Usage() string {
+	return "Usage: vmlua docs [--out DIR] [--check]\n\nGenerates, from the modules' and transports' own registration:\n  docs/lua-api.md       the Lua API reference\n  docs/transports.md    transport URLs and options\n  editor/vmlua.d.lua    lua-language-server definitions (and editor/library/*.lua, editor/README.md)\nRun it from the repository root after changing a module: go run ./cmd/vmlua docs\nExit status: 0 done (or up to date), 1 failure (or stale with --check), 2 usage.\n\nFlags:"
+}
+
+func (v *docsVerb) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&v.out, "out", ".", "root `DIR` to write docs/ and editor/ under (the repository root to regenerate the committed files)")
+	fs.BoolVar(&v.check, "check", false, "write nothing; exit 1 when a file under --out differs from what would be written")
+}
+
+func (v *docsVerb) Run(c *call, pos []string) int {
+	stdout, stderr := c.stdout, c.stderr
 	if len(pos) > 0 {
 		fmt.Fprintf(stderr, "vmlua docs: unexpected argument %q\n", pos[0])
 		return exitUsage
@@ -35,8 +38,8 @@ func cmdDocs(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vmlua docs: %v\n", err)
 		return exitFailure
 	}
-	if *check {
-		stale := docgen.Stale(*out, files)
+	if v.check {
+		stale := docgen.Stale(v.out, files)
 		for _, p := range stale {
 			fmt.Fprintf(stdout, "stale: %s\n", p)
 		}
@@ -46,7 +49,7 @@ func cmdDocs(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	changed, err := docgen.Write(*out, files)
+	changed, err := docgen.Write(v.out, files)
 	for _, p := range changed {
 		fmt.Fprintf(stdout, "wrote %s\n", p)
 	}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,23 +29,117 @@ const (
 	exitPartial         = runtime.ExitPartial         // finished, but left something out
 )
 
-// command is one subcommand of vmlua.
-type command struct {
-	name    string
-	summary string
-	// run parses args (everything after the subcommand name) and returns an
-	// exit status. It prints its own errors to stderr.
-	run func(args []string, stdout, stderr io.Writer) int
+// verb is one subcommand of vmlua. It names and describes itself and
+// declares its flags, so that dispatch, --help and the CLI reference
+// (docs/cli.md, written by vmlua docs) come from one place, as govc's
+// commands and USAGE.md. A verb holds its flags' values: commands makes a
+// fresh one for every invocation.
+type verb interface {
+	Name() string    // as typed after vmlua (after its parent for a sub-verb)
+	Summary() string // one line, for vmlua --help
+	// Usage is what --help prints before the flags: the "Usage: vmlua ..."
+	// lines, a blank line, and what the verb does.
+	Usage() string
+	// Flags declares the verb's flags on fs, bound to the verb's fields.
+	Flags(fs *flag.FlagSet)
+	// Run does the work once the flags are parsed, with the positional
+	// arguments, and returns the exit status. It prints its own errors to
+	// stderr.
+	Run(c *call, pos []string) int
 }
 
-var commands = map[string]command{}
+// footer is a verb whose --help has more to say after the flags (its exit
+// statuses).
+type footer interface{ Footer() string }
 
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("vmlua: command registered twice: " + c.name)
+// parent is a verb with sub-verbs (vmlua sim ask), chosen by the first
+// argument.
+type parent interface{ Subverbs() []verb }
+
+// call is one invocation of a verb: its parsed flag set and where it
+// writes.
+type call struct {
+	fs             *flag.FlagSet
+	stdout, stderr io.Writer
+}
+
+// usageError prints the verb's usage on stderr and returns exit status 2.
+func (c *call) usageError() int {
+	c.fs.SetOutput(c.stderr)
+	c.fs.Usage()
+	return exitUsage
+}
+
+// commands are vmlua's verbs by name; each file registers its own in
+// init().
+var commands = map[string]func() verb{}
+
+func register(newVerb func() verb) {
+	name := newVerb().Name()
+	if _, dup := commands[name]; dup {
+		panic("vmlua: command registered twice: " + name)
 	}
-	commands[c.name] = c
+	commands[name] = newVerb
 }
+
+// newFlagSet builds the flag set of the verb v, called path ("vmlua run"),
+// with its flags and its --help.
+func newFlagSet(path string, v verb, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(path, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	v.Flags(fs)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, v.Usage())
+		fs.PrintDefaults()
+		if f, ok := v.(footer); ok {
+			fmt.Fprintln(w, "\n"+f.Footer())
+		}
+	}
+	return fs
+}
+
+// execVerb runs the verb v, called path, with the arguments after its
+// name: a sub-verb when the first argument names one, else v itself with
+// its flags parsed (parseFlags: anywhere before a lone --).
+func execVerb(v verb, path string, args []string, stdout, stderr io.Writer) int {
+	if p, ok := v.(parent); ok && len(args) > 0 {
+		for _, sub := range p.Subverbs() {
+			if sub.Name() == args[0] {
+				return execVerb(sub, path+" "+sub.Name(), args[1:], stdout, stderr)
+			}
+		}
+	}
+	if l, ok := v.(legacyCommand); ok {
+		return l.run(args, stdout, stderr)
+	}
+	fs := newFlagSet(path, v, stderr)
+	pos, code, done := parseFlags(fs, args, stdout, stderr)
+	if done {
+		return code
+	}
+	return v.Run(&call{fs: fs, stdout: stdout, stderr: stderr}, pos)
+}
+
+// legacyCommand is a subcommand not yet converted to a verb: it parses its
+// own arguments.
+type legacyCommand struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) int
+}
+
+func (l legacyCommand) Name() string           { return l.name }
+func (l legacyCommand) Summary() string        { return l.summary }
+func (l legacyCommand) Usage() string          { return "" }
+func (l legacyCommand) Flags(fs *flag.FlagSet) {}
+func (l legacyCommand) Run(*call, []string) int {
+	panic("vmlua: legacyCommand.Run")
+}
+
+// command registers a subcommand not yet converted to a verb.
+type command legacyCommand
+
+func registerLegacy(c command) { register(func() verb { return legacyCommand(c) }) }
 
 func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
@@ -61,8 +156,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return c.run([]string{"--help"}, stdout, stderr)
+			if newVerb, ok := commands[args[1]]; ok {
+				return execVerb(newVerb(), "vmlua "+args[1], []string{"--help"}, stdout, stderr)
 			}
 		}
 		usage(stdout)
@@ -70,14 +165,14 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	case "-v", "-version", "--version":
 		args = []string{"version"}
 	}
-	c, ok := commands[args[0]]
+	newVerb, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "vmlua: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return exitUsage
 	}
 	defer startProfiles(stderr)()
-	return c.run(args[1:], stdout, stderr)
+	return execVerb(newVerb(), "vmlua "+args[0], args[1:], stdout, stderr)
 }
 
 func usage(w io.Writer) {
@@ -89,7 +184,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n]().Summary())
 	}
 	fmt.Fprintln(w, "\nRun 'vmlua COMMAND --help' (or 'vmlua help COMMAND') for a command's flags; 'vmlua --version' prints the version.\nExit statuses: docs/operations.md. Docs: docs/README.md")
 }

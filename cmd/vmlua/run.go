@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	register(command{name: "run", summary: "run a Lua script", run: cmdRun})
+	registerLegacy(command{name: "run", summary: "run a Lua script", run: cmdRun})
 }
 
 // modules lists the Lua modules runs get (a variable so that tests can add

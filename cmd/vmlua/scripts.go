@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(command{name: "scripts", summary: "list the shipped scripts, print one, or export them into a folder (never overwriting)", run: cmdScripts})
+	registerLegacy(command{name: "scripts", summary: "list the shipped scripts, print one, or export them into a folder (never overwriting)", run: cmdScripts})
 }
 
 func cmdScripts(args []string, stdout, stderr io.Writer) int {

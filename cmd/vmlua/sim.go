@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(command{name: "sim", summary: "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)", run: cmdSim})
+	registerLegacy(command{name: "sim", summary: "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)", run: cmdSim})
 }
 
 func cmdSim(args []string, stdout, stderr io.Writer) int {

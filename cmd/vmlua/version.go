@@ -3,28 +3,27 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 
 	"github.com/vmlua/vmlua/runtime"
 )
 
-func init() {
-	register(command{name: "version", summary: "print vmlua's version (also: vmlua --version)", run: cmdVersion})
-}
+func init() { register(func() verb { return &versionVerb{} }) }
 
-func cmdVersion(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua version", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: vmlua version\n       vmlua --version\n\nPrints vmlua's version.")
-	}
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+// versionVerb is vmlua version.
+type versionVerb struct{}
+
+func (*versionVerb) Name() string    { return "version" }
+func (*versionVerb) Summary() string { return "print vmlua's version (also: vmlua --version)" }
+func (*versionVerb) Usage() string {
+	return "Usage: vmlua version\n       vmlua --version\n\nPrints vmlua's version."
+}
+func (*versionVerb) Flags(*flag.FlagSet) {}
+
+func (*versionVerb) Run(c *call, pos []string) int {
 	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "vmlua version: unexpected argument %q\n", pos[0])
+		fmt.Fprintf(c.stderr, "vmlua version: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "vmlua %s\n", runtime.Version)
+	fmt.Fprintf(c.stdout, "vmlua %s\n", runtime.Version)
 	return exitOK
 }
