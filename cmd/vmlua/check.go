@@ -21,20 +21,20 @@ func (*checkVerb) Usage() string {
 }
 func (*checkVerb) Flags(*flag.FlagSet) {}
 
-func (*checkVerb) Run(c *call, pos []string) int {
+func (*checkVerb) Run(inv *call, pos []string) int {
 	if len(pos) == 0 {
-		return c.usageError()
+		return inv.usageError()
 	}
 	status := exitOK
 	for _, file := range pos {
 		src, err := os.ReadFile(file)
 		if err != nil {
-			fmt.Fprintf(c.stderr, "vmlua check: %v\n", err)
+			fmt.Fprintf(inv.stderr, "vmlua check: %v\n", err)
 			status = exitFailure
 			continue
 		}
 		for _, f := range runtime.Check(file, string(src), all.Modules()) {
-			fmt.Fprintln(c.stdout, f)
+			fmt.Fprintln(inv.stdout, f)
 			status = exitFailure
 		}
 	}

@@ -27,8 +27,8 @@ func (v *docsVerb) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&v.check, "check", false, "write nothing; exit 1 when a file under --out differs from what would be written")
 }
 
-func (v *docsVerb) Run(c *call, pos []string) int {
-	stdout, stderr := c.stdout, c.stderr
+func (v *docsVerb) Run(inv *call, pos []string) int {
+	stdout, stderr := inv.stdout, inv.stderr
 	if len(pos) > 0 {
 		fmt.Fprintf(stderr, "vmlua docs: unexpected argument %q\n", pos[0])
 		return exitUsage

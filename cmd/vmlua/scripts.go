@@ -14,29 +14,31 @@ import (
 	"github.com/vmlua/vmlua/scripts"
 )
 
-func init() {
-	registerLegacy(command{name: "scripts", summary: "list the shipped scripts, print one, or export them into a folder (never overwriting)", run: cmdScripts})
-}
+func init() { register(func() verb { return &scriptsVerb{} }) }
 
-func cmdScripts(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua scripts", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: vmlua scripts list
+// scriptsVerb is vmlua scripts.
+type scriptsVerb struct{}
+
+func (*scriptsVerb) Name() string { return "scripts" }
+func (*scriptsVerb) Summary() string {
+	return "list the shipped scripts, print one, or export them into a folder (never overwriting)"
+}
+func (*scriptsVerb) Usage() string {
+	return `Usage: vmlua scripts list
        vmlua scripts show NAME
        vmlua scripts export DIR
 
 The shipped scripts are built into vmlua ('make install' also puts them in
 $PREFIX/share/vmlua/scripts). list names them; show prints one to stdout;
 export copies them into DIR to adapt. export never overwrites a file: a copy
-you edited is kept, and export says which it kept.`)
-	}
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
-	usageErr := func() int { fs.SetOutput(stderr); fs.Usage(); return exitUsage }
+you edited is kept, and export says which it kept.`
+}
+func (*scriptsVerb) Flags(*flag.FlagSet) {}
+
+func (*scriptsVerb) Run(inv *call, pos []string) int {
+	stdout, stderr := inv.stdout, inv.stderr
 	if len(pos) == 0 {
-		return usageErr()
+		return inv.usageError()
 	}
 	switch verb := pos[0]; {
 	case verb == "list" && len(pos) == 1:
@@ -61,7 +63,7 @@ you edited is kept, and export says which it kept.`)
 		}
 		return exitOK
 	}
-	return usageErr()
+	return inv.usageError()
 }
 
 // shippedScripts names the embedded scripts, sorted.

@@ -19,11 +19,11 @@ func (*versionVerb) Usage() string {
 }
 func (*versionVerb) Flags(*flag.FlagSet) {}
 
-func (*versionVerb) Run(c *call, pos []string) int {
+func (*versionVerb) Run(inv *call, pos []string) int {
 	if len(pos) > 0 {
-		fmt.Fprintf(c.stderr, "vmlua version: unexpected argument %q\n", pos[0])
+		fmt.Fprintf(inv.stderr, "vmlua version: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
-	fmt.Fprintf(c.stdout, "vmlua %s\n", runtime.Version)
+	fmt.Fprintf(inv.stdout, "vmlua %s\n", runtime.Version)
 	return exitOK
 }
