@@ -22,15 +22,13 @@ type answerVerb struct {
 	maxWait time.Duration
 }
 
-func (*answerVerb) Name() string { return "answer" }
-func (*answerVerb) Summary() string {
-	return "answer pending VM questions by rules (a daemon, or one pass)"
-}
-func (*answerVerb) Usage() string {
-	return "Usage: vmlua answer [--rules RULES.lua] [--vms SPEC] [--once] [--dry-run] [FLAGS]\n\nAnswers the questions VMs wait on, by rules, as they appear. Every answer is logged with the VM, the question id, its text and the choice; every question left for a person is logged as a warning. SIGTERM or SIGINT stops it cleanly; a lost vSphere session is re-established and every pending question re-read.\n\nFlags:"
-}
-func (*answerVerb) Footer() string {
-	return "Exit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file, 7 (--once) questions left for a person."
+func (*answerVerb) About() about {
+	return about{
+		name:    "answer",
+		summary: "answer pending VM questions by rules (a daemon, or one pass)",
+		usage:   "Usage: vmlua answer [--rules RULES.lua] [--vms SPEC] [--once] [--dry-run] [FLAGS]\n\nAnswers the questions VMs wait on, by rules, as they appear. Every answer is logged with the VM, the question id, its text and the choice; every question left for a person is logged as a warning. SIGTERM or SIGINT stops it cleanly; a lost vSphere session is re-established and every pending question re-read.\n\nFlags:",
+		footer:  "Exit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file, 7 (--once) questions left for a person.",
+	}
 }
 
 func (v *answerVerb) Flags(fs *flag.FlagSet) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 
@@ -12,14 +11,15 @@ import (
 func init() { register(func() verb { return &checkVerb{} }) }
 
 // checkVerb is vmlua check.
-type checkVerb struct{}
+type checkVerb struct{ noFlags }
 
-func (*checkVerb) Name() string    { return "check" }
-func (*checkVerb) Summary() string { return "check scripts without running them" }
-func (*checkVerb) Usage() string {
-	return "Usage: vmlua check SCRIPT...\n\nCompiles each script and reports, with file:line, calls of vmlua functions and methods that do not exist or get the wrong number of arguments. Nothing is run.\nExit status: 0 when every script is clean, 1 when anything was found, 2 usage."
+func (*checkVerb) About() about {
+	return about{
+		name:    "check",
+		summary: "check scripts without running them",
+		usage:   "Usage: vmlua check SCRIPT...\n\nCompiles each script and reports, with file:line, calls of vmlua functions and methods that do not exist or get the wrong number of arguments. Nothing is run.\nExit status: 0 when every script is clean, 1 when anything was found, 2 usage.",
+	}
 }
-func (*checkVerb) Flags(*flag.FlagSet) {}
 
 func (*checkVerb) Run(inv *call, pos []string) int {
 	if len(pos) == 0 {

@@ -16,12 +16,11 @@ func init() { register(func() verb { return &cleanupVerb{} }) }
 // cleanupVerb is vmlua cleanup.
 type cleanupVerb struct{ f runFlags }
 
-func (*cleanupVerb) Name() string { return "cleanup" }
-func (*cleanupVerb) Summary() string {
-	return "commit the REDO logs (snapshots) that killed vmlua runs left on VMs"
-}
-func (*cleanupVerb) Usage() string {
-	return `Usage: vmlua cleanup [--dry-run] [FLAGS] [SPEC]
+func (*cleanupVerb) About() about {
+	return about{
+		name:    "cleanup",
+		summary: "commit the REDO logs (snapshots) that killed vmlua runs left on VMs",
+		usage: `Usage: vmlua cleanup [--dry-run] [FLAGS] [SPEC]
 
 Commits the REDO logs (snapshots named vmlua-redo-*) that vmlua runs killed
 before their cleanup (SIGKILL, the OOM killer, a crash, a reboot) left on the
@@ -31,10 +30,9 @@ process that made it still runs on this machine. Snapshots vmlua did not
 create are never touched. With --dry-run it prints what it would commit.
 docs/reliability.md says when to run it.
 
-Flags:`
-}
-func (*cleanupVerb) Footer() string {
-	return "Exit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config."
+Flags:`,
+		footer: "Exit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config.",
+	}
 }
 func (v *cleanupVerb) Flags(fs *flag.FlagSet) { v.f.register(fs) }
 

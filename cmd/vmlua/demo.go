@@ -40,12 +40,11 @@ func demoInventory(size int64) []vsim.VMSpec {
 // demoVerb is vmlua demo.
 type demoVerb struct{ out, size string }
 
-func (*demoVerb) Name() string { return "demo" }
-func (*demoVerb) Summary() string {
-	return "back up simulated VMs into a local folder, verify, restore one, and show the result"
-}
-func (*demoVerb) Usage() string {
-	return `Usage: vmlua demo [--out DIR] [--disk-size SIZE]
+func (*demoVerb) About() about {
+	return about{
+		name:    "demo",
+		summary: "back up simulated VMs into a local folder, verify, restore one, and show the result",
+		usage: `Usage: vmlua demo [--out DIR] [--disk-size SIZE]
 
 Starts the embedded vSphere simulator (VMs with real disk content whose
 guests keep writing), backs every VM up with scripts/backup_all.lua (two at a
@@ -53,7 +52,8 @@ time per host, live progress), verifies every set, restores DB01 under a new
 name on another datastore, proves the restore byte-exact, and prints a
 summary. No vCenter needed.
 
-Flags:`
+Flags:`,
+	}
 }
 
 func (v *demoVerb) Flags(fs *flag.FlagSet) {

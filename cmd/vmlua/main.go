@@ -71,7 +71,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n]().Summary())
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n]().About().summary)
 	}
 	fmt.Fprintln(w, "\nRun 'vmlua COMMAND --help' (or 'vmlua help COMMAND') for a command's flags; 'vmlua --version' prints the version.\nExit statuses: docs/operations.md. Docs: docs/README.md")
 }

@@ -174,10 +174,11 @@ type runCommandFlags struct {
 // runVerb is vmlua run.
 type runVerb struct{ runCommandFlags }
 
-func (*runVerb) Name() string    { return "run" }
-func (*runVerb) Summary() string { return "run a Lua script" }
-func (*runVerb) Usage() string {
-	return `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
+func (*runVerb) About() about {
+	return about{
+		name:    "run",
+		summary: "run a Lua script",
+		usage: `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
        vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]
 
 Runs a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY
@@ -186,10 +187,9 @@ everything after a lone -- is the script's, even if it starts with -.
 What the script prints goes to stdout (to stderr with --json); logs and progress go to stderr.
 With --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.
 
-Flags:`
-}
-func (*runVerb) Footer() string {
-	return "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md)."
+Flags:`,
+		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
+	}
 }
 
 func (v *runVerb) Flags(fs *flag.FlagSet) {

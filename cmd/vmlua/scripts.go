@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,48 +16,46 @@ import (
 func init() { register(func() verb { return &scriptsVerb{} }) }
 
 // scriptsVerb is vmlua scripts.
-type scriptsVerb struct{}
+type scriptsVerb struct{ noFlags }
 
-func (*scriptsVerb) Name() string { return "scripts" }
-func (*scriptsVerb) Summary() string {
-	return "list the shipped scripts, print one, or export them into a folder (never overwriting)"
-}
-func (*scriptsVerb) Usage() string {
-	return `Usage: vmlua scripts list
+func (*scriptsVerb) About() about {
+	return about{
+		name:    "scripts",
+		summary: "list the shipped scripts, print one, or export them into a folder (never overwriting)",
+		usage: `Usage: vmlua scripts list
        vmlua scripts show NAME
        vmlua scripts export DIR
 
 The shipped scripts are built into vmlua ('make install' also puts them in
 $PREFIX/share/vmlua/scripts). list names them; show prints one to stdout;
 export copies them into DIR to adapt. export never overwrites a file: a copy
-you edited is kept, and export says which it kept.`
+you edited is kept, and export says which it kept.`,
+	}
 }
-func (*scriptsVerb) Flags(*flag.FlagSet) {}
 
 func (*scriptsVerb) Run(inv *call, pos []string) int {
-	stdout, stderr := inv.stdout, inv.stderr
 	if len(pos) == 0 {
 		return inv.usageError()
 	}
 	switch verb := pos[0]; {
 	case verb == "list" && len(pos) == 1:
 		for _, n := range shippedScripts() {
-			fmt.Fprintln(stdout, n)
+			fmt.Fprintln(inv.stdout, n)
 		}
 		return exitOK
 	case verb == "show" && len(pos) == 2:
 		b, err := scripts.Files.ReadFile(pos[1])
 		if err != nil {
-			fmt.Fprintf(stderr, "vmlua scripts show: no shipped script %q (vmlua scripts list names them)\n", pos[1])
+			fmt.Fprintf(inv.stderr, "vmlua scripts show: no shipped script %q (vmlua scripts list names them)\n", pos[1])
 			return exitUsage
 		}
-		_, _ = stdout.Write(b)
+		_, _ = inv.stdout.Write(b)
 		return exitOK
 	case verb == "export" && len(pos) == 2:
 		res, err := exportScripts(pos[1])
-		res.print(stdout, pos[1])
+		res.print(inv.stdout, pos[1])
 		if err != nil {
-			fmt.Fprintf(stderr, "vmlua scripts export: %v\n", err)
+			fmt.Fprintf(inv.stderr, "vmlua scripts export: %v\n", err)
 			return exitFailure
 		}
 		return exitOK

@@ -23,18 +23,18 @@ type simVerb struct {
 	rate                           float64
 }
 
-func (*simVerb) Name() string { return "sim" }
-func (*simVerb) Summary() string {
-	return "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)"
-}
-func (*simVerb) Usage() string {
-	return `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
+func (*simVerb) About() about {
+	return about{
+		name:    "sim",
+		summary: "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)",
+		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
        vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]
 
 Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM.
-Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on the second.`
+Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on the second.`,
+		subs: []verb{&simAskVerb{}},
+	}
 }
-func (*simVerb) Subverbs() []verb { return []verb{&simAskVerb{}} }
 
 func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.listen, "listen", "127.0.0.1:0", "address to serve on")
@@ -47,18 +47,17 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 }
 
 func (v *simVerb) Run(inv *call, pos []string) int {
-	stdout, stderr := inv.stdout, inv.stderr
 	if len(pos) != 0 {
-		fmt.Fprintf(stderr, "vmlua sim: unexpected arguments %q\n", pos)
+		fmt.Fprintf(inv.stderr, "vmlua sim: unexpected arguments %q\n", pos)
 		return exitUsage
 	}
 	size, err := parseSize(v.diskSize)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim: --disk-size: %v\n", err)
+		fmt.Fprintf(inv.stderr, "vmlua sim: --disk-size: %v\n", err)
 		return exitUsage
 	}
 	if v.model != "vpx" && v.model != "esx" {
-		fmt.Fprintf(stderr, "vmlua sim: --model must be vpx or esx\n")
+		fmt.Fprintf(inv.stderr, "vmlua sim: --model must be vpx or esx\n")
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,13 +67,13 @@ func (v *simVerb) Run(inv *call, pos []string) int {
 		WriteRate: simWriteRate(v.rate), MaxRedo: v.maxRedo,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim: %v\n", err)
+		fmt.Fprintf(inv.stderr, "vmlua sim: %v\n", err)
 		return exitFailure
 	}
 	defer s.Close()
-	fmt.Fprintln(stdout, s.URL.String())
-	fmt.Fprintf(stdout, "thumbprint %s\n", s.Thumbprint)
-	if f, ok := stdout.(*os.File); ok {
+	fmt.Fprintln(inv.stdout, s.URL.String())
+	fmt.Fprintf(inv.stdout, "thumbprint %s\n", s.Thumbprint)
+	if f, ok := inv.stdout.(*os.File); ok {
 		f.Sync()
 	}
 	<-ctx.Done()
@@ -87,10 +86,12 @@ type simAskVerb struct {
 	insecure bool
 }
 
-func (*simAskVerb) Name() string    { return "ask" }
-func (*simAskVerb) Summary() string { return "raise a question on a VM of a running vmlua sim" }
-func (*simAskVerb) Usage() string {
-	return "Usage: vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]\n\nRaises a question on a VM of a running 'vmlua sim'; prints the question id."
+func (*simAskVerb) About() about {
+	return about{
+		name:    "ask",
+		summary: "raise a question on a VM of a running vmlua sim",
+		usage:   "Usage: vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]\n\nRaises a question on a VM of a running 'vmlua sim'; prints the question id.",
+	}
 }
 
 func (v *simAskVerb) Flags(fs *flag.FlagSet) {
@@ -99,21 +100,20 @@ func (v *simAskVerb) Flags(fs *flag.FlagSet) {
 }
 
 func (v *simAskVerb) Run(inv *call, pos []string) int {
-	stdout, stderr := inv.stdout, inv.stderr
 	if v.rawURL == "" || len(pos) < 3 {
 		return inv.usageError()
 	}
 	u, err := url.Parse(v.rawURL)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim ask: --url: %v\n", err)
+		fmt.Fprintf(inv.stderr, "vmlua sim ask: --url: %v\n", err)
 		return exitUsage
 	}
 	id, err := vsim.RemoteAsk(context.Background(), u, v.insecure, vsim.AskRequest{VM: pos[0], Text: pos[1], Choices: pos[2:]})
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim ask: %v\n", err)
+		fmt.Fprintf(inv.stderr, "vmlua sim ask: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintln(stdout, id)
+	fmt.Fprintln(inv.stdout, id)
 	return exitOK
 }
 

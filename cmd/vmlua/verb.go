@@ -12,26 +12,30 @@ import (
 // commands and USAGE.md. A verb holds its flags' values: commands makes a
 // fresh one for every invocation.
 type verb interface {
-	Name() string    // as typed after vmlua (after its parent for a sub-verb)
-	Summary() string // one line, for vmlua --help
-	// Usage is what --help prints before the flags: the "Usage: vmlua ..."
-	// lines, a blank line, and what the verb does.
-	Usage() string
+	About() about
 	// Flags declares the verb's flags on fs, bound to the verb's fields.
 	Flags(fs *flag.FlagSet)
 	// Run does the work once the flags are parsed, with the positional
 	// arguments, and returns the exit status. It prints its own errors to
 	// stderr.
-	Run(c *call, pos []string) int
+	Run(inv *call, pos []string) int
 }
 
-// footer is a verb whose --help has more to say after the flags (its exit
-// statuses).
-type footer interface{ Footer() string }
+// about is what a verb says about itself.
+type about struct {
+	name    string // as typed after vmlua (after its parent for a sub-verb)
+	summary string // one line, for vmlua --help
+	// usage is what --help prints before the flags: the "Usage: vmlua ..."
+	// lines, a blank line, and what the verb does.
+	usage  string
+	footer string // what --help prints after the flags (the exit statuses), if anything
+	subs   []verb // sub-verbs (vmlua sim ask), chosen by the first argument
+}
 
-// parent is a verb with sub-verbs (vmlua sim ask), chosen by the first
-// argument.
-type parent interface{ Subverbs() []verb }
+// noFlags is embedded by the verbs that have none.
+type noFlags struct{}
+
+func (noFlags) Flags(*flag.FlagSet) {}
 
 // call is one invocation of a verb: its parsed flag set and where it
 // writes.
@@ -52,7 +56,7 @@ func (c *call) usageError() int {
 var commands = map[string]func() verb{}
 
 func register(newVerb func() verb) {
-	name := newVerb().Name()
+	name := newVerb().About().name
 	if _, dup := commands[name]; dup {
 		panic("vmlua: command registered twice: " + name)
 	}
@@ -66,11 +70,11 @@ func newFlagSet(path string, v verb, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	v.Flags(fs)
 	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintln(w, v.Usage())
+		a := v.About()
+		fmt.Fprintln(fs.Output(), a.usage)
 		fs.PrintDefaults()
-		if f, ok := v.(footer); ok {
-			fmt.Fprintln(w, "\n"+f.Footer())
+		if a.footer != "" {
+			fmt.Fprintln(fs.Output(), "\n"+a.footer)
 		}
 	}
 	return fs
@@ -80,10 +84,10 @@ func newFlagSet(path string, v verb, stderr io.Writer) *flag.FlagSet {
 // name: a sub-verb when the first argument names one, else v itself with
 // its flags parsed (parseFlags: anywhere before a lone --).
 func execVerb(v verb, path string, args []string, stdout, stderr io.Writer) int {
-	if p, ok := v.(parent); ok && len(args) > 0 {
-		for _, sub := range p.Subverbs() {
-			if sub.Name() == args[0] {
-				return execVerb(sub, path+" "+sub.Name(), args[1:], stdout, stderr)
+	if len(args) > 0 {
+		for _, sub := range v.About().subs {
+			if name := sub.About().name; name == args[0] {
+				return execVerb(sub, path+" "+name, args[1:], stdout, stderr)
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 
 	"github.com/vmlua/vmlua/runtime"
@@ -10,14 +9,15 @@ import (
 func init() { register(func() verb { return &versionVerb{} }) }
 
 // versionVerb is vmlua version.
-type versionVerb struct{}
+type versionVerb struct{ noFlags }
 
-func (*versionVerb) Name() string    { return "version" }
-func (*versionVerb) Summary() string { return "print vmlua's version (also: vmlua --version)" }
-func (*versionVerb) Usage() string {
-	return "Usage: vmlua version\n       vmlua --version\n\nPrints vmlua's version."
+func (*versionVerb) About() about {
+	return about{
+		name:    "version",
+		summary: "print vmlua's version (also: vmlua --version)",
+		usage:   "Usage: vmlua version\n       vmlua --version\n\nPrints vmlua's version.",
+	}
 }
-func (*versionVerb) Flags(*flag.FlagSet) {}
 
 func (*versionVerb) Run(inv *call, pos []string) int {
 	if len(pos) > 0 {
