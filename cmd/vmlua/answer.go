@@ -66,7 +66,7 @@ func cmdAnswer(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportErr(stderr, err)
 	}
-	a := &question.Answerer{Client: c.Client, Policy: policy, Log: r.Log, DryRun: r.DryRun}
+	a := &question.Answerer{Run: r, Client: c.Client, Policy: policy}
 	if *once {
 		found, err := question.Pending(r.Context(), c.Client, spec)
 		if err != nil {

@@ -160,7 +160,7 @@ func luaWatch(r *runtime.Run, L *lua.LState) int {
 
 	w := &Watcher{Client: c.Client, Spec: spec, MaxWait: maxWait, Log: r.Log}
 	handled := 0
-	a := &Answerer{Client: c.Client, Policy: RunPolicy(r), Log: r.Log, DryRun: r.DryRun}
+	a := &Answerer{Run: r, Client: c.Client, Policy: RunPolicy(r)}
 	limit := 0
 	switch n := t.RawGetString("limit").(type) {
 	case *lua.LNilType:
@@ -245,19 +245,7 @@ func callHandler(ctx context.Context, r *runtime.Run, L *lua.LState, c *vm.Conn,
 	if err != nil {
 		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: f.VM, Message: fmt.Sprintf("the handler of question.watch answered question %s (%q) with %s: %v", q.Id, q.Text, choice.String(), err)}
 	}
-	if r.DryRunAction("answer a question", "vm", f.VM, "question", q.Id, "text", q.Text, "choice", label, "by", "handler") {
-		return nil
-	}
-	if err := Answer(ctx, c.Client, f, key); err != nil {
-		var re *runtime.Error
-		if errors.As(err, &re) && re.Code == runtime.CodeConflict {
-			r.Log.Warn("could not answer a question", "vm", f.VM, "question", q.Id, "error", err)
-			return nil
-		}
-		return err
-	}
-	a.Answered++
-	LogAnswered(r.Log, f, label, "handler")
+	a.answer(ctx, f, key, label, "handler")
 	return nil
 }
 
