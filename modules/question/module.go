@@ -31,7 +31,8 @@ func init() {
 			Doc: "Calls the handler for each question as it appears on the VMs (those already pending first), and answers with the choice it returns: a 0-based index or a label; nil leaves the question for a person. " +
 				"Without a handler the run's policy (question.policy) decides, or the default one (answer single-choice questions). " +
 				"Returns {answered=, left=} when the timeout expires or the limit is reached. A lost vSphere session is re-established and every pending question re-read. " +
-				"A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. In a dry run nothing is answered.", Fn: luaWatch},
+				"A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. " +
+				"An answer vSphere refuses is logged and the watch goes on: a question answered by someone else meanwhile is skipped, any other refusal counts as left. In a dry run nothing is answered.", Fn: luaWatch},
 		{Name: "policy", Args: []runtime.Arg{{Name: "rules", Type: "table", Optional: true, Doc: `a list of rules {message_id=, text= (Lua pattern), choice= (index or label) | leave=true, name=}, plus single_choice="answer"|"leave" (default "answer")`}},
 			Doc: "Makes the rules the run's question policy: a question that blocks one of the run's own operations (add_redo, commit, power) is answered by the first rule that matches it, " +
 				"or with its only choice under single_choice=\"answer\", and the operation continues. Calling it again replaces the policy; with no argument it installs the default. Rule mistakes raise invalid_argument.", Fn: luaPolicy},

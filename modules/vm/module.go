@@ -91,7 +91,7 @@ func init() {
 		{Name: "destroy", Doc: "Deletes the VM and its files from the datastore, for restore drills that clean up after themselves. Refused while the VM is powered on, and for a VM with snapshots this run did not create.", Fn: luaRemove(true)},
 		{Name: "pending_question", Returns: "table|nil", Doc: "Returns the question the VM waits on, {id=, text=, choices={labels...}, message_ids={...}}, or nil.", Fn: luaPendingQuestion},
 		{Name: "answer_question", Args: []runtime.Arg{{Name: "question", Type: "table", Doc: "as pending_question returned it"}, {Name: "choice", Type: "number|string", Doc: "0-based index or the choice's label"}},
-			Doc: "Answers the VM's pending question; errors when the question is no longer pending or the choice does not exist.", Fn: luaAnswerQuestion},
+			Doc: "Answers the VM's pending question, logged as \"answered a question\" with by=script; in a dry run nothing is answered. Raises invalid_state when the question is no longer pending (answered or withdrawn) and invalid_argument when the choice does not exist.", Fn: luaAnswerQuestion},
 	}
 	TaskType.Methods = []runtime.Func{
 		{Name: "wait", Doc: "Waits for the task to finish; raises its error if it failed.", Fn: luaTaskWait},
