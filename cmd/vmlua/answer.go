@@ -74,7 +74,7 @@ func (v *answerVerb) Run(inv *call, pos []string) int {
 	if err != nil {
 		return reportErr(stderr, err)
 	}
-	a := &question.Answerer{Client: c.Client, Policy: policy, Log: r.Log, DryRun: r.DryRun}
+	a := &question.Answerer{Run: r, Client: c.Client, Policy: policy}
 	if *once {
 		found, err := question.Pending(r.Context(), c.Client, spec)
 		if err != nil {
