@@ -158,7 +158,7 @@ function VM:destroy() end
 ---@return table|nil
 function VM:pending_question() end
 
----Answers the VM's pending question; errors when the question is no longer pending or the choice does not exist.
+---Answers the VM's pending question, logged as "answered a question" with by=script; in a dry run nothing is answered. Raises invalid_state when the question is no longer pending (answered or withdrawn) and invalid_argument when the choice does not exist.
 ---@param question table as pending_question returned it
 ---@param choice number|string 0-based index or the choice's label
 function VM:answer_question(question, choice) end
@@ -321,7 +321,7 @@ local M_question = {}
 ---@return table
 function M_question.pending(options) end
 
----Calls the handler for each question as it appears on the VMs (those already pending first), and answers with the choice it returns: a 0-based index or a label; nil leaves the question for a person. Without a handler the run's policy (question.policy) decides, or the default one (answer single-choice questions). Returns {answered=, left=} when the timeout expires or the limit is reached. A lost vSphere session is re-established and every pending question re-read. A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. In a dry run nothing is answered.
+---Calls the handler for each question as it appears on the VMs (those already pending first), and answers with the choice it returns: a 0-based index or a label; nil leaves the question for a person. Without a handler the run's policy (question.policy) decides, or the default one (answer single-choice questions). Returns {answered=, left=} when the timeout expires or the limit is reached. A lost vSphere session is re-established and every pending question re-read. A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. An answer vSphere refuses is logged and the watch goes on: a question answered by someone else meanwhile is skipped, any other refusal counts as left. In a dry run nothing is answered.
 ---@param options table vms= (specifier, default any:), timeout= (seconds; default: until the run ends), handler=function(v, q) (returns a choice, or nil to leave the question), limit= (return after this many questions were handled), max_wait= (seconds one server wait lasts, default 20: bounds how late a dropped session is noticed)
 ---@return table
 function M_question.watch(options) end
@@ -374,7 +374,7 @@ function Transport:read(path) end
 ---Closes the handle; it is closed at the end of the run anyway.
 function Transport:close() end
 
----Backup targets by URL: file, nfs, smb/cifs, ftp/ftps, sftp/scp, vmfs.
+---Backup targets by URL: file, ftp, ftps, nfs, sftp/scp, smb/cifs, vmfs.
 ---
 ---`transport.open(url [, {credentials=NAME, ...}])` returns a handle for a granted URL. Paths given to a handle are relative to the URL and cannot leave it. Uploads are atomic: a file appears under its name only when complete. Passwords come from the config's named credentials.
 ---@class vmlua.transport

@@ -3,10 +3,11 @@ package runtime
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/vmlua/vmlua/transports"
 )
 
 // Grants are the URL prefixes the operator allowed a run to reach
@@ -26,22 +27,11 @@ type normURL struct {
 	scheme, user, host, port, path string
 }
 
-var defaultPorts = map[string]string{
-	"sftp": "22", "scp": "22", "ftp": "21", "ftps": "21",
-	"smb": "445", "cifs": "445", "nfs": "2049", "https": "443", "http": "80",
-}
-
-// schemeAliases maps alias schemes onto the name grants compare.
-var schemeAliases = map[string]string{"scp": "sftp", "cifs": "smb"}
-
 func normalize(raw string) (normURL, error) {
 	if strings.ContainsAny(raw, "\x00\r\n\t") {
 		return normURL{}, fmt.Errorf("URL %q contains control characters", raw)
 	}
-	if n, ok, err := normalizeVMFSBracket(raw); ok {
-		return n, err
-	}
-	u, err := url.Parse(raw)
+	u, err := transports.Parse(raw)
 	if err != nil {
 		return normURL{}, fmt.Errorf("URL %q: %w", raw, err)
 	}
@@ -52,16 +42,19 @@ func normalize(raw string) (normURL, error) {
 	if scheme == "" {
 		return normURL{}, fmt.Errorf("URL %q has no scheme (want e.g. sftp://user@host/path or file:///path)", raw)
 	}
-	if a, ok := schemeAliases[scheme]; ok {
-		scheme = a
-	}
 	n := normURL{scheme: scheme, host: strings.ToLower(u.Hostname()), port: u.Port()}
-	if n.port == "" {
-		n.port = defaultPorts[scheme]
+	// The scheme's registration says which names are one scheme and
+	// which port a URL without one reaches; unregistered schemes compare
+	// as spelled.
+	if sc, ok := transports.Lookup(scheme); ok {
+		n.scheme = sc.Name
+		if n.port == "" {
+			n.port = sc.DefaultPort
+		}
 	}
 	if ip := net.ParseIP(n.host); ip != nil {
 		n.host = ip.String()
-	} else if strings.ContainsAny(n.host, ":[]") {
+	} else if strings.ContainsAny(n.host, ":[]@/") {
 		return normURL{}, fmt.Errorf("URL %q: host %q is neither a name nor an IP address", raw, n.host)
 	}
 	if u.User != nil {
@@ -109,7 +102,7 @@ func (g *Grants) List() []string {
 func (g *Grants) Check(rawURL string) error {
 	n, err := normalize(rawURL)
 	if err != nil {
-		return &Error{Code: CodeInvalidArg, Message: err.Error(), Path: redactURL(rawURL)}
+		return &Error{Code: CodeInvalidArg, Message: err.Error(), Path: transports.Redact(rawURL)}
 	}
 	for _, p := range g.prefixes {
 		// Local paths are judged by where they resolve, other URLs by
@@ -121,8 +114,8 @@ func (g *Grants) Check(rawURL string) error {
 	return &Error{
 		Code: CodeNotGranted,
 		Message: fmt.Sprintf("%s is not granted to this run; the operator grants it with 'vmlua run --allow %s' or in the config file's [grants] allow list",
-			redactURL(rawURL), redactURL(rawURL)),
-		Path: redactURL(rawURL),
+			transports.Redact(rawURL), transports.Redact(rawURL)),
+		Path: transports.Redact(rawURL),
 	}
 }
 
@@ -162,49 +155,4 @@ func (p normURL) covers(n normURL) bool {
 		return true
 	}
 	return strings.HasPrefix(n.path, p.path+"/")
-}
-
-// vmfsBracket matches vSphere's datastore-path syntax in a vmfs URL,
-// "vmfs://[datastore] path", which url.Parse refuses ("[" opens an IPv6
-// literal). It carries no user or password.
-func vmfsBracket(raw string) (ds, rest string, ok bool) {
-	const prefix = "vmfs://["
-	if len(raw) < len(prefix) || !strings.EqualFold(raw[:len(prefix)], prefix) {
-		return "", "", false
-	}
-	return strings.Cut(raw[len(prefix):], "]")
-}
-
-// normalizeVMFSBracket normalizes "vmfs://[datastore] path" to what
-// "vmfs://datastore/path" normalizes to, so either form matches a grant
-// given in the other. ok is false for any other URL.
-func normalizeVMFSBracket(raw string) (normURL, bool, error) {
-	ds, rest, ok := vmfsBracket(raw)
-	if !ok {
-		return normURL{}, false, nil
-	}
-	if ds == "" || strings.ContainsAny(ds, "[]/@") {
-		return normURL{}, true, fmt.Errorf("URL %q: the datastore between [ and ] must be a plain name", raw)
-	}
-	p := strings.TrimSpace(rest)
-	if strings.Contains(p, "\\") {
-		return normURL{}, true, fmt.Errorf("URL %q: backslashes are not allowed in paths", raw)
-	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == ".." {
-			return normURL{}, true, fmt.Errorf("URL %q: '..' is not allowed in paths", raw)
-		}
-	}
-	return normURL{scheme: "vmfs", host: strings.ToLower(ds), path: path.Clean("/" + p)}, true, nil
-}
-
-func redactURL(raw string) string {
-	if _, _, ok := vmfsBracket(raw); ok {
-		return raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -29,7 +29,8 @@ type UploadOptions struct {
 	// Verify re-reads the temporary file from the target and re-hashes it
 	// before the rename. It doubles the traffic; dry-run skips it.
 	Verify bool
-	// Progress, when set, is told about every byte accepted by the target.
+	// Progress, when set, is told about every byte accepted by the target
+	// (ProgressWriter around the target's writer).
 	Progress Progress
 	// Spans digests the bytes per 4 MiB span (internal/spansum), spans in
 	// parallel on every core, into UploadResult.Spans, instead of one
@@ -108,6 +109,9 @@ func CreateAtomic(ctx context.Context, t Transport, p string, opts UploadOptions
 	w, err := t.Create(ctx, temp)
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: create temporary %s: %w", final, temp, err)
+	}
+	if opts.Progress != nil {
+		w = withProgress(w, opts.Progress)
 	}
 	a := &AtomicWriter{ctx: ctx, t: t, final: final, temp: temp, opts: opts, w: w}
 	if !opts.Spans || opts.WholeSHA256 || opts.ExpectedSHA256 != "" {
@@ -215,9 +219,6 @@ func afterBoth(release func()) func() {
 func (a *AtomicWriter) send(p []byte) (int, error) {
 	n, err := a.w.Write(p)
 	a.n += int64(n)
-	if a.opts.Progress != nil && n > 0 {
-		a.opts.Progress.Add(int64(n))
-	}
 	if err != nil {
 		a.err = fmt.Errorf("upload %s: write after %d bytes: %w", a.final, a.n, err)
 		return n, a.err

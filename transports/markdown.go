@@ -23,6 +23,9 @@ func Markdown(w io.Writer) error {
 	for _, s := range Schemes() {
 		fmt.Fprintf(b, "\n## %s\n\n", s.Name)
 		fmt.Fprintf(b, "URL: `%s`\n\n", s.URLForm)
+		if s.DefaultPort != "" {
+			fmt.Fprintf(b, "Default port: %s\n\n", s.DefaultPort)
+		}
 		if len(s.Aliases) > 0 {
 			fmt.Fprintf(b, "Also as: %s\n\n", "`"+strings.Join(s.Aliases, "://`, `")+"://`")
 		}

@@ -1,12 +1,17 @@
 package transports
 
 import (
-	"context"
 	"io"
 )
 
 // Progress is told how many bytes moved, as they move. Implementations must
-// be safe for concurrent use when shared between uploads.
+// be safe for concurrent use when shared between uploads. A run's
+// runtime.Tracker is one.
+//
+// Counting is done in one place, by the two wrappers below: ProgressWriter
+// around what bytes are written to, ProgressReader around what they are
+// read from. UploadOptions.Progress applies ProgressWriter to the target's
+// writer, so it counts the bytes the target accepted.
 type Progress interface {
 	Add(n int64)
 }
@@ -33,48 +38,33 @@ func (r *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// WithProgress returns a Transport that counts every byte written through
-// its Create writers into written and every byte read from its Open readers
-// into read (either may be nil).
-func WithProgress(t Transport, written, read Progress) Transport {
-	return &progressTransport{Transport: t, written: written, read: read}
-}
-
-type progressTransport struct {
-	Transport
-	written, read Progress
-}
-
-func (p *progressTransport) Unwrap() Transport { return p.Transport }
-
-func (p *progressTransport) Create(ctx context.Context, path string) (Writer, error) {
-	w, err := p.Transport.Create(ctx, path)
-	if err != nil || p.written == nil {
-		return w, err
-	}
-	return &progressWriter{Writer: w, p: p.written}, nil
-}
-
-func (p *progressTransport) Open(ctx context.Context, path string, offset int64) (io.ReadCloser, error) {
-	r, err := p.Transport.Open(ctx, path, offset)
-	if err != nil || p.read == nil {
-		return r, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{ProgressReader(r, p.read), r}, nil
-}
+// ProgressWriter counts the bytes w accepts into p (on a failed write, the
+// part it accepted).
+func ProgressWriter(w io.Writer, p Progress) io.Writer { return &progressWriter{w: w, p: p} }
 
 type progressWriter struct {
-	Writer
+	w io.Writer
 	p Progress
 }
 
 func (w *progressWriter) Write(b []byte) (int, error) {
-	n, err := w.Writer.Write(b)
+	n, err := w.w.Write(b)
 	if n > 0 {
 		w.p.Add(int64(n))
 	}
 	return n, err
+}
+
+// withProgress is a transport's Writer whose writes ProgressWriter counts.
+func withProgress(w Writer, p Progress) Writer {
+	return struct {
+		io.Writer
+		finisher
+	}{ProgressWriter(w, p), w}
+}
+
+// finisher is the rest of Writer.
+type finisher interface {
+	Close() error
+	Abort() error
 }

@@ -54,13 +54,32 @@ type Option struct {
 type Scheme struct {
 	Name    string   // "sftp"
 	Aliases []string // "scp"
-	URLForm string   // "sftp://user@host[:port]/path"
-	Help    string   // one paragraph for docs/transports.md
-	Options []Option
-	Open    func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+	// DefaultPort is the port a URL without one reaches ("22"); "" for
+	// schemes without ports (file, vmfs). Grants compare URLs with it.
+	DefaultPort string
+	URLForm     string // "sftp://user@host[:port]/path"
+	Help        string // one paragraph for docs/transports.md
+	Options     []Option
+	Open        func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
 	// ParseURL, when set, parses the scheme's URLs instead of url.Parse
 	// (for forms url.Parse refuses, such as vmfs://[datastore] path).
 	ParseURL func(raw string) (*url.URL, error)
+	// FormatURL, when set, writes a URL of the scheme back as a string
+	// that ParseURL reads (url.URL.String escapes what a host may not
+	// hold, which url.Parse then refuses). Redact uses it.
+	FormatURL func(u *url.URL) string
+}
+
+// Lookup returns the scheme registered under name, a primary name or an
+// alias in any case ("SCP" finds sftp).
+func Lookup(name string) (Scheme, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	s := schemes[strings.ToLower(name)]
+	if s == nil {
+		return Scheme{}, false
+	}
+	return *s, true
 }
 
 var (
@@ -105,7 +124,7 @@ var ErrUnknownScheme = errors.New("unknown transport scheme")
 // scheme. A URL that carries a password is refused: passwords come from
 // named credentials in the config.
 func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
-	u, err := parse(rawURL)
+	u, err := Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("transport URL %q: %w", Redact(rawURL), err)
 	}
@@ -121,17 +140,24 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 	return s.Open(ctx, u, opts)
 }
 
-// parse parses rawURL with its scheme's own parser when it has one.
-func parse(rawURL string) (*url.URL, error) {
-	if name, _, ok := strings.Cut(rawURL, "://"); ok {
-		mu.RLock()
-		s := schemes[strings.ToLower(name)]
-		mu.RUnlock()
-		if s != nil && s.ParseURL != nil {
-			return s.ParseURL(rawURL)
-		}
+// Parse parses rawURL with its scheme's own parser when it has one
+// (vmfs://[datastore] path), else with url.Parse.
+func Parse(rawURL string) (*url.URL, error) {
+	if s := schemeOf(rawURL); s != nil && s.ParseURL != nil {
+		return s.ParseURL(rawURL)
 	}
 	return url.Parse(rawURL)
+}
+
+// schemeOf is the registered scheme rawURL names before "://", or nil.
+func schemeOf(rawURL string) *Scheme {
+	name, _, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil
+	}
+	mu.RLock()
+	defer mu.RUnlock()
+	return schemes[strings.ToLower(name)]
 }
 
 func schemeNames() []string {
@@ -145,11 +171,18 @@ func schemeNames() []string {
 	return out
 }
 
-// Redact returns rawURL with any password replaced by "xxxxx", for messages.
+// Redact returns rawURL with any password replaced by "xxxxx", for
+// messages, written the way its scheme writes URLs.
 func Redact(rawURL string) string {
-	u, err := parse(rawURL)
+	u, err := Parse(rawURL)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	if s := schemeOf(rawURL); s != nil && s.FormatURL != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return s.FormatURL(u)
 	}
 	return u.Redacted()
 }

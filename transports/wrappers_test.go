@@ -292,21 +292,46 @@ func TestUploadChecksExpectedSizeAndSum(t *testing.T) {
 func TestProgressCountsEveryByte(t *testing.T) {
 	base, _ := newFile(t)
 	var up, wr, rd atomic.Int64
-	tr := transports.WithProgress(base, transports.ProgressFunc(func(n int64) { wr.Add(n) }), transports.ProgressFunc(func(n int64) { rd.Add(n) }))
 	data := strings.Repeat("x", 3<<20+1)
-	_, err := transports.Upload(context.Background(), tr, "f", strings.NewReader(data), transports.UploadOptions{Progress: transports.ProgressFunc(func(n int64) { up.Add(n) })})
+	_, err := transports.Upload(context.Background(), base, "f", strings.NewReader(data), transports.UploadOptions{Progress: transports.ProgressFunc(func(n int64) { up.Add(n) })})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := tr.Open(context.Background(), "f", 1)
+	r, err := base.Open(context.Background(), "f", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, r)
+	io.Copy(transports.ProgressWriter(io.Discard, transports.ProgressFunc(func(n int64) { wr.Add(n) })), transports.ProgressReader(r, transports.ProgressFunc(func(n int64) { rd.Add(n) })))
 	r.Close()
-	if up.Load() != int64(len(data)) || wr.Load() != int64(len(data)) || rd.Load() != int64(len(data)-1) {
-		t.Fatalf("progress: upload %d, written %d, read %d; want %d, %d, %d", up.Load(), wr.Load(), rd.Load(), len(data), len(data), len(data)-1)
+	if up.Load() != int64(len(data)) || wr.Load() != int64(len(data)-1) || rd.Load() != int64(len(data)-1) {
+		t.Fatalf("progress: upload %d, written %d, read %d; want %d, %d, %d", up.Load(), wr.Load(), rd.Load(), len(data), len(data)-1, len(data)-1)
 	}
+}
+
+// TestProgressCountsWhatTheTargetAccepted: an upload the target cuts off
+// counts the bytes it took, not the bytes offered.
+func TestProgressCountsWhatTheTargetAccepted(t *testing.T) {
+	var n atomic.Int64
+	w := transports.ProgressWriter(&shortWriter{left: 5}, transports.ProgressFunc(func(k int64) { n.Add(k) }))
+	if k, err := w.Write([]byte("hello world")); k != 5 || err == nil {
+		t.Fatalf("Write = %d, %v; want 5 and an error", k, err)
+	}
+	if n.Load() != 5 {
+		t.Fatalf("progress counted %d bytes, want 5", n.Load())
+	}
+}
+
+// shortWriter accepts left bytes, then fails.
+type shortWriter struct{ left int }
+
+func (w *shortWriter) Write(b []byte) (int, error) {
+	if len(b) <= w.left {
+		w.left -= len(b)
+		return len(b), nil
+	}
+	n := w.left
+	w.left = 0
+	return n, errors.New("no space left")
 }
 
 func TestTempNamesAreRecognised(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/vmlua/vmlua/modules/question"
@@ -12,31 +11,40 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 )
 
-func init() {
-	register(command{name: "answer", summary: "answer pending VM questions by rules (a daemon, or one pass)", run: cmdAnswer})
+func init() { register(func() verb { return &answerVerb{} }) }
+
+// answerVerb is vmlua answer.
+type answerVerb struct {
+	f       runFlags
+	rules   string
+	vms     string
+	once    bool
+	maxWait time.Duration
 }
 
-func cmdAnswer(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua answer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f runFlags
-	f.register(fs)
-	rules := fs.String("rules", "", "rules file: a Lua file returning a table of rules (docs/questions.md); default: answer single-choice questions, leave the others")
-	vms := fs.String("vms", "any:", "which VMs: a .vmx path or a specifier (name:GLOB, powerstate:on, any:, ...)")
-	once := fs.Bool("once", false, "answer the questions pending now, then exit (default: keep watching until SIGTERM)")
-	maxWait := fs.Duration("max-wait", question.DefaultMaxWait, "how long one server-side wait lasts; bounds how late a dropped session is noticed")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: vmlua answer [--rules RULES.lua] [--vms SPEC] [--once] [--dry-run] [FLAGS]\n\nAnswers the questions VMs wait on, by rules, as they appear. Every answer is logged with the VM, the question id, its text and the choice; every question left for a person is logged as a warning. SIGTERM or SIGINT stops it cleanly; a lost vSphere session is re-established and every pending question re-read.\n\nFlags:")
-		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nExit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file, 7 (--once) questions left for a person.")
+func (*answerVerb) About() about {
+	return about{
+		name:    "answer",
+		summary: "answer pending VM questions by rules (a daemon, or one pass)",
+		usage:   "Usage: vmlua answer [--rules RULES.lua] [--vms SPEC] [--once] [--dry-run] [FLAGS]\n\nAnswers the questions VMs wait on, by rules, as they appear. Every answer is logged with the VM, the question id, its text and the choice; every question left for a person is logged as a warning. SIGTERM or SIGINT stops it cleanly; a lost vSphere session is re-established and every pending question re-read.\n\nFlags:",
+		footer:  "Exit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file, 7 (--once) questions left for a person.",
 	}
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+}
+
+func (v *answerVerb) Flags(fs *flag.FlagSet) {
+	v.f.register(fs)
+	fs.StringVar(&v.rules, "rules", "", "rules file: a Lua file returning a table of rules (docs/questions.md); default: answer single-choice questions, leave the others")
+	fs.StringVar(&v.vms, "vms", "any:", "which VMs: a .vmx path or a specifier (name:GLOB, powerstate:on, any:, ...)")
+	fs.BoolVar(&v.once, "once", false, "answer the questions pending now, then exit (default: keep watching until SIGTERM)")
+	fs.DurationVar(&v.maxWait, "max-wait", question.DefaultMaxWait, "how long one server-side wait lasts; bounds how late a dropped session is noticed")
+}
+
+func (v *answerVerb) Run(inv *call, pos []string) int {
+	// The names the body had when it parsed its own flags.
+	stderr, f := inv.stderr, &v.f
+	rules, vms, once, maxWait := &v.rules, &v.vms, &v.once, &v.maxWait
 	if len(pos) > 0 {
-		fs.Usage()
-		return exitUsage
+		return inv.usageError()
 	}
 	spec, err := vm.ParseSpec(*vms)
 	if err != nil {
@@ -66,7 +74,7 @@ func cmdAnswer(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportErr(stderr, err)
 	}
-	a := &question.Answerer{Client: c.Client, Policy: policy, Log: r.Log, DryRun: r.DryRun}
+	a := &question.Answerer{Run: r, Client: c.Client, Policy: policy}
 	if *once {
 		found, err := question.Pending(r.Context(), c.Client, spec)
 		if err != nil {

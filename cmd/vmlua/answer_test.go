@@ -136,7 +136,7 @@ func TestRunAnswerLetsABlockedSnapshotContinue(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vmlua run --answer: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "answered a question by the run's policy") {
+	if !strings.Contains(string(out), `msg="answered a question" vm=DB01`) || !strings.Contains(string(out), `by="rule 1"`) {
 		t.Errorf("no answer logged:\n%s", out)
 	}
 }

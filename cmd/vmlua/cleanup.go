@@ -11,17 +11,16 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 )
 
-func init() {
-	register(command{name: "cleanup", summary: "commit the REDO logs (snapshots) that killed vmlua runs left on VMs", run: cmdCleanup})
-}
+func init() { register(func() verb { return &cleanupVerb{} }) }
 
-func cmdCleanup(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua cleanup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f runFlags
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: vmlua cleanup [--dry-run] [FLAGS] [SPEC]
+// cleanupVerb is vmlua cleanup.
+type cleanupVerb struct{ f runFlags }
+
+func (*cleanupVerb) About() about {
+	return about{
+		name:    "cleanup",
+		summary: "commit the REDO logs (snapshots) that killed vmlua runs left on VMs",
+		usage: `Usage: vmlua cleanup [--dry-run] [FLAGS] [SPEC]
 
 Commits the REDO logs (snapshots named vmlua-redo-*) that vmlua runs killed
 before their cleanup (SIGKILL, the OOM killer, a crash, a reboot) left on the
@@ -31,14 +30,14 @@ process that made it still runs on this machine. Snapshots vmlua did not
 create are never touched. With --dry-run it prints what it would commit.
 docs/reliability.md says when to run it.
 
-Flags:`)
-		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nExit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config.")
+Flags:`,
+		footer: "Exit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config.",
 	}
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+}
+func (v *cleanupVerb) Flags(fs *flag.FlagSet) { v.f.register(fs) }
+
+func (v *cleanupVerb) Run(inv *call, pos []string) int {
+	stdout, stderr, f := inv.stdout, inv.stderr, &v.f
 	if len(pos) > 1 {
 		fmt.Fprintf(stderr, "vmlua cleanup: one specifier at most, got %d: %s\nRun 'vmlua cleanup --help' for its flags.\n", len(pos), strings.Join(pos, " "))
 		return exitUsage

@@ -24,9 +24,7 @@ import (
 	"github.com/vmlua/vmlua/transports/file"
 )
 
-func init() {
-	register(command{name: "demo", summary: "back up simulated VMs into a local folder, verify, restore one, and show the result", run: cmdDemo})
-}
+func init() { register(func() verb { return &demoVerb{} }) }
 
 // demoInventory is the simulated estate the demo backs up: a multi-disk
 // database VM (one disk on another datastore, one independent disk that
@@ -39,13 +37,14 @@ func demoInventory(size int64) []vsim.VMSpec {
 	}
 }
 
-func cmdDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "vmlua-demo", "folder for the backups and a copy of the scripts")
-	size := fs.String("disk-size", "64M", "size of each simulated disk")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: vmlua demo [--out DIR] [--disk-size SIZE]
+// demoVerb is vmlua demo.
+type demoVerb struct{ out, size string }
+
+func (*demoVerb) About() about {
+	return about{
+		name:    "demo",
+		summary: "back up simulated VMs into a local folder, verify, restore one, and show the result",
+		usage: `Usage: vmlua demo [--out DIR] [--disk-size SIZE]
 
 Starts the embedded vSphere simulator (VMs with real disk content whose
 guests keep writing), backs every VM up with scripts/backup_all.lua (two at a
@@ -53,24 +52,28 @@ time per host, live progress), verifies every set, restores DB01 under a new
 name on another datastore, proves the restore byte-exact, and prints a
 summary. No vCenter needed.
 
-Flags:`)
-		fs.PrintDefaults()
+Flags:`,
 	}
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+}
+
+func (v *demoVerb) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&v.out, "out", "vmlua-demo", "folder for the backups and a copy of the scripts")
+	fs.StringVar(&v.size, "disk-size", "64M", "size of each simulated disk")
+}
+
+func (v *demoVerb) Run(inv *call, pos []string) int {
+	stdout, stderr := inv.stdout, inv.stderr
 	if len(pos) > 0 {
 		fmt.Fprintf(stderr, "vmlua demo: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
-	diskSize, err := parseSize(*size)
+	diskSize, err := parseSize(v.size)
 	if err != nil {
 		return reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--disk-size: %w", err)})
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
-	if err := runDemo(ctx, *out, diskSize, stdout, stderr); err != nil {
+	if err := runDemo(ctx, v.out, diskSize, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "vmlua demo: %v\n", err)
 		if ctx.Err() != nil {
 			return exitCanceled

@@ -1,7 +1,7 @@
 // Command vmlua runs a site's Lua scripts to back up, restore and look after
 // VMware virtual machines. This package is wiring only: flags, config and the
-// hand-over to runtime and modules. Each subcommand lives in its own file and
-// registers itself in init().
+// hand-over to runtime and modules. Each subcommand is a verb (verb.go) in
+// its own file that registers itself in init().
 package main
 
 import (
@@ -28,24 +28,6 @@ const (
 	exitPartial         = runtime.ExitPartial         // finished, but left something out
 )
 
-// command is one subcommand of vmlua.
-type command struct {
-	name    string
-	summary string
-	// run parses args (everything after the subcommand name) and returns an
-	// exit status. It prints its own errors to stderr.
-	run func(args []string, stdout, stderr io.Writer) int
-}
-
-var commands = map[string]command{}
-
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("vmlua: command registered twice: " + c.name)
-	}
-	commands[c.name] = c
-}
-
 func main() {
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -61,8 +43,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return c.run([]string{"--help"}, stdout, stderr)
+			if newVerb, ok := commands[args[1]]; ok {
+				return execVerb(newVerb(), "vmlua "+args[1], []string{"--help"}, stdout, stderr)
 			}
 		}
 		usage(stdout)
@@ -70,14 +52,14 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 	case "-v", "-version", "--version":
 		args = []string{"version"}
 	}
-	c, ok := commands[args[0]]
+	newVerb, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "vmlua: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return exitUsage
 	}
 	defer startProfiles(stderr)()
-	return c.run(args[1:], stdout, stderr)
+	return execVerb(newVerb(), "vmlua "+args[0], args[1:], stdout, stderr)
 }
 
 func usage(w io.Writer) {
@@ -89,7 +71,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n]().About().summary)
 	}
 	fmt.Fprintln(w, "\nRun 'vmlua COMMAND --help' (or 'vmlua help COMMAND') for a command's flags; 'vmlua --version' prints the version.\nExit statuses: docs/operations.md. Docs: docs/README.md")
 }

@@ -22,9 +22,7 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 )
 
-func init() {
-	register(command{name: "run", summary: "run a Lua script", run: cmdRun})
-}
+func init() { register(func() verb { return &runVerb{} }) }
 
 // modules lists the Lua modules runs get (a variable so that tests can add
 // a module of their own).
@@ -173,18 +171,14 @@ type runCommandFlags struct {
 	withSim bool
 }
 
-// newRunFlagSet builds the flag set of 'vmlua run' (the docs' examples are
-// checked against it).
-func newRunFlagSet() (*flag.FlagSet, *runCommandFlags) {
-	fs := flag.NewFlagSet("vmlua run", flag.ContinueOnError)
-	c := &runCommandFlags{}
-	c.f.register(fs)
-	c.ff.register(fs)
-	c.f.out.register(fs)
-	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
-	fs.BoolVar(&c.withSim, "sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
+// runVerb is vmlua run.
+type runVerb struct{ runCommandFlags }
+
+func (*runVerb) About() about {
+	return about{
+		name:    "run",
+		summary: "run a Lua script",
+		usage: `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
        vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]
 
 Runs a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY
@@ -193,25 +187,33 @@ everything after a lone -- is the script's, even if it starts with -.
 What the script prints goes to stdout (to stderr with --json); logs and progress go to stderr.
 With --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.
 
-Flags:`)
-		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nExit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).")
+Flags:`,
+		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
 	}
-	return fs, c
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs, c := newRunFlagSet()
-	f, ff, withSim := &c.f, &c.ff, &c.withSim
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
-	fs.Visit(func(fl *flag.Flag) { f.levelGiven = f.levelGiven || fl.Name == "log-level" })
+func (v *runVerb) Flags(fs *flag.FlagSet) {
+	c := &v.runCommandFlags
+	c.f.register(fs)
+	c.ff.register(fs)
+	c.f.out.register(fs)
+	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
+	fs.BoolVar(&c.withSim, "sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
+}
+
+// newRunFlagSet builds the flag set of 'vmlua run' (the docs' examples are
+// checked against it).
+func newRunFlagSet() (*flag.FlagSet, *runCommandFlags) {
+	v := &runVerb{}
+	return newFlagSet("vmlua run", v, os.Stderr), &v.runCommandFlags
+}
+
+func (v *runVerb) Run(inv *call, pos []string) int {
+	stdout, stderr := inv.stdout, inv.stderr
+	f, ff, withSim := &v.f, &v.ff, &v.withSim
+	inv.fs.Visit(func(fl *flag.Flag) { f.levelGiven = f.levelGiven || fl.Name == "log-level" })
 	if len(pos) < 1 {
-		fs.SetOutput(stderr)
-		fs.Usage()
-		return exitUsage
+		return inv.usageError()
 	}
 	if err := f.out.check(); err != nil {
 		return reportErr(stderr, &exitError{exitUsage, err})

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,54 +13,54 @@ import (
 	"github.com/vmlua/vmlua/scripts"
 )
 
-func init() {
-	register(command{name: "scripts", summary: "list the shipped scripts, print one, or export them into a folder (never overwriting)", run: cmdScripts})
-}
+func init() { register(func() verb { return &scriptsVerb{} }) }
 
-func cmdScripts(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua scripts", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: vmlua scripts list
+// scriptsVerb is vmlua scripts.
+type scriptsVerb struct{ noFlags }
+
+func (*scriptsVerb) About() about {
+	return about{
+		name:    "scripts",
+		summary: "list the shipped scripts, print one, or export them into a folder (never overwriting)",
+		usage: `Usage: vmlua scripts list
        vmlua scripts show NAME
        vmlua scripts export DIR
 
 The shipped scripts are built into vmlua ('make install' also puts them in
 $PREFIX/share/vmlua/scripts). list names them; show prints one to stdout;
 export copies them into DIR to adapt. export never overwrites a file: a copy
-you edited is kept, and export says which it kept.`)
+you edited is kept, and export says which it kept.`,
 	}
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
-	usageErr := func() int { fs.SetOutput(stderr); fs.Usage(); return exitUsage }
+}
+
+func (*scriptsVerb) Run(inv *call, pos []string) int {
 	if len(pos) == 0 {
-		return usageErr()
+		return inv.usageError()
 	}
 	switch verb := pos[0]; {
 	case verb == "list" && len(pos) == 1:
 		for _, n := range shippedScripts() {
-			fmt.Fprintln(stdout, n)
+			fmt.Fprintln(inv.stdout, n)
 		}
 		return exitOK
 	case verb == "show" && len(pos) == 2:
 		b, err := scripts.Files.ReadFile(pos[1])
 		if err != nil {
-			fmt.Fprintf(stderr, "vmlua scripts show: no shipped script %q (vmlua scripts list names them)\n", pos[1])
+			fmt.Fprintf(inv.stderr, "vmlua scripts show: no shipped script %q (vmlua scripts list names them)\n", pos[1])
 			return exitUsage
 		}
-		_, _ = stdout.Write(b)
+		_, _ = inv.stdout.Write(b)
 		return exitOK
 	case verb == "export" && len(pos) == 2:
 		res, err := exportScripts(pos[1])
-		res.print(stdout, pos[1])
+		res.print(inv.stdout, pos[1])
 		if err != nil {
-			fmt.Fprintf(stderr, "vmlua scripts export: %v\n", err)
+			fmt.Fprintf(inv.stderr, "vmlua scripts export: %v\n", err)
 			return exitFailure
 		}
 		return exitOK
 	}
-	return usageErr()
+	return inv.usageError()
 }
 
 // shippedScripts names the embedded scripts, sorted.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/signal"
@@ -15,96 +14,106 @@ import (
 	"github.com/vmlua/vmlua/internal/vsim"
 )
 
-func init() {
-	register(command{name: "sim", summary: "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)", run: cmdSim})
+func init() { register(func() verb { return &simVerb{} }) }
+
+// simVerb is vmlua sim.
+type simVerb struct {
+	listen, model, diskSize, dsDir string
+	vms, maxRedo                   int
+	rate                           float64
 }
 
-func cmdSim(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "ask" {
-		return cmdSimAsk(args[1:], stdout, stderr)
+func (*simVerb) About() about {
+	return about{
+		name:    "sim",
+		summary: "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)",
+		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
+       vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]
+
+Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM.
+Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on the second.`,
+		subs: []verb{&simAskVerb{}},
 	}
-	fs := flag.NewFlagSet("vmlua sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]")
-		fmt.Fprintln(fs.Output(), "       vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]")
-		fmt.Fprintln(fs.Output(), "\nRuns a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM.")
-		fmt.Fprintln(fs.Output(), "Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on the second.")
-		fs.PrintDefaults()
-	}
-	listen := fs.String("listen", "127.0.0.1:0", "address to serve on")
-	model := fs.String("model", "vpx", "vpx (vCenter) or esx (standalone host)")
-	vms := fs.Int("vms", 2, "number of single-disk VMs next to the multi-disk VM DB01")
-	diskSize := fs.String("disk-size", "32M", "capacity of each disk (K, M, G suffixes)")
-	dsDir := fs.String("datastore-dir", "", "folder for the datastores' files (default: a temporary folder removed on exit)")
-	rate := fs.Float64("write-rate", 20, "guest writes per second per powered-on VM (0: none)")
-	maxRedo := fs.Int("max-redo", 2, "snapshots per VM before CreateSnapshot raises a question (-1: no limit)")
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+}
+
+func (v *simVerb) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&v.listen, "listen", "127.0.0.1:0", "address to serve on")
+	fs.StringVar(&v.model, "model", "vpx", "vpx (vCenter) or esx (standalone host)")
+	fs.IntVar(&v.vms, "vms", 2, "number of single-disk VMs next to the multi-disk VM DB01")
+	fs.StringVar(&v.diskSize, "disk-size", "32M", "capacity of each disk (K, M, G suffixes)")
+	fs.StringVar(&v.dsDir, "datastore-dir", "", "folder for the datastores' files (default: a temporary folder removed on exit)")
+	fs.Float64Var(&v.rate, "write-rate", 20, "guest writes per second per powered-on VM (0: none)")
+	fs.IntVar(&v.maxRedo, "max-redo", 2, "snapshots per VM before CreateSnapshot raises a question (-1: no limit)")
+}
+
+func (v *simVerb) Run(inv *call, pos []string) int {
 	if len(pos) != 0 {
-		fmt.Fprintf(stderr, "vmlua sim: unexpected arguments %q\n", pos)
+		fmt.Fprintf(inv.stderr, "vmlua sim: unexpected arguments %q\n", pos)
 		return exitUsage
 	}
-	size, err := parseSize(*diskSize)
+	size, err := parseSize(v.diskSize)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim: --disk-size: %v\n", err)
+		fmt.Fprintf(inv.stderr, "vmlua sim: --disk-size: %v\n", err)
 		return exitUsage
 	}
-	if *model != "vpx" && *model != "esx" {
-		fmt.Fprintf(stderr, "vmlua sim: --model must be vpx or esx\n")
+	if v.model != "vpx" && v.model != "esx" {
+		fmt.Fprintf(inv.stderr, "vmlua sim: --model must be vpx or esx\n")
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := vsim.Start(ctx, vsim.Options{
-		Model: *model, Listen: *listen, VMs: *vms, DiskSize: size, DatastoreDir: *dsDir,
-		WriteRate: simWriteRate(*rate), MaxRedo: *maxRedo,
+		Model: v.model, Listen: v.listen, VMs: v.vms, DiskSize: size, DatastoreDir: v.dsDir,
+		WriteRate: simWriteRate(v.rate), MaxRedo: v.maxRedo,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim: %v\n", err)
+		fmt.Fprintf(inv.stderr, "vmlua sim: %v\n", err)
 		return exitFailure
 	}
 	defer s.Close()
-	fmt.Fprintln(stdout, s.URL.String())
-	fmt.Fprintf(stdout, "thumbprint %s\n", s.Thumbprint)
-	if f, ok := stdout.(*os.File); ok {
+	fmt.Fprintln(inv.stdout, s.URL.String())
+	fmt.Fprintf(inv.stdout, "thumbprint %s\n", s.Thumbprint)
+	if f, ok := inv.stdout.(*os.File); ok {
 		f.Sync()
 	}
 	<-ctx.Done()
 	return exitOK
 }
 
-func cmdSimAsk(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vmlua sim ask", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]")
-		fmt.Fprintln(fs.Output(), "\nRaises a question on a VM of a running 'vmlua sim'; prints the question id.")
-		fs.PrintDefaults()
+// simAskVerb is vmlua sim ask.
+type simAskVerb struct {
+	rawURL   string
+	insecure bool
+}
+
+func (*simAskVerb) About() about {
+	return about{
+		name:    "ask",
+		summary: "raise a question on a VM of a running vmlua sim",
+		usage:   "Usage: vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]\n\nRaises a question on a VM of a running 'vmlua sim'; prints the question id.",
 	}
-	rawURL := fs.String("url", "", "the SDK URL 'vmlua sim' printed (with credentials)")
-	insecure := fs.Bool("insecure", true, "do not verify the simulator's certificate")
-	pos, code, done := parseFlags(fs, args, stdout, stderr)
-	if done {
-		return code
+}
+
+func (v *simAskVerb) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&v.rawURL, "url", "", "the SDK URL 'vmlua sim' printed (with credentials)")
+	fs.BoolVar(&v.insecure, "insecure", true, "do not verify the simulator's certificate")
+}
+
+func (v *simAskVerb) Run(inv *call, pos []string) int {
+	if v.rawURL == "" || len(pos) < 3 {
+		return inv.usageError()
 	}
-	if *rawURL == "" || len(pos) < 3 {
-		fs.Usage()
+	u, err := url.Parse(v.rawURL)
+	if err != nil {
+		fmt.Fprintf(inv.stderr, "vmlua sim ask: --url: %v\n", err)
 		return exitUsage
 	}
-	u, err := url.Parse(*rawURL)
+	id, err := vsim.RemoteAsk(context.Background(), u, v.insecure, vsim.AskRequest{VM: pos[0], Text: pos[1], Choices: pos[2:]})
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim ask: --url: %v\n", err)
-		return exitUsage
-	}
-	id, err := vsim.RemoteAsk(context.Background(), u, *insecure, vsim.AskRequest{VM: pos[0], Text: pos[1], Choices: pos[2:]})
-	if err != nil {
-		fmt.Fprintf(stderr, "vmlua sim ask: %v\n", err)
+		fmt.Fprintf(inv.stderr, "vmlua sim ask: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintln(stdout, id)
+	fmt.Fprintln(inv.stdout, id)
 	return exitOK
 }
 

@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"io"
 	"path"
 	"sort"
 	"strings"
@@ -525,18 +524,6 @@ func snapshotRef(v *vm.VM, name string) *types.ManagedObjectReference {
 	}
 	walk(m.Snapshot.RootSnapshotList)
 	return found
-}
-
-// counter counts bytes for progress.
-type counter struct {
-	w  io.Writer
-	tr runtime.Tracker
-}
-
-func (c counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.tr.Add(int64(n))
-	return n, err
 }
 
 func dsOfBase(d vm.Disk) string { ds, _ := dsPath(d.BasePath); return ds }

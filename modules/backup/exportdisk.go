@@ -176,7 +176,7 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 		return imageResult{}, errf(runtime.CodeVSphere, err, "%v", err)
 	}
 	defer rdr.Close()
-	res, err := w.commit(copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, counter{w.spw, tr}, tr))
+	res, err := w.commit(copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, transports.ProgressWriter(w.spw, tr), tr))
 	tr.Done(err)
 	if err != nil {
 		return imageResult{}, errf(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)

@@ -442,27 +442,12 @@ func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls
 	}
 	defer cr.Close()
 	tr := r.Progress.Start("restore "+d.ID, d.Capacity)
-	err = ds.Upload(ctx, &trackReader{r: cr, tr: tr}, to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
+	err = ds.Upload(ctx, transports.ProgressReader(cr, tr), to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
 	if err == nil {
 		err = cr.finish()
 	}
 	tr.Done(err)
 	return err
-}
-
-type trackReader struct {
-	r  io.Reader
-	tr runtime.Tracker
-}
-
-func (t *trackReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	t.tr.Add(int64(n))
-	if err == io.EOF {
-		// make the sparse reader check its trailer before the body ends
-		return n, err
-	}
-	return n, err
 }
 
 var vmxLine = regexp.MustCompile(`^\s*([^=#\s]+)\s*=\s*"(.*)"\s*$`)

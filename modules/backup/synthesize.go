@@ -152,7 +152,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	defer cw.Close()
 	spw := sparse.NewWriter(cw, d.Capacity)
 	tr := r.Progress.Start("synthesize "+d.ID, d.Capacity)
-	_, err = io.CopyBuffer(counter{spw, tr}, cr, make([]byte, 1<<20))
+	_, err = io.CopyBuffer(transports.ProgressWriter(spw, tr), cr, make([]byte, 1<<20))
 	if err == nil {
 		err = cr.finish()
 	}

@@ -56,7 +56,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 			}
 			cnt := &counting{rt: c.Client.RoundTripper}
 			c.Client.RoundTripper = cnt
-			a := &question.Answerer{Client: c.Client, Log: slog.New(slog.DiscardHandler)}
+			a := &question.Answerer{Run: r, Client: c.Client}
 			w := &question.Watcher{Client: c.Client, Log: r.Log, Handle: a.Handle}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)

@@ -18,7 +18,8 @@
 // PropertyCollector filter over a container view and WaitForUpdatesEx,
 // re-reading everything after a lost session; [Policy] (rules by message
 // id or Lua text pattern, plus single_choice) decides, [Answerer] applies a
-// policy and logs each answer; [Install] makes a policy the run's
+// policy and answers through vm.Answer, the one place vmlua calls AnswerVM
+// (dry run, log line, error codes); [Install] makes a policy the run's
 // vm.QuestionPolicy so the vm module's own operations continue past a
 // question; [LoadRules] reads a rules file (a Lua chunk returning the
 // policy table) in the run's sandbox. The command 'vmlua answer' is

@@ -31,7 +31,8 @@ func init() {
 			Doc: "Calls the handler for each question as it appears on the VMs (those already pending first), and answers with the choice it returns: a 0-based index or a label; nil leaves the question for a person. " +
 				"Without a handler the run's policy (question.policy) decides, or the default one (answer single-choice questions). " +
 				"Returns {answered=, left=} when the timeout expires or the limit is reached. A lost vSphere session is re-established and every pending question re-read. " +
-				"A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. In a dry run nothing is answered.", Fn: luaWatch},
+				"A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. " +
+				"An answer vSphere refuses is logged and the watch goes on: a question answered by someone else meanwhile is skipped, any other refusal counts as left. In a dry run nothing is answered.", Fn: luaWatch},
 		{Name: "policy", Args: []runtime.Arg{{Name: "rules", Type: "table", Optional: true, Doc: `a list of rules {message_id=, text= (Lua pattern), choice= (index or label) | leave=true, name=}, plus single_choice="answer"|"leave" (default "answer")`}},
 			Doc: "Makes the rules the run's question policy: a question that blocks one of the run's own operations (add_redo, commit, power) is answered by the first rule that matches it, " +
 				"or with its only choice under single_choice=\"answer\", and the operation continues. Calling it again replaces the policy; with no argument it installs the default. Rule mistakes raise invalid_argument.", Fn: luaPolicy},
@@ -160,7 +161,7 @@ func luaWatch(r *runtime.Run, L *lua.LState) int {
 
 	w := &Watcher{Client: c.Client, Spec: spec, MaxWait: maxWait, Log: r.Log}
 	handled := 0
-	a := &Answerer{Client: c.Client, Policy: RunPolicy(r), Log: r.Log, DryRun: r.DryRun}
+	a := &Answerer{Run: r, Client: c.Client, Policy: RunPolicy(r)}
 	limit := 0
 	switch n := t.RawGetString("limit").(type) {
 	case *lua.LNilType:
@@ -245,19 +246,7 @@ func callHandler(ctx context.Context, r *runtime.Run, L *lua.LState, c *vm.Conn,
 	if err != nil {
 		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: f.VM, Message: fmt.Sprintf("the handler of question.watch answered question %s (%q) with %s: %v", q.Id, q.Text, choice.String(), err)}
 	}
-	if r.DryRunAction("answer a question", "vm", f.VM, "question", q.Id, "text", q.Text, "choice", label, "by", "handler") {
-		return nil
-	}
-	if err := Answer(ctx, c.Client, f, key); err != nil {
-		var re *runtime.Error
-		if errors.As(err, &re) && re.Code == runtime.CodeConflict {
-			r.Log.Warn("could not answer a question", "vm", f.VM, "question", q.Id, "error", err)
-			return nil
-		}
-		return err
-	}
-	a.Answered++
-	LogAnswered(r.Log, f, label, "handler")
+	a.answer(ctx, f, key, label, "handler")
 	return nil
 }
 

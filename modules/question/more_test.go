@@ -10,6 +10,8 @@ import (
 
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/question"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // TestWatchStopsAHandlerThatNeverReturns: the watch's timeout stops the
@@ -46,30 +48,62 @@ func TestWatchPassesOnTheHandlersError(t *testing.T) {
 // TestPolicyAnswersTheThirdREDO: with question.policy, the question the
 // third add_redo raises (CreateSnapshot blocked, as ESX 2 beyond its REDO
 // depth) is answered by the run's policy, the call returns instead of
-// waiting on a person, and the run commits what it added.
+// waiting on a person, and the run commits what it added. When vSphere
+// refuses the answer as no longer pending but the question still shows,
+// it is answered again on the next look; refused twice, the wait fails.
 func TestPolicyAnswersTheThirdREDO(t *testing.T) {
-	e := startSim(t, vsim.Options{VMs: 1})
-	err, recs := e.Run(t, `
-		local question, vm = require "question", require "vm"
-		question.policy{ {message_id="msg.vmlua.redo.maxDepth", choice="OK"} }
-		local v = vm.open("name:DB01")
-		v:add_redo("scsi0:0")
-		v:add_redo("scsi0:0")
-		local ok, err = pcall(v.add_redo, v, "scsi0:0")
-		assert(not ok and err.code ~= "question", "the third REDO should fail by itself after the answer, got " .. tostring(err))
-		assert(v:pending_question() == nil, "a question is still pending")
-		v:commit("scsi0:0", 1, 0, 1)
-		v:commit("scsi0:0", 0, 0, 1)
-		assert(v:redo_depth("scsi0:0") == 0)`, simtest.RunOptions{})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, recs)
+	cases := []struct {
+		name     string
+		refusals int    // AnswerVM calls that fail with InvalidArgument for the questionId
+		wantCode string // of the third add_redo: vsphere when it failed by itself after the answer
+		wantMsg  string
+	}{
+		{"the policy answers and the third REDO fails by itself", 0, "vsphere", "already has 2, the maximum"},
+		{"an answer refused once as no longer pending is given again", 1, "vsphere", "already has 2, the maximum"},
+		{"an answer refused twice fails the wait", 2, "invalid_state", "no longer pending"},
 	}
-	l := recs.Find("answered a question by the run's policy")
-	if len(l) != 1 || l[0]["vm"] != "DB01" || l[0]["choice"] != "OK" {
-		t.Fatalf("answers = %v, want one for DB01 with OK\n%s", l, recs)
-	}
-	if q := e.Sim.PendingQuestion("DB01"); q != nil {
-		t.Errorf("question still pending: %+v", q)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startSim(t, vsim.Options{VMs: 1})
+			if tc.refusals > 0 {
+				e.Sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "AnswerVM", ObjectType: "*", ObjectName: "*",
+					FaultType: simulator.FaultTypeCustom, Fault: &types.InvalidArgument{InvalidProperty: "questionId"},
+					Probability: 1, Enabled: true, MaxCount: tc.refusals})
+			}
+			err, recs := e.Run(t, `
+				local question, vm = require "question", require "vm"
+				question.policy{ {message_id="msg.vmlua.redo.maxDepth", choice="OK"} }
+				local v = vm.open("name:DB01")
+				v:add_redo("scsi0:0")
+				v:add_redo("scsi0:0")
+				local ok, err = pcall(v.add_redo, v, "scsi0:0")
+				assert(not ok and err.code == arg[1] and err.message:find(arg[2], 1, true),
+					"the third REDO: want " .. arg[1] .. " " .. arg[2] .. ", got " .. tostring(err))
+				if err.code == "invalid_state" then return end
+				assert(v:pending_question() == nil, "a question is still pending")
+				v:commit("scsi0:0", 1, 0, 1)
+				v:commit("scsi0:0", 0, 0, 1)
+				assert(v:redo_depth("scsi0:0") == 0)`, simtest.RunOptions{Args: []string{tc.wantCode, tc.wantMsg}})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			l := recs.Find("answered a question")
+			if tc.refusals > 1 {
+				if len(l) != 0 {
+					t.Fatalf("answers = %v, want none\n%s", l, recs)
+				}
+				return
+			}
+			if len(l) != 1 || l[0]["vm"] != "DB01" || l[0]["choice"] != "OK" || l[0]["by"] != "rule 1" {
+				t.Fatalf("answers = %v, want one for DB01 with OK by rule 1\n%s", l, recs)
+			}
+			if q := e.Sim.PendingQuestion("DB01"); q != nil {
+				t.Errorf("question still pending: %+v", q)
+			}
+			if l := recs.Find("a question that blocked the VM is no longer pending (answered by someone else?); waiting on"); len(l) != min(tc.refusals, 1) {
+				t.Errorf("no-longer-pending lines = %v, want %d\n%s", l, min(tc.refusals, 1), recs)
+			}
+		})
 	}
 }
 

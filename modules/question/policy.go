@@ -259,20 +259,17 @@ func Install(r *runtime.Run, p *Policy) {
 	h := r.Value(holderKey, func() any { return &policyHolder{} }).(*policyHolder)
 	h.p.Store(p)
 	r.Value(vm.PolicyKey, func() any {
-		return vm.QuestionPolicy(func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (string, bool) {
+		return vm.QuestionPolicy(func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (string, string, bool) {
 			d := h.p.Load().Decide(q)
 			switch {
 			case d.Err != nil:
 				r.Log.Error("the question policy cannot answer a question", "vm", vmName, "question", q.Id, "text", q.Text, "error", d.Err)
-				return "", false
+				return "", "", false
 			case !d.Answer:
-				r.Log.Warn("the question policy leaves a question for a person", "vm", vmName, "question", q.Id, "text", q.Text, "choices", strings.Join(labels(q), ", "), "reason", d.Reason)
-				return "", false
+				r.Log.Warn("the question policy leaves a question for a person", "vm", vmName, "question", q.Id, "text", q.Text, "choices", strings.Join(vm.ChoiceLabels(q), ", "), "reason", d.Reason)
+				return "", "", false
 			}
-			if r.DryRunAction("answer a question", "vm", vmName, "question", q.Id, "text", q.Text, "choice", d.Label, "by", d.By) {
-				return "", false
-			}
-			return d.Key, true
+			return d.Key, d.By, true
 		})
 	})
 }
@@ -283,12 +280,4 @@ func RunPolicy(r *runtime.Run) *Policy {
 		return h.p.Load()
 	}
 	return nil
-}
-
-func labels(q *types.VirtualMachineQuestionInfo) []string {
-	var out []string
-	for _, c := range q.Choice.ChoiceInfo {
-		out = append(out, c.GetElementDescription().Label)
-	}
-	return out
 }

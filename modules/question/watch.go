@@ -12,22 +12,16 @@ import (
 
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
 // Found is a VM's pending question.
-type Found struct {
-	VM       string // display name
-	Ref      types.ManagedObjectReference
-	Question *types.VirtualMachineQuestionInfo
-}
+type Found = vm.Pending
 
 // DefaultMaxWait is how long one WaitForUpdatesEx call waits on the
 // server. It bounds how late a dropped session is noticed when the server
@@ -230,66 +224,57 @@ func (w *Watcher) session(ctx context.Context) (healthy bool, err error) {
 // (a large initial set comes in pages).
 func pagedOut(set *types.UpdateSet) bool { return set.Truncated != nil && *set.Truncated }
 
-// Answerer applies a policy to questions and answers them.
+// Answerer applies a policy to questions and answers them (vm.Answer: in
+// a dry run of Run nothing is answered).
 type Answerer struct {
+	Run    *runtime.Run // its dry-run flag and its log
 	Client *vim25.Client
 	Policy *Policy // DefaultPolicy() if nil
-	Log    *slog.Logger
-	DryRun bool
 
 	Answered, Left int // counts, for a summary
 }
 
-// Handle decides one question, answers it (unless DryRun) and logs what it
-// did. vSphere errors are logged, not returned: a daemon keeps watching.
+// Handle decides one question, answers it and logs what it did. vSphere
+// errors are logged, not returned: a daemon keeps watching.
 func (a *Answerer) Handle(ctx context.Context, f Found) error {
 	q := f.Question
 	d := a.Policy.Decide(q)
 	switch {
 	case d.Err != nil:
 		a.Left++
-		a.Log.Error("left a question: its rule names a choice it does not have", "vm", f.VM, "question", q.Id, "text", q.Text, "choices", strings.Join(labels(q), ", "), "error", d.Err)
+		a.Run.Log.Error("left a question: its rule names a choice it does not have", "vm", f.VM, "question", q.Id, "text", q.Text, "choices", strings.Join(vm.ChoiceLabels(q), ", "), "error", d.Err)
 		return nil
 	case !d.Answer:
 		a.Left++
-		LogLeft(a.Log, f, d.Reason)
+		LogLeft(a.Run.Log, f, d.Reason)
 		return nil
 	}
-	if a.DryRun {
-		a.Log.Info("dry run: would answer a question", "vm", f.VM, "question", q.Id, "text", q.Text, "choice", d.Label, "by", d.By)
-		return nil
-	}
-	if err := Answer(ctx, a.Client, f, d.Key); err != nil {
-		a.Log.Warn("could not answer a question", "vm", f.VM, "question", q.Id, "text", q.Text, "choice", d.Label, "error", err)
-		return nil
-	}
-	a.Answered++
-	LogAnswered(a.Log, f, d.Label, d.By)
+	a.answer(ctx, f, d.Key, d.Label, d.By)
 	return nil
 }
 
-// Answer answers the question with the choice key. A question that is no
-// longer pending gives an error with code "conflict".
-func Answer(ctx context.Context, c *vim25.Client, f Found, key string) error {
-	err := object.NewVirtualMachine(c, f.Ref).Answer(ctx, f.Question.Id, key)
-	if err == nil {
-		return nil
-	}
-	if soap.IsSoapFault(err) {
-		switch soap.ToSoapFault(err).VimFault().(type) {
-		case types.InvalidArgument, *types.InvalidArgument:
-			return &runtime.Error{Code: runtime.CodeConflict, VM: f.VM, Message: fmt.Sprintf("question %s is no longer pending (answered by someone else?)", f.Question.Id), Err: err}
+// answer answers f with the choice key and counts it. A failure is logged
+// as a warning, not returned (question.watch and 'vmlua answer' keep
+// watching): a question answered by someone else meanwhile is skipped;
+// one vSphere would not let vmlua answer is still pending and counts as
+// left; nothing is logged when the watch itself is ending (ctx done).
+func (a *Answerer) answer(ctx context.Context, f Found, key, label, by string) {
+	done, err := vm.Answer(ctx, a.Run, a.Client, f, key, by)
+	switch {
+	case err == nil:
+		if done {
+			a.Answered++
 		}
+	case ctx.Err() != nil:
+	case vm.IsNoLongerPending(err):
+		a.Run.Log.Warn("could not answer a question: it is no longer pending", "vm", f.VM, "question", f.Question.Id, "text", f.Question.Text, "choice", label, "by", by, "error", err)
+	default:
+		a.Left++
+		a.Run.Log.Warn("could not answer a question", "vm", f.VM, "question", f.Question.Id, "text", f.Question.Text, "choice", label, "by", by, "error", err)
 	}
-	return &runtime.Error{Code: runtime.CodeVSphere, VM: f.VM, Message: fmt.Sprintf("answer question %s: %v", f.Question.Id, err), Err: err}
-}
-
-// LogAnswered logs an answer with the VM, question id, text and choice.
-func LogAnswered(log *slog.Logger, f Found, label, by string) {
-	log.Info("answered a question", "vm", f.VM, "question", f.Question.Id, "text", f.Question.Text, "choice", label, "by", by)
 }
 
 // LogLeft logs a question left for a person (a warning: someone must act).
 func LogLeft(log *slog.Logger, f Found, reason string) {
-	log.Warn("left a question for a person", "vm", f.VM, "question", f.Question.Id, "text", f.Question.Text, "choices", strings.Join(labels(f.Question), ", "), "reason", reason)
+	log.Warn("left a question for a person", "vm", f.VM, "question", f.Question.Id, "text", f.Question.Text, "choices", strings.Join(vm.ChoiceLabels(f.Question), ", "), "reason", reason)
 }

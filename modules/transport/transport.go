@@ -7,13 +7,13 @@ import (
 
 	"io"
 	"io/fs"
-	"net/url"
 	"path"
 	"strings"
 	"sync"
 
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
+	_ "github.com/vmlua/vmlua/transports/all" // the schemes the module offers (and its summary lists)
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -30,7 +30,7 @@ type Handle struct {
 // Module is the "transport" Lua module.
 var Module = &runtime.Module{
 	Name:    "transport",
-	Summary: "Backup targets by URL: file, nfs, smb/cifs, ftp/ftps, sftp/scp, vmfs.",
+	Summary: "Backup targets by URL: " + schemeList() + ".",
 	Doc: "`transport.open(url [, {credentials=NAME, ...}])` returns a handle for a granted URL. " +
 		"Paths given to a handle are relative to the URL and cannot leave it. Uploads are atomic: " +
 		"a file appears under its name only when complete. Passwords come from the config's named credentials.",
@@ -45,6 +45,16 @@ var Module = &runtime.Module{
 		Fn:      open,
 	}},
 	Types: []*runtime.Type{Type},
+}
+
+// schemeList names the registered schemes with their aliases, "sftp/scp",
+// for the module's summary: the docs list what the registry holds.
+func schemeList() string {
+	var names []string
+	for _, s := range transports.Schemes() {
+		names = append(names, strings.Join(append([]string{s.Name}, s.Aliases...), "/"))
+	}
+	return strings.Join(names, ", ")
 }
 
 // Type is the Lua type of a transport handle.
@@ -144,14 +154,19 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 // across the runs of a fleet (--per-target).
 const TargetLimitsKey = "transport.limits"
 
-// targetKey names the target of a URL for per-target limits: scheme and
-// host, so that two folders on one NAS count together.
+// targetKey names the target of a URL for per-target limits: scheme (an
+// alias counts as its scheme) and host, so that two folders on one NAS
+// count together.
 func targetKey(rawURL string) string {
-	u, err := url.Parse(rawURL)
+	u, err := transports.Parse(rawURL)
 	if err != nil {
 		return rawURL
 	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	scheme := strings.ToLower(u.Scheme)
+	if s, ok := transports.Lookup(scheme); ok {
+		scheme = s.Name
+	}
+	return scheme + "://" + strings.ToLower(u.Host)
 }
 
 // Dest returns argument n as a destination: a Transport handle, or a URL

@@ -22,7 +22,6 @@ import (
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -281,17 +280,9 @@ func (c *CommitTask) Waited() { c.cleanup.Release() }
 
 // removeSnapshot (retrying, consolidating) is in remove.go.
 
-// QuestionPolicy answers a question raised during the run's own
-// operations; ok is false to leave it to a person. The question module
-// installs it (vmlua run --answer, question.policy).
-type QuestionPolicy func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (choiceKey string, ok bool)
-
-// PolicyKey is the run value under which a QuestionPolicy is stored.
-const PolicyKey = "vm.question_policy"
-
-// waitTask waits for a task while watching the VM for a pending question:
-// one the run's policy answers is answered; otherwise the wait fails with
-// a question error instead of hanging.
+// waitTask waits for a task while watching the VM for a pending question
+// (answerBlocking): one the run's policy answers is answered; otherwise
+// the wait fails with a question error instead of hanging.
 func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.TaskInfo, error) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -306,7 +297,7 @@ func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.T
 	}()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	answered := map[string]bool{}
+	var seen blocked
 	for {
 		select {
 		case res := <-done:
@@ -315,46 +306,11 @@ func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.T
 			}
 			return res.info, nil
 		case <-tick.C:
-			var m mo.VirtualMachine
-			if err := v.Obj.Properties(ctx, v.Ref, []string{"runtime.question"}, &m); err != nil || m.Runtime.Question == nil {
-				continue
+			if err := v.answerBlocking(ctx, r, &seen, doing); err != nil {
+				return nil, err
 			}
-			q := m.Runtime.Question
-			if answered[q.Id] {
-				continue
-			}
-			if p, ok := r.Value(PolicyKey, nil).(QuestionPolicy); ok && p != nil {
-				if key, ok := p(ctx, v.Name(), q); ok {
-					if err := v.Obj.Answer(ctx, q.Id, key); err != nil {
-						return nil, vsphereErr(err, v.Name(), "answer question "+q.Id)
-					}
-					answered[q.Id] = true
-					r.Log.Info("answered a question by the run's policy", "vm", v.Name(), "question", q.Id, "text", q.Text, "choice", choiceLabel(q, key))
-					continue
-				}
-			}
-			return nil, &runtime.Error{Code: runtime.CodeQuestion, VM: v.Name(), Message: fmt.Sprintf(
-				"while trying to %s, the VM stopped on a question and waits for an answer: %q (id %s, choices: %s). Answer it (v:answer_question, or 'vmlua answer'), or give the run a question policy (vmlua run --answer RULES.lua)",
-				doing, q.Text, q.Id, strings.Join(choiceLabels(q), ", "))}
 		}
 	}
-}
-
-func choiceLabels(q *types.VirtualMachineQuestionInfo) []string {
-	var out []string
-	for _, c := range q.Choice.ChoiceInfo {
-		out = append(out, c.GetElementDescription().Label)
-	}
-	return out
-}
-
-func choiceLabel(q *types.VirtualMachineQuestionInfo, key string) string {
-	for _, c := range q.Choice.ChoiceInfo {
-		if e := c.GetElementDescription(); e.Key == key {
-			return e.Label
-		}
-	}
-	return key
 }
 
 // ExportResult is what v:export returns.

@@ -8,4 +8,9 @@
 // The connection comes from the operator (--url, VMLUA_* variables or a
 // config profile), never from the script. It is opened on first use, kept
 // alive, re-established after a dropped session, and logged out at the end.
+//
+// Questions (question.go): [VM.Question] reads a VM's pending question and
+// [Answer] answers one — the one place vmlua calls AnswerVM, for
+// v:answer_question, the run's [QuestionPolicy] while a task waits, and the
+// question module's watch and 'vmlua answer'.
 package vm

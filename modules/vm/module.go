@@ -9,7 +9,6 @@ import (
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -92,7 +91,7 @@ func init() {
 		{Name: "destroy", Doc: "Deletes the VM and its files from the datastore, for restore drills that clean up after themselves. Refused while the VM is powered on, and for a VM with snapshots this run did not create.", Fn: luaRemove(true)},
 		{Name: "pending_question", Returns: "table|nil", Doc: "Returns the question the VM waits on, {id=, text=, choices={labels...}, message_ids={...}}, or nil.", Fn: luaPendingQuestion},
 		{Name: "answer_question", Args: []runtime.Arg{{Name: "question", Type: "table", Doc: "as pending_question returned it"}, {Name: "choice", Type: "number|string", Doc: "0-based index or the choice's label"}},
-			Doc: "Answers the VM's pending question; errors when the question is no longer pending or the choice does not exist.", Fn: luaAnswerQuestion},
+			Doc: "Answers the VM's pending question, logged as \"answered a question\" with by=script; in a dry run nothing is answered. Raises invalid_state when the question is no longer pending (answered or withdrawn) and invalid_argument when the choice does not exist.", Fn: luaAnswerQuestion},
 	}
 	TaskType.Methods = []runtime.Func{
 		{Name: "wait", Doc: "Waits for the task to finish; raises its error if it failed.", Fn: luaTaskWait},
@@ -584,92 +583,4 @@ func luaRemove(destroy bool) func(r *runtime.Run, L *lua.LState) int {
 		}
 		return 0
 	}
-}
-
-// Question reads the VM's pending question (nil when none).
-func (v *VM) Question(ctx context.Context) (*types.VirtualMachineQuestionInfo, error) {
-	var m mo.VirtualMachine
-	if err := v.Obj.Properties(ctx, v.Ref, []string{"runtime.question"}, &m); err != nil {
-		return nil, vsphereErr(err, v.Name(), "read the pending question")
-	}
-	return m.Runtime.Question, nil
-}
-
-// QuestionTable renders a question for Lua.
-func QuestionTable(L *lua.LState, q *types.VirtualMachineQuestionInfo) *lua.LTable {
-	t := L.NewTable()
-	t.RawSetString("id", lua.LString(q.Id))
-	t.RawSetString("text", lua.LString(q.Text))
-	choices := L.NewTable()
-	for _, l := range choiceLabels(q) {
-		choices.Append(lua.LString(l))
-	}
-	t.RawSetString("choices", choices)
-	ids := L.NewTable()
-	for _, m := range q.Message {
-		ids.Append(lua.LString(m.Id))
-	}
-	t.RawSetString("message_ids", ids)
-	return t
-}
-
-func luaPendingQuestion(r *runtime.Run, L *lua.LState) int {
-	q, err := self(r, L).Question(r.Context())
-	if err != nil {
-		return r.Raise(L, err)
-	}
-	if q == nil {
-		L.Push(lua.LNil)
-		return 1
-	}
-	L.Push(QuestionTable(L, q))
-	return 1
-}
-
-// ChoiceKey resolves a choice given as 0-based index or label.
-func ChoiceKey(q *types.VirtualMachineQuestionInfo, choice lua.LValue) (string, string, error) {
-	infos := q.Choice.ChoiceInfo
-	switch c := choice.(type) {
-	case lua.LNumber:
-		i := int(c)
-		if float64(i) != float64(c) || i < 0 || i >= len(infos) {
-			return "", "", fmt.Errorf("choice %v is not an index of this question's %d choices (0 to %d): %s", c, len(infos), len(infos)-1, strings.Join(choiceLabels(q), ", "))
-		}
-		e := infos[i].GetElementDescription()
-		return e.Key, e.Label, nil
-	case lua.LString:
-		for _, ci := range infos {
-			e := ci.GetElementDescription()
-			if strings.EqualFold(e.Label, string(c)) || e.Key == string(c) {
-				return e.Key, e.Label, nil
-			}
-		}
-		return "", "", fmt.Errorf("choice %q is not one of this question's choices: %s", string(c), strings.Join(choiceLabels(q), ", "))
-	}
-	return "", "", fmt.Errorf("choice must be a 0-based index or a label, got %s", choice.Type().String())
-}
-
-func luaAnswerQuestion(r *runtime.Run, L *lua.LState) int {
-	v := self(r, L)
-	qt := L.CheckTable(2)
-	id := lua.LVAsString(qt.RawGetString("id"))
-	q, err := v.Question(r.Context())
-	if err != nil {
-		return r.Raise(L, err)
-	}
-	if q == nil || q.Id != id {
-		return r.RaiseCode(L, runtime.CodeInvalidState, "question %s of VM %s is no longer pending (it was answered or withdrawn); read v:pending_question() again", id, v.Name())
-	}
-	key, label, err := ChoiceKey(q, L.Get(3))
-	if err != nil {
-		return r.Raise(L, &runtime.Error{Code: runtime.CodeInvalidArg, VM: v.Name(), Message: err.Error()})
-	}
-	if r.DryRunAction("answer a question", "vm", v.Name(), "question", q.Id, "text", q.Text, "choice", label) {
-		return 0
-	}
-	if err := v.Obj.Answer(r.Context(), q.Id, key); err != nil {
-		return r.Raise(L, vsphereErr(err, v.Name(), "answer question "+q.Id))
-	}
-	r.Log.Info("answered a question", "vm", v.Name(), "question", q.Id, "text", q.Text, "choice", label)
-	return 0
 }

@@ -117,10 +117,6 @@ func readDescriptor(ctx context.Context, t transports.Transport, p string) (stri
 	return string(b), nil
 }
 
-type progressWriter struct{ p transports.Progress }
-
-func (w progressWriter) Write(b []byte) (int, error) { w.p.Add(int64(len(b))); return len(b), nil }
-
 // hashExtents reads the extents back in order and returns their sha256.
 func hashExtents(ctx context.Context, t transports.Transport, dir string, extents []vmdk.Extent, p transports.Progress) (string, error) {
 	h := sha256.New()
@@ -130,7 +126,7 @@ func hashExtents(ctx context.Context, t transports.Transport, dir string, extent
 		if err != nil {
 			return "", err
 		}
-		n, err := io.CopyBuffer(io.MultiWriter(h, progressWriter{p}), struct{ io.Reader }{rc}, buf)
+		n, err := io.CopyBuffer(transports.ProgressWriter(h, p), struct{ io.Reader }{rc}, buf)
 		rc.Close()
 		if err != nil {
 			return "", fmt.Errorf("reading %s after %d bytes: %w", e.File, n, err)

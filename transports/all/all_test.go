@@ -57,3 +57,57 @@ func TestEveryTransportReadsItsDocumentedOptionsFromTheURL(t *testing.T) {
 		t.Run(s.Name, func(t *testing.T) { transporttest.URLParams(t, b.url, b.opts, b.skip...) })
 	}
 }
+
+// TestSchemeFacts: what grants compare a URL by (primary name, default
+// port) is each scheme's registration, found under any of its names.
+func TestSchemeFacts(t *testing.T) {
+	for _, tc := range []struct{ name, primary, port string }{
+		{"file", "file", ""},
+		{"ftp", "ftp", "21"},
+		{"ftps", "ftps", "21"},
+		{"nfs", "nfs", "2049"},
+		{"sftp", "sftp", "22"},
+		{"SCP", "sftp", "22"},
+		{"smb", "smb", "445"},
+		{"cifs", "smb", "445"},
+		{"vmfs", "vmfs", ""},
+	} {
+		s, ok := transports.Lookup(tc.name)
+		if !ok || s.Name != tc.primary || s.DefaultPort != tc.port {
+			t.Errorf("Lookup(%q) = %q port %q (found %v), want %q port %q", tc.name, s.Name, s.DefaultPort, ok, tc.primary, tc.port)
+		}
+	}
+	if _, ok := transports.Lookup("http"); ok {
+		t.Error("Lookup(http) found a scheme no transport registers")
+	}
+}
+
+// TestRedactWritesURLsTheirSchemeParses: a redacted URL hides the password
+// and, given back, reaches the same place (a datastore whose name has a
+// space used to come out as vmfs://datastore%201/..., which url.Parse
+// refuses).
+func TestRedactWritesURLsTheirSchemeParses(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"sftp://backup:s3cret@nas/backups", "sftp://backup:xxxxx@nas/backups"},
+		{"smb://nas/share/x", "smb://nas/share/x"},
+		{"vmfs://LocalDS_0/backups", "vmfs://LocalDS_0/backups"},
+		{"vmfs://[LocalDS_0] backups/DB01", "vmfs://LocalDS_0/backups/DB01"},
+		{"vmfs://[datastore 1] vm backups", "vmfs://[datastore 1] vm backups"},
+		{"vmfs://[datastore 1] vm backups?create=false", "vmfs://[datastore 1] vm backups?create=false"},
+		{"sftp://nas/%zz", "(unparsable URL)"},
+	} {
+		got := transports.Redact(tc.raw)
+		if got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.raw, got, tc.want)
+			continue
+		}
+		if tc.want == "(unparsable URL)" {
+			continue
+		}
+		a, err1 := transports.Parse(tc.raw)
+		b, err2 := transports.Parse(got)
+		if err1 != nil || err2 != nil || a.Host != b.Host || a.Path != b.Path {
+			t.Errorf("Parse(%q) = %v, %v; Parse of its redaction %q = %v, %v", tc.raw, a, err1, got, b, err2)
+		}
+	}
+}

@@ -21,6 +21,9 @@ import (
 	"github.com/vmlua/vmlua/transports"
 )
 
+// defaultPort is FTP's control port, for ftps (explicit TLS) too.
+const defaultPort = "21"
+
 func init() {
 	for _, s := range []struct{ name, form, help string }{
 		{"ftp", "ftp://user@host[:port]/path",
@@ -31,9 +34,10 @@ func init() {
 				"The path is relative to the login directory (ftps://host/%2Fsrv/x for an absolute one)."},
 	} {
 		transports.Register(transports.Scheme{
-			Name:    s.name,
-			URLForm: s.form,
-			Help:    s.help + " One transfer per connection: idle connections are pooled; reads resume at an offset (REST).",
+			Name:        s.name,
+			DefaultPort: defaultPort,
+			URLForm:     s.form,
+			Help:        s.help + " One transfer per connection: idle connections are pooled; reads resume at an offset (REST).",
 			Options: []transports.Option{
 				{Name: "ca_file", Help: "PEM certificate(s) to verify the ftps server with, instead of the system roots"},
 				{Name: "connections", Default: "4", Help: "idle logged-in connections kept for reuse"},
@@ -107,7 +111,7 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = "21"
+		port = defaultPort
 	}
 	cfg.Addr = net.JoinHostPort(u.Hostname(), port)
 	// "/x" is x under the login directory; "//x" (from %2F) is /x.

@@ -22,6 +22,7 @@ import (
 )
 
 const (
+	defaultPort     = 2049 // NFS's registered port
 	defaultInflight = 16
 	maxInflight     = 64
 	maxChunk        = 1 << 20
@@ -29,8 +30,9 @@ const (
 
 func init() {
 	transports.Register(transports.Scheme{
-		Name:    "nfs",
-		URLForm: "nfs://host[:port]/export/path[?mountport=N]",
+		Name:        "nfs",
+		DefaultPort: strconv.Itoa(defaultPort),
+		URLForm:     "nfs://host[:port]/export/path[?mountport=N]",
 		Help: "NFSv3 over TCP in user space (no kernel mount), AUTH_UNIX. Give mountport to do without the " +
 			"portmapper. Uploads pipeline UNSTABLE writes and COMMIT at the end.",
 		Options: []transports.Option{
@@ -75,7 +77,7 @@ type params struct {
 
 func parseParams(u *url.URL, p map[string]string) (params, error) {
 	get := func(k string) string { return transports.Options{Params: p}.Param(u, k) }
-	out := params{nfsPort: 2049, inflight: defaultInflight}
+	out := params{nfsPort: defaultPort, inflight: defaultInflight}
 	for _, o := range []struct {
 		name     string
 		dst      *int

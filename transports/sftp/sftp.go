@@ -22,11 +22,15 @@ import (
 	"github.com/vmlua/vmlua/transports"
 )
 
+// defaultPort is SSH's.
+const defaultPort = "22"
+
 func init() {
 	transports.Register(transports.Scheme{
-		Name:    "sftp",
-		Aliases: []string{"scp"},
-		URLForm: "sftp://user@host[:port]/path (also scp://user@host[:port]/path and scp://user@host:/path)",
+		Name:        "sftp",
+		Aliases:     []string{"scp"},
+		DefaultPort: defaultPort,
+		URLForm:     "sftp://user@host[:port]/path (also scp://user@host[:port]/path and scp://user@host:/path)",
 		Help: "Files on an SSH server through its SFTP subsystem. " +
 			"Log in with the credential's key_file, an ssh-agent or the password; " +
 			"the host key must match the credential's known_hosts file or pinned host_key (\"SHA256:...\"). " +
@@ -94,7 +98,7 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 	}
 	port := u.Port() // "" for host and for vcbMounter's "host:"
 	if port == "" {
-		port = "22"
+		port = defaultPort
 	}
 	cfg.Addr = net.JoinHostPort(u.Hostname(), port)
 	switch p := u.Path; {

@@ -21,6 +21,7 @@ import (
 )
 
 const (
+	defaultPort     = "445" // SMB over TCP
 	defaultChunk    = 1 << 20
 	defaultInflight = 4
 	maxChunk        = 8 << 20
@@ -29,9 +30,10 @@ const (
 
 func init() {
 	transports.Register(transports.Scheme{
-		Name:    "smb",
-		Aliases: []string{"cifs"},
-		URLForm: "smb://[domain;]user@host[:port]/share/path",
+		Name:        "smb",
+		Aliases:     []string{"cifs"},
+		DefaultPort: defaultPort,
+		URLForm:     "smb://[domain;]user@host[:port]/share/path",
 		Help: "SMB 2/3 file share (Samba, Windows, NAS). The password comes from the named credentials; " +
 			"signing and encryption are used when the server requires them. Uploads keep several writes in flight.",
 		Options: []transports.Option{
@@ -73,7 +75,7 @@ func Open(ctx context.Context, u *url.URL, opts transports.Options) (*Transport,
 	}
 	port := u.Port()
 	if port == "" {
-		port = "445"
+		port = defaultPort
 	}
 	t.addr = net.JoinHostPort(host, port)
 	p := strings.Trim(u.Path, "/")

@@ -46,11 +46,25 @@ func init() {
 			}
 			// The query (create=, datacenter=) follows the path.
 			head, query, _ := strings.Cut(raw, "?")
-			ds, dir, err := ParseURL(head)
+			ds, _, err := ParseURL(head)
 			if err != nil {
 				return nil, err
 			}
-			return &url.URL{Scheme: "vmfs", Host: ds, Path: "/" + dir, RawQuery: query}, nil
+			// The path as written: Open cleans it, and grants refuse a
+			// ".." in it rather than resolve it.
+			_, rest, _ := cutBracket(head)
+			return &url.URL{Scheme: "vmfs", Host: ds, Path: "/" + strings.TrimSpace(rest), RawQuery: query}, nil
+		},
+		// A datastore whose name is no URL host is written bracketed.
+		FormatURL: func(u *url.URL) string {
+			if u.User != nil || hostSafe(u.Host) {
+				return u.String()
+			}
+			s := FormatURL(u.Host, strings.TrimPrefix(u.Path, "/"))
+			if u.RawQuery != "" {
+				s += "?" + u.RawQuery
+			}
+			return s
 		},
 	})
 }
