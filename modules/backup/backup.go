@@ -8,7 +8,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/dsread"
@@ -17,6 +16,7 @@ import (
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -42,46 +42,12 @@ type Options struct {
 	ChainMax  int      // auto: the longest chain (a full and incrementals); 0: DefaultChainMax
 }
 
-// DirName is the folder of a VM's sets on a target: its name with path
-// separators replaced.
-func DirName(vmName string) string {
-	return strings.NewReplacer("/", "_", "\\", "_", "%2f", "_", "%2F", "_").Replace(vmName)
-}
-
-// failures records, per run, whether each VM's latest backup failed.
-type failures struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-func failuresOf(r *runtime.Run) *failures {
-	return r.Value("backup.failures", func() any { return &failures{m: map[string]bool{}} }).(*failures)
-}
-
-func (f *failures) set(vmName string, failed bool) {
-	f.mu.Lock()
-	f.m[DirName(vmName)] = failed
-	f.mu.Unlock()
-}
-
-// SetFailed records whether the latest backup of a VM (or "host/NAME")
-// in this run failed; Prune leaves the sets of a failed one alone.
-func SetFailed(r *runtime.Run, name string, failed bool) { failuresOf(r).set(name, failed) }
-
-// Failed reports whether the VM's latest backup in this run failed.
-func Failed(r *runtime.Run, vmName string) bool {
-	f := failuresOf(r)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.m[DirName(vmName)]
-}
-
 // Backup runs the whole cycle for the VM into a new set on t and returns
 // its catalog.
 func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *catalog.Catalog, err error) {
 	ctx := r.Context()
 	name := v.Name()
-	defer func() { failuresOf(r).set(name, err != nil) }()
+	defer func() { sets.SetFailed(r, name, err != nil) }()
 	if o.Compress == "" {
 		o.Compress = pcomp.Zstd
 	}
@@ -104,7 +70,7 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if err := v.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	vmDir := DirName(name)
+	vmDir := sets.DirName(name)
 	started := time.Now().UTC().Truncate(time.Second)
 	// a set is never named before an existing one (chains take the newest
 	// by name; a clock behind, or many runs within a second, must not
@@ -124,11 +90,11 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		started = started.Add(time.Second)
 	}
 	id := catalog.SetID(vmDir, started)
-	lock, err := acquireLock(r, t, vmDir, id, o.BreakLock)
+	release, err := sets.AcquireLock(r, t, vmDir, id, o.BreakLock)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.release()
+	defer release()
 
 	cat = catalog.New()
 	cat.ID, cat.VMLua, cat.Started = id, runtime.Version, started
@@ -172,14 +138,14 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		if complete {
 			return
 		}
-		_ = sw.wait() // no progress.json write lands after the removal
-		if rerr := removeAll(ctx, t, id); rerr != nil {
+		_ = sw.Wait() // no progress.json write lands after the removal
+		if rerr := sets.RemoveAll(ctx, t, id); rerr != nil {
 			r.Log.Error("backup failed and its partial set could not be removed; it is listed as incomplete", "vm", name, "set", id, "error", rerr)
 		} else {
 			r.Log.Warn("backup failed; its partial set was removed", "vm", name, "set", id)
 		}
 	}()
-	sw.progress()
+	sw.Progress()
 
 	// power off for the backup, on again after, whatever happens
 	if o.PowerOff && v.Power() == "on" {
@@ -213,8 +179,8 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	if err := backupDisks(r, v, sel, sw, dss, cfg, o, plan); err != nil {
 		return nil, err
 	}
-	sw.update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
-	if err := sw.writeFinal(); err != nil {
+	sw.Update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
+	if err := sw.WriteFinal(); err != nil {
 		return nil, err
 	}
 	complete = true
@@ -449,13 +415,13 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 			}
 			if why != "" {
 				r.Log.Warn("backup: no incremental on a base that cannot be trusted; this set is a full", "vm", name, "parent", plan.parent.ID, "why", why)
-				sw.update(func(c *catalog.Catalog) { c.FullReason = why })
+				sw.Update(func(c *catalog.Catalog) { c.FullReason = why })
 				incs = nil
 				break
 			}
 		}
 		if incs != nil {
-			sw.update(func(c *catalog.Catalog) {
+			sw.Update(func(c *catalog.Catalog) {
 				c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
 			})
 		}
@@ -465,7 +431,7 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 		return err
 	}
 	names := map[string]bool{}
-	sw.update(func(c *catalog.Catalog) {
+	sw.Update(func(c *catalog.Catalog) {
 		for _, f := range c.Files {
 			names[f.Name] = true
 		}
@@ -486,9 +452,9 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 		}
 		cd.ChangeID, cd.DiskUUID = changeIDs[d.Key], d.UUID
 		if cd.DataBytes >= 0 && cbt {
-			sw.update(func(c *catalog.Catalog) { c.Options.CBT = true })
+			sw.Update(func(c *catalog.Catalog) { c.Options.CBT = true })
 		}
-		if err := sw.addDisk(cd); err != nil {
+		if err := sw.AddDisk(cd); err != nil {
 			return err
 		}
 	}

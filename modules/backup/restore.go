@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -143,7 +144,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 			return nil, cat, err
 		}
 	}
-	finalDir := DirName(name)
+	finalDir := sets.DirName(name)
 	finalDS := fmt.Sprintf("[%s] %s", dsName, finalDir)
 	_, statErr := ds.Stat(ctx, finalDir)
 	dirExists := statErr == nil
@@ -250,7 +251,7 @@ var diskIDRe = regexp.MustCompile(`^(ide|scsi|sata|nvme)[0-9]+:[0-9]+$`)
 // outside the restored VM's folder: a folder name of "." or "..", or a
 // disk id that is not one (it becomes a .vmx key).
 func restorable(cat *catalog.Catalog, name string) error {
-	if d := DirName(name); d == "" || d == "." || d == ".." || strings.ContainsAny(d, "\x00\r\n[]") {
+	if d := sets.DirName(name); d == "" || d == "." || d == ".." || strings.ContainsAny(d, "\x00\r\n[]") {
 		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the name %q cannot be a folder on the datastore: give name= another name", name)}
 	}
 	for _, id := range append(diskIDsOf(cat.Disks), skippedIDsOf(cat.Skipped)...) {
@@ -278,7 +279,7 @@ func skippedIDsOf(ss []catalog.Skipped) (out []string) {
 // restoreCatalog loads the catalog a restore follows.
 func restoreCatalog(r *runtime.Run, t transports.Transport, o RestoreOptions) (*catalog.Catalog, error) {
 	ctx := r.Context()
-	own, err := readCatalog(ctx, t, o.Set+"/"+catalog.FileName)
+	own, err := sets.ReadCatalog(ctx, t, o.Set+"/"+catalog.FileName)
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist):
@@ -288,7 +289,7 @@ func restoreCatalog(r *runtime.Run, t transports.Transport, o RestoreOptions) (*
 		if !o.Force {
 			return nil, &runtime.Error{Code: runtime.CodeConflict, Path: o.Set, Message: "the set is incomplete (its backup did not finish, it has no catalog.json): it is not restored unless you pass force=true, which restores the files it has"}
 		}
-		own, err = readCatalog(ctx, t, o.Set+"/"+catalog.ProgressName)
+		own, err = sets.ReadCatalog(ctx, t, o.Set+"/"+catalog.ProgressName)
 		if err != nil && o.Catalog == nil {
 			return nil, &runtime.Error{Code: runtime.CodeConflict, Path: o.Set, Message: "the incomplete set has no progress catalog either: give catalog= (an alternate catalog)", Err: err}
 		}
@@ -343,7 +344,7 @@ func pick[T any](ctx context.Context, r *runtime.Run, what, given, original stri
 // uploadSet writes the VM's files into dir on ds and returns the .vmx name.
 func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir string, cat *catalog.Catalog, name string) (string, error) {
 	ctx := r.Context()
-	base := DirName(name)
+	base := sets.DirName(name)
 	vmxName := base + ".vmx"
 	fail := func(f string, err error) (string, error) {
 		return "", &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: cat.ID + "/" + f, Message: fmt.Sprintf("restore of %s failed (nothing was registered or overwritten): %v", f, err), Err: err}
@@ -369,7 +370,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	chain := []*catalog.Catalog{cat}
 	if cat.Incremental() {
 		var err error
-		if chain, err = chainOf(ctx, t, cat); err != nil {
+		if chain, err = sets.ChainOf(ctx, t, cat); err != nil {
 			return "", err
 		}
 		r.Log.Info("restore: applying a chain", "set", cat.ID, "full", chain[0].ID, "incrementals", len(chain)-1)
@@ -377,7 +378,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	for _, d := range cat.Disks {
 		f, _ := cat.File(d.File)
 		flat := strings.TrimSuffix(d.Descriptor, ".vmdk") + "-flat.vmdk"
-		ls, err := layersOf(chain, d.ID)
+		ls, err := sets.LayersOf(chain, d.ID)
 		if err != nil {
 			return fail(f.Name, err)
 		}
@@ -416,7 +417,7 @@ func readVerified(ctx context.Context, t transports.Transport, set string, f cat
 	if f.Spans != nil {
 		spans, _ = spansum.Read(bytes.NewReader(b))
 	}
-	if p := storedProblem(f, int64(len(b)), hex.EncodeToString(sum[:]), spans); p != "" {
+	if p := sets.StoredProblem(f, int64(len(b)), hex.EncodeToString(sum[:]), spans); p != "" {
 		return nil, fmt.Errorf("%s does not match the catalog (%s): run backup.verify", f.Name, p)
 	}
 	return b, nil
@@ -433,36 +434,21 @@ func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datasto
 // uploadDisk rebuilds a disk image on the fly (a full, or a full and the
 // incrementals of a chain applied in one pass) into a flat file on the
 // datastore, checking every stored file's sha256 and every layer's digest.
-func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls []layer, to string) error {
+func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls []sets.Layer, to string) error {
 	ctx := r.Context()
-	d := ls[len(ls)-1].disk
-	cr, err := openChain(ctx, t, ls)
+	d := ls[len(ls)-1].Disk
+	cr, err := sets.OpenChain(ctx, t, ls)
 	if err != nil {
 		return err
 	}
 	defer cr.Close()
 	tr := r.Progress.Start("restore "+d.ID, d.Capacity)
-	err = ds.Upload(ctx, &trackReader{r: cr, tr: tr}, to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
+	err = ds.Upload(ctx, &sets.TrackReader{R: cr, Tr: tr}, to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
 	if err == nil {
-		err = cr.finish()
+		err = cr.Finish()
 	}
 	tr.Done(err)
 	return err
-}
-
-type trackReader struct {
-	r  io.Reader
-	tr runtime.Tracker
-}
-
-func (t *trackReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	t.tr.Add(int64(n))
-	if err == io.EOF {
-		// make the sparse reader check its trailer before the body ends
-		return n, err
-	}
-	return n, err
 }
 
 var vmxLine = regexp.MustCompile(`^\s*([^=#\s]+)\s*=\s*"(.*)"\s*$`)

@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"context"
@@ -105,12 +105,12 @@ func setInfo(ctx context.Context, t transports.Transport, id string) (SetInfo, e
 	}
 	switch {
 	case have[catalog.FileName]:
-		c, err := readCatalog(ctx, t, id+"/"+catalog.FileName)
+		c, err := ReadCatalog(ctx, t, id+"/"+catalog.FileName)
 		if err == nil {
 			si.Catalog, si.Complete = c, c.Complete
 		}
 	case have[catalog.ProgressName]:
-		if c, err := readCatalog(ctx, t, id+"/"+catalog.ProgressName); err == nil {
+		if c, err := ReadCatalog(ctx, t, id+"/"+catalog.ProgressName); err == nil {
 			c.Complete = false
 			si.Catalog = c
 		}
@@ -118,11 +118,11 @@ func setInfo(ctx context.Context, t transports.Transport, id string) (SetInfo, e
 	return si, nil
 }
 
-// newestComplete returns the catalog of the newest complete set in a VM's
+// NewestComplete returns the catalog of the newest complete set in a VM's
 // folder (nil when there is none), reading catalogs from the newest set
 // back only until one is complete: List reads every set's, and a base for
 // an incremental needs one.
-func newestComplete(ctx context.Context, t transports.Transport, vmDir string) (*catalog.Catalog, error) {
+func NewestComplete(ctx context.Context, t transports.Transport, vmDir string) (*catalog.Catalog, error) {
 	fis, err := t.List(ctx, vmDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -148,7 +148,7 @@ func newestComplete(ctx context.Context, t transports.Transport, vmDir string) (
 	})
 	for _, s := range sets {
 		// as List: a catalog that cannot be read or is not complete makes an incomplete set
-		if c, err := readCatalog(ctx, t, vmDir+"/"+s.name+"/"+catalog.FileName); err == nil && c.Complete {
+		if c, err := ReadCatalog(ctx, t, vmDir+"/"+s.name+"/"+catalog.FileName); err == nil && c.Complete {
 			return c, nil
 		} else if err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -157,7 +157,9 @@ func newestComplete(ctx context.Context, t transports.Transport, vmDir string) (
 	return nil, nil
 }
 
-func readCatalog(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, error) {
+// ReadCatalog reads and parses the catalog file p (a set's catalog.json or
+// progress.json).
+func ReadCatalog(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, error) {
 	rc, err := t.Open(ctx, p, 0)
 	if err != nil {
 		return nil, err
@@ -193,7 +195,7 @@ type VerifyResult struct {
 func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, error) {
 	ctx := r.Context()
 	res := VerifyResult{ID: id}
-	cat, err := readCatalog(ctx, t, id+"/"+catalog.FileName)
+	cat, err := ReadCatalog(ctx, t, id+"/"+catalog.FileName)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, serr := t.Stat(ctx, id); serr != nil {
@@ -207,12 +209,12 @@ func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, er
 	}
 	chain := []*catalog.Catalog{cat}
 	if cat.Incremental() {
-		if chain, err = chainOf(ctx, t, cat); err != nil {
+		if chain, err = ChainOf(ctx, t, cat); err != nil {
 			res.Problems = append(res.Problems, Problem{File: cat.Parent, Problem: err.Error()})
 			chain = []*catalog.Catalog{cat}
 		} else {
 			for _, d := range cat.Disks {
-				if _, err := layersOf(chain, d.ID); err != nil {
+				if _, err := LayersOf(chain, d.ID); err != nil {
 					res.Problems = append(res.Problems, Problem{File: d.File, Problem: err.Error()})
 				}
 			}
@@ -272,7 +274,7 @@ func verifyFile(ctx context.Context, t transports.Transport, id string, f catalo
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		return cr.n, fmt.Sprintf("cannot be read after %d bytes: %v", cr.n, err)
 	}
-	if p := storedProblem(f, cr.n, hex.EncodeToString(h.Sum(nil)), sp.Sum()); p != "" {
+	if p := StoredProblem(f, cr.n, hex.EncodeToString(h.Sum(nil)), sp.Sum()); p != "" {
 		return cr.n, p
 	}
 	switch {
