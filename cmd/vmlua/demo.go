@@ -282,11 +282,7 @@ func demoRows(r *runtime.Run, t transports.Transport, sum *fleetSummary) ([]demo
 		if len(list) == 0 || !list[len(list)-1].Complete {
 			return nil, fmt.Errorf("%s has no complete set", res.Item.Name)
 		}
-		id := list[len(list)-1].ID
-		cat, err := readCatalog(r.Context(), t, id)
-		if err != nil {
-			return nil, err
-		}
+		id, cat := list[len(list)-1].ID, list[len(list)-1].Catalog // a complete set's catalog.json
 		v, err := sets.Verify(r, t, id)
 		if err != nil {
 			return nil, err
@@ -320,19 +316,6 @@ func demoRows(r *runtime.Run, t transports.Transport, sum *fleetSummary) ([]demo
 	return rows, nil
 }
 
-func readCatalog(ctx context.Context, t transports.Transport, id string) (*catalog.Catalog, error) {
-	rc, err := t.Open(ctx, id+"/catalog.json", 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	return catalog.Parse(b)
-}
-
 // compareSets checks that the newest sets of two VMs hold the same disk
 // content, disk by disk (the catalogs' content sha256).
 func compareSets(ctx context.Context, t transports.Transport, a, b string) (string, error) {
@@ -341,7 +324,7 @@ func compareSets(ctx context.Context, t transports.Transport, a, b string) (stri
 		if err != nil || len(list) == 0 {
 			return nil, fmt.Errorf("no set of %s: %v", vmName, err)
 		}
-		return readCatalog(ctx, t, list[len(list)-1].ID)
+		return sets.ReadCatalog(ctx, t, list[len(list)-1].ID+"/"+catalog.FileName)
 	}
 	ca, err := latest(a)
 	if err != nil {
