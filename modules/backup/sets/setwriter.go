@@ -32,8 +32,8 @@ func SetProgressEvery(d time.Duration) (restore func()) {
 //
 // progress.json is written in the background (one write at a time, each
 // with the catalog as it is when that write starts), so the backup goes on
-// while the target makes it durable. wait ends every write in flight:
-// catalog.json is written only after that (writeFinal), and so is the
+// while the target makes it durable. Wait ends every write in flight:
+// catalog.json is written only after that (WriteFinal), and so is the
 // removal of a failed set, so no progress.json lands after either.
 type Writer struct {
 	ctx context.Context
@@ -54,14 +54,14 @@ func NewWriter(ctx context.Context, t transports.Transport, dir string, cat *cat
 	return &Writer{ctx: ctx, t: t, dir: dir, cat: cat}
 }
 
-// update changes the catalog while progress.json writes may read it.
+// Update changes the catalog while progress.json writes may read it.
 func (s *Writer) Update(f func(c *catalog.Catalog)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(s.cat)
 }
 
-// add lists stored files (in this order); progress.json follows when it
+// Add lists stored files (in this order); progress.json follows when it
 // has not been written for progressEvery. A failed earlier progress.json
 // write is returned.
 func (s *Writer) Add(files ...catalog.File) error {
@@ -84,7 +84,7 @@ func (s *Writer) Add(files ...catalog.File) error {
 	return nil
 }
 
-// addDisk lists a stored disk (its files are added already) and rewrites
+// AddDisk lists a stored disk (its files are added already) and rewrites
 // progress.json, so that a set cut off later still says which disks it
 // holds whole (restore force=true).
 func (s *Writer) AddDisk(d catalog.Disk) error {
@@ -99,7 +99,7 @@ func (s *Writer) AddDisk(d catalog.Disk) error {
 	return nil
 }
 
-// progress starts a progress.json write unless one is waiting to start
+// Progress starts a progress.json write unless one is waiting to start
 // (that one will carry the newest catalog).
 func (s *Writer) Progress() {
 	s.mu.Lock()
@@ -136,7 +136,7 @@ func (s *Writer) Progress() {
 	}()
 }
 
-// wait waits for the progress.json writes in flight and returns the first
+// Wait waits for the progress.json writes in flight and returns the first
 // error of any.
 func (s *Writer) Wait() error {
 	s.wg.Wait()
@@ -145,7 +145,7 @@ func (s *Writer) Wait() error {
 	return s.err
 }
 
-// writeFinal writes catalog.json, once no progress.json write is in
+// WriteFinal writes catalog.json, once no progress.json write is in
 // flight (the catalog is the last file of a set).
 func (s *Writer) WriteFinal() error {
 	if err := s.Wait(); err != nil {
