@@ -2,15 +2,11 @@ package backup
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/vmlua/vmlua/internal/spansum"
-	"io"
 	"io/fs"
 	"path"
 	"regexp"
@@ -483,7 +479,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 			return fail(df.Name, err)
 		}
 	}
-	vmx, err := readVerified(ctx, t, cat.ID, *vmxFile)
+	vmx, err := sets.ReadVerified(ctx, t, cat.ID, *vmxFile)
 	if err != nil {
 		return fail(vmxFile.Name, err)
 	}
@@ -494,30 +490,8 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	return vmxName, nil
 }
 
-// readVerified reads a small file of the set and checks its sha256.
-func readVerified(ctx context.Context, t transports.Transport, set string, f catalog.File) ([]byte, error) {
-	rc, err := t.Open(ctx, set+"/"+f.Name, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(b)
-	var spans spansum.Digest
-	if f.Spans != nil {
-		spans, _ = spansum.Read(bytes.NewReader(b))
-	}
-	if p := sets.StoredProblem(f, int64(len(b)), hex.EncodeToString(sum[:]), spans); p != "" {
-		return nil, fmt.Errorf("%s does not match the catalog (%s): run backup.verify", f.Name, p)
-	}
-	return b, nil
-}
-
 func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datastore, set string, f catalog.File, to string) error {
-	b, err := readVerified(ctx, t, set, f)
+	b, err := sets.ReadVerified(ctx, t, set, f)
 	if err != nil {
 		return err
 	}

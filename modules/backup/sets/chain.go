@@ -166,7 +166,7 @@ func (c *ChainReader) Finish() error {
 		case l.sr.Sum() != l.Disk.ContentSHA256:
 			errs = append(errs, fmt.Sprintf("%s/%s: the image's content digest differs from the catalog's", l.Set, l.File.Name))
 		default:
-			if p := StoredProblem(l.File, l.cr.n, hex.EncodeToString(l.h.Sum(nil)), l.sp.Sum()); p != "" {
+			if p := storedProblem(l.File, l.cr.n, hex.EncodeToString(l.h.Sum(nil)), l.sp.Sum()); p != "" {
 				errs = append(errs, fmt.Sprintf("%s/%s: the stored file differs from the catalog's (%s): run backup.verify", l.Set, l.File.Name, p))
 			}
 		}

@@ -3,7 +3,6 @@ package sets
 import (
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"sort"
 	"strings"
@@ -148,19 +147,4 @@ func NewestComplete(ctx context.Context, t transports.Transport, vmDir string) (
 		}
 	}
 	return nil, nil
-}
-
-// ReadCatalog reads and parses the catalog file p (a set's catalog.json or
-// progress.json).
-func ReadCatalog(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, error) {
-	rc, err := t.Open(ctx, p, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	return catalog.Parse(b)
 }

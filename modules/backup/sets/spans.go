@@ -15,20 +15,20 @@ func SpansOf(d *spansum.Digest) *catalog.Spans {
 	return &catalog.Spans{Root: d.Root, SHA256: d.Spans}
 }
 
-// DigestOf is the catalog's span digest of a file of size bytes.
-func DigestOf(f catalog.File) spansum.Digest {
+// digestOf is the catalog's span digest of a file of size bytes.
+func digestOf(f catalog.File) spansum.Digest {
 	return spansum.Digest{Bytes: f.Size, Spans: f.Spans.SHA256, Root: f.Spans.Root}
 }
 
-// StoredProblem compares what was read of a stored file (n bytes, its
+// storedProblem compares what was read of a stored file (n bytes, its
 // sha256 in hex and its span digest) with the catalog's entry: "" when
 // they match, else what differs, naming the first altered span.
-func StoredProblem(f catalog.File, n int64, sum string, spans spansum.Digest) string {
+func storedProblem(f catalog.File, n int64, sum string, spans spansum.Digest) string {
 	switch {
 	case n != f.Size:
 		return fmt.Sprintf("size %d, the catalog says %d (truncated or altered)", n, f.Size)
 	case f.Spans != nil:
-		if err := spansum.Check(spans, DigestOf(f)); err != nil {
+		if err := spansum.Check(spans, digestOf(f)); err != nil {
 			return "altered: " + err.Error()
 		}
 	case sum != f.SHA256:

@@ -119,7 +119,7 @@ func verifyFile(ctx context.Context, t transports.Transport, id string, f catalo
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		return cr.n, fmt.Sprintf("cannot be read after %d bytes: %v", cr.n, err)
 	}
-	if p := StoredProblem(f, cr.n, hex.EncodeToString(h.Sum(nil)), sp.Sum()); p != "" {
+	if p := storedProblem(f, cr.n, hex.EncodeToString(h.Sum(nil)), sp.Sum()); p != "" {
 		return cr.n, p
 	}
 	switch {
