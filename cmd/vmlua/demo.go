@@ -17,8 +17,8 @@ import (
 
 	"github.com/vmlua/vmlua/internal/progress"
 	"github.com/vmlua/vmlua/internal/vsim"
-	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/file"
@@ -278,19 +278,15 @@ type demoRow struct {
 func demoRows(r *runtime.Run, t transports.Transport, sum *fleetSummary) ([]demoRow, error) {
 	var rows []demoRow
 	for _, res := range sum.Results {
-		sets, err := backup.List(r.Context(), t, res.Item.Name)
+		list, err := sets.List(r.Context(), t, res.Item.Name)
 		if err != nil {
 			return nil, err
 		}
-		if len(sets) == 0 || !sets[len(sets)-1].Complete {
+		if len(list) == 0 || !list[len(list)-1].Complete {
 			return nil, fmt.Errorf("%s has no complete set", res.Item.Name)
 		}
-		id := sets[len(sets)-1].ID
-		cat, err := readCatalog(r.Context(), t, id)
-		if err != nil {
-			return nil, err
-		}
-		v, err := backup.Verify(r, t, id)
+		id, cat := list[len(list)-1].ID, list[len(list)-1].Catalog // a complete set's catalog.json
+		v, err := sets.Verify(r, t, id)
 		if err != nil {
 			return nil, err
 		}
@@ -323,28 +319,15 @@ func demoRows(r *runtime.Run, t transports.Transport, sum *fleetSummary) ([]demo
 	return rows, nil
 }
 
-func readCatalog(ctx context.Context, t transports.Transport, id string) (*catalog.Catalog, error) {
-	rc, err := t.Open(ctx, id+"/catalog.json", 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	return catalog.Parse(b)
-}
-
 // compareSets checks that the newest sets of two VMs hold the same disk
 // content, disk by disk (the catalogs' content sha256).
 func compareSets(ctx context.Context, t transports.Transport, a, b string) (string, error) {
 	latest := func(vmName string) (*catalog.Catalog, error) {
-		sets, err := backup.List(ctx, t, vmName)
-		if err != nil || len(sets) == 0 {
+		list, err := sets.List(ctx, t, vmName)
+		if err != nil || len(list) == 0 {
 			return nil, fmt.Errorf("no set of %s: %v", vmName, err)
 		}
-		return readCatalog(ctx, t, sets[len(sets)-1].ID)
+		return sets.ReadCatalog(ctx, t, list[len(list)-1].ID+"/"+catalog.FileName)
 	}
 	ca, err := latest(a)
 	if err != nil {

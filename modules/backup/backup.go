@@ -6,11 +6,11 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -34,46 +34,75 @@ type Options struct {
 	ChainMax  int      // auto: the longest chain (a full and incrementals); 0: DefaultChainMax
 }
 
-// DirName is the folder of a VM's sets on a target: its name with path
-// separators replaced.
-func DirName(vmName string) string {
-	return strings.NewReplacer("/", "_", "\\", "_", "%2f", "_", "%2F", "_").Replace(vmName)
-}
-
-// failures records, per run, whether each VM's latest backup failed.
-type failures struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-func failuresOf(r *runtime.Run) *failures {
-	return r.Value("backup.failures", func() any { return &failures{m: map[string]bool{}} }).(*failures)
-}
-
-func (f *failures) set(vmName string, failed bool) {
-	f.mu.Lock()
-	f.m[DirName(vmName)] = failed
-	f.mu.Unlock()
-}
-
-// SetFailed records whether the latest backup of a VM (or "host/NAME")
-// in this run failed; Prune leaves the sets of a failed one alone.
-func SetFailed(r *runtime.Run, name string, failed bool) { failuresOf(r).set(name, failed) }
-
-// Failed reports whether the VM's latest backup in this run failed.
-func Failed(r *runtime.Run, vmName string) bool {
-	f := failuresOf(r)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.m[DirName(vmName)]
-}
-
 // Backup runs the whole cycle for the VM into a new set on t and returns
 // its catalog.
+//
+// The steps: the options (checkOptions), the set's id and lock (newSetID),
+// its catalog and chain plan (startCatalog), the disks (planDisks), the
+// set's folder (openSet, removed again on failure: dropPartialSet), the
+// guest off when asked (powerOffFor), the configuration files
+// (copyConfigFiles), the disks (backupDisks) and catalog.json (finishSet).
 func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *catalog.Catalog, err error) {
 	ctx := r.Context()
 	name := v.Name()
-	defer func() { failuresOf(r).set(name, err != nil) }()
+	defer func() { sets.SetFailed(r, name, err != nil) }()
+	if err := checkOptions(&o); err != nil {
+		return nil, err
+	}
+	if err := v.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	vmDir := sets.DirName(name)
+	id, started := newSetID(ctx, t, vmDir)
+	release, err := sets.AcquireLock(r, t, vmDir, id, o.BreakLock)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	dss := v.Datastores()
+	cat, plan := startCatalog(r, v, t, dss, id, started, o)
+	sel, err := planDisks(r, v, cat, o)
+	if err != nil {
+		return nil, err
+	}
+	if r.DryRun {
+		return dryRunSet(r, v, cat, sel, o)
+	}
+
+	sw, err := openSet(ctx, t, name, cat)
+	if err != nil {
+		return nil, err
+	}
+	complete := false
+	defer func() {
+		if !complete {
+			dropPartialSet(r, t, sw, name)
+		}
+	}()
+	powerOn, err := powerOffFor(r, v, o)
+	if err != nil {
+		return nil, err
+	}
+	defer powerOn(&err)
+
+	cfg, err := copyConfigFiles(r, v, sw, dss)
+	if err != nil {
+		return nil, err
+	}
+	defer cfg.abort() // before the set's removal on failure (defers run last first)
+	if err := backupDisks(r, v, sel, sw, dss, cfg, o, plan); err != nil {
+		return nil, err
+	}
+	if err := finishSet(r, t, sw, name, cat); err != nil {
+		return nil, err
+	}
+	complete = true
+	return cat, nil
+}
+
+// checkOptions fills in the defaults of v:backup's options and checks them.
+func checkOptions(o *Options) error {
 	if o.Compress == "" {
 		o.Compress = pcomp.Zstd
 	}
@@ -82,21 +111,23 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		o.Mode = ModeFull
 	case ModeFull, ModeIncremental, ModeAuto:
 	default:
-		return nil, runtime.Errorf(runtime.CodeInvalidArg, "mode=%q: use \"full\", \"incremental\" or \"auto\"", o.Mode)
+		return runtime.Errorf(runtime.CodeInvalidArg, "mode=%q: use \"full\", \"incremental\" or \"auto\"", o.Mode)
 	}
 	if o.ChainMax == 0 {
 		o.ChainMax = DefaultChainMax
 	}
 	if o.ChainMax < 1 {
-		return nil, runtime.Errorf(runtime.CodeInvalidArg, "chain_max=%d: give at least 1 (1 makes every set a full)", o.ChainMax)
+		return runtime.Errorf(runtime.CodeInvalidArg, "chain_max=%d: give at least 1 (1 makes every set a full)", o.ChainMax)
 	}
 	if !pcomp.Valid(o.Compress) {
-		return nil, runtime.Errorf(runtime.CodeInvalidArg, "compress=%q: use \"none\", \"gzip\" or \"zstd\"", o.Compress)
+		return runtime.Errorf(runtime.CodeInvalidArg, "compress=%q: use \"none\", \"gzip\" or \"zstd\"", o.Compress)
 	}
-	if err := v.Refresh(ctx); err != nil {
-		return nil, err
-	}
-	vmDir := DirName(name)
+	return nil
+}
+
+// newSetID names a new set of the VM folder vmDir: now, or the first free
+// second after its newest set.
+func newSetID(ctx context.Context, t transports.Transport, vmDir string) (string, time.Time) {
 	started := time.Now().UTC().Truncate(time.Second)
 	// a set is never named before an existing one (chains take the newest
 	// by name; a clock behind, or many runs within a second, must not
@@ -115,30 +146,35 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		}
 		started = started.Add(time.Second)
 	}
-	id := catalog.SetID(vmDir, started)
-	lock, err := acquireLock(r, t, vmDir, id, o.BreakLock)
-	if err != nil {
-		return nil, err
-	}
-	defer lock.release()
+	return catalog.SetID(vmDir, started), started
+}
 
-	cat = catalog.New()
+// startCatalog is the new set's catalog before any file is stored, and
+// the chain it would continue (planChain).
+func startCatalog(r *runtime.Run, v *vm.VM, t transports.Transport, dss *datastores, id string, started time.Time, o Options) (*catalog.Catalog, chainPlan) {
+	name := v.Name()
+	cat := catalog.New()
 	cat.ID, cat.VMLua, cat.Started = id, runtime.Version, started
 	cat.Options = catalog.Options{Compress: o.Compress, Layered: o.Layered, Quiesce: o.Quiesce, PowerOff: o.PowerOff, Mode: o.Mode}
 	if o.Mode == ModeAuto {
 		cat.Options.ChainMax = o.ChainMax
 	}
-	dss := v.Datastores()
-	cat.VM = describeVM(ctx, v, dss)
+	cat.VM = describeVM(r.Context(), v, dss)
 	cat.Mode = catalog.ModeFull
-	plan := planChain(r, v, t, vmDir, o)
+	plan := planChain(r, v, t, sets.DirName(name), o)
 	if plan.parent != nil {
 		r.Log.Info("backup: incremental on the newest set", "vm", name, "parent", plan.parent.ID, "depth", plan.parent.Depth+1)
 	} else if plan.reason != "" {
 		r.Log.Warn("backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
 		cat.FullReason = plan.reason
 	}
+	return cat, plan
+}
 
+// planDisks selects the disks to back up and records the skipped ones
+// (and so the set's status) in the catalog.
+func planDisks(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, o Options) ([]vm.Disk, error) {
+	name := v.Name()
 	sel, skipped, err := selectDisks(v, o)
 	if err != nil {
 		return nil, err
@@ -149,72 +185,74 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		r.Log.Warn("backup: disk skipped", "vm", name, "disk", s.ID, "reason", s.Reason)
 	}
 	if cat.Status == catalog.StatusPartial {
-		r.Log.Warn("backup: the set will be partial: a restore of it yields the VM without the skipped disks", "vm", name, "set", id, "missing", strings.Join(missingIDs(skipped), ","))
+		r.Log.Warn("backup: the set will be partial: a restore of it yields the VM without the skipped disks", "vm", name, "set", cat.ID, "missing", strings.Join(missingIDs(skipped), ","))
 	}
-	if r.DryRun {
-		return dryRunSet(r, v, cat, sel, o)
-	}
+	return sel, nil
+}
 
-	if err := t.MkdirAll(ctx, id); err != nil {
-		return nil, &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: id, Message: fmt.Sprintf("cannot create the set's folder: %v", err), Err: err}
+// openSet creates the set's folder and starts its progress.json.
+func openSet(ctx context.Context, t transports.Transport, name string, cat *catalog.Catalog) (*setWriter, error) {
+	if err := t.MkdirAll(ctx, cat.ID); err != nil {
+		return nil, &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: cat.ID, Message: fmt.Sprintf("cannot create the set's folder: %v", err), Err: err}
 	}
-	sw := newSetWriter(ctx, t, id, cat)
-	complete := false
-	defer func() {
-		if complete {
-			return
-		}
-		_ = sw.wait() // no progress.json write lands after the removal
-		if rerr := removeAll(ctx, t, id); rerr != nil {
-			r.Log.Error("backup failed and its partial set could not be removed; it is listed as incomplete", "vm", name, "set", id, "error", rerr)
-		} else {
-			r.Log.Warn("backup failed; its partial set was removed", "vm", name, "set", id)
-		}
-	}()
-	sw.progress()
+	sw := newSetWriter(ctx, t, cat.ID, cat)
+	sw.Progress()
+	return sw, nil
+}
 
-	// power off for the backup, on again after, whatever happens
-	if o.PowerOff && v.Power() == "on" {
-		r.Log.Info("backup: shutting the guest down (power_off=true)", "vm", name)
-		if err := v.PowerOp(r, "shutdown", 5*time.Minute); err != nil {
-			return nil, err
+// dropPartialSet removes the set of a failed backup.
+func dropPartialSet(r *runtime.Run, t transports.Transport, sw *setWriter, name string) {
+	_ = sw.Wait() // no progress.json write lands after the removal
+	if rerr := sets.RemoveAll(r.Context(), t, sw.dir); rerr != nil {
+		r.Log.Error("backup failed and its partial set could not be removed; it is listed as incomplete", "vm", name, "set", sw.dir, "error", rerr)
+	} else {
+		r.Log.Warn("backup failed; its partial set was removed", "vm", name, "set", sw.dir)
+	}
+}
+
+// powerOffFor shuts the guest down for the backup with power_off=true and
+// returns what powers it on again, whatever happens (a failure to power
+// on becomes *err when the backup itself did not fail).
+func powerOffFor(r *runtime.Run, v *vm.VM, o Options) (powerOn func(err *error), err error) {
+	name := v.Name()
+	if !o.PowerOff || v.Power() != "on" {
+		return func(*error) {}, nil
+	}
+	r.Log.Info("backup: shutting the guest down (power_off=true)", "vm", name)
+	if err := v.PowerOp(r, "shutdown", 5*time.Minute); err != nil {
+		return nil, err
+	}
+	item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
+		task, err := v.Obj.PowerOn(ctx)
+		if err != nil {
+			return err
 		}
-		item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
-			task, err := v.Obj.PowerOn(ctx)
-			if err != nil {
-				return err
+		return task.Wait(ctx)
+	})
+	return func(err *error) {
+		item.Release()
+		if perr := v.PowerOp(r, "on", 5*time.Minute); perr != nil {
+			r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
+			if *err == nil {
+				*err = perr
 			}
-			return task.Wait(ctx)
-		})
-		defer func() {
-			item.Release()
-			if perr := v.PowerOp(r, "on", 5*time.Minute); perr != nil {
-				r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
-				if err == nil {
-					err = perr
-				}
-			}
-		}()
-	}
+		}
+	}, nil
+}
 
-	cfg, err := copyConfigFiles(r, v, sw, dss)
-	if err != nil {
-		return nil, err
+// finishSet marks the set complete and writes its catalog.json (the last
+// file); progress.json goes.
+func finishSet(r *runtime.Run, t transports.Transport, sw *setWriter, name string, cat *catalog.Catalog) error {
+	sw.Update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
+	if err := sw.WriteFinal(); err != nil {
+		return err
 	}
-	defer cfg.abort() // before the set's removal on failure (defers run last first)
-	if err := backupDisks(r, v, sel, sw, dss, cfg, o, plan); err != nil {
-		return nil, err
-	}
-	sw.update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
-	if err := sw.writeFinal(); err != nil {
-		return nil, err
-	}
-	complete = true
-	if err := t.Remove(ctx, id+"/"+catalog.ProgressName); err != nil {
+	id := cat.ID
+	if err := t.Remove(r.Context(), id+"/"+catalog.ProgressName); err != nil {
 		r.Log.Warn("backup: could not remove progress.json (harmless: catalog.json is authoritative)", "set", id, "error", err)
 	}
 	r.Log.Info("backup: set complete", "vm", name, "set", id, "status", cat.Status, "mode", cat.Mode, "parent", cat.Parent, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())
-	return cat, nil
+	return nil
 }
 
 // missingIDs lists the skipped disks that make a set partial.
@@ -365,99 +403,183 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 // streams each frozen image into the set, and merges the REDO logs again:
 // layered, as the book recommends, with a second REDO that takes the
 // writes while the first one merges.
+//
+// The steps: freeze (the REDO logs; rollback commits them on failure),
+// what changed block tracking knows (trackedChanges), the incrementals a
+// parent allows (planIncrementals), the disks (exportDisks) and the merge
+// (merge).
 func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *datastores, cfg *configCopy, o Options, plan chainPlan) (err error) {
-	ctx := r.Context()
-	name := v.Name()
-	needSnap := v.Power() != "off"
-	depth := map[string]int{}
+	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off", depth: map[string]int{}}
 	defer func() {
-		if err == nil {
-			return
-		}
-		// leave no REDO behind on failure, newest first. A stopped run
-		// (SIGINT, timeout) cannot call vSphere any more: each REDO's own
-		// cleanup, which runs with a context of its own, commits it.
-		if ctx.Err() != nil {
-			return
-		}
-		for i := len(sel) - 1; i >= 0; i-- {
-			for depth[sel[i].ID] > 0 {
-				depth[sel[i].ID]--
-				if _, cerr := v.Commit(r, sel[i].ID, 0, true); cerr != nil {
-					if ctx.Err() != nil {
-						r.Log.Warn("backup stopped while committing its REDO log; the run's cleanup commits it", "vm", name, "disk", sel[i].ID)
-						break
-					}
-					r.Log.Error("backup failed and committing its REDO log failed too; the run's cleanup retries", "vm", name, "disk", sel[i].ID, "error", cerr)
-					break
-				}
-			}
+		if err != nil {
+			fz.rollback()
 		}
 	}()
-	var snap *types.ManagedObjectReference
-	var sname string
-	if needSnap {
-		for _, d := range sel {
-			sname, err = v.AddRedo(r, d.ID, vm.RedoOptions{Quiesce: o.Quiesce})
-			if err != nil {
-				return err
-			}
-			depth[d.ID]++
-			snap = snapshotRef(v, sname)
-			r.Log.Info("backup: disk frozen", "vm", name, "disk", d.ID, "snapshot", sname)
-		}
+	snap, err := fz.freeze(o.Quiesce)
+	if err != nil {
+		return err
 	}
-	// AddRedo re-reads the VM once its snapshot exists; read it again only
-	// when there is no snapshot, or that read did not show it
-	if snap == nil {
-		if err := v.Refresh(ctx); err != nil {
-			return err
-		}
-		if needSnap {
-			snap = snapshotRef(v, sname)
-		}
-	}
-	cbt := !o.NoCBT && v.MO().Config.ChangeTrackingEnabled != nil && *v.MO().Config.ChangeTrackingEnabled
-	changeIDs := map[int32]string{}
-	if cbt {
-		changeIDs = snapshotChangeIDs(ctx, v, snap)
-	}
-	// an incremental only on a base every disk can trust; else a full
-	incs := map[string]*incDisk{}
-	if plan.parent != nil {
-		for _, d0 := range sel {
-			d, err := v.Disk(d0.ID)
-			if err != nil {
-				return err
-			}
-			pd, why := trustBase(plan.parent, d, changeIDs[d.Key])
-			if why == "" {
-				areas, qerr := queryAreas(ctx, v.Obj.Client(), v.Ref, snap, d.Key, d.Capacity, pd.ChangeID, 0)
-				if qerr != nil {
-					why = fmt.Sprintf("vSphere rejected the change id %q of disk %s: %v", pd.ChangeID, d.ID, qerr)
-				} else {
-					incs[d.ID] = &incDisk{areas: areas, parent: pd}
-				}
-			}
-			if why != "" {
-				r.Log.Warn("backup: no incremental on a base that cannot be trusted; this set is a full", "vm", name, "parent", plan.parent.ID, "why", why)
-				sw.update(func(c *catalog.Catalog) { c.FullReason = why })
-				incs = nil
-				break
-			}
-		}
-		if incs != nil {
-			sw.update(func(c *catalog.Catalog) {
-				c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
-			})
-		}
+	cbt, changeIDs := trackedChanges(r.Context(), v, snap, o)
+	incs, err := planIncrementals(r, v, sel, sw, snap, changeIDs, plan)
+	if err != nil {
+		return err
 	}
 	// the configuration files were read before the freeze and stored while it was made
 	if err := cfg.wait(); err != nil {
 		return err
 	}
+	if err := exportDisks(r, v, sel, sw, dss, snap, cbt, changeIDs, incs, o.Compress); err != nil {
+		return err
+	}
+	return fz.merge(o.Layered)
+}
+
+// frozenDisks is the disks of one backup and how many REDO logs each has
+// on it (what a failure commits again).
+type frozenDisks struct {
+	r        *runtime.Run
+	v        *vm.VM
+	sel      []vm.Disk
+	needSnap bool // the VM is not off as its disks are frozen: they get REDO logs
+	depth    map[string]int
+}
+
+// freeze puts a REDO log on every disk (one snapshot) and returns the
+// snapshot (nil for a powered-off VM), with the VM read again.
+func (f *frozenDisks) freeze(quiesce bool) (*types.ManagedObjectReference, error) {
+	r, v := f.r, f.v
+	needSnap := f.needSnap
+	var snap *types.ManagedObjectReference
+	var sname string
+	if needSnap {
+		for _, d := range f.sel {
+			var err error
+			sname, err = v.AddRedo(r, d.ID, vm.RedoOptions{Quiesce: quiesce})
+			if err != nil {
+				return nil, err
+			}
+			f.depth[d.ID]++
+			snap = snapshotRef(v, sname)
+			r.Log.Info("backup: disk frozen", "vm", v.Name(), "disk", d.ID, "snapshot", sname)
+		}
+	}
+	// AddRedo re-reads the VM once its snapshot exists; read it again only
+	// when there is no snapshot, or that read did not show it
+	if snap == nil {
+		if err := v.Refresh(r.Context()); err != nil {
+			return nil, err
+		}
+		if needSnap {
+			snap = snapshotRef(v, sname)
+		}
+	}
+	return snap, nil
+}
+
+// merge merges the REDO logs again: with layered, a second REDO takes the
+// writes while the first merges, then the last one merges.
+func (f *frozenDisks) merge(layered bool) error {
+	r, v := f.r, f.v
+	if !f.needSnap {
+		return nil
+	}
+	if layered {
+		for _, d := range f.sel {
+			if _, err := v.AddRedo(r, d.ID, vm.RedoOptions{}); err != nil {
+				return err
+			}
+			f.depth[d.ID]++
+		}
+		for _, d := range f.sel {
+			if _, err := v.Commit(r, d.ID, 1, true); err != nil {
+				return err
+			}
+			f.depth[d.ID]--
+		}
+	}
+	for _, d := range f.sel {
+		if _, err := v.Commit(r, d.ID, 0, true); err != nil {
+			return err
+		}
+		f.depth[d.ID]--
+	}
+	return nil
+}
+
+// rollback leaves no REDO behind after a failure, newest first. A stopped
+// run (SIGINT, timeout) cannot call vSphere any more: each REDO's own
+// cleanup, which runs with a context of its own, commits it.
+func (f *frozenDisks) rollback() {
+	r, v, sel := f.r, f.v, f.sel
+	ctx := r.Context()
+	if ctx.Err() != nil {
+		return
+	}
+	for i := len(sel) - 1; i >= 0; i-- {
+		for f.depth[sel[i].ID] > 0 {
+			f.depth[sel[i].ID]--
+			if _, cerr := v.Commit(r, sel[i].ID, 0, true); cerr != nil {
+				if ctx.Err() != nil {
+					r.Log.Warn("backup stopped while committing its REDO log; the run's cleanup commits it", "vm", v.Name(), "disk", sel[i].ID)
+					break
+				}
+				r.Log.Error("backup failed and committing its REDO log failed too; the run's cleanup retries", "vm", v.Name(), "disk", sel[i].ID, "error", cerr)
+				break
+			}
+		}
+	}
+}
+
+// trackedChanges says whether changed block tracking is used and returns
+// the disks' change ids as of the snapshot (by device key).
+func trackedChanges(ctx context.Context, v *vm.VM, snap *types.ManagedObjectReference, o Options) (bool, map[int32]string) {
+	cbt := !o.NoCBT && v.MO().Config.ChangeTrackingEnabled != nil && *v.MO().Config.ChangeTrackingEnabled
+	changeIDs := map[int32]string{}
+	if cbt {
+		changeIDs = snapshotChangeIDs(ctx, v, snap)
+	}
+	return cbt, changeIDs
+}
+
+// planIncrementals returns, per disk, the changed areas to store on the
+// plan's parent, and records the set as an incremental; only on a base
+// every disk can trust, else (nil) the set is a full and says why.
+func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, changeIDs map[int32]string, plan chainPlan) (map[string]*incDisk, error) {
+	if plan.parent == nil {
+		return map[string]*incDisk{}, nil
+	}
+	incs := map[string]*incDisk{}
+	for _, d0 := range sel {
+		d, err := v.Disk(d0.ID)
+		if err != nil {
+			return nil, err
+		}
+		pd, why := trustBase(plan.parent, d, changeIDs[d.Key])
+		if why == "" {
+			areas, qerr := queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, d.Capacity, pd.ChangeID, 0)
+			if qerr != nil {
+				why = fmt.Sprintf("vSphere rejected the change id %q of disk %s: %v", pd.ChangeID, d.ID, qerr)
+			} else {
+				incs[d.ID] = &incDisk{areas: areas, parent: pd}
+			}
+		}
+		if why != "" {
+			r.Log.Warn("backup: no incremental on a base that cannot be trusted; this set is a full", "vm", v.Name(), "parent", plan.parent.ID, "why", why)
+			sw.Update(func(c *catalog.Catalog) { c.FullReason = why })
+			return nil, nil
+		}
+	}
+	sw.Update(func(c *catalog.Catalog) {
+		c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
+	})
+	return incs, nil
+}
+
+// exportDisks stores every frozen disk in the set (exportDisk) and lists
+// it in the catalog with its change id.
+func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *datastores, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string) error {
 	names := map[string]bool{}
-	sw.update(func(c *catalog.Catalog) {
+	sw.Update(func(c *catalog.Catalog) {
 		for _, f := range c.Files {
 			names[f.Name] = true
 		}
@@ -468,40 +590,17 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 			return err
 		}
 		// CBT answers only for a disk whose tracking is active (it has a change id)
-		cd, err := exportDisk(r, v, d, snap, cbt && d.ChangeID != "", incs[d.ID], sw, o.Compress, names)
+		cd, err := exportDisk(r, v, d, snap, cbt && d.ChangeID != "", incs[d.ID], sw, compress, names)
 		if err != nil {
 			return err
 		}
 		cd.ChangeID, cd.DiskUUID = changeIDs[d.Key], d.UUID
 		if cd.DataBytes >= 0 && cbt {
-			sw.update(func(c *catalog.Catalog) { c.Options.CBT = true })
+			sw.Update(func(c *catalog.Catalog) { c.Options.CBT = true })
 		}
-		if err := sw.addDisk(cd); err != nil {
+		if err := sw.AddDisk(cd); err != nil {
 			return err
 		}
-	}
-	if !needSnap {
-		return nil
-	}
-	if o.Layered {
-		for _, d := range sel {
-			if _, err := v.AddRedo(r, d.ID, vm.RedoOptions{}); err != nil {
-				return err
-			}
-			depth[d.ID]++
-		}
-		for _, d := range sel {
-			if _, err := v.Commit(r, d.ID, 1, true); err != nil {
-				return err
-			}
-			depth[d.ID]--
-		}
-	}
-	for _, d := range sel {
-		if _, err := v.Commit(r, d.ID, 0, true); err != nil {
-			return err
-		}
-		depth[d.ID]--
 	}
 	return nil
 }

@@ -13,6 +13,7 @@
 // configuration files, each disk as a vmlua-sparse image (internal/sparse:
 // zero regions left out) compressed on every core (internal/pcomp), and
 // catalog.json, written last and atomically (docs/catalog.md). The work is
-// in Go: Backup, List, Verify, Restore, Prune and VMXArchive are the Go API,
-// the Lua functions are thin wrappers.
+// in Go: Backup, Restore and VMXArchive here, List, Verify, Prune and
+// Synthesize in package sets (the set format on a target, which needs no
+// vSphere); the Lua functions are thin wrappers.
 package backup

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -61,14 +62,14 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 		r.Log.Warn("backup: enabled changed block tracking on the VM; it takes effect after a snapshot cycle, which this backup's own snapshot provides; this set is a full, the next can be incremental", "vm", name)
 		return chainPlan{reason: "changed block tracking was just enabled (it takes effect after a snapshot cycle)"}
 	}
-	newest, err := newestComplete(ctx, t, vmDir)
+	newest, err := sets.NewestComplete(ctx, t, vmDir)
 	if err != nil {
 		return chainPlan{reason: "the earlier sets cannot be listed: " + err.Error()}
 	}
 	if newest == nil {
 		return chainPlan{reason: "no complete earlier set of this VM on the target"}
 	}
-	if _, err := chainOf(ctx, t, newest); err != nil {
+	if _, err := sets.ChainOf(ctx, t, newest); err != nil {
 		return chainPlan{reason: fmt.Sprintf("the chain of the newest set %s cannot be trusted: %v", newest.ID, err)}
 	}
 	if max := o.ChainMax; o.Mode == ModeAuto && newest.Depth+2 > max {

@@ -6,6 +6,7 @@ import (
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/retention"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -109,7 +110,7 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		// A target that cannot be opened is this VM's failed backup: a
 		// later prune in this run must leave its sets alone.
-		failuresOf(r).set(v.Name(), true)
+		sets.SetFailed(r, v.Name(), true)
 		e := runtime.Wrap(err, runtime.CodeTransport)
 		if e.VM == "" {
 			e.VM = v.Name()
@@ -139,12 +140,12 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 func luaList(r *runtime.Run, L *lua.LState) int {
 	o := optTable(L, 1)
 	h := dest(r, L, o, "at")
-	sets, err := List(r.Context(), h.T, owner(L, o))
+	list, err := sets.List(r.Context(), h.T, owner(L, o))
 	if err != nil {
-		return r.Raise(L, transportErr(err, h.URL))
+		return r.Raise(L, sets.TargetError(err, h.URL))
 	}
 	t := L.NewTable()
-	for _, s := range sets {
+	for _, s := range list {
 		e := L.NewTable()
 		e.RawSetString("id", lua.LString(s.ID))
 		e.RawSetString("vm", lua.LString(s.VM))
@@ -172,7 +173,7 @@ func luaVerify(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	res, err := Verify(r, h.T, id)
+	res, err := sets.Verify(r, h.T, id)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -227,7 +228,7 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 		}
 		ro.Catalog = cat
 	case lua.LString:
-		cat, err := readCatalog(r.Context(), h.T, string(c))
+		cat, err := sets.ReadCatalog(r.Context(), h.T, string(c))
 		if err != nil {
 			return r.Raise(L, &runtime.Error{Code: runtime.CodeInvalidArg, Path: string(c), Message: fmt.Sprintf("catalog=: cannot read the alternate catalog: %v", err), Err: err})
 		}
@@ -295,7 +296,7 @@ func luaPrune(r *runtime.Run, L *lua.LState) int {
 		L.RaiseError("give keep=N or policy={...}: without a rule only the newest set would be kept")
 	}
 	dry := optBool(L, o, "dry_run", false)
-	res, err := Prune(r, h.T, name, p, dry)
+	res, err := sets.Prune(r, h.T, name, p, dry)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -369,7 +370,7 @@ func luaSynthesize(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	cat, err := Synthesize(r, h.T, id)
+	cat, err := sets.Synthesize(r, h.T, id)
 	if err != nil {
 		return r.Raise(L, err)
 	}

@@ -2,15 +2,11 @@ package backup
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/vmlua/vmlua/internal/spansum"
-	"io"
 	"io/fs"
 	"path"
 	"regexp"
@@ -18,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -54,194 +51,287 @@ type RestoreOptions struct {
 // rewrites the paths in the .vmx, registers the VM and returns it with the
 // catalog it followed (nil when none could be read): a partial set's
 // Skipped are the disks the restored VM lacks.
+//
+// The steps: the catalog and the options (restoreCatalog, checkRestore),
+// where the VM goes (place), what is there already (findExisting, which
+// may keep it), the files in a staging folder (stage, uploadSet), the
+// staging folder in place of what was there (replace), and the VM
+// registered (register).
 func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, *catalog.Catalog, error) {
-	ctx := r.Context()
 	cat, err := restoreCatalog(r, t, o)
 	if err != nil {
 		return nil, nil, err
 	}
+	j := &restoreJob{r: r, t: t, o: o, cat: cat}
+	if err := j.checkRestore(); err != nil {
+		return nil, cat, err
+	}
+	if err := j.place(); err != nil {
+		return nil, cat, err
+	}
+	keep, err := j.findExisting()
+	if err != nil {
+		return nil, cat, err
+	}
+	if keep {
+		return j.old, cat, nil
+	}
+	if r.DryRunAction("restore a VM", "set", cat.ID, "name", j.name, "datastore", j.dsName, "overwrite", j.old != nil || j.dirExists) {
+		return nil, cat, nil
+	}
+	if err := j.stage(); err != nil {
+		return nil, cat, err
+	}
+	defer j.dropStaging()
+	vmxName, err := uploadSet(r, t, j.ds, j.staging, cat, j.name)
+	if err != nil {
+		return nil, cat, err
+	}
+	// the new files are complete: only now touch what was there
+	if err := j.replace(); err != nil {
+		return nil, cat, err
+	}
+	nv, err := j.register(vmxName)
+	if err != nil {
+		return nil, cat, err
+	}
+	return nv, cat, nil
+}
+
+// restoreJob is one restore as its steps share it.
+type restoreJob struct {
+	r   *runtime.Run
+	t   transports.Transport
+	o   RestoreOptions
+	cat *catalog.Catalog
+
+	name   string // the restored VM's name
+	conn   *vm.Conn
+	dsName string
+	ds     *object.Datastore
+	fm     *object.FileManager
+	dc     *object.Datacenter
+	folder *object.Folder
+	pool   *object.ResourcePool
+	host   *object.HostSystem // nil: the pool's choice
+
+	old       *vm.VM // the registered VM of this name, if any
+	finalDir  string // the VM's folder on the datastore
+	finalDS   string // the same as a datastore path
+	dirExists bool   // finalDir exists
+
+	staging   string // the staging folder, relative to the datastore
+	stagingDS string // the same as a datastore path
+	moved     bool   // the staging folder is in place
+}
+
+func (j *restoreJob) fail(code string, err error, format string, args ...any) error {
+	return &runtime.Error{Code: code, VM: j.name, Path: j.o.Set, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// checkRestore checks the options against the catalog and warns about the
+// disks a partial set lacks.
+func (j *restoreJob) checkRestore() error {
+	o, cat := &j.o, j.cat
 	if o.OnConflict == "" {
 		o.OnConflict = ConflictAbort
 	}
 	switch o.OnConflict {
 	case ConflictAbort, ConflictKeep, ConflictOverwrite:
 	default:
-		return nil, cat, runtime.Errorf(runtime.CodeInvalidArg, "on_conflict=%q: use \"abort\", \"keep\" or \"overwrite\"", o.OnConflict)
+		return runtime.Errorf(runtime.CodeInvalidArg, "on_conflict=%q: use \"abort\", \"keep\" or \"overwrite\"", o.OnConflict)
 	}
-	name := o.Name
-	if name == "" {
-		name = cat.VM.Name
+	j.name = o.Name
+	if j.name == "" {
+		j.name = cat.VM.Name
 	}
-	if err := restorable(cat, name); err != nil {
-		return nil, cat, err
+	if err := restorable(cat, j.name); err != nil {
+		return err
 	}
 	if len(cat.Skipped) > 0 {
 		var ids []string
 		for _, sk := range cat.Skipped {
 			ids = append(ids, fmt.Sprintf("%s (%s)", sk.ID, sk.Path))
 		}
-		r.Log.Warn("restore: the set does not hold every disk of the VM; the restored VM has these removed (present=FALSE in its .vmx): restore or re-attach them separately",
-			"vm", name, "set", cat.ID, "status", cat.StatusOf(), "missing_disks", strings.Join(ids, ", "))
+		j.r.Log.Warn("restore: the set does not hold every disk of the VM; the restored VM has these removed (present=FALSE in its .vmx): restore or re-attach them separately",
+			"vm", j.name, "set", cat.ID, "status", cat.StatusOf(), "missing_disks", strings.Join(ids, ", "))
 	}
+	return nil
+}
+
+// place connects and finds where the VM goes: the datastore, datacenter,
+// folder, resource pool and host, as given or as in the catalog.
+func (j *restoreJob) place() error {
+	r, o, cat := j.r, j.o, j.cat
+	ctx := r.Context()
 	profile, _ := r.Value("vm.profile", nil).(string)
 	conn, err := vm.Connect(r, profile)
 	if err != nil {
-		return nil, cat, err
+		return err
 	}
+	j.conn = conn
 	c := conn.Client
-	dsName := o.Datastore
-	if dsName == "" {
-		dsName, _ = dsPath(cat.VM.VMX)
+	j.dsName = o.Datastore
+	if j.dsName == "" {
+		j.dsName, _ = dsPath(cat.VM.VMX)
 	}
-	fail := func(code string, err error, format string, args ...any) (*vm.VM, *catalog.Catalog, error) {
-		return nil, cat, &runtime.Error{Code: code, VM: name, Path: o.Set, Message: fmt.Sprintf(format, args...), Err: err}
+	if j.ds, err = datastoreOf(ctx, c, nil, j.dsName); err != nil {
+		return j.fail(runtime.CodeNotFound, err, "the target datastore: %v", err)
 	}
-	ds, err := datastoreOf(ctx, c, nil, dsName)
-	if err != nil {
-		return fail(runtime.CodeNotFound, err, "the target datastore: %v", err)
-	}
+	j.fm = object.NewFileManager(c)
 	finder := find.NewFinder(c)
-	dc, err := datacenterFor(ctx, finder, o.Folder, cat.VM.Folder)
-	if err != nil {
-		return fail(runtime.CodeNotFound, err, "cannot find the datacenter to restore into: %v", err)
+	if j.dc, err = datacenterFor(ctx, finder, o.Folder, cat.VM.Folder); err != nil {
+		return j.fail(runtime.CodeNotFound, err, "cannot find the datacenter to restore into: %v", err)
 	}
-	finder.SetDatacenter(dc)
-	folder, err := pick(ctx, r, "folder", o.Folder, cat.VM.Folder, finder.Folder, func(ctx context.Context) (*object.Folder, error) {
-		fs, err := dc.Folders(ctx)
+	finder.SetDatacenter(j.dc)
+	j.folder, err = pick(ctx, r, "folder", o.Folder, cat.VM.Folder, finder.Folder, func(ctx context.Context) (*object.Folder, error) {
+		fs, err := j.dc.Folders(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return fs.VmFolder, nil
 	})
 	if err != nil {
-		return fail(runtime.CodeNotFound, err, "%v", err)
+		return j.fail(runtime.CodeNotFound, err, "%v", err)
 	}
-	pool, err := pick(ctx, r, "resource pool", o.Pool, cat.VM.ResourcePool, finder.ResourcePool, finder.DefaultResourcePool)
-	if err != nil {
-		return fail(runtime.CodeNotFound, err, "%v", err)
+	if j.pool, err = pick(ctx, r, "resource pool", o.Pool, cat.VM.ResourcePool, finder.ResourcePool, finder.DefaultResourcePool); err != nil {
+		return j.fail(runtime.CodeNotFound, err, "%v", err)
 	}
-	var host *object.HostSystem
 	if o.Host != "" {
-		if host, err = finder.HostSystem(ctx, o.Host); err != nil {
-			return fail(runtime.CodeNotFound, err, "host %q: %v", o.Host, err)
+		if j.host, err = finder.HostSystem(ctx, o.Host); err != nil {
+			return j.fail(runtime.CodeNotFound, err, "host %q: %v", o.Host, err)
 		}
 	}
+	return nil
+}
 
-	// what is there already
-	spec, _ := vm.ParseSpec("name:" + name)
-	existing, err := conn.Find(ctx, spec)
+// findExisting finds the VM of this name and its folder, if any, and
+// applies on_conflict: keep is true when the existing VM is the result.
+func (j *restoreJob) findExisting() (keep bool, err error) {
+	ctx := j.r.Context()
+	spec, _ := vm.ParseSpec("name:" + j.name)
+	existing, err := j.conn.Find(ctx, spec)
 	if err != nil {
-		return nil, cat, err
+		return false, err
 	}
-	var old *vm.VM
 	if len(existing) > 1 {
-		return fail(runtime.CodeAmbiguous, nil, "%d VMs are named %q: give name= another name", len(existing), name)
+		return false, j.fail(runtime.CodeAmbiguous, nil, "%d VMs are named %q: give name= another name", len(existing), j.name)
 	}
 	if len(existing) == 1 {
 		ms, _ := vm.ParseSpec("moref:" + existing[0].Self.Value)
-		if old, err = conn.Open(ctx, ms, name); err != nil {
-			return nil, cat, err
+		if j.old, err = j.conn.Open(ctx, ms, j.name); err != nil {
+			return false, err
 		}
 	}
-	finalDir := DirName(name)
-	finalDS := fmt.Sprintf("[%s] %s", dsName, finalDir)
-	_, statErr := ds.Stat(ctx, finalDir)
-	dirExists := statErr == nil
+	old, name := j.old, j.name
+	j.finalDir = sets.DirName(name)
+	j.finalDS = fmt.Sprintf("[%s] %s", j.dsName, j.finalDir)
+	_, statErr := j.ds.Stat(ctx, j.finalDir)
+	j.dirExists = statErr == nil
 	switch {
-	case old != nil && o.OnConflict == ConflictKeep:
-		r.Log.Info("restore: a VM of this name exists; kept it (on_conflict=keep)", "vm", name, "set", cat.ID)
-		return old, cat, nil
-	case old != nil && o.OnConflict == ConflictAbort:
-		return fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with name= another name, or on_conflict=\"overwrite\" (it must be powered off) or \"keep\"", name, old.Ref.Value)
+	case old != nil && j.o.OnConflict == ConflictKeep:
+		j.r.Log.Info("restore: a VM of this name exists; kept it (on_conflict=keep)", "vm", name, "set", j.cat.ID)
+		return true, nil
+	case old != nil && j.o.OnConflict == ConflictAbort:
+		return false, j.fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with name= another name, or on_conflict=\"overwrite\" (it must be powered off) or \"keep\"", name, old.Ref.Value)
 	case old != nil && old.Power() != "off":
-		return fail(runtime.CodeConflict, nil, "the VM %q that would be overwritten is powered %s: vmlua never overwrites a running VM; power it off first", name, old.Power())
-	case old == nil && dirExists && o.OnConflict != ConflictOverwrite:
-		return fail(runtime.CodeConflict, nil, "the folder %s exists on the datastore but no VM of this name is registered: remove it, give name= another name, or on_conflict=\"overwrite\"", finalDS)
+		return false, j.fail(runtime.CodeConflict, nil, "the VM %q that would be overwritten is powered %s: vmlua never overwrites a running VM; power it off first", name, old.Power())
+	case old == nil && j.dirExists && j.o.OnConflict != ConflictOverwrite:
+		return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists on the datastore but no VM of this name is registered: remove it, give name= another name, or on_conflict=\"overwrite\"", j.finalDS)
 	}
-	if old != nil && dirExists {
+	if old != nil && j.dirExists {
 		oldDS, oldRel := dsPath(old.MO().Config.Files.VmPathName)
-		if oldDS != dsName || path.Dir(oldRel) != finalDir {
-			return fail(runtime.CodeConflict, nil, "the folder %s exists and does not belong to the VM being overwritten (%s): remove it or give name= another name", finalDS, old.MO().Config.Files.VmPathName)
+		if oldDS != j.dsName || path.Dir(oldRel) != j.finalDir {
+			return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists and does not belong to the VM being overwritten (%s): remove it or give name= another name", j.finalDS, old.MO().Config.Files.VmPathName)
 		}
 	}
-	if r.DryRunAction("restore a VM", "set", cat.ID, "name", name, "datastore", dsName, "overwrite", old != nil || dirExists) {
-		return nil, cat, nil
-	}
+	return false, nil
+}
 
-	// upload everything to a staging folder first
-	fm := object.NewFileManager(c)
+// stage creates the staging folder the files are uploaded to first.
+func (j *restoreJob) stage() error {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	staging := fmt.Sprintf(".vmlua-restore-%s-%s", finalDir, hex.EncodeToString(b))
-	stagingDS := fmt.Sprintf("[%s] %s", dsName, staging)
-	if err := fm.MakeDirectory(ctx, stagingDS, dc, true); err != nil {
-		return fail(runtime.CodeVSphere, err, "cannot create the folder %s: %v", stagingDS, err)
+	j.staging = fmt.Sprintf(".vmlua-restore-%s-%s", j.finalDir, hex.EncodeToString(b))
+	j.stagingDS = fmt.Sprintf("[%s] %s", j.dsName, j.staging)
+	if err := j.fm.MakeDirectory(j.r.Context(), j.stagingDS, j.dc, true); err != nil {
+		return j.fail(runtime.CodeVSphere, err, "cannot create the folder %s: %v", j.stagingDS, err)
 	}
-	moved := false
-	defer func() {
-		if moved {
-			return
-		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if task, err := fm.DeleteDatastoreFile(cctx, stagingDS, dc); err == nil {
-			if err := task.Wait(cctx); err != nil {
-				r.Log.Error("restore failed and its staging folder could not be removed", "folder", stagingDS, "error", err)
-			}
-		}
-	}()
-	vmxName, err := uploadSet(r, t, ds, staging, cat, name)
-	if err != nil {
-		return nil, cat, err
-	}
+	return nil
+}
 
-	// the new files are complete: only now touch what was there
-	if old != nil {
-		r.Log.Warn("restore: unregistering the VM being overwritten", "vm", name, "moref", old.Ref.Value)
-		if err := old.Obj.Unregister(ctx); err != nil {
-			return fail(runtime.CodeVSphere, err, "cannot unregister the VM being overwritten: %v", err)
+// dropStaging removes the staging folder unless it was moved in place,
+// even after cancellation.
+func (j *restoreJob) dropStaging() {
+	if j.moved {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(j.r.Context()), 2*time.Minute)
+	defer cancel()
+	if task, err := j.fm.DeleteDatastoreFile(cctx, j.stagingDS, j.dc); err == nil {
+		if err := task.Wait(cctx); err != nil {
+			j.r.Log.Error("restore failed and its staging folder could not be removed", "folder", j.stagingDS, "error", err)
 		}
 	}
-	if dirExists {
-		r.Log.Warn("restore: removing the overwritten folder", "folder", finalDS)
-		task, err := fm.DeleteDatastoreFile(ctx, finalDS, dc)
+}
+
+// replace unregisters the VM being overwritten, removes its folder and
+// moves the staging folder in place.
+func (j *restoreJob) replace() error {
+	ctx := j.r.Context()
+	if j.old != nil {
+		j.r.Log.Warn("restore: unregistering the VM being overwritten", "vm", j.name, "moref", j.old.Ref.Value)
+		if err := j.old.Obj.Unregister(ctx); err != nil {
+			return j.fail(runtime.CodeVSphere, err, "cannot unregister the VM being overwritten: %v", err)
+		}
+	}
+	if j.dirExists {
+		j.r.Log.Warn("restore: removing the overwritten folder", "folder", j.finalDS)
+		task, err := j.fm.DeleteDatastoreFile(ctx, j.finalDS, j.dc)
 		if err == nil {
 			err = task.Wait(ctx)
 		}
 		if err != nil {
-			return fail(runtime.CodeVSphere, err, "cannot remove the overwritten folder %s (the new files are complete in %s): %v", finalDS, stagingDS, err)
+			return j.fail(runtime.CodeVSphere, err, "cannot remove the overwritten folder %s (the new files are complete in %s): %v", j.finalDS, j.stagingDS, err)
 		}
 	}
-	task, err := fm.MoveDatastoreFile(ctx, stagingDS, dc, finalDS, dc, false)
+	task, err := j.fm.MoveDatastoreFile(ctx, j.stagingDS, j.dc, j.finalDS, j.dc, false)
 	if err == nil {
 		err = task.Wait(ctx)
 	}
 	if err != nil {
-		return fail(runtime.CodeVSphere, err, "cannot move the restored files from %s to %s: %v", stagingDS, finalDS, err)
+		return j.fail(runtime.CodeVSphere, err, "cannot move the restored files from %s to %s: %v", j.stagingDS, j.finalDS, err)
 	}
-	moved = true
-	vmxPath := finalDS + "/" + vmxName
-	rt, err := folder.RegisterVM(ctx, vmxPath, name, false, pool, host)
+	j.moved = true
+	return nil
+}
+
+// register registers the restored .vmx, opens the VM and powers it on
+// with power_on=true.
+func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
+	ctx := j.r.Context()
+	vmxPath := j.finalDS + "/" + vmxName
+	rt, err := j.folder.RegisterVM(ctx, vmxPath, j.name, false, j.pool, j.host)
 	if err != nil {
-		return fail(runtime.CodeVSphere, err, "cannot register %s: %v", vmxPath, err)
+		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %v", vmxPath, err)
 	}
 	info, err := rt.WaitForResult(ctx)
 	if err != nil {
-		return fail(runtime.CodeVSphere, err, "cannot register %s: %v (the files stay in place; register them by hand)", vmxPath, err)
+		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %v (the files stay in place; register them by hand)", vmxPath, err)
 	}
 	ref := info.Result.(types.ManagedObjectReference)
 	ms, _ := vm.ParseSpec("moref:" + ref.Value)
-	nv, err := conn.Open(ctx, ms, name)
+	nv, err := j.conn.Open(ctx, ms, j.name)
 	if err != nil {
-		return nil, cat, err
+		return nil, err
 	}
-	r.Log.Info("restore: VM registered", "vm", name, "vmx", vmxPath, "set", cat.ID, "moref", ref.Value)
-	if o.PowerOn {
-		if err := nv.PowerOp(r, "on", 5*time.Minute); err != nil {
-			return nil, cat, err
+	j.r.Log.Info("restore: VM registered", "vm", j.name, "vmx", vmxPath, "set", j.cat.ID, "moref", ref.Value)
+	if j.o.PowerOn {
+		if err := nv.PowerOp(j.r, "on", 5*time.Minute); err != nil {
+			return nil, err
 		}
 	}
-	return nv, cat, nil
+	return nv, nil
 }
 
 var diskIDRe = regexp.MustCompile(`^(ide|scsi|sata|nvme)[0-9]+:[0-9]+$`)
@@ -250,7 +340,7 @@ var diskIDRe = regexp.MustCompile(`^(ide|scsi|sata|nvme)[0-9]+:[0-9]+$`)
 // outside the restored VM's folder: a folder name of "." or "..", or a
 // disk id that is not one (it becomes a .vmx key).
 func restorable(cat *catalog.Catalog, name string) error {
-	if d := DirName(name); d == "" || d == "." || d == ".." || strings.ContainsAny(d, "\x00\r\n[]") {
+	if d := sets.DirName(name); d == "" || d == "." || d == ".." || strings.ContainsAny(d, "\x00\r\n[]") {
 		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the name %q cannot be a folder on the datastore: give name= another name", name)}
 	}
 	for _, id := range append(diskIDsOf(cat.Disks), skippedIDsOf(cat.Skipped)...) {
@@ -278,7 +368,7 @@ func skippedIDsOf(ss []catalog.Skipped) (out []string) {
 // restoreCatalog loads the catalog a restore follows.
 func restoreCatalog(r *runtime.Run, t transports.Transport, o RestoreOptions) (*catalog.Catalog, error) {
 	ctx := r.Context()
-	own, err := readCatalog(ctx, t, o.Set+"/"+catalog.FileName)
+	own, err := sets.ReadCatalog(ctx, t, o.Set+"/"+catalog.FileName)
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist):
@@ -288,7 +378,7 @@ func restoreCatalog(r *runtime.Run, t transports.Transport, o RestoreOptions) (*
 		if !o.Force {
 			return nil, &runtime.Error{Code: runtime.CodeConflict, Path: o.Set, Message: "the set is incomplete (its backup did not finish, it has no catalog.json): it is not restored unless you pass force=true, which restores the files it has"}
 		}
-		own, err = readCatalog(ctx, t, o.Set+"/"+catalog.ProgressName)
+		own, err = sets.ReadCatalog(ctx, t, o.Set+"/"+catalog.ProgressName)
 		if err != nil && o.Catalog == nil {
 			return nil, &runtime.Error{Code: runtime.CodeConflict, Path: o.Set, Message: "the incomplete set has no progress catalog either: give catalog= (an alternate catalog)", Err: err}
 		}
@@ -343,7 +433,7 @@ func pick[T any](ctx context.Context, r *runtime.Run, what, given, original stri
 // uploadSet writes the VM's files into dir on ds and returns the .vmx name.
 func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir string, cat *catalog.Catalog, name string) (string, error) {
 	ctx := r.Context()
-	base := DirName(name)
+	base := sets.DirName(name)
 	vmxName := base + ".vmx"
 	fail := func(f string, err error) (string, error) {
 		return "", &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: cat.ID + "/" + f, Message: fmt.Sprintf("restore of %s failed (nothing was registered or overwritten): %v", f, err), Err: err}
@@ -369,7 +459,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	chain := []*catalog.Catalog{cat}
 	if cat.Incremental() {
 		var err error
-		if chain, err = chainOf(ctx, t, cat); err != nil {
+		if chain, err = sets.ChainOf(ctx, t, cat); err != nil {
 			return "", err
 		}
 		r.Log.Info("restore: applying a chain", "set", cat.ID, "full", chain[0].ID, "incrementals", len(chain)-1)
@@ -377,7 +467,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	for _, d := range cat.Disks {
 		f, _ := cat.File(d.File)
 		flat := strings.TrimSuffix(d.Descriptor, ".vmdk") + "-flat.vmdk"
-		ls, err := layersOf(chain, d.ID)
+		ls, err := sets.LayersOf(chain, d.ID)
 		if err != nil {
 			return fail(f.Name, err)
 		}
@@ -389,7 +479,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 			return fail(df.Name, err)
 		}
 	}
-	vmx, err := readVerified(ctx, t, cat.ID, *vmxFile)
+	vmx, err := sets.ReadVerified(ctx, t, cat.ID, *vmxFile)
 	if err != nil {
 		return fail(vmxFile.Name, err)
 	}
@@ -400,30 +490,8 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	return vmxName, nil
 }
 
-// readVerified reads a small file of the set and checks its sha256.
-func readVerified(ctx context.Context, t transports.Transport, set string, f catalog.File) ([]byte, error) {
-	rc, err := t.Open(ctx, set+"/"+f.Name, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(b)
-	var spans spansum.Digest
-	if f.Spans != nil {
-		spans, _ = spansum.Read(bytes.NewReader(b))
-	}
-	if p := storedProblem(f, int64(len(b)), hex.EncodeToString(sum[:]), spans); p != "" {
-		return nil, fmt.Errorf("%s does not match the catalog (%s): run backup.verify", f.Name, p)
-	}
-	return b, nil
-}
-
 func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datastore, set string, f catalog.File, to string) error {
-	b, err := readVerified(ctx, t, set, f)
+	b, err := sets.ReadVerified(ctx, t, set, f)
 	if err != nil {
 		return err
 	}
@@ -433,10 +501,10 @@ func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datasto
 // uploadDisk rebuilds a disk image on the fly (a full, or a full and the
 // incrementals of a chain applied in one pass) into a flat file on the
 // datastore, checking every stored file's sha256 and every layer's digest.
-func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls []layer, to string) error {
+func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls []sets.Layer, to string) error {
 	ctx := r.Context()
-	d := ls[len(ls)-1].disk
-	cr, err := openChain(ctx, t, ls)
+	d := ls[len(ls)-1].Disk
+	cr, err := sets.OpenChain(ctx, t, ls)
 	if err != nil {
 		return err
 	}
@@ -444,7 +512,7 @@ func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls
 	tr := r.Progress.Start("restore "+d.ID, d.Capacity)
 	err = ds.Upload(ctx, transports.ProgressReader(cr, tr), to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
 	if err == nil {
-		err = cr.finish()
+		err = cr.Finish()
 	}
 	tr.Done(err)
 	return err

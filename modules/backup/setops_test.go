@@ -17,6 +17,7 @@ import (
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/file"
@@ -96,7 +97,7 @@ func init() {
 // already lists every disk (restore force=true of a set cut off before its
 // catalog has them all).
 func TestASetUploadsEachFileOnceAndProgressOnlyPerDisk(t *testing.T) {
-	defer backup.SetProgressEvery(time.Hour)()
+	defer sets.SetProgressEvery(time.Hour)()
 	e := simtest.Start(t, vsim.Options{WriteRate: 50})
 	dest := "ops://" + e.Dir
 	err, recs := e.Run(t, `
@@ -121,7 +122,7 @@ func TestASetUploadsEachFileOnceAndProgressOnlyPerDisk(t *testing.T) {
 	uploaded := map[string]int{}
 	for i, p := range l.renames {
 		switch {
-		case path.Base(p) == backup.LockName:
+		case path.Base(p) == sets.LockName:
 			lock++
 		case path.Base(p) == catalog.ProgressName:
 			progress++

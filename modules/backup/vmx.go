@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -77,16 +78,16 @@ func VMXArchive(r *runtime.Run, v *vm.VM, t transports.Transport) (VMXResult, er
 	if err := gz.Close(); err != nil {
 		return res, err
 	}
-	dir := DirName(m.Name) + "/vmx"
+	dir := sets.DirName(m.Name) + "/vmx"
 	if err := t.MkdirAll(ctx, dir); err != nil {
-		return res, transportErr(err, dir)
+		return res, sets.TargetError(err, dir)
 	}
-	name := fmt.Sprintf("%s/%s-%s.tar.gz", dir, DirName(m.Name), now.Format(catalog.TimeFormat))
+	name := fmt.Sprintf("%s/%s-%s.tar.gz", dir, sets.DirName(m.Name), now.Format(catalog.TimeFormat))
 	for i := 1; ; i++ {
 		if _, err := t.Stat(ctx, name); err != nil {
 			break
 		}
-		name = fmt.Sprintf("%s/%s-%s-%d.tar.gz", dir, DirName(m.Name), now.Format(catalog.TimeFormat), i)
+		name = fmt.Sprintf("%s/%s-%s-%d.tar.gz", dir, sets.DirName(m.Name), now.Format(catalog.TimeFormat), i)
 	}
 	if r.DryRun || transports.IsDryRun(t) {
 		sum := sha256.Sum256(buf.Bytes())
@@ -96,7 +97,7 @@ func VMXArchive(r *runtime.Run, v *vm.VM, t transports.Transport) (VMXResult, er
 	}
 	up, err := transports.Upload(ctx, t, name, bytes.NewReader(buf.Bytes()), transports.UploadOptions{ExpectedSize: int64(buf.Len())})
 	if err != nil {
-		return res, transportErr(err, name)
+		return res, sets.TargetError(err, name)
 	}
 	res.Path, res.Bytes, res.SHA256 = name, up.Bytes, up.SHA256
 	r.Log.Info("backup.vmx: archive written", "vm", m.Name, "path", name, "files", len(res.Files), "bytes", up.Bytes)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vmlua/vmlua/modules/backup"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -238,7 +239,7 @@ func luaBackupSet(r *runtime.Run, L *lua.LState) int {
 	d, err := modtransport.Dest(r, L, L.GetTop(), optString(L, o, "credentials"))
 	L.Pop(1)
 	if err != nil {
-		backup.SetFailed(r, SetOwner(h.Name), true)
+		sets.SetFailed(r, SetOwner(h.Name), true)
 		return r.Raise(L, err)
 	}
 	var so SetOptions

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/retention"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 )
 
-// SetOwner is the owner of a host's configuration sets, as backup.List,
+// SetOwner is the owner of a host's configuration sets, as sets.List,
 // Prune and Verify take it: "host/<name>".
 func SetOwner(name string) string { return catalog.HostPrefix + name }
 
@@ -29,8 +29,8 @@ type SetOptions struct {
 func (h *Host) BackupSet(r *runtime.Run, t transports.Transport, o SetOptions) (cat *catalog.Catalog, err error) {
 	ctx := r.Context()
 	owner := SetOwner(h.Name)
-	defer func() { backup.SetFailed(r, owner, err != nil) }()
-	dir := catalog.HostPrefix + backup.DirName(h.Name)
+	defer func() { sets.SetFailed(r, owner, err != nil) }()
+	dir := catalog.HostPrefix + sets.DirName(h.Name)
 	started := time.Now().UTC().Truncate(time.Second)
 	for {
 		if _, err := t.Stat(ctx, dir+"/"+started.Format(catalog.TimeFormat)); err != nil {
@@ -45,7 +45,7 @@ func (h *Host) BackupSet(r *runtime.Run, t transports.Transport, o SetOptions) (
 		r.DryRunAction("back up the host's configuration into a set", "host", h.Name, "set", id)
 		return cat, nil
 	}
-	release, err := backup.AcquireLock(r, t, dir, id, o.BreakLock)
+	release, err := sets.AcquireLock(r, t, dir, id, o.BreakLock)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (h *Host) BackupSet(r *runtime.Run, t transports.Transport, o SetOptions) (
 	complete := false
 	defer func() {
 		if !complete {
-			if rerr := backup.RemoveAll(ctx, t, id); rerr != nil {
+			if rerr := sets.RemoveAll(ctx, t, id); rerr != nil {
 				r.Log.Error("host configuration backup failed and its partial set could not be removed; it is listed as incomplete", "host", h.Name, "set", id, "error", rerr)
 			}
 		}
@@ -92,7 +92,7 @@ func (h *Host) BackupSet(r *runtime.Run, t transports.Transport, o SetOptions) (
 	r.Log.Info("host: configuration set complete", "host", h.Name, "set", id, "bytes", m.Bytes)
 	if !o.Keep.Empty() {
 		release() // Prune reads the folder; our lock file is not a set
-		if _, err := backup.Prune(r, t, owner, o.Keep, false); err != nil {
+		if _, err := sets.Prune(r, t, owner, o.Keep, false); err != nil {
 			return cat, err
 		}
 	}
@@ -119,18 +119,18 @@ func sumOf(r *runtime.Run, t transports.Transport, p string) (string, error) {
 func latestSet(r *runtime.Run, t transports.Transport, h *Host, set string) (string, error) {
 	if set != "latest" {
 		vm, _, err := catalog.ParseSetID(set)
-		if err != nil || vm != catalog.HostPrefix+backup.DirName(h.Name) {
+		if err != nil || vm != catalog.HostPrefix+sets.DirName(h.Name) {
 			return "", runtime.Errorf(runtime.CodeInvalidArg, "set=%q is not a set of host %s: give host/%s/<UTC time> (backup.list{host=%q} shows them) or \"latest\"", set, h.Name, h.Name, h.Name)
 		}
 		return set, nil
 	}
-	sets, err := backup.List(r.Context(), t, SetOwner(h.Name))
+	list, err := sets.List(r.Context(), t, SetOwner(h.Name))
 	if err != nil {
 		return "", &runtime.Error{Code: runtime.CodeTransport, Message: fmt.Sprintf("host %s: cannot list its sets: %v", h.Name, err), Err: err}
 	}
-	for i := len(sets) - 1; i >= 0; i-- {
-		if sets[i].Complete {
-			return sets[i].ID, nil
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].Complete {
+			return list[i].ID, nil
 		}
 	}
 	return "", &runtime.Error{Code: runtime.CodeNotFound, Message: fmt.Sprintf("host %s: there is no complete configuration set of this host on the target; back it up with h:backup{to=...} first", h.Name)}

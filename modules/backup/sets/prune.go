@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"github.com/vmlua/vmlua/modules/backup/retention"
@@ -28,7 +28,7 @@ func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Po
 	}
 	sets, err := List(r.Context(), t, vmName)
 	if err != nil {
-		return res, transportErr(err, t.URL())
+		return res, TargetError(err, t.URL())
 	}
 	var in []retention.Set
 	for _, s := range sets {
@@ -49,7 +49,7 @@ func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Po
 			r.Log.Info("prune: would remove", "vm", vmName, "set", d.Set.ID, "reason", d.Reason)
 			continue
 		}
-		if err := removeAll(r.Context(), t, d.Set.ID); err != nil {
+		if err := RemoveAll(r.Context(), t, d.Set.ID); err != nil {
 			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: "cannot remove the set: " + err.Error(), Err: err}
 		}
 		r.Log.Info("prune: removed", "vm", vmName, "set", d.Set.ID, "reason", d.Reason)

@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"context"
@@ -23,9 +23,9 @@ import (
 // catalog must not hang a restore).
 const maxChain = 1000
 
-// chainOf returns the chain that cat's point needs, its full first and cat
+// ChainOf returns the chain that cat's point needs, its full first and cat
 // last. Every parent must exist, be complete and be of the same VM.
-func chainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) ([]*catalog.Catalog, error) {
+func ChainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) ([]*catalog.Catalog, error) {
 	chain := []*catalog.Catalog{cat}
 	seen := map[string]bool{cat.ID: true}
 	for c := cat; c.Incremental(); {
@@ -33,7 +33,7 @@ func chainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) 
 			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: cat.ID, Message: fmt.Sprintf("the chain of %s loops or is longer than %d sets: its catalogs are damaged", cat.ID, maxChain)}
 		}
 		seen[c.Parent] = true
-		p, err := readCatalog(ctx, t, c.Parent+"/"+catalog.FileName)
+		p, err := ReadCatalog(ctx, t, c.Parent+"/"+catalog.FileName)
 		if err != nil {
 			what := "cannot be read: " + err.Error()
 			if errors.Is(err, fs.ErrNotExist) {
@@ -50,17 +50,17 @@ func chainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) 
 	return chain, nil
 }
 
-// layer is one stored layer of a disk: the file of a set.
-type layer struct {
-	set  string
-	file catalog.File
-	disk catalog.Disk
+// Layer is one stored layer of a disk: the file of a set.
+type Layer struct {
+	Set  string
+	File catalog.File
+	Disk catalog.Disk
 }
 
-// layersOf returns the layers of disk id along a chain, checking that each
+// LayersOf returns the layers of disk id along a chain, checking that each
 // incremental applies on the layer below it.
-func layersOf(chain []*catalog.Catalog, id string) ([]layer, error) {
-	var out []layer
+func LayersOf(chain []*catalog.Catalog, id string) ([]Layer, error) {
+	var out []Layer
 	for _, c := range chain {
 		var d *catalog.Disk
 		for i := range c.Disks {
@@ -79,21 +79,21 @@ func layersOf(chain []*catalog.Catalog, id string) ([]layer, error) {
 			if len(out) == 0 {
 				return nil, fmt.Errorf("the chain of disk %s starts with an incremental layer (%s)", id, c.ID)
 			}
-			below := out[len(out)-1].disk
+			below := out[len(out)-1].Disk
 			if d.ParentContentSHA256 != below.ContentSHA256 || d.Capacity != below.Capacity {
-				return nil, fmt.Errorf("the layer of disk %s in %s was made on another parent than the one in %s (digest or size differ)", id, c.ID, out[len(out)-1].set)
+				return nil, fmt.Errorf("the layer of disk %s in %s was made on another parent than the one in %s (digest or size differ)", id, c.ID, out[len(out)-1].Set)
 			}
 		} else {
 			out = out[:0] // a full restarts the chain (a set made with a full for this disk)
 		}
-		out = append(out, layer{set: c.ID, file: f, disk: *d})
+		out = append(out, Layer{Set: c.ID, File: f, Disk: *d})
 	}
 	return out, nil
 }
 
 // openLayer is one open layer: its stored bytes counted and hashed.
 type openLayer struct {
-	layer
+	Layer
 	rc io.ReadCloser
 	cr *countReader
 	h  hash.Hash       // the stored file's sha256 (a set before span digests)
@@ -103,42 +103,42 @@ type openLayer struct {
 	sr *sparse.Reader
 }
 
-// chainReader is the flat image of a disk at one point, rebuilt on the fly.
-type chainReader struct {
+// ChainReader is the flat image of a disk at one point, rebuilt on the fly.
+type ChainReader struct {
 	io.Reader
 	layers []*openLayer
 }
 
-// openChain opens every layer and merges them.
-func openChain(ctx context.Context, t transports.Transport, ls []layer) (*chainReader, error) {
-	cr := &chainReader{}
+// OpenChain opens every layer and merges them.
+func OpenChain(ctx context.Context, t transports.Transport, ls []Layer) (*ChainReader, error) {
+	cr := &ChainReader{}
 	var srs []*sparse.Reader
 	for _, l := range ls {
-		rc, err := t.Open(ctx, l.set+"/"+l.file.Name, 0)
+		rc, err := t.Open(ctx, l.Set+"/"+l.File.Name, 0)
 		if err != nil {
 			cr.Close()
-			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
+			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)
 		}
-		ol := &openLayer{layer: l, rc: rc, h: sha256.New(), sp: spansum.New()}
+		ol := &openLayer{Layer: l, rc: rc, h: sha256.New(), sp: spansum.New()}
 		ol.hw = ol.h
-		if l.file.Spans != nil {
+		if l.File.Spans != nil {
 			ol.hw = ol.sp
 		}
 		cr.layers = append(cr.layers, ol)
 		ol.cr = &countReader{r: rc}
-		ol.dr, err = pcomp.NewReader(io.TeeReader(ol.cr, ol.hw), l.file.Compression)
+		ol.dr, err = pcomp.NewReader(io.TeeReader(ol.cr, ol.hw), l.File.Compression)
 		if err != nil {
 			cr.Close()
-			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
+			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)
 		}
 		ol.sr, err = sparse.NewLayerReader(ol.dr)
 		if err != nil {
 			cr.Close()
-			return nil, fmt.Errorf("%s/%s: %w", l.set, l.file.Name, err)
+			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)
 		}
-		if ol.sr.Size() != l.disk.Capacity {
+		if ol.sr.Size() != l.Disk.Capacity {
 			cr.Close()
-			return nil, fmt.Errorf("%s/%s: the image is %d bytes, the catalog says %d", l.set, l.file.Name, ol.sr.Size(), l.disk.Capacity)
+			return nil, fmt.Errorf("%s/%s: the image is %d bytes, the catalog says %d", l.Set, l.File.Name, ol.sr.Size(), l.Disk.Capacity)
 		}
 		srs = append(srs, ol.sr)
 	}
@@ -151,23 +151,23 @@ func openChain(ctx context.Context, t transports.Transport, ls []layer) (*chainR
 	return cr, nil
 }
 
-// finish checks, once the image was read to its end, every layer's stored
+// Finish checks, once the image was read to its end, every layer's stored
 // file to its last byte against the catalog.
-func (c *chainReader) finish() error {
+func (c *ChainReader) Finish() error {
 	var errs []string
 	for _, l := range c.layers {
 		if _, err := io.Copy(io.Discard, io.TeeReader(l.cr, l.hw)); err != nil {
-			errs = append(errs, fmt.Sprintf("%s/%s: %v", l.set, l.file.Name, err))
+			errs = append(errs, fmt.Sprintf("%s/%s: %v", l.Set, l.File.Name, err))
 			continue
 		}
 		switch {
 		case l.sr.Sum() == "":
-			errs = append(errs, fmt.Sprintf("%s/%s: the image was not read to its end", l.set, l.file.Name))
-		case l.sr.Sum() != l.disk.ContentSHA256:
-			errs = append(errs, fmt.Sprintf("%s/%s: the image's content digest differs from the catalog's", l.set, l.file.Name))
+			errs = append(errs, fmt.Sprintf("%s/%s: the image was not read to its end", l.Set, l.File.Name))
+		case l.sr.Sum() != l.Disk.ContentSHA256:
+			errs = append(errs, fmt.Sprintf("%s/%s: the image's content digest differs from the catalog's", l.Set, l.File.Name))
 		default:
-			if p := storedProblem(l.file, l.cr.n, hex.EncodeToString(l.h.Sum(nil)), l.sp.Sum()); p != "" {
-				errs = append(errs, fmt.Sprintf("%s/%s: the stored file differs from the catalog's (%s): run backup.verify", l.set, l.file.Name, p))
+			if p := storedProblem(l.File, l.cr.n, hex.EncodeToString(l.h.Sum(nil)), l.sp.Sum()); p != "" {
+				errs = append(errs, fmt.Sprintf("%s/%s: the stored file differs from the catalog's (%s): run backup.verify", l.Set, l.File.Name, p))
 			}
 		}
 	}
@@ -177,7 +177,7 @@ func (c *chainReader) finish() error {
 	return nil
 }
 
-func (c *chainReader) Close() {
+func (c *ChainReader) Close() {
 	for _, l := range c.layers {
 		if l.dr != nil {
 			l.dr.Close()

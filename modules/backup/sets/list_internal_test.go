@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func TestNewestCompleteReadsOnlyTheCatalogsItNeeds(t *testing.T) {
 	}
 	defer ft.Close()
 	oc := &openCounter{Transport: ft}
-	c, err := newestComplete(context.Background(), oc, "VM")
+	c, err := NewestComplete(context.Background(), oc, "VM")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +79,9 @@ func TestNewestCompleteReadsOnlyTheCatalogsItNeeds(t *testing.T) {
 		}
 	}
 	if want != c.ID {
-		t.Errorf("List's newest complete set is %s, newestComplete's %s", want, c.ID)
+		t.Errorf("List's newest complete set is %s, NewestComplete's %s", want, c.ID)
 	}
-	if c, err := newestComplete(context.Background(), ft, "NOVM"); err != nil || c != nil {
+	if c, err := NewestComplete(context.Background(), ft, "NOVM"); err != nil || c != nil {
 		t.Errorf("a VM without sets: %v, %v", c, err)
 	}
 }

@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"context"
@@ -94,14 +94,14 @@ func withProgressEvery(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { progressEvery = old })
 }
 
-func testSetWriter(t *testing.T, rec *recorder) *setWriter {
+func testSetWriter(t *testing.T, rec *recorder) *Writer {
 	cat := catalog.New()
 	cat.ID, cat.Started = "VM/20250101T000000Z", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	cat.VM.Name = "VM"
 	if err := rec.MkdirAll(context.Background(), cat.ID); err != nil {
 		t.Fatal(err)
 	}
-	return newSetWriter(context.Background(), rec, cat.ID, cat)
+	return NewWriter(context.Background(), rec, cat.ID, cat)
 }
 
 func file1(name string) catalog.File {
@@ -114,25 +114,25 @@ func TestProgressIsWrittenAtTheStartAndAfterEveryDiskOnly(t *testing.T) {
 	withProgressEvery(t, time.Hour)
 	rec := newRecorder(t)
 	sw := testSetWriter(t, rec)
-	sw.progress()
-	if err := sw.wait(); err != nil {
+	sw.Progress()
+	if err := sw.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"a.vmx", "a.nvram", "vmware.log", "a-flat.vmdk.vls.zst", "a.vmdk"} {
-		if err := sw.add(file1(n)); err != nil {
+		if err := sw.Add(file1(n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := sw.wait(); err != nil {
+	if err := sw.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if n := rec.count(catalog.ProgressName); n != 1 {
 		t.Fatalf("progress.json written %d times after the start and five files, want 1 (the start)", n)
 	}
-	if err := sw.addDisk(catalog.Disk{ID: "scsi0:0", Capacity: 1 << 20, Format: catalog.FormatSparse1, File: "a-flat.vmdk.vls.zst", Descriptor: "a.vmdk"}); err != nil {
+	if err := sw.AddDisk(catalog.Disk{ID: "scsi0:0", Capacity: 1 << 20, Format: catalog.FormatSparse1, File: "a-flat.vmdk.vls.zst", Descriptor: "a.vmdk"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.wait(); err != nil {
+	if err := sw.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if n := rec.count(catalog.ProgressName); n != 2 {
@@ -150,15 +150,15 @@ func TestProgressFollowsFilesOnceItIsOlderThanProgressEvery(t *testing.T) {
 	withProgressEvery(t, 0)
 	rec := newRecorder(t)
 	sw := testSetWriter(t, rec)
-	sw.progress()
+	sw.Progress()
 	for i, n := range []string{"a.vmx", "a.nvram", "vmware.log"} {
-		if err := sw.wait(); err != nil { // one at a time: none is coalesced
+		if err := sw.Wait(); err != nil { // one at a time: none is coalesced
 			t.Fatal(err)
 		}
-		if err := sw.add(file1(n)); err != nil {
+		if err := sw.Add(file1(n)); err != nil {
 			t.Fatal(err)
 		}
-		if err := sw.wait(); err != nil {
+		if err := sw.Wait(); err != nil {
 			t.Fatal(err)
 		}
 		if got := len(rec.last(t, catalog.ProgressName).Files); got != i+1 {
@@ -177,12 +177,12 @@ func TestTheCatalogWaitsForProgressWritesInFlight(t *testing.T) {
 	rec := newRecorder(t)
 	rec.hold, rec.held = make(chan struct{}), make(chan struct{}, 1)
 	sw := testSetWriter(t, rec)
-	sw.progress()
+	sw.Progress()
 	<-rec.held // the progress write is about to rename
 	done := make(chan error, 1)
 	go func() {
-		sw.update(func(c *catalog.Catalog) { c.Complete = true })
-		done <- sw.writeFinal()
+		sw.Update(func(c *catalog.Catalog) { c.Complete = true })
+		done <- sw.WriteFinal()
 	}()
 	select {
 	case err := <-done:
@@ -208,12 +208,12 @@ func TestAFailedProgressWriteFailsTheSet(t *testing.T) {
 	boom := errors.New("no space left on device")
 	rec.fail = boom
 	sw := testSetWriter(t, rec)
-	sw.progress()
-	_ = sw.wait()
-	if err := sw.add(file1("a.vmx")); err == nil || !errors.Is(err, boom) {
+	sw.Progress()
+	_ = sw.Wait()
+	if err := sw.Add(file1("a.vmx")); err == nil || !errors.Is(err, boom) {
 		t.Errorf("add after a failed progress write: %v", err)
 	}
-	if err := sw.writeFinal(); err == nil || !errors.Is(err, boom) {
+	if err := sw.WriteFinal(); err == nil || !errors.Is(err, boom) {
 		t.Errorf("writeFinal after a failed progress write: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(rec.Transport.(*file.Transport).Dir(), sw.dir, catalog.FileName)); err == nil {

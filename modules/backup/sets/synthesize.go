@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"context"
@@ -22,11 +22,11 @@ import (
 // mode "synthetic". Nothing is removed.
 func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog.Catalog, err error) {
 	ctx := r.Context()
-	src, err := readCatalog(ctx, t, id+"/"+catalog.FileName)
+	src, err := ReadCatalog(ctx, t, id+"/"+catalog.FileName)
 	if err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeNotFound, Path: id, Message: fmt.Sprintf("set %s has no readable catalog.json (%v): only a complete set can be synthesized (backup.list shows the sets)", id, err), Err: err}
 	}
-	chain, err := chainOf(ctx, t, src)
+	chain, err := ChainOf(ctx, t, src)
 	if err != nil {
 		return nil, err
 	}
@@ -59,17 +59,17 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 	if err := t.MkdirAll(ctx, newID); err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeTransport, Path: newID, Message: fmt.Sprintf("cannot create the set's folder: %v", err), Err: err}
 	}
-	sw := newSetWriter(ctx, t, newID, &cat)
+	sw := NewWriter(ctx, t, newID, &cat)
 	complete := false
 	defer func() {
 		if !complete {
-			_ = sw.wait() // no progress.json write lands after the removal
-			if rerr := removeAll(ctx, t, newID); rerr != nil {
+			_ = sw.Wait() // no progress.json write lands after the removal
+			if rerr := RemoveAll(ctx, t, newID); rerr != nil {
 				r.Log.Error("synthesize failed and its partial set could not be removed; it is listed as incomplete", "set", newID, "error", rerr)
 			}
 		}
 	}()
-	sw.progress()
+	sw.Progress()
 	diskFiles := map[string]bool{}
 	for _, d := range src.Disks {
 		diskFiles[d.File] = true
@@ -81,7 +81,7 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 		if err := copyFile(ctx, t, src.ID, newID, f); err != nil {
 			return nil, &runtime.Error{Code: runtime.CodeTransport, Path: src.ID + "/" + f.Name, Message: "synthesize: cannot copy the file: " + err.Error(), Err: err}
 		}
-		if err := sw.add(f); err != nil {
+		if err := sw.Add(f); err != nil {
 			return nil, err
 		}
 	}
@@ -90,12 +90,12 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 		if err != nil {
 			return nil, &runtime.Error{Code: runtime.CodeVerify, Disk: d.ID, Path: src.ID, Message: "synthesize: the chain cannot be merged (run backup.verify on it): " + err.Error(), Err: err}
 		}
-		if err := sw.addDisk(nd); err != nil {
+		if err := sw.AddDisk(nd); err != nil {
 			return nil, err
 		}
 	}
-	sw.update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
-	if err := sw.writeFinal(); err != nil {
+	sw.Update(func(c *catalog.Catalog) { c.Complete, c.Finished = true, time.Now().UTC().Truncate(time.Second) })
+	if err := sw.WriteFinal(); err != nil {
 		return nil, err
 	}
 	complete = true
@@ -126,18 +126,18 @@ func copyFile(ctx context.Context, t transports.Transport, from, to string, f ca
 	return nil
 }
 
-func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Catalog, d catalog.Disk, sw *setWriter) (catalog.Disk, error) {
+func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Catalog, d catalog.Disk, sw *Writer) (catalog.Disk, error) {
 	ctx := r.Context()
-	ls, err := layersOf(chain, d.ID)
+	ls, err := LayersOf(chain, d.ID)
 	if err != nil {
 		return d, err
 	}
-	cr, err := openChain(ctx, t, ls)
+	cr, err := OpenChain(ctx, t, ls)
 	if err != nil {
 		return d, err
 	}
 	defer cr.Close()
-	compress := ls[len(ls)-1].file.Compression
+	compress := ls[len(ls)-1].File.Compression
 	stored := strings.TrimSuffix(d.File, pcomp.Ext(compress))
 	stored += pcomp.Ext(compress)
 	aw, err := transports.CreateAtomic(ctx, t, sw.dir+"/"+stored, transports.UploadOptions{Spans: true})
@@ -154,7 +154,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	tr := r.Progress.Start("synthesize "+d.ID, d.Capacity)
 	_, err = io.CopyBuffer(transports.ProgressWriter(spw, tr), cr, make([]byte, 1<<20))
 	if err == nil {
-		err = cr.finish()
+		err = cr.Finish()
 	}
 	if err == nil {
 		err = spw.Close()
@@ -171,7 +171,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	if err != nil {
 		return d, err
 	}
-	if err := sw.add(catalog.File{Name: stored, Size: res.Bytes, Spans: spansOf(res.Spans), Compression: compress, Kind: catalog.KindDisk, Source: ls[len(ls)-1].set + "/" + d.File, Disk: d.ID}); err != nil {
+	if err := sw.Add(catalog.File{Name: stored, Size: res.Bytes, Spans: SpansOf(res.Spans), Compression: compress, Kind: catalog.KindDisk, Source: ls[len(ls)-1].Set + "/" + d.File, Disk: d.ID}); err != nil {
 		return d, err
 	}
 	nd := d

@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 )
 
-// spansOf is a span digest as the catalog records it.
-func spansOf(d *spansum.Digest) *catalog.Spans {
+// SpansOf is a span digest as the catalog records it.
+func SpansOf(d *spansum.Digest) *catalog.Spans {
 	if d == nil {
 		return nil
 	}

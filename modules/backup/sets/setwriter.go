@@ -1,4 +1,4 @@
-package backup
+package sets
 
 import (
 	"context"
@@ -20,14 +20,22 @@ import (
 // target, most of an incremental's fixed time.
 var progressEvery = 10 * time.Second
 
-// setWriter writes the files of one set and keeps its progress catalog.
+// SetProgressEvery sets how often progress.json follows stored files and
+// returns a function that restores the old value (for tests).
+func SetProgressEvery(d time.Duration) (restore func()) {
+	old := progressEvery
+	progressEvery = d
+	return func() { progressEvery = old }
+}
+
+// Writer writes the files of one set and keeps its progress catalog.
 //
 // progress.json is written in the background (one write at a time, each
 // with the catalog as it is when that write starts), so the backup goes on
-// while the target makes it durable. wait ends every write in flight:
-// catalog.json is written only after that (writeFinal), and so is the
+// while the target makes it durable. Wait ends every write in flight:
+// catalog.json is written only after that (WriteFinal), and so is the
 // removal of a failed set, so no progress.json lands after either.
-type setWriter struct {
+type Writer struct {
 	ctx context.Context
 	t   transports.Transport
 	dir string
@@ -42,21 +50,21 @@ type setWriter struct {
 	wg  sync.WaitGroup
 }
 
-func newSetWriter(ctx context.Context, t transports.Transport, dir string, cat *catalog.Catalog) *setWriter {
-	return &setWriter{ctx: ctx, t: t, dir: dir, cat: cat}
+func NewWriter(ctx context.Context, t transports.Transport, dir string, cat *catalog.Catalog) *Writer {
+	return &Writer{ctx: ctx, t: t, dir: dir, cat: cat}
 }
 
-// update changes the catalog while progress.json writes may read it.
-func (s *setWriter) update(f func(c *catalog.Catalog)) {
+// Update changes the catalog while progress.json writes may read it.
+func (s *Writer) Update(f func(c *catalog.Catalog)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(s.cat)
 }
 
-// add lists stored files (in this order); progress.json follows when it
+// Add lists stored files (in this order); progress.json follows when it
 // has not been written for progressEvery. A failed earlier progress.json
 // write is returned.
-func (s *setWriter) add(files ...catalog.File) error {
+func (s *Writer) Add(files ...catalog.File) error {
 	s.mu.Lock()
 	s.cat.Files = append(s.cat.Files, files...)
 	for _, f := range files {
@@ -71,15 +79,15 @@ func (s *setWriter) add(files ...catalog.File) error {
 		return err
 	}
 	if due {
-		s.progress()
+		s.Progress()
 	}
 	return nil
 }
 
-// addDisk lists a stored disk (its files are added already) and rewrites
+// AddDisk lists a stored disk (its files are added already) and rewrites
 // progress.json, so that a set cut off later still says which disks it
 // holds whole (restore force=true).
-func (s *setWriter) addDisk(d catalog.Disk) error {
+func (s *Writer) AddDisk(d catalog.Disk) error {
 	s.mu.Lock()
 	s.cat.Disks = append(s.cat.Disks, d)
 	err := s.err
@@ -87,13 +95,13 @@ func (s *setWriter) addDisk(d catalog.Disk) error {
 	if err != nil {
 		return err
 	}
-	s.progress()
+	s.Progress()
 	return nil
 }
 
-// progress starts a progress.json write unless one is waiting to start
+// Progress starts a progress.json write unless one is waiting to start
 // (that one will carry the newest catalog).
-func (s *setWriter) progress() {
+func (s *Writer) Progress() {
 	s.mu.Lock()
 	s.last = time.Now()
 	if s.queued {
@@ -128,19 +136,19 @@ func (s *setWriter) progress() {
 	}()
 }
 
-// wait waits for the progress.json writes in flight and returns the first
+// Wait waits for the progress.json writes in flight and returns the first
 // error of any.
-func (s *setWriter) wait() error {
+func (s *Writer) Wait() error {
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
 }
 
-// writeFinal writes catalog.json, once no progress.json write is in
+// WriteFinal writes catalog.json, once no progress.json write is in
 // flight (the catalog is the last file of a set).
-func (s *setWriter) writeFinal() error {
-	if err := s.wait(); err != nil {
+func (s *Writer) WriteFinal() error {
+	if err := s.Wait(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -152,16 +160,16 @@ func (s *setWriter) writeFinal() error {
 	return s.upload(catalog.FileName, b)
 }
 
-func (s *setWriter) upload(name string, b []byte) error {
+func (s *Writer) upload(name string, b []byte) error {
 	if _, err := transports.Upload(s.ctx, s.t, s.dir+"/"+name, strings.NewReader(string(b)), transports.UploadOptions{ExpectedSize: int64(len(b))}); err != nil {
 		return &runtime.Error{Code: runtime.CodeTransport, Path: s.dir + "/" + name, Message: fmt.Sprintf("cannot write the set's catalog: %v", err), Err: err}
 	}
 	return nil
 }
 
-// removeAll removes a set folder and its files, best effort, even after
-// cancellation.
-func removeAll(ctx context.Context, t transports.Transport, dir string) error {
+// RemoveAll removes a set folder and its files, best effort, even after
+// cancellation (also a failed set of another module).
+func RemoveAll(ctx context.Context, t transports.Transport, dir string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	fis, err := t.List(ctx, dir)
@@ -175,17 +183,11 @@ func removeAll(ctx context.Context, t transports.Transport, dir string) error {
 	for _, fi := range fis {
 		p := dir + "/" + fi.Name
 		if fi.IsDir {
-			errs = append(errs, removeAll(ctx, t, p))
+			errs = append(errs, RemoveAll(ctx, t, p))
 			continue
 		}
 		errs = append(errs, t.Remove(ctx, p))
 	}
 	errs = append(errs, t.Remove(ctx, dir))
 	return errors.Join(errs...)
-}
-
-// RemoveAll removes a set folder and its files, best effort, even after
-// cancellation (a failed set of another module).
-func RemoveAll(ctx context.Context, t transports.Transport, dir string) error {
-	return removeAll(ctx, t, dir)
 }

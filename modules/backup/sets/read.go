@@ -1,0 +1,56 @@
+package sets
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/vmlua/vmlua/internal/spansum"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/transports"
+)
+
+// maxSmall is the most read of a file that is read whole (a catalog, a
+// .vmx, a .nvram).
+const maxSmall = 64 << 20
+
+// readSmall reads the file p whole, up to maxSmall bytes.
+func readSmall(ctx context.Context, t transports.Transport, p string) ([]byte, error) {
+	rc, err := t.Open(ctx, p, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, maxSmall))
+}
+
+// ReadCatalog reads and parses the catalog file p (a set's catalog.json or
+// progress.json).
+func ReadCatalog(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, error) {
+	b, err := readSmall(ctx, t, p)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Parse(b)
+}
+
+// ReadVerified reads a small file of the set and checks it against the
+// catalog (size, sha256 or span digest).
+func ReadVerified(ctx context.Context, t transports.Transport, set string, f catalog.File) ([]byte, error) {
+	b, err := readSmall(ctx, t, set+"/"+f.Name)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	var spans spansum.Digest
+	if f.Spans != nil {
+		spans, _ = spansum.Read(bytes.NewReader(b))
+	}
+	if p := storedProblem(f, int64(len(b)), hex.EncodeToString(sum[:]), spans); p != "" {
+		return nil, fmt.Errorf("%s does not match the catalog (%s): run backup.verify", f.Name, p)
+	}
+	return b, nil
+}
