@@ -91,7 +91,7 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		return nil, err
 	}
 	defer cfg.abort() // before the set's removal on failure (defers run last first)
-	if err := backupDisks(r, v, sel, sw, dss, cfg, o, plan); err != nil {
+	if err := backupDisks(r, v, sel, sw, cfg, o, plan); err != nil {
 		return nil, err
 	}
 	if err := finishSet(r, t, sw, name, cat); err != nil {
@@ -408,7 +408,7 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 // what changed block tracking knows (trackedChanges), the incrementals a
 // parent allows (planIncrementals), the disks (exportDisks) and the merge
 // (merge).
-func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *datastores, cfg *configCopy, o Options, plan chainPlan) (err error) {
+func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *configCopy, o Options, plan chainPlan) (err error) {
 	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off", depth: map[string]int{}}
 	defer func() {
 		if err != nil {
@@ -428,7 +428,7 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *da
 	if err := cfg.wait(); err != nil {
 		return err
 	}
-	if err := exportDisks(r, v, sel, sw, dss, snap, cbt, changeIDs, incs, o.Compress); err != nil {
+	if err := exportDisks(r, v, sel, sw, snap, cbt, changeIDs, incs, o.Compress); err != nil {
 		return err
 	}
 	return fz.merge(o.Layered)
@@ -577,7 +577,7 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 
 // exportDisks stores every frozen disk in the set (exportDisk) and lists
 // it in the catalog with its change id.
-func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, dss *datastores, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string) error {
+func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string) error {
 	names := map[string]bool{}
 	sw.Update(func(c *catalog.Catalog) {
 		for _, f := range c.Files {

@@ -198,7 +198,7 @@ func (c *configCopy) wait() error {
 			out = append(out, f.file)
 		}
 	}
-	return c.sw.add(out...)
+	return c.sw.Add(out...)
 }
 
 // abort stops the stores still running and waits for them; after wait it

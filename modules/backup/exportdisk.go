@@ -12,6 +12,7 @@ import (
 	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -50,7 +51,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectRe
 	if err != nil {
 		return catalog.Disk{}, errf(runtime.CodeTransport, err, "cannot store the disk descriptor: %v", err)
 	}
-	if err := sw.add(catalog.File{Name: files.stored, Size: img.upload.Bytes, Spans: spansOf(img.upload.Spans), Compression: compress, Kind: catalog.KindDisk, Source: f.Path, Disk: d.ID},
+	if err := sw.Add(catalog.File{Name: files.stored, Size: img.upload.Bytes, Spans: sets.SpansOf(img.upload.Spans), Compression: compress, Kind: catalog.KindDisk, Source: f.Path, Disk: d.ID},
 		catalog.File{Name: files.desc, Size: dr.Bytes, SHA256: dr.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
 		return catalog.Disk{}, err
 	}

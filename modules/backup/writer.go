@@ -19,9 +19,3 @@ type setWriter struct {
 func newSetWriter(ctx context.Context, t transports.Transport, dir string, cat *catalog.Catalog) *setWriter {
 	return &setWriter{Writer: sets.NewWriter(ctx, t, dir, cat), t: t, dir: dir}
 }
-
-// add lists stored files in the set's catalog (sets.Writer.Add).
-func (s *setWriter) add(files ...catalog.File) error { return s.Add(files...) }
-
-// spansOf is a span digest as the catalog records it.
-var spansOf = sets.SpansOf
