@@ -267,12 +267,48 @@ type writer struct {
 	name string
 	done bool
 	off  int64 // bytes written
-	kick int64 // writeback was started for [0, kick)
+	kick int64 // writeback was asked for [0, kick)
+	// kicks takes ranges to start the writeback of to a goroutine of
+	// their own (sync_file_range can wait for the disk's queue; Write
+	// should not); kicked is closed when that goroutine is gone. Both nil
+	// until the first range.
+	kicks  chan [2]int64
+	kicked chan struct{}
 }
 
 // writebackEvery is how many written bytes make Write start their
 // writeback (see startWriteback), so the disk works while the stream runs.
 const writebackEvery = 16 << 20
+
+// kickWriteback hands [w.kick, w.off) to the writeback goroutine without
+// waiting: when that goroutine is still busy with the range before, the
+// bytes stay in w.kick's range and go with the next one.
+func (w *writer) kickWriteback() {
+	if w.kicks == nil {
+		w.kicks, w.kicked = make(chan [2]int64, 1), make(chan struct{})
+		go func(f *os.File) {
+			defer close(w.kicked)
+			for r := range w.kicks {
+				startWriteback(f, r[0], r[1])
+			}
+		}(w.f)
+	}
+	select {
+	case w.kicks <- [2]int64{w.kick, w.off - w.kick}:
+		w.kick = w.off
+	default:
+	}
+}
+
+// stopWriteback ends the writeback goroutine and waits for it, so that no
+// sync_file_range is still running when the file is synced or closed.
+func (w *writer) stopWriteback() {
+	if w.kicks != nil {
+		close(w.kicks)
+		<-w.kicked
+		w.kicks = nil
+	}
+}
 
 func (w *writer) Write(b []byte) (int, error) {
 	if w.done {
@@ -284,8 +320,7 @@ func (w *writer) Write(b []byte) (int, error) {
 	n, err := w.f.Write(b)
 	w.off += int64(n)
 	if w.off-w.kick >= writebackEvery {
-		startWriteback(w.f, w.kick, w.off-w.kick)
-		w.kick = w.off
+		w.kickWriteback()
 	}
 	return n, w.t.wrap("write", w.name, err)
 }
@@ -304,6 +339,7 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.done = true
+	w.stopWriteback()
 	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -316,6 +352,7 @@ func (w *writer) Abort() error {
 		return nil
 	}
 	w.done = true
+	w.stopWriteback()
 	w.f.Close()
 	err := w.t.root.Remove(w.path)
 	if errors.Is(err, fs.ErrNotExist) {
