@@ -11,6 +11,8 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vmlua/vmlua/transports"
@@ -59,7 +61,13 @@ func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.
 type Transport struct {
 	root *os.Root
 	dir  string
+
+	dmu      sync.Mutex
+	deferred map[string]bool // directory -> a Rename into it was not synced (DeferDirSync)
 }
+
+// syncedDirs counts directory syncs (tests).
+var syncedDirs atomic.Int64
 
 var _ transports.Transport = (*Transport)(nil)
 
@@ -210,16 +218,64 @@ func (t *Transport) Rename(ctx context.Context, from, to string) error {
 	if err := t.root.Rename(cf, ct); err != nil {
 		return t.wrap("rename", from+" to "+to, err)
 	}
-	if err := t.syncDir(path.Dir(ct)); err != nil {
+	if err := t.syncDirOrDefer(path.Dir(ct)); err != nil {
 		return t.wrap("rename", from+" to "+to, err)
 	}
 	if path.Dir(cf) != path.Dir(ct) {
-		return t.wrap("rename", from+" to "+to, t.syncDir(path.Dir(cf)))
+		return t.wrap("rename", from+" to "+to, t.syncDirOrDefer(path.Dir(cf)))
 	}
 	return nil
 }
 
+// DeferDirSync implements transports.DirSyncDeferrer: Renames into dir
+// leave its sync to flush, which syncs it once (when a Rename was
+// deferred) and ends the deferral.
+func (t *Transport) DeferDirSync(dir string) (func(context.Context) error, error) {
+	c, err := clean(dir)
+	if err != nil {
+		return nil, err
+	}
+	t.dmu.Lock()
+	if t.deferred == nil {
+		t.deferred = map[string]bool{}
+	}
+	if _, ok := t.deferred[c]; !ok {
+		t.deferred[c] = false
+	}
+	t.dmu.Unlock()
+	var once sync.Once
+	return func(ctx context.Context) error {
+		var err error
+		once.Do(func() {
+			t.dmu.Lock()
+			dirty, ok := t.deferred[c]
+			delete(t.deferred, c)
+			t.dmu.Unlock()
+			if ok && dirty {
+				if err = ctx.Err(); err == nil {
+					err = t.wrap("sync directory", dir, t.syncDir(c))
+				}
+			}
+		})
+		return err
+	}, nil
+}
+
+// syncDirOrDefer syncs dir, or notes that it must be synced when its
+// syncs are deferred.
+func (t *Transport) syncDirOrDefer(dir string) error {
+	t.dmu.Lock()
+	if _, ok := t.deferred[dir]; ok {
+		t.deferred[dir] = true
+		t.dmu.Unlock()
+		return nil
+	}
+	t.dmu.Unlock()
+	return t.syncDir(dir)
+}
+
 func (t *Transport) syncDir(dir string) error {
+	syncedDirs.Add(1)
 	d, err := t.root.Open(dir)
 	if err != nil {
 		return err
