@@ -172,7 +172,7 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		if complete {
 			return
 		}
-		_ = sw.wait() // no progress.json write lands after the removal
+		_ = sw.discard() // no progress.json write lands after the removal
 		if rerr := removeAll(ctx, t, id); rerr != nil {
 			r.Log.Error("backup failed and its partial set could not be removed; it is listed as incomplete", "vm", name, "set", id, "error", rerr)
 		} else {

@@ -26,11 +26,18 @@ var progressEvery = 10 * time.Second
 // with the catalog as it is when that write starts), so the backup goes on
 // while the target makes it durable. wait ends every write in flight:
 // catalog.json is written only after that (writeFinal), and so is the
-// removal of a failed set, so no progress.json lands after either.
+// removal of a failed set (discard), so no progress.json lands after
+// either.
+//
+// The set folder's directory syncs (file:// syncs the directory after
+// every rename) are deferred to one, made before catalog.json is written
+// (transports.DeferDirSync): a set is complete only through its catalog,
+// so the files before it need to be durable only by then.
 type setWriter struct {
-	ctx context.Context
-	t   transports.Transport
-	dir string
+	ctx       context.Context
+	t         transports.Transport
+	dir       string
+	flushDirs func(context.Context) error
 
 	mu     sync.Mutex // guards cat and the fields below
 	cat    *catalog.Catalog
@@ -43,7 +50,11 @@ type setWriter struct {
 }
 
 func newSetWriter(ctx context.Context, t transports.Transport, dir string, cat *catalog.Catalog) *setWriter {
-	return &setWriter{ctx: ctx, t: t, dir: dir, cat: cat}
+	flush, err := transports.DeferDirSync(t, dir)
+	if err != nil { // the folder's syncs are not deferred, then
+		flush = func(context.Context) error { return nil }
+	}
+	return &setWriter{ctx: ctx, t: t, dir: dir, cat: cat, flushDirs: flush}
 }
 
 // update changes the catalog while progress.json writes may read it.
@@ -137,11 +148,23 @@ func (s *setWriter) wait() error {
 	return s.err
 }
 
+// discard is wait for a set that failed: it also ends the deferral of
+// the folder's directory syncs.
+func (s *setWriter) discard() error {
+	err := s.wait()
+	_ = s.flushDirs(s.ctx)
+	return err
+}
+
 // writeFinal writes catalog.json, once no progress.json write is in
-// flight (the catalog is the last file of a set).
+// flight and the folder's renames so far are durable (the catalog is the
+// last file of a set).
 func (s *setWriter) writeFinal() error {
 	if err := s.wait(); err != nil {
 		return err
+	}
+	if err := s.flushDirs(s.ctx); err != nil {
+		return &runtime.Error{Code: runtime.CodeTransport, Path: s.dir, Message: fmt.Sprintf("cannot make the set's files durable: %v", err), Err: err}
 	}
 	s.mu.Lock()
 	b, err := s.cat.Marshal()

@@ -63,7 +63,7 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 	complete := false
 	defer func() {
 		if !complete {
-			_ = sw.wait() // no progress.json write lands after the removal
+			_ = sw.discard() // no progress.json write lands after the removal
 			if rerr := removeAll(ctx, t, newID); rerr != nil {
 				r.Log.Error("synthesize failed and its partial set could not be removed; it is listed as incomplete", "set", newID, "error", rerr)
 			}
