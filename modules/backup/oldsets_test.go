@@ -2,14 +2,13 @@ package backup_test
 
 import (
 	"encoding/json"
+	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/vmlua/vmlua/internal/simtest"
-	"github.com/vmlua/vmlua/internal/vsim"
-	"github.com/vmlua/vmlua/modules/backup/catalog"
 )
 
 // TestOldSetsStillVerifyAndRestore reads sets an older vmlua wrote

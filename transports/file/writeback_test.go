@@ -3,24 +3,18 @@ package file_test
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
+	"errors"
+	"io/fs"
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/vmlua/vmlua/transports/file"
 )
 
 // TestWritebackGoroutineEndsWithTheFile writes enough for several
 // writeback kicks (they run on a goroutine of their own) and checks that
 // Close and Abort both end it, and that Close leaves every byte in place.
 func TestWritebackGoroutineEndsWithTheFile(t *testing.T) {
-	dir := t.TempDir()
-	tr, err := file.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTB(t)
 	defer tr.Close()
 	ctx := context.Background()
 	chunk := bytes.Repeat([]byte("vmlua writeback "), 1<<16) // 1 MiB
@@ -54,11 +48,11 @@ func TestWritebackGoroutineEndsWithTheFile(t *testing.T) {
 			if g := runtime.NumGoroutine(); g > before {
 				t.Errorf("%d goroutines after %s, %d before", g, tc.name, before)
 			}
-			fi, err := os.Stat(filepath.Join(dir, tc.name+".bin"))
+			fi, err := tr.Stat(ctx, tc.name+".bin")
 			switch {
-			case tc.abort && !os.IsNotExist(err):
+			case tc.abort && !errors.Is(err, fs.ErrNotExist):
 				t.Errorf("after Abort: stat %v, want not found", err)
-			case !tc.abort && (err != nil || fi.Size() != n*int64(len(chunk))):
+			case !tc.abort && (err != nil || fi.Size != n*int64(len(chunk))):
 				t.Errorf("after Close: %v, size %v, want %d", err, fi, n*len(chunk))
 			}
 		})
