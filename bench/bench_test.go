@@ -56,3 +56,24 @@ func TestShortRunProducesEveryFigure(t *testing.T) {
 		}
 	}
 }
+
+// TestHashBound checks the bounds' arithmetic: 1 GiB at 1024 MiB/s per core
+// is 1 s on one core, 0.5 s on two; against a 2 s baseline that is 2× and
+// 4× at most.
+func TestHashBound(t *testing.T) {
+	b := hashBound{rate: 1024, cores: 2}
+	for _, c := range []struct {
+		cores int
+		want  float64
+	}{{1, 2}, {2, 4}} {
+		if got := b.ratio(2*time.Second, 1<<30, c.cores); got < c.want-1e-9 || got > c.want+1e-9 {
+			t.Errorf("ratio on %d cores = %v, want %v", c.cores, got, c.want)
+		}
+	}
+	if n := b.note(2*time.Second, 1<<30); !strings.Contains(n, "4.00× at most with span digests on 2 cores") || !strings.Contains(n, "2.00× with one whole-stream sha256") {
+		t.Errorf("note = %q", n)
+	}
+	if r := sha256Rate(true); r <= 0 {
+		t.Errorf("sha256Rate = %v", r)
+	}
+}

@@ -61,22 +61,29 @@ func (h *harness) fig1(ctx context.Context) []figure {
 	}
 	os.RemoveAll(out)
 	e := median(tExp)
+	hb := h.hashBound()
 	rate := func(d time.Duration) string { return fmt.Sprintf("%.0f MiB/s", mibps(size, d)) }
+	// goal 0: issue 14 sets none (its goals are on the + sync rows, the
+	// durability vmlua gives)
 	row := func(id, base string, b time.Duration, goal float64, note string) figure {
 		r := b.Seconds() / e.Seconds()
-		return figure{ID: id, What: what(base), Value: rate(e), Baseline: rate(b), Ratio: r,
+		f := figure{ID: id, What: what(base), Value: rate(e), Baseline: rate(b), Ratio: r,
 			RatioMeaning: base + " time / vmlua time (vmlua: a whole `vmlua run` process: log-in, add_redo, export with span digests and fsync, commit)",
-			Goal:         fmt.Sprintf("≥ %.1f×", goal), Met: met(r >= goal), Note: note}
+			Note:         note + "; " + hb.note(b, size)}
+		if goal > 0 {
+			f.Goal, f.Met = fmt.Sprintf("≥ %.1f×", goal), met(r >= goal)
+		}
+		return f
 	}
 	govcNote := "govc: govmomi v0.56.0's own datastore.download command (bench/govc)"
 	if h.govcNote != "" {
 		govcNote = h.govcNote
 	}
 	return []figure{
-		row("1a", "cp", median(tCp), 0.9, fmt.Sprintf("median of %d; the flat file is read from the page cache; cp alone leaves its bytes in the page cache", reps)),
-		row("1b", "cp + sync", median(tCpSync), 0.9, "cp then `sync FILE`: the durability vmlua's file:// gives (fsync before rename)"),
-		row("1c", "govc datastore.download", median(tGovc), 1.0, govcNote),
-		row("1d", "govc datastore.download + sync", median(tGovcSync), 1.0, "govc then `sync FILE`"),
+		row("1a", "cp", median(tCp), 0, fmt.Sprintf("median of %d; the flat file is read from the page cache; cp alone leaves its bytes in the page cache", reps)),
+		row("1b", "cp + sync", median(tCpSync), 0.7, "cp then `sync FILE`: the durability vmlua's file:// gives (fsync before rename)"),
+		row("1c", "govc datastore.download", median(tGovc), 0, govcNote),
+		row("1d", "govc datastore.download + sync", median(tGovcSync), 1.2, "govc then `sync FILE`"),
 	}
 }
 
@@ -111,13 +118,18 @@ func (h *harness) fig2(ctx context.Context) []figure {
 				return
 			}
 		}
-		figs = append(figs, figure{ID: id, What: w, Value: fmt.Sprintf("%.0f MiB/s", v), Baseline: fmt.Sprintf("%.0f MiB/s", b),
-			Ratio: r, RatioMeaning: meaning, Goal: fmt.Sprintf("≥ %g×", goal), Met: met(r >= goal), Note: "from `go test -bench " + bench + " -benchtime 1x`"})
+		f := figure{ID: id, What: w, Value: fmt.Sprintf("%.0f MiB/s", v), Baseline: fmt.Sprintf("%.0f MiB/s", b),
+			Ratio: r, RatioMeaning: meaning, Note: "from `go test -bench " + bench + " -benchtime 1x`"}
+		if goal > 0 { // 0: issue 14 sets none (its goal is on the + sync row)
+			f.Goal, f.Met = fmt.Sprintf("≥ %g×", goal), met(r >= goal)
+		}
+		figs = append(figs, f)
 	}
-	// hashBound adds to a figure's note the best ratio any uploader that
-	// sha256s every byte could reach in this run: the baseline's time over
-	// the CPU time of sha256 of the same bytes on one core.
-	hashBound := func(id, bench, unit, hashUnit string) {
+	// addHashBound adds to a figure's note the best ratio any uploader
+	// that sha256s every byte could reach in this run: the baseline's time
+	// over the time sha256 of the same bytes takes spread over the cores
+	// (span digests, the parallel bound), and on one core.
+	addHashBound := func(id, bench, unit, hashUnit string) {
 		hb, e1 := get(res, bench, unit)
 		hc, e2 := get(res, bench, hashUnit)
 		if e1 != nil || e2 != nil {
@@ -126,7 +138,7 @@ func (h *harness) fig2(ctx context.Context) []figure {
 		for i := range figs {
 			if figs[i].ID == id && figs[i].Err == "" {
 				cores := runtime.GOMAXPROCS(0)
-				figs[i].Note += fmt.Sprintf("; bound by hashing in this run: %.2f× at most with one whole-stream sha256, %.2f× with span digests on %d cores (sha256 of 1 GiB takes %.0f ms of one core; %s)", hb, hb*float64(cores), cores, hc, bench)
+				figs[i].Note += fmt.Sprintf("; bound by hashing in this run: %.2f× at most with span digests on %d cores (sha256 %.0f MiB/s per core × %d), %.2f× with one whole-stream sha256 on one core (%s)", hb*float64(cores), cores, 1024/(hc/1000), cores, hb, bench)
 			}
 		}
 	}
@@ -145,14 +157,14 @@ func (h *harness) fig2(ctx context.Context) []figure {
 		figs = append(figs, figure{ID: id, What: w, Value: rate(v), Baseline: rate(b), Ratio: r, RatioMeaning: meaning,
 			Goal: fmt.Sprintf("≥ %g×", goal), Met: met(r >= goal), Note: "from `go test -bench '" + bench + "|" + base + "' -benchtime 1x`, one after the other"})
 	}
-	metric("2a", "file:// Upload vs cp", "transports/file/BenchmarkUploadVsCp", "upload-MiB/s", "cp-MiB/s", "upload/cp", 0.9, "cp time / Upload time (Upload: span digests on every core, fsync, rename)")
+	metric("2a", "file:// Upload vs cp", "transports/file/BenchmarkUploadVsCp", "upload-MiB/s", "cp-MiB/s", "upload/cp", 0, "cp time / Upload time (Upload: span digests on every core, fsync, rename)")
 	metric("2b", "file:// Upload vs cp + sync", "transports/file/BenchmarkUploadVsCp", "upload-MiB/s", "cp+sync-MiB/s", "upload/cp+sync", 0.9, "cp+sync time / Upload time")
 	metric("2c", "sftp:// Upload vs OpenSSH scp", "transports/sftp/BenchmarkUploadVsScp", "upload-MiB/s", "scp-MiB/s", "upload/scp", 0.9, "scp time / Upload time, same sshd")
 	metric("2d", "ftp:// Upload vs curl -T", "transports/ftp/BenchmarkUploadVsCurl/ftp", "upload-MiB/s", "curl-MiB/s", "upload/curl", 0.9, "curl time / Upload time, same vsftpd")
 	metric("2e", "ftps:// Upload vs curl -T --ssl-reqd", "transports/ftp/BenchmarkUploadVsCurl/ftps", "upload-MiB/s", "curl-MiB/s", "upload/curl", 0.9, "curl time / Upload time, same vsftpd")
-	hashBound("2a", "transports/file/BenchmarkUploadVsCp", "hash-bound-upload/cp", "sha256-cpu-ms/GiB")
-	hashBound("2b", "transports/file/BenchmarkUploadVsCp", "hash-bound-upload/cp+sync", "sha256-cpu-ms/GiB")
-	hashBound("2d", "transports/ftp/BenchmarkUploadCPUVsCurl", "hash-bound-upload/curl", "read+sha256-cpu-ms/GiB")
+	addHashBound("2a", "transports/file/BenchmarkUploadVsCp", "hash-bound-upload/cp", "sha256-cpu-ms/GiB")
+	addHashBound("2b", "transports/file/BenchmarkUploadVsCp", "hash-bound-upload/cp+sync", "sha256-cpu-ms/GiB")
+	addHashBound("2d", "transports/ftp/BenchmarkUploadCPUVsCurl", "hash-bound-upload/curl", "read+sha256-cpu-ms/GiB")
 	pair("2f", "smb:// Upload vs smbclient put", "transports/smb/BenchmarkUpload1GiB", "transports/smb/BenchmarkSmbclientPut1GiB", 0.8, "smbclient time / Upload time, smbd with signing optional")
 	pair("2g", "nfs:// Upload vs the library's sequential writer", "transports/nfs/BenchmarkUpload1GiB/params=", "transports/nfs/BenchmarkLibrarySequentialWriter1GiB", 4, "sequential-writer time / Upload time, same nfs-ganesha")
 	return figs
@@ -170,9 +182,12 @@ func (h *harness) fig34(ctx context.Context) []figure {
 		if e := firstErr(err, e1, e2, e3); e != nil {
 			figs = append(figs, failed("3", w, e))
 		} else {
+			hb := h.hashBound()
+			base := time.Duration(ref * float64(time.Millisecond))
 			figs = append(figs, figure{ID: "3", What: w, Value: fmt.Sprintf("%.0f ms", ns/1e6), Baseline: fmt.Sprintf("%.0f ms", ref), Ratio: r,
-				RatioMeaning: "zstd -T0 time / vmlua backup time", Goal: "≥ 0.8×", Met: met(r >= 0.8),
-				Note: "modules/backup BenchmarkBackupZstd1GiB (same size in --short)"})
+				RatioMeaning: "zstd -T0 time / vmlua backup time", Goal: "≥ 0.5×", Met: met(r >= 0.5),
+				Note: fmt.Sprintf("modules/backup BenchmarkBackupZstd1GiB (same size in --short); %s; the sparse stream's content_sha256 still runs on one core, so the one-core bound is the one that applies to it",
+					hb.note(base, 1<<30))})
 		}
 	}
 	{
@@ -187,7 +202,7 @@ func (h *harness) fig34(ctx context.Context) []figure {
 			// tracking); the figure is the one with tracking
 			_ = ns
 			figs = append(figs, figure{ID: "4", What: w, Value: fmt.Sprintf("%.0f ms", ref/r), Baseline: fmt.Sprintf("%.0f ms", ref), Ratio: r,
-				RatioMeaning: "read-every-byte time (datastore download) / vmlua backup time", Goal: "≥ 10×", Met: met(r >= 10),
+				RatioMeaning: "read-every-byte time (datastore download) / vmlua backup time", Goal: "≥ 12×", Met: met(r >= 12),
 				Note: "modules/backup BenchmarkMostlyEmptyDisk2GiB: 2 GiB, not the issue's 10 GiB (the ratio depends on the written fraction, not the size; the benchmark's size is fixed); changed block tracking on, as mode=\"auto\" sets it up, so only the areas QueryChangedDiskAreas(\"*\") names are read"})
 		}
 	}
@@ -218,7 +233,8 @@ func (h *harness) fig10(ctx context.Context) []figure {
 		{ID: "10b", What: wb, Value: fmt.Sprintf("%.2f MiB read", rd*ch), Baseline: fmt.Sprintf("%.2f MiB changed", ch), Ratio: rd,
 			RatioMeaning: "bytes read for the incremental / bytes the guest changed", Goal: "≤ 1.1×", Met: met(rd <= 1.1)},
 		{ID: "10c", What: wc, Value: fmt.Sprintf("%.0f ms", ri), Baseline: fmt.Sprintf("%.0f ms", rf), Ratio: rf / ri,
-			RatioMeaning: "restore time of the full / restore time of the 5th incremental's point (the chain is applied on the fly)"},
+			RatioMeaning: "restore time of the full / restore time of the 5th incremental's point (the chain is applied on the fly)",
+			Goal:         "≥ 1.0×", Met: met(rf/ri >= 1.0)},
 	}
 }
 

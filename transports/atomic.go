@@ -377,8 +377,9 @@ type onlyReader struct{ io.Reader }
 // Upload streams r to path on t atomically (see AtomicWriter.Commit) and
 // returns the byte count and sha256 (or span digest, opts.Spans). Memory
 // use is constant: reading the source, hashing and writing overlap,
-// through four 1 MiB buffers (twelve with span digests, so that three
-// spans are in flight and two cores hash at once). On
+// through up to four 1 MiB buffers (twelve with span digests, so that three
+// spans are in flight and two cores hash at once), made as the stream
+// needs them. On
 // failure or cancellation nothing appears under path and the temporary
 // file is removed (best effort: a dead server cannot remove anything).
 // Upload never returns while a Read on r is still running.
@@ -414,22 +415,32 @@ func pipeCopy(w *AtomicWriter, r io.Reader) error {
 	if spansOnly {
 		nbuf = spanBufs
 	}
+	// buffers are made as the stream needs them (a small file, most of a
+	// set's, needs one, not nbuf)
 	free := make(chan []byte, nbuf)
-	for range nbuf {
-		free <- make([]byte, copyBufSize)
-	}
 	full := make(chan chunk, nbuf)  // never blocks: only nbuf buffers exist
 	sent := make(chan []byte, nbuf) // likewise
 	stop := make(chan struct{})
 	hashed := make(chan struct{})
 	go func() {
 		defer close(full)
+		made := 0
 		for {
 			var b []byte
 			select {
-			case <-stop:
-				return
 			case b = <-free:
+			default:
+				if made < nbuf {
+					made++
+					b = make([]byte, copyBufSize)
+				}
+			}
+			if b == nil {
+				select {
+				case <-stop:
+					return
+				case b = <-free:
+				}
 			}
 			select {
 			case <-stop:

@@ -63,6 +63,27 @@ type Writer struct {
 	any     bool // a chunk was submitted
 }
 
+// encoders are the zstd encoders Writers share, by worker count: EncodeAll
+// may be called from many goroutines at once, and an encoder keeps the
+// history buffers of its block encoders, which each new one allocated and
+// zeroed again (several MiB per disk, a fixed cost of every backup set).
+var encoders sync.Map // int -> *zstd.Encoder
+
+func sharedEncoder(workers int) (*zstd.Encoder, error) {
+	if e, ok := encoders.Load(workers); ok {
+		return e.(*zstd.Encoder), nil
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(workers), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithZeroFrames(true))
+	if err != nil {
+		return nil, err
+	}
+	e, loaded := encoders.LoadOrStore(workers, enc)
+	if loaded {
+		enc.Close()
+	}
+	return e.(*zstd.Encoder), nil
+}
+
 // NewWriter starts a compressor of algo on w with workers goroutines (0:
 // one per CPU). For None it passes bytes through.
 func NewWriter(w io.Writer, algo string, workers int) (io.WriteCloser, error) {
@@ -77,7 +98,7 @@ func NewWriter(w io.Writer, algo string, workers int) (io.WriteCloser, error) {
 	}
 	cw := &Writer{w: w, algo: algo, queue: make(chan *job, workers), work: make(chan *job, workers), collect: make(chan error, 1), free: make(chan []byte, 2*workers+1), outFree: make(chan []byte, 2*workers+1)}
 	if algo == Zstd {
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(workers), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithZeroFrames(true))
+		enc, err := sharedEncoder(workers)
 		if err != nil {
 			return nil, err
 		}
@@ -218,9 +239,6 @@ func (c *Writer) Close() error {
 	close(c.queue)
 	c.wg.Wait()
 	err := <-c.collect
-	if c.zenc != nil {
-		c.zenc.Close()
-	}
 	if c.err == nil {
 		c.err = err
 	}

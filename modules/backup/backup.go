@@ -202,7 +202,7 @@ func openSet(ctx context.Context, t transports.Transport, name string, cat *cata
 
 // dropPartialSet removes the set of a failed backup.
 func dropPartialSet(r *runtime.Run, t transports.Transport, sw *setWriter, name string) {
-	_ = sw.Wait() // no progress.json write lands after the removal
+	_ = sw.Discard() // no progress.json write lands after the removal
 	if rerr := sets.RemoveAll(r.Context(), t, sw.dir); rerr != nil {
 		r.Log.Error("backup failed and its partial set could not be removed; it is listed as incomplete", "vm", name, "set", sw.dir, "error", rerr)
 	} else {

@@ -11,6 +11,8 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vmlua/vmlua/transports"
@@ -59,7 +61,13 @@ func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.
 type Transport struct {
 	root *os.Root
 	dir  string
+
+	dmu      sync.Mutex
+	deferred map[string]bool // directory -> a Rename into it was not synced (DeferDirSync)
 }
+
+// syncedDirs counts directory syncs (tests).
+var syncedDirs atomic.Int64
 
 var _ transports.Transport = (*Transport)(nil)
 
@@ -210,16 +218,64 @@ func (t *Transport) Rename(ctx context.Context, from, to string) error {
 	if err := t.root.Rename(cf, ct); err != nil {
 		return t.wrap("rename", from+" to "+to, err)
 	}
-	if err := t.syncDir(path.Dir(ct)); err != nil {
+	if err := t.syncDirOrDefer(path.Dir(ct)); err != nil {
 		return t.wrap("rename", from+" to "+to, err)
 	}
 	if path.Dir(cf) != path.Dir(ct) {
-		return t.wrap("rename", from+" to "+to, t.syncDir(path.Dir(cf)))
+		return t.wrap("rename", from+" to "+to, t.syncDirOrDefer(path.Dir(cf)))
 	}
 	return nil
 }
 
+// DeferDirSync implements transports.DirSyncDeferrer: Renames into dir
+// leave its sync to flush, which syncs it once (when a Rename was
+// deferred) and ends the deferral.
+func (t *Transport) DeferDirSync(dir string) (func(context.Context) error, error) {
+	c, err := clean(dir)
+	if err != nil {
+		return nil, err
+	}
+	t.dmu.Lock()
+	if t.deferred == nil {
+		t.deferred = map[string]bool{}
+	}
+	if _, ok := t.deferred[c]; !ok {
+		t.deferred[c] = false
+	}
+	t.dmu.Unlock()
+	var once sync.Once
+	return func(ctx context.Context) error {
+		var err error
+		once.Do(func() {
+			t.dmu.Lock()
+			dirty, ok := t.deferred[c]
+			delete(t.deferred, c)
+			t.dmu.Unlock()
+			if ok && dirty {
+				if err = ctx.Err(); err == nil {
+					err = t.wrap("sync directory", dir, t.syncDir(c))
+				}
+			}
+		})
+		return err
+	}, nil
+}
+
+// syncDirOrDefer syncs dir, or notes that it must be synced when its
+// syncs are deferred.
+func (t *Transport) syncDirOrDefer(dir string) error {
+	t.dmu.Lock()
+	if _, ok := t.deferred[dir]; ok {
+		t.deferred[dir] = true
+		t.dmu.Unlock()
+		return nil
+	}
+	t.dmu.Unlock()
+	return t.syncDir(dir)
+}
+
 func (t *Transport) syncDir(dir string) error {
+	syncedDirs.Add(1)
 	d, err := t.root.Open(dir)
 	if err != nil {
 		return err
@@ -267,12 +323,48 @@ type writer struct {
 	name string
 	done bool
 	off  int64 // bytes written
-	kick int64 // writeback was started for [0, kick)
+	kick int64 // writeback was asked for [0, kick)
+	// kicks takes ranges to start the writeback of to a goroutine of
+	// their own (sync_file_range can wait for the disk's queue; Write
+	// should not); kicked is closed when that goroutine is gone. Both nil
+	// until the first range.
+	kicks  chan [2]int64
+	kicked chan struct{}
 }
 
 // writebackEvery is how many written bytes make Write start their
 // writeback (see startWriteback), so the disk works while the stream runs.
 const writebackEvery = 16 << 20
+
+// kickWriteback hands [w.kick, w.off) to the writeback goroutine without
+// waiting: when that goroutine is still busy with the range before, the
+// bytes stay in w.kick's range and go with the next one.
+func (w *writer) kickWriteback() {
+	if w.kicks == nil {
+		w.kicks, w.kicked = make(chan [2]int64, 1), make(chan struct{})
+		go func(f *os.File) {
+			defer close(w.kicked)
+			for r := range w.kicks {
+				startWriteback(f, r[0], r[1])
+			}
+		}(w.f)
+	}
+	select {
+	case w.kicks <- [2]int64{w.kick, w.off - w.kick}:
+		w.kick = w.off
+	default:
+	}
+}
+
+// stopWriteback ends the writeback goroutine and waits for it, so that no
+// sync_file_range is still running when the file is synced or closed.
+func (w *writer) stopWriteback() {
+	if w.kicks != nil {
+		close(w.kicks)
+		<-w.kicked
+		w.kicks = nil
+	}
+}
 
 func (w *writer) Write(b []byte) (int, error) {
 	if w.done {
@@ -284,8 +376,7 @@ func (w *writer) Write(b []byte) (int, error) {
 	n, err := w.f.Write(b)
 	w.off += int64(n)
 	if w.off-w.kick >= writebackEvery {
-		startWriteback(w.f, w.kick, w.off-w.kick)
-		w.kick = w.off
+		w.kickWriteback()
 	}
 	return n, w.t.wrap("write", w.name, err)
 }
@@ -304,6 +395,7 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.done = true
+	w.stopWriteback()
 	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -316,6 +408,7 @@ func (w *writer) Abort() error {
 		return nil
 	}
 	w.done = true
+	w.stopWriteback()
 	w.f.Close()
 	err := w.t.root.Remove(w.path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -34,11 +34,18 @@ func SetProgressEvery(d time.Duration) (restore func()) {
 // with the catalog as it is when that write starts), so the backup goes on
 // while the target makes it durable. Wait ends every write in flight:
 // catalog.json is written only after that (WriteFinal), and so is the
-// removal of a failed set, so no progress.json lands after either.
+// removal of a failed set (Discard), so no progress.json lands after
+// either.
+//
+// The set folder's directory syncs (file:// syncs the directory after
+// every rename) are deferred to one, made before catalog.json is written
+// (transports.DeferDirSync): a set is complete only through its catalog,
+// so the files before it need to be durable only by then.
 type Writer struct {
-	ctx context.Context
-	t   transports.Transport
-	dir string
+	ctx       context.Context
+	t         transports.Transport
+	dir       string
+	flushDirs func(context.Context) error
 
 	mu     sync.Mutex // guards cat and the fields below
 	cat    *catalog.Catalog
@@ -51,7 +58,11 @@ type Writer struct {
 }
 
 func NewWriter(ctx context.Context, t transports.Transport, dir string, cat *catalog.Catalog) *Writer {
-	return &Writer{ctx: ctx, t: t, dir: dir, cat: cat}
+	flush, err := transports.DeferDirSync(t, dir)
+	if err != nil { // the folder's syncs are not deferred, then
+		flush = func(context.Context) error { return nil }
+	}
+	return &Writer{ctx: ctx, t: t, dir: dir, cat: cat, flushDirs: flush}
 }
 
 // Update changes the catalog while progress.json writes may read it.
@@ -145,11 +156,23 @@ func (s *Writer) Wait() error {
 	return s.err
 }
 
+// Discard is Wait for a set that failed: it also ends the deferral of
+// the folder's directory syncs.
+func (s *Writer) Discard() error {
+	err := s.Wait()
+	_ = s.flushDirs(s.ctx)
+	return err
+}
+
 // WriteFinal writes catalog.json, once no progress.json write is in
-// flight (the catalog is the last file of a set).
+// flight and the folder's renames so far are durable (the catalog is the
+// last file of a set).
 func (s *Writer) WriteFinal() error {
 	if err := s.Wait(); err != nil {
 		return err
+	}
+	if err := s.flushDirs(s.ctx); err != nil {
+		return &runtime.Error{Code: runtime.CodeTransport, Path: s.dir, Message: fmt.Sprintf("cannot make the set's files durable: %v", err), Err: err}
 	}
 	s.mu.Lock()
 	b, err := s.cat.Marshal()

@@ -220,3 +220,57 @@ func TestAFailedProgressWriteFailsTheSet(t *testing.T) {
 		t.Error("catalog.json was written after a failed progress write")
 	}
 }
+
+// deferring is a recorder whose directory syncs can be deferred: it
+// records each flush among the renames.
+type deferring struct {
+	*recorder
+	deferred []string
+}
+
+func (d *deferring) DeferDirSync(dir string) (func(context.Context) error, error) {
+	d.mu.Lock()
+	d.deferred = append(d.deferred, dir)
+	d.mu.Unlock()
+	return func(context.Context) error {
+		d.mu.Lock()
+		d.renames = append(d.renames, "flush "+dir)
+		d.mu.Unlock()
+		return nil
+	}, nil
+}
+
+// The set folder's directory syncs are deferred to one flush, made after
+// the last progress.json and before catalog.json is renamed into place;
+// a failed set ends the deferral too (discard).
+func TestTheSetFolderIsSyncedOnceBeforeTheCatalog(t *testing.T) {
+	withProgressEvery(t, time.Hour)
+	for _, failed := range []bool{false, true} {
+		d := &deferring{recorder: newRecorder(t)}
+		cat := catalog.New()
+		cat.ID, cat.Started, cat.VM.Name = "VM/20250101T000000Z", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), "VM"
+		if err := d.MkdirAll(context.Background(), cat.ID); err != nil {
+			t.Fatal(err)
+		}
+		sw := NewWriter(context.Background(), d, cat.ID, cat)
+		if len(d.deferred) != 1 || d.deferred[0] != cat.ID {
+			t.Fatalf("deferred %q, want the set folder", d.deferred)
+		}
+		sw.Progress()
+		if err := sw.Add(file1("a.vmx")); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{catalog.ProgressName, "flush " + cat.ID, catalog.FileName}
+		if failed {
+			if err := sw.Discard(); err != nil {
+				t.Fatal(err)
+			}
+			want = want[:2]
+		} else if err := sw.WriteFinal(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(d.renames, ", "); got != strings.Join(want, ", ") {
+			t.Errorf("failed=%v: renames and flushes %s, want %s", failed, got, strings.Join(want, ", "))
+		}
+	}
+}

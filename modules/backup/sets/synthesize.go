@@ -63,7 +63,7 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 	complete := false
 	defer func() {
 		if !complete {
-			_ = sw.Wait() // no progress.json write lands after the removal
+			_ = sw.Discard() // no progress.json write lands after the removal
 			if rerr := RemoveAll(ctx, t, newID); rerr != nil {
 				r.Log.Error("synthesize failed and its partial set could not be removed; it is listed as incomplete", "set", newID, "error", rerr)
 			}
