@@ -1,6 +1,6 @@
 ---@meta _
 -- vmlua's Lua API for lua-language-server (VS Code, Neovim): completion, hover docs and type checks.
--- Generated from the modules' registration (internal/docgen); do not edit; run: go run ./cmd/vmlua docs
+-- Generated from the modules' registration (internal/cli/docgen); do not edit; run: go run ./cmd/vmlua docs
 -- Setup: add this folder (editor/) to Lua.workspace.library; see editor/README.md.
 
 ---A vmlua error as pcall returns it; `tostring(err)` renders it as one line.

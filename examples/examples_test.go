@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/simtest"
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/all"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
 )

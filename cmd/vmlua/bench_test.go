@@ -4,7 +4,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 )
 
 // BenchmarkStartup: 'vmlua run' of a trivial script as a process, the way

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/docgen"
+	"github.com/vmlua/vmlua/internal/cli/docgen"
 )
 
 // TestTheCommittedCLIReferenceIsUpToDate fails when a verb, its flags or

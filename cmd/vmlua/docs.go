@@ -6,7 +6,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/vmlua/vmlua/internal/docgen"
+	"github.com/vmlua/vmlua/internal/cli/docgen"
 	"github.com/vmlua/vmlua/modules/all"
 )
 

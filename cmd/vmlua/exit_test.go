@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 )
 
 // documentedStatuses reads the exit status table of docs/operations.md.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 )
 
 // TestDemoRunTwiceKeepsEditsAndReplacesItsOwnSets: a second 'vmlua demo'

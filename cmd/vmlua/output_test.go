@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 )
 
 func TestParseFlagsAcceptsFlagsAnywhereBeforeALoneDoubleDash(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/config"
-	"github.com/vmlua/vmlua/internal/logattr"
-	"github.com/vmlua/vmlua/internal/progress"
+	"github.com/vmlua/vmlua/internal/cli/config"
+	"github.com/vmlua/vmlua/internal/cli/logattr"
+	"github.com/vmlua/vmlua/internal/cli/progress"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/question"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi/vim25/mo"

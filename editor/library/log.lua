@@ -1,6 +1,6 @@
 ---@meta log
 -- Lets lua-language-server resolve require "log" to the definitions in editor/vmlua.d.lua.
--- Generated (internal/docgen); do not edit; run: go run ./cmd/vmlua docs
+-- Generated (internal/cli/docgen); do not edit; run: go run ./cmd/vmlua docs
 
 ---@type vmlua.log
 local log

@@ -2,7 +2,7 @@ package backup_test
 
 import (
 	"encoding/json"
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"os"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
 )

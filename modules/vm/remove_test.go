@@ -1,7 +1,7 @@
 package vm_test
 
 import (
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"strings"
 	"testing"
 
@@ -11,7 +11,7 @@ import (
 )
 
 // TestSnapshotRemovalRecovers covers the fixes the fault matrix
-// (internal/faultmatrix) asked for: a failed snapshot removal is retried
+// (internal/harness/faultmatrix) asked for: a failed snapshot removal is retried
 // with back-off, a merge that failed half-way is finished by consolidating
 // the disks, and a snapshot a failed CreateSnapshot task made anyway is
 // removed.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"net/url"
 	"os"
 	"path/filepath"

@@ -2,7 +2,7 @@ package vm_test
 
 import (
 	"context"
-	"github.com/vmlua/vmlua/internal/simtest"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"log/slog"
 	"os"
 	"path/filepath"

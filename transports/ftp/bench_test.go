@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/transporttest"
 )

@@ -3,7 +3,7 @@ package ftp_test
 import (
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports/transporttest"
 )
 

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/transporttest"
 )

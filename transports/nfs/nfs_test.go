@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/nfs"
 	"github.com/vmlua/vmlua/transports/transporttest"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/sftp"
 	"github.com/vmlua/vmlua/transports/transporttest"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/smb"
 	"github.com/vmlua/vmlua/transports/transporttest"

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/simtest"
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/simtest"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/host"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/testservers"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/vm"

@@ -33,7 +33,7 @@ func writeDefs(b *bytes.Buffer, mods []*runtime.Module) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("---@meta _\n")
 	p("-- vmlua's Lua API for lua-language-server (VS Code, Neovim): completion, hover docs and type checks.\n")
-	p("-- Generated from the modules' registration (internal/docgen); do not edit; run: %s\n", Command)
+	p("-- Generated from the modules' registration (internal/cli/docgen); do not edit; run: %s\n", Command)
 	p("-- Setup: add this folder (editor/) to Lua.workspace.library; see editor/README.md.\n\n")
 
 	p("---A vmlua error as pcall returns it; `tostring(err)` renders it as one line.\n")
@@ -107,7 +107,7 @@ func writeStub(b *bytes.Buffer, owner string, f runtime.Func) {
 func shim(m *runtime.Module) []byte {
 	return []byte(fmt.Sprintf(`---@meta %s
 -- Lets lua-language-server resolve require "%s" to the definitions in editor/vmlua.d.lua.
--- Generated (internal/docgen); do not edit; run: %s
+-- Generated (internal/cli/docgen); do not edit; run: %s
 
 ---@type %s
 local %s
@@ -118,7 +118,7 @@ return %s
 
 const editorREADME = `# Editor support
 
-<!-- Generated (internal/docgen); do not edit; run: ` + Command + ` -->
+<!-- Generated (internal/cli/docgen); do not edit; run: ` + Command + ` -->
 
 ` + "`vmlua.d.lua`" + ` describes vmlua's Lua API to [lua-language-server](https://luals.github.io)
 (VS Code's "Lua" extension by sumneko, Neovim's lua_ls): completion of module functions, object

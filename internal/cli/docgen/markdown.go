@@ -12,7 +12,7 @@ import (
 func writeLuaAPI(b *bytes.Buffer, mods []*runtime.Module) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("# Lua API reference\n\n")
-	p("<!-- Generated from the modules' registration (internal/docgen); do not edit; run: %s -->\n\n", Command)
+	p("<!-- Generated from the modules' registration (internal/cli/docgen); do not edit; run: %s -->\n\n", Command)
 	p("A script loads vmlua's modules with `require` (`local vm = require \"vm\"`) and calls their functions with `.`; " +
 		"the objects they return (a `VM`, a `Transport`, ...) have fields (`v.name`) and methods called with `:` (`v:add_redo(\"scsi0:1\")`). " +
 		"Arguments in brackets are optional. Types: `A|B` is either, `{T}` a list of T, `{K=V}` a table from K to V, `nil` nothing found.\n\n")

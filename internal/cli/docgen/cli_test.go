@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/docgen"
+	"github.com/vmlua/vmlua/internal/cli/docgen"
 )
 
 func TestTheCLIReferenceRendersAVerbsHelp(t *testing.T) {

@@ -26,7 +26,7 @@ type Verb struct {
 // footer.
 func CLI(verbs []Verb) File {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Command-line reference\n\n<!-- Generated from cmd/vmlua's verbs (internal/docgen); do not edit; run: %s -->\n", Command)
+	fmt.Fprintf(&b, "# Command-line reference\n\n<!-- Generated from cmd/vmlua's verbs (internal/cli/docgen); do not edit; run: %s -->\n", Command)
 	b.WriteString(cliIntro)
 	b.WriteString("\n| command | what it does |\n|---|---|\n")
 	for _, v := range verbs {

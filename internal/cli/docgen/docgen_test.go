@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmlua/vmlua/internal/docgen"
+	"github.com/vmlua/vmlua/internal/cli/docgen"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/runtime"
 	lua "github.com/yuin/gopher-lua"

@@ -2,7 +2,7 @@
 // backup can meet — vSphere faults, dropped sessions, a dying or full or
 // refusing target, questions, script errors, timeouts, signals — run
 // against the vSphere simulator (internal/vsim) and real test servers
-// (internal/testservers), with the same invariants checked for each cell.
+// (internal/harness/testservers), with the same invariants checked for each cell.
 // The matrix is test code (matrix_test.go); docs/reliability.md lists its
 // cells and what each one proves.
 package faultmatrix
