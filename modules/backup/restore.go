@@ -83,8 +83,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 		r.Log.Warn("restore: the set does not hold every disk of the VM; the restored VM has these removed (present=FALSE in its .vmx): restore or re-attach them separately",
 			"vm", name, "set", cat.ID, "status", cat.StatusOf(), "missing_disks", strings.Join(ids, ", "))
 	}
-	profile, _ := r.Value("vm.profile", nil).(string)
-	conn, err := vm.Connect(r, profile)
+	conn, err := vm.RunConn(r)
 	if err != nil {
 		return nil, cat, err
 	}

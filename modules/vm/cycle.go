@@ -57,12 +57,15 @@ type cycle struct {
 }
 
 func cycleOf(r *runtime.Run) *cycle {
-	return r.Value("vm.cycle", func() any {
+	return cycleKey.Init(r, func() *cycle {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
 		return &cycle{runID: hex.EncodeToString(b), vms: map[string]*vmRedos{}}
-	}).(*cycle)
+	})
 }
+
+// cycleKey holds the run's *cycle.
+var cycleKey = runtime.NewKey[*cycle]("vm.cycle")
 
 func (cy *cycle) forVM(ref string) *vmRedos {
 	x := cy.vms[ref]
@@ -285,8 +288,12 @@ func (c *CommitTask) Waited() { c.cleanup.Release() }
 // installs it (vmlua run --answer, question.policy).
 type QuestionPolicy func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (choiceKey string, ok bool)
 
-// PolicyKey is the run value under which a QuestionPolicy is stored.
-const PolicyKey = "vm.question_policy"
+// policyKey holds the run's QuestionPolicy.
+var policyKey = runtime.NewKey[QuestionPolicy]("vm.question_policy")
+
+// SetQuestionPolicy makes p answer the questions that block the run's own
+// operations from now on.
+func SetQuestionPolicy(r *runtime.Run, p QuestionPolicy) { policyKey.Set(r, p) }
 
 // waitTask waits for a task while watching the VM for a pending question:
 // one the run's policy answers is answered; otherwise the wait fails with
@@ -322,7 +329,7 @@ func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.T
 			if answered[q.Id] {
 				continue
 			}
-			if p, ok := r.Value(PolicyKey, nil).(QuestionPolicy); ok && p != nil {
+			if p, ok := policyKey.Get(r); ok && p != nil {
 				if key, ok := p(ctx, v.Name(), q); ok {
 					if err := v.Obj.Answer(ctx, q.Id, key); err != nil {
 						return nil, vsphereErr(err, v.Name(), "answer question "+q.Id)
