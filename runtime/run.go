@@ -90,6 +90,7 @@ type Run struct {
 	cancel  context.CancelCauseFunc
 	stopTO  context.CancelFunc
 	modules map[string]*Module
+	types   map[string]*Type // the run's modules' types, by name
 	secrets []string
 	stdout  io.Writer
 	out     outcome
@@ -132,6 +133,7 @@ func New(opts Options) (*Run, error) {
 		opts:     opts,
 		limits:   opts.Limits.withDefaults(),
 		modules:  map[string]*Module{},
+		types:    map[string]*Type{},
 		values:   map[valueKey]any{},
 		stdout:   opts.Stdout,
 	}
@@ -147,6 +149,9 @@ func New(opts Options) (*Run, error) {
 			return nil, fmt.Errorf("module %q registered twice", m.Name)
 		}
 		r.modules[m.Name] = m
+		for _, t := range m.Types {
+			r.types[t.Name] = t
+		}
 	}
 	if opts.LibDir != "" {
 		abs, err := filepath.Abs(opts.LibDir)
