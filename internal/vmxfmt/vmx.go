@@ -148,6 +148,10 @@ func ParseUUID(v string) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// SameUUID reports whether a and b are one UUID, each in the API or the
+// .vmx form, in any case.
+func SameUUID(a, b string) bool { return hexDigits(a) == hexDigits(b) }
+
 // hexDigits returns the hex digits of s, lower case; nothing else.
 func hexDigits(s string) string {
 	var b strings.Builder

@@ -2,6 +2,7 @@ package vmxfmt
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/vim25/types"
@@ -113,6 +114,8 @@ func TestUUIDAndDiskModeRoundTrip(t *testing.T) {
 		{".vmx form to API form", ParseUUID(vmx), api},
 		{".vmx form stays", UUID(vmx), vmx},
 		{"upper case API form", UUID("421C3E8A-9D36-8B02-5B8F-0CF08B3F2A4E"), vmx},
+		{"the API and .vmx forms are one UUID", fmt.Sprint(SameUUID(api, strings.ToUpper(vmx))), "true"},
+		{"two UUIDs are not", fmt.Sprint(SameUUID(api, "421c3e8a-9d36-8b02-5b8f-0cf08b3f2a4f")), "false"},
 		{"disk mode to .vmx", DiskMode("independent_persistent"), "independent-persistent"},
 		{"disk mode from .vmx", ParseDiskMode("independent-nonpersistent"), "independent_nonpersistent"},
 	} {
