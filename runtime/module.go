@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -202,8 +203,12 @@ func (m *Module) open(r *Run, L *lua.LState) *lua.LTable {
 	return mod
 }
 
-// registerType creates the metatable of t (once per state).
+// registerType creates the metatable of t (once per state), with the
+// methods the run's modules give it (see Extend).
 func (r *Run) registerType(L *lua.LState, t *Type) {
+	if own, ok := r.types[t.Name]; ok {
+		t = own
+	}
 	name := metatableName(t)
 	if _, ok := L.GetTypeMetatable(name).(*lua.LTable); ok {
 		return
@@ -291,4 +296,37 @@ func (r *Run) wrap(L *lua.LState, name string, fn func(r *Run, L *lua.LState) in
 		}
 		return fn(r, L)
 	})
+}
+
+// Extend returns mods with fs added to the methods of the type named
+// t.Name that one of them owns: how one module adds methods to another's
+// type when the owner cannot list them (the backup module's v:backup on
+// the vm module's VM; vm cannot import backup, which imports it). The
+// modules and types given are not changed: the result holds copies of
+// the owning module and of its type. A run, 'vmlua check' and the
+// reference see the added methods as the type's own. It panics when no
+// module owns the type or a method is defined twice, as a module list
+// with either is a programming error.
+func Extend(mods []*Module, t *Type, fs ...Func) []*Module {
+	out := slices.Clone(mods)
+	for i, m := range out {
+		for j, owned := range m.Types {
+			if owned.Name != t.Name {
+				continue
+			}
+			ext := *owned
+			ext.Methods = slices.Concat(owned.Methods, fs)
+			for _, f := range fs {
+				if _, dup := owned.Method(f.Name); dup {
+					panic(fmt.Sprintf("runtime.Extend: %s:%s is defined twice", t.Name, f.Name))
+				}
+			}
+			mod := *m
+			mod.Types = slices.Clone(m.Types)
+			mod.Types[j] = &ext
+			out[i] = &mod
+			return out
+		}
+	}
+	panic(fmt.Sprintf("runtime.Extend: no module owns type %s", t.Name))
 }

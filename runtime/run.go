@@ -67,15 +67,16 @@ type Options struct {
 	Credentials map[string]transports.Credentials
 	Progress    Progress
 	Limits      Limits
-	// Shared holds objects shared between runs of one process (a fleet run's
-	// connection pool), keyed by module name.
-	Shared map[string]any
+	// shared holds objects shared between runs of one process (a fleet
+	// run's connection pool), by SharedKey; the owning modules set them
+	// (vm.SharePool).
+	shared map[any]any
 }
 
 // Run is the state of one script run, handed to every module function:
 // context, grants, cleanup stack, logger, dry-run flag and progress sink.
-// There are no globals; two runs in one process share nothing but
-// Options.Shared.
+// There are no globals; two runs in one process share nothing but the
+// values their Options hold under a SharedKey.
 type Run struct {
 	Log      *slog.Logger
 	Grants   *Grants
@@ -89,12 +90,13 @@ type Run struct {
 	cancel  context.CancelCauseFunc
 	stopTO  context.CancelFunc
 	modules map[string]*Module
+	types   map[string]*Type // the run's modules' types, by name
 	secrets []string
 	stdout  io.Writer
 	out     outcome
 
 	mu     sync.Mutex
-	values map[string]any
+	values map[valueKey]any
 	closed bool
 }
 
@@ -131,7 +133,8 @@ func New(opts Options) (*Run, error) {
 		opts:     opts,
 		limits:   opts.Limits.withDefaults(),
 		modules:  map[string]*Module{},
-		values:   map[string]any{},
+		types:    map[string]*Type{},
+		values:   map[valueKey]any{},
 		stdout:   opts.Stdout,
 	}
 	for _, e := range opts.Endpoints {
@@ -146,6 +149,9 @@ func New(opts Options) (*Run, error) {
 			return nil, fmt.Errorf("module %q registered twice", m.Name)
 		}
 		r.modules[m.Name] = m
+		for _, t := range m.Types {
+			r.types[t.Name] = t
+		}
 	}
 	if opts.LibDir != "" {
 		abs, err := filepath.Abs(opts.LibDir)
@@ -180,28 +186,6 @@ func (r *Run) DryRunAction(what string, args ...any) bool {
 	}
 	return r.DryRun
 }
-
-// Value returns the per-run value stored under key, creating it with mk on
-// first use. Modules keep their per-run state here (e.g. the vm module's
-// connection).
-func (r *Run) Value(key string, mk func() any) any {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	v, ok := r.values[key]
-	if !ok && mk != nil {
-		v = mk()
-		r.values[key] = v
-	}
-	return v
-}
-
-// Shared returns a value shared between runs of one process.
-func (r *Run) Shared(key string) any { return r.opts.Shared[key] }
-
-// VSphereClientKey is the run value under which the vm module keeps the
-// run's default vSphere client (*vim25.Client), for transports that work
-// through vSphere (vmfs://).
-const VSphereClientKey = "vm.client"
 
 // Endpoint returns the named vSphere profile ("" for the default).
 func (r *Run) Endpoint(name string) (Endpoint, error) {
@@ -405,7 +389,7 @@ func (r *Run) Close() {
 		if c, ok := v.(interface{ Close(context.Context) error }); ok {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.opts.Context), 30*time.Second)
 			if err := c.Close(ctx); err != nil {
-				r.Log.Warn("closing "+k, "error", err)
+				r.Log.Warn("closing "+k.keyName(), "error", err)
 			}
 			cancel()
 		}
@@ -430,10 +414,13 @@ func (r *Run) watchMemory() {
 	}
 }
 
+// loadedKey holds what require returned, by name, for the run.
+var loadedKey = NewKey[map[string]lua.LValue]("runtime.loaded")
+
 // luaRequire resolves vmlua's modules, then the site's script library.
 func (r *Run) luaRequire(L *lua.LState) int {
 	name := L.CheckString(1)
-	loaded := r.Value("runtime.loaded", func() any { return map[string]lua.LValue{} }).(map[string]lua.LValue)
+	loaded := loadedKey.Init(r, func() map[string]lua.LValue { return map[string]lua.LValue{} })
 	if v, ok := loaded[name]; ok {
 		if v == lua.LFalse {
 			L.RaiseError("require %q: loop in the modules' requires", name)

@@ -105,11 +105,10 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		defer cancel()
 		_ = pool.Close(cctx)
 	}()
-	shared := map[string]any{vm.PoolKey: pool}
+	vm.SharePool(&base, pool)
 	if ff.perTarget > 0 {
-		shared[modtransport.TargetLimitsKey] = transports.NewTargetLimits(ff.perTarget)
+		modtransport.ShareTargetLimits(&base, transports.NewTargetLimits(ff.perTarget))
 	}
-	base.Shared = shared
 
 	// Plan: resolve the VMs with a run that runs no script.
 	planner, err := runtime.New(base)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
@@ -273,7 +274,7 @@ func TestVMXAndRegisterVM(t *testing.T) {
 		"scsi0:0.present": "TRUE", "scsi0:0.fileName": "DB01-000001.vmdk", "scsi0:0.mode": "persistent",
 		"scsi0:0.deviceType": "scsi-hardDisk", "scsi0:1.fileName": "/vmfs/volumes/LocalDS_1/DB01/DB01_1-000001.vmdk",
 		"scsi0:2.mode": "independent-persistent", "ethernet0.present": "TRUE", "ethernet0.virtualDev": "vmxnet3",
-		"ethernet0.networkName": "VM Network", "vmlua.tier": "gold", "uuid.bios": uuidBios(m.Config.Uuid),
+		"ethernet0.networkName": "VM Network", "vmlua.tier": "gold", "uuid.bios": vmxfmt.UUID(m.Config.Uuid),
 	} {
 		if kv[k] != want {
 			t.Errorf("vmx %s = %q, want %q", k, kv[k], want)

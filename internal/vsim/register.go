@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -84,7 +85,7 @@ func (w *folderWrapper) RegisterVMTask(ctx *simulator.Context, req *types.Regist
 // specFromVMX turns VMX keys into a ConfigSpec adding the VM's controllers,
 // disks (existing files) and NICs.
 func (s *Sim) specFromVMX(kv map[string]string, vmxPath string) (types.VirtualMachineConfigSpec, types.BaseMethodFault) {
-	spec := types.VirtualMachineConfigSpec{GuestId: guestIDFromOS(kv["guestOS"])}
+	spec := types.VirtualMachineConfigSpec{GuestId: vmxfmt.GuestID(kv["guestOS"])}
 	if n, err := strconv.Atoi(kv["memsize"]); err == nil {
 		spec.MemoryMB = int64(n)
 	}
@@ -114,18 +115,7 @@ func (s *Sim) specFromVMX(kv map[string]string, vmxPath string) (types.VirtualMa
 			VirtualController: types.VirtualController{VirtualDevice: types.VirtualDevice{Key: key}, BusNumber: int32(bus)},
 			SharedBus:         types.VirtualSCSISharingNoSharing,
 		}
-		var dev types.BaseVirtualDevice
-		switch kv[p+".virtualDev"] {
-		case "pvscsi":
-			dev = &types.ParaVirtualSCSIController{VirtualSCSIController: vc}
-		case "lsisas1068":
-			dev = &types.VirtualLsiLogicSASController{VirtualSCSIController: vc}
-		case "buslogic":
-			dev = &types.VirtualBusLogicController{VirtualSCSIController: vc}
-		default:
-			dev = &types.VirtualLsiLogicController{VirtualSCSIController: vc}
-		}
-		add(dev, "")
+		add(vmxfmt.NewSCSIController(kv[p+".virtualDev"], vc), "")
 	}
 	var diskIDs []string
 	for k := range kv {
@@ -159,10 +149,7 @@ func (s *Sim) specFromVMX(kv map[string]string, vmxPath string) (types.VirtualMa
 		if err != nil {
 			return spec, &types.FileNotFound{FileFault: types.FileFault{File: dsp}}
 		}
-		mode := strings.ReplaceAll(kv[id+".mode"], "-", "_")
-		if mode == "" {
-			mode = string(types.VirtualDiskModePersistent)
-		}
+		mode := vmxfmt.ParseDiskMode(kv[id+".mode"])
 		u := int32(unit)
 		key--
 		add(&types.VirtualDisk{
@@ -189,16 +176,7 @@ func (s *Sim) specFromVMX(kv map[string]string, vmxPath string) (types.VirtualMa
 			card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
 			card.MacAddress = kv[p+".address"]
 		}
-		var dev types.BaseVirtualDevice
-		switch kv[p+".virtualDev"] {
-		case "e1000":
-			dev = &types.VirtualE1000{VirtualEthernetCard: card}
-		case "e1000e":
-			dev = &types.VirtualE1000e{VirtualEthernetCard: card}
-		default:
-			dev = &types.VirtualVmxnet3{VirtualVmxnet: types.VirtualVmxnet{VirtualEthernetCard: card}}
-		}
-		add(dev, "")
+		add(vmxfmt.NewNIC(kv[p+".virtualDev"], card), "")
 	}
 	for k, v := range kv {
 		if known[k] || strings.HasPrefix(k, "scsi") || strings.HasPrefix(k, "ethernet") {

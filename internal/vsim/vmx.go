@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -18,66 +19,6 @@ import (
 // The .vmx of each VM holds the VMX key/value text of its configuration and
 // is rewritten whenever the configuration or the disk chain changes; a disk's
 // fileName names the top of its chain, as on ESX.
-
-var guestOSByID = map[string]string{
-	"otherLinux64Guest":     "other3xlinux-64",
-	"otherLinuxGuest":       "other3xlinux",
-	"otherGuest":            "other",
-	"otherGuest64":          "other-64",
-	"ubuntu64Guest":         "ubuntu-64",
-	"centos64Guest":         "centos-64",
-	"rhel7_64Guest":         "rhel7-64",
-	"windows9Server64Guest": "windows9srv-64",
-}
-
-func guestOSKey(id string) string {
-	if v, ok := guestOSByID[id]; ok {
-		return v
-	}
-	return id
-}
-
-func guestIDFromOS(v string) string {
-	for id, k := range guestOSByID {
-		if k == v {
-			return id
-		}
-	}
-	return v
-}
-
-func vmxBool(b bool) string {
-	if b {
-		return "TRUE"
-	}
-	return "FALSE"
-}
-
-// uuidBios formats a UUID the way .vmx files do: "42 1e 6a ... 9c-7d 2b ...".
-func uuidBios(u string) string {
-	h := strings.ReplaceAll(u, "-", "")
-	if len(h) != 32 {
-		return u
-	}
-	var b strings.Builder
-	for i := 0; i < 16; i++ {
-		if i == 8 {
-			b.WriteByte('-')
-		} else if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(h[2*i : 2*i+2])
-	}
-	return b.String()
-}
-
-func uuidFromBios(v string) string {
-	h := strings.NewReplacer(" ", "", "-", "").Replace(v)
-	if len(h) != 32 {
-		return v
-	}
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
 
 // vmxText renders cfg (disks as in vs) as VMX text.
 func vmxText(cfg *types.VirtualMachineConfigInfo, vs *vmState) string {
@@ -88,9 +29,9 @@ func vmxText(cfg *types.VirtualMachineConfigInfo, vs *vmState) string {
 		{"displayName", cfg.Name},
 		{"memsize", strconv.Itoa(int(cfg.Hardware.MemoryMB))},
 		{"numvcpus", strconv.Itoa(int(cfg.Hardware.NumCPU))},
-		{"guestOS", guestOSKey(cfg.GuestId)},
-		{"uuid.bios", uuidBios(cfg.Uuid)},
-		{"vc.uuid", uuidBios(cfg.InstanceUuid)},
+		{"guestOS", vmxfmt.GuestOS(cfg.GuestId)},
+		{"uuid.bios", vmxfmt.UUID(cfg.Uuid)},
+		{"vc.uuid", vmxfmt.UUID(cfg.InstanceUuid)},
 	}
 	if cfg.ChangeTrackingEnabled != nil && *cfg.ChangeTrackingEnabled {
 		kv = append(kv, [2]string{"ctkEnabled", "TRUE"})
@@ -103,7 +44,7 @@ func vmxText(cfg *types.VirtualMachineConfigInfo, vs *vmState) string {
 		case types.BaseVirtualSCSIController:
 			sc := c.GetVirtualSCSIController()
 			p := fmt.Sprintf("scsi%d", sc.BusNumber)
-			kv = append(kv, [2]string{p + ".present", "TRUE"}, [2]string{p + ".virtualDev", devices.Type(dev)})
+			kv = append(kv, [2]string{p + ".present", "TRUE"}, [2]string{p + ".virtualDev", vmxfmt.ControllerVirtualDev(dev)})
 			if sc.SharedBus != "" && sc.SharedBus != types.VirtualSCSISharingNoSharing {
 				kv = append(kv, [2]string{p + ".sharedBus", string(sc.SharedBus)})
 			}
@@ -119,12 +60,11 @@ func vmxText(cfg *types.VirtualMachineConfigInfo, vs *vmState) string {
 			} else {
 				name = "/vmfs/volumes/" + dsPathName(name) + "/" + dsPathPath(name)
 			}
-			mode := strings.ReplaceAll(b.DiskMode, "_", "-")
 			kv = append(kv,
 				[2]string{id + ".present", "TRUE"},
 				[2]string{id + ".fileName", name},
-				[2]string{id + ".mode", mode},
-				[2]string{id + ".deviceType", "scsi-hardDisk"},
+				[2]string{id + ".mode", vmxfmt.DiskMode(b.DiskMode)},
+				[2]string{id + ".deviceType", vmxfmt.DeviceType(c, "scsi")},
 			)
 			if cfg.ChangeTrackingEnabled != nil && *cfg.ChangeTrackingEnabled {
 				kv = append(kv, [2]string{id + ".ctkEnabled", "TRUE"})
@@ -138,7 +78,7 @@ func vmxText(cfg *types.VirtualMachineConfigInfo, vs *vmState) string {
 				}
 			}
 			p := fmt.Sprintf("ethernet%d", n)
-			kv = append(kv, [2]string{p + ".present", "TRUE"}, [2]string{p + ".virtualDev", nicType(dev)})
+			kv = append(kv, [2]string{p + ".present", "TRUE"}, [2]string{p + ".virtualDev", vmxfmt.NICVirtualDev(dev)})
 			if nb, ok := e.Backing.(*types.VirtualEthernetCardNetworkBackingInfo); ok {
 				kv = append(kv, [2]string{p + ".networkName", nb.DeviceName})
 			}
@@ -213,18 +153,4 @@ func ParseVMX(r io.Reader) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, sc.Err()
-}
-
-func nicType(dev types.BaseVirtualDevice) string {
-	switch dev.(type) {
-	case *types.VirtualE1000:
-		return "e1000"
-	case *types.VirtualE1000e:
-		return "e1000e"
-	case *types.VirtualVmxnet2:
-		return "vmxnet2"
-	case *types.VirtualPCNet32:
-		return "vlance"
-	}
-	return "vmxnet3"
 }

@@ -1,5 +1,8 @@
 // Package all lists vmlua's Lua modules, in the order the API reference
-// presents them. The CLI, the docs generator and 'vmlua check' use it.
+// presents them, and registers the methods one module adds to another's
+// type (v:backup). The CLI, the docs generator, 'vmlua check' and the
+// test harnesses use it: a run given modules listed by hand has no
+// v:backup.
 package all
 
 import (
@@ -13,9 +16,10 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 )
 
-// Modules returns every Lua module vmlua offers.
+// Modules returns every Lua module vmlua offers, with the methods one
+// module adds to another's type: backup's v:backup on the vm module's VM.
 func Modules() []*runtime.Module {
-	return []*runtime.Module{
+	mods := []*runtime.Module{
 		log.Module,
 		script.Module,
 		vm.Module,
@@ -24,4 +28,5 @@ func Modules() []*runtime.Module {
 		question.Module,
 		transport.Module,
 	}
+	return runtime.Extend(mods, vm.VMType, backup.VMMethods...)
 }

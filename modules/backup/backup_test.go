@@ -9,6 +9,7 @@ import (
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -81,7 +82,12 @@ func TestEveryFunctionIsDocumented(t *testing.T) {
 	if err := backup.Module.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := vm.VMType.Method("backup"); !ok {
-		t.Fatal("VM objects have no backup method")
+	for _, m := range all.Modules() {
+		for _, ty := range m.Types {
+			if _, ok := ty.Method("backup"); ok && ty.Name == vm.VMType.Name {
+				return
+			}
+		}
 	}
+	t.Fatal("VM objects have no backup method")
 }

@@ -22,6 +22,10 @@ var Module = &runtime.Module{
 		"The schema of the catalog is in docs/catalog.md, the guide in docs/backup.md.",
 }
 
+// VMMethods are the methods the backup module adds to the vm module's VM
+// type (v:backup); modules/all registers them (runtime.Extend).
+var VMMethods []runtime.Func
+
 // toArg documents a destination argument.
 func toArg(name, doc string) runtime.Arg {
 	return runtime.Arg{Name: name, Type: "Transport|string", Doc: doc}
@@ -61,7 +65,7 @@ func init() {
 			Doc: "The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, " +
 				"never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}; in a dry run the archive is built but not written, and the table (the archive's that would be written) has dry_run=true.", Fn: luaVMX},
 	}
-	vm.VMType.Methods = append(vm.VMType.Methods, runtime.Func{
+	VMMethods = []runtime.Func{{
 		Name: "backup",
 		Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "to= (Transport or granted URL, required), compress=\"none\"|\"gzip\"|\"zstd\" (default zstd), " +
 			"layered=true, quiesce=false, disks={ids} (default all), exclude={ids}, power_off=false, cbt=true (read only allocated areas when the VM tracks changed blocks), " +
@@ -79,7 +83,7 @@ func init() {
 			"makes a full instead and says why in a warning and in full_reason=. mode=\"auto\" is incremental but makes a full once the chain has chain_max sets. " +
 			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).",
 		Fn: luaBackup,
-	})
+	}}
 }
 
 func dest(r *runtime.Run, L *lua.LState, o *lua.LTable, key string) *modtransport.Handle {

@@ -164,8 +164,7 @@ func (j *restoreJob) checkRestore() error {
 func (j *restoreJob) place() error {
 	r, o, cat := j.r, j.o, j.cat
 	ctx := r.Context()
-	profile, _ := r.Value("vm.profile", nil).(string)
-	conn, err := vm.Connect(r, profile)
+	conn, err := vm.RunConn(r)
 	if err != nil {
 		return err
 	}

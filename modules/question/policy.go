@@ -249,34 +249,32 @@ func firstLine(s string) string {
 // policyHolder is the run's current policy; question.policy replaces it.
 type policyHolder struct{ p atomic.Pointer[Policy] }
 
-const holderKey = "question.policy"
+var holderKey = runtime.NewKey[*policyHolder]("question.policy")
 
 // Install makes p the run's question policy: a question that blocks one
 // of the run's own operations (a snapshot, a commit, a power operation) is
 // answered by it, and the operation continues. In a dry run nothing is
 // answered.
 func Install(r *runtime.Run, p *Policy) {
-	h := r.Value(holderKey, func() any { return &policyHolder{} }).(*policyHolder)
+	h := holderKey.Init(r, func() *policyHolder { return &policyHolder{} })
 	h.p.Store(p)
-	r.Value(vm.PolicyKey, func() any {
-		return vm.QuestionPolicy(func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (string, string, bool) {
-			d := h.p.Load().Decide(q)
-			switch {
-			case d.Err != nil:
-				r.Log.Error("the question policy cannot answer a question", "vm", vmName, "question", q.Id, "text", q.Text, "error", d.Err)
-				return "", "", false
-			case !d.Answer:
-				r.Log.Warn("the question policy leaves a question for a person", "vm", vmName, "question", q.Id, "text", q.Text, "choices", strings.Join(vm.ChoiceLabels(q), ", "), "reason", d.Reason)
-				return "", "", false
-			}
-			return d.Key, d.By, true
-		})
+	vm.SetQuestionPolicy(r, func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (string, string, bool) {
+		d := h.p.Load().Decide(q)
+		switch {
+		case d.Err != nil:
+			r.Log.Error("the question policy cannot answer a question", "vm", vmName, "question", q.Id, "text", q.Text, "error", d.Err)
+			return "", "", false
+		case !d.Answer:
+			r.Log.Warn("the question policy leaves a question for a person", "vm", vmName, "question", q.Id, "text", q.Text, "choices", strings.Join(vm.ChoiceLabels(q), ", "), "reason", d.Reason)
+			return "", "", false
+		}
+		return d.Key, d.By, true
 	})
 }
 
 // RunPolicy returns the policy installed for the run, or nil.
 func RunPolicy(r *runtime.Run) *Policy {
-	if h, ok := r.Value(holderKey, nil).(*policyHolder); ok {
+	if h, ok := holderKey.Get(r); ok {
 		return h.p.Load()
 	}
 	return nil

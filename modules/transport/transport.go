@@ -14,6 +14,7 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/all" // the schemes the module offers (and its summary lists)
+	"github.com/vmware/govmomi/vim25"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -127,32 +128,46 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 		cred = c
 	}
 	env := map[string]any{}
-	if v := r.Value(runtime.VSphereClientKey, nil); v != nil {
-		env[transports.EnvVSphere] = v
+	if c, ok := vsphereKey.Get(r); ok && c != nil {
+		env[transports.EnvVSphere] = c
 	}
 	t, err := transports.Open(r.Context(), rawURL, transports.Options{Credentials: cred, Params: params, Env: env})
 	if err != nil {
 		return nil, mapErr(err, transports.Redact(rawURL))
 	}
 	t = transports.Retry(t, transports.RetryOptions{Logger: r.Log})
-	if lim, ok := r.Shared(TargetLimitsKey).(*transports.TargetLimits); ok && lim != nil {
+	if lim, ok := limitsKey.Get(r); ok && lim != nil {
 		t = lim.Wrap(t, targetKey(rawURL))
 	}
 	if r.DryRun {
 		t = transports.DryRun(t, r.Log)
 	}
 	h := &Handle{T: t, URL: transports.Redact(rawURL)}
-	hs := r.Value("transport.handles", func() any { return &handles{} }).(*handles)
+	hs := handlesKey.Init(r, func() *handles { return &handles{} })
 	hs.mu.Lock()
 	hs.list = append(hs.list, h)
 	hs.mu.Unlock()
 	return h, nil
 }
 
-// TargetLimitsKey is the runtime.Options.Shared key of the
-// *transports.TargetLimits that caps concurrent operations per target
-// across the runs of a fleet (--per-target).
-const TargetLimitsKey = "transport.limits"
+// handlesKey holds the run's *handles; vsphereKey the vSphere client
+// SetVSphereClient gave.
+var (
+	handlesKey = runtime.NewKey[*handles]("transport.handles")
+	vsphereKey = runtime.NewKey[*vim25.Client]("transport.vsphere")
+)
+
+// SetVSphereClient makes c the client of the vmfs:// transports the run
+// opens from now on (the vm module gives its default connection's).
+func SetVSphereClient(r *runtime.Run, c *vim25.Client) { vsphereKey.Set(r, c) }
+
+// limitsKey holds the fleet's per-target limits in runtime.Options.
+var limitsKey = runtime.NewSharedKey[*transports.TargetLimits]("transport.limits")
+
+// ShareTargetLimits makes the runs made from o share lim, which caps
+// concurrent operations per target across the runs of a fleet
+// (--per-target).
+func ShareTargetLimits(o *runtime.Options, lim *transports.TargetLimits) { limitsKey.Set(o, lim) }
 
 // targetKey names the target of a URL for per-target limits: scheme (an
 // alias counts as its scheme) and host, so that two folders on one NAS

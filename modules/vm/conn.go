@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/thumbprint"
+	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/runtime"
 	vsession "github.com/vmware/govmomi/session"
 
@@ -57,6 +58,9 @@ type conns struct {
 	m  map[string]*Conn
 }
 
+// connsKey holds the run's *conns.
+var connsKey = runtime.NewKey[*conns]("vm.conns")
+
 func (cs *conns) Close(ctx context.Context) error {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -70,8 +74,11 @@ func (cs *conns) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// PoolKey is the runtime.Options.Shared key of a *Pool.
-const PoolKey = "vm.pool"
+// poolKey holds the fleet's *Pool in runtime.Options.
+var poolKey = runtime.NewSharedKey[*Pool]("vm.pool")
+
+// SharePool makes the runs made from o share the pool's sessions.
+func SharePool(o *runtime.Options, p *Pool) { poolKey.Set(o, p) }
 
 // Pool shares vSphere sessions between the runs of one process (a fleet
 // run): one login per profile instead of one per VM. Its owner closes it.
@@ -123,7 +130,7 @@ func (p *Pool) get(ctx context.Context, ep runtime.Endpoint, log func(string, ..
 // Connect returns the run's session to the named profile ("" for the
 // default), logging in on first use (or taking the fleet's pooled session).
 func Connect(r *runtime.Run, profile string) (*Conn, error) {
-	cs := r.Value("vm.conns", func() any { return &conns{m: map[string]*Conn{}} }).(*conns)
+	cs := connsKey.Init(r, func() *conns { return &conns{m: map[string]*Conn{}} })
 	ep, err := r.Endpoint(profile)
 	if err != nil {
 		return nil, err
@@ -135,7 +142,7 @@ func Connect(r *runtime.Run, profile string) (*Conn, error) {
 	}
 	var sess *loggedIn
 	owned := false
-	if pool, ok := r.Shared(PoolKey).(*Pool); ok && pool != nil {
+	if pool, ok := poolKey.Get(r); ok && pool != nil {
 		sess, err = pool.get(r.Context(), ep, r.Log.Warn)
 	} else {
 		sess, err = dial(r.Context(), ep, r.Log.Warn)
@@ -147,7 +154,7 @@ func Connect(r *runtime.Run, profile string) (*Conn, error) {
 	c := &Conn{Client: sess.client, Endpoint: ep, run: r, sess: sess, owned: owned, warned: map[string]bool{}}
 	cs.m[ep.Name] = c
 	if profile == "" {
-		r.Value(runtime.VSphereClientKey, func() any { return c.Client })
+		modtransport.SetVSphereClient(r, c.Client)
 	}
 	return c, nil
 }

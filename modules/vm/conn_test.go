@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
+	lua "github.com/yuin/gopher-lua"
 )
 
 // TestDroppedSessionIsReestablished: when vCenter drops the session in the
@@ -51,7 +53,7 @@ func TestPoolSharesOneSessionBetweenRuns(t *testing.T) {
 	pool := vm.NewPool()
 	for i := 0; i < 3; i++ {
 		err, recs := e.Run(t, `assert(require("vm").open("name:VM1"))`, simtest.RunOptions{Mod: func(o *runtime.Options) {
-			o.Shared = map[string]any{vm.PoolKey: pool}
+			vm.SharePool(o, pool)
 		}})
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", i, err, recs)
@@ -154,6 +156,44 @@ func TestThumbprintPinsTheSimulatorInEveryPrintedForm(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not say %q:\n%v", w, err)
 				}
+			}
+		})
+	}
+}
+
+// TestConnectSwitchesTheRunsProfile: every vm.connect makes its profile
+// the run's connection, not only the first one (the profile was stored
+// only when none was).
+func TestConnectSwitchesTheRunsProfile(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{VMs: 1})
+	probe := &runtime.Module{Name: "probe", Summary: "the run's profile", Funcs: []runtime.Func{{
+		Name: "profile", Returns: "string", Doc: "the profile of the run's connection",
+		Fn: func(r *runtime.Run, L *lua.LState) int {
+			c, err := vm.RunConn(r)
+			if err != nil {
+				return r.Raise(L, err)
+			}
+			L.Push(lua.LString(c.Endpoint.Name))
+			return 1
+		}}}}
+	for _, tc := range []struct {
+		name, script string
+	}{
+		{"no connect uses the default", `assert(probe.profile() == "sim", probe.profile())`},
+		{"one connect uses its profile", `vm.connect("a"); assert(probe.profile() == "a", probe.profile())`},
+		{"a second connect replaces the first", `vm.connect("a"); vm.connect("b"); assert(probe.profile() == "b", probe.profile())`},
+		{"connecting back to an earlier profile", `vm.connect("a"); vm.connect("b"); vm.connect("a"); assert(probe.profile() == "a", probe.profile())`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err, recs := e.Run(t, `local vm, probe = require "vm", require "probe"; `+tc.script, simtest.RunOptions{
+				Modules: append(all.Modules(), probe),
+				Mod: func(o *runtime.Options) {
+					a, b := e.Endpoint, e.Endpoint
+					a.Name, b.Name = "a", "b"
+					o.Endpoints = map[string]runtime.Endpoint{"sim": e.Endpoint, "a": a, "b": b}
+				}})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, recs)
 			}
 		})
 	}

@@ -57,12 +57,15 @@ type cycle struct {
 }
 
 func cycleOf(r *runtime.Run) *cycle {
-	return r.Value("vm.cycle", func() any {
+	return cycleKey.Init(r, func() *cycle {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
 		return &cycle{runID: hex.EncodeToString(b), vms: map[string]*vmRedos{}}
-	}).(*cycle)
+	})
 }
+
+// cycleKey holds the run's *cycle.
+var cycleKey = runtime.NewKey[*cycle]("vm.cycle")
 
 func (cy *cycle) forVM(ref string) *vmRedos {
 	x := cy.vms[ref]

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -154,7 +155,7 @@ func (s Spec) Matches(x mo.VirtualMachine) bool {
 	case "vmx":
 		return x.Config != nil && x.Config.Files.VmPathName == s.Value
 	case "uuid":
-		return x.Config != nil && normUUID(x.Config.Uuid) == normUUID(s.Value)
+		return x.Config != nil && vmxfmt.SameUUID(x.Config.Uuid, s.Value)
 	case "ipaddr":
 		if x.Guest == nil {
 			return false
@@ -175,18 +176,6 @@ func (s Spec) Matches(x mo.VirtualMachine) bool {
 		}
 	}
 	return false
-}
-
-// normUUID accepts the API form (42 1c...-...) and the VMX form
-// ("42 1c 3e ... -..."): hex digits only, lower case.
-func normUUID(u string) string {
-	var b strings.Builder
-	for _, c := range strings.ToLower(u) {
-		if (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') {
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
 }
 
 // Find returns the VMs matching spec, sorted by name, with the properties

@@ -90,7 +90,8 @@ func fleetSession(t testing.TB, e *simtest.Env) (*apiCount, func(script string, 
 	t.Cleanup(func() { pool.Close(context.Background()) })
 	opts := runtime.Options{Logger: slog.New(slog.DiscardHandler), Modules: all.Modules(),
 		Endpoints: map[string]runtime.Endpoint{"sim": e.Endpoint}, DefaultEndpoint: "sim",
-		Shared: map[string]any{vm.PoolKey: pool}}
+	}
+	vm.SharePool(&opts, pool)
 	planner, err := runtime.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -101,11 +101,18 @@ func init() {
 // RunConn returns the run's current vSphere connection: the default
 // profile, or the one the script chose with vm.connect.
 func RunConn(r *runtime.Run) (*Conn, error) {
-	profile, _ := r.Value(profileKey, nil).(string)
-	return Connect(r, profile)
+	return Connect(r, Profile(r))
 }
 
-const profileKey = "vm.profile"
+// profileKey holds the profile vm.connect chose.
+var profileKey = runtime.NewKey[string]("vm.profile")
+
+// Profile returns the vSphere profile the script chose with vm.connect,
+// "" for the default.
+func Profile(r *runtime.Run) string {
+	p, _ := profileKey.Get(r)
+	return p
+}
 
 func self(r *runtime.Run, L *lua.LState) *VM { return r.CheckObject(L, 1, VMType).(*VM) }
 
@@ -182,7 +189,7 @@ func luaConnect(r *runtime.Run, L *lua.LState) int {
 	if _, err := Connect(r, profile); err != nil {
 		return r.Raise(L, err)
 	}
-	r.Value(profileKey, func() any { return profile })
+	profileKey.Set(r, profile)
 	return 0
 }
 

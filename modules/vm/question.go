@@ -101,8 +101,12 @@ func (v *VM) pending(q *types.VirtualMachineQuestionInfo) Pending {
 // --answer, question.policy).
 type QuestionPolicy func(ctx context.Context, vmName string, q *types.VirtualMachineQuestionInfo) (key, by string, ok bool)
 
-// PolicyKey is the run value under which a QuestionPolicy is stored.
-const PolicyKey = "vm.question_policy"
+// policyKey holds the run's QuestionPolicy.
+var policyKey = runtime.NewKey[QuestionPolicy]("vm.question_policy")
+
+// SetQuestionPolicy makes p answer the questions that block the run's own
+// operations from now on.
+func SetQuestionPolicy(r *runtime.Run, p QuestionPolicy) { policyKey.Set(r, p) }
 
 // blocked is what answerBlocking remembers between its looks during one
 // wait: the questions it answered, and those vSphere said were no longer
@@ -128,7 +132,7 @@ func (v *VM) answerBlocking(ctx context.Context, r *runtime.Run, seen *blocked, 
 	if err != nil || q == nil || seen.answered[q.Id] {
 		return nil
 	}
-	if p, ok := r.Value(PolicyKey, nil).(QuestionPolicy); ok && p != nil {
+	if p, ok := policyKey.Get(r); ok && p != nil {
 		if key, by, ok := p(ctx, v.Name(), q); ok {
 			done, err := Answer(ctx, r, v.Obj.Client(), v.pending(q), key, by)
 			switch {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vmlua/vmlua/internal/datastore"
+	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -126,14 +127,14 @@ func (v *VM) Disks() []Disk {
 		}
 		switch b := vd.Backing.(type) {
 		case *types.VirtualDiskFlatVer2BackingInfo:
-			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxMode(b.DiskMode), b.Uuid, b.ChangeId
+			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxfmt.DiskMode(b.DiskMode), b.Uuid, b.ChangeId
 			d.Thin = b.ThinProvisioned != nil && *b.ThinProvisioned
 			d.Chain = []string{b.FileName}
 			for p := b.Parent; p != nil; p = p.Parent {
 				d.Chain = append([]string{p.FileName}, d.Chain...)
 			}
 		case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
-			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxMode(b.DiskMode), b.Uuid, b.ChangeId
+			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxfmt.DiskMode(b.DiskMode), b.Uuid, b.ChangeId
 			d.RDM = "physical"
 			if b.CompatibilityMode == string(types.VirtualDiskCompatibilityModeVirtualMode) {
 				d.RDM = "virtual"
@@ -194,11 +195,6 @@ func deviceID(devs object.VirtualDeviceList, d *types.VirtualDevice) string {
 		bus = c.GetVirtualController().BusNumber
 	}
 	return fmt.Sprintf("%s%d:%d", prefix, bus, *d.UnitNumber)
-}
-
-// vmxMode spells a vSphere disk mode the way a .vmx file does.
-func vmxMode(m string) string {
-	return strings.ReplaceAll(m, "_", "-")
 }
 
 // vsphereErr wraps an API error with what was being done.

@@ -231,6 +231,60 @@ func TestGetConfig(t *testing.T) {
 	}
 }
 
+// TestGetConfigAgreesWithTheSimulatorsVMX: get_config answers every key
+// of the .vmx the simulator writes as the file spells it (guestOS was
+// "otherlinux64" from get_config and "other3xlinux-64" in the file, and
+// ESXi writes "otherlinux-64"): one source of the spellings, internal/vmxfmt.
+func TestGetConfigAgreesWithTheSimulatorsVMX(t *testing.T) {
+	dir := t.TempDir()
+	e := simtest.Start(t, vsim.Options{DatastoreDir: dir})
+	f, err := os.Open(filepath.Join(dir, "LocalDS_0", "DB01", "DB01.vmx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := vsim.ParseVMX(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// keys get_config must know; others it may leave nil (.encoding, sharedBus)
+	required := []string{"guestOS", "uuid.bios", "vc.uuid", "scsi0.virtualDev", "scsi0:0.mode", "scsi0:2.mode",
+		"scsi0:0.deviceType", "scsi0:1.fileName", "ethernet0.virtualDev", "ethernet0.networkName", "ethernet0.addressType"}
+	var keys []string
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var script strings.Builder
+	script.WriteString(`local v = require("vm").open("name:DB01")` + "\n")
+	for _, k := range keys {
+		fmt.Fprintf(&script, "print(%q, tostring(v:get_config(%q)))\n", k, k)
+	}
+	err, recs := e.Run(t, script.String(), simtest.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range recs.All() {
+		if k, v, ok := strings.Cut(r["msg"].(string), "\t"); ok {
+			got[k] = v
+		}
+	}
+	for _, k := range required {
+		if _, ok := kv[k]; !ok {
+			t.Errorf("the simulator's .vmx has no %s", k)
+		}
+	}
+	for _, k := range keys {
+		switch {
+		case got[k] == "nil" && slices.Contains(required, k):
+			t.Errorf("get_config(%q) = nil, the .vmx says %q", k, kv[k])
+		case got[k] != "nil" && got[k] != kv[k]:
+			t.Errorf("get_config(%q) = %q, the .vmx says %q", k, got[k], kv[k])
+		}
+	}
+}
+
 func TestCycleErrors(t *testing.T) {
 	cases := []struct{ name, script, wantCode, wantMsg string }{
 		{"an independent disk cannot be frozen", `v:add_redo("scsi0:2")`, "invalid_state", "independent-persistent: snapshots do not affect independent disks"},

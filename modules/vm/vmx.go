@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vmlua/vmlua/internal/datastore"
+	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -24,15 +25,15 @@ func (v *VM) GetConfig(key string) (string, bool) {
 	case "displayname":
 		return cfg.Name, true
 	case "guestos":
-		return vmxGuestOS(cfg.GuestId), true
+		return vmxfmt.GuestOS(cfg.GuestId), true
 	case "memsize":
 		return strconv.Itoa(int(cfg.Hardware.MemoryMB)), true
 	case "numvcpus":
 		return strconv.Itoa(int(cfg.Hardware.NumCPU)), true
 	case "uuid.bios":
-		return vmxUUID(cfg.Uuid), true
+		return vmxfmt.UUID(cfg.Uuid), true
 	case "vc.uuid":
-		return vmxUUID(cfg.InstanceUuid), cfg.InstanceUuid != ""
+		return vmxfmt.UUID(cfg.InstanceUuid), cfg.InstanceUuid != ""
 	case "config.version":
 		return "8", true
 	case "virtualhw.version":
@@ -75,7 +76,7 @@ func deviceKey(cfg *types.VirtualMachineConfigInfo, vmx, key string) (string, bo
 			case "present":
 				return "TRUE", true
 			case "virtualdev":
-				return ctlVirtualDev(d), true
+				return vmxfmt.ControllerVirtualDev(d), true
 			case "pcislotnumber":
 				if si := ctl.GetVirtualController().SlotInfo; si != nil {
 					if p, ok := si.(*types.VirtualDevicePciBusSlotInfo); ok {
@@ -108,15 +109,15 @@ func deviceKey(cfg *types.VirtualMachineConfigInfo, vmx, key string) (string, bo
 			case "mode":
 				switch b := vd.Backing.(type) {
 				case *types.VirtualDiskFlatVer2BackingInfo:
-					return vmxMode(b.DiskMode), true
+					return vmxfmt.DiskMode(b.DiskMode), true
 				case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
-					return vmxMode(b.DiskMode), true
+					return vmxfmt.DiskMode(b.DiskMode), true
 				case *types.VirtualDiskSparseVer2BackingInfo:
-					return vmxMode(b.DiskMode), true
+					return vmxfmt.DiskMode(b.DiskMode), true
 				}
 				return "", false
 			case "devicetype":
-				return vmxDeviceType(d, m[1]), true
+				return vmxfmt.DeviceType(d, m[1]), true
 			case "redo":
 				return "", true
 			}
@@ -153,7 +154,7 @@ func deviceKey(cfg *types.VirtualMachineConfigInfo, vmx, key string) (string, bo
 		case "address", "generatedaddress":
 			return card.MacAddress, card.MacAddress != ""
 		case "virtualdev":
-			return nicVirtualDev(nics[idx]), true
+			return vmxfmt.NICVirtualDev(nics[idx]), true
 		case "connectiontype":
 			return "bridged", true
 		case "startconnected":
@@ -180,69 +181,6 @@ func ctlPrefix(d types.BaseVirtualDevice) string {
 	return ""
 }
 
-func ctlVirtualDev(d types.BaseVirtualDevice) string {
-	switch d.(type) {
-	case *types.VirtualLsiLogicController:
-		return "lsilogic"
-	case *types.VirtualLsiLogicSASController:
-		return "lsisas1068"
-	case *types.ParaVirtualSCSIController:
-		return "pvscsi"
-	case *types.VirtualBusLogicController:
-		return "buslogic"
-	case *types.VirtualAHCIController:
-		return "ahci"
-	case *types.VirtualNVMEController:
-		return "nvme"
-	}
-	return ""
-}
-
-func nicVirtualDev(d types.BaseVirtualDevice) string {
-	switch d.(type) {
-	case *types.VirtualE1000:
-		return "e1000"
-	case *types.VirtualE1000e:
-		return "e1000e"
-	case *types.VirtualVmxnet3:
-		return "vmxnet3"
-	case *types.VirtualVmxnet2:
-		return "vmxnet2"
-	case *types.VirtualPCNet32:
-		return "vlance"
-	}
-	return "vmxnet"
-}
-
-// vmxDeviceType spells a device's type as a .vmx does; bus is the
-// controller kind the device sits on (scsi, ide, sata, nvme).
-func vmxDeviceType(d types.BaseVirtualDevice, bus string) string {
-	switch b := d.(type) {
-	case *types.VirtualDisk:
-		if rdm, ok := b.Backing.(*types.VirtualDiskRawDiskMappingVer1BackingInfo); ok {
-			if rdm.CompatibilityMode == string(types.VirtualDiskCompatibilityModePhysicalMode) {
-				return "scsi-passthru"
-			}
-			return "rawDisk"
-		}
-		if bus == "ide" || bus == "sata" {
-			return "ata-hardDisk"
-		}
-		return "scsi-hardDisk"
-	case *types.VirtualCdrom:
-		switch b.Backing.(type) {
-		case *types.VirtualCdromIsoBackingInfo:
-			return "cdrom-image"
-		case *types.VirtualCdromAtapiBackingInfo:
-			return "atapi-cdrom"
-		}
-		return "cdrom-raw"
-	case *types.VirtualFloppy:
-		return "floppy"
-	}
-	return ""
-}
-
 // vmxFileName renders a backing path as a .vmx does: relative when the
 // file is in the VM's own directory, /vmfs/volumes/ds/... otherwise.
 func vmxFileName(p, vmx string) string {
@@ -255,29 +193,4 @@ func vmxFileName(p, vmx string) string {
 		return p
 	}
 	return "/vmfs/volumes/" + ds + "/" + rel
-}
-
-// vmxUUID renders "421c3e8a-9d36-8b02-5b8f-0cf08b3f2a4e" as
-// "42 1c 3e 8a 9d 36 8b 02-5b 8f 0c f0 8b 3f 2a 4e".
-func vmxUUID(u string) string {
-	h := normUUID(u)
-	if len(h) != 32 {
-		return u
-	}
-	var parts []string
-	for i := 0; i < 32; i += 2 {
-		parts = append(parts, h[i:i+2])
-	}
-	return strings.Join(parts[:8], " ") + "-" + strings.Join(parts[8:], " ")
-}
-
-// vmxGuestOS maps an API guestId to the .vmx guestOS spelling:
-// "rhel7_64Guest" -> "rhel7-64", "otherGuest" -> "other", "otherGuest64" -> "other-64".
-func vmxGuestOS(id string) string {
-	s := id
-	if strings.HasSuffix(s, "Guest64") {
-		s = strings.TrimSuffix(s, "Guest64") + "-64"
-	}
-	s = strings.TrimSuffix(s, "Guest")
-	return strings.ToLower(strings.ReplaceAll(s, "_", "-"))
 }

@@ -16,10 +16,7 @@ import (
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
-	"github.com/vmlua/vmlua/modules/backup"
-	"github.com/vmlua/vmlua/modules/host"
-	vlog "github.com/vmlua/vmlua/modules/log"
-	"github.com/vmlua/vmlua/modules/transport"
+	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -108,7 +105,7 @@ func (f *fx) runInProcess(c cell) error {
 	}}
 	opts := runtime.Options{
 		Logger: slog.New(f.recs), Stdout: f.recs.Stdout(),
-		Modules:   []*runtime.Module{vlog.Module, transport.Module, vm.Module, backup.Module, host.Module},
+		Modules:   all.Modules(),
 		Timeout:   2 * time.Minute,
 		Endpoints: map[string]runtime.Endpoint{"sim": f.Endpoint}, DefaultEndpoint: "sim",
 		Args: []string{"dest=" + f.dest, "vm=name:" + f.vm, "disk=" + f.disk},

@@ -127,8 +127,9 @@ func TestSoakHasNoGrowthBetweenRounds(t *testing.T) {
 		opts := runtime.Options{
 			Logger: slog.New(slog.DiscardHandler), Modules: all.Modules(), Timeout: 5 * time.Minute,
 			Endpoints: map[string]runtime.Endpoint{"sim": ep}, DefaultEndpoint: "sim",
-			Credentials: creds, Args: args, Shared: map[string]any{vm.PoolKey: pool},
+			Credentials: creds, Args: args,
 		}
+		vm.SharePool(&opts, pool)
 		for _, tg := range targets {
 			if err := opts.Grants.Allow(tg.url); err != nil {
 				return err

@@ -13,8 +13,10 @@ type failures struct {
 }
 
 func failuresOf(r *runtime.Run) *failures {
-	return r.Value("backup.failures", func() any { return &failures{m: map[string]bool{}} }).(*failures)
+	return failuresKey.Init(r, func() *failures { return &failures{m: map[string]bool{}} })
 }
+
+var failuresKey = runtime.NewKey[*failures]("backup.failures")
 
 func (f *failures) set(vmName string, failed bool) {
 	f.mu.Lock()
