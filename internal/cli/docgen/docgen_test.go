@@ -14,7 +14,7 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 )
 
-const repoRoot = "../.."
+const repoRoot = "../../.."
 
 func generate(t *testing.T) []docgen.File {
 	t.Helper()
