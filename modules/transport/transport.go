@@ -1,16 +1,15 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"errors"
 
-	"io"
 	"io/fs"
 	"path"
 	"strings"
 	"sync"
 
+	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/all" // the schemes the module offers (and its summary lists)
@@ -358,15 +357,14 @@ func read(r *runtime.Run, L *lua.LState) int {
 		return r.Raise(L, mapErr(err, where(h, p)))
 	}
 	defer rc.Close()
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(rc, MaxSmallFile+1))
+	b, err := capread.ReadAll(rc, MaxSmallFile)
+	if errors.Is(err, capread.ErrTooLarge) {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "t:read of %s: the file is larger than %d bytes; small files only", where(h, p), MaxSmallFile)
+	}
 	if err != nil {
 		return r.Raise(L, mapErr(err, where(h, p)))
 	}
-	if n > MaxSmallFile {
-		return r.RaiseCode(L, runtime.CodeInvalidArg, "t:read of %s: the file is larger than %d bytes; small files only", where(h, p), MaxSmallFile)
-	}
-	L.Push(lua.LString(buf.String()))
+	L.Push(lua.LString(b))
 	return 1
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 )
@@ -94,7 +94,10 @@ func readLock(ctx context.Context, t transports.Transport, p string) (lockInfo, 
 		return lockInfo{}, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 64<<10))
+	b, err := capread.ReadAll(rc, 64<<10)
+	if errors.Is(err, capread.ErrTooLarge) {
+		return lockInfo{Host: "?", Started: time.Time{}}, nil // not a lock vmlua wrote: treat as very old
+	}
 	if err != nil {
 		return lockInfo{}, err
 	}

@@ -6,8 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 
+	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/transports"
@@ -17,14 +17,19 @@ import (
 // .vmx, a .nvram).
 const maxSmall = 64 << 20
 
-// readSmall reads the file p whole, up to maxSmall bytes.
+// readSmall reads the file p whole; one over maxSmall bytes is refused
+// (capread), not cut.
 func readSmall(ctx context.Context, t transports.Transport, p string) ([]byte, error) {
 	rc, err := t.Open(ctx, p, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(io.LimitReader(rc, maxSmall))
+	b, err := capread.ReadAll(rc, maxSmall)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	return b, nil
 }
 
 // ReadCatalog reads and parses the catalog file p (a set's catalog.json or
