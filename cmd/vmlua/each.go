@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vmlua/vmlua/internal/fleet"
 	"github.com/vmlua/vmlua/internal/cli/progress"
+	"github.com/vmlua/vmlua/internal/fleet"
 	"github.com/vmlua/vmlua/modules/question"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
