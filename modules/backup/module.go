@@ -100,7 +100,7 @@ func openDest(r *runtime.Run, L *lua.LState, o *lua.LTable, key string) (*modtra
 	if v == lua.LNil {
 		L.RaiseError("option %s is required: a Transport (transport.open) or a granted URL", key)
 	}
-	cred := optString(L, o, "credentials", "")
+	cred := runtime.OptString(L, o, "credentials", "")
 	L.Push(v)
 	h, err := modtransport.Dest(r, L, L.GetTop(), cred)
 	L.Pop(1)
@@ -109,7 +109,7 @@ func openDest(r *runtime.Run, L *lua.LState, o *lua.LTable, key string) (*modtra
 
 func luaBackup(r *runtime.Run, L *lua.LState) int {
 	v := r.CheckObject(L, 1, vm.VMType).(*vm.VM)
-	o := optTable(L, 2)
+	o := runtime.OptionsTable(L, 2)
 	h, err := openDest(r, L, o, "to")
 	if err != nil {
 		// A target that cannot be opened is this VM's failed backup: a
@@ -122,16 +122,16 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 		return r.Raise(L, e)
 	}
 	opts := Options{
-		Compress:  optString(L, o, "compress", pcomp.Zstd),
-		Layered:   optBool(L, o, "layered", true),
-		Quiesce:   optBool(L, o, "quiesce", false),
-		PowerOff:  optBool(L, o, "power_off", false),
-		Disks:     optStrings(L, o, "disks"),
-		Exclude:   optStrings(L, o, "exclude"),
-		NoCBT:     !optBool(L, o, "cbt", true),
-		BreakLock: optBool(L, o, "break_lock", false),
-		Mode:      optString(L, o, "mode", ModeFull),
-		ChainMax:  optInt(L, o, "chain_max", DefaultChainMax),
+		Compress:  runtime.OptString(L, o, "compress", pcomp.Zstd),
+		Layered:   runtime.OptBool(L, o, "layered", true),
+		Quiesce:   runtime.OptBool(L, o, "quiesce", false),
+		PowerOff:  runtime.OptBool(L, o, "power_off", false),
+		Disks:     runtime.OptStrings(L, o, "disks"),
+		Exclude:   runtime.OptStrings(L, o, "exclude"),
+		NoCBT:     !runtime.OptBool(L, o, "cbt", true),
+		BreakLock: runtime.OptBool(L, o, "break_lock", false),
+		Mode:      runtime.OptString(L, o, "mode", ModeFull),
+		ChainMax:  runtime.OptInt(L, o, "chain_max", DefaultChainMax),
 	}
 	cat, err := Backup(r, v, h.T, opts)
 	if err != nil {
@@ -142,7 +142,7 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 }
 
 func luaList(r *runtime.Run, L *lua.LState) int {
-	o := optTable(L, 1)
+	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
 	list, err := sets.List(r.Context(), h.T, owner(L, o))
 	if err != nil {
@@ -171,9 +171,9 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 }
 
 func luaVerify(r *runtime.Run, L *lua.LState) int {
-	o := optTable(L, 1)
+	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
-	id, err := resolveSet(r, h, optString(L, o, "set", ""), owner(L, o), false)
+	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), owner(L, o), false)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -206,19 +206,19 @@ func luaVerify(r *runtime.Run, L *lua.LState) int {
 }
 
 func luaRestore(r *runtime.Run, L *lua.LState) int {
-	o := optTable(L, 1)
+	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "from")
 	ro := RestoreOptions{
-		Datastore:  optString(L, o, "datastore", ""),
-		Folder:     optString(L, o, "folder", ""),
-		Pool:       optString(L, o, "pool", ""),
-		Host:       optString(L, o, "host", ""),
-		Name:       optString(L, o, "name", ""),
-		OnConflict: optString(L, o, "on_conflict", ConflictAbort),
-		PowerOn:    optBool(L, o, "power_on", false),
-		Force:      optBool(L, o, "force", false),
+		Datastore:  runtime.OptString(L, o, "datastore", ""),
+		Folder:     runtime.OptString(L, o, "folder", ""),
+		Pool:       runtime.OptString(L, o, "pool", ""),
+		Host:       runtime.OptString(L, o, "host", ""),
+		Name:       runtime.OptString(L, o, "name", ""),
+		OnConflict: runtime.OptString(L, o, "on_conflict", ConflictAbort),
+		PowerOn:    runtime.OptBool(L, o, "power_on", false),
+		Force:      runtime.OptBool(L, o, "force", false),
 	}
-	id, err := resolveSet(r, h, optString(L, o, "set", ""), optString(L, o, "vm", ""), !ro.Force)
+	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), !ro.Force)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -277,29 +277,29 @@ func restoreInfo(L *lua.LState, cat *catalog.Catalog, dry bool) *lua.LTable {
 }
 
 func luaPrune(r *runtime.Run, L *lua.LState) int {
-	o := optTable(L, 1)
+	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
 	name := owner(L, o)
 	if name == "" {
 		L.RaiseError("option vm (or host) is required: the name of the VM (or host) whose sets are pruned")
 	}
 	var p retention.Policy
-	p.Last = optInt(L, o, "keep", 0)
+	p.Last = runtime.OptInt(L, o, "keep", 0)
 	switch pt := o.RawGetString("policy").(type) {
 	case *lua.LNilType:
 	case *lua.LTable:
-		if n := optInt(L, pt, "last", 0); n > p.Last {
+		if n := runtime.OptInt(L, pt, "last", 0); n > p.Last {
 			p.Last = n
 		}
-		p.Daily, p.Weekly = optInt(L, pt, "daily", 0), optInt(L, pt, "weekly", 0)
-		p.Monthly, p.Yearly = optInt(L, pt, "monthly", 0), optInt(L, pt, "yearly", 0)
+		p.Daily, p.Weekly = runtime.OptInt(L, pt, "daily", 0), runtime.OptInt(L, pt, "weekly", 0)
+		p.Monthly, p.Yearly = runtime.OptInt(L, pt, "monthly", 0), runtime.OptInt(L, pt, "yearly", 0)
 	default:
 		L.RaiseError("option policy: a table {last=, daily=, weekly=, monthly=, yearly=} expected")
 	}
 	if p.Empty() {
 		L.RaiseError("give keep=N or policy={...}: without a rule only the newest set would be kept")
 	}
-	dry := optBool(L, o, "dry_run", false)
+	dry := runtime.OptBool(L, o, "dry_run", false)
 	res, err := sets.Prune(r, h.T, name, p, dry)
 	if err != nil {
 		return r.Raise(L, err)
@@ -325,7 +325,7 @@ func luaPrune(r *runtime.Run, L *lua.LState) int {
 }
 
 func luaVMX(r *runtime.Run, L *lua.LState) int {
-	o := optTable(L, 1)
+	o := runtime.OptionsTable(L, 1)
 	vv, ok := runtime.IsObject(L, o.RawGetString("vm"), vm.VMType)
 	if !ok {
 		L.RaiseError("option vm is required: a VM (vm.open)")
@@ -354,10 +354,10 @@ func luaVMX(r *runtime.Run, L *lua.LState) int {
 // owner is the sets' owner the options name: vm=NAME, or host=NAME for a
 // host's configuration sets (host/NAME).
 func owner(L *lua.LState, o *lua.LTable) string {
-	if h := optString(L, o, "host", ""); h != "" {
+	if h := runtime.OptString(L, o, "host", ""); h != "" {
 		return catalog.HostPrefix + h
 	}
-	return optString(L, o, "vm", "")
+	return runtime.OptString(L, o, "vm", "")
 }
 
 func orDefault(s, def string) string {
@@ -368,9 +368,9 @@ func orDefault(s, def string) string {
 }
 
 func luaSynthesize(r *runtime.Run, L *lua.LState) int {
-	o := optTable(L, 1)
+	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
-	id, err := resolveSet(r, h, optString(L, o, "set", ""), optString(L, o, "vm", ""), true)
+	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), true)
 	if err != nil {
 		return r.Raise(L, err)
 	}

@@ -159,38 +159,14 @@ func luaSummary(r *runtime.Run, L *lua.LState) int {
 	return 1
 }
 
-// options returns the optional options table at n.
-func options(L *lua.LState, n int) *lua.LTable {
-	switch v := L.Get(n).(type) {
-	case *lua.LTable:
-		return v
-	case *lua.LNilType:
-		return L.NewTable()
-	}
-	L.ArgError(n, "table of options expected")
-	return nil
-}
-
-func optString(L *lua.LState, t *lua.LTable, key string) string {
-	switch v := t.RawGetString(key).(type) {
-	case lua.LString:
-		return string(v)
-	case *lua.LNilType:
-		return ""
-	default:
-		L.RaiseError("option %s: string expected, got %s", key, v.Type().String())
-	}
-	return ""
-}
-
 func luaBackupConfig(r *runtime.Run, L *lua.LState) int {
 	h := self(r, L)
-	o := options(L, 3)
-	d, err := modtransport.Dest(r, L, 2, optString(L, o, "credentials"))
+	o := runtime.OptionsTable(L, 3)
+	d, err := modtransport.Dest(r, L, 2, runtime.OptString(L, o, "credentials", ""))
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	m, err := h.BackupConfig(r, d.T, optString(L, o, "name"))
+	m, err := h.BackupConfig(r, d.T, runtime.OptString(L, o, "name", ""))
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -200,8 +176,8 @@ func luaBackupConfig(r *runtime.Run, L *lua.LState) int {
 
 func luaRestoreConfig(r *runtime.Run, L *lua.LState) int {
 	h := self(r, L)
-	o := options(L, 3)
-	d, err := modtransport.Dest(r, L, 2, optString(L, o, "credentials"))
+	o := runtime.OptionsTable(L, 3)
+	d, err := modtransport.Dest(r, L, 2, runtime.OptString(L, o, "credentials", ""))
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -213,8 +189,8 @@ func luaRestoreConfig(r *runtime.Run, L *lua.LState) int {
 	default:
 		L.RaiseError("option force: boolean expected, got %s", v.Type().String())
 	}
-	name := optString(L, o, "name")
-	if set := optString(L, o, "set"); set != "" {
+	name := runtime.OptString(L, o, "name", "")
+	if set := runtime.OptString(L, o, "set", ""); set != "" {
 		id, err := latestSet(r, d.T, h, set)
 		if err != nil {
 			return r.Raise(L, err)
@@ -231,27 +207,27 @@ func luaRestoreConfig(r *runtime.Run, L *lua.LState) int {
 
 func luaBackupSet(r *runtime.Run, L *lua.LState) int {
 	h := self(r, L)
-	o := options(L, 2)
+	o := runtime.OptionsTable(L, 2)
 	if o.RawGetString("to") == lua.LNil {
 		L.RaiseError("option to is required: a Transport (transport.open) or a granted URL")
 	}
 	L.Push(o.RawGetString("to"))
-	d, err := modtransport.Dest(r, L, L.GetTop(), optString(L, o, "credentials"))
+	d, err := modtransport.Dest(r, L, L.GetTop(), runtime.OptString(L, o, "credentials", ""))
 	L.Pop(1)
 	if err != nil {
 		sets.SetFailed(r, SetOwner(h.Name), true)
 		return r.Raise(L, err)
 	}
 	var so SetOptions
-	so.Keep.Last = optCount(L, o, "keep")
+	so.Keep.Last = runtime.OptInt(L, o, "keep", 0)
 	switch pt := o.RawGetString("policy").(type) {
 	case *lua.LNilType:
 	case *lua.LTable:
-		if n := optCount(L, pt, "last"); n > so.Keep.Last {
+		if n := runtime.OptInt(L, pt, "last", 0); n > so.Keep.Last {
 			so.Keep.Last = n
 		}
-		so.Keep.Daily, so.Keep.Weekly = optCount(L, pt, "daily"), optCount(L, pt, "weekly")
-		so.Keep.Monthly, so.Keep.Yearly = optCount(L, pt, "monthly"), optCount(L, pt, "yearly")
+		so.Keep.Daily, so.Keep.Weekly = runtime.OptInt(L, pt, "daily", 0), runtime.OptInt(L, pt, "weekly", 0)
+		so.Keep.Monthly, so.Keep.Yearly = runtime.OptInt(L, pt, "monthly", 0), runtime.OptInt(L, pt, "yearly", 0)
 	default:
 		L.RaiseError("option policy: a table {last=, daily=, weekly=, monthly=, yearly=} expected")
 	}
@@ -268,19 +244,4 @@ func luaBackupSet(r *runtime.Run, L *lua.LState) int {
 	}
 	L.Push(t)
 	return 1
-}
-
-func optCount(L *lua.LState, t *lua.LTable, key string) int {
-	switch v := t.RawGetString(key).(type) {
-	case *lua.LNilType:
-		return 0
-	case lua.LNumber:
-		if v < 0 || float64(v) != float64(int(v)) {
-			L.RaiseError("option %s: a whole number >= 0 expected, got %v", key, v)
-		}
-		return int(v)
-	default:
-		L.RaiseError("option %s: number expected, got %s", key, v.Type().String())
-	}
-	return 0
 }
