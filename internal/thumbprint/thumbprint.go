@@ -3,9 +3,11 @@ package thumbprint
 import (
 	"crypto/sha1" // #nosec G505 -- govc's and vSphere's SHA-1 thumbprint form, pinned by the user
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -115,4 +117,35 @@ func (p Pin) hexForm() Form {
 		return HexSHA1
 	}
 	return HexSHA256
+}
+
+// ErrMismatch is the error of a handshake whose server certificate is
+// neither the pinned one nor verified by a trusted authority. Its text
+// holds govmomi's "thumbprint does not match", which callers test for.
+var ErrMismatch = errors.New("the server's certificate thumbprint does not match the pinned one")
+
+// VerifyConnection is a tls.Config.VerifyConnection (with
+// InsecureSkipVerify set) that accepts what govmomi's pinned client
+// accepts, in one handshake: a certificate chain that a trusted authority
+// verifies for the server name, or the pinned certificate. govmomi's
+// client tries a verifying handshake and, when it fails, a second one to
+// compare the pin; this check needs one, and as it is called again on a
+// resumed TLS session (with the certificates of the session's first
+// handshake), the pinned connections of a session can resume it.
+func (p Pin) VerifyConnection(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("%w: the server sent no certificate", ErrMismatch)
+	}
+	leaf := cs.PeerCertificates[0]
+	if p.Matches(leaf) {
+		return nil
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: cs.ServerName, Intermediates: inter}); err == nil {
+		return nil
+	}
+	return ErrMismatch
 }

@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/sha1" // #nosec G505 -- the form under test
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"math/big"
 	"strings"
 	"testing"
@@ -89,5 +91,38 @@ func TestWhatIsNoFingerprintIsRefusedWithTheFormsThatWork(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "govc about.cert -thumbprint") {
 			t.Errorf("Parse(%q) = %v, want an error listing the accepted forms", given, err)
 		}
+	}
+}
+
+func TestVerifyConnectionAcceptsThePinnedCertificateOnly(t *testing.T) {
+	cert, other := testCert(t), testCert(t)
+	s256 := sha256.Sum256(cert.Raw)
+	s1 := sha1.Sum(cert.Raw) // #nosec G401 -- the form under test
+	cases := []struct {
+		name  string
+		pin   string
+		certs []*x509.Certificate
+		ok    bool
+	}{
+		{"pinned by SHA-256", hex.EncodeToString(s256[:]), []*x509.Certificate{cert}, true},
+		{"pinned by SHA-1", colonHex(s1[:]), []*x509.Certificate{cert}, true},
+		{"another self-signed certificate", hex.EncodeToString(s256[:]), []*x509.Certificate{other}, false},
+		{"the pinned one behind another leaf", hex.EncodeToString(s256[:]), []*x509.Certificate{other, cert}, false},
+		{"no certificate", hex.EncodeToString(s256[:]), nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse(tc.pin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.VerifyConnection(tls.ConnectionState{ServerName: "vc", PeerCertificates: tc.certs})
+			if tc.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrMismatch) {
+				t.Errorf("error %v, want ErrMismatch", err)
+			}
+		})
 	}
 }
