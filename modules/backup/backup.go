@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -227,7 +228,7 @@ func powerOffFor(r *runtime.Run, v *vm.VM, o Options) (powerOn func(err *error),
 		if err != nil {
 			return err
 		}
-		return task.Wait(ctx)
+		return taskwait.Done(ctx, task)
 	})
 	return func(err *error) {
 		item.Release()

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vmlua/vmlua/internal/dsread"
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -52,7 +53,7 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 		}
 		task, err := v.Obj.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
 		if err == nil {
-			err = task.Wait(ctx)
+			err = taskwait.Done(ctx, task)
 		}
 		if err != nil {
 			r.Log.Warn("backup: changed block tracking is off and could not be enabled; this set is a full", "vm", name, "error", err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -268,7 +269,7 @@ func (j *restoreJob) dropStaging() {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(j.r.Context()), 2*time.Minute)
 	defer cancel()
 	if task, err := j.fm.DeleteDatastoreFile(cctx, j.stagingDS, j.dc); err == nil {
-		if err := task.Wait(cctx); err != nil {
+		if err := taskwait.Done(cctx, task); err != nil {
 			j.r.Log.Error("restore failed and its staging folder could not be removed", "folder", j.stagingDS, "error", err)
 		}
 	}
@@ -288,7 +289,7 @@ func (j *restoreJob) replace() error {
 		j.r.Log.Warn("restore: removing the overwritten folder", "folder", j.finalDS)
 		task, err := j.fm.DeleteDatastoreFile(ctx, j.finalDS, j.dc)
 		if err == nil {
-			err = task.Wait(ctx)
+			err = taskwait.Done(ctx, task)
 		}
 		if err != nil {
 			return j.fail(runtime.CodeVSphere, err, "cannot remove the overwritten folder %s (the new files are complete in %s): %v", j.finalDS, j.stagingDS, err)
@@ -296,7 +297,7 @@ func (j *restoreJob) replace() error {
 	}
 	task, err := j.fm.MoveDatastoreFile(ctx, j.stagingDS, j.dc, j.finalDS, j.dc, false)
 	if err == nil {
-		err = task.Wait(ctx)
+		err = taskwait.Done(ctx, task)
 	}
 	if err != nil {
 		return j.fail(runtime.CodeVSphere, err, "cannot move the restored files from %s to %s: %v", j.stagingDS, j.finalDS, err)
@@ -314,7 +315,7 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 	if err != nil {
 		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %v", vmxPath, err)
 	}
-	info, err := rt.WaitForResult(ctx)
+	info, err := taskwait.Wait(ctx, rt)
 	if err != nil {
 		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %v (the files stay in place; register them by hand)", vmxPath, err)
 	}

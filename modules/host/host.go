@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
@@ -161,7 +162,7 @@ func (h *Host) Maintenance(r *runtime.Run, on bool) error {
 		task, err = o.ExitMaintenanceMode(ctx, 0)
 	}
 	if err == nil {
-		err = task.Wait(ctx)
+		err = taskwait.Done(ctx, task)
 	}
 	if err != nil {
 		return vsphereErr(err, h.Name, what)

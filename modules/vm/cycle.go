@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmlua/vmlua/internal/dsread"
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -138,7 +139,7 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 	// Until the task is known to have finished, a cancelled run must still
 	// remove whatever snapshot the task ends up creating.
 	pending := r.Cleanup.Push(fmt.Sprintf("remove snapshot %s on VM %s (its creation was interrupted)", name, v.Name()), func(ctx context.Context) error {
-		info, err := task.WaitForResult(ctx, nil)
+		info, err := taskwait.Wait(ctx, task)
 		if err != nil {
 			return nil // the snapshot was not created
 		}
@@ -254,7 +255,7 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*Commi
 		// The script may end before the merge does: the cleanup then waits.
 		target.cleanup.Release()
 		c := r.Cleanup.Push(fmt.Sprintf("wait for the commit of %s on VM %s", target.name, v.Name()), func(ctx context.Context) error {
-			_, err := task.WaitForResult(ctx, nil)
+			_, err := taskwait.Wait(ctx, task)
 			return err
 		})
 		return &CommitTask{Task: task, cleanup: c}, nil
@@ -295,7 +296,7 @@ func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.T
 	}
 	done := make(chan result, 1)
 	go func() {
-		info, err := task.WaitForResult(ctx, nil)
+		info, err := taskwait.Wait(ctx, task)
 		done <- result{info, err}
 	}()
 	tick := time.NewTicker(250 * time.Millisecond)

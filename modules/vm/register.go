@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -75,7 +76,7 @@ func (c *Conn) Register(r *runtime.Run, vmx string, o RegisterOptions) (*VM, err
 	if err != nil {
 		return nil, vsphereErr(err, o.Name, "register "+vmx)
 	}
-	info, err := task.WaitForResult(ctx, nil)
+	info, err := taskwait.Wait(ctx, task)
 	if err != nil {
 		if IsFault[*types.FileNotFound](err) || IsFault[types.FileNotFound](err) {
 			return nil, &runtime.Error{Code: runtime.CodeNotFound, VM: o.Name, Path: vmx, Err: err,

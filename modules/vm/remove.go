@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -58,7 +59,7 @@ func removeSnapshotOnce(ctx context.Context, v *VM, ref types.ManagedObjectRefer
 	consolidate := true
 	res, err := methods.RemoveSnapshot_Task(ctx, v.c.Client, &types.RemoveSnapshot_Task{This: ref, RemoveChildren: false, Consolidate: &consolidate})
 	if err == nil {
-		_, err = object.NewTask(v.c.Client, res.Returnval).WaitForResult(ctx, nil)
+		_, err = taskwait.Wait(ctx, object.NewTask(v.c.Client, res.Returnval))
 	}
 	if err != nil && !IsFault[*types.ManagedObjectNotFound](err) && !IsFault[types.ManagedObjectNotFound](err) {
 		// A merge that failed half-way may have dropped the snapshot and
@@ -90,7 +91,7 @@ func (v *VM) consolidateIfNeeded(ctx context.Context, ref types.ManagedObjectRef
 	if err != nil {
 		return gone, err
 	}
-	_, err = object.NewTask(v.c.Client, res.Returnval).WaitForResult(ctx, nil)
+	_, err = taskwait.Wait(ctx, object.NewTask(v.c.Client, res.Returnval))
 	return gone, err
 }
 

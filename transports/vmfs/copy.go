@@ -7,6 +7,7 @@ import (
 	"io/fs"
 
 	"github.com/vmlua/vmlua/internal/datastore"
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
@@ -59,13 +60,13 @@ func (t *Transport) CopyVirtualDisk(ctx context.Context, srcDSPath, dstPath stri
 	if err != nil {
 		return fmt.Errorf("copy virtual disk %s to %s: %w", srcDSPath, dst, mapErr(err))
 	}
-	if _, err := task.WaitForResult(ctx, nil); err != nil {
+	if _, err := taskwait.Wait(ctx, task); err != nil {
 		if ctx.Err() != nil {
 			// stop the server's copy; the caller removes what it left
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
 			defer cancel()
 			_ = task.Cancel(cctx)
-			_, _ = task.WaitForResult(cctx, nil)
+			_, _ = taskwait.Wait(cctx, task)
 		}
 		return fmt.Errorf("copy virtual disk %s to %s: %w", srcDSPath, dst, mapErr(err))
 	}

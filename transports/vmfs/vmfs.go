@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/datastore"
+	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
@@ -228,7 +229,7 @@ func waitTask(ctx context.Context, task *object.Task, err error) error {
 	if err != nil {
 		return err
 	}
-	_, err = task.WaitForResult(ctx, nil)
+	_, err = taskwait.Wait(ctx, task)
 	return err
 }
 
@@ -247,7 +248,7 @@ func (t *Transport) search(ctx context.Context, dir, pattern string) ([]transpor
 	if err != nil {
 		return nil, err
 	}
-	info, err := task.WaitForResult(ctx, nil)
+	info, err := taskwait.Wait(ctx, task)
 	if err != nil {
 		return nil, err
 	}
