@@ -66,3 +66,28 @@ func (b hashBound) note(base time.Duration, size int64) string {
 	return fmt.Sprintf("bound by hashing in this run: %.2f× at most with span digests on %d cores (sha256 %.0f MiB/s per core × %d), %.2f× with one whole-stream sha256 on one core",
 		b.ratio(base, size, b.cores), b.cores, b.rate, b.cores, b.ratio(base, size, 1))
 }
+
+// cpuBound is the best ratio a program spending cpu of CPU time on the
+// job could reach against a baseline, with every core busy all the time
+// (the simulator, serving the disk, shares the machine's cores with the
+// client: on one machine its CPU is part of the job's).
+type cpuBound struct {
+	cpu   time.Duration // measured in this run: client and simulator
+	size  int64
+	cores int
+	what  string // where cpu was measured
+}
+
+// note says the bound against a baseline that took base.
+func (b cpuBound) note(base time.Duration) string {
+	if b.cpu <= 0 {
+		return "CPU time not measured"
+	}
+	least := b.cpu / time.Duration(b.cores)
+	return fmt.Sprintf("bound by CPU in this run: %s; spread over %d cores that takes %s at least, %.2f× this baseline at most", b.what, b.cores, least.Round(time.Millisecond), base.Seconds()/least.Seconds())
+}
+
+// perGiB renders CPU time d spent on size bytes as seconds per GiB.
+func perGiB(d time.Duration, size int64) string {
+	return fmt.Sprintf("%.2f s", d.Seconds()/(float64(size)/(1<<30)))
+}

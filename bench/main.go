@@ -5,6 +5,11 @@
 //	go run ./bench            # the full run (about 15 minutes on 2 cores)
 //	go run ./bench --short    # every figure, small sizes (CI; < 3 minutes)
 //
+// Before the figures (not with --short) it writes once to most of the free
+// memory (--warm): on a virtual machine that backs its memory lazily, the
+// first write to a page costs several times the next, and would be paid by
+// whichever side of a ratio first grows the page cache.
+//
 // The harness runs the real binaries: it builds vmlua (and govc, from the
 // nested module bench/govc) into a work folder, starts `vmlua sim` as its
 // own process, times `vmlua run` processes and the reference tools beside
@@ -30,6 +35,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "", "report to write (default: docs/performance.md in the repository; with --short, bench-short.md in the work folder)")
 	flag.StringVar(&c.work, "work", "", "work folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&c.only, "only", "", "run only these figure groups, by number, comma-separated (e.g. 1,2,11; 3 runs 3-4); the report then holds only them")
+	flag.IntVar(&c.warm, "warm", 20, "GiB of memory to write once before the figures, at most the available memory less 2 GiB (0: none; --short: none)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
@@ -55,6 +61,7 @@ type config struct {
 	short     bool
 	out, work string
 	only      string
+	warm      int // GiB
 }
 
 // run does the whole harness and writes the report.
@@ -110,6 +117,13 @@ func run(ctx context.Context, c config) (*report, error) {
 		steps = kept
 	}
 	rep := &report{path: c.out, machine: machineInfo(ctx), short: c.short}
+	if !c.short {
+		h.logf("warming memory (--warm %d)", c.warm)
+		if w := warmMemory(c.warm); w != "" {
+			h.logf("   %s", w)
+			rep.machine = append(rep.machine, w)
+		}
+	}
 	for _, s := range steps {
 		t0 := time.Now()
 		h.logf("== %s", s.name)

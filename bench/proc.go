@@ -85,10 +85,33 @@ func (s *sim) stop() {
 	os.RemoveAll(s.dsDir)
 }
 
+// cpu is the simulator's user + system CPU time so far, from
+// /proc/PID/stat (clock ticks of 10 ms); 0 when it cannot be read.
+func (s *sim) cpu() time.Duration {
+	if s.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// the fields after the command name (which is in parentheses):
+	// utime and stime are the 12th and 13th
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
 // proc is what one child process did.
 type proc struct {
 	wall           time.Duration
-	maxRSS         int64 // bytes
+	cpu            time.Duration // user + system
+	maxRSS         int64         // bytes
 	stdout, stderr string
 }
 
@@ -103,6 +126,7 @@ func (h *harness) runProc(ctx context.Context, env []string, name string, args .
 	if c.ProcessState != nil {
 		if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			p.maxRSS = ru.Maxrss * 1024 // KiB on Linux
+			p.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 	}
 	if err != nil {
