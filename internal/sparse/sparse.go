@@ -4,19 +4,64 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+
+	"github.com/vmlua/vmlua/internal/spansum"
 )
 
-// Magic starts every full image stream; DeltaMagic every delta (an
-// incremental layer: 'U' records stand for bytes unchanged from the
-// layer below).
+// Magic starts every full image stream a Writer writes; DeltaMagic every
+// delta (an incremental layer: 'U' records stand for bytes unchanged from
+// the layer below). Their trailer holds the root of the stream's span
+// digest (version 2). MagicV1 and DeltaMagicV1 start the version 1
+// streams of earlier vmlua, whose trailer holds the stream's sha256; a
+// Reader reads both.
 const (
-	Magic      = "VLSPARS1"
-	DeltaMagic = "VLDELTA1"
+	Magic        = "VLSPARS2"
+	DeltaMagic   = "VLDELTA2"
+	MagicV1      = "VLSPARS1"
+	DeltaMagicV1 = "VLDELTA1"
 )
+
+// Version is the stream version a Writer writes.
+const Version = 2
+
+// magics are the stream starts a Reader knows: the stream's version and
+// whether it is a delta.
+var magics = map[string]struct {
+	version int
+	delta   bool
+}{Magic: {2, false}, DeltaMagic: {2, true}, MagicV1: {1, false}, DeltaMagicV1: {1, true}}
+
+// digester is a stream's checksum: the sha256 of every byte (version 1)
+// or the root of their span digest (version 2, spansum: consecutive 4 MiB
+// spans are hashed at once, on as many cores). sum ends it, and ends the
+// goroutines a span digest runs.
+type digester interface {
+	io.Writer
+	sum() []byte
+}
+
+func newDigester(version int) digester {
+	if version == 1 {
+		return plainSum{sha256.New()}
+	}
+	return spanSum{spansum.New()}
+}
+
+type plainSum struct{ hash.Hash }
+
+func (p plainSum) sum() []byte { return p.Sum(nil) }
+
+type spanSum struct{ *spansum.Hasher }
+
+func (s spanSum) sum() []byte {
+	root, _ := hex.DecodeString(s.Sum().Root) // spansum's root is 64 hex digits
+	return root
+}
 
 // BlockSize is the unit of zero detection; MaxData bounds one data record.
 const (
@@ -37,7 +82,7 @@ type Stats struct {
 // trailer and fails when fewer or more bytes than the size were given.
 type Writer struct {
 	w      *bufio.Writer
-	h      *asyncHash
+	h      digester
 	out    io.Writer // w and h
 	size   int64
 	pos    int64 // logical bytes taken
@@ -53,7 +98,8 @@ type Writer struct {
 	sum    []byte
 }
 
-// NewWriter starts a stream of an image of size bytes on w.
+// NewWriter starts a stream of an image of size bytes on w. Close it,
+// also when the image is abandoned: its checksum's goroutines end there.
 func NewWriter(w io.Writer, size int64) *Writer { return newWriter(w, size, Magic) }
 
 // NewDeltaWriter starts a delta stream of an image of size bytes on w:
@@ -62,7 +108,8 @@ func NewWriter(w io.Writer, size int64) *Writer { return newWriter(w, size, Magi
 func NewDeltaWriter(w io.Writer, size int64) *Writer { return newWriter(w, size, DeltaMagic) }
 
 func newWriter(w io.Writer, size int64, magic string) *Writer {
-	sw := &Writer{delta: magic == DeltaMagic, w: bufio.NewWriterSize(w, 256<<10), h: newAsyncHash(), size: size, blk: make([]byte, BlockSize), data: make([]byte, 0, MaxData)}
+	m := magics[magic]
+	sw := &Writer{delta: m.delta, w: bufio.NewWriterSize(w, 256<<10), h: newDigester(m.version), size: size, blk: make([]byte, BlockSize), data: make([]byte, 0, MaxData)}
 	sw.out = io.MultiWriter(sw.w, sw.h)
 	var hdr [16]byte
 	copy(hdr[:], magic)
@@ -233,17 +280,20 @@ func (s *Writer) Zero(n int64) error {
 	return s.err
 }
 
-// Close writes the trailer and flushes; it fails when the image is short.
+// Close writes the trailer and flushes; it fails when the image is short
+// (or was not written whole), and then writes no trailer. Either way the
+// checksum's goroutines end.
 func (s *Writer) Close() error {
 	if s.closed {
 		return s.err
 	}
 	s.closed = true
-	if s.err != nil {
-		return s.err
+	if s.err == nil && s.pos != s.size {
+		s.err = fmt.Errorf("sparse: the image is %d bytes, got %d", s.size, s.pos)
 	}
-	if s.pos != s.size {
-		return fmt.Errorf("sparse: the image is %d bytes, got %d", s.size, s.pos)
+	if s.err != nil {
+		s.h.sum()
+		return s.err
 	}
 	s.flushData()
 	s.flushZero()
@@ -252,8 +302,9 @@ func (s *Writer) Close() error {
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(s.size))
 	s.write(b[:])
+	sum := s.h.sum()
 	if s.err == nil {
-		s.sum = s.h.Sum()
+		s.sum = sum
 		_, s.err = s.w.Write(s.sum)
 	}
 	if s.err == nil {
@@ -265,63 +316,10 @@ func (s *Writer) Close() error {
 // Stats reports what was written so far.
 func (s *Writer) Stats() Stats { return s.stats }
 
-// Sum is the stream's checksum (the sha256 of every byte before it, which
-// the trailer holds): the content digest of the image. Valid after Close.
+// Sum is the stream's checksum, which the trailer holds: the root of the
+// span digest (spansum) of every byte before the trailer's tag; the
+// content digest of the image. Valid after Close.
 func (s *Writer) Sum() string { return fmt.Sprintf("%x", s.sum) }
-
-// asyncHash is the stream's sha256, computed on a goroutine of its own
-// while the writer goes on: bytes are copied into one of two 1 MiB
-// buffers, and a full buffer is hashed by a short-lived goroutine while the
-// other fills (the whole-stream sha256 is sequential, but it no longer runs
-// on the goroutine that scans for zeros and feeds the compressor). No
-// goroutine outlives a Write or Sum, so a Writer dropped without Close
-// leaks nothing.
-type asyncHash struct {
-	h    hash.Hash
-	buf  [2][]byte
-	cur  int
-	busy chan struct{} // closed when the hash of the other buffer is done; nil when idle
-}
-
-const asyncHashBuf = 1 << 20
-
-func newAsyncHash() *asyncHash {
-	return &asyncHash{h: sha256.New(), buf: [2][]byte{make([]byte, 0, asyncHashBuf), make([]byte, 0, asyncHashBuf)}}
-}
-
-func (a *asyncHash) wait() {
-	if a.busy != nil {
-		<-a.busy
-		a.busy = nil
-	}
-}
-
-func (a *asyncHash) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		b := a.buf[a.cur]
-		k := copy(b[len(b):cap(b)], p)
-		a.buf[a.cur] = b[:len(b)+k]
-		p = p[k:]
-		if len(a.buf[a.cur]) == asyncHashBuf {
-			a.wait()
-			full, done := a.buf[a.cur], make(chan struct{})
-			a.busy = done
-			go func() { a.h.Write(full); close(done) }()
-			a.cur ^= 1
-			a.buf[a.cur] = a.buf[a.cur][:0]
-		}
-	}
-	return n, nil
-}
-
-// Sum hashes what is buffered and returns the digest.
-func (a *asyncHash) Sum() []byte {
-	a.wait()
-	a.h.Write(a.buf[a.cur])
-	a.buf[a.cur] = a.buf[a.cur][:0]
-	return a.h.Sum(nil)
-}
 
 // ErrCorrupt is wrapped by every error about a malformed stream.
 var ErrCorrupt = errors.New("the vmlua-sparse stream is corrupt")
@@ -331,7 +329,8 @@ var ErrCorrupt = errors.New("the vmlua-sparse stream is corrupt")
 // altered.
 type Reader struct {
 	r     *bufio.Reader
-	h     hash.Hash
+	h     digester
+	ver   int
 	size  int64
 	pos   int64
 	kind  byte
@@ -340,6 +339,8 @@ type Reader struct {
 	sum   string
 	delta bool
 	skip  []byte
+	// summed: the checksum was taken (its goroutines ended)
+	summed bool
 }
 
 // NewReader reads the header of a full image stream; a delta is refused.
@@ -351,20 +352,20 @@ func NewReader(r io.Reader) (*Reader, error) {
 	return sr, err
 }
 
-// NewLayerReader reads the header of a full image or a delta stream.
+// NewLayerReader reads the header of a full image or a delta stream, of
+// either version. Close it when done: a version 2 stream's checksum runs
+// goroutines until the trailer is read or the Reader closed.
 func NewLayerReader(r io.Reader) (*Reader, error) {
-	sr := &Reader{r: bufio.NewReaderSize(r, 256<<10), h: sha256.New()}
+	sr := &Reader{r: bufio.NewReaderSize(r, 256<<10)}
 	var hdr [16]byte
 	if _, err := io.ReadFull(sr.r, hdr[:]); err != nil {
 		return nil, fmt.Errorf("%w: reading the header: %v", ErrCorrupt, err)
 	}
-	switch string(hdr[:8]) {
-	case Magic:
-	case DeltaMagic:
-		sr.delta = true
-	default:
-		return nil, fmt.Errorf("%w: it does not start with %q or %q", ErrCorrupt, Magic, DeltaMagic)
+	m, ok := magics[string(hdr[:8])]
+	if !ok {
+		return nil, fmt.Errorf("%w: it does not start with %q or %q (nor their version 1, %q or %q)", ErrCorrupt, Magic, DeltaMagic, MagicV1, DeltaMagicV1)
 	}
+	sr.ver, sr.delta, sr.h = m.version, m.delta, newDigester(m.version)
 	sr.h.Write(hdr[:])
 	sr.size = int64(binary.LittleEndian.Uint64(hdr[8:]))
 	return sr, nil
@@ -372,6 +373,19 @@ func NewLayerReader(r io.Reader) (*Reader, error) {
 
 // Size is the image size the header announces.
 func (s *Reader) Size() int64 { return s.size }
+
+// Version is the stream's version: 2 (a span digest in the trailer), or 1
+// (a sha256).
+func (s *Reader) Version() int { return s.ver }
+
+// Close ends the checksum of a stream not read to its end; it does not
+// close the underlying reader.
+func (s *Reader) Close() {
+	if !s.summed {
+		s.summed = true
+		s.h.sum()
+	}
+}
 
 // Sum is the stream's checksum (see Writer.Sum), valid once Read returned
 // io.EOF.
@@ -410,7 +424,8 @@ func (s *Reader) next() error {
 			return fmt.Errorf("%w: truncated trailer", ErrCorrupt)
 		}
 		s.h.Write(b[:8])
-		got := s.h.Sum(nil)
+		s.summed = true
+		got := s.h.sum()
 		if int64(binary.LittleEndian.Uint64(b[:8])) != s.size || s.pos != s.size {
 			return fmt.Errorf("%w: it ends after %d of %d bytes", ErrCorrupt, s.pos, s.size)
 		}

@@ -2,10 +2,16 @@ package sparse
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
+
+	"github.com/vmlua/vmlua/internal/spansum"
 )
 
 // image builds a test image: data where pattern says 'D', zeros elsewhere,
@@ -27,8 +33,14 @@ func image(pattern string, unit int) []byte {
 
 func encode(t *testing.T, img []byte, knownZero bool, step int) ([]byte, Stats, string) {
 	t.Helper()
+	return encodeAs(t, Magic, img, knownZero, step)
+}
+
+// encodeAs encodes img as a stream that starts with magic (any version).
+func encodeAs(t *testing.T, magic string, img []byte, knownZero bool, step int) ([]byte, Stats, string) {
+	t.Helper()
 	var out bytes.Buffer
-	w := NewWriter(&out, int64(len(img)))
+	w := newWriter(&out, int64(len(img)), magic)
 	for off := 0; off < len(img); {
 		n := min(step, len(img)-off)
 		p := img[off : off+n]
@@ -143,10 +155,10 @@ func TestWriterRefusesAShortOrLongImage(t *testing.T) {
 
 // applyDelta writes a delta of next over prev: the ranges in changed
 // (unaligned) are given, the rest kept.
-func applyDelta(t *testing.T, next []byte, changed [][2]int) []byte {
+func applyDelta(t *testing.T, magic string, next []byte, changed [][2]int) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	w := NewDeltaWriter(&out, int64(len(next)))
+	w := newWriter(&out, int64(len(next)), magic)
 	pos := 0
 	for _, c := range changed {
 		if err := w.Keep(int64(c[0] - pos)); err != nil {
@@ -166,9 +178,12 @@ func applyDelta(t *testing.T, next []byte, changed [][2]int) []byte {
 	return out.Bytes()
 }
 
+// TestMergeRebuildsEveryPointOfAChain: the chain mixes stream versions
+// (a full of version 1 continued by deltas of both), as a chain begun by
+// an earlier vmlua is.
 func TestMergeRebuildsEveryPointOfAChain(t *testing.T) {
 	base := image("DDZZDZDDDDZZZZDZ", 64<<10)
-	full, _, _ := encode(t, base, false, 1<<20)
+	full, _, _ := encodeAs(t, MagicV1, base, false, 1<<20)
 	layers := [][]byte{full}
 	points := [][]byte{base}
 	cur := append([]byte{}, base...)
@@ -188,7 +203,7 @@ func TestMergeRebuildsEveryPointOfAChain(t *testing.T) {
 				}
 			}
 		}
-		layers = append(layers, applyDelta(t, next, ch))
+		layers = append(layers, applyDelta(t, []string{DeltaMagic, DeltaMagicV1}[i%2], next, ch))
 		points = append(points, next)
 		cur = next
 	}
@@ -225,5 +240,94 @@ func TestMergeRebuildsEveryPointOfAChain(t *testing.T) {
 	m, _ := Merge([]*Reader{r0, r1, r2})
 	if _, err := io.Copy(io.Discard, m); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("merge with a damaged layer: %v", err)
+	}
+}
+
+// TestEachVersionsTrailerHoldsItsDigest: a version 2 stream's trailer (and
+// Sum) is the root of the span digest of every byte before the digest
+// (the trailer's tag and size included), a version 1 stream's their
+// sha256; the Reader reads both, checks
+// each against its own digest and names the version.
+func TestEachVersionsTrailerHoldsItsDigest(t *testing.T) {
+	img := image("DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDZZD", 128<<10) // 13 MiB: four spans
+	for _, tc := range []struct {
+		magic   string
+		version int
+		delta   bool
+		digest  func(b []byte) string
+	}{
+		{Magic, 2, false, func(b []byte) string { d, _ := spansum.Read(bytes.NewReader(b)); return d.Root }},
+		{DeltaMagic, 2, true, func(b []byte) string { d, _ := spansum.Read(bytes.NewReader(b)); return d.Root }},
+		{MagicV1, 1, false, func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }},
+		{DeltaMagicV1, 1, true, func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }},
+	} {
+		t.Run(tc.magic, func(t *testing.T) {
+			out, _, sum := encodeAs(t, tc.magic, img, false, 1<<20)
+			body := out[:len(out)-32] // the trailer: 'E', the size, the digest of what precedes it
+			if want := tc.digest(body); sum != want || hex.EncodeToString(out[len(out)-32:]) != want {
+				t.Fatalf("Sum %s, trailer %x, want %s", sum, out[len(out)-32:], want)
+			}
+			r, err := NewLayerReader(bytes.NewReader(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if r.Version() != tc.version || r.IsDelta() != tc.delta {
+				t.Errorf("version %d delta %v, want %d %v", r.Version(), r.IsDelta(), tc.version, tc.delta)
+			}
+			if err := r.Verify(); err != nil {
+				t.Fatal(err)
+			}
+			if r.Sum() != sum {
+				t.Errorf("reader sum %s, writer sum %s", r.Sum(), sum)
+			}
+			bad := append([]byte{}, out...)
+			bad[len(body)-20] ^= 1 // data in the last span
+			r, err = NewLayerReader(bytes.NewReader(bad))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if err := r.Verify(); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("a flipped byte in the last span: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+// TestAbandonedStreamsLeaveNoGoroutine: a version 2 checksum hashes on
+// goroutines of its own; a Writer closed short and a Reader closed before
+// its end stop them.
+func TestAbandonedStreamsLeaveNoGoroutine(t *testing.T) {
+	img := image("DDDDDDDDDD", 1<<20)
+	full, _, _ := encode(t, img, false, 1<<20)
+	settle := func() int {
+		n := runtime.NumGoroutine()
+		for range 50 { // up to 0.5 s
+			time.Sleep(10 * time.Millisecond)
+			if m := runtime.NumGoroutine(); m == n {
+				return n
+			} else {
+				n = m
+			}
+		}
+		return n
+	}
+	before := settle()
+	for range 20 {
+		w := NewWriter(io.Discard, int64(len(img)))
+		w.Write(img[:len(img)/2])
+		if err := w.Close(); err == nil {
+			t.Fatal("a short image closed without error")
+		}
+		r, err := NewReader(bytes.NewReader(full))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.CopyN(io.Discard, r, int64(len(img)/2))
+		r.Close()
+	}
+	if after := settle(); after > before {
+		t.Errorf("goroutines %d before, %d after 20 abandoned streams", before, after)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -311,7 +312,7 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 		names[descName] = true
 		r.DryRunAction("store the frozen disk", "vm", name, "disk", d.ID, "from", src, "to", cat.ID+"/"+stored, "capacity", d.Capacity)
 		cat.Disks = append(cat.Disks, catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: d.Capacity, Thin: d.Thin,
-			Format: catalog.FormatSparse1, File: stored, Descriptor: descName})
+			Format: catalog.FormatOf(sparse.Version, false), File: stored, Descriptor: descName})
 	}
 	if needSnap {
 		for _, d := range sel {

@@ -98,11 +98,11 @@ func TestIncrementalChains(t *testing.T) {
 			t.Errorf("first set: mode %q, full_reason %q", sets[0].Mode, sets[0].FullReason)
 		}
 		for i, s := range sets[1:] {
-			if s.Mode != catalog.ModeIncremental || s.Parent != sets[i].ID || s.Depth != i+1 || s.Version != catalog.VersionSpans {
+			if s.Mode != catalog.ModeIncremental || s.Parent != sets[i].ID || s.Depth != i+1 || s.Version != catalog.VersionContentSpans {
 				t.Errorf("set %d: mode %q parent %q depth %d version %d", i+1, s.Mode, s.Parent, s.Depth, s.Version)
 			}
 			for _, d := range s.Disks {
-				if d.Format != catalog.FormatDelta1 || d.ChangeID == "" || d.BaseChangeID == "" || d.ChangedBytes <= 0 || d.ChangedBytes >= d.Capacity {
+				if d.Format != catalog.FormatDelta2 || d.ChangeID == "" || d.BaseChangeID == "" || d.ChangedBytes <= 0 || d.ChangedBytes >= d.Capacity {
 					t.Errorf("set %d disk %s: format %s change %q base %q changed %d", i+1, d.ID, d.Format, d.ChangeID, d.BaseChangeID, d.ChangedBytes)
 				}
 			}

@@ -232,6 +232,7 @@ func (w *imageWriter) commit(werr error) (transports.UploadResult, error) {
 
 // abort drops an image not committed; after commit it does nothing.
 func (w *imageWriter) abort() {
+	w.spw.Close() // a short image: no trailer, and its checksum stops
 	w.cw.Close()
 	w.aw.Abort()
 }
@@ -270,9 +271,9 @@ func copyAreas(ctx context.Context, rdr *dsread.Client, spans []dsread.Span, siz
 // diskRecord is the catalog's record of a disk stored as files.
 func diskRecord(d vm.Disk, size int64, files diskFiles, img imageResult, inc *incDisk) catalog.Disk {
 	cd := catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,
-		Format: catalog.FormatSparse1, File: files.stored, Descriptor: files.desc, ContentSHA256: img.sum, DataBytes: img.stats.DataBytes}
+		Format: catalog.FormatOf(sparse.Version, false), File: files.stored, Descriptor: files.desc, ContentSHA256: img.sum, DataBytes: img.stats.DataBytes}
 	if inc != nil {
-		cd.Format, cd.BaseChangeID, cd.ParentContentSHA256 = catalog.FormatDelta1, inc.parent.ChangeID, inc.parent.ContentSHA256
+		cd.Format, cd.BaseChangeID, cd.ParentContentSHA256 = catalog.FormatOf(sparse.Version, true), inc.parent.ChangeID, inc.parent.ContentSHA256
 		for _, a := range inc.areas {
 			cd.ChangedBytes += a.End - a.Off
 		}

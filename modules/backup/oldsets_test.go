@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
@@ -11,10 +12,11 @@ import (
 	"testing"
 )
 
-// TestOldSetsStillVerifyAndRestore reads sets an older vmlua wrote
-// (testdata/oldsets: a version 1 full and a version 2 incremental of it)
-// with today's code: both verify, both restore, and every restored disk
-// is what the guest had written at that set's freeze.
+// TestOldSetsStillVerifyAndRestore reads sets older vmlua wrote
+// (testdata/oldsets: a version 1 full and a version 2 incremental of it;
+// a version 3 full and incremental, with span digests and version 1
+// streams) with today's code: each verifies, each restores, and every
+// restored disk is what the guest had written at that set's freeze.
 func TestOldSetsStillVerifyAndRestore(t *testing.T) {
 	const src = "testdata/oldsets"
 	var want map[string]map[string]string // set id -> disk id -> sha256
@@ -33,21 +35,29 @@ func TestOldSetsStillVerifyAndRestore(t *testing.T) {
 		id      string
 		version int
 		mode    string
+		format  string // of its disks
 	}{
-		{"DB01/20261203T135450Z", catalog.VersionFull, catalog.ModeFull},
-		{"DB01/20261203T135451Z", catalog.VersionChain, catalog.ModeIncremental},
+		{"DB01/20261203T135450Z", catalog.VersionFull, catalog.ModeFull, catalog.FormatSparse1},
+		{"DB01/20261203T135451Z", catalog.VersionChain, catalog.ModeIncremental, catalog.FormatDelta1},
+		{"DB01/20261204T155218Z", catalog.VersionSpans, catalog.ModeFull, catalog.FormatSparse1},
+		{"DB01/20261204T155219Z", catalog.VersionSpans, catalog.ModeIncremental, catalog.FormatDelta1},
 	} {
-		t.Run(tc.mode, func(t *testing.T) {
+		t.Run(fmt.Sprintf("version %d %s", tc.version, tc.mode), func(t *testing.T) {
 			cat := readCatalogAt(t, e.Dir, tc.id)
 			if cat.Version != tc.version || cat.Mode != tc.mode {
 				t.Fatalf("fixture %s is version %d mode %q, want %d %q", tc.id, cat.Version, cat.Mode, tc.version, tc.mode)
 			}
 			for _, f := range cat.Files {
-				if f.SHA256 == "" || f.Spans != nil {
-					t.Fatalf("fixture %s: file %s is not an old-format file (sha256 %q, spans %v)", tc.id, f.Name, f.SHA256, f.Spans)
+				if spans := f.Spans != nil; f.SHA256 == "" && !spans || spans != (tc.version >= catalog.VersionSpans && f.Kind == catalog.KindDisk) {
+					t.Fatalf("fixture %s: file %s is not a version %d file (sha256 %q, spans %v)", tc.id, f.Name, tc.version, f.SHA256, f.Spans)
 				}
 			}
-			name := "DB01-v" + string(rune('0'+tc.version))
+			for _, d := range cat.Disks {
+				if d.Format != tc.format {
+					t.Fatalf("fixture %s: disk %s has format %s, want %s", tc.id, d.ID, d.Format, tc.format)
+				}
+			}
+			name := fmt.Sprintf("DB01-v%d-%s", tc.version, tc.mode)
 			err, recs := e.Run(t, `
 				local backup = require "backup"
 				local r = backup.verify{ at = arg.dest, set = arg.set }

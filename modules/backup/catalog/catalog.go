@@ -17,13 +17,18 @@ import (
 // instead of restoring a delta as if it were a disk; every other set is
 // still written as version 1. A set whose files carry span digests
 // (File.Spans) is written as VersionSpans, whatever its mode, so that a
-// vmlua that cannot check them refuses it instead of finding no sha256.
+// vmlua that cannot check them refuses it instead of finding no sha256;
+// one whose disks are version 2 streams (FormatSparse2, FormatDelta2:
+// their content digest is a span digest's root) as VersionContentSpans,
+// so that a vmlua that reads only version 1 streams says to upgrade
+// instead of calling them corrupt.
 const (
-	Schema       = "vmlua.backup.catalog"
-	Version      = 3
-	VersionFull  = 1
-	VersionChain = 2
-	VersionSpans = 3
+	Schema              = "vmlua.backup.catalog"
+	Version             = 4
+	VersionFull         = 1
+	VersionChain        = 2
+	VersionSpans        = 3
+	VersionContentSpans = 4
 	// FileName is the catalog of a complete set; ProgressName the one a
 	// running backup keeps up to date (an incomplete set has only it, or
 	// nothing).
@@ -156,11 +161,14 @@ type Disk struct {
 	Mode       string `json:"mode"`     // persistent, ...
 	Capacity   int64  `json:"capacity"` // bytes
 	Thin       bool   `json:"thin"`
-	Format     string `json:"format"`     // "vmlua-sparse-1"
+	Format     string `json:"format"`     // "vmlua-sparse-2", ...
 	File       string `json:"file"`       // the stored image, relative to the set
 	Descriptor string `json:"descriptor"` // the stored descriptor, relative to the set
-	// ContentSHA256 is the sha256 of the disk's canonical vmlua-sparse
-	// stream (internal/sparse): equal images have equal digests.
+	// ContentSHA256 is the digest of the disk's canonical vmlua-sparse
+	// stream (internal/sparse), the one its trailer holds: for version 2
+	// streams (FormatSparse2, FormatDelta2) the root of its span digest
+	// (sha256-spans-4m), for version 1 its sha256. Equal images have
+	// equal digests in one format.
 	ContentSHA256 string `json:"content_sha256"`
 	DataBytes     int64  `json:"data_bytes"` // non-zero bytes stored
 
@@ -244,11 +252,39 @@ const (
 )
 
 // Formats of stored disk images: a full image, and the delta of an
-// incremental (internal/sparse delta stream).
+// incremental (internal/sparse delta stream); version 2 streams (what
+// vmlua writes) and version 1 ones (earlier sets).
 const (
+	FormatSparse2 = "vmlua-sparse-2"
+	FormatDelta2  = "vmlua-delta-2"
 	FormatSparse1 = "vmlua-sparse-1"
 	FormatDelta1  = "vmlua-delta-1"
 )
+
+// formats are the known formats: the stream version and whether the
+// stream is a delta.
+var formats = map[string]struct {
+	stream int
+	delta  bool
+}{FormatSparse2: {2, false}, FormatDelta2: {2, true}, FormatSparse1: {1, false}, FormatDelta1: {1, true}}
+
+// FormatOf names the format of a stream of version stream (a delta or
+// not).
+func FormatOf(stream int, delta bool) string {
+	for name, f := range formats {
+		if f.stream == stream && f.delta == delta {
+			return name
+		}
+	}
+	return ""
+}
+
+// IsDelta reports whether a disk in format is an incremental layer.
+func IsDelta(format string) bool { return formats[format].delta }
+
+// StreamVersion is the internal/sparse stream version of format (0 for an
+// unknown one).
+func StreamVersion(format string) int { return formats[format].stream }
 
 // New returns an empty catalog (version 1; an incremental raises it to
 // VersionChain).
@@ -337,11 +373,13 @@ func (c *Catalog) Validate() error {
 		if d.ID == "" || !files[d.File] || !files[d.Descriptor] {
 			errs = append(errs, fmt.Sprintf("disk %q names files the set does not list (%q, %q)", d.ID, d.File, d.Descriptor))
 		}
-		switch {
-		case d.Format == FormatDelta1 && !c.Incremental():
-			errs = append(errs, fmt.Sprintf("disk %q is an incremental layer (%s) in a set that is not incremental", d.ID, d.Format))
-		case d.Format != FormatSparse1 && d.Format != FormatDelta1:
+		switch f, ok := formats[d.Format]; {
+		case !ok:
 			errs = append(errs, fmt.Sprintf("disk %q has unknown format %q", d.ID, d.Format))
+		case f.delta && !c.Incremental():
+			errs = append(errs, fmt.Sprintf("disk %q is an incremental layer (%s) in a set that is not incremental", d.ID, d.Format))
+		case f.stream >= 2 && c.Version < VersionContentSpans:
+			errs = append(errs, fmt.Sprintf("disk %q is a version %d stream (%s) in a version %d catalog", d.ID, f.stream, d.Format, c.Version))
 		}
 	}
 	switch c.Mode {

@@ -37,3 +37,40 @@ func TestValidateTakesSpanDigestsOnlyWhenWholeAndInAVersion3Catalog(t *testing.T
 		})
 	}
 }
+
+func TestValidateTakesVersion2StreamsOnlyInAVersion4Catalog(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name    string
+		version int
+		mode    string
+		format  string
+		want    string
+	}{
+		{"a version 2 full in a version 4 catalog", VersionContentSpans, ModeFull, FormatSparse2, ""},
+		{"a version 2 layer in a version 4 incremental", VersionContentSpans, ModeIncremental, FormatDelta2, ""},
+		{"a version 1 stream in a version 4 catalog", VersionContentSpans, ModeFull, FormatSparse1, ""},
+		{"a version 2 stream in a version 3 catalog", VersionSpans, ModeFull, FormatSparse2, "is a version 2 stream (vmlua-sparse-2) in a version 3 catalog"},
+		{"a layer in a full set", VersionContentSpans, ModeFull, FormatDelta2, "is an incremental layer"},
+		{"an unknown format", VersionContentSpans, ModeFull, "vmlua-sparse-9", "unknown format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New()
+			c.Version, c.VM.Name, c.Mode = tc.version, "x", tc.mode
+			if tc.mode == ModeIncremental {
+				c.Parent = "x/20261204T000000Z"
+			}
+			c.Files = []File{{Name: "d.vls", Size: 5, SHA256: sum}, {Name: "d.vmdk", Size: 5, SHA256: sum}}
+			c.Disks = []Disk{{ID: "scsi0:0", Format: tc.format, File: "d.vls", Descriptor: "d.vmdk"}}
+			err := c.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	for _, f := range []string{FormatSparse2, FormatDelta2, FormatSparse1, FormatDelta1} {
+		if got := FormatOf(StreamVersion(f), IsDelta(f)); got != f {
+			t.Errorf("FormatOf(%d, %v) = %q, want %q", StreamVersion(f), IsDelta(f), got, f)
+		}
+	}
+}

@@ -75,7 +75,7 @@ func LayersOf(chain []*catalog.Catalog, id string) ([]Layer, error) {
 		if !ok {
 			return nil, fmt.Errorf("set %s does not list the file %s of disk %s", c.ID, d.File, id)
 		}
-		if d.Format == catalog.FormatDelta1 {
+		if catalog.IsDelta(d.Format) {
 			if len(out) == 0 {
 				return nil, fmt.Errorf("the chain of disk %s starts with an incremental layer (%s)", id, c.ID)
 			}
@@ -136,9 +136,9 @@ func OpenChain(ctx context.Context, t transports.Transport, ls []Layer) (*ChainR
 			cr.Close()
 			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)
 		}
-		if ol.sr.Size() != l.Disk.Capacity {
+		if p := streamProblem(ol.sr, l.Disk); p != "" {
 			cr.Close()
-			return nil, fmt.Errorf("%s/%s: the image is %d bytes, the catalog says %d", l.Set, l.File.Name, ol.sr.Size(), l.Disk.Capacity)
+			return nil, fmt.Errorf("%s/%s: %s", l.Set, l.File.Name, p)
 		}
 		srs = append(srs, ol.sr)
 	}
@@ -184,5 +184,8 @@ func (c *ChainReader) Close() {
 		}
 		l.rc.Close()
 		l.sp.Sum() // ends its goroutines
+		if l.sr != nil {
+			l.sr.Close() // ends its checksum's
+		}
 	}
 }

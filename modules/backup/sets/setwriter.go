@@ -101,6 +101,9 @@ func (s *Writer) Add(files ...catalog.File) error {
 func (s *Writer) AddDisk(d catalog.Disk) error {
 	s.mu.Lock()
 	s.cat.Disks = append(s.cat.Disks, d)
+	if catalog.StreamVersion(d.Format) >= 2 {
+		s.cat.Version = max(s.cat.Version, catalog.VersionContentSpans)
+	}
 	err := s.err
 	s.mu.Unlock()
 	if err != nil {

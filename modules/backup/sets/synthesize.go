@@ -151,6 +151,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	}
 	defer cw.Close()
 	spw := sparse.NewWriter(cw, d.Capacity)
+	defer spw.Close() // on failure: its checksum stops (after success, nothing)
 	tr := r.Progress.Start("synthesize "+d.ID, d.Capacity)
 	_, err = io.CopyBuffer(transports.ProgressWriter(spw, tr), cr, make([]byte, 1<<20))
 	if err == nil {
@@ -175,7 +176,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 		return d, err
 	}
 	nd := d
-	nd.Format, nd.File, nd.ContentSHA256, nd.DataBytes = catalog.FormatSparse1, stored, spw.Sum(), spw.Stats().DataBytes
+	nd.Format, nd.File, nd.ContentSHA256, nd.DataBytes = catalog.FormatOf(sparse.Version, false), stored, spw.Sum(), spw.Stats().DataBytes
 	nd.BaseChangeID, nd.ParentContentSHA256, nd.ChangedBytes = "", "", 0
 	return nd, nil
 }

@@ -140,17 +140,30 @@ func checkImage(r io.Reader, compression string, d catalog.Disk) string {
 	if err != nil {
 		return "not a disk image: " + err.Error()
 	}
-	if sr.IsDelta() != (d.Format == catalog.FormatDelta1) {
-		return "the disk image's kind (full or incremental layer) differs from the catalog's format " + d.Format
+	defer sr.Close()
+	if p := streamProblem(sr, d); p != "" {
+		return p
 	}
 	if err := sr.Verify(); err != nil {
 		return "the disk image cannot be decoded: " + err.Error()
 	}
-	if sr.Size() != d.Capacity {
-		return fmt.Sprintf("the disk image is %d bytes, the catalog says %d", sr.Size(), d.Capacity)
-	}
 	if d.ContentSHA256 != "" && sr.Sum() != d.ContentSHA256 {
 		return "the disk image's content digest differs from the catalog's"
+	}
+	return ""
+}
+
+// streamProblem says how a disk image's stream header disagrees with the
+// catalog's record of the disk: its kind (full or incremental layer), its
+// stream version, its size; "" when it agrees.
+func streamProblem(sr *sparse.Reader, d catalog.Disk) string {
+	switch {
+	case sr.IsDelta() != catalog.IsDelta(d.Format):
+		return "the disk image's kind (full or incremental layer) differs from the catalog's format " + d.Format
+	case sr.Version() != catalog.StreamVersion(d.Format):
+		return fmt.Sprintf("the disk image is a version %d stream, the catalog's format %s says version %d", sr.Version(), d.Format, catalog.StreamVersion(d.Format))
+	case sr.Size() != d.Capacity:
+		return fmt.Sprintf("the disk image is %d bytes, the catalog says %d", sr.Size(), d.Capacity)
 	}
 	return ""
 }
