@@ -18,7 +18,6 @@ import (
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -386,12 +385,7 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 		out.Datastores, _ = dss.Names(ctx, m.Datastore)
 	}
 	sort.Strings(out.Datastores)
-	if h := m.Summary.Runtime.Host; h != nil {
-		var hm mo.HostSystem
-		if err := v.Obj.Properties(ctx, *h, []string{"name"}, &hm); err == nil {
-			out.Host = hm.Name
-		}
-	}
+	out.Host = v.HostName()
 	if m.Parent != nil {
 		out.Folder, _ = find.InventoryPath(ctx, c, *m.Parent)
 	}

@@ -234,3 +234,25 @@ func TestFleetRunsReuseConnections(t *testing.T) {
 		t.Logf("%d runs, %d at a time: %d connections", len(items), jobs, n)
 	}
 }
+
+// TestRefreshReadsTheVMOnly: a refresh reads the VM's properties in one
+// call; the names of its host and datastores, read when the VM was opened,
+// are read again only when it moves (a backup refreshes a VM eight times,
+// and read them one call each every time).
+func TestRefreshReadsTheVMOnly(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 64 << 10, WriteRate: 0.001})
+	cnt, run := fleetSession(t, e)
+	calls := map[int]map[string]int{}
+	for _, n := range []int{0, 5} {
+		cnt.reset()
+		if err := run(`local v = require("vm").open("name:VM1")
+			for i = 1, tonumber(arg.n) do v:refresh() end
+			assert(v.host ~= "" and #v.datastores > 0, "host and datastores are named")`, fmt.Sprintf("n=%d", n)); err != nil {
+			t.Fatal(err)
+		}
+		calls[n], _ = cnt.reset()
+	}
+	if d := total(calls[5]) - total(calls[0]); d != 5 || calls[5]["RetrievePropertiesEx"]-calls[0]["RetrievePropertiesEx"] != 5 {
+		t.Errorf("5 refreshes made %d calls (%s, against %s without them), want 5 property reads", d, describe(calls[5]), describe(calls[0]))
+	}
+}

@@ -29,6 +29,7 @@ type VM struct {
 	mu       sync.Mutex
 	mo       mo.VirtualMachine
 	hostName string
+	hostRef  types.ManagedObjectReference // whose name hostName is
 	dsNames  []string
 	dss      *datastore.Finder
 }
@@ -51,25 +52,35 @@ func (v *VM) Refresh(ctx context.Context) error {
 	if m.Config == nil {
 		return &runtime.Error{Code: runtime.CodeVSphere, Message: "the VM has no configuration (is it being created or removed?)", VM: m.Name}
 	}
-	var host string
-	if h := m.Summary.Runtime.Host; h != nil {
+	// the host's and the datastores' names are read when the VM is new to
+	// this object or has moved: a backup refreshes a VM eight times (each
+	// freeze and merge), and read them one call each every time
+	v.mu.Lock()
+	host, hostRef := v.hostName, v.hostRef
+	v.mu.Unlock()
+	if h := m.Summary.Runtime.Host; h == nil {
+		host, hostRef = "", types.ManagedObjectReference{}
+	} else if *h != hostRef {
+		host, hostRef = "", *h
 		var hm mo.HostSystem
 		if err := v.Obj.Properties(ctx, *h, []string{"name"}, &hm); err == nil {
 			host = hm.Name
 		}
 	}
-	var ds []string
-	for _, ref := range m.Datastore {
-		var dm mo.Datastore
-		if err := v.Obj.Properties(ctx, ref, []string{"name"}, &dm); err == nil {
-			ds = append(ds, dm.Name)
-		}
-	}
+	ds, _ := v.dss.Names(ctx, m.Datastore) // known names are not read again
 	sort.Strings(ds)
 	v.mu.Lock()
-	v.mo, v.hostName, v.dsNames = m, host, ds
+	v.mo, v.hostName, v.hostRef, v.dsNames = m, host, hostRef, ds
 	v.mu.Unlock()
 	return nil
+}
+
+// HostName is the name of the host the VM runs on ("" when it has none),
+// as of the last refresh.
+func (v *VM) HostName() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.hostName
 }
 
 // MO returns a copy of the cached managed object.
