@@ -36,7 +36,12 @@ func main() {
 	flag.StringVar(&c.work, "work", "", "work folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&c.only, "only", "", "run only these figure groups, by number, comma-separated (e.g. 1,2,11; 3 runs 3-4); the report then holds only them")
 	flag.IntVar(&c.warm, "warm", 20, "GiB of memory to write once before the figures, at most the available memory less 2 GiB (0: none; --short: none)")
+	warmOnly := flag.Int("warm-only", 0, "write once to this many GiB of memory and exit (the child process --warm starts)")
 	flag.Parse()
+	if *warmOnly > 0 {
+		touchMemory(*warmOnly)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
 	rep, err := run(ctx, c)
@@ -119,7 +124,7 @@ func run(ctx context.Context, c config) (*report, error) {
 	rep := &report{path: c.out, machine: machineInfo(ctx), short: c.short}
 	if !c.short {
 		h.logf("warming memory (--warm %d)", c.warm)
-		if w := warmMemory(c.warm); w != "" {
+		if w := warmMemory(ctx, c.warm); w != "" {
 			h.logf("   %s", w)
 			rep.machine = append(rep.machine, w)
 		}
