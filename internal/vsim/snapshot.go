@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -409,12 +410,18 @@ func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *v
 // (descriptor and data file per layer) and each snapshot's .vmsn.
 func (s *Sim) layoutEx(vm *simulator.VirtualMachine, vs *vmState) *types.VirtualMachineFileLayoutEx {
 	lx := &types.VirtualMachineFileLayoutEx{Timestamp: time.Now()}
-	add := func(name, typ string) int32 {
+	// allocated: a delta's data file is sparse here (written at the
+	// image's offsets); on ESXi a REDO log's file grows with the grains
+	// written, and its size is those
+	add := func(name, typ string, allocated bool) int32 {
 		key := int32(len(lx.File))
 		var size int64
 		if p, err := s.dsLocal(name); err == nil {
 			if fi, err := os.Stat(p); err == nil {
 				size = fi.Size()
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok && allocated {
+					size = min(size, st.Blocks*512)
+				}
 			}
 		}
 		lx.File = append(lx.File, types.VirtualMachineFileLayoutExFileInfo{
@@ -423,7 +430,7 @@ func (s *Sim) layoutEx(vm *simulator.VirtualMachine, vs *vmState) *types.Virtual
 		return key
 	}
 	vmx := vm.Config.Files.VmPathName
-	add(vmx, string(types.VirtualMachineFileLayoutExFileTypeConfig))
+	add(vmx, string(types.VirtualMachineFileLayoutExFileTypeConfig), false)
 	dir := path.Dir(dsPathPath(vmx))
 	ds := dsPathName(vmx)
 	for _, f := range []struct{ name, typ string }{
@@ -433,16 +440,16 @@ func (s *Sim) layoutEx(vm *simulator.VirtualMachine, vs *vmState) *types.Virtual
 		p := fmt.Sprintf("[%s] %s", ds, path.Join(dir, f.name))
 		if l, err := s.dsLocal(p); err == nil {
 			if _, err := os.Stat(l); err == nil {
-				add(p, f.typ)
+				add(p, f.typ, false)
 			}
 		}
 	}
 	layerKeys := map[*layer][]int32{}
 	for _, d := range vs.disks {
-		for _, l := range d.layers {
-			dk := add(l.dsPath, string(types.VirtualMachineFileLayoutExFileTypeDiskDescriptor))
+		for i, l := range d.layers {
+			dk := add(l.dsPath, string(types.VirtualMachineFileLayoutExFileTypeDiskDescriptor), false)
 			data := fmt.Sprintf("[%s] %s", d.dsName, path.Join(path.Dir(dsPathPath(l.dsPath)), filepath.Base(l.dataFile)))
-			ek := add(data, string(types.VirtualMachineFileLayoutExFileTypeDiskExtent))
+			ek := add(data, string(types.VirtualMachineFileLayoutExFileTypeDiskExtent), i > 0)
 			layerKeys[l] = []int32{dk, ek}
 		}
 	}
@@ -459,7 +466,7 @@ func (s *Sim) layoutEx(vm *simulator.VirtualMachine, vs *vmState) *types.Virtual
 	for _, sn := range vs.snaps {
 		sl := types.VirtualMachineFileLayoutExSnapshotLayout{Key: sn.ref, DataKey: -1, MemoryKey: -1}
 		if sn.vmsn != "" {
-			sl.DataKey = add(sn.vmsn, string(types.VirtualMachineFileLayoutExFileTypeSnapshotData))
+			sl.DataKey = add(sn.vmsn, string(types.VirtualMachineFileLayoutExFileTypeSnapshotData), false)
 		}
 		for _, d := range vs.disks {
 			sl.Disk = append(sl.Disk, chain(d, d.level(sn)))

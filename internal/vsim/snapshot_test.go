@@ -247,3 +247,41 @@ func checkLayout(t *testing.T, s *Sim, vm *object.VirtualMachine, m interface{})
 		}
 	}
 }
+
+// TestLayoutExSizesAREDOLogByWhatItHolds: as on ESXi, where a REDO log's
+// file grows with the grains written to it, layoutEx gives a delta's data
+// file the bytes it holds (here a sparse file written at the image's
+// offsets, whose apparent size is the highest offset written), brought up
+// to date by RefreshStorageInfo.
+func TestLayoutExSizesAREDOLogByWhatItHolds(t *testing.T) {
+	ctx := context.Background()
+	s, c := startSim(t, Options{VMs: 1, DiskSize: 256 << 20, WriteRate: 0.001})
+	vm := findVM(t, c, "VM1")
+	snapshot(t, vm, "a")
+	if _, err := s.GuestWrite("VM1", 200); err != nil { // about 7 MiB, anywhere in 256
+		t.Fatal(err)
+	}
+	if err := vm.RefreshStorageInfo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var written int64
+	log, _ := s.WriteLog("VM1")
+	for _, w := range log {
+		written += w.Length
+	}
+	m := vmProps(t, vm, "layoutEx")
+	var got, apparent int64
+	for _, f := range m.LayoutEx.File {
+		if strings.HasSuffix(f.Name, "-000001-delta.vmdk") {
+			got = f.Size
+			if p, err := s.dsLocal(f.Name); err == nil {
+				if fi, err := os.Stat(p); err == nil {
+					apparent = fi.Size()
+				}
+			}
+		}
+	}
+	if got < written/2 || got > written+200*GrainSize || got >= apparent {
+		t.Errorf("the REDO log's size is %d bytes after %d bytes of guest writes (its file's apparent size %d)", got, written, apparent)
+	}
+}

@@ -480,6 +480,12 @@ func (f *frozenDisks) merge(layered bool) error {
 		return nil
 	}
 	if layered {
+		if held, small := f.redoLogsSmall(); small {
+			r.Log.Info("backup: the REDO logs hold little; merged directly, without a second REDO", "vm", v.Name(), "bytes", held, "layered_above", directMergeMax)
+			layered = false
+		}
+	}
+	if layered {
 		for _, d := range f.sel {
 			if _, err := v.AddRedo(r, d.ID, vm.RedoOptions{}); err != nil {
 				return err
@@ -500,6 +506,41 @@ func (f *frozenDisks) merge(layered bool) error {
 		f.depth[d.ID]--
 	}
 	return nil
+}
+
+// directMergeMax is the most a REDO log may hold to be merged directly
+// when layered was asked for: the second REDO of a layered merge exists
+// so that the merge that ends the cycle is small, and a REDO that holds
+// this little is as small as that second one would be, without the two
+// more snapshot operations (each of which stuns the VM briefly).
+const directMergeMax = 16 << 20
+
+// redoLogsSmall reports whether every disk's REDO log holds at most
+// directMergeMax bytes, and their total; it asks vSphere to bring the VM's
+// file layout up to date first (vCenter refreshes it only now and then),
+// and says no when it cannot tell.
+func (f *frozenDisks) redoLogsSmall() (int64, bool) {
+	r, v := f.r, f.v
+	ctx := r.Context()
+	if err := v.Obj.RefreshStorageInfo(ctx); err != nil {
+		return 0, false
+	}
+	if err := v.Refresh(ctx); err != nil {
+		return 0, false
+	}
+	var total int64
+	for _, sd := range f.sel {
+		d, err := v.Disk(sd.ID)
+		if err != nil {
+			return 0, false
+		}
+		n, ok := v.RedoBytes(d)
+		if !ok || n > directMergeMax {
+			return 0, false
+		}
+		total += n
+	}
+	return total, true
 }
 
 // rollback leaves no REDO behind after a failure, newest first. A stopped

@@ -125,6 +125,37 @@ type Disk struct {
 // frozen (a snapshot sits on it).
 func (d Disk) Frozen() bool { return len(d.Chain) > 1 }
 
+// RedoBytes is the size of the disk's running REDO log (the data files
+// of the top of its chain, from the VM's file layout as of the last
+// refresh); ok is false when the disk has no REDO log or the layout does
+// not say.
+func (v *VM) RedoBytes(d Disk) (n int64, ok bool) {
+	if !d.Frozen() {
+		return 0, false
+	}
+	lx := v.MO().LayoutEx
+	if lx == nil {
+		return 0, false
+	}
+	size := map[int32]int64{}
+	for _, f := range lx.File {
+		if f.Type == string(types.VirtualMachineFileLayoutExFileTypeDiskExtent) {
+			size[f.Key] = f.Size
+		}
+	}
+	for _, dl := range lx.Disk {
+		if dl.Key != d.Key || len(dl.Chain) == 0 {
+			continue
+		}
+		for _, k := range dl.Chain[len(dl.Chain)-1].FileKey {
+			if s, isData := size[k]; isData {
+				n, ok = n+s, true
+			}
+		}
+	}
+	return n, ok
+}
+
 // Disks returns the VM's virtual disks in controller order.
 func (v *VM) Disks() []Disk {
 	m := v.MO()
