@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/harness/simtest"
+	"github.com/vmlua/vmlua/transports/transporttest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi/find"
@@ -28,32 +29,24 @@ func BenchmarkBackupZstd1GiB(b *testing.B) {
 	e := simtest.Start(b, vsim.Options{Inventory: []vsim.VMSpec{{Name: "BIG", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 1 << 30}}}}, DatastoreDir: dsDir})
 	flat := filepath.Join(dsDir, "LocalDS_0", "BIG", "BIG-flat.vmdk")
 	syscall.Sync() // the disk just written is not still being flushed while either side reads it
-	c0, start := cpuTime(syscall.RUSAGE_CHILDREN), time.Now()
+	c0, start := transporttest.CPUTime(syscall.RUSAGE_CHILDREN), time.Now()
 	if out, err := exec.Command("sh", "-c", "zstd -q -T0 -c "+flat+" > /dev/null").CombinedOutput(); err != nil {
 		b.Fatalf("zstd: %v %s", err, out)
 	}
-	ref, refCPU := time.Since(start), cpuTime(syscall.RUSAGE_CHILDREN)-c0
+	ref, refCPU := time.Since(start), transporttest.CPUTime(syscall.RUSAGE_CHILDREN)-c0
 	b.ResetTimer()
 	var took, cpu time.Duration
 	for i := 0; i < b.N; i++ {
-		c0, s := cpuTime(syscall.RUSAGE_SELF), time.Now()
+		c0, s := transporttest.CPUTime(syscall.RUSAGE_SELF), time.Now()
 		benchRun(b, e, `require("vm").open("name:BIG"):backup{ to = arg.dest, compress = "zstd" }`)
 		took += time.Since(s)
-		cpu += cpuTime(syscall.RUSAGE_SELF) - c0
+		cpu += transporttest.CPUTime(syscall.RUSAGE_SELF) - c0
 	}
 	b.ReportMetric(float64(ref)/float64(took/time.Duration(b.N)), "x_zstd_T0")
 	b.ReportMetric(float64(ref.Milliseconds()), "zstd_T0_ms")
 	b.ReportMetric(float64(refCPU.Milliseconds()), "zstd_T0_cpu_ms")
 	// the simulator runs in this process: its serving is in the figure
 	b.ReportMetric(float64((cpu / time.Duration(b.N)).Milliseconds()), "backup_cpu_ms")
-}
-
-// cpuTime is the user + system CPU time of who (RUSAGE_SELF, or the
-// children waited for: RUSAGE_CHILDREN).
-func cpuTime(who int) time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(who, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkMostlyEmptyDisk2GiB backs up a 2 GiB disk holding 5% data and
