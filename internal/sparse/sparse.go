@@ -317,8 +317,8 @@ func (s *Writer) Close() error {
 func (s *Writer) Stats() Stats { return s.stats }
 
 // Sum is the stream's checksum, which the trailer holds: the root of the
-// span digest (spansum) of every byte before the trailer's tag; the
-// content digest of the image. Valid after Close.
+// span digest (spansum) of every byte before it (the trailer's tag and
+// size included); the content digest of the image. Valid after Close.
 func (s *Writer) Sum() string { return fmt.Sprintf("%x", s.sum) }
 
 // ErrCorrupt is wrapped by every error about a malformed stream.

@@ -206,7 +206,8 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 	api := apiClient(u, ep, sc)
 	vc, err := vim25.NewClient(ctx, api)
 	if err != nil {
-		if pin != nil && (errors.Is(err, thumbprint.ErrMismatch) || strings.Contains(err.Error(), "thumbprint does not match")) {
+		// thumbprint.ErrMismatch's text holds govmomi's phrase too
+		if pin != nil && strings.Contains(err.Error(), "thumbprint does not match") {
 			return nil, mismatchError(ctx, ep, given, u.Host, *pin, err)
 		}
 		return nil, connectError(ep, err)
