@@ -7,8 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 )
@@ -106,13 +106,7 @@ func TestSIGKILLMidBackupThenNightlySucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(errb.String(), "backup: disk frozen") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the backup did not freeze the disk: %s", errb.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, "the backup to freeze the disk", func() bool { return strings.Contains(errb.String(), "backup: disk frozen") })
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	if n := snapshotCount(t, s, "VM1"); n != 1 {

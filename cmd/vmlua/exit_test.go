@@ -11,8 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 )
 
@@ -82,10 +82,7 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.signal {
-				deadline := time.Now().Add(20 * time.Second)
-				for !strings.Contains(out.String(), "started") && time.Now().Before(deadline) {
-					time.Sleep(20 * time.Millisecond)
-				}
+				eventually.True(t, "the script's 'started' line", func() bool { return strings.Contains(out.String(), "started") })
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 			}
 			code := exitCode(cmd.Wait())

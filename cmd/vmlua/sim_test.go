@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi"
@@ -101,7 +102,7 @@ func TestSimProcess(t *testing.T) {
 		if err != nil {
 			t.Fatalf("vmlua sim exited: %v; stderr: %s", err, stderr.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-eventually.Context(t).Done():
 		t.Fatal("vmlua sim did not stop on SIGTERM")
 	}
 	if _, err := os.Stat(filepath.Join(dsDir, "LocalDS_0", "DB01", "DB01.vmx")); err != nil {
