@@ -273,7 +273,7 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 				}
 			}},
 		{name: "nightly rejects a misspelt argument with a suggestion",
-			script: "nightly.lua", args: []string{"to=" + file("n4"), "kepe=2"}, exit: runtime.ExitFailed, code: runtime.CodeInvalidArg,
+			script: "nightly.lua", args: []string{"to=" + file("n4"), "kepe=2"}, exit: runtime.ExitUsage,
 			check: func(t *testing.T, lines []string) {}},
 		{name: "nightly dry_run=true previews the retention and writes and removes nothing",
 			script: "nightly.lua", args: []string{"to=" + file("n1"), "name=VM1", "keep=1", "dry_run=true"},
