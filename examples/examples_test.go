@@ -124,21 +124,21 @@ print("answered " .. r.answered)`)
 				}
 			}},
 		{name: "cifs_windows_share backs up to Samba with named credentials",
-			script: "cifs_windows_share.lua", args: []string{"to=" + smbURL, "vms=name:VM1"},
+			script: "cifs_windows_share.lua", args: []string{"to=" + smbURL, "vms=name:VM1", "credentials=winshare"},
 			check: func(t *testing.T, lines []string) {
 				if n := s.Verified(t, smbURL, "winshare"); n["VM1"] != 1 {
 					t.Errorf("verified sets on the share = %v", n)
 				}
 			}},
 		{name: "ftps backs up over explicit TLS and verifies over the wire",
-			script: "ftps.lua", args: []string{"to=" + ftpsURL, "vms=name:VM2", "ca_file=" + ftpd.CAFile},
+			script: "ftps.lua", args: []string{"to=" + ftpsURL, "vms=name:VM2", "ca_file=" + ftpd.CAFile, "credentials=ftpbackup"},
 			check: func(t *testing.T, lines []string) {
 				if !simtest.Contains(lines, " verified") {
 					t.Errorf("printed %q", lines)
 				}
 			}},
 		{name: "sftp_pinned_key backs up to OpenSSH whose host key is pinned",
-			script: "sftp_pinned_key.lua", args: []string{"to=" + sftpURL, "vms=name:VM1"},
+			script: "sftp_pinned_key.lua", args: []string{"to=" + sftpURL, "vms=name:VM1", "credentials=nas-sftp"},
 			check: func(t *testing.T, lines []string) {
 				if n := s.Verified(t, sftpURL, "nas-sftp"); n["VM1"] != 1 {
 					t.Errorf("verified sets over SFTP = %v", n)

@@ -45,21 +45,26 @@ func TestVMInfoFindsVMsBySpecifierAndPrintsOneLineEach(t *testing.T) {
 		args  []string
 		names []string // the VMs printed, in order
 		code  string   // error code, "" for success
+		exit  int      // the exit status
 	}{
-		{"without a specifier it lists every VM", nil, []string{"DB01", "OLD", "web-1", "web-2"}, ""},
-		{"any: lists every VM", []string{"any:"}, []string{"DB01", "OLD", "web-1", "web-2"}, ""},
-		{"a name glob lists the matching VMs", []string{"name:web-*"}, []string{"web-1", "web-2"}, ""},
-		{"spec= works like the positional argument", []string{"spec=name:DB01"}, []string{"DB01"}, ""},
-		{"powerstate:off lists the VMs that are off", []string{"powerstate:off"}, []string{"OLD"}, ""},
-		{"a .vmx path names one VM", []string{"[LocalDS_0] DB01/DB01.vmx"}, []string{"DB01"}, ""},
-		{"none: prints nothing and succeeds", []string{"none:"}, nil, ""},
-		{"a specifier matching nothing fails with not_found", []string{"name:nosuch"}, nil, runtime.CodeNotFound},
-		{"a .vmx path of no VM fails with not_found", []string{"[LocalDS_0] nosuch/nosuch.vmx"}, nil, runtime.CodeNotFound},
-		{"a malformed specifier fails with invalid_argument", []string{"bogus:x"}, nil, runtime.CodeInvalidArg},
+		{"without a specifier it lists every VM", nil, []string{"DB01", "OLD", "web-1", "web-2"}, "", runtime.ExitOK},
+		{"any: lists every VM", []string{"any:"}, []string{"DB01", "OLD", "web-1", "web-2"}, "", runtime.ExitOK},
+		{"a name glob lists the matching VMs", []string{"name:web-*"}, []string{"web-1", "web-2"}, "", runtime.ExitOK},
+		{"spec= works like the positional argument", []string{"spec=name:DB01"}, []string{"DB01"}, "", runtime.ExitOK},
+		{"powerstate:off lists the VMs that are off", []string{"powerstate:off"}, []string{"OLD"}, "", runtime.ExitOK},
+		{"a .vmx path names one VM", []string{"[LocalDS_0] DB01/DB01.vmx"}, []string{"DB01"}, "", runtime.ExitOK},
+		{"none: prints nothing and succeeds", []string{"none:"}, nil, "", runtime.ExitOK},
+		{"a specifier matching nothing ends with nothing_selected", []string{"name:nosuch"}, nil, "", runtime.ExitNothingSelected},
+		{"a .vmx path of no VM ends with nothing_selected", []string{"[LocalDS_0] nosuch/nosuch.vmx"}, nil, "", runtime.ExitNothingSelected},
+		{"a specifier matching nothing is fine with allow_empty=true", []string{"name:nosuch", "allow_empty=true"}, nil, "", runtime.ExitOK},
+		{"a malformed specifier fails with invalid_argument", []string{"bogus:x"}, nil, runtime.CodeInvalidArg, runtime.ExitFailed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			lines, err := run(t, ep, "vm_info.lua", tc.args...)
+			if got := runtime.ExitStatus(err); got != tc.exit {
+				t.Fatalf("exit status %d, want %d: %v", got, tc.exit, err)
+			}
 			if tc.code != "" {
 				var se *runtime.ScriptError
 				if !errors.As(err, &se) || se.Code != tc.code {
@@ -67,7 +72,7 @@ func TestVMInfoFindsVMsBySpecifierAndPrintsOneLineEach(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
+			if err != nil && tc.exit == runtime.ExitOK {
 				t.Fatalf("vm_info.lua %v: %v", tc.args, err)
 			}
 			var names []string
@@ -198,7 +203,7 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		{name: "backup_all whose selection matches no VM exits nothing_selected",
 			script: "backup_all.lua", args: []string{"to=" + file("none"), "vms=name:DB1"}, exit: runtime.ExitNothingSelected,
 			check: func(t *testing.T, lines []string) {
-				if !simtest.Contains(lines, "0 VM(s) match name:DB1") {
+				if !simtest.Contains(lines, "0 VM(s) match vms=name:DB1") {
 					t.Errorf("printed %q", lines)
 				}
 			}},
@@ -278,7 +283,8 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		{name: "nightly dry_run=true previews the retention and writes and removes nothing",
 			script: "nightly.lua", args: []string{"to=" + file("n1"), "name=VM1", "keep=1", "dry_run=true"},
 			before: func(t *testing.T) {
-				if _, err := o.Run(t, "nightly.lua", "to="+file("n1"), "name=VM1", "keep=5"); err != nil {
+				// a full set: an incremental would keep its parent (its chain) from the retention
+				if _, err := o.Run(t, "nightly.lua", "to="+file("n1"), "name=VM1", "keep=5", "mode=full"); err != nil {
 					t.Fatal(err)
 				}
 			},

@@ -151,6 +151,7 @@ type decl struct {
 }
 
 var declFields = map[string]bool{"type": true, "default": true, "required": true, "help": true, "each": true}
+var argTypes = []string{"string", "number", "boolean", "list"}
 
 // EachArg is the argument vmlua run --each hands every run (vm=moref:vm-N);
 // a script written for --each declares it with each = true.
@@ -164,7 +165,6 @@ func usage(r *runtime.Run, L *lua.LState, format string, args ...any) int {
 	L.RaiseError("script.args")
 	return 0
 }
-var argTypes = []string{"string", "number", "boolean", "list"}
 
 func luaArgs(r *runtime.Run, L *lua.LState) int {
 	spec := L.CheckTable(1)
