@@ -2,6 +2,7 @@ package scripts_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -458,4 +459,65 @@ func TestEveryShippedScriptIsTested(t *testing.T) {
 			t.Errorf("%s has no case in TestEveryShippedScriptDoesWhatItsUsageSays", f)
 		}
 	}
+}
+
+// TestNightlyAndBackupAllMakeIncrementals: without writing Lua, a site
+// gets changed-block-tracking incrementals: mode=auto (the default) makes
+// a full, then incrementals on it, and a full again once the chain holds
+// chain_max sets, logged at INFO (a planned full is no warning: cron would
+// mail it every chain_max nights). mode=full makes fulls only.
+func TestNightlyAndBackupAllMakeIncrementals(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{DiskSize: 2 << 20})
+	for _, script := range []string{"nightly.lua", "backup_all.lua"} {
+		t.Run(script, func(t *testing.T) {
+			dest := "to=file://" + filepath.Join(e.Dir, script)
+			night := func(args ...string) *simtest.Records {
+				t.Helper()
+				err, recs := e.Run(t, script, simtest.RunOptions{Args: append([]string{dest, "vms=name:VM1"}, args...)})
+				if err != nil {
+					t.Fatalf("%s %v: %v\n%s", script, args, err, recs)
+				}
+				return recs
+			}
+			var recs []*simtest.Records
+			for i := 0; i < 3; i++ {
+				recs = append(recs, night("chain_max=3"))
+			}
+			if got := modes(t, e, script); got != "full,incremental,incremental" {
+				t.Errorf("three nights made %s, want full,incremental,incremental", got)
+			}
+			if script == "nightly.lua" && !simtest.Contains(recs[1].Printed(), "incremental") {
+				t.Errorf("the summary does not show the mode:\n%s", strings.Join(recs[1].Printed(), "\n"))
+			}
+			last := night("chain_max=3")
+			if got := modes(t, e, script); got != "full,incremental,incremental,full" {
+				t.Errorf("at chain_max=3 the fourth night made %s, want a full", got)
+			}
+			full := last.Find("backup: this set is a full")
+			if len(full) != 1 || full[0]["level"] != "INFO" || !strings.Contains(fmt.Sprint(full[0]["why"]), "reached chain_max=3") {
+				t.Errorf("the planned full was logged as %v, want one INFO line saying chain_max", full)
+			}
+			for _, r := range last.All() {
+				if r["level"] == "WARN" || r["level"] == "ERROR" {
+					t.Errorf("the night of a planned full logged %v", r)
+				}
+			}
+			night("mode=full")
+			if got := modes(t, e, script); !strings.HasSuffix(got, ",full,full") {
+				t.Errorf("mode=full made %s", got)
+			}
+		})
+	}
+}
+
+// modes lists the modes of VM1's sets under the script's folder, oldest first.
+func modes(t *testing.T, e *simtest.Env, script string) string {
+	t.Helper()
+	err, recs := e.Run(t, `local out = {}
+for _, s in ipairs(require("backup").list{ at = arg.at, vm = "VM1" }) do out[#out + 1] = s.mode end
+print(table.concat(out, ","))`, simtest.RunOptions{Args: []string{"at=file://" + filepath.Join(e.Dir, script)}})
+	if err != nil || len(recs.Printed()) != 1 {
+		t.Fatalf("backup.list: %v\n%s", err, recs)
+	}
+	return recs.Printed()[0]
 }

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path"
 	"sort"
 	"strings"
@@ -166,7 +167,11 @@ func startCatalog(r *runtime.Run, v *vm.VM, t transports.Transport, dss *datasto
 	if plan.parent != nil {
 		r.Log.Info("backup: incremental on the newest set", "vm", name, "parent", plan.parent.ID, "depth", plan.parent.Depth+1)
 	} else if plan.reason != "" {
-		r.Log.Warn("backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
+		level := slog.LevelWarn
+		if plan.planned {
+			level = slog.LevelInfo // the chain is as long as asked: a full is the plan, not a problem
+		}
+		r.Log.Log(r.Context(), level, "backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
 		cat.FullReason = plan.reason
 	}
 	return cat, plan
