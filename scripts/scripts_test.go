@@ -3,10 +3,13 @@ package scripts_test
 import (
 	"errors"
 	"fmt"
+	"github.com/vmlua/vmlua/modules/vm"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -152,6 +155,13 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 			check: func(t *testing.T, lines []string) {
 				if !simtest.Contains(lines, "VM2: 1 disk(s) exported") || simtest.Contains(lines, "skipped") {
 					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "hot_backup of a VM that does not exist exits nothing_selected, as every other selection matching nothing",
+			script: "hot_backup.lua", args: []string{"name:DB1", "to=" + file("hot3")}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {
+				if got := simtest.Glob(t, filepath.Join(dir, "hot3", "*")); len(got) != 0 {
+					t.Errorf("files for no VM: %v", got)
 				}
 			}},
 		{name: "disk_mode prints the mode of a persistent disk",
@@ -520,4 +530,98 @@ print(table.concat(out, ","))`, simtest.RunOptions{Args: []string{"at=file://" +
 		t.Fatalf("backup.list: %v\n%s", err, recs)
 	}
 	return recs.Printed()[0]
+}
+
+// TestAnswerQuestionEndsPartialWithAQuestionLeft: answer_question.lua
+// answers the single-choice questions and ends with 7 (partial) when it
+// leaves one for a person, as 'vmlua answer --once' does; 0 when none is
+// left.
+func TestAnswerQuestionEndsPartialWithAQuestionLeft(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{})
+	site := simtest.Site{Endpoint: e.Endpoint}
+	cases := []struct {
+		name string
+		ask  map[string][]string // VM -> choices of the question asked
+		args []string
+		exit int
+		left []string // VMs whose question is still pending afterwards
+		want string   // printed
+	}{
+		{"a question with several choices is left and the run is partial", map[string][]string{"VM1": {"Keep", "Discard"}, "VM2": {"OK"}}, []string{"any:"}, runtime.ExitPartial, []string{"VM1"}, "1 question(s) left for a person"},
+		{"the watch ends partial when it left a question", map[string][]string{"VM1": {"Keep", "Discard"}}, []string{"name:VM1", "watch=1"}, runtime.ExitPartial, []string{"VM1"}, ""},
+		{"no question left is 0", map[string][]string{"VM2": {"OK"}}, []string{"name:VM2"}, runtime.ExitOK, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []*vsim.Question
+			for v, choices := range tc.ask {
+				q, err := e.Sim.Ask(v, "Which one?", choices...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				asked = append(asked, q)
+			}
+			lines, err := site.Run(t, "answer_question.lua", tc.args...)
+			if got := runtime.ExitStatus(err); got != tc.exit {
+				t.Fatalf("exit %d (%v), want %d\n%s", got, err, tc.exit, strings.Join(lines, "\n"))
+			}
+			if tc.want != "" && !simtest.Contains(lines, tc.want) {
+				t.Errorf("printed %q, want %q", lines, tc.want)
+			}
+			for _, v := range []string{"VM1", "VM2"} {
+				if pending := e.Sim.PendingQuestion(v) != nil; pending != slices.Contains(tc.left, v) {
+					t.Errorf("%s has a pending question: %v, want %v", v, pending, slices.Contains(tc.left, v))
+				}
+			}
+			// answer what was left, for the next case
+			for _, q := range asked {
+				if e.Sim.PendingQuestion(q.VM) != nil {
+					lines := site.RunLua(t, `local v = require("vm").open("name:`+q.VM+`")
+local q = v:pending_question()
+v:answer_question(q, 0)
+print("answered")`)
+					if !simtest.Contains(lines, "answered") {
+						t.Fatal(lines)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestABackupWhoseCommitFailsLogsOneErrorOnly: when a backup's commit
+// fails (a pending question stops it, or vSphere refuses it), the backup
+// fails and its REDO log is committed by the run's cleanup. It used to log
+// a second ERROR about committing a REDO log it never added: the failed
+// commit had already taken the REDO off the disk's stack, and the
+// rollback tried to commit it again.
+func TestABackupWhoseCommitFailsLogsOneErrorOnly(t *testing.T) {
+	retry := vm.RemoveRetry
+	vm.RemoveRetry.Initial = time.Millisecond
+	t.Cleanup(func() { vm.RemoveRetry = retry })
+	e := simtest.Start(t, vsim.Options{DiskSize: 1 << 20})
+	// the commit and every retry of it fail; the run's cleanup then succeeds
+	e.Sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: "VM1", Count: 1 + vm.RemoveRetry.Attempts})
+	err, recs := e.Run(t, "backup_all.lua", simtest.RunOptions{Args: []string{"to=file://" + e.Dir, "vms=name:VM1"}})
+	if runtime.ExitStatus(err) != runtime.ExitFailed {
+		t.Fatalf("exit %d (%v), want 1\n%s", runtime.ExitStatus(err), err, recs)
+	}
+	var errs []string
+	for _, r := range recs.All() {
+		if r["level"] == "ERROR" {
+			errs = append(errs, fmt.Sprint(r))
+		}
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], "backup failed; older sets are kept") {
+		t.Errorf("ERROR lines: want only the script's \"backup failed\", got\n%s", strings.Join(errs, "\n"))
+	}
+	if strings.Contains(recs.String(), "no REDO log added by this run") {
+		t.Errorf("the log speaks of a REDO log the backup never added:\n%s", recs)
+	}
+	if len(recs.Find("the script ended with a REDO log still open; committing it")) != 1 {
+		t.Errorf("the REDO log the failed commit left was not committed by the run's cleanup:\n%s", recs)
+	}
+	if s := e.Snapshots(t, "VM1"); len(s) != 0 {
+		t.Errorf("VM1 has snapshots after the run: %v", s)
+	}
 }

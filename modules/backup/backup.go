@@ -498,17 +498,21 @@ func (f *frozenDisks) merge(layered bool) error {
 			f.depth[d.ID]++
 		}
 		for _, d := range f.sel {
+			f.depth[d.ID]-- // see below
 			if _, err := v.Commit(r, d.ID, 1, true); err != nil {
 				return err
 			}
-			f.depth[d.ID]--
 		}
 	}
 	for _, d := range f.sel {
+		// A commit takes the REDO off the disk's stack even when it fails
+		// (a question stops it, vSphere refuses it): that REDO's own
+		// cleanup commits it when the run ends, so rollback must not try
+		// to commit it, nor another, again.
+		f.depth[d.ID]--
 		if _, err := v.Commit(r, d.ID, 0, true); err != nil {
 			return err
 		}
-		f.depth[d.ID]--
 	}
 	return nil
 }
