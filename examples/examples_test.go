@@ -178,6 +178,15 @@ print("answered " .. r.answered)`)
 					t.Errorf("verified off-site sets = %v", n)
 				}
 			}},
+		{name: "two_targets adapted to two file:// folders needs no credentials",
+			script: "two_targets.lua", args: []string{"local=" + file("l2"), "offsite=" + file("o2"), "vms=name:VM1"},
+			check: func(t *testing.T, lines []string) {
+				for _, at := range []string{file("l2"), file("o2")} {
+					if n := s.Verified(t, at, ""); n["VM1"] != 1 {
+						t.Errorf("verified sets at %s = %v", at, n)
+					}
+				}
+			}},
 		{name: "power_off_backup backs up cold and powers the VM on again",
 			script: "power_off_backup.lua", args: []string{"to=" + file("cold"), "vms=name:VM1"},
 			check: func(t *testing.T, lines []string) {
