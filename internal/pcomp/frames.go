@@ -43,7 +43,7 @@ type FrameReader struct {
 	cur    []byte // decoded bytes of the current frame not yet read
 	buf    []byte // the current frame's stored bytes
 	dbuf   []byte // its decoded bytes (zstd)
-	dec    int64 // decoded bytes of the frames so far
+	dec    int64  // decoded bytes of the frames so far
 	err    error
 }
 
