@@ -249,11 +249,30 @@ func DecodeFrame(algo string, stored, dst []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %v", ErrFrame, err)
 		}
 		g.Multistream(false)
-		b := bytes.NewBuffer(dst)
-		if _, err := io.Copy(b, io.LimitReader(g, maxFrame)); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrFrame, err)
+		// into dst's room as it is (a bytes.Buffer would double a dst
+		// sized for the frame when it reads the end)
+		var one [1]byte
+		for {
+			room := dst[len(dst):cap(dst)]
+			if len(room) == 0 {
+				room = one[:]
+			}
+			n, err := g.Read(room)
+			if len(dst) == cap(dst) && n > 0 {
+				dst = append(dst, room[:n]...)
+			} else {
+				dst = dst[:len(dst)+n]
+			}
+			if err == io.EOF {
+				return dst, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrFrame, err)
+			}
+			if len(dst) > maxFrame {
+				return nil, fmt.Errorf("%w: a gzip member of more than %d bytes", ErrFrame, maxFrame)
+			}
 		}
-		return b.Bytes(), nil
 	}
 	return nil, fmt.Errorf("unknown compression %q", algo)
 }

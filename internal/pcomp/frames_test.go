@@ -14,7 +14,7 @@ import (
 // ErrFrame.
 func TestFramesLocateEveryChunk(t *testing.T) {
 	for _, algo := range []string{None, Gzip, Zstd} {
-		for _, size := range []int{1, ChunkSize, 2*ChunkSize + 12345} {
+		for _, size := range []int{1, 2*ChunkSize + 12345} {
 			in := sample(size)
 			var out bytes.Buffer
 			w, err := NewWriter(&out, algo, 2)
