@@ -486,8 +486,8 @@ func (c *conn) check(rq request) string {
 	switch {
 	case rq.Len == 0:
 		return "a request of 0 bytes"
-	case rq.Len > MaxRequest:
-		return fmt.Sprintf("a request of %d bytes, more than the %d this server serves at once", rq.Len, MaxRequest)
+	case rq.Len > MaxRequest && rq.Type == cmdRead: // a block status may ask for more: its reply is small
+		return fmt.Sprintf("a read of %d bytes, more than the %d this server serves at once", rq.Len, MaxRequest)
 	case rq.Offset > uint64(c.ex.Size) || uint64(rq.Len) > uint64(c.ex.Size)-rq.Offset:
 		return fmt.Sprintf("bytes %d to %d lie past the end of the export (%d bytes)", rq.Offset, rq.Offset+uint64(rq.Len)-1, c.ex.Size)
 	case rq.Type == cmdBlockStatus && c.meta != c.ex.Name:

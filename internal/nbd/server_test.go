@@ -106,10 +106,42 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// pattern is a big export computed, not stored: data in two 1 MiB
+// blocks of three, zeros in the third.
+type pattern struct{ size int64 }
+
+func (p pattern) zero(off int64) bool { return (off>>20)%3 == 2 }
+
+func (p pattern) ReadAt(b []byte, off int64) (int, error) {
+	for i := range b {
+		if o := off + int64(i); !p.zero(o) {
+			b[i] = byte(o*7 + 1)
+		} else {
+			b[i] = 0
+		}
+	}
+	return len(b), nil
+}
+
+func (p pattern) Map(off, length int64) ([]Extent, error) {
+	var out []Extent
+	for at := off; at < off+length; {
+		e := Extent{Offset: at, Len: min((at>>20+1)<<20, off+length) - at, Zero: p.zero(at)}
+		if n := len(out); n > 0 && out[n-1].Zero == e.Zero {
+			out[n-1].Len += e.Len
+		} else {
+			out = append(out, e)
+		}
+		at += e.Len
+	}
+	return out, nil
+}
+
 func exports(d1, d2 *disk) []Export {
 	return []Export{
 		{Name: "scsi0:0", Description: "disk one", Size: int64(len(d1.b)), Data: d1, Map: d1.Map},
 		{Name: "scsi0:1", Size: int64(len(d2.b)), Data: d2, Map: d2.Map},
+		{Name: "big", Size: 3 * MaxRequest / 2, Data: pattern{3 * MaxRequest / 2}, Map: pattern{3 * MaxRequest / 2}.Map},
 	}
 }
 
@@ -151,6 +183,24 @@ func TestRealClientsReadTheExportsByteExact(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an export larger than the largest request copies whole", func(t *testing.T) {
+		// block status asks for more than MaxRequest at once
+		out := filepath.Join(dir, "big.raw")
+		if o, err := run(t, nbdcopy, "nbd://"+addr+"/big", out); err != nil {
+			t.Fatalf("nbdcopy: %v\n%s", err, o)
+		}
+		f, _ := os.Open(out)
+		defer f.Close()
+		p := pattern{3 * MaxRequest / 2}
+		got, want := make([]byte, 1<<20), make([]byte, 1<<20)
+		for off := int64(0); off < p.size; off += 1 << 20 {
+			f.ReadAt(got, off)
+			p.ReadAt(want, off)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("nbdcopy of the big export differs at %d", off)
+			}
+		}
+	})
 	t.Run("nbdinfo --map shows the zero areas", func(t *testing.T) {
 		out, err := run(t, nbdinfo, "--map", "nbd://"+addr+"/scsi0:1")
 		if err != nil {
