@@ -18,7 +18,7 @@ import (
 
 // writeChanged writes the 4 KiB grains of next that differ from prev to
 // the VM's disk, as a guest changing them would.
-func writeChanged(t *testing.T, s *vsim.Sim, vmName string, prev, next []byte) int {
+func writeChanged(t testing.TB, s *vsim.Sim, vmName string, prev, next []byte) int {
 	t.Helper()
 	n := 0
 	for off := 0; off < len(next); {

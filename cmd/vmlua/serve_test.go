@@ -23,7 +23,7 @@ import (
 
 // needTool fails the test, saying what to install, when a client
 // program is missing (no skip: CI installs them, .ci/install-deps).
-func needTool(t *testing.T, name, pkg string) string {
+func needTool(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -48,7 +48,7 @@ func chainOfDB01(t *testing.T, diskSize int64) (*simtest.Env, []string, []uint64
 	return e, ids, seqs
 }
 
-func catalogOf(t *testing.T, dir, id string) *catalog.Catalog {
+func catalogOf(t testing.TB, dir, id string) *catalog.Catalog {
 	t.Helper()
 	ft, err := file.New(dir)
 	if err != nil {
@@ -92,7 +92,7 @@ func (p *verbProc) wait() error {
 
 // startVerb starts vmlua with args and waits until its output matches
 // ready; it is killed when the test ends if still running.
-func startVerb(t *testing.T, ready *regexp.Regexp, args ...string) *verbProc {
+func startVerb(t testing.TB, ready *regexp.Regexp, args ...string) *verbProc {
 	t.Helper()
 	p := &verbProc{cmd: exec.Command(simtest.Binary(t), args...), out: &simtest.LockedBuffer{}, errb: &simtest.LockedBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errb

@@ -3,6 +3,7 @@ package simtest
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // Backup backs the VM up into Dir as a script does (v:backup{to=arg.dest,
@@ -23,7 +24,7 @@ func (e *Env) Backup(t testing.TB, vmName, mode string) (id string, seq uint64) 
 		local set = require("vm").open("name:" .. arg.vm):backup{ to = arg.dest, mode = arg.mode, compress = "zstd" }
 		assert(set.complete)
 		print("SET " .. set.id)
-	`, RunOptions{Args: []string{"vm=" + vmName, "mode=" + mode}})
+	`, RunOptions{Args: []string{"vm=" + vmName, "mode=" + mode}, Timeout: 30 * time.Minute}) // big disks in ./bench
 	if err != nil {
 		t.Fatalf("backup of %s (%s): %v\n%s", vmName, mode, err, recs)
 	}
