@@ -30,7 +30,8 @@ in each every disk of that point as a raw image (DB01_1.img). A full or any incr
 is applied on the fly, nothing is written anywhere, and every byte read is checked against the
 catalog span by span (a damaged span reads as EIO, and the log names its offset). VM shows that
 VM's points only, VM@POINT (or the set id VM/POINT) that one point. The first open of an image
-reads every stored byte of its chain once to index it. Open the images with the usual tools:
+starts reading every stored byte of its chain once to index it, in the background: a read waits
+only for the part it needs. Open the images with the usual tools:
 
   debugfs -R 'cat /etc/hostname' DIR/DB01/latest/DB01.img
   mount -o loop,ro,offset=$((2048*512)) DIR/DB01/latest/DB01.img /mnt   (a partition)

@@ -51,8 +51,9 @@ on the fly, nothing is written anywhere, and every byte read is checked against 
 span; a damaged span is an I/O error for the client (and a line in the log naming its offset),
 never wrong bytes. Each disk is an export named by its id (nbd://127.0.0.1:10809/scsi0:1; the
 empty name when the point has one disk). Zero areas show in block status (nbdinfo --map) and as
-holes. Start-up reads every stored byte of the chain once to index it. It prints the exports'
-URLs, then serves until SIGINT or SIGTERM.
+holes. It reads every stored byte of the chain once to index it, in the background: a read
+waits only for the part it needs. It prints the exports' URLs, then serves until SIGINT or
+SIGTERM.
 
   qemu-img convert -O raw nbd://127.0.0.1:10809/scsi0:0 disk.raw
   nbdcopy nbd://127.0.0.1:10809/scsi0:0 disk.raw
@@ -153,11 +154,16 @@ func (v *serveNBDVerb) Run(inv *call, pos []string) int {
 			return reportErr(inv.stderr, err)
 		}
 		disks = append(disks, d)
-		st := d.Stats()
-		pt.r.Log.Info("serve: disk indexed", "set", cat.ID, "disk", cd.ID, "layers", st.Layers, "stored_bytes", st.StoredBytes, "took", st.Took.Round(time.Millisecond).String())
-		if dmg := d.Damage(); dmg != "" {
-			pt.r.Log.Warn("serve: the disk is damaged: reads of what depends on the damage fail with an I/O error", "set", cat.ID, "disk", cd.ID, "damage", dmg)
-		}
+		go func() { // the index runs on while the disk is served
+			st, err := d.Wait(ctx)
+			if err != nil {
+				return
+			}
+			pt.r.Log.Info("serve: disk indexed", "set", cat.ID, "disk", cd.ID, "layers", st.Layers, "stored_bytes", st.StoredBytes, "took", st.Took.Round(time.Millisecond).String())
+			if dmg := d.Damage(); dmg != "" {
+				pt.r.Log.Warn("serve: the disk is damaged: reads of what depends on the damage fail with an I/O error", "set", cat.ID, "disk", cd.ID, "damage", dmg)
+			}
+		}()
 		exports = append(exports, nbd.Export{Name: cd.ID, Description: fmt.Sprintf("%s %s (%s)", cat.ID, cd.ID, cd.Path), Size: d.Size(), Data: d, Map: nbdMap(d)})
 	}
 	l, err := net.Listen("tcp", v.listen)

@@ -31,9 +31,11 @@ type Export struct {
 	// Data gives the bytes; it must be safe for concurrent use. An error
 	// is sent to the client as EIO, with its message.
 	Data io.ReaderAt
-	// Map, when set, tells the zero areas of [off, off+length): the
-	// server's base:allocation metadata (NBD_CMD_BLOCK_STATUS) and holes
-	// in its structured read replies. Without it everything is data.
+	// Map, when set, tells the zero areas of [off, off+length), in
+	// order, from off (it may stop before the end: the rest is read as
+	// data, and block status replies with what it told): the server's
+	// base:allocation metadata (NBD_CMD_BLOCK_STATUS) and holes in its
+	// structured read replies. Without it everything is data.
 	Map func(off, length int64) ([]Extent, error)
 }
 
@@ -568,7 +570,12 @@ func (c *conn) read(rq request, send func(func() error) error) error {
 	if err != nil || ext == nil {
 		ext = []Extent{{Offset: off, Len: n}} // read it all; an error shows there
 	}
-	buf := make([]byte, n)
+	if last := ext[len(ext)-1]; last.Offset+last.Len < off+n {
+		// a map may end early (what it knows now): read the rest
+		ext = append(ext, Extent{Offset: last.Offset + last.Len, Len: off + n - last.Offset - last.Len})
+	}
+	buf := getBuf(n)
+	defer putBuf(buf)
 	for i, e := range ext {
 		last := i == len(ext)-1
 		if e.Zero {
@@ -615,6 +622,32 @@ func (c *conn) read(rq request, send func(func() error) error) error {
 		}
 	}
 	return nil
+}
+
+// bufs keeps read buffers for the next reads, by size class (powers of
+// two from 64 KiB to MaxRequest): allocating and zeroing one per request
+// cost as much as copying it.
+var bufs [10]sync.Pool
+
+func bufClass(n int64) int {
+	c := 0
+	for int64(64<<10)<<c < n {
+		c++
+	}
+	return c
+}
+
+func getBuf(n int64) []byte {
+	c := bufClass(n)
+	if b, ok := bufs[c].Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, int64(64<<10)<<c)
+}
+
+func putBuf(b []byte) {
+	b = b[:cap(b)]
+	bufs[bufClass(int64(len(b)))].Put(&b)
 }
 
 // e2eRead reads len(p) bytes at off; io.EOF at the very end is no error.

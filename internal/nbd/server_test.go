@@ -137,11 +137,20 @@ func (p pattern) Map(off, length int64) ([]Extent, error) {
 	return out, nil
 }
 
+// firstOnly is a map that tells only its first extent, as a map of what
+// is known so far does.
+func firstOnly(m func(off, n int64) ([]Extent, error)) func(off, n int64) ([]Extent, error) {
+	return func(off, n int64) ([]Extent, error) {
+		ext, err := m(off, n)
+		return ext[:1], err
+	}
+}
+
 func exports(d1, d2 *disk) []Export {
 	return []Export{
 		{Name: "scsi0:0", Description: "disk one", Size: int64(len(d1.b)), Data: d1, Map: d1.Map},
 		{Name: "scsi0:1", Size: int64(len(d2.b)), Data: d2, Map: d2.Map},
-		{Name: "big", Size: 3 * MaxRequest / 2, Data: pattern{3 * MaxRequest / 2}, Map: pattern{3 * MaxRequest / 2}.Map},
+		{Name: "big", Size: 3 * MaxRequest / 2, Data: pattern{3 * MaxRequest / 2}, Map: firstOnly(pattern{3 * MaxRequest / 2}.Map)},
 	}
 }
 
@@ -184,7 +193,8 @@ func TestRealClientsReadTheExportsByteExact(t *testing.T) {
 		})
 	}
 	t.Run("an export larger than the largest request copies whole", func(t *testing.T) {
-		// block status asks for more than MaxRequest at once
+		// block status asks for more than MaxRequest at once; its map
+		// tells one extent at a time
 		out := filepath.Join(dir, "big.raw")
 		if o, err := run(t, nbdcopy, "nbd://"+addr+"/big", out); err != nil {
 			t.Fatalf("nbdcopy: %v\n%s", err, o)
@@ -392,5 +402,50 @@ func TestWritesAreRefusedAndUnknownExportsNamed(t *testing.T) {
 				t.Fatal("the export changed")
 			}
 		})
+	}
+}
+
+// TestAStructuredReadCoversItsRangeWhenTheMapStopsEarly: a read across
+// more than what the map tells at once gets every byte (holes and data
+// chunks that cover the range exactly), the last chunk flagged done.
+func TestAStructuredReadCoversItsRangeWhenTheMapStopsEarly(t *testing.T) {
+	p := pattern{8 << 20}
+	addr := serve(t, &Server{Exports: []Export{{Name: "p", Size: p.size, Data: p, Map: firstOnly(p.Map)}}})
+	cl := dial(t, addr)
+	cl.option(optStructuredReply, nil)
+	if typ, _ := cl.option(optGo, goData("p")); typ[len(typ)-1] != repAck {
+		t.Fatalf("GO: %v", typ)
+	}
+	const off, n = 512 << 10, 3 << 20
+	cl.request(cmdRead, off, n, nil)
+	got := make([]byte, n)
+	covered := int64(0)
+	for done := false; !done; {
+		var h struct {
+			Magic      uint32
+			Flags, Typ uint16
+			Handle     uint64
+			Len        uint32
+		}
+		if err := binary.Read(cl.c, binary.BigEndian, &h); err != nil {
+			t.Fatal(err)
+		}
+		done = h.Flags&replyFlagDone != 0
+		payload := make([]byte, h.Len)
+		io.ReadFull(cl.c, payload)
+		switch h.Typ {
+		case replyTypeOffsetData:
+			at := int64(binary.BigEndian.Uint64(payload)) - off
+			covered += int64(copy(got[at:], payload[8:]))
+		case replyTypeOffsetHole:
+			covered += int64(binary.BigEndian.Uint32(payload[8:]))
+		default:
+			t.Fatalf("reply chunk of type %d", h.Typ)
+		}
+	}
+	want := make([]byte, n)
+	p.ReadAt(want, off)
+	if covered != n || !bytes.Equal(got, want) {
+		t.Fatalf("the chunks cover %d of %d bytes, or differ", covered, n)
 	}
 }

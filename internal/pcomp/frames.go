@@ -222,9 +222,11 @@ func (f *FrameReader) nextGzip() ([]byte, error) {
 }
 
 // frameDecoder decodes whole zstd frames; DecodeAll is safe for
-// concurrent use.
+// concurrent use. It skips the frames' own XXH64 checksum: a reader of
+// frames checks the stored bytes against their sha256 span digests
+// (and the decoded stream against its content digest) already.
 var frameDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
-	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxFrame), zstd.WithDecoderMaxWindow(64<<20))
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxFrame), zstd.WithDecoderMaxWindow(64<<20), zstd.IgnoreChecksum(true))
 })
 
 // DecodeFrame decodes the stored bytes of one frame (as Frames located

@@ -192,11 +192,16 @@ func (n *imageNode) open() (*pointread.Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := d.Stats()
-	n.f.log.Info("mount: image opened", "set", n.cat.ID, "disk", n.disk.ID, "layers", st.Layers, "stored_bytes", st.StoredBytes, "took", st.Took.Round(time.Millisecond).String())
-	if dmg := d.Damage(); dmg != "" {
-		n.f.log.Warn("mount: the image is damaged: reads of what depends on the damage fail (EIO)", "set", n.cat.ID, "disk", n.disk.ID, "damage", dmg)
-	}
+	go func() { // the index runs on while the image is read
+		st, err := d.Wait(n.f.ctx)
+		if err != nil {
+			return
+		}
+		n.f.log.Info("mount: image indexed", "set", n.cat.ID, "disk", n.disk.ID, "layers", st.Layers, "stored_bytes", st.StoredBytes, "took", st.Took.Round(time.Millisecond).String())
+		if dmg := d.Damage(); dmg != "" {
+			n.f.log.Warn("mount: the image is damaged: reads of what depends on the damage fail (EIO)", "set", n.cat.ID, "disk", n.disk.ID, "damage", dmg)
+		}
+	}()
 	n.d = d
 	return d, nil
 }

@@ -45,30 +45,37 @@ type Disk struct {
 	t       transports.Transport
 	cache   *Cache
 	ctx     context.Context
-	cancel  context.CancelFunc
-	stats   Stats
+	cancel  context.CancelCauseFunc
+	started time.Time
 	// prefetching: frames being read ahead, by key
 	mu          sync.Mutex
 	prefetching map[key]bool
 }
 
-// Stats describe what opening a Disk cost.
+// Stats describe what indexing a Disk cost (so far, until Wait
+// returned).
 type Stats struct {
 	Layers      int           // layers of the chain (1 for a full)
 	StoredBytes int64         // stored bytes read and checked
 	Records     int           // records indexed
 	Frames      int           // compressed frames indexed
-	Took        time.Duration // wall time of the index
+	Took        time.Duration // wall time of the index (of its slowest layer)
+	Done        bool          // every layer is indexed
 }
 
+// errClosed ends a Disk's index and reads.
+var errClosed = errors.New("the restore point was closed")
+
 // Open opens disk id of the point whose catalog is cat (a complete set:
-// a full, or any incremental, whose chain is read from t). It reads every
-// layer of the chain once (Stats says what it cost), in parallel, to index
-// where every byte of the image lies, checking every stored span against
-// the catalog and every stream against its content digest as backup.verify
-// does. A damaged layer does not fail Open: its damaged part, and what
-// depends on it, reads as a *ReadError. ctx bounds Open and the Disk's
-// reads until Close.
+// a full, or any incremental, whose chain is read from t) and returns at
+// once: every layer of the chain is read once, all at once, in the
+// background, to index where every byte of the image lies, checking every
+// stored span against the catalog and every stream against its content
+// digest as backup.verify does (Wait waits for the end, Stats says what
+// it cost). A read waits only until the index covers its bytes. A damaged
+// layer does not fail Open: its damaged part, and what depends on it,
+// reads as a *ReadError. ctx bounds the Disk's index and reads until
+// Close.
 func Open(ctx context.Context, t transports.Transport, cat *catalog.Catalog, id string, o Options) (*Disk, error) {
 	t0 := time.Now()
 	chain := []*catalog.Catalog{cat}
@@ -82,58 +89,75 @@ func Open(ctx context.Context, t transports.Transport, cat *catalog.Catalog, id 
 	if err != nil {
 		return nil, fmt.Errorf("set %s: %w", cat.ID, err)
 	}
-	d := &Disk{ID: id, Set: cat.ID, Catalog: ls[len(ls)-1].Disk, size: ls[len(ls)-1].Disk.Capacity, t: t, cache: o.Cache, prefetching: map[key]bool{}}
+	d := &Disk{ID: id, Set: cat.ID, Catalog: ls[len(ls)-1].Disk, size: ls[len(ls)-1].Disk.Capacity, t: t, cache: o.Cache, prefetching: map[key]bool{}, started: t0}
 	if d.cache == nil {
 		d.cache = NewCache(o.CacheBytes)
 	}
-	d.layers = make([]*layer, len(ls))
-	errs := make([]error, len(ls))
-	var wg sync.WaitGroup
-	for i, sl := range ls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.layers[i], errs[i] = indexLayer(ctx, t, sl)
-		}()
+	d.ctx, d.cancel = context.WithCancelCause(ctx)
+	for _, sl := range ls {
+		l, err := startIndex(d.ctx, t, sl)
+		if err != nil {
+			d.cancel(errClosed)
+			return nil, fmt.Errorf("disk %s of %s: %w", id, cat.ID, err)
+		}
+		d.layers = append(d.layers, l)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("disk %s of %s: %w", id, cat.ID, err)
-	}
-	d.stats = Stats{Layers: len(ls), Took: time.Since(t0)}
-	for _, l := range d.layers {
-		d.stats.StoredBytes += l.size
-		d.stats.Records += len(l.recs)
-		d.stats.Frames += len(l.frames)
-	}
-	d.ctx, d.cancel = context.WithCancel(ctx)
 	return d, nil
 }
 
 // Size is the image's size in bytes (the disk's capacity).
 func (d *Disk) Size() int64 { return d.size }
 
-// Stats says what Open read.
-func (d *Disk) Stats() Stats { return d.stats }
+// Stats says what the index read so far.
+func (d *Disk) Stats() Stats {
+	st := Stats{Layers: len(d.layers), Done: true}
+	for _, l := range d.layers {
+		l.mu.Lock()
+		st.StoredBytes += l.size
+		st.Records += len(l.recs)
+		st.Frames += len(l.frames)
+		st.Took = max(st.Took, l.took)
+		st.Done = st.Done && l.done
+		l.mu.Unlock()
+	}
+	if !st.Done {
+		st.Took = time.Since(d.started)
+	}
+	return st
+}
 
-// Damage describes the damaged layers Open found ("" when every layer is
-// sound): reads of what depends on them fail.
+// Wait waits until every layer is indexed (or ctx ends) and returns
+// what it cost.
+func (d *Disk) Wait(ctx context.Context) (Stats, error) {
+	for _, l := range d.layers {
+		if err := l.wait(ctx); err != nil {
+			return d.Stats(), err
+		}
+	}
+	return d.Stats(), nil
+}
+
+// Damage describes the damaged layers the index found so far ("" when
+// none): reads of what depends on them fail.
 func (d *Disk) Damage() string {
 	var s string
 	for _, l := range d.layers {
-		if l.damage != "" {
+		l.mu.Lock()
+		dmg, known := l.damage, l.known
+		l.mu.Unlock()
+		if dmg != "" {
 			if s != "" {
 				s += "; "
 			}
-			s += fmt.Sprintf("%s: %s (image bytes from %d on cannot be read from it)", l.path(), l.damage, l.known)
+			s += fmt.Sprintf("%s: %s (image bytes from %d on cannot be read from it)", l.path(), dmg, known)
 		}
 	}
 	return s
 }
 
-// Close ends the Disk's reads and read-ahead.
+// Close ends the Disk's index, reads and read-ahead.
 func (d *Disk) Close() error {
-	d.cancel()
+	d.cancel(errClosed)
 	return nil
 }
 
@@ -157,29 +181,33 @@ func (e *ReadError) Unwrap() error { return e.Err }
 // (the target's own errors are wrapped as they are).
 var ErrDamaged = errors.New("the backup set is damaged")
 
-// piece is where the image bytes at an offset come from: the layer and
-// its record, up to end.
+// piece is where the image bytes at an offset come from: the layer (as
+// seen then) and its record, up to end.
 type piece struct {
-	layer *layer
-	rec   int
-	end   int64
+	v   view
+	rec int
+	end int64
 }
 
 // resolve finds the layer that gives image byte off: the topmost whose
 // record there does not leave it to the layer below; the piece ends
-// where any record on the way ends.
+// where any record on the way ends. It waits for the index of each layer
+// on the way to cover off.
 func (d *Disk) resolve(off int64) (piece, error) {
 	end := d.size
 	for i := len(d.layers) - 1; i >= 0; i-- {
-		l := d.layers[i]
-		if off >= l.known {
-			return piece{}, fmt.Errorf("%w: %s: %s", ErrDamaged, l.path(), l.damage)
+		v, err := d.layers[i].await(d.ctx, off)
+		if err != nil {
+			return piece{}, err
 		}
-		k := l.find(off)
-		r := l.recs[k]
+		if off >= v.known {
+			return piece{}, fmt.Errorf("%w: %s: %s", ErrDamaged, v.l.path(), v.damage)
+		}
+		k := v.find(off)
+		r := v.recs[k]
 		end = min(end, r.End())
 		if r.Kind != 'U' {
-			return piece{l, k, end}, nil
+			return piece{v, k, end}, nil
 		}
 	}
 	return piece{}, fmt.Errorf("%w: the chain's bottom layer leaves byte %d unchanged", ErrDamaged, off)
@@ -207,12 +235,12 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 			return n, &ReadError{d.ID, d.Set, at, err}
 		}
 		m := int(min(int64(len(p)-n), pc.end-at))
-		r := pc.layer.recs[pc.rec]
+		r := pc.v.recs[pc.rec]
 		switch r.Kind {
 		case 'Z':
 			clear(p[n : n+m])
 		case 'D':
-			if err := d.readStream(pc.layer, r.Data+(at-r.Offset), p[n:n+m]); err != nil {
+			if err := d.readStream(pc.v, r.Data+(at-r.Offset), p[n:n+m]); err != nil {
 				return n, &ReadError{d.ID, d.Set, at, err}
 			}
 		}
@@ -230,16 +258,21 @@ type Extent struct {
 
 // Map returns the extents of the image in [off, off+length), neighbours
 // of one kind merged, without reading any data. A damaged part is a
-// *ReadError.
+// *ReadError (after the extents before it). While the index runs, it
+// returns the extents it covers, at least one: they may end before
+// off+length.
 func (d *Disk) Map(off, length int64) ([]Extent, error) {
 	end := min(off+length, d.size)
 	var out []Extent
 	for at := off; at < end; {
+		if len(out) > 0 && !d.indexed(at) {
+			break // the rest is not indexed yet: what is known now
+		}
 		pc, err := d.resolve(at)
 		if err != nil {
 			return out, &ReadError{d.ID, d.Set, at, err}
 		}
-		e := Extent{Offset: at, Len: min(pc.end, end) - at, Zero: pc.layer.recs[pc.rec].Kind == 'Z'}
+		e := Extent{Offset: at, Len: min(pc.end, end) - at, Zero: pc.v.recs[pc.rec].Kind == 'Z'}
 		if n := len(out); n > 0 && out[n-1].Zero == e.Zero {
 			out[n-1].Len += e.Len
 		} else {
@@ -250,21 +283,35 @@ func (d *Disk) Map(off, length int64) ([]Extent, error) {
 	return out, nil
 }
 
-// readStream copies the decoded stream bytes of l at s into p.
-func (d *Disk) readStream(l *layer, s int64, p []byte) error {
-	for len(p) > 0 {
-		fi := l.frameAt(s)
-		if fi >= len(l.frames) {
-			return fmt.Errorf("%w: %s: stream byte %d lies past its last frame", ErrDamaged, l.path(), s)
+// indexed reports whether every layer's index covers image byte off
+// (or ended) now.
+func (d *Disk) indexed(off int64) bool {
+	for _, l := range d.layers {
+		l.mu.Lock()
+		ok := off < l.known || l.done
+		l.mu.Unlock()
+		if !ok {
+			return false
 		}
-		b, err := d.frame(l, fi)
+	}
+	return true
+}
+
+// readStream copies the decoded stream bytes of a layer at s into p.
+func (d *Disk) readStream(v view, s int64, p []byte) error {
+	for len(p) > 0 {
+		fi := v.frameAt(s)
+		if fi >= len(v.frames) {
+			return fmt.Errorf("%w: %s: stream byte %d lies past its last frame", ErrDamaged, v.l.path(), s)
+		}
+		b, err := d.frame(v, fi)
 		if err != nil {
 			return err
 		}
-		f := l.frames[fi]
+		f := v.frames[fi]
 		k := copy(p, b[s-f.Decoded:])
 		p, s = p[k:], s+int64(k)
-		d.readAhead(l, fi)
+		d.readAhead(v, fi)
 	}
 	return nil
 }
@@ -276,14 +323,14 @@ type key struct {
 	i     int
 }
 
-// frame returns the decoded bytes of frame fi of l.
-func (d *Disk) frame(l *layer, fi int) ([]byte, error) {
-	f := l.frames[fi]
+// frame returns the decoded bytes of frame fi of a layer.
+func (d *Disk) frame(v view, fi int) ([]byte, error) {
+	l, f := v.l, v.frames[fi]
 	if l.algo == pcomp.None || l.algo == "" {
 		// stored bytes are the stream: a frame is a slice of one span
 		// (frames and spans are both 4 MiB from 0)
 		si := int(f.Stored / spansum.Size)
-		b, err := d.span(l, si)
+		b, err := d.span(v, si)
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +341,7 @@ func (d *Disk) frame(l *layer, fi int) ([]byte, error) {
 		return b[lo : lo+f.StoredLen], nil
 	}
 	return d.cache.get(d.ctx, key{l, true, fi}, func() ([]byte, error) {
-		stored, err := d.storedRange(l, f.Stored, f.StoredLen)
+		stored, err := d.storedRange(v, f.Stored, f.StoredLen)
 		if err != nil {
 			return nil, err
 		}
@@ -306,12 +353,13 @@ func (d *Disk) frame(l *layer, fi int) ([]byte, error) {
 	})
 }
 
-// storedRange returns the stored bytes [off, off+n) of l, from verified
-// spans.
-func (d *Disk) storedRange(l *layer, off, n int64) ([]byte, error) {
+// storedRange returns the stored bytes [off, off+n) of a layer, from
+// verified spans.
+func (d *Disk) storedRange(v view, off, n int64) ([]byte, error) {
+	l := v.l
 	first, last := int(off/spansum.Size), int((off+n-1)/spansum.Size)
 	if first == last {
-		b, err := d.span(l, first)
+		b, err := d.span(v, first)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +371,7 @@ func (d *Disk) storedRange(l *layer, off, n int64) ([]byte, error) {
 	}
 	out := make([]byte, 0, n)
 	for si := first; si <= last; si++ {
-		b, err := d.span(l, si)
+		b, err := d.span(v, si)
 		if err != nil {
 			return nil, err
 		}
@@ -340,15 +388,16 @@ func (d *Disk) storedRange(l *layer, off, n int64) ([]byte, error) {
 	return out, nil
 }
 
-// span returns stored span si of l, read from the target and checked
-// against its digest.
-func (d *Disk) span(l *layer, si int) ([]byte, error) {
+// span returns stored span si of a layer, read from the target and
+// checked against its digest.
+func (d *Disk) span(v view, si int) ([]byte, error) {
+	l := v.l
 	return d.cache.get(d.ctx, key{l, false, si}, func() ([]byte, error) {
-		if si >= len(l.ref) {
+		if si >= len(v.ref) {
 			return nil, fmt.Errorf("%w: %s has no span %d", ErrDamaged, l.path(), si)
 		}
 		off := int64(si) * spansum.Size
-		n := min(spansum.Size, l.size-off)
+		n := min(spansum.Size, v.size-off)
 		rc, err := d.t.Open(d.ctx, l.path(), off)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", l.path(), err)
@@ -359,7 +408,7 @@ func (d *Disk) span(l *layer, si int) ([]byte, error) {
 			return nil, fmt.Errorf("%s: reading stored bytes %d to %d: %w", l.path(), off, off+n-1, err)
 		}
 		sum := sha256.Sum256(b)
-		if hex.EncodeToString(sum[:]) != l.ref[si] {
+		if hex.EncodeToString(sum[:]) != v.ref[si] {
 			return nil, fmt.Errorf("%w: %s: stored span %d (bytes %d to %d) no longer matches the catalog (changed since it was opened?): run vmlua verify", ErrDamaged, l.path(), si, off, off+n-1)
 		}
 		return b, nil
@@ -369,9 +418,10 @@ func (d *Disk) span(l *layer, si int) ([]byte, error) {
 // readAhead decodes the frame after fi in the background when the read
 // is sequential (fi-1 was decoded too) and it is not cached yet, so that
 // a sequential reader finds it decoded.
-func (d *Disk) readAhead(l *layer, fi int) {
+func (d *Disk) readAhead(v view, fi int) {
 	next := fi + 1
-	if next >= len(l.frames) || l.algo == pcomp.None || l.algo == "" {
+	l := v.l
+	if next >= len(v.frames) || l.algo == pcomp.None || l.algo == "" {
 		return
 	}
 	k := key{l, true, next}
@@ -388,7 +438,7 @@ func (d *Disk) readAhead(l *layer, fi int) {
 		return
 	}
 	go func() {
-		d.frame(l, next) // an error is reported to the read that needs it
+		d.frame(v, next) // an error is reported to the read that needs it
 		d.mu.Lock()
 		delete(d.prefetching, k)
 		d.mu.Unlock()

@@ -205,10 +205,11 @@ func TestEveryPointOfAChainReadsAsItsImage(t *testing.T) {
 			}
 			for i := range c.sets {
 				d := openPoint(t, c, i, Options{CacheBytes: 16 << 20})
-				if d.Size() != int64(len(c.images[i])) || d.Damage() != "" || d.Stats().Layers != i+1 {
-					t.Fatalf("point %d: size %d, damage %q, stats %+v", i, d.Size(), d.Damage(), d.Stats())
+				checkReads(t, d, c.images[i]) // while the index runs
+				st, err := d.Wait(context.Background())
+				if err != nil || d.Size() != int64(len(c.images[i])) || d.Damage() != "" || st.Layers != i+1 || !st.Done || st.Records == 0 {
+					t.Fatalf("point %d: size %d, damage %q, stats %+v, %v", i, d.Size(), d.Damage(), st, err)
 				}
-				checkReads(t, d, c.images[i])
 				if used := d.cache.Used(); used > 16<<20 {
 					t.Errorf("point %d: the cache holds %d bytes, more than its bound", i, used)
 				}
@@ -307,6 +308,9 @@ func TestADamagedSpanIsAReadErrorAtItsOffsetNeverWrongBytes(t *testing.T) {
 			at := int64(float64(fi.Size()) * c.frac)
 			flipStored(t, ch, c.set, at)
 			d := openPoint(t, ch, 2, Options{})
+			if st, err := d.Wait(context.Background()); err != nil || !st.Done {
+				t.Fatalf("Wait: %+v, %v", st, err)
+			}
 			if !strings.Contains(d.Damage(), fmt.Sprintf("stored span %d ", at/spansum.Size)) {
 				t.Fatalf("Damage() = %q, want it to name stored span %d", d.Damage(), at/spansum.Size)
 			}
@@ -349,6 +353,9 @@ func TestASpanChangedAfterOpenIsAReadError(t *testing.T) {
 	img := testImage(12<<20, 4)
 	c.add(img, nil)
 	d := openPoint(t, c, 0, Options{})
+	if _, err := d.Wait(context.Background()); err != nil || d.Damage() != "" {
+		t.Fatalf("the index: %v, damage %q", err, d.Damage())
+	}
 	fi, _ := os.Stat(c.storedPath(0))
 	flipStored(t, c, 0, fi.Size()/2)
 	good, err := readAll(d)
@@ -388,4 +395,71 @@ func TestResolveFindsPoints(t *testing.T) {
 	if err != nil || len(ps) != 2 || ps[0].ID != c.sets[0].ID {
 		t.Fatalf("Points = %v, %v", ps, err)
 	}
+}
+
+// gated holds the index's read of one stored file after its first
+// bytes until the test releases it.
+type gated struct {
+	transports.Transport
+	file  string
+	after int64
+	gate  chan struct{}
+}
+
+func (g *gated) Open(ctx context.Context, p string, off int64) (io.ReadCloser, error) {
+	rc, err := g.Transport.Open(ctx, p, off)
+	if err != nil || off != 0 || !strings.HasSuffix(p, g.file) {
+		return rc, err
+	}
+	return &gatedReader{ReadCloser: rc, g: g, ctx: ctx}, nil
+}
+
+type gatedReader struct {
+	io.ReadCloser
+	g   *gated
+	ctx context.Context
+	n   int64
+}
+
+func (r *gatedReader) Read(p []byte) (int, error) {
+	if r.n >= r.g.after {
+		select {
+		case <-r.g.gate:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+	} else if int64(len(p)) > r.g.after-r.n {
+		p = p[:r.g.after-r.n]
+	}
+	n, err := r.ReadCloser.Read(p)
+	r.n += int64(n)
+	return n, err
+}
+
+// TestTheStartOfADiskReadsBeforeItsIndexEnds: a read of the first bytes
+// is served once the spans holding them are checked, while the index of
+// the rest still waits for the target.
+func TestTheStartOfADiskReadsBeforeItsIndexEnds(t *testing.T) {
+	c := newChain(t, pcomp.None) // frames are spans: the first span's records publish alone
+	img := testImage(16<<20, 6)
+	c.add(img, nil)
+	g := &gated{Transport: c.ft, file: diskFile, after: 6 << 20, gate: make(chan struct{})}
+	d, err := Open(context.Background(), g, c.sets[0], "scsi0:0", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := make([]byte, 1<<20)
+	if n, err := d.ReadAt(p, 4096); err != nil || !bytes.Equal(p[:n], img[4096:4096+n]) {
+		t.Fatalf("a read of the start while the index waits: %d bytes, %v", n, err)
+	}
+	if st := d.Stats(); st.Done || st.StoredBytes >= 16<<20 {
+		t.Fatalf("the index ended before the target let it read on: %+v", st)
+	}
+	close(g.gate)
+	st, err := d.Wait(context.Background())
+	if err != nil || !st.Done || d.Damage() != "" {
+		t.Fatalf("after the gate opened: %+v, %v, %q", st, err, d.Damage())
+	}
+	checkReads(t, d, img)
 }
