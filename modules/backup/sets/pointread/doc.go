@@ -4,23 +4,28 @@
 // It is what vmlua serve nbd and vmlua mount serve (an io.ReaderAt and a
 // map of the zero areas), and what a reader of guest files builds on.
 //
-// Open reads every layer of the point's chain once, all layers at once
-// (sets.ChainOf, sets.LayersOf), through the project's own readers of the
-// formats: pcomp.FrameReader decodes the stored file frame by frame (a
-// zstd frame or gzip member holds 4 MiB of stream) and says where each
-// frame lies, sparse.Reader.NextRecord says where each record of the
-// vmlua-sparse/delta stream (v1 or v2) lies. The index keeps, per layer,
-// every record (its image range, its kind, where its data starts in the
-// stream) and every frame (its stored and decoded range): about 32 bytes
-// a record and a frame, some 300 KiB for a 4 GiB disk full of data. While
-// it reads, Open checks what backup.verify checks: every stored span
-// (spansum, 4 MiB) against the catalog's span digest (or, for a set
-// before span digests, the whole file's sha256, and then keeps the spans
-// it computed as the reference), and the stream's trailer against the
-// disk's content digest. Opening costs one read of every stored byte of
-// the chain (for a 4 GiB disk of the simulator, 3 GiB of data, its
-// full's 3 GiB; bench figure 13 measures it), on as many cores as
-// there are layers and spans in flight.
+// Open starts reading every layer of the point's chain once, all layers
+// at once, in the background (sets.ChainOf, sets.LayersOf), through the
+// project's own readers of the formats: pcomp.FrameReader decodes the
+// stored file frame by frame (a zstd frame or gzip member holds 4 MiB of
+// stream) and says where each frame lies, sparse.Reader.NextRecord says
+// where each record of the vmlua-sparse/delta stream (v1 or v2) lies. The
+// index keeps, per layer, every record (its image range, its kind, where
+// its data starts in the stream) and every frame (its stored and decoded
+// range): about 32 bytes a record and a frame, some 300 KiB for a 4 GiB
+// disk full of data. While it reads, it checks what backup.verify checks:
+// every stored span (spansum, 4 MiB) against the catalog's span digest as
+// soon as the span is whole, and at the end the stream's trailer against
+// the disk's content digest. What comes from checked spans is published
+// at once, so a read waits only until the index covers its bytes: the
+// start of a disk reads in a fraction of a second whatever its size. The
+// whole index costs one read of every stored byte of the chain and two
+// sha256 passes (the stored spans, the stream's content digest) and a
+// decompression, on one core per layer: for the simulator's 4 GiB disk,
+// 3 GiB of data in its full, a few seconds on an idle core (bench
+// figure 12 logs it). A set from before span digests (one sha256 a
+// file) is published only at the end of its index, once that sha256
+// matched; its spans computed on the way are then the reference.
 //
 // A read (Disk.ReadAt) finds, for each byte, the topmost layer whose
 // record does not leave it unchanged: a zero record reads as zeros, a
@@ -33,10 +38,12 @@
 // copies).
 //
 // Nothing wrong is ever returned: a damaged layer (a stored span that
-// does not match the catalog, a stream that does not decode, a content
-// digest that differs) is indexed up to the damage, and every read of
-// what depends on the rest fails with a *ReadError naming the image
-// offset and the stored span (ErrDamaged); so does a span that changed
-// on the target after Open. Resolve and Points find the points of a
+// does not match the catalog, a stream that does not decode) is indexed
+// up to the damage, and every read of what depends on the rest fails
+// with a *ReadError naming the image offset and the stored span
+// (ErrDamaged); so does a span that changed on the target after it was
+// indexed. A digest of a whole file or stream that differs (a set before
+// span digests, a content digest) fails every read of the layer from
+// then on. Resolve and Points find the points of a
 // target by VM[@POINT] as the other verbs name them.
 package pointread
