@@ -38,12 +38,23 @@ func (s *CleanupStack) Push(name string, fn func(ctx context.Context) error) *Cl
 }
 
 // Release removes the item without running it.
-func (it *CleanupItem) Release() {
+func (it *CleanupItem) Release() { it.Claim() }
+
+// Claim takes the item off the stack for the caller to do its undo
+// itself, and reports whether it got it: false when the cleanup stack has
+// already taken the item (it is running it, or ran it), in which case the
+// caller must not do the undo a second time. Code that may still be
+// running when a stopped run's cleanup starts (a call the run abandoned)
+// claims before it undoes.
+func (it *CleanupItem) Claim() bool {
 	if it == nil {
-		return
+		return false
 	}
 	it.stack.mu.Lock()
 	defer it.stack.mu.Unlock()
+	if it.done {
+		return false
+	}
 	it.done = true
 	items := it.stack.items[:0]
 	for _, x := range it.stack.items {
@@ -52,6 +63,7 @@ func (it *CleanupItem) Release() {
 		}
 	}
 	it.stack.items = items
+	return true
 }
 
 // Pending lists the names of the actions still registered, oldest first.
@@ -68,7 +80,12 @@ func (s *CleanupStack) Pending() []string {
 // Run executes every pending action, newest first. Each gets its own
 // context bounded by perAction (and by the overall deadline of ctx, which
 // should not be the run's cancelled context). Every action runs even if an
-// earlier one failed; the errors are joined.
+// earlier one failed; the errors are joined. An action runs once: Run
+// takes it off the stack before it starts it, so a second Run, Release or
+// Claim (from a goroutine still running) finds it gone. An action that
+// does not return when its context ends is left running after a further
+// perAction (at most overrunMax) and reported as failed: the cleanup of
+// the others, and the end of the run, do not wait for it.
 func (s *CleanupStack) Run(ctx context.Context, log *slog.Logger, perAction time.Duration) error {
 	var errs []error
 	for {
@@ -84,10 +101,8 @@ func (s *CleanupStack) Run(ctx context.Context, log *slog.Logger, perAction time
 		s.mu.Unlock()
 
 		log.Warn("cleanup: the script left this undone; vmlua does it now", "action", it.Name)
-		actx, cancel := context.WithTimeout(ctx, perAction)
 		start := time.Now()
-		err := it.fn(actx)
-		cancel()
+		err := runBounded(ctx, it.fn, perAction)
 		if err != nil {
 			log.Error("cleanup failed", "action", it.Name, "error", err)
 			errs = append(errs, fmt.Errorf("cleanup %q: %w", it.Name, err))
@@ -96,4 +111,42 @@ func (s *CleanupStack) Run(ctx context.Context, log *slog.Logger, perAction time
 		log.Info("cleanup done", "action", it.Name, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	return errors.Join(errs...)
+}
+
+// overrunMax bounds how long Run waits for an action that ignores its
+// context's end.
+const overrunMax = 30 * time.Second
+
+// errOverrun is the error of a cleanup action that did not return when
+// its context ended.
+var errOverrun = errors.New("the action did not return when its time was up; vmlua stopped waiting for it")
+
+// runBounded runs fn with a context bounded by d, and returns its error,
+// or errOverrun when fn is still running min(d, overrunMax) after its
+// context ended.
+func runBounded(ctx context.Context, fn func(context.Context) error, d time.Duration) error {
+	actx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("internal error: %v", p)
+			}
+		}()
+		done <- fn(actx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-actx.Done():
+	}
+	over := time.NewTimer(min(d, overrunMax))
+	defer over.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-over.C:
+		return fmt.Errorf("%w (%v)", errOverrun, context.Cause(actx))
+	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/vmlua/vmlua/transports"
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/parse"
 )
 
 // DefaultTimeout is a run's wall-clock limit when --timeout is not given:
@@ -49,6 +48,10 @@ type Options struct {
 	Timeout time.Duration
 	// CleanupTimeout bounds each cleanup action (DefaultCleanupTimeout if 0).
 	CleanupTimeout time.Duration
+	// StopGrace is how long the run waits, once its context ended, for a
+	// script stuck in a call to stop before it runs the cleanup without
+	// it (DefaultStopGrace if 0).
+	StopGrace time.Duration
 	// LibDir is the site's script library (--lib), read-only; "" for none.
 	LibDir string
 	// Args are the script's arguments: positional ones and key=value.
@@ -94,6 +97,7 @@ type Run struct {
 	secrets []string
 	stdout  io.Writer
 	out     outcome
+	prog    *runProgress
 
 	mu     sync.Mutex
 	values map[valueKey]any
@@ -119,17 +123,22 @@ func New(opts Options) (*Run, error) {
 	if opts.CleanupTimeout == 0 {
 		opts.CleanupTimeout = DefaultCleanupTimeout
 	}
+	if opts.StopGrace == 0 {
+		opts.StopGrace = DefaultStopGrace
+	}
 	if opts.Progress == nil {
 		opts.Progress = NopProgress{}
 	}
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
 	}
+	prog := newRunProgress(opts.Progress)
 	r := &Run{
 		Grants:   &opts.Grants,
 		Cleanup:  &CleanupStack{},
 		DryRun:   opts.DryRun,
-		Progress: opts.Progress,
+		Progress: prog,
+		prog:     prog,
 		opts:     opts,
 		limits:   opts.Limits.withDefaults(),
 		modules:  map[string]*Module{},
@@ -244,12 +253,13 @@ func (r *Run) ExecFile(path string) error {
 }
 
 // ExecString runs source under the given chunk name, then the cleanup
-// stack, and closes the run.
+// stack, and closes the run. Once the run's context has ended, it waits
+// at most Options.StopGrace for the script to stop; a script stuck in a
+// call that ignores the context is then abandoned (ErrAbandoned) and the
+// cleanup stack runs without it.
 func (r *Run) ExecString(name, src string) error {
 	defer r.Close()
-	L := r.NewState()
-	defer L.Close()
-	err := r.exec(L, name, src)
+	err := r.execWatched(name, src)
 	if err == nil || r.exited() {
 		err = r.endStatus()
 	}
@@ -273,8 +283,15 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 			err = &ScriptError{Code: CodeError, Message: r.redact(fmt.Sprintf("internal error: %v", p))}
 		}
 	}()
-	chunk, cerr := parse.Parse(strings.NewReader(src), name)
+	proto, cerr := compileChunk(r.ctx, name, src, r.limits.MaxNesting)
 	if cerr != nil {
+		if r.ctx.Err() != nil {
+			return r.scriptError(cerr)
+		}
+		var ne *nestingError
+		if errors.As(cerr, &ne) {
+			return &ScriptError{Code: CodeSandbox, Where: ne.where(), Message: ne.message()}
+		}
 		se := &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
 		if line, msg, ok := syntaxError(cerr); ok {
 			se.Where, se.Message = name, r.redact(msg)
@@ -283,10 +300,6 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 			}
 		}
 		return se
-	}
-	proto, cerr := lua.Compile(chunk, name)
-	if cerr != nil {
-		return &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
 	}
 	fn := L.NewFunctionFromProto(proto)
 	L.Push(fn)
@@ -298,25 +311,10 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 
 // scriptError turns what PCall returned into a *ScriptError.
 func (r *Run) scriptError(perr error) *ScriptError {
-	se := &ScriptError{Code: CodeError}
-	if cause := context.Cause(r.ctx); cause != nil {
-		var ec *exitCause
-		switch {
-		case errors.As(cause, &ec):
-			se.Code, se.Message = "exit", "script.exit"
-			return se
-		case errors.Is(cause, errTimeout):
-			se.Code, se.Cause = CodeTimeout, context.DeadlineExceeded
-			se.Message = fmt.Sprintf("the script was stopped: it ran longer than its --timeout of %v", r.opts.Timeout)
-		case errors.Is(cause, errMemory):
-			se.Code, se.Cause = CodeSandbox, cause
-			se.Message = fmt.Sprintf("the script was stopped: the process used more than the memory limit of %d MiB", r.limits.MemoryBytes>>20)
-		default:
-			se.Code, se.Cause = CodeCanceled, context.Canceled
-			se.Message = "the script was stopped: " + cause.Error()
-		}
-		return se
+	if context.Cause(r.ctx) != nil {
+		return r.stopError()
 	}
+	se := &ScriptError{Code: CodeError}
 	var api *lua.ApiError
 	if errors.As(perr, &api) {
 		if t, ok := api.Object.(*lua.LTable); ok && isStructured(t) {
@@ -454,9 +452,17 @@ func (r *Run) luaRequire(L *lua.LState) int {
 		return r.RaiseCode(L, CodeNotFound, "require %q: %v", name, err)
 	}
 	chunkName := strings.ReplaceAll(name, ".", "/") + ".lua"
-	fn, err := L.Load(strings.NewReader(string(src)), chunkName)
+	fn, err := r.LoadChunk(L, chunkName, string(src))
 	if err != nil {
-		return r.RaiseCode(L, CodeInvalidArg, "require %q: %s", name, syntaxText(chunkName, err))
+		if cerr := r.Context().Err(); cerr != nil {
+			return r.Raise(L, cerr)
+		}
+		code := CodeInvalidArg
+		var ne *nestingError
+		if errors.As(err, &ne) {
+			code = CodeSandbox
+		}
+		return r.RaiseCode(L, code, "require %q: %s", name, chunkErrorText(chunkName, err))
 	}
 	loaded[name] = lua.LFalse
 	L.Push(fn)

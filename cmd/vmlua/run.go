@@ -34,7 +34,7 @@ type runFlags struct {
 	insecure, dryRun                                               bool
 	answer                                                         string // run --answer RULES.lua
 	allow                                                          stringList
-	timeout                                                        time.Duration
+	timeout, stopGrace                                             time.Duration
 	out                                                            outputFlags
 	// levelGiven: --log-level was on the command line (--quiet lowers
 	// the default level only).
@@ -54,6 +54,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.configPath, "config", "", "config file (default: $VMLUA_CONFIG, ./vmlua.toml, ~/.config/vmlua/config.toml, /etc/vmlua/config.toml)")
 	fs.Var(&f.allow, "allow", "grant the script a transport URL prefix, e.g. sftp://backup@nas/backups/ (repeatable)")
 	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the script (default %v, or [limits] timeout)", runtime.DefaultTimeout))
+	fs.DurationVar(&f.stopGrace, "stop-grace", 0, fmt.Sprintf("after --timeout or SIGINT/SIGTERM, how long to wait for a script stuck in a call before vmlua runs the cleanup without it and exits (default %v)", runtime.DefaultStopGrace))
 	fs.StringVar(&f.lib, "lib", "", "directory of the site's own Lua modules, for require (read-only)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "log what would change; change nothing")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -100,7 +101,7 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 	opts := runtime.Options{
 		Progress: prog, Stdout: f.scriptOut,
 		Context: ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
-		Timeout: f.timeout, LibDir: f.lib, Args: args,
+		Timeout: f.timeout, StopGrace: f.stopGrace, LibDir: f.lib, Args: args,
 		Endpoints: eps, DefaultEndpoint: def, Credentials: creds,
 	}
 	if opts.Timeout == 0 {
