@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/transports"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -35,6 +36,19 @@ type Endpoint struct {
 	Thumbprint string // SHA-1 or SHA-256 fingerprint of the server certificate
 	Insecure   bool   // skip TLS verification (explicit opt-in)
 }
+
+// String renders the endpoint without its password, for fmt's %v and
+// %+v and for logs.
+func (e Endpoint) String() string {
+	pw := ""
+	if e.Password != "" {
+		pw = redact.Mask
+	}
+	return fmt.Sprintf("{Name:%s URL:%s Username:%s Password:%s Thumbprint:%s Insecure:%v}", e.Name, redact.Text(e.URL), e.Username, pw, e.Thumbprint, e.Insecure)
+}
+
+// GoString renders the endpoint without its password for %#v.
+func (e Endpoint) GoString() string { return "runtime.Endpoint" + e.String() }
 
 // Options configure one run. Everything a script may reach comes from here,
 // set by the operator; nothing comes from the script.
@@ -94,7 +108,6 @@ type Run struct {
 	stopTO  context.CancelFunc
 	modules map[string]*Module
 	types   map[string]*Type // the run's modules' types, by name
-	secrets []string
 	stdout  io.Writer
 	out     outcome
 	prog    *runProgress
@@ -146,13 +159,10 @@ func New(opts Options) (*Run, error) {
 		values:   map[valueKey]any{},
 		stdout:   opts.Stdout,
 	}
-	for _, e := range opts.Endpoints {
-		r.addSecret(e.Password)
-	}
-	for _, c := range opts.Credentials {
-		r.addSecret(c.Password)
-	}
-	r.Log = slog.New(&redactHandler{h: opts.Logger.Handler(), redact: r.redact})
+	// secrets are masked where they are written (URL userinfo, fields
+	// named like a credential), never searched for by value: package
+	// redact says why
+	r.Log = slog.New(redact.NewHandler(opts.Logger.Handler()))
 	for _, m := range opts.Modules {
 		if _, dup := r.modules[m.Name]; dup {
 			return nil, fmt.Errorf("module %q registered twice", m.Name)
@@ -221,25 +231,6 @@ func (r *Run) Credential(name string) (transports.Credentials, error) {
 	return c, nil
 }
 
-// AddSecret registers a string that must never appear in a log line or an
-// error the run produces.
-func (r *Run) AddSecret(s string) { r.mu.Lock(); r.addSecret(s); r.mu.Unlock() }
-
-func (r *Run) addSecret(s string) {
-	if len(s) >= 3 {
-		r.secrets = append(r.secrets, s)
-	}
-}
-
-func (r *Run) redact(s string) string {
-	for _, sec := range r.secrets {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "xxxxx")
-		}
-	}
-	return s
-}
-
 // ExecFile runs a script file, then the cleanup stack. The returned error
 // is a *ScriptError for script failures, timeouts and cancellation, and an
 // *ExitError when the script ended with a non-zero status of its own
@@ -268,7 +259,7 @@ func (r *Run) ExecString(name, src string) error {
 		if err == nil || errors.As(err, &ee) {
 			// a failed cleanup (a REDO left open) outranks the status the
 			// script chose: the run failed
-			err = &ScriptError{Code: CodeError, Message: "the script ended but cleanup failed: " + r.redact(cerr.Error()), Cause: cerr}
+			err = &ScriptError{Code: CodeError, Message: "the script ended but cleanup failed: " + redact.Text(cerr.Error()), Cause: cerr}
 		} else {
 			r.Log.Error("cleanup after the failed script also failed", "error", cerr)
 		}
@@ -280,7 +271,7 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 	defer func() {
 		// A Go panic inside a module must not take the host down with it.
 		if p := recover(); p != nil {
-			err = &ScriptError{Code: CodeError, Message: r.redact(fmt.Sprintf("internal error: %v", p))}
+			err = &ScriptError{Code: CodeError, Message: redact.Text(fmt.Sprintf("internal error: %v", p))}
 		}
 	}()
 	proto, cerr := compileChunk(r.ctx, name, src, r.limits.MaxNesting)
@@ -292,9 +283,9 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 		if errors.As(cerr, &ne) {
 			return &ScriptError{Code: CodeSandbox, Where: ne.where(), Message: ne.message()}
 		}
-		se := &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
+		se := &ScriptError{Code: CodeInvalidArg, Message: redact.Text(cerr.Error())}
 		if line, msg, ok := syntaxError(cerr); ok {
-			se.Where, se.Message = name, r.redact(msg)
+			se.Where, se.Message = name, redact.Text(msg)
 			if line > 0 {
 				se.Where = fmt.Sprintf("%s:%d", name, line)
 			}
@@ -321,7 +312,7 @@ func (r *Run) scriptError(perr error) *ScriptError {
 			if c, ok := t.RawGetString("code").(lua.LString); ok {
 				se.Code = string(c)
 			}
-			se.Message = r.redact(errorLine(t))
+			se.Message = redact.Text(errorLine(t))
 			if w, ok := t.RawGetString("where").(lua.LString); ok {
 				se.Where = strings.TrimSuffix(string(w), ":")
 			}
@@ -331,13 +322,13 @@ func (r *Run) scriptError(perr error) *ScriptError {
 		if _, isStr := api.Object.(lua.LString); !isStr && api.Object.Type() != lua.LTNumber {
 			msg = "error object is a " + api.Object.Type().String() + " value"
 		}
-		se.Message = r.redact(strings.TrimSpace(firstLine(msg)))
+		se.Message = redact.Text(strings.TrimSpace(firstLine(msg)))
 		if m := whereRe.FindStringSubmatch(se.Message); m != nil {
 			se.Where, se.Message = m[1], m[2]
 		}
 		return se
 	}
-	se.Message = r.redact(perr.Error())
+	se.Message = redact.Text(perr.Error())
 	return se
 }
 
@@ -520,49 +511,3 @@ func SplitArgs(args []string) (positional []string, keyed []KeyValue) {
 }
 
 var argKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-
-// redactHandler removes configured secrets from every log record.
-type redactHandler struct {
-	h      slog.Handler
-	redact func(string) string
-}
-
-func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
-func (h *redactHandler) Handle(ctx context.Context, rec slog.Record) error {
-	n := slog.NewRecord(rec.Time, rec.Level, h.redact(rec.Message), rec.PC)
-	rec.Attrs(func(a slog.Attr) bool {
-		n.AddAttrs(h.redactAttr(a))
-		return true
-	})
-	return h.h.Handle(ctx, n)
-}
-func (h *redactHandler) redactAttr(a slog.Attr) slog.Attr {
-	v := a.Value.Resolve()
-	switch v.Kind() {
-	case slog.KindGroup:
-		var as []any
-		for _, g := range v.Group() {
-			as = append(as, h.redactAttr(g))
-		}
-		return slog.Group(a.Key, as...)
-	case slog.KindString:
-		return slog.String(a.Key, h.redact(v.String()))
-	case slog.KindAny:
-		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, h.redact(err.Error()))
-		}
-		return slog.String(a.Key, h.redact(fmt.Sprint(v.Any())))
-	default:
-		return slog.Attr{Key: a.Key, Value: v}
-	}
-}
-func (h *redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	red := make([]slog.Attr, len(as))
-	for i, a := range as {
-		red[i] = h.redactAttr(a)
-	}
-	return &redactHandler{h: h.h.WithAttrs(red), redact: h.redact}
-}
-func (h *redactHandler) WithGroup(name string) slog.Handler {
-	return &redactHandler{h: h.h.WithGroup(name), redact: h.redact}
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/vmlua/vmlua/internal/cli/config"
 	"github.com/vmlua/vmlua/internal/cli/logattr"
 	"github.com/vmlua/vmlua/internal/cli/progress"
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/question"
@@ -126,7 +127,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	ho := &slog.HandlerOptions{Level: lvl}
 	switch format {
 	case "json":
-		return slog.New(logattr.New(slog.NewJSONHandler(w, ho))), nil
+		return slog.New(redact.NewHandler(logattr.New(slog.NewJSONHandler(w, ho)))), nil
 	case "text":
 		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -134,7 +135,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 			}
 			return a
 		}
-		return slog.New(logattr.New(slog.NewTextHandler(w, ho))), nil
+		return slog.New(redact.NewHandler(logattr.New(slog.NewTextHandler(w, ho)))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
