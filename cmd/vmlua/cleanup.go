@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -87,7 +88,7 @@ func printCleaned(w io.Writer, done []vm.Cleaned, dry bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tMOREF\tSNAPSHOT\tACTION")
 	for _, o := range done {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.VM, o.Moref, o.Snapshot, verb)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneline.Escape(o.VM), oneline.Escape(o.Moref), oneline.Escape(o.Snapshot), verb)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d orphaned REDO log(s) %s\n", len(done), verb)

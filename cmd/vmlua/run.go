@@ -16,6 +16,7 @@ import (
 	"github.com/vmlua/vmlua/internal/cli/config"
 	"github.com/vmlua/vmlua/internal/cli/logattr"
 	"github.com/vmlua/vmlua/internal/cli/progress"
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
@@ -273,9 +274,11 @@ func (f *runFlags) finishOutput(rep *runReport, held *heldOutput, stdout io.Writ
 }
 
 // fail reports a run that ended before its script ran: the error on
-// stderr, and the report --json and --summary ask for on stdout.
+// stderr (a JSON record with --log-format json), and the report --json
+// and --summary ask for on stdout.
 func (f *runFlags) fail(script string, err error, stdout, stderr io.Writer) int {
-	code := reportErr(stderr, err)
+	code := errStatus(err)
+	finalLine(stderr, f.logFormat, "", code, err)
 	f.finishOutput(newReport(script, code, err, 0, nil), nil, stdout)
 	return code
 }
@@ -309,7 +312,7 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 	}
 	code := runtime.ExitStatus(err)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua: %s: %v\n", script, err)
+		finalLine(stderr, f.logFormat, script, code, err)
 	}
 	f.finishOutput(newReport(script, code, err, time.Since(start), r.Results()), held, stdout)
 	return code
@@ -330,8 +333,15 @@ func checkScript(path string) error {
 	return nil
 }
 
+// reportErr writes err as one line on stderr (control characters
+// escaped) and returns the exit status it maps to.
 func reportErr(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "vmlua: %v\n", err)
+	fmt.Fprintf(stderr, "vmlua: %s\n", oneline.Escape(redact.Text(err.Error())))
+	return errStatus(err)
+}
+
+// errStatus is the exit status of an error that ended a command.
+func errStatus(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
