@@ -11,6 +11,8 @@
 package main
 
 import (
+	"io"
+
 	"github.com/vmlua/vmlua/runtime"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -20,8 +22,9 @@ var testhookModule = &runtime.Module{
 	Summary: "Test hooks (test builds only).",
 	Funcs: []runtime.Func{{
 		Name: "stuck",
-		Doc:  "Blocks for ever, ignoring the run's context.",
+		Doc:  "Prints \"stuck\" (a line tests wait for), then blocks for ever, ignoring the run's context.",
 		Fn: func(r *runtime.Run, L *lua.LState) int {
+			_, _ = io.WriteString(r.Stdout(), "stuck\n")
 			select {}
 		},
 	}},

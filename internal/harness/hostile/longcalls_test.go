@@ -145,7 +145,7 @@ func hookBinary(t *testing.T) string {
 
 // TestAStuckCallStillEndsTheRunAndCommitsTheREDO: whatever call a script
 // is stuck in (here one that never returns and never looks at the run's
-// context), SIGTERM and --timeout end the process with the documented
+// context; it prints "stuck" once in it), SIGTERM and --timeout end the process with the documented
 // status (5 and 4) after the cleanup ran: the REDO is committed.
 func TestAStuckCallStillEndsTheRunAndCommitsTheREDO(t *testing.T) {
 	s := longSim(t)
@@ -173,7 +173,7 @@ func TestAStuckCallStillEndsTheRunAndCommitsTheREDO(t *testing.T) {
 			go func() { exited <- cmd.Wait() }()
 			var err error
 			if tc.signal {
-				err = signalWhen(t, cmd, exited, out, "frozen")
+				err = signalWhen(t, cmd, exited, out, "stuck\n")
 			} else {
 				err = <-exited
 			}
@@ -186,7 +186,7 @@ func TestAStuckCallStillEndsTheRunAndCommitsTheREDO(t *testing.T) {
 			}
 			// (with a --timeout the add_redo may itself be what the
 			// timeout interrupts on a slow machine: then nothing was stuck)
-			if strings.Contains(out.String(), "frozen") {
+			if strings.Contains(out.String(), "stuck\n") {
 				for _, want := range []string{"abandoned", "the script ended with a REDO log still open; committing it"} {
 					if !strings.Contains(out.String(), want) {
 						t.Errorf("the output does not say %q:\n%s", want, out)
