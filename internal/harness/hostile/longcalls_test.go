@@ -145,8 +145,9 @@ func hookBinary(t *testing.T) string {
 
 // TestAStuckCallStillEndsTheRunAndCommitsTheREDO: whatever call a script
 // is stuck in (here one that never returns and never looks at the run's
-// context; it prints "stuck" once in it), SIGTERM and --timeout end the process with the documented
-// status (5 and 4) after the cleanup ran: the REDO is committed.
+// context; it prints "stuck" once inside), SIGTERM and --timeout end the
+// process with the documented status (5 and 4) after the cleanup ran: the
+// REDO is committed.
 func TestAStuckCallStillEndsTheRunAndCommitsTheREDO(t *testing.T) {
 	s := longSim(t)
 	bin := hookBinary(t)
