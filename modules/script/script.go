@@ -28,8 +28,15 @@ var Module = &runtime.Module{
 		"and `print` goes to stderr so that stdout stays valid JSON.",
 	Funcs: []runtime.Func{
 		{
-			Name:    "args",
-			Args:    []runtime.Arg{{Name: "spec", Type: "table", Doc: "one entry per key=value argument: name = {type=\"string\"|\"number\"|\"boolean\"|\"list\" (default string), default=, required=true|false, help=\"...\"}"}},
+			Name: "args",
+			Args: []runtime.Arg{{Name: "spec", Type: "table", Doc: "one entry per key=value argument: name = {type=, default=, required=, help=}", Options: []runtime.Option{
+				{Name: "*", Type: "table", Doc: "the argument's declaration", Options: []runtime.Option{
+					{Name: "type", Type: "string", Enum: argTypes, Default: `"string"`, Doc: "what the value is converted to"},
+					{Name: "default", Type: "any", Doc: "the value when the argument is not given"},
+					{Name: "required", Type: "boolean", Default: "false", Doc: "a run without it fails"},
+					{Name: "help", Type: "string", Doc: "what it is, for the error that lists the arguments"},
+				}},
+			}}},
 			Returns: "table",
 			Doc: "Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type " +
 				"(number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), " +

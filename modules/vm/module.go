@@ -29,7 +29,12 @@ func init() {
 			Doc: "Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.", Fn: luaOpen},
 		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier"}}, Returns: "{VM}",
 			Doc: "Returns the list of VMs matching the specifier, sorted by name (possibly empty).", Fn: luaFind},
-		{Name: "register", Args: []runtime.Arg{{Name: "vmx", Type: "string", Doc: `datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"`}, {Name: "options", Type: "table", Optional: true, Doc: "name=, folder= (inventory path), pool= (inventory path), host="}}, Returns: "VM|nil",
+		{Name: "register", Args: []runtime.Arg{{Name: "vmx", Type: "string", Doc: `datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"`}, {Name: "options", Type: "table", Optional: true, Doc: "where the VM goes (default: the datacenter's VM folder and default pool, a host vSphere chooses)", Options: []runtime.Option{
+			{Name: "name", Type: "string", Doc: "the VM's name in the inventory (default: the .vmx's displayName)"},
+			{Name: "folder", Type: "string", Doc: "inventory path of the VM folder"},
+			{Name: "pool", Type: "string", Doc: "inventory path of the resource pool"},
+			{Name: "host", Type: "string", Doc: "host name or inventory path to register it on"},
+		}}}, Returns: "VM|nil",
 			Doc: "Registers the VM whose .vmx is at the datastore path (vmware-cmd -s register) and returns it; nil in a dry run.", Fn: luaRegister},
 		{Name: "registered", Returns: "{string}", Doc: "Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).", Fn: luaRegistered},
 		{Name: "connect", Args: []runtime.Arg{{Name: "profile", Type: "string", Doc: "a vSphere profile of the config file"}},
@@ -75,17 +80,30 @@ func init() {
 		{Name: "disks", Returns: "table", Doc: "Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm=, frozen=}.", Fn: luaDisks},
 		{Name: "snapshots", Returns: "table", Doc: "Returns the snapshot tree: a list of {name=, description=, id=, created=, current=, vmlua=, children={...}}.", Fn: luaSnapshots},
 		{Name: "redo_depth", Args: []runtime.Arg{disk}, Returns: "number", Doc: "Returns how many snapshot deltas (REDO logs) sit on the disk.", Fn: luaRedoDepth},
-		{Name: "add_redo", Args: []runtime.Arg{disk, {Name: "options", Type: "table", Optional: true, Doc: "quiesce=, memory=, keep= (keep: do not commit it when the run ends)"}}, Returns: "string",
+		{Name: "add_redo", Args: []runtime.Arg{disk, {Name: "options", Type: "table", Optional: true, Doc: "how the snapshot is taken", Options: []runtime.Option{
+			{Name: "quiesce", Type: "boolean", Default: "false", Doc: "quiesce the guest file systems (VMware Tools)"},
+			{Name: "memory", Type: "boolean", Default: "false", Doc: "include the VM's memory"},
+			{Name: "keep", Type: "boolean", Default: "false", Doc: "do not commit it when the run ends"},
+		}}}, Returns: "string",
 			Doc: "Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. " +
 				"In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.", Fn: luaAddRedo},
 		{Name: "commit", Args: []runtime.Arg{disk, {Name: "level", Type: "number", Doc: "1 merges the older of the last two REDOs, 0 the last"}, {Name: "freeze", Type: "number", Optional: true, Doc: "accepted for vmware-cmd compatibility; vSphere decides stunning itself"}, {Name: "wait", Type: "number", Optional: true, Doc: "1 (default) waits for the merge; 0 returns a Task"}}, Returns: "Task|nil",
 			Doc: "Merges one of the disk's REDO logs, with vmware-cmd commit's meaning. In a dry run it checks the same (a REDO log of this run to commit) and merges nothing.", Fn: luaCommit},
-		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "name= (base file name), credentials= (for a URL), sha256=true (also the whole image's sha256)"}}, Returns: "table",
+		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "how the image is written", Options: []runtime.Option{
+			{Name: "name", Type: "string", Doc: "base file name (default: the disk's own)"},
+			{Name: "credentials", Type: "string", Doc: "named credentials from the config, for a URL"},
+			{Name: "sha256", Type: "boolean", Default: "false", Doc: "also the whole image's sha256"},
+		}}}, Returns: "table",
 			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). " +
 				"In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root=\"\" and dry_run=true.", Fn: luaExport},
 		{Name: "power_on", Doc: "Powers the VM on and waits.", Fn: luaPower("on")},
-		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)"}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
-		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "timeout= seconds to wait for the guest (default 300)"}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
+		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "how to power off", Options: []runtime.Option{
+			{Name: "hard", Type: "boolean", Default: "true", Doc: "true cuts power; false asks the guest to shut down"},
+			{Name: "timeout", Type: "number", Default: "300", Doc: "seconds to wait"},
+		}}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
+		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "how long to wait", Options: []runtime.Option{
+			{Name: "timeout", Type: "number", Default: "300", Doc: "seconds to wait for the guest"},
+		}}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
 		{Name: "suspend", Doc: "Suspends the VM and waits.", Fn: luaPower("suspend")},
 		{Name: "unregister", Doc: "Removes the VM from the inventory and keeps its files on the datastore (as vcbRestore's overwrite or a restore drill needs). Refused while the VM is powered on.", Fn: luaRemove(false)},
 		{Name: "destroy", Doc: "Deletes the VM and its files from the datastore, for restore drills that clean up after themselves. Refused while the VM is powered on, and for a VM with snapshots this run did not create.", Fn: luaRemove(true)},
