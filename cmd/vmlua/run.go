@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -169,6 +170,7 @@ type runCommandFlags struct {
 	f       runFlags
 	ff      fleetFlags
 	withSim bool
+	noCheck bool
 }
 
 // runVerb is vmlua run.
@@ -188,7 +190,7 @@ What the script prints goes to stdout (to stderr with --json); logs and progress
 With --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.
 
 Flags:`,
-		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
+		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script, a script vmlua check finds problems in), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
 	}
 }
 
@@ -198,6 +200,7 @@ func (v *runVerb) Flags(fs *flag.FlagSet) {
 	c.ff.register(fs)
 	c.f.out.register(fs)
 	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
+	fs.BoolVar(&c.noCheck, "no-check", false, "run the script even when vmlua check finds problems in it (for the rare false positive; without it, such a script is refused with exit status 2 before it touches anything)")
 	fs.BoolVar(&c.withSim, "sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
 }
 
@@ -221,6 +224,11 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 	script, args := pos[0], pos[1:]
 	if err := checkScript(script); err != nil {
 		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
+	}
+	if !v.noCheck {
+		if err := precheck(script); err != nil {
+			return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
+		}
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
@@ -326,6 +334,25 @@ func checkScript(path string) error {
 		return fmt.Errorf("run: %s is a directory, not a script", path)
 	}
 	return nil
+}
+
+// precheck runs vmlua check on the script before anything happens: a
+// script with a static mistake (backup.prnue, compress = 9) is refused
+// before its first snapshot rather than failing half-way through.
+func precheck(script string) error {
+	src, err := os.ReadFile(script)
+	if err != nil {
+		return fmt.Errorf("run: cannot read the script %s: %w", script, err)
+	}
+	found := runtime.Check(script, string(src), modules())
+	if len(found) == 0 {
+		return nil
+	}
+	lines := make([]string, len(found))
+	for i, f := range found {
+		lines[i] = f.String()
+	}
+	return fmt.Errorf("%s was not run: vmlua check found %d problem(s): %s; fix the script, or give --no-check if vmlua is wrong", script, len(found), strings.Join(lines, "; "))
 }
 
 func reportErr(stderr io.Writer, err error) int {
