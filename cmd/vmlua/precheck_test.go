@@ -117,4 +117,3 @@ vm.open("name:VM1"):backup{to = "file:///nowhere", compress = 9}
 		}
 	}
 }
-
