@@ -73,7 +73,7 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, ar
 	rep.Runs = []runRow{}
 	for _, res := range sum.Results {
 		c := runtime.ExitStatus(res.Err)
-		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: runtime.StatusName(c), Exit: c, Seconds: res.Took.Round(time.Millisecond).Seconds()}
+		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: runtime.StatusName(c), Exit: c, Seconds: seconds(res.Took)}
 		if res.Err != nil {
 			row.Message = errMessage(res.Err)
 		}

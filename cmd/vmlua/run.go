@@ -123,7 +123,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	ho := &slog.HandlerOptions{Level: lvl}
+	ho := &slog.HandlerOptions{Level: lvl, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { return roundFloatAttr(a) }}
 	switch format {
 	case "json":
 		return slog.New(logattr.New(slog.NewJSONHandler(w, ho))), nil
@@ -132,7 +132,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
 				return slog.String(a.Key, a.Value.Time().Format("15:04:05"))
 			}
-			return a
+			return roundFloatAttr(a)
 		}
 		return slog.New(logattr.New(slog.NewTextHandler(w, ho))), nil
 	}
@@ -212,6 +212,9 @@ func newRunFlagSet() (*flag.FlagSet, *runCommandFlags) {
 }
 
 func (v *runVerb) Run(inv *call, pos []string) int {
+	var flush func()
+	inv.stderr, flush = jsonStderr(inv.stderr, v.f.logFormat)
+	defer flush()
 	stdout, stderr := inv.stdout, inv.stderr
 	f, ff, withSim := &v.f, &v.ff, &v.withSim
 	inv.fs.Visit(func(fl *flag.Flag) { f.levelGiven = f.levelGiven || fl.Name == "log-level" })
@@ -253,6 +256,8 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 // returns what to do with the held output at the end (--quiet).
 func (f *runFlags) scriptOutput(stdout, stderr io.Writer) *heldOutput {
 	switch {
+	case f.out.json && f.logFormat == "json":
+		f.scriptOut = newJSONLines(stderr, slog.LevelInfo, slog.String("stream", "print"))
 	case f.out.json:
 		f.scriptOut = stderr
 	case f.out.quiet:
@@ -267,6 +272,9 @@ func (f *runFlags) scriptOutput(stdout, stderr io.Writer) *heldOutput {
 
 // finishOutput writes what the output flags ask for when a run ended.
 func (f *runFlags) finishOutput(rep *runReport, held *heldOutput, stdout io.Writer) {
+	if j, ok := f.scriptOut.(*jsonLines); ok {
+		j.Flush()
+	}
 	if held != nil && rep.Exit != exitOK {
 		held.flush(stdout)
 	}
