@@ -117,7 +117,7 @@ func validateOptions(owner string, opts []Option) []string {
 // userdata, which no literal is.
 func typeAccepts(typ, kind string, types map[string]*Type) (ok, known bool) {
 	known = true
-	for _, part := range splitTypeUnion(typ) {
+	for _, part := range SplitTopLevel(typ, '|') {
 		switch {
 		case part == "any":
 			return true, true
@@ -145,8 +145,13 @@ func typeAccepts(typ, kind string, types map[string]*Type) (ok, known bool) {
 	return false, known
 }
 
-// splitTypeUnion splits a type expression at its top-level "|".
-func splitTypeUnion(s string) []string {
+// SplitTopLevel splits a type expression at sep outside braces and
+// parentheses ("VM|nil, {string}" at ',' is two values, "{A|B}|C" at '|'
+// two members), trimming each part; "" is no part.
+func SplitTopLevel(s string, sep byte) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
 	var out []string
 	depth, start := 0, 0
 	for i := 0; i < len(s); i++ {
@@ -155,7 +160,7 @@ func splitTypeUnion(s string) []string {
 			depth++
 		case '}', ')':
 			depth--
-		case '|':
+		case sep:
 			if depth == 0 {
 				out = append(out, strings.TrimSpace(s[start:i]))
 				start = i + 1

@@ -48,17 +48,28 @@ type runFlags struct {
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
+	f.registerCommon(fs, "script")
+	fs.Var(&f.allow, "allow", "grant the script a transport URL prefix, e.g. sftp://backup@nas/backups/ (repeatable)")
+	fs.StringVar(&f.lib, "lib", "", "directory of the site's own Lua modules, for require (read-only)")
+	f.registerDryRun(fs)
+}
+
+// registerCommon declares the flags every command that talks to vSphere
+// or a target shares: the connection, the config file, the time limit
+// (of what: "script", "command") and the logs.
+func (f *runFlags) registerCommon(fs *flag.FlagSet, what string) {
 	fs.StringVar(&f.url, "url", "", "vSphere SDK URL (https://host/sdk; may carry user:password like govc, prefer the config file); env VMLUA_URL")
 	fs.StringVar(&f.profile, "profile", "", "vSphere profile from the config file (default: default_vsphere, or the only one)")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the vSphere server's TLS certificate; env VMLUA_INSECURE")
 	fs.StringVar(&f.thumbprint, "thumbprint", "", "pin the vSphere server's certificate by its SHA-1/SHA-256 fingerprint; env VMLUA_THUMBPRINT")
 	fs.StringVar(&f.configPath, "config", "", "config file (default: $VMLUA_CONFIG, ./vmlua.toml, ~/.config/vmlua/config.toml, /etc/vmlua/config.toml)")
-	fs.Var(&f.allow, "allow", "grant the script a transport URL prefix, e.g. sftp://backup@nas/backups/ (repeatable)")
-	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the script (default %v, or [limits] timeout)", runtime.DefaultTimeout))
-	fs.StringVar(&f.lib, "lib", "", "directory of the site's own Lua modules, for require (read-only)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "log what would change; change nothing")
+	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the %s (default %v, or [limits] timeout)", what, runtime.DefaultTimeout))
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+func (f *runFlags) registerDryRun(fs *flag.FlagSet) {
+	fs.BoolVar(&f.dryRun, "dry-run", false, "log what would change; change nothing")
 }
 
 // exitError is a failure with the exit status it maps to.

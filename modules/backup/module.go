@@ -221,7 +221,7 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 func luaVerify(r *runtime.Run, L *lua.LState) int {
 	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
-	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), owner(L, o), false)
+	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), owner(L, o), false)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -266,7 +266,7 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 		PowerOn:    runtime.OptBool(L, o, "power_on", false),
 		Force:      runtime.OptBool(L, o, "force", false),
 	}
-	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), !ro.Force)
+	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), !ro.Force)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -418,7 +418,7 @@ func orDefault(s, def string) string {
 func luaSynthesize(r *runtime.Run, L *lua.LState) int {
 	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
-	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), true)
+	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), true)
 	if err != nil {
 		return r.Raise(L, err)
 	}

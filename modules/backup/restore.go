@@ -46,6 +46,22 @@ type RestoreOptions struct {
 	OnConflict string           // abort (default), keep, overwrite
 	PowerOn    bool
 	Force      bool // restore an incomplete set from its progress catalog
+	// Spell renders an option as the caller gives it, for the hints of
+	// errors: nil spells it as Lua does (on_conflict="overwrite"); the
+	// vmlua restore command spells its flags (--on-conflict overwrite).
+	// value "" asks for the option alone (name=, --name).
+	Spell func(option, value string) string
+}
+
+// spell renders an option for a hint (RestoreOptions.Spell).
+func (o *RestoreOptions) spell(option, value string) string {
+	if o.Spell != nil {
+		return o.Spell(option, value)
+	}
+	if value == "" {
+		return option + "="
+	}
+	return fmt.Sprintf("%s=%q", option, value)
 }
 
 // Restore uploads a set's files to a datastore, decompressing on the fly,
@@ -146,7 +162,7 @@ func (j *restoreJob) checkRestore() error {
 	if j.name == "" {
 		j.name = cat.VM.Name
 	}
-	if err := restorable(cat, j.name); err != nil {
+	if err := restorable(cat, j.name, o); err != nil {
 		return err
 	}
 	if len(cat.Skipped) > 0 {
@@ -215,7 +231,7 @@ func (j *restoreJob) findExisting() (keep bool, err error) {
 		return false, err
 	}
 	if len(existing) > 1 {
-		return false, j.fail(runtime.CodeAmbiguous, nil, "%d VMs are named %q: give name= another name", len(existing), j.name)
+		return false, j.fail(runtime.CodeAmbiguous, nil, "%d VMs are named %q: give %s another name", len(existing), j.name, j.o.spell("name", ""))
 	}
 	if len(existing) == 1 {
 		ms, _ := vm.ParseSpec("moref:" + existing[0].Self.Value)
@@ -233,16 +249,18 @@ func (j *restoreJob) findExisting() (keep bool, err error) {
 		j.r.Log.Info("restore: a VM of this name exists; kept it (on_conflict=keep)", "vm", name, "set", j.cat.ID)
 		return true, nil
 	case old != nil && j.o.OnConflict == ConflictAbort:
-		return false, j.fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with name= another name, or on_conflict=\"overwrite\" (it must be powered off) or \"keep\"", name, old.Ref.Value)
+		return false, j.fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with %s another name, or %s (it must be powered off) or %s", name, old.Ref.Value,
+			j.o.spell("name", ""), j.o.spell("on_conflict", ConflictOverwrite), j.o.spell("on_conflict", ConflictKeep))
 	case old != nil && old.Power() != "off":
 		return false, j.fail(runtime.CodeConflict, nil, "the VM %q that would be overwritten is powered %s: vmlua never overwrites a running VM; power it off first", name, old.Power())
 	case old == nil && j.dirExists && j.o.OnConflict != ConflictOverwrite:
-		return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists on the datastore but no VM of this name is registered: remove it, give name= another name, or on_conflict=\"overwrite\"", j.finalDS)
+		return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists on the datastore but no VM of this name is registered: remove it, give %s another name, or %s", j.finalDS,
+			j.o.spell("name", ""), j.o.spell("on_conflict", ConflictOverwrite))
 	}
 	if old != nil && j.dirExists {
 		oldDS, oldRel := dsPath(old.MO().Config.Files.VmPathName)
 		if oldDS != j.dsName || path.Dir(oldRel) != j.finalDir {
-			return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists and does not belong to the VM being overwritten (%s): remove it or give name= another name", j.finalDS, old.MO().Config.Files.VmPathName)
+			return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists and does not belong to the VM being overwritten (%s): remove it or give %s another name", j.finalDS, old.MO().Config.Files.VmPathName, j.o.spell("name", ""))
 		}
 	}
 	return false, nil
@@ -339,9 +357,9 @@ var diskIDRe = regexp.MustCompile(`^(ide|scsi|sata|nvme)[0-9]+:[0-9]+$`)
 // restorable refuses a name or catalog that would put files or .vmx keys
 // outside the restored VM's folder: a folder name of "." or "..", or a
 // disk id that is not one (it becomes a .vmx key).
-func restorable(cat *catalog.Catalog, name string) error {
+func restorable(cat *catalog.Catalog, name string, o *RestoreOptions) error {
 	if d := sets.DirName(name); d == "" || d == "." || d == ".." || strings.ContainsAny(d, "\x00\r\n[]") {
-		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the name %q cannot be a folder on the datastore: give name= another name", name)}
+		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the name %q cannot be a folder on the datastore: give %s another name", name, o.spell("name", ""))}
 	}
 	for _, id := range append(diskIDsOf(cat.Disks), skippedIDsOf(cat.Skipped)...) {
 		if !diskIDRe.MatchString(id) {
