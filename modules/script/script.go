@@ -30,12 +30,7 @@ var Module = &runtime.Module{
 		{
 			Name: "args",
 			Args: []runtime.Arg{{Name: "spec", Type: "table", Doc: "one entry per key=value argument: name = {type=, default=, required=, help=}", Options: []runtime.Option{
-				{Name: "*", Type: "table", Doc: "the argument's declaration", Options: []runtime.Option{
-					{Name: "type", Type: "string", Enum: argTypes, Default: `"string"`, Doc: "what the value is converted to"},
-					{Name: "default", Type: "any", Doc: "the value when the argument is not given"},
-					{Name: "required", Type: "boolean", Default: "false", Doc: "a run without it fails"},
-					{Name: "help", Type: "string", Doc: "what it is, for the error that lists the arguments"},
-				}},
+				{Name: "*", Type: "table", Doc: "the argument's declaration", Options: declOptions},
 			}}},
 			Returns: "table",
 			Doc: "Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type " +
@@ -140,7 +135,16 @@ type decl struct {
 	def             lua.LValue
 }
 
-var declFields = map[string]bool{"type": true, "default": true, "required": true, "help": true}
+// declOptions are the fields of one argument's declaration in
+// script.args: luaArgs accepts these and no others, the reference lists
+// them and vmlua check checks a declaration written out against them.
+var declOptions = []runtime.Option{
+	{Name: "type", Type: "string", Enum: argTypes, Default: `"string"`, Doc: "what the value is converted to"},
+	{Name: "default", Type: "any", Doc: "the value when the argument is not given"},
+	{Name: "required", Type: "boolean", Default: "false", Doc: "a run without it fails"},
+	{Name: "help", Type: "string", Doc: "what it is, for the error that lists the arguments"},
+}
+
 var argTypes = []string{"string", "number", "boolean", "list"}
 
 func luaArgs(r *runtime.Run, L *lua.LState) int {
@@ -159,8 +163,8 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 		}
 		dt.ForEach(func(fk, fv lua.LValue) {
 			f := fk.String()
-			if !declFields[f] {
-				L.ArgError(1, fmt.Sprintf("the declaration of %s has an unknown field %q: fields are type, default, required, help", name, f))
+			if _, ok := runtime.LookupOption(declOptions, f); !ok {
+				L.ArgError(1, fmt.Sprintf("the declaration of %s has an unknown field %q: fields are %s", name, f, strings.Join(runtime.OptionNames(declOptions), ", ")))
 			}
 			switch f {
 			case "type":
