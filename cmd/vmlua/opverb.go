@@ -68,7 +68,9 @@ func (o *opFlags) start(inv *call, target string) (*op, int) {
 		x.r, err = runtime.New(opts)
 	}
 	if err != nil {
-		return nil, x.fail(err, nil)
+		code := x.fail(err, nil)
+		x.close()
+		return nil, code
 	}
 	return x, exitOK
 }

@@ -99,6 +99,10 @@ func TestSetsListShowsPointsChainsSizesAndStatus(t *testing.T) {
 	if code != exitNothingSelected || !strings.Contains(errOut, "no set of VM9") {
 		t.Errorf("a VM without sets: exit %d, want 6:\n%s", code, errOut)
 	}
+	out, errOut, code = runBin(t, "sets", "list", "--json", "--credentials", "nas", s.target)
+	if code != exitConfig || !strings.Contains(errOut, `credentials "nas" are not configured`) || verbJSON(t, out)["exit"] != 3.0 {
+		t.Errorf("unknown credentials: exit %d, want 3:\n%s%s", code, out, errOut)
+	}
 	// Without its full, VM1's incrementals are broken.
 	if err := os.RemoveAll(filepath.Join(s.Dir, filepath.FromSlash(s.vm1[1]))); err != nil {
 		t.Fatal(err)
