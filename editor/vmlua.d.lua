@@ -48,7 +48,11 @@ function M_log.error(message, fields) end
 
 ---The script's arguments, exit status and result rows: script.args{...}, script.status(s), script.exit(s), script.result{...}.
 ---
----A script declares the key=value arguments it takes with `script.args`, so that `vmlua run x.lua kepe=2` fails with `unknown argument kepe (did you mean keep?)` instead of silently using the default. The global `arg` keeps working (arg[1..n] positional, arg.KEY as strings) for scripts that do not declare.
+---A script declares the key=value arguments it takes with `script.args`, so that `vmlua run x.lua kepe=2` ends with exit status 2 (usage) and `unknown argument kepe (did you mean keep?)` instead of silently using the default. The global `arg` keeps working (arg[1..n] positional, arg.KEY as strings) for scripts that do not declare; every shipped script and example declares.
+---
+---A script written for `vmlua run --each` says so in its declaration: `vm = { each = true, help = "..." }`. --each hands every run its VM as vm=moref:vm-N, and refuses, before anything runs, a script whose source does not declare vm with each = true in a `script.args{...}` table (a script that ignored vm would do its whole job once per VM).
+---
+---A selection that matches nothing ends the script with `script.nothing_selected(message)`: exit 6, or 0 when the run was given allow_empty=true (declare it: `allow_empty = { type = "boolean", default = false }`) or --allow-empty.
 ---
 ---Exit statuses (docs/operations.md): a script that returns normally ends with 0 unless it set another with `script.status`; an error ends it with 1. The names a script may use are `ok` (0), `failed` (1), `nothing_selected` (6: the selection matched no VM) and `partial` (7: the run finished but left something out — a skipped disk, a question left for a person); any number 0..125 works too.
 ---
@@ -64,11 +68,17 @@ local M_script = {}
 ---@field default? any the value when the argument is not given
 ---@field required? boolean a run without it fails (default false)
 ---@field help? string what it is, for the error that lists the arguments
+---@field each? boolean on vm only: the script is written for vmlua run --each, which hands every run its VM as vm= (default false)
 
----Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type (number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), or its default, or nil; positional arguments are at [1..n]. An undeclared key raises invalid_argument naming the closest declared one ("unknown argument kepe (did you mean keep?)"), as do a missing required argument and a value of the wrong type. Keys the host adds itself (vm and vm_name with --each) are accepted without a declaration.
----@param spec vmlua.script.args.spec one entry per key=value argument: name = {type=, default=, required=, help=}
+---Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type (number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), or its default, or nil; positional arguments are at [1..n]. An undeclared key ends the script at once with exit status 2 (usage), naming the closest declared one ("unknown argument kepe (did you mean keep?)"), as do a missing required argument and a value of the wrong type (a mistake in the spec itself is a script error, exit 1). Keys the host adds itself (vm and vm_name with --each, allow_empty with --allow-empty) are accepted without a declaration. each=true is allowed on vm only: it says the script works on the one VM vm= names, so vmlua run --each may run it once per VM.
+---@param spec vmlua.script.args.spec one entry per key=value argument: name = {type=, default=, required=, help=}; vm = {each=true, ...} marks a script written for vmlua run --each
 ---@return table
 function M_script.args(spec) end
+
+---Ends the script now because its selection matched nothing: with exit status 6 (nothing_selected) and the message ("; give allow_empty=true if that is expected" added), or, when the run's arguments hold allow_empty=true (or vmlua run --allow-empty gave it), with 0 and the message logged. Like script.exit it stops the script at once and the cleanup stack runs. The one rule every shipped script and example follows: a typo in a selection must not look like a night of backups.
+---@param message string what matched nothing, e.g. "no VM matches name:DB1: nothing was backed up"
+---@return nil
+function M_script.nothing_selected(message) end
 
 ---Sets the exit status the run ends with if the script then returns normally (the last call wins). An error raised later still ends the run with 1.
 ---@param status string|number "ok", "failed", "nothing_selected", "partial", or a number 0..125
@@ -421,6 +431,8 @@ function Host:restore_config(dest, options) end
 ---ESXi hosts: look-ups, maintenance mode, configuration summary, and configuration bundle backup/restore (vim-cmd hostsvc/firmware).
 ---
 ---The connection is the vm module's (the operator's profile). `h:backup_config(dest)` stores `configBundle-<host>.tgz` and its sidecar `configBundle-<host>.json` (host, version, build, uuid, bytes, sha256; written last, so a bundle without it is incomplete). `h:restore_config(src)` needs maintenance mode, the same host and build (unless force=true) and a bundle whose sha256 matches its sidecar; the host reboots after it. Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.
+---
+---In a dry run nothing changes on a host, but the dry run sees what it would have done: after a dry `h:enter_maintenance()` the host is in maintenance mode for the rest of the run (`h.maintenance`, `h:refresh()`, `host.find`, and `h:restore_config`'s check), `h:backup` returns the catalog a real run would write (host_config included) with dry_run=true, and `h:backup_config` and `h:restore_config` run every check (connection, maintenance mode, build, the bundle's sha256) and return the sidecar with dry_run=true.
 ---@class vmlua.host
 local M_host = {}
 

@@ -196,6 +196,8 @@ func TestCheckJudgesTheOptionsATableSpellsOut(t *testing.T) {
 			[]string{
 				`s.lua:6: script.args: option keep.type: "nubmer" is not one of "string", "number", "boolean", "list" (did you mean "number"?)`,
 				`s.lua:6: script.args: no option "keep.requried" (did you mean "required"?)`}},
+		{"script.args takes each= (for --each)",
+			"script.args{vm = {each = true, help = \"the VM\"}, keep = {type = \"number\", default = 3}}", nil},
 		{"a transport's scheme options are free",
 			"transport.open(\"sftp://h/x\", {credentials = \"nas\", known_hosts = \"/k\", port = 22})", nil},
 		{"values known only at run time are not judged",

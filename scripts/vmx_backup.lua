@@ -36,7 +36,7 @@ local script = require "script"
 local a = script.args {
   to = { help = "a granted transport URL for the archives" },
   vms = { default = "any:", help = "which VMs: any:, name:DB*, ..." },
-  vm = { help = "one VM (vmlua run --each sets it)" },
+  vm = { each = true, help = "one VM (vmlua run --each sets it)" },
   keep = { type = "number", help = "archives to keep per VM (default: all)" },
   credentials = { help = "named credentials from the config for to=" },
   sync = { help = "a vmfs:// folder to copy each VM's configuration into" },
@@ -113,8 +113,7 @@ local spec = a.vm or a.vms
 local vms = vm.find(spec)
 if #vms == 0 then
   print(string.format("0 VM(s) match %s: nothing archived", spec))
-  if a.allow_empty then return end
-  script.exit("nothing_selected", "no VM matches " .. spec .. ": nothing was archived (give allow_empty=true if that is expected)")
+  script.nothing_selected("no VM matches " .. spec .. ": nothing was archived")
 end
 local failed, archived, synced, to_sync, dry = {}, 0, 0, {}, false
 local function fail(name, err)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/vmlua/vmlua/internal/cli/progress"
 	"github.com/vmlua/vmlua/internal/fleet"
 	"github.com/vmlua/vmlua/modules/question"
+	modscript "github.com/vmlua/vmlua/modules/script"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -28,7 +31,7 @@ type fleetFlags struct {
 }
 
 func (f *fleetFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, ...); the VM reaches the script as arg.vm (\"moref:vm-42\") and arg.vm_name")
+	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, ...); the VM reaches the script as vm=moref:vm-42 and vm_name=; only a script whose script.args declares vm = { each = true } is run (others are refused before anything runs, exit 2), and each line it prints starts with its VM's name")
 	fs.IntVar(&f.jobs, "jobs", 4, "with --each: scripts running at once")
 	fs.IntVar(&f.perHost, "per-host", 0, "with --each: at most this many VMs of one ESX host at once (the book: 2-4); 0 = no limit")
 	fs.IntVar(&f.perDatastore, "per-datastore", 0, "with --each: at most this many VMs using one datastore at once; 0 = no limit")
@@ -91,6 +94,9 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, ar
 
 // eachVM does the work of runEach and returns the results.
 func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stderr io.Writer) (*fleetSummary, int) {
+	if err := writtenForEach(script); err != nil {
+		return nil, reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--each: %w", err)})
+	}
 	base, err := f.options(ctx, stderr, args)
 	if err != nil {
 		return nil, reportErr(stderr, err)
@@ -150,6 +156,7 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		o := base
 		o.Context = ctx
 		o.Logger = base.Logger.With("vm", it.Name)
+		o.Stdout = vmLines{w: base.Stdout, vm: it.Name}
 		o.Args = append(append([]string{}, args...), "vm=moref:"+it.Ref, "vm_name="+it.Name)
 		o.HostArgs = append(append([]string{}, o.HostArgs...), "vm", "vm_name")
 		r, err := runtime.New(o)
@@ -186,6 +193,47 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	}
 	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
 	return &fleetSummary{Results: results, Stats: stats, Rows: rows}, code
+}
+
+// writtenForEach refuses a script that is not written for --each (its
+// script.args does not declare vm = { each = true }): run once per VM, a
+// script that ignores vm would do its whole job once per VM. It reads the
+// script's source; nothing has run yet.
+func writtenForEach(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the script %s: %w", path, err)
+	}
+	return modscript.ForEach(path, string(src))
+}
+
+// vmLines is the stdout of one VM's run under --each: every line the
+// script prints starts with the VM's name (unless it already does), so
+// that the lines of runs in parallel say which VM they are about.
+type vmLines struct {
+	w  io.Writer // nil: os.Stdout
+	vm string
+}
+
+func (v vmLines) Write(p []byte) (int, error) {
+	w := v.w
+	if w == nil {
+		w = os.Stdout
+	}
+	var b bytes.Buffer
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte(v.vm)); !ok || (len(rest) > 0 && !bytes.ContainsAny(rest[:1], ": \t\n")) {
+			b.WriteString(v.vm + ": ")
+		}
+		b.Write(line)
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // cleanupBeforeDispatch commits the REDO logs killed runs left on the VMs

@@ -64,7 +64,7 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 		{"a script vmlua check finds a mistake in exits 2 before it runs", []string{"run", script(t, "local log = require 'log'\nprint('started')\nlog.inf('x')")}, false, exitUsage, `did you mean "info"?`},
 		{"vmlua check of a missing script exits 2", []string{"check", filepath.Join(home, "nosuch.lua")}, false, exitUsage, "no such file"},
 		{"a script that needs vSphere with no endpoint configured exits 3", []string{"run", script(t, "require('vm').find('any:')")}, false, exitConfig, "no vSphere endpoint configured"},
-		{"--each with no endpoint configured exits 3", []string{"run", "--each", "any:", hello}, false, exitConfig, "no vSphere endpoint configured"},
+		{"--each with no endpoint configured exits 3", []string{"run", "--each", "any:", script(t, `require("script").args{ vm = { each = true } }`)}, false, exitConfig, "no vSphere endpoint configured"},
 		{"a config file readable by others exits 3", []string{"run", "--config", unsafe, hello}, false, exitConfig, "chmod 600"},
 		{"a run longer than --timeout exits 4", []string{"run", "--timeout", "300ms", script(t, "while true do end")}, false, exitTimeout, "longer than its --timeout"},
 		{"SIGTERM exits 5", []string{"run", script(t, "print('started') while true do end")}, true, exitCanceled, "stopped: received terminated"},

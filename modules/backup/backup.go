@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path"
 	"sort"
 	"strings"
@@ -166,7 +167,11 @@ func startCatalog(r *runtime.Run, v *vm.VM, t transports.Transport, dss *datasto
 	if plan.parent != nil {
 		r.Log.Info("backup: incremental on the newest set", "vm", name, "parent", plan.parent.ID, "depth", plan.parent.Depth+1)
 	} else if plan.reason != "" {
-		r.Log.Warn("backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
+		level := slog.LevelWarn
+		if plan.planned {
+			level = slog.LevelInfo // the chain is as long as asked: a full is the plan, not a problem
+		}
+		r.Log.Log(r.Context(), level, "backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
 		cat.FullReason = plan.reason
 	}
 	return cat, plan
@@ -493,17 +498,21 @@ func (f *frozenDisks) merge(layered bool) error {
 			f.depth[d.ID]++
 		}
 		for _, d := range f.sel {
+			f.depth[d.ID]-- // see below
 			if _, err := v.Commit(r, d.ID, 1, true); err != nil {
 				return err
 			}
-			f.depth[d.ID]--
 		}
 	}
 	for _, d := range f.sel {
+		// A commit takes the REDO off the disk's stack even when it fails
+		// (a question stops it, vSphere refuses it): that REDO's own
+		// cleanup commits it when the run ends, so rollback must not try
+		// to commit it, nor another, again.
+		f.depth[d.ID]--
 		if _, err := v.Commit(r, d.ID, 0, true); err != nil {
 			return err
 		}
-		f.depth[d.ID]--
 	}
 	return nil
 }

@@ -18,7 +18,11 @@ var Module = &runtime.Module{
 	Doc: "The connection is the vm module's (the operator's profile). `h:backup_config(dest)` stores `configBundle-<host>.tgz` and its sidecar " +
 		"`configBundle-<host>.json` (host, version, build, uuid, bytes, sha256; written last, so a bundle without it is incomplete). " +
 		"`h:restore_config(src)` needs maintenance mode, the same host and build (unless force=true) and a bundle whose sha256 matches its sidecar; the host reboots after it. " +
-		"Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.",
+		"Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.\n\n" +
+		"In a dry run nothing changes on a host, but the dry run sees what it would have done: after a dry `h:enter_maintenance()` " +
+		"the host is in maintenance mode for the rest of the run (`h.maintenance`, `h:refresh()`, `host.find`, and `h:restore_config`'s check), " +
+		"`h:backup` returns the catalog a real run would write (host_config included) with dry_run=true, and `h:backup_config` and " +
+		"`h:restore_config` run every check (connection, maintenance mode, build, the bundle's sha256) and return the sidecar with dry_run=true.",
 	Types: []*runtime.Type{HostType},
 }
 
@@ -102,6 +106,7 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
+	overlay(r, hs...)
 	return hostList(r, L, hs)
 }
 
@@ -118,6 +123,7 @@ func luaFind(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
+	overlay(r, hs...)
 	return hostList(r, L, hs)
 }
 
@@ -148,7 +154,7 @@ func hostField(r *runtime.Run, L *lua.LState, o any, key string) lua.LValue {
 }
 
 func luaRefresh(r *runtime.Run, L *lua.LState) int {
-	if err := self(r, L).Refresh(r.Context()); err != nil {
+	if err := self(r, L).refresh(r); err != nil {
 		return r.Raise(L, err)
 	}
 	return 0
@@ -183,7 +189,7 @@ func luaBackupConfig(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	L.Push(backup.JSONToLua(L, m))
+	L.Push(metaTable(r, L, m))
 	return 1
 }
 
@@ -214,8 +220,18 @@ func luaRestoreConfig(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	L.Push(backup.JSONToLua(L, m))
+	L.Push(metaTable(r, L, m))
 	return 1
+}
+
+// metaTable is a bundle's sidecar as a Lua table, with dry_run=true in a
+// dry run (nothing was backed up or restored).
+func metaTable(r *runtime.Run, L *lua.LState, m Meta) lua.LValue {
+	v := backup.JSONToLua(L, m)
+	if t, ok := v.(*lua.LTable); ok && r.DryRun {
+		t.RawSetString("dry_run", lua.LTrue)
+	}
+	return v
 }
 
 func luaBackupSet(r *runtime.Run, L *lua.LState) int {
