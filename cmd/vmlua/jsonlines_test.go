@@ -60,7 +60,7 @@ func TestJSONLogsKeepStderrPureJSON(t *testing.T) {
 	defer s.Close()
 	fails := script(t, "print('summary: 3 backed up')\nerror('boom')\n")
 	refused := script(t, "local log = require 'log'\nlog.inf('x')\n")
-	each := script(t, "print('handled ' .. arg.vm_name)\n")
+	each := script(t, "local a = require('script').args{vm = {each = true}}\nprint('handled ' .. a.vm_name)\n")
 	cases := []struct {
 		name  string
 		args  []string
