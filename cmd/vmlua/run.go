@@ -235,6 +235,9 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 	if err := f.out.check(); err != nil {
 		return reportErr(stderr, &exitError{exitUsage, err})
 	}
+	if err := ff.check(inv.fs); err != nil {
+		return reportErr(stderr, &exitError{exitUsage, err})
+	}
 	script, args := pos[0], pos[1:]
 	if err := checkScript(script); err != nil {
 		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
