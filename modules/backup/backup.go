@@ -6,11 +6,11 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/sparse"
-	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -214,25 +214,38 @@ func dropPartialSet(r *runtime.Run, t transports.Transport, sw *setWriter, name 
 // powerOffFor shuts the guest down for the backup with power_off=true and
 // returns what powers it on again, whatever happens (a failure to power
 // on becomes *err when the backup itself did not fail).
+//
+// Powering the VM on again is part of the run's guaranteed cleanup, like
+// committing a REDO log: it is registered before the guest is asked to shut
+// down, and runs — from powerOn, or at the run's end if the process never
+// gets there — on a context of its own with its own deadline
+// (runtime.RunCleanup), so that an error, the run's --timeout, SIGINT or
+// SIGTERM in the middle of the backup (or of the shutdown) still leaves the
+// VM running.
 func powerOffFor(r *runtime.Run, v *vm.VM, o Options) (powerOn func(err *error), err error) {
 	name := v.Name()
 	if !o.PowerOff || v.Power() != "on" {
 		return func(*error) {}, nil
 	}
+	var asked atomic.Bool // the guest accepted the shutdown: it may still be on its way down
+	item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
+		settle := time.Duration(0)
+		if asked.Load() {
+			settle = shutdownSettle
+		}
+		return v.PowerOnAgain(ctx, r, settle)
+	})
 	r.Log.Info("backup: shutting the guest down (power_off=true)", "vm", name)
-	if err := v.PowerOp(r, "shutdown", 5*time.Minute); err != nil {
+	ok, err := v.Shutdown(r, shutdownTimeout)
+	asked.Store(ok)
+	if err != nil {
+		if perr := r.RunCleanup(item); perr != nil {
+			r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
+		}
 		return nil, err
 	}
-	item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
-		task, err := v.Obj.PowerOn(ctx)
-		if err != nil {
-			return err
-		}
-		return taskwait.Done(ctx, task)
-	})
 	return func(err *error) {
-		item.Release()
-		if perr := v.PowerOp(r, "on", 5*time.Minute); perr != nil {
+		if perr := r.RunCleanup(item); perr != nil {
 			r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
 			if *err == nil {
 				*err = perr
@@ -240,6 +253,17 @@ func powerOffFor(r *runtime.Run, v *vm.VM, o Options) (powerOn func(err *error),
 		}
 	}, nil
 }
+
+// shutdownTimeout bounds the guest's shutdown for power_off=true.
+const shutdownTimeout = 5 * time.Minute
+
+// shutdownSettle is how long powering the VM on again waits for a guest
+// that accepted the shutdown but is still on its way down (the run was
+// stopped, or the shutdown timed out, in the middle of it): a guest
+// powering off after the run gave up must not stay off. Well within the
+// per-action cleanup bound (10 min) and the stop timeouts
+// docs/operations.md recommends (15 min).
+const shutdownSettle = 2 * time.Minute
 
 // finishSet marks the set complete and writes its catalog.json (the last
 // file); progress.json goes.

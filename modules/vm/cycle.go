@@ -151,8 +151,12 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 	info, err := v.waitTask(r, task, "add a REDO log on "+d.ID)
 	if err != nil {
 		if r.Context().Err() == nil {
-			pending.Release() // the task itself failed; a snapshot it made anyway goes now
-			v.removeLeftover(r, name)
+			// the task itself failed; a snapshot it made anyway goes now,
+			// on a context of its own (a stop meanwhile must not leave it)
+			pending.Release()
+			cctx, cancel := r.CleanupContext()
+			v.removeLeftover(cctx, r, name)
+			cancel()
 		}
 		return "", err
 	}
@@ -255,8 +259,11 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*Commi
 		// The script may end before the merge does: the cleanup then waits.
 		target.cleanup.Release()
 		c := r.Cleanup.Push(fmt.Sprintf("wait for the commit of %s on VM %s", target.name, v.Name()), func(ctx context.Context) error {
-			_, err := taskwait.Wait(ctx, task)
-			return err
+			if _, err := taskwait.Wait(ctx, task); err != nil {
+				// the merge failed: the REDO is still there, and goes now
+				return removeSnapshot(ctx, v, target.ref, target.name)
+			}
+			return nil
 		})
 		return &CommitTask{Task: task, cleanup: c}, nil
 	}
@@ -278,9 +285,15 @@ type CommitTask struct {
 	cleanup *runtime.CleanupItem
 }
 
-// Waited says the script waited for the task itself: the cleanup has
-// nothing left to do (nor to warn about).
-func (c *CommitTask) Waited() { c.cleanup.Release() }
+// Waited says the script waited for the task itself and saw it end with
+// err: after a success the cleanup has nothing left to do (nor to warn
+// about); after a failure the REDO is still on the VM, and the cleanup
+// stays registered to commit it when the run ends.
+func (c *CommitTask) Waited(err error) {
+	if err == nil {
+		c.cleanup.Release()
+	}
+}
 
 // removeSnapshot (retrying, consolidating) is in remove.go.
 
@@ -288,7 +301,12 @@ func (c *CommitTask) Waited() { c.cleanup.Release() }
 // (answerBlocking): one the run's policy answers is answered; otherwise
 // the wait fails with a question error instead of hanging.
 func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.TaskInfo, error) {
-	ctx, cancel := context.WithCancel(r.Context())
+	return v.waitTaskOn(r.Context(), r, task, doing)
+}
+
+// waitTaskOn is waitTask on ctx: a cleanup's own context, not the run's.
+func (v *VM) waitTaskOn(ctx context.Context, r *runtime.Run, task *object.Task, doing string) (*types.TaskInfo, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
 		info *types.TaskInfo

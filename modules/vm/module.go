@@ -9,6 +9,7 @@ import (
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -434,8 +435,9 @@ func luaTaskWait(r *runtime.Run, L *lua.LState) int {
 	_, err := t.vm.waitTask(r, t.task.Task, t.what)
 	if r.Context().Err() == nil {
 		// The task is over (done, or failed with its error raised here),
-		// not abandoned by a stopped run: the cleanup need not wait again.
-		t.task.Waited()
+		// not abandoned by a stopped run: after a success the cleanup need
+		// not wait again; after a failure it commits the REDO at the end.
+		t.task.Waited(err)
 	}
 	if err != nil {
 		return r.Raise(L, err)
@@ -528,15 +530,8 @@ func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
 	case "suspend":
 		task, err = v.Obj.Suspend(ctx)
 	case "shutdown":
-		if err := v.Obj.ShutdownGuest(ctx); err != nil {
-			return vsphereErr(err, v.Name(), "shut the guest down (does it run VMware Tools?)")
-		}
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
-			return &runtime.Error{Code: runtime.CodeTimeout, VM: v.Name(), Message: fmt.Sprintf("the guest did not shut down within %v; power it off with power_off{hard=true}", timeout), Err: err}
-		}
-		return v.Refresh(ctx)
+		_, err := v.Shutdown(r, timeout)
+		return err
 	}
 	if err != nil {
 		return vsphereErr(err, v.Name(), "power "+op)
@@ -545,6 +540,75 @@ func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
 		return err
 	}
 	return v.Refresh(ctx)
+}
+
+// Shutdown asks the guest to shut down (VMware Tools) and waits up to
+// timeout for the VM to be off. asked says the guest accepted the request:
+// after a failure (the wait ended by the timeout, or by the run's end) it
+// may still be on its way down.
+func (v *VM) Shutdown(r *runtime.Run, timeout time.Duration) (asked bool, err error) {
+	ctx := r.Context()
+	if r.DryRunAction("power shutdown", "vm", v.Name()) {
+		return false, nil
+	}
+	if err := v.Obj.ShutdownGuest(ctx); err != nil {
+		return false, vsphereErr(err, v.Name(), "shut the guest down (does it run VMware Tools?)")
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
+		if ctx.Err() != nil {
+			return true, vsphereErr(ctx.Err(), v.Name(), "wait for the guest to shut down")
+		}
+		return true, &runtime.Error{Code: runtime.CodeTimeout, VM: v.Name(), Message: fmt.Sprintf("the guest did not shut down within %v; power it off with power_off{hard=true}", timeout), Err: err}
+	}
+	return true, v.Refresh(ctx)
+}
+
+// PowerOnAgain powers on a VM that vmlua shut down (v:backup's
+// power_off=true), on ctx: a cleanup's own context (runtime.RunCleanup),
+// never the run's, which a timeout or signal may have ended. A VM that is
+// still on was not shut down, or is still on its way down after the guest
+// accepted a shutdown: then it waits up to settle for it to be off before
+// powering it on, and leaves a guest that stays up alone. A question that
+// blocks the power-on is answered by the run's policy, as v:power_on's.
+func (v *VM) PowerOnAgain(ctx context.Context, r *runtime.Run, settle time.Duration) error {
+	state, err := v.powerState(ctx)
+	if err != nil {
+		return err
+	}
+	if state == types.VirtualMachinePowerStatePoweredOn && settle > 0 {
+		wctx, cancel := context.WithTimeout(ctx, settle)
+		err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return vsphereErr(ctx.Err(), v.Name(), "wait for the guest to shut down before powering it on again")
+		}
+		if state, err = v.powerState(ctx); err != nil {
+			return err
+		}
+	}
+	if state != types.VirtualMachinePowerStatePoweredOff {
+		return nil // on (the guest stayed up), or suspended by someone else
+	}
+	task, err := v.Obj.PowerOn(ctx)
+	if err != nil {
+		return vsphereErr(err, v.Name(), "power on")
+	}
+	if _, err := v.waitTaskOn(ctx, r, task, "power on"); err != nil {
+		return err
+	}
+	r.Log.Info("the VM is powered on again", "vm", v.Name())
+	return v.Refresh(ctx)
+}
+
+// powerState reads the VM's power state afresh.
+func (v *VM) powerState(ctx context.Context) (types.VirtualMachinePowerState, error) {
+	var m mo.VirtualMachine
+	if err := v.Obj.Properties(ctx, v.Ref, []string{"runtime.powerState"}, &m); err != nil {
+		return "", vsphereErr(err, v.Name(), "read the power state")
+	}
+	return m.Runtime.PowerState, nil
 }
 
 // Remove unregisters the VM, or destroys it with its files. A running
