@@ -304,7 +304,11 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 		ids = append(ids, d.ID)
 	}
 	r.DryRunAction("back up the VM", "vm", name, "set", cat.ID, "disks", strings.Join(ids, ","), "compress", o.Compress, "status", cat.Status)
-	needSnap := v.Power() != "off"
+	off := offForBackup(v, o)
+	if off && v.Power() == "on" {
+		r.DryRunAction("shut the guest down for the backup (power_off=true), and power it on again after", "vm", name)
+	}
+	needSnap := !off
 	committed := map[string]bool{}
 	defer func() {
 		for _, d := range sel {
@@ -322,7 +326,11 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 	}
 	names := map[string]bool{}
 	for _, d := range sel {
-		src, err := v.FrozenPath(v.DryRunDisk(r, d))
+		frozenPath := v.FrozenPath
+		if off {
+			frozenPath = v.FrozenPathOff
+		}
+		src, err := frozenPath(v.DryRunDisk(r, d))
 		if err != nil {
 			return nil, err
 		}
@@ -349,8 +357,16 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 	return cat, nil
 }
 
+// offForBackup says the VM is off while its disks are read: it is off
+// already, or power_off=true shuts it down for the backup. Its independent
+// disks are then as still as the others, and read like them.
+func offForBackup(v *vm.VM, o Options) bool {
+	return v.Power() == "off" || (o.PowerOff && v.Power() == "on")
+}
+
 // selectDisks picks the disks to back up and says why others are skipped.
 func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
+	off := offForBackup(v, o)
 	want := map[string]bool{}
 	for _, id := range o.Disks {
 		if _, err := v.Disk(id); err != nil {
@@ -371,8 +387,8 @@ func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
 			continue
 		case excl[id]:
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)", Excluded: true})
-		case d.Independent:
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off, or make it persistent)", d.Mode)})
+		case d.Independent && !off:
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off: power_off=true, or make it persistent)", d.Mode)})
 		case d.RDM == "physical":
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "physical-mode RDM: vSphere cannot snapshot it; back up the LUN with the storage array's tools"})
 		case d.RDM != "":

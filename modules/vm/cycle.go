@@ -388,7 +388,13 @@ func (v *VM) DryRunDisk(r *runtime.Run, d Disk) Disk {
 
 // FrozenPath returns the datastore path of the disk's frozen, exportable
 // part, or an error saying why there is none.
-func (v *VM) FrozenPath(d Disk) (string, error) {
+func (v *VM) FrozenPath(d Disk) (string, error) { return v.frozenPath(d, v.Power() == "on") }
+
+// FrozenPathOff is FrozenPath as it will be once the VM is powered off (a
+// dry run of v:backup{power_off=true}, which does not shut the guest down).
+func (v *VM) FrozenPathOff(d Disk) (string, error) { return v.frozenPath(d, false) }
+
+func (v *VM) frozenPath(d Disk, running bool) (string, error) {
 	switch {
 	case len(d.Chain) >= 2:
 		if len(d.Chain) > 2 {
@@ -396,7 +402,7 @@ func (v *VM) FrozenPath(d Disk) (string, error) {
 				"disk %s sits on %d snapshot levels: its frozen part is itself a snapshot delta, which vmlua cannot export as a flat image. Commit the VM's older snapshots first (ghettoVCB refuses such VMs too)", d.ID, len(d.Chain)-1)}
 		}
 		return d.Chain[0], nil
-	case v.Power() == "on":
+	case running:
 		return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
 			"disk %s is not frozen and the VM is running: its content changes while it is read. Call add_redo(%q) first", d.ID, d.ID)}
 	}
