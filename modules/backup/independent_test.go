@@ -18,7 +18,7 @@ import (
 func TestIndependentDisksAreReadWhenTheVMIsOff(t *testing.T) {
 	for _, tc := range []struct {
 		name, prepare, options string
-		wantPower            string
+		wantPower              string
 	}{
 		{"the VM is powered off already", `v:power_off()`, ``, "off"},
 		{"power_off=true shuts the VM down for the backup", ``, `power_off = true`, "on"},
