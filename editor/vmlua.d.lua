@@ -113,7 +113,7 @@ function VM:snapshots() end
 ---@return number
 function VM:redo_depth(disk) end
 
----Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.
+---Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. While the run lives it renews the snapshot's lease, so that no cleanup on another machine takes it for a killed run's. In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.
 ---@param disk string a disk id such as "scsi0:1"
 ---@param options? table quiesce=, memory=, keep= (keep: do not commit it when the run ends)
 ---@return string
@@ -127,7 +127,7 @@ function VM:add_redo(disk, options) end
 ---@return Task|nil
 function VM:commit(disk, level, freeze, wait) end
 
----Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root="" and dry_run=true.
+---Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). After reading, and before the image lands under its name, it checks that the disk stayed frozen (its snapshot still there, the same one; a VM that was off still off) and fails with invalid_state otherwise. In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root="" and dry_run=true.
 ---@param disk string a disk id such as "scsi0:1"
 ---@param dest Transport|string a transport handle or a granted URL (a folder)
 ---@param options? table name= (base file name), credentials= (for a URL), sha256=true (also the whole image's sha256)
@@ -205,7 +205,7 @@ function M_vm.registered() end
 ---@param profile string a vSphere profile of the config file
 function M_vm.connect(profile) end
 
----Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.
+---Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. A snapshot counts as orphaned unless it is this run's, was added with keep=true, or its owner may still be running: a vmlua process on this machine that still runs, or a run on another machine whose lease has not expired (a run renews the lease in its snapshots' descriptions every 5 minutes, to 30 minutes ahead, by vSphere's clock); each one left alone is logged with why. The shipped backup scripts call it for the VMs they back up before backing up. In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.
 ---@param vms? string|VM|VM[] the VMs to look at: a specifier (default any:), a VM, or a list of VMs (as vm.find returns; read one by one, not the inventory)
 ---@return table
 function M_vm.cleanup_orphans(vms) end

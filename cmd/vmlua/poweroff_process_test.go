@@ -2,16 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,40 +13,6 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
-
-// readGate is an HTTPS proxy in front of a simulator that holds every GET
-// of a disk's data file (/folder/...-flat.vmdk) until the client gives up
-// on it: a backup that reaches it is stopped in the middle of reading a
-// disk, for as long as the test wants, whatever the machine's speed.
-type readGate struct {
-	URL     *url.URL // the SDK URL through the proxy, with the simulator's credentials
-	reached chan struct{}
-	once    sync.Once
-}
-
-func newReadGate(t *testing.T, s *vsim.Sim) *readGate {
-	t.Helper()
-	g := &readGate{reached: make(chan struct{})}
-	target := url.URL{Scheme: s.URL.Scheme, Host: s.URL.Host}
-	rp := &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(&target) },
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
-		ErrorLog:  log.New(io.Discard, "", 0),
-	}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/folder/") && strings.HasSuffix(r.URL.Path, "-flat.vmdk") {
-			g.once.Do(func() { close(g.reached) })
-			<-r.Context().Done() // held until vmlua gives up on the read
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL + "/sdk")
-	u.User = s.URL.User
-	g.URL = u
-	return g
-}
 
 // powerState reads a VM's power state from the simulator.
 func powerState(t *testing.T, s *vsim.Sim, vmName string) types.VirtualMachinePowerState {
