@@ -227,17 +227,20 @@ func powerOffFor(r *runtime.Run, v *vm.VM, o Options) (powerOn func(err *error),
 	if !o.PowerOff || v.Power() != "on" {
 		return func(*error) {}, nil
 	}
-	var asked atomic.Bool // the guest accepted the shutdown: it may still be on its way down
+	// the guest accepted the shutdown but was not seen off: it may still be
+	// on its way down
+	var onItsWay atomic.Bool
 	item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
 		settle := time.Duration(0)
-		if asked.Load() {
+		if onItsWay.Load() {
 			settle = shutdownSettle
 		}
 		return v.PowerOnAgain(ctx, r, settle)
 	})
 	r.Log.Info("backup: shutting the guest down (power_off=true)", "vm", name)
-	ok, err := v.Shutdown(r, shutdownTimeout)
-	asked.Store(ok)
+	onItsWay.Store(true) // until Shutdown says otherwise (a run ended meanwhile powers on after the wait)
+	asked, err := v.Shutdown(r, shutdownTimeout)
+	onItsWay.Store(asked && err != nil)
 	if err != nil {
 		if perr := r.RunCleanup(item); perr != nil {
 			r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
