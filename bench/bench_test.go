@@ -16,8 +16,9 @@ var wantFigures = []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "2d", "2e",
 // runs to keep it working) and checks that every figure was measured and
 // written with its machine; it asserts nothing about the times.
 func TestShortRunProducesEveryFigure(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
+	// No budget of its own: a busy machine makes it slower, never wrong
+	// (go test's -timeout is the bound).
+	ctx := context.Background()
 	out := filepath.Join(t.TempDir(), "performance.md")
 	rep, err := run(ctx, config{short: true, out: out, work: t.TempDir()})
 	if err != nil {

@@ -9,6 +9,6 @@
 //     logattr, progress). They may import runtime and transports, never a
 //     module's package nor a harness.
 //   - internal/harness/<pkg>: test harnesses that sit above the modules
-//     (simtest, testservers) and the cross-module batteries (faultmatrix,
+//     (simtest, testservers, eventually) and the cross-module batteries (faultmatrix,
 //     hostile, soak, secrets). Only test files import them.
 package internal

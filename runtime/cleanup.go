@@ -37,33 +37,12 @@ func (s *CleanupStack) Push(name string, fn func(ctx context.Context) error) *Cl
 	return it
 }
 
-// Release removes the item without running it.
-func (it *CleanupItem) Release() { it.Claim() }
-
-// Claim takes the item off the stack for the caller to do its undo
-// itself, and reports whether it got it: false when the cleanup stack has
-// already taken the item (it is running it, or ran it), in which case the
-// caller must not do the undo a second time. Code that may still be
-// running when a stopped run's cleanup starts (a call the run abandoned)
-// claims before it undoes.
-func (it *CleanupItem) Claim() bool {
-	if it == nil {
-		return false
+// Release removes the item without running it (nothing when the cleanup
+// has already taken it).
+func (it *CleanupItem) Release() {
+	if it != nil {
+		it.claim()
 	}
-	it.stack.mu.Lock()
-	defer it.stack.mu.Unlock()
-	if it.done {
-		return false
-	}
-	it.done = true
-	items := it.stack.items[:0]
-	for _, x := range it.stack.items {
-		if x != it {
-			items = append(items, x)
-		}
-	}
-	it.stack.items = items
-	return true
 }
 
 // Pending lists the names of the actions still registered, oldest first.
@@ -81,8 +60,9 @@ func (s *CleanupStack) Pending() []string {
 // context bounded by perAction (and by the overall deadline of ctx, which
 // should not be the run's cancelled context). Every action runs even if an
 // earlier one failed; the errors are joined. An action runs once: Run
-// takes it off the stack before it starts it, so a second Run, Release or
-// Claim (from a goroutine still running) finds it gone. An action that
+// takes it off the stack before it starts it, so a second Run, a Release
+// or a Run.RunCleanup (from a goroutine still running, such as a call the
+// run abandoned) finds it gone. An action that
 // does not return when its context ends is left running after a further
 // perAction (at most overrunMax) and reported as failed: the cleanup of
 // the others, and the end of the run, do not wait for it.

@@ -244,11 +244,15 @@ func TestAStoppedScriptThatReturnsInTimeIsNotAbandoned(t *testing.T) {
 }
 
 // TestCleanupActionsRunOnce: Run takes an action before it starts it, so
-// a second Run, a Release or a Claim from code still running (a call the
-// run abandoned) finds it gone; an action that ignores its context does
-// not hold the cleanup of the others.
+// a second Run, a Release or a RunCleanup from code still running (a call
+// the run abandoned) finds it gone; a released action never runs.
 func TestCleanupActionsRunOnce(t *testing.T) {
-	var s runtime.CleanupStack
+	r, err := runtime.New(runtime.Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s := r.Cleanup
 	var mu sync.Mutex
 	runs := map[string]int{}
 	started, release := make(chan struct{}), make(chan struct{})
@@ -264,18 +268,15 @@ func TestCleanupActionsRunOnce(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	claimed := s.Push("claimed", count("claimed"))
-	if !claimed.Claim() || claimed.Claim() {
-		t.Error("Claim of a pending item: want true once, then false")
-	}
-	log := discardLogger()
+	s.Push("released", count("released")).Release()
 	done := make(chan error, 1)
-	go func() { done <- s.Run(context.Background(), log, time.Hour) }()
+	go func() { done <- s.Run(context.Background(), discardLogger(), time.Hour) }()
 	<-started
-	if slow.Claim() {
-		t.Error("Claim of an item the cleanup is running returned true: the undo would run twice")
+	if err := r.RunCleanup(slow); err != nil {
+		t.Errorf("RunCleanup of an action the cleanup is running: %v", err)
 	}
-	if err := s.Run(context.Background(), log, time.Hour); err != nil {
+	slow.Release()
+	if err := s.Run(context.Background(), discardLogger(), time.Hour); err != nil {
 		t.Errorf("a second Run: %v", err)
 	}
 	close(release)
@@ -284,8 +285,8 @@ func TestCleanupActionsRunOnce(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if runs["first"] != 1 || runs["slow"] != 1 || runs["claimed"] != 0 {
-		t.Errorf("runs = %v; want first and slow once each, claimed never", runs)
+	if runs["first"] != 1 || runs["slow"] != 1 || runs["released"] != 0 {
+		t.Errorf("runs = %v; want first and slow once each, released never", runs)
 	}
 }
 

@@ -2,7 +2,7 @@
 -- names) into backup sets, compressed, with retention.
 --
 -- Usage:
---   vmlua run --allow DEST scripts/backup_all.lua to=DEST [vms=any:] [keep=4] [compress=zstd]
+--   vmlua run --allow DEST scripts/backup_all.lua to=DEST [vms=any:] [keep=4] [compress=zstd] [mode=auto]
 --   vmlua run --each powerstate:on --per-host 2 --allow DEST scripts/backup_all.lua to=DEST [keep=4]
 --
 --   to=DEST        a granted transport URL: file:///srv/backup, sftp://backup@nas/backups, ...
@@ -10,6 +10,10 @@
 --                  each run one VM as arg.vm, and runs them in parallel within the limits
 --   keep=N         sets to keep per VM after a successful backup (default 4, ghettoVCB's rotation)
 --   compress=ALG   zstd (default), gzip or none
+--   mode=M         auto (default): changed-block-tracking incrementals on the VM's newest
+--                  set, and a full once a chain holds chain_max sets; full: a full set every
+--                  run; incremental: always on the newest set (a full when there is none)
+--   chain_max=N    with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
 --   credentials=N  named credentials from the config for DEST
 --   allow_empty=true  a specifier that matches no VM is fine (default: exit 6, nothing_selected)
 --
@@ -26,28 +30,29 @@ local script = require "script"
 local a = script.args {
   to = { required = true, help = "a granted transport URL" },
   vms = { default = "any:", help = "which VMs: any:, powerstate:on, name:web-*, ..." },
-  vm = { help = "one VM (vmlua run --each sets it)" },
+  vm = { each = true, help = "one VM (vmlua run --each sets it)" },
   keep = { type = "number", default = 4, help = "sets to keep per VM" },
   compress = { default = "zstd", help = "zstd, gzip or none" },
+  mode = { default = "auto", help = "auto, full or incremental" },
+  chain_max = { type = "number", default = 7, help = "with mode=auto: a full and chain_max-1 incrementals at most" },
   credentials = { help = "named credentials from the config for to=" },
   allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
 }
 local to = a.to
+if not ({ auto = true, full = true, incremental = true })[a.mode] then
+  error({ code = "invalid_argument", message = "mode=" .. a.mode .. ": want auto, full or incremental" })
+end
 
 local targets
 if a.vm then
-  local v = vm.open(a.vm)
-  if not v then
-    error({ code = "not_found", message = "no VM matches " .. a.vm })
-  end
-  targets = { v }
+  targets = { vm.open(a.vm) }
 else
   targets = vm.find(a.vms)
 end
 if #targets == 0 then
-  print(string.format("0 VM(s) match %s: nothing backed up", a.vms))
-  if a.allow_empty then return end
-  script.exit("nothing_selected", "no VM matches vms=" .. a.vms .. ": nothing was backed up (give allow_empty=true if that is expected)")
+  local what = a.vm and ("vm=" .. a.vm) or ("vms=" .. a.vms)
+  print(string.format("0 VM(s) match %s: nothing backed up", what))
+  script.nothing_selected("no VM matches " .. what .. ": nothing was backed up")
 end
 
 -- A killed run's REDO log would put the disks on two snapshot levels: commit
@@ -60,7 +65,7 @@ end
 local failed, partial, done, dry = {}, {}, 0, false
 for _, v in ipairs(targets) do
   local ok, set = pcall(function()
-    return v:backup { to = to, compress = a.compress, credentials = a.credentials }
+    return v:backup { to = to, compress = a.compress, credentials = a.credentials, mode = a.mode, chain_max = a.chain_max }
   end)
   local row = { vm = v.name, target = to, status = "ok", set = "-", bytes = 0, message = "" }
   if ok then
@@ -68,7 +73,8 @@ for _, v in ipairs(targets) do
     row.set, row.dry_run = set.id, set.dry_run == true
     dry = dry or row.dry_run
     for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) end
-    log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
+    row.mode = set.mode or "full"
+    log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, mode = row.mode, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
     if set.status == "partial" then
       local ids = {}
       for _, s in ipairs(set.skipped or {}) do

@@ -22,6 +22,11 @@
 --   credentials=N[,N...]  named credentials, one per target in the same order (or one for all)
 -- Sets:
 --   compress=zstd|gzip|none (default zstd)   quiesce=true   power_off=true
+--   mode=auto|full|incremental (default auto): auto stores changed-block-tracking
+--                    incrementals on each VM's newest set and a full once a chain holds
+--                    chain_max sets (logged at INFO: a planned full is no warning); full
+--                    makes a full set every night; incremental always builds on the newest
+--   chain_max=N      with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
 --   verify=true      re-read every new set and check it against its catalog (default true)
 -- Retention, after a successful backup only (default keep=7):
 --   keep=N           the last N sets per VM and target
@@ -43,7 +48,7 @@ local script = require "script"
 local a = script.args {
   to = { type = "list", required = true, help = "one or more granted transport URLs, comma-separated" },
   vms = { default = "any:", help = "a VM specifier: any:, powerstate:on, name:web-*, ..." },
-  vm = { help = "one VM (vmlua run --each sets it)" },
+  vm = { each = true, help = "one VM (vmlua run --each sets it)" },
   name = { type = "list", help = "keep only VMs whose name matches one of these globs" },
   path = { help = "keep only VMs whose .vmx path matches this Lua pattern" },
   exclude = { type = "list", help = "leave out VMs whose name matches one of these globs" },
@@ -53,6 +58,8 @@ local a = script.args {
   quiesce = { type = "boolean", default = false, help = "quiesce the guest file systems" },
   power_off = { type = "boolean", default = false, help = "shut the guest down for the backup" },
   verify = { type = "boolean", default = true, help = "re-read every new set against its catalog" },
+  mode = { default = "auto", help = "auto, full or incremental" },
+  chain_max = { type = "number", default = 7, help = "with mode=auto: a full and chain_max-1 incrementals at most" },
   keep = { type = "number", help = "the last N sets per VM and target (default 7)" },
   daily = { type = "number", help = "daily sets to keep" },
   weekly = { type = "number", help = "weekly sets to keep" },
@@ -81,14 +88,15 @@ for _, k in ipairs({ "daily", "weekly", "monthly", "yearly" }) do
 end
 local keep = a.keep or ((next(policy) == nil) and 7 or nil)
 local preview = a.dry_run
-local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off }
+if not ({ auto = true, full = true, incremental = true })[a.mode] then
+  error({ code = "invalid_argument", message = "mode=" .. a.mode .. ": want auto, full or incremental" })
+end
+local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off, mode = a.mode, chain_max = a.chain_max }
 
 -- Selection
 local candidates
 if a.vm then
-  local v = vm.open(a.vm)
-  if not v then error({ code = "not_found", message = "no VM matches " .. a.vm }) end
-  candidates = { v }
+  candidates = { vm.open(a.vm) }
 else
   candidates = vm.find(a.vms)
 end
@@ -115,11 +123,7 @@ if #selected == 0 then
   if a.path then what = what .. " path=" .. a.path end
   if #excludes > 0 then what = what .. " exclude=" .. table.concat(excludes, ",") end
   print(string.format("0 VM(s) selected by %s (%d candidate(s)): nothing backed up", what, #candidates))
-  if a.allow_empty then
-    log.info("nightly: no VM selected; allow_empty=true says that is fine", { selection = what })
-    return
-  end
-  script.exit("nothing_selected", "no VM matches " .. what .. ": nothing was backed up (give allow_empty=true if that is expected)")
+  script.nothing_selected("no VM matches " .. what .. ": nothing was backed up")
 end
 
 -- The disks a set lacks (not those the script excluded).
@@ -146,7 +150,7 @@ end
 for _, v in ipairs(selected) do
   for i, to in ipairs(targets) do
     local cred = creds[i] or creds[1]
-    local row = { vm = v.name, target = to, result = "ok", set = "-", bytes = 0, seconds = 0, missing = "" }
+    local row = { vm = v.name, target = to, result = "ok", set = "-", mode = "-", bytes = 0, seconds = 0, missing = "" }
     local started = os.time()
     local ok, err = pcall(function()
       if preview then
@@ -155,7 +159,7 @@ for _, v in ipairs(selected) do
         local o = { to = to, credentials = cred }
         for k, x in pairs(options) do o[k] = x end
         local set = v:backup(o)
-        row.set = set.id
+        row.set, row.mode = set.id, set.mode or "full"
         dry = dry or set.dry_run == true
         for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) + (d.planned_bytes or 0) end
         if set.status == "partial" then
@@ -200,7 +204,7 @@ for _, v in ipairs(selected) do
     end
     rows[#rows + 1] = row
     local status = ({ FAILED = "failed", ["VERIFY FAILED"] = "failed" })[row.result] or row.result:match("^%S+")
-    script.result { vm = row.vm, target = row.target, status = status, set = row.set, bytes = row.bytes,
+    script.result { vm = row.vm, target = row.target, status = status, set = row.set, mode = row.mode, bytes = row.bytes,
       seconds = row.seconds, pruned = row.pruned or 0, missing = row.missing, dry_run = dry or preview, message = row.error or "" }
   end
 end
@@ -208,9 +212,9 @@ end
 -- Summary
 print(preview and "nightly retention preview (nothing written, nothing removed)"
   or dry and "nightly summary (dry run: nothing written, nothing removed)" or "nightly summary")
-print(string.format("%-20s %-18s %12s %7s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "SET", "TARGET"))
+print(string.format("%-20s %-18s %12s %7s  %-11s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "MODE", "SET", "TARGET"))
 for _, r in ipairs(rows) do
-  print(string.format("%-20s %-18s %12d %7d  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.set, r.target))
+  print(string.format("%-20s %-18s %12d %7d  %-11s  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.mode, r.set, r.target))
 end
 for _, r in ipairs(rows) do
   if r.missing ~= "" then

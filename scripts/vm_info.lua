@@ -11,10 +11,16 @@
 -- Prints one line per VM, fields separated by tabs, each as key:value so that
 -- any of them can be passed on as a specifier (moref:vm-42, uuid:...):
 --   moref:vm-42  name:DB01  uuid:...  ipaddr:10.0.0.5  power:on  host:esx1  vmx:[LocalDS_0] DB01/DB01.vmx
--- Fails with not_found when nothing matches (except for none:).
+-- A specifier that matches nothing ends the run with 6 (nothing_selected),
+-- unless allow_empty=true (none: asks for nothing and succeeds).
 local vm = require "vm"
+local script = require "script"
 
-local spec = arg[1] or arg.spec or "any:"
+local a = script.args {
+  spec = { help = "a specifier or a .vmx path, instead of the positional argument" },
+  allow_empty = { type = "boolean", default = false, help = "a specifier matching no VM is not a failure" },
+}
+local spec = a[1] or a.spec or "any:"
 
 local vms
 if spec:sub(1, 1) == "[" then
@@ -26,7 +32,7 @@ else
 end
 
 if #vms == 0 and spec ~= "none:" then
-  error({ code = "not_found", message = "no VM matches " .. spec .. " (try any: to list every VM)" })
+  script.nothing_selected("no VM matches " .. spec .. " (try any: to list every VM)")
 end
 
 for _, v in ipairs(vms) do

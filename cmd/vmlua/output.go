@@ -27,7 +27,7 @@ type outputFlags struct {
 }
 
 func (o *outputFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&o.json, "json", false, "print the run's status and the script's result rows (script.result; with --each one row per VM too) as one JSON object on stdout when it ends; the script's print goes to stderr")
+	fs.BoolVar(&o.json, "json", false, "print the run's status and the script's result rows (script.result; with --each one row per VM too) as one JSON object on stdout when it ends; the script's print goes to stderr (as JSON records with --log-format json)")
 	fs.BoolVar(&o.quiet, "quiet", false, "for cron: log at warn level (unless --log-level is given), no progress lines, and hold the script's printed output back: it is written only when the run fails (exit status not 0)")
 	fs.StringVar(&o.summary, "summary", "none", "none, or line: print one line when the run ends (script, status, exit status, time, result rows by status), also with --quiet")
 }
@@ -99,7 +99,8 @@ type runReport struct {
 
 func newReport(script string, code int, err error, took time.Duration, results []map[string]any) *runReport {
 	rep := &runReport{Script: filepath.Base(script), Status: runtime.StatusName(code), Exit: code,
-		Seconds: took.Round(time.Millisecond).Seconds(), Results: results}
+		Seconds: seconds(took), Results: results}
+	roundRows(results)
 	if rep.Results == nil {
 		rep.Results = []map[string]any{}
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
@@ -28,9 +27,7 @@ var seq atomic.Int64
 
 func open(t testing.TB, rawURL string) transports.Transport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tr, err := transports.Open(ctx, rawURL, transports.Options{})
+	tr, err := transports.Open(context.Background(), rawURL, transports.Options{})
 	if err != nil {
 		t.Fatalf("open %s: %v", rawURL, err)
 	}

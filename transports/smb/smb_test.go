@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
@@ -32,9 +31,7 @@ func shareURL(s *testservers.SMBServer, p string) string {
 
 func open(t testing.TB, s *testservers.SMBServer, p string) transports.Transport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tr, err := transports.Open(ctx, shareURL(s, p), creds(s))
+	tr, err := transports.Open(context.Background(), shareURL(s, p), creds(s))
 	if err != nil {
 		t.Fatalf("open %s: %v\nsmbd:\n%s", shareURL(s, p), err, s.Daemon.Output())
 	}

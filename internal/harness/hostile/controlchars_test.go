@@ -150,6 +150,7 @@ func TestVMNamesFromVSphereCannotForgeLines(t *testing.T) {
 	}
 	dest := t.TempDir()
 	script := writeScript(t, `
+		require("script").args{ vm = { each = true }, dest = {} }
 		local v = require("vm").open(arg.vm)
 		v:add_redo("scsi0:0")
 		v:export("scsi0:0", arg.dest)
