@@ -61,6 +61,8 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 		{"run without a script exits 2", []string{"run"}, false, exitUsage, "Usage: vmlua run"},
 		{"an unknown flag exits 2", []string{"run", "--frobnicate", hello}, false, exitUsage, "unknown flag --frobnicate"},
 		{"an unknown command exits 2", []string{"frobnicate"}, false, exitUsage, "unknown command"},
+		{"a script vmlua check finds a mistake in exits 2 before it runs", []string{"run", script(t, "local log = require 'log'\nprint('started')\nlog.inf('x')")}, false, exitUsage, `did you mean "info"?`},
+		{"vmlua check of a missing script exits 2", []string{"check", filepath.Join(home, "nosuch.lua")}, false, exitUsage, "no such file"},
 		{"a script that needs vSphere with no endpoint configured exits 3", []string{"run", script(t, "require('vm').find('any:')")}, false, exitConfig, "no vSphere endpoint configured"},
 		{"--each with no endpoint configured exits 3", []string{"run", "--each", "any:", script(t, `require("script").args{ vm = { each = true } }`)}, false, exitConfig, "no vSphere endpoint configured"},
 		{"a config file readable by others exits 3", []string{"run", "--config", unsafe, hello}, false, exitConfig, "chmod 600"},

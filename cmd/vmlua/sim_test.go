@@ -152,3 +152,22 @@ func dirDigest(t *testing.T, dir string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestSimAskTakesTheURLFromVMLUA_URL: vmlua sim ask without --url uses
+// $VMLUA_URL, as vmlua run does (it used to print its usage and exit 2).
+func TestSimAskTakesTheURLFromVMLUA_URL(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{VMs: 1, Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Setenv("VMLUA_URL", s.URL.String())
+	var out, errb bytes.Buffer
+	if rc := dispatch([]string{"sim", "ask", "VM1", "Continue?", "Yes", "No"}, &out, &errb); rc != exitOK {
+		t.Fatalf("sim ask: exit %d: %s", rc, errb.String())
+	}
+	q := s.PendingQuestion("VM1")
+	if q == nil || q.ID != strings.TrimSpace(out.String()) {
+		t.Fatalf("pending question %+v, want the id sim ask printed (%q)", q, out.String())
+	}
+}

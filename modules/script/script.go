@@ -33,8 +33,10 @@ var Module = &runtime.Module{
 		"and `print` goes to stderr so that stdout stays valid JSON.",
 	Funcs: []runtime.Func{
 		{
-			Name:    "args",
-			Args:    []runtime.Arg{{Name: "spec", Type: "table", Doc: "one entry per key=value argument: name = {type=\"string\"|\"number\"|\"boolean\"|\"list\" (default string), default=, required=true|false, help=\"...\"}; vm = {each=true, ...} marks a script written for vmlua run --each"}},
+			Name: "args",
+			Args: []runtime.Arg{{Name: "spec", Type: "table", Doc: "one entry per key=value argument: name = {type=, default=, required=, help=}; vm = {each=true, ...} marks a script written for vmlua run --each", Options: []runtime.Option{
+				{Name: "*", Type: "table", Doc: "the argument's declaration", Options: declOptions},
+			}}},
 			Returns: "table",
 			Doc: "Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type " +
 				"(number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), " +
@@ -150,7 +152,17 @@ type decl struct {
 	def             lua.LValue
 }
 
-var declFields = map[string]bool{"type": true, "default": true, "required": true, "help": true, "each": true}
+// declOptions are the fields of one argument's declaration in
+// script.args: luaArgs accepts these and no others, the reference lists
+// them and vmlua check checks a declaration written out against them.
+var declOptions = []runtime.Option{
+	{Name: "type", Type: "string", Enum: argTypes, Default: `"string"`, Doc: "what the value is converted to"},
+	{Name: "default", Type: "any", Doc: "the value when the argument is not given"},
+	{Name: "required", Type: "boolean", Default: "false", Doc: "a run without it fails"},
+	{Name: "help", Type: "string", Doc: "what it is, for the error that lists the arguments"},
+	{Name: "each", Type: "boolean", Default: "false", Doc: "on vm only: the script is written for vmlua run --each, which hands every run its VM as vm="},
+}
+
 var argTypes = []string{"string", "number", "boolean", "list"}
 
 // EachArg is the argument vmlua run --each hands every run (vm=moref:vm-N);
@@ -182,8 +194,8 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 		}
 		dt.ForEach(func(fk, fv lua.LValue) {
 			f := fk.String()
-			if !declFields[f] {
-				L.ArgError(1, fmt.Sprintf("the declaration of %s has an unknown field %q: fields are type, default, required, help, each", name, f))
+			if _, ok := runtime.LookupOption(declOptions, f); !ok {
+				L.ArgError(1, fmt.Sprintf("the declaration of %s has an unknown field %q: fields are %s", name, f, strings.Join(runtime.OptionNames(declOptions), ", ")))
 			}
 			switch f {
 			case "type":

@@ -38,7 +38,10 @@ var Module = &runtime.Module{
 		Name: "open",
 		Args: []runtime.Arg{
 			{Name: "url", Type: "string", Doc: "a granted URL such as sftp://backup@nas/backups"},
-			{Name: "options", Type: "table", Optional: true, Doc: "credentials=NAME (from the config), and scheme options"},
+			{Name: "options", Type: "table", Optional: true, Doc: "credentials and the scheme's own options (docs/transports.md)", Options: []runtime.Option{
+				{Name: "credentials", Type: "string", Doc: "named credentials from the config"},
+				{Name: "*", Type: "string|number|boolean", Doc: "an option of the URL's scheme (docs/transports.md)"},
+			}},
 		},
 		Returns: "Transport",
 		Doc:     "Opens a transport. Fails with not_granted when the operator did not grant the URL.",
