@@ -117,3 +117,17 @@ func TestMountReadsAFileOfEachPointWithDebugfs(t *testing.T) {
 		t.Fatalf("%s is still mounted after vmlua mount ended", mnt)
 	}
 }
+
+// TestMountEndsAtItsTimeoutUnmounted: --timeout ends a forgotten mount
+// with exit 4 and nothing left mounted (whether it came before or after
+// the mount was up).
+func TestMountEndsAtItsTimeoutUnmounted(t *testing.T) {
+	needTool(t, "fusermount3", "fuse3")
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 4 << 20})
+	e.Backup(t, "VM1", "full")
+	mnt := t.TempDir()
+	out, err := exec.Command(simtest.Binary(t), "mount", "--timeout", "2s", "file://"+e.Dir, "VM1@latest", mnt).CombinedOutput()
+	if code := exitCode(err); code != exitTimeout || mounted(mnt) {
+		t.Fatalf("exit %d, still mounted %v:\n%s", code, mounted(mnt), out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,7 +35,8 @@ func (*serveVerb) Run(inv *call, _ []string) int { return inv.usageError() }
 
 // serveNBDVerb is vmlua serve nbd.
 type serveNBDVerb struct {
-	p                           pointFlags
+	o                           opFlags
+	cacheMiB                    int64
 	listen, cert, key, clientCA string
 }
 
@@ -46,14 +48,15 @@ func (*serveNBDVerb) About() about {
 
 Exports the disks of a restore point on TARGET read-only over the NBD protocol: the VM's newest
 complete set, or the set of POINT (its timestamp as vmlua sets list shows it, e.g.
-20261203T135450Z; VM/POINT, a set id, works too). A full or any incremental: the chain is applied
+20261203T135450Z, or latest). A full or any incremental: the chain is applied
 on the fly, nothing is written anywhere, and every byte read is checked against the catalog span by
 span; a damaged span is an I/O error for the client (and a line in the log naming its offset),
 never wrong bytes. Each disk is an export named by its id (nbd://127.0.0.1:10809/scsi0:1; the
 empty name when the point has one disk). Zero areas show in block status (nbdinfo --map) and as
 holes. It reads every stored byte of the chain once to index it, in the background: a read
 waits only for the part it needs. It prints the exports' URLs, then serves until SIGINT or
-SIGTERM.
+SIGTERM, or --timeout (12 h by default: a forgotten server ends). With --json it prints one JSON
+object when it starts serving (the exports) and one when it ends (the exit status).
 
   qemu-img convert -O raw nbd://127.0.0.1:10809/scsi0:0 disk.raw
   nbdcopy nbd://127.0.0.1:10809/scsi0:0 disk.raw
@@ -64,12 +67,18 @@ It listens on loopback unless --listen says otherwise; another address needs --t
 certificate it signed. TARGET is granted for this command.
 
 Flags:`,
-		footer: "Exit status: 0 stopped by SIGINT/SIGTERM, 1 the server failed (TARGET unreadable, the address taken), " + pointFooter + ".",
+		footer: "Exit status: 0 stopped by SIGINT/SIGTERM, 1 the server failed (TARGET unreadable, the address taken), " + opFooter + " (4: it served until --timeout).",
 	}
 }
 
+// cacheFlag declares --cache of the verbs that read restore points.
+func cacheFlag(fs *flag.FlagSet, mib *int64) {
+	fs.Int64Var(mib, "cache", 64, "MiB of memory for verified spans and decoded frames, shared by every disk")
+}
+
 func (v *serveNBDVerb) Flags(fs *flag.FlagSet) {
-	v.p.register(fs)
+	v.o.register(fs, true, false)
+	cacheFlag(fs, &v.cacheMiB)
 	fs.StringVar(&v.listen, "listen", "127.0.0.1:10809", "address to serve on (a port of 0 picks a free one)")
 	fs.StringVar(&v.cert, "tls-cert", "", "TLS certificate (PEM) of the server: clients must then speak TLS (required off loopback)")
 	fs.StringVar(&v.key, "tls-key", "", "the TLS certificate's private key (PEM)")
@@ -128,61 +137,72 @@ func (v *serveNBDVerb) Run(inv *call, pos []string) int {
 		fmt.Fprintf(inv.stderr, "vmlua serve nbd: %v\n", err)
 		return exitUsage
 	}
-	ctx, stop := signalContext(inv.stderr)
-	defer stop()
-	pt, err := v.p.open(ctx, inv.stderr, pos[0])
-	if err != nil {
-		return reportErr(inv.stderr, err)
+	res := map[string]any{}
+	x, h, code := v.o.startTarget(inv, pos[0], res)
+	if x == nil {
+		return code
 	}
-	defer pt.close()
-	vmName, point := splitPointArg(pos[1])
-	cat, err := pointread.Resolve(ctx, pt.h.T, vmName, point)
+	defer x.close()
+	ctx, log := x.r.Context(), x.r.Log
+	vmName, point := splitPoint(pos[1])
+	cat, err := pointread.Resolve(ctx, h.T, vmName, point)
 	if err != nil {
-		return pointStatus(inv.stderr, err)
+		return x.fail(err, res)
 	}
-	cache := pointread.NewCache(v.p.cacheMiB << 20)
+	res["set"] = cat.ID
+	cache := pointread.NewCache(v.cacheMiB << 20)
 	var exports []nbd.Export
-	var disks []*pointread.Disk
-	defer func() {
-		for _, d := range disks {
-			d.Close()
-		}
-	}()
 	for _, cd := range cat.Disks {
-		d, err := pointread.Open(ctx, pt.h.T, cat, cd.ID, pointread.Options{Cache: cache})
+		d, err := pointread.Open(ctx, h.T, cat, cd.ID, pointread.Options{Cache: cache})
 		if err != nil {
-			return reportErr(inv.stderr, err)
+			return x.fail(err, res)
 		}
-		disks = append(disks, d)
+		defer d.Close()
 		go func() { // the index runs on while the disk is served
 			st, err := d.Wait(ctx)
 			if err != nil {
 				return
 			}
-			pt.r.Log.Info("serve: disk indexed", "set", cat.ID, "disk", cd.ID, "layers", st.Layers, "stored_bytes", st.StoredBytes, "took", st.Took.Round(time.Millisecond).String())
+			log.Info("serve: disk indexed", "set", cat.ID, "disk", cd.ID, "layers", st.Layers, "stored_bytes", st.StoredBytes, "took", st.Took.Round(time.Millisecond).String())
 			if dmg := d.Damage(); dmg != "" {
-				pt.r.Log.Warn("serve: the disk is damaged: reads of what depends on the damage fail with an I/O error", "set", cat.ID, "disk", cd.ID, "damage", dmg)
+				log.Warn("serve: the disk is damaged: reads of what depends on the damage fail with an I/O error", "set", cat.ID, "disk", cd.ID, "damage", dmg)
 			}
 		}()
 		exports = append(exports, nbd.Export{Name: cd.ID, Description: fmt.Sprintf("%s %s (%s)", cat.ID, cd.ID, cd.Path), Size: d.Size(), Data: d, Map: nbdMap(d)})
 	}
 	l, err := net.Listen("tcp", v.listen)
 	if err != nil {
-		return reportErr(inv.stderr, fmt.Errorf("--listen %s: %w", v.listen, err))
+		return x.fail(fmt.Errorf("--listen %s: %w", v.listen, err), res)
 	}
 	scheme := "nbd"
 	if tc != nil {
 		scheme = "nbds"
 	}
-	fmt.Fprintf(inv.stdout, "serving %s read-only (%d disk(s)); SIGINT or SIGTERM stops it\n", cat.ID, len(exports))
+	var list []map[string]any
 	for i, e := range exports {
-		fmt.Fprintf(inv.stdout, "  %s://%s/%s\t%s, %s\n", scheme, l.Addr(), e.Name, cat.Disks[i].Path, progress.Size(e.Size))
+		list = append(list, map[string]any{"name": e.Name, "url": fmt.Sprintf("%s://%s/%s", scheme, l.Addr(), e.Name), "path": cat.Disks[i].Path, "size": e.Size})
 	}
-	srv := &nbd.Server{Exports: exports, TLS: tc, Log: pt.r.Log}
-	if err := srv.Serve(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
-		return reportErr(inv.stderr, err)
+	res["exports"] = list
+	if v.o.json {
+		b, _ := json.Marshal(map[string]any{"set": cat.ID, "exports": list})
+		fmt.Fprintf(x.stdout, "%s\n", b)
+	} else {
+		fmt.Fprintf(x.stdout, "serving %s read-only (%d disk(s)); SIGINT or SIGTERM stops it\n", cat.ID, len(exports))
+		for _, e := range list {
+			fmt.Fprintf(x.stdout, "  %s\t%s, %s\n", e["url"], e["path"], progress.Size(e["size"].(int64)))
+		}
 	}
-	fmt.Fprintf(inv.stdout, "stopped serving %s\n", cat.ID)
+	srv := &nbd.Server{Exports: exports, TLS: tc, Log: log}
+	if err := srv.Serve(ctx, l); err != nil {
+		return x.fail(err, res)
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return x.fail(fmt.Errorf("served %s until --timeout", cat.ID), res)
+	}
+	if !v.o.json {
+		fmt.Fprintf(x.stdout, "stopped serving %s\n", cat.ID)
+	}
+	x.result(exitOK, nil, res)
 	return exitOK
 }
 

@@ -185,7 +185,7 @@ func TestServeNBDReadsOfADamagedSetAreIOErrorsAtTheirOffset(t *testing.T) {
 	}
 	b[len(b)*3/4] ^= 0xff
 	os.WriteFile(stored, b, 0o644)
-	p := startVerb(t, nbdURL, "serve", "nbd", "--listen", "127.0.0.1:0", "file://"+e.Dir, ids[2])
+	p := startVerb(t, nbdURL, "serve", "nbd", "--listen", "127.0.0.1:0", "file://"+e.Dir, "DB01@"+strings.TrimPrefix(ids[2], "DB01/"))
 	u := nbdURL.FindString(p.out.String())
 	o, err := exec.Command(qemuImg, "convert", "-f", "raw", "-O", "raw", u, filepath.Join(t.TempDir(), "x.raw")).CombinedOutput()
 	if err == nil || !strings.Contains(string(o), "Input/output error") {
