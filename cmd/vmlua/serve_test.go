@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
+	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -207,5 +209,43 @@ func TestServeNBDRefusesAnOpenAddressWithoutTLS(t *testing.T) {
 	code := dispatch([]string{"serve", "nbd", "--listen", "0.0.0.0:0", "file:///nonexistent", "DB01"}, &out, &errb)
 	if code != exitUsage || !strings.Contains(errb.String(), "not a loopback address") || !strings.Contains(errb.String(), "--tls-cert") {
 		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+}
+
+func TestServeNBDTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := testservers.SelfSignedCert(t, dir)
+	for _, c := range []struct {
+		name                        string
+		listen, cert, key, clientCA string
+		want                        string // "" no TLS, "tls", "mtls", or the error's words
+	}{
+		{"loopback needs no TLS", "127.0.0.1:10809", "", "", "", ""},
+		{"localhost needs no TLS", "localhost:0", "", "", "", ""},
+		{"an open address needs TLS", "0.0.0.0:10809", "", "", "", "not a loopback address"},
+		{"an address of the machine needs TLS", "192.0.2.7:10809", "", "", "", "not a loopback address"},
+		{"a certificate and its key give TLS", "0.0.0.0:10809", cert, key, "", "tls"},
+		{"a client CA asks clients for certificates", "0.0.0.0:10809", cert, key, cert, "mtls"},
+		{"a certificate without its key", "127.0.0.1:0", cert, "", "", "go together"},
+		{"a client CA that is no PEM", "127.0.0.1:0", cert, key, key, "no PEM certificate"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := &serveNBDVerb{listen: c.listen, cert: c.cert, key: c.key, clientCA: c.clientCA}
+			tc, err := v.tlsConfig()
+			switch c.want {
+			case "":
+				if err != nil || tc != nil {
+					t.Fatalf("%v, %v", tc, err)
+				}
+			case "tls", "mtls":
+				if err != nil || tc == nil || (c.want == "mtls") != (tc.ClientAuth == tls.RequireAndVerifyClientCert) {
+					t.Fatalf("%+v, %v", tc, err)
+				}
+			default:
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %v, want %q", err, c.want)
+				}
+			}
+		})
 	}
 }
