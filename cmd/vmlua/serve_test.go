@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,20 +63,6 @@ func catalogOf(t testing.TB, dir, id string) *catalog.Catalog {
 	return cat
 }
 
-// oracle is what disk held after the guest's first seq writes.
-func oracle(t *testing.T, e *simtest.Env, vmName, disk string, seq uint64) []byte {
-	t.Helper()
-	r, size, err := e.Sim.ExpectedContent(vmName, disk, seq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, size)
-	if _, err := r.ReadAt(b, 0); err != nil && err != io.EOF {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // verbProc is a vmlua process a test started.
 type verbProc struct {
 	cmd       *exec.Cmd
@@ -131,7 +116,7 @@ func TestServeNBDExportsAPointByteExact(t *testing.T) {
 	urls := nbdURL.FindAllString(p.out.String(), -1)
 	dir := t.TempDir()
 	for i, d := range cat.Disks {
-		want := oracle(t, e, "DB01", d.ID, seqs[point])
+		want := e.Expected(t, "DB01", d.ID, seqs[point])
 		u := urls[i]
 		if !strings.HasSuffix(u, "/"+d.ID) {
 			t.Fatalf("export %d is %s, disk %s", i, u, d.ID)

@@ -1,6 +1,7 @@
 package simtest
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -35,4 +36,19 @@ func (e *Env) Backup(t testing.TB, vmName, mode string) (id string, seq uint64) 
 	}
 	t.Fatalf("backup of %s printed no set id\n%s", vmName, recs)
 	return "", 0
+}
+
+// Expected returns what the VM's disk held after the guest's first seq
+// writes (ExpectedContent, read whole).
+func (e *Env) Expected(t testing.TB, vmName, disk string, seq uint64) []byte {
+	t.Helper()
+	r, size, err := e.Sim.ExpectedContent(vmName, disk, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, size)
+	if _, err := r.ReadAt(b, 0); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	return b
 }

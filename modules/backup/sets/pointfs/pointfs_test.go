@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,19 +61,6 @@ func mountAll(t *testing.T, e *simtest.Env, o Options) *Mount {
 	return m
 }
 
-func expected(t *testing.T, e *simtest.Env, seq uint64) []byte {
-	t.Helper()
-	want, size, err := e.Sim.ExpectedContent("VM1", "scsi0:0", seq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, size)
-	if _, err := want.ReadAt(b, 0); err != nil && err != io.EOF {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestMountShowsEveryPointAsARawImage(t *testing.T) {
 	fuseOK(t)
 	e, ids, seqs := points(t)
@@ -90,7 +76,7 @@ func TestMountShowsEveryPointAsARawImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, expected(t, e, seqs[i])) {
+		if !bytes.Equal(got, e.Expected(t, "VM1", "scsi0:0", seqs[i])) {
 			t.Fatalf("%s does not hold the disk at point %s", p, id)
 		}
 	}
@@ -104,7 +90,7 @@ func TestMountShowsEveryPointAsARawImage(t *testing.T) {
 	}
 	defer f.Close()
 	t.Run("SEEK_HOLE and SEEK_DATA find the zero areas", func(t *testing.T) {
-		want := expected(t, e, seqs[1])
+		want := e.Expected(t, "VM1", "scsi0:0", seqs[1])
 		hole, err := f.Seek(0, 4) // SEEK_HOLE
 		if err != nil {
 			t.Fatal(err)
