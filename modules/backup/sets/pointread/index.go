@@ -208,11 +208,11 @@ func (l *layer) index(ctx context.Context, rc io.Reader, sl sets.Layer) {
 	}
 	fr, err := pcomp.NewFrameReader(sr, l.algo)
 	var pending []sparse.Record
+	trusted, n := int64(0), 0 // decoded stream bytes from checked spans; their frames
 	// publish moves the pending records whose bytes come from checked
 	// stored spans to the layer
 	publish := func(all bool) {
 		frames := fr.Frames()
-		trusted, n := int64(0), 0 // decoded stream bytes from checked spans; their frames
 		for n < len(frames) && (all || frames[n].Stored+frames[n].StoredLen <= sr.ok) {
 			trusted = frames[n].Decoded + frames[n].DecodedLen
 			n++
@@ -221,7 +221,7 @@ func (l *layer) index(ctx context.Context, rc io.Reader, sl sets.Layer) {
 		for k < len(pending) && (all || recordEnd(pending[k]) <= trusted) {
 			k++
 		}
-		if k == 0 && n == 0 {
+		if k == 0 && n == len(l.frames) {
 			return
 		}
 		l.mu.Lock()

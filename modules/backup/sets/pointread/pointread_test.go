@@ -176,7 +176,7 @@ func openPoint(t *testing.T, c *chain, i int, o Options) *Disk {
 func checkReads(t *testing.T, d *Disk, want []byte) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(uint64(len(want)), 1))
-	for range 60 {
+	for range 40 {
 		off := r.Int64N(int64(len(want)))
 		n := 1 + r.IntN(3<<20)
 		p := make([]byte, n)
@@ -196,7 +196,7 @@ func TestEveryPointOfAChainReadsAsItsImage(t *testing.T) {
 	for _, algo := range []string{pcomp.Zstd, pcomp.Gzip, pcomp.None} {
 		t.Run(algo, func(t *testing.T) {
 			c := newChain(t, algo)
-			img := testImage(10<<20+3*4096, 1)
+			img := testImage(6<<20+3*4096, 1)
 			c.add(img, nil)
 			for step := 1; step <= 3; step++ {
 				var changed [][2]int64
@@ -297,7 +297,7 @@ func TestADamagedSpanIsAReadErrorAtItsOffsetNeverWrongBytes(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ch := newChain(t, c.algo)
-			img := testImage(16<<20, 3)
+			img := testImage(12<<20, 3)
 			ch.add(img, nil)
 			for step := 1; step <= 2; step++ {
 				var changed [][2]int64
