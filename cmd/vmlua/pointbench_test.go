@@ -106,7 +106,7 @@ func BenchmarkNBDSequentialReadVsFlatFile(b *testing.B) {
 	cat := catalogOf(b, e.Dir, id)
 	flat := filepath.Join(b.TempDir(), "restored-flat.raw")
 	restoreFlat(b, e.Dir, cat, cat.Disks[0].ID, flat)
-	p := startVerb(b, nbdURL, "serve", "nbd", "--listen", "127.0.0.1:0", "file://"+e.Dir, id)
+	p := startVerb(b, nbdURL, "serve", "nbd", "--listen", "127.0.0.1:0", "file://"+e.Dir, "BIG@"+strings.TrimPrefix(id, "BIG/"))
 	u := nbdURL.FindString(p.out.String())
 	copyTime := func(src string) time.Duration {
 		t0 := time.Now()
