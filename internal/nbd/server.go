@@ -73,16 +73,20 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	var wg sync.WaitGroup
 	conns := map[net.Conn]bool{}
 	var mu sync.Mutex
-	stop := context.AfterFunc(ctx, func() {
+	closed := false
+	closeAll := func() {
 		l.Close()
 		mu.Lock()
+		closed = true
 		for c := range conns {
 			c.Close()
 		}
 		mu.Unlock()
-	})
+	}
+	stop := context.AfterFunc(ctx, closeAll)
 	defer stop()
 	defer wg.Wait()
+	defer closeAll() // also when the listener fails: no connection outlives Serve
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -93,6 +97,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}
 		mu.Lock()
 		conns[c] = true
+		if closed {
+			c.Close()
+		}
 		mu.Unlock()
 		wg.Add(1)
 		go func() {
