@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -59,8 +61,12 @@ type Scheme struct {
 	DefaultPort string
 	URLForm     string // "sftp://user@host[:port]/path"
 	Help        string // one paragraph for docs/transports.md
-	Options     []Option
-	Open        func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+	// Exclusive says how the transport creates a file only where none
+	// exists (ExclusiveCreator: the backup lock) and what its protocol
+	// guarantees about it, for docs/transports.md.
+	Exclusive string
+	Options   []Option
+	Open      func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
 	// ParseURL, when set, parses the scheme's URLs instead of url.Parse
 	// (for forms url.Parse refuses, such as vmfs://[datastore] path).
 	ParseURL func(raw string) (*url.URL, error)
@@ -194,4 +200,28 @@ func (o Options) Param(u *url.URL, name string) string {
 		return v
 	}
 	return u.Query().Get(name)
+}
+
+// CreateOption documents the create option every scheme takes: whether
+// opening a URL makes its folder when it does not exist.
+var CreateOption = Option{Name: "create", Default: "true", Help: "create the URL's folder (and its parents) when it does not exist; false refuses a missing folder"}
+
+// Create reads the create option (CreateOption) for u: true unless the
+// run's options or the URL's query say otherwise.
+func (o Options) Create(u *url.URL) (bool, error) {
+	v := o.Param(u, "create")
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("create=%q: want true or false", v)
+	}
+	return b, nil
+}
+
+// MissingFolder is the error for a URL's folder that does not exist when
+// create=false forbids making it; it wraps fs.ErrNotExist.
+func MissingFolder(where string) error {
+	return fmt.Errorf("the folder %s does not exist, and create=false says not to make it: check the path (and that the share, export or mount it is on is there), or drop create=false: %w", where, fs.ErrNotExist)
 }
