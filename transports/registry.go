@@ -127,15 +127,15 @@ func Schemes() []Scheme {
 var ErrUnknownScheme = errors.New("unknown transport scheme")
 
 // Open parses rawURL and opens it with the transport registered for its
-// scheme. A URL that carries a password is refused: passwords come from
-// named credentials in the config.
+// scheme. A URL that carries a password is refused (PasswordError,
+// ErrPasswordInURL): passwords come from named credentials in the config.
 func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
+	if HasPassword(rawURL) {
+		return nil, PasswordError(rawURL)
+	}
 	u, err := Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("transport URL %q: %w", Redact(rawURL), err)
-	}
-	if _, has := u.User.Password(); has {
-		return nil, fmt.Errorf("transport URL %s carries a password: put it in a named credential in the config file and pass credentials=NAME instead", Redact(rawURL))
 	}
 	mu.RLock()
 	s := schemes[strings.ToLower(u.Scheme)]
@@ -144,6 +144,49 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 		return nil, fmt.Errorf("transport URL %s: %w %q (known: %s)", Redact(rawURL), ErrUnknownScheme, u.Scheme, strings.Join(schemeNames(), ", "))
 	}
 	return s.Open(ctx, u, opts)
+}
+
+// HasPassword reports whether rawURL carries a password in its userinfo
+// ("scheme://user:password@host/..."), read from the string itself, so a
+// URL that does not parse is recognised too.
+func HasPassword(rawURL string) bool {
+	_, authority, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return false
+	}
+	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+		authority = authority[:i]
+	}
+	at := strings.LastIndex(authority, "@")
+	return at >= 0 && strings.Contains(authority[:at], ":")
+}
+
+// PasswordError is the error for a URL that carries a password: it says
+// what to do instead and shows the URL without the password. It wraps
+// ErrPasswordInURL.
+func PasswordError(rawURL string) error {
+	return fmt.Errorf("transport URL %s: %w; passwords never go into a URL a script holds: "+
+		"put it in a named credential in the config file ([credentials.NAME] with user and password) and open the URL without it, with credentials=NAME",
+		redactUserinfo(rawURL), ErrPasswordInURL)
+}
+
+// redactUserinfo writes rawURL with the password in its userinfo replaced
+// by "xxxxx", by the string's structure (it need not parse).
+func redactUserinfo(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "(unparsable URL)"
+	}
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		end = i
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return rawURL
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }
 
 // Parse parses rawURL with its scheme's own parser when it has one

@@ -115,6 +115,11 @@ func (h *handles) Close(ctx context.Context) error {
 // for none), applying the run's dry-run and retry wrappers. Other modules
 // use it for URL destinations.
 func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) (*Handle, error) {
+	if transports.HasPassword(rawURL) {
+		// before the grant check, whose messages quote the URL
+		err := transports.PasswordError(rawURL)
+		return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: err.Error(), Err: err}
+	}
 	if err := r.Grants.Check(rawURL); err != nil {
 		return nil, err
 	}
@@ -214,7 +219,9 @@ func mapErr(err error, p string) error {
 		code = runtime.CodeNotFound
 	case errors.Is(err, transports.ErrAuth):
 		code = runtime.CodeAuth
-	case errors.Is(err, transports.ErrOutsideRoot), errors.Is(err, transports.ErrUnknownScheme):
+	case errors.Is(err, transports.ErrOutsideRoot), errors.Is(err, transports.ErrUnknownScheme),
+		errors.Is(err, transports.ErrPasswordInURL), errors.Is(err, transports.ErrInvalidName),
+		errors.Is(err, transports.ErrNotRegular):
 		code = runtime.CodeInvalidArg
 	case errors.Is(err, context.Canceled):
 		code = runtime.CodeCanceled

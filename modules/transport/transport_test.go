@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestTransportModule(t *testing.T) {
 			}
 		}},
 		{"an ungranted URL is refused", `require("transport").open("file:///etc")`, "not_granted: file:///etc is not granted", nil},
-		{"a URL with a password is refused", `require("transport").open("sftp://u:pw@host/x")`, "not_granted", nil},
+		{"a URL with a password is refused", `require("transport").open("sftp://u:pw@host/x")`, "invalid_argument", nil},
 		{"unknown credentials are refused", `require("transport").open(arg.url, {credentials = "nope"})`, `credentials "nope" are not configured`, nil},
 		{"reading a missing file is not_found", `require("transport").open(arg.url):read("nope")`, "not_found", nil},
 		{"write of more than 16 MiB is refused", `require("transport").open(arg.url):write("big", string.rep("x", 17*1024*1024))`, "small files only", nil},
@@ -127,5 +128,38 @@ func TestTransportModuleDryRunWritesNothing(t *testing.T) {
 	}
 	if !strings.Contains(logs, "would") {
 		t.Errorf("dry run did not log what it would do: %s", logs)
+	}
+}
+
+// A URL carrying a password is an invalid argument (not a transport
+// failure), granted or not, parsable or not; the error says to use named
+// credentials and never shows the password.
+func TestAURLWithAPasswordIsAnInvalidArgumentThatNeverShowsIt(t *testing.T) {
+	const pw = "Secr3t-Pw"
+	grant := func(o *runtime.Options) {
+		if err := o.Grants.Allow("sftp://backup@127.0.0.1:1/backups"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ name, url string }{
+		{"a granted URL", "sftp://backup:" + pw + "@127.0.0.1:1/backups/db01"},
+		{"a URL not granted", "sftp://backup:" + pw + "@nas.example.com/backups"},
+		{"a URL that does not parse", "sftp://backup:" + pw + "%zz@127.0.0.1:1/backups"},
+		{"a password with an @ in it", "smb://backup:" + pw + "@x@127.0.0.1:1/share"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err, logs := run(t, t.TempDir(), `require("transport").open(`+strconv.Quote(c.url)+`)`, grant)
+			if err == nil {
+				t.Fatal("the URL was opened")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "invalid_argument") || !strings.Contains(msg, "credentials=NAME") {
+				t.Errorf("error %q: want invalid_argument saying to use credentials=NAME", msg)
+			}
+			if strings.Contains(msg+logs, pw) {
+				t.Errorf("the password shows:\n%s\n%s", msg, logs)
+			}
+			t.Logf("user sees: %s", msg)
+		})
 	}
 }

@@ -26,9 +26,7 @@ import (
 // ends.
 func OpenFresh(t testing.TB, f Fresh) transports.Transport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	tr, err := transports.Open(ctx, f.URL, f.Options)
+	tr, err := transports.Open(context.Background(), f.URL, f.Options)
 	if err != nil {
 		t.Fatalf("open %s: %v", transports.Redact(f.URL), err)
 	}
