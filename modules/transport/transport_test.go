@@ -163,3 +163,20 @@ func TestAURLWithAPasswordIsAnInvalidArgumentThatNeverShowsIt(t *testing.T) {
 		})
 	}
 }
+
+// Reading a directory as a file is a clear error at once, not five tries
+// with back-off: with a 3 s --timeout the run used to end by its timeout
+// (exit 4) instead of saying what was wrong.
+func TestReadingAFolderFailsAtOnceWithTheReasonNotByTheTimeout(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "set"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err, logs := run(t, dir, `require("transport").open(arg.url):read("set")`, func(o *runtime.Options) { o.Timeout = 3 * time.Second })
+	if err == nil || !strings.Contains(err.Error(), "invalid_argument") || !strings.Contains(err.Error(), "set is a directory: not a regular file") {
+		t.Fatalf("t:read of a folder = %v, want invalid_argument saying it is a directory", err)
+	}
+	if strings.Contains(logs, "retrying") {
+		t.Errorf("the read was retried:\n%s", logs)
+	}
+}
