@@ -115,10 +115,10 @@ func CreateExclusiveGuarded(ctx context.Context, t Transport, p string, data []b
 	dir, name := path.Split(c)
 	g := dir + "." + strings.TrimLeft(name, ".") + guardMarker
 	tmp := TempName(c)
-	if err := writeTemp(ctx, t, tmp, data); err != nil {
+	if err := WriteNew(ctx, t, tmp, data); err != nil {
 		return fmt.Errorf("create %s exclusively: %w", c, err)
 	}
-	defer removeQuietly(ctx, t, tmp) // gone after the rename
+	defer RemoveQuietly(ctx, t, tmp) // gone after the rename
 	if err := guard(ctx, g); err != nil {
 		if !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create %s exclusively: make the guard %s: %w", c, g, err)
@@ -136,7 +136,7 @@ func CreateExclusiveGuarded(ctx context.Context, t Transport, p string, data []b
 			return fmt.Errorf("create %s exclusively: make the guard %s: %w", c, g, err)
 		}
 	}
-	defer removeQuietly(ctx, t, g)
+	defer RemoveQuietly(ctx, t, g)
 	if _, err := t.Stat(ctx, c); err == nil {
 		return fmt.Errorf("%s exists: %w", c, fs.ErrExist)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -171,9 +171,11 @@ func guardStale(ctx context.Context, t Transport, dir, guard, tmp string) bool {
 	return !g.IsZero() && now.Sub(g) > GuardStale
 }
 
-// writeTemp writes data to p (a fresh temporary name) and checks the size
-// the server reports.
-func writeTemp(ctx context.Context, t Transport, p string, data []byte) error {
+// WriteNew writes the small data to p, a fresh name (TempName's), with
+// the raw Create, and checks the size the server reports; on failure
+// nothing is left at p. It is the first step of an exclusive create: the
+// content is complete before it is put into place.
+func WriteNew(ctx context.Context, t Transport, p string, data []byte) error {
 	w, err := t.Create(ctx, p)
 	if err != nil {
 		return err
@@ -183,7 +185,7 @@ func writeTemp(ctx context.Context, t Transport, p string, data []byte) error {
 		return err
 	}
 	if err := w.Close(); err != nil {
-		removeQuietly(ctx, t, p)
+		RemoveQuietly(ctx, t, p)
 		return err
 	}
 	fi, err := t.Stat(ctx, p)
@@ -191,13 +193,13 @@ func writeTemp(ctx context.Context, t Transport, p string, data []byte) error {
 		err = fmt.Errorf("%s: the target holds %d bytes, %d were sent", p, fi.Size, len(data))
 	}
 	if err != nil {
-		removeQuietly(ctx, t, p)
+		RemoveQuietly(ctx, t, p)
 	}
 	return err
 }
 
 // removeQuietly removes p, best effort, even when ctx is done.
-func removeQuietly(ctx context.Context, t Transport, p string) {
+func RemoveQuietly(ctx context.Context, t Transport, p string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	_ = t.Remove(ctx, p)

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"time"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
@@ -59,19 +58,10 @@ func (t *Transport) createByLink(ctx context.Context, p string, data []byte) err
 	}
 	f, _ := t.full(c)
 	tmp := transports.TempName(c)
-	w, err := t.Create(ctx, tmp)
-	if err != nil {
+	if err := transports.WriteNew(ctx, t, tmp, data); err != nil {
 		return err
 	}
-	if _, err := w.Write(data); err != nil {
-		w.Abort()
-		return err
-	}
-	if err := w.Close(); err != nil {
-		t.removeQuietly(ctx, tmp)
-		return err
-	}
-	defer t.removeQuietly(ctx, tmp)
+	defer transports.RemoveQuietly(ctx, t, tmp)
 	ftmp, _ := t.full(tmp)
 	_, tmpFH, err := run2(ctx, t.v, ftmp)
 	if err != nil {
@@ -175,11 +165,4 @@ func (t *Transport) symlinkExcl(ctx context.Context, p string) error {
 func isStatus(err error, code uint32) bool {
 	var ne *nfsc.Error
 	return errors.As(err, &ne) && ne.ErrorNum == code
-}
-
-// removeQuietly removes p, best effort, even after ctx ended.
-func (t *Transport) removeQuietly(ctx context.Context, p string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	_ = t.Remove(ctx, p)
 }

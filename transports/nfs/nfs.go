@@ -132,19 +132,7 @@ func parseParams(u *url.URL, p map[string]string) (params, error) {
 // run runs a blocking library call, giving up when ctx ends (the library's
 // calls take no context).
 func run[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	type res struct {
-		v   T
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { v, err := f(); ch <- res{v, err} }()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
+	return transports.Await(ctx, f, nil)
 }
 
 // Open mounts the export named by u's path.

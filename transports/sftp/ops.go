@@ -50,32 +50,6 @@ func (t *Transport) wrap(op, p string, err error) error {
 	return fmt.Errorf("sftp %s %q on %s: %w", op, p, t.url, err)
 }
 
-// call runs f, a call of the SFTP client (which takes no context), and
-// returns when it does or when ctx ends, whichever is first: a server that
-// never answers (a file swapped for a named pipe after the look) cannot
-// hold the run past its context. A result that comes after ctx ended is
-// given to drop.
-func call[T any](ctx context.Context, f func() (T, error), drop func(T)) (T, error) {
-	type res struct {
-		v   T
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { v, err := f(); ch <- res{v, err} }()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.err == nil {
-				drop(r.v)
-			}
-		}()
-		var zero T
-		return zero, ctx.Err()
-	}
-}
-
 func ctxErr(ctx context.Context, op, p string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sftp %s %q: %w", op, p, err)
@@ -204,7 +178,7 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 	if k := transports.ModeKind(fi.Mode()); k != "" {
 		return nil, t.wrap("open", p, transports.NotRegular(p, k))
 	}
-	file, err := call(ctx, func() (*sftp.File, error) { return t.c.Open(f) }, func(f *sftp.File) { f.Close() })
+	file, err := transports.Await(ctx, func() (*sftp.File, error) { return t.c.Open(f) }, func(f *sftp.File) { f.Close() })
 	if err != nil {
 		return nil, t.wrap("open", p, err)
 	}
@@ -413,19 +387,10 @@ func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) 
 	ff, _ := t.full(c)
 	tmp := transports.TempName(c)
 	ftmp, _ := t.full(tmp)
-	w, err := t.Create(ctx, tmp)
-	if err != nil {
+	if err := transports.WriteNew(ctx, t, tmp, data); err != nil {
 		return err
 	}
-	if _, err := w.Write(data); err != nil {
-		w.Abort()
-		return err
-	}
-	if err := w.Close(); err != nil {
-		_ = t.c.Remove(ftmp)
-		return err
-	}
-	_, err = call(ctx, func() (struct{}, error) { return struct{}{}, t.c.Rename(ftmp, ff) }, func(struct{}) {})
+	_, err = transports.Await(ctx, func() (struct{}, error) { return struct{}{}, t.c.Rename(ftmp, ff) }, nil)
 	if err == nil {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package sets_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,34 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/file"
 )
 
-// lockedBuffer is a log sink several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // loggedRun is a run whose log lines land in the returned buffer.
-func loggedRun(t *testing.T) (*runtime.Run, *lockedBuffer) {
+func loggedRun(t *testing.T) (*runtime.Run, *simtest.LockedBuffer) {
 	t.Helper()
-	var buf lockedBuffer
+	var buf simtest.LockedBuffer
 	r, err := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	if err != nil {
 		t.Fatal(err)
