@@ -116,12 +116,19 @@ func (h *handles) Close(ctx context.Context) error {
 // use it for URL destinations.
 func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) (*Handle, error) {
 	if transports.HasPassword(rawURL) {
-		// before the grant check, whose messages quote the URL
-		err := transports.PasswordError(rawURL)
-		return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: err.Error(), Err: err}
+		// The grant check's errors show a URL that does not parse as it
+		// is, password and all: refuse that one first. A URL that parses
+		// is judged by the grants first (a host hidden in the userinfo is
+		// not_granted, its password shown as xxxxx), then refused here.
+		if _, err := transports.Parse(rawURL); err != nil {
+			return nil, passwordError(rawURL)
+		}
 	}
 	if err := r.Grants.Check(rawURL); err != nil {
 		return nil, err
+	}
+	if transports.HasPassword(rawURL) {
+		return nil, passwordError(rawURL)
 	}
 	var cred transports.Credentials
 	if credentials != "" {
@@ -152,6 +159,13 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 	hs.list = append(hs.list, h)
 	hs.mu.Unlock()
 	return h, nil
+}
+
+// passwordError is invalid_argument for a URL that carries a password:
+// what to do instead, the password shown as xxxxx.
+func passwordError(rawURL string) error {
+	err := transports.PasswordError(rawURL)
+	return &runtime.Error{Code: runtime.CodeInvalidArg, Message: err.Error(), Err: err}
 }
 
 // handlesKey holds the run's *handles; vsphereKey the vSphere client
