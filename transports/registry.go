@@ -191,11 +191,22 @@ func redactUserinfo(rawURL string) string {
 
 // Parse parses rawURL with its scheme's own parser when it has one
 // (vmfs://[datastore] path), else with url.Parse.
+//
+// A URL that does not parse gives an error without the URL's text (net/url
+// quotes the whole URL, password included): the caller quotes it redacted.
 func Parse(rawURL string) (*url.URL, error) {
+	var u *url.URL
+	var err error
 	if s := schemeOf(rawURL); s != nil && s.ParseURL != nil {
-		return s.ParseURL(rawURL)
+		u, err = s.ParseURL(rawURL)
+	} else {
+		u, err = url.Parse(rawURL)
 	}
-	return url.Parse(rawURL)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return nil, ue.Err
+	}
+	return u, err
 }
 
 // schemeOf is the registered scheme rawURL names before "://", or nil.
