@@ -73,11 +73,11 @@ func newStorage(g *guard) *storage {
 	return &storage{SectionReader: io.NewSectionReader(g, 0, g.size), g: g}
 }
 
-func (s *storage) Stat() (fs.FileInfo, error)               { return diskInfo{s.g.size}, nil }
-func (s *storage) Close() error                             { return nil }
-func (s *storage) Sys() (*os.File, error)                   { return nil, backend.ErrNotSuitable }
+func (s *storage) Stat() (fs.FileInfo, error)              { return diskInfo{s.g.size}, nil }
+func (s *storage) Close() error                            { return nil }
+func (s *storage) Sys() (*os.File, error)                  { return nil, backend.ErrNotSuitable }
 func (s *storage) Writable() (backend.WritableFile, error) { return nil, backend.ErrIncorrectOpenMode }
-func (s *storage) Path() string                             { return "" }
+func (s *storage) Path() string                            { return "" }
 
 // diskInfo is the FileInfo of the disk.
 type diskInfo struct{ size int64 }
