@@ -26,6 +26,9 @@ type opFlags struct {
 	f           runFlags
 	json        bool
 	credentials string
+	// also are further URLs the operator typed (vmlua files get --to):
+	// granted for the command like TARGET.
+	also []string
 }
 
 // register declares the flags; target: the verb takes a TARGET (then
@@ -64,6 +67,13 @@ func (o *opFlags) start(inv *call, target string) (*op, int) {
 	if err == nil && target != "" {
 		if err = opts.Grants.Allow(target); err != nil {
 			err = &exitError{exitUsage, fmt.Errorf("TARGET %s: %w", transports.Redact(target), err)}
+		}
+	}
+	for _, u := range o.also {
+		if err == nil {
+			if err = opts.Grants.Allow(u); err != nil {
+				err = &exitError{exitUsage, fmt.Errorf("%s: %w", transports.Redact(u), err)}
+			}
 		}
 	}
 	if err == nil {
