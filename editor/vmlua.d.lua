@@ -268,6 +268,65 @@ function M_vm.cleanup_orphans(vms) end
 
 -- module backup ------------------------------------------------------
 
+---A restore point open for reading its disks' files (backup.open_point), read-only, every byte checked against the catalog.
+---@class Point
+---@field set string the point's set id (VM/TIMESTAMP)
+---@field vm string the VM's name
+---@field disks table the point's disks: { {id=, path=, capacity=} } in the catalog's order
+local Point = {}
+
+---@class vmlua.Point.partitions.options
+---@field disk? string the disk id (default: the point's first disk)
+
+---The disk's partitions (MBR or GPT; the whole disk, number=0, when it has no table): { {number=, start=, size=, table=, type=, name=, fs=, readable=} }; fs names the file system found (ext4, fat16, ntfs, ...), readable whether :files and :read read it.
+---@param options? vmlua.Point.partitions.options a table of options (below)
+---@return table
+function Point:partitions(options) end
+
+---@class vmlua.Point.files.options
+---@field disk? string the disk id (default: the point's first disk)
+
+---The entries of a guest folder, sorted by name: { {name=, path=, type="file"|"folder"|"link"|"other", size=, mode=, mtime=, link=} } (mode the permissions as a number, mtime Unix seconds). A path that is not there raises not_found; a damaged span of the set, verify.
+---@param path string an absolute guest path, "/etc/hostname", or "2:/etc/hostname" for partition 2 when the disk holds several file systems
+---@param options? vmlua.Point.files.options a table of options (below)
+---@return table
+function Point:files(path, options) end
+
+---@class vmlua.Point.stat.options
+---@field disk? string the disk id (default: the point's first disk)
+
+---The entry of a guest path (as :files gives them; a link is not followed), or nil when it is not there.
+---@param path string an absolute guest path, "/etc/hostname", or "2:/etc/hostname" for partition 2 when the disk holds several file systems
+---@param options? vmlua.Point.stat.options a table of options (below)
+---@return table|nil
+function Point:stat(path, options) end
+
+---@class vmlua.Point.read.options
+---@field disk? string the disk id (default: the point's first disk)
+---@field max? integer the largest file read (at most 16777216): a bigger one raises invalid_argument, :copy it instead (default 1048576)
+
+---A guest file's content (a link is followed). A damaged span of the set raises verify: never wrong bytes.
+---@param path string an absolute guest path, "/etc/hostname", or "2:/etc/hostname" for partition 2 when the disk holds several file systems
+---@param options? vmlua.Point.read.options a table of options (below)
+---@return string
+function Point:read(path, options) end
+
+---@class vmlua.Point.copy.options
+---@field to Transport|string where it goes: a Transport or a granted URL (a folder)
+---@field name? string its name there (default: the file's name, a folder's with .tar)
+---@field disk? string the disk id (default: the point's first disk)
+---@field credentials? string named credentials from the config, for a URL
+
+---Copies a guest file, or a folder as a tar archive, to a target, atomically (the name appears only when complete): returns {path=, bytes=, sha256=, tar=}.
+---@param path string an absolute guest path, "/etc/hostname", or "2:/etc/hostname" for partition 2 when the disk holds several file systems
+---@param options vmlua.Point.copy.options a table of options (below)
+---@return table
+function Point:copy(path, options) end
+
+---Closes the point (the end of the script closes it too).
+---@return nil
+function Point:close() end
+
 ---Backup sets with a catalog: v:backup, list, verify, restore, prune, and vmx (vmxBackup.pl).
 ---
 ---`v:backup{to=...}` writes a set `<target>/<vm name>/<UTC timestamp>/`; its `catalog.json` is written last and atomically, so a set without it is incomplete. Sets are identified by `VM/TIMESTAMP` (the set's `id`). The schema of the catalog is in docs/catalog.md, the guide in docs/backup.md.
@@ -359,6 +418,18 @@ function M_backup.synthesize(options) end
 ---@param options vmlua.backup.vmx.options a table of options (below)
 ---@return table
 function M_backup.vmx(options) end
+
+---@class vmlua.backup.open_point.options
+---@field from Transport|string the target of the sets: a Transport or a granted URL
+---@field vm string the VM's name
+---@field point? string the set's timestamp (as backup.list's ids end, e.g. "20260102T150405Z"), or "latest": the newest complete set (default "latest")
+---@field cache? integer MiB of memory for verified spans and decoded frames (default 64)
+---@field credentials? string named credentials from the config, for a URL
+
+---Opens a restore point (a full or any incremental, its chain applied on the fly) to read guest files out of its disks without restoring it, as vmlua files does: the partition table (MBR, GPT) and ext2/3/4 and FAT12/16/32 file systems; every byte read is checked against the catalog span by span, nothing is written to the set. For a test-restore drill: open the newest point, check a file, close. A VM without a complete set raises not_found.
+---@param options vmlua.backup.open_point.options a table of options (below)
+---@return Point
+function M_backup.open_point(options) end
 
 -- module host --------------------------------------------------------
 

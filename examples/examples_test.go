@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/guestfs/guestfstest"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -195,6 +196,23 @@ print("answered " .. r.answered)`)
 				}
 				if n := s.Verified(t, file("cold"), ""); n["VM1"] != 1 {
 					t.Errorf("verified sets = %v", n)
+				}
+			}},
+		{name: "test_restore_drill reads a guest file out of the latest set before it restores",
+			script: "test_restore_drill.lua", args: []string{"from=" + file("drillfs"), "vm=VM2", "wait=1", "file=1:/etc/hostname", "contains=drill-host"},
+			before: func(t *testing.T) {
+				// VM2's disk holds a GPT and an ext4 file system, backed up
+				d := guestfstest.New(t, "gpt", 8<<20, guestfstest.Part{FS: "ext4", Size: 6 << 20, Files: map[string]string{"etc/hostname": "drill-host\n"}})
+				sim.PauseGuest("VM2")
+				if _, err := sim.GuestWriteData("VM2", "scsi0:0", 0, d.Bytes()); err != nil {
+					t.Fatal(err)
+				}
+				s.RunLua(t, `assert(require("vm").open("name:VM2"):backup{ to = "`+file("drillfs")+`" }.complete)`)
+				sim.ResumeGuest("VM2")
+			},
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "file 1:/etc/hostname of VM2/") || !simtest.Contains(lines, "drill passed") {
+					t.Errorf("printed %q", lines)
 				}
 			}},
 		{name: "test_restore_drill restores the latest set under another name, runs it, and removes it",

@@ -3,7 +3,10 @@
 -- Backups are important; restores are critical (the book). Run it weekly.
 --
 -- Run:  vmlua run --allow SRC examples/test_restore_drill.lua from=SRC vm=NAME \
---         [datastore=DS] [wait=120] [credentials=NAME]
+--         [datastore=DS] [wait=120] [credentials=NAME] [file=/etc/hostname [contains=TEXT]]
+-- With file= it first opens the latest set in place (backup.open_point: no
+-- restore, nothing written) and checks that guest file reads back, and holds
+-- contains= when given: a damaged set fails here, before any restore.
 -- The copy is named NAME-drill; a copy a previous drill left (powered off) is
 -- replaced. Its network adapters keep their names: put the drill on an isolated
 -- port group in real life (edit the .vmx rule in your own copy of this file).
@@ -22,6 +25,8 @@ local a = script.args {
   wait = { type = "number", default = 120, help = "seconds to wait for the guest after power-on" },
   credentials = { help = "named credentials from the config for from=" },
   allow_empty = { type = "boolean", default = false, help = "a VM with no set on the target is not a failure" },
+  file = { help = "a guest file to read out of the latest set before restoring, e.g. /etc/hostname or 2:/etc/hostname (ext2/3/4, FAT)" },
+  contains = { help = "with file=: text the file must contain" },
 }
 local from, name = a.from, a.vm
 local drill = name .. "-drill"
@@ -40,7 +45,22 @@ end
 local check = backup.verify { at = from, vm = name, set = "latest", credentials = a.credentials }
 if not check.ok then error({ code = "verify", message = "latest set of " .. name .. " does not verify" }) end
 
--- 2. Restore under another name, next to the original (or on datastore=).
+-- 2. A guest file read straight out of the set (no restore): the point
+-- opens in seconds, every byte checked against the catalog.
+if a.file then
+  local p = backup.open_point { from = from, vm = name, credentials = a.credentials }
+  local ok, content = pcall(p.read, p, a.file)
+  p:close()
+  if not ok then
+    error({ code = content.code or "error", message = "drill of " .. name .. ": " .. a.file .. " does not read out of " .. p.set .. ": " .. tostring(content.message or content) })
+  end
+  if a.contains and not content:find(a.contains, 1, true) then
+    error({ code = "verify", message = "drill of " .. name .. ": " .. a.file .. " of " .. p.set .. " does not contain " .. string.format("%q", a.contains) })
+  end
+  print(string.format("file %s of %s reads back (%d bytes)", a.file, p.set, #content))
+end
+
+-- 3. Restore under another name, next to the original (or on datastore=).
 local v = backup.restore { from = from, vm = name, set = "latest", name = drill, datastore = a.datastore,
   on_conflict = "overwrite", credentials = a.credentials }
 if not v then
@@ -48,7 +68,7 @@ if not v then
   return
 end
 
--- 3. Power on, and wait for the guest: a copy asks "moved or copied?" at power-on.
+-- 4. Power on, and wait for the guest: a copy asks "moved or copied?" at power-on.
 v:power_on()
 question.watch { vms = "name:" .. drill, timeout = wait, limit = 1,
   handler = function(_, q)
@@ -56,20 +76,20 @@ question.watch { vms = "name:" .. drill, timeout = wait, limit = 1,
     return #q.choices == 1 and 0 or nil
   end }
 
--- 4. Check: running, not stuck on a question, its disks there.
+-- 5. Check: running, not stuck on a question, its disks there.
 v:refresh()
 local problems = {}
 if v.power ~= "on" then problems[#problems + 1] = "not running" end
 if v:pending_question() then problems[#problems + 1] = "stuck on a question" end
 if #v:disks() == 0 then problems[#problems + 1] = "no disks" end
 
--- 5. Power it off, so that it does not run next to the original.
+-- 6. Power it off, so that it does not run next to the original.
 v:power_off()
 if #problems > 0 then
   error({ code = "error", message = "drill of " .. name .. " failed: " .. table.concat(problems, ", ") })
 end
 print(string.format("drill passed: %s restored as %s, powered on, checked, powered off", check.id, drill))
 
--- 6. Remove the copy, files and all: the drill leaves nothing behind.
+-- 7. Remove the copy, files and all: the drill leaves nothing behind.
 v:destroy()
 print("drill copy " .. drill .. " removed")

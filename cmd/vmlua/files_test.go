@@ -34,6 +34,7 @@ func guestDisk(t *testing.T) *guestfstest.Disk {
 func filesEnv(t *testing.T) (e *simtest.Env, id1, id2 string) {
 	d := guestDisk(t)
 	e = simtest.Start(t, vsim.Options{Inventory: []vsim.VMSpec{{Name: "FS01", Disks: []vsim.DiskSpec{{Size: 64 << 20}}}}})
+	e.Sim.PauseGuest("FS01") // only the test writes to the disk
 	first := d.Bytes()
 	if _, err := e.Sim.GuestWriteData("FS01", "scsi0:0", 0, first); err != nil {
 		t.Fatal(err)
