@@ -25,9 +25,9 @@ type serveVerb struct{ noFlags }
 func (*serveVerb) About() about {
 	return about{
 		name:    "serve",
-		summary: "serve a restore point's disks read-only (vmlua serve nbd TARGET VM[@POINT])",
-		usage:   "Usage: vmlua serve nbd [FLAGS] TARGET VM[@POINT]\n\nServes a restore point's disks read-only. 'vmlua serve nbd --help' for the flags.",
-		subs:    []verb{&serveNBDVerb{}},
+		summary: "serve a restore point: its disks read-only over NBD, or as an NFS datastore for instant recovery",
+		usage:   "Usage: vmlua serve nbd|nfs [FLAGS] TARGET VM[@POINT]\n\nServes a restore point: nbd its disks read-only, nfs as an NFSv3 datastore to run the VM from (instant recovery). 'vmlua serve nbd --help', 'vmlua serve nfs --help' for the flags.",
+		subs:    []verb{&serveNBDVerb{}, &serveNFSVerb{}},
 	}
 }
 
