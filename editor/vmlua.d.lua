@@ -218,6 +218,15 @@ function VM:answer_question(question, choice) end
 ---@return table
 function VM:backup(options) end
 
+---@class vmlua.VM.relocate.options
+---@field datastore string the datastore every file of the VM moves to
+---@field timeout? number seconds to wait for the migration (default 3600)
+
+---Moves the VM's files (its disks through their chains) to another datastore while it runs: a storage migration (RelocateVM_Task), waited for.
+---@param options vmlua.VM.relocate.options a table of options (below)
+---@return nil
+function VM:relocate(options) end
+
 ---A vSphere task still running (commit with wait=0).
 ---@class Task
 local Task = {}
@@ -430,6 +439,37 @@ function M_backup.vmx(options) end
 ---@param options vmlua.backup.open_point.options a table of options (below)
 ---@return Point
 function M_backup.open_point(options) end
+
+---@class vmlua.backup.mount_nfs.options
+---@field url string the export, nfs://SERVER[:PORT]/EXPORT, as vmlua serve nfs prints it
+---@field name string the datastore's name
+---@field host? string the host (default: the only or first host)
+
+---Mounts an NFSv3 export on a host as a datastore (HostDatastoreSystem.CreateNasDatastore, read-write) and returns its name. A port in the URL is passed in the remote host (ESXi itself always uses 2049; the simulator takes the port). Undo with backup.unmount_datastore.
+---@param options vmlua.backup.mount_nfs.options a table of options (below)
+---@return string
+function M_backup.mount_nfs(options) end
+
+---@class vmlua.backup.unmount_datastore.options
+---@field name string the datastore's name
+---@field host? string the host (default: the only or first host)
+
+---Unmounts a datastore from a host (HostDatastoreSystem.RemoveDatastore); vSphere refuses while a VM is on it.
+---@param options vmlua.backup.unmount_datastore.options a table of options (below)
+---@return nil
+function M_backup.unmount_datastore(options) end
+
+---@class vmlua.backup.register.options
+---@field vmx string the .vmx's datastore path, "[DS] DB01/DB01.vmx"
+---@field name? string the VM's name (default: the .vmx's displayName)
+---@field folder? string inventory path of the VM folder (default: the datacenter's)
+---@field pool? string inventory path of the resource pool (default: the default one)
+---@field host? string the host (default: the only or first host)
+
+---Registers a VM from its .vmx on a datastore (Folder.RegisterVM_Task) and returns it.
+---@param options vmlua.backup.register.options a table of options (below)
+---@return VM
+function M_backup.register(options) end
 
 -- module host --------------------------------------------------------
 

@@ -68,10 +68,15 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 			return nil, nil
 		}
 		put(ctx, o, &browserWrapper{o, s})
+	case *simulator.HostDatastoreSystem: // NAS datastores (nas_datastore.go)
+		if w, ok := cur.(*dsSysWrapper); ok && w.HostDatastoreSystem == o {
+			return nil, nil
+		}
+		put(ctx, o, &dsSysWrapper{o, s})
 	case nil:
 		// removed object: drop a stale wrapper so the call gets ManagedObjectNotFound
 		switch cur.(type) {
-		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper, *browserWrapper:
+		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper, *browserWrapper, *dsSysWrapper:
 			ctx.Session.Registry.Remove(ctx, ref)
 		}
 	}

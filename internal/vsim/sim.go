@@ -267,6 +267,7 @@ func (s *Sim) Close() {
 		vs.mu.Unlock()
 	}
 	s.mu.Unlock()
+	s.unmountNAS()
 	if s.model != nil {
 		s.model.Remove()
 	}
