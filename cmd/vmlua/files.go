@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"regexp"
 	"time"
 
@@ -289,40 +288,13 @@ func (v *filesGetVerb) Run(inv *call, pos []string) int {
 	if err != nil {
 		return x.fail(err, res)
 	}
-	e, err := vol.Stat(gp)
+	name, src, isTar, err := pointfiles.Stream(ctx, vol, gp, v.asTar)
 	if err != nil {
 		return x.fail(p.NotFound(err, a.path), res)
 	}
-	asTar := v.asTar || e.IsDir()
-	name := v.name
-	if name == "" {
-		name = path.Base(e.Path)
-		if e.Path == "/" {
-			name = "root"
-		}
-		if asTar {
-			name += ".tar"
-		}
-	}
-	// the source: the file, or the tar written as it is read
-	var src io.Reader
-	var tarErr chan error
-	if asTar {
-		pr, pw := io.Pipe()
-		tarErr = make(chan error, 1)
-		go func() {
-			_, err := vol.WriteTar(ctx, pw, gp)
-			pw.CloseWithError(err)
-			tarErr <- err
-		}()
-		defer pr.Close()
-		src = pr
-	} else {
-		r, _, err := vol.Open(gp)
-		if err != nil {
-			return x.fail(p.NotFound(err, a.path), res)
-		}
-		src = r
+	defer src.Close()
+	if v.name != "" {
+		name = v.name
 	}
 	var n int64
 	if dest != nil {
@@ -337,12 +309,7 @@ func (v *filesGetVerb) Run(inv *call, pos []string) int {
 			return x.fail(p.NotFound(err, a.path), res)
 		}
 	}
-	if tarErr != nil {
-		if err := <-tarErr; err != nil {
-			return x.fail(p.NotFound(err, a.path), res)
-		}
-	}
-	res["bytes"], res["tar"] = n, asTar
+	res["bytes"], res["tar"] = n, isTar
 	if dest != nil && !v.o.json {
 		fmt.Fprintf(x.stdout, "copied %s %s of %s to %s/%s (%d bytes)\n", id, oneline.Escape(a.path), p.Catalog.ID, dest.URL, oneline.Escape(name), n)
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"path"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/guestfs"
@@ -253,37 +251,14 @@ func luaPointCopy(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	e, err := v.Stat(p)
+	ctx := r.Context()
+	name, src, isTar, err := pointfiles.Stream(ctx, v, p, false)
 	if err != nil {
 		return r.Raise(L, op.p.NotFound(err, gp))
 	}
-	asTar := e.IsDir()
-	name := runtime.OptString(L, o, "name", "")
-	if name == "" {
-		name = path.Base(e.Path)
-		if e.Path == "/" {
-			name = "root"
-		}
-		if asTar {
-			name += ".tar"
-		}
-	}
-	ctx := r.Context()
-	var src io.Reader
-	if asTar {
-		pr, pw := io.Pipe()
-		go func() {
-			_, err := v.WriteTar(ctx, pw, p)
-			pw.CloseWithError(err)
-		}()
-		defer pr.Close()
-		src = pr
-	} else {
-		fr, _, err := v.Open(p)
-		if err != nil {
-			return r.Raise(L, op.p.NotFound(err, gp))
-		}
-		src = fr
+	defer src.Close()
+	if n := runtime.OptString(L, o, "name", ""); n != "" {
+		name = n
 	}
 	t0 := time.Now()
 	up, err := transports.Upload(ctx, h.T, name, src, transports.UploadOptions{})
@@ -295,7 +270,7 @@ func luaPointCopy(r *runtime.Run, L *lua.LState) int {
 	t.RawSetString("path", lua.LString(name))
 	t.RawSetString("bytes", lua.LNumber(up.Bytes))
 	t.RawSetString("sha256", lua.LString(up.SHA256))
-	t.RawSetString("tar", lua.LBool(asTar))
+	t.RawSetString("tar", lua.LBool(isTar))
 	L.Push(t)
 	return 1
 }

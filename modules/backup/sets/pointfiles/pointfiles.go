@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,4 +240,34 @@ func (p *Point) Close() error {
 	p.disks = map[string]*pointread.Disk{}
 	p.vols = map[string]*guestfs.Volume{}
 	return nil
+}
+
+// Stream opens guest path gp of vol for copying out: a file as it is (a
+// link followed), a folder (or anything, with asTar) as a tar archive
+// written as it is read (guestfs.Volume.WriteTar; its failure is the
+// reader's error). name is what to call the copy: the file's name, or
+// the folder's with .tar ("root.tar" for /). Close the reader when done.
+func Stream(ctx context.Context, vol *guestfs.Volume, gp string, asTar bool) (name string, r io.ReadCloser, isTar bool, err error) {
+	e, err := vol.Stat(gp)
+	if err != nil {
+		return "", nil, false, err
+	}
+	isTar = asTar || e.IsDir()
+	name = path.Base(e.Path)
+	if e.Path == "/" {
+		name = "root"
+	}
+	if isTar {
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := vol.WriteTar(ctx, pw, gp)
+			pw.CloseWithError(err)
+		}()
+		return name + ".tar", pr, true, nil
+	}
+	fr, _, err := vol.Open(gp)
+	if err != nil {
+		return "", nil, false, err
+	}
+	return name, io.NopCloser(fr), false, nil
 }
