@@ -154,16 +154,10 @@ func (v *filesLsVerb) Run(inv *call, pos []string) int {
 		x.result(exitOK, nil, res)
 		return exitOK
 	}
-	id, err := p.DiskID(a.disk)
+	vol, gp, err := resolveGuestPath(p, a, res)
 	if err != nil {
 		return x.fail(err, res)
 	}
-	res["disk"], res["path"] = id, a.path
-	vol, gp, err := p.Resolve(id, a.path)
-	if err != nil {
-		return x.fail(err, res)
-	}
-	res["partition"], res["fs"] = vol.Partition.Number, vol.Partition.FS
 	e, err := vol.Stat(gp)
 	if err != nil {
 		return x.fail(p.NotFound(err, a.path), res)
@@ -191,6 +185,22 @@ func (v *filesLsVerb) Run(inv *call, pos []string) int {
 	res["entries"] = list
 	x.result(exitOK, nil, res)
 	return exitOK
+}
+
+// resolveGuestPath opens the file system a's DISK and PATH name, and
+// notes the disk, path, partition and file system in the JSON result.
+func resolveGuestPath(p *pointfiles.Point, a filesArgs, res map[string]any) (*guestfs.Volume, string, error) {
+	id, err := p.DiskID(a.disk)
+	if err != nil {
+		return nil, "", err
+	}
+	res["disk"], res["path"] = id, a.path
+	vol, gp, err := p.Resolve(id, a.path)
+	if err != nil {
+		return nil, "", err
+	}
+	res["partition"], res["fs"] = vol.Partition.Number, vol.Partition.FS
+	return vol, gp, nil
 }
 
 // entryType names an entry's kind for JSON.
@@ -279,12 +289,7 @@ func (v *filesGetVerb) Run(inv *call, pos []string) int {
 	}
 	defer p.Close()
 	res["set"] = p.Catalog.ID
-	id, err := p.DiskID(a.disk)
-	if err != nil {
-		return x.fail(err, res)
-	}
-	res["disk"], res["path"] = id, a.path
-	vol, gp, err := p.Resolve(id, a.path)
+	vol, gp, err := resolveGuestPath(p, a, res)
 	if err != nil {
 		return x.fail(err, res)
 	}
@@ -311,7 +316,7 @@ func (v *filesGetVerb) Run(inv *call, pos []string) int {
 	}
 	res["bytes"], res["tar"] = n, isTar
 	if dest != nil && !v.o.json {
-		fmt.Fprintf(x.stdout, "copied %s %s of %s to %s/%s (%d bytes)\n", id, oneline.Escape(a.path), p.Catalog.ID, dest.URL, oneline.Escape(name), n)
+		fmt.Fprintf(x.stdout, "copied %s %s of %s to %s/%s (%d bytes)\n", res["disk"], oneline.Escape(a.path), p.Catalog.ID, dest.URL, oneline.Escape(name), n)
 	}
 	x.result(exitOK, nil, res)
 	return exitOK
