@@ -211,6 +211,15 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("printed %q", lines)
 				}
 			}},
+		// the whole flow (serve nfs, mount, register, power on, migrate,
+		// unmount) runs in cmd/vmlua's TestInstantRecoveryRunsTheVMFromTheSetThenMigratesIt:
+		// it needs vmlua serve nfs running
+		{name: "instant_recovery to migrate a VM that is not there exits nothing_selected",
+			script: "instant_recovery.lua", args: []string{"vm=nosuch", "to=LocalDS_1"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {}},
+		{name: "instant_recovery without url= or to= is a usage error",
+			script: "instant_recovery.lua", args: []string{"name=x"}, exit: 1, code: runtime.CodeInvalidArg,
+			check: func(t *testing.T, lines []string) {}},
 		{name: "backup_all whose selection matches no VM exits nothing_selected",
 			script: "backup_all.lua", args: []string{"to=" + file("none"), "vms=name:DB1"}, exit: runtime.ExitNothingSelected,
 			check: func(t *testing.T, lines []string) {
