@@ -1,6 +1,7 @@
 package guestfs
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 
@@ -19,6 +20,15 @@ func openExt(g *guard, p Partition) (reader, error) {
 	f, err := ext4.NewFS(*io.NewSectionReader(g, p.Start, p.Size), cache)
 	if err != nil {
 		return nil, err
+	}
+	// what the library would read as block numbers: refused, never
+	// read wrong
+	sb := f.GetSuperBlock()
+	switch {
+	case sb.FeatureIncompatInlineData():
+		return nil, fmt.Errorf("%w: this ext4 keeps small files inside their inodes (inline_data), which vmlua does not read: use vmlua mount and debugfs", ErrUnsupported)
+	case sb.FeatureIncompatEncrypt():
+		return nil, fmt.Errorf("%w: this ext4 has encrypted folders: use vmlua mount and the guest's keys", ErrUnsupported)
 	}
 	return &extFS{f}, nil
 }

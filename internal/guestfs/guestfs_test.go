@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -261,5 +263,29 @@ func TestADamagedSpanIsAnErrorNeverWrongBytes(t *testing.T) {
 	}
 	if _, err := guestfs.Partitions(failing{f, 512, 513}, d.Size); !errors.Is(err, errDamaged) {
 		t.Fatalf("a damaged partition table: %v", err)
+	}
+}
+
+// TestAnExt4WithInlineDataIsRefusedNotMisread: small files kept in their
+// inodes would read as block numbers through the library: the volume is
+// refused with ErrUnsupported, pointing to vmlua mount.
+func TestAnExt4WithInlineDataIsRefusedNotMisread(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "fs.img")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "small"), []byte("inline"), 0o644)
+	if o, err := exec.Command(guestfstest.Tool(t, "mkfs.ext4", "e2fsprogs"), "-q", "-F", "-O", "inline_data", "-d", src, img, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, o)
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ps, err := guestfs.Partitions(f, 8<<20)
+	if err != nil || len(ps) != 1 || ps[0].FS != guestfs.FSExt {
+		t.Fatalf("partitions %+v: %v", ps, err)
+	}
+	if _, err := guestfs.Open(f, 8<<20, ps[0]); !errors.Is(err, guestfs.ErrUnsupported) || !strings.Contains(err.Error(), "inline_data") {
+		t.Fatalf("an ext4 with inline_data opened: %v", err)
 	}
 }
