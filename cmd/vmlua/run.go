@@ -59,7 +59,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 // (of what: "script", "command") and the logs.
 func (f *runFlags) registerCommon(fs *flag.FlagSet, what string) {
 	fs.StringVar(&f.url, "url", "", "vSphere SDK URL (https://host/sdk; may carry user:password like govc, prefer the config file); env VMLUA_URL")
-	fs.StringVar(&f.profile, "profile", "", "vSphere profile from the config file (default: default_vsphere, or the only one)")
+	fs.StringVar(&f.profile, "profile", "", "vSphere profile from the config file (default: default_vsphere, or the only one); one the file lacks is exit 3, even with --url or VMLUA_URL")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the vSphere server's TLS certificate; env VMLUA_INSECURE")
 	fs.StringVar(&f.thumbprint, "thumbprint", "", "pin the vSphere server's certificate by its SHA-1/SHA-256 fingerprint; env VMLUA_THUMBPRINT")
 	fs.StringVar(&f.configPath, "config", "", "config file (default: $VMLUA_CONFIG, ./vmlua.toml, ~/.config/vmlua/config.toml, /etc/vmlua/config.toml)")
