@@ -16,9 +16,9 @@ func init() { register(func() verb { return &answerVerb{} }) }
 
 // answerVerb is vmlua answer.
 type answerVerb struct {
-	f       runFlags
-	rules   string
-	vms     string
+	f          runFlags
+	rules      string
+	vms        string
 	once       bool
 	allowEmpty bool
 	maxWait    time.Duration
