@@ -17,10 +17,11 @@ local vm = require "vm"
 local script = require "script"
 
 local a = script.args {
+  "spec", -- SPEC may be given by position
   spec = { help = "a specifier or a .vmx path, instead of the positional argument" },
   allow_empty = { type = "boolean", default = false, help = "a specifier matching no VM is not a failure" },
 }
-local spec = a[1] or a.spec or "any:"
+local spec = a.spec or "any:"
 
 local vms
 if spec:sub(1, 1) == "[" then
