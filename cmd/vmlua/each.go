@@ -96,10 +96,11 @@ type fleetSummary struct {
 
 // runEach runs script once per VM and prints a table; the exit status is
 // the worst of the runs' (see worse).
-func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stdout, stderr io.Writer) int {
+func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource, args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
+	script := src.name
 	held := f.scriptOutput(stdout, stderr)
-	sum, code := eachVM(ctx, f, ff, script, args, stderr)
+	sum, code := eachVM(ctx, f, ff, src, args, stderr)
 	if sum == nil {
 		// eachVM said why on stderr
 		f.finishOutput(newReport(script, code, errors.New("the fleet run did not start (see stderr)"), time.Since(start), nil), nil, stdout)
@@ -129,14 +130,15 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, ar
 }
 
 // eachVM does the work of runEach and returns the results.
-func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stderr io.Writer) (*fleetSummary, int) {
-	if err := writtenForEach(script); err != nil {
+func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource, args []string, stderr io.Writer) (*fleetSummary, int) {
+	if err := modscript.ForEach(src.name, src.text); err != nil {
 		return nil, reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--each: %w", err)})
 	}
 	base, err := f.options(ctx, stderr, args)
 	if err != nil {
 		return nil, reportErr(stderr, err)
 	}
+	src.logShipped(base.Logger)
 	spec, err := vm.ParseSpec(ff.each)
 	if err != nil {
 		return nil, reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--each: %w", err)})
@@ -207,7 +209,7 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 			}
 			question.Install(r, p)
 		}
-		err = r.ExecFile(script)
+		err = r.ExecString(src.chunk(), src.text)
 		rowsMu.Lock()
 		rows[it.Ref] = r.Results()
 		rowsMu.Unlock()
@@ -229,18 +231,6 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	}
 	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
 	return &fleetSummary{Results: results, Stats: stats, Rows: rows}, code
-}
-
-// writtenForEach refuses a script that is not written for --each (its
-// script.args does not declare vm = { each = true }): run once per VM, a
-// script that ignores vm would do its whole job once per VM. It reads the
-// script's source; nothing has run yet.
-func writtenForEach(path string) error {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("cannot read the script %s: %w", path, err)
-	}
-	return modscript.ForEach(path, string(src))
 }
 
 // vmLines is the stdout of one VM's run under --each: every line the
