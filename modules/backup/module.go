@@ -78,6 +78,7 @@ func init() {
 			runtime.Option{Name: "on_conflict", Type: "string", Enum: []string{ConflictAbort, ConflictKeep, ConflictOverwrite}, Default: `"abort"`, Doc: "what to do when a VM of that name exists"},
 			runtime.Option{Name: "power_on", Type: "boolean", Default: "false", Doc: "power the restored VM on"},
 			runtime.Option{Name: "force", Type: "boolean", Default: "false", Doc: "restore an incomplete set"},
+			runtime.Option{Name: "keep_failed", Type: "boolean", Default: "false", Doc: "when the restore fails once its files are in place (registering or powering on), keep the files (the VM is unregistered all the same)"},
 			optCredentials), Returns: "VM|nil, table",
 			Doc: "Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), " +
 				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. " +
@@ -85,6 +86,11 @@ func init() {
 				"and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). " +
 				"on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. " +
+				"The VM is registered on host= when it can run a VM (connected, not in maintenance mode nor standby, seeing the datastore), which is refused by name and reason otherwise, before anything is written; " +
+				"without host=, on the original host if it can, else on the first host of the resource pool's cluster that can (none: conflict, before anything is written). " +
+				"A restore that fails once its files are in place (registering, or power_on) undoes itself: the VM it registered is unregistered and the folder it wrote removed " +
+				"(kept with keep_failed=true), so that nothing of it is left and a re-run meets no conflict; the error says what was undone. " +
+				"vSphere faults are reported by their meaning and what to do, never by a type name. " +
 				"Returns the VM (nil in a dry run) and a table {set=, status= (\"ok\" or \"partial\"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.", Fn: luaRestore},
 		{Name: "prune", Args: optionsArg(at,
 			runtime.Option{Name: "vm", Type: "string", Doc: "the VM whose sets are pruned (vm= or host= is required)"},
@@ -270,6 +276,7 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 		OnConflict: runtime.OptString(L, o, "on_conflict", ConflictAbort),
 		PowerOn:    runtime.OptBool(L, o, "power_on", false),
 		Force:      runtime.OptBool(L, o, "force", false),
+		KeepFailed: runtime.OptBool(L, o, "keep_failed", false),
 	}
 	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), !ro.Force)
 	if err != nil {
