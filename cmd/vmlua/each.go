@@ -168,6 +168,14 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource,
 	if err != nil {
 		return nil, reportErr(stderr, fmt.Errorf("--each %s: %w", ff.each, err))
 	}
+	what := "--each " + ff.each + " matches no VM"
+	if len(items) == 0 {
+		if hint := c.ClosestVM(planner.Context(), spec); hint != "" {
+			what += " (did you mean " + hint + "?)"
+		}
+	} else if ff.shard != "" {
+		what = fmt.Sprintf("--shard %s of --each %s holds none of its %d VMs", ff.shard, ff.each, len(items))
+	}
 	if ff.shard != "" {
 		i, n, err := fleet.ParseShard(ff.shard)
 		if err != nil {
@@ -184,7 +192,7 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource,
 			base.Logger.Warn("no VM matches; nothing to do (--allow-empty)", "each", ff.each)
 			return &fleetSummary{}, exitOK
 		}
-		fmt.Fprintf(stderr, "vmlua: --each %s matches no VM: nothing was run (exit %d, nothing_selected; give --allow-empty if that is expected)\n", ff.each, exitNothingSelected)
+		fmt.Fprintf(stderr, "vmlua: %s: nothing was run (exit %d, nothing_selected; give --allow-empty if that is expected)\n", what, exitNothingSelected)
 		return &fleetSummary{}, exitNothingSelected
 	}
 	lim := fleet.Limits{Jobs: ff.jobs, PerHost: ff.perHost, PerDatastore: ff.perDatastore}

@@ -26,16 +26,16 @@ var ErrNoMatch = errors.New("the selection matches no VM")
 // only once nothing matched.
 func (c *Conn) NoMatch(ctx context.Context, spec Spec) *runtime.Error {
 	msg := "no VM matches " + spec.String()
-	if hint := c.closestVM(ctx, spec); hint != "" {
+	if hint := c.ClosestVM(ctx, spec); hint != "" {
 		msg += " (did you mean " + hint + "?)"
 	}
 	return &runtime.Error{Code: runtime.CodeNotFound, Message: msg, Err: ErrNoMatch}
 }
 
-// closestVM is the specifier of the VM whose name (or .vmx path) is
+// ClosestVM is the specifier of the VM whose name (or .vmx path) is
 // closest to the one spec names, or "": a specifier with a pattern, or of
-// another kind, has none.
-func (c *Conn) closestVM(ctx context.Context, spec Spec) string {
+// another kind, has none. For "did you mean" when spec matched nothing.
+func (c *Conn) ClosestVM(ctx context.Context, spec Spec) string {
 	if (spec.Kind != "name" && spec.Kind != "vmx") || !spec.single() {
 		return ""
 	}
