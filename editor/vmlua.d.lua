@@ -20,7 +20,7 @@ arg = {}
 
 ---Structured log lines: log.info(msg, {key=value, ...}).
 ---
----Each function writes one record at its level with the message and the fields of the optional table. `print(...)` writes to standard output, not to the log. Passwords the operator configured never appear: they are replaced by `xxxxx`.
+---Each function writes one record at its level with the message and the fields of the optional table. `print(...)` writes to standard output, not to the log. Secrets are masked with `xxxxx` where they are written: the password of a URL (`sftp://user:xxxxx@host`) and the value of a field named like a credential (`password`, `db_password`, `token`, `secret`, ...); other text is written as it is.
 ---@class vmlua.log
 local M_log = {}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -34,7 +35,7 @@ func (*checkVerb) Run(inv *call, pos []string) int {
 			continue
 		}
 		for _, f := range runtime.Check(src.name, src.text, all.Modules()) {
-			fmt.Fprintln(inv.stdout, f)
+			fmt.Fprintln(inv.stdout, oneline.Escape(f.String()))
 			status = max(status, exitFailure) // a usage error (2) stays
 		}
 	}

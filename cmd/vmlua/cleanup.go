@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -130,7 +131,7 @@ func printCleaned(w io.Writer, done []vm.Cleaned, dry bool) {
 		if o.Forced {
 			action += " (--force: its owner may have been running)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.VM, o.Moref, o.Snapshot, action)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneline.Escape(o.VM), oneline.Escape(o.Moref), oneline.Escape(o.Snapshot), action)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d orphaned REDO log(s) %s\n", len(done), verb)

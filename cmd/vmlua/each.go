@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/cli/progress"
 	"github.com/vmlua/vmlua/internal/fleet"
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/question"
 	modscript "github.com/vmlua/vmlua/modules/script"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
@@ -307,7 +308,7 @@ func printFleetTable(w io.Writer, s *fleetSummary) {
 		if r.Err != nil {
 			msg = errMessage(r.Err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Item.Name, r.Item.Host, res, r.Took.Round(time.Millisecond), msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneline.Escape(r.Item.Name), oneline.Escape(r.Item.Host), res, r.Took.Round(time.Millisecond), oneline.Escape(msg))
 	}
 	tw.Flush()
 }
