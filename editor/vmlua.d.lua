@@ -540,3 +540,32 @@ local M_transport = {}
 ---@return Transport
 function M_transport.open(url, options) end
 
+-- module notify ------------------------------------------------------
+
+---A run's summary by mail (SMTP with STARTTLS) and to webhooks (a JSON POST), to the destinations the operator configured in [notify].
+---
+---The destinations come from the config file's `[notify]` section (docs/config.md), never from the script: `[notify.mail]` (SMTP with STARTTLS and AUTH, the certificate verified) and `[notify.webhook.NAME]` (an HTTP POST of the summary as JSON: `{subject, status, text, details, host, time, vmlua}`). A script may add a webhook URL of its own only when the operator granted it (`--allow`). A delivery that fails is logged as a WARN and returned with ok=false; it never raises, so the run's exit status stays the one its work earned. Webhook URLs, tokens and the SMTP password never appear in a log line, an error or a message: they are replaced by `xxxxx`, and a webhook is shown by its name and host. With no `[notify]` configured nothing is sent. In a dry run nothing is sent either: the log says what would be.
+---@class vmlua.notify
+local M_notify = {}
+
+---Returns true when the operator configured a destination (mail or a webhook) in [notify].
+---@return boolean
+function M_notify.configured() end
+
+---@class vmlua.notify.send.message
+---@field subject? string one line: the mail's subject (required)
+---@field status? string how the run went: "ok", "partial", "failed", "nothing_selected", ... (default "ok")
+---@field text? string the body: the summary as the script printed it
+---@field details? any any value JSON can hold (a list of per-VM rows, totals): the webhook's details, and indented JSON in the mail
+
+---@class vmlua.notify.send.options
+---@field when? "always"|"failure"|"never" "failure" sends only a status other than "ok" (failed, partial, nothing_selected); "never" sends nothing (default "always")
+---@field webhook? string also POST to this http(s) URL, which the operator must have granted (--allow); else not_granted
+---@field credentials? string named credentials for webhook=: the password is sent as a bearer token (with user: basic auth)
+
+---Sends the summary to every configured destination (and webhook=) and returns {sent=, failed=, results={{to=, ok=, error=}, ...}}, with skipped= saying why when nothing was sent ("when", "not configured", "dry run"). Each destination is tried once, bounded by a timeout (30 s); a failure is a WARN and ok=false, never an error. Raises invalid_argument for a malformed message or option and not_granted for a webhook= URL the operator did not grant.
+---@param message vmlua.notify.send.message the summary
+---@param options? vmlua.notify.send.options when and where
+---@return table
+function M_notify.send(message, options) end
+

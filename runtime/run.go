@@ -216,6 +216,10 @@ func (r *Run) Credential(name string) (transports.Credentials, error) {
 // error the run produces.
 func (r *Run) AddSecret(s string) { r.mu.Lock(); r.addSecret(s); r.mu.Unlock() }
 
+// Redact replaces every registered secret in s by xxxxx, as the run's
+// logs and errors do: for text a module sends elsewhere (a notification).
+func (r *Run) Redact(s string) string { r.mu.Lock(); defer r.mu.Unlock(); return r.redact(s) }
+
 func (r *Run) addSecret(s string) {
 	if len(s) >= 3 {
 		r.secrets = append(r.secrets, s)
