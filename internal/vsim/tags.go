@@ -36,8 +36,8 @@ func (s *Sim) tagInventory(ctx context.Context, inv []VMSpec) error {
 	}
 	defer func() { _ = rc.Logout(context.WithoutCancel(ctx)) }()
 	m := tags.NewManager(rc)
-	cats := map[string]string{}    // category name -> id
-	ids := map[string]string{}     // "cat:tag" -> id
+	cats := map[string]string{}     // category name -> id
+	ids := map[string]string{}      // "cat:tag" -> id
 	attach := map[string][]string{} // tag id -> VM names
 	for _, v := range inv {
 		for _, t := range v.Tags {
