@@ -228,16 +228,33 @@ function Task:wait() end
 ---VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.
 ---
 ---The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.
+---
+---**Selecting VMs.** `vm.find`, `vm.open`, `vmlua run --each`, `vm_info.lua` and the scripts' `vms=` take a specifier: a `.vmx` datastore path (`[LocalDS_0] DB01/DB01.vmx`, as VmPerl's `connect`) or `KIND:VALUE` terms (vcbVmName's, and where the VM sits):
+---
+---| term | selects the VMs |
+---|---|---|
+---| `name:GLOB` | whose name matches (`*`, `?`, `[...]`) |
+---| `uuid:UUID`, `ipaddr:IP-OR-DNS`, `moref:vm-N` | with that BIOS UUID, guest IP address or host name, managed object id |
+---| `powerstate:on\|off\|suspended` | in that power state |
+---| `folder:PATH` | in the VM folder and every folder below it: an inventory path (`/DC0/vm/prod`) or a path below each datacenter's VM folder (`prod/web`) |
+---| `cluster:NAME` | registered on a host of the cluster |
+---| `host:NAME` | registered on the host |
+---| `pool:PATH` | in the resource pool and every pool below it: an inventory path (`/DC0/host/DC0_C0/Resources/prod`) or a path below each cluster's (host's) root pool (`prod`) |
+---| `datastore:NAME` | with a file on the datastore |
+---| `tag:NAME`, `tag:CATEGORY:NAME` | carrying the vSphere tag (vCenter's tagging service; ESXi has none) |
+---| `any:`, `none:` | every VM, no VM |
+---
+---Values are globs, and a value may list several with commas (any of them): `name:DB01,WEB01`, `tag:Backup:gold,Backup:silver`. Terms separated by spaces must all match: `folder:/DC0/vm/prod powerstate:on`. A comma before another term starts an alternative: `folder:prod powerstate:on, tag:Backup:gold` is the running VMs of prod, and every VM tagged gold. Double quotes keep spaces, commas and colons in a value (`name:"Backup Server: Primary"`); a name with a plain space needs none (`name:My VM`). A kind that does not exist, or a folder, cluster, host, pool, datastore or tag that does not, is an `invalid_argument` error naming what exists and the nearest ("did you mean"): a typo must not look like an empty folder. Templates are never selected.
 ---@class vmlua.vm
 local M_vm = {}
 
 ---Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.
----@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:
+---@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or a specifier naming one VM: name: (no wildcards), uuid:, ipaddr:, moref:, possibly with other terms (name:DB01 folder:prod)
 ---@return VM|nil
 function M_vm.open(spec) end
 
----Returns the list of VMs matching the specifier, sorted by name (possibly empty).
----@param spec string name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier
+---Returns the list of VMs matching the specifier, sorted by name (possibly empty). A folder, cluster, host, pool, datastore or tag the specifier names that does not exist raises invalid_argument.
+---@param spec string a specifier (Selecting VMs, above): name:GLOB, powerstate:, folder:, cluster:, host:, pool:, datastore:, tag:, any:, none:, ..., combined with spaces (AND) and commas (OR)
 ---@return VM[]
 function M_vm.find(spec) end
 
@@ -252,6 +269,14 @@ function M_vm.find(spec) end
 ---@param options? vmlua.vm.register.options where the VM goes (default: the datacenter's VM folder and default pool, a host vSphere chooses)
 ---@return VM|nil
 function M_vm.register(vmx, options) end
+
+---Returns every VM folder (vcbUtil -c vmfolders) as a list sorted by path of {path=, name=, datacenter=, vms=}: path is the inventory path that folder: and vm.register{folder=} take, vms the number of VMs in it and below it.
+---@return table
+function M_vm.folders() end
+
+---Returns every resource pool (vcbUtil -c resourcepools) as a list sorted by path of {path=, name=, owner=, vms=}: path is the inventory path that pool: and vm.register{pool=} take, owner the cluster or host whose root pool it is or is below, vms the number of VMs in it and below it.
+---@return table
+function M_vm.pools() end
 
 ---Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).
 ---@return string[]

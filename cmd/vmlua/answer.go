@@ -74,6 +74,10 @@ func (v *answerVerb) Run(inv *call, pos []string) int {
 	if err != nil {
 		return reportErr(stderr, err)
 	}
+	// folder:, tag: and the others are resolved once, as the run starts
+	if spec, err = c.Resolve(r.Context(), spec); err != nil {
+		return reportErr(stderr, err)
+	}
 	a := &question.Answerer{Run: r, Client: c.Client, Policy: policy}
 	if *once {
 		found, err := question.Pending(r.Context(), c.Client, spec)
