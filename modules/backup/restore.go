@@ -225,8 +225,7 @@ func (j *restoreJob) place() error {
 // applies on_conflict: keep is true when the existing VM is the result.
 func (j *restoreJob) findExisting() (keep bool, err error) {
 	ctx := j.r.Context()
-	spec, _ := vm.ParseSpec("name:" + j.name)
-	existing, err := j.conn.Find(ctx, spec)
+	existing, err := j.conn.Find(ctx, vm.NameSpec(j.name))
 	if err != nil {
 		return false, err
 	}
