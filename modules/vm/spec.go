@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vmlua/vmlua/internal/vmxfmt"
+	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -224,7 +225,7 @@ func parseTerm(raw, tok string) (Term, error) {
 			case "on", "off", "suspended":
 				v = strings.ToLower(v)
 			default:
-				return Term{}, fmt.Errorf("VM specifier %q: powerstate: takes on, off or suspended%s", raw, didYouMean(strings.ToLower(v), []string{"on", "off", "suspended"}))
+				return Term{}, fmt.Errorf("VM specifier %q: powerstate: takes on, off or suspended%s", raw, didYouMean(strings.ToLower(v), []string{"off", "on", "suspended"}))
 			}
 		case "tag":
 			p := splitTag(v)
@@ -316,40 +317,22 @@ func quoteHint(raw, tok string) string {
 	return fmt.Sprintf("; if %q belongs to the value before it, put the value in double quotes: %s:\"%s %s\"", tok, k, v, tok)
 }
 
-// didYouMean names the candidate nearest to s, if one is near.
+// didYouMean names the candidate nearest to s (within two edits, case
+// aside), if there is one.
 func didYouMean(s string, candidates []string) string {
-	best, bestD := "", 0
+	orig := map[string]string{}
+	var lower []string
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
-		if best == "" || d < bestD || (d == bestD && strings.HasPrefix(strings.ToLower(c), strings.ToLower(s))) {
-			best, bestD = c, d
+		l := strings.ToLower(c)
+		if _, ok := orig[l]; !ok {
+			orig[l] = c
+			lower = append(lower, l)
 		}
 	}
-	if best == "" || bestD > max(2, len(s)/3) {
-		return ""
+	if best := runtime.Closest(strings.ToLower(s), lower); best != "" {
+		return fmt.Sprintf(" — did you mean %s?", orig[best])
 	}
-	return fmt.Sprintf(" — did you mean %s?", best)
-}
-
-// editDistance is Levenshtein's distance in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // Props returns the VM properties Matches reads for this specifier (the
