@@ -58,6 +58,8 @@ func TestBackupScriptsSendOneSummaryOnFailureOrPartial(t *testing.T) {
 	withHook := func(o *runtime.Options) {
 		notify.Configure(o, notify.Config{Webhooks: []notify.Webhook{{Name: "ops", URL: hook.URL + "/vmlua"}}})
 	}
+	// what vmlua run --each hands each run: its VM as vm=
+	each := func(o *runtime.Options) { withHook(o); o.HostArgs = append(o.HostArgs, "vm") }
 	granted := "to=file://" + filepath.Join(e.Dir, "sets")
 	notGranted := "to=file://" + t.TempDir()
 	cases := []struct {
@@ -76,6 +78,8 @@ func TestBackupScriptsSendOneSummaryOnFailureOrPartial(t *testing.T) {
 		{"a bad specifier sends a summary", []string{granted, "vms=colour:red"}, withHook, runtime.ExitFailed, "failed", "no VM could be selected"},
 		{"notify=never sends nothing", []string{notGranted, "vms=name:VM1", "notify=never"}, withHook, runtime.ExitFailed, "", ""},
 		{"without [notify] nothing is sent", []string{notGranted, "vms=name:VM1"}, nil, runtime.ExitFailed, "", ""},
+		{"a run of --each sends nothing by default", []string{notGranted, "vm=name:VM1"}, each, runtime.ExitFailed, "", ""},
+		{"a run of --each sends with notify= given", []string{notGranted, "vm=name:VM1", "notify=failure"}, each, runtime.ExitFailed, "failed", "1 of 1"},
 	}
 	for _, script := range []string{"nightly.lua", "backup_all.lua"} {
 		for _, tc := range cases {
