@@ -3,7 +3,7 @@
 //
 //   - internal/<pkg>: libraries with one job each (capread, datastore,
 //     dsread, fleet, pcomp, spansum, sparse, taskwait, thumbprint, vmdk,
-//     vmxfmt, and vsim, the embedded simulator). They import no vmlua package outside
+//     vmxfmt, redact, and vsim, the embedded simulator). They import no vmlua package outside
 //     this floor: not runtime, modules, transports, nor the floors above.
 //   - internal/cli/<pkg>: helpers of the vmlua command (config, docgen,
 //     logattr, progress). They may import runtime and transports, never a

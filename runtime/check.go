@@ -40,6 +40,12 @@ func Check(file, src string, modules []*Module) []Finding {
 		}
 		return []Finding{{File: file, Message: "syntax error: " + err.Error()}}
 	}
+	// the walk below recurses once per level: a chunk too deep to run is
+	// reported, not walked (a Go stack overflow would end 'vmlua check')
+	if depth, line := chunkDepth(chunk, DefaultMaxNesting); depth > DefaultMaxNesting {
+		ne := &nestingError{name: file, line: line, limit: DefaultMaxNesting}
+		return []Finding{{File: file, Line: line, Message: ne.message()}}
+	}
 	c := &checker{file: file, modules: map[string]*Module{}, types: map[string]*Type{}, bound: map[string]*Module{}, objs: map[string]*Type{}, lists: map[string]*Type{}}
 	for _, m := range modules {
 		c.modules[m.Name] = m

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -35,7 +36,7 @@ func (*checkVerb) Run(inv *call, pos []string) int {
 			continue
 		}
 		for _, f := range runtime.Check(file, string(src), all.Modules()) {
-			fmt.Fprintln(inv.stdout, f)
+			fmt.Fprintln(inv.stdout, oneline.Escape(f.String()))
 			status = max(status, exitFailure) // a usage error (2) stays
 		}
 	}

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/cli/progress"
 	"github.com/vmlua/vmlua/internal/fleet"
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/question"
 	modscript "github.com/vmlua/vmlua/modules/script"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
@@ -38,6 +41,40 @@ func (f *fleetFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.perTarget, "per-target", 0, "with --each: at most this many concurrent operations on one transport target (scheme://host); 0 = no limit")
 	fs.StringVar(&f.shard, "shard", "", "with --each: take only shard i of n (\"i/n\"), a stable split by VM UUID, so several machines share a fleet")
 	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "a selection that matches no VM is fine (exit 0): with --each, the specifier; without, the script gets allow_empty=true (the shipped backup scripts otherwise exit 6, nothing_selected)")
+}
+
+// eachOnly are the flags that shape an --each run and mean nothing
+// without one.
+var eachOnly = []string{"shard", "jobs", "per-host", "per-datastore", "per-target"}
+
+// check refuses, before anything runs (a usage error, exit 2), the flags
+// of an --each run given without --each, which would be ignored: with
+// --shard 1/3 and no --each, every machine of a sharded fleet ran the
+// script on every VM, and exited 0. With --each, a --shard that is not
+// i/n is refused before vSphere is asked anything.
+func (f *fleetFlags) check(fs *flag.FlagSet) error {
+	if f.each == "" {
+		var given []string
+		fs.Visit(func(fl *flag.Flag) {
+			if slices.Contains(eachOnly, fl.Name) {
+				given = append(given, "--"+fl.Name)
+			}
+		})
+		if len(given) > 0 {
+			works, is := "works", "it would be"
+			if len(given) > 1 {
+				works, is = "work", "they would be"
+			}
+			return fmt.Errorf("%s %s with --each only (the script run once per VM that --each selects); without --each %s ignored: add --each SPEC, e.g. --each powerstate:on", strings.Join(given, " and "), works, is)
+		}
+		return nil
+	}
+	if f.shard != "" {
+		if _, _, err := fleet.ParseShard(f.shard); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hostArgs hands --allow-empty to a single script as allow_empty=true, a
@@ -273,7 +310,7 @@ func printFleetTable(w io.Writer, s *fleetSummary) {
 		if r.Err != nil {
 			msg = errMessage(r.Err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Item.Name, r.Item.Host, res, r.Took.Round(time.Millisecond), msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneline.Escape(r.Item.Name), oneline.Escape(r.Item.Host), res, r.Took.Round(time.Millisecond), oneline.Escape(msg))
 	}
 	tw.Flush()
 }

@@ -263,3 +263,37 @@ func TestEachLinesNameTheirVMOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestEachOnlyFlagsNeedEach: the flags that shape an --each run, given
+// without --each, are a usage error (exit 2) that says to add --each,
+// before anything runs; they used to be ignored, so that --shard 1/3 ran
+// the script on the whole fleet and exited 0. A --shard that is not i/n
+// is refused before vSphere is asked anything (no endpoint is configured
+// here: that would be exit 3).
+func TestEachOnlyFlagsNeedEach(t *testing.T) {
+	hello, _ := filepath.Abs("../../examples/hello.lua")
+	for _, tc := range []struct {
+		name string
+		args []string
+		exit int
+		want string
+	}{
+		{"--shard without --each", []string{"--shard", "1/3"}, exitUsage, "--shard works with --each only"},
+		{"--shard= without --each", []string{"--shard=2/3"}, exitUsage, "add --each SPEC"},
+		{"--jobs and --per-host without --each", []string{"--jobs", "2", "--per-host", "1"}, exitUsage, "--jobs and --per-host work with --each only"},
+		{"--per-datastore without --each", []string{"--per-datastore", "1"}, exitUsage, "--per-datastore works with --each only"},
+		{"--per-target without --each", []string{"--per-target", "1"}, exitUsage, "--per-target works with --each only"},
+		{"a shard that is not i/n", []string{"--each", "any:", "--shard", "0/3"}, exitUsage, `--shard "0/3": want i/n`},
+		{"--allow-empty without --each is the script's (allow_empty=true)", []string{"--allow-empty"}, exitOK, "Hello, vmlua!"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errb, code := runBin(t, append(append([]string{"run"}, tc.args...), hello)...)
+			if code != tc.exit || !strings.Contains(out+errb, tc.want) {
+				t.Errorf("exit %d, want %d saying %q\nstdout: %s\nstderr: %s", code, tc.exit, tc.want, out, errb)
+			}
+			if tc.exit != exitOK && strings.Contains(out, "Hello, vmlua!") {
+				t.Errorf("the script ran: %s", out)
+			}
+		})
+	}
+}

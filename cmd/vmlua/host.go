@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/host"
 	"github.com/vmlua/vmlua/modules/vm"
 )
@@ -123,7 +124,7 @@ func (v *maintenanceVerb) Run(inv *call, pos []string) int {
 		if x.r.DryRun {
 			state = "unchanged (dry run)"
 		}
-		fmt.Fprintf(x.stdout, "%s (%s): %s\n", h.Name, h.Ref.Value, state)
+		fmt.Fprintf(x.stdout, "%s (%s): %s\n", oneline.Escape(h.Name), h.Ref.Value, state)
 	}
 	x.result(exitOK, nil, res)
 	return exitOK

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/oneline"
+	"github.com/vmlua/vmlua/internal/redact"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -156,7 +158,7 @@ func (x *op) status(err error) int {
 // the status and the error) and returns the exit status.
 func (x *op) fail(err error, result map[string]any) int {
 	code := x.status(err)
-	fmt.Fprintf(x.stderr, "vmlua: %v\n", err)
+	fmt.Fprintf(x.stderr, "vmlua: %s\n", oneline.Escape(redact.Text(err.Error())))
 	x.result(code, err, result)
 	return code
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/backup/retention"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/runtime"
@@ -180,7 +181,7 @@ func printPruned(w io.Writer, vms []*pruneVM, dry bool) {
 			if !r.keep {
 				a = action
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.VM, r.id, a, r.reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneline.Escape(v.VM), oneline.Escape(r.id), a, oneline.Escape(r.reason))
 		}
 		removed += len(v.Removed)
 		kept += len(v.Kept)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/backup"
 )
 
@@ -96,16 +97,16 @@ func (v *restoreVerb) Run(inv *call, pos []string) int {
 	if !v.o.json {
 		switch {
 		case restored == nil:
-			fmt.Fprintf(x.stdout, "dry run: %s was checked and would be restored; nothing was changed\n", ro.Set)
+			fmt.Fprintf(x.stdout, "dry run: %s was checked and would be restored; nothing was changed\n", oneline.Escape(ro.Set))
 		case ro.OnConflict == backup.ConflictKeep:
 			// Restore returns the VM that was there, untouched, if any.
-			fmt.Fprintf(x.stdout, "%s: VM %s (%s, %s), restored, or kept as it was (--on-conflict keep; the log says which)\n", ro.Set, restored.Name(), restored.Ref.Value, restored.MO().Config.Files.VmPathName)
+			fmt.Fprintf(x.stdout, "%s: VM %s (%s, %s), restored, or kept as it was (--on-conflict keep; the log says which)\n", oneline.Escape(ro.Set), oneline.Escape(restored.Name()), restored.Ref.Value, oneline.Escape(restored.MO().Config.Files.VmPathName))
 		default:
-			fmt.Fprintf(x.stdout, "restored %s as %s (%s, %s)\n", ro.Set, restored.Name(), restored.Ref.Value, restored.MO().Config.Files.VmPathName)
+			fmt.Fprintf(x.stdout, "restored %s as %s (%s, %s)\n", oneline.Escape(ro.Set), oneline.Escape(restored.Name()), restored.Ref.Value, oneline.Escape(restored.MO().Config.Files.VmPathName))
 		}
 		if cat != nil {
 			for _, s := range cat.Skipped {
-				fmt.Fprintf(x.stdout, "  without disk %s (%s): %s\n", s.ID, s.Path, s.Reason)
+				fmt.Fprintf(x.stdout, "  without disk %s (%s): %s\n", oneline.Escape(s.ID), oneline.Escape(s.Path), oneline.Escape(s.Reason))
 			}
 		}
 	}

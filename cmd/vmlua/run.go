@@ -17,6 +17,8 @@ import (
 	"github.com/vmlua/vmlua/internal/cli/config"
 	"github.com/vmlua/vmlua/internal/cli/logattr"
 	"github.com/vmlua/vmlua/internal/cli/progress"
+	"github.com/vmlua/vmlua/internal/oneline"
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
 	"github.com/vmlua/vmlua/modules/notify"
@@ -36,7 +38,7 @@ type runFlags struct {
 	insecure, dryRun                                               bool
 	answer                                                         string // run --answer RULES.lua
 	allow                                                          stringList
-	timeout                                                        time.Duration
+	timeout, stopGrace                                             time.Duration
 	out                                                            outputFlags
 	// levelGiven: --log-level was on the command line (--quiet lowers
 	// the default level only).
@@ -52,6 +54,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	f.registerCommon(fs, "script")
 	fs.Var(&f.allow, "allow", "grant the script a transport URL prefix, e.g. sftp://backup@nas/backups/ (repeatable)")
 	fs.StringVar(&f.lib, "lib", "", "directory of the site's own Lua modules, for require (read-only)")
+	fs.DurationVar(&f.stopGrace, "stop-grace", 0, fmt.Sprintf("after --timeout or SIGINT/SIGTERM, how long to wait for a script stuck in a call before vmlua runs the cleanup without it and exits (default %v)", runtime.DefaultStopGrace))
 	f.registerDryRun(fs)
 }
 
@@ -113,7 +116,7 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 	opts := runtime.Options{
 		Progress: prog, Stdout: f.scriptOut,
 		Context: ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
-		Timeout: f.timeout, LibDir: f.lib, Args: args,
+		Timeout: f.timeout, StopGrace: f.stopGrace, LibDir: f.lib, Args: args,
 		Endpoints: eps, DefaultEndpoint: def, Credentials: creds,
 	}
 	if opts.Timeout == 0 {
@@ -143,7 +146,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	ho := &slog.HandlerOptions{Level: lvl, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { return roundFloatAttr(a) }}
 	switch format {
 	case "json":
-		return slog.New(logattr.New(slog.NewJSONHandler(w, ho))), nil
+		return slog.New(redact.NewHandler(logattr.New(slog.NewJSONHandler(w, ho)))), nil
 	case "text":
 		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -151,7 +154,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 			}
 			return roundFloatAttr(a)
 		}
-		return slog.New(logattr.New(slog.NewTextHandler(w, ho))), nil
+		return slog.New(redact.NewHandler(logattr.New(slog.NewTextHandler(w, ho)))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
@@ -241,6 +244,9 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 	if err := f.out.check(); err != nil {
 		return reportErr(stderr, &exitError{exitUsage, err})
 	}
+	if err := ff.check(inv.fs); err != nil {
+		return reportErr(stderr, &exitError{exitUsage, err})
+	}
 	script, args := pos[0], pos[1:]
 	if err := checkScript(script); err != nil {
 		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
@@ -304,9 +310,11 @@ func (f *runFlags) finishOutput(rep *runReport, held *heldOutput, stdout io.Writ
 }
 
 // fail reports a run that ended before its script ran: the error on
-// stderr, and the report --json and --summary ask for on stdout.
+// stderr (a JSON record with --log-format json), and the report --json
+// and --summary ask for on stdout.
 func (f *runFlags) fail(script string, err error, stdout, stderr io.Writer) int {
-	code := reportErr(stderr, err)
+	code := errStatus(err)
+	finalLine(stderr, f.logFormat, "", code, err)
 	f.finishOutput(newReport(script, code, err, 0, nil), nil, stdout)
 	return code
 }
@@ -340,7 +348,7 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 	}
 	code := runtime.ExitStatus(err)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua: %s: %v\n", script, err)
+		finalLine(stderr, f.logFormat, script, code, err)
 	}
 	f.finishOutput(newReport(script, code, err, time.Since(start), r.Results()), held, stdout)
 	return code
@@ -380,8 +388,15 @@ func precheck(script string) error {
 	return fmt.Errorf("%s was not run: vmlua check found %d problem(s): %s; fix the script, or give --no-check if vmlua is wrong", script, len(found), strings.Join(lines, "; "))
 }
 
+// reportErr writes err as one line on stderr (control characters
+// escaped) and returns the exit status it maps to.
 func reportErr(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "vmlua: %v\n", err)
+	fmt.Fprintf(stderr, "vmlua: %s\n", oneline.Escape(redact.Text(err.Error())))
+	return errStatus(err)
+}
+
+// errStatus is the exit status of an error that ended a command.
+func errStatus(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/cli/progress"
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 )
 
@@ -162,7 +163,7 @@ func printSets(w io.Writer, rows []setRow) {
 		if r.Problem != "" {
 			status += ": " + r.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.VM, r.Point, orDefault(r.Mode, "-"), chain, progress.Size(r.Size), r.Files, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", oneline.Escape(r.VM), oneline.Escape(r.Point), oneline.Escape(orDefault(r.Mode, "-")), oneline.Escape(chain), progress.Size(r.Size), r.Files, oneline.Escape(status))
 		total += r.Size
 		vms[r.VM] = true
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vmlua/vmlua/internal/cli/progress"
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -168,9 +169,9 @@ func printVerified(w io.Writer, rows []verifyRow) {
 		if len(r.Chain) > 1 {
 			chain = fmt.Sprintf(", a chain of %d set(s)", len(r.Chain))
 		}
-		fmt.Fprintf(w, "%s: %s: %d file(s), %s%s\n", r.ID, status, r.Files, progress.Size(r.Bytes), chain)
+		fmt.Fprintf(w, "%s: %s: %d file(s), %s%s\n", oneline.Escape(r.ID), status, r.Files, progress.Size(r.Bytes), oneline.Escape(chain))
 		for _, p := range r.Problems {
-			fmt.Fprintf(w, "  %s: %s\n", p.File, p.Problem)
+			fmt.Fprintf(w, "  %s: %s\n", oneline.Escape(p.File), oneline.Escape(p.Problem))
 		}
 	}
 }

@@ -65,6 +65,7 @@ func init() {
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
 				"for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). " +
 				"Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). " +
+				"It also applies every check restore applies to a catalog (the VM name as a folder on a datastore, disk ids, the names of the files restore writes, disk sizes against vSphere's 62 TiB limit), so that ok=true means restore takes the set. " +
 				"It does not raise for mismatches: check ok.", Fn: luaVerify},
 		{Name: "restore", Args: optionsArg(
 			target("from", "where the set is: a Transport or a granted URL"), optSet, optVM,
@@ -80,7 +81,9 @@ func init() {
 			optCredentials), Returns: "VM|nil, table",
 			Doc: "Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), " +
 				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. " +
-				"on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
+				"Before anything is written it refuses (invalid_argument) what backup.verify reports (a name that cannot be a VM's folder on a datastore: control characters, .., [ ], * ?, /, \\, %, white space at either end, more than 80 characters; a bad disk id; a disk over 62 TiB) " +
+				"and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). " +
+				"on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. " +
 				"Returns the VM (nil in a dry run) and a table {set=, status= (\"ok\" or \"partial\"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.", Fn: luaRestore},
 		{Name: "prune", Args: optionsArg(at,
@@ -122,7 +125,9 @@ func init() {
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
 			"merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
-			"Independent disks and RDMs are skipped with a warning saying why, and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
+			"RDMs, and independent disks of a running VM, are skipped with a warning saying why, and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude); " +
+			"a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. " +
+			"power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
 			"In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as \"dry run: would ...\", so a disk a real run could not export fails here too) " +
 			"and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). " +
 			"On failure the partial set is removed and no REDO log is left. " +

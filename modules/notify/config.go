@@ -65,42 +65,6 @@ func configOf(r *runtime.Run) *Config {
 // Configured reports whether c has a destination.
 func (c *Config) Configured() bool { return c.Mail != nil || len(c.Webhooks) > 0 }
 
-// secrets are the strings of c that must not appear anywhere: webhook
-// URLs and tokens, the SMTP password.
-func (c *Config) secrets() []string {
-	var out []string
-	if c.Mail != nil {
-		out = append(out, c.Mail.Password)
-	}
-	for _, w := range c.Webhooks {
-		out = append(out, w.URL, w.Token)
-		out = append(out, urlSecrets(w.URL)...)
-	}
-	return out
-}
-
-// urlSecrets are the parts of a webhook URL that may be a token: its path
-// below the first element and its query (Slack's
-// /services/T000/B000/XXXX, a ?token=...); short parts are left, which
-// would redact ordinary words.
-func urlSecrets(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	if len(u.Path) >= 16 {
-		out = append(out, u.Path)
-	}
-	if len(u.RawQuery) >= 8 {
-		out = append(out, u.RawQuery)
-	}
-	if p, ok := u.User.Password(); ok {
-		out = append(out, p)
-	}
-	return out
-}
-
 // Display is how a webhook URL is shown: scheme and host, never its path
 // or query (which may hold a token).
 func Display(raw string) string {

@@ -18,8 +18,11 @@
 // A delivery that fails is a WARN in the log and an entry of the result
 // with ok=false: it never raises, so the run's exit status stays the one
 // its backups earned. Webhook URLs (which often carry a token), tokens and
-// the SMTP password are secrets: redacted from every log line, error and
-// message body, and a webhook is named by its config name and host only.
+// the SMTP password are never written (package internal/redact masks
+// secrets where they are written, never by searching for their value): a
+// webhook is named by its config name and scheme://host only, net/http's
+// errors lose the URL they carry, and the message's text is masked as log
+// lines are.
 // With no [notify] configured, send does nothing and says so at debug
 // level. In a dry run nothing is sent.
 package notify

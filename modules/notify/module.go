@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/runtime"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -20,13 +21,9 @@ var Module = &runtime.Module{
 		"`[notify.mail]` (SMTP with STARTTLS and AUTH, the certificate verified) and `[notify.webhook.NAME]` (an HTTP POST of the summary as JSON: " +
 		"`{subject, status, text, details, host, time, vmlua}`). A script may add a webhook URL of its own only when the operator granted it (`--allow`). " +
 		"A delivery that fails is logged as a WARN and returned with ok=false; it never raises, so the run's exit status stays the one its work earned. " +
-		"Webhook URLs, tokens and the SMTP password never appear in a log line, an error or a message: they are replaced by `xxxxx`, and a webhook is shown by its name and host. " +
+		"Webhook URLs (which often carry a token), tokens and the SMTP password are never written: not in a log line, an error or a message; a webhook is shown by its name and `scheme://host/…`, " +
+		"and the message's text is masked as log lines are (URL passwords, fields named like credentials). " +
 		"With no `[notify]` configured nothing is sent. In a dry run nothing is sent either: the log says what would be.",
-	Setup: func(r *runtime.Run, _ *lua.LState, _ *lua.LTable) {
-		for _, s := range configOf(r).secrets() {
-			r.AddSecret(s)
-		}
-	},
 }
 
 func init() {
@@ -67,13 +64,13 @@ func luaSend(r *runtime.Run, L *lua.LState) int {
 	var m Message
 	switch s := mt.RawGetString("subject").(type) {
 	case lua.LString:
-		m.Subject = strings.Join(strings.Fields(r.Redact(string(s))), " ")
+		m.Subject = strings.Join(strings.Fields(redact.Text(string(s))), " ")
 	}
 	if m.Subject == "" {
 		return r.RaiseCode(L, runtime.CodeInvalidArg, "notify.send: message.subject (a non-empty string) is required")
 	}
 	m.Status = runtime.OptString(L, mt, "status", "ok")
-	m.Text = r.Redact(runtime.OptString(L, mt, "text", ""))
+	m.Text = redact.Text(runtime.OptString(L, mt, "text", ""))
 	if d := mt.RawGetString("details"); d != lua.LNil {
 		v, err := toGo(r, L, d, 0, map[*lua.LTable]bool{})
 		if err != nil {
@@ -143,7 +140,7 @@ func luaSend(r *runtime.Run, L *lua.LState) int {
 		e.RawSetString("to", lua.LString(d.to))
 		if err != nil {
 			failed++
-			msg := r.Redact(err.Error())
+			msg := redact.Text(err.Error())
 			if ctx.Err() == context.DeadlineExceeded {
 				msg = fmt.Sprintf("no answer within %v: %s", timeout, msg)
 			}
@@ -172,10 +169,6 @@ func scriptWebhook(r *runtime.Run, raw, credentials string) (Webhook, error) {
 	}
 	if u.User != nil {
 		return Webhook{}, runtime.Errorf(runtime.CodeInvalidArg, "notify.send: webhook=%s: a URL with user or password in it is refused: name credentials instead", Display(raw))
-	}
-	r.AddSecret(raw)
-	for _, s := range urlSecrets(raw) {
-		r.AddSecret(s)
 	}
 	if err := r.Grants.Check(raw); err != nil {
 		return Webhook{}, err
@@ -212,9 +205,9 @@ func toGo(r *runtime.Run, L *lua.LState, v lua.LValue, depth int, seen map[*lua.
 		}
 		return f, nil
 	case lua.LString:
-		return r.Redact(string(x)), nil
+		return redact.Text(string(x)), nil
 	case *lua.LUserData:
-		return r.Redact(L.ToStringMeta(x).String()), nil
+		return redact.Text(L.ToStringMeta(x).String()), nil
 	case *lua.LTable:
 		if depth >= maxDepth {
 			return nil, fmt.Errorf("nested deeper than %d tables", maxDepth)
@@ -244,7 +237,12 @@ func toGo(r *runtime.Run, L *lua.LState, v lua.LValue, depth int, seen map[*lua.
 			if err != nil {
 				return
 			}
-			out[r.Redact(k.String())], err = toGo(r, L, val, depth+1, seen)
+			key := redact.Text(k.String())
+			if redact.Key(key) {
+				out[key] = redact.Mask
+				return
+			}
+			out[key], err = toGo(r, L, val, depth+1, seen)
 		})
 		return out, err
 	}

@@ -9,6 +9,7 @@ import (
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -62,7 +63,8 @@ func init() {
 			Doc: "Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.", Fn: luaConnect},
 		{Name: "cleanup_orphans", Args: []runtime.Arg{{Name: "vms", Type: "string|VM|{VM}", Optional: true, Doc: "the VMs to look at: a specifier (default any:), a VM, or a list of VMs (as vm.find returns; read one by one, not the inventory)"}}, Returns: "table",
 			Doc: "Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. " +
-				"A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. " +
+				"A snapshot counts as orphaned unless it is this run's, was added with keep=true, or its owner may still be running: a vmlua process on this machine that still runs, " + fmt.Sprintf("or a run on another machine whose lease has not expired (a run renews the lease in its snapshots' descriptions every %d minutes, to %d minutes ahead, by vSphere's clock); each one left alone is logged with why. ", int(LeaseRenew.Minutes()), int(LeaseLength.Minutes())) +
+				"The shipped backup scripts call it for the VMs they back up before backing up. " +
 				"In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.", Fn: luaCleanupOrphans},
 	}
 }
@@ -107,6 +109,7 @@ func init() {
 			{Name: "keep", Type: "boolean", Default: "false", Doc: "do not commit it when the run ends"},
 		}}}, Returns: "string",
 			Doc: "Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. " +
+				"While the run lives it renews the snapshot's lease, so that no cleanup on another machine takes it for a killed run's. " +
 				"In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.", Fn: luaAddRedo},
 		{Name: "commit", Args: []runtime.Arg{disk, {Name: "level", Type: "number", Doc: "1 merges the older of the last two REDOs, 0 the last"}, {Name: "freeze", Type: "number", Optional: true, Doc: "accepted for vmware-cmd compatibility; vSphere decides stunning itself"}, {Name: "wait", Type: "number", Optional: true, Doc: "1 (default) waits for the merge; 0 returns a Task"}}, Returns: "Task|nil",
 			Doc: "Merges one of the disk's REDO logs, with vmware-cmd commit's meaning. In a dry run it checks the same (a REDO log of this run to commit) and merges nothing.", Fn: luaCommit},
@@ -115,7 +118,7 @@ func init() {
 			{Name: "credentials", Type: "string", Doc: "named credentials from the config, for a URL"},
 			{Name: "sha256", Type: "boolean", Default: "false", Doc: "also the whole image's sha256"},
 		}}}, Returns: "table",
-			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). " +
+			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). After reading, and before the image lands under its name, it checks that the disk stayed frozen (its snapshot still there, the same one; a VM that was off still off) and fails with invalid_state otherwise. " +
 				"In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root=\"\" and dry_run=true.", Fn: luaExport},
 		{Name: "power_on", Doc: "Powers the VM on and waits.", Fn: luaPower("on")},
 		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "how to power off", Options: []runtime.Option{
@@ -473,8 +476,9 @@ func luaTaskWait(r *runtime.Run, L *lua.LState) int {
 	_, err := t.vm.waitTask(r, t.task.Task, t.what)
 	if r.Context().Err() == nil {
 		// The task is over (done, or failed with its error raised here),
-		// not abandoned by a stopped run: the cleanup need not wait again.
-		t.task.Waited()
+		// not abandoned by a stopped run: after a success the cleanup need
+		// not wait again; after a failure it commits the REDO at the end.
+		t.task.Waited(err)
 	}
 	if err != nil {
 		return r.Raise(L, err)
@@ -567,15 +571,8 @@ func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
 	case "suspend":
 		task, err = v.Obj.Suspend(ctx)
 	case "shutdown":
-		if err := v.Obj.ShutdownGuest(ctx); err != nil {
-			return vsphereErr(err, v.Name(), "shut the guest down (does it run VMware Tools?)")
-		}
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
-			return &runtime.Error{Code: runtime.CodeTimeout, VM: v.Name(), Message: fmt.Sprintf("the guest did not shut down within %v; power it off with power_off{hard=true}", timeout), Err: err}
-		}
-		return v.Refresh(ctx)
+		_, err := v.Shutdown(r, timeout)
+		return err
 	}
 	if err != nil {
 		return vsphereErr(err, v.Name(), "power "+op)
@@ -584,6 +581,75 @@ func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
 		return err
 	}
 	return v.Refresh(ctx)
+}
+
+// Shutdown asks the guest to shut down (VMware Tools) and waits up to
+// timeout for the VM to be off. asked says the guest accepted the request:
+// after a failure (the wait ended by the timeout, or by the run's end) it
+// may still be on its way down.
+func (v *VM) Shutdown(r *runtime.Run, timeout time.Duration) (asked bool, err error) {
+	ctx := r.Context()
+	if r.DryRunAction("power shutdown", "vm", v.Name()) {
+		return false, nil
+	}
+	if err := v.Obj.ShutdownGuest(ctx); err != nil {
+		return false, vsphereErr(err, v.Name(), "shut the guest down (does it run VMware Tools?)")
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
+		if ctx.Err() != nil {
+			return true, vsphereErr(ctx.Err(), v.Name(), "wait for the guest to shut down")
+		}
+		return true, &runtime.Error{Code: runtime.CodeTimeout, VM: v.Name(), Message: fmt.Sprintf("the guest did not shut down within %v; power it off with power_off{hard=true}", timeout), Err: err}
+	}
+	return true, v.Refresh(ctx)
+}
+
+// PowerOnAgain powers on a VM that vmlua shut down (v:backup's
+// power_off=true), on ctx: a cleanup's own context (runtime.RunCleanup),
+// never the run's, which a timeout or signal may have ended. A VM that is
+// still on was not shut down, or is still on its way down after the guest
+// accepted a shutdown: then it waits up to settle for it to be off before
+// powering it on, and leaves a guest that stays up alone. A question that
+// blocks the power-on is answered by the run's policy, as v:power_on's.
+func (v *VM) PowerOnAgain(ctx context.Context, r *runtime.Run, settle time.Duration) error {
+	state, err := v.powerState(ctx)
+	if err != nil {
+		return err
+	}
+	if state == types.VirtualMachinePowerStatePoweredOn && settle > 0 {
+		wctx, cancel := context.WithTimeout(ctx, settle)
+		err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return vsphereErr(ctx.Err(), v.Name(), "wait for the guest to shut down before powering it on again")
+		}
+		if state, err = v.powerState(ctx); err != nil {
+			return err
+		}
+	}
+	if state != types.VirtualMachinePowerStatePoweredOff {
+		return nil // on (the guest stayed up), or suspended by someone else
+	}
+	task, err := v.Obj.PowerOn(ctx)
+	if err != nil {
+		return vsphereErr(err, v.Name(), "power on")
+	}
+	if _, err := v.waitTaskOn(ctx, r, task, "power on"); err != nil {
+		return err
+	}
+	r.Log.Info("the VM is powered on again", "vm", v.Name())
+	return v.Refresh(ctx)
+}
+
+// powerState reads the VM's power state afresh.
+func (v *VM) powerState(ctx context.Context) (types.VirtualMachinePowerState, error) {
+	var m mo.VirtualMachine
+	if err := v.Obj.Properties(ctx, v.Ref, []string{"runtime.powerState"}, &m); err != nil {
+		return "", vsphereErr(err, v.Name(), "read the power state")
+	}
+	return m.Runtime.PowerState, nil
 }
 
 // Remove unregisters the VM, or destroys it with its files. A running

@@ -86,20 +86,6 @@ func (s Spec) alts() [][]Term {
 	return [][]Term{{t}}
 }
 
-// NameSpec selects the VMs named exactly name: no glob, no list, no
-// parsing (a name may hold commas, colons and wildcards), for code that
-// looks a name up rather than a user's specifier.
-func NameSpec(name string) Spec {
-	var b strings.Builder
-	for _, r := range name {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return Spec{Kind: "name", Value: b.String(), raw: "name:" + name}
-}
-
 // ParseSpec parses a specifier (see the selection syntax above) or a .vmx
 // datastore path. Its errors say what is valid.
 func ParseSpec(raw string) (Spec, error) {

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -97,24 +96,5 @@ func TestSpecMatchesAndOr(t *testing.T) {
 		if strings.Join(got, " ") != want {
 			t.Errorf("%q matches %v, want %s", in, got, want)
 		}
-	}
-}
-
-// TestNameSpecIsExact: NameSpec matches the name as it is, commas,
-// colons and wildcards included (restore looks names up with it).
-func TestNameSpecIsExact(t *testing.T) {
-	names := []string{"a,b", "a", "web-*", "web-1", "x: y", `back\slash`, "[x]"}
-	for _, n := range names {
-		s := NameSpec(n)
-		for _, other := range names {
-			x := mo.VirtualMachine{}
-			x.Name = other
-			if got := s.Matches(x); got != (n == other) {
-				t.Errorf("NameSpec(%q) matches %q: %v", n, other, got)
-			}
-		}
-	}
-	if fmt.Sprint(NameSpec("a,b")) != "name:a,b" {
-		t.Errorf("String = %s", NameSpec("a,b"))
 	}
 }

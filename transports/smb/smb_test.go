@@ -62,8 +62,9 @@ func freshDir(t testing.TB, s *testservers.SMBServer) string {
 func target(name string, s *testservers.SMBServer, opts testservers.SMBDOptions) transporttest.Target {
 	return transporttest.Target{
 		Name: name,
-		New: func(t *testing.T) transports.Transport {
-			return open(t, s, freshDir(t, s))
+		Fresh: func(t *testing.T) transporttest.Fresh {
+			d := freshDir(t, s)
+			return transporttest.Fresh{URL: shareURL(s, d), Options: creds(s), Dir: filepath.Join(s.DataDir, d)}
 		},
 		// a second smbd whose share is an 8 MiB tmpfs
 		Full: func(t *testing.T) transports.Transport {
