@@ -33,8 +33,10 @@ type convention struct {
 	// each: the script is written for vmlua run --each (vm = {each=true}).
 	each bool
 	// byPosition names the arguments the script takes by position too (its
-	// script.args list part); it refuses any other positional argument.
+	// script.args list part); it refuses any other positional argument,
+	// unless rest: its last takes every one left (rest = true).
 	byPosition []string
+	rest       bool
 	// notAScript says why a file is not run as a script at all.
 	notAScript string
 }
@@ -97,13 +99,16 @@ var conventions = map[string]convention{
 	"scripts/hot_backup.lua": {misspelt: []string{"name:VM1", "tto=file:///x"}, suggest: "to", each: true, byPosition: []string{"vm"},
 		empty: func(e *scriptEnv) []string { return []string{"name:nosuch", to(e)} },
 		dry:   func(e *scriptEnv) []string { return []string{"name:VM1", to(e)} }},
+	"scripts/inventory.lua": {misspelt: []string{"vmfolders", "mtach=*"}, suggest: "match", byPosition: []string{"what"},
+		empty: func(e *scriptEnv) []string { return []string{"vmfolders", "match=*nosuch*"} },
+		dry:   func(e *scriptEnv) []string { return []string{"resourcepools"} }},
 	"scripts/nightly.lua": {misspelt: []string{"to=file:///x", "exlcude=VM1"}, suggest: "exclude", each: true,
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM*"} }},
 	"scripts/restore.lua": {misspelt: []string{"from=file:///x", "nmae=VM1-copy"}, suggest: "name",
 		empty: func(e *scriptEnv) []string { return []string{"from=" + e.src, "vm=nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{"from=" + e.src, "vm=VM1", "name=VM1-copy"} }},
-	"scripts/vm_info.lua": {misspelt: []string{"sepc=any:"}, suggest: "spec", byPosition: []string{"spec"},
+	"scripts/vm_info.lua": {misspelt: []string{"sepc=any:"}, suggest: "spec", byPosition: []string{"spec"}, rest: true,
 		empty: func(e *scriptEnv) []string { return []string{"name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{"any:"} }},
 	"scripts/vmx_backup.lua": {misspelt: []string{"to=file:///x", "kepe=2"}, suggest: "keep", each: true, byPosition: []string{"vms"},
@@ -260,6 +265,9 @@ func TestEveryScriptAndExampleTakesArgumentsTheSameWay(t *testing.T) {
 			// used to back up every VM); given as the positional form of
 			// vms=, it names vms=.
 			args := append(c.dry(e), "name:VM2")
+			if c.rest {
+				args = append([]string{"spec=any:"}, c.dry(e)...) // its positional place is taken: SPEC given as spec=
+			}
 			err, recs = e.run(t, name, false, args...)
 			if got := runtime.ExitStatus(err); got != runtime.ExitUsage || !strings.Contains(err.Error(), filepath.Base(name)+" takes ") {
 				t.Errorf("%v: exit %d (%v), want 2 and what %s takes by position", args, got, err, filepath.Base(name))

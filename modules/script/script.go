@@ -41,7 +41,8 @@ var Module = &runtime.Module{
 			Doc: "Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type " +
 				"(number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), " +
 				"or its default, or nil. Positional arguments fill, in order, the arguments the spec lists by name in its list part ({ \"vm\", vm = {...} }: " +
-				"`hot_backup.lua name:DB01` sets a.vm) that were not given as key=value, and stay at [1..n] too; a positional argument with no place " +
+				"`hot_backup.lua name:DB01` sets a.vm) that were not given as key=value, and stay at [1..n] too; the last of them may take every one left with rest = true " +
+				"(joined by spaces, as a specifier's terms: `vm_info.lua folder:prod powerstate:on`); a positional argument with no place " +
 				"(every script that lists none takes none) ends the script with exit status 2, naming the key=value argument it probably meant " +
 				"(\"backup_all.lua takes no positional argument (got name:DB01): did you mean vms=name:DB01?\"): ignored, it would have backed up every VM. " +
 				"An undeclared key ends the script at once with exit status 2 (usage), naming the closest " +
@@ -151,9 +152,9 @@ func checkRow(L *lua.LState, n int) map[string]any {
 
 // decl is one declared argument.
 type decl struct {
-	name, typ, help string
-	required, each  bool
-	def             lua.LValue
+	name, typ, help      string
+	required, each, rest bool
+	def                  lua.LValue
 }
 
 // declOptions are the fields of one argument's declaration in
@@ -165,6 +166,7 @@ var declOptions = []runtime.Option{
 	{Name: "required", Type: "boolean", Default: "false", Doc: "a run without it fails"},
 	{Name: "help", Type: "string", Doc: "what it is, for the error that lists the arguments"},
 	{Name: "each", Type: "boolean", Default: "false", Doc: "on vm only: the script is written for vmlua run --each, which hands every run its VM as vm="},
+	{Name: "rest", Type: "boolean", Default: "false", Doc: "on the last argument of the positional list only: it takes every positional argument left, joined by spaces (a list: one item each), as a specifier's terms"},
 }
 
 var argTypes = []string{"string", "number", "boolean", "list"}
@@ -217,6 +219,8 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 				d.required = lua.LVAsBool(fv)
 			case "help":
 				d.help = fv.String()
+			case "rest":
+				d.rest = lua.LVAsBool(fv)
 			case "each":
 				d.each = lua.LVAsBool(fv)
 				if d.each && d.name != EachArg {
@@ -231,6 +235,11 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 	for i, p := range positional {
 		if decls[p] == nil {
 			L.ArgError(1, fmt.Sprintf("positional argument %d is %s, which the spec does not declare: declare %s = {...} too", i+1, p, p))
+		}
+	}
+	for _, name := range names {
+		if d := decls[name]; d.rest && (len(positional) == 0 || positional[len(positional)-1] != name) {
+			L.ArgError(1, fmt.Sprintf("rest = true belongs on the last argument of the positional list, not on %s", name))
 		}
 	}
 	host := map[string]bool{}
@@ -260,11 +269,22 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 			slots = append(slots, p)
 		}
 	}
+	var rest []string // what the last slot takes when it is rest = true
+	if n := len(slots); n > 0 && decls[slots[n-1]].rest && len(pos) > n-1 {
+		rest, pos = pos[n-1:], pos[:n-1]
+	}
 	if len(pos) > len(slots) {
 		return usage(r, L, "%s", extraMessage(chunkName(L), positional, slots, pos[len(slots)], decls, given))
 	}
 	for i, a := range pos {
 		given[slots[i]] = a
+	}
+	if rest != nil {
+		sep := " "
+		if decls[slots[len(slots)-1]].typ == "list" {
+			sep = ","
+		}
+		given[slots[len(slots)-1]] = strings.Join(rest, sep)
 	}
 	for k := range host {
 		if v, ok := given[k]; ok && decls[k] == nil {
@@ -419,7 +439,7 @@ func meantFor(v string, decls map[string]*decl, given map[string]string) string 
 
 // specKinds are the prefixes of VM and host specifiers (modules/vm,
 // modules/host).
-var specKinds = map[string]bool{"name": true, "uuid": true, "ipaddr": true, "moref": true, "powerstate": true, "any": true, "none": true, "folder": true, "tag": true, "cluster": true, "host": true, "datastore": true}
+var specKinds = map[string]bool{"name": true, "uuid": true, "ipaddr": true, "moref": true, "powerstate": true, "any": true, "none": true, "folder": true, "tag": true, "cluster": true, "host": true, "pool": true, "datastore": true}
 
 func unknownMessage(key string, names []string) string {
 	msg := "unknown argument " + key

@@ -123,6 +123,7 @@ func TestArgsFillsDeclaredPositionalArguments(t *testing.T) {
 		{"one given as key=value is skipped", []string{"scsi0:1", "vm=moref:vm-42"}, []string{"vm"}, "a.vm, a.disk", "moref:vm-42\tscsi0:1"},
 		{"fewer than listed is fine", nil, nil, "a.vm, a.disk", "nil\tnil"},
 	}
+
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := run(t, decl+"print("+tc.src+")", tc.args, tc.host...)
@@ -133,6 +134,35 @@ func TestArgsFillsDeclaredPositionalArguments(t *testing.T) {
 				t.Errorf("printed %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestArgsRestTakesEveryPositionalArgumentLeft: the last positional
+// argument with rest = true takes every one left (a specifier's terms).
+func TestArgsRestTakesEveryPositionalArgumentLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name, decl string
+		args       []string
+		src, want  string
+	}{
+		{"joined by spaces", `{ "vm", "spec", vm = { }, spec = { rest = true } }`, []string{"name:DB01", "folder:prod", "powerstate:on"}, "a.vm, a.spec, #a", "name:DB01\tfolder:prod powerstate:on\t3"},
+		{"one is one", `{ "vm", "spec", vm = { }, spec = { rest = true } }`, []string{"name:DB01", "any:"}, "a.spec", "any:"},
+		{"none is the default", `{ "spec", spec = { rest = true, default = "any:" } }`, nil, "a.spec", "any:"},
+		{"a list gets one item each", `{ "l", l = { type = "list", rest = true } }`, []string{"a", "b,c"}, "#a.l, a.l[1], a.l[3]", "3\ta\tc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := run(t, "local a = require(\"script\").args"+tc.decl+"\nprint("+tc.src+")", tc.args)
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			if got := strings.TrimSuffix(o.stdout, "\n"); got != tc.want {
+				t.Errorf("printed %q, want %q", got, tc.want)
+			}
+		})
+	}
+	o := run(t, `require("script").args{ "a", "b", a = { rest = true }, b = { } }`, nil)
+	if o.err == nil || !strings.Contains(o.err.Error(), "rest = true belongs on the last argument of the positional list, not on a") {
+		t.Errorf("rest on another than the last: %v", o.err)
 	}
 }
 

@@ -8,15 +8,6 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 )
 
-// String is the specifier as the operator writes it (name:DB01, a .vmx
-// path as it is).
-func (s Spec) String() string {
-	if s.Kind == "vmx" {
-		return s.Value
-	}
-	return s.Kind + ":" + s.Value
-}
-
 // ErrNoMatch is the cause of NoMatch's error (errors.Is).
 var ErrNoMatch = errors.New("the selection matches no VM")
 
@@ -66,5 +57,8 @@ func (c *Conn) ClosestVM(ctx context.Context, spec Spec) string {
 	if best == "" {
 		return ""
 	}
-	return Spec{Kind: spec.Kind, Value: best}.String()
+	if spec.Kind == "vmx" {
+		return best
+	}
+	return "name:" + best
 }
