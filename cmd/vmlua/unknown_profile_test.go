@@ -28,6 +28,8 @@ func profileVerbArgs(dir string) map[string][]string {
 		"vmlua restore":                {target, "DB01"},
 		"vmlua host maintenance enter": {"DC0_H0"},
 		"vmlua host maintenance exit":  {"DC0_H0"},
+		"vmlua serve nbd":              {target, "DB01"},
+		"vmlua mount":                  {target, dir},
 	}
 }
 
