@@ -1,0 +1,88 @@
+package testservers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// S3Server is Versity's S3 gateway (versitygw, Apache-2.0) serving a
+// directory of this machine (its posix backend: a bucket is a folder, an
+// object a file), with versioning, so that buckets can have object lock.
+// .ci/install-deps builds it from the Go module proxy at a pinned version.
+type S3Server struct {
+	Endpoint string // http://127.0.0.1:PORT
+	Port     int
+	// AccessKey and SecretKey are the root account's.
+	AccessKey, SecretKey string
+	// DataDir holds one folder per bucket.
+	DataDir string
+	Daemon  *Daemon
+	// Client is an S3 client of the root account, for tests to look at
+	// what the server holds.
+	Client *s3.Client
+}
+
+// VersityGW starts versitygw on a free port of 127.0.0.1 with fresh
+// root credentials and an empty data directory. A missing versitygw
+// fails the test.
+func VersityGW(t testing.TB) *S3Server {
+	t.Helper()
+	dir := Dir(t)
+	data, ver, iam := filepath.Join(dir, "data"), filepath.Join(dir, "versions"), filepath.Join(dir, "iam")
+	for _, d := range []string{data, ver, iam} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &S3Server{Port: FreePort(t), AccessKey: "vmlua-" + randHex(4), SecretKey: randHex(16), DataDir: data}
+	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.Port)
+	s.Daemon = Start(t, "versitygw", "versitygw",
+		"--port", fmt.Sprintf("127.0.0.1:%d", s.Port),
+		"--access", s.AccessKey, "--secret", s.SecretKey,
+		"--iam-dir", iam, "--quiet",
+		"posix", "--versioning-dir", ver, data)
+	s.Daemon.WaitPort(t, s.Port, 30*time.Second)
+	s.Client = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")})
+	return s
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Bucket creates a bucket with a fresh name, with object lock (and so
+// versioning) when lock is true, and returns its name.
+func (s *S3Server) Bucket(t testing.TB, lock bool) string {
+	t.Helper()
+	name := "b-" + randHex(6)
+	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+	if lock {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	if _, err := s.Client.CreateBucket(context.Background(), in); err != nil {
+		t.Fatalf("testservers: create bucket %s: %v\n%s", name, err, s.Daemon.Output())
+	}
+	return name
+}
+
+// Params are the transport options that reach this server
+// (transports.Options.Params).
+func (s *S3Server) Params() map[string]string {
+	return map[string]string{"endpoint": s.Endpoint, "region": "us-east-1"}
+}
+
+// Kill ends the gateway at once.
+func (s *S3Server) Kill() { s.Daemon.Kill() }
