@@ -95,6 +95,7 @@ type writer struct {
 	n     int32  // parts started
 	size  int64
 	mem   chan struct{} // one token per PartSize of buffer in use
+	free  chan []byte   // sent parts' buffers, for the next parts
 	slots chan struct{} // parts in flight
 	wg    sync.WaitGroup
 
@@ -147,6 +148,7 @@ func (t *Transport) Create(ctx context.Context, p string) (transports.Writer, er
 	}
 	tokens := int(t.cfg.Memory / t.cfg.PartSize)
 	w.mem = make(chan struct{}, tokens)
+	w.free = make(chan []byte, tokens)
 	w.slots = make(chan struct{}, t.cfg.Concurrency)
 	return w, nil
 }
@@ -167,6 +169,31 @@ func (w *writer) release(s int64) {
 	for range (s + w.t.cfg.PartSize - 1) / w.t.cfg.PartSize {
 		<-w.mem
 	}
+}
+
+// buffer returns an empty part buffer of capacity s, a sent part's when
+// one of that size is free (so a stream's garbage does not grow its heap).
+func (w *writer) buffer(s int64) []byte {
+	for {
+		select {
+		case b := <-w.free:
+			if int64(cap(b)) == s {
+				return b[:0]
+			}
+			continue // a smaller part size's: dropped
+		default:
+		}
+		return make([]byte, 0, s)
+	}
+}
+
+// recycle gives a sent part's buffer back and its tokens.
+func (w *writer) recycle(b []byte) {
+	select {
+	case w.free <- b:
+	default:
+	}
+	w.release(int64(cap(b)))
 }
 
 func (w *writer) failed() error {
@@ -201,7 +228,7 @@ func (w *writer) Write(p []byte) (int, error) {
 			if err := w.acquire(s); err != nil {
 				return written, err
 			}
-			w.cur = make([]byte, 0, s)
+			w.cur = w.buffer(s)
 		}
 		k := min(len(p), cap(w.cur)-len(w.cur))
 		w.cur = append(w.cur, p[:k]...)
@@ -235,6 +262,10 @@ func (w *writer) start() error {
 	return nil
 }
 
+// partTimeout bounds one attempt at sending a part, which a
+// cancellation does not cut off.
+const partTimeout = 5 * time.Minute
+
 // retryOpts are the parts' retries: transports.Do's defaults, quiet at
 // Warn through the default logger.
 var retryOpts = transports.RetryOptions{Logger: slog.Default()}
@@ -256,14 +287,14 @@ func (w *writer) send() error {
 	select {
 	case w.slots <- struct{}{}:
 	case <-w.ctx.Done():
-		w.release(int64(cap(pt.buf)))
+		w.recycle(pt.buf)
 		return w.ctx.Err()
 	}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		defer func() { <-w.slots }()
-		defer w.release(int64(cap(pt.buf)))
+		defer w.recycle(pt.buf)
 		if w.failed() != nil {
 			return
 		}
@@ -278,8 +309,14 @@ func (w *writer) send() error {
 		what := fmt.Sprintf("upload part %d of %s", pt.n, w.path)
 		var out *s3.UploadPartOutput
 		err := transports.Do(w.ctx, retryOpts, what, func() (err error) {
+			// A part once sent is let finish even when the caller
+			// cancels (no new one starts): a request cut off mid-way may
+			// still be stored by the server after the upload's abort,
+			// making the upload exist again, invisible, parts and all.
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), partTimeout)
+			defer cancel()
 			in.Body = bytes.NewReader(pt.buf)
-			out, err = w.t.c.UploadPart(w.ctx, in, withUnsignedPayload)
+			out, err = w.t.c.UploadPart(pctx, in, withUnsignedPayload)
 			return mapErr(err, what)
 		})
 		if err != nil {
@@ -384,13 +421,32 @@ func (w *writer) discard(ctx context.Context) error {
 	return w.t.abortUpload(ctx, w.key, id)
 }
 
-// abortUpload aborts a multipart upload, also after ctx is done.
+// abortUpload aborts a multipart upload, also after ctx is done, and
+// makes sure it is gone: a part whose request was cut off by a
+// cancellation may still be stored after the abort (S3's documentation
+// says to abort again then), so the upload is looked for and aborted
+// again until the server no longer knows it.
 func (t *Transport) abortUpload(ctx context.Context, key, id string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_, err := t.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(id)})
-	if err = mapErr(err, "abort the upload of "+key); errors.Is(err, fs.ErrNotExist) {
-		return nil
+	var err error
+	for try := 1; try <= 5; try++ {
+		_, err = t.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(id)})
+		if err = mapErr(err, "abort the upload of "+key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		_, lerr := t.c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key), UploadId: aws.String(id), MaxParts: aws.Int32(1)})
+		if lerr != nil && errors.Is(mapErr(lerr, key), fs.ErrNotExist) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("abort the upload of %s: %w", key, ctx.Err())
+		case <-time.After(time.Duration(try) * 50 * time.Millisecond):
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("abort the upload of %s: the server still lists it after 5 aborts", key)
 	}
 	return err
 }
