@@ -1,6 +1,9 @@
 package sets
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/vmlua/vmlua/modules/backup/retention"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -13,12 +16,24 @@ type PruneResult struct {
 	// Skipped is set when nothing was pruned because the VM's latest
 	// backup in this run failed.
 	Skipped bool
+	// Locked are the sets the policy drops that object lock keeps: left
+	// alone, each until its date (their Decision says kept, and why).
+	Locked []LockedSet
+}
+
+// LockedSet is a set prune left because its files are locked.
+type LockedSet struct {
+	ID    string
+	Until time.Time
+	Mode  string // governance, compliance
 }
 
 // Prune removes the VM's sets that the policy does not keep. It does
 // nothing for a VM whose latest backup in this run failed (ghettoVCB
 // issue #51: a failing VM must not rotate its good sets away), and only
-// lists with dryRun (or in a dry run).
+// lists with dryRun (or in a dry run). A set whose files are locked
+// (object lock, transports.Retainer) is never removed, nor tried: it is
+// kept, the reason saying until when, and listed in Locked.
 func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Policy, dryRun bool) (PruneResult, error) {
 	var res PruneResult
 	if Failed(r, vmName) {
@@ -40,8 +55,20 @@ func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Po
 	}
 	res.Decisions = retention.Apply(in, p)
 	dry := dryRun || r.DryRun
-	for _, d := range res.Decisions {
+	for i, d := range res.Decisions {
 		if d.Keep {
+			continue
+		}
+		until, mode, err := LockedUntil(r.Context(), t, d.Set.ID)
+		if err != nil {
+			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: "cannot read the set's object lock: " + err.Error(), Err: err}
+		}
+		if until.After(time.Now()) {
+			res.Decisions[i].Keep = true
+			res.Decisions[i].Reason = fmt.Sprintf("locked until %s (object lock, %s mode): the retention drops it (%s), prune removes it after that date",
+				until.UTC().Format(time.RFC3339), mode, d.Reason)
+			res.Locked = append(res.Locked, LockedSet{ID: d.Set.ID, Until: until, Mode: mode})
+			r.Log.Info("prune: locked, left until its date", "vm", vmName, "set", d.Set.ID, "until", until.UTC().Format(time.RFC3339), "mode", mode)
 			continue
 		}
 		res.Removed = append(res.Removed, d.Set.ID)
