@@ -294,7 +294,9 @@ func finishSet(r *runtime.Run, t transports.Transport, sw *setWriter, name strin
 		return err
 	}
 	id := cat.ID
-	if err := t.Remove(r.Context(), id+"/"+catalog.ProgressName); err != nil {
+	if err := t.Remove(r.Context(), id+"/"+catalog.ProgressName); transports.Classify(err) == transports.ClassPermission {
+		r.Log.Info("backup: progress.json stays: the credentials may not delete on this target (append-only); a prune with credentials that may removes it with the set", "set", id)
+	} else if err != nil {
 		r.Log.Warn("backup: could not remove progress.json (harmless: catalog.json is authoritative)", "set", id, "error", err)
 	}
 	r.Log.Info("backup: set complete", "vm", name, "set", id, "status", cat.Status, "mode", cat.Mode, "parent", cat.Parent, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())

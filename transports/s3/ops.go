@@ -172,12 +172,15 @@ func (t *Transport) mkdirKeys(ctx context.Context, k string) error {
 		if _, err := t.head(ctx, d); err == nil {
 			return fmt.Errorf("make folder %s: a file has that name: %w", d, fs.ErrExist)
 		}
-		_, err := t.head(ctx, d+"/")
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
+		// listing, not a look at the marker: a policy may grant reads
+		// below a prefix only, and the marker may be missing while
+		// objects below it exist
+		exists, err := t.dirExists(ctx, d)
+		if err != nil {
 			return err
+		}
+		if exists {
+			break
 		}
 		missing = append(missing, d+"/")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"regexp"
 	"runtime"
@@ -313,7 +314,9 @@ func (t *Transport) openRoot(ctx context.Context) error {
 	where := "s3://" + t.cfg.Bucket + "/" + t.cfg.Prefix
 	if _, err := t.head(ctx, t.cfg.Prefix); err == nil {
 		return fmt.Errorf("%s is an object, not a folder: %w", where, transports.Permanent(errors.New("not a folder")))
-	} else if !errors.Is(err, errNotExistAlias) {
+	} else if !errors.Is(err, errNotExistAlias) && !errors.Is(err, fs.ErrPermission) {
+		// (a policy that grants reads below the prefix only refuses a
+		// look at the prefix's own key: then it is no object of ours)
 		return err
 	}
 	isDir, err := t.dirExists(ctx, t.cfg.Prefix)

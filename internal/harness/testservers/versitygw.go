@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -86,3 +87,24 @@ func (s *S3Server) Params() map[string]string {
 
 // Kill ends the gateway at once.
 func (s *S3Server) Kill() { s.Daemon.Kill() }
+
+// User creates an account of role "user" (it owns nothing and may do
+// only what bucket policies grant it) and returns its keys.
+func (s *S3Server) User(t testing.TB) (access, secret string) {
+	t.Helper()
+	access, secret = "user-"+randHex(4), randHex(16)
+	cmd := exec.Command("versitygw", "admin", "--access", s.AccessKey, "--secret", s.SecretKey, "--endpoint-url", s.Endpoint,
+		"create-user", "--access", access, "--secret", secret, "--role", "user")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testservers: versitygw admin create-user: %v\n%s", err, out)
+	}
+	return access, secret
+}
+
+// Policy sets bucket's policy (a JSON bucket policy document).
+func (s *S3Server) Policy(t testing.TB, bucket, policy string) {
+	t.Helper()
+	if _, err := s.Client.PutBucketPolicy(context.Background(), &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(policy)}); err != nil {
+		t.Fatalf("testservers: put the policy of %s: %v\n%s", bucket, err, policy)
+	}
+}

@@ -1,7 +1,9 @@
 package sets
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/vmlua/vmlua/modules/backup/retention"
@@ -77,7 +79,11 @@ func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Po
 			continue
 		}
 		if err := RemoveAll(r.Context(), t, d.Set.ID); err != nil {
-			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: "cannot remove the set: " + err.Error(), Err: err}
+			msg := "cannot remove the set: " + err.Error()
+			if errors.Is(err, fs.ErrPermission) && !errors.Is(err, transports.ErrLocked) {
+				msg += "; these credentials may not delete on this target (an append-only target refuses the backup host's): prune with credentials that may, from the host that holds them (vmlua prune --credentials NAME)"
+			}
+			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: msg, Err: err}
 		}
 		r.Log.Info("prune: removed", "vm", vmName, "set", d.Set.ID, "reason", d.Reason)
 	}
