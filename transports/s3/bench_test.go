@@ -57,4 +57,3 @@ func BenchmarkUploadVsTransferManager(b *testing.B) {
 	b.ReportMetric(tSDK.Seconds()/tUp.Seconds(), "upload/sdk")
 	b.ReportMetric(float64(cUp.Milliseconds())/float64(b.N)/(float64(benchSize)/(1<<30)), "upload-cpu-ms/GiB")
 }
-

@@ -49,7 +49,7 @@ func init() {
 			"object_lock= locks every file of a complete set until the date its retention keeps it (S3 Object Lock; the bucket must have it enabled), and prune leaves a locked set alone, saying until when. " +
 			"Rename of a finished object is a server-side copy and a delete; Remove deletes every version of a key in a versioned bucket.",
 		Exclusive: "a PUT with If-None-Match: * (S3 conditional writes): the server stores the object only if no object has the key, atomically, and answers 412 otherwise. " +
-			"AWS S3 has it since 2024, and so do MinIO, Ceph RGW (Squid) and Versity; a server that ignores the header would let two runs both take the lock, so use one that honours it (Versity's gateway does: the tests check it).",
+			"AWS S3 has it since August 2024, and Versity's gateway (the tests check it, with 16 runs racing); other stores added it later or not at all, and one that ignores the header would let two runs both take a VM's lock: check that yours answers 412 to a second PUT with If-None-Match: * before relying on the lock.",
 		Options: []transports.Option{
 			{Name: "region", Default: defaultRegion, Help: "the bucket's region (AWS_REGION and the profile's region when not given)"},
 			{Name: "endpoint", Default: "", Help: "the S3 endpoint URL of a store other than AWS, e.g. https://s3.example.net:9000"},
@@ -63,7 +63,8 @@ func init() {
 			{Name: "lock_days", Default: "0", Help: "with object_lock: lock every set at least this many days, whatever its retention says"},
 			transports.CreateOption,
 		},
-		Open: open,
+		Notes: notes,
+		Open:  open,
 	})
 }
 
