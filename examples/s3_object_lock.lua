@@ -24,6 +24,7 @@ local a = script.args {
   to = { required = true, help = "an s3:// URL with object_lock=governance|compliance" },
   credentials = { help = "named credentials from the config (the backup account's keys)" },
   vms = { default = "powerstate:on", help = "which VMs: powerstate:on, name:web-*, any:, ..." },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
 }
 -- The retention the sets are pruned with, elsewhere: it also says until
 -- when each set is locked (a set of the 14th: daily=7 until the 21st,
@@ -31,11 +32,15 @@ local a = script.args {
 local RETENTION = { daily = 7, weekly = 4, monthly = 6 }
 
 local vms = vm.find(a.vms)
-if #vms == 0 then script.nothing_selected("no VM matches " .. a.vms .. ": nothing was backed up") end
+if #vms == 0 and not a.allow_empty then script.nothing_selected("no VM matches " .. a.vms .. ": nothing was backed up") end
 local failed = 0
 for _, v in ipairs(vms) do
   local ok, err = pcall(function()
     local set = v:backup { to = a.to, credentials = a.credentials, mode = "auto", policy = RETENTION }
+    if set.dry_run then -- vmlua run --dry-run: a plan, nothing written, verified or locked
+      print(v.name .. ": " .. set.id .. " would be written, verified and locked (dry run)")
+      return
+    end
     local r = backup.verify { at = a.to, set = set.id, credentials = a.credentials }
     assert(r.ok, "verify of " .. set.id .. " failed")
     print(v.name .. ": " .. set.id .. " verified and locked")
