@@ -22,8 +22,9 @@
 // (transports.StagedVerifier, ListParts). A file smaller than one part is
 // never a multipart upload: it waits in memory and is put whole, with its
 // checksum, when it is published. A process killed mid-upload cannot
-// abort anything: a bucket lifecycle rule (AbortIncompleteMultipartUpload
-// after a day) cleans that up, docs/transports.md says how.
+// abort anything: the next Dial aborts the uploads below the prefix older
+// than stale_uploads= (24h), and a bucket lifecycle rule
+// (AbortIncompleteMultipartUpload) does as well.
 //
 // Exclusive create (the backup lock) is a PUT with If-None-Match: *;
 // retries back off on SlowDown and 5xx through the shared wrappers

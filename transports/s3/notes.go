@@ -16,8 +16,9 @@ const notes = "### Setting up an S3 target\n\n" +
 	"s3://acme-backups/vmlua?region=eu-central-1&object_lock=compliance    # immutable sets\n" +
 	"```\n\n" +
 	"The grant names the bucket and prefix (`--allow s3://acme-backups/vmlua`); the endpoint is an option, which a script can set: see docs/security.md's known limits.\n\n" +
-	"A process killed in the middle of an upload cannot abort it: its parts stay on the server, invisible and billed, until a lifecycle rule removes them. " +
-	"Give the bucket one (AWS: `AbortIncompleteMultipartUpload` with `DaysAfterInitiation: 1`; other stores have their own equivalent rule). " +
+	"A process killed in the middle of an upload cannot abort it: its parts stay on the server, invisible and billed. " +
+	"The next opening of the URL aborts the uploads below it that were started more than `stale_uploads=` ago (24h, twice a run's default timeout), " +
+	"if its account may list and abort them; give the bucket a lifecycle rule as well (AWS: `AbortIncompleteMultipartUpload` with `DaysAfterInitiation: 1`; other stores have their own equivalent rule). " +
 	"An upload that fails or is cancelled while vmlua runs is aborted, parts and all.\n\n" +
 	"### Object lock\n\n" +
 	"With `object_lock=governance` or `object_lock=compliance`, every file of a complete set, and of every set its chain needs, is locked until the date " +

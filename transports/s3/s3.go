@@ -31,6 +31,9 @@ const (
 	minPartSize     = 5 << 20 // S3's smallest part but the last
 	maxParts        = 10000   // S3's most parts of one upload
 	maxPartSize     = 5 << 30 // S3's largest part
+	// defaultStaleUploads is twice a run's default timeout: no upload of
+	// a live run is that old
+	defaultStaleUploads = 24 * time.Hour
 )
 
 func init() {
@@ -61,6 +64,7 @@ func init() {
 			{Name: "checksum", Default: "crc32c", Help: "the checksum every part carries and the server checks: crc32c or sha256"},
 			{Name: "object_lock", Default: "", Help: "lock a complete set's files until its retention keeps it: governance or compliance (S3 Object Lock); empty: no lock"},
 			{Name: "lock_days", Default: "0", Help: "with object_lock: lock every set at least this many days, whatever its retention says"},
+			{Name: "stale_uploads", Default: "24h", Help: "opening the URL aborts the multipart uploads below it started longer ago than this (a process killed mid-upload leaves its parts, invisible and billed); 0 leaves them to the bucket's lifecycle rule"},
 			transports.CreateOption,
 		},
 		Notes: notes,
@@ -85,6 +89,9 @@ type Config struct {
 	LockMode    string // "", "governance", "compliance"
 	LockDays    int
 	NoCreate    bool
+	// StaleUploads is the age from which Dial aborts the multipart
+	// uploads below the prefix; 0: none.
+	StaleUploads time.Duration
 }
 
 // Transport is a bucket (below a prefix) of an S3 store.
@@ -229,6 +236,17 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 		}
 		cfg.LockDays = n
 	}
+	cfg.StaleUploads = defaultStaleUploads
+	if v := opts.Param(u, "stale_uploads"); v != "" {
+		d, err := time.ParseDuration(v)
+		if v == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return Config{}, bad("stale_uploads", v, "want a duration such as 24h, or 0")
+		}
+		cfg.StaleUploads = d
+	}
 	create, err := opts.Create(u)
 	if err != nil {
 		return Config{}, fmt.Errorf("s3 URL %s: %w", red, err)
@@ -307,7 +325,39 @@ func Dial(ctx context.Context, cfg Config) (*Transport, error) {
 			return nil, err
 		}
 	}
+	if cfg.StaleUploads > 0 {
+		t.abortStale(ctx)
+	}
 	return t, nil
+}
+
+// abortStale aborts the multipart uploads below the prefix that were
+// started more than StaleUploads ago: those of a process killed in the
+// middle of an upload, which could not abort its own. Best effort: an
+// account that may not list or abort them leaves them to the bucket's
+// lifecycle rule.
+func (t *Transport) abortStale(ctx context.Context) {
+	pfx := t.cfg.Prefix
+	if pfx != "" {
+		pfx += "/"
+	}
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(t.cfg.Bucket), Prefix: aws.String(pfx)}
+	before := time.Now().Add(-t.cfg.StaleUploads)
+	for {
+		out, err := t.c.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return
+		}
+		for _, u := range out.Uploads {
+			if u.Initiated != nil && u.Initiated.Before(before) {
+				_ = t.abortUpload(ctx, aws.ToString(u.Key), aws.ToString(u.UploadId))
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
 
 // openRoot makes the prefix's folder, or checks it with NoCreate.

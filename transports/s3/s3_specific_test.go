@@ -336,3 +336,32 @@ func srv2bucket(tr transports.Transport) string {
 	u, _ := url.Parse(tr.URL())
 	return u.Host
 }
+
+// A process killed in the middle of an upload cannot abort it; the next
+// opening of the URL aborts the uploads below it that are older than
+// stale_uploads (24h by default; here 1ms, as if a day had passed), and
+// leaves a younger one (another run's, in progress) alone.
+func TestOpeningTheURLAbortsTheUploadsOfAKilledProcess(t *testing.T) {
+	srv := testservers.VersityGW(t)
+	b := srv.Bucket(t, false)
+	ctx := context.Background()
+	openS3(t, srv, "s3://"+b+"/p", nil)
+	// what a killed vmlua leaves: a multipart upload with a part
+	mp, err := srv.Client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(b), Key: aws.String("p/VM/set/disk.img")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(b), Key: aws.String("p/VM/set/disk.img"), UploadId: mp.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(make([]byte, 1<<20))}); err != nil {
+		t.Fatal(err)
+	}
+	openS3(t, srv, "s3://"+b+"/p", nil) // the default: a day
+	if l := uploads(t, srv, b); len(l) != 1 {
+		t.Fatalf("an upload younger than stale_uploads was aborted (left: %q)", l)
+	}
+	time.Sleep(10 * time.Millisecond) // older than 1ms, on the server's clock too
+	openS3(t, srv, "s3://"+b+"/p", map[string]string{"stale_uploads": "1ms"})
+	if l := uploads(t, srv, b); len(l) != 0 {
+		t.Fatalf("uploads %q left after opening with stale_uploads=1ms", l)
+	}
+}
