@@ -399,6 +399,60 @@ func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) 
 	in := &s3.PutObjectInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(k), Body: bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))), IfNoneMatch: aws.String("*")}
 	t.setChecksum(in, data)
-	_, err = t.c.PutObject(ctx, in, withUnsignedPayload)
-	return mapErr(err, c)
+	put := func() error {
+		in.Body = bytes.NewReader(data)
+		_, err := t.c.PutObject(ctx, in, withUnsignedPayload)
+		return mapErr(err, c)
+	}
+	err = put()
+	if !errors.Is(err, fs.ErrExist) || !t.versioned {
+		return err
+	}
+	// Some stores refuse If-None-Match on a key whose newest version is a
+	// delete marker (a removal by another tool: vmlua's Remove deletes
+	// every version): nothing is there, so the key's versions go and the
+	// create is tried once more.
+	if _, herr := t.head(ctx, k); !errors.Is(herr, fs.ErrNotExist) {
+		return err
+	}
+	if n, derr := t.clearDeleted(ctx, k); derr != nil || n == 0 {
+		return err
+	}
+	return put()
+}
+
+// clearDeleted deletes the versions of key k, if its newest is a delete
+// marker (the key is deleted but taken), and returns how many went. Only
+// the versions listed are deleted, by id: one another client puts
+// meanwhile is newer than the list and stays (and then its create has won).
+func (t *Transport) clearDeleted(ctx context.Context, k string) (int, error) {
+	out, err := t.c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(t.cfg.Bucket), Prefix: aws.String(k)})
+	if err != nil {
+		return 0, mapErr(err, "list the versions of "+k)
+	}
+	deleted := false
+	var ids []*string
+	for _, m := range out.DeleteMarkers {
+		if aws.ToString(m.Key) == k {
+			ids = append(ids, m.VersionId)
+			deleted = deleted || aws.ToBool(m.IsLatest)
+		}
+	}
+	for _, v := range out.Versions {
+		if aws.ToString(v.Key) == k {
+			if aws.ToBool(v.IsLatest) {
+				return 0, nil
+			}
+			ids = append(ids, v.VersionId)
+		}
+	}
+	if !deleted {
+		return 0, nil
+	}
+	for _, id := range ids {
+		if _, err := t.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(k), VersionId: id}); err != nil && codeOf(err) != "NoSuchVersion" {
+			return 0, mapErr(err, "remove a version of "+k)
+		}
+	}
+	return len(ids), nil
 }

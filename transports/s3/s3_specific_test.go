@@ -365,3 +365,35 @@ func TestOpeningTheURLAbortsTheUploadsOfAKilledProcess(t *testing.T) {
 		t.Fatalf("uploads %q left after opening with stale_uploads=1ms", l)
 	}
 }
+
+// A lock file removed by another tool (a delete marker on its key, in a
+// versioned bucket) can be created again: the store refuses If-None-Match
+// on such a key, and CreateExclusive clears the markers and tries again,
+// still exclusively.
+func TestCreateExclusiveOverADeleteMarker(t *testing.T) {
+	srv := testservers.VersityGW(t)
+	b := srv.Bucket(t, true)
+	ctx := context.Background()
+	tr := openS3(t, srv, "s3://"+b+"/p", nil)
+	if err := transports.CreateExclusive(ctx, tr, "VM/.vmlua-lock", []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b), Key: aws.String("p/VM/.vmlua-lock")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := transports.CreateExclusive(ctx, tr, "VM/.vmlua-lock", []byte("second")); err != nil {
+		t.Fatalf("CreateExclusive over a delete marker: %v", err)
+	}
+	if err := transports.CreateExclusive(ctx, tr, "VM/.vmlua-lock", []byte("third")); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("CreateExclusive over the new lock = %v, want fs.ErrExist", err)
+	}
+	rc, err := tr.Open(ctx, "VM/.vmlua-lock", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "second" {
+		t.Fatalf("the lock holds %q", got)
+	}
+}
