@@ -34,6 +34,9 @@
 --   prune=false      back up and verify, remove nothing: for an append-only target (S3 with an
 --                    account that may not delete), pruned from another host with other
 --                    credentials (vmlua prune --credentials NAME TARGET --gfs ...)
+--   prune_credentials=N[,N...]  prune with these named credentials (one per target, or one
+--                    for all) instead of credentials=: keys that may delete, when those that
+--                    write may not
 --   On a target with object lock (s3://...?object_lock=compliance) each set is locked until
 --   the date this retention keeps it at the earliest: give daily=/weekly=/... (keep= alone
 --   gives no date) or the target's lock_days=.
@@ -71,6 +74,7 @@ local a = script.args {
   weekly = { type = "number", help = "weekly sets to keep" },
   monthly = { type = "number", help = "monthly sets to keep" },
   yearly = { type = "number", help = "yearly sets to keep" },
+  prune_credentials = { type = "list", help = "named credentials for pruning, one per target (or one for all)" },
   prune = { type = "boolean", default = true, help = "prune after each backup (false: an append-only target, pruned from another host)" },
   dry_run = { type = "boolean", default = false, help = "retention preview: back nothing up, remove nothing" },
 }
@@ -88,6 +92,7 @@ end
 
 -- Arguments
 local targets, creds = a.to, a.credentials or {}
+local prune_creds = a.prune_credentials or {}
 local names, excludes = a.name or {}, a.exclude or {}
 local policy = {}
 for _, k in ipairs({ "daily", "weekly", "monthly", "yearly" }) do
@@ -194,7 +199,7 @@ for _, v in ipairs(selected) do
       end
       if not a.prune then return end
       local p = backup.prune { at = to, vm = v.name, keep = keep, policy = next(policy) and policy or nil,
-        dry_run = preview, credentials = cred }
+        dry_run = preview, credentials = prune_creds[i] or prune_creds[1] or cred }
       for _, r in ipairs(p.removed) do
         log.info(p.dry_run and "retention: would remove" or "retention: removed", { vm = v.name, set = r.id, reason = r.reason })
       end

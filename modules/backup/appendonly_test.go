@@ -1,12 +1,8 @@
 package backup_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/harness/testservers"
@@ -14,24 +10,6 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 )
-
-// appendOnlyPolicy is docs/security.md's bucket policy for the backup
-// host's account: it may write, read, list and lock, and delete nothing
-// but its lock files (which hold no backup data).
-const appendOnlyPolicy = `{
-  "Version": "2012-10-17",
-  "Statement": [
-    {"Sid": "BackupWrites", "Effect": "Allow", "Principal": {"AWS": ["BACKUP"]},
-     "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectRetention", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-     "Resource": ["arn:aws:s3:::BUCKET/backups/*"]},
-    {"Sid": "BackupLists", "Effect": "Allow", "Principal": {"AWS": ["BACKUP"]},
-     "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:ListBucketMultipartUploads"],
-     "Resource": ["arn:aws:s3:::BUCKET"]},
-    {"Sid": "BackupRemovesItsLockOnly", "Effect": "Allow", "Principal": {"AWS": ["BACKUP"]},
-     "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
-     "Resource": ["arn:aws:s3:::BUCKET/backups/*/.vmlua-lock", "arn:aws:s3:::BUCKET/backups/*/.vmlua-lock.break"]}
-  ]
-}`
 
 // The backup host's credentials cannot delete a backup: with the
 // append-only policy, backup (twice: the lock is released and taken
@@ -42,12 +20,8 @@ func TestAnAppendOnlyTargetTakesBackupsAndOnlyOtherCredentialsPrune(t *testing.T
 	srv := testservers.VersityGW(t)
 	bucket := srv.Bucket(t, true)
 	access, secret := srv.User(t)
-	srv.Policy(t, bucket, strings.NewReplacer("BUCKET", bucket, "BACKUP", access).Replace(appendOnlyPolicy))
-	// the operator makes the prefix's folder with the admin credentials
-	// (versitygw's policies do not match "backups/" with "backups/*")
-	if _, err := srv.Client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("backups/"), Body: strings.NewReader("")}); err != nil {
-		t.Fatal(err)
-	}
+	srv.Policy(t, bucket, testservers.AppendOnlyPolicy(bucket, "backups", access))
+	srv.Folder(t, bucket, "backups") // the operator makes the prefix's folder with the owner's keys
 	url, grant := s3URL(srv, bucket, "backups", "")
 	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 4 << 20})
 	err, recs := e.Run(t, `

@@ -52,5 +52,6 @@ const notes = "### Setting up an S3 target\n\n" +
 	"Create the prefix's folder once with the owner's credentials (or open the URL with them once): on some stores `vmlua/*` does not cover the `vmlua/` marker itself. " +
 	"With it, backups, `backup.verify` and `backup.restore` work as usual; a failed backup's partial set cannot be removed and is listed as incomplete; " +
 	"`progress.json` stays in each set. A prune with these credentials is refused by the store, and says so: prune from another host, with credentials that may delete " +
-	"(`vmlua prune --credentials s3-admin s3://acme-backups/vmlua --gfs daily=7,weekly=4`), which also removes the incomplete sets and the leftover `progress.json`. " +
+	"(`vmlua prune --credentials s3-admin s3://acme-backups/vmlua --gfs daily=7,weekly=4`), which also removes the incomplete sets and the leftover `progress.json`; " +
+	"`scripts/nightly.lua` takes `prune=false` for the backup host, and `prune_credentials=` where one host holds both keys. " +
 	"The test `TestAnAppendOnlyTargetTakesBackupsAndOnlyOtherCredentialsPrune` runs this policy against a real S3 server."

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +107,35 @@ func (s *S3Server) Policy(t testing.TB, bucket, policy string) {
 	t.Helper()
 	if _, err := s.Client.PutBucketPolicy(context.Background(), &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(policy)}); err != nil {
 		t.Fatalf("testservers: put the policy of %s: %v\n%s", bucket, err, policy)
+	}
+}
+
+// AppendOnlyPolicy is the bucket policy of docs/transports.md (s3) for a
+// backup account under prefix: it may write, read, list and lock, and
+// delete nothing but its lock files (which hold no backup data). Create
+// the prefix's folder with the owner's keys first: versitygw does not
+// match "prefix/" with "prefix/*".
+func AppendOnlyPolicy(bucket, prefix, account string) string {
+	return strings.NewReplacer("BUCKET", bucket, "PREFIX", prefix, "BACKUP", account).Replace(`{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "BackupWrites", "Effect": "Allow", "Principal": {"AWS": ["BACKUP"]},
+     "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectRetention", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+     "Resource": ["arn:aws:s3:::BUCKET/PREFIX/*"]},
+    {"Sid": "BackupLists", "Effect": "Allow", "Principal": {"AWS": ["BACKUP"]},
+     "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:ListBucketMultipartUploads"],
+     "Resource": ["arn:aws:s3:::BUCKET"]},
+    {"Sid": "BackupRemovesItsLockOnly", "Effect": "Allow", "Principal": {"AWS": ["BACKUP"]},
+     "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+     "Resource": ["arn:aws:s3:::BUCKET/PREFIX/*/.vmlua-lock", "arn:aws:s3:::BUCKET/PREFIX/*/.vmlua-lock.break"]}
+  ]
+}`)
+}
+
+// Folder makes the folder marker "prefix/" in bucket with the owner's keys.
+func (s *S3Server) Folder(t testing.TB, bucket, prefix string) {
+	t.Helper()
+	if _, err := s.Client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(prefix + "/"), Body: strings.NewReader("")}); err != nil {
+		t.Fatalf("testservers: make the folder %s/%s: %v", bucket, prefix, err)
 	}
 }
