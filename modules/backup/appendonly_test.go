@@ -58,3 +58,34 @@ func TestAnAppendOnlyTargetTakesBackupsAndOnlyOtherCredentialsPrune(t *testing.T
 		}
 	}
 }
+
+// An SFTP account without delete rights (sftp-server -P remove,rmdir):
+// backups night after night work (the lock, which cannot be removed, is
+// renamed aside, which frees its name), as do verify and restore; a
+// prune with that account is refused, and says to prune with others.
+func TestAnSFTPAccountWithoutDeleteRightsTakesBackupsNightAfterNight(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	srv := testservers.SSHDWith(t, testservers.SSHDOptions{SFTPFlags: "-P remove,rmdir"})
+	url := srv.URL("sftp", srv.DataDir)
+	e := simtest.Start(t, vsim.Options{WriteRate: 50, VMs: 1, DiskSize: 4 << 20})
+	err, recs := e.Run(t, `
+		local vm, backup, transport = require "vm", require "backup", require "transport"
+		local t = transport.open(arg.target, { credentials = "target" })
+		local v = vm.open("name:DB01")
+		local first = v:backup{ to = t }
+		local second = v:backup{ to = t, mode = "full" }
+		local third = v:backup{ to = t, mode = "incremental" }
+		assert(backup.verify{ at = t, set = third.id }.ok, "verify")
+		backup.restore{ from = t, set = third.id, datastore = "LocalDS_1", name = "DB01-copy" }
+		local ok, err = pcall(backup.prune, { at = t, vm = "DB01", keep = 1 })
+		assert(not ok and err.message:find("vmlua prune %-%-credentials"), "prune: " .. tostring(err and err.message))
+		assert(#backup.list{ at = t, vm = "DB01" } == 3, "a set went missing")
+	`, simtest.RunOptions{Args: []string{"target=" + url},
+		Mod: withCredentials(t, url, transports.Credentials{Name: "target", KeyFile: srv.ClientKeyFile, KnownHosts: srv.KnownHostsFile})})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	if strings.Contains(recs.String(), "cannot remove the backup lock") {
+		t.Errorf("a lock was left behind:\n%s", recs)
+	}
+}
