@@ -213,6 +213,8 @@ func (t *Transport) Rename(ctx context.Context, from, to string) error {
 			return transports.Permanent(fmt.Errorf("rename %s to %s: the upload was started for %s (S3 cannot rename: an upload is published under the name it was started for)", cf, ct, s.final))
 		}
 		if err := s.publish(ctx); err != nil {
+			// (a failed completion aborted the upload: it stays listed
+			// until Remove, and a retried Rename says why it cannot)
 			return fmt.Errorf("rename %s to %s: %w", cf, ct, err)
 		}
 		t.mu.Lock()

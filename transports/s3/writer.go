@@ -105,6 +105,9 @@ type writer struct {
 	sums     map[int32]partSum
 	err      error
 	closed   bool
+	// discarded: the upload was aborted; it can never be published
+	discarded  bool
+	failedWith error // why the publication failed, for a retried one
 }
 
 type partSum struct {
@@ -358,6 +361,9 @@ func (w *writer) finish() error {
 // order, each with its checksum, which the server checks again), or the
 // small body put with its checksum.
 func (w *writer) publish(ctx context.Context) error {
+	if w.discarded {
+		return transports.Permanent(fmt.Errorf("publish %s: the upload was aborted after an earlier failure: %w", w.path, w.failedWith))
+	}
 	if w.uploadID == "" {
 		body := w.cur
 		in := &s3.PutObjectInput{Bucket: aws.String(w.t.cfg.Bucket), Key: aws.String(w.key), ContentLength: aws.Int64(int64(len(body)))}
@@ -370,6 +376,9 @@ func (w *writer) publish(ctx context.Context) error {
 		if w.cur != nil {
 			w.release(int64(cap(w.cur)))
 			w.cur = nil
+		}
+		if err != nil { // the bytes are gone: a retried publish must not put nothing
+			w.failedWith, w.discarded = err, true
 		}
 		return err
 	}
@@ -391,6 +400,7 @@ func (w *writer) publish(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
+		w.failedWith = err
 		w.discard(ctx)
 		return err
 	}
@@ -409,6 +419,7 @@ func sortParts(p []types.CompletedPart) {
 // discard aborts the multipart upload (the server drops its parts) and
 // frees the buffers.
 func (w *writer) discard(ctx context.Context) error {
+	w.discarded = true
 	if w.cur != nil {
 		w.release(int64(cap(w.cur)))
 		w.cur = nil
