@@ -237,16 +237,33 @@ function Task:wait() end
 ---VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.
 ---
 ---The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.
+---
+---**Selecting VMs.** `vm.find`, `vm.open`, `vmlua run --each`, `vm_info.lua` and the scripts' `vms=` take a specifier: a `.vmx` datastore path (`[LocalDS_0] DB01/DB01.vmx`, as VmPerl's `connect`) or `KIND:VALUE` terms (vcbVmName's, and where the VM sits):
+---
+---| term | selects the VMs |
+---|---|---|
+---| `name:GLOB` | whose name matches (`*`, `?`, `[...]`) |
+---| `uuid:UUID`, `ipaddr:IP-OR-DNS`, `moref:vm-N` | with that BIOS UUID, guest IP address or host name, managed object id |
+---| `powerstate:on\|off\|suspended` | in that power state |
+---| `folder:PATH` | in the VM folder and every folder below it: an inventory path (`/DC0/vm/prod`) or a path below each datacenter's VM folder (`prod/web`) |
+---| `cluster:NAME` | registered on a host of the cluster |
+---| `host:NAME` | registered on the host |
+---| `pool:PATH` | in the resource pool and every pool below it: an inventory path (`/DC0/host/DC0_C0/Resources/prod`) or a path below each cluster's (host's) root pool (`prod`) |
+---| `datastore:NAME` | with a file on the datastore |
+---| `tag:NAME`, `tag:CATEGORY:NAME` | carrying the vSphere tag (vCenter's tagging service; ESXi has none) |
+---| `any:`, `none:` | every VM, no VM |
+---
+---Values are globs, and a value may list several with commas (any of them): `name:DB01,WEB01`, `tag:Backup:gold,Backup:silver`. Terms separated by spaces must all match: `folder:/DC0/vm/prod powerstate:on`. A comma before another term starts an alternative: `folder:prod powerstate:on, tag:Backup:gold` is the running VMs of prod, and every VM tagged gold. Double quotes keep spaces, commas and colons in a value (`name:"Backup Server: Primary"`); a name with a plain space needs none (`name:My VM`). A kind that does not exist, or a folder, cluster, host, pool, datastore or tag that does not, is an `invalid_argument` error naming what exists and the nearest ("did you mean"): a typo must not look like an empty folder. Templates are never selected.
 ---@class vmlua.vm
 local M_vm = {}
 
 ---Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.
----@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:
+---@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or a specifier naming one VM: name: (no wildcards), uuid:, ipaddr:, moref:, possibly with other terms (name:DB01 folder:prod)
 ---@return VM|nil
 function M_vm.open(spec) end
 
----Returns the list of VMs matching the specifier, sorted by name (possibly empty).
----@param spec string name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier
+---Returns the list of VMs matching the specifier, sorted by name (possibly empty). A folder, cluster, host, pool, datastore or tag the specifier names that does not exist raises invalid_argument.
+---@param spec string a specifier (Selecting VMs, above): name:GLOB, powerstate:, folder:, cluster:, host:, pool:, datastore:, tag:, any:, none:, ..., combined with spaces (AND) and commas (OR)
 ---@return VM[]
 function M_vm.find(spec) end
 
@@ -261,6 +278,14 @@ function M_vm.find(spec) end
 ---@param options? vmlua.vm.register.options where the VM goes (default: the datacenter's VM folder and default pool, a host vSphere chooses)
 ---@return VM|nil
 function M_vm.register(vmx, options) end
+
+---Returns every VM folder (vcbUtil -c vmfolders) as a list sorted by path of {path=, name=, datacenter=, vms=}: path is the inventory path that folder: and vm.register{folder=} take, vms the number of VMs in it and below it.
+---@return table
+function M_vm.folders() end
+
+---Returns every resource pool (vcbUtil -c resourcepools) as a list sorted by path of {path=, name=, owner=, vms=}: path is the inventory path that pool: and vm.register{pool=} take, owner the cluster or host whose root pool it is or is below, vms the number of VMs in it and below it.
+---@return table
+function M_vm.pools() end
 
 ---Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).
 ---@return string[]
@@ -548,4 +573,33 @@ local M_transport = {}
 ---@param options? vmlua.transport.open.options credentials and the scheme's own options (docs/transports.md)
 ---@return Transport
 function M_transport.open(url, options) end
+
+-- module notify ------------------------------------------------------
+
+---A run's summary by mail (SMTP with STARTTLS) and to webhooks (a JSON POST), to the destinations the operator configured in [notify].
+---
+---The destinations come from the config file's `[notify]` section (docs/config.md), never from the script: `[notify.mail]` (SMTP with STARTTLS and AUTH, the certificate verified) and `[notify.webhook.NAME]` (an HTTP POST of the summary as JSON: `{subject, status, text, details, host, time, vmlua}`). A script may add a webhook URL of its own only when the operator granted it (`--allow`). A delivery that fails is logged as a WARN and returned with ok=false; it never raises, so the run's exit status stays the one its work earned. Webhook URLs (which often carry a token), tokens and the SMTP password are never written: not in a log line, an error or a message; a webhook is shown by its name and `scheme://host/…`, and the message's text is masked as log lines are (URL passwords, fields named like credentials). With no `[notify]` configured nothing is sent. In a dry run nothing is sent either: the log says what would be.
+---@class vmlua.notify
+local M_notify = {}
+
+---Returns true when the operator configured a destination (mail or a webhook) in [notify].
+---@return boolean
+function M_notify.configured() end
+
+---@class vmlua.notify.send.message
+---@field subject? string one line: the mail's subject (required)
+---@field status? string how the run went: "ok", "partial", "failed", "nothing_selected", ... (default "ok")
+---@field text? string the body: the summary as the script printed it
+---@field details? any any value JSON can hold (a list of per-VM rows, totals): the webhook's details, and indented JSON in the mail
+
+---@class vmlua.notify.send.options
+---@field when? "always"|"failure"|"never" "failure" sends only a status other than "ok" (failed, partial, nothing_selected); "never" sends nothing (default "always")
+---@field webhook? string also POST to this http(s) URL, which the operator must have granted (--allow); else not_granted
+---@field credentials? string named credentials for webhook=: the password is sent as a bearer token (with user: basic auth)
+
+---Sends the summary to every configured destination (and webhook=) and returns {sent=, failed=, results={{to=, ok=, error=}, ...}}, with skipped= saying why when nothing was sent ("when", "not configured", "dry run"). Each destination is tried once, bounded by a timeout (30 s); a failure is a WARN and ok=false, never an error. Raises invalid_argument for a malformed message or option and not_granted for a webhook= URL the operator did not grant.
+---@param message vmlua.notify.send.message the summary
+---@param options? vmlua.notify.send.options when and where
+---@return table
+function M_notify.send(message, options) end
 

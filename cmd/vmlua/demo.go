@@ -31,9 +31,10 @@ func init() { register(func() verb { return &demoVerb{} }) }
 // cannot be frozen) and a few single-disk VMs, all running and writing.
 func demoInventory(size int64) []vsim.VMSpec {
 	return []vsim.VMSpec{
-		{Name: "DB01", ChangeTracking: true, Disks: []vsim.DiskSpec{
+		{Name: "DB01", ChangeTracking: true, Tags: []string{"Backup:gold", "Env:prod"}, Disks: []vsim.DiskSpec{
 			{Size: size, Datastore: "LocalDS_0"}, {Size: size, Datastore: "LocalDS_1"}, {Size: size / 4, Datastore: "LocalDS_0", Mode: "independent_persistent"}}},
-		{Name: "WEB01"}, {Name: "WEB02"}, {Name: "APP01", Disks: []vsim.DiskSpec{{Size: size}, {Size: size / 2}}},
+		{Name: "WEB01", Tags: []string{"Backup:silver", "Env:prod"}}, {Name: "WEB02", Tags: []string{"Backup:silver", "Env:prod"}},
+		{Name: "APP01", Tags: []string{"Backup:silver", "Env:test"}, Disks: []vsim.DiskSpec{{Size: size}, {Size: size / 2}}},
 	}
 }
 

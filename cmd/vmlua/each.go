@@ -34,7 +34,7 @@ type fleetFlags struct {
 }
 
 func (f *fleetFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, ...); the VM reaches the script as vm=moref:vm-42 and vm_name=; only a script whose script.args declares vm = { each = true } is run (others are refused before anything runs, exit 2), and each line it prints starts with its VM's name")
+	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, folder:/DC0/vm/prod, tag:Backup:gold, ...; terms separated by spaces must all match: quote the whole specifier); the VM reaches the script as vm=moref:vm-42 and vm_name=; only a script whose script.args declares vm = { each = true } is run (others are refused before anything runs, exit 2), and each line it prints starts with its VM's name")
 	fs.IntVar(&f.jobs, "jobs", 4, "with --each: scripts running at once")
 	fs.IntVar(&f.perHost, "per-host", 0, "with --each: at most this many VMs of one ESX host at once (the book: 2-4); 0 = no limit")
 	fs.IntVar(&f.perDatastore, "per-datastore", 0, "with --each: at most this many VMs using one datastore at once; 0 = no limit")

@@ -21,6 +21,7 @@ import (
 	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
+	"github.com/vmlua/vmlua/modules/notify"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -129,6 +130,11 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 			return runtime.Options{}, &exitError{exitConfig, err}
 		}
 	}
+	nt, err := cfg.NotifyTargets(creds)
+	if err != nil {
+		return runtime.Options{}, &exitError{exitConfig, err}
+	}
+	notify.Configure(&opts, notifyConfig(nt))
 	return opts, nil
 }
 
@@ -400,4 +406,16 @@ func errStatus(err error) int {
 		return exitConfig
 	}
 	return exitFailure
+}
+
+// notifyConfig hands the config's resolved [notify] to the notify module.
+func notifyConfig(nt config.NotifyTargets) notify.Config {
+	c := notify.Config{Timeout: nt.Timeout}
+	if m := nt.Mail; m != nil {
+		c.Mail = &notify.Mail{Server: m.Server, From: m.From, To: m.To, User: m.User, Password: m.Password, Implicit: m.Implicit, RootCAs: m.RootCAs}
+	}
+	for _, w := range nt.Webhooks {
+		c.Webhooks = append(c.Webhooks, notify.Webhook{Name: w.Name, URL: w.URL, User: w.User, Token: w.Token, Header: w.Header, RootCAs: w.RootCAs})
+	}
+	return c
 }
