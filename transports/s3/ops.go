@@ -110,6 +110,9 @@ func (t *Transport) List(ctx context.Context, p string) ([]transports.FileInfo, 
 		pfx += "/"
 	}
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(t.cfg.Bucket), Prefix: aws.String(pfx), Delimiter: aws.String("/")}
+	if t.listPage > 0 {
+		in.MaxKeys = aws.Int32(t.listPage)
+	}
 	var out []transports.FileInfo
 	found := c == ""
 	pg := s3.NewListObjectsV2Paginator(t.c, in)
