@@ -31,6 +31,15 @@
 -- Retention, after a successful backup only (default keep=7):
 --   keep=N           the last N sets per VM and target
 --   daily=N weekly=N monthly=N yearly=N   grandfather-father-son instead of (or with) keep=
+--   prune=false      back up and verify, remove nothing: for an append-only target (S3 with an
+--                    account that may not delete), pruned from another host with other
+--                    credentials (vmlua prune --credentials NAME TARGET --gfs ...)
+--   prune_credentials=N[,N...]  prune with these named credentials (one per target, or one
+--                    for all) instead of credentials=: keys that may delete, when those that
+--                    write may not
+--   On a target with object lock (s3://...?object_lock=compliance) each set is locked until
+--   the date this retention keeps it at the earliest: give daily=/weekly=/... (keep= alone
+--   gives no date) or the target's lock_days=.
 --   dry_run=true     a retention preview: back nothing up, write and remove nothing, and list
 --                    the sets the retention would remove today (vmlua run --dry-run walks the
 --                    whole run instead, backups included, and changes nothing either)
@@ -71,6 +80,8 @@ local a = script.args {
   weekly = { type = "number", help = "weekly sets to keep" },
   monthly = { type = "number", help = "monthly sets to keep" },
   yearly = { type = "number", help = "yearly sets to keep" },
+  prune_credentials = { type = "list", help = "named credentials for pruning, one per target (or one for all)" },
+  prune = { type = "boolean", default = true, help = "prune after each backup (false: an append-only target, pruned from another host)" },
   dry_run = { type = "boolean", default = false, help = "retention preview: back nothing up, remove nothing" },
   notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
 }
@@ -88,6 +99,7 @@ end
 
 -- Arguments
 local targets, creds = a.to, a.credentials or {}
+local prune_creds = a.prune_credentials or {}
 local names, excludes = a.name or {}, a.exclude or {}
 local policy = {}
 for _, k in ipairs({ "daily", "weekly", "monthly", "yearly" }) do
@@ -188,7 +200,9 @@ for _, v in ipairs(selected) do
       if preview then
         row.result = "preview"
       else
-        local o = { to = to, credentials = cred }
+        -- the retention goes with the set too: a target with object lock
+        -- locks it until the date the retention keeps it
+        local o = { to = to, credentials = cred, keep = keep, policy = next(policy) and policy or nil }
         for k, x in pairs(options) do o[k] = x end
         local set = v:backup(o)
         row.set, row.mode = set.id, set.mode or "full"
@@ -215,8 +229,9 @@ for _, v in ipairs(selected) do
           end
         end
       end
+      if not a.prune then return end
       local p = backup.prune { at = to, vm = v.name, keep = keep, policy = next(policy) and policy or nil,
-        dry_run = preview, credentials = cred }
+        dry_run = preview, credentials = prune_creds[i] or prune_creds[1] or cred }
       for _, r in ipairs(p.removed) do
         log.info(p.dry_run and "retention: would remove" or "retention: removed", { vm = v.name, set = r.id, reason = r.reason })
       end

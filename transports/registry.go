@@ -66,7 +66,10 @@ type Scheme struct {
 	// guarantees about it, for docs/transports.md.
 	Exclusive string
 	Options   []Option
-	Open      func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+	// Notes, when set, is Markdown prose for docs/transports.md after the
+	// options table: how to set a target of this kind up.
+	Notes string
+	Open  func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
 	// ParseURL, when set, parses the scheme's URLs instead of url.Parse
 	// (for forms url.Parse refuses, such as vmfs://[datastore] path).
 	ParseURL func(raw string) (*url.URL, error)
