@@ -67,8 +67,8 @@ func TestEveryExampleRunsAsWritten(t *testing.T) {
 	smbURL := fmt.Sprintf("smb://%s@%s/%s/VMBackups", smbd.User, smbd.Addr(), smbd.Share)
 	ftpsURL := ftpd.URL() + "vm"
 	nfsURL := fmt.Sprintf("nfs://%s:%d%s/vm?mountport=%d", nfsd.Host, nfsd.Port, nfsd.Export, nfsd.MountPort)
-	s3Grant := "s3://" + lockBucket + "/vmlua"
-	s3URL := s3Grant + "?endpoint=" + s3d.Endpoint + "&object_lock=compliance"
+	s3Grant := "s3://" + lockBucket + "/vmlua?endpoint=" + s3d.Endpoint
+	s3URL := s3Grant + "&object_lock=compliance"
 
 	s := simtest.Site{
 		Endpoint: env.Endpoint,

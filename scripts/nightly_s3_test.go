@@ -18,8 +18,8 @@ func TestNightlyToS3WithObjectLock(t *testing.T) {
 	env := simtest.Start(t, vsim.Options{DiskSize: 4 << 20})
 	srv := testservers.VersityGW(t)
 	bucket := srv.Bucket(t, true)
-	grant := "s3://" + bucket + "/vmlua"
-	url := grant + "?endpoint=" + srv.Endpoint + "&object_lock=compliance"
+	grant := "s3://" + bucket + "/vmlua?endpoint=" + srv.Endpoint
+	url := grant + "&object_lock=compliance"
 	site := simtest.Site{Endpoint: env.Endpoint, Allow: []string{grant},
 		Creds: map[string]transports.Credentials{"s3-backup": {Name: "s3-backup", User: srv.AccessKey, Password: srv.SecretKey}}}
 
@@ -55,8 +55,8 @@ func TestNightlyPrunesAnAppendOnlyTargetWithItsPruneCredentials(t *testing.T) {
 	access, secret := srv.User(t)
 	srv.Folder(t, bucket, "vmlua")
 	srv.Policy(t, bucket, testservers.AppendOnlyPolicy(bucket, "vmlua", access))
-	grant := "s3://" + bucket + "/vmlua"
-	url := grant + "?endpoint=" + srv.Endpoint
+	grant := "s3://" + bucket + "/vmlua?endpoint=" + srv.Endpoint
+	url := grant
 	site := simtest.Site{Endpoint: env.Endpoint, Allow: []string{grant}, Creds: map[string]transports.Credentials{
 		"s3-backup": {Name: "s3-backup", User: access, Password: secret},
 		"s3-admin":  {Name: "s3-admin", User: srv.AccessKey, Password: srv.SecretKey},

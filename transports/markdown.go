@@ -48,7 +48,11 @@ func Markdown(w io.Writer) error {
 			fmt.Fprintln(b, "| option | default | meaning |")
 			fmt.Fprintln(b, "|---|---|---|")
 			for _, o := range s.Options {
-				fmt.Fprintf(b, "| `%s` | %s | %s |\n", o.Name, code(o.Default), cell(o.Help))
+				help := o.Help
+				if o.Origin {
+					help += " (part of what a grant covers: a script may set it only to the value in the granted URL)"
+				}
+				fmt.Fprintf(b, "| `%s` | %s | %s |\n", o.Name, code(o.Default), cell(help))
 			}
 			fmt.Fprintln(b)
 		}

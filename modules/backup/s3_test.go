@@ -17,10 +17,10 @@ import (
 )
 
 // s3URL is a URL of bucket on srv with the endpoint in its query, and the
-// grant that covers it.
+// grant that covers it (a grant names the store: endpoint= is part of it).
 func s3URL(srv *testservers.S3Server, bucket, prefix, query string) (url, grant string) {
-	grant = fmt.Sprintf("s3://%s/%s", bucket, prefix)
-	url = fmt.Sprintf("%s?endpoint=%s&region=us-east-1", grant, srv.Endpoint)
+	grant = fmt.Sprintf("s3://%s/%s?endpoint=%s", bucket, prefix, srv.Endpoint)
+	url = fmt.Sprintf("s3://%s/%s?endpoint=%s&region=us-east-1", bucket, prefix, srv.Endpoint)
 	if query != "" {
 		url += "&" + query
 	}

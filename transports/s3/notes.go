@@ -15,7 +15,7 @@ const notes = "### Setting up an S3 target\n\n" +
 	"s3://acme-backups/vmlua?endpoint=https://s3.eu-central-1.wasabisys.com&region=eu-central-1\n" +
 	"s3://acme-backups/vmlua?region=eu-central-1&object_lock=compliance    # immutable sets\n" +
 	"```\n\n" +
-	"The grant names the bucket and prefix (`--allow s3://acme-backups/vmlua`); the endpoint is an option, which a script can set: see docs/security.md's known limits.\n\n" +
+	"The grant names the bucket, the prefix and the store (`--allow 's3://backups/vmlua?endpoint=https://s3.lan:9000'`): endpoint= and profile= are part of what a grant covers, so a script can set them only to the granted values (docs/security.md).\n\n" +
 	"A process killed in the middle of an upload cannot abort it: its parts stay on the server, invisible and billed. " +
 	"The next opening of the URL aborts the uploads below it that were started more than `stale_uploads=` ago (24h, twice a run's default timeout), " +
 	"if its account may list and abort them; give the bucket a lifecycle rule as well (AWS: `AbortIncompleteMultipartUpload` with `DaysAfterInitiation: 1`; other stores have their own equivalent rule). " +

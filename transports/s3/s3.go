@@ -55,9 +55,9 @@ func init() {
 			"AWS S3 has it since August 2024, and Versity's gateway (the tests check it, with 16 runs racing); other stores added it later or not at all, and one that ignores the header would let two runs both take a VM's lock: check that yours answers 412 to a second PUT with If-None-Match: * before relying on the lock.",
 		Options: []transports.Option{
 			{Name: "region", Default: defaultRegion, Help: "the bucket's region (AWS_REGION and the profile's region when not given)"},
-			{Name: "endpoint", Default: "", Help: "the S3 endpoint URL of a store other than AWS, e.g. https://s3.example.net:9000"},
+			{Name: "endpoint", Default: "", Help: "the S3 endpoint URL of a store other than AWS, e.g. https://s3.example.net:9000", Origin: true},
 			{Name: "path_style", Default: "true with endpoint=", Help: "address the bucket in the path (https://host/bucket/key) rather than the host name; most stores but AWS need it"},
-			{Name: "profile", Default: "", Help: "the AWS shared-config profile to take credentials and region from, when no credential is named"},
+			{Name: "profile", Default: "", Help: "the AWS shared-config profile to take credentials and region from, when no credential is named", Origin: true},
 			{Name: "part_size", Default: "8MiB", Help: "the size of the first 1000 parts of an upload (at least 5MiB)"},
 			{Name: "memory", Default: "48MiB", Help: "the most part buffers one upload holds; parts are sent concurrently within it, and it caps the part size at memory/2"},
 			{Name: "concurrency", Default: "number of cores", Help: "parts of one upload in flight at once"},
