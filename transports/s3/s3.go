@@ -99,7 +99,7 @@ type Transport struct {
 	url       string
 	cfg       Config
 	c         *s3.Client
-	versioned bool // the bucket keeps versions: Remove deletes them all
+	versioned bool  // the bucket keeps versions: Remove deletes them all
 	listPage  int32 // keys per listing page; 0: the store's default (1000 on AWS)
 
 	mu      sync.Mutex
