@@ -69,9 +69,10 @@ local M_script = {}
 ---@field required? boolean a run without it fails (default false)
 ---@field help? string what it is, for the error that lists the arguments
 ---@field each? boolean on vm only: the script is written for vmlua run --each, which hands every run its VM as vm= (default false)
+---@field rest? boolean on the last argument of the positional list only: it takes every positional argument left, joined by spaces (a list: one item each), as a specifier's terms (default false)
 
----Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type (number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), or its default, or nil; positional arguments are at [1..n]. An undeclared key ends the script at once with exit status 2 (usage), naming the closest declared one ("unknown argument kepe (did you mean keep?)"), as do a missing required argument and a value of the wrong type (a mistake in the spec itself is a script error, exit 1). Keys the host adds itself (vm and vm_name with --each, allow_empty with --allow-empty) are accepted without a declaration. each=true is allowed on vm only: it says the script works on the one VM vm= names, so vmlua run --each may run it once per VM.
----@param spec vmlua.script.args.spec one entry per key=value argument: name = {type=, default=, required=, help=}; vm = {each=true, ...} marks a script written for vmlua run --each
+---Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type (number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), or its default, or nil. Positional arguments fill, in order, the arguments the spec lists by name in its list part ({ "vm", vm = {...} }: `hot_backup.lua name:DB01` sets a.vm) that were not given as key=value, and stay at [1..n] too; the last of them may take every one left with rest = true (joined by spaces, as a specifier's terms: `vm_info.lua folder:prod powerstate:on`); a positional argument with no place (every script that lists none takes none) ends the script with exit status 2, naming the key=value argument it probably meant ("backup_all.lua takes no positional argument (got name:DB01): did you mean vms=name:DB01?"): ignored, it would have backed up every VM. An undeclared key ends the script at once with exit status 2 (usage), naming the closest declared one ("unknown argument kepe (did you mean keep?)"), as do a missing required argument and a value of the wrong type (a mistake in the spec itself is a script error, exit 1). Keys the host adds itself (vm and vm_name with --each, allow_empty with --allow-empty) are accepted without a declaration. each=true is allowed on vm only: it says the script works on the one VM vm= names, so vmlua run --each may run it once per VM.
+---@param spec vmlua.script.args.spec one entry per key=value argument: name = {type=, default=, required=, help=}; vm = {each=true, ...} marks a script written for vmlua run --each; and, as its list part, the names of the arguments that may be given by position, in order: { "vm", "disk", vm = {...}, disk = {...} }
 ---@return table
 function M_script.args(spec) end
 
@@ -211,9 +212,18 @@ function VM:answer_question(question, choice) end
 ---@field mode? "full"|"incremental"|"auto" a full set, an incremental on the newest set, or auto (below) (default "full")
 ---@field chain_max? integer with mode="auto": the longest chain (a full and 6 incrementals) (default 7)
 ---@field break_lock? boolean take the VM folder's lock on the target even if another run holds it (default false)
+---@field keep? integer the retention the VM's sets are pruned with, for object lock (below): keep the last N sets
+---@field policy? vmlua.VM.backup.options.policy the retention the VM's sets are pruned with, for object lock (below), as backup.prune's policy=
 ---@field credentials? string named credentials from the config, for a URL
 
----Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. RDMs, and independent disks of a running VM, are skipped with a warning saying why, and make the set's status="partial" ("ok" when it holds every disk the script did not exclude); a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as "dry run: would ...", so a disk a real run could not export fails here too) and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). On failure the partial set is removed and no REDO log is left. mode="incremental" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), makes a full instead and says why in a warning and in full_reason=. mode="auto" is incremental but makes a full once the chain has chain_max sets. Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).
+---@class vmlua.VM.backup.options.policy
+---@field last? integer the last N sets
+---@field daily? integer the newest set of each of the last N days that have one
+---@field weekly? integer the newest set of each of the last N weeks that have one
+---@field monthly? integer the newest set of each of the last N months that have one
+---@field yearly? integer the newest set of each of the last N years that have one
+
+---Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. RDMs, and independent disks of a running VM, are skipped with a warning saying why, and make the set's status="partial" ("ok" when it holds every disk the script did not exclude); a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as "dry run: would ...", so a disk a real run could not export fails here too) and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). On failure the partial set is removed and no REDO log is left. mode="incremental" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), makes a full instead and says why in a warning and in full_reason=. mode="auto" is incremental but makes a full once the chain has chain_max sets. Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full). On a target with object lock (s3:// with object_lock=governance|compliance) the complete set's files, and those of every set of its chain, are locked until the date its retention keeps it at the earliest (keep=/policy=, the same the sets are pruned with: policy={daily=7} locks a set of the 10th until the 17th, 00:00 UTC; keep=N alone gives no date, so give policy= or the target's lock_days=, else the backup is refused before it starts); neither the backup host nor anyone can delete or overwrite them before that date, and prune leaves them, saying until when (docs/security.md).
 ---@param options vmlua.VM.backup.options a table of options (below)
 ---@return table
 function VM:backup(options) end
@@ -237,16 +247,33 @@ function Task:wait() end
 ---VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.
 ---
 ---The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.
+---
+---**Selecting VMs.** `vm.find`, `vm.open`, `vmlua run --each`, `vm_info.lua` and the scripts' `vms=` take a specifier: a `.vmx` datastore path (`[LocalDS_0] DB01/DB01.vmx`, as VmPerl's `connect`) or `KIND:VALUE` terms (vcbVmName's, and where the VM sits):
+---
+---| term | selects the VMs |
+---|---|---|
+---| `name:GLOB` | whose name matches (`*`, `?`, `[...]`) |
+---| `uuid:UUID`, `ipaddr:IP-OR-DNS`, `moref:vm-N` | with that BIOS UUID, guest IP address or host name, managed object id |
+---| `powerstate:on\|off\|suspended` | in that power state |
+---| `folder:PATH` | in the VM folder and every folder below it: an inventory path (`/DC0/vm/prod`) or a path below each datacenter's VM folder (`prod/web`) |
+---| `cluster:NAME` | registered on a host of the cluster |
+---| `host:NAME` | registered on the host |
+---| `pool:PATH` | in the resource pool and every pool below it: an inventory path (`/DC0/host/DC0_C0/Resources/prod`) or a path below each cluster's (host's) root pool (`prod`) |
+---| `datastore:NAME` | with a file on the datastore |
+---| `tag:NAME`, `tag:CATEGORY:NAME` | carrying the vSphere tag (vCenter's tagging service; ESXi has none) |
+---| `any:`, `none:` | every VM, no VM |
+---
+---Values are globs, and a value may list several with commas (any of them): `name:DB01,WEB01`, `tag:Backup:gold,Backup:silver`. Terms separated by spaces must all match: `folder:/DC0/vm/prod powerstate:on`. A comma before another term starts an alternative: `folder:prod powerstate:on, tag:Backup:gold` is the running VMs of prod, and every VM tagged gold. Double quotes keep spaces, commas and colons in a value (`name:"Backup Server: Primary"`); a name with a plain space needs none (`name:My VM`). A kind that does not exist, or a folder, cluster, host, pool, datastore or tag that does not, is an `invalid_argument` error naming what exists and the nearest ("did you mean"): a typo must not look like an empty folder. Templates are never selected.
 ---@class vmlua.vm
 local M_vm = {}
 
 ---Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.
----@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:
+---@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or a specifier naming one VM: name: (no wildcards), uuid:, ipaddr:, moref:, possibly with other terms (name:DB01 folder:prod)
 ---@return VM|nil
 function M_vm.open(spec) end
 
----Returns the list of VMs matching the specifier, sorted by name (possibly empty).
----@param spec string name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier
+---Returns the list of VMs matching the specifier, sorted by name (possibly empty). A folder, cluster, host, pool, datastore or tag the specifier names that does not exist raises invalid_argument.
+---@param spec string a specifier (Selecting VMs, above): name:GLOB, powerstate:, folder:, cluster:, host:, pool:, datastore:, tag:, any:, none:, ..., combined with spaces (AND) and commas (OR)
 ---@return VM[]
 function M_vm.find(spec) end
 
@@ -261,6 +288,14 @@ function M_vm.find(spec) end
 ---@param options? vmlua.vm.register.options where the VM goes (default: the datacenter's VM folder and default pool, a host vSphere chooses)
 ---@return VM|nil
 function M_vm.register(vmx, options) end
+
+---Returns every VM folder (vcbUtil -c vmfolders) as a list sorted by path of {path=, name=, datacenter=, vms=}: path is the inventory path that folder: and vm.register{folder=} take, vms the number of VMs in it and below it.
+---@return table
+function M_vm.folders() end
+
+---Returns every resource pool (vcbUtil -c resourcepools) as a list sorted by path of {path=, name=, owner=, vms=}: path is the inventory path that pool: and vm.register{pool=} take, owner the cluster or host whose root pool it is or is below, vms the number of VMs in it and below it.
+---@return table
+function M_vm.pools() end
 
 ---Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).
 ---@return string[]
@@ -378,9 +413,10 @@ function M_backup.verify(options) end
 ---@field on_conflict? "abort"|"keep"|"overwrite" what to do when a VM of that name exists (default "abort")
 ---@field power_on? boolean power the restored VM on (default false)
 ---@field force? boolean restore an incomplete set (default false)
+---@field keep_failed? boolean when the restore fails once its files are in place (registering or powering on), keep the files (the VM is unregistered all the same) (default false)
 ---@field credentials? string named credentials from the config, for a URL
 
----Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. Before anything is written it refuses (invalid_argument) what backup.verify reports (a name that cannot be a VM's folder on a datastore: control characters, .., [ ], * ?, /, \, %, white space at either end, more than 80 characters; a bad disk id; a disk over 62 TiB) and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it (only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns the VM (nil in a dry run) and a table {set=, status= ("ok" or "partial"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.
+---Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. Before anything is written it refuses (invalid_argument) what backup.verify reports (a name that cannot be a VM's folder on a datastore: control characters, .., [ ], * ?, /, \, %, white space at either end, more than 80 characters; a bad disk id; a disk over 62 TiB) and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it (only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. The VM is registered on host= when it can run a VM (connected, not in maintenance mode nor standby, seeing the datastore), which is refused by name and reason otherwise, before anything is written; without host=, on the original host if it can, else on the first host of the resource pool's cluster that can (none: conflict, before anything is written). A restore that fails once its files are in place (registering, or power_on) undoes itself: the VM it registered is unregistered and the folder it wrote removed (kept with keep_failed=true), so that nothing of it is left and a re-run meets no conflict; the error says what was undone. vSphere faults are reported by their meaning and what to do, never by a type name. Returns the VM (nil in a dry run) and a table {set=, status= ("ok" or "partial"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.
 ---@param options vmlua.backup.restore.options a table of options (below)
 ---@return VM|nil
 ---@return table
@@ -635,7 +671,7 @@ function Transport:read(path) end
 ---Closes the handle; it is closed at the end of the run anyway.
 function Transport:close() end
 
----Backup targets by URL: file, ftp, ftps, nfs, sftp/scp, smb/cifs, vmfs.
+---Backup targets by URL: file, ftp, ftps, nfs, s3, sftp/scp, smb/cifs, vmfs.
 ---
 ---`transport.open(url [, {credentials=NAME, ...}])` returns a handle for a granted URL. Paths given to a handle are relative to the URL and cannot leave it. Uploads are atomic: a file appears under its name only when complete. Passwords come from the config's named credentials.
 ---@class vmlua.transport
@@ -650,4 +686,33 @@ local M_transport = {}
 ---@param options? vmlua.transport.open.options credentials and the scheme's own options (docs/transports.md)
 ---@return Transport
 function M_transport.open(url, options) end
+
+-- module notify ------------------------------------------------------
+
+---A run's summary by mail (SMTP with STARTTLS) and to webhooks (a JSON POST), to the destinations the operator configured in [notify].
+---
+---The destinations come from the config file's `[notify]` section (docs/config.md), never from the script: `[notify.mail]` (SMTP with STARTTLS and AUTH, the certificate verified) and `[notify.webhook.NAME]` (an HTTP POST of the summary as JSON: `{subject, status, text, details, host, time, vmlua}`). A script may add a webhook URL of its own only when the operator granted it (`--allow`). A delivery that fails is logged as a WARN and returned with ok=false; it never raises, so the run's exit status stays the one its work earned. Webhook URLs (which often carry a token), tokens and the SMTP password are never written: not in a log line, an error or a message; a webhook is shown by its name and `scheme://host/…`, and the message's text is masked as log lines are (URL passwords, fields named like credentials). With no `[notify]` configured nothing is sent. In a dry run nothing is sent either: the log says what would be.
+---@class vmlua.notify
+local M_notify = {}
+
+---Returns true when the operator configured a destination (mail or a webhook) in [notify].
+---@return boolean
+function M_notify.configured() end
+
+---@class vmlua.notify.send.message
+---@field subject? string one line: the mail's subject (required)
+---@field status? string how the run went: "ok", "partial", "failed", "nothing_selected", ... (default "ok")
+---@field text? string the body: the summary as the script printed it
+---@field details? any any value JSON can hold (a list of per-VM rows, totals): the webhook's details, and indented JSON in the mail
+
+---@class vmlua.notify.send.options
+---@field when? "always"|"failure"|"never" "failure" sends only a status other than "ok" (failed, partial, nothing_selected); "never" sends nothing (default "always")
+---@field webhook? string also POST to this http(s) URL, which the operator must have granted (--allow); else not_granted
+---@field credentials? string named credentials for webhook=: the password is sent as a bearer token (with user: basic auth)
+
+---Sends the summary to every configured destination (and webhook=) and returns {sent=, failed=, results={{to=, ok=, error=}, ...}}, with skipped= saying why when nothing was sent ("when", "not configured", "dry run"). Each destination is tried once, bounded by a timeout (30 s); a failure is a WARN and ok=false, never an error. Raises invalid_argument for a malformed message or option and not_granted for a webhook= URL the operator did not grant.
+---@param message vmlua.notify.send.message the summary
+---@param options? vmlua.notify.send.options when and where
+---@return table
+function M_notify.send(message, options) end
 

@@ -1,6 +1,7 @@
 package examples_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/vmlua/vmlua/internal/guestfs/guestfstest"
+
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -38,6 +42,8 @@ func TestEveryExampleRunsAsWritten(t *testing.T) {
 	smbd := testservers.SMBD(t, testservers.SMBDOptions{})
 	ftpd := testservers.VSFTPD(t, true)
 	nfsd := testservers.GoNFS(t)
+	s3d := testservers.VersityGW(t)
+	lockBucket := s3d.Bucket(t, true)
 
 	// A remote target's folder must exist, as on a real NAS.
 	for _, d := range []struct {
@@ -62,17 +68,20 @@ func TestEveryExampleRunsAsWritten(t *testing.T) {
 	smbURL := fmt.Sprintf("smb://%s@%s/%s/VMBackups", smbd.User, smbd.Addr(), smbd.Share)
 	ftpsURL := ftpd.URL() + "vm"
 	nfsURL := fmt.Sprintf("nfs://%s:%d%s/vm?mountport=%d", nfsd.Host, nfsd.Port, nfsd.Export, nfsd.MountPort)
+	s3Grant := "s3://" + lockBucket + "/vmlua?endpoint=" + s3d.Endpoint
+	s3URL := s3Grant + "&object_lock=compliance"
 
 	s := simtest.Site{
 		Endpoint: env.Endpoint,
 		Lib:      lib,
 		Allow: []string{"file://" + dir + "/", "vmfs://LocalDS_1/vmlua", sftpURL, smbURL, ftpsURL,
-			fmt.Sprintf("nfs://%s:%d%s/vm", nfsd.Host, nfsd.Port, nfsd.Export)},
+			fmt.Sprintf("nfs://%s:%d%s/vm", nfsd.Host, nfsd.Port, nfsd.Export), s3Grant},
 		Creds: map[string]transports.Credentials{
 			// host_key = "SHA256:..." in the config: the pinned key
 			"nas-sftp":  {Name: "nas-sftp", KeyFile: sshd.ClientKeyFile, HostKey: sshd.HostKeyFingerprint},
 			"winshare":  {Name: "winshare", User: smbd.User, Password: smbd.Password},
 			"ftpbackup": {Name: "ftpbackup", Password: ftpd.User.Password},
+			"s3-backup": {Name: "s3-backup", User: s3d.AccessKey, Password: s3d.SecretKey},
 		},
 	}
 
@@ -167,6 +176,34 @@ print("answered " .. r.answered)`)
 				}
 				if got := simtest.Glob(t, filepath.Join(runs[0], "*.vmdk")); len(got) < 2 {
 					t.Errorf("disks in %s: %v", runs[0], got)
+				}
+			}},
+		{name: "s3_object_lock backs up to S3 and every set is locked against deletion",
+			script: "s3_object_lock.lua", args: []string{"to=" + s3URL, "vms=name:VM2", "credentials=s3-backup"},
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "verified and locked") {
+					t.Errorf("printed %q", lines)
+				}
+				if n := s.Verified(t, s3URL, "s3-backup"); n["VM2"] != 1 {
+					t.Errorf("verified sets on S3 = %v", n)
+				}
+				// the server refuses to delete the set's disk (a locked version)
+				vs, err := s3d.Client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(lockBucket), Prefix: aws.String("vmlua/VM2/")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				disks := 0
+				for _, v := range vs.Versions {
+					if !strings.Contains(aws.ToString(v.Key), "-flat.vmdk") {
+						continue
+					}
+					disks++
+					if _, err := s3d.Client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(lockBucket), Key: v.Key, VersionId: v.VersionId}); err == nil {
+						t.Errorf("the server deleted %s of a locked set", aws.ToString(v.Key))
+					}
+				}
+				if disks == 0 {
+					t.Errorf("no disk image found under vmlua/VM2/ to check its lock")
 				}
 			}},
 		{name: "two_targets writes a set to each target",

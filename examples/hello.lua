@@ -2,7 +2,9 @@
 --   vmlua run examples/hello.lua name=world
 -- Arguments: a script declares the key=value ones it takes with script.args,
 -- so that a typo (nmae=world) fails with "did you mean name?" instead of
--- being ignored; positional ones are a[1], a[2], ...
+-- being ignored. It takes none by position unless its spec lists them
+-- ({ "name", name = {...} } would let "hello.lua world" set a.name): a
+-- positional argument it has no place for fails the same way.
 local log = require "log"
 local script = require "script"
 

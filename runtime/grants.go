@@ -26,6 +26,10 @@ type grant struct {
 // port and a clean, decoded path.
 type normURL struct {
 	scheme, user, host, port, path string
+	// origin is the scheme's Origin options set in the URL's query
+	// (transports.OriginOf: s3's endpoint= and profile=), compared like
+	// the host.
+	origin string
 }
 
 func normalize(raw string) (normURL, error) {
@@ -64,6 +68,7 @@ func normalize(raw string) (normURL, error) {
 	if u.User != nil {
 		n.user = u.User.Username()
 	}
+	n.origin = transports.OriginOf(scheme, u)
 	p := u.Path // already percent-decoded by url.Parse
 	if strings.Contains(p, "\\") {
 		return normURL{}, fmt.Errorf("URL %q: backslashes are not allowed in paths", shown)
@@ -149,7 +154,7 @@ func resolveLocal(p string) string {
 }
 
 func (p normURL) covers(n normURL) bool {
-	if p.scheme != n.scheme || p.host != n.host || p.port != n.port {
+	if p.scheme != n.scheme || p.host != n.host || p.port != n.port || p.origin != n.origin {
 		return false
 	}
 	if p.user != "" && p.user != n.user {

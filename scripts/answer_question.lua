@@ -20,11 +20,12 @@ local script = require "script"
 
 -- User variables
 local a = script.args {
+  "vm", -- VM may be given by position
   vm = { each = true, help = "the VM(s), instead of the positional argument (vmlua run --each sets it)" },
   watch = { type = "number", help = "keep watching for new questions this many seconds" },
   allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
 }
-local cfg = a[1] or a.vm or "any:"
+local cfg = a.vm or "any:"
 
 -- Which VMs: a .vmx path names one, as VmPerl's connect($cfg) did.
 if cfg:sub(1, 1) == "[" then

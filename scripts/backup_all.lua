@@ -16,6 +16,12 @@
 --   chain_max=N    with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
 --   credentials=N  named credentials from the config for DEST
 --   allow_empty=true  a specifier that matches no VM is fine (default: exit 6, nothing_selected)
+--   notify=WHEN    always, failure (default) or never: when to send the run's summary to the
+--                  destinations the operator configured in [notify] (none configured: nothing
+--                  is sent); with --each each VM's run is one run, and the default is never
+--
+-- vms= takes every specifier vm.find does, combined: folder:/DC0/vm/prod powerstate:on
+-- (AND), name:web-*,tag:Backup:gold (OR).
 --
 -- Before backing a VM up it commits the REDO logs a killed vmlua run left on
 -- it (vm.cleanup_orphans). A VM whose backup fails keeps all its older sets
@@ -26,6 +32,7 @@ local vm = require "vm"
 local backup = require "backup"
 local log = require "log"
 local script = require "script"
+local notify = require "notify"
 
 local a = script.args {
   to = { required = true, help = "a granted transport URL" },
@@ -37,21 +44,46 @@ local a = script.args {
   chain_max = { type = "number", default = 7, help = "with mode=auto: a full and chain_max-1 incrementals at most" },
   credentials = { help = "named credentials from the config for to=" },
   allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+  notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
 }
 local to = a.to
 if not ({ auto = true, full = true, incremental = true })[a.mode] then
   error({ code = "invalid_argument", message = "mode=" .. a.mode .. ": want auto, full or incremental" })
 end
 
+local when = a.notify or (a.vm and "never" or "failure")
+if not ({ always = true, failure = true, never = true })[when] then
+  error({ code = "invalid_argument", message = "notify=" .. when .. ": want always, failure or never" })
+end
+local report = {}
+local function say(line)
+  print(line)
+  report[#report + 1] = line
+end
+local function send_summary(status, headline, details)
+  notify.send({ subject = "vmlua backup_all: " .. status .. ": " .. headline, status = status,
+    text = table.concat(report, "\n"), details = details }, { when = when })
+end
+
 local targets
-if a.vm then
-  targets = { vm.open(a.vm) }
-else
-  targets = vm.find(a.vms)
+local fok, ferr = pcall(function()
+  if a.vm then
+    targets = { vm.open(a.vm) }
+  else
+    targets = vm.find(a.vms)
+  end
+end)
+if not fok then
+  say("no VM could be selected: " .. tostring(ferr))
+  send_summary("failed", "no VM could be selected", { error = tostring(ferr) })
+  error(ferr, 0)
 end
 if #targets == 0 then
   local what = a.vm and ("vm=" .. a.vm) or ("vms=" .. a.vms)
-  print(string.format("0 VM(s) match %s: nothing backed up", what))
+  say(string.format("0 VM(s) match %s: nothing backed up", what))
+  if not a.allow_empty then
+    send_summary("nothing_selected", "no VM matches " .. what, { selection = what })
+  end
   script.nothing_selected("no VM matches " .. what .. ": nothing was backed up")
 end
 
@@ -63,6 +95,7 @@ if not cok then
 end
 
 local failed, partial, done, dry = {}, {}, 0, false
+local rows = {}
 for _, v in ipairs(targets) do
   local ok, set = pcall(function()
     return v:backup { to = to, compress = a.compress, credentials = a.credentials, mode = a.mode, chain_max = a.chain_max }
@@ -93,12 +126,22 @@ for _, v in ipairs(targets) do
     log.error("backup failed; older sets are kept", { vm = v.name, error = tostring(set) })
   end
   script.result(row)
+  rows[#rows + 1] = row
 end
 
-print(string.format("%d of %d VM(s) %s to %s, %d partial", done, #targets, dry and "would be backed up (dry run, nothing written)" or "backed up", to, #partial))
+say(string.format("%d of %d VM(s) %s to %s, %d partial", done, #targets, dry and "would be backed up (dry run, nothing written)" or "backed up", to, #partial))
 if #partial > 0 then
-  print("partial (disks not backed up): " .. table.concat(partial, ", "))
+  say("partial (disks not backed up): " .. table.concat(partial, ", "))
 end
+if #failed > 0 then
+  say("failed: " .. table.concat(failed, ", "))
+end
+for _, r in ipairs(rows) do
+  if r.status == "failed" then say(r.vm .. ": " .. r.message) end
+end
+local status = #failed > 0 and "failed" or #partial > 0 and "partial" or "ok"
+send_summary(status, string.format("%d of %d VM(s) failed, %d partial", #failed, #targets, #partial),
+  { rows = rows, target = to, dry_run = dry })
 if #failed > 0 then
   error({ code = "error", message = #failed .. " backup(s) failed: " .. table.concat(failed, ", ") })
 end

@@ -14,16 +14,12 @@ local script = require "script"
 
 -- User variables
 local a = script.args {
+  "vm", "disk", -- VM and DISK may be given by position (under --each, DISK alone)
   vm = { each = true, help = "the VM, instead of the first positional argument (vmlua run --each sets it)" },
   disk = { help = "the disk id, e.g. scsi0:1, instead of the second positional argument" },
   allow_empty = { type = "boolean", default = false, help = "a VM that does not exist is not a failure" },
 }
-local cfg, disk
-if a.vm then
-  cfg, disk = a.vm, a.disk or a[1]
-else
-  cfg, disk = a[1], a.disk or a[2]
-end
+local cfg, disk = a.vm, a.disk
 if not (cfg and disk) then
   error({ code = "invalid_argument", message = "usage: disk_mode.lua VMX-PATH-OR-SPECIFIER DISK (e.g. scsi0:1)" })
 end

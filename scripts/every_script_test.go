@@ -32,6 +32,11 @@ type convention struct {
 	dry func(e *scriptEnv) []string
 	// each: the script is written for vmlua run --each (vm = {each=true}).
 	each bool
+	// byPosition names the arguments the script takes by position too (its
+	// script.args list part); it refuses any other positional argument,
+	// unless rest: its last takes every one left (rest = true).
+	byPosition []string
+	rest       bool
 	// notAScript says why a file is not run as a script at all.
 	notAScript string
 }
@@ -76,13 +81,13 @@ func files(t *testing.T, dir string) []string {
 func to(e *scriptEnv) string { return "to=" + e.dest() }
 
 var conventions = map[string]convention{
-	"scripts/answer_question.lua": {misspelt: []string{"wacth=5"}, suggest: "watch", each: true,
+	"scripts/answer_question.lua": {misspelt: []string{"wacth=5"}, suggest: "watch", each: true, byPosition: []string{"vm"},
 		empty: func(e *scriptEnv) []string { return []string{"name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{"name:VM*"} }},
 	"scripts/backup_all.lua": {misspelt: []string{"vmss=name:VM1"}, suggest: "vms", each: true,
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM*"} }},
-	"scripts/disk_mode.lua": {misspelt: []string{"dsik=scsi0:0"}, suggest: "disk", each: true,
+	"scripts/disk_mode.lua": {misspelt: []string{"dsik=scsi0:0"}, suggest: "disk", each: true, byPosition: []string{"vm", "disk"},
 		empty: func(e *scriptEnv) []string { return []string{"name:nosuch", "scsi0:0"} },
 		dry:   func(e *scriptEnv) []string { return []string{"name:DB01", "scsi0:0"} }},
 	"scripts/host_config_backup.lua": {misspelt: []string{"host=x", "kep=2"}, suggest: "keep",
@@ -91,22 +96,25 @@ var conventions = map[string]convention{
 	"scripts/host_config_restore.lua": {misspelt: []string{"hots=x"}, suggest: "host",
 		empty: func(e *scriptEnv) []string { return []string{"from=" + e.src, "host=nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{"from=" + e.src, "host=" + e.Host, "maintenance=true"} }},
-	"scripts/hot_backup.lua": {misspelt: []string{"name:VM1", "tto=file:///x"}, suggest: "to", each: true,
+	"scripts/hot_backup.lua": {misspelt: []string{"name:VM1", "tto=file:///x"}, suggest: "to", each: true, byPosition: []string{"vm"},
 		empty: func(e *scriptEnv) []string { return []string{"name:nosuch", to(e)} },
 		dry:   func(e *scriptEnv) []string { return []string{"name:VM1", to(e)} }},
 	"scripts/instant_recovery.lua": {misspelt: []string{"vm=VM1", "too=LocalDS_1"}, suggest: "to",
 		noSelection: "it runs the one VM vmlua serve nfs exports, named by url= and vmx=, or vm= (a missing one: not_found)",
 		dry:         func(e *scriptEnv) []string { return []string{"url=nfs://127.0.0.1:2049/vmlua-VM1", "vmx=VM1/VM1.vmx"} }},
+	"scripts/inventory.lua": {misspelt: []string{"vmfolders", "mtach=*"}, suggest: "match", byPosition: []string{"what"},
+		empty: func(e *scriptEnv) []string { return []string{"vmfolders", "match=*nosuch*"} },
+		dry:   func(e *scriptEnv) []string { return []string{"resourcepools"} }},
 	"scripts/nightly.lua": {misspelt: []string{"to=file:///x", "exlcude=VM1"}, suggest: "exclude", each: true,
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM*"} }},
 	"scripts/restore.lua": {misspelt: []string{"from=file:///x", "nmae=VM1-copy"}, suggest: "name",
 		empty: func(e *scriptEnv) []string { return []string{"from=" + e.src, "vm=nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{"from=" + e.src, "vm=VM1", "name=VM1-copy"} }},
-	"scripts/vm_info.lua": {misspelt: []string{"sepc=any:"}, suggest: "spec",
+	"scripts/vm_info.lua": {misspelt: []string{"sepc=any:"}, suggest: "spec", byPosition: []string{"spec"}, rest: true,
 		empty: func(e *scriptEnv) []string { return []string{"name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{"any:"} }},
-	"scripts/vmx_backup.lua": {misspelt: []string{"to=file:///x", "kepe=2"}, suggest: "keep", each: true,
+	"scripts/vmx_backup.lua": {misspelt: []string{"to=file:///x", "kepe=2"}, suggest: "keep", each: true, byPosition: []string{"vms"},
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM*"} }},
 
@@ -128,6 +136,9 @@ var conventions = map[string]convention{
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch,name:none*"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM1"} }},
 	"examples/question_rules.lua": {notAScript: "a rules file for vmlua answer --rules, vmlua run --answer and question.policy: it runs inside other runs, whose arguments are theirs"},
+	"examples/s3_object_lock.lua": {misspelt: []string{"vm=name:VM1"}, suggest: "vms",
+		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
+		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM1"} }},
 	"examples/sftp_pinned_key.lua": {misspelt: []string{"keeep=2"}, suggest: "keep",
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM1"} }},
@@ -255,10 +266,32 @@ func TestEveryScriptAndExampleTakesArgumentsTheSameWay(t *testing.T) {
 				t.Errorf("written for --each: %v, want %v", ferr, c.each)
 			}
 
+			// A positional argument the script has no place for is
+			// refused before anything happens (backup_all.lua name:DB01
+			// used to back up every VM); given as the positional form of
+			// vms=, it names vms=.
+			args := append(c.dry(e), "name:VM2")
+			if c.rest {
+				args = append([]string{"spec=any:"}, c.dry(e)...) // its positional place is taken: SPEC given as spec=
+			}
+			err, recs = e.run(t, name, false, args...)
+			if got := runtime.ExitStatus(err); got != runtime.ExitUsage || !strings.Contains(err.Error(), filepath.Base(name)+" takes ") {
+				t.Errorf("%v: exit %d (%v), want 2 and what %s takes by position", args, got, err, filepath.Base(name))
+			}
+			if p := recs.Printed(); len(p) != 0 {
+				t.Errorf("%v: the script went on after a stray positional argument and printed %q", args, p)
+			}
+			if stray, rest, ok := positionalVMs(c.dry(e)); ok && !slices.Contains(c.byPosition, "vms") {
+				err, _ := e.run(t, name, false, append(rest, stray)...)
+				if want := "did you mean vms=" + stray + "?"; runtime.ExitStatus(err) != runtime.ExitUsage || !strings.Contains(err.Error(), want) {
+					t.Errorf("%v %s: %v, want exit 2 and %q", rest, stray, err, want)
+				}
+			}
+
 			if c.empty == nil {
 				return
 			}
-			args := c.empty(e)
+			args = c.empty(e)
 			err, recs = e.run(t, name, false, args...)
 			if got := runtime.ExitStatus(err); got != runtime.ExitNothingSelected {
 				t.Errorf("%v: exit %d (%v), want 6 (nothing_selected)\n%s", args, got, err, recs)
@@ -269,6 +302,21 @@ func TestEveryScriptAndExampleTakesArgumentsTheSameWay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// positionalVMs takes vms=V out of args: V, the other arguments, and
+// whether there was one.
+func positionalVMs(args []string) (string, []string, bool) {
+	var rest []string
+	v, found := "", false
+	for _, a := range args {
+		if s, ok := strings.CutPrefix(a, "vms="); ok && !found {
+			v, found = s, true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return v, rest, found
 }
 
 // TestEveryScriptAndExamplePassesADryRun: with --dry-run every shipped

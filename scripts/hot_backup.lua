@@ -22,13 +22,14 @@ local script = require "script"
 
 -- User variables
 local a = script.args {
+  "vm", -- VM may be given by position
   to = { default = "file:///vmimages", help = "a granted transport URL" },
   vm = { each = true, help = "the VM, instead of the positional argument (vmlua run --each sets it)" },
   credentials = { help = "named credentials from the config for to=" },
   allow_empty = { type = "boolean", default = false, help = "a VM that does not exist is not a failure" },
 }
 local target = a.to
-local cfg = a[1] or a.vm
+local cfg = a.vm
 if not cfg then
   error({ code = "invalid_argument", message = "usage: hot_backup.lua VMX-PATH-OR-SPECIFIER [to=URL]" })
 end

@@ -15,8 +15,8 @@
 --   exclude=GLOB,... leave out VMs whose name matches one of these globs
 --   allow_empty=true a selection that matches no VM is fine (exit 0); without it the run
 --                    exits 6 (nothing_selected): a typo must not look like a night of backups
---   The inventory folder (vCenter's VM and Templates view) cannot be selected on yet:
---   the vm module has no folder: specifier and no v.folder field.
+--                    vms= takes every specifier vm.find does, combined: folder:/DC0/vm/prod
+--                    powerstate:on (AND), name:web-*,tag:Backup:gold (OR); see docs/lua-api.md
 -- Targets:
 --   to=URL[,URL...]  one or more granted transport URLs; every VM is backed up to each
 --   credentials=N[,N...]  named credentials, one per target in the same order (or one for all)
@@ -31,9 +31,23 @@
 -- Retention, after a successful backup only (default keep=7):
 --   keep=N           the last N sets per VM and target
 --   daily=N weekly=N monthly=N yearly=N   grandfather-father-son instead of (or with) keep=
+--   prune=false      back up and verify, remove nothing: for an append-only target (S3 with an
+--                    account that may not delete), pruned from another host with other
+--                    credentials (vmlua prune --credentials NAME TARGET --gfs ...)
+--   prune_credentials=N[,N...]  prune with these named credentials (one per target, or one
+--                    for all) instead of credentials=: keys that may delete, when those that
+--                    write may not
+--   On a target with object lock (s3://...?object_lock=compliance) each set is locked until
+--   the date this retention keeps it at the earliest: give daily=/weekly=/... (keep= alone
+--   gives no date) or the target's lock_days=.
 --   dry_run=true     a retention preview: back nothing up, write and remove nothing, and list
 --                    the sets the retention would remove today (vmlua run --dry-run walks the
 --                    whole run instead, backups included, and changes nothing either)
+--
+-- Notification (to the destinations the operator configured in [notify]; none: nothing sent):
+--   notify=always|failure|never  when to send the run's summary (default failure: a run that
+--                    failed, was partial or selected nothing; with --each each VM's run is one
+--                    run, so the default is never there: give notify= to have one per VM)
 --
 -- Before backing a VM up it commits the REDO logs a killed vmlua run left on it
 -- (vm.cleanup_orphans). Prints a summary table (one line per VM and target) and
@@ -44,6 +58,7 @@ local vm = require "vm"
 local backup = require "backup"
 local log = require "log"
 local script = require "script"
+local notify = require "notify"
 
 local a = script.args {
   to = { type = "list", required = true, help = "one or more granted transport URLs, comma-separated" },
@@ -65,7 +80,10 @@ local a = script.args {
   weekly = { type = "number", help = "weekly sets to keep" },
   monthly = { type = "number", help = "monthly sets to keep" },
   yearly = { type = "number", help = "yearly sets to keep" },
+  prune_credentials = { type = "list", help = "named credentials for pruning, one per target (or one for all)" },
+  prune = { type = "boolean", default = true, help = "prune after each backup (false: an append-only target, pruned from another host)" },
   dry_run = { type = "boolean", default = false, help = "retention preview: back nothing up, remove nothing" },
+  notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
 }
 
 -- A shell glob (* and ?) as an anchored Lua pattern.
@@ -81,6 +99,7 @@ end
 
 -- Arguments
 local targets, creds = a.to, a.credentials or {}
+local prune_creds = a.prune_credentials or {}
 local names, excludes = a.name or {}, a.exclude or {}
 local policy = {}
 for _, k in ipairs({ "daily", "weekly", "monthly", "yearly" }) do
@@ -92,13 +111,35 @@ if not ({ auto = true, full = true, incremental = true })[a.mode] then
   error({ code = "invalid_argument", message = "mode=" .. a.mode .. ": want auto, full or incremental" })
 end
 local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off, mode = a.mode, chain_max = a.chain_max }
+local when = a.notify or (a.vm and "never" or "failure")
+if not ({ always = true, failure = true, never = true })[when] then
+  error({ code = "invalid_argument", message = "notify=" .. when .. ": want always, failure or never" })
+end
+
+-- The summary: printed, and sent to [notify]'s destinations when `when` says so.
+local report = {}
+local function say(line)
+  print(line)
+  report[#report + 1] = line
+end
+local function send_summary(status, headline, details)
+  notify.send({ subject = "vmlua nightly: " .. status .. ": " .. headline, status = status,
+    text = table.concat(report, "\n"), details = details }, { when = when })
+end
 
 -- Selection
 local candidates
-if a.vm then
-  candidates = { vm.open(a.vm) }
-else
-  candidates = vm.find(a.vms)
+local fok, ferr = pcall(function()
+  if a.vm then
+    candidates = { vm.open(a.vm) }
+  else
+    candidates = vm.find(a.vms)
+  end
+end)
+if not fok then
+  say("no VM could be selected: " .. tostring(ferr))
+  send_summary("failed", "no VM could be selected", { error = tostring(ferr) })
+  error(ferr, 0)
 end
 local selected = {}
 for _, v in ipairs(candidates) do
@@ -122,7 +163,10 @@ if #selected == 0 then
   if #names > 0 then what = what .. " name=" .. table.concat(names, ",") end
   if a.path then what = what .. " path=" .. a.path end
   if #excludes > 0 then what = what .. " exclude=" .. table.concat(excludes, ",") end
-  print(string.format("0 VM(s) selected by %s (%d candidate(s)): nothing backed up", what, #candidates))
+  say(string.format("0 VM(s) selected by %s (%d candidate(s)): nothing backed up", what, #candidates))
+  if not a.allow_empty then
+    send_summary("nothing_selected", "no VM matches " .. what, { selection = what })
+  end
   script.nothing_selected("no VM matches " .. what .. ": nothing was backed up")
 end
 
@@ -156,7 +200,9 @@ for _, v in ipairs(selected) do
       if preview then
         row.result = "preview"
       else
-        local o = { to = to, credentials = cred }
+        -- the retention goes with the set too: a target with object lock
+        -- locks it until the date the retention keeps it
+        local o = { to = to, credentials = cred, keep = keep, policy = next(policy) and policy or nil }
         for k, x in pairs(options) do o[k] = x end
         local set = v:backup(o)
         row.set, row.mode = set.id, set.mode or "full"
@@ -183,8 +229,9 @@ for _, v in ipairs(selected) do
           end
         end
       end
+      if not a.prune then return end
       local p = backup.prune { at = to, vm = v.name, keep = keep, policy = next(policy) and policy or nil,
-        dry_run = preview, credentials = cred }
+        dry_run = preview, credentials = prune_creds[i] or prune_creds[1] or cred }
       for _, r in ipairs(p.removed) do
         log.info(p.dry_run and "retention: would remove" or "retention: removed", { vm = v.name, set = r.id, reason = r.reason })
       end
@@ -210,27 +257,31 @@ for _, v in ipairs(selected) do
 end
 
 -- Summary
-print(preview and "nightly retention preview (nothing written, nothing removed)"
+say(preview and "nightly retention preview (nothing written, nothing removed)"
   or dry and "nightly summary (dry run: nothing written, nothing removed)" or "nightly summary")
-print(string.format("%-20s %-18s %12s %7s  %-11s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "MODE", "SET", "TARGET"))
+say(string.format("%-20s %-18s %12s %7s  %-11s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "MODE", "SET", "TARGET"))
 for _, r in ipairs(rows) do
-  print(string.format("%-20s %-18s %12d %7d  %-11s  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.mode, r.set, r.target))
+  say(string.format("%-20s %-18s %12d %7d  %-11s  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.mode, r.set, r.target))
 end
 for _, r in ipairs(rows) do
   if r.missing ~= "" then
-    print(string.format("%s: the set lacks disk(s) %s (independent or RDM: not backed up; see the log)", r.vm, r.missing))
+    say(string.format("%s: the set lacks disk(s) %s (independent or RDM: not backed up; see the log)", r.vm, r.missing))
   end
 end
 if preview then
-  print(string.format("%d VM(s), %d target(s): preview only: %d set(s) would be pruned by the retention today, %d failed",
+  say(string.format("%d VM(s), %d target(s): preview only: %d set(s) would be pruned by the retention today, %d failed",
     #selected, #targets, totals.pruned, failures))
 elseif dry then
-  print(string.format("%d VM(s), %d target(s): dry run: nothing written; %d failed, %d partial, %d set(s) would be pruned",
+  say(string.format("%d VM(s), %d target(s): dry run: nothing written; %d failed, %d partial, %d set(s) would be pruned",
     #selected, #targets, failures, partials, totals.pruned))
 else
-  print(string.format("%d VM(s), %d target(s): %d set(s) written, %d failed, %d partial, %d pruned, %d bytes stored",
+  say(string.format("%d VM(s), %d target(s): %d set(s) written, %d failed, %d partial, %d pruned, %d bytes stored",
     #selected, #targets, totals.sets, failures, partials, totals.pruned, totals.bytes))
 end
+local status = failures > 0 and "failed" or partials > 0 and "partial" or "ok"
+local headline = string.format("%d of %d backup(s) failed, %d partial, %d set(s) written", failures, #rows, partials, totals.sets)
+send_summary(status, headline, { rows = rows, totals = totals, vms = #selected, targets = #targets,
+  preview = preview, dry_run = dry })
 if failures > 0 then
   error({ code = "error", message = failures .. " of " .. #rows .. " backup(s) failed; see the summary" })
 end

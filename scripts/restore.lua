@@ -4,7 +4,7 @@
 -- Usage:
 --   vmlua run --allow SRC scripts/restore.lua from=SRC vm=NAME [set=latest|VM/TIMESTAMP]
 --       [name=NEWNAME] [datastore=DS] [folder=PATH] [pool=PATH] [host=NAME]
---       [catalog=PATH] [on_conflict=abort|keep|overwrite] [power_on=true] [force=true]
+--       [catalog=PATH] [on_conflict=abort|keep|overwrite] [power_on=true] [force=true] [keep_failed=true]
 --
 --   from=SRC        the target the sets are on (a granted URL)
 --   vm=NAME         the VM whose set to restore (with set=latest, the default)
@@ -13,6 +13,10 @@
 --   on_conflict=    what to do when a VM of that name exists (vcbRestore -l): abort (default),
 --                   keep it, or overwrite it (only when it is powered off)
 --   force=true      restore a set whose catalog says it is incomplete
+--   host=NAME       a host that can run the VM (one in maintenance mode is refused before
+--                   anything is written); default: the original host, or another of its cluster
+--   keep_failed=true  a restore that fails once its files are in place (registering,
+--                   power_on) keeps them; by default it is undone and leaves nothing
 --   allow_empty=true  a VM with no set on the target is fine (default: exit 6)
 --
 -- Prints the restored VM's name, moref and .vmx path, and the disks the set
@@ -37,6 +41,7 @@ local a = script.args {
   on_conflict = { default = "abort", help = "abort, keep or overwrite" },
   power_on = { type = "boolean", default = false, help = "power the restored VM on" },
   force = { type = "boolean", default = false, help = "restore an incomplete set" },
+  keep_failed = { type = "boolean", default = false, help = "keep the files of a restore that fails once they are in place" },
   credentials = { help = "named credentials from the config for from=" },
   allow_empty = { type = "boolean", default = false, help = "a VM with no set on the target is not a failure" },
 }
@@ -59,7 +64,7 @@ local v, info = backup.restore {
   from = a.from, vm = a.vm, set = a.set,
   name = a.name, datastore = a.datastore, folder = a.folder, pool = a.pool, host = a.host,
   catalog = a.catalog, on_conflict = a.on_conflict,
-  power_on = a.power_on, force = a.force, credentials = a.credentials,
+  power_on = a.power_on, force = a.force, keep_failed = a.keep_failed, credentials = a.credentials,
 }
 local missing = {}
 for _, d in ipairs(info.missing_disks) do

@@ -197,6 +197,38 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("printed %d lines, want 3: %q", len(lines), lines)
 				}
 			}},
+		{name: "vm_info selects by tag and power state, terms given as separate arguments",
+			script: "vm_info.lua", args: []string{"tag:Backup:silver", "powerstate:on"},
+			check: func(t *testing.T, lines []string) {
+				var names []string
+				for _, l := range lines {
+					names = append(names, fields(t, l)["name"])
+				}
+				if strings.Join(names, ",") != "VM1,VM2" {
+					t.Errorf("printed %q, want VM1 and VM2", lines)
+				}
+			}},
+		{name: "inventory lists the VM folders with the specifier that selects their VMs (vcbUtil -c vmfolders)",
+			script: "inventory.lua", args: []string{"vmfolders"},
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 1 || lines[0] != "path:/DC0/vm\tname:vm\tdatacenter:DC0\tvms:3\tselect:folder:/DC0/vm" {
+					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "inventory lists the resource pools (vcbUtil -c resourcepools)",
+			script: "inventory.lua", args: []string{"resourcepools", "match=*DC0_C0*"},
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 1 || lines[0] != "path:/DC0/host/DC0_C0/Resources\tname:Resources\towner:DC0_C0\tvms:3\tselect:pool:/DC0/host/DC0_C0/Resources" {
+					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "inventory with a match= that selects nothing exits nothing_selected",
+			script: "inventory.lua", args: []string{"resourcepools", "match=*nosuch*"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 0 {
+					t.Errorf("printed %q", lines)
+				}
+			}},
 		{name: "backup_all writes a set of every VM named that verifies",
 			script: "backup_all.lua", args: []string{"to=" + file("all"), "vms=name:VM*", "keep=1"},
 			check: func(t *testing.T, lines []string) {

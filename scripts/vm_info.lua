@@ -6,7 +6,13 @@
 --           name:DB01, name:web-*  by display name (glob)
 --           uuid:..., ipaddr:..., moref:vm-42
 --           powerstate:on|off|suspended
---         or a .vmx path: "[LocalDS_0] DB01/DB01.vmx"
+--           folder:/DC0/vm/prod, folder:prod/web   in a VM folder and below it
+--           cluster:C, host:H, pool:prod, datastore:DS, tag:Backup:gold
+--         or a .vmx path: "[LocalDS_0] DB01/DB01.vmx"; terms given as several
+--         arguments (or separated by spaces) must all match, and a comma before a
+--         term starts an alternative: folder:prod powerstate:on, tag:gold
+--         (docs/lua-api.md, "Selecting VMs"; scripts/inventory.lua lists the
+--         folders and pools)
 --
 -- Prints one line per VM, fields separated by tabs, each as key:value so that
 -- any of them can be passed on as a specifier (moref:vm-42, uuid:...):
@@ -17,10 +23,13 @@ local vm = require "vm"
 local script = require "script"
 
 local a = script.args {
-  spec = { help = "a specifier or a .vmx path, instead of the positional argument" },
+  "spec", -- SPEC may be given by position, as one argument or as several terms
+  spec = { rest = true, help = "a specifier or a .vmx path, instead of the positional arguments (each a term)" },
   allow_empty = { type = "boolean", default = false, help = "a specifier matching no VM is not a failure" },
 }
-local spec = a[1] or a.spec or "any:"
+-- every positional argument is a term (`vm_info.lua folder:prod powerstate:on`):
+-- rest = true hands them all to spec, joined by spaces
+local spec = a.spec or "any:"
 
 local vms
 if spec:sub(1, 1) == "[" then

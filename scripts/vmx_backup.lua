@@ -36,6 +36,7 @@ local script = require "script"
 
 -- User variables
 local a = script.args {
+  "vms", -- SPEC may be given by position
   to = { help = "a granted transport URL for the archives" },
   vms = { help = "which VMs: any:, name:DB*, ... (default any:; or give SPEC as the first argument)" },
   vm = { each = true, help = "one VM (vmlua run --each sets it)" },
@@ -110,14 +111,12 @@ local function read_config(v)
   return { vm = v.name, dir = dir, vmx = vmx, files = files }
 end
 
--- Which VMs: SPEC (the first argument), vms=, or the one VM --each hands
--- over; given twice, they would disagree about which VMs to archive.
+-- Which VMs: SPEC (the first argument, or vms=), or the one VM --each
+-- hands over; given twice, they would disagree about which VMs to archive
+-- (a second SPEC is refused by script.args: vms is its one positional).
 local given = {}
-for _, s in ipairs({ a[1] or false, a.vms or false, a.vm or false }) do
+for _, s in ipairs({ a.vms or false, a.vm or false }) do
   if s then given[#given + 1] = s end
-end
-if a[2] then
-  error({ code = "invalid_argument", message = "vmx_backup.lua takes one SPEC (got " .. a[1] .. " and " .. a[2] .. "): give one specifier, e.g. name:DB0*" })
 end
 if #given > 1 then
   error({ code = "invalid_argument", message = "give the VMs once: " .. table.concat(given, " and ") .. " (SPEC, vms= and --each each select VMs)" })

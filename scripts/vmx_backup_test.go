@@ -28,8 +28,8 @@ func TestVMXBackupTakesItsVMsAsThePositionalArgument(t *testing.T) {
 		{"a specifier", []string{"name:DB01"}, "", "1 VM(s): 1 archived", []string{"DB01"}},
 		{"a .vmx path", []string{"[LocalDS_0] VM1/VM1.vmx"}, "", "1 VM(s): 1 archived", []string{"VM1"}},
 		{"vms= as before", []string{"vms=name:VM2"}, "", "1 VM(s): 1 archived", []string{"VM2"}},
-		{"a specifier and vms=", []string{"name:DB01", "vms=any:"}, runtime.CodeInvalidArg, "give the VMs once: name:DB01 and any:", nil},
-		{"two specifiers", []string{"name:DB01", "name:VM1"}, runtime.CodeInvalidArg, "takes one SPEC", nil},
+		{"a specifier and vms=", []string{"name:DB01", "vms=any:"}, "usage", "vmx_backup.lua takes vms by position, given already as key=value: name:DB01 is one argument too many", nil},
+		{"two specifiers", []string{"name:DB01", "name:VM1"}, "usage", "vmx_backup.lua takes 1 positional argument(s) (vms): name:VM1 is one too many", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			to := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
@@ -37,7 +37,9 @@ func TestVMXBackupTakesItsVMsAsThePositionalArgument(t *testing.T) {
 			switch {
 			case tc.code == "" && err != nil:
 				t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
-			case tc.code != "" && (simtest.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want)):
+			case tc.code == "usage" && (runtime.ExitStatus(err) != runtime.ExitUsage || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want exit 2 saying %q", err, tc.want)
+			case tc.code != "" && tc.code != "usage" && (simtest.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("error %v, want %s saying %q", err, tc.code, tc.want)
 			case tc.code == "" && !simtest.Contains(lines, tc.want):
 				t.Errorf("printed %q, want %q", lines, tc.want)

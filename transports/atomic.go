@@ -106,7 +106,7 @@ func CreateAtomic(ctx context.Context, t Transport, p string, opts UploadOptions
 		return nil, fmt.Errorf("upload to the transport's root directory itself: a file name is needed")
 	}
 	temp := TempName(final)
-	w, err := t.Create(ctx, temp)
+	w, err := t.Create(WithStagedFinal(ctx, temp, final), temp)
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: create temporary %s: %w", final, temp, err)
 	}
@@ -288,7 +288,7 @@ func (a *AtomicWriter) commit() (UploadResult, error) {
 		return UploadResult{}, fmt.Errorf("upload %s: the target holds %d bytes, %d were sent", a.final, fi.Size, a.n)
 	}
 	if a.opts.Verify && !IsDryRun(a.t) {
-		if err := a.verify(sum, spans); err != nil {
+		if err := a.verifyOnServer(sum, spans); err != nil {
 			return UploadResult{}, err
 		}
 	}
@@ -296,6 +296,22 @@ func (a *AtomicWriter) commit() (UploadResult, error) {
 		return UploadResult{}, fmt.Errorf("upload %s: rename into place: %w", a.final, err)
 	}
 	return UploadResult{Bytes: a.n, SHA256: sum, Spans: spans}, nil
+}
+
+// verifyOnServer checks the temporary file before the rename: the server
+// confirms a staged upload it cannot serve yet (StagedVerifier), any other
+// is read back.
+func (a *AtomicWriter) verifyOnServer(sum string, spans *spansum.Digest) error {
+	if sv, ok := As[StagedVerifier](a.t); ok {
+		staged, err := sv.VerifyStaged(a.ctx, a.temp)
+		if err != nil {
+			return fmt.Errorf("upload %s: verify: %w", a.final, err)
+		}
+		if staged {
+			return nil
+		}
+	}
+	return a.verify(sum, spans)
 }
 
 func (a *AtomicWriter) verify(sum string, spans *spansum.Digest) error {

@@ -17,7 +17,7 @@ func Markdown(w io.Writer) error {
 	fmt.Fprintln(b)
 	fmt.Fprintln(b, "<!-- Generated from the transports' registrations (transports.Markdown); do not edit. -->")
 	fmt.Fprintln(b)
-	fmt.Fprintln(b, "Every upload lands under a temporary name (`.<name>.vmlua-<random>.partial`) in the destination directory and is renamed into place only once its byte count (and checksum, when known) matches.")
+	fmt.Fprintln(b, "Every upload lands under a temporary name (`.<name>.vmlua-<random>.partial`) in the destination directory and is renamed into place only once its byte count (and checksum, when known) matches (s3, which cannot rename, completes a multipart upload of the final name instead: see below).")
 	fmt.Fprintln(b)
 	fmt.Fprintln(b, "A transport's options below are given in its URL's query (`file:///mnt/nas/backup?create=false`, `vmfs://[LocalDS_1] backups?create=false`); a value that does not parse is refused.")
 	fmt.Fprintln(b)
@@ -48,8 +48,16 @@ func Markdown(w io.Writer) error {
 			fmt.Fprintln(b, "| option | default | meaning |")
 			fmt.Fprintln(b, "|---|---|---|")
 			for _, o := range s.Options {
-				fmt.Fprintf(b, "| `%s` | %s | %s |\n", o.Name, code(o.Default), cell(o.Help))
+				help := o.Help
+				if o.Origin {
+					help += " (part of what a grant covers: a script may set it only to the value in the granted URL)"
+				}
+				fmt.Fprintf(b, "| `%s` | %s | %s |\n", o.Name, code(o.Default), cell(help))
 			}
+			fmt.Fprintln(b)
+		}
+		if s.Notes != "" {
+			fmt.Fprintln(b, strings.TrimSpace(s.Notes))
 			fmt.Fprintln(b)
 		}
 	}

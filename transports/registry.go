@@ -49,6 +49,65 @@ type Option struct {
 	Name    string
 	Default string
 	Help    string
+	// Origin marks an option that says where the transport connects or
+	// whose credentials it takes (s3's endpoint= and profile=): the grant
+	// covers it like a host, so a script can set it only to what the
+	// operator granted (OriginURL moves it into the URL the grant judges).
+	Origin bool
+}
+
+// OriginURL returns rawURL with the scheme's Origin options that params
+// sets moved into its query, so that a grant check of the result judges
+// where the transport will connect. An option set both ways must agree.
+func OriginURL(rawURL string, params map[string]string) (string, error) {
+	s := schemeOf(rawURL)
+	if s == nil || len(params) == 0 {
+		return rawURL, nil
+	}
+	u, err := Parse(rawURL)
+	if err != nil {
+		return rawURL, nil // the grant check says what is wrong with it
+	}
+	q := u.Query()
+	moved := false
+	for _, o := range s.Options {
+		v, ok := params[o.Name]
+		if !o.Origin || !ok {
+			continue
+		}
+		if have := q.Get(o.Name); have != "" && have != v {
+			return "", fmt.Errorf("%s= is given twice, as %q in the URL and as %q in the options: give it once", o.Name, have, v)
+		}
+		q.Set(o.Name, v)
+		moved = true
+	}
+	if !moved {
+		return rawURL, nil
+	}
+	u.RawQuery = q.Encode()
+	if s.FormatURL != nil {
+		return s.FormatURL(u), nil
+	}
+	return u.String(), nil
+}
+
+// OriginOf returns the values of the scheme's Origin options in u's query,
+// as sorted "name=value" pairs joined by "&" ("" when none is set): what a
+// grant compares besides the host.
+func OriginOf(scheme string, u *url.URL) string {
+	s, ok := Lookup(scheme)
+	if !ok {
+		return ""
+	}
+	q := u.Query()
+	var out []string
+	for _, o := range s.Options {
+		if v := q.Get(o.Name); o.Origin && v != "" {
+			out = append(out, o.Name+"="+strings.TrimRight(strings.ToLower(v), "/"))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "&")
 }
 
 // Scheme is a transport's registration: its URL scheme(s), its
@@ -66,7 +125,10 @@ type Scheme struct {
 	// guarantees about it, for docs/transports.md.
 	Exclusive string
 	Options   []Option
-	Open      func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+	// Notes, when set, is Markdown prose for docs/transports.md after the
+	// options table: how to set a target of this kind up.
+	Notes string
+	Open  func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
 	// ParseURL, when set, parses the scheme's URLs instead of url.Parse
 	// (for forms url.Parse refuses, such as vmfs://[datastore] path).
 	ParseURL func(raw string) (*url.URL, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/vmlua/vmlua/modules/question"
@@ -15,27 +16,29 @@ func init() { register(func() verb { return &answerVerb{} }) }
 
 // answerVerb is vmlua answer.
 type answerVerb struct {
-	f       runFlags
-	rules   string
-	vms     string
-	once    bool
-	maxWait time.Duration
+	f          runFlags
+	rules      string
+	vms        string
+	once       bool
+	allowEmpty bool
+	maxWait    time.Duration
 }
 
 func (*answerVerb) About() about {
 	return about{
 		name:    "answer",
 		summary: "answer pending VM questions by rules (a daemon, or one pass)",
-		usage:   "Usage: vmlua answer [--rules RULES.lua] [--vms SPEC] [--once] [--dry-run] [FLAGS]\n\nAnswers the questions VMs wait on, by rules, as they appear. Every answer is logged with the VM, the question id, its text and the choice; every question left for a person is logged as a warning. SIGTERM or SIGINT stops it cleanly; a lost vSphere session is re-established and every pending question re-read.\n\nFlags:",
-		footer:  "Exit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file, 7 (--once) questions left for a person.",
+		usage:   "Usage: vmlua answer [--rules RULES.lua] [--vms SPEC] [--once] [--dry-run] [FLAGS]\n\nAnswers the questions VMs wait on, by rules, as they appear. Every answer is logged with the VM, the question id, its text and the choice; every question left for a person is logged as a warning. SIGTERM or SIGINT stops it cleanly; a lost vSphere session is re-established and every pending question re-read. A --vms that matches no VM (name:DB1 for DB01) is exit 6, with the closest VM name, unless --allow-empty; watching (without --once), powerstate: and any: are watched even while they match none, as VMs may come.\n\nFlags:",
+		footer:  "Exit status: 0 success (and after SIGTERM), 1 failure, 2 usage, 3 config or rules file, 6 --vms matches no VM, 7 (--once) questions left for a person.",
 	}
 }
 
 func (v *answerVerb) Flags(fs *flag.FlagSet) {
 	v.f.register(fs)
 	fs.StringVar(&v.rules, "rules", "", "rules file: a Lua file returning a table of rules (docs/questions.md); default: answer single-choice questions, leave the others")
-	fs.StringVar(&v.vms, "vms", "any:", "which VMs: a .vmx path or a specifier (name:GLOB, powerstate:on, any:, ...)")
+	fs.StringVar(&v.vms, "vms", "any:", "which VMs: a .vmx path or a specifier (name:GLOB, powerstate:on, folder:PATH, tag:NAME, any:, ...)")
 	fs.BoolVar(&v.once, "once", false, "answer the questions pending now, then exit (default: keep watching until SIGTERM)")
+	fs.BoolVar(&v.allowEmpty, "allow-empty", false, "a --vms that matches no VM is fine (exit 0 with --once; default: exit 6, nothing selected)")
 	fs.DurationVar(&v.maxWait, "max-wait", question.DefaultMaxWait, "how long one server-side wait lasts; bounds how late a dropped session is noticed")
 }
 
@@ -74,6 +77,13 @@ func (v *answerVerb) Run(inv *call, pos []string) int {
 	if err != nil {
 		return reportErr(stderr, err)
 	}
+	// folder:, tag: and the others are resolved once, as the run starts
+	if spec, err = c.Resolve(r.Context(), spec); err != nil {
+		return reportErr(stderr, err)
+	}
+	if code, done := v.checkSelection(stderr, r, c, spec); done {
+		return code
+	}
 	a := &question.Answerer{Run: r, Client: c.Client, Policy: policy}
 	if *once {
 		found, err := question.Pending(r.Context(), c.Client, spec)
@@ -103,4 +113,31 @@ func (v *answerVerb) Run(inv *call, pos []string) int {
 	}
 	r.Log.Info("stopped", "answered", a.Answered, "left", a.Left)
 	return exitOK
+}
+
+// checkSelection ends the command (done) when --vms matches no VM: exit
+// 6 with the closest name, or 0 with --allow-empty and --once. A watch of
+// powerstate: or any: goes on (a VM may power on or be registered later,
+// and its question is what the watch is for), with a warning.
+func (v *answerVerb) checkSelection(stderr io.Writer, r *runtime.Run, c *vm.Conn, spec vm.Spec) (code int, done bool) {
+	found, err := c.Find(r.Context(), spec)
+	if err != nil {
+		return reportErr(stderr, err), true
+	}
+	if len(found) > 0 || spec.Kind == "none" {
+		return exitOK, false
+	}
+	if !v.once && (spec.Kind == "powerstate" || spec.Kind == "any") {
+		r.Log.Warn("no VM matches --vms yet; watching for those that will", "vms", spec.String())
+		return exitOK, false
+	}
+	what := "no question was looked for"
+	if !v.once {
+		if v.allowEmpty {
+			r.Log.Warn("no VM matches --vms yet; watching for those that will (--allow-empty)", "vms", spec.String())
+			return exitOK, false
+		}
+		what = "nothing was watched"
+	}
+	return noVMSelected(stderr, r, c.NoMatch(r.Context(), spec), v.allowEmpty, what)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/all"
@@ -18,7 +17,7 @@ func (*checkVerb) About() about {
 	return about{
 		name:    "check",
 		summary: "check scripts without running them",
-		usage:   "Usage: vmlua check SCRIPT...\n\nCompiles each script and reports, with file:line, calls of vmlua functions and methods that do not exist or get the wrong number of arguments. Nothing is run.\nvmlua run does the same check before it runs a script (unless --no-check).\nExit status: 0 when every script is clean, 1 when anything was found, 2 usage (no script given, or a script that cannot be read).",
+		usage:   "Usage: vmlua check SCRIPT...\n\nCompiles each script (a file, or a shipped script by its bare name, as vmlua run finds it) and reports, with file:line, calls of vmlua functions and methods that do not exist or get the wrong number of arguments. Nothing is run.\nvmlua run does the same check before it runs a script (unless --no-check).\nExit status: 0 when every script is clean, 1 when anything was found, 2 usage (no script given, or a script that cannot be read).",
 	}
 }
 
@@ -28,14 +27,14 @@ func (*checkVerb) Run(inv *call, pos []string) int {
 	}
 	status := exitOK
 	for _, file := range pos {
-		src, err := os.ReadFile(file)
+		src, err := resolveScript(file)
 		if err != nil {
 			// A script that is not there is a usage error, as with run.
 			fmt.Fprintf(inv.stderr, "vmlua check: %v\n", err)
 			status = exitUsage
 			continue
 		}
-		for _, f := range runtime.Check(file, string(src), all.Modules()) {
+		for _, f := range runtime.Check(src.name, src.text, all.Modules()) {
 			fmt.Fprintln(inv.stdout, oneline.Escape(f.String()))
 			status = max(status, exitFailure) // a usage error (2) stays
 		}

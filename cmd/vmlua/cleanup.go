@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,8 +17,9 @@ func init() { register(func() verb { return &cleanupVerb{} }) }
 
 // cleanupVerb is vmlua cleanup.
 type cleanupVerb struct {
-	f     runFlags
-	force bool
+	f          runFlags
+	force      bool
+	allowEmpty bool
 }
 
 func (*cleanupVerb) About() about {
@@ -36,7 +38,9 @@ its snapshots' descriptions every %[1]d minutes, to %[2]d minutes ahead, by
 vSphere's clock; so another machine's killed run is committed here at most
 %[2]d minutes after it died. A snapshot added with keep=true is never
 touched, nor one vmlua did not create. With --dry-run it prints what it
-would commit. docs/reliability.md says when to run it.
+would commit. docs/reliability.md says when to run it. A SPEC that matches
+no VM (name:DB1 for DB01) is exit 6, with the closest VM name, not "nothing
+found": give --allow-empty if that is expected.
 
 --force also commits the snapshots whose owner may still be running, with
 a warning for each: only for an operator who knows that run is gone (its
@@ -44,12 +48,13 @@ machine was lost) and does not want to wait for its lease. A backup still
 reading from such a snapshot fails that disk; it never stores it as ok.
 
 Flags:`, int(vm.LeaseRenew.Minutes()), int(vm.LeaseLength.Minutes())),
-		footer: "Exit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config.",
+		footer: "Exit status: 0 done (also when the VMs matched had nothing to commit), 1 a commit failed, 2 usage, 3 config, 6 SPEC matches no VM (0 with --allow-empty).",
 	}
 }
 func (v *cleanupVerb) Flags(fs *flag.FlagSet) {
 	v.f.register(fs)
 	fs.BoolVar(&v.force, "force", false, "also commit the REDO logs whose owner may still be running (another machine's with a lease not expired, a live process's on this one), each with a warning")
+	fs.BoolVar(&v.allowEmpty, "allow-empty", false, "a SPEC that matches no VM is fine (exit 0; default: exit 6, nothing selected)")
 }
 
 func (v *cleanupVerb) Run(inv *call, pos []string) int {
@@ -82,12 +87,31 @@ func (v *cleanupVerb) Run(inv *call, pos []string) int {
 	if err != nil {
 		return reportErr(stderr, err)
 	}
-	cleaned, err := c.CleanupOrphansWith(r, spec, nil, vm.OrphanOptions{Force: v.force})
+	cleaned, err := c.CleanupOrphansWith(r, spec, nil, vm.OrphanOptions{Force: v.force, RequireMatch: true})
+	if code, done := noVMSelected(stderr, r, err, v.allowEmpty, "nothing was cleaned up"); done {
+		return code
+	}
 	printCleaned(stdout, cleaned, r.DryRun)
 	if err != nil {
 		return reportErr(stderr, err)
 	}
 	return exitOK
+}
+
+// noVMSelected handles a selection that matched no VM (vm.NoMatch's
+// not_found) in a verb that takes one: exit 6 with what was not done, or
+// with allowEmpty (--allow-empty) 0 and the same words logged. done is
+// false for any other err.
+func noVMSelected(stderr io.Writer, r *runtime.Run, err error, allowEmpty bool, what string) (code int, done bool) {
+	var re *runtime.Error
+	if !errors.Is(err, vm.ErrNoMatch) || !errors.As(err, &re) {
+		return 0, false
+	}
+	if allowEmpty {
+		r.Log.Warn(re.Message + ": " + what + " (--allow-empty)")
+		return exitOK, true
+	}
+	return reportErr(stderr, &exitError{exitNothingSelected, fmt.Errorf("%s: %s; give --allow-empty if that is expected", re.Message, what)}), true
 }
 
 // printCleaned prints what a cleanup of orphans did (or would do).

@@ -144,7 +144,11 @@ func TestSIGTERMRunsTheCleanupStack(t *testing.T) {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	}()
 	var stderr bytes.Buffer
-	code := runScript(ctx, &runFlags{logFormat: "text", logLevel: "info"}, script(t, "require('sigtest').hold()"), nil, &bytes.Buffer{}, &stderr)
+	src, err := resolveScript(script(t, "require('sigtest').hold()"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := runScript(ctx, &runFlags{logFormat: "text", logLevel: "info"}, src, nil, &bytes.Buffer{}, &stderr)
 	if code != exitCanceled {
 		t.Errorf("exit status %d, want %d; stderr: %s", code, exitCanceled, stderr.String())
 	}

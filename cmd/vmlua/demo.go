@@ -31,9 +31,10 @@ func init() { register(func() verb { return &demoVerb{} }) }
 // cannot be frozen) and a few single-disk VMs, all running and writing.
 func demoInventory(size int64) []vsim.VMSpec {
 	return []vsim.VMSpec{
-		{Name: "DB01", ChangeTracking: true, Disks: []vsim.DiskSpec{
+		{Name: "DB01", ChangeTracking: true, Tags: []string{"Backup:gold", "Env:prod"}, Disks: []vsim.DiskSpec{
 			{Size: size, Datastore: "LocalDS_0"}, {Size: size, Datastore: "LocalDS_1"}, {Size: size / 4, Datastore: "LocalDS_0", Mode: "independent_persistent"}}},
-		{Name: "WEB01"}, {Name: "WEB02"}, {Name: "APP01", Disks: []vsim.DiskSpec{{Size: size}, {Size: size / 2}}},
+		{Name: "WEB01", Tags: []string{"Backup:silver", "Env:prod"}}, {Name: "WEB02", Tags: []string{"Backup:silver", "Env:prod"}},
+		{Name: "APP01", Tags: []string{"Backup:silver", "Env:test"}, Disks: []vsim.DiskSpec{{Size: size}, {Size: size / 2}}},
 	}
 }
 
@@ -127,7 +128,11 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	fmt.Fprintln(stdout, "\n1. Backing up every VM with scripts/backup_all.lua (3 at a time, at most 2 per host)")
 	// mode=full: every VM's set is a full one (the demo shows a backup and
 	// a byte-exact restore; a site's nightly runs make incrementals).
-	sum, code := eachVM(ctx, f, &fleetFlags{each: "any:", jobs: 3, perHost: 2}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=3", "mode=full"}, stderr)
+	backupAll, err := resolveScript(filepath.Join(shipped, "backup_all.lua"))
+	if err != nil {
+		return err
+	}
+	sum, code := eachVM(ctx, f, &fleetFlags{each: "any:", jobs: 3, perHost: 2}, backupAll, []string{target, "keep=3", "mode=full"}, stderr)
 	if sum == nil || (code != exitOK && code != exitPartial) { // DB01's independent disk makes its set partial
 		if sum != nil {
 			printFleetTable(stdout, sum)
@@ -164,7 +169,7 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	if err := r.ExecFile(filepath.Join(shipped, "restore.lua")); err != nil && runtime.ExitStatus(err) != exitPartial {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if _, code := eachVM(ctx, f, &fleetFlags{each: "name:DB01-restored", jobs: 1}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=1", "mode=full"}, stderr); code != exitOK && code != exitPartial {
+	if _, code := eachVM(ctx, f, &fleetFlags{each: "name:DB01-restored", jobs: 1}, backupAll, []string{target, "keep=1", "mode=full"}, stderr); code != exitOK && code != exitPartial {
 		return errors.New("backing up the restored VM failed")
 	}
 	exact, err := compareSets(ctx, t, "DB01", "DB01-restored")

@@ -208,7 +208,7 @@ func checkVmluaCommand(t *testing.T, where string, argv []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.ExecFile(src); err != nil && (strings.Contains(err.Error(), "unknown argument") || strings.Contains(err.Error(), "missing argument")) {
+	if err := r.ExecFile(src); err != nil && (strings.Contains(err.Error(), "unknown argument") || strings.Contains(err.Error(), "missing argument") || strings.Contains(err.Error(), " positional argument")) {
 		t.Errorf("%s: %s refuses the documented arguments: %v", where, name, err)
 	}
 }

@@ -34,7 +34,7 @@ type fleetFlags struct {
 }
 
 func (f *fleetFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, ...); the VM reaches the script as vm=moref:vm-42 and vm_name=; only a script whose script.args declares vm = { each = true } is run (others are refused before anything runs, exit 2), and each line it prints starts with its VM's name")
+	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, folder:/DC0/vm/prod, tag:Backup:gold, ...; terms separated by spaces must all match: quote the whole specifier); the VM reaches the script as vm=moref:vm-42 and vm_name=; only a script whose script.args declares vm = { each = true } is run (others are refused before anything runs, exit 2), and each line it prints starts with its VM's name")
 	fs.IntVar(&f.jobs, "jobs", 4, "with --each: scripts running at once")
 	fs.IntVar(&f.perHost, "per-host", 0, "with --each: at most this many VMs of one ESX host at once (the book: 2-4); 0 = no limit")
 	fs.IntVar(&f.perDatastore, "per-datastore", 0, "with --each: at most this many VMs using one datastore at once; 0 = no limit")
@@ -97,10 +97,11 @@ type fleetSummary struct {
 
 // runEach runs script once per VM and prints a table; the exit status is
 // the worst of the runs' (see worse).
-func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stdout, stderr io.Writer) int {
+func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource, args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
+	script := src.name
 	held := f.scriptOutput(stdout, stderr)
-	sum, code := eachVM(ctx, f, ff, script, args, stderr)
+	sum, code := eachVM(ctx, f, ff, src, args, stderr)
 	if sum == nil {
 		// eachVM said why on stderr
 		f.finishOutput(newReport(script, code, errors.New("the fleet run did not start (see stderr)"), time.Since(start), nil), nil, stdout)
@@ -130,14 +131,15 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, ar
 }
 
 // eachVM does the work of runEach and returns the results.
-func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stderr io.Writer) (*fleetSummary, int) {
-	if err := writtenForEach(script); err != nil {
+func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource, args []string, stderr io.Writer) (*fleetSummary, int) {
+	if err := modscript.ForEach(src.name, src.text); err != nil {
 		return nil, reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--each: %w", err)})
 	}
 	base, err := f.options(ctx, stderr, args)
 	if err != nil {
 		return nil, reportErr(stderr, err)
 	}
+	src.logShipped(base.Logger)
 	spec, err := vm.ParseSpec(ff.each)
 	if err != nil {
 		return nil, reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--each: %w", err)})
@@ -167,6 +169,14 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	if err != nil {
 		return nil, reportErr(stderr, fmt.Errorf("--each %s: %w", ff.each, err))
 	}
+	what := "--each " + ff.each + " matches no VM"
+	if len(items) == 0 {
+		if hint := c.ClosestVM(planner.Context(), spec); hint != "" {
+			what += " (did you mean " + hint + "?)"
+		}
+	} else if ff.shard != "" {
+		what = fmt.Sprintf("--shard %s of --each %s holds none of its %d VMs", ff.shard, ff.each, len(items))
+	}
 	if ff.shard != "" {
 		i, n, err := fleet.ParseShard(ff.shard)
 		if err != nil {
@@ -183,7 +193,7 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 			base.Logger.Warn("no VM matches; nothing to do (--allow-empty)", "each", ff.each)
 			return &fleetSummary{}, exitOK
 		}
-		fmt.Fprintf(stderr, "vmlua: --each %s matches no VM: nothing was run (exit %d, nothing_selected; give --allow-empty if that is expected)\n", ff.each, exitNothingSelected)
+		fmt.Fprintf(stderr, "vmlua: %s: nothing was run (exit %d, nothing_selected; give --allow-empty if that is expected)\n", what, exitNothingSelected)
 		return &fleetSummary{}, exitNothingSelected
 	}
 	lim := fleet.Limits{Jobs: ff.jobs, PerHost: ff.perHost, PerDatastore: ff.perDatastore}
@@ -208,7 +218,7 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 			}
 			question.Install(r, p)
 		}
-		err = r.ExecFile(script)
+		err = r.ExecString(src.chunk(), src.text)
 		rowsMu.Lock()
 		rows[it.Ref] = r.Results()
 		rowsMu.Unlock()
@@ -230,18 +240,6 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	}
 	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
 	return &fleetSummary{Results: results, Stats: stats, Rows: rows}, code
-}
-
-// writtenForEach refuses a script that is not written for --each (its
-// script.args does not declare vm = { each = true }): run once per VM, a
-// script that ignores vm would do its whole job once per VM. It reads the
-// script's source; nothing has run yet.
-func writtenForEach(path string) error {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("cannot read the script %s: %w", path, err)
-	}
-	return modscript.ForEach(path, string(src))
 }
 
 // vmLines is the stdout of one VM's run under --each: every line the

@@ -8,6 +8,7 @@ import (
 	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/host"
 	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
 )
 
 func init() { register(func() verb { return &hostVerb{} }) }
@@ -101,7 +102,7 @@ func (v *maintenanceVerb) Run(inv *call, pos []string) int {
 	}
 	switch len(hs) {
 	case 0:
-		return x.fail(nothingThere("no host matches %s", pos[0]), res)
+		return x.fail(nothingThere("no host matches %s%s", pos[0], closestHost(x, c, spec)), res)
 	case 1:
 	default:
 		names := make([]string, len(hs))
@@ -128,4 +129,24 @@ func (v *maintenanceVerb) Run(inv *call, pos []string) int {
 	}
 	x.result(exitOK, nil, res)
 	return exitOK
+}
+
+// closestHost is " (did you mean NAME?)" for the host whose name is
+// closest to the one spec names, or "".
+func closestHost(x *op, c *vm.Conn, spec host.Spec) string {
+	if spec.Kind != "name" {
+		return ""
+	}
+	all, err := host.List(x.r.Context(), c)
+	if err != nil {
+		return ""
+	}
+	names := make([]string, len(all))
+	for i, h := range all {
+		names[i] = h.Name
+	}
+	if best := runtime.Closest(spec.Value, names); best != "" {
+		return " (did you mean " + best + "?)"
+	}
+	return ""
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/scripts"
 )
 
 // The part of the batch/v1 CronJob schema the recipe uses; the recipe is
@@ -218,10 +219,10 @@ func TestKubernetesRecipeLetsEachShardFailAlone(t *testing.T) {
 
 // TestKubernetesRecipeRunsEveryShardAgainstTheSimulator runs the recipe's
 // command once per index, all at once as the Job's parallelism does, as
-// the pod would: /bin/sh -c with JOB_COMPLETION_INDEX set, vmlua and the
-// shipped scripts where 'make install' puts them (the Makefile's own
-// install recipe, read with make -n, decides; the image's root is a
-// folder here), the config as the Secret mounts it (its defaultMode), the
+// the pod would: /bin/sh -c with JOB_COMPLETION_INDEX set, vmlua where
+// the Containerfile's make install puts it, the image's root (a folder
+// here) as the working directory, so that the bare script name runs the
+// shipped script built into vmlua, the config as the Secret mounts it (its defaultMode), the
 // target an SFTP server on loopback with the recipe's credentials name.
 // Two powered-on VMs in three shards: at least one shard is empty and
 // ends 0 (--allow-empty), every powered-on VM is backed up exactly once,
@@ -236,22 +237,13 @@ func TestKubernetesRecipeRunsEveryShardAgainstTheSimulator(t *testing.T) {
 	// PREFIX, vmlua in $PREFIX/bin, the scripts where make puts them
 	root := t.TempDir()
 	prefix := containerfilePrefix(t)
-	script := scriptPathIn(t, c.Args)
-	installed := makeInstallLayout(t, prefix, root)
-	if !installed[script] {
-		t.Fatalf("the recipe runs %s, which make install does not put there (it installs %v)", script, installed)
+	script := scriptNameIn(t, c.Args)
+	if _, err := scripts.Files.ReadFile(script); err != nil {
+		t.Fatalf("the recipe runs %s, which is not a shipped script (vmlua scripts list)", script)
 	}
 	bin := filepath.Join(root, prefix, "bin", "vmlua")
 	os.MkdirAll(filepath.Dir(bin), 0o755)
 	if err := os.Symlink(simtest.Binary(t), bin); err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(root, filepath.Dir(script)), 0o755)
-	src, err := os.ReadFile(filepath.Join("../../scripts", filepath.Base(script)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, script), src, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -307,6 +299,7 @@ func TestKubernetesRecipeRunsEveryShardAgainstTheSimulator(t *testing.T) {
 			defer wg.Done()
 			p := exec.Command(c.Command[0], append(c.Command[1:], cmd)...)
 			p.Env = append(os.Environ(), "JOB_COMPLETION_INDEX="+strconv.Itoa(i), "PATH="+filepath.Join(root, prefix, "bin")+":"+os.Getenv("PATH"), "VMLUA_CONFIG="+cfg)
+			p.Dir = root // the container's working directory: the image's root
 			var out, errb bytes.Buffer
 			p.Stdout, p.Stderr = &out, &errb
 			results[i] = result{exitCode(p.Run()), out.String(), errb.String()}
@@ -320,6 +313,9 @@ func TestKubernetesRecipeRunsEveryShardAgainstTheSimulator(t *testing.T) {
 		}
 		if strings.Contains(r.stderr, "no VM matches; nothing to do (--allow-empty)") {
 			empty++
+		}
+		if n := strings.Count(r.stderr, "running the shipped script "+script+" built into vmlua"); n != 1 {
+			t.Errorf("index %d: the shipped script it ran was logged %d times, want once:\n%s", i, n, r.stderr)
 		}
 	}
 	if empty == 0 {
@@ -335,13 +331,14 @@ func TestKubernetesRecipeRunsEveryShardAgainstTheSimulator(t *testing.T) {
 	}
 }
 
-// scriptPathIn is the script the recipe's command runs: the argument of
-// vmlua run that ends in .lua.
-func scriptPathIn(t *testing.T, args []string) string {
+// scriptNameIn is the script the recipe's command runs: the argument of
+// vmlua run that ends in .lua, a shipped script's bare name (the image
+// needs nothing but the binary).
+func scriptNameIn(t *testing.T, args []string) string {
 	t.Helper()
-	m := regexp.MustCompile(`\s(/\S+\.lua)\s`).FindStringSubmatch(" " + strings.Join(args, " ") + " ")
-	if m == nil {
-		t.Fatalf("no absolute script path in the recipe's command %q", args)
+	m := regexp.MustCompile(`\s(\S+\.lua)\s`).FindStringSubmatch(" " + strings.Join(args, " ") + " ")
+	if m == nil || strings.Contains(m[1], "/") {
+		t.Fatalf("no bare shipped script name in the recipe's command %q", args)
 	}
 	return m[1]
 }
@@ -371,31 +368,4 @@ func containerfilePrefix(t *testing.T) string {
 	}
 	t.Fatal("docs/operations.md has no Containerfile (a dockerfile block)")
 	return ""
-}
-
-// makeInstallLayout reads what 'make install' copies where (make -n, with
-// the image's PREFIX and DESTDIR=root) and returns the installed scripts
-// as absolute paths in the image.
-func makeInstallLayout(t *testing.T, prefix, root string) map[string]bool {
-	t.Helper()
-	out, err := exec.Command("make", "-s", "-n", "-C", "../..", "install", "PREFIX="+prefix, "DESTDIR="+root).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make -n install: %v\n%s", err, out)
-	}
-	got := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 || f[0] != "install" || !slices.Contains(f, "scripts/*.lua") {
-			continue
-		}
-		dest := strings.TrimPrefix(f[len(f)-1], root)
-		names, _ := filepath.Glob("../../scripts/*.lua")
-		for _, n := range names {
-			got[filepath.Join(dest, filepath.Base(n))] = true
-		}
-	}
-	if len(got) == 0 {
-		t.Fatalf("make -n install copies no scripts:\n%s", out)
-	}
-	return got
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/internal/redact"
+	"github.com/vmlua/vmlua/modules/backup"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -197,6 +198,13 @@ func (x *op) result(code int, err error, result map[string]any) {
 // as everywhere a selection matches nothing.
 func nothingThere(format string, args ...any) error {
 	return &exitError{exitNothingSelected, fmt.Errorf(format, args...)}
+}
+
+// noSetOf reports a VM without sets on the target: exit 6, with the
+// closest VM that has sets there ("did you mean DB01?").
+func noSetOf(x *op, h *modtransport.Handle, vmName string) error {
+	e := backup.NoSetOf(x.r.Context(), h, vmName)
+	return nothingThere("%s (vmlua sets list %s shows the VMs it holds)", e.Message, h.URL)
 }
 
 // usageErr is a usage error: exit 2.

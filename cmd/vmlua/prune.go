@@ -111,7 +111,7 @@ func (v *pruneVerb) Run(inv *call, pos []string) int {
 			return x.fail(err, res)
 		}
 		if len(pr.Decisions) == 0 && len(pos) == 2 {
-			return x.fail(nothingThere("no set of %s on %s (vmlua sets list %s shows the VMs it holds)", name, h.URL, h.URL), res)
+			return x.fail(noSetOf(x, h, name), res)
 		}
 		pv := &pruneVM{VM: name, Kept: []pruneRuling{}, Removed: []pruneRuling{}}
 		for _, d := range pr.Decisions {

@@ -26,8 +26,11 @@ func (*restoreVerb) About() about {
 Restores the VM's newest complete set on TARGET, or the set of POINT (as vmlua sets list
 shows it, e.g. 20261203T135450Z), as vcbRestore did: uploads its files to the datastore
 (disk images decompressed and checked against the catalog on the fly; an incremental with
-its chain), rewrites the paths in the .vmx and registers the VM. Without flags it goes back
-where it came from, under its own name; --name and --datastore restore a copy beside it.
+its chain), rewrites the paths in the .vmx and registers the VM on a host that can run it
+(--host when it can, refused by name and reason before anything is written; else the original
+host, or another of its cluster). Without flags it goes back where it came from, under its own
+name; --name and --datastore restore a copy beside it. A restore that fails once its files are
+in place undoes itself: the VM is unregistered and its folder removed (--keep-failed keeps it).
 A VM of that name already registered is a conflict unless --on-conflict says otherwise.
 --dry-run checks everything and changes nothing. TARGET is granted for this command. The
 same restore as backup.restore{from=TARGET, set=..., ...}.
@@ -48,6 +51,7 @@ func (v *restoreVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&ro.Host, "host", "", "the host to register the VM on (default: the original's)")
 	fs.BoolVar(&ro.PowerOn, "power-on", false, "power the restored VM on")
 	fs.BoolVar(&ro.Force, "force", false, "restore an incomplete set (its backup did not finish)")
+	fs.BoolVar(&ro.KeepFailed, "keep-failed", false, "when the restore fails once its files are in place (registering, --power-on), keep the files (the VM is unregistered all the same); by default nothing of a failed restore is left")
 }
 
 // flagSpelling spells a restore option as this command's flag, for the

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -21,6 +20,7 @@ import (
 	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
+	"github.com/vmlua/vmlua/modules/notify"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -62,7 +62,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 // (of what: "script", "command") and the logs.
 func (f *runFlags) registerCommon(fs *flag.FlagSet, what string) {
 	fs.StringVar(&f.url, "url", "", "vSphere SDK URL (https://host/sdk; may carry user:password like govc, prefer the config file); env VMLUA_URL")
-	fs.StringVar(&f.profile, "profile", "", "vSphere profile from the config file (default: default_vsphere, or the only one)")
+	fs.StringVar(&f.profile, "profile", "", "vSphere profile from the config file (default: default_vsphere, or the only one); one the file lacks is exit 3, even with --url or VMLUA_URL")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the vSphere server's TLS certificate; env VMLUA_INSECURE")
 	fs.StringVar(&f.thumbprint, "thumbprint", "", "pin the vSphere server's certificate by its SHA-1/SHA-256 fingerprint; env VMLUA_THUMBPRINT")
 	fs.StringVar(&f.configPath, "config", "", "config file (default: $VMLUA_CONFIG, ./vmlua.toml, ~/.config/vmlua/config.toml, /etc/vmlua/config.toml)")
@@ -129,6 +129,11 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 			return runtime.Options{}, &exitError{exitConfig, err}
 		}
 	}
+	nt, err := cfg.NotifyTargets(creds)
+	if err != nil {
+		return runtime.Options{}, &exitError{exitConfig, err}
+	}
+	notify.Configure(&opts, notifyConfig(nt))
 	return opts, nil
 }
 
@@ -197,7 +202,9 @@ func (*runVerb) About() about {
 		usage: `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
        vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]
 
-Runs a Lua script in vmlua's sandbox. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY
+Runs a Lua script in vmlua's sandbox. SCRIPT is a file, or the bare name of a shipped script (vmlua scripts
+list: vmlua run nightly.lua to=...) when the current directory holds no file of that name; the run logs which
+shipped script ran. Arguments reach the script as arg[1..n]; KEY=VALUE ones as arg.KEY
 (a script that declares them with script.args refuses unknown keys). Flags may come before or after SCRIPT;
 everything after a lone -- is the script's, even if it starts with -.
 What the script prints goes to stdout (to stderr with --json); logs and progress go to stderr.
@@ -242,11 +249,12 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 		return reportErr(stderr, &exitError{exitUsage, err})
 	}
 	script, args := pos[0], pos[1:]
-	if err := checkScript(script); err != nil {
+	src, err := resolveScript(script)
+	if err != nil {
 		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
 	}
 	if !v.noCheck {
-		if err := precheck(script); err != nil {
+		if err := precheck(src); err != nil {
 			return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
 		}
 	}
@@ -264,9 +272,9 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 		f.url, f.insecure = s.URL.String(), true
 	}
 	if ff.each != "" {
-		return runEach(ctx, f, ff, script, args, stdout, stderr)
+		return runEach(ctx, f, ff, src, args, stdout, stderr)
 	}
-	return runScript(ctx, f, script, args, stdout, stderr, ff.hostArgs)
+	return runScript(ctx, f, src, args, stdout, stderr, ff.hostArgs)
 }
 
 // scriptOutput sets where the scripts' print goes for this run and
@@ -314,13 +322,15 @@ func (f *runFlags) fail(script string, err error, stdout, stderr io.Writer) int 
 }
 
 // runScript runs one script and maps the outcome to an exit status.
-func runScript(ctx context.Context, f *runFlags, script string, args []string, stdout, stderr io.Writer, mods ...func(*runtime.Options)) int {
+func runScript(ctx context.Context, f *runFlags, src *scriptSource, args []string, stdout, stderr io.Writer, mods ...func(*runtime.Options)) int {
 	start := time.Now()
+	script := src.name
 	held := f.scriptOutput(stdout, stderr)
 	opts, err := f.options(ctx, stderr, args)
 	if err != nil {
 		return f.fail(script, err, stdout, stderr)
 	}
+	src.logShipped(opts.Logger)
 	for _, m := range mods {
 		m(&opts)
 	}
@@ -336,7 +346,7 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 		}
 		question.Install(r, p)
 	}
-	err = r.ExecFile(script)
+	err = r.ExecString(src.chunk(), src.text)
 	if s, ok := opts.Progress.(*progress.Sink); ok {
 		s.Wait()
 	}
@@ -348,30 +358,12 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 	return code
 }
 
-// checkScript reports a script that cannot be run at all (a usage error,
-// exit status 2, rather than a failed script).
-func checkScript(path string) error {
-	st, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("run: no script %s (give the path of a .lua file; the shipped ones are in /usr/local/share/vmlua/scripts after make install, or see vmlua scripts)", path)
-	case err != nil:
-		return fmt.Errorf("run: cannot read the script %s: %w", path, err)
-	case st.IsDir():
-		return fmt.Errorf("run: %s is a directory, not a script", path)
-	}
-	return nil
-}
-
 // precheck runs vmlua check on the script before anything happens: a
 // script with a static mistake (backup.prnue, compress = 9) is refused
 // before its first snapshot rather than failing half-way through.
-func precheck(script string) error {
-	src, err := os.ReadFile(script)
-	if err != nil {
-		return fmt.Errorf("run: cannot read the script %s: %w", script, err)
-	}
-	found := runtime.Check(script, string(src), modules())
+func precheck(src *scriptSource) error {
+	script := src.name
+	found := runtime.Check(script, src.text, modules())
 	if len(found) == 0 {
 		return nil
 	}
@@ -400,4 +392,16 @@ func errStatus(err error) int {
 		return exitConfig
 	}
 	return exitFailure
+}
+
+// notifyConfig hands the config's resolved [notify] to the notify module.
+func notifyConfig(nt config.NotifyTargets) notify.Config {
+	c := notify.Config{Timeout: nt.Timeout}
+	if m := nt.Mail; m != nil {
+		c.Mail = &notify.Mail{Server: m.Server, From: m.From, To: m.To, User: m.User, Password: m.Password, Implicit: m.Implicit, RootCAs: m.RootCAs}
+	}
+	for _, w := range nt.Webhooks {
+		c.Webhooks = append(c.Webhooks, notify.Webhook{Name: w.Name, URL: w.URL, User: w.User, Token: w.Token, Header: w.Header, RootCAs: w.RootCAs})
+	}
+	return c
 }

@@ -93,7 +93,7 @@ func (v *setsListVerb) Run(inv *call, pos []string) int {
 	res["sets"] = rows
 	if len(rows) == 0 {
 		if vmName != "" {
-			return x.fail(nothingThere("no set of %s on %s (vmlua sets list %s shows the VMs it holds)", vmName, h.URL, h.URL), res)
+			return x.fail(noSetOf(x, h, vmName), res)
 		}
 		return x.fail(nothingThere("no backup set on %s", h.URL), res)
 	}

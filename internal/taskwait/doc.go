@@ -12,5 +12,6 @@
 // as before plus those four.
 //
 // The result is WaitForResult's: the task's info, and for a failed task a
-// task.Error carrying its fault.
+// task.Error carrying its fault, in a vfault.Task that prints the fault's
+// meaning, never its Go type.
 package taskwait

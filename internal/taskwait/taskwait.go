@@ -2,9 +2,11 @@ package taskwait
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/task"
@@ -16,7 +18,9 @@ import (
 var Probes = []time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond}
 
 // Wait waits for t to finish and returns its info; a failed task returns
-// a task.Error with its fault, as object.Task.WaitForResult does.
+// its task.Error with its fault, as object.Task.WaitForResult does, in a
+// vfault.Task, whose text is the fault's meaning (govmomi's is the
+// fault's Go type when the task has no message).
 func Wait(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
 	pc := property.DefaultCollector(t.Client())
 	for _, d := range Probes {
@@ -36,7 +40,12 @@ func Wait(ctx context.Context, t *object.Task) (*types.TaskInfo, error) {
 			return info, err
 		}
 	}
-	return t.WaitForResult(ctx, nil)
+	info, err := t.WaitForResult(ctx, nil)
+	var te task.Error
+	if errors.As(err, &te) && te.LocalizedMethodFault != nil {
+		err = vfault.Task{Err: te}
+	}
+	return info, err
 }
 
 // finished returns the result of a task that has one.
@@ -48,7 +57,7 @@ func finished(info *types.TaskInfo) (*types.TaskInfo, error, bool) {
 		if info.Error == nil {
 			return info, fmt.Errorf("task %s failed without saying why", info.Key), true
 		}
-		return info, task.Error{LocalizedMethodFault: info.Error, Description: info.Description}, true
+		return info, vfault.Task{Err: task.Error{LocalizedMethodFault: info.Error, Description: info.Description}}, true
 	}
 	return nil, nil, false
 }

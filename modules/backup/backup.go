@@ -13,6 +13,7 @@ import (
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/retention"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -34,6 +35,10 @@ type Options struct {
 	BreakLock bool     // take the VM's lock on the target even if another run holds it
 	Mode      string   // full (default), incremental, auto
 	ChainMax  int      // auto: the longest chain (a full and incrementals); 0: DefaultChainMax
+	// Retention is the policy the VM's sets are pruned with: on a target
+	// with object lock a complete set is locked until the date it keeps
+	// the set at the earliest (sets.LockSet).
+	Retention retention.Policy
 }
 
 // Backup runs the whole cycle for the VM into a new set on t and returns
@@ -49,6 +54,9 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	name := v.Name()
 	defer func() { sets.SetFailed(r, name, err != nil) }()
 	if err := checkOptions(&o); err != nil {
+		return nil, err
+	}
+	if err := sets.CheckLockable(t, o.Retention); err != nil {
 		return nil, err
 	}
 	if err := v.Refresh(ctx); err != nil {
@@ -100,6 +108,11 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		return nil, err
 	}
 	complete = true
+	// a set that cannot be locked is kept (it is complete and good) and
+	// the backup fails, so the run says the set is not immutable
+	if _, err := sets.LockSet(r, t, cat, o.Retention); err != nil {
+		return nil, err
+	}
 	return cat, nil
 }
 
@@ -281,7 +294,9 @@ func finishSet(r *runtime.Run, t transports.Transport, sw *setWriter, name strin
 		return err
 	}
 	id := cat.ID
-	if err := t.Remove(r.Context(), id+"/"+catalog.ProgressName); err != nil {
+	if err := t.Remove(r.Context(), id+"/"+catalog.ProgressName); transports.Classify(err) == transports.ClassPermission {
+		r.Log.Info("backup: progress.json stays: the credentials may not delete on this target (append-only); a prune with credentials that may removes it with the set", "set", id)
+	} else if err != nil {
 		r.Log.Warn("backup: could not remove progress.json (harmless: catalog.json is authoritative)", "set", id, "error", err)
 	}
 	r.Log.Info("backup: set complete", "vm", name, "set", id, "status", cat.Status, "mode", cat.Mode, "parent", cat.Parent, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -109,14 +110,14 @@ func (c *configCopy) read(r *runtime.Run, m mo.VirtualMachine, dss *datastores, 
 	dsName, rel := dsPath(cf.src)
 	ds, err := dss.Get(c.ctx, m.Datastore, dsName)
 	if err != nil {
-		return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: cf.src, Message: err.Error(), Err: err}
+		return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: cf.src, Message: vfault.Text(err), Err: err}
 	}
 	readErr := func(err error) error {
 		if c.ctx.Err() == nil && (cf.kind == catalog.KindLog || cf.kind == catalog.KindNvram) {
 			r.Log.Warn("backup: a configuration file listed by vSphere cannot be read; skipped", "vm", m.Name, "file", cf.src, "error", err)
 			return nil
 		}
-		return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: cf.src, Message: fmt.Sprintf("cannot read the VM's %s file: %v", cf.kind, err), Err: err}
+		return &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: cf.src, Message: fmt.Sprintf("cannot read the VM's %s file: %s", cf.kind, vfault.Text(err)), Err: err}
 	}
 	rc, _, err := ds.Download(c.ctx, rel, &soap.DefaultDownload)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/sparse"
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -174,7 +175,7 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 	defer w.abort()
 	rdr, err := dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents)
 	if err != nil {
-		return imageResult{}, errf(runtime.CodeVSphere, err, "%v", err)
+		return imageResult{}, errf(runtime.CodeVSphere, err, "%s", vfault.Text(err))
 	}
 	defer rdr.Close()
 	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, transports.ProgressWriter(w.spw, tr), tr)

@@ -78,6 +78,7 @@ func init() {
 			runtime.Option{Name: "on_conflict", Type: "string", Enum: []string{ConflictAbort, ConflictKeep, ConflictOverwrite}, Default: `"abort"`, Doc: "what to do when a VM of that name exists"},
 			runtime.Option{Name: "power_on", Type: "boolean", Default: "false", Doc: "power the restored VM on"},
 			runtime.Option{Name: "force", Type: "boolean", Default: "false", Doc: "restore an incomplete set"},
+			runtime.Option{Name: "keep_failed", Type: "boolean", Default: "false", Doc: "when the restore fails once its files are in place (registering or powering on), keep the files (the VM is unregistered all the same)"},
 			optCredentials), Returns: "VM|nil, table",
 			Doc: "Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), " +
 				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. " +
@@ -85,6 +86,11 @@ func init() {
 				"and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). " +
 				"on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. " +
+				"The VM is registered on host= when it can run a VM (connected, not in maintenance mode nor standby, seeing the datastore), which is refused by name and reason otherwise, before anything is written; " +
+				"without host=, on the original host if it can, else on the first host of the resource pool's cluster that can (none: conflict, before anything is written). " +
+				"A restore that fails once its files are in place (registering, or power_on) undoes itself: the VM it registered is unregistered and the folder it wrote removed " +
+				"(kept with keep_failed=true), so that nothing of it is left and a re-run meets no conflict; the error says what was undone. " +
+				"vSphere faults are reported by their meaning and what to do, never by a type name. " +
 				"Returns the VM (nil in a dry run) and a table {set=, status= (\"ok\" or \"partial\"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.", Fn: luaRestore},
 		{Name: "prune", Args: optionsArg(at,
 			runtime.Option{Name: "vm", Type: "string", Doc: "the VM whose sets are pruned (vm= or host= is required)"},
@@ -121,6 +127,8 @@ func init() {
 			runtime.Option{Name: "mode", Type: "string", Enum: []string{ModeFull, ModeIncremental, ModeAuto}, Default: `"full"`, Doc: "a full set, an incremental on the newest set, or auto (below)"},
 			runtime.Option{Name: "chain_max", Type: "integer", Default: fmt.Sprint(DefaultChainMax), Doc: fmt.Sprintf("with mode=\"auto\": the longest chain (a full and %d incrementals)", DefaultChainMax-1)},
 			runtime.Option{Name: "break_lock", Type: "boolean", Default: "false", Doc: "take the VM folder's lock on the target even if another run holds it"},
+			runtime.Option{Name: "keep", Type: "integer", Doc: "the retention the VM's sets are pruned with, for object lock (below): keep the last N sets"},
+			runtime.Option{Name: "policy", Type: "table", Doc: "the retention the VM's sets are pruned with, for object lock (below), as backup.prune's policy=", Options: PolicyOption.Options},
 			optCredentials),
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
@@ -134,7 +142,10 @@ func init() {
 			"mode=\"incremental\" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), " +
 			"with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), " +
 			"makes a full instead and says why in a warning and in full_reason=. mode=\"auto\" is incremental but makes a full once the chain has chain_max sets. " +
-			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).",
+			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full). " +
+			"On a target with object lock (s3:// with object_lock=governance|compliance) the complete set's files, and those of every set of its chain, are locked until the date its retention keeps it at the earliest " +
+			"(keep=/policy=, the same the sets are pruned with: policy={daily=7} locks a set of the 10th until the 17th, 00:00 UTC; keep=N alone gives no date, so give policy= or the target's lock_days=, else the backup is refused before it starts); " +
+			"neither the backup host nor anyone can delete or overwrite them before that date, and prune leaves them, saying until when (docs/security.md).",
 		Fn: luaBackup,
 	}}
 }
@@ -185,6 +196,7 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 		BreakLock: runtime.OptBool(L, o, "break_lock", false),
 		Mode:      runtime.OptString(L, o, "mode", ModeFull),
 		ChainMax:  runtime.OptInt(L, o, "chain_max", DefaultChainMax),
+		Retention: policyOptions(L, o),
 	}
 	cat, err := Backup(r, v, h.T, opts)
 	if err != nil {
@@ -270,6 +282,7 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 		OnConflict: runtime.OptString(L, o, "on_conflict", ConflictAbort),
 		PowerOn:    runtime.OptBool(L, o, "power_on", false),
 		Force:      runtime.OptBool(L, o, "force", false),
+		KeepFailed: runtime.OptBool(L, o, "keep_failed", false),
 	}
 	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), !ro.Force)
 	if err != nil {
@@ -329,13 +342,8 @@ func restoreInfo(L *lua.LState, cat *catalog.Catalog, dry bool) *lua.LTable {
 	return t
 }
 
-func luaPrune(r *runtime.Run, L *lua.LState) int {
-	o := runtime.OptionsTable(L, 1)
-	h := dest(r, L, o, "at")
-	name := owner(L, o)
-	if name == "" {
-		L.RaiseError("option vm (or host) is required: the name of the VM (or host) whose sets are pruned")
-	}
+// policyOptions reads keep= and policy= (KeepOption, PolicyOption).
+func policyOptions(L *lua.LState, o *lua.LTable) retention.Policy {
 	var p retention.Policy
 	p.Last = runtime.OptInt(L, o, "keep", 0)
 	switch pt := o.RawGetString("policy").(type) {
@@ -349,6 +357,17 @@ func luaPrune(r *runtime.Run, L *lua.LState) int {
 	default:
 		L.RaiseError("option policy: a table {last=, daily=, weekly=, monthly=, yearly=} expected")
 	}
+	return p
+}
+
+func luaPrune(r *runtime.Run, L *lua.LState) int {
+	o := runtime.OptionsTable(L, 1)
+	h := dest(r, L, o, "at")
+	name := owner(L, o)
+	if name == "" {
+		L.RaiseError("option vm (or host) is required: the name of the VM (or host) whose sets are pruned")
+	}
+	p := policyOptions(L, o)
 	if p.Empty() {
 		L.RaiseError("give keep=N or policy={...}: without a rule only the newest set would be kept")
 	}

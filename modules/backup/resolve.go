@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/vmlua/vmlua/modules/backup/catalog"
@@ -26,6 +28,9 @@ func ResolveSet(r *runtime.Run, h *modtransport.Handle, set, vmName string, comp
 				return list[i].ID, nil
 			}
 		}
+		if len(list) == 0 {
+			return "", NoSetOf(r.Context(), h, vmName)
+		}
 		return "", &runtime.Error{Code: runtime.CodeNotFound, VM: vmName, Path: h.URL, Message: "there is no complete set of this VM on the target"}
 	}
 	if _, _, err := catalog.ParseSetID(set); err != nil {
@@ -35,4 +40,24 @@ func ResolveSet(r *runtime.Run, h *modtransport.Handle, set, vmName string, comp
 		return "", runtime.Errorf(runtime.CodeInvalidArg, "set id %q is not a set id", set)
 	}
 	return set, nil
+}
+
+// NoSetOf is the not_found error for a VM that has no set at all on the
+// target: "there is no set of DB1 on URL (did you mean DB01?)" when a VM
+// of a close name has sets there, so that a typo does not read as a VM
+// that was never backed up. It lists the target's top folder once.
+func NoSetOf(ctx context.Context, h *modtransport.Handle, vmName string) *runtime.Error {
+	msg := fmt.Sprintf("there is no set of %s on %s", vmName, h.URL)
+	if fis, err := h.T.List(ctx, ""); err == nil {
+		var names []string
+		for _, fi := range fis {
+			if fi.IsDir && !strings.HasPrefix(fi.Name, ".") && fi.Name+"/" != catalog.HostPrefix {
+				names = append(names, fi.Name)
+			}
+		}
+		if best := runtime.Closest(sets.DirName(vmName), names); best != "" {
+			msg += " (did you mean " + best + "?)"
+		}
+	}
+	return &runtime.Error{Code: runtime.CodeNotFound, VM: vmName, Path: h.URL, Message: msg}
 }

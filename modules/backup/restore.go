@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/taskwait"
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -25,6 +26,7 @@ import (
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -51,6 +53,11 @@ type RestoreOptions struct {
 	OnConflict string           // abort (default), keep, overwrite
 	PowerOn    bool
 	Force      bool // restore an incomplete set from its progress catalog
+	// KeepFailed keeps the files of a restore that failed after they were
+	// in place (registering or powering on failed): the VM is unregistered
+	// all the same, the folder stays for a person to look at. Without it
+	// a failed restore leaves nothing (see undo).
+	KeepFailed bool
 	// Spell renders an option as the caller gives it, for the hints of
 	// errors: nil spells it as Lua does (on_conflict="overwrite"); the
 	// vmlua restore command spells its flags (--on-conflict overwrite).
@@ -79,8 +86,11 @@ func (o *RestoreOptions) spell(option, value string) string {
 // (place), what is there already (findExisting, which may keep it),
 // whether the datastore can hold it (checkSpace), the files in a staging
 // folder (stage, uploadSet), the staging folder in place of what was
-// there (replace), and the VM registered (register). Nothing is written
-// on the datastore before checkSpace passed.
+// there (replace), and the VM registered (register) on a host that can
+// run it (chooseHost, before checkSpace). Nothing is written on the datastore
+// before checkSpace passed, and a restore that fails once its files are in
+// place undoes itself (undo): the VM it registered is unregistered and its
+// folder removed (kept with KeepFailed), so that a re-run starts clean.
 func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, *catalog.Catalog, error) {
 	cat, err := restoreCatalog(r, t, o)
 	if err != nil {
@@ -99,6 +109,9 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	}
 	if keep {
 		return j.old, cat, nil
+	}
+	if err := j.chooseHost(); err != nil {
+		return nil, cat, err
 	}
 	if err := j.checkSpace(); err != nil {
 		return nil, cat, err
@@ -120,7 +133,7 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	}
 	nv, err := j.register(vmxName)
 	if err != nil {
-		return nil, cat, err
+		return nil, cat, j.undo(err)
 	}
 	return nv, cat, nil
 }
@@ -140,7 +153,8 @@ type restoreJob struct {
 	dc     *object.Datacenter
 	folder *object.Folder
 	pool   *object.ResourcePool
-	host   *object.HostSystem // nil: the pool's choice
+	finder *find.Finder       // in the datacenter
+	host   *object.HostSystem // where the VM is registered (chooseHost)
 
 	old       *vm.VM // the registered VM of this name, if any
 	finalDir  string // the VM's folder on the datastore
@@ -150,6 +164,9 @@ type restoreJob struct {
 	staging   string // the staging folder, relative to the datastore
 	stagingDS string // the same as a datastore path
 	moved     bool   // the staging folder is in place
+	// registered is the VM register made, once it exists (undo
+	// unregisters it).
+	registered *types.ManagedObjectReference
 }
 
 func (j *restoreJob) fail(code string, err error, format string, args ...any) error {
@@ -202,7 +219,7 @@ func (j *restoreJob) place() error {
 		j.dsName, _ = dsPath(cat.VM.VMX)
 	}
 	if j.ds, err = datastoreOf(ctx, c, nil, j.dsName); err != nil {
-		return j.fail(runtime.CodeNotFound, err, "the target datastore: %v", err)
+		return j.fail(runtime.CodeNotFound, err, "the target datastore: %s", vfault.Text(err))
 	}
 	j.fm = object.NewFileManager(c)
 	finder := find.NewFinder(c)
@@ -223,12 +240,116 @@ func (j *restoreJob) place() error {
 	if j.pool, err = pick(ctx, r, "resource pool", o.Pool, cat.VM.ResourcePool, finder.ResourcePool, finder.DefaultResourcePool); err != nil {
 		return j.fail(runtime.CodeNotFound, err, "%v", err)
 	}
-	if o.Host != "" {
-		if j.host, err = finder.HostSystem(ctx, o.Host); err != nil {
-			return j.fail(runtime.CodeNotFound, err, "host %q: %v", o.Host, err)
+	j.finder = finder
+	return nil
+}
+
+// hostState is what decides whether a host can run the restored VM.
+type hostState struct {
+	ref  types.ManagedObjectReference
+	name string
+	why  string // why it cannot; "" when it can
+}
+
+// chooseHost picks the host the VM is registered on, before anything is
+// written: the one given (host=), refused by name and reason when it
+// cannot run a VM; else, among the hosts of the resource pool's cluster
+// or host that see the datastore, the original one when it can, or the
+// first (by name) that can. A host can when it is connected, not in
+// maintenance mode and not in standby: registered on another, the VM
+// would not power on (InvalidState), and stay registered.
+func (j *restoreJob) chooseHost() error {
+	ctx := j.r.Context()
+	if j.o.Host != "" {
+		h, err := j.finder.HostSystem(ctx, j.o.Host)
+		if err != nil {
+			return j.fail(runtime.CodeNotFound, err, "host %q: %s", j.o.Host, vfault.Text(err))
+		}
+		st, err := j.hostStates(ctx, []types.ManagedObjectReference{h.Reference()})
+		if err != nil {
+			return err
+		}
+		if st[0].why != "" {
+			return j.fail(runtime.CodeConflict, nil, "host %s %s: it cannot run the restored VM; give %s another host (or none, to let vmlua choose one)%s (nothing was written)",
+				st[0].name, st[0].why, j.o.spell("host", ""), hostRemedy(st[0]))
+		}
+		j.host = h
+		return nil
+	}
+	owner, err := j.pool.Owner(ctx)
+	if err != nil {
+		return j.fail(runtime.CodeVSphere, err, "cannot read the owner of the resource pool: %s", vfault.Text(err))
+	}
+	var cr mo.ComputeResource
+	if err := j.pool.Properties(ctx, owner.Reference(), []string{"host"}, &cr); err != nil {
+		return j.fail(runtime.CodeVSphere, err, "cannot read the hosts of the resource pool: %s", vfault.Text(err))
+	}
+	st, err := j.hostStates(ctx, cr.Host)
+	if err != nil {
+		return err
+	}
+	var fit *hostState
+	var unfit []string
+	for i := range st {
+		switch h := &st[i]; {
+		case h.why != "":
+			unfit = append(unfit, h.name+" "+h.why)
+		case fit == nil || h.name == j.cat.VM.Host:
+			fit = h
 		}
 	}
+	if fit == nil {
+		if len(unfit) == 0 {
+			unfit = []string{"it has none"}
+		}
+		return j.fail(runtime.CodeConflict, nil, "no host of the resource pool can run the restored VM: %s; take one out of maintenance mode (vmlua host maintenance exit HOST) or reconnect it, or give %s and %s elsewhere (nothing was written)",
+			strings.Join(unfit, "; "), j.o.spell("pool", ""), j.o.spell("host", ""))
+	}
+	if len(unfit) > 0 {
+		j.r.Log.Info("restore: hosts that cannot run the VM are left out", "vm", j.name, "left_out", strings.Join(unfit, "; "), "host", fit.name)
+	}
+	j.host = object.NewHostSystem(j.conn.Client, fit.ref)
+	j.r.Log.Debug("restore: the VM goes to host "+fit.name, "vm", j.name, "original", j.cat.VM.Host)
 	return nil
+}
+
+// hostStates reads the hosts' states, in name order; a host that does not
+// see the target datastore cannot run the VM either.
+func (j *restoreJob) hostStates(ctx context.Context, refs []types.ManagedObjectReference) ([]hostState, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var hs []mo.HostSystem
+	pc := property.DefaultCollector(j.conn.Client)
+	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime", "datastore"}, &hs); err != nil {
+		return nil, j.fail(runtime.CodeVSphere, err, "cannot read the state of the hosts: %s", vfault.Text(err))
+	}
+	out := make([]hostState, 0, len(hs))
+	for _, h := range hs {
+		st := hostState{ref: h.Self, name: h.Name}
+		switch {
+		case h.Runtime.ConnectionState != "" && h.Runtime.ConnectionState != types.HostSystemConnectionStateConnected:
+			st.why = "is " + string(h.Runtime.ConnectionState)
+		case h.Runtime.InMaintenanceMode:
+			st.why = "is in maintenance mode"
+		case h.Runtime.PowerState == types.HostSystemPowerStateStandBy || h.Runtime.PowerState == types.HostSystemPowerStatePoweredOff:
+			st.why = "is " + string(h.Runtime.PowerState)
+		case !slices.ContainsFunc(h.Datastore, func(r types.ManagedObjectReference) bool { return r == j.ds.Reference() }):
+			st.why = "does not see datastore " + j.dsName
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b hostState) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// hostRemedy is what to do about a host that cannot run the VM, for
+// the refusal that names it.
+func hostRemedy(h hostState) string {
+	if h.why == "is in maintenance mode" {
+		return ", or take it out of maintenance mode first (vmlua host maintenance exit " + h.name + ")"
+	}
+	return ""
 }
 
 // findExisting finds the VM of this name and its folder, if any, and
@@ -290,7 +411,7 @@ func (j *restoreJob) checkSpace() error {
 	}
 	var m mo.Datastore
 	if err := j.ds.Properties(ctx, j.ds.Reference(), []string{"summary", "info"}, &m); err != nil {
-		return j.fail(runtime.CodeVSphere, err, "cannot read the free space of datastore %s: %v", j.dsName, err)
+		return j.fail(runtime.CodeVSphere, err, "cannot read the free space of datastore %s: %s", j.dsName, vfault.Text(err))
 	}
 	maxFile, what := int64(0), ""
 	if m.Info != nil {
@@ -344,7 +465,7 @@ func (j *restoreJob) stage() error {
 	j.staging = fmt.Sprintf("%s%s-%s", sets.StagingPrefix, j.finalDir, hex.EncodeToString(b))
 	j.stagingDS = fmt.Sprintf("[%s] %s", j.dsName, j.staging)
 	if err := j.fm.MakeDirectory(j.r.Context(), j.stagingDS, j.dc, true); err != nil {
-		return j.fail(runtime.CodeVSphere, err, "cannot create the folder %s: %v", j.stagingDS, err)
+		return j.fail(runtime.CodeVSphere, err, "cannot create the folder %s: %s", j.stagingDS, vfault.Text(err))
 	}
 	return nil
 }
@@ -359,7 +480,7 @@ func (j *restoreJob) dropStaging() {
 	defer cancel()
 	if task, err := j.fm.DeleteDatastoreFile(cctx, j.stagingDS, j.dc); err == nil {
 		if err := taskwait.Done(cctx, task); err != nil {
-			j.r.Log.Error("restore failed and its staging folder could not be removed", "folder", j.stagingDS, "error", err)
+			j.r.Log.Error("restore failed and its staging folder could not be removed", "folder", j.stagingDS, "error", vfault.Text(err))
 		}
 	}
 }
@@ -371,7 +492,7 @@ func (j *restoreJob) replace() error {
 	if j.old != nil {
 		j.r.Log.Warn("restore: unregistering the VM being overwritten", "vm", j.name, "moref", j.old.Ref.Value)
 		if err := j.old.Obj.Unregister(ctx); err != nil {
-			return j.fail(runtime.CodeVSphere, err, "cannot unregister the VM being overwritten: %v", err)
+			return j.fail(runtime.CodeVSphere, err, "cannot unregister the VM being overwritten: %s", vfault.Text(err))
 		}
 	}
 	if j.dirExists {
@@ -381,7 +502,7 @@ func (j *restoreJob) replace() error {
 			err = taskwait.Done(ctx, task)
 		}
 		if err != nil {
-			return j.fail(runtime.CodeVSphere, err, "cannot remove the overwritten folder %s (the new files are complete in %s): %v", j.finalDS, j.stagingDS, err)
+			return j.fail(runtime.CodeVSphere, err, "cannot remove the overwritten folder %s (the new files are complete in %s): %s", j.finalDS, j.stagingDS, vfault.Text(err))
 		}
 	}
 	task, err := j.fm.MoveDatastoreFile(ctx, j.stagingDS, j.dc, j.finalDS, j.dc, false)
@@ -389,7 +510,7 @@ func (j *restoreJob) replace() error {
 		err = taskwait.Done(ctx, task)
 	}
 	if err != nil {
-		return j.fail(runtime.CodeVSphere, err, "cannot move the restored files from %s to %s: %v", j.stagingDS, j.finalDS, err)
+		return j.fail(runtime.CodeVSphere, err, "cannot move the restored files from %s to %s: %s", j.stagingDS, j.finalDS, vfault.Text(err))
 	}
 	j.moved = true
 	return nil
@@ -402,13 +523,14 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 	vmxPath := j.finalDS + "/" + vmxName
 	rt, err := j.folder.RegisterVM(ctx, vmxPath, j.name, false, j.pool, j.host)
 	if err != nil {
-		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %v", vmxPath, err)
+		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %s", vmxPath, vfault.Text(err))
 	}
 	info, err := taskwait.Wait(ctx, rt)
 	if err != nil {
-		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %v (the files stay in place; register them by hand)", vmxPath, err)
+		return nil, j.fail(runtime.CodeVSphere, err, "cannot register %s: %s", vmxPath, vfault.Text(err))
 	}
 	ref := info.Result.(types.ManagedObjectReference)
+	j.registered = &ref
 	ms, _ := vm.ParseSpec("moref:" + ref.Value)
 	nv, err := j.conn.Open(ctx, ms, j.name)
 	if err != nil {
@@ -421,6 +543,73 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 		}
 	}
 	return nv, nil
+}
+
+// undo takes back a restore that failed once its files were in place (err
+// is why it failed): the VM it registered is unregistered (powered off
+// first if it runs), and its folder removed unless KeepFailed, so that
+// neither the inventory nor the datastore holds a half-restored VM and a
+// re-run does not meet a conflict. It runs even after cancellation.
+// The error returned is err, saying what was undone or what is left.
+func (j *restoreJob) undo(err error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(j.r.Context()), 2*time.Minute)
+	defer cancel()
+	var done, left []string
+	if j.registered != nil {
+		if uerr := j.unregister(cctx, *j.registered); uerr != nil {
+			j.r.Log.Error("restore failed and the VM it registered could not be unregistered", "vm", j.name, "moref", j.registered.Value, "error", vfault.Text(uerr))
+			left = append(left, fmt.Sprintf("VM %s (%s) is registered: unregister it (%s)", j.name, j.registered.Value, vfault.Text(uerr)))
+		} else {
+			j.r.Log.Warn("restore failed: unregistered the VM it had registered", "vm", j.name, "moref", j.registered.Value)
+			done = append(done, "VM "+j.name+" unregistered")
+		}
+	}
+	switch {
+	case j.o.KeepFailed:
+		left = append(left, fmt.Sprintf("its files are kept in %s, as %s asked: look at them, register them by hand, or remove the folder before restoring again", j.finalDS, j.o.spell("keep_failed", "")))
+	default:
+		task, derr := j.fm.DeleteDatastoreFile(cctx, j.finalDS, j.dc)
+		if derr == nil {
+			derr = taskwait.Done(cctx, task)
+		}
+		if derr != nil {
+			j.r.Log.Error("restore failed and the folder it wrote could not be removed", "folder", j.finalDS, "error", vfault.Text(derr))
+			left = append(left, fmt.Sprintf("the folder %s is left: remove it (%s)", j.finalDS, vfault.Text(derr)))
+		} else {
+			j.r.Log.Warn("restore failed: removed the folder it had written", "folder", j.finalDS)
+			done = append(done, "folder "+j.finalDS+" removed")
+		}
+	}
+	if j.old != nil {
+		left = append(left, "the VM it was overwriting had been removed before (its files were replaced only once the new ones were complete)")
+	}
+	e := vm.FaultError(err, j.name, "restore "+j.cat.ID)
+	msg := e.Message
+	if len(done) > 0 {
+		msg += "; undone: " + strings.Join(done, ", ")
+	}
+	if len(left) > 0 {
+		msg += "; " + strings.Join(left, "; ")
+	} else {
+		msg += " (nothing of this restore is left: restore again once the cause is fixed)"
+	}
+	return &runtime.Error{Code: e.Code, VM: j.name, Path: e.Path, Disk: e.Disk, Message: msg, Err: err}
+}
+
+// unregister unregisters a VM the restore registered, powering it off
+// first when it runs (a power-on that failed late may have started it).
+func (j *restoreJob) unregister(ctx context.Context, ref types.ManagedObjectReference) error {
+	o := object.NewVirtualMachine(j.conn.Client, ref)
+	if st, err := o.PowerState(ctx); err == nil && st != types.VirtualMachinePowerStatePoweredOff {
+		task, err := o.PowerOff(ctx)
+		if err == nil {
+			err = taskwait.Done(ctx, task)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return o.Unregister(ctx)
 }
 
 // restoreCatalog loads the catalog a restore follows.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/vmlua/vmlua/internal/dsread"
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -55,12 +56,12 @@ func VMXArchive(r *runtime.Run, v *vm.VM, t transports.Transport) (VMXResult, er
 			seen[base] = true
 			ds, err := datastoreOf(ctx, v.Obj.Client(), m.Datastore, dsName)
 			if err != nil {
-				return res, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: err.Error(), Err: err}
+				return res, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: vfault.Text(err), Err: err}
 			}
 			b, err := dsread.ReadSmall(ctx, ds, rel)
 			if err != nil {
 				if configKinds[f.Type] == catalog.KindConfig {
-					return res, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: fmt.Sprintf("cannot read the .vmx: %v", err), Err: err}
+					return res, &runtime.Error{Code: runtime.CodeVSphere, VM: m.Name, Path: f.Name, Message: "cannot read the .vmx: " + vfault.Text(err), Err: err}
 				}
 				r.Log.Warn("backup.vmx: a file cannot be read; left out", "vm", m.Name, "file", f.Name, "error", err)
 				continue

@@ -172,17 +172,13 @@ func (h *Host) Maintenance(r *runtime.Run, on bool) error {
 	return h.refresh(r)
 }
 
-// vsphereErr wraps a vSphere fault with what was being done to which host.
+// vsphereErr wraps a vSphere fault with what was being done to which
+// host (vm.FaultError: the fault by its meaning).
 func vsphereErr(err error, host, what string) error {
-	e := runtime.Wrap(err, runtime.CodeVSphere)
-	if e.Err == err { // not already one of ours
-		on := ""
-		if host != "" {
-			on = " of host " + host
-		}
-		e = &runtime.Error{Code: e.Code, Message: fmt.Sprintf("cannot %s%s: %v", what, on, err), Err: err}
+	if host != "" {
+		what += " of host " + host
 	}
-	return e
+	return vm.FaultError(err, "", what)
 }
 
 // retrieve reads props of one object.

@@ -107,6 +107,10 @@ func luaPending(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
+	// folder:, tag: and the other terms on where VMs sit
+	if spec, err = c.Resolve(r.Context(), spec); err != nil {
+		return r.Raise(L, err)
+	}
 	found, err := Pending(r.Context(), c.Client, spec)
 	if err != nil {
 		return r.Raise(L, err)
@@ -155,6 +159,10 @@ func luaWatch(r *runtime.Run, L *lua.LState) int {
 	}
 	c, err := connect(r)
 	if err != nil {
+		return r.Raise(L, err)
+	}
+	// folder:, tag: and the others are resolved once, as the watch starts
+	if spec, err = c.Resolve(r.Context(), spec); err != nil {
 		return r.Raise(L, err)
 	}
 	ctx := r.Context()

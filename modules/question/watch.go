@@ -3,7 +3,6 @@ package question
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
@@ -41,7 +40,7 @@ func props(spec vm.Spec) []string {
 }
 
 func vmErr(err error, doing string) error {
-	return &runtime.Error{Code: runtime.CodeVSphere, Message: fmt.Sprintf("%s: %v", doing, err), Err: err}
+	return vm.FaultError(err, "", doing)
 }
 
 // Pending reads every pending question of the VMs spec matches, in one

@@ -6,6 +6,7 @@
 //
 //	local script = require "script"
 //	local a = script.args{
+//	  "vm", -- may be given by position: x.lua name:DB01 to=...
 //	  to   = { required = true, help = "target URL" },
 //	  keep = { type = "number", default = 4, help = "sets to keep" },
 //	  vm   = { each = true, help = "one VM (vmlua run --each sets it)" },
@@ -16,7 +17,8 @@
 //	if skipped > 0 then script.status("partial") end
 //
 // A run given an argument the script does not declare ends with exit
-// status 2 (usage) and "did you mean"; nothing_selected ends it with 6, or
+// status 2 (usage) and "did you mean" — a positional one too, unless the
+// spec's list part names the argument it fills; nothing_selected ends it with 6, or
 // 0 under allow_empty=true. ForEach reads, from a script's source before it
 // runs, whether it is written for 'vmlua run --each' (vm declared with
 // each = true).

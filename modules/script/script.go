@@ -34,13 +34,18 @@ var Module = &runtime.Module{
 	Funcs: []runtime.Func{
 		{
 			Name: "args",
-			Args: []runtime.Arg{{Name: "spec", Type: "table", Doc: "one entry per key=value argument: name = {type=, default=, required=, help=}; vm = {each=true, ...} marks a script written for vmlua run --each", Options: []runtime.Option{
+			Args: []runtime.Arg{{Name: "spec", Type: "table", Doc: "one entry per key=value argument: name = {type=, default=, required=, help=}; vm = {each=true, ...} marks a script written for vmlua run --each; and, as its list part, the names of the arguments that may be given by position, in order: { \"vm\", \"disk\", vm = {...}, disk = {...} }", Options: []runtime.Option{
 				{Name: "*", Type: "table", Doc: "the argument's declaration", Options: declOptions},
 			}}},
 			Returns: "table",
 			Doc: "Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type " +
 				"(number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), " +
-				"or its default, or nil; positional arguments are at [1..n]. An undeclared key ends the script at once with exit status 2 (usage), naming the closest " +
+				"or its default, or nil. Positional arguments fill, in order, the arguments the spec lists by name in its list part ({ \"vm\", vm = {...} }: " +
+				"`hot_backup.lua name:DB01` sets a.vm) that were not given as key=value, and stay at [1..n] too; the last of them may take every one left with rest = true " +
+				"(joined by spaces, as a specifier's terms: `vm_info.lua folder:prod powerstate:on`); a positional argument with no place " +
+				"(every script that lists none takes none) ends the script with exit status 2, naming the key=value argument it probably meant " +
+				"(\"backup_all.lua takes no positional argument (got name:DB01): did you mean vms=name:DB01?\"): ignored, it would have backed up every VM. " +
+				"An undeclared key ends the script at once with exit status 2 (usage), naming the closest " +
 				"declared one (\"unknown argument kepe (did you mean keep?)\"), as do a missing required argument and a value of the wrong type " +
 				"(a mistake in the spec itself is a script error, exit 1). " +
 				"Keys the host adds itself (vm and vm_name with --each, allow_empty with --allow-empty) are accepted without a declaration. " +
@@ -147,9 +152,9 @@ func checkRow(L *lua.LState, n int) map[string]any {
 
 // decl is one declared argument.
 type decl struct {
-	name, typ, help string
-	required, each  bool
-	def             lua.LValue
+	name, typ, help      string
+	required, each, rest bool
+	def                  lua.LValue
 }
 
 // declOptions are the fields of one argument's declaration in
@@ -161,6 +166,7 @@ var declOptions = []runtime.Option{
 	{Name: "required", Type: "boolean", Default: "false", Doc: "a run without it fails"},
 	{Name: "help", Type: "string", Doc: "what it is, for the error that lists the arguments"},
 	{Name: "each", Type: "boolean", Default: "false", Doc: "on vm only: the script is written for vmlua run --each, which hands every run its VM as vm="},
+	{Name: "rest", Type: "boolean", Default: "false", Doc: "on the last argument of the positional list only: it takes every positional argument left, joined by spaces (a list: one item each), as a specifier's terms"},
 }
 
 var argTypes = []string{"string", "number", "boolean", "list"}
@@ -182,7 +188,11 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 	spec := L.CheckTable(1)
 	decls := map[string]*decl{}
 	var names []string
+	positional := positionalNames(L, spec)
 	spec.ForEach(func(k, v lua.LValue) {
+		if _, ok := k.(lua.LNumber); ok {
+			return // the positional list, read above
+		}
 		name, ok := k.(lua.LString)
 		if !ok {
 			L.ArgError(1, "argument names are strings: name = {type=..., help=...}")
@@ -209,6 +219,8 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 				d.required = lua.LVAsBool(fv)
 			case "help":
 				d.help = fv.String()
+			case "rest":
+				d.rest = lua.LVAsBool(fv)
 			case "each":
 				d.each = lua.LVAsBool(fv)
 				if d.each && d.name != EachArg {
@@ -220,6 +232,16 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 		names = append(names, d.name)
 	})
 	sort.Strings(names)
+	for i, p := range positional {
+		if decls[p] == nil {
+			L.ArgError(1, fmt.Sprintf("positional argument %d is %s, which the spec does not declare: declare %s = {...} too", i+1, p, p))
+		}
+	}
+	for _, name := range names {
+		if d := decls[name]; d.rest && (len(positional) == 0 || positional[len(positional)-1] != name) {
+			L.ArgError(1, fmt.Sprintf("rest = true belongs on the last argument of the positional list, not on %s", name))
+		}
+	}
 	host := map[string]bool{}
 	for _, k := range r.Options().HostArgs {
 		host[k] = true
@@ -236,6 +258,33 @@ func luaArgs(r *runtime.Run, L *lua.LState) int {
 			return usage(r, L, "%s", unknownMessage(p.Key, names))
 		}
 		given[p.Key] = p.Value
+	}
+	// Positional arguments fill, in order, the arguments the spec lists
+	// as positional that were not given as key=value; one with no place
+	// left is refused: a script that ignored it would do something else
+	// than asked (backup_all.lua name:DB01 backed up every VM).
+	var slots []string
+	for _, p := range positional {
+		if _, ok := given[p]; !ok {
+			slots = append(slots, p)
+		}
+	}
+	var rest []string // what the last slot takes when it is rest = true
+	if n := len(slots); n > 0 && decls[slots[n-1]].rest && len(pos) > n-1 {
+		rest, pos = pos[n-1:], pos[:n-1]
+	}
+	if len(pos) > len(slots) {
+		return usage(r, L, "%s", extraMessage(chunkName(L), positional, slots, pos[len(slots)], decls, given))
+	}
+	for i, a := range pos {
+		given[slots[i]] = a
+	}
+	if rest != nil {
+		sep := " "
+		if decls[slots[len(slots)-1]].typ == "list" {
+			sep = ","
+		}
+		given[slots[len(slots)-1]] = strings.Join(rest, sep)
 	}
 	for k := range host {
 		if v, ok := given[k]; ok && decls[k] == nil {
@@ -301,6 +350,96 @@ func allowEmpty(L *lua.LState, args []string) (allow bool, bad string) {
 	}
 	return allow, bad
 }
+
+// positionalNames reads the array part of a script.args spec: the names
+// of the declared arguments that may be given by position, in order.
+func positionalNames(L *lua.LState, spec *lua.LTable) []string {
+	var out []string
+	n := spec.Len()
+	spec.ForEach(func(k, v lua.LValue) {
+		f, ok := k.(lua.LNumber)
+		if !ok {
+			return
+		}
+		if i := int(f); float64(i) != float64(f) || i < 1 || i > n {
+			L.ArgError(1, fmt.Sprintf("the spec has a key %v: positional arguments are listed in order, as { \"vm\", \"disk\", vm = {...}, disk = {...} }", f))
+		}
+	})
+	for i := 1; i <= n; i++ {
+		name, ok := spec.RawGetInt(i).(lua.LString)
+		if spec.RawGetInt(i) == lua.LNil {
+			L.ArgError(1, fmt.Sprintf("the spec's positional list has no entry %d: list the positional arguments in order, as { \"vm\", \"disk\", vm = {...}, disk = {...} }", i))
+		}
+		if !ok {
+			L.ArgError(1, fmt.Sprintf("positional argument %d is a %s: list the names of declared arguments, as { \"vm\", vm = {...} }", i, spec.RawGetInt(i).Type()))
+		}
+		if contains(out, string(name)) {
+			L.ArgError(1, fmt.Sprintf("positional argument %s is listed twice", name))
+		}
+		out = append(out, string(name))
+	}
+	return out
+}
+
+// chunkName is the running script's name ("backup_all.lua"), for messages.
+func chunkName(L *lua.LState) string {
+	name, _, _ := strings.Cut(L.Where(1), ":")
+	if name == "" {
+		return "this script"
+	}
+	return name
+}
+
+// extraMessage is the refusal of a positional argument with no place:
+// what the script takes by position, and the key=value argument the value
+// was probably meant for ("did you mean vms=name:DB01?").
+func extraMessage(script string, positional, slots []string, extra string, decls map[string]*decl, given map[string]string) string {
+	var msg string
+	switch {
+	case len(positional) == 0:
+		msg = fmt.Sprintf("%s takes no positional argument (got %s)", script, extra)
+	case len(slots) == 0:
+		msg = fmt.Sprintf("%s takes %s by position, given already as key=value: %s is one argument too many", script, strings.Join(positional, ", "), extra)
+	default:
+		msg = fmt.Sprintf("%s takes %d positional argument(s) (%s): %s is one too many", script, len(slots), strings.Join(slots, ", "), extra)
+	}
+	if key := meantFor(extra, decls, given); key != "" {
+		msg += fmt.Sprintf(": did you mean %s=%s?", key, extra)
+	}
+	var names []string
+	for n := range decls {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > 0 {
+		msg += "; its key=value arguments: " + strings.Join(names, ", ")
+	}
+	return msg
+}
+
+// meantFor guesses which declared argument, not given yet, a stray value
+// belongs to, by its form: a VM or host specifier or a .vmx path, or a URL.
+func meantFor(v string, decls map[string]*decl, given map[string]string) string {
+	var candidates []string
+	switch kind, _, ok := strings.Cut(v, ":"); {
+	case strings.Contains(v, "://"):
+		candidates = []string{"to", "from", "at", "target", "dest"}
+	case strings.HasPrefix(v, "[") && strings.HasSuffix(strings.ToLower(v), ".vmx"):
+		candidates = []string{"vm", "vms", "spec"}
+	case ok && specKinds[strings.ToLower(kind)]:
+		candidates = []string{"vms", "vm", "spec", "hosts", "host"}
+	}
+	for _, c := range candidates {
+		if _, done := given[c]; decls[c] != nil && !done {
+			return c
+		}
+	}
+	return ""
+}
+
+// specKinds are the prefixes of VM and host specifiers (modules/vm,
+// modules/host).
+var specKinds = map[string]bool{"name": true, "uuid": true, "ipaddr": true, "moref": true, "powerstate": true, "any": true, "none": true, "folder": true, "tag": true, "cluster": true, "host": true, "pool": true, "datastore": true}
 
 func unknownMessage(key string, names []string) string {
 	msg := "unknown argument " + key

@@ -85,7 +85,6 @@ local a = script.args{
 		{"a boolean accepts yes and no", []string{"to=x", "verify=yes"}, nil, "a.verify", "true"},
 		{"a list is split at commas", []string{"to=x", "vms=name:A, name:B,,"}, nil, "#a.vms, a.vms[1], a.vms[2]", "2\tname:A\tname:B"},
 		{"a list default given as a string is split too", []string{"to=x"}, nil, "#a.vms, a.vms[2]", "2\tname:WEB*"},
-		{"positional arguments stay at 1..n", []string{"name:DB01", "to=x", "second"}, nil, "a[1], a[2], #a", "name:DB01\tsecond\t2"},
 		{"the global arg keeps working", []string{"to=x", "keep=2"}, nil, "arg.keep, type(arg.keep)", "2\tstring"},
 		{"keys the host adds are accepted undeclared", []string{"to=x", "vm=moref:vm-42", "vm_name=DB01"}, []string{"vm", "vm_name"}, "a.vm, a.vm_name", "moref:vm-42\tDB01"},
 		{"the last of a repeated key wins", []string{"to=x", "keep=1", "keep=3"}, nil, "a.keep", "3"},
@@ -100,6 +99,118 @@ local a = script.args{
 				t.Errorf("printed %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestArgsFillsDeclaredPositionalArguments: the spec's list part names
+// the arguments a run may give by position; they are filled in order,
+// skipping those given as key=value, converted by type, and stay at
+// [1..n] too.
+func TestArgsFillsDeclaredPositionalArguments(t *testing.T) {
+	const decl = `local a = require("script").args{ "vm", "disk", "n",
+  vm = { each = true }, disk = { }, n = { type = "number", default = 1 }, to = { },
+}
+`
+	cases := []struct {
+		name string
+		args []string
+		host []string
+		src  string
+		want string
+	}{
+		{"positional arguments fill the listed ones in order", []string{"name:DB01", "to=x", "scsi0:1"}, nil, "a.vm, a.disk, a.n, a[1], a[2], #a", "name:DB01\tscsi0:1\t1\tname:DB01\tscsi0:1\t2"},
+		{"a positional argument is converted by type", []string{"name:DB01", "scsi0:1", "3"}, nil, "a.n, type(a.n)", "3\tnumber"},
+		{"one given as key=value is skipped", []string{"scsi0:1", "vm=moref:vm-42"}, []string{"vm"}, "a.vm, a.disk", "moref:vm-42\tscsi0:1"},
+		{"fewer than listed is fine", nil, nil, "a.vm, a.disk", "nil\tnil"},
+	}
+
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := run(t, decl+"print("+tc.src+")", tc.args, tc.host...)
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			if got := strings.TrimSuffix(o.stdout, "\n"); got != tc.want {
+				t.Errorf("printed %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestArgsRestTakesEveryPositionalArgumentLeft: the last positional
+// argument with rest = true takes every one left (a specifier's terms).
+func TestArgsRestTakesEveryPositionalArgumentLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name, decl string
+		args       []string
+		src, want  string
+	}{
+		{"joined by spaces", `{ "vm", "spec", vm = { }, spec = { rest = true } }`, []string{"name:DB01", "folder:prod", "powerstate:on"}, "a.vm, a.spec, #a", "name:DB01\tfolder:prod powerstate:on\t3"},
+		{"one is one", `{ "vm", "spec", vm = { }, spec = { rest = true } }`, []string{"name:DB01", "any:"}, "a.spec", "any:"},
+		{"none is the default", `{ "spec", spec = { rest = true, default = "any:" } }`, nil, "a.spec", "any:"},
+		{"a list gets one item each", `{ "l", l = { type = "list", rest = true } }`, []string{"a", "b,c"}, "#a.l, a.l[1], a.l[3]", "3\ta\tc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := run(t, "local a = require(\"script\").args"+tc.decl+"\nprint("+tc.src+")", tc.args)
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			if got := strings.TrimSuffix(o.stdout, "\n"); got != tc.want {
+				t.Errorf("printed %q, want %q", got, tc.want)
+			}
+		})
+	}
+	o := run(t, `require("script").args{ "a", "b", a = { rest = true }, b = { } }`, nil)
+	if o.err == nil || !strings.Contains(o.err.Error(), "rest = true belongs on the last argument of the positional list, not on a") {
+		t.Errorf("rest on another than the last: %v", o.err)
+	}
+}
+
+// TestArgsRefusesAPositionalArgumentWithNoPlace: a positional argument
+// the spec has no place for ends the script with 2 before it does
+// anything (backup_all.lua name:DB01 used to back up every VM), naming
+// the key=value argument it probably meant.
+func TestArgsRefusesAPositionalArgumentWithNoPlace(t *testing.T) {
+	const none = `require("script").args{ vms = { }, to = { }, keep = { type = "number" } }
+print("not reached")`
+	const one = `require("script").args{ "vm", vm = { each = true }, to = { } }
+print("not reached")`
+	cases := []struct {
+		name, src string
+		args      []string
+		host      []string
+		want      string
+	}{
+		{"a VM specifier where the script takes none names vms=", none, []string{"name:DB01", "to=file:///b"}, nil, "t.lua:1: the script ended with status usage (2): t.lua takes no positional argument (got name:DB01): did you mean vms=name:DB01?; its key=value arguments: keep, to, vms"},
+		{"a URL names to=", none, []string{"vms=any:", "file:///b"}, nil, "did you mean to=file:///b?"},
+		{"a value of no known form names nothing", none, []string{"7"}, nil, "t.lua takes no positional argument (got 7); its key=value arguments: keep, to, vms"},
+		{"an argument given already is not suggested", none, []string{"vms=any:", "to=file:///b", "name:DB01"}, nil, "t.lua takes no positional argument (got name:DB01); its"},
+		{"one too many", one, []string{"name:DB01", "name:DB02"}, nil, "t.lua takes 1 positional argument(s) (vm): name:DB02 is one too many"},
+		{"the positional place is taken by key=value", one, []string{"vm=moref:vm-1", "name:DB01"}, []string{"vm"}, "t.lua takes vm by position, given already as key=value: name:DB01 is one argument too many"},
+		{"a .vmx path names vm=", `require("script").args{ vm = { }, to = { } } print("not reached")`, []string{"[LocalDS_0] DB01/DB01.vmx"}, nil, "did you mean vm=[LocalDS_0] DB01/DB01.vmx?"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := run(t, tc.src, tc.args, tc.host...)
+			if o.err == nil || !strings.Contains(o.err.Error(), tc.want) || runtime.ExitStatus(o.err) != runtime.ExitUsage {
+				t.Errorf("err = %v (exit %d), want exit 2 and %q", o.err, runtime.ExitStatus(o.err), tc.want)
+			}
+			if strings.Contains(o.stdout, "not reached") {
+				t.Error("the script went on")
+			}
+		})
+	}
+	for _, bad := range []struct{ src, want string }{
+		{`require("script").args{ "vm" }`, "positional argument 1 is vm, which the spec does not declare"},
+		{`require("script").args{ 4, vm = {} }`, "positional argument 1 is a number"},
+		{`require("script").args{ "vm", "vm", vm = {} }`, "positional argument vm is listed twice"},
+		{`require("script").args{ [3] = "vm", vm = {} }`, "positional list has no entry 1"},
+		{`require("script").args{ "vm", [2.5] = "x", vm = {} }`, "the spec has a key 2.5"},
+	} {
+		o := run(t, bad.src, nil)
+		if o.err == nil || !strings.Contains(o.err.Error(), bad.want) || runtime.ExitStatus(o.err) != runtime.ExitFailed {
+			t.Errorf("%s: err = %v, want a script error (1) with %q", bad.src, o.err, bad.want)
+		}
 	}
 }
 

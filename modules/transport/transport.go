@@ -127,7 +127,13 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 			return nil, passwordError(rawURL)
 		}
 	}
-	if err := r.Grants.Check(rawURL); err != nil {
+	// where the transport connects is judged with the URL, wherever the
+	// script set it (s3's endpoint= in its options table)
+	judged, err := transports.OriginURL(rawURL, params)
+	if err != nil {
+		return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: err.Error(), Path: transports.Redact(rawURL)}
+	}
+	if err := r.Grants.Check(judged); err != nil {
 		return nil, err
 	}
 	if transports.HasPassword(rawURL) {

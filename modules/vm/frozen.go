@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmlua/vmlua/internal/dsread"
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
@@ -55,7 +56,7 @@ func (v *VM) Frozen(ctx context.Context, d Disk) (*FrozenDisk, error) {
 	}
 	desc, err := dsread.ReadSmall(ctx, ds, rel)
 	if err != nil {
-		return nil, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Disk: d.ID, Path: src, Message: fmt.Sprintf("cannot read the disk descriptor: %v", err), Err: err}
+		return nil, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Disk: d.ID, Path: src, Message: "cannot read the disk descriptor: " + vfault.Text(err), Err: err}
 	}
 	extents, err := vmdk.FlatExtents(string(desc))
 	if err != nil {

@@ -20,16 +20,35 @@ var Module = &runtime.Module{
 	Summary: "VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.",
 	Doc: "The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. " +
 		"Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — " +
-		"unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.",
+		"unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.\n\n" +
+		"**Selecting VMs.** `vm.find`, `vm.open`, `vmlua run --each`, `vm_info.lua` and the scripts' `vms=` take a specifier: " +
+		"a `.vmx` datastore path (`[LocalDS_0] DB01/DB01.vmx`, as VmPerl's `connect`) or `KIND:VALUE` terms (vcbVmName's, and where the VM sits):\n\n" +
+		"| term | selects the VMs |\n|---|---|\n" +
+		"| `name:GLOB` | whose name matches (`*`, `?`, `[...]`) |\n" +
+		"| `uuid:UUID`, `ipaddr:IP-OR-DNS`, `moref:vm-N` | with that BIOS UUID, guest IP address or host name, managed object id |\n" +
+		"| `powerstate:on\\|off\\|suspended` | in that power state |\n" +
+		"| `folder:PATH` | in the VM folder and every folder below it: an inventory path (`/DC0/vm/prod`) or a path below each datacenter's VM folder (`prod/web`) |\n" +
+		"| `cluster:NAME` | registered on a host of the cluster |\n" +
+		"| `host:NAME` | registered on the host |\n" +
+		"| `pool:PATH` | in the resource pool and every pool below it: an inventory path (`/DC0/host/DC0_C0/Resources/prod`) or a path below each cluster's (host's) root pool (`prod`) |\n" +
+		"| `datastore:NAME` | with a file on the datastore |\n" +
+		"| `tag:NAME`, `tag:CATEGORY:NAME` | carrying the vSphere tag (vCenter's tagging service; ESXi has none) |\n" +
+		"| `any:`, `none:` | every VM, no VM |\n\n" +
+		"Values are globs, and a value may list several with commas (any of them): `name:DB01,WEB01`, `tag:Backup:gold,Backup:silver`. " +
+		"Terms separated by spaces must all match: `folder:/DC0/vm/prod powerstate:on`. A comma before another term starts an alternative: " +
+		"`folder:prod powerstate:on, tag:Backup:gold` is the running VMs of prod, and every VM tagged gold. " +
+		"Double quotes keep spaces, commas and colons in a value (`name:\"Backup Server: Primary\"`); a name with a plain space needs none (`name:My VM`). " +
+		"A kind that does not exist, or a folder, cluster, host, pool, datastore or tag that does not, is an `invalid_argument` error naming what exists and the nearest (\"did you mean\"): " +
+		"a typo must not look like an empty folder. Templates are never selected.",
 	Types: []*runtime.Type{VMType, TaskType},
 }
 
 func init() {
 	Module.Funcs = []runtime.Func{
-		{Name: "open", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: `a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:`}}, Returns: "VM|nil",
+		{Name: "open", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: `a .vmx path ("[ds] DB01/DB01.vmx") or a specifier naming one VM: name: (no wildcards), uuid:, ipaddr:, moref:, possibly with other terms (name:DB01 folder:prod)`}}, Returns: "VM|nil",
 			Doc: "Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.", Fn: luaOpen},
-		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier"}}, Returns: "{VM}",
-			Doc: "Returns the list of VMs matching the specifier, sorted by name (possibly empty).", Fn: luaFind},
+		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "a specifier (Selecting VMs, above): name:GLOB, powerstate:, folder:, cluster:, host:, pool:, datastore:, tag:, any:, none:, ..., combined with spaces (AND) and commas (OR)"}}, Returns: "{VM}",
+			Doc: "Returns the list of VMs matching the specifier, sorted by name (possibly empty). A folder, cluster, host, pool, datastore or tag the specifier names that does not exist raises invalid_argument.", Fn: luaFind},
 		{Name: "register", Args: []runtime.Arg{{Name: "vmx", Type: "string", Doc: `datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"`}, {Name: "options", Type: "table", Optional: true, Doc: "where the VM goes (default: the datacenter's VM folder and default pool, a host vSphere chooses)", Options: []runtime.Option{
 			{Name: "name", Type: "string", Doc: "the VM's name in the inventory (default: the .vmx's displayName)"},
 			{Name: "folder", Type: "string", Doc: "inventory path of the VM folder"},
@@ -37,6 +56,8 @@ func init() {
 			{Name: "host", Type: "string", Doc: "host name or inventory path to register it on"},
 		}}}, Returns: "VM|nil",
 			Doc: "Registers the VM whose .vmx is at the datastore path (vmware-cmd -s register) and returns it; nil in a dry run.", Fn: luaRegister},
+		{Name: "folders", Returns: "table", Doc: "Returns every VM folder (vcbUtil -c vmfolders) as a list sorted by path of {path=, name=, datacenter=, vms=}: path is the inventory path that folder: and vm.register{folder=} take, vms the number of VMs in it and below it.", Fn: luaContainers("folder")},
+		{Name: "pools", Returns: "table", Doc: "Returns every resource pool (vcbUtil -c resourcepools) as a list sorted by path of {path=, name=, owner=, vms=}: path is the inventory path that pool: and vm.register{pool=} take, owner the cluster or host whose root pool it is or is below, vms the number of VMs in it and below it.", Fn: luaContainers("pool")},
 		{Name: "registered", Returns: "{string}", Doc: "Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).", Fn: luaRegistered},
 		{Name: "connect", Args: []runtime.Arg{{Name: "profile", Type: "string", Doc: "a vSphere profile of the config file"}},
 			Doc: "Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.", Fn: luaConnect},
@@ -144,7 +165,7 @@ func luaOpen(r *runtime.Run, L *lua.LState) int {
 		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
 	}
 	if !spec.single() {
-		return r.RaiseCode(L, runtime.CodeInvalidArg, "vm.open(%q) takes a specifier naming one VM; use vm.find for %s", raw, spec.Kind+":")
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "vm.open(%q) takes a specifier naming one VM (a .vmx path, or a term name: without wildcards, uuid:, ipaddr: or moref:); use vm.find for the others", raw)
 	}
 	c, err := RunConn(r)
 	if err != nil {

@@ -163,6 +163,10 @@ type OrphanOptions struct {
 	// one), each with a warning: for an operator who knows the owner is
 	// gone (vmlua cleanup --force).
 	Force bool
+	// RequireMatch makes a selection that matches no VM a not_found
+	// error (NoMatch, with "did you mean"): vmlua cleanup name:DB1 must
+	// not report "nothing to commit" while DB01 has an orphan.
+	RequireMatch bool
 }
 
 // CleanupOrphans commits the orphaned vmlua snapshots of the VMs spec
@@ -179,14 +183,23 @@ func (c *Conn) CleanupOrphansWith(r *runtime.Run, spec Spec, only map[string]boo
 	if spec.Kind == "moref" && only == nil {
 		// one VM by reference: read it alone, not the inventory
 		v, err := c.Open(r.Context(), spec, "moref:"+spec.Value)
-		if err != nil || v == nil {
+		if err != nil {
 			return nil, err
+		}
+		if v == nil {
+			if o.RequireMatch {
+				return nil, c.NoMatch(r.Context(), spec)
+			}
+			return nil, nil
 		}
 		return cleanupOrphansOf(r, []*VM{v}, o)
 	}
 	found, err := c.find(r.Context(), spec, "snapshot")
 	if err != nil {
 		return nil, err
+	}
+	if len(found) == 0 && o.RequireMatch {
+		return nil, c.NoMatch(r.Context(), spec)
 	}
 	var refs []types.ManagedObjectReference
 	for _, x := range found {

@@ -38,7 +38,7 @@ func TestSnapshotRemovalRecovers(t *testing.T) {
 				e.Sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: "DB01", Point: vsim.PointMerge})
 			}},
 		{"a CreateSnapshot task failing after it made the snapshot leaves no snapshot",
-			`v:add_redo("scsi0:0")`, "InsufficientDisks", "add_redo failed after vSphere made the snapshot; removing it",
+			`v:add_redo("scsi0:0")`, "vSphere refused it (insufficient disks)", "add_redo failed after vSphere made the snapshot; removing it",
 			func(e *simtest.Env) {
 				e.Sim.InjectTaskFault(vsim.TaskFault{Method: "CreateSnapshot_Task", VM: "DB01", Point: vsim.PointEnd, Fault: &types.InsufficientDisks{}})
 			}},

@@ -9,11 +9,11 @@ import (
 	"sync"
 
 	"github.com/vmlua/vmlua/internal/datastore"
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -241,6 +241,18 @@ func vsphereErr(err error, vm, doing string) error {
 	if err == nil {
 		return nil
 	}
+	return FaultError(err, vm, doing)
+}
+
+// FaultError is the one place a vSphere error becomes the Lua API's
+// runtime.Error: "could not DOING: " and the fault's meaning and what to
+// do (internal/vfault; never a Go type such as *types.InvalidState), the
+// code not_found for an object that no longer exists, invalid_state for a
+// state that forbids it, timeout or canceled when the run's context
+// ended, vsphere otherwise; vm names the VM (or host) it concerns, if
+// any. A runtime.Error is returned as it is. The host, question and
+// backup modules use it too.
+func FaultError(err error, vm, doing string) *runtime.Error {
 	var re *runtime.Error
 	if errors.As(err, &re) {
 		return re
@@ -251,14 +263,10 @@ func vsphereErr(err error, vm, doing string) error {
 		code = runtime.CodeTimeout
 	case errors.Is(err, context.Canceled):
 		code = runtime.CodeCanceled
-	case IsFault[*types.ManagedObjectNotFound](err) || IsFault[types.ManagedObjectNotFound](err):
+	case vfault.NotFound(err):
 		code = runtime.CodeNotFound
-	case IsFault[*types.InvalidPowerState](err) || IsFault[types.InvalidPowerState](err) || IsFault[*types.InvalidState](err) || IsFault[types.InvalidState](err):
+	case vfault.InvalidState(err):
 		code = runtime.CodeInvalidState
 	}
-	msg := err.Error()
-	if soap.IsSoapFault(err) {
-		msg = soap.ToSoapFault(err).String
-	}
-	return &runtime.Error{Code: code, Message: fmt.Sprintf("could not %s: %s", doing, msg), VM: vm, Err: err}
+	return &runtime.Error{Code: code, Message: fmt.Sprintf("could not %s: %s", doing, vfault.Text(err)), VM: vm, Err: err}
 }

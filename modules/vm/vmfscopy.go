@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/internal/dsread"
+	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -57,7 +58,7 @@ func (v *VM) exportOnServer(r *runtime.Run, d Disk, f *FrozenDisk, dest transpor
 			r.Log.Warn("export: could not remove the temporary copy; delete it by hand", "vm", v.Name(), "disk", d.ID, "path", tmp, "err", rerr)
 		}
 		return ExportResult{}, true, &runtime.Error{Code: code, VM: v.Name(), Disk: d.ID, Path: descName, Err: err,
-			Message: fmt.Sprintf("server-side export of %s to %s failed while trying to %s; nothing was left under its final name: %v", src, dest.URL(), doing, err)}
+			Message: fmt.Sprintf("server-side export of %s to %s failed while trying to %s; nothing was left under its final name: %s", src, dest.URL(), doing, vfault.Text(err))}
 	}
 	if err := sc.MkdirAll(ctx, tmp); err != nil {
 		return fail(runtime.CodeTransport, "create a temporary folder", err)

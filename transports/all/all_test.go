@@ -18,7 +18,7 @@ func TestEveryShippedSchemeIsRegistered(t *testing.T) {
 			have[a] = true
 		}
 	}
-	for _, want := range []string{"file", "nfs", "smb", "cifs", "ftp", "ftps", "sftp", "scp", "vmfs"} {
+	for _, want := range []string{"file", "nfs", "smb", "cifs", "ftp", "ftps", "sftp", "scp", "vmfs", "s3"} {
 		if !have[want] {
 			t.Errorf("scheme %s is not registered by transports/all", want)
 		}
@@ -44,6 +44,9 @@ func TestEveryTransportReadsItsDocumentedOptionsFromTheURL(t *testing.T) {
 		"sftp": {"sftp://backup@127.0.0.1:1/x", transports.Options{Credentials: transports.Credentials{Password: "p", HostKey: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"}}, nil},
 		"smb":  {"smb://backup@127.0.0.1:1/share/x", transports.Options{Credentials: transports.Credentials{Password: "p"}}, nil},
 		"vmfs": {}, // transports/vmfs: TestURLOptionsAreRead
+		// endpoint in the options (else AWS's host would be looked up); the
+		// query's endpoint and region: transports/s3 TestRegionAndEndpointFromQuery
+		"s3": {"s3://bucket/x", transports.Options{Credentials: transports.Credentials{User: "k", Password: "s"}, Params: map[string]string{"endpoint": "http://127.0.0.1:1"}}, []string{"endpoint", "region"}},
 	}
 	for _, s := range transports.Schemes() {
 		b, ok := bases[s.Name]

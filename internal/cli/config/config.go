@@ -27,6 +27,7 @@ type Config struct {
 	Credentials    map[string]Credential `toml:"credentials"`
 	Grants         Grants                `toml:"grants"`
 	Limits         Limits                `toml:"limits"`
+	Notify         Notify                `toml:"notify"`
 	// Lib is the site's script library directory (as --lib).
 	Lib string `toml:"lib"`
 }
@@ -158,7 +159,7 @@ func (c *Config) holdsPassword() bool {
 			return true
 		}
 	}
-	return false
+	return c.Notify.holdsSecret()
 }
 
 func checkPrivate(path string) error {
@@ -229,6 +230,14 @@ func (c *Config) Endpoints(o Overrides, getenv func(string) string) (map[string]
 			return nil, "", err
 		}
 		out[name] = runtime.Endpoint{Name: name, URL: v.URL, Username: v.Username, Password: pw, Thumbprint: v.Thumbprint, Insecure: v.Insecure}
+	}
+	if o.Profile != "" {
+		if _, ok := out[o.Profile]; !ok {
+			// An explicit --profile is never ignored: not even when
+			// VMLUA_URL or --url could stand in for it (the run would
+			// connect to the environment's vCenter instead).
+			return nil, "", c.unknownProfile(o.Profile, out)
+		}
 	}
 	def := o.Profile
 	if def == "" {
@@ -362,6 +371,26 @@ func (c *Config) TransportCredentials() (map[string]transports.Credentials, erro
 		}
 	}
 	return out, nil
+}
+
+// unknownProfile is the error for a --profile the config file lacks,
+// naming the file, the profiles it has and the closest of them.
+func (c *Config) unknownProfile(name string, have map[string]runtime.Endpoint) error {
+	where := "the config file " + c.Path
+	if c.Path == "" {
+		where = "a config file (none was found: give --config, or see docs/config.md)"
+	}
+	msg := fmt.Sprintf("--profile %s: there is no [vsphere.%s] in %s", name, name, where)
+	switch ns := names(have); {
+	case len(ns) == 0:
+		msg += "; it has no vSphere profile"
+	default:
+		if best := runtime.Closest(name, ns); best != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", best)
+		}
+		msg += "; its profiles: " + strings.Join(ns, ", ")
+	}
+	return errors.New(msg + "; nothing was connected (an unknown profile is never replaced by --url or VMLUA_URL)")
 }
 
 func names(m map[string]runtime.Endpoint) []string {

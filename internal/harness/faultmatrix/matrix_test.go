@@ -103,7 +103,7 @@ func matrix() []cell {
 			arm: func(f *fx) {
 				f.Sim.InjectTaskFault(vsim.TaskFault{Method: "CreateSnapshot_Task", VM: f.vm, Point: vsim.PointEnd, Fault: &types.InsufficientDisks{}})
 			},
-			wantCode: runtime.CodeVSphere, wantIn: []string{"$vm", "$disk", "InsufficientDisks"},
+			wantCode: runtime.CodeVSphere, wantIn: []string{"$vm", "$disk", "insufficient disks"},
 		},
 		{
 			name: "RemoveSnapshot failing once during commit is retried and the run succeeds", target: targetFile, script: cycle,

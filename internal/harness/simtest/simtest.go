@@ -153,7 +153,7 @@ func (h *Records) String() string {
 // RunOptions tune Run.
 type RunOptions struct {
 	Args    []string
-	Timeout time.Duration // default 60 s
+	Timeout time.Duration // default 30 min: a busy machine makes a run slower, never a failure (go test -timeout bounds a hang)
 	Hook    func(msg string, attrs map[string]any)
 	Ctx     context.Context
 	Modules []*runtime.Module // default all.Modules()
@@ -171,7 +171,7 @@ func (e *Env) Run(t testing.TB, script string, o RunOptions) (error, *Records) {
 		mods = all.Modules()
 	}
 	opts := runtime.Options{
-		Context: o.Ctx, Logger: slog.New(recs), Modules: mods, Timeout: 60 * time.Second,
+		Context: o.Ctx, Logger: slog.New(recs), Modules: mods, Timeout: 30 * time.Minute,
 		Endpoints: map[string]runtime.Endpoint{"sim": e.Endpoint}, DefaultEndpoint: "sim",
 		Args: append([]string{"dest=file://" + e.Dir}, o.Args...), DryRun: o.DryRun,
 		HostArgs: []string{"dest"}, Stdout: recs.Stdout(),

@@ -21,7 +21,7 @@ type Site struct {
 	Allow    []string
 	Creds    map[string]transports.Credentials
 	Lib      string
-	Timeout  time.Duration // default 90 s
+	Timeout  time.Duration // default 30 min, as simtest.Env.Run
 }
 
 // Printed returns the lines the script printed to its stdout, in order.
@@ -41,7 +41,7 @@ func (s Site) Run(t testing.TB, script string, args ...string) ([]string, error)
 	recs := &Records{}
 	timeout := s.Timeout
 	if timeout == 0 {
-		timeout = 90 * time.Second
+		timeout = 30 * time.Minute
 	}
 	opts := runtime.Options{
 		Logger: slog.New(recs), Modules: all.Modules(), Timeout: timeout,

@@ -60,6 +60,19 @@ func (s *SSHServer) Kill() { killTree(s.Daemon) }
 // fails the test.
 func SSHD(t testing.TB) *SSHServer {
 	t.Helper()
+	return SSHDWith(t, SSHDOptions{})
+}
+
+// SSHDOptions adjust SSHDWith.
+type SSHDOptions struct {
+	// SFTPFlags are the internal sftp server's flags, such as "-P
+	// remove,rmdir" for an account that may not delete (sftp-server(8)).
+	SFTPFlags string
+}
+
+// SSHDWith is SSHD with options.
+func SSHDWith(t testing.TB, o SSHDOptions) *SSHServer {
+	t.Helper()
 	const bin = "/usr/sbin/sshd"
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("testservers: SSHD needs %s (Debian package openssh-server; bash .ci/install-deps installs it): %v", bin, err)
@@ -95,7 +108,7 @@ func SSHD(t testing.TB) *SSHServer {
 		"MaxStartups 64",
 		"MaxSessions 64",
 		"MaxAuthTries 10",
-		"Subsystem sftp internal-sftp",
+		strings.TrimSpace("Subsystem sftp internal-sftp " + o.SFTPFlags),
 		"",
 	}, "\n")), 0o644)
 	// sshd's privilege-separation directory.

@@ -5,9 +5,12 @@
 // NewestComplete), verifying them (Verify), the lock of a VM's folder
 // (AcquireLock: created with the transport's exclusive create, so of runs
 // starting together exactly one gets it; stale locks are broken under a
-// marker, by one run), the chain of an incremental (ChainOf, LayersOf,
+// marker, by one run; a lock the credentials may not remove, on an
+// append-only target, is renamed aside instead), the object lock of a
+// complete set (LockSet, LockedUntil: S3 Object Lock until the date its
+// retention keeps it), the chain of an incremental (ChainOf, LayersOf,
 // OpenChain), prune (Prune, with the run's record of failed backups:
-// SetFailed, Failed) and synthesizing a full from a chain (Synthesize).
+// SetFailed, Failed; a locked set is never removed) and synthesizing a full from a chain (Synthesize).
 //
 // The layout: <target>/<DirName(vm name)>/<UTC timestamp>/ holds one set;
 // the catalog's schema is package catalog, the keep/drop policy package

@@ -138,7 +138,7 @@ func breakStale(r *runtime.Run, t transports.Transport, vmDir, p string, old loc
 		mk, rerr := readLock(ctx, t, m)
 		if rerr == nil && time.Since(mk.Started) > breakMarkerStale {
 			r.Log.Warn("removing the marker of a lock break that did not finish", "marker", m, "marker_host", mk.Host, "marker_pid", mk.PID, "marker_started", mk.Started.Format(time.RFC3339))
-			if err := t.Remove(ctx, m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := removeLock(ctx, t, m); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return &runtime.Error{Code: runtime.CodeTransport, Path: m, Message: fmt.Sprintf("cannot remove the marker of an unfinished lock break: %v", err), Err: err}
 			}
 			return nil
@@ -155,7 +155,7 @@ func breakStale(r *runtime.Run, t transports.Transport, vmDir, p string, old loc
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := t.Remove(cctx, m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := removeLock(cctx, t, m); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			r.Log.Error("cannot remove the lock break marker; the next run removes it after a while", "marker", m, "error", err)
 		}
 	}()
@@ -170,7 +170,7 @@ func breakStale(r *runtime.Run, t transports.Transport, vmDir, p string, old loc
 		return nil // taken anew since it was judged: judge it again
 	}
 	r.Log.Warn("breaking the backup lock of an earlier run", "lock", p, "reason", reason, "lock_host", old.Host, "lock_pid", old.PID, "lock_started", old.Started.Format(time.RFC3339), "lock_set", old.Set)
-	if err := t.Remove(ctx, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeLock(ctx, t, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &runtime.Error{Code: runtime.CodeTransport, Path: p, Message: fmt.Sprintf("cannot remove the stale lock file: %v", err), Err: err}
 	}
 	return nil
@@ -234,9 +234,32 @@ func (l *targetLock) release() {
 		l.r.Log.Warn("the backup lock was taken over by another run; leaving it", "lock", l.path)
 		return
 	}
-	if err := l.t.Remove(ctx, l.path); err != nil {
+	if err := removeLock(ctx, l.t, l.path); err != nil {
 		l.r.Log.Error("cannot remove the backup lock; the next run will break it", "lock", l.path, "error", err)
 	}
+}
+
+// releasedMarker is in the name a lock file is renamed to when it cannot
+// be removed (removeLock).
+const releasedMarker = ".released-"
+
+// removeLock removes a lock file or a break marker. Credentials that may
+// not delete (an append-only target: an SFTP account without remove
+// rights) get it out of the way by renaming it to a name of its own,
+// "<name>.released-<random>", which frees its name all the same: the
+// backup path never needs to delete. The renamed files hold no backup
+// data; a prune with credentials that may delete does not need them.
+func removeLock(ctx context.Context, t transports.Transport, p string) error {
+	err := t.Remove(ctx, p)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	if rerr := t.Rename(ctx, p, p+releasedMarker+hex.EncodeToString(b)); rerr != nil {
+		return fmt.Errorf("%w (nor could it be renamed aside: %v)", err, rerr)
+	}
+	return nil
 }
 
 func alive(pid int) bool {

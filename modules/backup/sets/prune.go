@@ -1,6 +1,11 @@
 package sets
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
 	"github.com/vmlua/vmlua/modules/backup/retention"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -13,12 +18,24 @@ type PruneResult struct {
 	// Skipped is set when nothing was pruned because the VM's latest
 	// backup in this run failed.
 	Skipped bool
+	// Locked are the sets the policy drops that object lock keeps: left
+	// alone, each until its date (their Decision says kept, and why).
+	Locked []LockedSet
+}
+
+// LockedSet is a set prune left because its files are locked.
+type LockedSet struct {
+	ID    string
+	Until time.Time
+	Mode  string // governance, compliance
 }
 
 // Prune removes the VM's sets that the policy does not keep. It does
 // nothing for a VM whose latest backup in this run failed (ghettoVCB
 // issue #51: a failing VM must not rotate its good sets away), and only
-// lists with dryRun (or in a dry run).
+// lists with dryRun (or in a dry run). A set whose files are locked
+// (object lock, transports.Retainer) is never removed, nor tried: it is
+// kept, the reason saying until when, and listed in Locked.
 func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Policy, dryRun bool) (PruneResult, error) {
 	var res PruneResult
 	if Failed(r, vmName) {
@@ -40,8 +57,20 @@ func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Po
 	}
 	res.Decisions = retention.Apply(in, p)
 	dry := dryRun || r.DryRun
-	for _, d := range res.Decisions {
+	for i, d := range res.Decisions {
 		if d.Keep {
+			continue
+		}
+		until, mode, err := LockedUntil(r.Context(), t, d.Set.ID)
+		if err != nil {
+			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: "cannot read the set's object lock: " + err.Error(), Err: err}
+		}
+		if until.After(time.Now()) {
+			res.Decisions[i].Keep = true
+			res.Decisions[i].Reason = fmt.Sprintf("locked until %s (object lock, %s mode): the retention drops it (%s), prune removes it after that date",
+				until.UTC().Format(time.RFC3339), mode, d.Reason)
+			res.Locked = append(res.Locked, LockedSet{ID: d.Set.ID, Until: until, Mode: mode})
+			r.Log.Info("prune: locked, left until its date", "vm", vmName, "set", d.Set.ID, "until", until.UTC().Format(time.RFC3339), "mode", mode)
 			continue
 		}
 		res.Removed = append(res.Removed, d.Set.ID)
@@ -50,7 +79,11 @@ func Prune(r *runtime.Run, t transports.Transport, vmName string, p retention.Po
 			continue
 		}
 		if err := RemoveAll(r.Context(), t, d.Set.ID); err != nil {
-			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: "cannot remove the set: " + err.Error(), Err: err}
+			msg := "cannot remove the set: " + err.Error()
+			if errors.Is(err, fs.ErrPermission) && !errors.Is(err, transports.ErrLocked) {
+				msg += "; these credentials may not delete on this target (an append-only target refuses the backup host's): prune with credentials that may, from the host that holds them (vmlua prune --credentials NAME)"
+			}
+			return res, &runtime.Error{Code: runtime.CodeTransport, VM: vmName, Path: d.Set.ID, Message: msg, Err: err}
 		}
 		r.Log.Info("prune: removed", "vm", vmName, "set", d.Set.ID, "reason", d.Reason)
 	}
