@@ -23,6 +23,7 @@ type hostState struct {
 	name     string
 	uploaded []byte // the last bundle PUT to the upload URL, nil if none
 	factory  []byte // the bundle of the configuration it started with
+	ep       *endpoint // its /folder (host_listener.go)
 }
 
 // hostBuilds are the products the simulated hosts run, in host-name order
