@@ -38,7 +38,7 @@ type FolderStats struct {
 
 type endpointStats struct {
 	requests, unauthorized, throttled, proxyErrors, locked atomic.Int64
-	bytesOut, bytesIn                                       atomic.Int64
+	bytesOut, bytesIn                                      atomic.Int64
 }
 
 func (st *endpointStats) snapshot() FolderStats {
