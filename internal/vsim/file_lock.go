@@ -67,3 +67,8 @@ func (s *Sim) poweredOn(ref types.ManagedObjectReference) bool {
 func lockedFile(w http.ResponseWriter, vm string) {
 	http.Error(w, "500 Internal Server Error: Failed to lock the file (the disk of the running virtual machine "+vm+")", http.StatusInternalServerError)
 }
+
+// DatastoreFile returns the local file behind "[ds] path": what the
+// datastore holds, for a test to read on the simulator's side (as from
+// the ESXi shell), locks or not.
+func (s *Sim) DatastoreFile(dsPath string) (string, error) { return s.dsLocal(dsPath) }

@@ -172,7 +172,7 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 		return imageResult{}, errf(code, err, "%v", err)
 	}
 	defer w.abort()
-	rdr, err := dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents)
+	rdr, err := f.Reader(ctx)
 	if err != nil {
 		return imageResult{}, errf(runtime.CodeVSphere, err, "%v", err)
 	}

@@ -414,7 +414,7 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 		return ExportResult{Path: flatName, Descriptor: descName, Bytes: total, DryRun: true}, nil
 	}
 	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
-	res, err := exportFlat(ctx, f.Datastore, f.Folder, f.Extents, total, dest, flatName, tr, o.SHA256)
+	res, err := exportFlat(ctx, f, total, dest, flatName, tr, o.SHA256)
 	tr.Done(err)
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
@@ -450,14 +450,15 @@ func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, err
 	return ds, nil
 }
 
-// exportFlat uploads the extents (files of the datastore folder dir) one
+// exportFlat uploads the frozen disk's extents (read from the VM's host) one
 // after the other as flatName on dest, atomically (as transports.Upload
 // does), read with several range GETs in flight (internal/dsread). Each
 // span goes straight from its GET's buffer to the AtomicWriter, which
 // hashes every write on another goroutine while the target takes it; the
 // next spans are fetched meanwhile. Every GET has ended when it returns.
-func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, total int64, dest transports.Transport, flatName string, tr transports.Progress, whole bool) (transports.UploadResult, error) {
-	c, err := dsread.NewClient(ctx, ds, dir, extents)
+func exportFlat(ctx context.Context, f *FrozenDisk, total int64, dest transports.Transport, flatName string, tr transports.Progress, whole bool) (transports.UploadResult, error) {
+	extents := f.Extents
+	c, err := f.Reader(ctx)
 	if err != nil {
 		return transports.UploadResult{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // FrozenDisk is a disk's frozen, exportable part as its datastore holds
@@ -23,6 +24,16 @@ type FrozenDisk struct {
 	Descriptor string            // its text
 	Extents    []vmdk.Extent     // its flat extents, files of Folder
 	Size       int64             // the image's bytes: the extents' sum
+	// Host is the VM's host (runtime.host), which owns the running VM's
+	// file locks: its bytes are read from there (nil: a host the
+	// datastore is mounted on).
+	Host *types.ManagedObjectReference
+}
+
+// Reader prepares the range reads of the frozen disk's extents, from the
+// VM's host (internal/dsread). Close it when done.
+func (f *FrozenDisk) Reader(ctx context.Context) (*dsread.Client, error) {
+	return dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents, dsread.OnHost(f.Host))
 }
 
 // Frozen finds the disk's frozen part (FrozenPath), its datastore, and
@@ -46,7 +57,7 @@ func (v *VM) Frozen(ctx context.Context, d Disk) (*FrozenDisk, error) {
 	if err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Path: src, Message: err.Error(), Err: err}
 	}
-	f := &FrozenDisk{Path: src, Datastore: ds, Folder: path.Dir(rel), File: path.Base(rel), Descriptor: string(desc), Extents: extents}
+	f := &FrozenDisk{Path: src, Datastore: ds, Folder: path.Dir(rel), File: path.Base(rel), Descriptor: string(desc), Extents: extents, Host: v.MO().Runtime.Host}
 	f.Size = extentsSize(extents)
 	return f, nil
 }
