@@ -34,7 +34,7 @@ type loggedIn struct {
 	mu       sync.Mutex
 	login    func(ctx context.Context) error
 	logout   func(ctx context.Context) error
-	gen      uint64 // logins so far (under mu): a re-login made meanwhile is not repeated
+	gen      uint64                        // logins so far (under mu): a re-login made meanwhile is not repeated
 	log      func(msg string, args ...any) // where a re-login is reported
 	// closeIdle closes the session's idle connections (API and range reads)
 	closeIdle func()
