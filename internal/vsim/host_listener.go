@@ -347,3 +347,16 @@ func (s *Sim) hostOfVM(ref types.ManagedObjectReference) *hostState {
 	}
 	return s.hostByRef(*h)
 }
+
+// HostOf returns the name of the host the named VM runs on.
+func (s *Sim) HostOf(vmName string) (string, error) {
+	vs, err := s.vmByName(vmName)
+	if err != nil {
+		return "", err
+	}
+	hs := s.hostOfVM(vs.ref)
+	if hs == nil {
+		return "", fmt.Errorf("vsim: VM %s runs on no host", vmName)
+	}
+	return hs.name, nil
+}
