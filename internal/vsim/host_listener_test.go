@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/find"
@@ -110,5 +111,20 @@ func TestESXHostIsTheSDKEndpoint(t *testing.T) {
 	}
 	if tp, _ := s.HostThumbprint(host); tp != s.Thumbprint {
 		t.Fatalf("host thumbprint %s, SDK %s", tp, s.Thumbprint)
+	}
+}
+
+// VMSpec.Host places a VM on a host (the benchmark spreads VMs on two).
+func TestVMsArePlacedOnTheirHost(t *testing.T) {
+	probe, _ := startSim(t, Options{VMs: 1})
+	hosts := probe.Hosts()
+	s, _ := startSim(t, Options{Inventory: []VMSpec{{Name: "A", Host: hosts[0]}, {Name: "B", Host: hosts[1]}}})
+	for name, want := range map[string]string{"A": hosts[0], "B": hosts[1]} {
+		if got, err := s.HostOf(name); err != nil || got != want {
+			t.Errorf("%s runs on %s (%v), want %s", name, got, err, want)
+		}
+	}
+	if _, err := Start(t.Context(), Options{Inventory: []VMSpec{{Name: "C", Host: "nowhere"}}}); err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("a VM on an unknown host: %v", err)
 	}
 }

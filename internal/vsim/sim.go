@@ -97,7 +97,8 @@ type VMSpec struct {
 	Name           string
 	Disks          []DiskSpec // default: one disk of Options.DiskSize
 	PoweredOff     bool
-	ChangeTracking bool // config.changeTrackingEnabled
+	ChangeTracking bool   // config.changeTrackingEnabled
+	Host           string // the host it runs on (Hosts()); default: vcsim's choice
 }
 
 // DiskSpec describes one disk; disks sit on scsi0 in order (scsi0:0, scsi0:1, ...).
@@ -515,11 +516,12 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		ChangeTrackingEnabled: types.NewBool(spec.ChangeTracking),
 	}
 	var host *object.HostSystem
-	if hs, err := finder.HostSystemList(ctx, "*"); err == nil && len(hs) > 0 {
-		host = hs[0]
+	if spec.Host != "" {
+		if host, pool, err = s.placeOn(ctx, finder, spec.Host); err != nil {
+			return err
+		}
 	}
-	_ = host
-	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, nil)
+	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, host)
 	if err != nil {
 		return err
 	}
@@ -564,3 +566,21 @@ var _ = log.Printf
 var _ io.Reader
 
 func sortStrings(a []string) { sort.Strings(a) }
+
+// placeOn returns the named host and its resource pool.
+func (s *Sim) placeOn(ctx context.Context, finder *find.Finder, name string) (*object.HostSystem, *object.ResourcePool, error) {
+	hosts, err := finder.HostSystemList(ctx, "*/*")
+	if err != nil {
+		hosts, err = finder.HostSystemList(ctx, "*")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, h := range hosts {
+		if h.Name() == name {
+			pool, err := h.ResourcePool(ctx)
+			return h, pool, err
+		}
+	}
+	return nil, nil, fmt.Errorf("no host %q (hosts: %v)", name, s.Hosts())
+}
