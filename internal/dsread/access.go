@@ -475,29 +475,38 @@ type target struct {
 	direct bool
 }
 
-// target prepares a request for the datastore file p: on the host's own
-// address with a service ticket for it, else vCenter's (or the ESXi
-// endpoint's) with the session's cookie.
-func (r *hostRoute) target(ctx context.Context, ds *object.Datastore, p, method string, session *http.Client) (target, error) {
-	if ds.InventoryPath == "" {
-		if err := ds.FindInventoryPath(ctx); err != nil {
-			return target{}, fmt.Errorf("datastore %s: %w", ds.Name(), err)
-		}
+// target prepares a request: on the host's own address with a service
+// ticket for it, else at vCenter's (or the ESXi endpoint's) with the
+// session's cookie.
+func (r *hostRoute) target(ctx context.Context, at func(direct bool) (*url.URL, error), method string, session *http.Client) (target, error) {
+	direct := r.direct()
+	u, err := at(direct)
+	if err != nil {
+		return target{}, err
 	}
-	u := ds.NewURL(p)
-	if !r.direct() {
+	if !direct {
 		return target{url: u, hc: session}, nil
 	}
-	u.Host = r.addr
-	q := u.Query()
-	q.Del("dcPath") // a vCenter's datacenter path means nothing to a host
-	u.RawQuery = q.Encode()
 	t, err := serviceTicket(ctx, r.a.c, u, method)
 	if err != nil {
 		return target{}, err
 	}
 	return target{url: u, ticket: t, hc: r.hc, direct: true}, nil
 }
+
+// whyNot says why the host's own address is not used.
+func (r *hostRoute) whyNot() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.why == "" {
+		return "its requests go through vCenter"
+	}
+	return r.why
+}
+
+// ErrHostUnreachable is the error of a request only a host serves (its
+// configuration bundle) when the host's own address cannot be used.
+var ErrHostUnreachable = errors.New("the host's own address cannot be reached, and only the host serves this")
 
 // serviceTicket acquires a one-use ticket for method at u
 // (SessionManager.AcquireGenericServiceTicket, as govmomi's

@@ -213,7 +213,8 @@ func (c *Client) request(ctx context.Context, file string, prep func(*http.Reque
 	if !c.files[file] {
 		return fmt.Errorf("download %s: not one of the client's files", file)
 	}
-	return c.acc.roundTrip(ctx, c.route, c.ds, path.Join(c.dir, file), http.MethodGet, c.hc, prep, handle)
+	p := path.Join(c.dir, file)
+	return c.acc.roundTrip(ctx, request{route: c.route, name: p, url: c.route.datastoreURL(ctx, c.ds, p), method: http.MethodGet, session: c.hc, prep: prep, handle: handle})
 }
 
 // httpGet fills p with the bytes of f by one GET, ranged unless f is its
@@ -445,7 +446,7 @@ func ReadSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, e
 	}
 	hc, _ := sessionClient(ds.Client())
 	var b []byte
-	err := a.roundTrip(ctx, r, ds, rel, http.MethodGet, hc, nil, func(res *http.Response) error {
+	err := a.roundTrip(ctx, request{route: r, name: rel, url: r.datastoreURL(ctx, ds, rel), method: http.MethodGet, session: hc, handle: func(res *http.Response) error {
 		switch res.StatusCode {
 		case http.StatusOK:
 		case http.StatusNotFound:
@@ -462,6 +463,6 @@ func ReadSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, e
 			return retryable{err}
 		}
 		return nil
-	})
+	}})
 	return b, err
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -67,22 +68,60 @@ func (e *StatusError) Error() string {
 	return s
 }
 
-// roundTrip sends one request for datastore file p (method; prep sets its
-// headers and body) and hands the response to handle, retrying as above.
-// handle is called for any status but 401, 500, 502, 503 and 504.
-func (a *Access) roundTrip(ctx context.Context, r *hostRoute, ds *object.Datastore, p, method string, session *http.Client, prep func(*http.Request) error, handle func(*http.Response) error) error {
+// request is one request of the data path.
+type request struct {
+	route   *hostRoute
+	name    string                              // what it is about, for errors
+	url     func(direct bool) (*url.URL, error) // its URL, on the host's own address or not
+	method  string
+	session *http.Client // the session's client, for requests not on a host's own address
+	// hostOnly requests are served by the host only: a host that cannot
+	// be reached fails them instead of sending them through vCenter
+	hostOnly bool
+	prep     func(*http.Request) error  // sets headers and body
+	handle   func(*http.Response) error // takes the answer
+}
+
+// datastoreURL is the URL of the datastore file p: vCenter's (or the ESXi
+// endpoint's), or on the host's own address.
+func (r *hostRoute) datastoreURL(ctx context.Context, ds *object.Datastore, p string) func(bool) (*url.URL, error) {
+	return func(direct bool) (*url.URL, error) {
+		if ds.InventoryPath == "" {
+			if err := ds.FindInventoryPath(ctx); err != nil {
+				return nil, fmt.Errorf("datastore %s: %w", ds.Name(), err)
+			}
+		}
+		u := ds.NewURL(p)
+		if direct {
+			u.Host = r.addr
+			q := u.Query()
+			q.Del("dcPath") // a vCenter's datacenter path means nothing to a host
+			u.RawQuery = q.Encode()
+		}
+		return u, nil
+	}
+}
+
+// roundTrip sends one request (prep sets its headers and body) and hands
+// the response to handle, retrying as above. handle is called for any
+// status but 401, 500, 502, 503 and 504.
+func (a *Access) roundTrip(ctx context.Context, q request) error {
 	var throttled, failed, reauth int
+	r, p, method := q.route, q.name, q.method
 	for {
+		if q.hostOnly && !r.direct() {
+			return fmt.Errorf("%s: %w: %s", p, ErrHostUnreachable, r.whyNot())
+		}
 		release, err := a.slot(ctx, r.key)
 		if err != nil {
 			return err
 		}
-		t, err := r.target(ctx, ds, p, method, session)
+		t, err := r.target(ctx, q.url, method, q.session)
 		if err != nil {
 			release()
 			return err
 		}
-		err = a.once(ctx, t, method, p, prep, handle)
+		err = a.once(ctx, t, method, p, q.prep, q.handle)
 		release()
 		if err == nil {
 			return nil
@@ -94,6 +133,8 @@ func (a *Access) roundTrip(ctx context.Context, r *hostRoute, ds *object.Datasto
 		switch {
 		case errors.Is(err, ErrHostCertificate):
 			return err
+		case t.direct && unreachable(err) && q.hostOnly:
+			return fmt.Errorf("%s: %w: %v", p, ErrHostUnreachable, err)
 		case t.direct && unreachable(err):
 			r.fallback(err.Error())
 			continue

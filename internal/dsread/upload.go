@@ -29,7 +29,7 @@ func Upload(ctx context.Context, ds *object.Datastore, p string, r io.Reader, si
 	}
 	hc, _ := sessionClient(ds.Client())
 	body := &sentReader{r: r}
-	err = a.roundTrip(ctx, route, ds, p, http.MethodPut, hc, func(req *http.Request) error {
+	err = a.roundTrip(ctx, request{route: route, name: p, url: route.datastoreURL(ctx, ds, p), method: http.MethodPut, session: hc, prep: func(req *http.Request) error {
 		if body.n > 0 {
 			return fmt.Errorf("upload %s: the upload failed after %d bytes were sent, and they cannot be sent again", p, body.n)
 		}
@@ -39,7 +39,7 @@ func Upload(ctx context.Context, ds *object.Datastore, p string, r io.Reader, si
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.Header.Set("Expect", "100-continue")
 		return nil
-	}, func(res *http.Response) error {
+	}, handle: func(res *http.Response) error {
 		if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusNoContent {
 			return fmt.Errorf("upload %s: %s", p, res.Status)
 		}
@@ -47,7 +47,7 @@ func Upload(ctx context.Context, ds *object.Datastore, p string, r io.Reader, si
 			return fmt.Errorf("upload %s: %d bytes sent, %d expected", p, body.n, size)
 		}
 		return nil
-	})
+	}})
 	var se *StatusError
 	if err != nil && errors.As(err, &se) {
 		if body.n > 0 {

@@ -26,7 +26,7 @@
 //     syslog host, vSwitches and advanced settings, and a HostFirmwareSystem:
 //     BackupFirmwareConfiguration returns http://*/downloads/<id>/configBundle-<host>.tgz,
 //     a real gzip'd tar (Manifest.txt, etc/ntp.conf, etc/resolv.conf,
-//     etc/vmware/esx.conf) served to the session's cookie;
+//     etc/vmware/esx.conf) served at the host's own address (host_bundles.go);
 //     QueryFirmwareConfigUploadURL gives the URL to PUT a bundle to;
 //     RestoreFirmwareConfiguration raises InvalidState (not in maintenance
 //     mode), FileNotFound (nothing uploaded), InvalidBundle (corrupt,
@@ -38,6 +38,16 @@
 //     system's networkInfo is. Test controls: InjectDownloadFault (the
 //     bundle GET cut after N bytes), SetHostBuild (a patched host),
 //     UploadedBundle, Hosts.
+//
+//   - As hard as ESXi and vCenter, on by default (docs/simulator.md), each
+//     in a file of its own with its source: /folder needs a login
+//     (folder_auth.go); hosts serve /folder at addresses and with
+//     certificates of their own (host_listener.go), vCenter's /folder is a
+//     slower proxy failing now and then under load (vcenter_proxy.go);
+//     hosts throttle and answer 503 (host_throttle.go); idle sessions
+//     expire on a clock tests advance (session_expiry.go, clock.go); a
+//     running VM's live disk is locked (file_lock.go). folder.go chains
+//     them.
 //
 // How it attaches to vcsim: see dispatch.go (per-session wrappers chosen by
 // Registry.Handler). Only linear snapshot chains are modelled; reverting to a

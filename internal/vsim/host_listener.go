@@ -158,6 +158,8 @@ func (s *Sim) listen(ep *endpoint, addr string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/folder/", func(w http.ResponseWriter, r *http.Request) { s.serveHostFolder(ep, w, r, true) })
 	mux.HandleFunc("/folder", func(w http.ResponseWriter, r *http.Request) { s.serveHostFolder(ep, w, r, true) })
+	mux.HandleFunc(downloadsPath, func(w http.ResponseWriter, r *http.Request) { s.serveHostDownload(ep, w, r) })
+	mux.HandleFunc(uploadPath, func(w http.ResponseWriter, r *http.Request) { s.serveHostUpload(ep, w, r) })
 	srv := &http.Server{
 		Handler: mux,
 		TLSConfig: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {

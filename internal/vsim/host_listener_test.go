@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // presented returns the SHA-1 thumbprint of the certificate served at addr.
@@ -126,5 +129,41 @@ func TestVMsArePlacedOnTheirHost(t *testing.T) {
 	}
 	if _, err := Start(t.Context(), Options{Inventory: []VMSpec{{Name: "C", Host: "nowhere"}}}); err == nil || !strings.Contains(err.Error(), "nowhere") {
 		t.Errorf("a VM on an unknown host: %v", err)
+	}
+}
+
+// On the vCenter model a host's configuration bundle is served by the
+// host's own address (to a service ticket, Basic or a session cookie),
+// not by vCenter's.
+func TestBundlesAreServedByTheirHost(t *testing.T) {
+	s, c := startSim(t, Options{VMs: 1})
+	ctx := context.Background()
+	names := s.Hosts()
+	h := findHosts(t, c)[names[0]]
+	v := viewHost(t, c, h)
+	res, err := methods.BackupFirmwareConfiguration(ctx, c.Client, &types.BackupFirmwareConfiguration{This: v.FirmwareSystem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := strings.TrimPrefix(res.Returnval, "http://*")
+	addr, _ := s.HostAddress(names[0])
+	get := func(host string, auth func(*http.Request)) int {
+		r := rawDo(t, http.MethodGet, "https://"+host+p, auth)
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if got := get(s.URL.Host, withCookie(c)); got != http.StatusNotFound {
+		t.Errorf("vCenter's address: %d, want 404", got)
+	}
+	if got := get(addr, nil); got != http.StatusUnauthorized {
+		t.Errorf("the host's address without credentials: %d, want 401", got)
+	}
+	tk := acquireTicket(t, c, "httpGet", "https://"+addr+p)
+	if got := get(addr, withTicket(tk.Id)); got != http.StatusOK {
+		t.Errorf("the host's address with a ticket: %d, want 200", got)
+	}
+	other, _ := s.HostAddress(names[1])
+	if got := get(other, withCookie(c)); got != http.StatusNotFound {
+		t.Errorf("another host's address: %d, want 404", got)
 	}
 }
