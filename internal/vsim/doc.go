@@ -4,10 +4,12 @@
 //   - Disks with content: each disk is a real sparse flat file on a datastore
 //     folder, filled with deterministic bytes (content.go), about one 64 KiB
 //     block in four left as a hole.
+//
 //   - A running guest: a powered-on VM keeps writing (deterministic writes,
 //     configurable rate, pausable) to the top of each disk's chain, and logs
 //     every write; ExpectedContent recomputes from seeds and log alone what a
 //     disk held after any write, which is the oracle tests compare with.
+//
 //   - Snapshots are REDO logs: CreateSnapshot adds a delta per non-independent
 //     disk (NAME-00000N.vmdk descriptor + NAME-00000N-delta.vmdk data, a raw
 //     sparse file with an in-memory grain map), switches the backing to it
@@ -15,12 +17,16 @@
 //     chain) and RemoveAllSnapshots consolidate by merging; layoutEx, the
 //     snapshot tree and the .vmx follow. A merge that fails leaves the content
 //     intact and runtime.consolidationNeeded set, for ConsolidateVMDisks.
+//
 //   - Questions (runtime.question, AnswerVM); CreateSnapshot beyond MaxRedo
 //     asks, then fails with TooManySnapshotLevels.
+//
 //   - ExportVm (powered off only) and ExportSnapshot leases stream the disks'
 //     flat content; /folder GET of a delta data file streams its chain level.
+//
 //   - Real .vmx files, RegisterVM_Task from them; CBT (ChangeId,
 //     QueryChangedDiskAreas from the write log); in-task faults; DropSessions.
+//
 //   - ESXi hosts (host*.go, bundle.go): every host (the ESX model's one, the
 //     vCenter model's four) has its own build, uuid, NTP and DNS servers,
 //     syslog host, vSwitches and advanced settings, and a HostFirmwareSystem:
