@@ -1,7 +1,6 @@
 package dsread
 
 import (
-	"context"
 	"errors"
 	"os"
 	"strings"
@@ -21,22 +20,8 @@ import (
 // VM1 runs on.
 func simDatastore(t *testing.T, s *vsim.Sim) (*govmomi.Client, *object.Datastore, types.ManagedObjectReference) {
 	t.Helper()
-	c, err := s.Client(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Logout(context.Background()) })
-	fd := find.NewFinder(c.Client)
-	dc, err := fd.DefaultDatacenter(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd.SetDatacenter(dc)
-	ds, err := fd.Datastore(t.Context(), "LocalDS_0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := fd.VirtualMachine(t.Context(), "VM1")
+	c, ds := openDS(t, s.URL)
+	vm, err := find.NewFinder(c.Client).VirtualMachine(t.Context(), "VM1")
 	if err != nil {
 		t.Fatal(err)
 	}

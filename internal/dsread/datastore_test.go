@@ -69,25 +69,7 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 		ErrorLog:  log.New(io.Discard, "", 0), // the GETs ReadSpans cancels
 	})
 	defer proxy.Close()
-	openDS := func(u *url.URL) (*govmomi.Client, *object.Datastore) {
-		vc, err := govmomi.NewClient(t.Context(), u, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { vc.Logout(context.Background()) })
-		fd := find.NewFinder(vc.Client)
-		dc, err := fd.DefaultDatacenter(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd.SetDatacenter(dc)
-		ds, err := fd.Datastore(t.Context(), "LocalDS_0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return vc, ds
-	}
-	_, ds := openDS(s.URL)
+	_, ds := openDS(t, s.URL)
 	c, err := NewClient(t.Context(), ds, "d", ext[:2])
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +111,7 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 	// through "vCenter", here a proxy that drops the Range header
 	pu, _ := url.Parse(proxy.URL + "/sdk")
 	pu.User = s.URL.User
-	pvc, pds := openDS(pu)
+	pvc, pds := openDS(t, pu)
 	if _, err := Attach(pvc.Client, Config{ThroughVCenter: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -152,4 +134,26 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 	if !bytes.Equal(readAll(pc), want) {
 		t.Error("Copy from a datastore that ignores ranges: the bytes differ from the disk's")
 	}
+}
+
+// openDS logs in to the vSphere at u and returns the session and the
+// datastore LocalDS_0.
+func openDS(t *testing.T, u *url.URL) (*govmomi.Client, *object.Datastore) {
+	t.Helper()
+	vc, err := govmomi.NewClient(t.Context(), u, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Logout(context.Background()) })
+	fd := find.NewFinder(vc.Client)
+	dc, err := fd.DefaultDatacenter(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd.SetDatacenter(dc)
+	ds, err := fd.Datastore(t.Context(), "LocalDS_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vc, ds
 }

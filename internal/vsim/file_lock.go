@@ -30,12 +30,7 @@ func (s *Sim) lockedBy(local string) (string, bool) {
 	if s.opts.NoFileLocks {
 		return "", false
 	}
-	s.mu.Lock()
-	vms := make([]*vmState, 0, len(s.vms))
-	for _, vs := range s.vms {
-		vms = append(vms, vs)
-	}
-	s.mu.Unlock()
+	vms := s.allVMs()
 	for _, vs := range vms {
 		vs.mu.Lock()
 		writes := false

@@ -218,7 +218,7 @@ func (o Options) withDefaults() Options {
 }
 
 // rateOr maps an Options rate: 0 is the default, negative none (0).
-func rateOr(v, def float64) float64 {
+func rateOr[T int | float64](v, def T) T {
 	switch {
 	case v == 0:
 		return def
@@ -228,15 +228,18 @@ func rateOr(v, def float64) float64 {
 	return v
 }
 
-// intOr maps an Options count: 0 is the default, negative none (0).
-func intOr(v, def int) int {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
+// intOr maps an Options count the same way.
+func intOr(v, def int) int { return rateOr(v, def) }
+
+// allVMs returns the VMs' states.
+func (s *Sim) allVMs() []*vmState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vms := make([]*vmState, 0, len(s.vms))
+	for _, vs := range s.vms {
+		vms = append(vms, vs)
 	}
-	return v
+	return vms
 }
 
 // Start builds the inventory and serves the SDK until Close.

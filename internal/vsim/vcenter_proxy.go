@@ -94,12 +94,7 @@ func (s *Sim) hostForFile(r *http.Request) *hostState {
 	}
 	p := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(r.URL.Path, "/folder")), "/")
 	folder := filepath.Dir(filepath.Join(dir, filepath.FromSlash(p)))
-	s.mu.Lock()
-	vms := make([]*vmState, 0, len(s.vms))
-	for _, vs := range s.vms {
-		vms = append(vms, vs)
-	}
-	s.mu.Unlock()
+	vms := s.allVMs()
 	for _, vs := range vms {
 		if vs.hasFolder(folder) {
 			if hs := s.hostOfVM(vs.ref); hs != nil {
