@@ -204,9 +204,11 @@ func (a *Access) reportSlower() {
 	a.mu.Unlock()
 	args := []any{"through_vcenter_mib_s", round1(vc / (1 << 20))}
 	if direct > 0 && vc > 0 {
-		args = append(args, "direct_mib_s", round1(direct/(1<<20)), "slower", round1(direct/vc))
+		args = append(args, "direct_mib_s", round1(direct/(1<<20)), "times_slower", round1(direct/vc))
+	} else {
+		args = append(args, "direct_mib_s", "none yet to compare with")
 	}
-	a.cfg.Log("datastore requests through vCenter ran slower than from the hosts directly (per request)", args...)
+	a.cfg.Log("datastore throughput through vCenter, per request, against the hosts' own addresses", args...)
 }
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -139,28 +139,47 @@ func TestExportGoesOnThroughA503Storm(t *testing.T) {
 
 // A host whose own address cannot be reached is read through vCenter,
 // retrying the 500s vCenter's proxy answers under load; it is logged once
-// with why, and once how much slower it was.
+// with why, and once how much slower it was (against the reads from the
+// host before it went away, when there were some).
 func TestReadsGoThroughVCenterWhenTheHostCannotBeReached(t *testing.T) {
-	e := simtest.Start(t, vsim.Options{DiskSize: 8 << 20, HostsUnreachable: true, VCenterBusy: -1, VCenterErrorEvery: 3})
-	e.Sim.PauseGuest("DB01")
-	err, recs := e.Run(t, exportScript, simtest.RunOptions{})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, recs)
-	}
-	checkExports(t, e)
-	fell := recs.Find("a host cannot be reached directly: its datastore files go through vCenter, the slower path (VMware KB 2112692: vCenter's proxy is not made for streaming large data)")
-	if len(fell) != 1 {
-		t.Fatalf("the fallback was logged %d times, want once:\n%s", len(fell), recs)
-	}
-	host, _ := e.Sim.HostOf("DB01")
-	if fell[0]["host"] != host || !strings.Contains(fell[0]["why"].(string), "refused") {
-		t.Errorf("the log does not say which host and why: %v", fell[0])
-	}
-	if n := len(recs.Find("datastore requests through vCenter ran slower than from the hosts directly (per request)")); n != 1 {
-		t.Errorf("how much slower was logged %d times, want once:\n%s", n, recs)
-	}
-	if st := e.Sim.FolderStats(vsim.VCenter); st.ProxyErrors == 0 || st.BytesOut < 16<<20 {
-		t.Errorf("vCenter's proxy: %+v; want the disks through it, and some 500s retried", st)
+	for _, midway := range []bool{false, true} {
+		name := "from the start"
+		if midway {
+			name = "after the first disk"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := simtest.Start(t, vsim.Options{DiskSize: 8 << 20, HostsUnreachable: !midway, VCenterBusy: -1, VCenterErrorEvery: 3})
+			host, _ := e.Sim.HostOf("DB01")
+			e.Sim.PauseGuest("DB01")
+			err, recs := e.Run(t, exportScript, simtest.RunOptions{Hook: func(msg string, a map[string]any) {
+				if midway && strings.HasPrefix(msg, "scsi0:0 ") {
+					if err := e.Sim.SetHostReachable(host, false); err != nil {
+						t.Error(err)
+					}
+				}
+			}})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			checkExports(t, e)
+			fell := recs.Find("a host cannot be reached directly: its datastore files go through vCenter, the slower path (VMware KB 2112692: vCenter's proxy is not made for streaming large data)")
+			if len(fell) != 1 {
+				t.Fatalf("the fallback was logged %d times, want once:\n%s", len(fell), recs)
+			}
+			if fell[0]["host"] != host || !strings.Contains(fell[0]["why"].(string), "refused") {
+				t.Errorf("the log does not say which host and why: %v", fell[0])
+			}
+			slower := recs.Find("datastore throughput through vCenter, per request, against the hosts' own addresses")
+			if len(slower) != 1 {
+				t.Fatalf("how much slower was logged %d times, want once:\n%s", len(slower), recs)
+			}
+			if times, ok := slower[0]["times_slower"].(float64); midway && (!ok || times <= 1) {
+				t.Errorf("how much slower: %v, want a factor above 1 (vCenter's proxy is paced at a quarter of a host connection)", slower[0])
+			}
+			if st := e.Sim.FolderStats(vsim.VCenter); st.ProxyErrors == 0 || st.BytesOut < 8<<20 {
+				t.Errorf("vCenter's proxy: %+v; want a disk through it, and some 500s retried", st)
+			}
+		})
 	}
 }
 
