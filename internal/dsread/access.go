@@ -279,14 +279,17 @@ func (a *Access) route(ctx context.Context, ds *object.Datastore, host *types.Ma
 		return nil, err
 	}
 	a.mu.Lock()
-	if old, ok := a.hosts[host.Value]; ok {
+	old, raced := a.hosts[host.Value]
+	if raced {
 		r = old
 	} else {
 		a.hosts[host.Value] = r
 	}
 	a.mu.Unlock()
-	if !r.direct() && r.why != "" && !a.cfg.ThroughVCenter {
-		r.fallback(r.why)
+	// a host without an address or a certificate to check is read
+	// through vCenter from the start: said once, as an unreachable one
+	if !raced && !r.direct() && !a.cfg.ThroughVCenter {
+		r.fallback(r.whyNot())
 	}
 	return r, nil
 }
