@@ -9,15 +9,16 @@ import (
 	"time"
 )
 
-// wantFigures are the report's rows, one or more per figure of issues 9 and 14.
-var wantFigures = []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "3", "4", "5a", "5b", "6a", "6b", "7a", "7b", "8a", "8b", "9", "10a", "10b", "10c", "11a", "11b"}
+// wantFigures are the report's rows, one or more per figure of issues 9, 14 and 27.
+var wantFigures = []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "3", "4", "5a", "5b", "6a", "6b", "7a", "7b", "8a", "8b", "9", "10a", "10b", "10c", "11a", "11b", "12", "13"}
 
 // TestShortRunProducesEveryFigure runs the harness in --short mode (what CI
 // runs to keep it working) and checks that every figure was measured and
 // written with its machine; it asserts nothing about the times.
 func TestShortRunProducesEveryFigure(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
+	// No budget of its own: a busy machine makes it slower, never wrong
+	// (go test's -timeout is the bound).
+	ctx := context.Background()
 	out := filepath.Join(t.TempDir(), "performance.md")
 	rep, err := run(ctx, config{short: true, out: out, work: t.TempDir()})
 	if err != nil {

@@ -12,8 +12,10 @@ import (
 	"time"
 )
 
-// exportScript is the hot-backup cycle of one disk: freeze, export, commit.
-const exportScript = `local v = require("vm").open(arg.vm)
+// exportScript is the hot-backup cycle of one disk: freeze, export, commit
+// (written for --each: it works on the one VM vm= names).
+const exportScript = `require("script").args{ vm = { each = true }, to = {} }
+local v = require("vm").open(arg.vm)
 local d = v:disks()[1].id
 v:add_redo(d)
 v:export(d, arg.to)
@@ -357,7 +359,8 @@ func (h *harness) fig5(ctx context.Context) []figure {
 }
 
 // openScript touches the VM and nothing else: the cost measured is vmlua's.
-const openScript = `local v = require("vm").open(arg.vm)
+const openScript = `require("script").args{ vm = { each = true } }
+local v = require("vm").open(arg.vm)
 assert(v.name == arg.vm_name or arg.vm_name == nil)
 `
 

@@ -105,6 +105,8 @@ func run(ctx context.Context, c config) (*report, error) {
 		{"9 peak memory of a big export", h.fig9},
 		{"10 incremental backups", h.fig10},
 		{"11 the pipeline on one core and on two", h.fig11},
+		{"12 NBD read of a restore point", h.fig12},
+		{"13 mount to a guest file of a restore point", h.fig13},
 	}
 	if c.only != "" {
 		want := map[string]bool{}

@@ -20,7 +20,7 @@ arg = {}
 
 ---Structured log lines: log.info(msg, {key=value, ...}).
 ---
----Each function writes one record at its level with the message and the fields of the optional table. `print(...)` writes to standard output, not to the log. Passwords the operator configured never appear: they are replaced by `xxxxx`.
+---Each function writes one record at its level with the message and the fields of the optional table. `print(...)` writes to standard output, not to the log. Secrets are masked with `xxxxx` where they are written: the password of a URL (`sftp://user:xxxxx@host`) and the value of a field named like a credential (`password`, `db_password`, `token`, `secret`, ...); other text is written as it is.
 ---@class vmlua.log
 local M_log = {}
 
@@ -48,7 +48,11 @@ function M_log.error(message, fields) end
 
 ---The script's arguments, exit status and result rows: script.args{...}, script.status(s), script.exit(s), script.result{...}.
 ---
----A script declares the key=value arguments it takes with `script.args`, so that `vmlua run x.lua kepe=2` fails with `unknown argument kepe (did you mean keep?)` instead of silently using the default. The global `arg` keeps working (arg[1..n] positional, arg.KEY as strings) for scripts that do not declare.
+---A script declares the key=value arguments it takes with `script.args`, so that `vmlua run x.lua kepe=2` ends with exit status 2 (usage) and `unknown argument kepe (did you mean keep?)` instead of silently using the default. The global `arg` keeps working (arg[1..n] positional, arg.KEY as strings) for scripts that do not declare; every shipped script and example declares.
+---
+---A script written for `vmlua run --each` says so in its declaration: `vm = { each = true, help = "..." }`. --each hands every run its VM as vm=moref:vm-N, and refuses, before anything runs, a script whose source does not declare vm with each = true in a `script.args{...}` table (a script that ignored vm would do its whole job once per VM).
+---
+---A selection that matches nothing ends the script with `script.nothing_selected(message)`: exit 6, or 0 when the run was given allow_empty=true (declare it: `allow_empty = { type = "boolean", default = false }`) or --allow-empty.
 ---
 ---Exit statuses (docs/operations.md): a script that returns normally ends with 0 unless it set another with `script.status`; an error ends it with 1. The names a script may use are `ok` (0), `failed` (1), `nothing_selected` (6: the selection matched no VM) and `partial` (7: the run finished but left something out — a skipped disk, a question left for a person); any number 0..125 works too.
 ---
@@ -56,10 +60,25 @@ function M_log.error(message, fields) end
 ---@class vmlua.script
 local M_script = {}
 
----Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type (number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), or its default, or nil; positional arguments are at [1..n]. An undeclared key raises invalid_argument naming the closest declared one ("unknown argument kepe (did you mean keep?)"), as do a missing required argument and a value of the wrong type. Keys the host adds itself (vm and vm_name with --each) are accepted without a declaration.
----@param spec table one entry per key=value argument: name = {type="string"|"number"|"boolean"|"list" (default string), default=, required=true|false, help="..."}
+---@class vmlua.script.args.spec
+---@field [string] vmlua.script.args.spec.entry the argument's declaration
+
+---@class vmlua.script.args.spec.entry
+---@field type? "string"|"number"|"boolean"|"list" what the value is converted to (default "string")
+---@field default? any the value when the argument is not given
+---@field required? boolean a run without it fails (default false)
+---@field help? string what it is, for the error that lists the arguments
+---@field each? boolean on vm only: the script is written for vmlua run --each, which hands every run its VM as vm= (default false)
+
+---Parses the run's key=value arguments against spec and returns them: each declared key holds its value converted to its type (number; boolean from true/false, yes/no, on/off, 1/0; list from a comma-separated string, as a table of strings), or its default, or nil; positional arguments are at [1..n]. An undeclared key ends the script at once with exit status 2 (usage), naming the closest declared one ("unknown argument kepe (did you mean keep?)"), as do a missing required argument and a value of the wrong type (a mistake in the spec itself is a script error, exit 1). Keys the host adds itself (vm and vm_name with --each, allow_empty with --allow-empty) are accepted without a declaration. each=true is allowed on vm only: it says the script works on the one VM vm= names, so vmlua run --each may run it once per VM.
+---@param spec vmlua.script.args.spec one entry per key=value argument: name = {type=, default=, required=, help=}; vm = {each=true, ...} marks a script written for vmlua run --each
 ---@return table
 function M_script.args(spec) end
+
+---Ends the script now because its selection matched nothing: with exit status 6 (nothing_selected) and the message ("; give allow_empty=true if that is expected" added), or, when the run's arguments hold allow_empty=true (or vmlua run --allow-empty gave it), with 0 and the message logged. Like script.exit it stops the script at once and the cleanup stack runs. The one rule every shipped script and example follows: a typo in a selection must not look like a night of backups.
+---@param message string what matched nothing, e.g. "no VM matches name:DB1: nothing was backed up"
+---@return nil
+function M_script.nothing_selected(message) end
 
 ---Sets the exit status the run ends with if the script then returns normally (the last call wins). An error raised later still ends the run with 1.
 ---@param status string|number "ok", "failed", "nothing_selected", "partial", or a number 0..125
@@ -113,9 +132,14 @@ function VM:snapshots() end
 ---@return number
 function VM:redo_depth(disk) end
 
----Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.
+---@class vmlua.VM.add_redo.options
+---@field quiesce? boolean quiesce the guest file systems (VMware Tools) (default false)
+---@field memory? boolean include the VM's memory (default false)
+---@field keep? boolean do not commit it when the run ends (default false)
+
+---Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. While the run lives it renews the snapshot's lease, so that no cleanup on another machine takes it for a killed run's. In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.
 ---@param disk string a disk id such as "scsi0:1"
----@param options? table quiesce=, memory=, keep= (keep: do not commit it when the run ends)
+---@param options? vmlua.VM.add_redo.options how the snapshot is taken
 ---@return string
 function VM:add_redo(disk, options) end
 
@@ -127,22 +151,34 @@ function VM:add_redo(disk, options) end
 ---@return Task|nil
 function VM:commit(disk, level, freeze, wait) end
 
----Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root="" and dry_run=true.
+---@class vmlua.VM.export.options
+---@field name? string base file name (default: the disk's own)
+---@field credentials? string named credentials from the config, for a URL
+---@field sha256? boolean also the whole image's sha256 (default false)
+
+---Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). After reading, and before the image lands under its name, it checks that the disk stayed frozen (its snapshot still there, the same one; a VM that was off still off) and fails with invalid_state otherwise. In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root="" and dry_run=true.
 ---@param disk string a disk id such as "scsi0:1"
 ---@param dest Transport|string a transport handle or a granted URL (a folder)
----@param options? table name= (base file name), credentials= (for a URL), sha256=true (also the whole image's sha256)
+---@param options? vmlua.VM.export.options how the image is written
 ---@return table
 function VM:export(disk, dest, options) end
 
 ---Powers the VM on and waits.
 function VM:power_on() end
 
+---@class vmlua.VM.power_off.options
+---@field hard? boolean true cuts power; false asks the guest to shut down (default true)
+---@field timeout? number seconds to wait (default 300)
+
 ---Powers the VM off and waits.
----@param options? table hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)
+---@param options? vmlua.VM.power_off.options how to power off
 function VM:power_off(options) end
 
+---@class vmlua.VM.shutdown.options
+---@field timeout? number seconds to wait for the guest (default 300)
+
 ---Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.
----@param options? table timeout= seconds to wait for the guest (default 300)
+---@param options? vmlua.VM.shutdown.options how long to wait
 function VM:shutdown(options) end
 
 ---Suspends the VM and waits.
@@ -163,8 +199,22 @@ function VM:pending_question() end
 ---@param choice number|string 0-based index or the choice's label
 function VM:answer_question(question, choice) end
 
----Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. Independent disks and RDMs are skipped with a warning saying why, and make the set's status="partial" ("ok" when it holds every disk the script did not exclude). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as "dry run: would ...", so a disk a real run could not export fails here too) and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). On failure the partial set is removed and no REDO log is left. mode="incremental" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), makes a full instead and says why in a warning and in full_reason=. mode="auto" is incremental but makes a full once the chain has chain_max sets. Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).
----@param options table to= (Transport or granted URL, required), compress="none"|"gzip"|"zstd" (default zstd), layered=true, quiesce=false, disks={ids} (default all), exclude={ids}, power_off=false, cbt=true (read only allocated areas when the VM tracks changed blocks), mode="full"|"incremental"|"auto" (default full), chain_max=7 (auto: the longest chain, a full and 6 incrementals), break_lock=false, credentials= (for a URL)
+---@class vmlua.VM.backup.options
+---@field to Transport|string where the set goes: a Transport or a granted URL
+---@field compress? "none"|"gzip"|"zstd" how disk images are compressed (default "zstd")
+---@field layered? boolean merge a big first REDO through a second one (below) (default true)
+---@field quiesce? boolean quiesce the guest file systems (VMware Tools) for the snapshot (default false)
+---@field disks? string[]|string the disk ids to back up (default: all)
+---@field exclude? string[]|string disk ids to leave out
+---@field power_off? boolean shut the guest down for the backup (a cold backup) and power it on again after (default false)
+---@field cbt? boolean read only the allocated areas when the VM tracks changed blocks (default true)
+---@field mode? "full"|"incremental"|"auto" a full set, an incremental on the newest set, or auto (below) (default "full")
+---@field chain_max? integer with mode="auto": the longest chain (a full and 6 incrementals) (default 7)
+---@field break_lock? boolean take the VM folder's lock on the target even if another run holds it (default false)
+---@field credentials? string named credentials from the config, for a URL
+
+---Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. RDMs, and independent disks of a running VM, are skipped with a warning saying why, and make the set's status="partial" ("ok" when it holds every disk the script did not exclude); a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as "dry run: would ...", so a disk a real run could not export fails here too) and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). On failure the partial set is removed and no REDO log is left. mode="incremental" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), makes a full instead and says why in a warning and in full_reason=. mode="auto" is incremental but makes a full once the chain has chain_max sets. Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full).
+---@param options vmlua.VM.backup.options a table of options (below)
 ---@return table
 function VM:backup(options) end
 
@@ -178,24 +228,55 @@ function Task:wait() end
 ---VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.
 ---
 ---The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.
+---
+---**Selecting VMs.** `vm.find`, `vm.open`, `vmlua run --each`, `vm_info.lua` and the scripts' `vms=` take a specifier: a `.vmx` datastore path (`[LocalDS_0] DB01/DB01.vmx`, as VmPerl's `connect`) or `KIND:VALUE` terms (vcbVmName's, and where the VM sits):
+---
+---| term | selects the VMs |
+---|---|---|
+---| `name:GLOB` | whose name matches (`*`, `?`, `[...]`) |
+---| `uuid:UUID`, `ipaddr:IP-OR-DNS`, `moref:vm-N` | with that BIOS UUID, guest IP address or host name, managed object id |
+---| `powerstate:on\|off\|suspended` | in that power state |
+---| `folder:PATH` | in the VM folder and every folder below it: an inventory path (`/DC0/vm/prod`) or a path below each datacenter's VM folder (`prod/web`) |
+---| `cluster:NAME` | registered on a host of the cluster |
+---| `host:NAME` | registered on the host |
+---| `pool:PATH` | in the resource pool and every pool below it: an inventory path (`/DC0/host/DC0_C0/Resources/prod`) or a path below each cluster's (host's) root pool (`prod`) |
+---| `datastore:NAME` | with a file on the datastore |
+---| `tag:NAME`, `tag:CATEGORY:NAME` | carrying the vSphere tag (vCenter's tagging service; ESXi has none) |
+---| `any:`, `none:` | every VM, no VM |
+---
+---Values are globs, and a value may list several with commas (any of them): `name:DB01,WEB01`, `tag:Backup:gold,Backup:silver`. Terms separated by spaces must all match: `folder:/DC0/vm/prod powerstate:on`. A comma before another term starts an alternative: `folder:prod powerstate:on, tag:Backup:gold` is the running VMs of prod, and every VM tagged gold. Double quotes keep spaces, commas and colons in a value (`name:"Backup Server: Primary"`); a name with a plain space needs none (`name:My VM`). A kind that does not exist, or a folder, cluster, host, pool, datastore or tag that does not, is an `invalid_argument` error naming what exists and the nearest ("did you mean"): a typo must not look like an empty folder. Templates are never selected.
 ---@class vmlua.vm
 local M_vm = {}
 
 ---Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.
----@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:
+---@param spec string a .vmx path ("[ds] DB01/DB01.vmx") or a specifier naming one VM: name: (no wildcards), uuid:, ipaddr:, moref:, possibly with other terms (name:DB01 folder:prod)
 ---@return VM|nil
 function M_vm.open(spec) end
 
----Returns the list of VMs matching the specifier, sorted by name (possibly empty).
----@param spec string name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier
+---Returns the list of VMs matching the specifier, sorted by name (possibly empty). A folder, cluster, host, pool, datastore or tag the specifier names that does not exist raises invalid_argument.
+---@param spec string a specifier (Selecting VMs, above): name:GLOB, powerstate:, folder:, cluster:, host:, pool:, datastore:, tag:, any:, none:, ..., combined with spaces (AND) and commas (OR)
 ---@return VM[]
 function M_vm.find(spec) end
 
+---@class vmlua.vm.register.options
+---@field name? string the VM's name in the inventory (default: the .vmx's displayName)
+---@field folder? string inventory path of the VM folder
+---@field pool? string inventory path of the resource pool
+---@field host? string host name or inventory path to register it on
+
 ---Registers the VM whose .vmx is at the datastore path (vmware-cmd -s register) and returns it; nil in a dry run.
 ---@param vmx string datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"
----@param options? table name=, folder= (inventory path), pool= (inventory path), host=
+---@param options? vmlua.vm.register.options where the VM goes (default: the datacenter's VM folder and default pool, a host vSphere chooses)
 ---@return VM|nil
 function M_vm.register(vmx, options) end
+
+---Returns every VM folder (vcbUtil -c vmfolders) as a list sorted by path of {path=, name=, datacenter=, vms=}: path is the inventory path that folder: and vm.register{folder=} take, vms the number of VMs in it and below it.
+---@return table
+function M_vm.folders() end
+
+---Returns every resource pool (vcbUtil -c resourcepools) as a list sorted by path of {path=, name=, owner=, vms=}: path is the inventory path that pool: and vm.register{pool=} take, owner the cluster or host whose root pool it is or is below, vms the number of VMs in it and below it.
+---@return table
+function M_vm.pools() end
 
 ---Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).
 ---@return string[]
@@ -205,7 +286,7 @@ function M_vm.registered() end
 ---@param profile string a vSphere profile of the config file
 function M_vm.connect(profile) end
 
----Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.
+---Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. A snapshot counts as orphaned unless it is this run's, was added with keep=true, or its owner may still be running: a vmlua process on this machine that still runs, or a run on another machine whose lease has not expired (a run renews the lease in its snapshots' descriptions every 5 minutes, to 30 minutes ahead, by vSphere's clock); each one left alone is logged with why. The shipped backup scripts call it for the VMs they back up before backing up. In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.
 ---@param vms? string|VM|VM[] the VMs to look at: a specifier (default any:), a VM, or a list of VMs (as vm.find returns; read one by one, not the inventory)
 ---@return table
 function M_vm.cleanup_orphans(vms) end
@@ -218,34 +299,89 @@ function M_vm.cleanup_orphans(vms) end
 ---@class vmlua.backup
 local M_backup = {}
 
+---@class vmlua.backup.list.options
+---@field at Transport|string the target: a Transport or a granted URL
+---@field vm? string a VM name (default: every VM)
+---@field host? string a host name: its configuration sets (h:backup) instead of a VM's
+---@field credentials? string named credentials from the config, for a URL
+
 ---Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= ("ok", or "partial" for a set lacking a disk; absent for an incomplete set)}. A set without its catalog is listed with complete=false.
----@param options table at= (Transport or granted URL, required), vm= (a VM name; default every VM), host= (a host's configuration sets), credentials= (for a URL)
+---@param options vmlua.backup.list.options a table of options (below)
 ---@return table
 function M_backup.list(options) end
 
----Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). It does not raise for mismatches: check ok.
----@param options table at= (Transport or URL), set= (a set id, or "latest" with vm= or host=), vm=, host=, credentials=
+---@class vmlua.backup.verify.options
+---@field at Transport|string the target: a Transport or a granted URL
+---@field set? string a set id, or "latest" (with vm= or host=)
+---@field vm? string a VM name
+---@field host? string a host name: its configuration sets (h:backup) instead of a VM's
+---@field credentials? string named credentials from the config, for a URL
+
+---Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). It also applies every check restore applies to a catalog (the VM name as a folder on a datastore, disk ids, the names of the files restore writes, disk sizes against vSphere's 62 TiB limit), so that ok=true means restore takes the set. It does not raise for mismatches: check ok.
+---@param options vmlua.backup.verify.options a table of options (below)
 ---@return table
 function M_backup.verify(options) end
 
----Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it (only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns the VM (nil in a dry run) and a table {set=, status= ("ok" or "partial"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.
----@param options table from= (Transport or URL, required), set= (a set id, or "latest" with vm=), vm=, datastore=, folder= (inventory path), pool= (inventory path), host=, name=, catalog= (an alternate catalog: a table, or a path on the target), on_conflict="abort"|"keep"|"overwrite" (default abort), power_on=false, force=false (restore an incomplete set), credentials=
+---@class vmlua.backup.restore.options
+---@field from Transport|string where the set is: a Transport or a granted URL
+---@field set? string a set id such as "DB01/20260102T150405Z", or "latest" (with vm=): the newest complete set
+---@field vm? string a VM name
+---@field datastore? string the datastore every file goes to (default: the original)
+---@field folder? string inventory path of the VM folder (default: the original)
+---@field pool? string inventory path of the resource pool (default: the original)
+---@field host? string the host to register the VM on (default: the original)
+---@field name? string the restored VM's name (default: the original)
+---@field catalog? table|string an alternate catalog: a table, or a path on the target (vcbRestore -a)
+---@field on_conflict? "abort"|"keep"|"overwrite" what to do when a VM of that name exists (default "abort")
+---@field power_on? boolean power the restored VM on (default false)
+---@field force? boolean restore an incomplete set (default false)
+---@field credentials? string named credentials from the config, for a URL
+
+---Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. Before anything is written it refuses (invalid_argument) what backup.verify reports (a name that cannot be a VM's folder on a datastore: control characters, .., [ ], * ?, /, \, %, white space at either end, more than 80 characters; a bad disk id; a disk over 62 TiB) and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it (only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. Returns the VM (nil in a dry run) and a table {set=, status= ("ok" or "partial"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.
+---@param options vmlua.backup.restore.options a table of options (below)
 ---@return VM|nil
 ---@return table
 function M_backup.restore(options) end
 
+---@class vmlua.backup.prune.options
+---@field at Transport|string the target: a Transport or a granted URL
+---@field vm? string the VM whose sets are pruned (vm= or host= is required)
+---@field host? string a host whose configuration sets are pruned, instead of vm=
+---@field keep? integer keep the last N sets (ghettoVCB's rotation)
+---@field policy? vmlua.backup.prune.options.policy grandfather-father-son retention (restic's ExpirePolicy): how many sets to keep by each rule
+---@field dry_run? boolean only list what would be removed (default false)
+---@field credentials? string named credentials from the config, for a URL
+
+---@class vmlua.backup.prune.options.policy
+---@field last? integer the last N sets
+---@field daily? integer the newest set of each of the last N days that have one
+---@field weekly? integer the newest set of each of the last N weeks that have one
+---@field monthly? integer the newest set of each of the last N months that have one
+---@field yearly? integer the newest set of each of the last N years that have one
+
 ---Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason "needed by ..."): to let an old chain go, backup.synthesize the point you keep first. dry_run=true (or a dry run) only lists. Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=, dry_run=} (skipped: the VM's backup failed; dry_run: removed lists what would be removed, nothing was).
----@param options table at= (Transport or URL, required), vm= or host= (required; host= prunes a host's configuration sets), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials=
+---@param options vmlua.backup.prune.options a table of options (below)
 ---@return table
 function M_backup.prune(options) end
 
+---@class vmlua.backup.synthesize.options
+---@field at Transport|string the target: a Transport or a granted URL
+---@field set? string a set id such as "DB01/20260102T150405Z", or "latest" (with vm=): the newest complete set
+---@field vm? string a VM name
+---@field credentials? string named credentials from the config, for a URL
+
 ---Merges the chain of a set (its full and incrementals) into a new full set holding the same point, without touching vSphere: the disks are rebuilt from the chain (every layer checked) and stored as full images, the other files copied. The new set is named one second (or the first free second) after the source, has mode="synthetic" and synthesized_from= the source's id, and records the source's change ids, so the next incremental can build on it. Nothing is removed; prune afterwards. Returns the new catalog as a table (nil in dry-run).
----@param options table at= (Transport or URL, required), set= (a set id, or "latest" with vm=), vm=, credentials=
+---@param options vmlua.backup.synthesize.options a table of options (below)
 ---@return table
 function M_backup.synthesize(options) end
 
+---@class vmlua.backup.vmx.options
+---@field vm VM the VM (vm.open)
+---@field to Transport|string where the archive goes: a Transport or a granted URL
+---@field credentials? string named credentials from the config, for a URL
+
 ---The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}; in a dry run the archive is built but not written, and the table (the archive's that would be written) has dry_run=true.
----@param options table vm= (a VM, required), to= (Transport or URL, required), credentials=
+---@param options vmlua.backup.vmx.options a table of options (below)
 ---@return table
 function M_backup.vmx(options) end
 
@@ -276,26 +412,52 @@ function Host:exit_maintenance() end
 ---@return table
 function Host:config_summary() end
 
+---@class vmlua.Host.backup_config.options
+---@field name? string the bundle's file name (default configBundle-<host>.tgz)
+---@field credentials? string named credentials from the config, for a URL
+
 ---Backs up the host's configuration (vim-cmd hostsvc/firmware/backup_config): asks the host for a bundle, downloads it over the session into dest atomically, then writes its sidecar NAME.json. Returns {host=, moref=, version=, build=, uuid=, file=, bytes=, sha256=, taken=}. A download cut short leaves nothing behind.
 ---@param dest Transport|string a transport handle or a granted URL (a folder)
----@param options? table name= (file name, default configBundle-<host>.tgz), credentials= (for a URL)
+---@param options? vmlua.Host.backup_config.options the bundle's name
 ---@return table
 function Host:backup_config(dest, options) end
 
+---@class vmlua.Host.backup.options
+---@field to Transport|string the target: a Transport or a granted URL
+---@field keep? integer then prune the host's sets to the last N
+---@field policy? vmlua.Host.backup.options.policy grandfather-father-son retention (restic's ExpirePolicy): how many sets to keep by each rule
+---@field break_lock? boolean take the host folder's lock on the target even if another run holds it (default false)
+---@field credentials? string named credentials from the config, for a URL
+
+---@class vmlua.Host.backup.options.policy
+---@field last? integer the last N sets
+---@field daily? integer the newest set of each of the last N days that have one
+---@field weekly? integer the newest set of each of the last N weeks that have one
+---@field monthly? integer the newest set of each of the last N months that have one
+---@field yearly? integer the newest set of each of the last N years that have one
+
 ---Backs the host's configuration up into a backup set host/<host>/<UTC time>/ (the bundle, its sidecar, catalog.json last), under the folder's lock, as a VM's set: backup.list/verify/prune take host=<name>. On failure the partial set is removed. With keep= or policy= the host's sets are pruned afterwards. Returns the catalog as a table.
----@param options table to= (Transport or granted URL, required), keep=N (then prune to the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, break_lock=false, credentials=
+---@param options vmlua.Host.backup.options where the set goes and what to keep
 ---@return table
 function Host:backup(options) end
 
+---@class vmlua.Host.restore_config.options
+---@field name? string the bundle's file name (default configBundle-<host>.tgz)
+---@field set? string a set id of h:backup, or "latest": the newest complete set of this host
+---@field force? boolean apply a bundle of another build or host (default false)
+---@field credentials? string named credentials from the config, for a URL
+
 ---Restores a configuration bundle (vim-cmd hostsvc/firmware/restore_config): refuses unless the host is in maintenance mode, refuses a bundle whose recorded build or uuid differs from the host's unless force=true, checks the bundle's size and sha256 against its sidecar, then uploads it and has the host apply it (the host reboots and stays in maintenance mode). Returns the bundle's sidecar as a table.
 ---@param dest Transport|string where backup_config wrote the bundle, or the target of h:backup's sets (a transport handle or a granted URL)
----@param options? table name= (file name, default configBundle-<host>.tgz), set= (a set id of h:backup, or "latest": the newest complete set of this host), force=false (apply a bundle of another build or host), credentials=
+---@param options? vmlua.Host.restore_config.options which bundle
 ---@return table
 function Host:restore_config(dest, options) end
 
 ---ESXi hosts: look-ups, maintenance mode, configuration summary, and configuration bundle backup/restore (vim-cmd hostsvc/firmware).
 ---
 ---The connection is the vm module's (the operator's profile). `h:backup_config(dest)` stores `configBundle-<host>.tgz` and its sidecar `configBundle-<host>.json` (host, version, build, uuid, bytes, sha256; written last, so a bundle without it is incomplete). `h:restore_config(src)` needs maintenance mode, the same host and build (unless force=true) and a bundle whose sha256 matches its sidecar; the host reboots after it. Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.
+---
+---In a dry run nothing changes on a host, but the dry run sees what it would have done: after a dry `h:enter_maintenance()` the host is in maintenance mode for the rest of the run (`h.maintenance`, `h:refresh()`, `host.find`, and `h:restore_config`'s check), `h:backup` returns the catalog a real run would write (host_config included) with dry_run=true, and `h:backup_config` and `h:restore_config` run every check (connection, maintenance mode, build, the bundle's sha256) and return the sidecar with dry_run=true.
 ---@class vmlua.host
 local M_host = {}
 
@@ -316,18 +478,31 @@ function M_host.find(spec) end
 ---@class vmlua.question
 local M_question = {}
 
+---@class vmlua.question.pending.options
+---@field vms? string which VMs: a vm.find specifier (default "any:")
+
 ---Returns every pending question of the VMs, sorted by VM name, as a list of {vm=VM, question={id=, text=, choices={...}, message_ids={...}}}; an empty list when there is none. One retrieval for the whole inventory.
----@param options? table|string {vms=SPEC} or SPEC: which VMs (a vm.find specifier, default "any:")
+---@param options? vmlua.question.pending.options|string {vms=SPEC} or SPEC: which VMs
 ---@return table
 function M_question.pending(options) end
 
+---@class vmlua.question.watch.options
+---@field vms? string which VMs: a vm.find specifier (default "any:")
+---@field timeout? number seconds (default: until the run ends)
+---@field handler? function function(v, q): returns a choice, or nil to leave the question
+---@field limit? integer return after this many questions were handled
+---@field max_wait? number seconds one server wait lasts: bounds how late a dropped session is noticed (default 20)
+
 ---Calls the handler for each question as it appears on the VMs (those already pending first), and answers with the choice it returns: a 0-based index or a label; nil leaves the question for a person. Without a handler the run's policy (question.policy) decides, or the default one (answer single-choice questions). Returns {answered=, left=} when the timeout expires or the limit is reached. A lost vSphere session is re-established and every pending question re-read. A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. An answer vSphere refuses is logged and the watch goes on: a question answered by someone else meanwhile is skipped, any other refusal counts as left. In a dry run nothing is answered.
----@param options table vms= (specifier, default any:), timeout= (seconds; default: until the run ends), handler=function(v, q) (returns a choice, or nil to leave the question), limit= (return after this many questions were handled), max_wait= (seconds one server wait lasts, default 20: bounds how late a dropped session is noticed)
+---@param options vmlua.question.watch.options what to watch and for how long
 ---@return table
 function M_question.watch(options) end
 
+---@class vmlua.question.policy.rules
+---@field single_choice? "answer"|"leave" what to do with a single-choice question no rule matches (default "answer")
+
 ---Makes the rules the run's question policy: a question that blocks one of the run's own operations (add_redo, commit, power) is answered by the first rule that matches it, or with its only choice under single_choice="answer", and the operation continues. Calling it again replaces the policy; with no argument it installs the default. Rule mistakes raise invalid_argument.
----@param rules? table a list of rules {message_id=, text= (Lua pattern), choice= (index or label) | leave=true, name=}, plus single_choice="answer"|"leave" (default "answer")
+---@param rules? vmlua.question.policy.rules a list of rules {message_id=, text= (Lua pattern), choice= (index or label) | leave=true, name=}, plus the option below
 function M_question.policy(rules) end
 
 -- module transport ---------------------------------------------------
@@ -380,9 +555,42 @@ function Transport:close() end
 ---@class vmlua.transport
 local M_transport = {}
 
+---@class vmlua.transport.open.options
+---@field credentials? string named credentials from the config
+---@field [string] string|number|boolean an option of the URL's scheme (docs/transports.md)
+
 ---Opens a transport. Fails with not_granted when the operator did not grant the URL.
 ---@param url string a granted URL such as sftp://backup@nas/backups
----@param options? table credentials=NAME (from the config), and scheme options
+---@param options? vmlua.transport.open.options credentials and the scheme's own options (docs/transports.md)
 ---@return Transport
 function M_transport.open(url, options) end
+
+-- module notify ------------------------------------------------------
+
+---A run's summary by mail (SMTP with STARTTLS) and to webhooks (a JSON POST), to the destinations the operator configured in [notify].
+---
+---The destinations come from the config file's `[notify]` section (docs/config.md), never from the script: `[notify.mail]` (SMTP with STARTTLS and AUTH, the certificate verified) and `[notify.webhook.NAME]` (an HTTP POST of the summary as JSON: `{subject, status, text, details, host, time, vmlua}`). A script may add a webhook URL of its own only when the operator granted it (`--allow`). A delivery that fails is logged as a WARN and returned with ok=false; it never raises, so the run's exit status stays the one its work earned. Webhook URLs (which often carry a token), tokens and the SMTP password are never written: not in a log line, an error or a message; a webhook is shown by its name and `scheme://host/…`, and the message's text is masked as log lines are (URL passwords, fields named like credentials). With no `[notify]` configured nothing is sent. In a dry run nothing is sent either: the log says what would be.
+---@class vmlua.notify
+local M_notify = {}
+
+---Returns true when the operator configured a destination (mail or a webhook) in [notify].
+---@return boolean
+function M_notify.configured() end
+
+---@class vmlua.notify.send.message
+---@field subject? string one line: the mail's subject (required)
+---@field status? string how the run went: "ok", "partial", "failed", "nothing_selected", ... (default "ok")
+---@field text? string the body: the summary as the script printed it
+---@field details? any any value JSON can hold (a list of per-VM rows, totals): the webhook's details, and indented JSON in the mail
+
+---@class vmlua.notify.send.options
+---@field when? "always"|"failure"|"never" "failure" sends only a status other than "ok" (failed, partial, nothing_selected); "never" sends nothing (default "always")
+---@field webhook? string also POST to this http(s) URL, which the operator must have granted (--allow); else not_granted
+---@field credentials? string named credentials for webhook=: the password is sent as a bearer token (with user: basic auth)
+
+---Sends the summary to every configured destination (and webhook=) and returns {sent=, failed=, results={{to=, ok=, error=}, ...}}, with skipped= saying why when nothing was sent ("when", "not configured", "dry run"). Each destination is tried once, bounded by a timeout (30 s); a failure is a WARN and ok=false, never an error. Raises invalid_argument for a malformed message or option and not_granted for a webhook= URL the operator did not grant.
+---@param message vmlua.notify.send.message the summary
+---@param options? vmlua.notify.send.options when and where
+---@return table
+function M_notify.send(message, options) end
 

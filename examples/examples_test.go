@@ -124,21 +124,21 @@ print("answered " .. r.answered)`)
 				}
 			}},
 		{name: "cifs_windows_share backs up to Samba with named credentials",
-			script: "cifs_windows_share.lua", args: []string{"to=" + smbURL, "vms=name:VM1"},
+			script: "cifs_windows_share.lua", args: []string{"to=" + smbURL, "vms=name:VM1", "credentials=winshare"},
 			check: func(t *testing.T, lines []string) {
 				if n := s.Verified(t, smbURL, "winshare"); n["VM1"] != 1 {
 					t.Errorf("verified sets on the share = %v", n)
 				}
 			}},
 		{name: "ftps backs up over explicit TLS and verifies over the wire",
-			script: "ftps.lua", args: []string{"to=" + ftpsURL, "vms=name:VM2", "ca_file=" + ftpd.CAFile},
+			script: "ftps.lua", args: []string{"to=" + ftpsURL, "vms=name:VM2", "ca_file=" + ftpd.CAFile, "credentials=ftpbackup"},
 			check: func(t *testing.T, lines []string) {
 				if !simtest.Contains(lines, " verified") {
 					t.Errorf("printed %q", lines)
 				}
 			}},
 		{name: "sftp_pinned_key backs up to OpenSSH whose host key is pinned",
-			script: "sftp_pinned_key.lua", args: []string{"to=" + sftpURL, "vms=name:VM1"},
+			script: "sftp_pinned_key.lua", args: []string{"to=" + sftpURL, "vms=name:VM1", "credentials=nas-sftp"},
 			check: func(t *testing.T, lines []string) {
 				if n := s.Verified(t, sftpURL, "nas-sftp"); n["VM1"] != 1 {
 					t.Errorf("verified sets over SFTP = %v", n)
@@ -176,6 +176,15 @@ print("answered " .. r.answered)`)
 				}
 				if n := s.Verified(t, sftpURL+"/offsite", "nas-sftp"); n["VM2"] != 1 {
 					t.Errorf("verified off-site sets = %v", n)
+				}
+			}},
+		{name: "two_targets adapted to two file:// folders needs no credentials",
+			script: "two_targets.lua", args: []string{"local=" + file("l2"), "offsite=" + file("o2"), "vms=name:VM1"},
+			check: func(t *testing.T, lines []string) {
+				for _, at := range []string{file("l2"), file("o2")} {
+					if n := s.Verified(t, at, ""); n["VM1"] != 1 {
+						t.Errorf("verified sets at %s = %v", at, n)
+					}
 				}
 			}},
 		{name: "power_off_backup backs up cold and powers the VM on again",

@@ -8,11 +8,19 @@
 --         [to=nfs://nas.example.com/export/vmbackups] [vms=SPEC]
 local vm = require "vm"
 local backup = require "backup"
+local script = require "script"
 
-local to = arg.to or "nfs://nas.example.com/export/vmbackups"
+local a = script.args {
+  to = { default = "nfs://nas.example.com/export/vmbackups", help = "the NFS export (a granted URL)" },
+  vms = { default = "powerstate:on", help = "which VMs: powerstate:on, name:web-*, any:, ..." },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+}
+local to = a.to
 
+local vms = vm.find(a.vms)
+if #vms == 0 then script.nothing_selected("no VM matches " .. a.vms .. ": nothing was backed up") end
 local failed = 0
-for _, v in ipairs(vm.find(arg.vms or "powerstate:on")) do
+for _, v in ipairs(vms) do
   local ok, set = pcall(v.backup, v, { to = to, compress = "zstd" })
   if ok then
     -- a week of dailies, a month of weeklies

@@ -10,16 +10,29 @@
 --   [grants]
 --   allow = ["sftp://backup@nas.example.com/srv/backups/"]
 --
--- Run:  vmlua run examples/sftp_pinned_key.lua [to=sftp://...] [vms=SPEC] [keep=4]
+-- Run:  vmlua run examples/sftp_pinned_key.lua [to=sftp://...] [vms=SPEC] [keep=4] [credentials=nas-sftp]
+-- The default server uses the credentials nas-sftp; another to= uses none
+-- unless credentials= names them.
 local vm = require "vm"
 local backup = require "backup"
+local script = require "script"
 
-local to = arg.to or "sftp://backup@nas.example.com/srv/backups"
-local cred = arg.credentials or "nas-sftp"
-local keep = tonumber(arg.keep or "4")
+local DEFAULT_TO, DEFAULT_CREDENTIALS = "sftp://backup@nas.example.com/srv/backups", "nas-sftp"
+local a = script.args {
+  to = { help = "the SFTP folder (default " .. DEFAULT_TO .. ")" },
+  vms = { default = "powerstate:on", help = "which VMs: powerstate:on, name:web-*, any:, ..." },
+  keep = { type = "number", default = 4, help = "sets to keep per VM" },
+  credentials = { help = "named credentials from the config (default nas-sftp for the default server)" },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+}
+local to = a.to or DEFAULT_TO
+local cred = a.credentials or (a.to == nil and DEFAULT_CREDENTIALS or nil)
+local keep = a.keep
 
+local vms = vm.find(a.vms)
+if #vms == 0 then script.nothing_selected("no VM matches " .. a.vms .. ": nothing was backed up") end
 local failed = 0
-for _, v in ipairs(vm.find(arg.vms or "powerstate:on")) do
+for _, v in ipairs(vms) do
   local ok, set = pcall(v.backup, v, { to = to, credentials = cred })
   if ok then
     backup.prune { at = to, vm = v.name, keep = keep, credentials = cred }

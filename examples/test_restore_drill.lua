@@ -7,24 +7,46 @@
 -- The copy is named NAME-drill; a copy a previous drill left (powered off) is
 -- replaced. Its network adapters keep their names: put the drill on an isolated
 -- port group in real life (edit the .vmx rule in your own copy of this file).
+-- A VM with no set on the target ends the run with 6 (nothing_selected). With
+-- vmlua run --dry-run the set is verified and the restore planned; nothing
+-- is restored, powered on or removed.
 local vm = require "vm"
 local backup = require "backup"
 local question = require "question"
+local script = require "script"
 
-local from, name = arg.from, arg.vm
-if not (from and name) then
-  error({ code = "invalid_argument", message = "usage: test_restore_drill.lua from=URL vm=NAME [datastore=DS] [wait=SECONDS]" })
-end
+local a = script.args {
+  from = { required = true, help = "the target the sets are on (a granted URL)" },
+  vm = { required = true, help = "the name of the VM whose latest set to drill" },
+  datastore = { help = "restore the copy to this datastore (default: next to the original)" },
+  wait = { type = "number", default = 120, help = "seconds to wait for the guest after power-on" },
+  credentials = { help = "named credentials from the config for from=" },
+  allow_empty = { type = "boolean", default = false, help = "a VM with no set on the target is not a failure" },
+}
+local from, name = a.from, a.vm
 local drill = name .. "-drill"
-local wait = tonumber(arg.wait or "120")
+local wait = a.wait
+
+-- 0. Something to drill: a complete set of the VM.
+local found = false
+for _, s in ipairs(backup.list { at = from, vm = name, credentials = a.credentials }) do
+  found = found or s.complete
+end
+if not found then
+  script.nothing_selected("there is no complete set of VM " .. name .. " on " .. from .. ": nothing to drill")
+end
 
 -- 1. The set must verify before it is worth restoring.
-local check = backup.verify { at = from, vm = name, set = "latest", credentials = arg.credentials }
+local check = backup.verify { at = from, vm = name, set = "latest", credentials = a.credentials }
 if not check.ok then error({ code = "verify", message = "latest set of " .. name .. " does not verify" }) end
 
 -- 2. Restore under another name, next to the original (or on datastore=).
-local v = backup.restore { from = from, vm = name, set = "latest", name = drill, datastore = arg.datastore,
-  on_conflict = "overwrite", credentials = arg.credentials }
+local v = backup.restore { from = from, vm = name, set = "latest", name = drill, datastore = a.datastore,
+  on_conflict = "overwrite", credentials = a.credentials }
+if not v then
+  print(string.format("dry run: %s verified; it would be restored as %s, powered on, checked and removed", check.id, drill))
+  return
+end
 
 -- 3. Power on, and wait for the guest: a copy asks "moved or copied?" at power-on.
 v:power_on()

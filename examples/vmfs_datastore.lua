@@ -12,11 +12,18 @@
 local vm = require "vm"
 local backup = require "backup"
 local transport = require "transport"
+local script = require "script"
 
-local to = arg.to or "vmfs://BackupDS/vmlua"
-local keep = tonumber(arg.keep or "2") -- datastore space is dear
-local vms = vm.find(arg.vms or "powerstate:on") -- connects to vSphere first
-local t = transport.open(to)                    -- then the datastore, through that session
+local a = script.args {
+  to = { default = "vmfs://BackupDS/vmlua", help = "the backup datastore folder (a granted vmfs:// URL)" },
+  vms = { default = "powerstate:on", help = "which VMs: powerstate:on, name:web-*, any:, ..." },
+  keep = { type = "number", default = 2, help = "runs to keep per VM (datastore space is dear)" },
+  allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+}
+local to, keep = a.to, a.keep
+local vms = vm.find(a.vms) -- connects to vSphere first
+if #vms == 0 then script.nothing_selected("no VM matches " .. a.vms .. ": nothing was backed up") end
+local t = transport.open(to) -- then the datastore, through that session
 
 -- Remove all but the newest `keep` dated folders of a VM.
 local function rotate(name)

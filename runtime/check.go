@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,6 +39,12 @@ func Check(file, src string, modules []*Module) []Finding {
 			return []Finding{{File: file, Line: line, Message: msg}}
 		}
 		return []Finding{{File: file, Message: "syntax error: " + err.Error()}}
+	}
+	// the walk below recurses once per level: a chunk too deep to run is
+	// reported, not walked (a Go stack overflow would end 'vmlua check')
+	if depth, line := chunkDepth(chunk, DefaultMaxNesting); depth > DefaultMaxNesting {
+		ne := &nestingError{name: file, line: line, limit: DefaultMaxNesting}
+		return []Finding{{File: file, Line: line, Message: ne.message()}}
 	}
 	c := &checker{file: file, modules: map[string]*Module{}, types: map[string]*Type{}, bound: map[string]*Module{}, objs: map[string]*Type{}, lists: map[string]*Type{}}
 	for _, m := range modules {
@@ -306,7 +313,104 @@ func (c *checker) call(call *ast.FuncCallExpr) {
 	if max := f.MaxArgs(); max >= 0 && n > max {
 		c.report(call.Line(), "%s: takes at most %d argument(s), got %d: %s", name, max, n, f.Signature())
 	}
+	for i, a := range call.Args {
+		if i < len(f.Args) && len(f.Args[i].Options) > 0 {
+			if t, ok := a.(*ast.TableExpr); ok {
+				c.options(name, "", f.Args[i].Options, t)
+			}
+		}
+	}
 }
+
+// options checks a table of options written out in the call against
+// their declarations: unknown keys, literal values of the wrong type or
+// outside the option's values, and required keys that are missing. Only
+// what the table literally holds is judged: a value computed at run time
+// (a variable, a call) is left alone. prefix names the enclosing option
+// of a nested table ("policy.").
+func (c *checker) options(fn, prefix string, decl []Option, t *ast.TableExpr) {
+	seen := map[string]bool{}
+	complete := true // every key is a plain name: a missing required one is missing
+	for _, f := range t.Fields {
+		key, ok := f.Key.(*ast.StringExpr)
+		if !ok {
+			complete = false
+			continue
+		}
+		seen[key.Value] = true
+		o, ok := LookupOption(decl, key.Value)
+		if !ok {
+			hint := suggest(key.Value, OptionNames(decl))
+			if hint == "" {
+				hint = "; its options: " + strings.Join(OptionNames(decl), ", ")
+			}
+			c.report(lineOf(f.Value, t), "%s: no option %q%s", fn, prefix+key.Value, hint)
+			continue
+		}
+		c.optionValue(fn, prefix+key.Value, o, f.Value, t)
+	}
+	if !complete {
+		return
+	}
+	for _, o := range decl {
+		if o.Required && !seen[o.Name] {
+			c.report(t.Line(), "%s: option %s is required: %s", fn, prefix+o.Name, oneLineDoc(o.Doc))
+		}
+	}
+}
+
+// optionValue checks one option's value, when it is a literal.
+func (c *checker) optionValue(fn, name string, o Option, v ast.Expr, t *ast.TableExpr) {
+	kind, str := literalKind(v)
+	if kind == "" {
+		return
+	}
+	if ok, known := typeAccepts(o.Type, kind, c.types); known && !ok {
+		c.report(lineOf(v, t), "%s: option %s: %s expected, got %s", fn, name, o.TypeString(), kind)
+		return
+	}
+	if kind == "string" && len(o.Enum) > 0 && str != nil && !slices.Contains(o.Enum, *str) {
+		c.report(lineOf(v, t), "%s: option %s: %q is not one of %s%s", fn, name, *str, quoteList(o.Enum), suggest(*str, o.Enum))
+	}
+	if tbl, ok := v.(*ast.TableExpr); ok && len(o.Options) > 0 {
+		c.options(fn, name+".", o.Options, tbl)
+	}
+}
+
+// literalKind is the Lua type of an expression whose type shows in the
+// source: a literal, a concatenation (a string), arithmetic (a number), a
+// comparison or not (a boolean); "" for anything else (nil included: an
+// option set to nil is absent). For a string literal it also returns
+// the string.
+func literalKind(e ast.Expr) (string, *string) {
+	switch e := e.(type) {
+	case *ast.StringExpr:
+		return "string", &e.Value
+	case *ast.StringConcatOpExpr:
+		return "string", nil
+	case *ast.NumberExpr, *ast.ArithmeticOpExpr, *ast.UnaryMinusOpExpr, *ast.UnaryLenOpExpr:
+		return "number", nil
+	case *ast.TrueExpr, *ast.FalseExpr, *ast.RelationalOpExpr, *ast.UnaryNotOpExpr:
+		return "boolean", nil
+	case *ast.TableExpr:
+		return "table", nil
+	case *ast.FunctionExpr:
+		return "function", nil
+	}
+	return "", nil
+}
+
+// lineOf is the line of e, or of the table holding it when the parser
+// gave e none.
+func lineOf(e ast.Expr, t *ast.TableExpr) int {
+	if l := e.Line(); l > 0 {
+		return l
+	}
+	return t.Line()
+}
+
+// oneLineDoc is the first sentence-ish part of a doc, for a finding.
+func oneLineDoc(doc string) string { return strings.Join(strings.Fields(doc), " ") }
 
 // exprName renders the expressions findings name: v, vm.open(...), vms[1].
 func exprName(e ast.Expr) string {

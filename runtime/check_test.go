@@ -152,3 +152,74 @@ func TestAMethodTypoFailsAtRunTimeWithTheSameHintAsCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckJudgesTheOptionsATableSpellsOut: a table of options written
+// out in a call is checked against the function's declared options (the
+// real modules' declarations, as vmlua check and vmlua run use them);
+// what is only known at run time is left alone.
+func TestCheckJudgesTheOptionsATableSpellsOut(t *testing.T) {
+	const head = "local backup = require \"backup\"\nlocal vm = require \"vm\"\nlocal script = require \"script\"\nlocal transport = require \"transport\"\nlocal t = transport.open(\"file:///x\")\n"
+	cases := []struct {
+		name string
+		src  string // after head: line 6 and later
+		want []string
+	}{
+		{"a misspelt option names the one meant",
+			"backup.prune{at = t, vm = \"DB01\", kep = 3}",
+			[]string{`s.lua:6: backup.prune: no option "kep" (did you mean "keep"?)`}},
+		{"an option near no name lists the options",
+			"backup.list{at = t, frobnicate = true}",
+			[]string{`s.lua:6: backup.list: no option "frobnicate"; its options: at, vm, host, credentials`}},
+		{"a number where an enum of strings goes",
+			"vm.open(\"x\"):backup{to = t, compress = 9}",
+			[]string{`s.lua:6: vm.open(...):backup: option compress: "none"|"gzip"|"zstd" expected, got number`}},
+		{"a string where a table of options goes",
+			"backup.prune{at = t, vm = \"DB01\", policy = \"seven\"}",
+			[]string{`s.lua:6: backup.prune: option policy: table expected, got string`}},
+		{"a string outside the enum names the value meant",
+			"local v = vm.open(\"x\")\nv:backup{to = t, mode = \"incremantal\"}",
+			[]string{`s.lua:7: v:backup: option mode: "incremantal" is not one of "full", "incremental", "auto" (did you mean "incremental"?)`}},
+		{"a nested table's keys are checked",
+			"backup.prune{at = t, vm = \"DB01\", policy = {daily = 7, weakly = 4}}",
+			[]string{`s.lua:6: backup.prune: no option "policy.weakly" (did you mean "weekly"?)`}},
+		{"a nested value of the wrong type",
+			"backup.prune{at = t, vm = \"DB01\", policy = {daily = \"seven\"}}",
+			[]string{`s.lua:6: backup.prune: option policy.daily: integer expected, got string`}},
+		{"a missing required option",
+			"backup.prune{vm = \"DB01\", keep = 3}",
+			[]string{`s.lua:6: backup.prune: option at is required: the target: a Transport or a granted URL`}},
+		{"a table where an object goes",
+			"backup.list{at = {}}",
+			[]string{`s.lua:6: backup.list: option at: Transport|string expected, got table`}},
+		{"script.args declarations are checked under any name",
+			"script.args{keep = {type = \"nubmer\", requried = true}}",
+			[]string{
+				`s.lua:6: script.args: option keep.type: "nubmer" is not one of "string", "number", "boolean", "list" (did you mean "number"?)`,
+				`s.lua:6: script.args: no option "keep.requried" (did you mean "required"?)`}},
+		{"script.args takes each= (for --each)",
+			"script.args{vm = {each = true, help = \"the VM\"}, keep = {type = \"number\", default = 3}}", nil},
+		{"a transport's scheme options are free",
+			"transport.open(\"sftp://h/x\", {credentials = \"nas\", known_hosts = \"/k\", port = 22})", nil},
+		{"values known only at run time are not judged",
+			"local o = {kep = 3}\nlocal c = arg.compress\nbackup.prune(o)\nvm.open(\"x\"):backup{to = t, compress = c, mode = arg.mode or \"full\"}", nil},
+		{"a computed key may supply a required option",
+			"local k = \"at\"\nbackup.prune{[k] = t, vm = \"DB01\", keep = 1}", nil},
+		{"nil is an absent option",
+			"backup.prune{at = t, vm = \"DB01\", keep = 1, policy = nil}", nil},
+		{"a concatenation is a string, arithmetic a number",
+			"backup.prune{at = \"file:///\" .. \"x\", vm = \"DB01\", keep = 2 * 2}", nil},
+		{"an enum value given right",
+			"vm.open(\"x\"):backup{to = t, compress = \"gzip\", mode = \"auto\", chain_max = 5, disks = {\"scsi0:0\"}}", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, f := range runtime.Check("s.lua", head+tc.src, all.Modules()) {
+				got = append(got, f.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}

@@ -37,21 +37,12 @@ func (s *CleanupStack) Push(name string, fn func(ctx context.Context) error) *Cl
 	return it
 }
 
-// Release removes the item without running it.
+// Release removes the item without running it (nothing when the cleanup
+// has already taken it).
 func (it *CleanupItem) Release() {
-	if it == nil {
-		return
+	if it != nil {
+		it.claim()
 	}
-	it.stack.mu.Lock()
-	defer it.stack.mu.Unlock()
-	it.done = true
-	items := it.stack.items[:0]
-	for _, x := range it.stack.items {
-		if x != it {
-			items = append(items, x)
-		}
-	}
-	it.stack.items = items
 }
 
 // Pending lists the names of the actions still registered, oldest first.
@@ -68,7 +59,13 @@ func (s *CleanupStack) Pending() []string {
 // Run executes every pending action, newest first. Each gets its own
 // context bounded by perAction (and by the overall deadline of ctx, which
 // should not be the run's cancelled context). Every action runs even if an
-// earlier one failed; the errors are joined.
+// earlier one failed; the errors are joined. An action runs once: Run
+// takes it off the stack before it starts it, so a second Run, a Release
+// or a Run.RunCleanup (from a goroutine still running, such as a call the
+// run abandoned) finds it gone. An action that
+// does not return when its context ends is left running after a further
+// perAction (at most overrunMax) and reported as failed: the cleanup of
+// the others, and the end of the run, do not wait for it.
 func (s *CleanupStack) Run(ctx context.Context, log *slog.Logger, perAction time.Duration) error {
 	var errs []error
 	for {
@@ -84,10 +81,8 @@ func (s *CleanupStack) Run(ctx context.Context, log *slog.Logger, perAction time
 		s.mu.Unlock()
 
 		log.Warn("cleanup: the script left this undone; vmlua does it now", "action", it.Name)
-		actx, cancel := context.WithTimeout(ctx, perAction)
 		start := time.Now()
-		err := it.fn(actx)
-		cancel()
+		err := runBounded(ctx, it.fn, perAction)
 		if err != nil {
 			log.Error("cleanup failed", "action", it.Name, "error", err)
 			errs = append(errs, fmt.Errorf("cleanup %q: %w", it.Name, err))
@@ -96,4 +91,42 @@ func (s *CleanupStack) Run(ctx context.Context, log *slog.Logger, perAction time
 		log.Info("cleanup done", "action", it.Name, "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	return errors.Join(errs...)
+}
+
+// overrunMax bounds how long Run waits for an action that ignores its
+// context's end.
+const overrunMax = 30 * time.Second
+
+// errOverrun is the error of a cleanup action that did not return when
+// its context ended.
+var errOverrun = errors.New("the action did not return when its time was up; vmlua stopped waiting for it")
+
+// runBounded runs fn with a context bounded by d, and returns its error,
+// or errOverrun when fn is still running min(d, overrunMax) after its
+// context ended.
+func runBounded(ctx context.Context, fn func(context.Context) error, d time.Duration) error {
+	actx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("internal error: %v", p)
+			}
+		}()
+		done <- fn(actx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-actx.Done():
+	}
+	over := time.NewTimer(min(d, overrunMax))
+	defer over.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-over.C:
+		return fmt.Errorf("%w (%v)", errOverrun, context.Cause(actx))
+	}
 }

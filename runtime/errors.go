@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/redact"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -95,10 +96,10 @@ const errorTypeName = "vmlua.error"
 func (r *Run) errorTable(L *lua.LState, e *Error) *lua.LTable {
 	t := L.NewTable()
 	t.RawSetString("code", lua.LString(e.Code))
-	t.RawSetString("message", lua.LString(r.redact(e.Message)))
+	t.RawSetString("message", lua.LString(redact.Text(e.Message)))
 	for k, v := range map[string]string{"vm": e.VM, "disk": e.Disk, "path": e.Path} {
 		if v != "" {
-			t.RawSetString(k, lua.LString(r.redact(v)))
+			t.RawSetString(k, lua.LString(redact.Text(v)))
 		}
 	}
 	L.SetMetatable(t, L.GetTypeMetatable(errorTypeName))

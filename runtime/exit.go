@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/vmlua/vmlua/internal/redact"
 )
 
 // Exit statuses of a run, as the vmlua command returns them
@@ -163,18 +165,21 @@ func (r *Run) Status() (int, bool) {
 func (r *Run) Exit(status int, message, where string) {
 	r.out.mu.Lock()
 	r.out.status, r.out.set = status, true
-	r.out.message, r.out.where = r.redact(message), where
+	r.out.message, r.out.where = redact.Text(message), where
 	r.out.mu.Unlock()
 	r.cancel(&exitCause{status})
 }
 
 // AddResult records one result row (script.result). Rows are flat: string
-// keys, and string, number or boolean values; configured secrets in
-// strings are redacted, as in logs.
+// keys, and string, number or boolean values; secrets are masked as in
+// logs (a field named like a credential, a URL's password).
 func (r *Run) AddResult(row map[string]any) {
 	for k, v := range row {
-		if s, ok := v.(string); ok {
-			row[k] = r.redact(s)
+		switch s, ok := v.(string); {
+		case redact.Key(k) && v != "":
+			row[k] = redact.Mask
+		case ok:
+			row[k] = redact.Text(s)
 		}
 	}
 	r.out.mu.Lock()
@@ -218,6 +223,6 @@ func (r *Run) Stdout() io.Writer { return r.stdout }
 
 // printLine writes one print() line.
 func (r *Run) printLine(parts []string) {
-	line := r.redact(strings.Join(parts, "\t"))
+	line := redact.Text(strings.Join(parts, "\t"))
 	_, _ = io.WriteString(r.stdout, line+"\n")
 }

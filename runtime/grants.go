@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/transports"
 )
 
@@ -28,19 +29,22 @@ type normURL struct {
 }
 
 func normalize(raw string) (normURL, error) {
+	// errors quote the URL with its password masked (it may not parse, so
+	// by the URL's structure as text)
+	shown := redact.Text(raw)
 	if strings.ContainsAny(raw, "\x00\r\n\t") {
-		return normURL{}, fmt.Errorf("URL %q contains control characters", raw)
+		return normURL{}, fmt.Errorf("URL %q contains control characters", shown)
 	}
 	u, err := transports.Parse(raw)
 	if err != nil {
-		return normURL{}, fmt.Errorf("URL %q: %w", raw, err)
+		return normURL{}, fmt.Errorf("URL %q: %w", shown, err)
 	}
 	if u.Opaque != "" {
-		return normURL{}, fmt.Errorf("URL %q is not hierarchical (want scheme://host/path)", raw)
+		return normURL{}, fmt.Errorf("URL %q is not hierarchical (want scheme://host/path)", shown)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme == "" {
-		return normURL{}, fmt.Errorf("URL %q has no scheme (want e.g. sftp://user@host/path or file:///path)", raw)
+		return normURL{}, fmt.Errorf("URL %q has no scheme (want e.g. sftp://user@host/path or file:///path)", shown)
 	}
 	n := normURL{scheme: scheme, host: strings.ToLower(u.Hostname()), port: u.Port()}
 	// The scheme's registration says which names are one scheme and
@@ -55,18 +59,18 @@ func normalize(raw string) (normURL, error) {
 	if ip := net.ParseIP(n.host); ip != nil {
 		n.host = ip.String()
 	} else if strings.ContainsAny(n.host, ":[]@/") {
-		return normURL{}, fmt.Errorf("URL %q: host %q is neither a name nor an IP address", raw, n.host)
+		return normURL{}, fmt.Errorf("URL %q: host %q is neither a name nor an IP address", shown, n.host)
 	}
 	if u.User != nil {
 		n.user = u.User.Username()
 	}
 	p := u.Path // already percent-decoded by url.Parse
 	if strings.Contains(p, "\\") {
-		return normURL{}, fmt.Errorf("URL %q: backslashes are not allowed in paths", raw)
+		return normURL{}, fmt.Errorf("URL %q: backslashes are not allowed in paths", shown)
 	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == ".." {
-			return normURL{}, fmt.Errorf("URL %q: '..' is not allowed in paths", raw)
+			return normURL{}, fmt.Errorf("URL %q: '..' is not allowed in paths", shown)
 		}
 	}
 	if p == "" {

@@ -37,3 +37,32 @@ func TestNotGrantedSaysAGrantThatWorks(t *testing.T) {
 		}
 	}
 }
+
+// TestGrantErrorsNeverShowAPassword: a URL refused because it does not
+// parse or is malformed is quoted with its password masked, whatever
+// step refused it.
+func TestGrantErrorsNeverShowAPassword(t *testing.T) {
+	var g runtime.Grants
+	if err := g.Allow("sftp://backup@nas/backups"); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{
+		"sftp://backup:s3cr3tpw@nas/backups/%zz",
+		"sftp://backup:s3cr3tpw@nas/backups/a\\b",
+		"sftp://backup:s3cr3tpw@nas/backups/../etc",
+		"sftp://backup:s3cr3tpw@nas/backups\n",
+		"sftp://backup:s3cr3tpw@[nas/backups",
+	} {
+		err := g.Check(raw)
+		if err == nil {
+			t.Errorf("%q: granted", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3tpw") {
+			t.Errorf("%q: the error shows the password: %v", raw, err)
+		}
+		if err := g.Allow(raw); err != nil && strings.Contains(err.Error(), "s3cr3tpw") {
+			t.Errorf("%q: Allow's error shows the password: %v", raw, err)
+		}
+	}
+}

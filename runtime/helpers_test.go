@@ -57,9 +57,10 @@ func testModule(cleaned *[]string, mu *sync.Mutex) *runtime.Module {
 					<-r.Context().Done()
 					return r.Raise(L, r.Context().Err())
 				}},
-			{Name: "fail", Args: []runtime.Arg{{Name: "password", Type: "string"}}, Doc: "raises a structured error whose message contains its argument",
+			{Name: "fail", Args: []runtime.Arg{{Name: "password", Type: "string"}}, Doc: "raises a structured error whose message holds its argument where a password is written: a URL's userinfo, a password= field",
 				Fn: func(r *runtime.Run, L *lua.LState) int {
-					return r.Raise(L, &runtime.Error{Code: runtime.CodeVSphere, Message: "login as admin:" + L.CheckString(1) + " failed", VM: "DB01", Disk: "scsi0:1"})
+					pw := L.CheckString(1)
+					return r.Raise(L, &runtime.Error{Code: runtime.CodeVSphere, Message: "login to https://admin:" + pw + "@vc/sdk failed (password=" + pw + ")", VM: "DB01", Disk: "scsi0:1"})
 				}},
 			{Name: "granted", Args: []runtime.Arg{{Name: "url", Type: "string"}}, Doc: "raises unless url is granted",
 				Fn: func(r *runtime.Run, L *lua.LState) int {

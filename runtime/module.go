@@ -40,6 +40,10 @@ type Arg struct {
 	Type     string // "string", "number", "table", "VM|string", "function", "any"
 	Optional bool
 	Doc      string
+	// Options are the keys of an argument that is a table of options
+	// (see Option); Doc then says what the table is, and the reference
+	// lists the options under it.
+	Options []Option
 }
 
 // Field documents a field of a module table or of an object.
@@ -132,6 +136,7 @@ func (m *Module) Validate() error {
 				if strings.TrimSpace(a.Doc) == "" {
 					missing = append(missing, owner+f.Name+" argument "+a.Name)
 				}
+				missing = append(missing, validateOptions(owner+f.Name+" argument "+a.Name, a.Options)...)
 			}
 		}
 	}

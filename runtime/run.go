@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/transports"
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/parse"
 )
 
 // DefaultTimeout is a run's wall-clock limit when --timeout is not given:
@@ -45,6 +45,19 @@ type Endpoint struct {
 	ThroughVCenter  bool
 }
 
+// String renders the endpoint without its password, for fmt's %v and
+// %+v and for logs.
+func (e Endpoint) String() string {
+	pw := ""
+	if e.Password != "" {
+		pw = redact.Mask
+	}
+	return fmt.Sprintf("{Name:%s URL:%s Username:%s Password:%s Thumbprint:%s Insecure:%v}", e.Name, redact.Text(e.URL), e.Username, pw, e.Thumbprint, e.Insecure)
+}
+
+// GoString renders the endpoint without its password for %#v.
+func (e Endpoint) GoString() string { return "runtime.Endpoint" + e.String() }
+
 // Options configure one run. Everything a script may reach comes from here,
 // set by the operator; nothing comes from the script.
 type Options struct {
@@ -57,6 +70,10 @@ type Options struct {
 	Timeout time.Duration
 	// CleanupTimeout bounds each cleanup action (DefaultCleanupTimeout if 0).
 	CleanupTimeout time.Duration
+	// StopGrace is how long the run waits, once its context ended, for a
+	// script stuck in a call to stop before it runs the cleanup without
+	// it (DefaultStopGrace if 0).
+	StopGrace time.Duration
 	// LibDir is the site's script library (--lib), read-only; "" for none.
 	LibDir string
 	// Args are the script's arguments: positional ones and key=value.
@@ -99,9 +116,9 @@ type Run struct {
 	stopTO  context.CancelFunc
 	modules map[string]*Module
 	types   map[string]*Type // the run's modules' types, by name
-	secrets []string
 	stdout  io.Writer
 	out     outcome
+	prog    *runProgress
 
 	mu     sync.Mutex
 	values map[valueKey]any
@@ -127,17 +144,22 @@ func New(opts Options) (*Run, error) {
 	if opts.CleanupTimeout == 0 {
 		opts.CleanupTimeout = DefaultCleanupTimeout
 	}
+	if opts.StopGrace == 0 {
+		opts.StopGrace = DefaultStopGrace
+	}
 	if opts.Progress == nil {
 		opts.Progress = NopProgress{}
 	}
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
 	}
+	prog := newRunProgress(opts.Progress)
 	r := &Run{
 		Grants:   &opts.Grants,
 		Cleanup:  &CleanupStack{},
 		DryRun:   opts.DryRun,
-		Progress: opts.Progress,
+		Progress: prog,
+		prog:     prog,
 		opts:     opts,
 		limits:   opts.Limits.withDefaults(),
 		modules:  map[string]*Module{},
@@ -145,13 +167,10 @@ func New(opts Options) (*Run, error) {
 		values:   map[valueKey]any{},
 		stdout:   opts.Stdout,
 	}
-	for _, e := range opts.Endpoints {
-		r.addSecret(e.Password)
-	}
-	for _, c := range opts.Credentials {
-		r.addSecret(c.Password)
-	}
-	r.Log = slog.New(&redactHandler{h: opts.Logger.Handler(), redact: r.redact})
+	// secrets are masked where they are written (URL userinfo, fields
+	// named like a credential), never searched for by value: package
+	// redact says why
+	r.Log = slog.New(redact.NewHandler(opts.Logger.Handler()))
 	for _, m := range opts.Modules {
 		if _, dup := r.modules[m.Name]; dup {
 			return nil, fmt.Errorf("module %q registered twice", m.Name)
@@ -220,25 +239,6 @@ func (r *Run) Credential(name string) (transports.Credentials, error) {
 	return c, nil
 }
 
-// AddSecret registers a string that must never appear in a log line or an
-// error the run produces.
-func (r *Run) AddSecret(s string) { r.mu.Lock(); r.addSecret(s); r.mu.Unlock() }
-
-func (r *Run) addSecret(s string) {
-	if len(s) >= 3 {
-		r.secrets = append(r.secrets, s)
-	}
-}
-
-func (r *Run) redact(s string) string {
-	for _, sec := range r.secrets {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "xxxxx")
-		}
-	}
-	return s
-}
-
 // ExecFile runs a script file, then the cleanup stack. The returned error
 // is a *ScriptError for script failures, timeouts and cancellation, and an
 // *ExitError when the script ended with a non-zero status of its own
@@ -252,12 +252,13 @@ func (r *Run) ExecFile(path string) error {
 }
 
 // ExecString runs source under the given chunk name, then the cleanup
-// stack, and closes the run.
+// stack, and closes the run. Once the run's context has ended, it waits
+// at most Options.StopGrace for the script to stop; a script stuck in a
+// call that ignores the context is then abandoned (ErrAbandoned) and the
+// cleanup stack runs without it.
 func (r *Run) ExecString(name, src string) error {
 	defer r.Close()
-	L := r.NewState()
-	defer L.Close()
-	err := r.exec(L, name, src)
+	err := r.execWatched(name, src)
 	if err == nil || r.exited() {
 		err = r.endStatus()
 	}
@@ -266,7 +267,7 @@ func (r *Run) ExecString(name, src string) error {
 		if err == nil || errors.As(err, &ee) {
 			// a failed cleanup (a REDO left open) outranks the status the
 			// script chose: the run failed
-			err = &ScriptError{Code: CodeError, Message: "the script ended but cleanup failed: " + r.redact(cerr.Error()), Cause: cerr}
+			err = &ScriptError{Code: CodeError, Message: "the script ended but cleanup failed: " + redact.Text(cerr.Error()), Cause: cerr}
 		} else {
 			r.Log.Error("cleanup after the failed script also failed", "error", cerr)
 		}
@@ -278,23 +279,26 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 	defer func() {
 		// A Go panic inside a module must not take the host down with it.
 		if p := recover(); p != nil {
-			err = &ScriptError{Code: CodeError, Message: r.redact(fmt.Sprintf("internal error: %v", p))}
+			err = &ScriptError{Code: CodeError, Message: redact.Text(fmt.Sprintf("internal error: %v", p))}
 		}
 	}()
-	chunk, cerr := parse.Parse(strings.NewReader(src), name)
+	proto, cerr := compileChunk(r.ctx, name, src, r.limits.MaxNesting)
 	if cerr != nil {
-		se := &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
+		if r.ctx.Err() != nil {
+			return r.scriptError(cerr)
+		}
+		var ne *nestingError
+		if errors.As(cerr, &ne) {
+			return &ScriptError{Code: CodeSandbox, Where: ne.where(), Message: ne.message()}
+		}
+		se := &ScriptError{Code: CodeInvalidArg, Message: redact.Text(cerr.Error())}
 		if line, msg, ok := syntaxError(cerr); ok {
-			se.Where, se.Message = name, r.redact(msg)
+			se.Where, se.Message = name, redact.Text(msg)
 			if line > 0 {
 				se.Where = fmt.Sprintf("%s:%d", name, line)
 			}
 		}
 		return se
-	}
-	proto, cerr := lua.Compile(chunk, name)
-	if cerr != nil {
-		return &ScriptError{Code: CodeInvalidArg, Message: r.redact(cerr.Error())}
 	}
 	fn := L.NewFunctionFromProto(proto)
 	L.Push(fn)
@@ -306,32 +310,17 @@ func (r *Run) exec(L *lua.LState, name, src string) (err error) {
 
 // scriptError turns what PCall returned into a *ScriptError.
 func (r *Run) scriptError(perr error) *ScriptError {
-	se := &ScriptError{Code: CodeError}
-	if cause := context.Cause(r.ctx); cause != nil {
-		var ec *exitCause
-		switch {
-		case errors.As(cause, &ec):
-			se.Code, se.Message = "exit", "script.exit"
-			return se
-		case errors.Is(cause, errTimeout):
-			se.Code, se.Cause = CodeTimeout, context.DeadlineExceeded
-			se.Message = fmt.Sprintf("the script was stopped: it ran longer than its --timeout of %v", r.opts.Timeout)
-		case errors.Is(cause, errMemory):
-			se.Code, se.Cause = CodeSandbox, cause
-			se.Message = fmt.Sprintf("the script was stopped: the process used more than the memory limit of %d MiB", r.limits.MemoryBytes>>20)
-		default:
-			se.Code, se.Cause = CodeCanceled, context.Canceled
-			se.Message = "the script was stopped: " + cause.Error()
-		}
-		return se
+	if context.Cause(r.ctx) != nil {
+		return r.stopError()
 	}
+	se := &ScriptError{Code: CodeError}
 	var api *lua.ApiError
 	if errors.As(perr, &api) {
 		if t, ok := api.Object.(*lua.LTable); ok && isStructured(t) {
 			if c, ok := t.RawGetString("code").(lua.LString); ok {
 				se.Code = string(c)
 			}
-			se.Message = r.redact(errorLine(t))
+			se.Message = redact.Text(errorLine(t))
 			if w, ok := t.RawGetString("where").(lua.LString); ok {
 				se.Where = strings.TrimSuffix(string(w), ":")
 			}
@@ -341,13 +330,13 @@ func (r *Run) scriptError(perr error) *ScriptError {
 		if _, isStr := api.Object.(lua.LString); !isStr && api.Object.Type() != lua.LTNumber {
 			msg = "error object is a " + api.Object.Type().String() + " value"
 		}
-		se.Message = r.redact(strings.TrimSpace(firstLine(msg)))
+		se.Message = redact.Text(strings.TrimSpace(firstLine(msg)))
 		if m := whereRe.FindStringSubmatch(se.Message); m != nil {
 			se.Where, se.Message = m[1], m[2]
 		}
 		return se
 	}
-	se.Message = r.redact(perr.Error())
+	se.Message = redact.Text(perr.Error())
 	return se
 }
 
@@ -462,9 +451,17 @@ func (r *Run) luaRequire(L *lua.LState) int {
 		return r.RaiseCode(L, CodeNotFound, "require %q: %v", name, err)
 	}
 	chunkName := strings.ReplaceAll(name, ".", "/") + ".lua"
-	fn, err := L.Load(strings.NewReader(string(src)), chunkName)
+	fn, err := r.LoadChunk(L, chunkName, string(src))
 	if err != nil {
-		return r.RaiseCode(L, CodeInvalidArg, "require %q: %s", name, syntaxText(chunkName, err))
+		if cerr := r.Context().Err(); cerr != nil {
+			return r.Raise(L, cerr)
+		}
+		code := CodeInvalidArg
+		var ne *nestingError
+		if errors.As(err, &ne) {
+			code = CodeSandbox
+		}
+		return r.RaiseCode(L, code, "require %q: %s", name, chunkErrorText(chunkName, err))
 	}
 	loaded[name] = lua.LFalse
 	L.Push(fn)
@@ -522,49 +519,3 @@ func SplitArgs(args []string) (positional []string, keyed []KeyValue) {
 }
 
 var argKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-
-// redactHandler removes configured secrets from every log record.
-type redactHandler struct {
-	h      slog.Handler
-	redact func(string) string
-}
-
-func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
-func (h *redactHandler) Handle(ctx context.Context, rec slog.Record) error {
-	n := slog.NewRecord(rec.Time, rec.Level, h.redact(rec.Message), rec.PC)
-	rec.Attrs(func(a slog.Attr) bool {
-		n.AddAttrs(h.redactAttr(a))
-		return true
-	})
-	return h.h.Handle(ctx, n)
-}
-func (h *redactHandler) redactAttr(a slog.Attr) slog.Attr {
-	v := a.Value.Resolve()
-	switch v.Kind() {
-	case slog.KindGroup:
-		var as []any
-		for _, g := range v.Group() {
-			as = append(as, h.redactAttr(g))
-		}
-		return slog.Group(a.Key, as...)
-	case slog.KindString:
-		return slog.String(a.Key, h.redact(v.String()))
-	case slog.KindAny:
-		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, h.redact(err.Error()))
-		}
-		return slog.String(a.Key, h.redact(fmt.Sprint(v.Any())))
-	default:
-		return slog.Attr{Key: a.Key, Value: v}
-	}
-}
-func (h *redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	red := make([]slog.Attr, len(as))
-	for i, a := range as {
-		red[i] = h.redactAttr(a)
-	}
-	return &redactHandler{h: h.h.WithAttrs(red), redact: h.redact}
-}
-func (h *redactHandler) WithGroup(name string) slog.Handler {
-	return &redactHandler{h: h.h.WithGroup(name), redact: h.redact}
-}

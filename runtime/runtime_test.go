@@ -184,7 +184,7 @@ func TestStructuredErrorsReachPcall(t *testing.T) {
 		t.Fatal(res.err)
 	}
 	want := []string{
-		"false\tvsphere\tDB01\tscsi0:1\tvsphere: login as admin:pw failed (vm=DB01, disk=scsi0:1)",
+		"false\tvsphere\tDB01\tscsi0:1\tvsphere: login to https://admin:xxxxx@vc/sdk failed (password=xxxxx) (vm=DB01, disk=scsi0:1)",
 		"false\tnot_granted\tftp://x/y",
 	}
 	for _, w := range want {

@@ -24,6 +24,13 @@ type Limits struct {
 	MaxPattern int
 	// CallDepth bounds Lua's call stack (default 200 frames).
 	CallDepth int
+	// MaxResults bounds the values one call of unpack or string.byte
+	// returns (default DefaultMaxResults).
+	MaxResults int
+	// MaxNesting bounds how deeply the syntax of a chunk nests: the
+	// script, a --lib module, what load compiles (default
+	// DefaultMaxNesting).
+	MaxNesting int
 	// MemoryBytes stops the run when the process heap exceeds it
 	// (default 2 GiB; negative disables).
 	MemoryBytes int64
@@ -44,6 +51,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.CallDepth == 0 {
 		l.CallDepth = 200
+	}
+	if l.MaxResults == 0 {
+		l.MaxResults = DefaultMaxResults
+	}
+	if l.MaxNesting == 0 {
+		l.MaxNesting = DefaultMaxNesting
 	}
 	if l.MemoryBytes == 0 {
 		l.MemoryBytes = 2 << 30
@@ -81,10 +94,13 @@ var osAllowed = map[string]bool{"time": true, "date": true, "clock": true, "diff
 func (r *Run) NewState() *lua.LState {
 	lim := r.limits
 	L := lua.NewState(lua.Options{
-		SkipOpenLibs:        true,
-		CallStackSize:       lim.CallDepth,
-		RegistrySize:        1024 * 20,
-		RegistryMaxSize:     1024 * 1024,
+		SkipOpenLibs:    true,
+		CallStackSize:   lim.CallDepth,
+		RegistrySize:    1024 * 20,
+		RegistryMaxSize: 1024 * 1024,
+		// gopher-lua grows the value stack by this step and copies it
+		// each time: its default of 32 makes pushing n values O(n²)
+		RegistryGrowStep:    4096,
 		IncludeGoStackTrace: false,
 	})
 	L.SetContext(r.Context())
@@ -125,6 +141,7 @@ func (r *Run) NewState() *lua.LState {
 		}
 	}
 	r.installString(L)
+	r.installBounded(L)
 	r.installLoad(L)
 	L.SetGlobal("print", L.NewFunction(r.luaPrint))
 	L.SetGlobal("require", L.NewFunction(r.luaRequire))
@@ -179,7 +196,9 @@ func (r *Run) luaPrint(L *lua.LState) int {
 
 // installLoad replaces load and loadstring with versions that refuse
 // precompiled chunks (gopher-lua cannot load them anyway; this makes the
-// refusal explicit) and size-limit the source.
+// refusal explicit), bound the source by the string limit, refuse a chunk
+// that nests deeper than the sandbox allows, and compile off the Lua
+// goroutine so that a huge chunk does not hold the run past its context.
 func (r *Run) installLoad(L *lua.LState) {
 	L.SetGlobal("load", L.NewFunction(func(L *lua.LState) int {
 		// load(chunk [, chunkname]): chunk is a string or a function
@@ -187,6 +206,9 @@ func (r *Run) installLoad(L *lua.LState) {
 		var src strings.Builder
 		switch c := L.Get(1).(type) {
 		case lua.LString:
+			if len(c) > r.limits.MaxString {
+				L.Error(sandboxError(L, "load: chunk larger than the sandbox's string limit"), 1)
+			}
 			src.WriteString(string(c))
 		case *lua.LFunction:
 			for {
@@ -210,10 +232,13 @@ func (r *Run) installLoad(L *lua.LState) {
 			L.Error(sandboxError(L, "loading precompiled Lua bytecode is not allowed"), 1)
 		}
 		name := L.OptString(2, "=(load)")
-		fn, err := L.Load(strings.NewReader(src.String()), name)
+		fn, err := r.LoadChunk(L, name, src.String())
 		if err != nil {
+			if cerr := r.Context().Err(); cerr != nil {
+				return r.Raise(L, cerr)
+			}
 			L.Push(lua.LNil)
-			L.Push(lua.LString(err.Error()))
+			L.Push(lua.LString(chunkErrorText(name, err)))
 			return 2
 		}
 		L.Push(fn)
@@ -260,7 +285,8 @@ func (r *Run) installString(L *lua.LState) {
 	st.RawSetString("format", L.NewFunction(func(L *lua.LState) int {
 		f := L.CheckString(1)
 		total := len(f)
-		for _, m := range formatSpec.FindAllStringSubmatch(f, -1) {
+		specs := formatSpec.FindAllStringSubmatch(f, -1)
+		for _, m := range specs {
 			for _, d := range m[1:] {
 				if d != "" {
 					w, _ := strconv.Atoi(d)
@@ -271,9 +297,10 @@ func (r *Run) installString(L *lua.LState) {
 				}
 			}
 		}
+		weight := formatWeight(specs)
 		for i := 2; i <= L.GetTop(); i++ {
 			if s, ok := L.Get(i).(lua.LString); ok {
-				total += len(s)
+				total += weight * len(s)
 			}
 		}
 		if total > lim.MaxString {

@@ -2,7 +2,7 @@
 -- names) into backup sets, compressed, with retention.
 --
 -- Usage:
---   vmlua run --allow DEST scripts/backup_all.lua to=DEST [vms=any:] [keep=4] [compress=zstd]
+--   vmlua run --allow DEST scripts/backup_all.lua to=DEST [vms=any:] [keep=4] [compress=zstd] [mode=auto]
 --   vmlua run --each powerstate:on --per-host 2 --allow DEST scripts/backup_all.lua to=DEST [keep=4]
 --
 --   to=DEST        a granted transport URL: file:///srv/backup, sftp://backup@nas/backups, ...
@@ -10,8 +10,18 @@
 --                  each run one VM as arg.vm, and runs them in parallel within the limits
 --   keep=N         sets to keep per VM after a successful backup (default 4, ghettoVCB's rotation)
 --   compress=ALG   zstd (default), gzip or none
+--   mode=M         auto (default): changed-block-tracking incrementals on the VM's newest
+--                  set, and a full once a chain holds chain_max sets; full: a full set every
+--                  run; incremental: always on the newest set (a full when there is none)
+--   chain_max=N    with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
 --   credentials=N  named credentials from the config for DEST
 --   allow_empty=true  a specifier that matches no VM is fine (default: exit 6, nothing_selected)
+--   notify=WHEN    always, failure (default) or never: when to send the run's summary to the
+--                  destinations the operator configured in [notify] (none configured: nothing
+--                  is sent); with --each each VM's run is one run, and the default is never
+--
+-- vms= takes every specifier vm.find does, combined: folder:/DC0/vm/prod powerstate:on
+-- (AND), name:web-*,tag:Backup:gold (OR).
 --
 -- Before backing a VM up it commits the REDO logs a killed vmlua run left on
 -- it (vm.cleanup_orphans). A VM whose backup fails keeps all its older sets
@@ -22,32 +32,59 @@ local vm = require "vm"
 local backup = require "backup"
 local log = require "log"
 local script = require "script"
+local notify = require "notify"
 
 local a = script.args {
   to = { required = true, help = "a granted transport URL" },
   vms = { default = "any:", help = "which VMs: any:, powerstate:on, name:web-*, ..." },
-  vm = { help = "one VM (vmlua run --each sets it)" },
+  vm = { each = true, help = "one VM (vmlua run --each sets it)" },
   keep = { type = "number", default = 4, help = "sets to keep per VM" },
   compress = { default = "zstd", help = "zstd, gzip or none" },
+  mode = { default = "auto", help = "auto, full or incremental" },
+  chain_max = { type = "number", default = 7, help = "with mode=auto: a full and chain_max-1 incrementals at most" },
   credentials = { help = "named credentials from the config for to=" },
   allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
+  notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
 }
 local to = a.to
+if not ({ auto = true, full = true, incremental = true })[a.mode] then
+  error({ code = "invalid_argument", message = "mode=" .. a.mode .. ": want auto, full or incremental" })
+end
+
+local when = a.notify or (a.vm and "never" or "failure")
+if not ({ always = true, failure = true, never = true })[when] then
+  error({ code = "invalid_argument", message = "notify=" .. when .. ": want always, failure or never" })
+end
+local report = {}
+local function say(line)
+  print(line)
+  report[#report + 1] = line
+end
+local function send_summary(status, headline, details)
+  notify.send({ subject = "vmlua backup_all: " .. status .. ": " .. headline, status = status,
+    text = table.concat(report, "\n"), details = details }, { when = when })
+end
 
 local targets
-if a.vm then
-  local v = vm.open(a.vm)
-  if not v then
-    error({ code = "not_found", message = "no VM matches " .. a.vm })
+local fok, ferr = pcall(function()
+  if a.vm then
+    targets = { vm.open(a.vm) }
+  else
+    targets = vm.find(a.vms)
   end
-  targets = { v }
-else
-  targets = vm.find(a.vms)
+end)
+if not fok then
+  say("no VM could be selected: " .. tostring(ferr))
+  send_summary("failed", "no VM could be selected", { error = tostring(ferr) })
+  error(ferr, 0)
 end
 if #targets == 0 then
-  print(string.format("0 VM(s) match %s: nothing backed up", a.vms))
-  if a.allow_empty then return end
-  script.exit("nothing_selected", "no VM matches vms=" .. a.vms .. ": nothing was backed up (give allow_empty=true if that is expected)")
+  local what = a.vm and ("vm=" .. a.vm) or ("vms=" .. a.vms)
+  say(string.format("0 VM(s) match %s: nothing backed up", what))
+  if not a.allow_empty then
+    send_summary("nothing_selected", "no VM matches " .. what, { selection = what })
+  end
+  script.nothing_selected("no VM matches " .. what .. ": nothing was backed up")
 end
 
 -- A killed run's REDO log would put the disks on two snapshot levels: commit
@@ -58,9 +95,10 @@ if not cok then
 end
 
 local failed, partial, done, dry = {}, {}, 0, false
+local rows = {}
 for _, v in ipairs(targets) do
   local ok, set = pcall(function()
-    return v:backup { to = to, compress = a.compress, credentials = a.credentials }
+    return v:backup { to = to, compress = a.compress, credentials = a.credentials, mode = a.mode, chain_max = a.chain_max }
   end)
   local row = { vm = v.name, target = to, status = "ok", set = "-", bytes = 0, message = "" }
   if ok then
@@ -68,7 +106,8 @@ for _, v in ipairs(targets) do
     row.set, row.dry_run = set.id, set.dry_run == true
     dry = dry or row.dry_run
     for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) end
-    log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
+    row.mode = set.mode or "full"
+    log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, mode = row.mode, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
     if set.status == "partial" then
       local ids = {}
       for _, s in ipairs(set.skipped or {}) do
@@ -87,12 +126,22 @@ for _, v in ipairs(targets) do
     log.error("backup failed; older sets are kept", { vm = v.name, error = tostring(set) })
   end
   script.result(row)
+  rows[#rows + 1] = row
 end
 
-print(string.format("%d of %d VM(s) %s to %s, %d partial", done, #targets, dry and "would be backed up (dry run, nothing written)" or "backed up", to, #partial))
+say(string.format("%d of %d VM(s) %s to %s, %d partial", done, #targets, dry and "would be backed up (dry run, nothing written)" or "backed up", to, #partial))
 if #partial > 0 then
-  print("partial (disks not backed up): " .. table.concat(partial, ", "))
+  say("partial (disks not backed up): " .. table.concat(partial, ", "))
 end
+if #failed > 0 then
+  say("failed: " .. table.concat(failed, ", "))
+end
+for _, r in ipairs(rows) do
+  if r.status == "failed" then say(r.vm .. ": " .. r.message) end
+end
+local status = #failed > 0 and "failed" or #partial > 0 and "partial" or "ok"
+send_summary(status, string.format("%d of %d VM(s) failed, %d partial", #failed, #targets, #partial),
+  { rows = rows, target = to, dry_run = dry })
 if #failed > 0 then
   error({ code = "error", message = #failed .. " backup(s) failed: " .. table.concat(failed, ", ") })
 end

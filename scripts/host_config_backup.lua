@@ -37,16 +37,18 @@ local dest = transport.open(a.to, { credentials = a.credentials })
 
 local spec = a.host and ("name:" .. a.host) or a.hosts
 local hosts = host.find(spec)
-if #hosts == 0 and not a.allow_empty then
-  script.exit("nothing_selected", "no host matches " .. spec .. ": nothing was backed up (host.list() shows them; give allow_empty=true if that is expected)")
+if #hosts == 0 then
+  script.nothing_selected("no host matches " .. spec .. ": nothing was backed up (host.list() shows them)")
 end
-local failed, done = {}, 0
+local failed, done, dry = {}, 0, false
 for _, h in ipairs(hosts) do
   local ok, err = pcall(function()
     local set = h:backup { to = dest, keep = a.keep }
     done = done + 1
-    script.result { host = h.name, status = "ok", set = set.id, build = set.host_config.build }
-    print(string.format("%s: configuration backed up as set %s (build %s)", h.name, set.id, set.host_config.build))
+    dry = dry or set.dry_run == true
+    script.result { host = h.name, status = "ok", set = set.id, build = set.host_config.build, dry_run = set.dry_run == true }
+    print(string.format("%s: configuration %s set %s (build %s)", h.name,
+      set.dry_run and "would be backed up as (dry run)" or "backed up as", set.id, set.host_config.build))
   end)
   if not ok then
     failed[#failed + 1] = h.name
@@ -55,7 +57,7 @@ for _, h in ipairs(hosts) do
   end
 end
 
-print(string.format("%d host(s): %d backed up, %d failed", #hosts, done, #failed))
+print(string.format("%d host(s): %d %s, %d failed", #hosts, done, dry and "would be backed up (dry run, nothing written)" or "backed up", #failed))
 if #failed > 0 then
   error({ code = "error", message = #failed .. " host(s) failed: " .. table.concat(failed, ", ") })
 end

@@ -16,6 +16,9 @@
 --
 -- The host reboots after a restore and stays in maintenance mode; take it out
 -- with h:exit_maintenance() (or the vSphere client) once you have checked it.
+-- A host that does not exist ends the run with 6 (nothing_selected). With
+-- vmlua run --dry-run every check runs (maintenance mode as the dry run left
+-- it, the build, the bundle's sha256) and nothing changes.
 local host = require "host"
 local transport = require "transport"
 local script = require "script"
@@ -27,10 +30,11 @@ local a = script.args {
   maintenance = { type = "boolean", default = false, help = "put the host in maintenance mode first" },
   force = { type = "boolean", default = false, help = "apply a bundle of another build or host" },
   credentials = { help = "named credentials from the config for SRC" },
+  allow_empty = { type = "boolean", default = false, help = "a host that does not exist is not a failure" },
 }
 local h = host.find("name:" .. a.host)[1]
 if not h then
-  error({ code = "not_found", message = "there is no host " .. a.host .. " (host.list() shows them)" })
+  script.nothing_selected("there is no host " .. a.host .. " (host.list() shows them): nothing was restored")
 end
 local src = transport.open(a.from, { credentials = a.credentials })
 if not h.maintenance then
@@ -42,5 +46,9 @@ end
 local set = a.set
 if set ~= "latest" and not set:find("/") then set = "host/" .. h.name .. "/" .. set end
 local m = h:restore_config(src, { set = set, force = a.force })
-script.result { host = h.name, status = "ok", taken = m.taken, build = m.build }
-print(string.format("%s: configuration taken %s restored (build %s); the host stays in maintenance mode", h.name, m.taken, m.build))
+script.result { host = h.name, status = "ok", taken = m.taken, build = m.build, dry_run = m.dry_run == true }
+if m.dry_run then
+  print(string.format("%s: dry run: the configuration taken %s (build %s) would be restored; nothing changed", h.name, m.taken, m.build))
+else
+  print(string.format("%s: configuration taken %s restored (build %s); the host stays in maintenance mode", h.name, m.taken, m.build))
+end

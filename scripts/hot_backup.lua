@@ -3,6 +3,8 @@
 -- Usage: vmlua run --allow DEST scripts/hot_backup.lua VM [to=DEST] [credentials=NAME]
 --   VM    a .vmx path ("[LocalDS_0] DB01/DB01.vmx") or a specifier (name:DB01, uuid:..., moref:vm-42)
 --   DEST  a granted transport URL (default file:///vmimages, as the book's $target)
+--   A VM that does not exist ends the run with 6 (nothing_selected), as every
+--   selection matching nothing does (allow_empty=true: 0).
 --
 -- The target is opened (and its grant checked) before any disk is frozen, and
 -- the REDO logs a killed vmlua run left on the VM are committed first
@@ -21,8 +23,9 @@ local script = require "script"
 -- User variables
 local a = script.args {
   to = { default = "file:///vmimages", help = "a granted transport URL" },
-  vm = { help = "the VM, instead of the positional argument (vmlua run --each sets it)" },
+  vm = { each = true, help = "the VM, instead of the positional argument (vmlua run --each sets it)" },
   credentials = { help = "named credentials from the config for to=" },
+  allow_empty = { type = "boolean", default = false, help = "a VM that does not exist is not a failure" },
 }
 local target = a.to
 local cfg = a[1] or a.vm
@@ -34,7 +37,7 @@ print(cfg)
 -- Set up a connection to a virtual machine
 local v = vm.open(cfg)
 if not v then
-  error({ code = "not_found", message = "no VM matches " .. cfg })
+  script.nothing_selected("no VM matches " .. cfg .. ": nothing was backed up")
 end
 -- The target first: a refused grant or a dead server must not cost a snapshot.
 local dest = transport.open(target, { credentials = a.credentials })

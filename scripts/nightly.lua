@@ -15,13 +15,18 @@
 --   exclude=GLOB,... leave out VMs whose name matches one of these globs
 --   allow_empty=true a selection that matches no VM is fine (exit 0); without it the run
 --                    exits 6 (nothing_selected): a typo must not look like a night of backups
---   The inventory folder (vCenter's VM and Templates view) cannot be selected on yet:
---   the vm module has no folder: specifier and no v.folder field.
+--                    vms= takes every specifier vm.find does, combined: folder:/DC0/vm/prod
+--                    powerstate:on (AND), name:web-*,tag:Backup:gold (OR); see docs/lua-api.md
 -- Targets:
 --   to=URL[,URL...]  one or more granted transport URLs; every VM is backed up to each
 --   credentials=N[,N...]  named credentials, one per target in the same order (or one for all)
 -- Sets:
 --   compress=zstd|gzip|none (default zstd)   quiesce=true   power_off=true
+--   mode=auto|full|incremental (default auto): auto stores changed-block-tracking
+--                    incrementals on each VM's newest set and a full once a chain holds
+--                    chain_max sets (logged at INFO: a planned full is no warning); full
+--                    makes a full set every night; incremental always builds on the newest
+--   chain_max=N      with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
 --   verify=true      re-read every new set and check it against its catalog (default true)
 -- Retention, after a successful backup only (default keep=7):
 --   keep=N           the last N sets per VM and target
@@ -29,6 +34,11 @@
 --   dry_run=true     a retention preview: back nothing up, write and remove nothing, and list
 --                    the sets the retention would remove today (vmlua run --dry-run walks the
 --                    whole run instead, backups included, and changes nothing either)
+--
+-- Notification (to the destinations the operator configured in [notify]; none: nothing sent):
+--   notify=always|failure|never  when to send the run's summary (default failure: a run that
+--                    failed, was partial or selected nothing; with --each each VM's run is one
+--                    run, so the default is never there: give notify= to have one per VM)
 --
 -- Before backing a VM up it commits the REDO logs a killed vmlua run left on it
 -- (vm.cleanup_orphans). Prints a summary table (one line per VM and target) and
@@ -39,11 +49,12 @@ local vm = require "vm"
 local backup = require "backup"
 local log = require "log"
 local script = require "script"
+local notify = require "notify"
 
 local a = script.args {
   to = { type = "list", required = true, help = "one or more granted transport URLs, comma-separated" },
   vms = { default = "any:", help = "a VM specifier: any:, powerstate:on, name:web-*, ..." },
-  vm = { help = "one VM (vmlua run --each sets it)" },
+  vm = { each = true, help = "one VM (vmlua run --each sets it)" },
   name = { type = "list", help = "keep only VMs whose name matches one of these globs" },
   path = { help = "keep only VMs whose .vmx path matches this Lua pattern" },
   exclude = { type = "list", help = "leave out VMs whose name matches one of these globs" },
@@ -53,12 +64,15 @@ local a = script.args {
   quiesce = { type = "boolean", default = false, help = "quiesce the guest file systems" },
   power_off = { type = "boolean", default = false, help = "shut the guest down for the backup" },
   verify = { type = "boolean", default = true, help = "re-read every new set against its catalog" },
+  mode = { default = "auto", help = "auto, full or incremental" },
+  chain_max = { type = "number", default = 7, help = "with mode=auto: a full and chain_max-1 incrementals at most" },
   keep = { type = "number", help = "the last N sets per VM and target (default 7)" },
   daily = { type = "number", help = "daily sets to keep" },
   weekly = { type = "number", help = "weekly sets to keep" },
   monthly = { type = "number", help = "monthly sets to keep" },
   yearly = { type = "number", help = "yearly sets to keep" },
   dry_run = { type = "boolean", default = false, help = "retention preview: back nothing up, remove nothing" },
+  notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
 }
 
 -- A shell glob (* and ?) as an anchored Lua pattern.
@@ -81,16 +95,39 @@ for _, k in ipairs({ "daily", "weekly", "monthly", "yearly" }) do
 end
 local keep = a.keep or ((next(policy) == nil) and 7 or nil)
 local preview = a.dry_run
-local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off }
+if not ({ auto = true, full = true, incremental = true })[a.mode] then
+  error({ code = "invalid_argument", message = "mode=" .. a.mode .. ": want auto, full or incremental" })
+end
+local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off, mode = a.mode, chain_max = a.chain_max }
+local when = a.notify or (a.vm and "never" or "failure")
+if not ({ always = true, failure = true, never = true })[when] then
+  error({ code = "invalid_argument", message = "notify=" .. when .. ": want always, failure or never" })
+end
+
+-- The summary: printed, and sent to [notify]'s destinations when `when` says so.
+local report = {}
+local function say(line)
+  print(line)
+  report[#report + 1] = line
+end
+local function send_summary(status, headline, details)
+  notify.send({ subject = "vmlua nightly: " .. status .. ": " .. headline, status = status,
+    text = table.concat(report, "\n"), details = details }, { when = when })
+end
 
 -- Selection
 local candidates
-if a.vm then
-  local v = vm.open(a.vm)
-  if not v then error({ code = "not_found", message = "no VM matches " .. a.vm }) end
-  candidates = { v }
-else
-  candidates = vm.find(a.vms)
+local fok, ferr = pcall(function()
+  if a.vm then
+    candidates = { vm.open(a.vm) }
+  else
+    candidates = vm.find(a.vms)
+  end
+end)
+if not fok then
+  say("no VM could be selected: " .. tostring(ferr))
+  send_summary("failed", "no VM could be selected", { error = tostring(ferr) })
+  error(ferr, 0)
 end
 local selected = {}
 for _, v in ipairs(candidates) do
@@ -114,12 +151,11 @@ if #selected == 0 then
   if #names > 0 then what = what .. " name=" .. table.concat(names, ",") end
   if a.path then what = what .. " path=" .. a.path end
   if #excludes > 0 then what = what .. " exclude=" .. table.concat(excludes, ",") end
-  print(string.format("0 VM(s) selected by %s (%d candidate(s)): nothing backed up", what, #candidates))
-  if a.allow_empty then
-    log.info("nightly: no VM selected; allow_empty=true says that is fine", { selection = what })
-    return
+  say(string.format("0 VM(s) selected by %s (%d candidate(s)): nothing backed up", what, #candidates))
+  if not a.allow_empty then
+    send_summary("nothing_selected", "no VM matches " .. what, { selection = what })
   end
-  script.exit("nothing_selected", "no VM matches " .. what .. ": nothing was backed up (give allow_empty=true if that is expected)")
+  script.nothing_selected("no VM matches " .. what .. ": nothing was backed up")
 end
 
 -- The disks a set lacks (not those the script excluded).
@@ -146,7 +182,7 @@ end
 for _, v in ipairs(selected) do
   for i, to in ipairs(targets) do
     local cred = creds[i] or creds[1]
-    local row = { vm = v.name, target = to, result = "ok", set = "-", bytes = 0, seconds = 0, missing = "" }
+    local row = { vm = v.name, target = to, result = "ok", set = "-", mode = "-", bytes = 0, seconds = 0, missing = "" }
     local started = os.time()
     local ok, err = pcall(function()
       if preview then
@@ -155,7 +191,7 @@ for _, v in ipairs(selected) do
         local o = { to = to, credentials = cred }
         for k, x in pairs(options) do o[k] = x end
         local set = v:backup(o)
-        row.set = set.id
+        row.set, row.mode = set.id, set.mode or "full"
         dry = dry or set.dry_run == true
         for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) + (d.planned_bytes or 0) end
         if set.status == "partial" then
@@ -200,33 +236,37 @@ for _, v in ipairs(selected) do
     end
     rows[#rows + 1] = row
     local status = ({ FAILED = "failed", ["VERIFY FAILED"] = "failed" })[row.result] or row.result:match("^%S+")
-    script.result { vm = row.vm, target = row.target, status = status, set = row.set, bytes = row.bytes,
+    script.result { vm = row.vm, target = row.target, status = status, set = row.set, mode = row.mode, bytes = row.bytes,
       seconds = row.seconds, pruned = row.pruned or 0, missing = row.missing, dry_run = dry or preview, message = row.error or "" }
   end
 end
 
 -- Summary
-print(preview and "nightly retention preview (nothing written, nothing removed)"
+say(preview and "nightly retention preview (nothing written, nothing removed)"
   or dry and "nightly summary (dry run: nothing written, nothing removed)" or "nightly summary")
-print(string.format("%-20s %-18s %12s %7s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "SET", "TARGET"))
+say(string.format("%-20s %-18s %12s %7s  %-11s  %-30s %s", "VM", "RESULT", "BYTES", "SECONDS", "MODE", "SET", "TARGET"))
 for _, r in ipairs(rows) do
-  print(string.format("%-20s %-18s %12d %7d  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.set, r.target))
+  say(string.format("%-20s %-18s %12d %7d  %-11s  %-30s %s", r.vm, r.result, r.bytes, r.seconds, r.mode, r.set, r.target))
 end
 for _, r in ipairs(rows) do
   if r.missing ~= "" then
-    print(string.format("%s: the set lacks disk(s) %s (independent or RDM: not backed up; see the log)", r.vm, r.missing))
+    say(string.format("%s: the set lacks disk(s) %s (independent or RDM: not backed up; see the log)", r.vm, r.missing))
   end
 end
 if preview then
-  print(string.format("%d VM(s), %d target(s): preview only: %d set(s) would be pruned by the retention today, %d failed",
+  say(string.format("%d VM(s), %d target(s): preview only: %d set(s) would be pruned by the retention today, %d failed",
     #selected, #targets, totals.pruned, failures))
 elseif dry then
-  print(string.format("%d VM(s), %d target(s): dry run: nothing written; %d failed, %d partial, %d set(s) would be pruned",
+  say(string.format("%d VM(s), %d target(s): dry run: nothing written; %d failed, %d partial, %d set(s) would be pruned",
     #selected, #targets, failures, partials, totals.pruned))
 else
-  print(string.format("%d VM(s), %d target(s): %d set(s) written, %d failed, %d partial, %d pruned, %d bytes stored",
+  say(string.format("%d VM(s), %d target(s): %d set(s) written, %d failed, %d partial, %d pruned, %d bytes stored",
     #selected, #targets, totals.sets, failures, partials, totals.pruned, totals.bytes))
 end
+local status = failures > 0 and "failed" or partials > 0 and "partial" or "ok"
+local headline = string.format("%d of %d backup(s) failed, %d partial, %d set(s) written", failures, #rows, partials, totals.sets)
+send_summary(status, headline, { rows = rows, totals = totals, vms = #selected, targets = #targets,
+  preview = preview, dry_run = dry })
 if failures > 0 then
   error({ code = "error", message = failures .. " of " .. #rows .. " backup(s) failed; see the summary" })
 end

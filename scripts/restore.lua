@@ -13,10 +13,13 @@
 --   on_conflict=    what to do when a VM of that name exists (vcbRestore -l): abort (default),
 --                   keep it, or overwrite it (only when it is powered off)
 --   force=true      restore a set whose catalog says it is incomplete
+--   allow_empty=true  a VM with no set on the target is fine (default: exit 6)
 --
 -- Prints the restored VM's name, moref and .vmx path, and the disks the set
 -- does not hold (an independent disk or RDM the backup had to skip): the
--- restored VM lacks them, and the run then exits 7 (partial).
+-- restored VM lacks them, and the run then exits 7 (partial). A VM with no
+-- set on the target ends the run with 6 (nothing_selected), as every
+-- selection matching nothing does.
 local backup = require "backup"
 local log = require "log"
 local script = require "script"
@@ -35,9 +38,21 @@ local a = script.args {
   power_on = { type = "boolean", default = false, help = "power the restored VM on" },
   force = { type = "boolean", default = false, help = "restore an incomplete set" },
   credentials = { help = "named credentials from the config for from=" },
+  allow_empty = { type = "boolean", default = false, help = "a VM with no set on the target is not a failure" },
 }
 if not (a.vm or a.set ~= "latest") then
   error({ code = "invalid_argument", message = "usage: restore.lua from=URL vm=NAME [set=latest|ID] [name=] [datastore=] [on_conflict=]" })
+end
+
+-- The selection: vm='s newest set on the target; none is nothing to restore.
+if a.vm and a.set == "latest" and not a.catalog then
+  local found = false
+  for _, s in ipairs(backup.list { at = a.from, vm = a.vm, credentials = a.credentials }) do
+    found = found or s.complete or a.force
+  end
+  if not found then
+    script.nothing_selected("there is no complete set of VM " .. a.vm .. " on " .. a.from .. " (backup.list shows the sets): nothing was restored")
+  end
 end
 
 local v, info = backup.restore {

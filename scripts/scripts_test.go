@@ -2,10 +2,14 @@ package scripts_test
 
 import (
 	"errors"
+	"fmt"
+	"github.com/vmlua/vmlua/modules/vm"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -45,21 +49,26 @@ func TestVMInfoFindsVMsBySpecifierAndPrintsOneLineEach(t *testing.T) {
 		args  []string
 		names []string // the VMs printed, in order
 		code  string   // error code, "" for success
+		exit  int      // the exit status
 	}{
-		{"without a specifier it lists every VM", nil, []string{"DB01", "OLD", "web-1", "web-2"}, ""},
-		{"any: lists every VM", []string{"any:"}, []string{"DB01", "OLD", "web-1", "web-2"}, ""},
-		{"a name glob lists the matching VMs", []string{"name:web-*"}, []string{"web-1", "web-2"}, ""},
-		{"spec= works like the positional argument", []string{"spec=name:DB01"}, []string{"DB01"}, ""},
-		{"powerstate:off lists the VMs that are off", []string{"powerstate:off"}, []string{"OLD"}, ""},
-		{"a .vmx path names one VM", []string{"[LocalDS_0] DB01/DB01.vmx"}, []string{"DB01"}, ""},
-		{"none: prints nothing and succeeds", []string{"none:"}, nil, ""},
-		{"a specifier matching nothing fails with not_found", []string{"name:nosuch"}, nil, runtime.CodeNotFound},
-		{"a .vmx path of no VM fails with not_found", []string{"[LocalDS_0] nosuch/nosuch.vmx"}, nil, runtime.CodeNotFound},
-		{"a malformed specifier fails with invalid_argument", []string{"bogus:x"}, nil, runtime.CodeInvalidArg},
+		{"without a specifier it lists every VM", nil, []string{"DB01", "OLD", "web-1", "web-2"}, "", runtime.ExitOK},
+		{"any: lists every VM", []string{"any:"}, []string{"DB01", "OLD", "web-1", "web-2"}, "", runtime.ExitOK},
+		{"a name glob lists the matching VMs", []string{"name:web-*"}, []string{"web-1", "web-2"}, "", runtime.ExitOK},
+		{"spec= works like the positional argument", []string{"spec=name:DB01"}, []string{"DB01"}, "", runtime.ExitOK},
+		{"powerstate:off lists the VMs that are off", []string{"powerstate:off"}, []string{"OLD"}, "", runtime.ExitOK},
+		{"a .vmx path names one VM", []string{"[LocalDS_0] DB01/DB01.vmx"}, []string{"DB01"}, "", runtime.ExitOK},
+		{"none: prints nothing and succeeds", []string{"none:"}, nil, "", runtime.ExitOK},
+		{"a specifier matching nothing ends with nothing_selected", []string{"name:nosuch"}, nil, "", runtime.ExitNothingSelected},
+		{"a .vmx path of no VM ends with nothing_selected", []string{"[LocalDS_0] nosuch/nosuch.vmx"}, nil, "", runtime.ExitNothingSelected},
+		{"a specifier matching nothing is fine with allow_empty=true", []string{"name:nosuch", "allow_empty=true"}, nil, "", runtime.ExitOK},
+		{"a malformed specifier fails with invalid_argument", []string{"bogus:x"}, nil, runtime.CodeInvalidArg, runtime.ExitFailed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			lines, err := run(t, ep, "vm_info.lua", tc.args...)
+			if got := runtime.ExitStatus(err); got != tc.exit {
+				t.Fatalf("exit status %d, want %d: %v", got, tc.exit, err)
+			}
 			if tc.code != "" {
 				var se *runtime.ScriptError
 				if !errors.As(err, &se) || se.Code != tc.code {
@@ -67,7 +76,7 @@ func TestVMInfoFindsVMsBySpecifierAndPrintsOneLineEach(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
+			if err != nil && tc.exit == runtime.ExitOK {
 				t.Fatalf("vm_info.lua %v: %v", tc.args, err)
 			}
 			var names []string
@@ -148,6 +157,13 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("printed %q", lines)
 				}
 			}},
+		{name: "hot_backup of a VM that does not exist exits nothing_selected, as every other selection matching nothing",
+			script: "hot_backup.lua", args: []string{"name:DB1", "to=" + file("hot3")}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {
+				if got := simtest.Glob(t, filepath.Join(dir, "hot3", "*")); len(got) != 0 {
+					t.Errorf("files for no VM: %v", got)
+				}
+			}},
 		{name: "disk_mode prints the mode of a persistent disk",
 			script: "disk_mode.lua", args: []string{"name:DB01", "scsi0:0"},
 			check: func(t *testing.T, lines []string) {
@@ -181,6 +197,38 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 					t.Errorf("printed %d lines, want 3: %q", len(lines), lines)
 				}
 			}},
+		{name: "vm_info selects by tag and power state, terms given as separate arguments",
+			script: "vm_info.lua", args: []string{"tag:Backup:silver", "powerstate:on"},
+			check: func(t *testing.T, lines []string) {
+				var names []string
+				for _, l := range lines {
+					names = append(names, fields(t, l)["name"])
+				}
+				if strings.Join(names, ",") != "VM1,VM2" {
+					t.Errorf("printed %q, want VM1 and VM2", lines)
+				}
+			}},
+		{name: "inventory lists the VM folders with the specifier that selects their VMs (vcbUtil -c vmfolders)",
+			script: "inventory.lua", args: []string{"vmfolders"},
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 1 || lines[0] != "path:/DC0/vm\tname:vm\tdatacenter:DC0\tvms:3\tselect:folder:/DC0/vm" {
+					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "inventory lists the resource pools (vcbUtil -c resourcepools)",
+			script: "inventory.lua", args: []string{"resourcepools", "match=*DC0_C0*"},
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 1 || lines[0] != "path:/DC0/host/DC0_C0/Resources\tname:Resources\towner:DC0_C0\tvms:3\tselect:pool:/DC0/host/DC0_C0/Resources" {
+					t.Errorf("printed %q", lines)
+				}
+			}},
+		{name: "inventory with a match= that selects nothing exits nothing_selected",
+			script: "inventory.lua", args: []string{"resourcepools", "match=*nosuch*"}, exit: runtime.ExitNothingSelected,
+			check: func(t *testing.T, lines []string) {
+				if len(lines) != 0 {
+					t.Errorf("printed %q", lines)
+				}
+			}},
 		{name: "backup_all writes a set of every VM named that verifies",
 			script: "backup_all.lua", args: []string{"to=" + file("all"), "vms=name:VM*", "keep=1"},
 			check: func(t *testing.T, lines []string) {
@@ -198,7 +246,7 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 		{name: "backup_all whose selection matches no VM exits nothing_selected",
 			script: "backup_all.lua", args: []string{"to=" + file("none"), "vms=name:DB1"}, exit: runtime.ExitNothingSelected,
 			check: func(t *testing.T, lines []string) {
-				if !simtest.Contains(lines, "0 VM(s) match name:DB1") {
+				if !simtest.Contains(lines, "0 VM(s) match vms=name:DB1") {
 					t.Errorf("printed %q", lines)
 				}
 			}},
@@ -273,12 +321,13 @@ func TestEveryShippedScriptDoesWhatItsUsageSays(t *testing.T) {
 				}
 			}},
 		{name: "nightly rejects a misspelt argument with a suggestion",
-			script: "nightly.lua", args: []string{"to=" + file("n4"), "kepe=2"}, exit: runtime.ExitFailed, code: runtime.CodeInvalidArg,
+			script: "nightly.lua", args: []string{"to=" + file("n4"), "kepe=2"}, exit: runtime.ExitUsage,
 			check: func(t *testing.T, lines []string) {}},
 		{name: "nightly dry_run=true previews the retention and writes and removes nothing",
 			script: "nightly.lua", args: []string{"to=" + file("n1"), "name=VM1", "keep=1", "dry_run=true"},
 			before: func(t *testing.T) {
-				if _, err := o.Run(t, "nightly.lua", "to="+file("n1"), "name=VM1", "keep=5"); err != nil {
+				// a full set: an incremental would keep its parent (its chain) from the retention
+				if _, err := o.Run(t, "nightly.lua", "to="+file("n1"), "name=VM1", "keep=5", "mode=full"); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -451,5 +500,160 @@ func TestEveryShippedScriptIsTested(t *testing.T) {
 		if !strings.Contains(string(src), `script: "`+f+`"`) {
 			t.Errorf("%s has no case in TestEveryShippedScriptDoesWhatItsUsageSays", f)
 		}
+	}
+}
+
+// TestNightlyAndBackupAllMakeIncrementals: without writing Lua, a site
+// gets changed-block-tracking incrementals: mode=auto (the default) makes
+// a full, then incrementals on it, and a full again once the chain holds
+// chain_max sets, logged at INFO (a planned full is no warning: cron would
+// mail it every chain_max nights). mode=full makes fulls only.
+func TestNightlyAndBackupAllMakeIncrementals(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{DiskSize: 2 << 20})
+	for _, script := range []string{"nightly.lua", "backup_all.lua"} {
+		t.Run(script, func(t *testing.T) {
+			dest := "to=file://" + filepath.Join(e.Dir, script)
+			night := func(args ...string) *simtest.Records {
+				t.Helper()
+				err, recs := e.Run(t, script, simtest.RunOptions{Args: append([]string{dest, "vms=name:VM1"}, args...)})
+				if err != nil {
+					t.Fatalf("%s %v: %v\n%s", script, args, err, recs)
+				}
+				return recs
+			}
+			var recs []*simtest.Records
+			for i := 0; i < 3; i++ {
+				recs = append(recs, night("chain_max=3"))
+			}
+			if got := modes(t, e, script); got != "full,incremental,incremental" {
+				t.Errorf("three nights made %s, want full,incremental,incremental", got)
+			}
+			if script == "nightly.lua" && !simtest.Contains(recs[1].Printed(), "incremental") {
+				t.Errorf("the summary does not show the mode:\n%s", strings.Join(recs[1].Printed(), "\n"))
+			}
+			last := night("chain_max=3")
+			if got := modes(t, e, script); got != "full,incremental,incremental,full" {
+				t.Errorf("at chain_max=3 the fourth night made %s, want a full", got)
+			}
+			full := last.Find("backup: this set is a full")
+			if len(full) != 1 || full[0]["level"] != "INFO" || !strings.Contains(fmt.Sprint(full[0]["why"]), "reached chain_max=3") {
+				t.Errorf("the planned full was logged as %v, want one INFO line saying chain_max", full)
+			}
+			for _, r := range last.All() {
+				if r["level"] == "WARN" || r["level"] == "ERROR" {
+					t.Errorf("the night of a planned full logged %v", r)
+				}
+			}
+			night("mode=full")
+			if got := modes(t, e, script); !strings.HasSuffix(got, ",full,full") {
+				t.Errorf("mode=full made %s", got)
+			}
+		})
+	}
+}
+
+// modes lists the modes of VM1's sets under the script's folder, oldest first.
+func modes(t *testing.T, e *simtest.Env, script string) string {
+	t.Helper()
+	err, recs := e.Run(t, `local out = {}
+for _, s in ipairs(require("backup").list{ at = arg.at, vm = "VM1" }) do out[#out + 1] = s.mode end
+print(table.concat(out, ","))`, simtest.RunOptions{Args: []string{"at=file://" + filepath.Join(e.Dir, script)}})
+	if err != nil || len(recs.Printed()) != 1 {
+		t.Fatalf("backup.list: %v\n%s", err, recs)
+	}
+	return recs.Printed()[0]
+}
+
+// TestAnswerQuestionEndsPartialWithAQuestionLeft: answer_question.lua
+// answers the single-choice questions and ends with 7 (partial) when it
+// leaves one for a person, as 'vmlua answer --once' does; 0 when none is
+// left.
+func TestAnswerQuestionEndsPartialWithAQuestionLeft(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{})
+	site := simtest.Site{Endpoint: e.Endpoint}
+	cases := []struct {
+		name string
+		ask  map[string][]string // VM -> choices of the question asked
+		args []string
+		exit int
+		left []string // VMs whose question is still pending afterwards
+		want string   // printed
+	}{
+		{"a question with several choices is left and the run is partial", map[string][]string{"VM1": {"Keep", "Discard"}, "VM2": {"OK"}}, []string{"any:"}, runtime.ExitPartial, []string{"VM1"}, "1 question(s) left for a person"},
+		{"the watch ends partial when it left a question", map[string][]string{"VM1": {"Keep", "Discard"}}, []string{"name:VM1", "watch=1"}, runtime.ExitPartial, []string{"VM1"}, ""},
+		{"no question left is 0", map[string][]string{"VM2": {"OK"}}, []string{"name:VM2"}, runtime.ExitOK, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []*vsim.Question
+			for v, choices := range tc.ask {
+				q, err := e.Sim.Ask(v, "Which one?", choices...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				asked = append(asked, q)
+			}
+			lines, err := site.Run(t, "answer_question.lua", tc.args...)
+			if got := runtime.ExitStatus(err); got != tc.exit {
+				t.Fatalf("exit %d (%v), want %d\n%s", got, err, tc.exit, strings.Join(lines, "\n"))
+			}
+			if tc.want != "" && !simtest.Contains(lines, tc.want) {
+				t.Errorf("printed %q, want %q", lines, tc.want)
+			}
+			for _, v := range []string{"VM1", "VM2"} {
+				if pending := e.Sim.PendingQuestion(v) != nil; pending != slices.Contains(tc.left, v) {
+					t.Errorf("%s has a pending question: %v, want %v", v, pending, slices.Contains(tc.left, v))
+				}
+			}
+			// answer what was left, for the next case
+			for _, q := range asked {
+				if e.Sim.PendingQuestion(q.VM) != nil {
+					lines := site.RunLua(t, `local v = require("vm").open("name:`+q.VM+`")
+local q = v:pending_question()
+v:answer_question(q, 0)
+print("answered")`)
+					if !simtest.Contains(lines, "answered") {
+						t.Fatal(lines)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestABackupWhoseCommitFailsLogsOneErrorOnly: when a backup's commit
+// fails (a pending question stops it, or vSphere refuses it), the backup
+// fails and its REDO log is committed by the run's cleanup. It used to log
+// a second ERROR about committing a REDO log it never added: the failed
+// commit had already taken the REDO off the disk's stack, and the
+// rollback tried to commit it again.
+func TestABackupWhoseCommitFailsLogsOneErrorOnly(t *testing.T) {
+	retry := vm.RemoveRetry
+	vm.RemoveRetry.Initial = time.Millisecond
+	t.Cleanup(func() { vm.RemoveRetry = retry })
+	e := simtest.Start(t, vsim.Options{DiskSize: 1 << 20})
+	// the commit and every retry of it fail; the run's cleanup then succeeds
+	e.Sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: "VM1", Count: 1 + vm.RemoveRetry.Attempts})
+	err, recs := e.Run(t, "backup_all.lua", simtest.RunOptions{Args: []string{"to=file://" + e.Dir, "vms=name:VM1"}})
+	if runtime.ExitStatus(err) != runtime.ExitFailed {
+		t.Fatalf("exit %d (%v), want 1\n%s", runtime.ExitStatus(err), err, recs)
+	}
+	var errs []string
+	for _, r := range recs.All() {
+		if r["level"] == "ERROR" {
+			errs = append(errs, fmt.Sprint(r))
+		}
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], "backup failed; older sets are kept") {
+		t.Errorf("ERROR lines: want only the script's \"backup failed\", got\n%s", strings.Join(errs, "\n"))
+	}
+	if strings.Contains(recs.String(), "no REDO log added by this run") {
+		t.Errorf("the log speaks of a REDO log the backup never added:\n%s", recs)
+	}
+	if len(recs.Find("the script ended with a REDO log still open; committing it")) != 1 {
+		t.Errorf("the REDO log the failed commit left was not committed by the run's cleanup:\n%s", recs)
+	}
+	if s := e.Snapshots(t, "VM1"); len(s) != 0 {
+		t.Errorf("VM1 has snapshots after the run: %v", s)
 	}
 }

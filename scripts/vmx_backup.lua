@@ -4,14 +4,16 @@
 -- host's local disk) so the VM can be registered there.
 --
 -- Usage:
---   vmlua run --allow DEST scripts/vmx_backup.lua to=DEST [vms=any:] [keep=N] [credentials=NAME]
+--   vmlua run --allow DEST scripts/vmx_backup.lua [SPEC] to=DEST [keep=N] [credentials=NAME]
 --   vmlua run --allow vmfs://SRC_DS/ --allow vmfs://DR_DS/standby scripts/vmx_backup.lua \
---       sync=vmfs://DR_DS/standby [vms=any:] [profile=DR]
+--       sync=vmfs://DR_DS/standby [SPEC] [profile=DR]
 --
+--   SPEC           which VMs, as the other shipped scripts take it: name:DB01, powerstate:on,
+--                  a .vmx path "[LocalDS_0] DB01/DB01.vmx", ... (the same as vms=SPEC; give one)
 --   to=DEST        a granted transport URL; each VM's files (.vmx, .nvram, .vmsd, .vmxf, logs)
 --                  land as DEST/<vm>/vmx/<vm>-<UTC time>.tar.gz — a new archive every run,
 --                  never overwriting one (the book's script overwrote; it suggested versioning)
---   vms=SPEC       which VMs (default any:, the book's registered_vm_names)
+--   vms=SPEC       which VMs (default any:, the book's registered_vm_names), or SPEC first
 --   keep=N         archives to keep per VM (default: all of them)
 --   credentials=N  named credentials from the config for DEST
 --   sync=URL       a vmfs:// folder: copy each VM's .vmx, .nvram, .vmsd and .vmxf into
@@ -35,8 +37,8 @@ local script = require "script"
 -- User variables
 local a = script.args {
   to = { help = "a granted transport URL for the archives" },
-  vms = { default = "any:", help = "which VMs: any:, name:DB*, ..." },
-  vm = { help = "one VM (vmlua run --each sets it)" },
+  vms = { help = "which VMs: any:, name:DB*, ... (default any:; or give SPEC as the first argument)" },
+  vm = { each = true, help = "one VM (vmlua run --each sets it)" },
   keep = { type = "number", help = "archives to keep per VM (default: all)" },
   credentials = { help = "named credentials from the config for to=" },
   sync = { help = "a vmfs:// folder to copy each VM's configuration into" },
@@ -108,13 +110,24 @@ local function read_config(v)
   return { vm = v.name, dir = dir, vmx = vmx, files = files }
 end
 
+-- Which VMs: SPEC (the first argument), vms=, or the one VM --each hands
+-- over; given twice, they would disagree about which VMs to archive.
+local given = {}
+for _, s in ipairs({ a[1] or false, a.vms or false, a.vm or false }) do
+  if s then given[#given + 1] = s end
+end
+if a[2] then
+  error({ code = "invalid_argument", message = "vmx_backup.lua takes one SPEC (got " .. a[1] .. " and " .. a[2] .. "): give one specifier, e.g. name:DB0*" })
+end
+if #given > 1 then
+  error({ code = "invalid_argument", message = "give the VMs once: " .. table.concat(given, " and ") .. " (SPEC, vms= and --each each select VMs)" })
+end
+local spec = given[1] or "any:"
 local dest = to and transport.open(to, { credentials = a.credentials })
-local spec = a.vm or a.vms
 local vms = vm.find(spec)
 if #vms == 0 then
   print(string.format("0 VM(s) match %s: nothing archived", spec))
-  if a.allow_empty then return end
-  script.exit("nothing_selected", "no VM matches " .. spec .. ": nothing was archived (give allow_empty=true if that is expected)")
+  script.nothing_selected("no VM matches " .. spec .. ": nothing was archived")
 end
 local failed, archived, synced, to_sync, dry = {}, 0, 0, {}, false
 local function fail(name, err)

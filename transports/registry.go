@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -59,8 +61,12 @@ type Scheme struct {
 	DefaultPort string
 	URLForm     string // "sftp://user@host[:port]/path"
 	Help        string // one paragraph for docs/transports.md
-	Options     []Option
-	Open        func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
+	// Exclusive says how the transport creates a file only where none
+	// exists (ExclusiveCreator: the backup lock) and what its protocol
+	// guarantees about it, for docs/transports.md.
+	Exclusive string
+	Options   []Option
+	Open      func(ctx context.Context, u *url.URL, opts Options) (Transport, error)
 	// ParseURL, when set, parses the scheme's URLs instead of url.Parse
 	// (for forms url.Parse refuses, such as vmfs://[datastore] path).
 	ParseURL func(raw string) (*url.URL, error)
@@ -121,15 +127,15 @@ func Schemes() []Scheme {
 var ErrUnknownScheme = errors.New("unknown transport scheme")
 
 // Open parses rawURL and opens it with the transport registered for its
-// scheme. A URL that carries a password is refused: passwords come from
-// named credentials in the config.
+// scheme. A URL that carries a password is refused (PasswordError,
+// ErrPasswordInURL): passwords come from named credentials in the config.
 func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
+	if HasPassword(rawURL) {
+		return nil, PasswordError(rawURL)
+	}
 	u, err := Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("transport URL %q: %w", Redact(rawURL), err)
-	}
-	if _, has := u.User.Password(); has {
-		return nil, fmt.Errorf("transport URL %s carries a password: put it in a named credential in the config file and pass credentials=NAME instead", Redact(rawURL))
 	}
 	mu.RLock()
 	s := schemes[strings.ToLower(u.Scheme)]
@@ -140,13 +146,67 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 	return s.Open(ctx, u, opts)
 }
 
+// HasPassword reports whether rawURL carries a password in its userinfo
+// ("scheme://user:password@host/..."), read from the string itself, so a
+// URL that does not parse is recognised too.
+func HasPassword(rawURL string) bool {
+	_, authority, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return false
+	}
+	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+		authority = authority[:i]
+	}
+	at := strings.LastIndex(authority, "@")
+	return at >= 0 && strings.Contains(authority[:at], ":")
+}
+
+// PasswordError is the error for a URL that carries a password: it says
+// what to do instead and shows the URL without the password. It wraps
+// ErrPasswordInURL.
+func PasswordError(rawURL string) error {
+	return fmt.Errorf("transport URL %s: %w; passwords never go into a URL a script holds: "+
+		"put it in a named credential in the config file ([credentials.NAME] with user and password) and open the URL without it, with credentials=NAME",
+		redactUserinfo(rawURL), ErrPasswordInURL)
+}
+
+// redactUserinfo writes rawURL with the password in its userinfo replaced
+// by "xxxxx", by the string's structure (it need not parse).
+func redactUserinfo(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "(unparsable URL)"
+	}
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		end = i
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return rawURL
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
 // Parse parses rawURL with its scheme's own parser when it has one
 // (vmfs://[datastore] path), else with url.Parse.
+//
+// A URL that does not parse gives an error without the URL's text (net/url
+// quotes the whole URL, password included): the caller quotes it redacted.
 func Parse(rawURL string) (*url.URL, error) {
+	var u *url.URL
+	var err error
 	if s := schemeOf(rawURL); s != nil && s.ParseURL != nil {
-		return s.ParseURL(rawURL)
+		u, err = s.ParseURL(rawURL)
+	} else {
+		u, err = url.Parse(rawURL)
 	}
-	return url.Parse(rawURL)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return nil, ue.Err
+	}
+	return u, err
 }
 
 // schemeOf is the registered scheme rawURL names before "://", or nil.
@@ -194,4 +254,28 @@ func (o Options) Param(u *url.URL, name string) string {
 		return v
 	}
 	return u.Query().Get(name)
+}
+
+// CreateOption documents the create option every scheme takes: whether
+// opening a URL makes its folder when it does not exist.
+var CreateOption = Option{Name: "create", Default: "true", Help: "create the URL's folder (and its parents) when it does not exist; false refuses a missing folder"}
+
+// Create reads the create option (CreateOption) for u: true unless the
+// run's options or the URL's query say otherwise.
+func (o Options) Create(u *url.URL) (bool, error) {
+	v := o.Param(u, "create")
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("create=%q: want true or false", v)
+	}
+	return b, nil
+}
+
+// MissingFolder is the error for a URL's folder that does not exist when
+// create=false forbids making it; it wraps fs.ErrNotExist.
+func MissingFolder(where string) error {
+	return fmt.Errorf("the folder %s does not exist, and create=false says not to make it: check the path (and that the share, export or mount it is on is there), or drop create=false: %w", where, fs.ErrNotExist)
 }

@@ -2,14 +2,11 @@ package transports
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"net/textproto"
-	"syscall"
 	"time"
 )
 
@@ -28,35 +25,6 @@ func Permanent(err error) error {
 		return nil
 	}
 	return permanentError{err}
-}
-
-// IsPermanent reports whether retrying err is pointless: authentication,
-// missing or existing paths, permission, a read-only file system, paths
-// outside the root, a full target, an unknown scheme, a text protocol's
-// permanent negative reply (FTP's 5xx: "550 Permission denied", "553 Could
-// not create file"), a cancelled or expired context, or anything marked
-// with Permanent. Every other error is treated as transient.
-func IsPermanent(err error) bool {
-	var p permanentError
-	var tp *textproto.Error
-	switch {
-	case err == nil:
-		return false
-	case errors.As(err, &tp) && tp.Code >= 500 && tp.Code < 600,
-		errors.Is(err, syscall.EROFS),
-		errors.As(err, &p),
-		errors.Is(err, ErrAuth),
-		errors.Is(err, ErrOutsideRoot),
-		errors.Is(err, ErrNoSpace),
-		errors.Is(err, ErrUnknownScheme),
-		errors.Is(err, fs.ErrNotExist),
-		errors.Is(err, fs.ErrExist),
-		errors.Is(err, fs.ErrPermission),
-		errors.Is(err, context.Canceled),
-		errors.Is(err, context.DeadlineExceeded):
-		return true
-	}
-	return false
 }
 
 // RetryOptions tune Retry. Zero fields take the defaults shown.
@@ -85,7 +53,9 @@ func (o RetryOptions) withDefaults() RetryOptions {
 
 // Retry returns a Transport that retries each failing call with exponential
 // back-off and jitter, up to opts.Attempts tries, unless the error is
-// permanent (IsPermanent) or ctx is done. Create and Open are retried until
+// permanent (Classify: not found, exists, not a regular file, permission,
+// no space, invalid name, auth, ...) or ctx is done: a permanent error is
+// returned at once, after one call. Create and Open are retried until
 // they return a stream; bytes already written to a stream are not replayed
 // (retry a whole Upload for that, from a re-readable source).
 func Retry(t Transport, opts RetryOptions) Transport {

@@ -34,7 +34,7 @@ func (*answerVerb) About() about {
 func (v *answerVerb) Flags(fs *flag.FlagSet) {
 	v.f.register(fs)
 	fs.StringVar(&v.rules, "rules", "", "rules file: a Lua file returning a table of rules (docs/questions.md); default: answer single-choice questions, leave the others")
-	fs.StringVar(&v.vms, "vms", "any:", "which VMs: a .vmx path or a specifier (name:GLOB, powerstate:on, any:, ...)")
+	fs.StringVar(&v.vms, "vms", "any:", "which VMs: a .vmx path or a specifier (name:GLOB, powerstate:on, folder:PATH, tag:NAME, any:, ...)")
 	fs.BoolVar(&v.once, "once", false, "answer the questions pending now, then exit (default: keep watching until SIGTERM)")
 	fs.DurationVar(&v.maxWait, "max-wait", question.DefaultMaxWait, "how long one server-side wait lasts; bounds how late a dropped session is noticed")
 }
@@ -72,6 +72,10 @@ func (v *answerVerb) Run(inv *call, pos []string) int {
 	}
 	c, err := vm.Connect(r, "")
 	if err != nil {
+		return reportErr(stderr, err)
+	}
+	// folder:, tag: and the others are resolved once, as the run starts
+	if spec, err = c.Resolve(r.Context(), spec); err != nil {
 		return reportErr(stderr, err)
 	}
 	a := &question.Answerer{Run: r, Client: c.Client, Policy: policy}

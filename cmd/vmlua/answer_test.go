@@ -6,8 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -95,17 +95,9 @@ func TestAnswerDaemonAnswersAsQuestionsAppearAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(errb.String(), "question watch ready") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the watch did not become ready: %s", errb.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, "the watch to become ready", func() bool { return strings.Contains(errb.String(), "question watch ready") })
 	q := ask(t, s, "VM1", "Continue?", "OK")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := q.Wait(ctx); err != nil {
+	if _, err := q.Wait(eventually.Context(t)); err != nil {
 		t.Fatalf("the question was not answered: %v\n%s", err, errb.String())
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -14,27 +15,42 @@ import (
 func init() { register(func() verb { return &cleanupVerb{} }) }
 
 // cleanupVerb is vmlua cleanup.
-type cleanupVerb struct{ f runFlags }
+type cleanupVerb struct {
+	f     runFlags
+	force bool
+}
 
 func (*cleanupVerb) About() about {
 	return about{
 		name:    "cleanup",
 		summary: "commit the REDO logs (snapshots) that killed vmlua runs left on VMs",
-		usage: `Usage: vmlua cleanup [--dry-run] [FLAGS] [SPEC]
+		usage: fmt.Sprintf(`Usage: vmlua cleanup [--dry-run] [--force] [FLAGS] [SPEC]
 
 Commits the REDO logs (snapshots named vmlua-redo-*) that vmlua runs killed
 before their cleanup (SIGKILL, the OOM killer, a crash, a reboot) left on the
 VMs SPEC matches (default any:), and prints one line per snapshot. A
-snapshot is left alone when it was added with keep=true, or when the vmlua
-process that made it still runs on this machine. Snapshots vmlua did not
-create are never touched. With --dry-run it prints what it would commit.
-docs/reliability.md says when to run it.
+snapshot is left alone (and logged, with why) when its owner may still be
+running: a vmlua process on this machine that still runs, or a run on
+another machine whose lease has not expired. A run renews the lease in
+its snapshots' descriptions every %[1]d minutes, to %[2]d minutes ahead, by
+vSphere's clock; so another machine's killed run is committed here at most
+%[2]d minutes after it died. A snapshot added with keep=true is never
+touched, nor one vmlua did not create. With --dry-run it prints what it
+would commit. docs/reliability.md says when to run it.
 
-Flags:`,
+--force also commits the snapshots whose owner may still be running, with
+a warning for each: only for an operator who knows that run is gone (its
+machine was lost) and does not want to wait for its lease. A backup still
+reading from such a snapshot fails that disk; it never stores it as ok.
+
+Flags:`, int(vm.LeaseRenew.Minutes()), int(vm.LeaseLength.Minutes())),
 		footer: "Exit status: 0 done (also when there was nothing to commit), 1 a commit failed, 2 usage, 3 config.",
 	}
 }
-func (v *cleanupVerb) Flags(fs *flag.FlagSet) { v.f.register(fs) }
+func (v *cleanupVerb) Flags(fs *flag.FlagSet) {
+	v.f.register(fs)
+	fs.BoolVar(&v.force, "force", false, "also commit the REDO logs whose owner may still be running (another machine's with a lease not expired, a live process's on this one), each with a warning")
+}
 
 func (v *cleanupVerb) Run(inv *call, pos []string) int {
 	stdout, stderr, f := inv.stdout, inv.stderr, &v.f
@@ -66,7 +82,7 @@ func (v *cleanupVerb) Run(inv *call, pos []string) int {
 	if err != nil {
 		return reportErr(stderr, err)
 	}
-	cleaned, err := c.CleanupOrphans(r, spec, nil)
+	cleaned, err := c.CleanupOrphansWith(r, spec, nil, vm.OrphanOptions{Force: v.force})
 	printCleaned(stdout, cleaned, r.DryRun)
 	if err != nil {
 		return reportErr(stderr, err)
@@ -87,7 +103,11 @@ func printCleaned(w io.Writer, done []vm.Cleaned, dry bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tMOREF\tSNAPSHOT\tACTION")
 	for _, o := range done {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", o.VM, o.Moref, o.Snapshot, verb)
+		action := verb
+		if o.Forced {
+			action += " (--force: its owner may have been running)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneline.Escape(o.VM), oneline.Escape(o.Moref), oneline.Escape(o.Snapshot), action)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d orphaned REDO log(s) %s\n", len(done), verb)

@@ -7,29 +7,50 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 )
 
 // leaveOrphan puts a snapshot on the VM as a vmlua run on another machine
-// that was killed would have left it.
+// that was killed long ago (by a vmlua from before leases) would have left it.
 func leaveOrphan(t *testing.T, s *vsim.Sim, vmName, snap string) {
+	t.Helper()
+	leaveSnapshot(t, s, vmName, snap, "vmlua REDO log: run=deadbeef pid=999999 host=elsewhere created=2026-01-01T00:00:00Z keep=false. x")
+}
+
+// leaveSnapshot puts a vmlua snapshot with the given description on the VM.
+func leaveSnapshot(t *testing.T, s *vsim.Sim, vmName, snap, desc string) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := s.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := simtest.VMOf(t, c, vmName)
-	task, err := v.CreateSnapshot(ctx, snap, "vmlua REDO log: run=deadbeef pid=999999 host=elsewhere created=2026-01-01T00:00:00Z keep=false. x", false, false)
+	defer c.Logout(ctx)
+	task, err := simtest.VMOf(t, c, vmName).CreateSnapshot(ctx, snap, desc, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := task.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runCleanup runs 'vmlua cleanup' with args against the simulator and
+// returns its stdout and stderr; it fails the test when it fails.
+func runCleanup(t *testing.T, s *vsim.Sim, args ...string) (stdout, stderr string) {
+	t.Helper()
+	args = append([]string{"cleanup", "--url", s.URL.String(), "--insecure"}, args...)
+	cmd := exec.Command(simtest.Binary(t), args...)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("vmlua %v: %v\n%s%s", args, err, out, errb.String())
+	}
+	return string(out), errb.String()
 }
 
 // TestCleanupCommitsOrphans: 'vmlua cleanup --dry-run' lists the REDO logs
@@ -60,16 +81,9 @@ func TestCleanupCommitsOrphans(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			args := append([]string{"cleanup", "--url", s.URL.String(), "--insecure"}, st.args...)
-			cmd := exec.Command(simtest.Binary(t), args...)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("vmlua %v: %v\n%s%s", args, err, out, stderr.String())
-			}
+			out, _ := runCleanup(t, s, st.args...)
 			for _, w := range st.want {
-				if !strings.Contains(string(out), w) {
+				if !strings.Contains(out, w) {
 					t.Errorf("stdout lacks %q:\n%s", w, out)
 				}
 			}
@@ -106,13 +120,7 @@ func TestSIGKILLMidBackupThenNightlySucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(errb.String(), "backup: disk frozen") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the backup did not freeze the disk: %s", errb.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, "the backup to freeze the disk", func() bool { return strings.Contains(errb.String(), "backup: disk frozen") })
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	if n := snapshotCount(t, s, "VM1"); n != 1 {

@@ -31,9 +31,10 @@ func init() { register(func() verb { return &demoVerb{} }) }
 // cannot be frozen) and a few single-disk VMs, all running and writing.
 func demoInventory(size int64) []vsim.VMSpec {
 	return []vsim.VMSpec{
-		{Name: "DB01", ChangeTracking: true, Disks: []vsim.DiskSpec{
+		{Name: "DB01", ChangeTracking: true, Tags: []string{"Backup:gold", "Env:prod"}, Disks: []vsim.DiskSpec{
 			{Size: size, Datastore: "LocalDS_0"}, {Size: size, Datastore: "LocalDS_1"}, {Size: size / 4, Datastore: "LocalDS_0", Mode: "independent_persistent"}}},
-		{Name: "WEB01"}, {Name: "WEB02"}, {Name: "APP01", Disks: []vsim.DiskSpec{{Size: size}, {Size: size / 2}}},
+		{Name: "WEB01", Tags: []string{"Backup:silver", "Env:prod"}}, {Name: "WEB02", Tags: []string{"Backup:silver", "Env:prod"}},
+		{Name: "APP01", Tags: []string{"Backup:silver", "Env:test"}, Disks: []vsim.DiskSpec{{Size: size}, {Size: size / 2}}},
 	}
 }
 
@@ -125,7 +126,9 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	target := "to=file://" + backups
 
 	fmt.Fprintln(stdout, "\n1. Backing up every VM with scripts/backup_all.lua (3 at a time, at most 2 per host)")
-	sum, code := eachVM(ctx, f, &fleetFlags{each: "any:", jobs: 3, perHost: 2}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=3"}, stderr)
+	// mode=full: every VM's set is a full one (the demo shows a backup and
+	// a byte-exact restore; a site's nightly runs make incrementals).
+	sum, code := eachVM(ctx, f, &fleetFlags{each: "any:", jobs: 3, perHost: 2}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=3", "mode=full"}, stderr)
 	if sum == nil || (code != exitOK && code != exitPartial) { // DB01's independent disk makes its set partial
 		if sum != nil {
 			printFleetTable(stdout, sum)
@@ -162,7 +165,7 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	if err := r.ExecFile(filepath.Join(shipped, "restore.lua")); err != nil && runtime.ExitStatus(err) != exitPartial {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if _, code := eachVM(ctx, f, &fleetFlags{each: "name:DB01-restored", jobs: 1}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=1"}, stderr); code != exitOK && code != exitPartial {
+	if _, code := eachVM(ctx, f, &fleetFlags{each: "name:DB01-restored", jobs: 1}, filepath.Join(shipped, "backup_all.lua"), []string{target, "keep=1", "mode=full"}, stderr); code != exitOK && code != exitPartial {
 		return errors.New("backing up the restored VM failed")
 	}
 	exact, err := compareSets(ctx, t, "DB01", "DB01-restored")
@@ -198,12 +201,22 @@ func runDemo(ctx context.Context, out string, diskSize int64, stdout, stderr io.
 	fmt.Fprintf(stdout, "\nRestore of DB01 as DB01-restored: %s\n", exact)
 	fmt.Fprintf(stdout, "\nDone in %s. Files:\n  backup sets  %s/<VM>/<UTC time>/ (catalog.json, disk images, .vmx ...)\n  host configs %s/host/<host>/<UTC time>/ (configBundle-<host>.tgz, its .json sidecar, catalog.json)\n  scripts      %s/ (copies of the shipped scripts to adapt)\n",
 		time.Since(start).Round(100*time.Millisecond), backups, backups, scriptDir)
-	fmt.Fprintln(stdout, "\nNext: run a script against a fresh simulator yourself:\n  vmlua run --sim --allow file://"+backups+" "+filepath.Join(scriptDir, "hot_backup.lua")+" name:DB01 "+target+
-		"\nor against your vCenter (--url, VMLUA_URL or a config file); docs/quickstart.md has the rest.")
+	fmt.Fprintln(stdout, demoNext(backups, scriptDir))
 	if !strings.HasPrefix(exact, "byte-exact") {
 		return errors.New("the restored VM's disks differ from the original set")
 	}
 	return nil
+}
+
+// demoNext is the demo's last word: commands to run next, each of which
+// leaves what the next one needs (a backup set restore.lua restores), on a
+// fresh simulator of their own (--sim: DB01, VM1, VM2).
+func demoNext(backups, scriptDir string) string {
+	allow := "--allow file://" + backups
+	return "\nNext: back up a VM of a fresh simulator into a set beside the demo's, then restore it from there:\n" +
+		"  vmlua run --sim " + allow + " " + filepath.Join(scriptDir, "backup_all.lua") + " to=file://" + backups + " vms=name:VM1\n" +
+		"  vmlua run --sim " + allow + " " + filepath.Join(scriptDir, "restore.lua") + " from=file://" + backups + " vm=VM1 name=VM1-restored\n" +
+		"or against your vCenter (--url, VMLUA_URL or a config file); docs/quickstart.md has the rest."
 }
 
 // demoMarker marks a folder the demo wrote its backups into.

@@ -49,4 +49,41 @@ func TestDemo(t *testing.T) {
 	if hosts, _ := filepath.Glob(filepath.Join(out, "backups", "host", "*", "*", "configBundle-*.json")); len(hosts) == 0 {
 		t.Errorf("the demo backed up no host configuration")
 	}
+	runTheDemosNext(t, o, filepath.Join(out, "backups"))
+}
+
+// runTheDemosNext runs the commands the demo suggests, as printed, in
+// order: each must succeed, the first must leave a set (not loose disk
+// images beside the demo's sets, which restore.lua cannot use), and the
+// last restores it.
+func runTheDemosNext(t *testing.T, demoOut, backups string) {
+	t.Helper()
+	_, next, ok := strings.Cut(demoOut, "\nNext: ")
+	if !ok {
+		t.Fatalf("the demo suggests nothing to do next:\n%s", demoOut)
+	}
+	var cmds [][]string
+	for _, line := range strings.Split(next, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "vmlua" {
+			cmds = append(cmds, f[1:])
+		}
+	}
+	if len(cmds) < 2 {
+		t.Fatalf("the demo's Next holds %d commands, want a backup and a restore:\n%s", len(cmds), next)
+	}
+	for i, args := range cmds {
+		out, err := exec.Command(simtest.Binary(t), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("the demo's suggestion %q: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if i == len(cmds)-1 && !strings.Contains(string(out), "restored VM1-restored") {
+			t.Errorf("the last suggestion restored nothing:\n%s", out)
+		}
+	}
+	if loose, _ := filepath.Glob(filepath.Join(backups, "*.vmdk")); len(loose) != 0 {
+		t.Errorf("the suggestions left loose disk images beside the sets: %v", loose)
+	}
+	if sets, _ := filepath.Glob(filepath.Join(backups, "VM1", "*", "catalog.json")); len(sets) != 1 {
+		t.Errorf("the suggested backup left %d sets of VM1, want 1", len(sets))
+	}
 }

@@ -106,6 +106,33 @@ func TestOperationsExamplesArePasteable(t *testing.T) {
 	}
 }
 
+// TestQuickstartCommandsArePasteable checks every ./vmlua command of
+// docs/quickstart.md against vmlua's real commands, flags and the shipped
+// scripts' arguments.
+func TestQuickstartCommandsArePasteable(t *testing.T) {
+	n := 0
+	for _, b := range codeBlocks(t, "../../docs/quickstart.md") {
+		if b.lang != "sh" {
+			continue
+		}
+		for i, line := range strings.Split(b.body, "\n") {
+			if c := strings.Index(line, " #"); c >= 0 {
+				line = line[:c]
+			}
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "./vmlua" {
+				continue
+			}
+			f[0] = "vmlua"
+			checkVmluaCommand(t, "docs/quickstart.md:"+strconv.Itoa(b.line+1+i), f)
+			n++
+		}
+	}
+	if n < 8 {
+		t.Errorf("found %d vmlua commands in docs/quickstart.md; the examples are not where this test looks", n)
+	}
+}
+
 // foldedScalar returns the first "- >-" list item of a YAML block, folded
 // into one line.
 func foldedScalar(body string) (string, bool) {
@@ -138,8 +165,25 @@ func checkVmluaCommand(t *testing.T, where string, argv []string) {
 		return
 	}
 	if argv[1] != "run" {
-		if _, ok := commands[argv[1]]; !ok {
+		newVerb, ok := commands[argv[1]]
+		if !ok {
 			t.Errorf("%s: unknown command %q", where, argv[1])
+			return
+		}
+		v, path, rest := newVerb(), "vmlua "+argv[1], argv[2:]
+	subs:
+		for len(rest) > 0 {
+			for _, sub := range v.About().subs {
+				if sub.About().name == rest[0] {
+					v, path, rest = sub, path+" "+rest[0], rest[1:]
+					continue subs
+				}
+			}
+			break
+		}
+		var errb bytes.Buffer
+		if _, _, done := parseFlags(newFlagSet(path, v, io.Discard), rest, io.Discard, &errb); done {
+			t.Errorf("%s: the flags of %s do not parse: %s", where, path, errb.String())
 		}
 		return
 	}

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/cli/progress"
 	"github.com/vmlua/vmlua/internal/fleet"
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/question"
+	modscript "github.com/vmlua/vmlua/modules/script"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
@@ -28,13 +34,47 @@ type fleetFlags struct {
 }
 
 func (f *fleetFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, ...); the VM reaches the script as arg.vm (\"moref:vm-42\") and arg.vm_name")
+	fs.StringVar(&f.each, "each", "", "run the script once per VM matching this specifier (any:, powerstate:on, name:web-*, folder:/DC0/vm/prod, tag:Backup:gold, ...; terms separated by spaces must all match: quote the whole specifier); the VM reaches the script as vm=moref:vm-42 and vm_name=; only a script whose script.args declares vm = { each = true } is run (others are refused before anything runs, exit 2), and each line it prints starts with its VM's name")
 	fs.IntVar(&f.jobs, "jobs", 4, "with --each: scripts running at once")
 	fs.IntVar(&f.perHost, "per-host", 0, "with --each: at most this many VMs of one ESX host at once (the book: 2-4); 0 = no limit")
 	fs.IntVar(&f.perDatastore, "per-datastore", 0, "with --each: at most this many VMs using one datastore at once; 0 = no limit")
 	fs.IntVar(&f.perTarget, "per-target", 0, "with --each: at most this many concurrent operations on one transport target (scheme://host); 0 = no limit")
 	fs.StringVar(&f.shard, "shard", "", "with --each: take only shard i of n (\"i/n\"), a stable split by VM UUID, so several machines share a fleet")
 	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "a selection that matches no VM is fine (exit 0): with --each, the specifier; without, the script gets allow_empty=true (the shipped backup scripts otherwise exit 6, nothing_selected)")
+}
+
+// eachOnly are the flags that shape an --each run and mean nothing
+// without one.
+var eachOnly = []string{"shard", "jobs", "per-host", "per-datastore", "per-target"}
+
+// check refuses, before anything runs (a usage error, exit 2), the flags
+// of an --each run given without --each, which would be ignored: with
+// --shard 1/3 and no --each, every machine of a sharded fleet ran the
+// script on every VM, and exited 0. With --each, a --shard that is not
+// i/n is refused before vSphere is asked anything.
+func (f *fleetFlags) check(fs *flag.FlagSet) error {
+	if f.each == "" {
+		var given []string
+		fs.Visit(func(fl *flag.Flag) {
+			if slices.Contains(eachOnly, fl.Name) {
+				given = append(given, "--"+fl.Name)
+			}
+		})
+		if len(given) > 0 {
+			works, is := "works", "it would be"
+			if len(given) > 1 {
+				works, is = "work", "they would be"
+			}
+			return fmt.Errorf("%s %s with --each only (the script run once per VM that --each selects); without --each %s ignored: add --each SPEC, e.g. --each powerstate:on", strings.Join(given, " and "), works, is)
+		}
+		return nil
+	}
+	if f.shard != "" {
+		if _, _, err := fleet.ParseShard(f.shard); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hostArgs hands --allow-empty to a single script as allow_empty=true, a
@@ -73,7 +113,7 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, ar
 	rep.Runs = []runRow{}
 	for _, res := range sum.Results {
 		c := runtime.ExitStatus(res.Err)
-		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: runtime.StatusName(c), Exit: c, Seconds: res.Took.Round(time.Millisecond).Seconds()}
+		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: runtime.StatusName(c), Exit: c, Seconds: seconds(res.Took)}
 		if res.Err != nil {
 			row.Message = errMessage(res.Err)
 		}
@@ -91,6 +131,9 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, script string, ar
 
 // eachVM does the work of runEach and returns the results.
 func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, args []string, stderr io.Writer) (*fleetSummary, int) {
+	if err := writtenForEach(script); err != nil {
+		return nil, reportErr(stderr, &exitError{exitUsage, fmt.Errorf("--each: %w", err)})
+	}
 	base, err := f.options(ctx, stderr, args)
 	if err != nil {
 		return nil, reportErr(stderr, err)
@@ -150,6 +193,7 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 		o := base
 		o.Context = ctx
 		o.Logger = base.Logger.With("vm", it.Name)
+		o.Stdout = vmLines{w: base.Stdout, vm: it.Name}
 		o.Args = append(append([]string{}, args...), "vm=moref:"+it.Ref, "vm_name="+it.Name)
 		o.HostArgs = append(append([]string{}, o.HostArgs...), "vm", "vm_name")
 		r, err := runtime.New(o)
@@ -186,6 +230,47 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, script string, arg
 	}
 	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
 	return &fleetSummary{Results: results, Stats: stats, Rows: rows}, code
+}
+
+// writtenForEach refuses a script that is not written for --each (its
+// script.args does not declare vm = { each = true }): run once per VM, a
+// script that ignores vm would do its whole job once per VM. It reads the
+// script's source; nothing has run yet.
+func writtenForEach(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the script %s: %w", path, err)
+	}
+	return modscript.ForEach(path, string(src))
+}
+
+// vmLines is the stdout of one VM's run under --each: every line the
+// script prints starts with the VM's name (unless it already does), so
+// that the lines of runs in parallel say which VM they are about.
+type vmLines struct {
+	w  io.Writer // nil: os.Stdout
+	vm string
+}
+
+func (v vmLines) Write(p []byte) (int, error) {
+	w := v.w
+	if w == nil {
+		w = os.Stdout
+	}
+	var b bytes.Buffer
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte(v.vm)); !ok || (len(rest) > 0 && !bytes.ContainsAny(rest[:1], ": \t\n")) {
+			b.WriteString(v.vm + ": ")
+		}
+		b.Write(line)
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // cleanupBeforeDispatch commits the REDO logs killed runs left on the VMs
@@ -225,7 +310,7 @@ func printFleetTable(w io.Writer, s *fleetSummary) {
 		if r.Err != nil {
 			msg = errMessage(r.Err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Item.Name, r.Item.Host, res, r.Took.Round(time.Millisecond), msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneline.Escape(r.Item.Name), oneline.Escape(r.Item.Host), res, r.Took.Round(time.Millisecond), oneline.Escape(msg))
 	}
 	tw.Flush()
 }

@@ -63,6 +63,7 @@ func TestEachJSONLogsHaveEveryKeyOnce(t *testing.T) {
 	}
 	defer s.Close()
 	src := script(t, `
+		require("script").args{ vm = { each = true } }
 		local v = require("vm").open(arg.vm)
 		local d = v:disks()[1].id
 		v:add_redo(d)

@@ -20,7 +20,7 @@ func TestEachReportsEveryRunsStatus(t *testing.T) {
 	}
 	defer s.Close()
 	src := script(t, `local script = require "script"
-local a = script.args{ keep = { type = "number", default = 1 }, fail = { type = "boolean", default = false } }
+local a = script.args{ vm = { each = true }, keep = { type = "number", default = 1 }, fail = { type = "boolean", default = false } }
 script.result{ status = a.vm_name == "VM2" and "partial" or "ok", keep = a.keep }
 print("did " .. a.vm_name)
 if a.vm_name == "VM2" then script.status("partial") end
@@ -31,7 +31,7 @@ if a.vm_name == "VM3" and a.fail then error("VM3 broke") end`)
 	if code != exitPartial {
 		t.Errorf("exit %d, want %d (one VM partial)\n%s\n%s", code, exitPartial, out, errb)
 	}
-	for _, row := range []string{`(?m)^VM1\s+\S+\s+ok\s`, `(?m)^VM2\s+\S+\s+partial\s`, `(?m)^VM3\s+\S+\s+ok\s`, `(?m)^did VM2$`} {
+	for _, row := range []string{`(?m)^VM1\s+\S+\s+ok\s`, `(?m)^VM2\s+\S+\s+partial\s`, `(?m)^VM3\s+\S+\s+ok\s`, `(?m)^VM2: did VM2$`} {
 		if !regexp.MustCompile(row).MatchString(out) {
 			t.Errorf("stdout lacks %s:\n%s", row, out)
 		}

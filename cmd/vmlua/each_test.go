@@ -24,6 +24,7 @@ func TestEachRunsTheScriptOncePerVM(t *testing.T) {
 	}
 	defer s.Close()
 	src := script(t, `
+		require("script").args{ vm = { each = true }, extra = {} }
 		local v = require("vm").open(arg.vm)
 		assert(v.name == arg.vm_name)
 		if v.name == "VM3" then error({code = "not_found", message = "pretend VM3 failed", vm = v.name}) end
@@ -88,7 +89,7 @@ func TestShardsSplitTheFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	src := script(t, `print("handled " .. arg.vm_name)`)
+	src := script(t, `require("script").args{ vm = { each = true } } print("handled " .. arg.vm_name)`)
 	seen := map[string]int{}
 	for _, shard := range []string{"1/2", "2/2"} {
 		out, err := exec.Command(simtest.Binary(t), "run", "--url", s.URL.String(), "--insecure", "--each", "name:VM*", "--shard", shard, src).CombinedOutput()
@@ -125,6 +126,7 @@ func TestEachCommitsOrphansBeforeDispatch(t *testing.T) {
 	leaveOrphan(t, s, "VM1", "vmlua-redo-deadbeef-1")
 	leaveOrphan(t, s, "VM3", "vmlua-redo-deadbeef-3")
 	src := script(t, `
+		require("script").args{ vm = { each = true } }
 		local v = require("vm").open(arg.vm)
 		assert(#v:snapshots() == 0, v.name .. " still has the orphan when its run starts")
 		print("clean " .. v.name)
@@ -175,6 +177,122 @@ func TestAnEmptySelectionOfASingleRun(t *testing.T) {
 			}
 			if !strings.Contains(string(out), tc.want) {
 				t.Errorf("the output lacks %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}
+
+// TestEachRunsOnlyScriptsWrittenForIt: --each refuses, before anything
+// runs, a script whose script.args does not declare vm = { each = true }
+// (it would do its whole job once per VM: hybrid.lua backed the fleet up
+// once per VM, two_targets.lua made double backups fighting over the
+// lock), naming the script; a script written for it runs once per VM and
+// every line it prints starts with its VM's name.
+func TestEachRunsOnlyScriptsWrittenForIt(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{VMs: 2, DiskSize: 1 << 20, Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dir := t.TempDir()
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		full := append([]string{"run", "--url", s.URL.String(), "--insecure", "--allow", "file://" + dir + "/"}, args...)
+		out, err := exec.Command(simtest.Binary(t), full...).CombinedOutput()
+		return string(out), exitCode(err)
+	}
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	refused := []struct{ name, script, why string }{
+		{"an example that selects its own VMs", abs("../../examples/hybrid.lua"), "its script.args{...} does not declare vm with each = true"},
+		{"an example with two targets", abs("../../examples/two_targets.lua"), "does not declare vm with each = true"},
+		{"a script whose vm= is a VM name, not the VM --each hands it", abs("../../scripts/restore.lua"), "does not declare vm with each = true"},
+		{"a script that does not declare its arguments", script(t, `print("ran " .. tostring(arg.vm))`), "it does not declare its arguments"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := run("--each", "name:VM*", tc.script, "to=file://"+dir+"/x", "local=file://"+dir+"/l", "offsite=file://"+dir+"/o", "from=file://"+dir)
+			if code != exitUsage {
+				t.Errorf("exit %d, want 2:\n%s", code, out)
+			}
+			if !strings.Contains(out, "vmlua: --each: "+tc.script+" is not written for --each: ") || !strings.Contains(out, tc.why) {
+				t.Errorf("the refusal does not name the script and say why (%q):\n%s", tc.why, out)
+			}
+			if strings.Contains(out, "ran ") || strings.Contains(out, "add_redo") || strings.Contains(out, "VM1  ") {
+				t.Errorf("something ran:\n%s", out)
+			}
+			if got, _ := filepath.Glob(filepath.Join(dir, "*", "*")); len(got) != 0 {
+				t.Errorf("the refused run wrote %v", got)
+			}
+		})
+	}
+	t.Run("a script written for --each prints lines that name their VM", func(t *testing.T) {
+		out, code := run("--each", "name:VM*", abs("../../scripts/backup_all.lua"), "to=file://"+dir+"/each")
+		if code != exitOK {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		for _, v := range []string{"VM1", "VM2"} {
+			if !regexp.MustCompile(`(?m)^` + v + `: 1 of 1 VM\(s\) backed up to file://`).MatchString(out) {
+				t.Errorf("no summary line of %s that names it:\n%s", v, out)
+			}
+		}
+		if regexp.MustCompile(`(?m)^1 of 1 VM`).MatchString(out) {
+			t.Errorf("a per-VM line does not say which VM it is about:\n%s", out)
+		}
+	})
+}
+
+func TestEachLinesNameTheirVMOnce(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"did VM2\n", "VM2: did VM2\n"},
+		{"VM2: 1 disk(s) exported\n", "VM2: 1 disk(s) exported\n"},
+		{"VM2\tok\n", "VM2\tok\n"},
+		{"VM20 is another VM\n", "VM2: VM20 is another VM\n"},
+		{"a\nb\n", "VM2: a\nVM2: b\n"},
+	}
+	for _, tc := range cases {
+		var b strings.Builder
+		n, err := vmLines{w: &b, vm: "VM2"}.Write([]byte(tc.in))
+		if err != nil || n != len(tc.in) || b.String() != tc.want {
+			t.Errorf("%q -> %q (%d, %v), want %q", tc.in, b.String(), n, err, tc.want)
+		}
+	}
+}
+
+// TestEachOnlyFlagsNeedEach: the flags that shape an --each run, given
+// without --each, are a usage error (exit 2) that says to add --each,
+// before anything runs; they used to be ignored, so that --shard 1/3 ran
+// the script on the whole fleet and exited 0. A --shard that is not i/n
+// is refused before vSphere is asked anything (no endpoint is configured
+// here: that would be exit 3).
+func TestEachOnlyFlagsNeedEach(t *testing.T) {
+	hello, _ := filepath.Abs("../../examples/hello.lua")
+	for _, tc := range []struct {
+		name string
+		args []string
+		exit int
+		want string
+	}{
+		{"--shard without --each", []string{"--shard", "1/3"}, exitUsage, "--shard works with --each only"},
+		{"--shard= without --each", []string{"--shard=2/3"}, exitUsage, "add --each SPEC"},
+		{"--jobs and --per-host without --each", []string{"--jobs", "2", "--per-host", "1"}, exitUsage, "--jobs and --per-host work with --each only"},
+		{"--per-datastore without --each", []string{"--per-datastore", "1"}, exitUsage, "--per-datastore works with --each only"},
+		{"--per-target without --each", []string{"--per-target", "1"}, exitUsage, "--per-target works with --each only"},
+		{"a shard that is not i/n", []string{"--each", "any:", "--shard", "0/3"}, exitUsage, `--shard "0/3": want i/n`},
+		{"--allow-empty without --each is the script's (allow_empty=true)", []string{"--allow-empty"}, exitOK, "Hello, vmlua!"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errb, code := runBin(t, append(append([]string{"run"}, tc.args...), hello)...)
+			if code != tc.exit || !strings.Contains(out+errb, tc.want) {
+				t.Errorf("exit %d, want %d saying %q\nstdout: %s\nstderr: %s", code, tc.exit, tc.want, out, errb)
+			}
+			if tc.exit != exitOK && strings.Contains(out, "Hello, vmlua!") {
+				t.Errorf("the script ran: %s", out)
 			}
 		})
 	}

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 )
 
@@ -61,8 +61,10 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 		{"run without a script exits 2", []string{"run"}, false, exitUsage, "Usage: vmlua run"},
 		{"an unknown flag exits 2", []string{"run", "--frobnicate", hello}, false, exitUsage, "unknown flag --frobnicate"},
 		{"an unknown command exits 2", []string{"frobnicate"}, false, exitUsage, "unknown command"},
+		{"a script vmlua check finds a mistake in exits 2 before it runs", []string{"run", script(t, "local log = require 'log'\nprint('started')\nlog.inf('x')")}, false, exitUsage, `did you mean "info"?`},
+		{"vmlua check of a missing script exits 2", []string{"check", filepath.Join(home, "nosuch.lua")}, false, exitUsage, "no such file"},
 		{"a script that needs vSphere with no endpoint configured exits 3", []string{"run", script(t, "require('vm').find('any:')")}, false, exitConfig, "no vSphere endpoint configured"},
-		{"--each with no endpoint configured exits 3", []string{"run", "--each", "any:", hello}, false, exitConfig, "no vSphere endpoint configured"},
+		{"--each with no endpoint configured exits 3", []string{"run", "--each", "any:", script(t, `require("script").args{ vm = { each = true } }`)}, false, exitConfig, "no vSphere endpoint configured"},
 		{"a config file readable by others exits 3", []string{"run", "--config", unsafe, hello}, false, exitConfig, "chmod 600"},
 		{"a run longer than --timeout exits 4", []string{"run", "--timeout", "300ms", script(t, "while true do end")}, false, exitTimeout, "longer than its --timeout"},
 		{"SIGTERM exits 5", []string{"run", script(t, "print('started') while true do end")}, true, exitCanceled, "stopped: received terminated"},
@@ -82,10 +84,7 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.signal {
-				deadline := time.Now().Add(20 * time.Second)
-				for !strings.Contains(out.String(), "started") && time.Now().Before(deadline) {
-					time.Sleep(20 * time.Millisecond)
-				}
+				eventually.True(t, "the script's 'started' line", func() bool { return strings.Contains(out.String(), "started") })
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 			}
 			code := exitCode(cmd.Wait())

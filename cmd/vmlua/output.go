@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/oneline"
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/runtime"
 )
 
@@ -23,7 +27,7 @@ type outputFlags struct {
 }
 
 func (o *outputFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&o.json, "json", false, "print the run's status and the script's result rows (script.result; with --each one row per VM too) as one JSON object on stdout when it ends; the script's print goes to stderr")
+	fs.BoolVar(&o.json, "json", false, "print the run's status and the script's result rows (script.result; with --each one row per VM too) as one JSON object on stdout when it ends; the script's print goes to stderr (as JSON records with --log-format json)")
 	fs.BoolVar(&o.quiet, "quiet", false, "for cron: log at warn level (unless --log-level is given), no progress lines, and hold the script's printed output back: it is written only when the run fails (exit status not 0)")
 	fs.StringVar(&o.summary, "summary", "none", "none, or line: print one line when the run ends (script, status, exit status, time, result rows by status), also with --quiet")
 }
@@ -95,7 +99,8 @@ type runReport struct {
 
 func newReport(script string, code int, err error, took time.Duration, results []map[string]any) *runReport {
 	rep := &runReport{Script: filepath.Base(script), Status: runtime.StatusName(code), Exit: code,
-		Seconds: took.Round(time.Millisecond).Seconds(), Results: results}
+		Seconds: seconds(took), Results: results}
+	roundRows(results)
 	if rep.Results == nil {
 		rep.Results = []map[string]any{}
 	}
@@ -122,21 +127,50 @@ func (rep *runReport) write(w io.Writer) {
 	fmt.Fprintf(w, "%s\n", b)
 }
 
+// finalLine writes the line that says why a run ended as it did (err is
+// not nil) on stderr: "vmlua: SCRIPT: ERROR" with the control characters
+// of the script's text escaped (a newline in an error message, or in a
+// chunk name given to load, cannot forge a line in cron mail or the
+// journal), or, with --log-format json, one JSON record like the logs'
+// (msg is the error; script, status and exit are fields). script is ""
+// for a failure before a script ran.
+func finalLine(w io.Writer, logFormat, script string, code int, err error) {
+	msg := redact.Text(err.Error())
+	if logFormat == "json" {
+		level := slog.LevelError
+		if code == exitPartial || code == exitNothingSelected {
+			level = slog.LevelWarn
+		}
+		var attrs []any
+		if script != "" {
+			attrs = append(attrs, "script", script)
+		}
+		attrs = append(attrs, "status", runtime.StatusName(code), "exit", code)
+		slog.New(redact.NewHandler(slog.NewJSONHandler(w, nil))).Log(context.Background(), level, msg, attrs...)
+		return
+	}
+	if script != "" {
+		fmt.Fprintf(w, "vmlua: %s: %s\n", oneline.Escape(script), oneline.Escape(msg))
+		return
+	}
+	fmt.Fprintf(w, "vmlua: %s\n", oneline.Escape(msg))
+}
+
 // summaryLine is --summary line: "nightly.lua: ok (exit 0) in 12.3s, 4
-// results: 3 ok, 1 partial".
+// results: 3 ok, 1 partial". What a script recorded is escaped.
 func (rep *runReport) summaryLine() string {
 	took := time.Duration(rep.Seconds * float64(time.Second))
 	if took >= time.Second {
 		took = took.Round(100 * time.Millisecond)
 	}
-	s := fmt.Sprintf("%s: %s (exit %d) in %s", rep.Script, rep.Status, rep.Exit, took)
+	s := fmt.Sprintf("%s: %s (exit %d) in %s", oneline.Escape(rep.Script), rep.Status, rep.Exit, took)
 	if rep.Runs != nil {
-		s += fmt.Sprintf(", %d VM(s)%s", len(rep.Runs), countBy(len(rep.Runs), func(i int) string { return rep.Runs[i].Status }))
+		s += fmt.Sprintf(", %d VM(s)%s", len(rep.Runs), countBy(len(rep.Runs), func(i int) string { return oneline.Escape(rep.Runs[i].Status) }))
 	}
 	if len(rep.Results) > 0 {
 		s += fmt.Sprintf(", %d result(s)%s", len(rep.Results), countBy(len(rep.Results), func(i int) string {
 			if st, ok := rep.Results[i]["status"].(string); ok && st != "" {
-				return st
+				return oneline.Escape(st)
 			}
 			return "no status"
 		}))

@@ -90,7 +90,7 @@ print("keep " .. a.keep)`)
 	}{
 		{name: "a flag after the script name is vmlua's", args: []string{"run", grantNeeded, "--allow", "file://" + dir, "to=file://" + dir}, wantStdout: "wrote x.txt"},
 		{name: "after -- it is the script's", args: []string{"run", grantNeeded, "to=file://" + dir, "--", "--allow"}, wantStatus: exitFailure, wantStderr: "not_granted"},
-		{name: "a misspelt declared argument fails with did you mean", args: []string{"run", declared, "kepe=2"}, wantStatus: exitFailure, wantStderr: "unknown argument kepe (did you mean keep?)"},
+		{name: "a misspelt declared argument fails with did you mean", args: []string{"run", declared, "kepe=2"}, wantStatus: exitUsage, wantStderr: "unknown argument kepe (did you mean keep?)"},
 		{name: "a declared argument reaches the script typed", args: []string{"run", declared, "keep=7"}, wantStdout: "keep 7\n"},
 		{name: "print goes to stdout and logs to stderr", args: []string{"run", rows}, wantStatus: exitPartial, wantStdout: "VM\tSTATUS\nDB01\tok\n", notStdout: "working", wantStderr: "working"},
 		{name: "--log-level warn drops logs but not what the script printed", args: []string{"run", "--log-level", "warn", rows}, wantStatus: exitPartial, wantStdout: "DB01\tok", notStderr: "working"},

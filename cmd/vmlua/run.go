@@ -10,14 +10,18 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/cli/config"
 	"github.com/vmlua/vmlua/internal/cli/logattr"
 	"github.com/vmlua/vmlua/internal/cli/progress"
+	"github.com/vmlua/vmlua/internal/oneline"
+	"github.com/vmlua/vmlua/internal/redact"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
+	"github.com/vmlua/vmlua/modules/notify"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/runtime"
 )
@@ -34,7 +38,7 @@ type runFlags struct {
 	insecure, dryRun                                               bool
 	answer                                                         string // run --answer RULES.lua
 	allow                                                          stringList
-	timeout                                                        time.Duration
+	timeout, stopGrace                                             time.Duration
 	out                                                            outputFlags
 	// levelGiven: --log-level was on the command line (--quiet lowers
 	// the default level only).
@@ -47,17 +51,29 @@ type runFlags struct {
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
+	f.registerCommon(fs, "script")
+	fs.Var(&f.allow, "allow", "grant the script a transport URL prefix, e.g. sftp://backup@nas/backups/ (repeatable)")
+	fs.StringVar(&f.lib, "lib", "", "directory of the site's own Lua modules, for require (read-only)")
+	fs.DurationVar(&f.stopGrace, "stop-grace", 0, fmt.Sprintf("after --timeout or SIGINT/SIGTERM, how long to wait for a script stuck in a call before vmlua runs the cleanup without it and exits (default %v)", runtime.DefaultStopGrace))
+	f.registerDryRun(fs)
+}
+
+// registerCommon declares the flags every command that talks to vSphere
+// or a target shares: the connection, the config file, the time limit
+// (of what: "script", "command") and the logs.
+func (f *runFlags) registerCommon(fs *flag.FlagSet, what string) {
 	fs.StringVar(&f.url, "url", "", "vSphere SDK URL (https://host/sdk; may carry user:password like govc, prefer the config file); env VMLUA_URL")
 	fs.StringVar(&f.profile, "profile", "", "vSphere profile from the config file (default: default_vsphere, or the only one)")
 	fs.BoolVar(&f.insecure, "insecure", false, "do not verify the vSphere server's TLS certificate; env VMLUA_INSECURE")
 	fs.StringVar(&f.thumbprint, "thumbprint", "", "pin the vSphere server's certificate by its SHA-1/SHA-256 fingerprint; env VMLUA_THUMBPRINT")
 	fs.StringVar(&f.configPath, "config", "", "config file (default: $VMLUA_CONFIG, ./vmlua.toml, ~/.config/vmlua/config.toml, /etc/vmlua/config.toml)")
-	fs.Var(&f.allow, "allow", "grant the script a transport URL prefix, e.g. sftp://backup@nas/backups/ (repeatable)")
-	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the script (default %v, or [limits] timeout)", runtime.DefaultTimeout))
-	fs.StringVar(&f.lib, "lib", "", "directory of the site's own Lua modules, for require (read-only)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "log what would change; change nothing")
+	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the %s (default %v, or [limits] timeout)", what, runtime.DefaultTimeout))
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+func (f *runFlags) registerDryRun(fs *flag.FlagSet) {
+	fs.BoolVar(&f.dryRun, "dry-run", false, "log what would change; change nothing")
 }
 
 // exitError is a failure with the exit status it maps to.
@@ -100,7 +116,7 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 	opts := runtime.Options{
 		Progress: prog, Stdout: f.scriptOut,
 		Context: ctx, Logger: logger, Modules: modules(), DryRun: f.dryRun,
-		Timeout: f.timeout, LibDir: f.lib, Args: args,
+		Timeout: f.timeout, StopGrace: f.stopGrace, LibDir: f.lib, Args: args,
 		Endpoints: eps, DefaultEndpoint: def, Credentials: creds,
 	}
 	if opts.Timeout == 0 {
@@ -114,6 +130,11 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 			return runtime.Options{}, &exitError{exitConfig, err}
 		}
 	}
+	nt, err := cfg.NotifyTargets(creds)
+	if err != nil {
+		return runtime.Options{}, &exitError{exitConfig, err}
+	}
+	notify.Configure(&opts, notifyConfig(nt))
 	return opts, nil
 }
 
@@ -122,18 +143,18 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	ho := &slog.HandlerOptions{Level: lvl}
+	ho := &slog.HandlerOptions{Level: lvl, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { return roundFloatAttr(a) }}
 	switch format {
 	case "json":
-		return slog.New(logattr.New(slog.NewJSONHandler(w, ho))), nil
+		return slog.New(redact.NewHandler(logattr.New(slog.NewJSONHandler(w, ho)))), nil
 	case "text":
 		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
 				return slog.String(a.Key, a.Value.Time().Format("15:04:05"))
 			}
-			return a
+			return roundFloatAttr(a)
 		}
-		return slog.New(logattr.New(slog.NewTextHandler(w, ho))), nil
+		return slog.New(redact.NewHandler(logattr.New(slog.NewTextHandler(w, ho)))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
@@ -169,6 +190,7 @@ type runCommandFlags struct {
 	f       runFlags
 	ff      fleetFlags
 	withSim bool
+	noCheck bool
 }
 
 // runVerb is vmlua run.
@@ -188,7 +210,7 @@ What the script prints goes to stdout (to stderr with --json); logs and progress
 With --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.
 
 Flags:`,
-		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
+		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script, a script vmlua check finds problems in), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
 	}
 }
 
@@ -198,6 +220,7 @@ func (v *runVerb) Flags(fs *flag.FlagSet) {
 	c.ff.register(fs)
 	c.f.out.register(fs)
 	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")
+	fs.BoolVar(&c.noCheck, "no-check", false, "run the script even when vmlua check finds problems in it (for the rare false positive; without it, such a script is refused with exit status 2 before it touches anything)")
 	fs.BoolVar(&c.withSim, "sim", false, "run against the embedded vSphere simulator started in this process (no vCenter needed; its default inventory: DB01 with three disks, VM1, VM2)")
 }
 
@@ -209,6 +232,9 @@ func newRunFlagSet() (*flag.FlagSet, *runCommandFlags) {
 }
 
 func (v *runVerb) Run(inv *call, pos []string) int {
+	var flush func()
+	inv.stderr, flush = jsonStderr(inv.stderr, v.f.logFormat)
+	defer flush()
 	stdout, stderr := inv.stdout, inv.stderr
 	f, ff, withSim := &v.f, &v.ff, &v.withSim
 	inv.fs.Visit(func(fl *flag.Flag) { f.levelGiven = f.levelGiven || fl.Name == "log-level" })
@@ -218,9 +244,17 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 	if err := f.out.check(); err != nil {
 		return reportErr(stderr, &exitError{exitUsage, err})
 	}
+	if err := ff.check(inv.fs); err != nil {
+		return reportErr(stderr, &exitError{exitUsage, err})
+	}
 	script, args := pos[0], pos[1:]
 	if err := checkScript(script); err != nil {
 		return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
+	}
+	if !v.noCheck {
+		if err := precheck(script); err != nil {
+			return f.fail(script, &exitError{exitUsage, err}, stdout, stderr)
+		}
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
@@ -245,6 +279,8 @@ func (v *runVerb) Run(inv *call, pos []string) int {
 // returns what to do with the held output at the end (--quiet).
 func (f *runFlags) scriptOutput(stdout, stderr io.Writer) *heldOutput {
 	switch {
+	case f.out.json && f.logFormat == "json":
+		f.scriptOut = newJSONLines(stderr, slog.LevelInfo, slog.String("stream", "print"))
 	case f.out.json:
 		f.scriptOut = stderr
 	case f.out.quiet:
@@ -259,6 +295,9 @@ func (f *runFlags) scriptOutput(stdout, stderr io.Writer) *heldOutput {
 
 // finishOutput writes what the output flags ask for when a run ended.
 func (f *runFlags) finishOutput(rep *runReport, held *heldOutput, stdout io.Writer) {
+	if j, ok := f.scriptOut.(*jsonLines); ok {
+		j.Flush()
+	}
 	if held != nil && rep.Exit != exitOK {
 		held.flush(stdout)
 	}
@@ -271,9 +310,11 @@ func (f *runFlags) finishOutput(rep *runReport, held *heldOutput, stdout io.Writ
 }
 
 // fail reports a run that ended before its script ran: the error on
-// stderr, and the report --json and --summary ask for on stdout.
+// stderr (a JSON record with --log-format json), and the report --json
+// and --summary ask for on stdout.
 func (f *runFlags) fail(script string, err error, stdout, stderr io.Writer) int {
-	code := reportErr(stderr, err)
+	code := errStatus(err)
+	finalLine(stderr, f.logFormat, "", code, err)
 	f.finishOutput(newReport(script, code, err, 0, nil), nil, stdout)
 	return code
 }
@@ -307,7 +348,7 @@ func runScript(ctx context.Context, f *runFlags, script string, args []string, s
 	}
 	code := runtime.ExitStatus(err)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmlua: %s: %v\n", script, err)
+		finalLine(stderr, f.logFormat, script, code, err)
 	}
 	f.finishOutput(newReport(script, code, err, time.Since(start), r.Results()), held, stdout)
 	return code
@@ -328,8 +369,34 @@ func checkScript(path string) error {
 	return nil
 }
 
+// precheck runs vmlua check on the script before anything happens: a
+// script with a static mistake (backup.prnue, compress = 9) is refused
+// before its first snapshot rather than failing half-way through.
+func precheck(script string) error {
+	src, err := os.ReadFile(script)
+	if err != nil {
+		return fmt.Errorf("run: cannot read the script %s: %w", script, err)
+	}
+	found := runtime.Check(script, string(src), modules())
+	if len(found) == 0 {
+		return nil
+	}
+	lines := make([]string, len(found))
+	for i, f := range found {
+		lines[i] = f.String()
+	}
+	return fmt.Errorf("%s was not run: vmlua check found %d problem(s): %s; fix the script, or give --no-check if vmlua is wrong", script, len(found), strings.Join(lines, "; "))
+}
+
+// reportErr writes err as one line on stderr (control characters
+// escaped) and returns the exit status it maps to.
 func reportErr(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "vmlua: %v\n", err)
+	fmt.Fprintf(stderr, "vmlua: %s\n", oneline.Escape(redact.Text(err.Error())))
+	return errStatus(err)
+}
+
+// errStatus is the exit status of an error that ended a command.
+func errStatus(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -339,4 +406,16 @@ func reportErr(stderr io.Writer, err error) int {
 		return exitConfig
 	}
 	return exitFailure
+}
+
+// notifyConfig hands the config's resolved [notify] to the notify module.
+func notifyConfig(nt config.NotifyTargets) notify.Config {
+	c := notify.Config{Timeout: nt.Timeout}
+	if m := nt.Mail; m != nil {
+		c.Mail = &notify.Mail{Server: m.Server, From: m.From, To: m.To, User: m.User, Password: m.Password, Implicit: m.Implicit, RootCAs: m.RootCAs}
+	}
+	for _, w := range nt.Webhooks {
+		c.Webhooks = append(c.Webhooks, notify.Webhook{Name: w.Name, URL: w.URL, User: w.User, Token: w.Token, Header: w.Header, RootCAs: w.RootCAs})
+	}
+	return c
 }

@@ -36,7 +36,7 @@ func (*simVerb) About() about {
 		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
                  [--host-rate RATE] [--host-total-rate RATE] [--host-conns N] [--vcenter-rate RATE]
                  [--session-idle DURATION] [--hosts-unreachable]
-       vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]
+       vmlua sim ask [--url URL] VMNAME TEXT CHOICE [CHOICE...]
 
 Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM,
 and is as hard as ESXi and vCenter where backup tools break (docs/simulator.md):
@@ -157,20 +157,24 @@ func (*simAskVerb) About() about {
 	return about{
 		name:    "ask",
 		summary: "raise a question on a VM of a running vmlua sim",
-		usage:   "Usage: vmlua sim ask --url URL VMNAME TEXT CHOICE [CHOICE...]\n\nRaises a question on a VM of a running 'vmlua sim'; prints the question id.",
+		usage:   "Usage: vmlua sim ask [--url URL] VMNAME TEXT CHOICE [CHOICE...]\n\nRaises a question on a VM of a running 'vmlua sim'; prints the question id. The URL is --url, else $VMLUA_URL (as for vmlua run).",
 	}
 }
 
 func (v *simAskVerb) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&v.rawURL, "url", "", "the SDK URL 'vmlua sim' printed (with credentials)")
+	fs.StringVar(&v.rawURL, "url", "", "the SDK URL 'vmlua sim' printed (with credentials); env VMLUA_URL")
 	fs.BoolVar(&v.insecure, "insecure", true, "do not verify the simulator's certificate")
 }
 
 func (v *simAskVerb) Run(inv *call, pos []string) int {
-	if v.rawURL == "" || len(pos) < 3 {
+	raw := v.rawURL
+	if raw == "" {
+		raw = os.Getenv("VMLUA_URL")
+	}
+	if raw == "" || len(pos) < 3 {
 		return inv.usageError()
 	}
-	u, err := url.Parse(v.rawURL)
+	u, err := url.Parse(raw)
 	if err != nil {
 		fmt.Fprintf(inv.stderr, "vmlua sim ask: --url: %v\n", err)
 		return exitUsage

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmware/govmomi"
@@ -102,7 +103,7 @@ func TestSimProcess(t *testing.T) {
 		if err != nil {
 			t.Fatalf("vmlua sim exited: %v; stderr: %s", err, stderr.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-eventually.Context(t).Done():
 		t.Fatal("vmlua sim did not stop on SIGTERM")
 	}
 	if _, err := os.Stat(filepath.Join(dsDir, "LocalDS_0", "DB01", "DB01.vmx")); err != nil {
@@ -188,5 +189,24 @@ func TestSimFlagsTuneTheHardBehaviours(t *testing.T) {
 	_ = fs.Parse([]string{"--host-rate", "fast"})
 	if _, err := v.options(); err == nil || !strings.Contains(err.Error(), "--host-rate") {
 		t.Errorf("--host-rate fast: %v", err)
+	}
+}
+
+// TestSimAskTakesTheURLFromVMLUA_URL: vmlua sim ask without --url uses
+// $VMLUA_URL, as vmlua run does (it used to print its usage and exit 2).
+func TestSimAskTakesTheURLFromVMLUA_URL(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{VMs: 1, Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Setenv("VMLUA_URL", s.URL.String())
+	var out, errb bytes.Buffer
+	if rc := dispatch([]string{"sim", "ask", "VM1", "Continue?", "Yes", "No"}, &out, &errb); rc != exitOK {
+		t.Fatalf("sim ask: exit %d: %s", rc, errb.String())
+	}
+	q := s.PendingQuestion("VM1")
+	if q == nil || q.ID != strings.TrimSpace(out.String()) {
+		t.Fatalf("pending question %+v, want the id sim ask printed (%q)", q, out.String())
 	}
 }

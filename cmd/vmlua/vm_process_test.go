@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -27,13 +28,7 @@ func startRun(t *testing.T, s *vsim.Sim, dir, src, ready string) (*exec.Cmd, *si
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(errb.String(), ready) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the script did not print %q: %s", ready, errb.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, "the script to print "+ready, func() bool { return strings.Contains(errb.String(), ready) })
 	return cmd, errb
 }
 

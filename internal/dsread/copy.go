@@ -58,12 +58,15 @@ func (c *Client) copyFile(ctx context.Context, spans []Span, w io.Writer, buf []
 		if res.StatusCode != http.StatusOK {
 			return fmt.Errorf("download %s: %s", file, res.Status)
 		}
+		if size := fileSize(res); size >= 0 && size < spans[0].Size {
+			return shortFile(file, size, spans[0].Size)
+		}
 		pos := int64(0)
 		for _, s := range spans {
 			if s.Off > pos {
 				k, err := io.CopyN(io.Discard, res.Body, s.Off-pos)
 				if err != nil {
-					return shortRead(file, pos+k, err)
+					return shortRead(s, pos+k, err)
 				}
 				pos = s.Off
 			}
@@ -72,7 +75,7 @@ func (c *Client) copyFile(ctx context.Context, spans []Span, w io.Writer, buf []
 				err = io.EOF
 			}
 			if err != nil {
-				return shortRead(file, pos+k, err)
+				return shortRead(s, pos+k, err)
 			}
 			pos += s.N
 		}
@@ -122,9 +125,11 @@ func (s syncWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func shortRead(file string, at int64, err error) error {
+// shortRead is the error of a whole-file GET of s's file that stopped at
+// byte at: the file is shorter than its extent, or the read failed.
+func shortRead(s Span, at int64, err error) error {
 	if err == io.EOF {
-		return fmt.Errorf("reading %s: the datastore's file ended at %d bytes", file, at)
+		return shortFile(s.File, at, s.Size)
 	}
-	return fmt.Errorf("reading %s at %d: %w", file, at, err)
+	return fmt.Errorf("reading %s at %d: %w", s.File, at, err)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +77,41 @@ func Spans(extents []vmdk.Extent, areas []Area, size int64) []Span {
 // ErrRangeIgnored is the error of a span whose GET the datastore answered
 // with the whole file instead of the byte range asked for.
 var ErrRangeIgnored = errors.New("the datastore ignored the byte range asked for")
+
+// ErrShortFile is the error of a read of a disk whose file on the
+// datastore holds fewer bytes than the disk's descriptor gives it
+// (shortFile words it), however the datastore shows it: a ranged GET
+// answered short or with 416, a whole file that ends early, or a 200
+// answer to a range that is the whole, shorter, file.
+var ErrShortFile = errors.New("the datastore's file is shorter than the disk's descriptor says")
+
+// shortFile is the one error for a file of the disk shorter than its
+// extent in the descriptor: held is the file's size when the datastore
+// said it (else -1), want the extent's bytes.
+func shortFile(file string, held, want int64) error {
+	if held >= 0 {
+		return fmt.Errorf("reading %s: %w: it holds %d bytes, the descriptor gives it %d (the disk is damaged, or its file changed while it was read)", file, ErrShortFile, held, want)
+	}
+	return fmt.Errorf("reading %s: %w: it ends before the %d bytes the descriptor gives it (the disk is damaged, or its file changed while it was read)", file, ErrShortFile, want)
+}
+
+// fileSize is the whole file's size a response states: the total of its
+// Content-Range ("bytes 0-9/100", "bytes */100"), else for a 200 its
+// Content-Length; -1 when it does not say.
+func fileSize(res *http.Response) int64 {
+	if cr := res.Header.Get("Content-Range"); cr != "" {
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				return n
+			}
+		}
+		return -1
+	}
+	if res.StatusCode == http.StatusOK {
+		return res.ContentLength
+	}
+	return -1
+}
 
 // Client GETs byte ranges of the files of one datastore folder: from the
 // VM's host directly (a service ticket per request, the host's
@@ -218,7 +255,8 @@ func (c *Client) request(ctx context.Context, file string, prep func(*http.Reque
 }
 
 // httpGet fills p with the bytes of f by one GET, ranged unless f is its
-// whole file.
+// whole file. A file shorter than its extent is said one way (shortFile),
+// however the datastore shows it.
 func (c *Client) httpGet(ctx context.Context, f Span, p []byte) error {
 	n := int64(len(p))
 	rng := f.Off != 0 || n != f.Size
@@ -232,9 +270,16 @@ func (c *Client) httpGet(ctx context.Context, f Span, p []byte) error {
 		}
 		return nil
 	}, func(res *http.Response) error {
+		size := fileSize(res)
+		if size >= 0 && size < f.Size && (res.StatusCode == want || res.StatusCode == http.StatusOK || res.StatusCode == http.StatusRequestedRangeNotSatisfiable) {
+			return shortFile(f.File, size, f.Size)
+		}
 		if res.StatusCode != want {
-			if res.StatusCode == http.StatusOK {
+			switch res.StatusCode {
+			case http.StatusOK:
 				return ErrRangeIgnored
+			case http.StatusRequestedRangeNotSatisfiable: // the range starts past the file's end
+				return shortFile(f.File, size, f.Size)
 			}
 			return errors.New(res.Status)
 		}
@@ -253,14 +298,14 @@ func (c *Client) httpGet(ctx context.Context, f Span, p []byte) error {
 		}
 		return nil
 	})
-	if err != nil {
-		var se *StatusError
-		if errors.As(err, &se) {
-			return fmt.Errorf("download %w", err)
-		}
-		return fmt.Errorf("download %s: %w", f.File, err)
+	var se *StatusError
+	switch {
+	case err == nil, errors.Is(err, ErrShortFile):
+		return err
+	case errors.As(err, &se):
+		return fmt.Errorf("download %w", err)
 	}
-	return nil
+	return fmt.Errorf("download %s: %w", f.File, err)
 }
 
 // ReadSpans fetches spans with up to readAhead GETs in flight and calls fn

@@ -7,5 +7,7 @@
 // `zstd -d` and `gunzip` read the output as they read any other (this is
 // how pzstd and pigz work). Memory is bounded: at most two chunks per
 // worker are in flight. Output is deterministic for a given input, level
-// and chunk size.
+// and chunk size. FrameReader decodes a stream frame by frame and says
+// where each frame lies; DecodeFrame decodes one: a reader at random
+// decodes only the frames it needs.
 package pcomp

@@ -25,6 +25,7 @@
 // may also hold 'U' records: that many bytes unchanged from the layer below.
 // Its changed ranges are encoded as above, blocks counted from the start of
 // each range. Merge rebuilds the image of a chain (a full image and deltas)
-// in one pass over all layers.
+// in one pass over all layers; Reader.NextRecord says where each record
+// lies in the image and in the stream, for a reader at random (an index).
 // docs/catalog.md documents the format for people restoring by hand.
 package sparse

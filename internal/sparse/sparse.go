@@ -341,6 +341,9 @@ type Reader struct {
 	skip  []byte
 	// summed: the checksum was taken (its goroutines ended)
 	summed bool
+	// spos is how many bytes of the stream were taken (header, record
+	// headers, data): where the next byte lies in the stream.
+	spos int64
 }
 
 // NewReader reads the header of a full image stream; a delta is refused.
@@ -367,6 +370,7 @@ func NewLayerReader(r io.Reader) (*Reader, error) {
 	}
 	sr.ver, sr.delta, sr.h = m.version, m.delta, newDigester(m.version)
 	sr.h.Write(hdr[:])
+	sr.spos = int64(len(hdr))
 	sr.size = int64(binary.LittleEndian.Uint64(hdr[8:]))
 	return sr, nil
 }
@@ -397,6 +401,7 @@ func (b hashByteReader) ReadByte() (byte, error) {
 	c, err := b.s.r.ReadByte()
 	if err == nil {
 		b.s.h.Write([]byte{c})
+		b.s.spos++
 	}
 	return c, err
 }
@@ -407,6 +412,7 @@ func (s *Reader) next() error {
 		return fmt.Errorf("%w: truncated after %d of %d bytes", ErrCorrupt, s.pos, s.size)
 	}
 	s.h.Write([]byte{tag})
+	s.spos++
 	switch tag {
 	case 'D', 'Z', 'U':
 		if tag == 'U' && !s.delta {
@@ -423,6 +429,7 @@ func (s *Reader) next() error {
 		if _, err := io.ReadFull(s.r, b[:]); err != nil {
 			return fmt.Errorf("%w: truncated trailer", ErrCorrupt)
 		}
+		s.spos += int64(len(b))
 		s.h.Write(b[:8])
 		s.summed = true
 		got := s.h.sum()
@@ -466,6 +473,7 @@ func (s *Reader) Read(p []byte) (int, error) {
 		var err error
 		n, err = io.ReadFull(s.r, p)
 		s.h.Write(p[:n])
+		s.spos += int64(n)
 		if err != nil {
 			s.pos += int64(n)
 			s.left -= int64(n)
@@ -506,6 +514,7 @@ func (s *Reader) discard(n int64) error {
 				return fmt.Errorf("%w: truncated inside a data record at image offset %d", ErrCorrupt, s.pos)
 			}
 			s.h.Write(s.skip[:m])
+			s.spos += int64(m)
 			k -= int64(m)
 		}
 	}

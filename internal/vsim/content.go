@@ -77,6 +77,9 @@ type Write struct {
 	Disk   string // "scsi0:1"
 	Offset int64
 	Length int64
+	// Data is what a write of given bytes wrote (GuestWriteData); nil
+	// for the guest's own writes, whose bytes are the pattern of Seq.
+	Data []byte
 }
 
 // writeSeed is the pattern seed of the bytes of write seq of a VM.

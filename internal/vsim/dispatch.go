@@ -76,10 +76,15 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 			return nil, nil
 		}
 		put(ctx, o, &netWrapper{o, s})
+	case *simulator.HostDatastoreBrowser:
+		if w, ok := cur.(*browserWrapper); ok && w.HostDatastoreBrowser == o {
+			return nil, nil
+		}
+		put(ctx, o, &browserWrapper{o, s})
 	case nil:
 		// removed object: drop a stale wrapper so the call gets ManagedObjectNotFound
 		switch cur.(type) {
-		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper:
+		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper, *browserWrapper:
 			ctx.Session.Registry.Remove(ctx, ref)
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/nfc"
@@ -88,8 +88,7 @@ func TestQuestions(t *testing.T) {
 
 	// a watcher sees the question appear through WaitForUpdates
 	seen := make(chan *types.VirtualMachineQuestionInfo, 1)
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	wctx := eventually.Context(t)
 	go func() {
 		property.Wait(wctx, property.DefaultCollector(c.Client), vm.Reference(), []string{"runtime.question"}, func(pc []types.PropertyChange) bool {
 			for _, ch := range pc {
@@ -260,16 +259,12 @@ func TestVMXAndRegisterVM(t *testing.T) {
 	m := vmProps(t, vm, "config")
 	p, _ := s.dsLocal(m.Config.Files.VmPathName)
 	var kv map[string]string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.True(t, "the .vmx to say memsize 512", func() bool {
 		f, _ := os.Open(p)
 		kv, _ = ParseVMX(f)
 		f.Close()
-		if kv["memsize"] == "512" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return kv["memsize"] == "512"
+	})
 	for k, want := range map[string]string{
 		"displayName": "DB01", "memsize": "512", "numvcpus": "1", "scsi0.present": "TRUE", "scsi0.virtualDev": "lsilogic",
 		"scsi0:0.present": "TRUE", "scsi0:0.fileName": "DB01-000001.vmdk", "scsi0:0.mode": "persistent",

@@ -188,7 +188,11 @@ func (e *expected) ReadAt(p []byte, off int64) (int, error) {
 	end := off + int64(len(p))
 	for _, w := range e.writes {
 		lo, hi := max(w.Offset, off), min(w.Offset+w.Length, end)
-		if lo < hi {
+		switch {
+		case lo >= hi:
+		case w.Data != nil:
+			copy(p[lo-off:hi-off], w.Data[lo-w.Offset:hi-w.Offset])
+		default:
 			fillPattern(writeSeed(e.vmSeed, w.Seq), lo, p[lo-off:hi-off])
 		}
 	}

@@ -3,10 +3,11 @@ package vsim
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"testing"
-	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
@@ -76,17 +77,12 @@ func waitWrites(t *testing.T, s *Sim, vm string, n uint64) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		cur, _ := s.WriteSeq(vm)
-		if cur >= start+n {
-			return cur
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: guest made %d writes in 30s, want %d", vm, cur-start, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var cur uint64
+	eventually.True(t, fmt.Sprintf("%s: %d guest writes", vm, n), func() bool {
+		cur, _ = s.WriteSeq(vm)
+		return cur >= start+n
+	})
+	return cur
 }
 
 // sameContent compares got (a stream) with want, reporting the first difference.

@@ -97,8 +97,13 @@ type VMSpec struct {
 	Name           string
 	Disks          []DiskSpec // default: one disk of Options.DiskSize
 	PoweredOff     bool
-	ChangeTracking bool   // config.changeTrackingEnabled
-	Host           string // the host it runs on (Hosts()); default: vcsim's choice
+	ChangeTracking bool // config.changeTrackingEnabled
+	// Where it sits (placement.go): Folder is a path below the
+	// datacenter's VM folder ("prod/web"), Host a host's name, Pool a path
+	// below the root pool of its cluster or host ("prod"); made as needed.
+	Folder, Host, Pool string
+	// Tags are vSphere tags, "Category:Name" (tags.go; vpx model only).
+	Tags []string
 }
 
 // DiskSpec describes one disk; disks sit on scsi0 in order (scsi0:0, scsi0:1, ...).
@@ -159,9 +164,19 @@ func DefaultInventory(o Options) []VMSpec {
 			{Size: o.DiskSize, Datastore: "LocalDS_0", Mode: "independent_persistent"},
 		},
 		ChangeTracking: true,
+		Tags:           []string{"Backup:gold", "Env:prod"},
 	}}
 	for i := 1; i <= o.VMs; i++ {
-		inv = append(inv, VMSpec{Name: fmt.Sprintf("VM%d", i)})
+		v := VMSpec{Name: fmt.Sprintf("VM%d", i), Tags: []string{"Backup:silver"}}
+		if i == 2 {
+			v.Tags = append(v.Tags, "Env:test")
+		}
+		inv = append(inv, v)
+	}
+	if o.Model == "esx" {
+		for i := range inv {
+			inv[i].Tags = nil // ESXi has no tags
+		}
 	}
 	return inv
 }
@@ -280,6 +295,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 
 	svc := s.model.Service
 	svc.TLS = new(tls.Config)
+	svc.RegisterEndpoints = true // the vAPI's tagging service (tags.go)
 	svc.Listen = &url.URL{Host: opts.Listen, User: url.UserPassword(opts.Username, opts.Password)}
 	for _, m := range []string{"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"} {
 		svc.HandleFunc(m+" /folder/", s.serveVCenterFolder)
@@ -333,6 +349,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 		if err := s.createVM(ctx, spec); err != nil {
 			return nil, fmt.Errorf("vsim: create VM %s: %w", spec.Name, err)
 		}
+	}
+	if err := s.tagInventory(ctx, inv); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -427,12 +446,10 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 	if err != nil {
 		return err
 	}
-	pools, err := finder.ResourcePoolList(ctx, "*")
+	folder, pool, host, err := s.placement(ctx, finder, folders.VmFolder, spec)
 	if err != nil {
 		return err
 	}
-	sort.Slice(pools, func(i, j int) bool { return pools[i].InventoryPath < pools[j].InventoryPath })
-	pool := pools[0]
 	netw, err := finder.Network(ctx, "VM Network")
 	if err != nil {
 		return err
@@ -518,13 +535,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		DeviceChange:          changes,
 		ChangeTrackingEnabled: types.NewBool(spec.ChangeTracking),
 	}
-	var host *object.HostSystem
-	if spec.Host != "" {
-		if host, pool, err = s.placeOn(ctx, finder, spec.Host); err != nil {
-			return err
-		}
-	}
-	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, host)
+	task, err := folder.CreateVM(ctx, cfg, pool, host)
 	if err != nil {
 		return err
 	}
@@ -569,21 +580,3 @@ var _ = log.Printf
 var _ io.Reader
 
 func sortStrings(a []string) { sort.Strings(a) }
-
-// placeOn returns the named host and its resource pool.
-func (s *Sim) placeOn(ctx context.Context, finder *find.Finder, name string) (*object.HostSystem, *object.ResourcePool, error) {
-	hosts, err := finder.HostSystemList(ctx, "*/*")
-	if err != nil {
-		hosts, err = finder.HostSystemList(ctx, "*")
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, h := range hosts {
-		if h.Name() == name {
-			pool, err := h.ResourcePool(ctx)
-			return h, pool, err
-		}
-	}
-	return nil, nil, fmt.Errorf("no host %q (hosts: %v)", name, s.Hosts())
-}

@@ -9,6 +9,7 @@ import (
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/host"
 	"github.com/vmlua/vmlua/modules/log"
+	"github.com/vmlua/vmlua/modules/notify"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/modules/script"
 	"github.com/vmlua/vmlua/modules/transport"
@@ -27,6 +28,7 @@ func Modules() []*runtime.Module {
 		host.Module,
 		question.Module,
 		transport.Module,
+		notify.Module,
 	}
 	return runtime.Extend(mods, vm.VMType, backup.VMMethods...)
 }

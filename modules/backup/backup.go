@@ -3,14 +3,15 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/sparse"
-	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -166,7 +167,11 @@ func startCatalog(r *runtime.Run, v *vm.VM, t transports.Transport, dss *datasto
 	if plan.parent != nil {
 		r.Log.Info("backup: incremental on the newest set", "vm", name, "parent", plan.parent.ID, "depth", plan.parent.Depth+1)
 	} else if plan.reason != "" {
-		r.Log.Warn("backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
+		level := slog.LevelWarn
+		if plan.planned {
+			level = slog.LevelInfo // the chain is as long as asked: a full is the plan, not a problem
+		}
+		r.Log.Log(r.Context(), level, "backup: this set is a full", "vm", name, "mode", o.Mode, "why", plan.reason)
 		cat.FullReason = plan.reason
 	}
 	return cat, plan
@@ -214,25 +219,41 @@ func dropPartialSet(r *runtime.Run, t transports.Transport, sw *setWriter, name 
 // powerOffFor shuts the guest down for the backup with power_off=true and
 // returns what powers it on again, whatever happens (a failure to power
 // on becomes *err when the backup itself did not fail).
+//
+// Powering the VM on again is part of the run's guaranteed cleanup, like
+// committing a REDO log: it is registered before the guest is asked to shut
+// down, and runs — from powerOn, or at the run's end if the process never
+// gets there — on a context of its own with its own deadline
+// (runtime.RunCleanup), so that an error, the run's --timeout, SIGINT or
+// SIGTERM in the middle of the backup (or of the shutdown) still leaves the
+// VM running.
 func powerOffFor(r *runtime.Run, v *vm.VM, o Options) (powerOn func(err *error), err error) {
 	name := v.Name()
 	if !o.PowerOff || v.Power() != "on" {
 		return func(*error) {}, nil
 	}
+	// the guest accepted the shutdown but was not seen off: it may still be
+	// on its way down
+	var onItsWay atomic.Bool
+	item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
+		settle := time.Duration(0)
+		if onItsWay.Load() {
+			settle = shutdownSettle
+		}
+		return v.PowerOnAgain(ctx, r, settle)
+	})
 	r.Log.Info("backup: shutting the guest down (power_off=true)", "vm", name)
-	if err := v.PowerOp(r, "shutdown", 5*time.Minute); err != nil {
+	onItsWay.Store(true) // until Shutdown says otherwise (a run ended meanwhile powers on after the wait)
+	asked, err := v.Shutdown(r, shutdownTimeout)
+	onItsWay.Store(asked && err != nil)
+	if err != nil {
+		if perr := r.RunCleanup(item); perr != nil {
+			r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
+		}
 		return nil, err
 	}
-	item := r.Cleanup.Push("power on VM "+name+" after its backup", func(ctx context.Context) error {
-		task, err := v.Obj.PowerOn(ctx)
-		if err != nil {
-			return err
-		}
-		return taskwait.Done(ctx, task)
-	})
 	return func(err *error) {
-		item.Release()
-		if perr := v.PowerOp(r, "on", 5*time.Minute); perr != nil {
+		if perr := r.RunCleanup(item); perr != nil {
 			r.Log.Error("backup: could not power the VM on again", "vm", name, "error", perr)
 			if *err == nil {
 				*err = perr
@@ -240,6 +261,17 @@ func powerOffFor(r *runtime.Run, v *vm.VM, o Options) (powerOn func(err *error),
 		}
 	}, nil
 }
+
+// shutdownTimeout bounds the guest's shutdown for power_off=true.
+const shutdownTimeout = 5 * time.Minute
+
+// shutdownSettle is how long powering the VM on again waits for a guest
+// that accepted the shutdown but is still on its way down (the run was
+// stopped, or the shutdown timed out, in the middle of it): a guest
+// powering off after the run gave up must not stay off. Well within the
+// per-action cleanup bound (10 min) and the stop timeouts
+// docs/operations.md recommends (15 min).
+const shutdownSettle = 2 * time.Minute
 
 // finishSet marks the set complete and writes its catalog.json (the last
 // file); progress.json goes.
@@ -280,7 +312,11 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 		ids = append(ids, d.ID)
 	}
 	r.DryRunAction("back up the VM", "vm", name, "set", cat.ID, "disks", strings.Join(ids, ","), "compress", o.Compress, "status", cat.Status)
-	needSnap := v.Power() != "off"
+	off := offForBackup(v, o)
+	if off && v.Power() == "on" {
+		r.DryRunAction("shut the guest down for the backup (power_off=true), and power it on again after", "vm", name)
+	}
+	needSnap := !off
 	committed := map[string]bool{}
 	defer func() {
 		for _, d := range sel {
@@ -298,7 +334,11 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 	}
 	names := map[string]bool{}
 	for _, d := range sel {
-		src, err := v.FrozenPath(v.DryRunDisk(r, d))
+		frozenPath := v.FrozenPath
+		if off {
+			frozenPath = v.FrozenPathOff
+		}
+		src, err := frozenPath(v.DryRunDisk(r, d))
 		if err != nil {
 			return nil, err
 		}
@@ -325,8 +365,16 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 	return cat, nil
 }
 
+// offForBackup says the VM is off while its disks are read: it is off
+// already, or power_off=true shuts it down for the backup. Its independent
+// disks are then as still as the others, and read like them.
+func offForBackup(v *vm.VM, o Options) bool {
+	return v.Power() == "off" || (o.PowerOff && v.Power() == "on")
+}
+
 // selectDisks picks the disks to back up and says why others are skipped.
 func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
+	off := offForBackup(v, o)
 	want := map[string]bool{}
 	for _, id := range o.Disks {
 		if _, err := v.Disk(id); err != nil {
@@ -347,8 +395,8 @@ func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
 			continue
 		case excl[id]:
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)", Excluded: true})
-		case d.Independent:
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off, or make it persistent)", d.Mode)})
+		case d.Independent && !off:
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off: power_off=true, or make it persistent)", d.Mode)})
 		case d.RDM == "physical":
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "physical-mode RDM: vSphere cannot snapshot it; back up the LUN with the storage array's tools"})
 		case d.RDM != "":
@@ -493,17 +541,21 @@ func (f *frozenDisks) merge(layered bool) error {
 			f.depth[d.ID]++
 		}
 		for _, d := range f.sel {
+			f.depth[d.ID]-- // see below
 			if _, err := v.Commit(r, d.ID, 1, true); err != nil {
 				return err
 			}
-			f.depth[d.ID]--
 		}
 	}
 	for _, d := range f.sel {
+		// A commit takes the REDO off the disk's stack even when it fails
+		// (a question stops it, vSphere refuses it): that REDO's own
+		// cleanup commits it when the run ends, so rollback must not try
+		// to commit it, nor another, again.
+		f.depth[d.ID]--
 		if _, err := v.Commit(r, d.ID, 0, true); err != nil {
 			return err
 		}
-		f.depth[d.ID]--
 	}
 	return nil
 }

@@ -177,7 +177,16 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 		return imageResult{}, errf(runtime.CodeVSphere, err, "%v", err)
 	}
 	defer rdr.Close()
-	res, err := w.commit(copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, transports.ProgressWriter(w.spw, tr), tr))
+	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, transports.ProgressWriter(w.spw, tr), tr)
+	if werr == nil {
+		// every byte is read: was it one frozen image? (never "ok" from a
+		// base whose REDO log someone committed meanwhile)
+		if err := f.Check(ctx); err != nil {
+			tr.Done(err)
+			return imageResult{}, err
+		}
+	}
+	res, err := w.commit(werr)
 	tr.Done(err)
 	if err != nil {
 		return imageResult{}, errf(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)

@@ -33,6 +33,9 @@ const (
 type chainPlan struct {
 	parent *catalog.Catalog
 	reason string
+	// planned: the full is mode auto's plan (the chain reached
+	// chain_max), logged at info level; every other reason is a warning.
+	planned bool
 }
 
 // planChain finds a parent the next set can be an incremental of, after
@@ -74,7 +77,7 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 		return chainPlan{reason: fmt.Sprintf("the chain of the newest set %s cannot be trusted: %v", newest.ID, err)}
 	}
 	if max := o.ChainMax; o.Mode == ModeAuto && newest.Depth+2 > max {
-		return chainPlan{reason: fmt.Sprintf("the chain of %s reached chain_max=%d sets", newest.ID, max)}
+		return chainPlan{reason: fmt.Sprintf("the chain of %s reached chain_max=%d sets", newest.ID, max), planned: true}
 	}
 	if len(newest.Disks) == 0 {
 		return chainPlan{reason: "the newest set " + newest.ID + " has no disks"}

@@ -26,55 +26,108 @@ var Module = &runtime.Module{
 // type (v:backup); modules/all registers them (runtime.Extend).
 var VMMethods []runtime.Func
 
-// toArg documents a destination argument.
-func toArg(name, doc string) runtime.Arg {
-	return runtime.Arg{Name: name, Type: "Transport|string", Doc: doc}
+// Option declarations several functions share (runtime.Option).
+var (
+	optCredentials = runtime.Option{Name: "credentials", Type: "string", Doc: "named credentials from the config, for a URL"}
+	optVM          = runtime.Option{Name: "vm", Type: "string", Doc: "a VM name"}
+	optHostSets    = runtime.Option{Name: "host", Type: "string", Doc: "a host name: its configuration sets (h:backup) instead of a VM's"}
+	optSet         = runtime.Option{Name: "set", Type: "string", Doc: `a set id such as "DB01/20260102T150405Z", or "latest" (with vm=): the newest complete set`}
+	// PolicyOption is the retention a prune keeps (host's h:backup
+	// takes it too).
+	PolicyOption = runtime.Option{Name: "policy", Type: "table", Doc: "grandfather-father-son retention (restic's ExpirePolicy): how many sets to keep by each rule", Options: []runtime.Option{
+		{Name: "last", Type: "integer", Doc: "the last N sets"},
+		{Name: "daily", Type: "integer", Doc: "the newest set of each of the last N days that have one"},
+		{Name: "weekly", Type: "integer", Doc: "the newest set of each of the last N weeks that have one"},
+		{Name: "monthly", Type: "integer", Doc: "the newest set of each of the last N months that have one"},
+		{Name: "yearly", Type: "integer", Doc: "the newest set of each of the last N years that have one"},
+	}}
+	// KeepOption is ghettoVCB's rotation: keep the last N sets.
+	KeepOption = runtime.Option{Name: "keep", Type: "integer", Doc: "keep the last N sets (ghettoVCB's rotation)"}
+)
+
+// target declares the required option naming a target.
+func target(name, doc string) runtime.Option {
+	return runtime.Option{Name: name, Type: "Transport|string", Required: true, Doc: doc}
+}
+
+// optionsArg is the table of options a function takes.
+func optionsArg(opts ...runtime.Option) []runtime.Arg {
+	return []runtime.Arg{{Name: "options", Type: "table", Doc: "a table of options (below)", Options: opts}}
 }
 
 func init() {
-	opts := func(doc string) []runtime.Arg {
-		return []runtime.Arg{{Name: "options", Type: "table", Doc: doc}}
-	}
+	at := target("at", "the target: a Transport or a granted URL")
 	Module.Funcs = []runtime.Func{
-		{Name: "list", Args: opts("at= (Transport or granted URL, required), vm= (a VM name; default every VM), host= (a host's configuration sets), credentials= (for a URL)"), Returns: "table",
+		{Name: "list", Args: optionsArg(at, runtime.Option{Name: "vm", Type: "string", Doc: "a VM name (default: every VM)"}, optHostSets, optCredentials), Returns: "table",
 			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= (\"ok\", or \"partial\" for a set lacking a disk; absent for an incomplete set)}. " +
 				"A set without its catalog is listed with complete=false.", Fn: luaList},
-		{Name: "verify", Args: opts("at= (Transport or URL), set= (a set id, or \"latest\" with vm= or host=), vm=, host=, credentials="), Returns: "table",
+		{Name: "verify", Args: optionsArg(at, runtime.Option{Name: "set", Type: "string", Doc: `a set id, or "latest" (with vm= or host=)`}, optVM, optHostSets, optCredentials), Returns: "table",
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
 				"for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). " +
 				"Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). " +
+				"It also applies every check restore applies to a catalog (the VM name as a folder on a datastore, disk ids, the names of the files restore writes, disk sizes against vSphere's 62 TiB limit), so that ok=true means restore takes the set. " +
 				"It does not raise for mismatches: check ok.", Fn: luaVerify},
-		{Name: "restore", Args: opts("from= (Transport or URL, required), set= (a set id, or \"latest\" with vm=), vm=, datastore=, folder= (inventory path), pool= (inventory path), host=, name=, " +
-			"catalog= (an alternate catalog: a table, or a path on the target), on_conflict=\"abort\"|\"keep\"|\"overwrite\" (default abort), power_on=false, force=false (restore an incomplete set), credentials="), Returns: "VM|nil, table",
+		{Name: "restore", Args: optionsArg(
+			target("from", "where the set is: a Transport or a granted URL"), optSet, optVM,
+			runtime.Option{Name: "datastore", Type: "string", Doc: "the datastore every file goes to (default: the original)"},
+			runtime.Option{Name: "folder", Type: "string", Doc: "inventory path of the VM folder (default: the original)"},
+			runtime.Option{Name: "pool", Type: "string", Doc: "inventory path of the resource pool (default: the original)"},
+			runtime.Option{Name: "host", Type: "string", Doc: "the host to register the VM on (default: the original)"},
+			runtime.Option{Name: "name", Type: "string", Doc: "the restored VM's name (default: the original)"},
+			runtime.Option{Name: "catalog", Type: "table|string", Doc: "an alternate catalog: a table, or a path on the target (vcbRestore -a)"},
+			runtime.Option{Name: "on_conflict", Type: "string", Enum: []string{ConflictAbort, ConflictKeep, ConflictOverwrite}, Default: `"abort"`, Doc: "what to do when a VM of that name exists"},
+			runtime.Option{Name: "power_on", Type: "boolean", Default: "false", Doc: "power the restored VM on"},
+			runtime.Option{Name: "force", Type: "boolean", Default: "false", Doc: "restore an incomplete set"},
+			optCredentials), Returns: "VM|nil, table",
 			Doc: "Restores a set (vcbRestore): uploads its files to the datastore (disk images decompressed on the fly and checked against the catalog), " +
 				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. " +
-				"on_conflict decides what happens when a VM of that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
+				"Before anything is written it refuses (invalid_argument) what backup.verify reports (a name that cannot be a VM's folder on a datastore: control characters, .., [ ], * ?, /, \\, %, white space at either end, more than 80 characters; a bad disk id; a disk over 62 TiB) " +
+				"and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). " +
+				"on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. " +
 				"Returns the VM (nil in a dry run) and a table {set=, status= (\"ok\" or \"partial\"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.", Fn: luaRestore},
-		{Name: "prune", Args: opts("at= (Transport or URL, required), vm= or host= (required; host= prunes a host's configuration sets), keep=N (the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, dry_run=false, credentials="), Returns: "table",
+		{Name: "prune", Args: optionsArg(at,
+			runtime.Option{Name: "vm", Type: "string", Doc: "the VM whose sets are pruned (vm= or host= is required)"},
+			runtime.Option{Name: "host", Type: "string", Doc: "a host whose configuration sets are pruned, instead of vm="},
+			KeepOption, PolicyOption,
+			runtime.Option{Name: "dry_run", Type: "boolean", Default: "false", Doc: "only list what would be removed"},
+			optCredentials), Returns: "table",
 			Doc: "Removes the VM's sets that the retention does not keep: keep=N (ghettoVCB's rotation) and/or policy= (grandfather-father-son, restic's ExpirePolicy semantics). " +
 				"Incomplete sets never count and go only when older than the newest complete set; the newest complete set is always kept; " +
 				"nothing is pruned for a VM whose latest backup in this run failed; a kept incremental keeps every set of its chain (reason \"needed by ...\"): to let an old chain go, backup.synthesize the point you keep first. dry_run=true (or a dry run) only lists. " +
 				"Returns {kept={ {id=, reason=} }, removed={ {id=, reason=} }, skipped=, dry_run=} (skipped: the VM's backup failed; dry_run: removed lists what would be removed, nothing was).", Fn: luaPrune},
-		{Name: "synthesize", Args: opts("at= (Transport or URL, required), set= (a set id, or \"latest\" with vm=), vm=, credentials="), Returns: "table",
+		{Name: "synthesize", Args: optionsArg(at, optSet, optVM, optCredentials), Returns: "table",
 			Doc: "Merges the chain of a set (its full and incrementals) into a new full set holding the same point, without touching vSphere: " +
 				"the disks are rebuilt from the chain (every layer checked) and stored as full images, the other files copied. " +
 				"The new set is named one second (or the first free second) after the source, has mode=\"synthetic\" and synthesized_from= the source's id, " +
 				"and records the source's change ids, so the next incremental can build on it. Nothing is removed; prune afterwards. Returns the new catalog as a table (nil in dry-run).", Fn: luaSynthesize},
-		{Name: "vmx", Args: opts("vm= (a VM, required), to= (Transport or URL, required), credentials="), Returns: "table",
+		{Name: "vmx", Args: optionsArg(
+			runtime.Option{Name: "vm", Type: "VM", Required: true, Doc: "the VM (vm.open)"},
+			target("to", "where the archive goes: a Transport or a granted URL"), optCredentials), Returns: "table",
 			Doc: "The book's vmxBackup.pl: archives the VM's small files (.vmx, .nvram, .vmsd, .vmxf, logs) as <vm>/vmx/<vm>-<UTC time>.tar.gz on the target, " +
 				"never overwriting an earlier archive. Returns {path=, bytes=, sha256=, files={names}}; in a dry run the archive is built but not written, and the table (the archive's that would be written) has dry_run=true.", Fn: luaVMX},
 	}
 	VMMethods = []runtime.Func{{
 		Name: "backup",
-		Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "to= (Transport or granted URL, required), compress=\"none\"|\"gzip\"|\"zstd\" (default zstd), " +
-			"layered=true, quiesce=false, disks={ids} (default all), exclude={ids}, power_off=false, cbt=true (read only allocated areas when the VM tracks changed blocks), " +
-			"mode=\"full\"|\"incremental\"|\"auto\" (default full), chain_max=7 (auto: the longest chain, a full and 6 incrementals), " +
-			"break_lock=false, credentials= (for a URL)"}},
+		Args: optionsArg(
+			target("to", "where the set goes: a Transport or a granted URL"),
+			runtime.Option{Name: "compress", Type: "string", Enum: []string{pcomp.None, pcomp.Gzip, pcomp.Zstd}, Default: `"zstd"`, Doc: "how disk images are compressed"},
+			runtime.Option{Name: "layered", Type: "boolean", Default: "true", Doc: "merge a big first REDO through a second one (below)"},
+			runtime.Option{Name: "quiesce", Type: "boolean", Default: "false", Doc: "quiesce the guest file systems (VMware Tools) for the snapshot"},
+			runtime.Option{Name: "disks", Type: "{string}|string", Doc: "the disk ids to back up (default: all)"},
+			runtime.Option{Name: "exclude", Type: "{string}|string", Doc: "disk ids to leave out"},
+			runtime.Option{Name: "power_off", Type: "boolean", Default: "false", Doc: "shut the guest down for the backup (a cold backup) and power it on again after"},
+			runtime.Option{Name: "cbt", Type: "boolean", Default: "true", Doc: "read only the allocated areas when the VM tracks changed blocks"},
+			runtime.Option{Name: "mode", Type: "string", Enum: []string{ModeFull, ModeIncremental, ModeAuto}, Default: `"full"`, Doc: "a full set, an incremental on the newest set, or auto (below)"},
+			runtime.Option{Name: "chain_max", Type: "integer", Default: fmt.Sprint(DefaultChainMax), Doc: fmt.Sprintf("with mode=\"auto\": the longest chain (a full and %d incrementals)", DefaultChainMax-1)},
+			runtime.Option{Name: "break_lock", Type: "boolean", Default: "false", Doc: "take the VM folder's lock on the target even if another run holds it"},
+			optCredentials),
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
 			"merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
-			"Independent disks and RDMs are skipped with a warning saying why, and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
+			"RDMs, and independent disks of a running VM, are skipped with a warning saying why, and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude); " +
+			"a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. " +
+			"power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
 			"In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as \"dry run: would ...\", so a disk a real run could not export fails here too) " +
 			"and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). " +
 			"On failure the partial set is removed and no REDO log is left. " +
@@ -173,7 +226,7 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 func luaVerify(r *runtime.Run, L *lua.LState) int {
 	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
-	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), owner(L, o), false)
+	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), owner(L, o), false)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -218,7 +271,7 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 		PowerOn:    runtime.OptBool(L, o, "power_on", false),
 		Force:      runtime.OptBool(L, o, "force", false),
 	}
-	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), !ro.Force)
+	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), !ro.Force)
 	if err != nil {
 		return r.Raise(L, err)
 	}
@@ -370,7 +423,7 @@ func orDefault(s, def string) string {
 func luaSynthesize(r *runtime.Run, L *lua.LState) int {
 	o := runtime.OptionsTable(L, 1)
 	h := dest(r, L, o, "at")
-	id, err := resolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), true)
+	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), true)
 	if err != nil {
 		return r.Raise(L, err)
 	}

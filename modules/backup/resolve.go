@@ -9,8 +9,10 @@ import (
 	"github.com/vmlua/vmlua/runtime"
 )
 
-// resolveSet turns set= (an id, or "latest" with vm=) into a set id.
-func resolveSet(r *runtime.Run, h *modtransport.Handle, set, vmName string, completeOnly bool) (string, error) {
+// ResolveSet turns set= (an id, or "latest" with vm=) into a set id: the
+// newest set of the VM (complete only, with completeOnly), or the id given
+// once it is checked. A VM without such a set is a not_found error.
+func ResolveSet(r *runtime.Run, h *modtransport.Handle, set, vmName string, completeOnly bool) (string, error) {
 	if set == "" || set == "latest" {
 		if vmName == "" {
 			return "", runtime.Errorf(runtime.CodeInvalidArg, "set= is required: a set id such as \"DB01/20260102T150405Z\" (backup.list shows them), or set=\"latest\" with vm=")

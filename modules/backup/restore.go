@@ -2,19 +2,23 @@ package backup
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/taskwait"
+	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -22,6 +26,7 @@ import (
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -47,6 +52,22 @@ type RestoreOptions struct {
 	OnConflict string           // abort (default), keep, overwrite
 	PowerOn    bool
 	Force      bool // restore an incomplete set from its progress catalog
+	// Spell renders an option as the caller gives it, for the hints of
+	// errors: nil spells it as Lua does (on_conflict="overwrite"); the
+	// vmlua restore command spells its flags (--on-conflict overwrite).
+	// value "" asks for the option alone (name=, --name).
+	Spell func(option, value string) string
+}
+
+// spell renders an option for a hint (RestoreOptions.Spell).
+func (o *RestoreOptions) spell(option, value string) string {
+	if o.Spell != nil {
+		return o.Spell(option, value)
+	}
+	if value == "" {
+		return option + "="
+	}
+	return fmt.Sprintf("%s=%q", option, value)
 }
 
 // Restore uploads a set's files to a datastore, decompressing on the fly,
@@ -54,11 +75,13 @@ type RestoreOptions struct {
 // catalog it followed (nil when none could be read): a partial set's
 // Skipped are the disks the restored VM lacks.
 //
-// The steps: the catalog and the options (restoreCatalog, checkRestore),
-// where the VM goes (place), what is there already (findExisting, which
-// may keep it), the files in a staging folder (stage, uploadSet), the
-// staging folder in place of what was there (replace), and the VM
-// registered (register).
+// The steps: the catalog and the options (restoreCatalog, checkRestore:
+// sets.Restorable, the checks verify makes too), where the VM goes
+// (place), what is there already (findExisting, which may keep it),
+// whether the datastore can hold it (checkSpace), the files in a staging
+// folder (stage, uploadSet), the staging folder in place of what was
+// there (replace), and the VM registered (register). Nothing is written
+// on the datastore before checkSpace passed.
 func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, *catalog.Catalog, error) {
 	cat, err := restoreCatalog(r, t, o)
 	if err != nil {
@@ -77,6 +100,9 @@ func Restore(r *runtime.Run, t transports.Transport, o RestoreOptions) (*vm.VM, 
 	}
 	if keep {
 		return j.old, cat, nil
+	}
+	if err := j.checkSpace(); err != nil {
+		return nil, cat, err
 	}
 	if r.DryRunAction("restore a VM", "set", cat.ID, "name", j.name, "datastore", j.dsName, "overwrite", j.old != nil || j.dirExists) {
 		return nil, cat, nil
@@ -147,7 +173,7 @@ func (j *restoreJob) checkRestore() error {
 	if j.name == "" {
 		j.name = cat.VM.Name
 	}
-	if err := restorable(cat, j.name); err != nil {
+	if err := sets.Restorable(cat, o.Name); err != nil {
 		return err
 	}
 	if len(cat.Skipped) > 0 {
@@ -210,13 +236,15 @@ func (j *restoreJob) place() error {
 // applies on_conflict: keep is true when the existing VM is the result.
 func (j *restoreJob) findExisting() (keep bool, err error) {
 	ctx := j.r.Context()
-	spec, _ := vm.ParseSpec("name:" + j.name)
-	existing, err := j.conn.Find(ctx, spec)
+	existing, err := j.conn.Find(ctx, vm.Spec{Kind: "name", Value: j.name})
 	if err != nil {
 		return false, err
 	}
+	// the VM of exactly this name (sets.Restorable refuses the pattern
+	// characters of a name:GLOB look-up; this holds whatever it matches)
+	existing = slices.DeleteFunc(existing, func(m mo.VirtualMachine) bool { return m.Name != j.name })
 	if len(existing) > 1 {
-		return false, j.fail(runtime.CodeAmbiguous, nil, "%d VMs are named %q: give name= another name", len(existing), j.name)
+		return false, j.fail(runtime.CodeAmbiguous, nil, "%d VMs are named %q: give %s another name", len(existing), j.name, j.o.spell("name", ""))
 	}
 	if len(existing) == 1 {
 		ms, _ := vm.ParseSpec("moref:" + existing[0].Self.Value)
@@ -234,26 +262,87 @@ func (j *restoreJob) findExisting() (keep bool, err error) {
 		j.r.Log.Info("restore: a VM of this name exists; kept it (on_conflict=keep)", "vm", name, "set", j.cat.ID)
 		return true, nil
 	case old != nil && j.o.OnConflict == ConflictAbort:
-		return false, j.fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with name= another name, or on_conflict=\"overwrite\" (it must be powered off) or \"keep\"", name, old.Ref.Value)
+		return false, j.fail(runtime.CodeConflict, nil, "a VM named %q is registered (%s): restore with %s another name, or %s (it must be powered off) or %s", name, old.Ref.Value,
+			j.o.spell("name", ""), j.o.spell("on_conflict", ConflictOverwrite), j.o.spell("on_conflict", ConflictKeep))
 	case old != nil && old.Power() != "off":
 		return false, j.fail(runtime.CodeConflict, nil, "the VM %q that would be overwritten is powered %s: vmlua never overwrites a running VM; power it off first", name, old.Power())
 	case old == nil && j.dirExists && j.o.OnConflict != ConflictOverwrite:
-		return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists on the datastore but no VM of this name is registered: remove it, give name= another name, or on_conflict=\"overwrite\"", j.finalDS)
+		return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists on the datastore but no VM of this name is registered: remove it, give %s another name, or %s", j.finalDS,
+			j.o.spell("name", ""), j.o.spell("on_conflict", ConflictOverwrite))
 	}
 	if old != nil && j.dirExists {
 		oldDS, oldRel := dsPath(old.MO().Config.Files.VmPathName)
 		if oldDS != j.dsName || path.Dir(oldRel) != j.finalDir {
-			return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists and does not belong to the VM being overwritten (%s): remove it or give name= another name", j.finalDS, old.MO().Config.Files.VmPathName)
+			return false, j.fail(runtime.CodeConflict, nil, "the folder %s exists and does not belong to the VM being overwritten (%s): remove it or give %s another name", j.finalDS, old.MO().Config.Files.VmPathName, j.o.spell("name", ""))
 		}
 	}
 	return false, nil
+}
+
+// checkSpace refuses, before anything is written, a restore the target
+// datastore cannot hold: a disk larger than the datastore takes, or more
+// bytes than its free space (refreshed first). Restore writes each flat
+// image whole (a thick disk: zero areas included, see uploadDisk), so
+// what it needs is restoreBytes.
+func (j *restoreJob) checkSpace() error {
+	ctx := j.r.Context()
+	if _, err := methods.RefreshDatastore(ctx, j.ds.Client(), &types.RefreshDatastore{This: j.ds.Reference()}); err != nil {
+		j.r.Log.Warn("restore: could not refresh the datastore's free space; checking against the last figure vSphere has", "datastore", j.dsName, "error", err)
+	}
+	var m mo.Datastore
+	if err := j.ds.Properties(ctx, j.ds.Reference(), []string{"summary", "info"}, &m); err != nil {
+		return j.fail(runtime.CodeVSphere, err, "cannot read the free space of datastore %s: %v", j.dsName, err)
+	}
+	maxFile, what := int64(0), ""
+	if m.Info != nil {
+		info := m.Info.GetDatastoreInfo()
+		maxFile, what = info.MaxFileSize, "largest file"
+		if v, ok := m.Info.(*types.VmfsDatastoreInfo); ok && v.MaxVirtualDiskCapacity > 0 && (maxFile <= 0 || v.MaxVirtualDiskCapacity < maxFile) {
+			maxFile, what = v.MaxVirtualDiskCapacity, "largest virtual disk"
+		}
+	}
+	for _, d := range j.cat.Disks {
+		if maxFile > 0 && d.Capacity > maxFile {
+			return j.fail(runtime.CodeConflict, nil, "disk %s is %s (%d bytes), more than the %s datastore %s takes (%s): restore to another datastore= (nothing was written)", d.ID, sets.HumanBytes(d.Capacity), d.Capacity, what, j.dsName, sets.HumanBytes(maxFile))
+		}
+	}
+	need, free := restoreBytes(j.cat), m.Summary.FreeSpace
+	if need > free {
+		return j.fail(runtime.CodeConflict, nil, "the restore needs %s (%d bytes) on datastore %s, which has %s free: its %d disk(s) are written whole; free space there or restore to another datastore= (nothing was written)", sets.HumanBytes(need), need, j.dsName, sets.HumanBytes(free), len(j.cat.Disks))
+	}
+	j.r.Log.Debug("restore: the datastore has room", "datastore", j.dsName, "need", need, "free", free)
+	return nil
+}
+
+// restoreBytes is what a restore of the set writes on the datastore: every
+// disk's flat image whole (thick; a thin restore would count less) and the
+// small files; math.MaxInt64 when that overflows.
+func restoreBytes(cat *catalog.Catalog) int64 {
+	var n int64
+	add := func(k int64) {
+		if k < 0 || n > math.MaxInt64-k {
+			n = math.MaxInt64
+			return
+		}
+		n += k
+	}
+	for _, d := range cat.Disks {
+		add(d.Capacity)
+	}
+	for _, f := range cat.Files {
+		switch f.Kind {
+		case catalog.KindConfig, catalog.KindNvram, catalog.KindExtConfig, catalog.KindDescriptor:
+			add(f.Size)
+		}
+	}
+	return n
 }
 
 // stage creates the staging folder the files are uploaded to first.
 func (j *restoreJob) stage() error {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	j.staging = fmt.Sprintf(".vmlua-restore-%s-%s", j.finalDir, hex.EncodeToString(b))
+	j.staging = fmt.Sprintf("%s%s-%s", sets.StagingPrefix, j.finalDir, hex.EncodeToString(b))
 	j.stagingDS = fmt.Sprintf("[%s] %s", j.dsName, j.staging)
 	if err := j.fm.MakeDirectory(j.r.Context(), j.stagingDS, j.dc, true); err != nil {
 		return j.fail(runtime.CodeVSphere, err, "cannot create the folder %s: %v", j.stagingDS, err)
@@ -335,37 +424,6 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 	return nv, nil
 }
 
-var diskIDRe = regexp.MustCompile(`^(ide|scsi|sata|nvme)[0-9]+:[0-9]+$`)
-
-// restorable refuses a name or catalog that would put files or .vmx keys
-// outside the restored VM's folder: a folder name of "." or "..", or a
-// disk id that is not one (it becomes a .vmx key).
-func restorable(cat *catalog.Catalog, name string) error {
-	if d := sets.DirName(name); d == "" || d == "." || d == ".." || strings.ContainsAny(d, "\x00\r\n[]") {
-		return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the name %q cannot be a folder on the datastore: give name= another name", name)}
-	}
-	for _, id := range append(diskIDsOf(cat.Disks), skippedIDsOf(cat.Skipped)...) {
-		if !diskIDRe.MatchString(id) {
-			return &runtime.Error{Code: runtime.CodeInvalidArg, VM: name, Message: fmt.Sprintf("the catalog's disk id %q is not a disk id like scsi0:1", id)}
-		}
-	}
-	return nil
-}
-
-func diskIDsOf(ds []catalog.Disk) (out []string) {
-	for _, d := range ds {
-		out = append(out, d.ID)
-	}
-	return out
-}
-
-func skippedIDsOf(ss []catalog.Skipped) (out []string) {
-	for _, s := range ss {
-		out = append(out, s.ID)
-	}
-	return out
-}
-
 // restoreCatalog loads the catalog a restore follows.
 func restoreCatalog(r *runtime.Run, t transports.Transport, o RestoreOptions) (*catalog.Catalog, error) {
 	ctx := r.Context()
@@ -431,11 +489,11 @@ func pick[T any](ctx context.Context, r *runtime.Run, what, given, original stri
 	return x, nil
 }
 
-// uploadSet writes the VM's files into dir on ds and returns the .vmx name.
+// uploadSet writes the VM's files into dir on ds, named as
+// sets.LayoutOf says, and returns the .vmx name.
 func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir string, cat *catalog.Catalog, name string) (string, error) {
 	ctx := r.Context()
-	base := sets.DirName(name)
-	vmxName := base + ".vmx"
+	l := sets.LayoutOf(cat, name)
 	fail := func(f string, err error) (string, error) {
 		return "", &runtime.Error{Code: runtime.CodeTransport, VM: name, Path: cat.ID + "/" + f, Message: fmt.Sprintf("restore of %s failed (nothing was registered or overwritten): %v", f, err), Err: err}
 	}
@@ -447,14 +505,13 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 			f := f
 			vmxFile = &f
 		case catalog.KindNvram, catalog.KindExtConfig:
-			newName := base + path.Ext(f.Name)
-			if err := uploadPlain(ctx, t, ds, cat.ID, f, dir+"/"+newName); err != nil {
+			if err := uploadPlain(ctx, t, ds, cat.ID, f, dir+"/"+l.Renamed[f.Name], nil); err != nil {
 				return fail(f.Name, err)
 			}
-			renamed[f.Kind] = newName
+			renamed[f.Kind] = l.Renamed[f.Name]
 		}
 	}
-	if vmxFile == nil {
+	if vmxFile == nil { // sets.Restorable refused it already
 		return fail(catalog.FileName, errors.New("the catalog lists no .vmx file"))
 	}
 	chain := []*catalog.Catalog{cat}
@@ -467,7 +524,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 	}
 	for _, d := range cat.Disks {
 		f, _ := cat.File(d.File)
-		flat := strings.TrimSuffix(d.Descriptor, ".vmdk") + "-flat.vmdk"
+		flat := l.Flat[d.ID]
 		ls, err := sets.LayersOf(chain, d.ID)
 		if err != nil {
 			return fail(f.Name, err)
@@ -475,8 +532,13 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 		if err := uploadDisk(r, t, ds, ls, dir+"/"+flat); err != nil {
 			return fail(f.Name, err)
 		}
+		// the descriptor names the flat image written beside it, at the
+		// catalog's capacity, whatever extent the stored one names
 		df, _ := cat.File(d.Descriptor)
-		if err := uploadPlain(ctx, t, ds, cat.ID, df, dir+"/"+d.Descriptor); err != nil {
+		sectors := d.Capacity / 512
+		if err := uploadPlain(ctx, t, ds, cat.ID, df, dir+"/"+d.Descriptor, func(b []byte) []byte {
+			return []byte(vmdk.FlatDescriptor(string(b), sectors, flat))
+		}); err != nil {
 			return fail(df.Name, err)
 		}
 	}
@@ -485,23 +547,37 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 		return fail(vmxFile.Name, err)
 	}
 	text := rewriteVMX(string(vmx), cat, name, renamed)
-	if err := ds.Upload(ctx, strings.NewReader(text), dir+"/"+vmxName, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: int64(len(text))}); err != nil {
+	if err := ds.Upload(ctx, strings.NewReader(text), dir+"/"+l.VMX, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: int64(len(text))}); err != nil {
 		return fail(vmxFile.Name, err)
 	}
-	return vmxName, nil
+	return l.VMX, nil
 }
 
-func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datastore, set string, f catalog.File, to string) error {
+// uploadPlain uploads a small file of the set to the datastore path to,
+// changed by edit when it is not nil.
+func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datastore, set string, f catalog.File, to string, edit func([]byte) []byte) error {
 	b, err := sets.ReadVerified(ctx, t, set, f)
 	if err != nil {
 		return err
 	}
-	return ds.Upload(ctx, strings.NewReader(string(b)), to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: int64(len(b))})
+	if edit != nil {
+		b = edit(b)
+	}
+	return ds.Upload(ctx, bytes.NewReader(b), to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: int64(len(b))})
 }
 
 // uploadDisk rebuilds a disk image on the fly (a full, or a full and the
 // incrementals of a chain applied in one pass) into a flat file on the
 // datastore, checking every stored file's sha256 and every layer's digest.
+//
+// It is one PUT to the datastore's file service (/folder), which writes
+// a file whole from one request body: it takes no Content-Range (RFC 9110
+// lets a server refuse a partial PUT; VMware documents none), so zero
+// areas cross the wire as zeros and the flat file is thick, every byte
+// written. Leaving them out needs another way in (an NFC import lease of
+// a streamOptimized disk, or a sparse file converted on the host), which
+// is thin restore's: the sparse layers (sets.OpenChain) know the zero
+// areas until sparse.Merge flattens them here.
 func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls []sets.Layer, to string) error {
 	ctx := r.Context()
 	d := ls[len(ls)-1].Disk
@@ -575,5 +651,3 @@ func rewriteVMX(text string, cat *catalog.Catalog, name string, renamed map[stri
 	}
 	return b.String()
 }
-
-var _ = mo.VirtualMachine{}

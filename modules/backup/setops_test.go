@@ -74,6 +74,18 @@ func (o opsTransport) Rename(ctx context.Context, from, to string) error {
 	return nil
 }
 
+// CreateExclusive records the lock's creation, which is how it is put into
+// place (the file transport links it; no rename).
+func (o opsTransport) CreateExclusive(ctx context.Context, p string, data []byte) error {
+	if err := transports.CreateExclusive(ctx, o.Transport, p, data); err != nil {
+		return err
+	}
+	o.log.mu.Lock()
+	o.log.renames = append(o.log.renames, p)
+	o.log.mu.Unlock()
+	return nil
+}
+
 func init() {
 	transports.Register(transports.Scheme{Name: "ops", URLForm: "ops:///dir", Help: "tests: file:// that records renames",
 		Open: func(ctx context.Context, u *url.URL, _ transports.Options) (transports.Transport, error) {

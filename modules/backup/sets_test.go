@@ -105,9 +105,10 @@ func TestRestoreConflicts(t *testing.T) {
 		name   string
 		script string
 	}{
-		{"abort refuses to touch an existing VM", `
+		{"abort refuses to touch an existing VM, with a hint in Lua's syntax", `
 			local ok, err = pcall(backup.restore, { from = arg.dest, set = arg.set1 })
-			assert(not ok and err.code == "conflict", tostring(err))`},
+			assert(not ok and err.code == "conflict", tostring(err))
+			assert(err.message:find('name= another name, or on_conflict="overwrite"', 1, true), err.message)`},
 		{"keep returns the existing VM untouched", `
 			local before = vm.open("name:VM1").moref
 			local v = backup.restore{ from = arg.dest, set = arg.set1, on_conflict = "keep" }

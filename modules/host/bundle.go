@@ -75,7 +75,7 @@ func hostErr(code, host, p, format string, args ...any) *runtime.Error {
 // name (default BundleName), then writes its sidecar, both atomically.
 func (h *Host) BackupConfig(r *runtime.Run, t transports.Transport, name string) (Meta, error) {
 	ctx := r.Context()
-	if err := h.Refresh(ctx); err != nil {
+	if err := h.refresh(r); err != nil {
 		return Meta{}, err
 	}
 	if name == "" {
@@ -173,7 +173,7 @@ type RestoreOptions struct {
 // anything is uploaded.
 func (h *Host) RestoreConfig(r *runtime.Run, t transports.Transport, o RestoreOptions) (Meta, error) {
 	ctx := r.Context()
-	if err := h.Refresh(ctx); err != nil {
+	if err := h.refresh(r); err != nil {
 		return Meta{}, err
 	}
 	name := o.Name
@@ -229,7 +229,7 @@ func (h *Host) RestoreConfig(r *runtime.Run, t transports.Transport, o RestoreOp
 		return meta, vsphereErr(err, h.Name, "restore the configuration")
 	}
 	r.Log.Info("host: configuration restored; the host reboots", "host", h.Name, "file", name, "build", meta.Build, "force", o.Force)
-	return meta, h.Refresh(ctx)
+	return meta, h.refresh(r)
 }
 
 // readBundle reads a bundle whole and checks it against its sidecar.

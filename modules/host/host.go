@@ -152,6 +152,7 @@ func (h *Host) Maintenance(r *runtime.Run, on bool) error {
 	}
 	if r.DryRun {
 		r.DryRunAction(what, "host", h.Name)
+		setDryMaint(r, h, on) // the rest of the dry run sees it
 		return nil
 	}
 	var task *object.Task
@@ -168,7 +169,7 @@ func (h *Host) Maintenance(r *runtime.Run, on bool) error {
 		return vsphereErr(err, h.Name, what)
 	}
 	r.Log.Info("host: "+what, "host", h.Name)
-	return h.Refresh(ctx)
+	return h.refresh(r)
 }
 
 // vsphereErr wraps a vSphere fault with what was being done to which host.

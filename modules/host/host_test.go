@@ -242,3 +242,47 @@ func TestBadBundlesAndHostsAreRefusedClearly(t *testing.T) {
 		})
 	}
 }
+
+// TestADryRunSeesWhatItWouldHaveDone: in a dry run nothing changes on the
+// host, but what the dry run did is what the rest of it sees: a dry
+// enter_maintenance sticks (refresh, find and a dry restore see the host in
+// maintenance mode), and h:backup returns the catalog a real run would,
+// host_config included, with dry_run=true.
+func TestADryRunSeesWhatItWouldHaveDone(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{})
+	if err, recs := e.Run(t, `local h = require("host").find("name:`+hostName+`")[1]
+h:backup{ to = arg.dest }`, simtest.RunOptions{}); err != nil {
+		t.Fatalf("the real backup: %v\n%s", err, recs)
+	}
+	script := deq + `
+local set = h:backup{ to = arg.dest }
+assert(set.dry_run == true, "the dry set does not say dry_run")
+assert(set.host_config and set.host_config.build == h.build and set.host_config.uuid == h.uuid, "the dry set has no host_config")
+assert(not h.maintenance, "in maintenance mode before entering it")
+h:enter_maintenance()
+assert(h.maintenance, "a dry enter_maintenance did not stick on the object")
+h:refresh()
+assert(h.maintenance, "a dry enter_maintenance did not survive a refresh")
+assert(host.find("name:` + hostName + `")[1].maintenance, "find does not see the dry maintenance mode")
+local m = h:restore_config(arg.dest, { set = "latest" })
+assert(m.dry_run == true and m.build == h.build, "the dry restore did not run its checks")
+h:exit_maintenance()
+assert(not h.maintenance, "a dry exit_maintenance did not stick")
+print("ok")
+`
+	err, recs := e.Run(t, script, simtest.RunOptions{DryRun: true})
+	if err != nil || !simtest.Contains(recs.Printed(), "ok") {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	if len(recs.Find("dry run: would restore the host's configuration")) != 1 {
+		t.Errorf("the dry restore did not get to the end:\n%s", recs)
+	}
+	if err, recs := e.Run(t, `local h = require("host").find("name:`+hostName+`")[1]
+assert(not h.maintenance, "the dry run put the host in maintenance mode")`, simtest.RunOptions{}); err != nil {
+		t.Errorf("%v\n%s", err, recs)
+	}
+	sets := simtest.Glob(t, filepath.Join(e.Dir, "host", hostName, "*", "catalog.json"))
+	if len(sets) != 1 {
+		t.Errorf("sets after the real backup and the dry one: %v, want the real one only", sets)
+	}
+}

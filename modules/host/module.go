@@ -18,7 +18,11 @@ var Module = &runtime.Module{
 	Doc: "The connection is the vm module's (the operator's profile). `h:backup_config(dest)` stores `configBundle-<host>.tgz` and its sidecar " +
 		"`configBundle-<host>.json` (host, version, build, uuid, bytes, sha256; written last, so a bundle without it is incomplete). " +
 		"`h:restore_config(src)` needs maintenance mode, the same host and build (unless force=true) and a bundle whose sha256 matches its sidecar; the host reboots after it. " +
-		"Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.",
+		"Through vCenter the bundle URLs name the ESXi host itself, which vmlua must then reach; see docs/migrating.md.\n\n" +
+		"In a dry run nothing changes on a host, but the dry run sees what it would have done: after a dry `h:enter_maintenance()` " +
+		"the host is in maintenance mode for the rest of the run (`h.maintenance`, `h:refresh()`, `host.find`, and `h:restore_config`'s check), " +
+		"`h:backup` returns the catalog a real run would write (host_config included) with dry_run=true, and `h:backup_config` and " +
+		"`h:restore_config` run every check (connection, maintenance mode, build, the bundle's sha256) and return the sidecar with dry_run=true.",
 	Types: []*runtime.Type{HostType},
 }
 
@@ -47,6 +51,8 @@ func init() {
 			Doc: "Returns the hosts matching the specifier, sorted by name (possibly empty).", Fn: luaFind},
 	}
 	dest := func(doc string) runtime.Arg { return runtime.Arg{Name: "dest", Type: "Transport|string", Doc: doc} }
+	bundleName := runtime.Option{Name: "name", Type: "string", Doc: "the bundle's file name (default configBundle-<host>.tgz)"}
+	credentials := runtime.Option{Name: "credentials", Type: "string", Doc: "named credentials from the config, for a URL"}
 	HostType.Methods = []runtime.Func{
 		{Name: "refresh", Doc: "Reloads the host's properties (connection state, maintenance mode, build).", Fn: luaRefresh},
 		{Name: "enter_maintenance", Doc: "Puts the host in maintenance mode and waits (its VMs must be powered off or moved first).", Fn: luaMaint(true)},
@@ -55,14 +61,25 @@ func init() {
 			Doc: "Returns the host's configuration as plain data a script can compare between two backups: " +
 				"{ntp={servers}, time_zone=, dns={hostname=, domain=, servers={}, search={}}, syslog= (Syslog.global.logHost), " +
 				"vswitches={ {name=, ports=, mtu=, uplinks={}, portgroups={ {name=, vlan=} }} }, advanced={key=value as strings}}.", Fn: luaSummary},
-		{Name: "backup_config", Args: []runtime.Arg{dest("a transport handle or a granted URL (a folder)"), {Name: "options", Type: "table", Optional: true, Doc: "name= (file name, default configBundle-<host>.tgz), credentials= (for a URL)"}}, Returns: "table",
+		{Name: "backup_config", Args: []runtime.Arg{dest("a transport handle or a granted URL (a folder)"), {Name: "options", Type: "table", Optional: true, Doc: "the bundle's name", Options: []runtime.Option{bundleName, credentials}}}, Returns: "table",
 			Doc: "Backs up the host's configuration (vim-cmd hostsvc/firmware/backup_config): asks the host for a bundle, downloads it over the session into dest atomically, " +
 				"then writes its sidecar NAME.json. Returns {host=, moref=, version=, build=, uuid=, file=, bytes=, sha256=, taken=}. " +
 				"A download cut short leaves nothing behind.", Fn: luaBackupConfig},
-		{Name: "backup", Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "to= (Transport or granted URL, required), keep=N (then prune to the last N), policy={last=, daily=, weekly=, monthly=, yearly=}, break_lock=false, credentials="}}, Returns: "table",
+		{Name: "backup", Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "where the set goes and what to keep", Options: []runtime.Option{
+			{Name: "to", Type: "Transport|string", Required: true, Doc: "the target: a Transport or a granted URL"},
+			{Name: "keep", Type: "integer", Doc: "then prune the host's sets to the last N"},
+			backup.PolicyOption,
+			{Name: "break_lock", Type: "boolean", Default: "false", Doc: "take the host folder's lock on the target even if another run holds it"},
+			credentials,
+		}}}, Returns: "table",
 			Doc: "Backs the host's configuration up into a backup set host/<host>/<UTC time>/ (the bundle, its sidecar, catalog.json last), under the folder's lock, as a VM's set: " +
 				"backup.list/verify/prune take host=<name>. On failure the partial set is removed. With keep= or policy= the host's sets are pruned afterwards. Returns the catalog as a table.", Fn: luaBackupSet},
-		{Name: "restore_config", Args: []runtime.Arg{dest("where backup_config wrote the bundle, or the target of h:backup's sets (a transport handle or a granted URL)"), {Name: "options", Type: "table", Optional: true, Doc: "name= (file name, default configBundle-<host>.tgz), set= (a set id of h:backup, or \"latest\": the newest complete set of this host), force=false (apply a bundle of another build or host), credentials="}}, Returns: "table",
+		{Name: "restore_config", Args: []runtime.Arg{dest("where backup_config wrote the bundle, or the target of h:backup's sets (a transport handle or a granted URL)"), {Name: "options", Type: "table", Optional: true, Doc: "which bundle", Options: []runtime.Option{
+			bundleName,
+			{Name: "set", Type: "string", Doc: `a set id of h:backup, or "latest": the newest complete set of this host`},
+			{Name: "force", Type: "boolean", Default: "false", Doc: "apply a bundle of another build or host"},
+			credentials,
+		}}}, Returns: "table",
 			Doc: "Restores a configuration bundle (vim-cmd hostsvc/firmware/restore_config): refuses unless the host is in maintenance mode, " +
 				"refuses a bundle whose recorded build or uuid differs from the host's unless force=true, checks the bundle's size and sha256 against its sidecar, " +
 				"then uploads it and has the host apply it (the host reboots and stays in maintenance mode). Returns the bundle's sidecar as a table.", Fn: luaRestoreConfig},
@@ -89,6 +106,7 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
+	overlay(r, hs...)
 	return hostList(r, L, hs)
 }
 
@@ -105,6 +123,7 @@ func luaFind(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
+	overlay(r, hs...)
 	return hostList(r, L, hs)
 }
 
@@ -135,7 +154,7 @@ func hostField(r *runtime.Run, L *lua.LState, o any, key string) lua.LValue {
 }
 
 func luaRefresh(r *runtime.Run, L *lua.LState) int {
-	if err := self(r, L).Refresh(r.Context()); err != nil {
+	if err := self(r, L).refresh(r); err != nil {
 		return r.Raise(L, err)
 	}
 	return 0
@@ -170,7 +189,7 @@ func luaBackupConfig(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	L.Push(backup.JSONToLua(L, m))
+	L.Push(metaTable(r, L, m))
 	return 1
 }
 
@@ -201,8 +220,18 @@ func luaRestoreConfig(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
-	L.Push(backup.JSONToLua(L, m))
+	L.Push(metaTable(r, L, m))
 	return 1
+}
+
+// metaTable is a bundle's sidecar as a Lua table, with dry_run=true in a
+// dry run (nothing was backed up or restored).
+func metaTable(r *runtime.Run, L *lua.LState, m Meta) lua.LValue {
+	v := backup.JSONToLua(L, m)
+	if t, ok := v.(*lua.LTable); ok && r.DryRun {
+		t.RawSetString("dry_run", lua.LTrue)
+	}
+	return v
 }
 
 func luaBackupSet(r *runtime.Run, L *lua.LState) int {

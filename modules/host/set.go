@@ -42,7 +42,16 @@ func (h *Host) BackupSet(r *runtime.Run, t transports.Transport, o SetOptions) (
 	cat = catalog.New()
 	cat.ID, cat.VMLua, cat.Started, cat.Mode = id, runtime.Version, started, catalog.ModeFull
 	if r.DryRun {
+		// The same checks and the same answer as a real run, with nothing
+		// written: the catalog a script reads (host_config.build, ...).
 		r.DryRunAction("back up the host's configuration into a set", "host", h.Name, "set", id)
+		bundle := BundleName(h.Name)
+		m, err := h.BackupConfig(r, t, id+"/"+bundle)
+		if err != nil {
+			return nil, err
+		}
+		cat.DryRun = true
+		cat.HostConfig = &catalog.HostConfig{Name: h.Name, Moref: h.Ref.Value, Version: m.Version, Build: m.Build, UUID: m.UUID, Bundle: bundle}
 		return cat, nil
 	}
 	release, err := sets.AcquireLock(r, t, dir, id, o.BreakLock)

@@ -14,7 +14,8 @@ var Module = &runtime.Module{
 	Name:    "log",
 	Summary: "Structured log lines: log.info(msg, {key=value, ...}).",
 	Doc: "Each function writes one record at its level with the message and the fields of the optional table. " +
-		"`print(...)` writes to standard output, not to the log. Passwords the operator configured never appear: they are replaced by `xxxxx`.",
+		"`print(...)` writes to standard output, not to the log. Secrets are masked with `xxxxx` where they are written: " +
+		"the password of a URL (`sftp://user:xxxxx@host`) and the value of a field named like a credential (`password`, `db_password`, `token`, `secret`, ...); other text is written as it is.",
 	Funcs: []runtime.Func{
 		level("debug", slog.LevelDebug),
 		level("info", slog.LevelInfo),

@@ -22,18 +22,28 @@ var Module = &runtime.Module{
 		"`answer_question($q, 0)`) or labels. See docs/questions.md for the rules format.",
 }
 
+// vmsOption is the VMs whose questions pending and watch look at.
+var vmsOption = runtime.Option{Name: "vms", Type: "string", Default: `"any:"`, Doc: "which VMs: a vm.find specifier"}
+
 func init() {
 	Module.Funcs = []runtime.Func{
-		{Name: "pending", Args: []runtime.Arg{{Name: "options", Type: "table|string", Optional: true, Doc: `{vms=SPEC} or SPEC: which VMs (a vm.find specifier, default "any:")`}}, Returns: "table",
+		{Name: "pending", Args: []runtime.Arg{{Name: "options", Type: "table|string", Optional: true, Doc: `{vms=SPEC} or SPEC: which VMs`, Options: []runtime.Option{vmsOption}}}, Returns: "table",
 			Doc: "Returns every pending question of the VMs, sorted by VM name, as a list of {vm=VM, question={id=, text=, choices={...}, message_ids={...}}}; an empty list when there is none. One retrieval for the whole inventory.", Fn: luaPending},
-		{Name: "watch", Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "vms= (specifier, default any:), timeout= (seconds; default: until the run ends), " +
-			"handler=function(v, q) (returns a choice, or nil to leave the question), limit= (return after this many questions were handled), max_wait= (seconds one server wait lasts, default 20: bounds how late a dropped session is noticed)"}}, Returns: "table",
+		{Name: "watch", Args: []runtime.Arg{{Name: "options", Type: "table", Doc: "what to watch and for how long", Options: []runtime.Option{
+			vmsOption,
+			{Name: "timeout", Type: "number", Doc: "seconds (default: until the run ends)"},
+			{Name: "handler", Type: "function", Doc: "function(v, q): returns a choice, or nil to leave the question"},
+			{Name: "limit", Type: "integer", Doc: "return after this many questions were handled"},
+			{Name: "max_wait", Type: "number", Default: "20", Doc: "seconds one server wait lasts: bounds how late a dropped session is noticed"},
+		}}}, Returns: "table",
 			Doc: "Calls the handler for each question as it appears on the VMs (those already pending first), and answers with the choice it returns: a 0-based index or a label; nil leaves the question for a person. " +
 				"Without a handler the run's policy (question.policy) decides, or the default one (answer single-choice questions). " +
 				"Returns {answered=, left=} when the timeout expires or the limit is reached. A lost vSphere session is re-established and every pending question re-read. " +
 				"A choice the question does not have raises invalid_argument; a handler still running at the timeout is stopped and raises timeout. " +
 				"An answer vSphere refuses is logged and the watch goes on: a question answered by someone else meanwhile is skipped, any other refusal counts as left. In a dry run nothing is answered.", Fn: luaWatch},
-		{Name: "policy", Args: []runtime.Arg{{Name: "rules", Type: "table", Optional: true, Doc: `a list of rules {message_id=, text= (Lua pattern), choice= (index or label) | leave=true, name=}, plus single_choice="answer"|"leave" (default "answer")`}},
+		{Name: "policy", Args: []runtime.Arg{{Name: "rules", Type: "table", Optional: true, Doc: `a list of rules {message_id=, text= (Lua pattern), choice= (index or label) | leave=true, name=}, plus the option below`, Options: []runtime.Option{
+			{Name: "single_choice", Type: "string", Enum: []string{"answer", "leave"}, Default: `"answer"`, Doc: "what to do with a single-choice question no rule matches"},
+		}}},
 			Doc: "Makes the rules the run's question policy: a question that blocks one of the run's own operations (add_redo, commit, power) is answered by the first rule that matches it, " +
 				"or with its only choice under single_choice=\"answer\", and the operation continues. Calling it again replaces the policy; with no argument it installs the default. Rule mistakes raise invalid_argument.", Fn: luaPolicy},
 	}
@@ -97,6 +107,10 @@ func luaPending(r *runtime.Run, L *lua.LState) int {
 	if err != nil {
 		return r.Raise(L, err)
 	}
+	// folder:, tag: and the other terms on where VMs sit
+	if spec, err = c.Resolve(r.Context(), spec); err != nil {
+		return r.Raise(L, err)
+	}
 	found, err := Pending(r.Context(), c.Client, spec)
 	if err != nil {
 		return r.Raise(L, err)
@@ -145,6 +159,10 @@ func luaWatch(r *runtime.Run, L *lua.LState) int {
 	}
 	c, err := connect(r)
 	if err != nil {
+		return r.Raise(L, err)
+	}
+	// folder:, tag: and the others are resolved once, as the watch starts
+	if spec, err = c.Resolve(r.Context(), spec); err != nil {
 		return r.Raise(L, err)
 	}
 	ctx := r.Context()

@@ -220,7 +220,7 @@ func LoadRules(r *runtime.Run, path string) (*Policy, error) {
 	}
 	L := r.NewState()
 	defer L.Close()
-	fn, err := L.Load(strings.NewReader(string(src)), filepath.Base(path))
+	fn, err := r.LoadChunk(L, filepath.Base(path), string(src))
 	if err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Path: path, Message: fmt.Sprintf("the question rules file is not valid Lua: %v", err)}
 	}

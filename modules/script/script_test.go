@@ -104,21 +104,25 @@ local a = script.args{
 }
 
 func TestArgsRefusesWhatTheScriptDidNotDeclare(t *testing.T) {
-	const decl = `require("script").args{ keep = { type = "number", default = 4, help = "sets to keep" }, to = { required = true, help = "target URL" }, verify = { type = "boolean" } }`
+	const decl = `require("script").args{ keep = { type = "number", default = 4, help = "sets to keep" }, to = { required = true, help = "target URL" }, verify = { type = "boolean" } }
+print("not reached")`
 	cases := []struct {
 		name, src string
 		args      []string
 		want      string
+		exit      int
 	}{
-		{"a misspelt key names the one it resembles", decl, []string{"to=x", "kepe=2"}, "invalid_argument: unknown argument kepe (did you mean keep?); this script takes: keep, to, verify"},
-		{"an unknown key unlike any lists what the script takes", decl, []string{"to=x", "colour=red"}, "unknown argument colour; this script takes: keep, to, verify"},
-		{"vm is unknown unless the host added it", decl, []string{"to=x", "vm=DB01"}, "unknown argument vm"},
-		{"a missing required argument says what it is", decl, []string{"keep=2"}, "invalid_argument: missing argument to=... (to: target URL)"},
-		{"a number that is not one is refused", decl, []string{"to=x", "keep=four"}, "argument keep=four: want a number (keep: sets to keep)"},
-		{"a boolean that is not one is refused", decl, []string{"to=x", "verify=maybe"}, "argument verify=maybe: want true or false"},
-		{"an unknown type in the declaration is a script error", `require("script").args{ keep = { type = "int" } }`, nil, `argument keep has type "int"`},
-		{"an unknown field in the declaration is a script error", `require("script").args{ keep = { defualt = 4 } }`, nil, `unknown field "defualt"`},
-		{"a declaration that is not a table is a script error", `require("script").args{ keep = 4 }`, nil, "the declaration of keep is a number"},
+		{"a misspelt key names the one it resembles and ends with usage", decl, []string{"to=x", "kepe=2"}, "t.lua:1: the script ended with status usage (2): unknown argument kepe (did you mean keep?); this script takes: keep, to, verify", runtime.ExitUsage},
+		{"an unknown key unlike any lists what the script takes", decl, []string{"to=x", "colour=red"}, "unknown argument colour; this script takes: keep, to, verify", runtime.ExitUsage},
+		{"vm is unknown unless the host added it", decl, []string{"to=x", "vm=DB01"}, "unknown argument vm", runtime.ExitUsage},
+		{"a missing required argument says what it is", decl, []string{"keep=2"}, "usage (2): missing argument to=... (to: target URL)", runtime.ExitUsage},
+		{"a number that is not one is refused", decl, []string{"to=x", "keep=four"}, "argument keep=four: want a number (keep: sets to keep)", runtime.ExitUsage},
+		{"a boolean that is not one is refused", decl, []string{"to=x", "verify=maybe"}, "argument verify=maybe: want true or false", runtime.ExitUsage},
+		{"pcall cannot catch a refused argument", `local ok = pcall(require("script").args, { keep = {} }) print("not reached")`, []string{"kepe=1"}, "unknown argument kepe (did you mean keep?)", runtime.ExitUsage},
+		{"an unknown type in the declaration is a script error", `require("script").args{ keep = { type = "int" } }`, nil, `argument keep has type "int"`, runtime.ExitFailed},
+		{"an unknown field in the declaration is a script error", `require("script").args{ keep = { defualt = 4 } }`, nil, `unknown field "defualt"`, runtime.ExitFailed},
+		{"a declaration that is not a table is a script error", `require("script").args{ keep = 4 }`, nil, "the declaration of keep is a number", runtime.ExitFailed},
+		{"each on another argument than vm is a script error", `require("script").args{ host = { each = true } }`, nil, "each = true belongs on the argument vm", runtime.ExitFailed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,8 +130,95 @@ func TestArgsRefusesWhatTheScriptDidNotDeclare(t *testing.T) {
 			if o.err == nil || !strings.Contains(o.err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", o.err, tc.want)
 			}
-			if runtime.ExitStatus(o.err) != runtime.ExitFailed {
-				t.Errorf("exit status %d, want 1", runtime.ExitStatus(o.err))
+			if got := runtime.ExitStatus(o.err); got != tc.exit {
+				t.Errorf("exit status %d, want %d", got, tc.exit)
+			}
+			if o.stdout != "" {
+				t.Errorf("the script went on: %q", o.stdout)
+			}
+		})
+	}
+}
+
+func TestArgsAcceptsEachOnVM(t *testing.T) {
+	o := run(t, `local a = require("script").args{ vm = { each = true, help = "one VM" } } print(a.vm)`, []string{"vm=moref:vm-42"})
+	if o.err != nil || o.stdout != "moref:vm-42\n" {
+		t.Errorf("printed %q, err %v", o.stdout, o.err)
+	}
+}
+
+// TestNothingSelectedEndsWith6UnlessAllowEmpty: the one rule for a
+// selection that matches nothing.
+func TestNothingSelectedEndsWith6UnlessAllowEmpty(t *testing.T) {
+	const src = `local script = require "script"
+local a = script.args{ vms = { default = "any:" }, allow_empty = { type = "boolean", default = false } }
+script.nothing_selected("no VM matches " .. a.vms .. ": nothing was backed up")
+print("not reached")`
+	cases := []struct {
+		name    string
+		args    []string
+		host    []string
+		exit    int
+		wantErr string
+		wantLog string
+	}{
+		{"without allow_empty it ends with 6 and says how to allow it", []string{"vms=name:DB1"}, nil, runtime.ExitNothingSelected,
+			"t.lua:3: the script ended with status nothing_selected (6): no VM matches name:DB1: nothing was backed up; give allow_empty=true if that is expected", ""},
+		{"allow_empty=true ends it with 0 and logs why", []string{"vms=name:DB1", "allow_empty=true"}, nil, runtime.ExitOK, "", "no VM matches name:DB1: nothing was backed up (allow_empty=true: not a failure)"},
+		{"allow_empty=no is not allowing", []string{"allow_empty=no"}, nil, runtime.ExitNothingSelected, "nothing_selected (6)", ""},
+		{"--allow-empty's host argument allows it too", []string{"allow_empty=true"}, []string{"allow_empty"}, runtime.ExitOK, "", "(allow_empty=true: not a failure)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := run(t, src, tc.args, tc.host...)
+			if got := runtime.ExitStatus(o.err); got != tc.exit {
+				t.Fatalf("exit status %d, want %d (%v)", got, tc.exit, o.err)
+			}
+			if tc.wantErr != "" && (o.err == nil || !strings.Contains(o.err.Error(), tc.wantErr)) {
+				t.Errorf("err = %v, want %q", o.err, tc.wantErr)
+			}
+			if tc.wantLog != "" && !strings.Contains(o.log, tc.wantLog) {
+				t.Errorf("log lacks %q:\n%s", tc.wantLog, o.log)
+			}
+			if o.stdout != "" {
+				t.Errorf("the script went on: %q", o.stdout)
+			}
+		})
+	}
+	o := run(t, `require("script").nothing_selected("none")`, []string{"allow_empty=perhaps"}, "allow_empty")
+	if runtime.ExitStatus(o.err) != runtime.ExitUsage || !strings.Contains(o.err.Error(), "allow_empty=perhaps: want true or false") {
+		t.Errorf("allow_empty=perhaps: %v", o.err)
+	}
+}
+
+// TestForEachReadsTheDeclaration: --each runs only scripts whose
+// script.args declares vm with each = true, seen in the source.
+func TestForEachReadsTheDeclaration(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      string // "" when the script is written for --each
+	}{
+		{"a local bound to require declares vm with each", "local script = require \"script\"\nlocal a = script.args{ to = {}, vm = { each = true, help = \"x\" } }", ""},
+		{"require(\"script\").args works too", `local a = require("script").args({ ["vm"] = { each = true } })`, ""},
+		{"any local name works", `local s = require("script") local a = s.args{ vm = { each = true } }`, ""},
+		{"a script that does not declare is refused", `local v = require("vm").open(arg.vm)`, "s.lua is not written for --each: it does not declare its arguments"},
+		{"a declaration without vm is refused", `local a = require("script").args{ vms = { default = "any:" } }`, "its script.args{...} does not declare vm with each = true"},
+		{"vm declared without each (a VM name, as restore.lua's) is refused", `local a = require("script").args{ vm = { help = "the VM whose set to restore" } }`, "does not declare vm with each = true"},
+		{"each = false is refused", `local a = require("script").args{ vm = { each = false } }`, "does not declare vm with each = true"},
+		{"another module's args does not count", `local other = require("log") local a = other.args{ vm = { each = true } }`, "does not declare its arguments"},
+		{"a syntax error is refused", `local a = `, "s.lua cannot be parsed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := script.ForEach("s.lua", tc.src)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
 			}
 		})
 	}

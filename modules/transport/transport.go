@@ -38,7 +38,10 @@ var Module = &runtime.Module{
 		Name: "open",
 		Args: []runtime.Arg{
 			{Name: "url", Type: "string", Doc: "a granted URL such as sftp://backup@nas/backups"},
-			{Name: "options", Type: "table", Optional: true, Doc: "credentials=NAME (from the config), and scheme options"},
+			{Name: "options", Type: "table", Optional: true, Doc: "credentials and the scheme's own options (docs/transports.md)", Options: []runtime.Option{
+				{Name: "credentials", Type: "string", Doc: "named credentials from the config"},
+				{Name: "*", Type: "string|number|boolean", Doc: "an option of the URL's scheme (docs/transports.md)"},
+			}},
 		},
 		Returns: "Transport",
 		Doc:     "Opens a transport. Fails with not_granted when the operator did not grant the URL.",
@@ -115,8 +118,20 @@ func (h *handles) Close(ctx context.Context) error {
 // for none), applying the run's dry-run and retry wrappers. Other modules
 // use it for URL destinations.
 func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) (*Handle, error) {
+	if transports.HasPassword(rawURL) {
+		// The grant check's errors show a URL that does not parse as it
+		// is, password and all: refuse that one first. A URL that parses
+		// is judged by the grants first (a host hidden in the userinfo is
+		// not_granted, its password shown as xxxxx), then refused here.
+		if _, err := transports.Parse(rawURL); err != nil {
+			return nil, passwordError(rawURL)
+		}
+	}
 	if err := r.Grants.Check(rawURL); err != nil {
 		return nil, err
+	}
+	if transports.HasPassword(rawURL) {
+		return nil, passwordError(rawURL)
 	}
 	var cred transports.Credentials
 	if credentials != "" {
@@ -147,6 +162,13 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 	hs.list = append(hs.list, h)
 	hs.mu.Unlock()
 	return h, nil
+}
+
+// passwordError is invalid_argument for a URL that carries a password:
+// what to do instead, the password shown as xxxxx.
+func passwordError(rawURL string) error {
+	err := transports.PasswordError(rawURL)
+	return &runtime.Error{Code: runtime.CodeInvalidArg, Message: err.Error(), Err: err}
 }
 
 // handlesKey holds the run's *handles; vsphereKey the vSphere client
@@ -214,7 +236,9 @@ func mapErr(err error, p string) error {
 		code = runtime.CodeNotFound
 	case errors.Is(err, transports.ErrAuth):
 		code = runtime.CodeAuth
-	case errors.Is(err, transports.ErrOutsideRoot), errors.Is(err, transports.ErrUnknownScheme):
+	case errors.Is(err, transports.ErrOutsideRoot), errors.Is(err, transports.ErrUnknownScheme),
+		errors.Is(err, transports.ErrPasswordInURL), errors.Is(err, transports.ErrInvalidName),
+		errors.Is(err, transports.ErrNotRegular):
 		code = runtime.CodeInvalidArg
 	case errors.Is(err, context.Canceled):
 		code = runtime.CodeCanceled

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +128,59 @@ func TestTransportModuleDryRunWritesNothing(t *testing.T) {
 	}
 	if !strings.Contains(logs, "would") {
 		t.Errorf("dry run did not log what it would do: %s", logs)
+	}
+}
+
+// A granted URL carrying a password is an invalid argument (not a
+// transport failure), and so is one that does not parse; the error says
+// to use named credentials. One outside the grants is not_granted. No
+// error shows the password.
+func TestAURLWithAPasswordIsAnInvalidArgumentThatNeverShowsIt(t *testing.T) {
+	const pw = "Secr3t-Pw"
+	grant := func(o *runtime.Options) {
+		if err := o.Grants.Allow("sftp://backup@127.0.0.1:1/backups"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ name, url, want string }{
+		{"a granted URL", "sftp://backup:" + pw + "@127.0.0.1:1/backups/db01", "invalid_argument"},
+		{"a URL that does not parse", "sftp://backup:" + pw + "%zz@127.0.0.1:1/backups", "invalid_argument"},
+		{"a URL not granted", "sftp://backup:" + pw + "@nas.example.com/backups", "not_granted"},
+		{"a password with an @ in it", "sftp://backup:" + pw + "@x@127.0.0.1:1/backups", "invalid_argument"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err, logs := run(t, t.TempDir(), `require("transport").open(`+strconv.Quote(c.url)+`)`, grant)
+			if err == nil {
+				t.Fatal("the URL was opened")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) {
+				t.Errorf("error %q: want %s", msg, c.want)
+			}
+			if c.want == "invalid_argument" && !strings.Contains(msg, "credentials=NAME") {
+				t.Errorf("error %q does not say to use credentials=NAME", msg)
+			}
+			if strings.Contains(msg+logs, pw) {
+				t.Errorf("the password shows:\n%s\n%s", msg, logs)
+			}
+			t.Logf("user sees: %s", msg)
+		})
+	}
+}
+
+// Reading a directory as a file is a clear error at once, not five tries
+// with back-off: with a 3 s --timeout the run used to end by its timeout
+// (exit 4) instead of saying what was wrong.
+func TestReadingAFolderFailsAtOnceWithTheReasonNotByTheTimeout(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "set"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err, logs := run(t, dir, `require("transport").open(arg.url):read("set")`, func(o *runtime.Options) { o.Timeout = 3 * time.Second })
+	if err == nil || !strings.Contains(err.Error(), "invalid_argument") || !strings.Contains(err.Error(), "set is a directory: not a regular file") {
+		t.Fatalf("t:read of a folder = %v, want invalid_argument saying it is a directory", err)
+	}
+	if strings.Contains(logs, "retrying") {
+		t.Errorf("the read was retried:\n%s", logs)
 	}
 }

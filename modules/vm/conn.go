@@ -50,6 +50,9 @@ type Conn struct {
 
 	mu     sync.Mutex
 	warned map[string]bool // VMs whose orphans were reported
+	// vSphere's clock minus this machine's, and when it was read (serverNow)
+	clockOffset time.Duration
+	clockAt     time.Time
 }
 
 // conns holds a run's connections by profile name; closed at the end of

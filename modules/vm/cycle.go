@@ -1,18 +1,13 @@
 package vm
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/datastore"
@@ -38,6 +33,12 @@ type redo struct {
 	claims  map[string]bool // disk ids
 	cleanup *runtime.CleanupItem
 	dry     bool // a dry run's: no snapshot exists
+	vm      *VM
+	keep    bool      // add_redo{keep=true}: outlives the run, no lease
+	created time.Time // as its description says
+	// removing: this run is committing it; lost: it vanished while the
+	// run held it (someone else removed it). Neither is renewed.
+	removing, lost bool
 }
 
 // vmRedos is a run's REDO bookkeeping for one VM.
@@ -53,15 +54,22 @@ type vmRedos struct {
 type cycle struct {
 	mu    sync.Mutex
 	runID string
+	host  string // this machine's name, as the REDO logs' descriptions say it
 	seq   int
 	vms   map[string]*vmRedos
+	// the lease renewal (lease.go), started with the run's first REDO log
+	stopLeases context.CancelFunc
+	leasesDone chan struct{}
+	closed     bool
 }
 
 func cycleOf(r *runtime.Run) *cycle {
 	return cycleKey.Init(r, func() *cycle {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
-		return &cycle{runID: hex.EncodeToString(b), vms: map[string]*vmRedos{}}
+		cy := &cycle{runID: hex.EncodeToString(b), host: hostname, vms: map[string]*vmRedos{}}
+		liveRuns.Store(cy.runID, true)
+		return cy
 	})
 }
 
@@ -80,13 +88,6 @@ func (cy *cycle) forVM(ref string) *vmRedos {
 // RedoOptions are add_redo's options.
 type RedoOptions struct {
 	Quiesce, Memory, Keep bool
-}
-
-var hostname, _ = os.Hostname()
-
-func (cy *cycle) description(keep bool) string {
-	return fmt.Sprintf("vmlua REDO log: run=%s pid=%d host=%s created=%s keep=%t. vmlua commits it when the run ends; if you see it long after, the run was killed: 'vm.cleanup_orphans()' commits it.",
-		cy.runID, os.Getpid(), hostname, time.Now().UTC().Format(time.RFC3339), keep)
 }
 
 // AddRedo freezes a disk: a VM-level snapshot, reused when another disk of
@@ -132,7 +133,9 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 		cy.mu.Unlock()
 		return name, nil
 	}
-	task, err := v.Obj.CreateSnapshot(ctx, name, cy.description(o.Keep), o.Memory, o.Quiesce)
+	created := time.Now().UTC().Truncate(time.Second)
+	now, _ := v.c.serverNow(ctx)
+	task, err := v.Obj.CreateSnapshot(ctx, name, cy.description(o.Keep, created, now.Add(LeaseLength)), o.Memory, o.Quiesce)
 	if err != nil {
 		return "", vsphereErr(err, v.Name(), "add a REDO log (create snapshot "+name+")")
 	}
@@ -151,8 +154,12 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 	info, err := v.waitTask(r, task, "add a REDO log on "+d.ID)
 	if err != nil {
 		if r.Context().Err() == nil {
-			pending.Release() // the task itself failed; a snapshot it made anyway goes now
-			v.removeLeftover(r, name)
+			// the task itself failed; a snapshot it made anyway goes now,
+			// on a context of its own (a stop meanwhile must not leave it)
+			pending.Release()
+			cctx, cancel := r.CleanupContext()
+			v.removeLeftover(cctx, r, name)
+			cancel()
 		}
 		return "", err
 	}
@@ -161,7 +168,7 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 	if !ok {
 		return "", &runtime.Error{Code: runtime.CodeVSphere, Message: "CreateSnapshot returned no snapshot", VM: v.Name(), Disk: d.ID}
 	}
-	s := &redo{ref: ref, name: name, claims: map[string]bool{d.ID: true}}
+	s := &redo{ref: ref, name: name, claims: map[string]bool{d.ID: true}, vm: v, keep: o.Keep, created: created}
 	if !o.Keep {
 		vmName := v.Name()
 		s.cleanup = r.Cleanup.Push(fmt.Sprintf("commit REDO %s on VM %s", name, vmName), func(ctx context.Context) error {
@@ -170,6 +177,7 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 			for id := range s.claims {
 				disks = append(disks, id)
 			}
+			s.removing = true
 			cy.mu.Unlock()
 			r.Log.Warn("the script ended with a REDO log still open; committing it", "vm", vmName, "disks", strings.Join(disks, ","), "snapshot", name)
 			return removeSnapshot(ctx, v, ref, name)
@@ -179,6 +187,9 @@ func (v *VM) AddRedo(r *runtime.Run, diskID string, o RedoOptions) (string, erro
 	x.snaps = append(x.snaps, s)
 	x.stacks[d.ID] = append(x.stacks[d.ID], s)
 	cy.mu.Unlock()
+	if !o.Keep {
+		cy.startLeases(r)
+	}
 	r.Log.Info("add_redo: disk frozen", "vm", v.Name(), "disk", d.ID, "snapshot", name)
 	_ = v.Refresh(ctx)
 	return name, nil
@@ -230,6 +241,7 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*Commi
 			break
 		}
 	}
+	target.removing = true
 	cy.mu.Unlock()
 	if r.DryRunAction("commit a REDO log (remove snapshot)", "vm", v.Name(), "disk", d.ID, "snapshot", target.name) {
 		target.cleanup.Release()
@@ -255,8 +267,11 @@ func (v *VM) Commit(r *runtime.Run, diskID string, level int, wait bool) (*Commi
 		// The script may end before the merge does: the cleanup then waits.
 		target.cleanup.Release()
 		c := r.Cleanup.Push(fmt.Sprintf("wait for the commit of %s on VM %s", target.name, v.Name()), func(ctx context.Context) error {
-			_, err := taskwait.Wait(ctx, task)
-			return err
+			if _, err := taskwait.Wait(ctx, task); err != nil {
+				// the merge failed: the REDO is still there, and goes now
+				return removeSnapshot(ctx, v, target.ref, target.name)
+			}
+			return nil
 		})
 		return &CommitTask{Task: task, cleanup: c}, nil
 	}
@@ -278,9 +293,15 @@ type CommitTask struct {
 	cleanup *runtime.CleanupItem
 }
 
-// Waited says the script waited for the task itself: the cleanup has
-// nothing left to do (nor to warn about).
-func (c *CommitTask) Waited() { c.cleanup.Release() }
+// Waited says the script waited for the task itself and saw it end with
+// err: after a success the cleanup has nothing left to do (nor to warn
+// about); after a failure the REDO is still on the VM, and the cleanup
+// stays registered to commit it when the run ends.
+func (c *CommitTask) Waited(err error) {
+	if err == nil {
+		c.cleanup.Release()
+	}
+}
 
 // removeSnapshot (retrying, consolidating) is in remove.go.
 
@@ -288,7 +309,12 @@ func (c *CommitTask) Waited() { c.cleanup.Release() }
 // (answerBlocking): one the run's policy answers is answered; otherwise
 // the wait fails with a question error instead of hanging.
 func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.TaskInfo, error) {
-	ctx, cancel := context.WithCancel(r.Context())
+	return v.waitTaskOn(r.Context(), r, task, doing)
+}
+
+// waitTaskOn is waitTask on ctx: a cleanup's own context, not the run's.
+func (v *VM) waitTaskOn(ctx context.Context, r *runtime.Run, task *object.Task, doing string) (*types.TaskInfo, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
 		info *types.TaskInfo
@@ -370,7 +396,13 @@ func (v *VM) DryRunDisk(r *runtime.Run, d Disk) Disk {
 
 // FrozenPath returns the datastore path of the disk's frozen, exportable
 // part, or an error saying why there is none.
-func (v *VM) FrozenPath(d Disk) (string, error) {
+func (v *VM) FrozenPath(d Disk) (string, error) { return v.frozenPath(d, v.Power() == "on") }
+
+// FrozenPathOff is FrozenPath as it will be once the VM is powered off (a
+// dry run of v:backup{power_off=true}, which does not shut the guest down).
+func (v *VM) FrozenPathOff(d Disk) (string, error) { return v.frozenPath(d, false) }
+
+func (v *VM) frozenPath(d Disk, running bool) (string, error) {
 	switch {
 	case len(d.Chain) >= 2:
 		if len(d.Chain) > 2 {
@@ -378,7 +410,7 @@ func (v *VM) FrozenPath(d Disk) (string, error) {
 				"disk %s sits on %d snapshot levels: its frozen part is itself a snapshot delta, which vmlua cannot export as a flat image. Commit the VM's older snapshots first (ghettoVCB refuses such VMs too)", d.ID, len(d.Chain)-1)}
 		}
 		return d.Chain[0], nil
-	case v.Power() == "on":
+	case running:
 		return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
 			"disk %s is not frozen and the VM is running: its content changes while it is read. Call add_redo(%q) first", d.ID, d.ID)}
 	}
@@ -414,8 +446,15 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 		return ExportResult{Path: flatName, Descriptor: descName, Bytes: total, DryRun: true}, nil
 	}
 	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
-	res, err := exportFlat(ctx, f, total, dest, flatName, tr, o.SHA256)
+	var notFrozen error // the disk did not stay frozen while it was read
+	res, err := exportFlat(ctx, f, total, dest, flatName, tr, o.SHA256, func(ctx context.Context) error {
+		notFrozen = f.Check(ctx)
+		return notFrozen
+	})
 	tr.Done(err)
+	if notFrozen != nil {
+		return ExportResult{}, notFrozen
+	}
 	if err != nil {
 		return ExportResult{}, &runtime.Error{Code: runtime.CodeTransport, VM: v.Name(), Disk: d.ID, Path: flatName, Message: fmt.Sprintf("export of %s failed; nothing was left under its final name: %v", src, err), Err: err}
 	}
@@ -456,7 +495,9 @@ func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, err
 // span goes straight from its GET's buffer to the AtomicWriter, which
 // hashes every write on another goroutine while the target takes it; the
 // next spans are fetched meanwhile. Every GET has ended when it returns.
-func exportFlat(ctx context.Context, f *FrozenDisk, total int64, dest transports.Transport, flatName string, tr transports.Progress, whole bool) (transports.UploadResult, error) {
+// check runs once every byte is read, before the upload lands under its
+// final name: its error (the disk did not stay frozen) leaves nothing.
+func exportFlat(ctx context.Context, f *FrozenDisk, total int64, dest transports.Transport, flatName string, tr transports.Progress, whole bool, check func(context.Context) error) (transports.UploadResult, error) {
 	extents := f.Extents
 	c, err := f.Reader(ctx)
 	if err != nil {
@@ -484,6 +525,9 @@ func exportFlat(ctx context.Context, f *FrozenDisk, total int64, dest transports
 		}
 		return transports.UploadResult{}, err
 	}
+	if err := check(ctx); err != nil {
+		return transports.UploadResult{}, err
+	}
 	return aw.Commit()
 }
 
@@ -497,179 +541,3 @@ func (f ownedFunc) WriteOwned(p []byte, release func()) error { return f(p, rele
 // `vmlua run` exporting 256 MiB peaked at 45 MiB with 2 MiB spans, 74 MiB
 // with backup's 8 MiB (35 MiB with the serial download before).
 const exportSpan = 2 << 20
-
-// orphan is a snapshot an earlier vmlua run left behind.
-type orphan struct {
-	ref  types.ManagedObjectReference
-	name string
-	desc string
-}
-
-var descField = regexp.MustCompile(`(\w+)=(\S+?)[ .]`)
-
-// orphans lists the VM's vmlua snapshots that belong to no live run: not
-// this run's, not marked keep, and not of a vmlua process still running on
-// this host.
-func (v *VM) orphans(ownRun string) []orphan {
-	var out []orphan
-	var walk func([]types.VirtualMachineSnapshotTree)
-	walk = func(ts []types.VirtualMachineSnapshotTree) {
-		for _, t := range ts {
-			if strings.HasPrefix(t.Name, SnapshotPrefix) {
-				f := map[string]string{}
-				for _, m := range descField.FindAllStringSubmatch(t.Description+" ", -1) {
-					f[m[1]] = m[2]
-				}
-				alive := false
-				if f["host"] == hostname {
-					if pid, err := strconv.Atoi(f["pid"]); err == nil && pid != os.Getpid() {
-						alive = syscall.Kill(pid, 0) == nil
-					}
-				}
-				if f["run"] != ownRun && f["keep"] != "true" && !alive {
-					out = append(out, orphan{ref: t.Snapshot, name: t.Name, desc: t.Description})
-				}
-			}
-			walk(t.ChildSnapshotList)
-		}
-	}
-	if s := v.MO().Snapshot; s != nil {
-		walk(s.RootSnapshotList)
-	}
-	return out
-}
-
-// reportOrphans logs, once per VM and run, the REDOs a killed run left.
-func (c *Conn) reportOrphans(v *VM) {
-	if c.run == nil {
-		return
-	}
-	os := v.orphans(cycleOf(c.run).runID)
-	if len(os) == 0 {
-		return
-	}
-	c.mu.Lock()
-	seen := c.warned[v.Ref.Value]
-	c.warned[v.Ref.Value] = true
-	c.mu.Unlock()
-	if seen {
-		return
-	}
-	for _, o := range os {
-		c.run.Log.Warn("found a REDO log (snapshot) left by an earlier vmlua run that did not finish; vm.cleanup_orphans() commits it", "vm", v.Name(), "snapshot", o.name)
-	}
-}
-
-// Cleaned is an orphaned REDO log that CleanupOrphans committed (or, in a
-// dry run, would have).
-type Cleaned struct {
-	VM, Moref, Snapshot string
-}
-
-// CleanupOrphans commits the orphaned vmlua snapshots of the VMs spec
-// matches; with only, of those whose moref is in it. It reads the
-// inventory once and opens only the VMs that have a vmlua snapshot. A VM
-// whose cleanup fails does not stop the others; the first error is
-// returned with everything that was done.
-func (c *Conn) CleanupOrphans(r *runtime.Run, spec Spec, only map[string]bool) ([]Cleaned, error) {
-	if spec.Kind == "moref" && only == nil {
-		// one VM by reference: read it alone, not the inventory
-		v, err := c.Open(r.Context(), spec, "moref:"+spec.Value)
-		if err != nil || v == nil {
-			return nil, err
-		}
-		return CleanupOrphansOf(r, []*VM{v})
-	}
-	found, err := c.find(r.Context(), spec, "snapshot")
-	if err != nil {
-		return nil, err
-	}
-	var out []Cleaned
-	var first error
-	for _, x := range found {
-		if only != nil && !only[x.Self.Value] {
-			continue
-		}
-		if !hasVMLuaSnapshot(x.Snapshot) {
-			continue
-		}
-		v, err := c.newVM(r.Context(), x.Self)
-		if err != nil {
-			first = cmp.Or(first, err)
-			continue
-		}
-		names, err := v.CleanupOrphans(r)
-		for _, n := range names {
-			out = append(out, Cleaned{VM: v.Name(), Moref: v.Ref.Value, Snapshot: n})
-		}
-		if err != nil {
-			first = cmp.Or(first, err)
-		}
-	}
-	return out, first
-}
-
-// CleanupOrphansOf is CleanupOrphans for VMs the script already holds:
-// each is read again (one read per VM, not of the inventory).
-func CleanupOrphansOf(r *runtime.Run, vms []*VM) ([]Cleaned, error) {
-	var out []Cleaned
-	var first error
-	for _, v := range vms {
-		if err := v.Refresh(r.Context()); err != nil {
-			first = cmp.Or(first, err)
-			continue
-		}
-		names, err := v.CleanupOrphans(r)
-		for _, n := range names {
-			out = append(out, Cleaned{VM: v.Name(), Moref: v.Ref.Value, Snapshot: n})
-		}
-		if err != nil {
-			first = cmp.Or(first, err)
-		}
-	}
-	return out, first
-}
-
-func hasVMLuaSnapshot(s *types.VirtualMachineSnapshotInfo) bool {
-	if s == nil {
-		return false
-	}
-	var walk func([]types.VirtualMachineSnapshotTree) bool
-	walk = func(ts []types.VirtualMachineSnapshotTree) bool {
-		for _, t := range ts {
-			if strings.HasPrefix(t.Name, SnapshotPrefix) || walk(t.ChildSnapshotList) {
-				return true
-			}
-		}
-		return false
-	}
-	return walk(s.RootSnapshotList)
-}
-
-// CleanupOrphans commits every orphaned vmlua snapshot of the VM.
-func (v *VM) CleanupOrphans(r *runtime.Run) ([]string, error) {
-	var done []string
-	cy := cycleOf(r)
-	for _, o := range v.orphans(cy.runID) {
-		if r.DryRunAction("commit an orphaned REDO log", "vm", v.Name(), "snapshot", o.name) {
-			cy.mu.Lock()
-			x := cy.forVM(v.Ref.Value)
-			if x.dryOrphans == nil {
-				x.dryOrphans = map[string]bool{}
-			}
-			x.dryOrphans[o.name] = true
-			cy.mu.Unlock()
-			done = append(done, o.name)
-			continue
-		}
-		if err := removeSnapshot(r.Context(), v, o.ref, o.name); err != nil {
-			return done, &runtime.Error{Code: runtime.CodeVSphere, VM: v.Name(), Message: err.Error(), Err: err}
-		}
-		r.Log.Warn("committed an orphaned REDO log", "vm", v.Name(), "snapshot", o.name)
-		done = append(done, o.name)
-	}
-	if len(done) > 0 {
-		_ = v.Refresh(r.Context())
-	}
-	return done, nil
-}

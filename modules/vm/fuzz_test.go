@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/vmware/govmomi/vim25/mo"
@@ -50,7 +51,9 @@ func fuzzVMs() []mo.VirtualMachine {
 // accepts has a known kind.
 func FuzzParseSpec(f *testing.F) {
 	for _, s := range []string{"name:DB01", "name:web-*", "name:[", "uuid:42001234-5678-9abc-def0-123456789abc", "ipaddr:10.0.0.1", "ipaddr:db01",
-		"moref:vm-42", "powerstate:ON", "any:", "none:", "[LocalDS_0] DB01/DB01.vmx", "[x.vmx", "colour:red", ":", "", " name: x "} {
+		"moref:vm-42", "powerstate:ON", "any:", "none:", "[LocalDS_0] DB01/DB01.vmx", "[x.vmx", "colour:red", ":", "", " name: x ",
+		"folder:/DC0/vm/prod powerstate:on", "name:DB01,WEB01, tag:Backup:gold", `name:"a b: c" host:h*`, "pool:prod/db,/DC0/host/C/Resources", "tag:\"A B\":\"c:d\"",
+		"cluster:DC0_C0 datastore:LocalDS_[01]", "fodler:/x", `name:"x`, "name:x ,, any:", "[ds] a.vmx none:"} {
 		f.Add(s)
 	}
 	vms := fuzzVMs()
@@ -59,15 +62,32 @@ func FuzzParseSpec(f *testing.F) {
 		if err != nil {
 			return
 		}
-		switch sp.Kind {
-		case "vmx", "name", "uuid", "ipaddr", "moref", "powerstate", "any", "none":
-		default:
+		known := func(k string) bool { return k == "vmx" || slices.Contains(kinds, k) }
+		if !known(sp.Kind) && sp.Kind != "compound" {
 			t.Fatalf("ParseSpec(%q) accepted kind %q", s, sp.Kind)
+		}
+		if len(sp.Alts) == 0 {
+			t.Fatalf("ParseSpec(%q) accepted no term", s)
+		}
+		for _, alt := range sp.Alts {
+			for _, tm := range alt {
+				if !known(tm.Kind) || len(tm.Values) == 0 {
+					t.Fatalf("ParseSpec(%q) accepted term %+v", s, tm)
+				}
+			}
+		}
+		again, err := ParseSpec(sp.String())
+		if err != nil || again.Kind != sp.Kind || len(again.Alts) != len(sp.Alts) {
+			t.Fatalf("ParseSpec(%q) = %+v, but its String %q parses to %+v, %v", s, sp, sp.String(), again, err)
 		}
 		for _, x := range vms {
 			sp.Matches(x)
+			bound := sp
+			bound.bind = &binding{sets: map[[2]int]map[string]bool{}, parents: map[string]string{"a": "b", "b": "a"}}
+			bound.Matches(x)
 		}
 		_ = sp.single()
+		_ = sp.Props()
 	})
 }
 

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"sort"
 	"strings"
 
-	"github.com/vmlua/vmlua/internal/vmxfmt"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -58,126 +56,6 @@ func union(a, b []string) []string {
 	return out
 }
 
-// Spec is a parsed VM specifier.
-type Spec struct {
-	Kind  string // vmx, name, uuid, ipaddr, moref, powerstate, any, none
-	Value string
-}
-
-// ParseSpec parses a vcbVmName-style specifier or a .vmx datastore path.
-func ParseSpec(s string) (Spec, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "[") {
-		if !strings.Contains(s, "]") || !strings.HasSuffix(strings.ToLower(s), ".vmx") {
-			return Spec{}, fmt.Errorf("VM path %q: want a datastore path like \"[LocalDS_0] DB01/DB01.vmx\"", s)
-		}
-		return Spec{Kind: "vmx", Value: s}, nil
-	}
-	kind, val, ok := strings.Cut(s, ":")
-	if !ok {
-		return Spec{}, fmt.Errorf("VM specifier %q: want name:NAME, uuid:UUID, ipaddr:IP-OR-DNS, moref:vm-N, powerstate:on|off|suspended, any:, none:, or a \"[datastore] dir/x.vmx\" path", s)
-	}
-	kind = strings.ToLower(kind)
-	switch kind {
-	case "name", "uuid", "ipaddr", "moref":
-		if val == "" {
-			return Spec{}, fmt.Errorf("VM specifier %q: %s: needs a value", s, kind)
-		}
-		if kind == "name" {
-			if _, err := path.Match(val, ""); err != nil {
-				return Spec{}, fmt.Errorf("VM specifier %q: bad pattern: %v", s, err)
-			}
-		}
-	case "powerstate":
-		switch strings.ToLower(val) {
-		case "on", "off", "suspended":
-			val = strings.ToLower(val)
-		default:
-			return Spec{}, fmt.Errorf("VM specifier %q: powerstate: takes on, off or suspended", s)
-		}
-	case "any", "none":
-		if val != "" {
-			return Spec{}, fmt.Errorf("VM specifier %q: %s: takes no value", s, kind)
-		}
-	default:
-		return Spec{}, fmt.Errorf("VM specifier %q: unknown kind %q (want name, uuid, ipaddr, moref, powerstate, any, none)", s, kind)
-	}
-	return Spec{Kind: kind, Value: val}, nil
-}
-
-// Props returns the VM properties Matches reads for this specifier (the
-// moref is every object's own; name is among lookupProps).
-func (s Spec) Props() []string {
-	switch s.Kind {
-	case "name":
-		return []string{"name"}
-	case "vmx":
-		return []string{"config.files.vmPathName"}
-	case "uuid":
-		return []string{"config.uuid"}
-	case "ipaddr":
-		return []string{"guest.ipAddress", "guest.hostName", "guest.net"}
-	case "powerstate":
-		return []string{"runtime.powerState"}
-	}
-	return nil
-}
-
-// single reports whether the specifier names one VM (open may use it).
-func (s Spec) single() bool {
-	switch s.Kind {
-	case "vmx", "uuid", "ipaddr", "moref":
-		return true
-	case "name":
-		return !strings.ContainsAny(s.Value, "*?[")
-	}
-	return false
-}
-
-var powerStates = map[string]types.VirtualMachinePowerState{
-	"on": types.VirtualMachinePowerStatePoweredOn, "off": types.VirtualMachinePowerStatePoweredOff, "suspended": types.VirtualMachinePowerStateSuspended,
-}
-
-// Matches reports whether a VM matches the specifier.
-func (s Spec) Matches(x mo.VirtualMachine) bool {
-	switch s.Kind {
-	case "any":
-		return true
-	case "none":
-		return false
-	case "moref":
-		return x.Self.Value == s.Value
-	case "name":
-		ok, _ := path.Match(s.Value, x.Name)
-		return ok
-	case "powerstate":
-		return x.Runtime.PowerState == powerStates[s.Value]
-	case "vmx":
-		return x.Config != nil && x.Config.Files.VmPathName == s.Value
-	case "uuid":
-		return x.Config != nil && vmxfmt.SameUUID(x.Config.Uuid, s.Value)
-	case "ipaddr":
-		if x.Guest == nil {
-			return false
-		}
-		v := strings.ToLower(s.Value)
-		if strings.EqualFold(x.Guest.IpAddress, v) || strings.EqualFold(x.Guest.HostName, v) {
-			return true
-		}
-		if h, _, ok := strings.Cut(x.Guest.HostName, "."); ok && strings.EqualFold(h, v) {
-			return true
-		}
-		for _, n := range x.Guest.Net {
-			for _, ip := range n.IpAddress {
-				if strings.EqualFold(ip, v) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 // Find returns the VMs matching spec, sorted by name, with the properties
 // name, config.template, config.files.vmPathName and those the specifier
 // matches on (Spec.Props) read, in one read of the inventory.
@@ -187,8 +65,12 @@ func (c *Conn) Find(ctx context.Context, spec Spec) ([]mo.VirtualMachine, error)
 
 // find is Find reading props too.
 func (c *Conn) find(ctx context.Context, spec Spec, props ...string) ([]mo.VirtualMachine, error) {
-	if spec.Kind == "none" {
+	if spec.none() {
 		return nil, nil
+	}
+	spec, err := c.Resolve(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
 	all, err := c.inventory(ctx, union(spec.Props(), props)...)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -19,24 +20,51 @@ var Module = &runtime.Module{
 	Summary: "VMs: look-ups, configuration, power, and the hot-backup cycle add_redo / export / commit.",
 	Doc: "The connection comes from the operator (`--url`, `VMLUA_URL`, or a config profile), never from the script. " +
 		"Every REDO log (snapshot) a run adds is committed when the run ends — normally, by error, timeout or signal — " +
-		"unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.",
+		"unless `add_redo` was given `keep=true`; vmlua never removes a snapshot it did not create.\n\n" +
+		"**Selecting VMs.** `vm.find`, `vm.open`, `vmlua run --each`, `vm_info.lua` and the scripts' `vms=` take a specifier: " +
+		"a `.vmx` datastore path (`[LocalDS_0] DB01/DB01.vmx`, as VmPerl's `connect`) or `KIND:VALUE` terms (vcbVmName's, and where the VM sits):\n\n" +
+		"| term | selects the VMs |\n|---|---|\n" +
+		"| `name:GLOB` | whose name matches (`*`, `?`, `[...]`) |\n" +
+		"| `uuid:UUID`, `ipaddr:IP-OR-DNS`, `moref:vm-N` | with that BIOS UUID, guest IP address or host name, managed object id |\n" +
+		"| `powerstate:on\\|off\\|suspended` | in that power state |\n" +
+		"| `folder:PATH` | in the VM folder and every folder below it: an inventory path (`/DC0/vm/prod`) or a path below each datacenter's VM folder (`prod/web`) |\n" +
+		"| `cluster:NAME` | registered on a host of the cluster |\n" +
+		"| `host:NAME` | registered on the host |\n" +
+		"| `pool:PATH` | in the resource pool and every pool below it: an inventory path (`/DC0/host/DC0_C0/Resources/prod`) or a path below each cluster's (host's) root pool (`prod`) |\n" +
+		"| `datastore:NAME` | with a file on the datastore |\n" +
+		"| `tag:NAME`, `tag:CATEGORY:NAME` | carrying the vSphere tag (vCenter's tagging service; ESXi has none) |\n" +
+		"| `any:`, `none:` | every VM, no VM |\n\n" +
+		"Values are globs, and a value may list several with commas (any of them): `name:DB01,WEB01`, `tag:Backup:gold,Backup:silver`. " +
+		"Terms separated by spaces must all match: `folder:/DC0/vm/prod powerstate:on`. A comma before another term starts an alternative: " +
+		"`folder:prod powerstate:on, tag:Backup:gold` is the running VMs of prod, and every VM tagged gold. " +
+		"Double quotes keep spaces, commas and colons in a value (`name:\"Backup Server: Primary\"`); a name with a plain space needs none (`name:My VM`). " +
+		"A kind that does not exist, or a folder, cluster, host, pool, datastore or tag that does not, is an `invalid_argument` error naming what exists and the nearest (\"did you mean\"): " +
+		"a typo must not look like an empty folder. Templates are never selected.",
 	Types: []*runtime.Type{VMType, TaskType},
 }
 
 func init() {
 	Module.Funcs = []runtime.Func{
-		{Name: "open", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: `a .vmx path ("[ds] DB01/DB01.vmx") or name:, uuid:, ipaddr:, moref:`}}, Returns: "VM|nil",
+		{Name: "open", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: `a .vmx path ("[ds] DB01/DB01.vmx") or a specifier naming one VM: name: (no wildcards), uuid:, ipaddr:, moref:, possibly with other terms (name:DB01 folder:prod)`}}, Returns: "VM|nil",
 			Doc: "Returns the one VM the path or specifier names, nil when there is none; an `ambiguous` error lists them when several match.", Fn: luaOpen},
-		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "name:GLOB, powerstate:on|off|suspended, any:, none:, or a single-VM specifier"}}, Returns: "{VM}",
-			Doc: "Returns the list of VMs matching the specifier, sorted by name (possibly empty).", Fn: luaFind},
-		{Name: "register", Args: []runtime.Arg{{Name: "vmx", Type: "string", Doc: `datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"`}, {Name: "options", Type: "table", Optional: true, Doc: "name=, folder= (inventory path), pool= (inventory path), host="}}, Returns: "VM|nil",
+		{Name: "find", Args: []runtime.Arg{{Name: "spec", Type: "string", Doc: "a specifier (Selecting VMs, above): name:GLOB, powerstate:, folder:, cluster:, host:, pool:, datastore:, tag:, any:, none:, ..., combined with spaces (AND) and commas (OR)"}}, Returns: "{VM}",
+			Doc: "Returns the list of VMs matching the specifier, sorted by name (possibly empty). A folder, cluster, host, pool, datastore or tag the specifier names that does not exist raises invalid_argument.", Fn: luaFind},
+		{Name: "register", Args: []runtime.Arg{{Name: "vmx", Type: "string", Doc: `datastore path of the .vmx, e.g. "[LocalDS_1] DB01/DB01.vmx"`}, {Name: "options", Type: "table", Optional: true, Doc: "where the VM goes (default: the datacenter's VM folder and default pool, a host vSphere chooses)", Options: []runtime.Option{
+			{Name: "name", Type: "string", Doc: "the VM's name in the inventory (default: the .vmx's displayName)"},
+			{Name: "folder", Type: "string", Doc: "inventory path of the VM folder"},
+			{Name: "pool", Type: "string", Doc: "inventory path of the resource pool"},
+			{Name: "host", Type: "string", Doc: "host name or inventory path to register it on"},
+		}}}, Returns: "VM|nil",
 			Doc: "Registers the VM whose .vmx is at the datastore path (vmware-cmd -s register) and returns it; nil in a dry run.", Fn: luaRegister},
+		{Name: "folders", Returns: "table", Doc: "Returns every VM folder (vcbUtil -c vmfolders) as a list sorted by path of {path=, name=, datacenter=, vms=}: path is the inventory path that folder: and vm.register{folder=} take, vms the number of VMs in it and below it.", Fn: luaContainers("folder")},
+		{Name: "pools", Returns: "table", Doc: "Returns every resource pool (vcbUtil -c resourcepools) as a list sorted by path of {path=, name=, owner=, vms=}: path is the inventory path that pool: and vm.register{pool=} take, owner the cluster or host whose root pool it is or is below, vms the number of VMs in it and below it.", Fn: luaContainers("pool")},
 		{Name: "registered", Returns: "{string}", Doc: "Returns the .vmx paths of every registered VM (VmPerl's registered_vm_names).", Fn: luaRegistered},
 		{Name: "connect", Args: []runtime.Arg{{Name: "profile", Type: "string", Doc: "a vSphere profile of the config file"}},
 			Doc: "Makes the named profile the connection for the following vm calls of this run. The profile must be configured by the operator.", Fn: luaConnect},
 		{Name: "cleanup_orphans", Args: []runtime.Arg{{Name: "vms", Type: "string|VM|{VM}", Optional: true, Doc: "the VMs to look at: a specifier (default any:), a VM, or a list of VMs (as vm.find returns; read one by one, not the inventory)"}}, Returns: "table",
 			Doc: "Commits the REDO logs (snapshots named vmlua-redo-*) that earlier vmlua runs left behind because they were killed before their cleanup (SIGKILL, OOM, a crash), and returns them as a list of {vm=, snapshot=}. " +
-				"A snapshot counts as orphaned unless it is this run's, was added with keep=true, or belongs to a vmlua process still running on this machine. The shipped backup scripts call it for the VMs they back up before backing up. " +
+				"A snapshot counts as orphaned unless it is this run's, was added with keep=true, or its owner may still be running: a vmlua process on this machine that still runs, " + fmt.Sprintf("or a run on another machine whose lease has not expired (a run renews the lease in its snapshots' descriptions every %d minutes, to %d minutes ahead, by vSphere's clock); each one left alone is logged with why. ", int(LeaseRenew.Minutes()), int(LeaseLength.Minutes())) +
+				"The shipped backup scripts call it for the VMs they back up before backing up. " +
 				"In a dry run nothing is committed: the list says what would be (each entry with dry_run=true), and the run's later exports see the disks as without them.", Fn: luaCleanupOrphans},
 	}
 }
@@ -75,17 +103,31 @@ func init() {
 		{Name: "disks", Returns: "table", Doc: "Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm=, frozen=}.", Fn: luaDisks},
 		{Name: "snapshots", Returns: "table", Doc: "Returns the snapshot tree: a list of {name=, description=, id=, created=, current=, vmlua=, children={...}}.", Fn: luaSnapshots},
 		{Name: "redo_depth", Args: []runtime.Arg{disk}, Returns: "number", Doc: "Returns how many snapshot deltas (REDO logs) sit on the disk.", Fn: luaRedoDepth},
-		{Name: "add_redo", Args: []runtime.Arg{disk, {Name: "options", Type: "table", Optional: true, Doc: "quiesce=, memory=, keep= (keep: do not commit it when the run ends)"}}, Returns: "string",
+		{Name: "add_redo", Args: []runtime.Arg{disk, {Name: "options", Type: "table", Optional: true, Doc: "how the snapshot is taken", Options: []runtime.Option{
+			{Name: "quiesce", Type: "boolean", Default: "false", Doc: "quiesce the guest file systems (VMware Tools)"},
+			{Name: "memory", Type: "boolean", Default: "false", Doc: "include the VM's memory"},
+			{Name: "keep", Type: "boolean", Default: "false", Doc: "do not commit it when the run ends"},
+		}}}, Returns: "string",
 			Doc: "Freezes the disk (a snapshot; reused when another disk of the VM already took one this run) and returns the snapshot's name. Errors for independent disks and physical RDMs. " +
+				"While the run lives it renews the snapshot's lease, so that no cleanup on another machine takes it for a killed run's. " +
 				"In a dry run no snapshot is made, but the run remembers it: export and commit of the disk then behave as after a real add_redo.", Fn: luaAddRedo},
 		{Name: "commit", Args: []runtime.Arg{disk, {Name: "level", Type: "number", Doc: "1 merges the older of the last two REDOs, 0 the last"}, {Name: "freeze", Type: "number", Optional: true, Doc: "accepted for vmware-cmd compatibility; vSphere decides stunning itself"}, {Name: "wait", Type: "number", Optional: true, Doc: "1 (default) waits for the merge; 0 returns a Task"}}, Returns: "Task|nil",
 			Doc: "Merges one of the disk's REDO logs, with vmware-cmd commit's meaning. In a dry run it checks the same (a REDO log of this run to commit) and merges nothing.", Fn: luaCommit},
-		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "name= (base file name), credentials= (for a URL), sha256=true (also the whole image's sha256)"}}, Returns: "table",
-			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). " +
+		{Name: "export", Args: []runtime.Arg{disk, {Name: "dest", Type: "Transport|string", Doc: "a transport handle or a granted URL (a folder)"}, {Name: "options", Type: "table", Optional: true, Doc: "how the image is written", Options: []runtime.Option{
+			{Name: "name", Type: "string", Doc: "base file name (default: the disk's own)"},
+			{Name: "credentials", Type: "string", Doc: "named credentials from the config, for a URL"},
+			{Name: "sha256", Type: "boolean", Default: "false", Doc: "also the whole image's sha256"},
+		}}}, Returns: "table",
+			Doc: "Streams the frozen disk into dest as NAME-flat.vmdk plus a descriptor NAME.vmdk, atomically, and returns {path=, descriptor=, bytes=, spans_root=}: spans_root is the image's span digest (the sha256 of each 4 MiB span's sha256, see docs/catalog.md), hashed on every core. opts.sha256=true adds sha256= of the whole image, which one core computes while the image streams (it caps the export at that core's hashing speed); an export to a vmfs:// folder of the same vSphere is copied on the server and returns sha256= (read back) instead of spans_root=. Refused for a running disk that is not frozen (call add_redo first). After reading, and before the image lands under its name, it checks that the disk stayed frozen (its snapshot still there, the same one; a VM that was off still off) and fails with invalid_state otherwise. " +
 				"In a dry run nothing is read or written and it returns the same table with bytes= the size it would write, spans_root=\"\" and dry_run=true.", Fn: luaExport},
 		{Name: "power_on", Doc: "Powers the VM on and waits.", Fn: luaPower("on")},
-		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "hard=true (default) cuts power; hard=false asks the guest to shut down, timeout= seconds (default 300)"}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
-		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "timeout= seconds to wait for the guest (default 300)"}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
+		{Name: "power_off", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "how to power off", Options: []runtime.Option{
+			{Name: "hard", Type: "boolean", Default: "true", Doc: "true cuts power; false asks the guest to shut down"},
+			{Name: "timeout", Type: "number", Default: "300", Doc: "seconds to wait"},
+		}}}, Doc: "Powers the VM off and waits.", Fn: luaPower("off")},
+		{Name: "shutdown", Args: []runtime.Arg{{Name: "options", Type: "table", Optional: true, Doc: "how long to wait", Options: []runtime.Option{
+			{Name: "timeout", Type: "number", Default: "300", Doc: "seconds to wait for the guest"},
+		}}}, Doc: "Asks the guest OS to shut down (VMware Tools) and waits until the VM is off.", Fn: luaPower("shutdown")},
 		{Name: "suspend", Doc: "Suspends the VM and waits.", Fn: luaPower("suspend")},
 		{Name: "unregister", Doc: "Removes the VM from the inventory and keeps its files on the datastore (as vcbRestore's overwrite or a restore drill needs). Refused while the VM is powered on.", Fn: luaRemove(false)},
 		{Name: "destroy", Doc: "Deletes the VM and its files from the datastore, for restore drills that clean up after themselves. Refused while the VM is powered on, and for a VM with snapshots this run did not create.", Fn: luaRemove(true)},
@@ -123,7 +165,7 @@ func luaOpen(r *runtime.Run, L *lua.LState) int {
 		return r.RaiseCode(L, runtime.CodeInvalidArg, "%v", err)
 	}
 	if !spec.single() {
-		return r.RaiseCode(L, runtime.CodeInvalidArg, "vm.open(%q) takes a specifier naming one VM; use vm.find for %s", raw, spec.Kind+":")
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "vm.open(%q) takes a specifier naming one VM (a .vmx path, or a term name: without wildcards, uuid:, ipaddr: or moref:); use vm.find for the others", raw)
 	}
 	c, err := RunConn(r)
 	if err != nil {
@@ -434,8 +476,9 @@ func luaTaskWait(r *runtime.Run, L *lua.LState) int {
 	_, err := t.vm.waitTask(r, t.task.Task, t.what)
 	if r.Context().Err() == nil {
 		// The task is over (done, or failed with its error raised here),
-		// not abandoned by a stopped run: the cleanup need not wait again.
-		t.task.Waited()
+		// not abandoned by a stopped run: after a success the cleanup need
+		// not wait again; after a failure it commits the REDO at the end.
+		t.task.Waited(err)
 	}
 	if err != nil {
 		return r.Raise(L, err)
@@ -528,15 +571,8 @@ func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
 	case "suspend":
 		task, err = v.Obj.Suspend(ctx)
 	case "shutdown":
-		if err := v.Obj.ShutdownGuest(ctx); err != nil {
-			return vsphereErr(err, v.Name(), "shut the guest down (does it run VMware Tools?)")
-		}
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
-			return &runtime.Error{Code: runtime.CodeTimeout, VM: v.Name(), Message: fmt.Sprintf("the guest did not shut down within %v; power it off with power_off{hard=true}", timeout), Err: err}
-		}
-		return v.Refresh(ctx)
+		_, err := v.Shutdown(r, timeout)
+		return err
 	}
 	if err != nil {
 		return vsphereErr(err, v.Name(), "power "+op)
@@ -545,6 +581,75 @@ func (v *VM) PowerOp(r *runtime.Run, op string, timeout time.Duration) error {
 		return err
 	}
 	return v.Refresh(ctx)
+}
+
+// Shutdown asks the guest to shut down (VMware Tools) and waits up to
+// timeout for the VM to be off. asked says the guest accepted the request:
+// after a failure (the wait ended by the timeout, or by the run's end) it
+// may still be on its way down.
+func (v *VM) Shutdown(r *runtime.Run, timeout time.Duration) (asked bool, err error) {
+	ctx := r.Context()
+	if r.DryRunAction("power shutdown", "vm", v.Name()) {
+		return false, nil
+	}
+	if err := v.Obj.ShutdownGuest(ctx); err != nil {
+		return false, vsphereErr(err, v.Name(), "shut the guest down (does it run VMware Tools?)")
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff); err != nil {
+		if ctx.Err() != nil {
+			return true, vsphereErr(ctx.Err(), v.Name(), "wait for the guest to shut down")
+		}
+		return true, &runtime.Error{Code: runtime.CodeTimeout, VM: v.Name(), Message: fmt.Sprintf("the guest did not shut down within %v; power it off with power_off{hard=true}", timeout), Err: err}
+	}
+	return true, v.Refresh(ctx)
+}
+
+// PowerOnAgain powers on a VM that vmlua shut down (v:backup's
+// power_off=true), on ctx: a cleanup's own context (runtime.RunCleanup),
+// never the run's, which a timeout or signal may have ended. A VM that is
+// still on was not shut down, or is still on its way down after the guest
+// accepted a shutdown: then it waits up to settle for it to be off before
+// powering it on, and leaves a guest that stays up alone. A question that
+// blocks the power-on is answered by the run's policy, as v:power_on's.
+func (v *VM) PowerOnAgain(ctx context.Context, r *runtime.Run, settle time.Duration) error {
+	state, err := v.powerState(ctx)
+	if err != nil {
+		return err
+	}
+	if state == types.VirtualMachinePowerStatePoweredOn && settle > 0 {
+		wctx, cancel := context.WithTimeout(ctx, settle)
+		err := v.Obj.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return vsphereErr(ctx.Err(), v.Name(), "wait for the guest to shut down before powering it on again")
+		}
+		if state, err = v.powerState(ctx); err != nil {
+			return err
+		}
+	}
+	if state != types.VirtualMachinePowerStatePoweredOff {
+		return nil // on (the guest stayed up), or suspended by someone else
+	}
+	task, err := v.Obj.PowerOn(ctx)
+	if err != nil {
+		return vsphereErr(err, v.Name(), "power on")
+	}
+	if _, err := v.waitTaskOn(ctx, r, task, "power on"); err != nil {
+		return err
+	}
+	r.Log.Info("the VM is powered on again", "vm", v.Name())
+	return v.Refresh(ctx)
+}
+
+// powerState reads the VM's power state afresh.
+func (v *VM) powerState(ctx context.Context) (types.VirtualMachinePowerState, error) {
+	var m mo.VirtualMachine
+	if err := v.Obj.Properties(ctx, v.Ref, []string{"runtime.powerState"}, &m); err != nil {
+		return "", vsphereErr(err, v.Name(), "read the power state")
+	}
+	return m.Runtime.PowerState, nil
 }
 
 // Remove unregisters the VM, or destroys it with its files. A running

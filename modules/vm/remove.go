@@ -129,9 +129,9 @@ func (v *VM) recoverCommit(r *runtime.Run, target *redo, first error) error {
 
 // removeLeftover removes the snapshot a failed CreateSnapshot task made
 // anyway (a task can fail after its work is done).
-func (v *VM) removeLeftover(r *runtime.Run, name string) {
+func (v *VM) removeLeftover(ctx context.Context, r *runtime.Run, name string) {
 	var m mo.VirtualMachine
-	if err := v.Obj.Properties(r.Context(), v.Ref, []string{"snapshot"}, &m); err != nil || m.Snapshot == nil {
+	if err := v.Obj.Properties(ctx, v.Ref, []string{"snapshot"}, &m); err != nil || m.Snapshot == nil {
 		return
 	}
 	var found *types.ManagedObjectReference
@@ -150,7 +150,7 @@ func (v *VM) removeLeftover(r *runtime.Run, name string) {
 		return
 	}
 	r.Log.Warn("add_redo failed after vSphere made the snapshot; removing it", "vm", v.Name(), "snapshot", name)
-	if err := removeSnapshot(r.Context(), v, *found, name); err != nil {
+	if err := removeSnapshot(ctx, v, *found, name); err != nil {
 		r.Log.Error("could not remove the snapshot a failed add_redo left; vm.cleanup_orphans() removes it later", "vm", v.Name(), "snapshot", name, "err", err)
 	}
 }

@@ -13,12 +13,16 @@ import (
 // TestSnapshotRemovalRecovers covers the fixes the fault matrix
 // (internal/harness/faultmatrix) asked for: a failed snapshot removal is retried
 // with back-off, a merge that failed half-way is finished by consolidating
-// the disks, and a snapshot a failed CreateSnapshot task made anyway is
-// removed.
+// the disks, a snapshot a failed CreateSnapshot task made anyway is
+// removed, and a commit started without waiting whose merge task fails is
+// committed by the run's cleanup (whether or not the script waited for it).
 func TestSnapshotRemovalRecovers(t *testing.T) {
 	removeFailsOnce := func(e *simtest.Env) {
 		e.Sim.AddFaultRule(&simulator.FaultInjectionRule{MethodName: "RemoveSnapshot_Task", ObjectType: "*", ObjectName: "*",
 			FaultType: simulator.FaultTypeResourceInUse, Probability: 1, Enabled: true, MaxCount: 1})
+	}
+	removeTaskFails := func(e *simtest.Env) {
+		e.Sim.InjectTaskFault(vsim.TaskFault{Method: "RemoveSnapshot_Task", VM: "DB01", Point: vsim.PointStart})
 	}
 	cases := []struct {
 		name, script, wantErr, wantLog string
@@ -38,6 +42,10 @@ func TestSnapshotRemovalRecovers(t *testing.T) {
 			func(e *simtest.Env) {
 				e.Sim.InjectTaskFault(vsim.TaskFault{Method: "CreateSnapshot_Task", VM: "DB01", Point: vsim.PointEnd, Fault: &types.InsufficientDisks{}})
 			}},
+		{"a commit without wait whose merge task fails, waited for by the script, leaves no snapshot",
+			`v:add_redo("scsi0:0"); local task = v:commit("scsi0:0", 0, 0, 0); assert(not pcall(task.wait, task), "the failed merge was not reported")`, "", "cleanup done", removeTaskFails},
+		{"a commit without wait whose merge task fails, not waited for, leaves no snapshot",
+			`v:add_redo("scsi0:0"); v:commit("scsi0:0", 0, 0, 0)`, "", "cleanup done", removeTaskFails},
 		{"an export to a URL that is not granted names the VM and the disk",
 			`v:add_redo("scsi0:0"); v:export("scsi0:0", "file:///not/granted")`, "vm=DB01, disk=scsi0:0", "", nil},
 	}

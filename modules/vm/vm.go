@@ -39,7 +39,7 @@ func (c *Conn) newVM(ctx context.Context, ref types.ManagedObjectReference) (*VM
 	if err := v.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	c.reportOrphans(v)
+	c.reportOrphans(ctx, v)
 	return v, nil
 }
 
@@ -171,10 +171,7 @@ func (v *VM) Disks() []Disk {
 		case *types.VirtualDiskFlatVer2BackingInfo:
 			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxfmt.DiskMode(b.DiskMode), b.Uuid, b.ChangeId
 			d.Thin = b.ThinProvisioned != nil && *b.ThinProvisioned
-			d.Chain = []string{b.FileName}
-			for p := b.Parent; p != nil; p = p.Parent {
-				d.Chain = append([]string{p.FileName}, d.Chain...)
-			}
+			d.Chain = flatChain(b)
 		case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
 			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxfmt.DiskMode(b.DiskMode), b.Uuid, b.ChangeId
 			d.RDM = "physical"

@@ -66,6 +66,9 @@ func (v *VM) exportOnServer(r *runtime.Run, d Disk, f *FrozenDisk, dest transpor
 	if err := sc.CopyVirtualDisk(ctx, src, tmpDesc); err != nil {
 		return fail(runtime.CodeVSphere, "copy the disk (CopyVirtualDisk)", err)
 	}
+	if err := f.Check(ctx); err != nil {
+		return fail(runtime.CodeInvalidState, "check that the disk stayed frozen while it was copied", err)
+	}
 	desc, err := readDescriptor(ctx, sc, tmpDesc)
 	if err != nil {
 		return fail(runtime.CodeTransport, "read the copy's descriptor", err)

@@ -111,3 +111,21 @@ func TestRedactWritesURLsTheirSchemeParses(t *testing.T) {
 		}
 	}
 }
+
+// TestEverySchemeDocumentsItsExclusiveCreateAndTakesCreate: the backup
+// lock depends on each transport's exclusive create, so docs/transports.md
+// says for each how it is made; and create= is one behaviour for all.
+func TestEverySchemeDocumentsItsExclusiveCreateAndTakesCreate(t *testing.T) {
+	for _, s := range transports.Schemes() {
+		if s.Exclusive == "" {
+			t.Errorf("scheme %s does not say how it creates a file exclusively (Scheme.Exclusive)", s.Name)
+		}
+		found := false
+		for _, o := range s.Options {
+			found = found || o == transports.CreateOption
+		}
+		if !found {
+			t.Errorf("scheme %s does not take the create option", s.Name)
+		}
+	}
+}

@@ -25,8 +25,10 @@ func init() {
 		Help: "A directory on this machine or on a file system mounted here. " +
 			"Files are fsynced before they are renamed into place and the directory is fsynced after. " +
 			"Paths cannot leave the directory, not even through a symlink inside it.",
+		Exclusive: "link(2): the lock's content is written and synced under a temporary name, then hard-linked to its name, which fails when anything is there " +
+			"(atomic on local file systems and on NFS and SMB mounts). A file system without hard links (vfat) falls back to open(2) with O_EXCL.",
 		Options: []transports.Option{
-			{Name: "create", Default: "true", Help: "create the directory (and its parents) when it does not exist; false refuses a missing directory"},
+			transports.CreateOption,
 		},
 		Open: open,
 	})
@@ -69,7 +71,10 @@ type Transport struct {
 // syncedDirs counts directory syncs (tests).
 var syncedDirs atomic.Int64
 
-var _ transports.Transport = (*Transport)(nil)
+var (
+	_ transports.Transport        = (*Transport)(nil)
+	_ transports.ExclusiveCreator = (*Transport)(nil)
+)
 
 // New returns a transport rooted at the existing directory dir.
 func New(dir string) (*Transport, error) {
@@ -308,7 +313,7 @@ func (t *Transport) Create(ctx context.Context, p string) (transports.Writer, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := t.root.OpenFile(c, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := t.openRegular(c, p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return nil, t.wrap("create", p, err)
 	}
@@ -417,7 +422,12 @@ func (w *writer) Abort() error {
 	return w.t.wrap("abort", w.name, err)
 }
 
-// Open implements transports.Transport.
+// Open implements transports.Transport. Only a regular file is opened:
+// a directory, named pipe, device or socket is refused with
+// transports.ErrNotRegular before it is opened (opening a FIFO blocks until
+// a writer comes, whatever the run's context says). The open itself is
+// non-blocking and checked again on the open descriptor, so a file swapped
+// for a FIFO between the look and the open cannot block it either.
 func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	c, err := clean(p)
 	if err != nil {
@@ -426,13 +436,16 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := t.root.Open(c)
+	fi, err := t.root.Stat(c)
 	if err != nil {
 		return nil, t.wrap("open", p, err)
 	}
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("open %s in %s: is a directory", p, t.dir)
+	if k := transports.ModeKind(fi.Mode()); k != "" {
+		return nil, t.wrap("open", p, transports.NotRegular(p, k))
+	}
+	f, err := t.openRegular(c, p, os.O_RDONLY)
+	if err != nil {
+		return nil, t.wrap("open", p, err)
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
@@ -441,4 +454,89 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 		}
 	}
 	return f, nil
+}
+
+// openRegular opens c with flag and O_NONBLOCK (a FIFO's open returns at
+// once instead of waiting for its other end) and refuses anything that
+// is not a regular file once it is open. O_NONBLOCK changes nothing for a
+// regular file.
+func (t *Transport) openRegular(c, shown string, flag int) (*os.File, error) {
+	f, err := t.root.OpenFile(c, flag|syscall.O_NONBLOCK, 0o640)
+	if err != nil {
+		if errors.Is(err, syscall.ENXIO) { // O_WRONLY on a FIFO nobody reads
+			return nil, transports.NotRegular(shown, "a named pipe (FIFO)")
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if k := transports.ModeKind(fi.Mode()); k != "" {
+		f.Close()
+		return nil, transports.NotRegular(shown, k)
+	}
+	return f, nil
+}
+
+// link makes newname a hard link to oldname (a variable: tests stand in a
+// file system without hard links).
+var link = func(r *os.Root, oldname, newname string) error { return r.Link(oldname, newname) }
+
+// noHardLinks reports whether err says the file system has no hard links.
+func noHardLinks(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.ENOSYS)
+}
+
+// CreateExclusive implements transports.ExclusiveCreator with link(2): data
+// is written and synced under a temporary name, which is then hard-linked
+// to p; the link fails with EEXIST when anything is at p, atomically, on a
+// local file system as on an NFS or SMB mount. On a file system without
+// hard links (vfat, some FUSE ones) it falls back to open(2) with O_EXCL,
+// as exclusive, whose file is empty for the moment before data lands.
+func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) error {
+	c, err := clean(p)
+	if err != nil {
+		return err
+	}
+	if c == "." {
+		return fmt.Errorf("create %s exclusively: the transport's root is a directory", t.dir)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tmp := transports.TempName(c)
+	if err := t.writeExcl(tmp, data); err != nil {
+		return t.wrap("create exclusively", p, err)
+	}
+	err = link(t.root, tmp, c)
+	_ = t.root.Remove(tmp)
+	if err != nil && noHardLinks(err) {
+		err = t.writeExcl(c, data)
+	}
+	if err != nil {
+		return t.wrap("create exclusively", p, err)
+	}
+	return t.wrap("create exclusively", p, t.syncDirOrDefer(path.Dir(c)))
+}
+
+// writeExcl creates c (failing when anything is there), writes data and
+// syncs it; on failure nothing is left at c.
+func (t *Transport) writeExcl(c string, data []byte) error {
+	f, err := t.root.OpenFile(c, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = t.root.Remove(c)
+	}
+	return err
 }

@@ -41,7 +41,10 @@ func tinyTmpfs(tb testing.TB) string {
 func TestConformance(t *testing.T) {
 	transporttest.Run(t, transporttest.Target{
 		Name: "file",
-		New:  func(t *testing.T) transports.Transport { return newTB(t) },
+		Fresh: func(t *testing.T) transporttest.Fresh {
+			d := t.TempDir()
+			return transporttest.Fresh{URL: "file://" + d, Dir: d}
+		},
 		Full: func(t *testing.T) transports.Transport {
 			tr, err := file.New(tinyTmpfs(t))
 			if err != nil {

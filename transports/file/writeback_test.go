@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"runtime"
 	"testing"
-	"time"
+
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 )
 
 // TestWritebackGoroutineEndsWithTheFile writes enough for several
@@ -42,12 +44,7 @@ func TestWritebackGoroutineEndsWithTheFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if g := runtime.NumGoroutine(); g > before {
-				t.Errorf("%d goroutines after %s, %d before", g, tc.name, before)
-			}
+			eventually.True(t, fmt.Sprintf("the goroutines of %s to end (%d before)", tc.name, before), func() bool { return runtime.NumGoroutine() <= before })
 			fi, err := tr.Stat(ctx, tc.name+".bin")
 			switch {
 			case tc.abort && !errors.Is(err, fs.ErrNotExist):

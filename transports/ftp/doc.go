@@ -31,4 +31,15 @@
 //	ca_file      PEM certificate(s) to verify an ftps server with
 //	connections  idle connections kept for reuse (default 4)
 //	timeout      dial timeout (default 30s)
+//	create       make the URL's folder when missing (default true)
+//
+// Open of a directory fails with transports.ErrNotRegular; vsftpd does
+// not show named pipes or devices at all (not found).
+//
+// Exclusive create (transports.ExclusiveCreator, the backup lock): FTP
+// has no exclusive create for files (STOR replaces, RNTO replaces on most
+// servers, STOU picks another name), but MKD fails when anything is there
+// (mkdir(2) is atomic): a guard folder made with MKD
+// (transports.CreateExclusiveGuarded), under which the complete content,
+// stored under a temporary name, is renamed onto the name.
 package ftp

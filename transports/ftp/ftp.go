@@ -38,10 +38,14 @@ func init() {
 			DefaultPort: defaultPort,
 			URLForm:     s.form,
 			Help:        s.help + " One transfer per connection: idle connections are pooled; reads resume at an offset (REST).",
+			Exclusive: "a guard folder made with MKD, which the server refuses when anything is there (mkdir(2) is atomic; FTP has no exclusive create for files: " +
+				"STOR replaces, RNTO replaces on most servers, STOU picks another name): the run that makes `.<name>.vmlua-guard` renames the lock's complete content " +
+				"(stored under a temporary name) onto its name if nothing is there, then removes the guard. A guard a crash left is removed after 5 minutes.",
 			Options: []transports.Option{
 				{Name: "ca_file", Help: "PEM certificate(s) to verify the ftps server with, instead of the system roots"},
 				{Name: "connections", Default: "4", Help: "idle logged-in connections kept for reuse"},
 				{Name: "timeout", Default: "30s", Help: "dial timeout"},
+				transports.CreateOption,
 			},
 			Open: open,
 		})
@@ -59,6 +63,9 @@ type Config struct {
 	Credentials transports.Credentials
 	Connections int           // idle connections kept; 0: 4
 	Timeout     time.Duration // 0: 30s
+	// NoCreate refuses a Root that does not exist (create=false) instead
+	// of making it.
+	NoCreate bool
 }
 
 // Transport is an FTP account rooted at a directory.
@@ -73,7 +80,10 @@ type Transport struct {
 	closed bool
 }
 
-var _ transports.Transport = (*Transport)(nil)
+var (
+	_ transports.Transport        = (*Transport)(nil)
+	_ transports.ExclusiveCreator = (*Transport)(nil)
+)
 
 func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
 	cfg, err := parseURL(u, opts)
@@ -133,6 +143,11 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 		}
 		cfg.Timeout = d
 	}
+	create, err := opts.Create(u)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s URL %s: %w", scheme, red, err)
+	}
+	cfg.NoCreate = !create
 	return cfg, nil
 }
 
@@ -188,12 +203,46 @@ func Dial(ctx context.Context, cfg Config) (*Transport, error) {
 		t.root = path.Join(login, cfg.Root)
 	}
 	t.url = fmt.Sprintf("%s://%s@%s%s", scheme, cfg.Credentials.User, cfg.Addr, t.root)
-	if err := c.c.ChangeDir(t.root); err != nil {
+	if err := t.enterRoot(c.c); err != nil {
 		c.close()
-		return nil, fmt.Errorf("ftp on %s: the directory %s: %w", cfg.Addr, t.root, mapErr(err))
+		return nil, fmt.Errorf("ftp on %s: %w", cfg.Addr, err)
 	}
 	t.put(c, nil)
 	return t, nil
+}
+
+// enterRoot changes into the root directory, making it (and the folders
+// above it) first when it does not exist, unless cfg.NoCreate.
+func (t *Transport) enterRoot(c *ftp.ServerConn) error {
+	err := c.ChangeDir(t.root)
+	if err == nil {
+		return nil
+	}
+	k, _, kerr := kind(c, t.root)
+	switch {
+	case kerr != nil:
+		return fmt.Errorf("the directory %s: %w", t.root, mapErr(err))
+	case k == "file":
+		return fmt.Errorf("%s is a file, not a directory", t.root)
+	case k == "dir":
+		return fmt.Errorf("the directory %s: %w", t.root, mapErr(err))
+	case t.cfg.NoCreate:
+		return transports.MissingFolder(t.root)
+	}
+	cur := "/"
+	for _, part := range strings.Split(strings.Trim(t.root, "/"), "/") {
+		cur = path.Join(cur, part)
+		if c.ChangeDir(cur) == nil {
+			continue
+		}
+		if err := c.MakeDir(cur); err != nil && c.ChangeDir(cur) != nil {
+			return fmt.Errorf("make the folder %s: %w", cur, mapErr(err))
+		}
+	}
+	if err := c.ChangeDir(t.root); err != nil {
+		return fmt.Errorf("the directory %s: %w", t.root, mapErr(err))
+	}
+	return nil
 }
 
 // conn is a logged-in control connection and the raw sockets under it, so

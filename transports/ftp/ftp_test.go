@@ -3,6 +3,7 @@ package ftp_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,8 +51,9 @@ func target(t *testing.T, tls bool) transporttest.Target {
 	srv := testservers.VSFTPD(t, tls)
 	return transporttest.Target{
 		Name: srv.URL(),
-		New: func(t *testing.T) transports.Transport {
-			return openTB(t, srv.URL()+freshDir(t, srv), creds(srv))
+		Fresh: func(t *testing.T) transporttest.Fresh {
+			d := freshDir(t, srv)
+			return transporttest.Fresh{URL: srv.URL() + d, Options: creds(srv), Dir: filepath.Join(srv.DataDir, d)}
 		},
 		Kill: func(t *testing.T) { srv.Kill() },
 		Full: func(t *testing.T) transports.Transport {
@@ -102,7 +104,7 @@ func TestLogin(t *testing.T) {
 		{"plain ftp without allow_plaintext is refused with the reason", plain.URL(), noPlain, nil, []string{"unencrypted", "allow_plaintext = true"}},
 		{"an unverifiable certificate is refused", secure.URL(), noCA, nil, []string{"certificate"}},
 		{"plain ftp to a server that demands TLS fails", "ftp" + strings.TrimPrefix(secure.URL(), "ftps"), creds(plain), nil, []string{"encryption"}},
-		{"a missing root directory fails", plain.URL() + "missing", creds(plain), nil, []string{"missing"}},
+		{"a missing root directory with create=false fails", plain.URL() + "missing?create=false", creds(plain), fs.ErrNotExist, []string{"missing", "create=false"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -248,8 +248,11 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 		}
 		stop()
 		t.put(c, err)
-		if te != nil && k == "" {
+		switch {
+		case te != nil && k == "":
 			return nil, notExist("open", p, t)
+		case te != nil && k == "dir":
+			return nil, t.wrap("open", p, fmt.Errorf("%w (%d %s)", transports.NotRegular(p, "a directory"), te.Code, te.Msg))
 		}
 		return nil, t.wrap("open", p, err)
 	}
@@ -383,4 +386,56 @@ func (w *writer) Abort() error {
 		return nil
 	})
 	return w.t.wrap("remove aborted upload", w.p, err)
+}
+
+// guardAttempts bounds mkdirExcl's tries.
+const guardAttempts = 5
+
+// CreateExclusive implements transports.ExclusiveCreator with a guard
+// folder (transports.CreateExclusiveGuarded): MKD makes a folder only where
+// nothing is.
+func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) error {
+	return transports.CreateExclusiveGuarded(ctx, t, p, data, t.mkdirExcl)
+}
+
+// mkdirExcl makes one folder with MKD; an existing one is fs.ErrExist
+// (servers answer 550 for that as for any refusal: look).
+func (t *Transport) mkdirExcl(ctx context.Context, p string) error {
+	abs, err := t.full(p)
+	if err != nil {
+		return err
+	}
+	exists, taken := false, false
+	err = t.do(ctx, func(c *ftp.ServerConn) error {
+		var err error
+		// A refused MKD where nothing is found afterwards most likely met
+		// a folder that another client removed in between: try again. A
+		// server that keeps refusing so is taken to be raced each time
+		// (the temporary file beside it was stored, so it is not a
+		// permission problem).
+		for range guardAttempts {
+			err = c.MakeDir(abs)
+			var te *textproto.Error
+			if err == nil || !errors.As(err, &te) {
+				return err
+			}
+			k, _, kerr := kind(c, abs)
+			if kerr != nil {
+				return kerr
+			}
+			if k != "" {
+				exists = true
+				return nil
+			}
+		}
+		taken = true
+		return err
+	})
+	switch {
+	case exists:
+		return fmt.Errorf("ftp mkdir %q on %s: %w", p, t.url, fs.ErrExist)
+	case taken:
+		return fmt.Errorf("ftp mkdir %q on %s: it keeps being taken by other clients (%v): %w", p, t.url, err, fs.ErrExist)
+	}
+	return t.wrap("mkdir", p, err)
 }

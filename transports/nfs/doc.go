@@ -32,5 +32,23 @@
 // stream); BenchmarkOpenVsLibraryReader compares the two.
 //
 // Params: mountport, uid, gid, inflight (default 16), chunk (bytes per
-// WRITE, default and cap the server's wtmax, at most 1 MiB).
+// WRITE, default and cap the server's wtmax, at most 1 MiB), create
+// (default true: make the URL's folder inside the export).
+//
+// Only regular files are opened (by their NFS type: a FIFO would read as
+// an empty file). NFS3ERR statuses the library leaves bare (ACCES, ISDIR,
+// NOTDIR, NAMETOOLONG, NOTEMPTY, ROFS) are mapped for
+// transports.Classify, so they are not retried.
+//
+// Exclusive create (transports.ExclusiveCreator, the backup lock, in
+// exclusive.go): the content is written and committed under a temporary
+// name, then hard-linked to its name with LINK, which the server refuses
+// with NFS3ERR_EXIST when anything is there, atomically (open(2)'s manual
+// gives this technique for NFS); a lost reply is recognised by the
+// temporary file's link count. A server without hard links (NFS3ERR_NOTSUPP,
+// or go-nfs, whose LINK decodes its arguments as SYMLINK's) gets a guard
+// made with SYMLINK (atomic as symlink(2)) under
+// transports.CreateExclusiveGuarded. CREATE in GUARDED mode is not used:
+// go-nfs checks for the name and creates the file in two steps, so two
+// clients can both succeed, and the file would be empty until written.
 package nfs

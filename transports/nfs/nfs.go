@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
@@ -35,12 +37,19 @@ func init() {
 		URLForm:     "nfs://host[:port]/export/path[?mountport=N]",
 		Help: "NFSv3 over TCP in user space (no kernel mount), AUTH_UNIX. Give mountport to do without the " +
 			"portmapper. Uploads pipeline UNSTABLE writes and COMMIT at the end.",
+		Exclusive: "LINK: the lock's content is written and committed under a temporary name, then hard-linked to its name, which the server refuses " +
+			"(NFS3ERR_EXIST) when anything is there, atomically: the technique open(2)'s manual gives for NFS; a lost reply is recognised by the link count. " +
+			"A server without hard links (NFS3ERR_NOTSUPP; go-nfs, whose LINK is broken) gets a guard made with SYMLINK, atomic as symlink(2), " +
+			"under which the complete content is renamed onto the name if nothing is there (a guard a crash left is removed after 5 minutes). " +
+			"Not CREATE in GUARDED mode: servers may check for the name and create the file in two steps (go-nfs does), and the file is empty until written; " +
+			"EXCLUSIVE mode go-nfs refuses.",
 		Options: []transports.Option{
 			{Name: "mountport", Default: "(portmapper)", Help: "TCP port of the MOUNT service; without it the portmapper on port 111 is asked"},
 			{Name: "uid", Default: "0", Help: "AUTH_UNIX user id the requests carry"},
 			{Name: "gid", Default: "0", Help: "AUTH_UNIX group id the requests carry"},
 			{Name: "inflight", Default: strconv.Itoa(defaultInflight), Help: "WRITE requests outstanding per upload"},
 			{Name: "chunk", Default: "server's wtmax (≤ 1 MiB)", Help: "bytes per WRITE request"},
+			transports.CreateOption,
 		},
 		Open: func(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
 			return Open(ctx, u, opts)
@@ -56,15 +65,21 @@ type Transport struct {
 	export   string
 	root     string // inside the export, "" for its root
 	v        *nfsc.Target
+	auth     rpc.Auth
 	credBody []byte
 	chunk    int // bytes per WRITE
 	rchunk   int // bytes per READ
 	inflight int
 
+	noLink atomic.Bool // LINK failed as unsupported: CreateExclusive uses a SYMLINK guard
+
 	closeOnce sync.Once
 }
 
-var _ transports.Transport = (*Transport)(nil)
+var (
+	_ transports.Transport        = (*Transport)(nil)
+	_ transports.ExclusiveCreator = (*Transport)(nil)
+)
 
 type params struct {
 	mountPort     int
@@ -73,6 +88,7 @@ type params struct {
 	chunk         int
 	nfsPort       int
 	explicitPorts bool
+	create        bool
 }
 
 func parseParams(u *url.URL, p map[string]string) (params, error) {
@@ -97,6 +113,11 @@ func parseParams(u *url.URL, p map[string]string) (params, error) {
 			*o.dst = n
 		}
 	}
+	create, err := transports.Options{Params: p}.Create(u)
+	if err != nil {
+		return out, fmt.Errorf("nfs option %w", err)
+	}
+	out.create = create
 	if ps := u.Port(); ps != "" {
 		n, err := strconv.Atoi(ps)
 		if err != nil {
@@ -111,19 +132,7 @@ func parseParams(u *url.URL, p map[string]string) (params, error) {
 // run runs a blocking library call, giving up when ctx ends (the library's
 // calls take no context).
 func run[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	type res struct {
-		v   T
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { v, err := f(); ch <- res{v, err} }()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
+	return transports.Await(ctx, f, nil)
 }
 
 // Open mounts the export named by u's path.
@@ -147,7 +156,7 @@ func Open(ctx context.Context, u *url.URL, opts transports.Options) (*Transport,
 	hostname, _ := os.Hostname()
 	au := rpc.NewAuthUnix(hostname, uint32(pr.uid), uint32(pr.gid))
 	auth := au.Auth()
-	t.credBody = auth.Body
+	t.auth, t.credBody = auth, auth.Body
 
 	// MOUNT service
 	mountPort := pr.mountPort
@@ -232,6 +241,17 @@ func Open(ctx context.Context, u *url.URL, opts transports.Options) (*Transport,
 	}
 	if t.root != "" {
 		fi, _, err := run2(ctx, v, t.root)
+		if errors.Is(err, os.ErrNotExist) {
+			if !pr.create {
+				v.Close()
+				return nil, fmt.Errorf("nfs %s: export %s: %w", host, t.export, transports.MissingFolder(t.root))
+			}
+			if err := t.MkdirAll(ctx, ""); err != nil {
+				v.Close()
+				return nil, err
+			}
+			fi, _, err = run2(ctx, v, t.root)
+		}
 		if err != nil {
 			v.Close()
 			return nil, t.wrap("open folder", "", err)
@@ -331,11 +351,64 @@ func (t *Transport) wrap(op, p string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ne *nfsc.Error
-	if errors.As(err, &ne) && (ne.ErrorNum == nfsc.NFS3ErrNoSpc || ne.ErrorNum == nfsc.NFS3ErrDQuot) {
-		return fmt.Errorf("nfs %s:%s: %s %s: %w (%v)", t.host, t.export, op, p, transports.ErrNoSpace, err)
+	if kind := statusKind(err); kind != nil {
+		return fmt.Errorf("nfs %s:%s: %s %s: %w (%w)", t.host, t.export, op, p, kind, err)
 	}
 	return fmt.Errorf("nfs %s:%s: %s %s: %w", t.host, t.export, op, p, err)
+}
+
+// statusKind maps an NFS3ERR status the library leaves as a bare
+// *nfsc.Error onto what transports.Classify knows (NOENT, EXIST and PERM
+// it already turns into fs errors), or nil.
+func statusKind(err error) error {
+	var ne *nfsc.Error
+	if !errors.As(err, &ne) {
+		return nil
+	}
+	switch ne.ErrorNum {
+	case nfsc.NFS3ErrNoSpc, nfsc.NFS3ErrDQuot:
+		return transports.ErrNoSpace
+	case nfsc.NFS3ErrAcces:
+		return fs.ErrPermission
+	case nfsc.NFS3ErrROFS:
+		return syscall.EROFS
+	case nfsc.NFS3ErrIsDir:
+		return syscall.EISDIR
+	case nfsc.NFS3ErrNotDir:
+		return syscall.ENOTDIR
+	case nfsc.NFS3ErrNameTooLong:
+		return transports.ErrInvalidName
+	case nfsc.NFS3ErrNotEmpty:
+		return syscall.ENOTEMPTY
+	}
+	return nil
+}
+
+// typeKind names an NFS file type that is not a regular file, for
+// transports.NotRegular; "" for a regular file.
+func typeKind(fi os.FileInfo) string {
+	fa, ok := fi.(*nfsc.Fattr)
+	if !ok {
+		if fi.IsDir() {
+			return "a directory"
+		}
+		return ""
+	}
+	switch fa.Type {
+	case nfsc.NF3Reg:
+		return ""
+	case nfsc.NF3Dir:
+		return "a directory"
+	case nfsc.NF3FIFO:
+		return "a named pipe (FIFO)"
+	case nfsc.NF3Sock:
+		return "a socket"
+	case nfsc.NF3Blk, nfsc.NF3Chr:
+		return "a device"
+	case nfsc.NF3Lnk:
+		return "a symbolic link"
+	}
+	return "a special file"
 }
 
 func info(name string, fi os.FileInfo) transports.FileInfo {
@@ -461,8 +534,10 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 	if err != nil {
 		return nil, t.wrap("open", p, err)
 	}
-	if fi.IsDir() {
-		return nil, t.wrap("open", p, errors.New("is a directory"))
+	if k := typeKind(fi); k != "" {
+		// a FIFO would read as an empty file, a device as whatever the
+		// server makes of it: neither is a backup's file
+		return nil, t.wrap("open", p, transports.NotRegular(p, k))
 	}
 	return t.openPipelined(ctx, p, fh, offset, fi.Size())
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
@@ -28,9 +27,7 @@ var seq atomic.Int64
 
 func open(t testing.TB, rawURL string) transports.Transport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tr, err := transports.Open(ctx, rawURL, transports.Options{})
+	tr, err := transports.Open(context.Background(), rawURL, transports.Options{})
 	if err != nil {
 		t.Fatalf("open %s: %v", rawURL, err)
 	}
@@ -42,29 +39,35 @@ func open(t testing.TB, rawURL string) transports.Transport {
 // returns the URL of it.
 func fresh(t testing.TB, s *testservers.NFSServer) string {
 	t.Helper()
+	return freshDir(t, s).URL
+}
+
+// freshDir makes an empty folder under the server's test directory.
+func freshDir(t testing.TB, s *testservers.NFSServer) transporttest.Fresh {
+	t.Helper()
 	name := "d" + strconv.FormatInt(seq.Add(1), 10)
 	if err := os.Mkdir(s.DataDir+"/"+name, 0o777); err != nil {
 		t.Fatal(err)
 	}
 	p := strings.TrimPrefix(s.Path+"/"+name, "/")
-	return fmt.Sprintf("nfs://%s:%d%s/%s?mountport=%d", s.Host, s.Port, s.Export, p, s.MountPort)
+	return transporttest.Fresh{URL: fmt.Sprintf("nfs://%s:%d%s/%s?mountport=%d", s.Host, s.Port, s.Export, p, s.MountPort), Dir: s.DataDir + "/" + name}
 }
 
 func TestConformanceAgainstGanesha(t *testing.T) {
 	s := testservers.Ganesha(t)
 	transporttest.Run(t, transporttest.Target{
-		Name: "nfs-ganesha",
-		New:  func(t *testing.T) transports.Transport { return open(t, fresh(t, testservers.Ganesha(t))) },
-		Full: func(t *testing.T) transports.Transport { return open(t, fresh(t, testservers.GaneshaSmall(t))) },
-		Kill: func(t *testing.T) { s.Kill() },
+		Name:  "nfs-ganesha",
+		Fresh: func(t *testing.T) transporttest.Fresh { return freshDir(t, testservers.Ganesha(t)) },
+		Full:  func(t *testing.T) transports.Transport { return open(t, fresh(t, testservers.GaneshaSmall(t))) },
+		Kill:  func(t *testing.T) { s.Kill() },
 	})
 }
 
 func TestConformanceAgainstGoNFS(t *testing.T) {
 	s := testservers.GoNFS(t)
 	transporttest.Run(t, transporttest.Target{
-		Name: "go-nfs",
-		New:  func(t *testing.T) transports.Transport { return open(t, fresh(t, s)) },
+		Name:  "go-nfs",
+		Fresh: func(t *testing.T) transporttest.Fresh { return freshDir(t, s) },
 		Full: func(t *testing.T) transports.Transport {
 			return open(t, fresh(t, testservers.GoNFSWith(t, testservers.GoNFSOptions{DiskSize: 8 << 20})))
 		},

@@ -29,8 +29,11 @@ func (t *Transport) Create(ctx context.Context, p string) (transports.Writer, er
 		return nil, fmt.Errorf("nfs create: the transport's root is a directory")
 	}
 	fh, err := run(ctx, func() ([]byte, error) {
-		_, fh, err := t.v.Lookup(f)
+		fi, fh, err := t.v.Lookup(f)
 		if err == nil {
+			if k := typeKind(fi); k != "" {
+				return nil, transports.NotRegular(p, k)
+			}
 			_, err = t.v.SetAttr(fh, nfsc.Sattr3{Size: nfsc.SetSize{SetIt: true, Size: 0}})
 			return fh, err
 		}

@@ -38,4 +38,18 @@
 //
 //	concurrency  SFTP requests in flight per file (default 64)
 //	timeout      dial and handshake timeout (default 30s)
+//	create       make the URL's folder when missing (default true)
+//
+// Only regular files are opened: Open looks at the file first (OpenSSH's
+// sftp-server opens a named pipe with open(2), which blocks it, and the
+// session, until a writer comes), and the open itself gives up when the
+// run's context ends.
+//
+// Exclusive create (transports.ExclusiveCreator, the backup lock): the
+// content is written under a temporary name, then renamed onto its name
+// with the plain SSH_FXP_RENAME, which SFTP defines as failing when the
+// name exists and OpenSSH's sftp-server makes atomic with link(2) and
+// unlink(2) (on a file system without hard links it falls back to a stat
+// and a rename, not atomic). SSH_FXF_EXCL is not used: such a file is
+// empty until written, and a reader would take it for a broken lock.
 package sftp

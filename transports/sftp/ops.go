@@ -43,6 +43,8 @@ func (t *Transport) wrap(op, p string, err error) error {
 			err = fmt.Errorf("%w (%s)", fs.ErrNotExist, se.Error())
 		case sftp.ErrSSHFxPermissionDenied:
 			err = fmt.Errorf("%w (%s)", fs.ErrPermission, se.Error())
+		case sftp.ErrSSHFxOpUnsupported:
+			err = transports.Permanent(fmt.Errorf("the server does not support it (%s)", se.Error()))
 		}
 	}
 	return fmt.Errorf("sftp %s %q on %s: %w", op, p, t.url, err)
@@ -166,7 +168,17 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 	if err := ctxErr(ctx, "open", p); err != nil {
 		return nil, err
 	}
-	file, err := t.c.Open(f)
+	// Look first: OpenSSH's sftp-server opens what it is asked to with
+	// open(2), which for a named pipe blocks until a writer comes, and
+	// the whole session with it.
+	fi, err := t.c.Stat(f)
+	if err != nil {
+		return nil, t.wrap("open", p, err)
+	}
+	if k := transports.ModeKind(fi.Mode()); k != "" {
+		return nil, t.wrap("open", p, transports.NotRegular(p, k))
+	}
+	file, err := transports.Await(ctx, func() (*sftp.File, error) { return t.c.Open(f) }, func(f *sftp.File) { f.Close() })
 	if err != nil {
 		return nil, t.wrap("open", p, err)
 	}
@@ -354,4 +366,39 @@ func (t *Transport) Close() error {
 		}
 	})
 	return t.closeErr
+}
+
+// CreateExclusive implements transports.ExclusiveCreator: data goes to a
+// temporary file, which is then renamed onto p with the plain
+// SSH_FXP_RENAME (never posix-rename@openssh.com, which replaces). SFTP
+// (draft-ietf-secsh-filexfer-02, 6.5) makes that rename fail when p
+// exists, and OpenSSH's sftp-server does it race-free with link(2) and
+// unlink(2) (on a file system without hard links it falls back to a stat
+// and rename(2), which is not atomic). The file appears complete. The
+// refusal is a bare SSH_FX_FAILURE, so it is fs.ErrExist when p is there.
+func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) error {
+	c, err := transports.CleanPath(p)
+	if err != nil {
+		return err
+	}
+	if c == "" {
+		return fmt.Errorf("sftp create exclusively: the transport's root is a directory")
+	}
+	ff, _ := t.full(c)
+	tmp := transports.TempName(c)
+	ftmp, _ := t.full(tmp)
+	if err := transports.WriteNew(ctx, t, tmp, data); err != nil {
+		return err
+	}
+	_, err = transports.Await(ctx, func() (struct{}, error) { return struct{}{}, t.c.Rename(ftmp, ff) }, nil)
+	if err == nil {
+		return nil
+	}
+	_ = t.c.Remove(ftmp)
+	if ctx.Err() == nil {
+		if _, serr := t.c.Lstat(ff); serr == nil {
+			return t.wrap("create exclusively", p, fmt.Errorf("%s exists (%v): %w", p, err, fs.ErrExist))
+		}
+	}
+	return t.wrap("create exclusively", p, err)
 }

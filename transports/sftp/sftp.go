@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -36,9 +36,13 @@ func init() {
 			"the host key must match the credential's known_hosts file or pinned host_key (\"SHA256:...\"). " +
 			"The path is absolute; sftp://host/~/dir is relative to the login directory. " +
 			"Uploads keep many writes in flight; renames replace atomically (posix-rename).",
+		Exclusive: "SSH_FXP_RENAME: the lock's content is written under a temporary name, then renamed onto its name with SFTP's plain rename, " +
+			"which the protocol defines as failing when the name exists and OpenSSH's sftp-server makes atomic with link(2) and unlink(2) " +
+			"(not SSH_FXF_EXCL: a file created that way is empty until written). On a file system without hard links OpenSSH falls back to a stat and a rename, which is not atomic.",
 		Options: []transports.Option{
 			{Name: "concurrency", Default: "64", Help: "SFTP requests in flight per file"},
 			{Name: "timeout", Default: "30s", Help: "dial and SSH handshake timeout"},
+			transports.CreateOption,
 		},
 		Open: open,
 	})
@@ -58,7 +62,10 @@ type Transport struct {
 	closeErr  error
 }
 
-var _ transports.Transport = (*Transport)(nil)
+var (
+	_ transports.Transport        = (*Transport)(nil)
+	_ transports.ExclusiveCreator = (*Transport)(nil)
+)
 
 // Config is what Dial needs, for callers that do not go through a URL.
 type Config struct {
@@ -67,6 +74,9 @@ type Config struct {
 	Credentials transports.Credentials
 	Concurrency int           // 0: 64
 	Timeout     time.Duration // 0: 30s
+	// NoCreate refuses a Root that does not exist (create=false) instead
+	// of making it.
+	NoCreate bool
 }
 
 func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
@@ -123,6 +133,11 @@ func parseURL(u *url.URL, opts transports.Options) (Config, error) {
 		}
 		cfg.Timeout = d
 	}
+	create, err := opts.Create(u)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s URL %s: %w", u.Scheme, red, err)
+	}
+	cfg.NoCreate = !create
 	return cfg, nil
 }
 
@@ -214,6 +229,17 @@ func Dial(ctx context.Context, cfg Config) (*Transport, error) {
 	t.root = path.Clean(root)
 	t.url = fmt.Sprintf("sftp://%s@%s%s", cr.User, cfg.Addr, t.root)
 	fi, err := c.Stat(t.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		if cfg.NoCreate {
+			t.Close()
+			return nil, fmt.Errorf("sftp on %s: %w", cfg.Addr, transports.MissingFolder(t.root))
+		}
+		if err := c.MkdirAll(t.root); err != nil {
+			t.Close()
+			return nil, t.wrap("make the folder", t.root, err)
+		}
+		fi, err = c.Stat(t.root)
+	}
 	if err != nil {
 		t.Close()
 		return nil, fmt.Errorf("sftp on %s: the directory %s: %w", cfg.Addr, t.root, err)

@@ -3,6 +3,7 @@ package sftp_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,8 +51,9 @@ func target(t *testing.T, scheme string, creds func(*testservers.SSHServer) tran
 	srv := testservers.SSHD(t)
 	return transporttest.Target{
 		Name: scheme,
-		New: func(t *testing.T) transports.Transport {
-			return openTB(t, srv.URL(scheme, freshDir(t, srv)), creds(srv))
+		Fresh: func(t *testing.T) transporttest.Fresh {
+			d := freshDir(t, srv)
+			return transporttest.Fresh{URL: srv.URL(scheme, d), Options: transports.Options{Credentials: creds(srv)}, Dir: d}
 		},
 		Kill: func(t *testing.T) { srv.Kill() },
 		Full: func(t *testing.T) transports.Transport {
@@ -102,7 +104,7 @@ func TestLogin(t *testing.T) {
 			transports.Credentials{Password: srv.User.Password, HostKey: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, transports.ErrAuth, []string{"mismatch", srv.HostKeyFingerprint}},
 		{"no known_hosts and no host_key is refused before connecting", srv.URL("sftp", ""),
 			transports.Credentials{Password: srv.User.Password}, nil, []string{"known_hosts", "host_key"}},
-		{"a missing root directory fails", srv.URL("sftp", srv.DataDir+"/missing"), good, nil, []string{"missing"}},
+		{"a missing root directory with create=false fails", srv.URL("sftp", srv.DataDir+"/missing") + "?create=false", good, fs.ErrNotExist, []string{"missing", "create=false"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -20,6 +20,20 @@
 // (Params "chunk" × ("inflight" + 2), 16 MiB by default) whatever the size of
 // the stream. Rename replaces an existing destination file.
 //
-// Params: "chunk" (bytes per write request, default 1 MiB) and "inflight"
-// (concurrent writes per stream, default 4).
+// Params: "chunk" (bytes per write request, default 1 MiB), "inflight"
+// (concurrent writes per stream, default 4) and "create" (default true:
+// make the URL's folder in the share when missing; false refuses it).
+//
+// Open refuses a directory (transports.ErrNotRegular). Samba shows a named
+// pipe or device as an ordinary file and opens it, but refuses every read
+// at once ("permission denied"), which the error then explains. NT status
+// codes are mapped for transports.Classify (name invalid or too long, is a
+// directory, not a directory, not empty, write protected, disk full).
+//
+// Exclusive create (transports.ExclusiveCreator, the backup lock): a guard
+// folder made with the FILE_CREATE disposition, which the server refuses
+// (STATUS_OBJECT_NAME_COLLISION) when anything is there
+// (transports.CreateExclusiveGuarded). FILE_CREATE on the lock itself
+// would leave it empty until its bytes arrive, and go-smb2's rename always
+// replaces.
 package smb

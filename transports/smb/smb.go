@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	smb2 "github.com/cloudsoda/go-smb2"
@@ -36,9 +37,13 @@ func init() {
 		URLForm:     "smb://[domain;]user@host[:port]/share/path",
 		Help: "SMB 2/3 file share (Samba, Windows, NAS). The password comes from the named credentials; " +
 			"signing and encryption are used when the server requires them. Uploads keep several writes in flight.",
+		Exclusive: "a guard folder made with SMB's create-new disposition (FILE_CREATE), which the server refuses (STATUS_OBJECT_NAME_COLLISION) when anything is there: " +
+			"the run that makes `.<name>.vmlua-guard` renames the lock's complete content (written under a temporary name) onto its name if nothing is there, then removes the guard. " +
+			"Not FILE_CREATE on the lock itself: such a file is empty until its bytes arrive, and SMB's rename always replaces. A guard a crash left is removed after 5 minutes.",
 		Options: []transports.Option{
 			{Name: "chunk", Default: strconv.Itoa(defaultChunk), Help: "bytes per SMB write request of an upload"},
 			{Name: "inflight", Default: strconv.Itoa(defaultInflight), Help: "concurrent write requests per upload"},
+			transports.CreateOption,
 		},
 		Open: func(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
 			return Open(ctx, u, opts)
@@ -61,13 +66,20 @@ type Transport struct {
 	closeErr  error
 }
 
-var _ transports.Transport = (*Transport)(nil)
+var (
+	_ transports.Transport        = (*Transport)(nil)
+	_ transports.ExclusiveCreator = (*Transport)(nil)
+)
 
 // Open connects, authenticates and mounts the share named in u.
 func Open(ctx context.Context, u *url.URL, opts transports.Options) (*Transport, error) {
 	t := &Transport{chunk: defaultChunk, inflight: defaultInflight}
 	if err := t.params(u, opts.Params); err != nil {
 		return nil, err
+	}
+	create, err := opts.Create(u)
+	if err != nil {
+		return nil, fmt.Errorf("smb URL %s: %w", u.Redacted(), err)
 	}
 	host := u.Hostname()
 	if host == "" {
@@ -128,7 +140,36 @@ func Open(ctx context.Context, u *url.URL, opts transports.Options) (*Transport,
 		return nil, fmt.Errorf("smb %s: mount share %q: %w", t.addr, t.shareNm, err)
 	}
 	t.sess, t.share = sess, share
+	if err := t.checkRoot(ctx, create); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
+}
+
+// checkRoot makes sure the URL's folder is there: made (with the folders
+// above it) when create, else refused when missing.
+func (t *Transport) checkRoot(ctx context.Context, create bool) error {
+	if t.root == "" {
+		return nil
+	}
+	fi, err := t.sh(ctx).Stat(t.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return fmt.Errorf("smb %s: share %s: %w", t.addr, t.shareNm, transports.MissingFolder(t.root))
+		}
+		if err := t.sh(ctx).MkdirAll(t.root, 0o755); err != nil {
+			return t.wrap("make the folder", t.root, err)
+		}
+		fi, err = t.sh(ctx).Stat(t.root)
+	}
+	if err != nil {
+		return t.wrap("open folder", t.root, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("smb %s: share %s: %s is a file, not a folder", t.addr, t.shareNm, t.root)
+	}
+	return nil
 }
 
 // NT status codes (MS-ERREF) this package maps to vmlua errors.
@@ -146,6 +187,13 @@ const (
 	statusNetworkAccessDenied = 0xC00000CA
 	statusBadNetworkName      = 0xC00000CC
 	statusObjectNameCollision = 0xC0000035
+	statusObjectNameInvalid   = 0xC0000033
+	statusNameTooLong         = 0xC0000106
+	statusFileIsADirectory    = 0xC00000BA
+	statusNotADirectory       = 0xC0000103
+	statusDirectoryNotEmpty   = 0xC0000101
+	statusMediaWriteProtected = 0xC00000A2
+	statusObjectPathInvalid   = 0xC0000039
 )
 
 func isAuth(err error) bool {
@@ -199,9 +247,23 @@ func (t *Transport) wrap(op, p string, err error) error {
 	}
 	var re *smb2.ResponseError
 	if errors.As(err, &re) {
+		var kind error
 		switch re.Code {
 		case statusDiskFull, statusQuotaExceeded:
 			return fmt.Errorf("smb %s %s: %w: %v", op, p, transports.ErrNoSpace, err)
+		case statusObjectNameInvalid, statusNameTooLong, statusObjectPathInvalid:
+			kind = transports.ErrInvalidName
+		case statusFileIsADirectory:
+			kind = syscall.EISDIR
+		case statusNotADirectory:
+			kind = syscall.ENOTDIR
+		case statusDirectoryNotEmpty:
+			kind = syscall.ENOTEMPTY
+		case statusMediaWriteProtected:
+			kind = syscall.EROFS
+		}
+		if kind != nil {
+			return fmt.Errorf("smb //%s/%s: %s %s: %w (%w)", t.addr, t.shareNm, op, p, kind, err)
 		}
 	}
 	return fmt.Errorf("smb //%s/%s: %s %s: %w", t.addr, t.shareNm, op, p, err)
@@ -300,6 +362,16 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 	if err != nil {
 		return nil, t.wrap("open", p, err)
 	}
+	// A directory opens (SMB opens both with one CREATE); refuse it here,
+	// not at the first read. (Samba opens a named pipe or device too, and
+	// refuses to read it: "permission denied", at once.)
+	if fi, err := fh.Stat(); err != nil || fi.IsDir() {
+		fh.Close()
+		if err == nil {
+			err = transports.NotRegular(p, "a directory")
+		}
+		return nil, t.wrap("open", p, err)
+	}
 	if offset != 0 {
 		if _, err := fh.Seek(offset, io.SeekStart); err != nil {
 			fh.Close()
@@ -310,16 +382,23 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 }
 
 type reader struct {
-	f *smb2.File
-	t *Transport
-	p string
+	f    *smb2.File
+	t    *Transport
+	p    string
+	read bool // some bytes were read
 }
 
 func (r *reader) Read(b []byte) (int, error) {
 	n, err := r.f.Read(b)
 	if err != nil && err != io.EOF {
+		if errors.Is(err, fs.ErrPermission) && !r.read {
+			// Samba shows a named pipe or a device as a file and opens
+			// it, then refuses every read
+			err = fmt.Errorf("the server opened the file but refuses to read it (Samba does so for a named pipe or a device, which a share shows as a file): %w", err)
+		}
 		err = r.t.wrap("read", r.p, err)
 	}
+	r.read = r.read || n > 0
 	return n, err
 }
 
@@ -371,4 +450,20 @@ func (t *Transport) Close() error {
 		t.closeErr = t.sess.WithContext(ctx).Logoff()
 	})
 	return t.closeErr
+}
+
+// CreateExclusive implements transports.ExclusiveCreator with a guard
+// folder (transports.CreateExclusiveGuarded): SMB's CREATE with the
+// FILE_CREATE disposition makes a folder only where nothing is.
+func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) error {
+	return transports.CreateExclusiveGuarded(ctx, t, p, data, t.mkdirExcl)
+}
+
+// mkdirExcl makes one folder (FILE_CREATE); an existing one is fs.ErrExist.
+func (t *Transport) mkdirExcl(ctx context.Context, p string) error {
+	f, err := t.full(p)
+	if err != nil {
+		return err
+	}
+	return t.wrap("mkdir", p, t.sh(ctx).Mkdir(f, 0o755))
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/transports"
@@ -32,9 +31,7 @@ func shareURL(s *testservers.SMBServer, p string) string {
 
 func open(t testing.TB, s *testservers.SMBServer, p string) transports.Transport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tr, err := transports.Open(ctx, shareURL(s, p), creds(s))
+	tr, err := transports.Open(context.Background(), shareURL(s, p), creds(s))
 	if err != nil {
 		t.Fatalf("open %s: %v\nsmbd:\n%s", shareURL(s, p), err, s.Daemon.Output())
 	}
@@ -65,8 +62,9 @@ func freshDir(t testing.TB, s *testservers.SMBServer) string {
 func target(name string, s *testservers.SMBServer, opts testservers.SMBDOptions) transporttest.Target {
 	return transporttest.Target{
 		Name: name,
-		New: func(t *testing.T) transports.Transport {
-			return open(t, s, freshDir(t, s))
+		Fresh: func(t *testing.T) transporttest.Fresh {
+			d := freshDir(t, s)
+			return transporttest.Fresh{URL: shareURL(s, d), Options: creds(s), Dir: filepath.Join(s.DataDir, d)}
 		},
 		// a second smbd whose share is an 8 MiB tmpfs
 		Full: func(t *testing.T) transports.Transport {

@@ -22,9 +22,15 @@ import (
 // Target describes a transport under test.
 type Target struct {
 	Name string
+	// Fresh makes a fresh, empty directory on the server and says how to
+	// open it (Fresh). Required: the cases about opening URLs (create=),
+	// concurrent exclusive creates from many connections and special
+	// files use it, and New defaults to opening it.
+	Fresh func(t *testing.T) Fresh
 	// New returns a transport rooted at a fresh, empty directory on the
 	// server. The suite Closes it when the subtest ends (Close must be
-	// safe to call once more from New's own cleanup, if any).
+	// safe to call once more from New's own cleanup, if any). Default:
+	// open Fresh's URL.
 	New func(t *testing.T) transports.Transport
 	// Kill, when set, kills the server abruptly (for the "server killed
 	// mid-upload" case). The suite calls it only in the last subtest; New
@@ -39,6 +45,18 @@ type Target struct {
 	NewB func(b *testing.B) transports.Transport
 	// BigSize is the size of the big stream round trip; 0 means 64 MiB.
 	BigSize int64
+}
+
+// Fresh is a fresh, empty directory on a test server.
+type Fresh struct {
+	// URL opens the directory (transports.Open) with Options.
+	URL     string
+	Options transports.Options
+	// Dir is the directory on this machine (the test servers run here),
+	// for making what the protocol cannot (a named pipe); "" when the
+	// server's storage cannot hold one (say why in NoDir).
+	Dir   string
+	NoDir string
 }
 
 // DefaultBigSize is Target.BigSize when unset.
@@ -74,12 +92,28 @@ var Cases = []Case{
 	{"cancelling mid-upload leaves neither the final file nor a partial", testCancel},
 	{"CreateAtomic commits pushed bytes and Abort leaves nothing", testCreateAtomic},
 	{"Verify re-reads the upload and passes on intact data", testVerify},
+	{"CreateExclusive creates only where nothing is, complete, and leaves nothing else", testExclusive},
+	{"CreateExclusive through the retry, limit and dry-run wrappers", testExclusiveWrapped},
+	{"Open refuses a directory with ErrNotRegular, at once", testOpenDirectory},
+}
+
+// FreshCases are the behaviours that need Target.Fresh, run after Cases.
+var FreshCases = []struct {
+	Name string
+	Run  func(t *testing.T, tg Target)
+}{
+	{"of 16 concurrent CreateExclusive calls on their own connections exactly one wins, round after round", testExclusiveRace},
+	{"create=false refuses a missing folder, the default makes it", testCreateOption},
+	{"a named pipe is refused at once, never read", testNamedPipe},
 }
 
 // Run runs the whole conformance suite against tg.
 func Run(t *testing.T, tg Target) {
+	if tg.Fresh == nil {
+		t.Fatal("transporttest: Target.Fresh is required")
+	}
 	if tg.New == nil {
-		t.Fatal("transporttest: Target.New is required")
+		tg.New = func(t *testing.T) transports.Transport { return OpenFresh(t, tg.Fresh(t)) }
 	}
 	for _, c := range Cases {
 		t.Run(c.Name, func(t *testing.T) {
@@ -87,6 +121,9 @@ func Run(t *testing.T, tg Target) {
 			t.Cleanup(func() { tr.Close() })
 			c.Run(t, tg, tr)
 		})
+	}
+	for _, c := range FreshCases {
+		t.Run(c.Name, func(t *testing.T) { c.Run(t, tg) })
 	}
 	if tg.Full != nil {
 		t.Run("a full target fails with ErrNoSpace and leaves no final file", func(t *testing.T) {

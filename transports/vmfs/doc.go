@@ -43,4 +43,11 @@
 // (copy.go), which v:export uses when the destination is on the same vSphere: a
 // CopyVirtualDisk on the server instead of streaming the disk through
 // vmlua (the book's `vmkfstools -e target -d vmfs source`).
+//
+// Exclusive create (transports.ExclusiveCreator, the backup lock): a guard
+// folder made with FileManager.MakeDirectory without its parents, which
+// fails with FileAlreadyExists when anything is there (mkdir on the host)
+// (transports.CreateExclusiveGuarded). MoveDatastoreFile without force is
+// not used: the API does not say it is atomic, and vcsim checks, then
+// renames.
 package vmfs

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/datastore"
@@ -34,9 +36,12 @@ func init() {
 			"No credentials are needed: open a VM first (vm.open), or give the run a vSphere --url. " +
 			"When v:export writes to a vmfs:// folder of the same vSphere, the disk is copied on the server (CopyVirtualDisk, the book's " +
 			"`vmkfstools -e ... -d vmfs`) instead of being streamed through vmlua. Paths cannot leave the URL's folder.",
+		Exclusive: "a guard folder made with FileManager.MakeDirectory without its parents, which fails (FileAlreadyExists) when anything is there — mkdir on the host, atomic: " +
+			"the run that makes `.<name>.vmlua-guard` renames the lock's complete content (uploaded under a temporary name) onto its name if nothing is there, then removes the guard. " +
+			"Not MoveDatastoreFile without force: the API does not say it is atomic (the simulator checks, then renames). A guard a crash left is removed after 5 minutes.",
 		Options: []transports.Option{
 			{Name: "datacenter", Help: "the datacenter (name or inventory path) whose datastore is meant, when several datacenters have a datastore of that name; default: the first that has one"},
-			{Name: "create", Default: "true", Help: "create the URL's folder (and its parents) when it does not exist; false refuses a missing folder"},
+			transports.CreateOption,
 		},
 		Open: open,
 		// Only the bracketed form needs a parser of its own; the host form
@@ -95,8 +100,13 @@ func open(ctx context.Context, u *url.URL, opts transports.Options) (transports.
 		if err := t.MkdirAll(ctx, ""); err != nil {
 			return nil, err
 		}
-	} else if fi, err := t.Stat(ctx, ""); err != nil || !fi.IsDir {
-		return nil, fmt.Errorf("%s: the folder does not exist (create=false): %v", t.URL(), err)
+	} else if fi, err := t.Stat(ctx, ""); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", t.URL(), transports.MissingFolder(t.ds.Path(t.root)))
+		}
+		return nil, fmt.Errorf("%s: %w", t.URL(), err)
+	} else if !fi.IsDir {
+		return nil, fmt.Errorf("%s: %s is a file, not a folder", t.URL(), t.ds.Path(t.root))
 	}
 	return t, nil
 }
@@ -127,7 +137,10 @@ type Transport struct {
 	root string // folder inside the datastore; "" for its root
 }
 
-var _ transports.Transport = (*Transport)(nil)
+var (
+	_ transports.Transport        = (*Transport)(nil)
+	_ transports.ExclusiveCreator = (*Transport)(nil)
+)
 
 // New returns a transport rooted at dir (relative, clean) on the named
 // datastore of c. datacenter, when not "", selects the datacenter.
@@ -202,6 +215,12 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", transports.ErrNoSpace, err)
 	case isFault[*types.NotAuthenticated](err), isFault[*types.NoPermission](err), isFault[*types.InvalidLogin](err):
 		return fmt.Errorf("%w: %w", transports.ErrAuth, err)
+	case isFault[*types.FileAlreadyExists](err):
+		return fmt.Errorf("%w: %w", fs.ErrExist, err)
+	case isFault[*types.FileNameTooLong](err), isFault[*types.InvalidDatastorePath](err), isFault[*types.InvalidName](err):
+		return fmt.Errorf("%w: %w", transports.ErrInvalidName, err)
+	case isFault[*types.NotADirectory](err):
+		return fmt.Errorf("%w: %w", syscall.ENOTDIR, err)
 	}
 	return err
 }
@@ -210,8 +229,7 @@ func isFault[T types.BaseMethodFault](err error) bool {
 	if !soap.IsSoapFault(err) && !soap.IsVimFault(err) {
 		var te interface{ Fault() types.BaseMethodFault }
 		if errors.As(err, &te) {
-			_, ok := te.Fault().(T)
-			return ok
+			return faultIs[T](te.Fault())
 		}
 		return false
 	}
@@ -221,8 +239,18 @@ func isFault[T types.BaseMethodFault](err error) bool {
 	} else {
 		f = soap.ToVimFault(err)
 	}
-	_, ok := f.(T)
-	return ok
+	return faultIs[T](f)
+}
+
+// faultIs reports whether f is a T (a pointer to a fault type) or the
+// fault it points to: a method's SOAP fault detail decodes as a value
+// (types.FileAlreadyExists), a task's error as a pointer.
+func faultIs[T types.BaseMethodFault](f any) bool {
+	if _, ok := f.(T); ok {
+		return true
+	}
+	pt := reflect.TypeFor[T]()
+	return f != nil && pt.Kind() == reflect.Pointer && reflect.TypeOf(f) == pt.Elem()
 }
 
 func waitTask(ctx context.Context, task *object.Task, err error) error {
@@ -386,7 +414,7 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 		return nil, err
 	}
 	if r == "" {
-		return nil, fmt.Errorf("open %s on %s: is a directory", p, t.URL())
+		return nil, fmt.Errorf("open %s on %s: %w", p, t.URL(), transports.NotRegular(p, "a directory"))
 	}
 	if offset < 0 {
 		return nil, fmt.Errorf("open %s on %s: negative offset %d", p, t.URL(), offset)
@@ -408,7 +436,7 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 	}
 	if res.Request != nil && res.Request.URL.Path != u.Path {
 		res.Body.Close() // redirected to "dir/": a folder listing
-		return nil, fmt.Errorf("open %s on %s: is a directory", p, t.URL())
+		return nil, fmt.Errorf("open %s on %s: %w", p, t.URL(), transports.NotRegular(p, "a directory"))
 	}
 	switch res.StatusCode {
 	case http.StatusPartialContent:
@@ -443,3 +471,20 @@ func (t *Transport) Open(ctx context.Context, p string, offset int64) (io.ReadCl
 // cleanupGrace is how long an upload whose caller's context ended is
 // given to be aborted cleanly before its request is cancelled outright.
 const cleanupGrace = 30 * time.Second
+
+// CreateExclusive implements transports.ExclusiveCreator with a guard
+// folder (transports.CreateExclusiveGuarded): FileManager.MakeDirectory
+// without createParentDirectories makes a folder only where nothing is.
+func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) error {
+	return transports.CreateExclusiveGuarded(ctx, t, p, data, t.mkdirExcl)
+}
+
+// mkdirExcl makes one folder; an existing one is fs.ErrExist
+// (FileAlreadyExists).
+func (t *Transport) mkdirExcl(ctx context.Context, p string) error {
+	r, err := t.rel(p)
+	if err != nil {
+		return err
+	}
+	return t.wrap("mkdir", p, t.fm.MakeDirectory(ctx, t.ds.Path(r), t.dc, false))
+}

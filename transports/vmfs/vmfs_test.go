@@ -104,11 +104,19 @@ func fresh(tb testing.TB, c *vim25.Client) transports.Transport {
 	return tr
 }
 
+// freshDir makes a new, empty folder of LocalDS_1 and says how to open it.
+func freshDir(t *testing.T, c *vim25.Client) transporttest.Fresh {
+	raw := fmt.Sprintf("vmfs://LocalDS_1/suite/run-%d", dirs.Add(1))
+	o := transports.Options{Env: map[string]any{"vsphere": c}}
+	transporttest.OpenFresh(t, transporttest.Fresh{URL: raw, Options: o}) // makes it
+	return transporttest.Fresh{URL: raw, Options: o, NoDir: "a VMFS datastore holds no named pipes"}
+}
+
 func TestConformance(t *testing.T) {
 	c, stop := simClient(t)
 	transporttest.Run(t, transporttest.Target{
 		Name:    "vmfs",
-		New:     func(t *testing.T) transports.Transport { return fresh(t, c) },
+		Fresh:   func(t *testing.T) transporttest.Fresh { return freshDir(t, c) },
 		Kill:    func(t *testing.T) { stop() },
 		BigSize: 24 << 20,
 	})

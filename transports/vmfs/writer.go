@@ -31,7 +31,7 @@ func (t *Transport) Create(ctx context.Context, p string) (transports.Writer, er
 		return nil, err
 	}
 	if r == "" {
-		return nil, fmt.Errorf("create %s on %s: is a directory", p, t.URL())
+		return nil, fmt.Errorf("create %s on %s: %w", p, t.URL(), transports.NotRegular(p, "a directory"))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

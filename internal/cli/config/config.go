@@ -27,6 +27,7 @@ type Config struct {
 	Credentials    map[string]Credential `toml:"credentials"`
 	Grants         Grants                `toml:"grants"`
 	Limits         Limits                `toml:"limits"`
+	Notify         Notify                `toml:"notify"`
 	// Lib is the site's script library directory (as --lib).
 	Lib string `toml:"lib"`
 }
@@ -165,7 +166,7 @@ func (c *Config) holdsPassword() bool {
 			return true
 		}
 	}
-	return false
+	return c.Notify.holdsSecret()
 }
 
 func checkPrivate(path string) error {

@@ -55,6 +55,12 @@ func TestEveryModuleFunctionMethodAndFieldIsDocumented(t *testing.T) {
 
 func fn(r *runtime.Run, L *lua.LState) int { return 0 }
 
+// optMod is a module whose one function takes a table of these options.
+func optMod(opts ...runtime.Option) *runtime.Module {
+	return &runtime.Module{Name: "m", Summary: "s", Funcs: []runtime.Func{{Name: "f", Doc: "d", Fn: fn,
+		Args: []runtime.Arg{{Name: "o", Type: "table", Doc: "d", Options: opts}}}}}
+}
+
 func TestCheckRejectsWhatWouldMakeTheDocsWrong(t *testing.T) {
 	obj := &runtime.Type{Name: "Obj", Summary: "an object"}
 	cases := []struct {
@@ -81,6 +87,14 @@ func TestCheckRejectsWhatWouldMakeTheDocsWrong(t *testing.T) {
 			&runtime.Module{Name: "m", Summary: "s", Funcs: []runtime.Func{{Name: "f", Doc: "d", Fn: fn, Args: []runtime.Arg{{Name: "...", Type: "any", Doc: "d"}, {Name: "x", Type: "any", Doc: "d"}}}}}, "must be the last"},
 		{"a type without summary is refused",
 			&runtime.Module{Name: "m", Summary: "s", Types: []*runtime.Type{{Name: "T"}}}, "type T"},
+		{"declared options are accepted",
+			optMod(runtime.Option{Name: "mode", Type: "string", Enum: []string{"a", "b"}, Default: `"a"`, Doc: "d"}, runtime.Option{Name: "p", Type: "table", Doc: "d", Options: []runtime.Option{{Name: "n", Type: "integer", Doc: "d"}}}), ""},
+		{"an option without doc is refused", optMod(runtime.Option{Name: "x", Type: "string"}), "m.f argument o option x"},
+		{"a nested option without type is refused", optMod(runtime.Option{Name: "p", Type: "table", Doc: "d", Options: []runtime.Option{{Name: "n", Doc: "d"}}}), "option p option n (type)"},
+		{"an option of an unknown type is refused", optMod(runtime.Option{Name: "x", Type: "Vm", Doc: "d"}), `names "Vm"`},
+		{"an option that is no Lua name is refused", optMod(runtime.Option{Name: "dry-run", Type: "boolean", Doc: "d"}), `option dry-run: not a Lua name`},
+		{"an enum of a non-string is refused", optMod(runtime.Option{Name: "x", Type: "number", Enum: []string{"1"}, Doc: "d"}), `an Enum needs Type "string"`},
+		{"an option declared twice is refused", optMod(runtime.Option{Name: "x", Type: "number", Doc: "d"}, runtime.Option{Name: "x", Type: "number", Doc: "d"}), `option x (declared twice)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,5 +259,44 @@ func TestWriteRegeneratesAndStaleNamesWhatDiffers(t *testing.T) {
 	}
 	if got := docgen.Stale(dir, files); !slices.Equal(got, []string{docgen.LuaAPIPath}) {
 		t.Errorf("Stale after a hand edit = %v, want [%s]", got, docgen.LuaAPIPath)
+	}
+}
+
+// TestOptionsAreRenderedFromTheirDeclarations: an argument's declared
+// options become a table in the reference (nested ones as parent.key, an
+// enum as its values, required or the default) and a class of their own
+// in the editor definitions, so that neither can drift from what vmlua
+// check enforces.
+func TestOptionsAreRenderedFromTheirDeclarations(t *testing.T) {
+	m := optMod(
+		runtime.Option{Name: "to", Type: "string", Required: true, Doc: "where"},
+		runtime.Option{Name: "mode", Type: "string", Enum: []string{"full", "auto"}, Default: `"full"`, Doc: "how"},
+		runtime.Option{Name: "policy", Type: "table", Doc: "what to keep", Options: []runtime.Option{{Name: "daily", Type: "integer", Doc: "days"}}},
+		runtime.Option{Name: "*", Type: "string", Doc: "anything else"},
+	)
+	files, err := docgen.Generate([]*runtime.Module{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, defs := file(t, files, docgen.LuaAPIPath), file(t, files, docgen.DefsPath)
+	for _, want := range []string{
+		"Options of `o`:\n\n| option | type | default | meaning |\n",
+		"| `to` | `string` | required | where |\n",
+		"| `mode` | `\"full\"\\|\"auto\"` | `\"full\"` | how |\n",
+		"| `policy.daily` | `integer` |  | days |\n",
+		"| `NAME` | `string` |  | any key (NAME): anything else |\n",
+	} {
+		if !strings.Contains(api, want) {
+			t.Errorf("the reference lacks %q:\n%s", want, api)
+		}
+	}
+	for _, want := range []string{
+		"---@class vmlua.m.f.o\n---@field to string where\n---@field mode? \"full\"|\"auto\" how (default \"full\")\n---@field policy? vmlua.m.f.o.policy what to keep\n---@field [string] string anything else\n",
+		"---@class vmlua.m.f.o.policy\n---@field daily? integer days\n",
+		"---@param o vmlua.m.f.o d\n",
+	} {
+		if !strings.Contains(defs, want) {
+			t.Errorf("the definitions lack %q:\n%s", want, defs)
+		}
 	}
 }

@@ -107,6 +107,17 @@ func Check(mods []*runtime.Module) error {
 			}
 		})
 	}
+	var opts func(where string, os []runtime.Option)
+	opts = func(where string, os []runtime.Option) {
+		for _, o := range os {
+			w := where + " option " + o.Name
+			if o.Name != "*" && !isLuaName(o.Name) {
+				errs = append(errs, fmt.Errorf("%s: not a Lua name", w))
+			}
+			typ(w, o.TypeString())
+			opts(w, o.Options)
+		}
+	}
 	funcs := func(owner string, fs []runtime.Func) {
 		for _, f := range fs {
 			where := owner + f.Name
@@ -121,6 +132,7 @@ func Check(mods []*runtime.Module) error {
 					errs = append(errs, fmt.Errorf("%s: argument %q is not a Lua name", where, a.Name))
 				}
 				typ(where+" argument "+a.Name, a.Type)
+				opts(where+" argument "+a.Name, a.Options)
 			}
 			if f.Returns != "" {
 				for _, r := range splitReturns(f.Returns) {

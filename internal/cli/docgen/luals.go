@@ -84,6 +84,16 @@ func writeDefs(b *bytes.Buffer, mods []*runtime.Module) {
 }
 
 func writeStub(b *bytes.Buffer, owner string, f runtime.Func) {
+	// A table of options is a class of its own, so that the editor
+	// completes and checks its keys.
+	classes := map[string]string{}
+	for _, a := range f.Args {
+		if len(a.Options) > 0 {
+			cls := "vmlua." + strings.NewReplacer("M_", "", ":", ".").Replace(owner) + f.Name + "." + a.Name
+			writeOptionClass(b, cls, a.Options)
+			classes[a.Name] = cls
+		}
+	}
 	comment(b, f.Doc)
 	var names []string
 	for _, a := range f.Args {
@@ -91,7 +101,11 @@ func writeStub(b *bytes.Buffer, owner string, f runtime.Func) {
 		if a.Optional && name != "..." {
 			name += "?"
 		}
-		fmt.Fprintf(b, "---@param %s %s %s\n", name, lsType(a.Type), oneLine(a.Doc))
+		typ := lsType(a.Type)
+		if cls, ok := classes[a.Name]; ok {
+			typ = strings.Replace(typ, "table", cls, 1)
+		}
+		fmt.Fprintf(b, "---@param %s %s %s\n", name, typ, oneLine(a.Doc))
 		names = append(names, a.Name)
 	}
 	if f.Returns != "" {
@@ -100,6 +114,45 @@ func writeStub(b *bytes.Buffer, owner string, f runtime.Func) {
 		}
 	}
 	fmt.Fprintf(b, "function %s%s(%s) end\n\n", owner, f.Name, strings.Join(names, ", "))
+}
+
+// writeOptionClass declares a table of options as the class cls, and
+// each option that is a table of options as a class of its own.
+func writeOptionClass(b *bytes.Buffer, cls string, opts []runtime.Option) {
+	fmt.Fprintf(b, "---@class %s\n", cls)
+	for _, o := range opts {
+		typ := lsType(o.TypeString())
+		if len(o.Options) > 0 {
+			typ = strings.Replace(typ, "table", optionClass(cls, o), 1)
+		}
+		doc := oneLine(o.Doc)
+		if o.Default != "" {
+			doc += " (default " + o.Default + ")"
+		}
+		switch {
+		case o.Name == "*":
+			fmt.Fprintf(b, "---@field [string] %s %s\n", typ, doc)
+		case o.Required:
+			fmt.Fprintf(b, "---@field %s %s %s\n", o.Name, typ, doc)
+		default:
+			fmt.Fprintf(b, "---@field %s? %s %s\n", o.Name, typ, doc)
+		}
+	}
+	fmt.Fprintln(b)
+	for _, o := range opts {
+		if len(o.Options) > 0 {
+			writeOptionClass(b, optionClass(cls, o), o.Options)
+		}
+	}
+}
+
+// optionClass names the class of option o of the class cls: cls.NAME, or
+// cls.entry for the "*" option.
+func optionClass(cls string, o runtime.Option) string {
+	if o.Name == "*" {
+		return cls + ".entry"
+	}
+	return cls + "." + o.Name
 }
 
 // shim is editor/library/NAME.lua: it makes require "NAME" resolve to the

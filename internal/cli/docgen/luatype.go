@@ -3,6 +3,8 @@ package docgen
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vmlua/vmlua/runtime"
 )
 
 // builtinTypes are the type names the API's Args/Returns/Fields may use
@@ -170,24 +172,4 @@ func (t *typeExpr) luaLS() string {
 
 // splitReturns splits a Returns string into its values: "VM|nil, string"
 // is two values. Commas inside braces or parentheses do not split.
-func splitReturns(s string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '{', '(':
-			depth++
-		case '}', ')':
-			depth--
-		case ',':
-			if depth == 0 {
-				out = append(out, strings.TrimSpace(s[start:i]))
-				start = i + 1
-			}
-		}
-	}
-	if rest := strings.TrimSpace(s[start:]); rest != "" || len(out) > 0 {
-		out = append(out, rest)
-	}
-	return out
-}
+func splitReturns(s string) []string { return runtime.SplitTopLevel(s, ',') }

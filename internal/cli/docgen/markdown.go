@@ -16,7 +16,8 @@ func writeLuaAPI(b *bytes.Buffer, mods []*runtime.Module) {
 	p("A script loads vmlua's modules with `require` (`local vm = require \"vm\"`) and calls their functions with `.`; " +
 		"the objects they return (a `VM`, a `Transport`, ...) have fields (`v.name`) and methods called with `:` (`v:add_redo(\"scsi0:1\")`). " +
 		"Arguments in brackets are optional. Types: `A|B` is either, `{T}` a list of T, `{K=V}` a table from K to V, `nil` nothing found.\n\n")
-	p("`vmlua check SCRIPT` reports calls of functions and methods that do not exist, or with the wrong number of arguments, without running the script. " +
+	p("`vmlua check SCRIPT` reports calls of functions and methods that do not exist, or with the wrong number of arguments, and options a table written out in the call " +
+		"does not take, or gives a value of the wrong type or outside the values listed, without running the script; `vmlua run` does the same before it starts. " +
 		"For completion and type checks in VS Code or Neovim, see [editor/README.md](../editor/README.md).\n\n")
 	p("Modules:\n\n")
 	for _, m := range mods {
@@ -110,9 +111,38 @@ func writeFunc(b *bytes.Buffer, owner string, f runtime.Func) {
 			fmt.Fprintf(b, "| `%s` | %s | %s |\n", a.Name, code(a.Type), cell(doc))
 		}
 		fmt.Fprintln(b)
+		for _, a := range f.Args {
+			if len(a.Options) > 0 {
+				fmt.Fprintf(b, "Options of `%s`:\n\n", a.Name)
+				fmt.Fprintf(b, "| option | type | default | meaning |\n|---|---|---|---|\n")
+				writeOptions(b, "", a.Options)
+				fmt.Fprintln(b)
+			}
+		}
 	}
 	if f.Returns != "" {
 		fmt.Fprintf(b, "Returns `%s`.\n\n", oneLine(f.Returns))
+	}
+}
+
+// writeOptions writes one row per option, a nested table's options
+// after it as parent.key.
+func writeOptions(b *bytes.Buffer, prefix string, opts []runtime.Option) {
+	for _, o := range opts {
+		name := prefix + o.Name
+		if o.Name == "*" {
+			name = prefix + "NAME"
+		}
+		def := code(o.Default)
+		if o.Required {
+			def = "required"
+		}
+		doc := o.Doc
+		if o.Name == "*" {
+			doc = "any key (NAME): " + doc
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", name, code(o.TypeString()), def, cell(doc))
+		writeOptions(b, name+".", o.Options)
 	}
 }
 

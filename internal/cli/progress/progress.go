@@ -9,6 +9,7 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/runtime"
 	"golang.org/x/term"
 )
@@ -57,8 +58,11 @@ var _ runtime.Progress = (*Sink)(nil)
 // Terminal reports whether the sink draws bars.
 func (s *Sink) Terminal() bool { return s.terminal }
 
-// Start begins an operation of total bytes (-1 when unknown).
+// Start begins an operation of total bytes (-1 when unknown). The name
+// holds text from vSphere and scripts (a VM's name): its control
+// characters are escaped, so that it stays one line.
 func (s *Sink) Start(name string, total int64) runtime.Tracker {
+	name = oneline.Escape(name)
 	if s.terminal {
 		return s.startBar(name, total)
 	}
@@ -180,7 +184,7 @@ func (t *lineTracker) Done(err error) {
 	took := t.s.now().Sub(t.start)
 	t.mu.Unlock()
 	if err != nil {
-		t.s.printf("%s: failed after %s and %s: %v\n", t.name, size(cur), took.Round(time.Millisecond), err)
+		t.s.printf("%s: failed after %s and %s: %s\n", t.name, size(cur), took.Round(time.Millisecond), oneline.Escape(err.Error()))
 		return
 	}
 	t.s.printf("%s: done, %s in %s (%s)\n", t.name, size(cur), took.Round(time.Millisecond), rate(cur, took))

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -190,16 +191,10 @@ func (f *fx) startProcess(script string) *process {
 	return &process{cmd: cmd, out: out}
 }
 
-// waitFor polls until cond holds; the test fails after a generous bound.
+// waitFor polls until cond holds, bounded only by go test's -timeout.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	eventually.True(t, what, cond)
 }
 
 // finish signals the process and returns its exit error, keeping its

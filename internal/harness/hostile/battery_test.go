@@ -189,7 +189,7 @@ func TestHostileScriptsThroughModules(t *testing.T) {
 		{"an SFTP URL whose userinfo hides another host is refused", open("sftp://backup@127.0.0.1:1/backups/db01@evil.example:22/x"), grantURLs, runtime.CodeNotGranted, "not granted"},
 		{"an SFTP URL with a user made of the granted host is refused", open("sftp://127.0.0.1:1@evil.example/backups/db01"), grantURLs, runtime.CodeNotGranted, "not granted"},
 		{"an SFTP URL with an encoded @ in the user is refused", open("sftp://backup%40127.0.0.1@evil.example/backups/db01"), grantURLs, runtime.CodeNotGranted, "not granted"},
-		{"an SFTP URL carrying a password is refused", open("sftp://backup:hunter2@127.0.0.1:1/backups/db01"), grantURLs, runtime.CodeTransport, "carries a password"},
+		{"an SFTP URL carrying a password is refused", open("sftp://backup:hunter2@127.0.0.1:1/backups/db01"), grantURLs, runtime.CodeInvalidArg, "carries a password"},
 		{"an SFTP URL on another port is refused", open("sftp://backup@127.0.0.1:2/backups/db01"), grantURLs, runtime.CodeNotGranted, "not granted"},
 		{"an SFTP URL without the granted port is refused", open("sftp://backup@127.0.0.1/backups/db01"), grantURLs, runtime.CodeNotGranted, "not granted"},
 		{"the IPv6 loopback for a share granted on the IPv4 loopback is refused", open("smb://backup@[::1]:1/share/backups"), grantURLs, runtime.CodeNotGranted, "not granted"},

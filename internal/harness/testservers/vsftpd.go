@@ -78,8 +78,11 @@ func VSFTPDWith(t testing.TB, o VSFTPDOptions) *FTPServer {
 	if s.DataDir == "" {
 		s.DataDir = u.DataDir(t)
 	}
-	s.PasvMin = freePortRange(t, 10)
-	s.PasvMax = s.PasvMin + 9
+	// one passive port per transfer in flight: 16 clients storing at
+	// once (the lock race of the transports' conformance suite) need 16,
+	// and vsftpd dies with "500 OOPS: priv_sock_get_int" when none is free
+	s.PasvMin = freePortRange(t, pasvPorts)
+	s.PasvMax = s.PasvMin + pasvPorts - 1
 	if err := os.MkdirAll("/var/run/vsftpd/empty", 0o755); err != nil {
 		t.Fatalf("testservers: %v", err)
 	}
@@ -140,6 +143,9 @@ func VSFTPDWith(t testing.TB, o VSFTPDOptions) *FTPServer {
 
 // freePortRange returns the first of n consecutive TCP ports of 127.0.0.1
 // that were free a moment ago.
+// pasvPorts is the size of a server's passive port range.
+const pasvPorts = 48
+
 func freePortRange(t testing.TB, n int) int {
 	t.Helper()
 	for try := 0; try < 200; try++ {

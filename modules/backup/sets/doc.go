@@ -3,7 +3,9 @@
 // set (Writer: its files, progress.json while it grows, catalog.json
 // last), listing and reading sets (List, ReadCatalog, ReadVerified,
 // NewestComplete), verifying them (Verify), the lock of a VM's folder
-// (AcquireLock), the chain of an incremental (ChainOf, LayersOf,
+// (AcquireLock: created with the transport's exclusive create, so of runs
+// starting together exactly one gets it; stale locks are broken under a
+// marker, by one run), the chain of an incremental (ChainOf, LayersOf,
 // OpenChain), prune (Prune, with the run's record of failed backups:
 // SetFailed, Failed) and synthesizing a full from a chain (Synthesize).
 //

@@ -36,7 +36,9 @@ type VerifyResult struct {
 }
 
 // Verify re-reads every file of the set, checks its size and sha256, and
-// decodes every disk image to check its content digest.
+// decodes every disk image to check its content digest; and it applies
+// the checks restore applies to the catalog (RestoreProblems), so that a
+// set that verifies is one restore takes.
 func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, error) {
 	ctx := r.Context()
 	res := VerifyResult{ID: id}
@@ -51,6 +53,13 @@ func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, er
 		}
 		res.Problems = append(res.Problems, Problem{File: catalog.FileName, Problem: err.Error()})
 		return res, nil
+	}
+	if cat.HostConfig == nil {
+		// what restore would refuse: a verified set is a restorable one
+		for _, p := range RestoreProblems(cat, "") {
+			res.Problems = append(res.Problems, p)
+			r.Log.Error("verify: restore would refuse the set", "set", id, "file", p.File, "problem", p.Problem)
+		}
 	}
 	chain := []*catalog.Catalog{cat}
 	if cat.Incremental() {
