@@ -178,9 +178,11 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 	}
 	defer rdr.Close()
 	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, transports.ProgressWriter(w.spw, tr), tr)
-	if werr == nil {
+	if werr == nil || ctx.Err() == nil {
 		// every byte is read: was it one frozen image? (never "ok" from a
-		// base whose REDO log someone committed meanwhile)
+		// base whose REDO log someone committed meanwhile); a read that
+		// failed because the disk is no longer frozen (its base, now the
+		// running VM's disk, is locked) says so too
 		if err := f.Check(ctx); err != nil {
 			tr.Done(err)
 			return imageResult{}, err

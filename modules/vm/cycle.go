@@ -520,6 +520,13 @@ func exportFlat(ctx context.Context, f *FrozenDisk, total int64, dest transports
 		return err
 	}), dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}, exportSpan))
 	if err != nil {
+		// a read that failed because the disk is no longer frozen (its
+		// base, now the running VM's disk, is locked) says so
+		if werr == nil && ctx.Err() == nil {
+			if cerr := check(ctx); cerr != nil {
+				return transports.UploadResult{}, cerr
+			}
+		}
 		if werr == nil {
 			err = fmt.Errorf("upload %s: reading the source after %d bytes: %w", flatName, aw.Written(), err)
 		}
