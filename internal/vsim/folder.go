@@ -93,7 +93,7 @@ func (s *Sim) serveHostFolder(ep *endpoint, w http.ResponseWriter, r *http.Reque
 			return
 		}
 	}
-	if hook := s.opts.OnFolder; hook != nil {
+	if hook := s.onFolder(); hook != nil {
 		hook(FolderRequest{Host: ep.name, Proxied: !direct, Method: r.Method, Datastore: ds, Path: p, Range: r.Header.Get("Range")})
 	}
 	pw, pr := paced(w, r, st, s.opts.HostRate, ep.total)
@@ -106,4 +106,14 @@ func (s *Sim) serveHostFolder(ep *endpoint, w http.ResponseWriter, r *http.Reque
 		w.Header().Set("Allow", "GET, HEAD, PUT, POST")
 		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// SetOnFolder replaces Options.OnFolder on a running simulator (nil: none).
+func (s *Sim) SetOnFolder(hook func(FolderRequest)) { s.folderHook.Store(&hook) }
+
+func (s *Sim) onFolder() func(FolderRequest) {
+	if h := s.folderHook.Load(); h != nil {
+		return *h
+	}
+	return s.opts.OnFolder
 }

@@ -147,6 +147,7 @@ type Sim struct {
 	tkt         tickets
 	load        proxyLoad
 	ctlKey      string // the control session's key: it never expires
+	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 }
 
 const (
