@@ -146,7 +146,7 @@ type Sim struct {
 	sess        sessions
 	tkt         tickets
 	load        proxyLoad
-	ctlKey      string // the control session's key: it never expires
+	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 }
 
