@@ -35,6 +35,14 @@ type Endpoint struct {
 	Password   string
 	Thumbprint string // SHA-1 or SHA-256 fingerprint of the server certificate
 	Insecure   bool   // skip TLS verification (explicit opt-in)
+	// The data path (internal/dsread): disk bytes go to and from the VM's
+	// ESXi host directly. HostThumbprints pins hosts' certificates by host
+	// name (else vCenter's record of each host's certificate is trusted);
+	// HostRequests is the datastore requests in flight per host (0: 4);
+	// ThroughVCenter sends every byte through vCenter instead.
+	HostThumbprints map[string]string
+	HostRequests    int
+	ThroughVCenter  bool
 }
 
 // String renders the endpoint without its password, for fmt's %v and

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"crypto/tls"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,13 +10,14 @@ import (
 	"github.com/vmlua/vmlua/internal/vsim"
 )
 
-// readGate is an HTTPS proxy in front of a simulator that holds every GET
-// of a disk's data file (/folder/...-flat.vmdk) until the client gives up
-// on it or the test releases the gate: a backup that reaches it is stopped
-// in the middle of reading a disk, for as long as the test wants, whatever
-// the machine's speed.
+// readGate holds, at the simulator's hosts, every GET of a disk's data
+// file (/folder/...-flat.vmdk) until the test releases the gate: a backup
+// that reaches it is stopped in the middle of reading a disk, for as long
+// as the test wants, whatever the machine's speed. (The reads go to the
+// VM's host, not through the SDK's address: the gate is the simulator's
+// OnFolder hook.)
 type readGate struct {
-	URL     *url.URL      // the SDK URL through the proxy, with the simulator's credentials
+	URL     *url.URL      // the SDK URL, with the simulator's credentials
 	reached chan struct{} // closed by the first GET held
 	release chan struct{}
 	once    sync.Once
@@ -33,27 +29,13 @@ func (g *readGate) Release() { g.rel.Do(func() { close(g.release) }) }
 
 func newReadGate(t *testing.T, s *vsim.Sim) *readGate {
 	t.Helper()
-	g := &readGate{reached: make(chan struct{}), release: make(chan struct{})}
-	target := url.URL{Scheme: s.URL.Scheme, Host: s.URL.Host}
-	rp := &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(&target) },
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
-		ErrorLog:  log.New(io.Discard, "", 0),
-	}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/folder/") && strings.HasSuffix(r.URL.Path, "-flat.vmdk") {
+	g := &readGate{reached: make(chan struct{}), release: make(chan struct{}), URL: s.URL}
+	s.SetOnFolder(func(r vsim.FolderRequest) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "-flat.vmdk") {
 			g.once.Do(func() { close(g.reached) })
-			select {
-			case <-r.Context().Done(): // vmlua gave up on the read
-				return
-			case <-g.release:
-			}
+			<-g.release
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL + "/sdk")
-	u.User = s.URL.User
-	g.URL = u
+	})
+	t.Cleanup(g.Release)
 	return g
 }

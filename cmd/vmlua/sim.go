@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vmlua/vmlua/internal/vsim"
 )
@@ -21,6 +22,11 @@ type simVerb struct {
 	listen, model, diskSize, dsDir string
 	vms, maxRedo                   int
 	rate                           float64
+	// the hard parts (docs/simulator.md)
+	hostRate, hostTotal, vcRate string
+	hostConns                   int
+	sessionIdle                 time.Duration
+	hostsDown                   bool
 }
 
 func (*simVerb) About() about {
@@ -28,10 +34,18 @@ func (*simVerb) About() about {
 		name:    "sim",
 		summary: "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)",
 		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
+                 [--host-rate RATE] [--host-total-rate RATE] [--host-conns N] [--vcenter-rate RATE]
+                 [--session-idle DURATION] [--hosts-unreachable]
        vmlua sim ask [--url URL] VMNAME TEXT CHOICE [CHOICE...]
 
-Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM.
-Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on the second.`,
+Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM,
+and is as hard as ESXi and vCenter where backup tools break (docs/simulator.md):
+/folder needs a login, each host serves it at an address and with a certificate of
+its own and throttles (503 above --host-conns), vCenter's /folder is a slower proxy
+that fails now and then under load, idle sessions expire, a running VM's live disk
+is locked. RATE is bytes per second (K, M, G suffixes; 0: unlimited).
+Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on
+the second, then one line per host: "host NAME ADDRESS thumbprint THUMBPRINT".`,
 		subs: []verb{&simAskVerb{}},
 	}
 }
@@ -44,6 +58,61 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.dsDir, "datastore-dir", "", "folder for the datastores' files (default: a temporary folder removed on exit)")
 	fs.Float64Var(&v.rate, "write-rate", 20, "guest writes per second per powered-on VM (0: none)")
 	fs.IntVar(&v.maxRedo, "max-redo", 2, "snapshots per VM before CreateSnapshot raises a question (-1: no limit)")
+	fs.StringVar(&v.hostRate, "host-rate", "64M", "bytes per second of one connection to a host's /folder (0: unlimited)")
+	fs.StringVar(&v.hostTotal, "host-total-rate", "256M", "bytes per second of all of a host's /folder connections (0: unlimited)")
+	fs.IntVar(&v.hostConns, "host-conns", vsim.DefaultHostConns, "/folder requests a host serves at once; more get 503 (0: unlimited)")
+	fs.StringVar(&v.vcRate, "vcenter-rate", "16M", "bytes per second of one connection through vCenter's /folder proxy (0: unlimited)")
+	fs.DurationVar(&v.sessionIdle, "session-idle", vsim.DefaultSessionIdle, "a session without an API call for this long expires (0: never)")
+	fs.BoolVar(&v.hostsDown, "hosts-unreachable", false, "close the hosts' own addresses: /folder only through vCenter")
+}
+
+// options maps the flags to the simulator's options.
+func (v *simVerb) options() (vsim.Options, error) {
+	size, err := parseSize(v.diskSize)
+	if err != nil {
+		return vsim.Options{}, fmt.Errorf("--disk-size: %v", err)
+	}
+	if v.model != "vpx" && v.model != "esx" {
+		return vsim.Options{}, fmt.Errorf("--model must be vpx or esx")
+	}
+	o := vsim.Options{
+		Model: v.model, Listen: v.listen, VMs: v.vms, DiskSize: size, DatastoreDir: v.dsDir,
+		WriteRate: simWriteRate(v.rate), MaxRedo: v.maxRedo,
+		HostConns: unlimitedIfZero(v.hostConns), HostsUnreachable: v.hostsDown,
+		SessionIdle: v.sessionIdle,
+	}
+	if v.sessionIdle <= 0 {
+		o.SessionIdle = -1
+	}
+	for _, r := range []struct {
+		flag, val string
+		to        *float64
+	}{{"--host-rate", v.hostRate, &o.HostRate}, {"--host-total-rate", v.hostTotal, &o.HostTotalRate}, {"--vcenter-rate", v.vcRate, &o.VCenterRate}} {
+		if *r.to, err = parseRate(r.val); err != nil {
+			return vsim.Options{}, fmt.Errorf("%s: %v", r.flag, err)
+		}
+	}
+	return o, nil
+}
+
+// parseRate reads a rate in bytes per second ("64M"); 0 is unlimited
+// (vsim's -1).
+func parseRate(s string) (float64, error) {
+	if strings.TrimSpace(s) == "0" {
+		return -1, nil
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("%v: give bytes per second, like 64M, or 0 for unlimited", err)
+	}
+	return float64(n), nil
+}
+
+func unlimitedIfZero(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 func (v *simVerb) Run(inv *call, pos []string) int {
@@ -51,21 +120,14 @@ func (v *simVerb) Run(inv *call, pos []string) int {
 		fmt.Fprintf(inv.stderr, "vmlua sim: unexpected arguments %q\n", pos)
 		return exitUsage
 	}
-	size, err := parseSize(v.diskSize)
+	opts, err := v.options()
 	if err != nil {
-		fmt.Fprintf(inv.stderr, "vmlua sim: --disk-size: %v\n", err)
-		return exitUsage
-	}
-	if v.model != "vpx" && v.model != "esx" {
-		fmt.Fprintf(inv.stderr, "vmlua sim: --model must be vpx or esx\n")
+		fmt.Fprintf(inv.stderr, "vmlua sim: %v\n", err)
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := vsim.Start(ctx, vsim.Options{
-		Model: v.model, Listen: v.listen, VMs: v.vms, DiskSize: size, DatastoreDir: v.dsDir,
-		WriteRate: simWriteRate(v.rate), MaxRedo: v.maxRedo,
-	})
+	s, err := vsim.Start(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(inv.stderr, "vmlua sim: %v\n", err)
 		return exitFailure
@@ -73,6 +135,11 @@ func (v *simVerb) Run(inv *call, pos []string) int {
 	defer s.Close()
 	fmt.Fprintln(inv.stdout, s.URL.String())
 	fmt.Fprintf(inv.stdout, "thumbprint %s\n", s.Thumbprint)
+	for _, h := range s.Hosts() {
+		addr, _ := s.HostAddress(h)
+		tp, _ := s.HostThumbprint(h)
+		fmt.Fprintf(inv.stdout, "host %s %s thumbprint %s\n", h, addr, tp)
+	}
 	if f, ok := inv.stdout.(*os.File); ok {
 		f.Sync()
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -151,6 +152,44 @@ func dirDigest(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// The flags of the hard behaviours map to the simulator's options: the
+// defaults are the simulator's, 0 means unlimited (or never).
+func TestSimFlagsTuneTheHardBehaviours(t *testing.T) {
+	parse := func(args ...string) vsim.Options {
+		t.Helper()
+		v := &simVerb{}
+		fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+		v.Flags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := v.options()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := parse()
+	if o.HostRate != vsim.DefaultHostRate || o.HostTotalRate != vsim.DefaultHostTotalRate || o.VCenterRate != vsim.DefaultVCenterRate ||
+		o.HostConns != vsim.DefaultHostConns || o.SessionIdle != vsim.DefaultSessionIdle || o.HostsUnreachable {
+		t.Errorf("defaults %+v differ from the simulator's", o)
+	}
+	o = parse("--host-rate", "10M", "--host-total-rate", "0", "--vcenter-rate", "512K", "--host-conns", "0", "--session-idle", "90s", "--hosts-unreachable")
+	if o.HostRate != 10<<20 || o.HostTotalRate != -1 || o.VCenterRate != 512<<10 || o.HostConns != -1 || o.SessionIdle != 90*time.Second || !o.HostsUnreachable {
+		t.Errorf("options %+v", o)
+	}
+	if o := parse("--session-idle", "0"); o.SessionIdle != -1 {
+		t.Errorf("--session-idle 0: %v, want never (-1)", o.SessionIdle)
+	}
+	v := &simVerb{}
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	v.Flags(fs)
+	_ = fs.Parse([]string{"--host-rate", "fast"})
+	if _, err := v.options(); err == nil || !strings.Contains(err.Error(), "--host-rate") {
+		t.Errorf("--host-rate fast: %v", err)
+	}
 }
 
 // TestSimAskTakesTheURLFromVMLUA_URL: vmlua sim ask without --url uses

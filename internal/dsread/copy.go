@@ -49,39 +49,43 @@ func (c *Client) serial(ctx context.Context, spans []Span, w io.Writer) error {
 }
 
 // copyFile GETs the file of spans (all of one file, ascending, not
-// overlapping) and writes their bytes to w, through buf.
+// overlapping) and writes their bytes to w, through buf. The GET is
+// retried as every datastore request is until its answer starts; once
+// bytes went to w, a failure ends it.
 func (c *Client) copyFile(ctx context.Context, spans []Span, w io.Writer, buf []byte) error {
 	file := spans[0].File
-	res, err := c.open(ctx, file, 0, 0, false)
-	if err != nil {
-		return fmt.Errorf("download %s: %w", file, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("download %s: %s", file, res.Status)
-	}
-	if size := fileSize(res); size >= 0 && size < spans[0].Size {
-		return shortFile(file, size, spans[0].Size)
-	}
-	pos := int64(0)
-	for _, s := range spans {
-		if s.Off > pos {
-			k, err := io.CopyN(io.Discard, res.Body, s.Off-pos)
+	err := c.request(ctx, file, nil, func(res *http.Response) error {
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("download %s: %s", file, res.Status)
+		}
+		if size := fileSize(res); size >= 0 && size < spans[0].Size {
+			return shortFile(file, size, spans[0].Size)
+		}
+		pos := int64(0)
+		for _, s := range spans {
+			if s.Off > pos {
+				k, err := io.CopyN(io.Discard, res.Body, s.Off-pos)
+				if err != nil {
+					return shortRead(s, pos+k, err)
+				}
+				pos = s.Off
+			}
+			k, err := io.CopyBuffer(w, io.LimitReader(res.Body, s.N), buf)
+			if err == nil && k < s.N {
+				err = io.EOF
+			}
 			if err != nil {
 				return shortRead(s, pos+k, err)
 			}
-			pos = s.Off
+			pos += s.N
 		}
-		k, err := io.CopyBuffer(w, io.LimitReader(res.Body, s.N), buf)
-		if err == nil && k < s.N {
-			err = io.EOF
-		}
-		if err != nil {
-			return shortRead(s, pos+k, err)
-		}
-		pos += s.N
+		return nil
+	})
+	var se *StatusError
+	if errors.As(err, &se) {
+		return fmt.Errorf("download %w", err)
 	}
-	return nil
+	return err
 }
 
 // OwnedWriter takes buffers it may keep using after WriteOwned returns,

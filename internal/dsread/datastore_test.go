@@ -2,6 +2,7 @@ package dsread
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
 
 	"github.com/vmlua/vmlua/internal/vmdk"
 	"github.com/vmlua/vmlua/internal/vsim"
@@ -67,28 +69,15 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 		ErrorLog:  log.New(io.Discard, "", 0), // the GETs ReadSpans cancels
 	})
 	defer proxy.Close()
-	pu, _ := url.Parse(proxy.URL + "/sdk")
-	pu.User = s.URL.User
-	vc, err := govmomi.NewClient(t.Context(), pu, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Logout(t.Context())
-	fd := find.NewFinder(vc.Client)
-	dc, err := fd.DefaultDatacenter(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd.SetDatacenter(dc)
-	ds, err := fd.Datastore(t.Context(), "LocalDS_0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ds := openDS(t, s.URL)
 	c, err := NewClient(t.Context(), ds, "d", ext[:2])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if !c.Direct() {
+		t.Error("the client does not read from the host directly")
+	}
 
 	var got []byte
 	if err := c.ReadSpans(t.Context(), spans, func(s Span, p []byte) error { got = append(got, p...); return nil }); err != nil {
@@ -97,14 +86,14 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("ReadSpans: the bytes differ from the disk's")
 	}
-	readAll := func() []byte {
+	readAll := func(c *Client) []byte {
 		var b bytes.Buffer
 		if err := c.Copy(t.Context(), &b, spans); err != nil {
 			t.Fatal(err)
 		}
 		return b.Bytes()
 	}
-	if !bytes.Equal(readAll(), want) {
+	if !bytes.Equal(readAll(c), want) {
 		t.Error("Copy: the bytes differ from the disk's")
 	}
 
@@ -119,12 +108,52 @@ func TestReadingASimulatedDatastore(t *testing.T) {
 	}
 	c2.Close()
 
+	// through "vCenter", here a proxy that drops the Range header
+	pu, _ := url.Parse(proxy.URL + "/sdk")
+	pu.User = s.URL.User
+	pvc, pds := openDS(t, pu)
+	if _, err := Attach(pvc.Client, Config{ThroughVCenter: true}); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := NewClient(t.Context(), pds, "d", ext[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if pc.Direct() {
+		t.Error("ThroughVCenter: the client reads from the host directly")
+	}
+	if !bytes.Equal(readAll(pc), want) {
+		t.Error("Copy through vCenter: the bytes differ from the disk's")
+	}
 	ignoreRanges.Store(true)
-	err = c.ReadSpans(t.Context(), spans, func(s Span, p []byte) error { return nil })
+	err = pc.ReadSpans(t.Context(), spans, func(s Span, p []byte) error { return nil })
 	if !errors.Is(err, ErrRangeIgnored) {
 		t.Errorf("ReadSpans from a datastore that ignores ranges: %v, want %v", err, ErrRangeIgnored)
 	}
-	if !bytes.Equal(readAll(), want) {
+	if !bytes.Equal(readAll(pc), want) {
 		t.Error("Copy from a datastore that ignores ranges: the bytes differ from the disk's")
 	}
+}
+
+// openDS logs in to the vSphere at u and returns the session and the
+// datastore LocalDS_0.
+func openDS(t *testing.T, u *url.URL) (*govmomi.Client, *object.Datastore) {
+	t.Helper()
+	vc, err := govmomi.NewClient(t.Context(), u, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Logout(context.Background()) })
+	fd := find.NewFinder(vc.Client)
+	dc, err := fd.DefaultDatacenter(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd.SetDatacenter(dc)
+	ds, err := fd.Datastore(t.Context(), "LocalDS_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vc, ds
 }

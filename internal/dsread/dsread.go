@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"os"
 	"path"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"weak"
 
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/internal/vmdk"
@@ -110,50 +113,92 @@ func fileSize(res *http.Response) int64 {
 	return -1
 }
 
-// Client GETs byte ranges of the files of one datastore folder on
-// connections of its own (the SOAP client keeps only two idle connections
-// per host; the session cookie comes from its jar, and each file has a
-// service ticket).
+// Client GETs byte ranges of the files of one datastore folder: from the
+// VM's host directly (a service ticket per request, the host's
+// certificate checked) or, when the host cannot be reached, through
+// vCenter (the session's cookie), within the session's budget of requests
+// per host (Access).
 type Client struct {
-	ds   *object.Datastore
-	hc   *http.Client
-	tr   *http.Transport
-	urls map[string]*url.URL
-	tkts map[string]*http.Cookie
-	// get fills p with the bytes of s; c.httpGet but in tests
-	get func(ctx context.Context, s Span, p []byte) error
+	ds    *object.Datastore
+	dir   string
+	acc   *Access
+	route *hostRoute
+	hc    *http.Client // the session's, for requests through vCenter
+	tr    *http.Transport
+	files map[string]bool
+	// get fills p with the bytes of the fetch f (a span, or spans
+	// coalesced with what lies between them); c.httpGet but in tests
+	get func(ctx context.Context, f Span, p []byte) error
+}
+
+// Option tunes NewClient and Upload.
+type Option func(*options)
+
+type options struct {
+	host *types.ManagedObjectReference
+}
+
+// OnHost says which host holds the files: the VM's (its runtime.host,
+// which owns the running VM's file locks). Without it, a host the
+// datastore is mounted on is used.
+func OnHost(ref *types.ManagedObjectReference) Option {
+	return func(o *options) {
+		if ref != nil && ref.Value != "" {
+			r := *ref
+			o.host = &r
+		}
+	}
 }
 
 // NewClient prepares GETs of the extents' files (in the datastore folder
 // dir). Close it when done.
-func NewClient(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent) (*Client, error) {
-	c := &Client{ds: ds, urls: map[string]*url.URL{}, tkts: map[string]*http.Cookie{}}
+func NewClient(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, opts ...Option) (*Client, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	c := &Client{ds: ds, dir: dir, files: map[string]bool{}}
 	c.get = c.httpGet
-	sc := ds.Client()
-	if t, ok := sc.Client.Transport.(*http.Transport); ok {
-		c.tr = pooled(t)
-		c.hc = &http.Client{Transport: c.tr, Jar: sc.Client.Jar, CheckRedirect: sc.Client.CheckRedirect}
-	}
+	c.acc = accessOf(ds.Client())
+	c.hc, c.tr = sessionClient(ds.Client())
 	for _, e := range extents {
-		f := e.File
-		if _, ok := c.urls[f]; ok {
-			continue
-		}
-		u, ticket, err := ds.ServiceTicket(ctx, path.Join(dir, f), "GET")
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("download %s: %w", f, err)
-		}
-		c.urls[f], c.tkts[f] = u, ticket
+		c.files[e.File] = true
 	}
+	r, err := c.acc.route(ctx, ds, o.host)
+	if err != nil {
+		return nil, fmt.Errorf("download from %s: %w", ds.Name(), err)
+	}
+	c.route = r
 	return c, nil
+}
+
+// sessionClient is the session's HTTP client for requests through vCenter
+// (or to the ESXi endpoint): its cookies, on the session's range-read
+// connection pool.
+func sessionClient(vc *vim25.Client) (*http.Client, *http.Transport) {
+	sc := vc.Client
+	t, ok := sc.Client.Transport.(*http.Transport)
+	if !ok {
+		return &http.Client{Transport: sc.Client.Transport, Jar: sc.Client.Jar}, nil
+	}
+	p := pooled(t)
+	return &http.Client{Transport: p, Jar: sc.Client.Jar, CheckRedirect: sc.Client.CheckRedirect}, p
 }
 
 // Close ends the client. Its connections stay idle in the session's pool
 // for the next disk (they close when the session's transport is garbage
 // collected, or after the transport's idle timeout). Call it once no
-// ReadSpans nor Copy of the client is running.
-func (c *Client) Close() {}
+// ReadSpans nor Copy of the client is running. When the client read
+// through vCenter, the session logs once how much slower that was.
+func (c *Client) Close() {
+	if c.route != nil && !c.route.direct() && c.acc.c.IsVC() {
+		c.acc.reportSlower()
+	}
+}
+
+// Direct reports whether the client reads from the host itself (not
+// through vCenter).
+func (c *Client) Direct() bool { return c.route != nil && c.route.direct() && c.route.addr != "" }
 
 // pools holds one range-read transport per vSphere session (per SOAP
 // client transport), so that the disks of a backup, and the backups of a
@@ -176,6 +221,7 @@ func pooled(t *http.Transport) *http.Transport {
 	}
 	p := t.Clone()
 	p.MaxIdleConnsPerHost = readAhead + 1 + maxSmall
+	p.ExpectContinueTimeout = 5 * time.Second
 	pools.m[k] = p
 	runtime.AddCleanup(t, func(k weak.Pointer[http.Transport]) {
 		pools.mu.Lock()
@@ -198,78 +244,68 @@ func CloseIdle(t *http.Transport) {
 	}
 }
 
-// open GETs file, or only bytes [off, off+n) of it when rng is set, and
-// returns the response whatever its status.
-func (c *Client) open(ctx context.Context, file string, off, n int64, rng bool) (*http.Response, error) {
-	param := soap.DefaultDownload
-	param.Ticket = c.tkts[file]
-	if rng {
-		param.Headers = map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", off, off+n-1)}
+// request sends one request for file (of the client's folder) with
+// retries (roundTrip).
+func (c *Client) request(ctx context.Context, file string, prep func(*http.Request) error, handle func(*http.Response) error) error {
+	if !c.files[file] {
+		return fmt.Errorf("download %s: not one of the client's files", file)
 	}
-	u, ok := c.urls[file]
-	if !ok {
-		return nil, fmt.Errorf("download %s: not one of the client's files", file)
-	}
-	if c.hc == nil {
-		return c.ds.Client().DownloadRequest(ctx, u, &param)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range param.Headers {
-		req.Header.Add(k, v)
-	}
-	if param.Ticket != nil {
-		req.AddCookie(param.Ticket)
-	}
-	if ua := c.ds.Client().UserAgent; ua != "" {
-		req.Header.Set("User-Agent", ua)
-	}
-	return c.hc.Do(req)
+	p := path.Join(c.dir, file)
+	return c.acc.roundTrip(ctx, request{route: c.route, name: p, url: c.route.datastoreURL(ctx, c.ds, p), method: http.MethodGet, session: c.hc, prep: prep, handle: handle})
 }
 
-// httpGet fills p with the bytes of s by one GET, ranged unless s is its
-// whole file.
-func (c *Client) httpGet(ctx context.Context, s Span, p []byte) error {
+// httpGet fills p with the bytes of f by one GET, ranged unless f is its
+// whole file. A file shorter than its extent is said one way (shortFile),
+// however the datastore shows it.
+func (c *Client) httpGet(ctx context.Context, f Span, p []byte) error {
 	n := int64(len(p))
-	rng := s.Off != 0 || n != s.Size
+	rng := f.Off != 0 || n != f.Size
 	want := http.StatusOK
 	if rng {
 		want = http.StatusPartialContent
 	}
-	res, err := c.open(ctx, s.File, s.Off, n, rng)
-	if err != nil {
-		return fmt.Errorf("download %s: %w", s.File, err)
-	}
-	defer res.Body.Close()
-	size := fileSize(res)
-	if size >= 0 && size < s.Size && (res.StatusCode == want || res.StatusCode == http.StatusOK || res.StatusCode == http.StatusRequestedRangeNotSatisfiable) {
-		return shortFile(s.File, size, s.Size)
-	}
-	if res.StatusCode != want {
-		switch res.StatusCode {
-		case http.StatusOK:
-			return fmt.Errorf("download %s: %w", s.File, ErrRangeIgnored)
-		case http.StatusRequestedRangeNotSatisfiable: // the range starts past the file's end
-			return shortFile(s.File, size, s.Size)
+	err := c.request(ctx, f.File, func(req *http.Request) error {
+		if rng {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", f.Off, f.Off+n-1))
 		}
-		return fmt.Errorf("download %s: %s", s.File, res.Status)
+		return nil
+	}, func(res *http.Response) error {
+		size := fileSize(res)
+		if size >= 0 && size < f.Size && (res.StatusCode == want || res.StatusCode == http.StatusOK || res.StatusCode == http.StatusRequestedRangeNotSatisfiable) {
+			return shortFile(f.File, size, f.Size)
+		}
+		if res.StatusCode != want {
+			switch res.StatusCode {
+			case http.StatusOK:
+				return ErrRangeIgnored
+			case http.StatusRequestedRangeNotSatisfiable: // the range starts past the file's end
+				return shortFile(f.File, size, f.Size)
+			}
+			return errors.New(res.Status)
+		}
+		k, err := io.ReadFull(res.Body, p)
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return retryable{fmt.Errorf("the datastore sent %d bytes from offset %d, %d were asked for", k, f.Off, n)}
+		}
+		if err != nil {
+			return retryable{fmt.Errorf("at %d: %w", f.Off+int64(k), err)}
+		}
+		// read to the end of the body: a body closed before its EOF closes
+		// its connection, and the next GET would pay a TLS handshake
+		var one [1]byte
+		if m, _ := res.Body.Read(one[:]); m != 0 {
+			return fmt.Errorf("the datastore sent more than the %d bytes asked for from offset %d", n, f.Off)
+		}
+		return nil
+	})
+	var se *StatusError
+	switch {
+	case err == nil, errors.Is(err, ErrShortFile):
+		return err
+	case errors.As(err, &se):
+		return fmt.Errorf("download %w", err)
 	}
-	k, err := io.ReadFull(res.Body, p)
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		return fmt.Errorf("reading %s: the datastore sent %d bytes from offset %d, %d were asked for", s.File, k, s.Off, n)
-	}
-	if err != nil {
-		return fmt.Errorf("reading %s at %d: %w", s.File, s.Off+int64(k), err)
-	}
-	// read to the end of the body: a body closed before its EOF closes
-	// its connection, and the next GET would pay a TLS handshake
-	var one [1]byte
-	if m, _ := res.Body.Read(one[:]); m != 0 {
-		return fmt.Errorf("reading %s: the datastore sent more than the %d bytes asked for from offset %d", s.File, n, s.Off)
-	}
-	return nil
+	return fmt.Errorf("download %s: %w", f.File, err)
 }
 
 // ReadSpans fetches spans with up to readAhead GETs in flight and calls fn
@@ -277,7 +313,7 @@ func (c *Client) httpGet(ctx context.Context, s Span, p []byte) error {
 // only during the call. The first error (of a GET, of fn, or of ctx) ends
 // it. Every goroutine it starts has ended when it returns.
 func (c *Client) ReadSpans(ctx context.Context, spans []Span, fn func(s Span, p []byte) error) error {
-	return c.readSpans(ctx, spans, readAhead+1, func(s Span, p []byte, release func()) error {
+	return c.readSpans(ctx, spans, false, func(s Span, p []byte, release func()) error {
 		defer release()
 		return fn(s, p)
 	})
@@ -293,26 +329,63 @@ const ownedBytes = 12 << 20
 // (exactly once, from any goroutine, also when it fails): a buffer is
 // reused only once released. It has at least 12 MiB of big spans' buffers.
 func (c *Client) ReadSpansOwned(ctx context.Context, spans []Span, fn func(s Span, p []byte, release func()) error) error {
-	nbuf := readAhead + 1
-	if big := maxBig(spans); big > 0 {
-		nbuf = max(nbuf, int((ownedBytes+big-1)/big))
-	}
-	return c.readSpans(ctx, spans, nbuf, fn)
+	return c.readSpans(ctx, spans, true, fn)
 }
 
-func maxBig(spans []Span) int64 {
+// fetch is one GET of a read: spans[first..last] and what lies between
+// them, as one span of their file.
+type fetch struct {
+	Span
+	first, last int
+}
+
+// coalesceGap is the most bytes between two small spans (of one file)
+// that one GET reads and drops rather than making two: a request costs a
+// round trip to the host, and one to vCenter for its ticket, in which a
+// connection moves about a MiB.
+const coalesceGap = 1 << 20
+
+// plan groups spans into GETs: small spans (under smallSpan: an
+// incremental's scattered areas) of one file, in ascending order and at
+// most coalesceGap apart, share a GET of at most MaxSpan bytes; every
+// other span has one of its own.
+func plan(spans []Span) []fetch {
+	var out []fetch
+	for i, s := range spans {
+		if n := len(out); n > 0 {
+			f := &out[n-1]
+			prev := spans[f.last]
+			gap := s.Off - (prev.Off + prev.N)
+			if s.N < smallSpan && prev.N < smallSpan && s.File == f.File && gap >= 0 && gap <= coalesceGap && s.Off+s.N-f.Off <= MaxSpan {
+				f.N = s.Off + s.N - f.Off
+				f.last = i
+				continue
+			}
+		}
+		out = append(out, fetch{Span: s, first: i, last: i})
+	}
+	return out
+}
+
+func maxBig(fetches []fetch) int64 {
 	n := int64(0)
-	for _, s := range spans {
-		if s.N >= smallSpan {
-			n = max(n, s.N)
+	for _, f := range fetches {
+		if f.N >= smallSpan {
+			n = max(n, f.N)
 		}
 	}
 	return n
 }
 
-func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(s Span, p []byte, release func()) error) error {
+func (c *Client) readSpans(ctx context.Context, spans []Span, owned bool, fn func(s Span, p []byte, release func()) error) error {
 	if len(spans) == 0 {
 		return nil
+	}
+	fetches := plan(spans)
+	nbuf := readAhead + 1
+	bufSize := maxBig(fetches) // the biggest big fetch's
+	if big := bufSize; owned && big > 0 {
+		nbuf = max(nbuf, int((ownedBytes+big-1)/big))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -321,17 +394,15 @@ func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(
 		buf []byte
 		err error
 	}
-	res := make([]chan result, len(spans))
+	res := make([]chan result, len(fetches))
 	for i := range res {
 		res[i] = make(chan result, 1)
 	}
-	// big spans take one of nbuf reused buffers; small ones (an
-	// incremental's scattered areas) one of maxSmall tokens and a buffer of
-	// their own size, so that many short GETs overlap their round trips
-	bufSize := int64(0) // the biggest span's
-	for _, s := range spans {
-		bufSize = max(bufSize, s.N)
-	}
+	// big fetches take one of nbuf reused buffers; small ones (an
+	// incremental's scattered areas) one of maxSmall tokens and a buffer
+	// of their own size, so that many short GETs overlap their round
+	// trips. The session's budget of requests per host (Access) bounds
+	// how many of them are on the wire.
 	free := make(chan []byte, nbuf)
 	for range nbuf {
 		free <- nil // allocated on first use
@@ -341,17 +412,17 @@ func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(
 		small <- struct{}{}
 	}
 	wg.Add(1)
-	go func() { // dispatcher: oldest span first
+	go func() { // dispatcher: oldest fetch first
 		defer wg.Done()
-		for i, s := range spans {
+		for i, f := range fetches {
 			var buf []byte
-			if s.N < smallSpan {
+			if f.N < smallSpan {
 				select {
 				case <-small:
 				case <-ctx.Done():
 					return
 				}
-				buf = make([]byte, s.N)
+				buf = make([]byte, f.N)
 			} else {
 				select {
 				case buf = <-free:
@@ -361,17 +432,17 @@ func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(
 				if buf == nil {
 					buf = make([]byte, bufSize)
 				}
-				buf = buf[:s.N]
+				buf = buf[:f.N]
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := c.get(ctx, s, buf)
+				err := c.get(ctx, f.Span, buf)
 				res[i] <- result{buf, err}
 			}()
 		}
 	}()
-	for i, s := range spans {
+	for i, f := range fetches {
 		var r result
 		select {
 		case r = <-res[i]:
@@ -382,15 +453,24 @@ func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(
 			return r.err
 		}
 		buf := r.buf
-		err := fn(s, buf, func() {
-			if s.N < smallSpan {
+		var left atomic.Int32 // the fetch's spans not released yet
+		left.Store(int32(f.last - f.first + 1))
+		release := func() {
+			if left.Add(-1) != 0 {
+				return
+			}
+			if f.N < smallSpan {
 				small <- struct{}{}
 			} else {
 				free <- buf
 			}
-		})
-		if err != nil {
-			return err
+		}
+		for k := f.first; k <= f.last; k++ {
+			s := spans[k]
+			at := s.Off - f.Off
+			if err := fn(s, buf[at:at+s.N:at+s.N], release); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -401,16 +481,33 @@ func (c *Client) readSpans(ctx context.Context, spans []Span, nbuf int, fn func(
 const MaxSmallFile = 16 << 20
 
 // ReadSmall downloads a small datastore file (a descriptor, a .vmx) with
-// one plain GET; a file over 16 MiB is an error, not cut short.
+// one plain GET through vCenter (or the ESXi endpoint), retried as every
+// datastore request is; a file over 16 MiB is an error, not cut short.
 func ReadSmall(ctx context.Context, ds *object.Datastore, rel string) ([]byte, error) {
-	rc, _, err := ds.Download(ctx, rel, &soap.DefaultDownload)
-	if err != nil {
-		return nil, err
+	a := accessOf(ds.Client())
+	r := a.endpointRoute()
+	if a.c.IsVC() {
+		r = a.vcenterOnly()
 	}
-	defer rc.Close()
-	b, err := capread.ReadAll(rc, MaxSmallFile)
-	if errors.Is(err, capread.ErrTooLarge) {
-		err = fmt.Errorf("%s is larger than %s: not a descriptor nor a configuration file", rel, capread.Size(MaxSmallFile))
-	}
+	hc, _ := sessionClient(ds.Client())
+	var b []byte
+	err := a.roundTrip(ctx, request{route: r, name: rel, url: r.datastoreURL(ctx, ds, rel), method: http.MethodGet, session: hc, handle: func(res *http.Response) error {
+		switch res.StatusCode {
+		case http.StatusOK:
+		case http.StatusNotFound:
+			return fmt.Errorf("%s: %w", rel, os.ErrNotExist)
+		default:
+			return fmt.Errorf("%s: %s", rel, res.Status)
+		}
+		var err error
+		b, err = capread.ReadAll(res.Body, MaxSmallFile)
+		if errors.Is(err, capread.ErrTooLarge) {
+			return fmt.Errorf("%s is larger than %s: not a descriptor nor a configuration file", rel, capread.Size(MaxSmallFile))
+		}
+		if err != nil {
+			return retryable{err}
+		}
+		return nil
+	}})
 	return b, err
 }

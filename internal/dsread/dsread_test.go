@@ -42,6 +42,7 @@ type fake struct {
 	mu                sync.Mutex
 	maxBig, maxSmall_ int64
 	big, small        int64
+	gets              int64
 }
 
 func (f *fake) client(spans []Span) *Client {
@@ -56,6 +57,7 @@ func (f *fake) get(ctx context.Context, s Span, p []byte) error {
 	f.active.Add(1)
 	defer f.active.Add(-1)
 	f.mu.Lock()
+	f.gets++
 	if s.N < smallSpan {
 		f.small++
 		f.maxSmall_ = max(f.maxSmall_, f.small)
@@ -165,12 +167,13 @@ func TestReadSpansHandsOnInOrderAndLeavesNothingRunning(t *testing.T) {
 		handed  int // spans fn sees
 	}{
 		{name: "all", fnErrAt: -1, cancel: -1, handed: len(spans)},
+		// (spans 3 to 42, the small areas, share one GET)
 		{name: "a GET fails", fail: func(s Span) error {
-			if s.Img == spans[9].Img {
+			if s.Img <= spans[9].Img && spans[9].Img < s.Img+s.N {
 				return boom
 			}
 			return nil
-		}, fnErrAt: -1, cancel: -1, wantErr: boom, handed: 9},
+		}, fnErrAt: -1, cancel: -1, wantErr: boom, handed: 3},
 		{name: "fn fails", fnErrAt: 3, cancel: -1, wantErr: boom, handed: 4},
 		{name: "fn fails while later GETs run", forward: true, fnErrAt: 3, cancel: -1, wantErr: boom, handed: 4},
 		{name: "ctx cancelled", fnErrAt: -1, cancel: 2, wantErr: context.Canceled, handed: 3},
@@ -222,10 +225,10 @@ func TestReadSpansHandsOnInOrderAndLeavesNothingRunning(t *testing.T) {
 				if f.maxBig > readAhead+1 || f.maxSmall_ > maxSmall {
 					t.Errorf("%d big and %d small GETs at once, want at most %d and %d", f.maxBig, f.maxSmall_, readAhead+1, maxSmall)
 				}
-				// (the three big spans before the small areas are all in flight
-				// while the small ones wait for their turn)
-				if tc.name == "all" && (f.maxBig < 3 || f.maxSmall_ < maxSmall) {
-					t.Errorf("only %d big and %d small GETs at once: the reads do not overlap", f.maxBig, f.maxSmall_)
+				// (the three big spans before the small areas are all in flight;
+				// the 40 small areas, 60 KiB or less apart, are one GET)
+				if tc.name == "all" && (f.maxBig < 3 || f.gets != 3+1+3) {
+					t.Errorf("%d big GETs at once, %d GETs in all, want at least 3 and 7: the reads do not overlap, or the small areas are not coalesced", f.maxBig, f.gets)
 				}
 			}) // synctest.Test fails if a goroutine of the bubble is left blocked
 		})
@@ -347,6 +350,72 @@ func TestCopyOwnedReusesABufferOnlyOnceItIsReleased(t *testing.T) {
 		}
 		if k.img != ext[0].Bytes {
 			t.Errorf("%d bytes, want %d", k.img, ext[0].Bytes)
+		}
+	})
+}
+
+// TestSmallSpansShareGETs: small spans of one file close together are
+// fetched by one GET (what lies between is read and dropped), within
+// MaxSpan; big spans, spans of another file and spans far apart have GETs
+// of their own; far-apart small spans overlap up to maxSmall GETs.
+func TestSmallSpansShareGETs(t *testing.T) {
+	ext := []vmdk.Extent{{File: "c-s001.vmdk", Bytes: 64 * MiB}, {File: "c-s002.vmdk", Bytes: 64 * MiB}}
+	var areas []Area
+	// 20 areas of 4 KiB every 512 KiB: two GETs (MaxSpan bounds the first)
+	for k := int64(0); k < 20; k++ {
+		areas = append(areas, Area{k * 512 << 10, k*512<<10 + 4096})
+	}
+	// one area 2 MiB beyond: a GET of its own; then a big area
+	areas = append(areas, Area{12 * MiB, 12*MiB + 4096}, Area{16 * MiB, 26 * MiB})
+	// small areas across the extents' boundary, 8 KiB apart
+	areas = append(areas, Area{64*MiB - 8192, 64*MiB - 4096}, Area{64 * MiB, 64*MiB + 4096})
+	// 25 small areas 2 MiB apart: a GET each
+	for k := int64(0); k < 25; k++ {
+		off := 70*MiB + k*2*MiB
+		areas = append(areas, Area{off, off + 8192})
+	}
+	spans := Spans(ext, areas, MaxSpan)
+	fetches := plan(spans)
+	var sizes []int64
+	for _, f := range fetches {
+		sizes = append(sizes, f.N)
+		if f.N > MaxSpan {
+			t.Errorf("a GET of %d bytes", f.N)
+		}
+		for k := f.first; k <= f.last; k++ {
+			s := spans[k]
+			if s.File != f.File || s.Off < f.Off || s.Off+s.N > f.Off+f.N || s.Img-f.Img != s.Off-f.Off {
+				t.Errorf("span %+v does not lie in its GET %+v", s, f.Span)
+			}
+		}
+	}
+	// 16 areas up to 7.5 MiB + 4 KiB, 4 more, the lone one, the big area
+	// in two, the two extents' ends, then 25
+	if want := 2 + 1 + 2 + 2 + 25; len(fetches) != want {
+		t.Fatalf("%d GETs (%v), want %d", len(fetches), sizes, want)
+	}
+	if fetches[0].last != 15 || fetches[0].N != 15*512<<10+4096 {
+		t.Errorf("first GET %+v", fetches[0])
+	}
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{delay: func(i int, s Span) time.Duration { return time.Millisecond }}
+		c := f.client(spans)
+		next := 0
+		err := c.ReadSpans(t.Context(), spans, func(s Span, p []byte) error {
+			if s != spans[next] {
+				t.Fatalf("handed on %+v as span %d", s, next)
+			}
+			if int64(len(p)) != s.N {
+				t.Fatalf("span %d: %d bytes, want %d", next, len(p), s.N)
+			}
+			next++
+			return check(p, s.Img)
+		})
+		if err != nil || next != len(spans) {
+			t.Fatalf("%v after %d of %d spans", err, next, len(spans))
+		}
+		if f.gets != int64(len(fetches)) || f.maxSmall_ != maxSmall {
+			t.Errorf("%d GETs, %d small ones at once; want %d and %d", f.gets, f.maxSmall_, len(fetches), maxSmall)
 		}
 	})
 }

@@ -36,10 +36,23 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 	if ctx.Session == nil {
 		return nil, nil
 	}
+	if f := s.touchSession(ctx); f != nil { // session_expiry.go
+		return nil, f
+	}
 	ref := m.This
 	obj := ctx.Map.Get(ref)
 	cur := ctx.Session.Registry.Get(ref)
+	// the SessionManager view that served a ticket (folder_auth.go) serves
+	// only that call
+	smRef := ctx.Map.SessionManager().Reference()
+	if w, ok := ctx.Session.Registry.Get(smRef).(*smWrapper); ok && (ref != smRef || m.Name != "AcquireGenericServiceTicket") {
+		ctx.WithLock(w.SessionManager, func() { ctx.Session.Registry.Remove(ctx, smRef) })
+	}
 	switch o := obj.(type) {
+	case *simulator.SessionManager:
+		if m.Name == "AcquireGenericServiceTicket" {
+			put(ctx, o, s.sessionManagerView(ctx))
+		}
 	case *simulator.VirtualMachine:
 		if w, ok := cur.(*vmWrapper); ok && w.VirtualMachine == o {
 			return nil, nil

@@ -4,10 +4,12 @@
 //   - Disks with content: each disk is a real sparse flat file on a datastore
 //     folder, filled with deterministic bytes (content.go), about one 64 KiB
 //     block in four left as a hole.
+//
 //   - A running guest: a powered-on VM keeps writing (deterministic writes,
 //     configurable rate, pausable) to the top of each disk's chain, and logs
 //     every write; ExpectedContent recomputes from seeds and log alone what a
 //     disk held after any write, which is the oracle tests compare with.
+//
 //   - Snapshots are REDO logs: CreateSnapshot adds a delta per non-independent
 //     disk (NAME-00000N.vmdk descriptor + NAME-00000N-delta.vmdk data, a raw
 //     sparse file with an in-memory grain map), switches the backing to it
@@ -15,18 +17,22 @@
 //     chain) and RemoveAllSnapshots consolidate by merging; layoutEx, the
 //     snapshot tree and the .vmx follow. A merge that fails leaves the content
 //     intact and runtime.consolidationNeeded set, for ConsolidateVMDisks.
+//
 //   - Questions (runtime.question, AnswerVM); CreateSnapshot beyond MaxRedo
 //     asks, then fails with TooManySnapshotLevels.
+//
 //   - ExportVm (powered off only) and ExportSnapshot leases stream the disks'
 //     flat content; /folder GET of a delta data file streams its chain level.
+//
 //   - Real .vmx files, RegisterVM_Task from them; CBT (ChangeId,
 //     QueryChangedDiskAreas from the write log); in-task faults; DropSessions.
+//
 //   - ESXi hosts (host*.go, bundle.go): every host (the ESX model's one, the
 //     vCenter model's four) has its own build, uuid, NTP and DNS servers,
 //     syslog host, vSwitches and advanced settings, and a HostFirmwareSystem:
 //     BackupFirmwareConfiguration returns http://*/downloads/<id>/configBundle-<host>.tgz,
 //     a real gzip'd tar (Manifest.txt, etc/ntp.conf, etc/resolv.conf,
-//     etc/vmware/esx.conf) served to the session's cookie;
+//     etc/vmware/esx.conf) served at the host's own address (host_bundles.go);
 //     QueryFirmwareConfigUploadURL gives the URL to PUT a bundle to;
 //     RestoreFirmwareConfiguration raises InvalidState (not in maintenance
 //     mode), FileNotFound (nothing uploaded), InvalidBundle (corrupt,
@@ -38,6 +44,16 @@
 //     system's networkInfo is. Test controls: InjectDownloadFault (the
 //     bundle GET cut after N bytes), SetHostBuild (a patched host),
 //     UploadedBundle, Hosts.
+//
+//   - As hard as ESXi and vCenter, on by default (docs/simulator.md), each
+//     in a file of its own with its source: /folder needs a login
+//     (folder_auth.go); hosts serve /folder at addresses and with
+//     certificates of their own (host_listener.go), vCenter's /folder is a
+//     slower proxy failing now and then under load (vcenter_proxy.go);
+//     hosts throttle and answer 503 (host_throttle.go); idle sessions
+//     expire on a clock tests advance (session_expiry.go, clock.go); a
+//     running VM's live disk is locked (file_lock.go). folder.go chains
+//     them.
 //
 // How it attaches to vcsim: see dispatch.go (per-session wrappers chosen by
 // Registry.Handler). Only linear snapshot chains are modelled; reverting to a

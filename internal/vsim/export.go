@@ -216,12 +216,7 @@ func (s *Sim) serveFolder(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Sim) deltaSource(local string) (source, bool) {
-	s.mu.Lock()
-	vms := make([]*vmState, 0, len(s.vms))
-	for _, vs := range s.vms {
-		vms = append(vms, vs)
-	}
-	s.mu.Unlock()
+	vms := s.allVMs()
 	for _, vs := range vms {
 		vs.mu.Lock()
 		for _, d := range vs.disks {

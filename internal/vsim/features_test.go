@@ -217,7 +217,8 @@ func TestRemoveAllSnapshotsCollapsesTheChain(t *testing.T) {
 	if err := task.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s.PauseGuest("DB01")
+	// the running VM holds its live disks (file_lock.go): stop it to read them
+	powerOff(t, vm)
 	seq, _ := s.WriteSeq("DB01")
 	m := vmProps(t, vm, "config.hardware.device", "snapshot", "layoutEx")
 	if m.Snapshot != nil || len(m.LayoutEx.Snapshot) != 0 {
@@ -452,7 +453,7 @@ func TestFaults(t *testing.T) {
 		if err := object.NewTask(c.Client, cres.Returnval).Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
-		s.PauseGuest("DB01")
+		powerOff(t, vm) // the running VM holds its live disks (file_lock.go)
 		seq, _ := s.WriteSeq("DB01")
 		disks, _ := s.Disks("DB01")
 		for _, d := range disks {

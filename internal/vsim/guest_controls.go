@@ -93,12 +93,7 @@ func (s *Sim) WriteLog(vmName string) ([]Write, error) {
 // was taken: ExpectedContent(vm, disk, SnapshotSeq(snap)) is what the disk
 // held then (and what the snapshot's frozen chain must hold).
 func (s *Sim) SnapshotSeq(snapshot types.ManagedObjectReference) (uint64, error) {
-	s.mu.Lock()
-	vms := make([]*vmState, 0, len(s.vms))
-	for _, vs := range s.vms {
-		vms = append(vms, vs)
-	}
-	s.mu.Unlock()
+	vms := s.allVMs()
 	for _, vs := range vms {
 		vs.mu.Lock()
 		k := vs.snapIndex(snapshot)

@@ -21,8 +21,9 @@ type hostState struct {
 	mu       sync.Mutex
 	ref      types.ManagedObjectReference
 	name     string
-	uploaded []byte // the last bundle PUT to the upload URL, nil if none
-	factory  []byte // the bundle of the configuration it started with
+	uploaded []byte    // the last bundle PUT to the upload URL, nil if none
+	factory  []byte    // the bundle of the configuration it started with
+	ep       *endpoint // its /folder (host_listener.go)
 }
 
 // hostBuilds are the products the simulated hosts run, in host-name order

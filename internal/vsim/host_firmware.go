@@ -407,14 +407,25 @@ func (s *Sim) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// serveDownload answers GET/HEAD of a bundle's URL.
+// serveDownload answers GET/HEAD of a bundle's URL at the SDK endpoint
+// (the ESX model's host; vCenter does not serve a host's bundles,
+// host_bundles.go).
 func (s *Sim) serveDownload(w http.ResponseWriter, r *http.Request) {
+	if s.vc != nil {
+		notOnVCenter(w)
+		return
+	}
 	if !s.authorized(w, r) {
 		return
 	}
+	s.sendDownload(w, r, nil)
+}
+
+// sendDownload sends the bundle of r's URL (of host hs, unless nil).
+func (s *Sim) sendDownload(w http.ResponseWriter, r *http.Request, hs *hostState) {
 	id, name, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, downloadsPath), "/")
 	v, ok := s.downloads.Load(id)
-	if !ok || v.(*bundleDownload).name != name {
+	if !ok || v.(*bundleDownload).name != name || (hs != nil && v.(*bundleDownload).host != hs) {
 		http.NotFound(w, r)
 		return
 	}
@@ -437,11 +448,21 @@ func (s *Sim) serveDownload(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, name, bundleTime, bytes.NewReader(d.data))
 }
 
-// serveUpload answers PUT (and POST) of a host's upload URL.
+// serveUpload answers PUT (and POST) of a host's upload URL at the SDK
+// endpoint (the ESX model's host).
 func (s *Sim) serveUpload(w http.ResponseWriter, r *http.Request) {
+	if s.vc != nil {
+		notOnVCenter(w)
+		return
+	}
 	if !s.authorized(w, r) {
 		return
 	}
+	s.storeUpload(w, r, nil)
+}
+
+// storeUpload stores the bundle PUT to r's URL (of host only, unless nil).
+func (s *Sim) storeUpload(w http.ResponseWriter, r *http.Request, only *hostState) {
 	name := strings.TrimPrefix(r.URL.Path, uploadPath)
 	var hs *hostState
 	s.mu.Lock()
@@ -451,7 +472,7 @@ func (s *Sim) serveUpload(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	if hs == nil {
+	if hs == nil || (only != nil && hs != only) {
 		http.NotFound(w, r)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -116,8 +118,9 @@ func sameConfig(a, b hostView) bool {
 		reflect.DeepEqual(a.Options, b.Options)
 }
 
-// bundleURL resolves an ESXi "http://*/..." URL against the session's URL.
-func bundleURL(t testing.TB, c *govmomi.Client, raw string) *url.URL {
+// bundleURL resolves an ESXi "http://*/..." URL of firmware system fw:
+// "*" is the host's own address (on the ESX model, the SDK's).
+func bundleURL(t testing.TB, c *govmomi.Client, raw string, fw types.ManagedObjectReference) *url.URL {
 	t.Helper()
 	if !strings.HasPrefix(raw, "http://*/") {
 		t.Fatalf("URL %q does not start with http://*/ as ESXi's do", raw)
@@ -127,6 +130,14 @@ func bundleURL(t testing.TB, c *govmomi.Client, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	u.Scheme = c.Client.URL().Scheme
+	if host, ok := strings.CutPrefix(fw.Value, "firmwareSystem-"); ok { // vCenter: the host's
+		var m mo.HostSystem
+		ref := types.ManagedObjectReference{Type: "HostSystem", Value: host}
+		if err := property.DefaultCollector(c.Client).RetrieveOne(context.Background(), ref, []string{"summary.config.port"}, &m); err != nil {
+			t.Fatal(err)
+		}
+		u.Host = fmt.Sprintf("127.0.0.1:%d", m.Summary.Config.Port)
+	}
 	return u
 }
 
@@ -137,7 +148,7 @@ func backupBundle(t testing.TB, c *govmomi.Client, fw types.ManagedObjectReferen
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := bundleURL(t, c, res.Returnval)
+	u := bundleURL(t, c, res.Returnval, fw)
 	rc, n, err := c.Client.Download(ctx, u, &soap.DefaultDownload)
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
@@ -162,7 +173,7 @@ func uploadBundle(t *testing.T, c *govmomi.Client, fw types.ManagedObjectReferen
 	}
 	p := soap.DefaultUpload
 	p.ContentLength = int64(len(data))
-	if err := c.Client.Upload(ctx, bytes.NewReader(data), bundleURL(t, c, res.Returnval), &p); err != nil {
+	if err := c.Client.Upload(ctx, bytes.NewReader(data), bundleURL(t, c, res.Returnval, fw), &p); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -463,7 +474,7 @@ func TestDownloadCutMidwayIsAShortRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc, n, err := c.Client.Download(ctx, bundleURL(t, c, res.Returnval), &soap.DefaultDownload)
+		rc, n, err := c.Client.Download(ctx, bundleURL(t, c, res.Returnval, v.FirmwareSystem), &soap.DefaultDownload)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +500,7 @@ func TestBundleURLsNeedALoggedInSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		up := bundleURL(t, c, res.Returnval)
+		up := bundleURL(t, c, res.Returnval, v.FirmwareSystem)
 		anon := &http.Client{Transport: c.Client.DefaultTransport()}
 		for _, req := range []struct {
 			method string

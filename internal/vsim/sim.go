@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -55,6 +57,39 @@ type Options struct {
 	Seed string
 	// Logf receives diagnostics; default: discarded.
 	Logf func(format string, args ...any)
+
+	// The simulator is as hard as real ESXi and vCenter where backup tools
+	// break; each behaviour is on by default (docs/simulator.md). A zero
+	// value means the default; a negative one, none.
+	//
+	// HostRate is the bytes per second of one connection to a host's
+	// /folder (DefaultHostRate); HostTotalRate those of all of a host's
+	// connections (DefaultHostTotalRate); HostConns the requests a host
+	// serves at once, more get 503 (DefaultHostConns). host_throttle.go.
+	HostRate, HostTotalRate float64
+	HostConns               int
+	// VCenterRate is the bytes per second of one connection through
+	// vCenter's /folder proxy (DefaultVCenterRate); VCenterErrorEvery and
+	// VCenterBusy say how often it answers 500 under load
+	// (DefaultVCenterErrorEvery, DefaultVCenterBusy). vcenter_proxy.go.
+	VCenterRate       float64
+	VCenterErrorEvery int
+	VCenterBusy       int
+	// SessionIdle is how long a session may go without an API call before
+	// it expires, on the simulator's clock (DefaultSessionIdle; see
+	// AdvanceClock). session_expiry.go.
+	SessionIdle time.Duration
+	// HostsUnreachable starts every host's own listener closed: /folder
+	// is only reachable through vCenter (SetHostReachable reopens one).
+	HostsUnreachable bool
+	// OpenFolder serves /folder without authentication (folder_auth.go
+	// off); NoFileLocks lets a running VM's live disk be read
+	// (file_lock.go off). For a unit test of something else only.
+	OpenFolder, NoFileLocks bool
+	// OnFolder, when set, is called as a host starts serving a /folder
+	// request it admitted (after authentication, throttling and locks); it
+	// may block, holding the request.
+	OnFolder func(FolderRequest)
 }
 
 // VMSpec describes one VM of the inventory.
@@ -105,6 +140,14 @@ type Sim struct {
 
 	downloadFaults []*DownloadFault
 	qid            int
+
+	vc          *endpoint    // vCenter's /folder proxy (nil on the ESX model)
+	clockOffset atomic.Int64 // AdvanceClock
+	sess        sessions
+	tkt         tickets
+	load        proxyLoad
+	ctlKey      string                              // the control session's key: it never expires
+	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 }
 
 const (
@@ -178,13 +221,49 @@ func (o Options) withDefaults() Options {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
+	o.HostRate = rateOr(o.HostRate, DefaultHostRate)
+	o.HostTotalRate = rateOr(o.HostTotalRate, DefaultHostTotalRate)
+	o.VCenterRate = rateOr(o.VCenterRate, DefaultVCenterRate)
+	o.HostConns = intOr(o.HostConns, DefaultHostConns)
+	o.VCenterErrorEvery = intOr(o.VCenterErrorEvery, DefaultVCenterErrorEvery)
+	o.VCenterBusy = intOr(o.VCenterBusy, DefaultVCenterBusy)
+	if o.SessionIdle == 0 {
+		o.SessionIdle = DefaultSessionIdle
+	}
 	return o
+}
+
+// rateOr maps an Options rate: 0 is the default, negative none (0).
+func rateOr[T int | float64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// intOr maps an Options count the same way.
+func intOr(v, def int) int { return rateOr(v, def) }
+
+// allVMs returns the VMs' states.
+func (s *Sim) allVMs() []*vmState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vms := make([]*vmState, 0, len(s.vms))
+	for _, vs := range s.vms {
+		vms = append(vms, vs)
+	}
+	return vms
 }
 
 // Start builds the inventory and serves the SDK until Close.
 func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	opts = opts.withDefaults()
 	s := &Sim{opts: opts, vms: map[string]*vmState{}, dsDirs: map[string]string{}}
+	s.sess.last = map[string]time.Time{}
+	s.tkt.m = map[string]ticket{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -211,13 +290,17 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	if err := s.setupHosts(); err != nil {
 		return nil, err
 	}
+	if err := s.startHostListeners(); err != nil {
+		return nil, err
+	}
 
 	svc := s.model.Service
 	svc.TLS = new(tls.Config)
 	svc.RegisterEndpoints = true // the vAPI's tagging service (tags.go)
 	svc.Listen = &url.URL{Host: opts.Listen, User: url.UserPassword(opts.Username, opts.Password)}
-	svc.HandleFunc("GET /folder/", s.serveFolder)
-	svc.HandleFunc("HEAD /folder/", s.serveFolder)
+	for _, m := range []string{"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"} {
+		svc.HandleFunc(m+" /folder/", s.serveVCenterFolder)
+	}
 	svc.HandleFunc(nfcPath, s.serveNFC)
 	svc.HandleFunc(controlPath, s.serveControl)
 	svc.HandleFunc("GET "+downloadsPath, s.serveDownload)
@@ -227,6 +310,17 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	s.server = svc.NewServer()
 	s.URL = s.server.URL
 	s.Thumbprint = s.server.CertificateInfo().ThumbprintSHA1
+	if !s.reg.IsESX() {
+		s.vc = &endpoint{name: VCenter, addr: s.URL.Host}
+	}
+	s.adoptSDKHost()
+	if opts.HostsUnreachable {
+		for _, h := range s.Hosts() {
+			if err := s.SetHostReachable(h, false); err != nil && !s.reg.IsESX() {
+				return nil, err
+			}
+		}
+	}
 
 	dir := opts.DatastoreDir
 	if dir == "" {
@@ -241,6 +335,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 
 	if s.ctl, err = s.Client(ctx); err != nil {
 		return nil, fmt.Errorf("vsim: control login: %w", err)
+	}
+	if us, err := s.ctl.SessionManager.UserSession(ctx); err == nil && us != nil {
+		s.ctlKey = us.Key
 	}
 	if err := s.createDatastores(ctx, dir); err != nil {
 		return nil, err
@@ -271,6 +368,7 @@ func (s *Sim) Close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	s.stopListeners()
 	s.wg.Wait()
 	if s.ctl != nil {
 		_ = s.ctl.Logout(context.Background())

@@ -193,7 +193,7 @@ func TestHotBackupCycleWhileGuestWrites(t *testing.T) {
 	waitWrites(t, s, "DB01", 20)
 	removeSnapshot(t, c, snap2)
 	waitWrites(t, s, "DB01", 10)
-	s.PauseGuest("DB01")
+	powerOff(t, vm) // the running VM holds its live disks (file_lock.go)
 	final, _ := s.WriteSeq("DB01")
 	m = vmProps(t, vm, "config.hardware.device", "snapshot", "layoutEx")
 	if m.Snapshot != nil {

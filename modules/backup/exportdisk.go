@@ -173,15 +173,17 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 		return imageResult{}, errf(code, err, "%v", err)
 	}
 	defer w.abort()
-	rdr, err := dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents)
+	rdr, err := f.Reader(ctx)
 	if err != nil {
 		return imageResult{}, errf(runtime.CodeVSphere, err, "%s", vfault.Text(err))
 	}
 	defer rdr.Close()
 	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, transports.ProgressWriter(w.spw, tr), tr)
-	if werr == nil {
+	if werr == nil || ctx.Err() == nil {
 		// every byte is read: was it one frozen image? (never "ok" from a
-		// base whose REDO log someone committed meanwhile)
+		// base whose REDO log someone committed meanwhile); a read that
+		// failed because the disk is no longer frozen (its base, now the
+		// running VM's disk, is locked) says so too
 		if err := f.Check(ctx); err != nil {
 			tr.Done(err)
 			return imageResult{}, err

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/internal/vmdk"
@@ -775,7 +776,9 @@ func uploadDisk(r *runtime.Run, t transports.Transport, ds *object.Datastore, ls
 	}
 	defer cr.Close()
 	tr := r.Progress.Start("restore "+d.ID, d.Capacity)
-	err = ds.Upload(ctx, transports.ProgressReader(cr, tr), to, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: d.Capacity})
+	// to a host of the datastore directly, through vCenter only when it
+	// cannot be reached (internal/dsread)
+	err = dsread.Upload(ctx, ds, to, transports.ProgressReader(cr, tr), d.Capacity)
 	if err == nil {
 		err = cr.Finish()
 	}

@@ -9,17 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/capread"
+	"github.com/vmlua/vmlua/internal/dsread"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -103,17 +103,20 @@ func (h *Host) BackupConfig(r *runtime.Run, t transports.Transport, name string)
 		}
 		return meta, vsphereErr(err, h.Name, "back up the configuration")
 	}
-	sc := h.conn.Client.Client
-	u, err := bundleURL(sc, res.Returnval)
-	if err != nil {
-		return meta, hostErr(runtime.CodeVSphere, h.Name, "", "the bundle URL %q cannot be parsed: %v", res.Returnval, err)
+	// the bundle is on the host: its own address, with a service ticket
+	// (internal/dsread); vCenter does not serve it
+	var up transports.UploadResult
+	var stored error // the target's error, once the bundle's bytes flow
+	err = dsread.HostRequest(ctx, h.conn.Client, h.Ref, http.MethodGet, res.Returnval, nil, func(res *http.Response) error {
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", res.Request.URL.Path, res.Status)
+		}
+		up, stored = transports.Upload(ctx, t, name, res.Body, transports.UploadOptions{ExpectedSize: res.ContentLength})
+		return stored
+	})
+	if err != nil && stored == nil {
+		return meta, hostErr(runtime.CodeVSphere, h.Name, "", "cannot download the configuration bundle from the host: %v; back up again", err)
 	}
-	body, size, err := sc.Download(ctx, u, &soap.DefaultDownload)
-	if err != nil {
-		return meta, hostErr(runtime.CodeVSphere, h.Name, "", "cannot download the configuration bundle: %v; back up again", err)
-	}
-	defer body.Close()
-	up, err := transports.Upload(ctx, t, name, body, transports.UploadOptions{ExpectedSize: size})
 	if err != nil {
 		if ctx.Err() != nil {
 			return meta, runtime.Wrap(ctx.Err(), runtime.CodeCanceled)
@@ -203,15 +206,15 @@ func (h *Host) RestoreConfig(r *runtime.Run, t transports.Transport, o RestoreOp
 	if err != nil {
 		return meta, vsphereErr(err, h.Name, "ask where to upload the bundle")
 	}
-	sc := h.conn.Client.Client
-	u, err := bundleURL(sc, q.Returnval)
+	// to the host's own address, as the backup's download
+	err = dsread.HostRequest(ctx, h.conn.Client, h.Ref, http.MethodPut, q.Returnval, data, func(res *http.Response) error {
+		if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("PUT %s: %s", res.Request.URL.Path, res.Status)
+		}
+		return nil
+	})
 	if err != nil {
-		return meta, hostErr(runtime.CodeVSphere, h.Name, name, "the upload URL %q cannot be parsed: %v", q.Returnval, err)
-	}
-	up := soap.DefaultUpload
-	up.Method, up.ContentLength = "PUT", int64(len(data))
-	if err := sc.Upload(ctx, bytes.NewReader(data), u, &up); err != nil {
-		return meta, hostErr(runtime.CodeVSphere, h.Name, name, "cannot upload the bundle: %v; nothing was restored, try again", err)
+		return meta, hostErr(runtime.CodeVSphere, h.Name, name, "cannot upload the bundle to the host: %v; nothing was restored, try again", err)
 	}
 	_, err = methods.RestoreFirmwareConfiguration(ctx, h.conn.Client, &types.RestoreFirmwareConfiguration{This: fw, Force: o.Force})
 	if err != nil {
@@ -227,19 +230,6 @@ func (h *Host) RestoreConfig(r *runtime.Run, t transports.Transport, o RestoreOp
 	}
 	r.Log.Info("host: configuration restored; the host reboots", "host", h.Name, "file", name, "build", meta.Build, "force", o.Force)
 	return meta, h.refresh(r)
-}
-
-// bundleURL resolves a URL the firmware system returned: "*" becomes the
-// host we are connected to, and the scheme the SDK's (ESXi's reverse proxy
-// serves the bundle over https too, and the session's cookie is a secure
-// one).
-func bundleURL(sc *soap.Client, raw string) (*url.URL, error) {
-	u, err := sc.ParseURL(raw)
-	if err != nil {
-		return nil, err
-	}
-	u.Scheme = sc.URL().Scheme
-	return u, nil
 }
 
 // readBundle reads a bundle whole and checks it against its sidecar.

@@ -200,6 +200,13 @@ func TestBadBundlesAndHostsAreRefusedClearly(t *testing.T) {
 			arm: func(e *simtest.Env) {
 				e.Sim.InjectDownloadFault(vsim.DownloadFault{Host: hostName, After: 64})
 			}, wantCode: "transport", wantMsg: "back up again", noFiles: true},
+		{name: "a host whose own address cannot be reached: its bundle, which only the host serves, is refused clearly",
+			script: `h:backup_config(arg.dest)`,
+			arm: func(e *simtest.Env) {
+				if err := e.Sim.SetHostReachable(hostName, false); err != nil {
+					panic(err)
+				}
+			}, wantCode: "vsphere", wantMsg: "own address cannot be reached", noFiles: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,6 +34,7 @@ type loggedIn struct {
 	mu       sync.Mutex
 	login    func(ctx context.Context) error
 	logout   func(ctx context.Context) error
+	gen      uint64                        // logins so far (under mu): a re-login made meanwhile is not repeated
 	log      func(msg string, args ...any) // where a re-login is reported
 	// closeIdle closes the session's idle connections (API and range reads)
 	closeIdle func()
@@ -229,11 +230,19 @@ func dial(ctx context.Context, ep runtime.Endpoint, log func(string, ...any)) (*
 	// a Login it sees, and ours goes through the plain client, so it is
 	// started and stopped explicitly.
 	ka := keepalive.NewHandlerSOAP(api, 5*time.Minute, nil)
+	// disk bytes go to the VM's host directly (internal/dsread), within a
+	// budget of requests per host shared by every run of the session
+	acc, err := dsread.Attach(vc, dsread.Config{PerHost: ep.HostRequests, HostThumbprints: ep.HostThumbprints, ThroughVCenter: ep.ThroughVCenter, Log: log})
+	if err != nil {
+		return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: fmt.Sprintf("vSphere profile %q: host_thumbprints: %v", ep.Name, err), Err: err}
+	}
 	// no connection outlives the session: neither the API's nor the
-	// range reads' (internal/dsread keeps a pool per session transport)
+	// range reads' (internal/dsread keeps a pool per session transport,
+	// and one per host)
 	closeIdle := func() {
 		sc.CloseIdleConnections()
 		dsread.CloseIdle(sc.DefaultTransport())
+		acc.CloseIdle()
 	}
 	s := &loggedIn{client: vc, endpoint: ep, log: log, closeIdle: closeIdle}
 	s.login = func(ctx context.Context) error { return sm.Login(ctx, user) }
@@ -335,17 +344,30 @@ type relogin struct {
 }
 
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	r.s.mu.Lock()
+	gen := r.s.gen
+	r.s.mu.Unlock()
 	err := r.rt.RoundTrip(ctx, req, res)
 	if !isNotAuthenticated(err) && !(err == nil && missingAuth(res)) {
 		return err
 	}
+	// calls failing together (the range reads of a backup) log in once:
+	// a call that failed before another's re-login just goes again
 	r.s.mu.Lock()
-	lerr := r.s.login(ctx)
+	var lerr error
+	again := r.s.gen == gen
+	if again {
+		if lerr = r.s.login(ctx); lerr == nil {
+			r.s.gen++
+		}
+	}
 	r.s.mu.Unlock()
 	if lerr != nil {
 		return fmt.Errorf("the vSphere session was lost and logging in again failed: %w", lerr)
 	}
-	r.s.log("the vSphere session was lost; logged in again", "endpoint", r.s.endpoint.URL)
+	if again {
+		r.s.log("the vSphere session was lost; logged in again", "endpoint", r.s.endpoint.URL)
+	}
 	// Decoding appends to slices: the retry needs a fresh response.
 	if v := reflect.ValueOf(res); v.Kind() == reflect.Pointer && !v.IsNil() {
 		v.Elem().Set(reflect.Zero(v.Elem().Type()))

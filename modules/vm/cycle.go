@@ -447,7 +447,7 @@ func (v *VM) Export(r *runtime.Run, diskID string, dest transports.Transport, o 
 	}
 	tr := r.Progress.Start(v.Name()+" "+d.ID, total)
 	var notFrozen error // the disk did not stay frozen while it was read
-	res, err := exportFlat(ctx, f.Datastore, f.Folder, f.Extents, total, dest, flatName, tr, o.SHA256, func(ctx context.Context) error {
+	res, err := exportFlat(ctx, f, total, dest, flatName, tr, o.SHA256, func(ctx context.Context) error {
 		notFrozen = f.Check(ctx)
 		return notFrozen
 	})
@@ -489,7 +489,7 @@ func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, err
 	return ds, nil
 }
 
-// exportFlat uploads the extents (files of the datastore folder dir) one
+// exportFlat uploads the frozen disk's extents (read from the VM's host) one
 // after the other as flatName on dest, atomically (as transports.Upload
 // does), read with several range GETs in flight (internal/dsread). Each
 // span goes straight from its GET's buffer to the AtomicWriter, which
@@ -497,8 +497,9 @@ func (v *VM) datastore(ctx context.Context, name string) (*object.Datastore, err
 // next spans are fetched meanwhile. Every GET has ended when it returns.
 // check runs once every byte is read, before the upload lands under its
 // final name: its error (the disk did not stay frozen) leaves nothing.
-func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents []vmdk.Extent, total int64, dest transports.Transport, flatName string, tr transports.Progress, whole bool, check func(context.Context) error) (transports.UploadResult, error) {
-	c, err := dsread.NewClient(ctx, ds, dir, extents)
+func exportFlat(ctx context.Context, f *FrozenDisk, total int64, dest transports.Transport, flatName string, tr transports.Progress, whole bool, check func(context.Context) error) (transports.UploadResult, error) {
+	extents := f.Extents
+	c, err := f.Reader(ctx)
 	if err != nil {
 		return transports.UploadResult{}, err
 	}
@@ -519,6 +520,13 @@ func exportFlat(ctx context.Context, ds *object.Datastore, dir string, extents [
 		return err
 	}), dsread.Spans(extents, []dsread.Area{{Off: 0, End: total}}, exportSpan))
 	if err != nil {
+		// a read that failed because the disk is no longer frozen (its
+		// base, now the running VM's disk, is locked) says so
+		if werr == nil && ctx.Err() == nil {
+			if cerr := check(ctx); cerr != nil {
+				return transports.UploadResult{}, cerr
+			}
+		}
 		if werr == nil {
 			err = fmt.Errorf("upload %s: reading the source after %d bytes: %w", flatName, aw.Written(), err)
 		}

@@ -28,6 +28,10 @@ type FrozenDisk struct {
 	Descriptor string            // its text
 	Extents    []vmdk.Extent     // its flat extents, files of Folder
 	Size       int64             // the image's bytes: the extents' sum
+	// Host is the VM's host (runtime.host), which owns the running VM's
+	// file locks: its bytes are read from there (nil: a host the
+	// datastore is mounted on).
+	Host *types.ManagedObjectReference
 
 	// what Check compares with: the VM and the disk, whether the disk was
 	// frozen (below a REDO log) and the VM running as the read began, and
@@ -39,6 +43,12 @@ type FrozenDisk struct {
 	running      bool
 	frozenBy     *types.ManagedObjectReference
 	frozenByName string
+}
+
+// Reader prepares the range reads of the frozen disk's extents, from the
+// VM's host (internal/dsread). Close it when done.
+func (f *FrozenDisk) Reader(ctx context.Context) (*dsread.Client, error) {
+	return dsread.NewClient(ctx, f.Datastore, f.Folder, f.Extents, dsread.OnHost(f.Host))
 }
 
 // Frozen finds the disk's frozen part (FrozenPath), its datastore, and
@@ -62,7 +72,7 @@ func (v *VM) Frozen(ctx context.Context, d Disk) (*FrozenDisk, error) {
 	if err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Path: src, Message: err.Error(), Err: err}
 	}
-	f := &FrozenDisk{Path: src, Datastore: ds, Folder: path.Dir(rel), File: path.Base(rel), Descriptor: string(desc), Extents: extents,
+	f := &FrozenDisk{Path: src, Datastore: ds, Folder: path.Dir(rel), File: path.Base(rel), Descriptor: string(desc), Extents: extents, Host: v.MO().Runtime.Host,
 		v: v, diskID: d.ID, key: d.Key, frozen: d.Frozen(), running: v.Power() != "off"}
 	f.Size = extentsSize(extents)
 	if f.frozen {

@@ -41,6 +41,13 @@ type VSphere struct {
 	PasswordFile string `toml:"password_file"`
 	Thumbprint   string `toml:"thumbprint"`
 	Insecure     bool   `toml:"insecure"`
+	// HostThumbprints pins ESXi hosts' certificates by host name, for
+	// disk bytes read from (and restored to) the hosts directly.
+	HostThumbprints map[string]string `toml:"host_thumbprints"`
+	// HostRequests is the datastore requests in flight per host (0: 4).
+	HostRequests int `toml:"host_requests"`
+	// ThroughVCenter sends disk bytes through vCenter, not the hosts.
+	ThroughVCenter bool `toml:"through_vcenter"`
 }
 
 // Credential is a named set of transport credentials.
@@ -229,7 +236,16 @@ func (c *Config) Endpoints(o Overrides, getenv func(string) string) (map[string]
 		if err := checkThumbprint("thumbprint of [vsphere."+name+"]", v.Thumbprint); err != nil {
 			return nil, "", err
 		}
-		out[name] = runtime.Endpoint{Name: name, URL: v.URL, Username: v.Username, Password: pw, Thumbprint: v.Thumbprint, Insecure: v.Insecure}
+		for host, tp := range v.HostThumbprints {
+			if err := checkThumbprint(fmt.Sprintf("host_thumbprints.%q of [vsphere.%s]", host, name), tp); err != nil {
+				return nil, "", err
+			}
+		}
+		if v.HostRequests < 0 {
+			return nil, "", fmt.Errorf("host_requests of [vsphere.%s] is %d: give the datastore requests in flight per host, 1 or more (default 4)", name, v.HostRequests)
+		}
+		out[name] = runtime.Endpoint{Name: name, URL: v.URL, Username: v.Username, Password: pw, Thumbprint: v.Thumbprint, Insecure: v.Insecure,
+			HostThumbprints: v.HostThumbprints, HostRequests: v.HostRequests, ThroughVCenter: v.ThroughVCenter}
 	}
 	if o.Profile != "" {
 		if _, ok := out[o.Profile]; !ok {

@@ -169,3 +169,42 @@ func TestEndpointOverrides(t *testing.T) {
 		})
 	}
 }
+
+// The data path's keys reach the endpoint; a bad host pin or budget is
+// refused when the config is read, naming the key.
+func TestDataPathKeys(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(p, []byte(`
+[vsphere.vc]
+url = "https://vc/sdk"
+host_thumbprints = { "esx1.example.com" = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU" }
+host_requests = 6
+through_vcenter = true
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps, _, err := c.Endpoints(Overrides{}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := eps["vc"]
+	if e.HostThumbprints["esx1.example.com"] == "" || e.HostRequests != 6 || !e.ThroughVCenter {
+		t.Errorf("endpoint %+v", e)
+	}
+	for _, tc := range []struct {
+		v    VSphere
+		want string
+	}{
+		{VSphere{URL: "https://vc/sdk", HostThumbprints: map[string]string{"esx1": "AA:BB"}}, `host_thumbprints."esx1" of [vsphere.vc]`},
+		{VSphere{URL: "https://vc/sdk", HostRequests: -1}, "host_requests of [vsphere.vc] is -1"},
+	} {
+		_, _, err := (&Config{VSphere: map[string]VSphere{"vc": tc.v}}).Endpoints(Overrides{}, func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error saying %q", tc.v, err, tc.want)
+		}
+	}
+}

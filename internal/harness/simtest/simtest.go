@@ -23,7 +23,6 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -295,36 +294,22 @@ func FileSHA(t testing.TB, p string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// DiskSHA hashes the current content of a VM disk's base file, read over
-// the datastore's HTTP interface (/folder), the way any client would.
+// DiskSHA hashes the current content of a VM disk's base file as the
+// datastore holds it. It reads the file on the simulator's side (as the
+// ESXi shell would): over /folder the live disk of a running VM is locked,
+// as on ESXi.
 func (e *Env) DiskSHA(t testing.TB, dsPath string) string {
 	t.Helper()
-	ctx := context.Background()
 	var p object.DatastorePath
 	if !p.FromString(dsPath) {
 		t.Fatalf("bad datastore path %q", dsPath)
 	}
-	f := find.NewFinder(e.Client.Client)
-	dc, err := f.DefaultDatacenter(ctx)
+	p.Path = strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk"
+	local, err := e.Sim.DatastoreFile(p.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.SetDatacenter(dc)
-	ds, err := f.Datastore(ctx, p.Datastore)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flat := strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk"
-	rc, _, err := ds.Download(ctx, flat, &soap.DefaultDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return FileSHA(t, local)
 }
 
 // Partials lists the temporary upload files (".vmlua-" names) under dir.
