@@ -33,3 +33,33 @@ func downloadFile(ctx context.Context, rawURL, dsName, path, dst string) error {
 	}
 	return ds.DownloadFile(ctx, path, dst, &soap.DefaultDownload)
 }
+
+// powerOff powers a simulated VM off, so that a plain datastore download
+// (govc's baseline) may read its disk: the hard simulator, as ESXi, locks
+// the disk a running VM writes.
+func powerOff(ctx context.Context, rawURL, vmName string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(c.Client)
+	dc, err := f.DefaultDatacenter(ctx)
+	if err != nil {
+		return err
+	}
+	f.SetDatacenter(dc)
+	vm, err := f.VirtualMachine(ctx, vmName)
+	if err != nil {
+		return err
+	}
+	task, err := vm.PowerOff(ctx)
+	if err != nil {
+		return err
+	}
+	return task.Wait(ctx)
+}

@@ -32,6 +32,11 @@ func (h *harness) fig1(ctx context.Context) []figure {
 		return []figure{failed("1", what("cp / govc"), err)}
 	}
 	defer s.stop()
+	// both sides read a disk no guest writes: govc reads the flat file, which
+	// the simulator (as ESXi) locks while the VM runs
+	if err := powerOff(ctx, s.url, "VM1"); err != nil {
+		return []figure{failed("1", what("cp / govc"), err)}
+	}
 	flat := filepath.Join(s.dsDir, "LocalDS_0", "VM1", "VM1-flat.vmdk")
 	out := filepath.Join(h.work, "f1-out")
 	script := h.writeScript("export.lua", exportScript)

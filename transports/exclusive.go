@@ -175,7 +175,20 @@ func guardStale(ctx context.Context, t Transport, dir, guard, tmp string) bool {
 // the raw Create, and checks the size the server reports; on failure
 // nothing is left at p. It is the first step of an exclusive create: the
 // content is complete before it is put into place.
+//
+// The data is in memory, so a transient failure (vCenter's /folder proxy
+// answers 500 now and then under load, a host 503) is retried whole, with
+// WriteNewRetry's back-off: an exclusive create reaches the transport
+// itself (As), under any Retry wrapper, and a backup must not fail on
+// one refused lock upload.
 func WriteNew(ctx context.Context, t Transport, p string, data []byte) error {
+	return Do(ctx, WriteNewRetry, "write "+p, func() error { return writeNewOnce(ctx, t, p, data) })
+}
+
+// WriteNewRetry is WriteNew's back-off.
+var WriteNewRetry = RetryOptions{Attempts: 5, Initial: 200 * time.Millisecond, Max: 3 * time.Second}
+
+func writeNewOnce(ctx context.Context, t Transport, p string, data []byte) error {
 	w, err := t.Create(ctx, p)
 	if err != nil {
 		return err

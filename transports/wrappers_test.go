@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net/textproto"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -52,7 +54,9 @@ type faulty struct {
 	transports.Transport
 	statErrs  []error // returned by successive Stat calls, then pass through
 	stats     atomic.Int64
-	closeErr  error // returned by every Writer.Close
+	closeErr  error   // returned by every Writer.Close
+	closeErrs []error // returned by successive Writer.Close calls, then closeErr
+	closes    atomic.Int64
 	sizeDelta int64 // added to Stat sizes (a lying server)
 }
 
@@ -68,10 +72,17 @@ func (f *faulty) Stat(ctx context.Context, p string) (transports.FileInfo, error
 
 func (f *faulty) Create(ctx context.Context, p string) (transports.Writer, error) {
 	w, err := f.Transport.Create(ctx, p)
-	if err != nil || f.closeErr == nil {
+	if err != nil {
 		return w, err
 	}
-	return &failClose{Writer: w, err: f.closeErr}, nil
+	cerr := f.closeErr
+	if i := f.closes.Add(1) - 1; int(i) < len(f.closeErrs) {
+		cerr = f.closeErrs[i]
+	}
+	if cerr == nil {
+		return w, nil
+	}
+	return &failClose{Writer: w, err: cerr}, nil
 }
 
 type failClose struct {
@@ -390,5 +401,40 @@ func TestTempNamesNeverHoldTwoDots(t *testing.T) {
 		if strings.Contains(tmp, "..") || !transports.IsTemp(tmp) || path.Dir(tmp) != path.Dir(final) {
 			t.Errorf("TempName(%q) = %q", final, tmp)
 		}
+	}
+}
+
+func TestWriteNewRetriesATransientFailureWhole(t *testing.T) {
+	old := transports.WriteNewRetry
+	transports.WriteNewRetry = quickRetry
+	t.Cleanup(func() { transports.WriteNewRetry = old })
+	proxy500 := errors.New("500 Internal Server Error: the proxy could not complete the request")
+	cases := []struct {
+		name      string
+		closeErrs []error
+		wantErr   error
+		wantFile  bool
+	}{
+		{"one refused upload is written again", []error{proxy500}, nil, true},
+		{"three refused uploads are written again", []error{proxy500, proxy500, proxy500}, nil, true},
+		{"a failure that keeps coming ends the write, nothing left", []error{proxy500, proxy500, proxy500, proxy500}, proxy500, false},
+		{"a full target is not retried", []error{transports.ErrNoSpace}, transports.ErrNoSpace, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			base, dir := newFile(t)
+			f := &faulty{Transport: base, closeErrs: c.closeErrs}
+			err := transports.WriteNew(context.Background(), f, "lock", []byte("owner"))
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Fatalf("err = %v, want %v", err, c.wantErr)
+			}
+			b, rerr := os.ReadFile(filepath.Join(dir, "lock"))
+			if c.wantFile && (rerr != nil || string(b) != "owner") {
+				t.Fatalf("lock holds %q (%v), want %q", b, rerr, "owner")
+			}
+			if !c.wantFile && rerr == nil {
+				t.Fatalf("a failed write left lock holding %q", b)
+			}
+		})
 	}
 }
