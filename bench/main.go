@@ -2,7 +2,7 @@
 // one run, every figure of docs/performance.md as a ratio against a
 // baseline run beside it, and writes that file with the machine it ran on.
 //
-//	go run ./bench            # the full run (about 15 minutes on 2 cores)
+//	go run ./bench            # the full run (about 25 minutes on 2 cores)
 //	go run ./bench --short    # every figure, small sizes (CI; < 3 minutes)
 //
 // Before the figures (not with --short) it writes once to most of the free
