@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,8 +11,8 @@ import (
 	"time"
 )
 
-// wantFigures are the report's rows, one or more per figure of issues 9, 14, 26 and 27.
-var wantFigures = []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h", "3", "4", "5a", "5b", "6a", "6b", "7a", "7b", "8a", "8b", "9", "10a", "10b", "10c", "11a", "11b", "12", "13"}
+// wantFigures are the report's rows, one or more per figure of issues 9, 14, 24, 26 and 27.
+var wantFigures = []string{"1a", "1b", "1c", "1d", "2a", "2b", "2c", "2d", "2e", "2f", "2g", "2h", "3", "4", "5a", "5b", "6a", "6b", "7a", "7b", "8a", "8b", "9", "10a", "10b", "10c", "11a", "11b", "12", "13", "14a", "14b", "14c", "14d", "15a", "15b"}
 
 // TestShortRunProducesEveryFigure runs the harness in --short mode (what CI
 // runs to keep it working) and checks that every figure was measured and
@@ -76,5 +78,66 @@ func TestHashBound(t *testing.T) {
 	}
 	if r := sha256Rate(true); r <= 0 {
 		t.Errorf("sha256Rate = %v", r)
+	}
+}
+
+// TestWriteMixed checks figure 15's disk: the first half random bytes
+// that deflate cannot shrink, the second half printable text it shrinks
+// well, the file's size unchanged.
+func TestWriteMixed(t *testing.T) {
+	const size = 4 << 20
+	p := filepath.Join(t.TempDir(), "flat")
+	if err := os.WriteFile(p, make([]byte, size+4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMixed(p, size, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != size+4096 {
+		t.Fatalf("file is %d bytes, want %d", len(b), size+4096)
+	}
+	deflated := func(p []byte) float64 {
+		var out bytes.Buffer
+		w, _ := flate.NewWriter(&out, flate.DefaultCompression)
+		w.Write(p)
+		w.Close()
+		return float64(out.Len()) / float64(len(p))
+	}
+	if r := deflated(b[:size/2]); r < 0.99 {
+		t.Errorf("the random half deflates to %.2f of its size", r)
+	}
+	if r := deflated(b[size/2 : size]); r > 0.5 {
+		t.Errorf("the text half deflates to %.2f of its size, want at most 0.5", r)
+	}
+	for i, c := range b[size/2 : size] {
+		if c != '\n' && (c < ' ' || c > '~') {
+			t.Fatalf("byte %d of the text half is %#x", size/2+i, c)
+		}
+	}
+	if !bytes.Equal(b[size:], make([]byte, 4096)) {
+		t.Error("bytes past size were written")
+	}
+}
+
+// TestRatioSpread checks the ratio of medians and the range of the
+// per-round ratios figure 15 reports.
+func TestRatioSpread(t *testing.T) {
+	s := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Second)
+		}
+		return d
+	}
+	r := ratioSpread(s(2, 6, 3), s(2, 2, 4))
+	if r.median != 1.5 || r.lo != 0.75 || r.hi != 3 {
+		t.Errorf("ratioSpread = %+v, want median 1.5, lo 0.75, hi 3", r)
+	}
+	if got := perGiBSpread(s(2, 6, 3), 2<<30); got != "1.50 s/GiB (1.00–3.00)" {
+		t.Errorf("perGiBSpread = %q", got)
 	}
 }

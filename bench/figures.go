@@ -27,7 +27,10 @@ func (h *harness) fig1(ctx context.Context) []figure {
 	size := pick[int64](h, 1<<30, 128<<20)
 	reps := pick(h, 3, 1)
 	what := func(s string) string { return fmt.Sprintf("export %s sim → file:// vs %s", sizeText(size), s) }
-	s, err := h.startSim(ctx, "f1", "--vms", "1", "--disk-size", sizeFlag(size))
+	// unthrottled, as before the simulator throttled: these wall times
+	// are for reference, what this machine does; figure 14 measures the
+	// throttled data path
+	s, err := h.startSim(ctx, "f1", "--vms", "1", "--disk-size", sizeFlag(size), "--host-rate", "0", "--host-total-rate", "0", "--vcenter-rate", "0")
 	if err != nil {
 		return []figure{failed("1", what("cp / govc"), err)}
 	}
@@ -76,27 +79,25 @@ func (h *harness) fig1(ctx context.Context) []figure {
 	cb := cpuBound{cpu: median(cExp), size: size, cores: runtime.NumCPU(),
 		what: fmt.Sprintf("vmlua and the simulator spent %s of CPU per GiB on an export (govc and the simulator: %s)", perGiB(median(cExp), size), perGiB(median(cGovc), size))}
 	rate := func(d time.Duration) string { return fmt.Sprintf("%.0f MiB/s", mibps(size, d)) }
-	// goal 0: issue 14 sets none (its goals are on the + sync rows, the
-	// durability vmlua gives)
-	row := func(id, base string, b time.Duration, goal float64, note string) figure {
+	// no goals: these rows measure this machine's disk, TLS and hashing
+	// more than vmlua (issue 24 took issue 14's goals off 1b and 1d);
+	// kept for reference, figure 15 compares CPU per GiB with goals
+	row := func(id, base string, b time.Duration, note string) figure {
 		r := b.Seconds() / e.Seconds()
 		f := figure{ID: id, What: what(base), Value: rate(e), Baseline: rate(b), Ratio: r,
 			RatioMeaning: base + " time / vmlua time (vmlua: a whole `vmlua run` process: log-in, add_redo, export with span digests and fsync, commit)",
 			Note:         note + "; " + hb.note(b, size) + "; " + cb.note(b)}
-		if goal > 0 {
-			f.Goal, f.Met = fmt.Sprintf("≥ %.1f×", goal), met(r >= goal)
-		}
 		return f
 	}
-	govcNote := "govc: govmomi v0.56.0's own datastore.download command (bench/govc)"
+	govcNote := "govc: govmomi v0.56.0's own datastore.download command (bench/govc): one connection, through vCenter's proxy as govc goes (vmlua reads from the host); the simulator unthrottled (figure 14 has its limits)"
 	if h.govcNote != "" {
 		govcNote = h.govcNote
 	}
 	return []figure{
-		row("1a", "cp", median(tCp), 0, fmt.Sprintf("median of %d; the flat file is read from the page cache; cp alone leaves its bytes in the page cache", reps)),
-		row("1b", "cp + sync", median(tCpSync), 0.7, "cp then `sync FILE`: the durability vmlua's file:// gives (fsync before rename)"),
-		row("1c", "govc datastore.download", median(tGovc), 0, govcNote),
-		row("1d", "govc datastore.download + sync", median(tGovcSync), 1.2, "govc then `sync FILE`"),
+		row("1a", "cp", median(tCp), fmt.Sprintf("median of %d; the flat file is read from the page cache; cp alone leaves its bytes in the page cache", reps)),
+		row("1b", "cp + sync", median(tCpSync), "cp then `sync FILE`: the durability vmlua's file:// gives (fsync before rename)"),
+		row("1c", "govc datastore.download", median(tGovc), govcNote),
+		row("1d", "govc datastore.download + sync", median(tGovcSync), "govc then `sync FILE`"),
 	}
 }
 
@@ -210,8 +211,8 @@ func (h *harness) fig34(ctx context.Context) []figure {
 			cb := cpuBound{cpu: ms(cpu), size: 1 << 30, cores: runtime.NumCPU(),
 				what: fmt.Sprintf("the backup spent %s of CPU (the simulator serving the disk over TLS included; zstd -T0: %s)", ms(cpu).Round(time.Millisecond), ms(zcpu).Round(time.Millisecond))}
 			figs = append(figs, figure{ID: "3", What: w, Value: fmt.Sprintf("%.0f ms", ns/1e6), Baseline: fmt.Sprintf("%.0f ms", ref), Ratio: r,
-				RatioMeaning: "zstd -T0 time / vmlua backup time (zstd writes to /dev/null; the backup stores and syncs a set)", Goal: "≥ 0.5×", Met: met(r >= 0.5),
-				Note: fmt.Sprintf("modules/backup BenchmarkBackupZstd1GiB (same size in --short); %s (the backup hashes every byte twice: the sparse stream's content digest and the stored file's span digest, both on every core); %s",
+				RatioMeaning: "zstd -T0 time / vmlua backup time (zstd writes to /dev/null; the backup stores and syncs a set)",
+				Note: fmt.Sprintf("no goal: the wall time of both sides is bound by this machine's cores (issue 24 replaced issue 14's ≥ 0.5× with figure 15b, the CPU of vmlua's process against an admin's pipeline); modules/backup BenchmarkBackupZstd1GiB (same size in --short); %s (the backup hashes every byte twice: the sparse stream's content digest and the stored file's span digest, both on every core); %s",
 					hb.note(base, 1<<30), cb.note(base))})
 		}
 	}

@@ -2,7 +2,7 @@
 // one run, every figure of docs/performance.md as a ratio against a
 // baseline run beside it, and writes that file with the machine it ran on.
 //
-//	go run ./bench            # the full run (about 15 minutes on 2 cores)
+//	go run ./bench            # the full run (about 25 minutes on 2 cores)
 //	go run ./bench --short    # every figure, small sizes (CI; < 3 minutes)
 //
 // Before the figures (not with --short) it writes once to most of the free
@@ -107,6 +107,8 @@ func run(ctx context.Context, c config) (*report, error) {
 		{"11 the pipeline on one core and on two", h.fig11},
 		{"12 NBD read of a restore point", h.fig12},
 		{"13 mount to a guest file of a restore point", h.fig13},
+		{"14 the data path under the throttled simulator", h.fig14},
+		{"15 CPU per GiB of the vmlua process", h.fig15},
 	}
 	if c.only != "" {
 		want := map[string]bool{}

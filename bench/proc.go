@@ -137,11 +137,7 @@ func (h *harness) runProc(ctx context.Context, env []string, name string, args .
 
 // vmluaRun runs `vmlua run` against a simulator.
 func (h *harness) vmluaRun(ctx context.Context, s *sim, flags []string, script string, args ...string) (proc, error) {
-	a := []string{"run", "--url", s.url, "--insecure", "--log-format", "json"}
-	a = append(a, flags...)
-	a = append(a, script)
-	a = append(a, args...)
-	return h.runProc(ctx, nil, h.vmlua, a...)
+	return h.runVMLua(ctx, s.url, flags, script, args...)
 }
 
 func tail(s string, n int) string {
