@@ -94,26 +94,6 @@ func TestTimetableAt(t *testing.T) {
 	}
 }
 
-// fakeClock moves only when a waiter waits: Until sets the time to the
-// latest time waited for, so the clock ends where the last wait ended.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *fakeClock) Until(ctx context.Context, t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t.After(c.now) {
-		c.now = t
-	}
-	return ctx.Err()
-}
-
-func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // TestStreamsSharingABucketTogetherKeepToItsRate: several writers in
 // parallel share one bucket; the bytes they pass take (total - one
 // second's burst) / rate on the bucket's clock, whatever their interleaving.
@@ -131,7 +111,7 @@ func TestStreamsSharingABucketTogetherKeepToItsRate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Date(2026, 12, 7, 22, 0, 0, 0, time.Local)
-			c := &fakeClock{now: start}
+			c := NewFakeClock(start)
 			s, _ := Parse("1M")
 			b := NewBucket(s, Up, c)
 			var wg sync.WaitGroup
@@ -171,11 +151,11 @@ func TestStreamsSharingABucketTogetherKeepToItsRate(t *testing.T) {
 // burst one second's worth, no more.
 func TestAnIdleBucketRefillsToOneSecondOnly(t *testing.T) {
 	start := time.Date(2026, 12, 7, 22, 0, 0, 0, time.Local)
-	c := &fakeClock{now: start}
+	c := NewFakeClock(start)
 	s, _ := Parse("100K")
 	b := NewBucket(s, Up, c)
 	_ = b.Take(context.Background(), 100<<10) // the full bucket
-	c.advance(time.Hour)
+	c.Advance(time.Hour)
 	at := c.Now()
 	_ = b.Take(context.Background(), 300<<10)
 	if took := c.Now().Sub(at); took != 2*time.Second {
@@ -191,14 +171,14 @@ func TestTheTimetableAppliesToRunningStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &fakeClock{now: time.Date(2026, 12, 7, 23, 30, 0, 0, time.Local)}
+	c := NewFakeClock(time.Date(2026, 12, 7, 23, 30, 0, 0, time.Local))
 	b := NewBucket(s, Down, c)
 	r := NewReader(context.Background(), bytes.NewReader(make([]byte, 50<<20)), b)
 	if n, _ := io.Copy(io.Discard, r); n != 50<<20 || !c.Now().Equal(time.Date(2026, 12, 7, 23, 30, 0, 0, time.Local)) {
 		t.Errorf("at 23:30 (off) 50 MiB read as %d bytes and waited until %v; want no wait", n, c.Now())
 	}
 	day := time.Date(2026, 12, 8, 9, 0, 0, 0, time.Local)
-	c.now = day
+	c.Set(day)
 	r = NewReader(context.Background(), bytes.NewReader(make([]byte, 5<<20)), b)
 	io.Copy(io.Discard, r)
 	if took := c.Now().Sub(day); took < 4*time.Second-time.Millisecond || took > 4*time.Second+time.Millisecond {
@@ -211,7 +191,7 @@ func TestTheTimetableAppliesToRunningStreams(t *testing.T) {
 func TestUploadAndDownloadKeepTheirOwnRates(t *testing.T) {
 	s, _ := Parse("1M:off")
 	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.Local)
-	c := &fakeClock{now: start}
+	c := NewFakeClock(start)
 	NewBucket(s, Down, c).Take(context.Background(), 10<<20)
 	if !c.Now().Equal(start) {
 		t.Errorf("a download waited with the download rate off")
