@@ -38,6 +38,9 @@ type runFlags struct {
 	answer                                                         string // run --answer RULES.lua
 	allow                                                          stringList
 	timeout, stopGrace                                             time.Duration
+	// bwlimit, bwlimitTarget and window are run's --bwlimit,
+	// --bwlimit-target and --window ("" : the config's [limits]).
+	bwlimit, bwlimitTarget, window string
 	out                                                            outputFlags
 	// levelGiven: --log-level was on the command line (--quiet lowers
 	// the default level only).
@@ -69,6 +72,13 @@ func (f *runFlags) registerCommon(fs *flag.FlagSet, what string) {
 	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the %s (default %v, or [limits] timeout)", what, runtime.DefaultTimeout))
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// registerRate declares run's bandwidth and window flags.
+func (f *runFlags) registerRate(fs *flag.FlagSet) {
+	fs.StringVar(&f.bwlimit, "bwlimit", "", "bandwidth limit of the whole run, the sum of every stream to every target (rclone's --bwlimit: 10M is 10 MiB/s, suffixes B K M G T P, a bare number is KiB/s; UP:DOWN; off; or a timetable by local time, \"08:00,512K 12:00,10M 23:00,off\"); default: [limits] bwlimit, else none")
+	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "bandwidth limit of each target (scheme://host), shared by every stream to it, all disks and VMs in parallel (the same forms as --bwlimit); a target's own bwlimit= option (transport.open, the URL's ?bwlimit=) overrides it; default: [limits] bwlimit_target, else none")
+	fs.StringVar(&f.window, "window", "", "backup window START-END in local time, e.g. 22:00-06:00 (may cross midnight): once the window the run started in closes, no new VM starts (running ones finish); with --each and in the shipped scripts the VMs not started are listed, and the run exits 7 (partial); default: [limits] window, else none")
 }
 
 func (f *runFlags) registerDryRun(fs *flag.FlagSet) {
@@ -120,6 +130,9 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = cfg.Limits.Timeout.Duration
+	}
+	if err := f.rateLimits(&opts, cfg.Limits); err != nil {
+		return runtime.Options{}, err
 	}
 	if opts.LibDir == "" {
 		opts.LibDir = cfg.Lib
@@ -218,6 +231,7 @@ Flags:`,
 func (v *runVerb) Flags(fs *flag.FlagSet) {
 	c := &v.runCommandFlags
 	c.f.register(fs)
+	c.f.registerRate(fs)
 	c.ff.register(fs)
 	c.f.out.register(fs)
 	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")

@@ -93,6 +93,9 @@ func NewGate(w Window, now func() time.Time) *Gate {
 	return g
 }
 
+// Now reads the gate's clock.
+func (g *Gate) Now() time.Time { return g.now() }
+
 // Window is the gate's window.
 func (g *Gate) Window() Window { return g.w }
 
