@@ -41,7 +41,7 @@ type runFlags struct {
 	// bwlimit, bwlimitTarget and window are run's --bwlimit,
 	// --bwlimit-target and --window ("" : the config's [limits]).
 	bwlimit, bwlimitTarget, window string
-	out                                                            outputFlags
+	out                            outputFlags
 	// levelGiven: --log-level was on the command line (--quiet lowers
 	// the default level only).
 	levelGiven bool
