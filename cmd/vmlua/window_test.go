@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io/fs"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,5 +96,49 @@ func TestEachStartsNoVMOnceTheWindowCloses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAShippedScriptStartsNoVMOnceTheWindowClosesAndItsBytesPassTheBwlimit:
+// backup_all.lua under --bwlimit 1M:off and --window 22:00-01:30 from
+// 01:29:58 on the fake clock: the first VM's backup uploads more than
+// 3 MiB through the run's token bucket, which moves the bucket's clock
+// past 01:30 (the bytes are in the stream path, and counted); so the
+// script's loop starts no second VM, lists the ones it did not start and
+// exits 7.
+func TestAShippedScriptStartsNoVMOnceTheWindowClosesAndItsBytesPassTheBwlimit(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{VMs: 3, DiskSize: 8 << 20, Password: "sim-Pa55word"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Date(2026, 12, 8, 1, 29, 58, 0, time.Local)
+	fc := bwlimit.NewFakeClock(start)
+	withFakeClock(t, fc)
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := dispatch([]string{"run", "--url", s.URL.String(), "--insecure", "--allow", "file://" + dir,
+		"--bwlimit", "1M:off", "--window", "22:00-01:30", "backup_all.lua", "to=file://" + dir, "vms=name:VM*", "compress=none", "notify=never"}, &out, &errb)
+	o := out.String() + errb.String()
+	if code != exitPartial {
+		t.Fatalf("exit %d, want 7 (partial):\n%s", code, o)
+	}
+	if !strings.Contains(o, "1 of 3 VM(s) backed up") || !strings.Contains(o, "VM2, VM3 not started: the window 22:00-01:30 closed at 01:30 Tue") {
+		t.Errorf("the summary does not say one VM was backed up and two were not started:\n%s", o)
+	}
+	var stored int64
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				stored += fi.Size()
+			}
+		}
+		return nil
+	})
+	// every byte stored passed the 1 MiB/s bucket: at least (stored - the
+	// bucket's one second of burst) / rate on its clock
+	want := time.Duration(float64(stored-(1<<20)) / (1 << 20) * float64(time.Second))
+	if took := fc.Now().Sub(start); stored < 3<<20 || took < want-time.Millisecond {
+		t.Errorf("%d bytes stored, the bucket's clock moved %v; want more than 3 MiB and at least %v", stored, took, want)
 	}
 }
