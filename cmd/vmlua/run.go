@@ -213,7 +213,7 @@ func (*runVerb) About() about {
 		name:    "run",
 		summary: "run a Lua script",
 		usage: `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
-       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]
+       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [--window HH:MM-HH:MM] [FLAGS] SCRIPT [ARG...]
 
 Runs a Lua script in vmlua's sandbox. SCRIPT is a file, or the bare name of a shipped script (vmlua scripts
 list: vmlua run nightly.lua to=...) when the current directory holds no file of that name; the run logs which
@@ -224,7 +224,7 @@ What the script prints goes to stdout (to stderr with --json); logs and progress
 With --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.
 
 Flags:`,
-		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script, a script vmlua check finds problems in), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
+		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script, a script vmlua check finds problems in), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (something left out, such as the VMs a closed --window kept from starting; see docs/operations.md).",
 	}
 }
 
