@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -58,18 +59,27 @@ func TestEachStartsNoVMOnceTheWindowCloses(t *testing.T) {
 		name       string
 		start      time.Time
 		window     []string // flags
+		config     string   // the config file's [limits]
 		wantRan    int
 		wantReason string
 		wantExit   int
 	}{
-		{"the window closes at 01:30, after three VMs", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), []string{"--window", "22:00-01:30"}, 3, "not started: the window 22:00-01:30 closed at 01:30 Tue", exitPartial},
-		{"a window that stays open runs every VM", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), []string{"--window", "22:00-06:00"}, 4, "", exitOK},
-		{"a run that starts outside its window starts no VM", time.Date(2026, 12, 7, 12, 0, 0, 0, time.Local), []string{"--window", "22:00-06:00"}, 0, "not started: the run began outside its window 22:00-06:00 (it opens at 22:00 Mon)", exitPartial},
-		{"a bad window is a usage error", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), []string{"--window", "22:00"}, 0, "--window: window \"22:00\"", exitUsage},
+		{"the window closes at 01:30, after three VMs", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), []string{"--window", "22:00-01:30"}, "", 3, "not started: the window 22:00-01:30 closed at 01:30 Tue", exitPartial},
+		{"a window that stays open runs every VM", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), []string{"--window", "22:00-06:00"}, "", 4, "", exitOK},
+		{"a run that starts outside its window starts no VM", time.Date(2026, 12, 7, 12, 0, 0, 0, time.Local), []string{"--window", "22:00-06:00"}, "", 0, "not started: the run began outside its window 22:00-06:00 (it opens at 22:00 Mon)", exitPartial},
+		{"a bad window is a usage error", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), []string{"--window", "22:00"}, "", 0, "--window: window \"22:00\"", exitUsage},
+		{"the config's [limits] window does the same", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), nil, `window = "22:00-01:30"`, 3, "not started: the window 22:00-01:30 closed at 01:30 Tue", exitPartial},
+		{"--window overrides the config's", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), []string{"--window", "22:00-06:00"}, `window = "22:00-01:30"`, 4, "", exitOK},
+		{"a bad bwlimit in the config is a config error", time.Date(2026, 12, 7, 23, 0, 0, 0, time.Local), nil, `bwlimit = "fast"`, 0, "config [limits] bwlimit: bwlimit \"fast\"", exitConfig},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			withFakeClock(t, bwlimit.NewFakeClock(tc.start))
+			if tc.config != "" {
+				if err := os.WriteFile("vmlua.toml", []byte("[limits]\n"+tc.config+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			var out, errb bytes.Buffer
 			args := append([]string{"run", "--url", s.URL.String(), "--insecure", "--each", "name:VM*", "--jobs", "1"}, tc.window...)
 			code := dispatch(append(args, src), &out, &errb)
@@ -80,7 +90,7 @@ func TestEachStartsNoVMOnceTheWindowCloses(t *testing.T) {
 			if got := strings.Count(o, "backed up VM"); got != tc.wantRan {
 				t.Errorf("%d VMs ran, want %d:\n%s", got, tc.wantRan, o)
 			}
-			if tc.wantExit == exitUsage {
+			if tc.wantExit == exitUsage || tc.wantExit == exitConfig {
 				if !strings.Contains(o, tc.wantReason) {
 					t.Errorf("output lacks %q:\n%s", tc.wantReason, o)
 				}
