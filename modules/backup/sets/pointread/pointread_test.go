@@ -30,7 +30,7 @@ import (
 // a catalog with span digests), so that every point can be checked
 // against the image it holds.
 type chain struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	ft     transports.Transport
 	algo   string
@@ -38,7 +38,7 @@ type chain struct {
 	images [][]byte
 }
 
-func newChain(t *testing.T, algo string) *chain {
+func newChain(t testing.TB, algo string) *chain {
 	dir := t.TempDir()
 	ft, err := file.New(dir)
 	if err != nil {
