@@ -126,10 +126,10 @@ type spanReader struct {
 	quick []uint64 // every span's quickSum so far
 	span  hash.Hash
 	qh    maphash.Hash // with quickSeed
-	whole hash.Hash // when want is nil
-	n     int64     // bytes read
-	ok    int64     // bytes checked
-	eof   bool      // the end was read (and the last span checked)
+	whole hash.Hash    // when want is nil
+	n     int64        // bytes read
+	ok    int64        // bytes checked
+	eof   bool         // the end was read (and the last span checked)
 	file  string
 	err   error
 }
