@@ -21,6 +21,10 @@ import (
 // decoded frames in, when Options.CacheBytes is 0.
 const DefaultCache = 64 << 20
 
+// storedSpans is how many stored spans of compressed layers a Disk keeps
+// besides its Cache, for the frames that start in them.
+const storedSpans = 4
+
 // Options tune a Disk.
 type Options struct {
 	// CacheBytes bounds the memory of the verified spans and decoded
@@ -44,6 +48,12 @@ type Disk struct {
 	layers  []*layer // the full first
 	t       transports.Transport
 	cache   *Cache
+	// stored keeps the last stored spans of compressed layers, which
+	// only the decoding of their frames needs (a frame's stored bytes
+	// may start in the span the frame before ends in): the cache holds
+	// what reads use, the decoded frames (and the spans of uncompressed
+	// layers, which are their frames).
+	stored  *Cache
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	started time.Time
@@ -93,6 +103,7 @@ func Open(ctx context.Context, t transports.Transport, cat *catalog.Catalog, id 
 	if d.cache == nil {
 		d.cache = NewCache(o.CacheBytes)
 	}
+	d.stored = NewCache(storedSpans * spansum.Size)
 	d.ctx, d.cancel = context.WithCancelCause(ctx)
 	for _, sl := range ls {
 		l, err := startIndex(d.ctx, t, sl)
@@ -402,7 +413,11 @@ func (d *Disk) storedRange(v view, off, n int64) ([]byte, func(), error) {
 // digest), and the function to call once done with it.
 func (d *Disk) span(v view, si int) ([]byte, func(), error) {
 	l := v.l
-	return d.cache.get(d.ctx, key{l, false, si}, func() ([]byte, error) {
+	c := d.cache
+	if l.algo != pcomp.None && l.algo != "" {
+		c = d.stored
+	}
+	return c.get(d.ctx, key{l, false, si}, func() ([]byte, error) {
 		if si >= len(v.ref) {
 			return nil, fmt.Errorf("%w: %s has no span %d", ErrDamaged, l.path(), si)
 		}
