@@ -97,6 +97,11 @@ function M_script.exit(status, message) end
 ---@return nil
 function M_script.result(row) end
 
+---Asks before starting the next VM whether the backup window still allows it: nil while it does (and always when the run has no window), else why not, as a message for the summary ("not started: the window 22:00-06:00 closed at 06:00 Tue"). The window is the occurrence the run started in (for a window the script names, the one that held when it first asked): once it closes nothing new should start, even if the run lasts until the window opens again; what runs goes on to its end. A run that began outside its window gets a message at once. A script lists the VMs it did not start and ends with `script.status("partial")` (exit 7), as the shipped backup scripts do; `vmlua run --each --window` does the same for the VMs it did not start.
+---@param window? string START-END in local time, e.g. "22:00-06:00" (may cross midnight); default: the run's --window ([limits] window)
+---@return string|nil
+function M_script.window_closed(window) end
+
 -- module vm ----------------------------------------------------------
 
 ---A virtual machine.

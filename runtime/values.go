@@ -73,3 +73,10 @@ func (k *SharedKey[T]) Get(r *Run) (T, bool) {
 	v, ok := r.opts.shared[k].(T)
 	return v, ok
 }
+
+// From returns the shared value the options hold and whether they hold
+// one (the host reads what it shared, before any run exists).
+func (k *SharedKey[T]) From(o Options) (T, bool) {
+	v, ok := o.shared[k].(T)
+	return v, ok
+}

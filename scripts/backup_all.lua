@@ -16,6 +16,10 @@
 --   chain_max=N    with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
 --   credentials=N  named credentials from the config for DEST
 --   allow_empty=true  a specifier that matches no VM is fine (default: exit 6, nothing_selected)
+--   window=S-E     backup window in local time, e.g. 22:00-06:00 (may cross midnight; default
+--                  the run's --window or [limits] window): once the window the run started in
+--                  closed, no further VM starts (the running one finishes); those not started
+--                  are listed and the run exits 7 (partial)
 --   notify=WHEN    always, failure (default) or never: when to send the run's summary to the
 --                  destinations the operator configured in [notify] (none configured: nothing
 --                  is sent); with --each each VM's run is one run, and the default is never
@@ -27,7 +31,8 @@
 -- it (vm.cleanup_orphans). A VM whose backup fails keeps all its older sets
 -- (no retention for it in this run); the script fails at the end if any VM
 -- failed, so cron mails it. A set that lacks a disk that cannot be backed up
--- (an independent disk, an RDM) is partial: the run then exits 7 (partial).
+-- (an independent disk, an RDM) is partial: the run then exits 7 (partial), as
+-- when the backup window closed before every VM started.
 local vm = require "vm"
 local backup = require "backup"
 local log = require "log"
@@ -45,6 +50,7 @@ local a = script.args {
   credentials = { help = "named credentials from the config for to=" },
   allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
   notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
+  window = { help = "backup window START-END in local time, e.g. 22:00-06:00: no VM starts once it closed (default: the run's --window)" },
 }
 local to = a.to
 if not ({ auto = true, full = true, incremental = true })[a.mode] then
@@ -96,42 +102,55 @@ end
 
 local failed, partial, done, dry = {}, {}, 0, false
 local rows = {}
+local not_started, closed_why = {}, nil
 for _, v in ipairs(targets) do
-  local ok, set = pcall(function()
-    return v:backup { to = to, compress = a.compress, credentials = a.credentials, mode = a.mode, chain_max = a.chain_max }
-  end)
-  local row = { vm = v.name, target = to, status = "ok", set = "-", bytes = 0, message = "" }
-  if ok then
-    done = done + 1
-    row.set, row.dry_run = set.id, set.dry_run == true
-    dry = dry or row.dry_run
-    for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) end
-    row.mode = set.mode or "full"
-    log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, mode = row.mode, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
-    if set.status == "partial" then
-      local ids = {}
-      for _, s in ipairs(set.skipped or {}) do
-        if not s.excluded then ids[#ids + 1] = s.id end
-      end
-      row.status, row.message = "partial", "lacks disk(s) " .. table.concat(ids, ",")
-      partial[#partial + 1] = v.name .. " (" .. table.concat(ids, ",") .. ")"
-    end
-    local p = backup.prune { at = to, vm = v.name, keep = a.keep, credentials = a.credentials }
-    for _, r in ipairs(p.removed) do
-      log.info(p.dry_run and "retention would remove a set" or "retention removed a set", { vm = v.name, set = r.id, reason = r.reason })
-    end
+  -- the backup window (window= or --window): once it closed, no VM starts
+  local closed = script.window_closed(a.window)
+  if closed then
+    not_started[#not_started + 1], closed_why = v.name, closed
+    local row = { vm = v.name, target = to, status = "not_started", set = "-", bytes = 0, message = closed }
+    script.result(row)
+    rows[#rows + 1] = row
   else
-    failed[#failed + 1] = v.name
-    row.status, row.message = "failed", tostring(set)
-    log.error("backup failed; older sets are kept", { vm = v.name, error = tostring(set) })
+    local ok, set = pcall(function()
+      return v:backup { to = to, compress = a.compress, credentials = a.credentials, mode = a.mode, chain_max = a.chain_max }
+    end)
+    local row = { vm = v.name, target = to, status = "ok", set = "-", bytes = 0, message = "" }
+    if ok then
+      done = done + 1
+      row.set, row.dry_run = set.id, set.dry_run == true
+      dry = dry or row.dry_run
+      for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) end
+      row.mode = set.mode or "full"
+      log.info(set.dry_run and "dry run: backup set planned" or "backup set written", { vm = v.name, set = set.id, mode = row.mode, disks = #set.disks, stored_bytes = row.bytes, status = set.status })
+      if set.status == "partial" then
+        local ids = {}
+        for _, s in ipairs(set.skipped or {}) do
+          if not s.excluded then ids[#ids + 1] = s.id end
+        end
+        row.status, row.message = "partial", "lacks disk(s) " .. table.concat(ids, ",")
+        partial[#partial + 1] = v.name .. " (" .. table.concat(ids, ",") .. ")"
+      end
+      local p = backup.prune { at = to, vm = v.name, keep = a.keep, credentials = a.credentials }
+      for _, r in ipairs(p.removed) do
+        log.info(p.dry_run and "retention would remove a set" or "retention removed a set", { vm = v.name, set = r.id, reason = r.reason })
+      end
+    else
+      failed[#failed + 1] = v.name
+      row.status, row.message = "failed", tostring(set)
+      log.error("backup failed; older sets are kept", { vm = v.name, error = tostring(set) })
+    end
+    script.result(row)
+    rows[#rows + 1] = row
   end
-  script.result(row)
-  rows[#rows + 1] = row
 end
 
 say(string.format("%d of %d VM(s) %s to %s, %d partial", done, #targets, dry and "would be backed up (dry run, nothing written)" or "backed up", to, #partial))
 if #partial > 0 then
   say("partial (disks not backed up): " .. table.concat(partial, ", "))
+end
+if #not_started > 0 then
+  say(table.concat(not_started, ", ") .. " " .. closed_why)
 end
 if #failed > 0 then
   say("failed: " .. table.concat(failed, ", "))
@@ -139,12 +158,12 @@ end
 for _, r in ipairs(rows) do
   if r.status == "failed" then say(r.vm .. ": " .. r.message) end
 end
-local status = #failed > 0 and "failed" or #partial > 0 and "partial" or "ok"
-send_summary(status, string.format("%d of %d VM(s) failed, %d partial", #failed, #targets, #partial),
+local status = #failed > 0 and "failed" or (#partial > 0 or #not_started > 0) and "partial" or "ok"
+send_summary(status, string.format("%d of %d VM(s) failed, %d partial, %d not started", #failed, #targets, #partial, #not_started),
   { rows = rows, target = to, dry_run = dry })
 if #failed > 0 then
   error({ code = "error", message = #failed .. " backup(s) failed: " .. table.concat(failed, ", ") })
 end
-if #partial > 0 then
+if #partial > 0 or #not_started > 0 then
   script.status("partial")
 end

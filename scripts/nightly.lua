@@ -44,6 +44,12 @@
 --                    the sets the retention would remove today (vmlua run --dry-run walks the
 --                    whole run instead, backups included, and changes nothing either)
 --
+-- Backup window:
+--   window=S-E       local times, e.g. 22:00-06:00 (may cross midnight; default the run's
+--                    --window or [limits] window): once the window the run started in closed,
+--                    no further VM starts (the running one finishes); those not started are
+--                    listed in the summary and the run exits 7 (partial)
+--
 -- Notification (to the destinations the operator configured in [notify]; none: nothing sent):
 --   notify=always|failure|never  when to send the run's summary (default failure: a run that
 --                    failed, was partial or selected nothing; with --each each VM's run is one
@@ -52,7 +58,8 @@
 -- Before backing a VM up it commits the REDO logs a killed vmlua run left on it
 -- (vm.cleanup_orphans). Prints a summary table (one line per VM and target) and
 -- the totals. Exit status: 0 every set ok; 7 (partial) a set lacks a disk that
--- could not be backed up (an independent disk, an RDM); 6 (nothing_selected) no
+-- could not be backed up (an independent disk, an RDM), or the backup window closed
+-- before every VM started; 6 (nothing_selected) no
 -- VM matched; 1 (code "error") any backup, verification or pruning failed.
 local vm = require "vm"
 local backup = require "backup"
@@ -84,6 +91,7 @@ local a = script.args {
   prune = { type = "boolean", default = true, help = "prune after each backup (false: an append-only target, pruned from another host)" },
   dry_run = { type = "boolean", default = false, help = "retention preview: back nothing up, remove nothing" },
   notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
+  window = { help = "backup window START-END in local time, e.g. 22:00-06:00: no VM starts once it closed (default: the run's --window)" },
 }
 
 -- A shell glob (* and ?) as an anchored Lua pattern.
@@ -191,68 +199,77 @@ if not preview then
     log.error("could not commit the REDO logs an earlier run left; the backups will say why they fail", { error = tostring(err) })
   end
 end
+local not_started, closed_why = {}, nil
 for _, v in ipairs(selected) do
-  for i, to in ipairs(targets) do
-    local cred = creds[i] or creds[1]
-    local row = { vm = v.name, target = to, result = "ok", set = "-", mode = "-", bytes = 0, seconds = 0, missing = "" }
-    local started = os.time()
-    local ok, err = pcall(function()
-      if preview then
-        row.result = "preview"
-      else
-        -- the retention goes with the set too: a target with object lock
-        -- locks it until the date the retention keeps it
-        local o = { to = to, credentials = cred, keep = keep, policy = next(policy) and policy or nil }
-        for k, x in pairs(options) do o[k] = x end
-        local set = v:backup(o)
-        row.set, row.mode = set.id, set.mode or "full"
-        dry = dry or set.dry_run == true
-        for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) + (d.planned_bytes or 0) end
-        if set.status == "partial" then
-          row.result = "partial"
-          row.missing = table.concat(missing(set), ",")
-        end
-        if set.dry_run then
-          row.result = row.result .. " (dry run)"
+  -- the backup window (window= or --window): once it closed, no VM starts
+  local closed = not preview and script.window_closed(a.window)
+  if closed then
+    not_started[#not_started + 1], closed_why = v.name, closed
+    rows[#rows + 1] = { vm = v.name, target = "-", result = "not started", set = "-", mode = "-", bytes = 0, seconds = 0, missing = "" }
+    script.result { vm = v.name, status = "not_started", message = closed }
+  else
+    for i, to in ipairs(targets) do
+      local cred = creds[i] or creds[1]
+      local row = { vm = v.name, target = to, result = "ok", set = "-", mode = "-", bytes = 0, seconds = 0, missing = "" }
+      local started = os.time()
+      local ok, err = pcall(function()
+        if preview then
+          row.result = "preview"
         else
-          totals.sets = totals.sets + 1
-          totals.bytes = totals.bytes + row.bytes
-        end
-        if a.verify and not set.dry_run then
-          local r = backup.verify { at = to, set = set.id, credentials = cred }
-          if not r.ok then
-            row.result = "VERIFY FAILED"
-            for _, p in ipairs(r.problems) do
-              log.error("verify: problem", { vm = v.name, set = set.id, file = p.file, problem = p.problem })
+          -- the retention goes with the set too: a target with object lock
+          -- locks it until the date the retention keeps it
+          local o = { to = to, credentials = cred, keep = keep, policy = next(policy) and policy or nil }
+          for k, x in pairs(options) do o[k] = x end
+          local set = v:backup(o)
+          row.set, row.mode = set.id, set.mode or "full"
+          dry = dry or set.dry_run == true
+          for _, d in ipairs(set.disks) do row.bytes = row.bytes + (d.bytes or 0) + (d.planned_bytes or 0) end
+          if set.status == "partial" then
+            row.result = "partial"
+            row.missing = table.concat(missing(set), ",")
+          end
+          if set.dry_run then
+            row.result = row.result .. " (dry run)"
+          else
+            totals.sets = totals.sets + 1
+            totals.bytes = totals.bytes + row.bytes
+          end
+          if a.verify and not set.dry_run then
+            local r = backup.verify { at = to, set = set.id, credentials = cred }
+            if not r.ok then
+              row.result = "VERIFY FAILED"
+              for _, p in ipairs(r.problems) do
+                log.error("verify: problem", { vm = v.name, set = set.id, file = p.file, problem = p.problem })
+              end
+              return
             end
-            return
           end
         end
+        if not a.prune then return end
+        local p = backup.prune { at = to, vm = v.name, keep = keep, policy = next(policy) and policy or nil,
+          dry_run = preview, credentials = prune_creds[i] or prune_creds[1] or cred }
+        for _, r in ipairs(p.removed) do
+          log.info(p.dry_run and "retention: would remove" or "retention: removed", { vm = v.name, set = r.id, reason = r.reason })
+        end
+        row.pruned = #p.removed
+        totals.pruned = totals.pruned + #p.removed
+      end)
+      row.seconds = os.time() - started
+      if not ok then
+        row.result = "FAILED"
+        row.error = tostring(err)
+        log.error("backup failed; older sets are kept", { vm = v.name, target = to, error = row.error })
       end
-      if not a.prune then return end
-      local p = backup.prune { at = to, vm = v.name, keep = keep, policy = next(policy) and policy or nil,
-        dry_run = preview, credentials = prune_creds[i] or prune_creds[1] or cred }
-      for _, r in ipairs(p.removed) do
-        log.info(p.dry_run and "retention: would remove" or "retention: removed", { vm = v.name, set = r.id, reason = r.reason })
+      if row.result == "FAILED" or row.result == "VERIFY FAILED" then
+        failures = failures + 1
+      elseif row.result:find("^partial") then
+        partials = partials + 1
       end
-      row.pruned = #p.removed
-      totals.pruned = totals.pruned + #p.removed
-    end)
-    row.seconds = os.time() - started
-    if not ok then
-      row.result = "FAILED"
-      row.error = tostring(err)
-      log.error("backup failed; older sets are kept", { vm = v.name, target = to, error = row.error })
+      rows[#rows + 1] = row
+      local status = ({ FAILED = "failed", ["VERIFY FAILED"] = "failed" })[row.result] or row.result:match("^%S+")
+      script.result { vm = row.vm, target = row.target, status = status, set = row.set, mode = row.mode, bytes = row.bytes,
+        seconds = row.seconds, pruned = row.pruned or 0, missing = row.missing, dry_run = dry or preview, message = row.error or "" }
     end
-    if row.result == "FAILED" or row.result == "VERIFY FAILED" then
-      failures = failures + 1
-    elseif row.result:find("^partial") then
-      partials = partials + 1
-    end
-    rows[#rows + 1] = row
-    local status = ({ FAILED = "failed", ["VERIFY FAILED"] = "failed" })[row.result] or row.result:match("^%S+")
-    script.result { vm = row.vm, target = row.target, status = status, set = row.set, mode = row.mode, bytes = row.bytes,
-      seconds = row.seconds, pruned = row.pruned or 0, missing = row.missing, dry_run = dry or preview, message = row.error or "" }
   end
 end
 
@@ -278,13 +295,16 @@ else
   say(string.format("%d VM(s), %d target(s): %d set(s) written, %d failed, %d partial, %d pruned, %d bytes stored",
     #selected, #targets, totals.sets, failures, partials, totals.pruned, totals.bytes))
 end
-local status = failures > 0 and "failed" or partials > 0 and "partial" or "ok"
-local headline = string.format("%d of %d backup(s) failed, %d partial, %d set(s) written", failures, #rows, partials, totals.sets)
+if #not_started > 0 then
+  say(table.concat(not_started, ", ") .. " " .. closed_why)
+end
+local status = failures > 0 and "failed" or (partials > 0 or #not_started > 0) and "partial" or "ok"
+local headline = string.format("%d of %d backup(s) failed, %d partial, %d set(s) written, %d VM(s) not started", failures, #rows, partials, totals.sets, #not_started)
 send_summary(status, headline, { rows = rows, totals = totals, vms = #selected, targets = #targets,
   preview = preview, dry_run = dry })
 if failures > 0 then
   error({ code = "error", message = failures .. " of " .. #rows .. " backup(s) failed; see the summary" })
 end
-if partials > 0 then
+if partials > 0 or #not_started > 0 then
   script.status("partial")
 end

@@ -17,6 +17,7 @@ import (
 	"github.com/vmlua/vmlua/internal/cli/progress"
 	"github.com/vmlua/vmlua/internal/fleet"
 	"github.com/vmlua/vmlua/internal/oneline"
+	"github.com/vmlua/vmlua/internal/window"
 	"github.com/vmlua/vmlua/modules/question"
 	modscript "github.com/vmlua/vmlua/modules/script"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
@@ -113,8 +114,8 @@ func runEach(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource
 	rep := newReport(script, code, nil, time.Since(start), nil)
 	rep.Runs = []runRow{}
 	for _, res := range sum.Results {
-		c := runtime.ExitStatus(res.Err)
-		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: runtime.StatusName(c), Exit: c, Seconds: seconds(res.Took)}
+		status, c := resultStatus(res.Err)
+		row := runRow{VM: res.Item.Name, Host: res.Item.Host, Status: status, Exit: c, Seconds: seconds(res.Took)}
 		if res.Err != nil {
 			row.Message = errMessage(res.Err)
 		}
@@ -197,6 +198,9 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource,
 		return &fleetSummary{}, exitNothingSelected
 	}
 	lim := fleet.Limits{Jobs: ff.jobs, PerHost: ff.perHost, PerDatastore: ff.perDatastore}
+	if g, ok := modscript.SharedWindow(base); ok {
+		lim.Closed = g.Closed
+	}
 	var rowsMu sync.Mutex
 	rows := map[string][]map[string]any{}
 	results, stats := fleet.Run(ctx, items, lim, func(ctx context.Context, it fleet.Item) error {
@@ -227,10 +231,12 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource,
 	if s, ok := base.Progress.(*progress.Sink); ok {
 		s.Wait()
 	}
-	failed, partial, code := 0, 0, exitOK
+	failed, partial, notStarted, code := 0, 0, 0, exitOK
 	for _, res := range results {
-		c := runtime.ExitStatus(res.Err)
-		if c == exitPartial {
+		name, c := resultStatus(res.Err)
+		if name == "not_started" {
+			notStarted++
+		} else if c == exitPartial {
 			partial++
 		}
 		if c != exitOK && c != exitPartial && c != exitNothingSelected {
@@ -238,7 +244,18 @@ func eachVM(ctx context.Context, f *runFlags, ff *fleetFlags, src *scriptSource,
 		}
 		code = worse(code, c)
 	}
-	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
+	if notStarted > 0 {
+		var names []string
+		var why string
+		for _, res := range results {
+			if n, _ := resultStatus(res.Err); n == "not_started" {
+				names = append(names, res.Item.Name)
+				why = res.Err.Error()
+			}
+		}
+		base.Logger.Warn("VMs not started: the backup window closed", "vms", strings.Join(names, ","), "count", notStarted, "why", why)
+	}
+	base.Logger.Info("fleet run finished", "vms", len(results), "failed", failed, "partial", partial, "not_started", notStarted, "max_running", stats.MaxRunning, "max_per_host", maxOf(stats.MaxPerHost), "max_per_datastore", maxOf(stats.MaxPerDatastore))
 	return &fleetSummary{Results: results, Stats: stats, Rows: rows}, code
 }
 
@@ -292,6 +309,18 @@ func cleanupBeforeDispatch(planner *runtime.Run, c *vm.Conn, spec vm.Spec, items
 	}
 }
 
+// resultStatus names the outcome of one VM's run and its exit status: a
+// VM the closed backup window kept from starting is not_started, 7
+// (partial: the fleet left it out).
+func resultStatus(err error) (string, int) {
+	var ce *window.ClosedError
+	if errors.As(err, &ce) {
+		return "not_started", exitPartial
+	}
+	c := runtime.ExitStatus(err)
+	return runtime.StatusName(c), c
+}
+
 func maxOf(m map[string]int) int {
 	n := 0
 	for _, v := range m {
@@ -304,7 +333,8 @@ func printFleetTable(w io.Writer, s *fleetSummary) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tHOST\tRESULT\tTIME\tMESSAGE")
 	for _, r := range s.Results {
-		res, msg := runtime.StatusName(runtime.ExitStatus(r.Err)), ""
+		res, _ := resultStatus(r.Err)
+		msg := ""
 		if r.Err != nil {
 			msg = errMessage(r.Err)
 		}

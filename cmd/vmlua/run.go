@@ -38,7 +38,10 @@ type runFlags struct {
 	answer                                                         string // run --answer RULES.lua
 	allow                                                          stringList
 	timeout, stopGrace                                             time.Duration
-	out                                                            outputFlags
+	// bwlimit, bwlimitTarget and window are run's --bwlimit,
+	// --bwlimit-target and --window ("" : the config's [limits]).
+	bwlimit, bwlimitTarget, window string
+	out                            outputFlags
 	// levelGiven: --log-level was on the command line (--quiet lowers
 	// the default level only).
 	levelGiven bool
@@ -69,6 +72,13 @@ func (f *runFlags) registerCommon(fs *flag.FlagSet, what string) {
 	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the %s (default %v, or [limits] timeout)", what, runtime.DefaultTimeout))
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// registerRate declares run's bandwidth and window flags.
+func (f *runFlags) registerRate(fs *flag.FlagSet) {
+	fs.StringVar(&f.bwlimit, "bwlimit", "", "bandwidth limit of the whole run, the sum of every stream to every target (rclone's --bwlimit: 10M is 10 MiB/s, suffixes B K M G T P, a bare number is KiB/s; UP:DOWN; off; or a timetable by local time, \"08:00,512K 12:00,10M 23:00,off\"); default: [limits] bwlimit, else none")
+	fs.StringVar(&f.bwlimitTarget, "bwlimit-target", "", "bandwidth limit of each target (scheme://host), shared by every stream to it, all disks and VMs in parallel (the same forms as --bwlimit); a target's own bwlimit= option (transport.open, the URL's ?bwlimit=) overrides it; default: [limits] bwlimit_target, else none")
+	fs.StringVar(&f.window, "window", "", "backup window START-END in local time, e.g. 22:00-06:00 (may cross midnight): once the window the run started in closes, no new VM starts (running ones finish); with --each and in the shipped scripts the VMs not started are listed, and the run exits 7 (partial); default: [limits] window, else none")
 }
 
 func (f *runFlags) registerDryRun(fs *flag.FlagSet) {
@@ -120,6 +130,9 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = cfg.Limits.Timeout.Duration
+	}
+	if err := f.rateLimits(&opts, cfg.Limits); err != nil {
+		return runtime.Options{}, err
 	}
 	if opts.LibDir == "" {
 		opts.LibDir = cfg.Lib
@@ -200,7 +213,7 @@ func (*runVerb) About() about {
 		name:    "run",
 		summary: "run a Lua script",
 		usage: `Usage: vmlua run [FLAGS] SCRIPT [ARG...] [KEY=VALUE...] [-- ARG...]
-       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [FLAGS] SCRIPT [ARG...]
+       vmlua run --each SPEC [--jobs N] [--per-host M] [--per-datastore K] [--per-target T] [--shard i/n] [--window HH:MM-HH:MM] [FLAGS] SCRIPT [ARG...]
 
 Runs a Lua script in vmlua's sandbox. SCRIPT is a file, or the bare name of a shipped script (vmlua scripts
 list: vmlua run nightly.lua to=...) when the current directory holds no file of that name; the run logs which
@@ -211,13 +224,14 @@ What the script prints goes to stdout (to stderr with --json); logs and progress
 With --each, the script runs once per VM matched, each in its own sandbox, in parallel within the limits, and a table of the results is printed.
 
 Flags:`,
-		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script, a script vmlua check finds problems in), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (see docs/operations.md).",
+		footer: "Exit status: 0 success, 1 the script failed (with --each: any run failed), 2 usage (unknown flag, missing script, a script vmlua check finds problems in), 3 config (no endpoint, unsafe config file), 4 timeout, 5 interrupted (SIGINT/SIGTERM), 6 nothing selected, 7 partial (something left out, such as the VMs a closed --window kept from starting; see docs/operations.md).",
 	}
 }
 
 func (v *runVerb) Flags(fs *flag.FlagSet) {
 	c := &v.runCommandFlags
 	c.f.register(fs)
+	c.f.registerRate(fs)
 	c.ff.register(fs)
 	c.f.out.register(fs)
 	fs.StringVar(&c.f.answer, "answer", "", "answer questions that block the run's own operations by these rules (a Lua file, docs/questions.md)")

@@ -25,6 +25,11 @@ type Limits struct {
 	Jobs         int
 	PerHost      int
 	PerDatastore int
+	// Closed, when set, is asked before each job starts: once it returns
+	// an error (the backup window closed), no job starts any more, those
+	// running go on to their end, and every item not started gets that
+	// error as its result.
+	Closed func() error
 }
 
 // Result is one job's outcome.
@@ -111,6 +116,18 @@ func Run(ctx context.Context, items []Item, lim Limits, job func(ctx context.Con
 		started := false
 		for first < len(items) && !pending[first] {
 			first++
+		}
+		if s.lim.Closed != nil && s.running < s.lim.Jobs {
+			if err := s.lim.Closed(); err != nil {
+				for i, p := range pending {
+					if p {
+						results[i].Err = err
+						pending[i] = false
+						left--
+					}
+				}
+				break
+			}
 		}
 		// From the first pending item, and no further once every job slot
 		// is taken: a scan of every item per start made a fleet O(N²).

@@ -170,3 +170,50 @@ func TestParseShard(t *testing.T) {
 		}
 	}
 }
+
+// TestNoJobStartsOnceClosedSaysSo: the window closes while the third job
+// runs (each job moves the clock on an hour); that job runs to its end,
+// and the items after it are not started, each with Closed's error.
+func TestNoJobStartsOnceClosedSaysSo(t *testing.T) {
+	closedErr := errors.New("the window closed")
+	for _, jobs := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d jobs at once", jobs), func(t *testing.T) {
+			var mu sync.Mutex
+			hour := 0 // the clock: hours after the run started; the window closes at 3
+			closed := func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				if hour >= 3 {
+					return closedErr
+				}
+				return nil
+			}
+			its := items(10, 2)
+			started := 0
+			res, _ := Run(context.Background(), its, Limits{Jobs: jobs, Closed: closed}, func(ctx context.Context, it Item) error {
+				mu.Lock()
+				started++
+				hour++
+				mu.Unlock()
+				return nil
+			})
+			if started != 3 && jobs == 1 {
+				t.Errorf("%d jobs started, want 3 (one an hour until the close)", started)
+			}
+			var ran, refused int
+			for _, r := range res {
+				switch {
+				case r.Err == nil:
+					ran++
+				case errors.Is(r.Err, closedErr):
+					refused++
+				default:
+					t.Errorf("%s: %v", r.Item.Name, r.Err)
+				}
+			}
+			if ran != started || ran+refused != len(its) || refused == 0 {
+				t.Errorf("%d ran, %d refused, %d started, of %d", ran, refused, started, len(its))
+			}
+		})
+	}
+}

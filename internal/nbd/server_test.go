@@ -72,7 +72,7 @@ func (d *disk) Map(off, length int64) ([]Extent, error) {
 
 // serve starts a server of exports on a loopback port and returns its
 // address.
-func serve(t *testing.T, s *Server) string {
+func serve(t testing.TB, s *Server) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

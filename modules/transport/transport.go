@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vmlua/vmlua/internal/bwlimit"
 	"github.com/vmlua/vmlua/internal/capread"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -151,11 +152,32 @@ func Open(r *runtime.Run, rawURL, credentials string, params map[string]string) 
 	if c, ok := vsphereKey.Get(r); ok && c != nil {
 		env[transports.EnvVSphere] = c
 	}
+	own := params[transports.BwlimitOption.Name]
+	if own == "" {
+		if u, err := transports.Parse(rawURL); err == nil {
+			own = u.Query().Get(transports.BwlimitOption.Name)
+		}
+	}
+	bw, _ := bandwidthKey.Get(r)
+	if own != "" && bw == nil {
+		// a run not given a shared one: its own, for its targets' options
+		bw = ownBandwidthKey.Init(r, func() *transports.Bandwidth {
+			return transports.NewBandwidth(bwlimit.Schedule{}, bwlimit.Schedule{}, nil)
+		})
+	}
 	t, err := transports.Open(r.Context(), rawURL, transports.Options{Credentials: cred, Params: params, Env: env})
 	if err != nil {
 		return nil, mapErr(err, transports.Redact(rawURL))
 	}
 	t = transports.Retry(t, transports.RetryOptions{Logger: r.Log})
+	if bw != nil {
+		lt, err := bw.Wrap(t, targetKey(rawURL), own)
+		if err != nil {
+			t.Close()
+			return nil, &runtime.Error{Code: runtime.CodeInvalidArg, Message: err.Error(), Path: transports.Redact(rawURL), Err: err}
+		}
+		t = lt
+	}
 	if lim, ok := limitsKey.Get(r); ok && lim != nil {
 		t = lim.Wrap(t, targetKey(rawURL))
 	}
@@ -195,6 +217,19 @@ var limitsKey = runtime.NewSharedKey[*transports.TargetLimits]("transport.limits
 // concurrent operations per target across the runs of a fleet
 // (--per-target).
 func ShareTargetLimits(o *runtime.Options, lim *transports.TargetLimits) { limitsKey.Set(o, lim) }
+
+// bandwidthKey holds the run's bandwidth limits (--bwlimit,
+// --bwlimit-target, and the targets' bwlimit options), shared by the runs
+// of a fleet.
+var (
+	bandwidthKey    = runtime.NewSharedKey[*transports.Bandwidth]("transport.bandwidth")
+	ownBandwidthKey = runtime.NewKey[*transports.Bandwidth]("transport.own_bandwidth")
+)
+
+// ShareBandwidth makes the runs made from o share bw: every stream to one
+// target takes from that target's token buckets, and every stream of the
+// runs from the run-wide ones.
+func ShareBandwidth(o *runtime.Options, bw *transports.Bandwidth) { bandwidthKey.Set(o, bw) }
 
 // targetKey names the target of a URL for per-target limits: scheme (an
 // alias counts as its scheme) and host, so that two folders on one NAS

@@ -29,6 +29,7 @@ func init() {
 			"(atomic on local file systems and on NFS and SMB mounts). A file system without hard links (vfat) falls back to open(2) with O_EXCL.",
 		Options: []transports.Option{
 			transports.CreateOption,
+			transports.BwlimitOption,
 		},
 		Open: open,
 	})

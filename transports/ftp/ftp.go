@@ -46,6 +46,7 @@ func init() {
 				{Name: "connections", Default: "4", Help: "idle logged-in connections kept for reuse"},
 				{Name: "timeout", Default: "30s", Help: "dial timeout"},
 				transports.CreateOption,
+				transports.BwlimitOption,
 			},
 			Open: open,
 		})

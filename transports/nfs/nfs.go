@@ -50,6 +50,7 @@ func init() {
 			{Name: "inflight", Default: strconv.Itoa(defaultInflight), Help: "WRITE requests outstanding per upload"},
 			{Name: "chunk", Default: "server's wtmax (≤ 1 MiB)", Help: "bytes per WRITE request"},
 			transports.CreateOption,
+			transports.BwlimitOption,
 		},
 		Open: func(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
 			return Open(ctx, u, opts)

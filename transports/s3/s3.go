@@ -66,6 +66,7 @@ func init() {
 			{Name: "lock_days", Default: "0", Help: "with object_lock: lock every set at least this many days, whatever its retention says"},
 			{Name: "stale_uploads", Default: "24h", Help: "opening the URL aborts the multipart uploads below it started longer ago than this (a process killed mid-upload leaves its parts, invisible and billed); 0 leaves them to the bucket's lifecycle rule"},
 			transports.CreateOption,
+			transports.BwlimitOption,
 		},
 		Notes: notes,
 		Open:  open,

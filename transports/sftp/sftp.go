@@ -43,6 +43,7 @@ func init() {
 			{Name: "concurrency", Default: "64", Help: "SFTP requests in flight per file"},
 			{Name: "timeout", Default: "30s", Help: "dial and SSH handshake timeout"},
 			transports.CreateOption,
+			transports.BwlimitOption,
 		},
 		Open: open,
 	})

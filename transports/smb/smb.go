@@ -44,6 +44,7 @@ func init() {
 			{Name: "chunk", Default: strconv.Itoa(defaultChunk), Help: "bytes per SMB write request of an upload"},
 			{Name: "inflight", Default: strconv.Itoa(defaultInflight), Help: "concurrent write requests per upload"},
 			transports.CreateOption,
+			transports.BwlimitOption,
 		},
 		Open: func(ctx context.Context, u *url.URL, opts transports.Options) (transports.Transport, error) {
 			return Open(ctx, u, opts)

@@ -42,6 +42,7 @@ func init() {
 		Options: []transports.Option{
 			{Name: "datacenter", Help: "the datacenter (name or inventory path) whose datastore is meant, when several datacenters have a datastore of that name; default: the first that has one"},
 			transports.CreateOption,
+			transports.BwlimitOption,
 		},
 		Open: open,
 		// Only the bracketed form needs a parser of its own; the host form

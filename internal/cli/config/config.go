@@ -72,6 +72,11 @@ type Grants struct {
 // Limits are defaults for run limits.
 type Limits struct {
 	Timeout Duration `toml:"timeout"`
+	// Bwlimit and BwlimitTarget are --bwlimit and --bwlimit-target (rclone's
+	// form: "10M", "08:00,512K 23:00,off"); Window is --window ("22:00-06:00").
+	Bwlimit       string `toml:"bwlimit"`
+	BwlimitTarget string `toml:"bwlimit_target"`
+	Window        string `toml:"window"`
 }
 
 // Duration is a time.Duration written as "4h30m" in TOML.

@@ -27,6 +27,10 @@ type entry struct {
 	b    []byte
 	err  error
 	el   *list.Element
+	// refs counts the readers using b (under Cache.mu); an entry evicted
+	// while in use gives its buffer back when the last one releases it.
+	refs    int
+	evicted bool
 }
 
 // NewCache returns a cache of at most max bytes (0: DefaultCache); it
@@ -46,22 +50,26 @@ func (c *Cache) has(k key) bool {
 	return ok
 }
 
-// get returns k's bytes, loading them with load once.
-func (c *Cache) get(ctx context.Context, k key, load func() ([]byte, error)) ([]byte, error) {
+// get returns k's bytes, loading them with load once, and the function
+// to call once done with them (the buffer is reused after that, when the
+// entry has left the cache).
+func (c *Cache) get(ctx context.Context, k key, load func() ([]byte, error)) ([]byte, func(), error) {
 	c.mu.Lock()
 	if e, ok := c.m[k]; ok {
 		if e.el != nil {
 			c.lru.MoveToFront(e.el)
 		}
+		e.refs++
 		c.mu.Unlock()
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			c.release(e)
+			return nil, func() {}, ctx.Err()
 		}
-		return e.b, e.err
+		return e.b, func() { c.release(e) }, e.err
 	}
-	e := &entry{k: k, done: make(chan struct{})}
+	e := &entry{k: k, done: make(chan struct{}), refs: 1}
 	c.m[k] = e
 	c.mu.Unlock()
 
@@ -76,11 +84,51 @@ func (c *Cache) get(ctx context.Context, k key, load func() ([]byte, error)) ([]
 			old := c.lru.Remove(c.lru.Back()).(*entry)
 			delete(c.m, old.k)
 			c.used -= int64(cap(old.b))
+			old.evicted = true
+			if old.refs == 0 {
+				putBuf(old.b)
+				old.b = nil
+			}
 		}
 	}
 	c.mu.Unlock()
 	close(e.done)
-	return e.b, e.err
+	return e.b, func() { c.release(e) }, e.err
+}
+
+// release ends a reader's use of e's bytes.
+func (c *Cache) release(e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.refs--
+	if e.refs == 0 && e.evicted && e.b != nil {
+		putBuf(e.b)
+		e.b = nil
+	}
+}
+
+// bufs keeps span-sized buffers (spansum.Size: a stored span, a decoded
+// frame) for the next loads: allocating one zeroed cost as much as
+// reading it.
+var bufs sync.Pool
+
+// getBuf returns a buffer of n bytes (content undefined).
+func getBuf(n int64) []byte {
+	if n <= spansum.Size {
+		if b, ok := bufs.Get().(*[]byte); ok {
+			return (*b)[:n]
+		}
+		return make([]byte, n, spansum.Size)
+	}
+	return make([]byte, n)
+}
+
+// putBuf gives a buffer getBuf made back.
+func putBuf(b []byte) {
+	if cap(b) == spansum.Size {
+		b = b[:cap(b)]
+		bufs.Put(&b)
+	}
 }
 
 // Used is the memory the cache holds now.

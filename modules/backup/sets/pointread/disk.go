@@ -21,6 +21,10 @@ import (
 // decoded frames in, when Options.CacheBytes is 0.
 const DefaultCache = 64 << 20
 
+// storedSpans is how many stored spans of compressed layers a Disk keeps
+// besides its Cache, for the frames that start in them.
+const storedSpans = 4
+
 // Options tune a Disk.
 type Options struct {
 	// CacheBytes bounds the memory of the verified spans and decoded
@@ -44,6 +48,12 @@ type Disk struct {
 	layers  []*layer // the full first
 	t       transports.Transport
 	cache   *Cache
+	// stored keeps the last stored spans of compressed layers, which
+	// only the decoding of their frames needs (a frame's stored bytes
+	// may start in the span the frame before ends in): the cache holds
+	// what reads use, the decoded frames (and the spans of uncompressed
+	// layers, which are their frames).
+	stored  *Cache
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	started time.Time
@@ -93,6 +103,7 @@ func Open(ctx context.Context, t transports.Transport, cat *catalog.Catalog, id 
 	if d.cache == nil {
 		d.cache = NewCache(o.CacheBytes)
 	}
+	d.stored = NewCache(storedSpans * spansum.Size)
 	d.ctx, d.cancel = context.WithCancelCause(ctx)
 	for _, sl := range ls {
 		l, err := startIndex(d.ctx, t, sl)
@@ -304,12 +315,14 @@ func (d *Disk) readStream(v view, s int64, p []byte) error {
 		if fi >= len(v.frames) {
 			return fmt.Errorf("%w: %s: stream byte %d lies past its last frame", ErrDamaged, v.l.path(), s)
 		}
-		b, err := d.frame(v, fi)
+		b, release, err := d.frame(v, fi)
 		if err != nil {
+			release()
 			return err
 		}
 		f := v.frames[fi]
 		k := copy(p, b[s-f.Decoded:])
+		release()
 		p, s = p[k:], s+int64(k)
 		d.readAhead(v, fi)
 	}
@@ -323,30 +336,33 @@ type key struct {
 	i     int
 }
 
-// frame returns the decoded bytes of frame fi of a layer.
-func (d *Disk) frame(v view, fi int) ([]byte, error) {
+// frame returns the decoded bytes of frame fi of a layer, and the
+// function to call once done with them.
+func (d *Disk) frame(v view, fi int) ([]byte, func(), error) {
 	l, f := v.l, v.frames[fi]
 	if l.algo == pcomp.None || l.algo == "" {
 		// stored bytes are the stream: a frame is a slice of one span
 		// (frames and spans are both 4 MiB from 0)
 		si := int(f.Stored / spansum.Size)
-		b, err := d.span(v, si)
+		b, release, err := d.span(v, si)
 		if err != nil {
-			return nil, err
+			return nil, release, err
 		}
 		lo := f.Stored - int64(si)*spansum.Size
 		if lo+f.StoredLen > int64(len(b)) {
-			return nil, fmt.Errorf("%w: %s: a frame crosses a span", ErrDamaged, l.path())
+			return nil, release, fmt.Errorf("%w: %s: a frame crosses a span", ErrDamaged, l.path())
 		}
-		return b[lo : lo+f.StoredLen], nil
+		return b[lo : lo+f.StoredLen], release, nil
 	}
 	return d.cache.get(d.ctx, key{l, true, fi}, func() ([]byte, error) {
-		stored, err := d.storedRange(v, f.Stored, f.StoredLen)
+		stored, release, err := d.storedRange(v, f.Stored, f.StoredLen)
+		defer release()
 		if err != nil {
 			return nil, err
 		}
-		out, err := pcomp.DecodeFrame(l.algo, stored, make([]byte, 0, f.DecodedLen))
+		out, err := pcomp.DecodeFrame(l.algo, stored, getBuf(f.DecodedLen)[:0])
 		if err != nil || int64(len(out)) != f.DecodedLen {
+			putBuf(out)
 			return nil, fmt.Errorf("%w: %s: the frame at stored byte %d decodes to %d bytes, not %d (%v)", ErrDamaged, l.path(), f.Stored, len(out), f.DecodedLen, err)
 		}
 		return out, nil
@@ -354,45 +370,54 @@ func (d *Disk) frame(v view, fi int) ([]byte, error) {
 }
 
 // storedRange returns the stored bytes [off, off+n) of a layer, from
-// verified spans.
-func (d *Disk) storedRange(v view, off, n int64) ([]byte, error) {
+// verified spans, and the function to call once done with them.
+func (d *Disk) storedRange(v view, off, n int64) ([]byte, func(), error) {
 	l := v.l
 	first, last := int(off/spansum.Size), int((off+n-1)/spansum.Size)
 	if first == last {
-		b, err := d.span(v, first)
+		b, release, err := d.span(v, first)
 		if err != nil {
-			return nil, err
+			return nil, release, err
 		}
 		lo := off - int64(first)*spansum.Size
 		if lo+n > int64(len(b)) {
-			return nil, fmt.Errorf("%w: %s: stored bytes %d to %d lie past its end", ErrDamaged, l.path(), off, off+n-1)
+			return nil, release, fmt.Errorf("%w: %s: stored bytes %d to %d lie past its end", ErrDamaged, l.path(), off, off+n-1)
 		}
-		return b[lo : lo+n], nil
+		return b[lo : lo+n], release, nil
 	}
-	out := make([]byte, 0, n)
+	out := getBuf(n)[:0]
+	done := func() { putBuf(out) }
 	for si := first; si <= last; si++ {
-		b, err := d.span(v, si)
+		b, release, err := d.span(v, si)
 		if err != nil {
-			return nil, err
+			release()
+			return nil, done, err
 		}
 		base := int64(si) * spansum.Size
 		lo, hi := max(off, base)-base, min(off+n, base+int64(len(b)))-base
 		if lo > hi {
-			return nil, fmt.Errorf("%w: %s: stored bytes %d to %d lie past its end", ErrDamaged, l.path(), off, off+n-1)
+			release()
+			return nil, done, fmt.Errorf("%w: %s: stored bytes %d to %d lie past its end", ErrDamaged, l.path(), off, off+n-1)
 		}
 		out = append(out, b[lo:hi]...)
+		release()
 	}
 	if int64(len(out)) != n {
-		return nil, fmt.Errorf("%w: %s: stored bytes %d to %d lie past its end", ErrDamaged, l.path(), off, off+n-1)
+		return nil, done, fmt.Errorf("%w: %s: stored bytes %d to %d lie past its end", ErrDamaged, l.path(), off, off+n-1)
 	}
-	return out, nil
+	return out, done, nil
 }
 
 // span returns stored span si of a layer, read from the target and
-// checked against its digest.
-func (d *Disk) span(v view, si int) ([]byte, error) {
+// checked (against what the index saw of it, else against the catalog's
+// digest), and the function to call once done with it.
+func (d *Disk) span(v view, si int) ([]byte, func(), error) {
 	l := v.l
-	return d.cache.get(d.ctx, key{l, false, si}, func() ([]byte, error) {
+	c := d.cache
+	if l.algo != pcomp.None && l.algo != "" {
+		c = d.stored
+	}
+	return c.get(d.ctx, key{l, false, si}, func() ([]byte, error) {
 		if si >= len(v.ref) {
 			return nil, fmt.Errorf("%w: %s has no span %d", ErrDamaged, l.path(), si)
 		}
@@ -403,12 +428,22 @@ func (d *Disk) span(v view, si int) ([]byte, error) {
 			return nil, fmt.Errorf("%s: %w", l.path(), err)
 		}
 		defer rc.Close()
-		b := make([]byte, n)
+		b := getBuf(n)
 		if _, err := io.ReadFull(rc, b); err != nil {
+			putBuf(b)
 			return nil, fmt.Errorf("%s: reading stored bytes %d to %d: %w", l.path(), off, off+n-1, err)
 		}
-		sum := sha256.Sum256(b)
-		if hex.EncodeToString(sum[:]) != v.ref[si] {
+		// a span the index checked is checked against what it saw (its
+		// quickSum); one the view does not hold yet by its sha256
+		var same bool
+		if si < len(v.quick) {
+			same = quickSum(b) == v.quick[si]
+		} else {
+			sum := sha256.Sum256(b)
+			same = hex.EncodeToString(sum[:]) == v.ref[si]
+		}
+		if !same {
+			putBuf(b)
 			return nil, fmt.Errorf("%w: %s: stored span %d (bytes %d to %d) no longer matches the catalog (changed since it was opened?): run vmlua verify", ErrDamaged, l.path(), si, off, off+n-1)
 		}
 		return b, nil
@@ -438,7 +473,8 @@ func (d *Disk) readAhead(v view, fi int) {
 		return
 	}
 	go func() {
-		d.frame(v, next) // an error is reported to the read that needs it
+		_, release, _ := d.frame(v, next) // an error is reported to the read that needs it
+		release()
 		d.mu.Lock()
 		delete(d.prefetching, k)
 		d.mu.Unlock()

@@ -30,10 +30,17 @@
 // A read (Disk.ReadAt) finds, for each byte, the topmost layer whose
 // record does not leave it unchanged: a zero record reads as zeros, a
 // data record from its frame, which is decoded from stored spans read
-// again from the target and checked against the digest, span by span.
-// Verified spans and decoded frames are kept in a Cache within a memory
-// bound (64 MiB by default), least recently used out first; a sequential
-// reader finds the next frame decoded in the background. Disk.Map tells
+// again from the target and checked, span by span: against a keyed hash
+// (hash/maphash, its seed random per process and never shown) of the
+// bytes the index checked against the catalog's sha256, so that a span
+// changed on the target since is an error and a read costs no second
+// sha256. Decoded frames (and the spans of uncompressed layers, which are
+// their frames) are kept in a Cache within a memory bound (64 MiB by
+// default), least recently used out first, their buffers reused once
+// out; the last four stored spans of compressed layers (16 MiB a Disk)
+// are kept apart, for the frames that start in them, so that the Cache
+// holds only what reads use. A sequential reader finds the next frame
+// decoded in the background. Disk.Map tells
 // zero areas from data without reading data (NBD block status, sparse
 // copies).
 //

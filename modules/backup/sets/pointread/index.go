@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"io"
 	"sort"
 	"sync"
@@ -35,7 +36,11 @@ type layer struct {
 	// one sha256 (sets before span digests), the spans computed by the
 	// index once that sha256 matched (the index then publishes nothing
 	// before its end).
-	ref    []string
+	ref []string
+	// quick is a keyed hash (quickSum) of every stored span the index
+	// checked against ref so far, in order: a read of the span again
+	// from the target is checked against it, not by another sha256.
+	quick  []uint64
 	size   int64 // stored bytes read so far (all of them once done)
 	frames []pcomp.Frame
 	recs   []sparse.Record // in image order, covering [0, known)
@@ -59,6 +64,7 @@ type view struct {
 	recs   []sparse.Record
 	frames []pcomp.Frame
 	ref    []string
+	quick  []uint64
 	size   int64
 	known  int64
 	done   bool
@@ -70,7 +76,7 @@ type view struct {
 func (l *layer) await(ctx context.Context, off int64) (view, error) {
 	for {
 		l.mu.Lock()
-		v := view{l, l.recs, l.frames, l.ref, l.size, l.known, l.done, l.damage}
+		v := view{l, l.recs, l.frames, l.ref, l.quick, l.size, l.known, l.done, l.damage}
 		ch := l.progress
 		l.mu.Unlock()
 		if off < v.known || v.done {
@@ -117,11 +123,13 @@ type spanReader struct {
 	r     io.Reader
 	want  []string // the catalog's span digests; nil: none
 	got   []string // every span's digest so far
+	quick []uint64 // every span's quickSum so far
 	span  hash.Hash
-	whole hash.Hash // when want is nil
-	n     int64     // bytes read
-	ok    int64     // bytes checked
-	eof   bool      // the end was read (and the last span checked)
+	qh    maphash.Hash // with quickSeed
+	whole hash.Hash    // when want is nil
+	n     int64        // bytes read
+	ok    int64        // bytes checked
+	eof   bool         // the end was read (and the last span checked)
 	file  string
 	err   error
 }
@@ -135,6 +143,7 @@ func (s *spanReader) Read(p []byte) (int, error) {
 	}
 	n, err := s.r.Read(p)
 	s.span.Write(p[:n])
+	s.qh.Write(p[:n])
 	if s.whole != nil {
 		s.whole.Write(p[:n])
 	}
@@ -161,6 +170,8 @@ func (s *spanReader) endSpan() error {
 	sum := hex.EncodeToString(s.span.Sum(nil))
 	s.span.Reset()
 	s.got = append(s.got, sum)
+	s.quick = append(s.quick, s.qh.Sum64())
+	s.qh.Reset()
 	if s.want == nil {
 		return nil // checked at the end, by the whole file's sha256
 	}
@@ -198,6 +209,7 @@ func startIndex(ctx context.Context, t transports.Transport, sl sets.Layer) (*la
 func (l *layer) index(ctx context.Context, rc io.Reader, sl sets.Layer) {
 	t0 := time.Now()
 	sr := &spanReader{r: rc, span: sha256.New(), file: l.file}
+	sr.qh.SetSeed(quickSeed)
 	if sl.File.Spans != nil {
 		sr.want = sl.File.Spans.SHA256
 		l.mu.Lock()
@@ -229,6 +241,7 @@ func (l *layer) index(ctx context.Context, rc io.Reader, sl sets.Layer) {
 			l.frames = append(l.frames, frames[len(l.frames):n]...)
 		}
 		l.recs = append(l.recs, pending[:k]...)
+		l.quick = append(l.quick, sr.quick[len(l.quick):int(min((sr.ok+spansum.Size-1)/spansum.Size, int64(len(sr.quick))))]...)
 		if len(l.recs) > 0 {
 			l.known = l.recs[len(l.recs)-1].End()
 		}
@@ -316,6 +329,18 @@ func (l *layer) index(ctx context.Context, rc io.Reader, sl sets.Layer) {
 	l.publishLocked()
 	l.mu.Unlock()
 }
+
+// quickSeed keys quickSum, the hash a span read again is checked with:
+// random per process and never shown, so that bytes changed on the target
+// cannot be made to match it.
+var quickSeed = maphash.MakeSeed()
+
+// quickSum is the keyed hash of a stored span that the index checked
+// against the catalog's sha256: a span read again for a read is checked
+// against it, at memory speed, instead of by a second sha256 (the
+// catalog's digest stays the reference; this only tells that the bytes
+// are the ones checked).
+func quickSum(b []byte) uint64 { return maphash.Bytes(quickSeed, b) }
 
 // recordEnd is the stream offset after a record's bytes.
 func recordEnd(r sparse.Record) int64 {
