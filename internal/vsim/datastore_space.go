@@ -42,7 +42,31 @@ type errOutOfSpace struct{ file, ds string }
 func (e *errOutOfSpace) Error() string { return "datastore " + e.ds + " is full: " + e.file }
 
 // dsCapacity is the capacity of every datastore; 0 means no limit.
-func (s *Sim) dsCapacity() int64 { return s.opts.DatastoreCapacity }
+func (s *Sim) dsCapacity() int64 {
+	if c := s.capacity.Load(); c != 0 {
+		return max(c, 0)
+	}
+	return s.opts.DatastoreCapacity
+}
+
+// SetDatastoreCapacity changes the capacity of every datastore (negative:
+// no limit), as a test that fills one needs: the datastores' summaries
+// follow.
+func (s *Sim) SetDatastoreCapacity(n int64) {
+	if n == 0 {
+		n = -1
+	}
+	s.capacity.Store(n)
+	s.mu.Lock()
+	var names []string
+	for name := range s.dsDirs {
+		names = append(names, name)
+	}
+	s.mu.Unlock()
+	for _, name := range names {
+		s.refreshSpace(name)
+	}
+}
 
 // dsUsed is the space the files of the datastore take.
 func (s *Sim) dsUsed(name string) int64 {

@@ -152,6 +152,7 @@ type Sim struct {
 	load        proxyLoad
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
+	capacity    atomic.Int64                        // SetDatastoreCapacity
 }
 
 const (
