@@ -11,7 +11,9 @@
 --   text = "..."        a Lua pattern found in the question's text
 -- (both must match when both are given) and says
 --   choice = N          the 0-based index of the choice (VmPerl's answer_question($q, 0))
---   choice = "Label"    the choice's label (case-insensitive)
+--   choice = "Label"    the choice's label or summary (case-insensitive): ESXi's
+--                       labels are button keys ("button.uuid.movedTheVM"),
+--                       its summaries what a person reads ("I Moved It")
 --   leave = true        leave the question for a person (logged as a warning)
 -- single_choice = "answer" answers a question no rule matched when it has
 -- only one choice (the book's detectQuestion.pl); "leave" leaves it too.
@@ -28,8 +30,10 @@ return {
   { name = "REDO depth", message_id = "msg.vmlua.redo.maxDepth", choice = 0 },
 
   -- A full datastore: never retry blindly; a person must free space first.
-  { name = "datastore full", text = "[Nn]o space left", leave = true },
+  { name = "datastore full", message_id = "msg.hbacommon.outofspace", leave = true },
 
   -- CD-ROM lock on a guest that refuses to eject: override the lock.
-  { name = "cdrom locked", text = "locked the CD%-ROM door", choice = "Yes" },
+  { name = "cdrom locked", message_id = "msg.cdromdisconnect.locked", choice = "Yes" },
+
+  -- scripts/answer_rules.lua is the shipped set, each answer explained.
 }

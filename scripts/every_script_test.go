@@ -135,6 +135,7 @@ var conventions = map[string]convention{
 	"examples/power_off_backup.lua": {misspelt: []string{"vm=name:VM1"}, suggest: "vms",
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch,name:none*"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM1"} }},
+	"scripts/answer_rules.lua":    {notAScript: "a rules file for vmlua answer --rules and vmlua run --answer: it runs inside other runs, whose arguments are theirs"},
 	"examples/question_rules.lua": {notAScript: "a rules file for vmlua answer --rules, vmlua run --answer and question.policy: it runs inside other runs, whose arguments are theirs"},
 	"examples/s3_object_lock.lua": {misspelt: []string{"vm=name:VM1"}, suggest: "vms",
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },

@@ -27,6 +27,7 @@ type simVerb struct {
 	hostConns                   int
 	sessionIdle                 time.Duration
 	hostsDown                   bool
+	dsCapacity                  string
 }
 
 func (*simVerb) About() about {
@@ -35,7 +36,7 @@ func (*simVerb) About() about {
 		summary: "run the embedded vSphere simulator (vmlua sim ask: raise a VM question)",
 		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
                  [--host-rate RATE] [--host-total-rate RATE] [--host-conns N] [--vcenter-rate RATE]
-                 [--session-idle DURATION] [--hosts-unreachable]
+                 [--session-idle DURATION] [--hosts-unreachable] [--datastore-capacity SIZE]
        vmlua sim ask [--url URL] VMNAME TEXT CHOICE [CHOICE...]
 
 Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM,
@@ -43,7 +44,9 @@ and is as hard as ESXi and vCenter where backup tools break (docs/simulator.md):
 /folder needs a login, each host serves it at an address and with a certificate of
 its own and throttles (503 above --host-conns), vCenter's /folder is a slower proxy
 that fails now and then under load, idle sessions expire, a running VM's live disk
-is locked. RATE is bytes per second (K, M, G suffixes; 0: unlimited).
+is locked, datastores fill up (a VM whose REDO log fills its datastore stops on
+msg.hbacommon.outofspace) and a moved or copied VM's first power-on asks msg.uuid.altered.
+RATE is bytes per second (K, M, G suffixes; 0: unlimited).
 Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on
 the second, then one line per host: "host NAME ADDRESS thumbprint THUMBPRINT".`,
 		subs: []verb{&simAskVerb{}},
@@ -64,6 +67,7 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.vcRate, "vcenter-rate", "16M", "bytes per second of one connection through vCenter's /folder proxy (0: unlimited)")
 	fs.DurationVar(&v.sessionIdle, "session-idle", vsim.DefaultSessionIdle, "a session without an API call for this long expires (0: never)")
 	fs.BoolVar(&v.hostsDown, "hosts-unreachable", false, "close the hosts' own addresses: /folder only through vCenter")
+	fs.StringVar(&v.dsCapacity, "datastore-capacity", "1T", "capacity of each datastore (K, M, G, T suffixes; 0: no limit): a VM whose disk's delta fills it stops on msg.hbacommon.outofspace")
 }
 
 // options maps the flags to the simulator's options.
@@ -83,6 +87,11 @@ func (v *simVerb) options() (vsim.Options, error) {
 	}
 	if v.sessionIdle <= 0 {
 		o.SessionIdle = -1
+	}
+	if strings.TrimSpace(v.dsCapacity) == "0" {
+		o.DatastoreCapacity = -1
+	} else if o.DatastoreCapacity, err = parseSize(v.dsCapacity); err != nil {
+		return vsim.Options{}, fmt.Errorf("--datastore-capacity: %v", err)
 	}
 	for _, r := range []struct {
 		flag, val string
@@ -210,6 +219,8 @@ func parseSize(s string) (int64, error) {
 		mult, t = 1<<20, t[:len(t)-1]
 	case strings.HasSuffix(t, "G"):
 		mult, t = 1<<30, t[:len(t)-1]
+	case strings.HasSuffix(t, "T"):
+		mult, t = 1<<40, t[:len(t)-1]
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n <= 0 {

@@ -183,6 +183,14 @@ func TestSimFlagsTuneTheHardBehaviours(t *testing.T) {
 	if o := parse("--session-idle", "0"); o.SessionIdle != -1 {
 		t.Errorf("--session-idle 0: %v, want never (-1)", o.SessionIdle)
 	}
+	for _, tc := range []struct {
+		flag string
+		want int64
+	}{{"1T", vsim.DefaultDatastoreCapacity}, {"64M", 64 << 20}, {"0", -1}} {
+		if o := parse("--datastore-capacity", tc.flag); o.DatastoreCapacity != tc.want {
+			t.Errorf("--datastore-capacity %s: %d, want %d", tc.flag, o.DatastoreCapacity, tc.want)
+		}
+	}
 	v := &simVerb{}
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	v.Flags(fs)

@@ -81,6 +81,11 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 			return nil, nil
 		}
 		put(ctx, o, &browserWrapper{o, s})
+	case *simulator.Datastore: // capacity and free space (datastore_space.go)
+		if w, ok := cur.(*datastoreWrapper); ok && w.Datastore == o {
+			return nil, nil
+		}
+		put(ctx, o, &datastoreWrapper{o, s})
 	case *simulator.HostDatastoreSystem: // NAS datastores (nas_datastore.go)
 		if w, ok := cur.(*dsSysWrapper); ok && w.HostDatastoreSystem == o {
 			return nil, nil
@@ -89,7 +94,7 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 	case nil:
 		// removed object: drop a stale wrapper so the call gets ManagedObjectNotFound
 		switch cur.(type) {
-		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper, *browserWrapper, *dsSysWrapper:
+		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper, *browserWrapper, *dsSysWrapper, *datastoreWrapper:
 			ctx.Session.Registry.Remove(ctx, ref)
 		}
 	}

@@ -52,8 +52,13 @@
 //     slower proxy failing now and then under load (vcenter_proxy.go);
 //     hosts throttle and answer 503 (host_throttle.go); idle sessions
 //     expire on a clock tests advance (session_expiry.go, clock.go); a
-//     running VM's live disk is locked (file_lock.go). folder.go chains
-//     them.
+//     running VM's live disk is locked (file_lock.go); questions are
+//     asked as ESXi asks them, with its message ids, texts and choices
+//     (esxi_questions.go): a moved or copied VM's power-on asks
+//     msg.uuid.altered (uuid_question.go), and datastores have a capacity
+//     and fill up: a guest write that would grow a delta on a full one
+//     stops the VM on msg.hbacommon.outofspace (datastore_space.go).
+//     folder.go chains them.
 //
 // How it attaches to vcsim: see dispatch.go (per-session wrappers chosen by
 // Registry.Handler). Only linear snapshot chains are modelled; reverting to a

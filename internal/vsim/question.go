@@ -17,11 +17,28 @@ type Question struct {
 	ID        string
 	VM        string
 	Text      string
-	Choices   []string
+	Choices   []string // the choices' labels, in order (index = AnswerVM key)
 	MessageID string
 
-	done   chan struct{}
-	answer int
+	choices      []Choice
+	defaultIndex int
+	done         chan struct{}
+	answer       int
+}
+
+// Choice is one choice of a question as ESXi describes it: Label is the
+// button's message key ("button.uuid.movedTheVM"), Summary what a person
+// reads ("I Moved It"); the choice's key is its index ("0", "1", ...),
+// which AnswerVM takes.
+type Choice struct{ Label, Summary string }
+
+// plainChoices makes choices whose label is their text (Ask's questions).
+func plainChoices(labels []string) []Choice {
+	out := make([]Choice, len(labels))
+	for i, l := range labels {
+		out[i] = Choice{Label: l, Summary: l}
+	}
+	return out
 }
 
 // Wait blocks until the question is answered and returns the index of the
@@ -43,13 +60,13 @@ func (q *Question) info() *types.VirtualMachineQuestionInfo {
 		Id:   q.ID,
 		Text: q.Text,
 		Choice: types.ChoiceOption{
-			DefaultIndex: 0,
+			DefaultIndex: int32(q.defaultIndex),
 		},
 		Message: []types.VirtualMachineMessage{{Id: q.MessageID, Text: q.Text}},
 	}
-	for i, c := range q.Choices {
+	for i, c := range q.choices {
 		qi.Choice.ChoiceInfo = append(qi.Choice.ChoiceInfo, &types.ElementDescription{
-			Description: types.Description{Label: c, Summary: c},
+			Description: types.Description{Label: c.Label, Summary: c.Summary},
 			Key:         strconv.Itoa(i),
 		})
 	}
@@ -68,7 +85,7 @@ func (s *Sim) Ask(vmName, text string, choices ...string) (*Question, error) {
 	if len(choices) == 0 {
 		return nil, errors.New("vsim: a question needs at least one choice")
 	}
-	return s.raise(vs, text, choices, "msg.vmlua.question")
+	return s.raise(vs, text, plainChoices(choices), 0, "msg.vmlua.question")
 }
 
 // PendingQuestion returns the VM's pending question, or nil.
@@ -82,7 +99,7 @@ func (s *Sim) PendingQuestion(vmName string) *Question {
 	return vs.question
 }
 
-func (s *Sim) raise(vs *vmState, text string, choices []string, msgID string) (*Question, error) {
+func (s *Sim) raise(vs *vmState, text string, choices []Choice, defaultIndex int, msgID string) (*Question, error) {
 	vm, ok := s.reg.Get(vs.ref).(*simulator.VirtualMachine)
 	if !ok {
 		return nil, errNoVM
@@ -91,7 +108,10 @@ func (s *Sim) raise(vs *vmState, text string, choices []string, msgID string) (*
 	s.qid++
 	id := fmt.Sprintf("_vmx%d", s.qid)
 	s.mu.Unlock()
-	q := &Question{ID: id, VM: vs.name, Text: text, Choices: choices, MessageID: msgID, done: make(chan struct{})}
+	q := &Question{ID: id, VM: vs.name, Text: text, MessageID: msgID, choices: choices, defaultIndex: defaultIndex, done: make(chan struct{})}
+	for _, c := range choices {
+		q.Choices = append(q.Choices, c.Label)
+	}
 	vs.mu.Lock()
 	if vs.question != nil {
 		vs.mu.Unlock()

@@ -74,8 +74,16 @@ func (w *folderWrapper) RegisterVMTask(ctx *simulator.Context, req *types.Regist
 			s.logf("vsim: register %s: reconfigure: %#v", req.Path, fault)
 			return nil, fault
 		}
-		if _, err := s.adopt(vmRef, false); err != nil {
+		vs, err := s.adopt(vmRef, false)
+		if err != nil {
 			return nil, withMessage(&types.InvalidVmConfig{}, err.Error())
+		}
+		// what the .vmx recorded, even if something adopted the VM before
+		vs.mu.Lock()
+		vs.uuidLocation, vs.uuidAction = kv["uuid.location"], kv["uuid.action"]
+		vs.mu.Unlock()
+		if err := s.writeVMX(vs); err != nil {
+			s.logf("vsim: %s: write vmx: %v", vs.name, err)
 		}
 		return vmRef, nil
 	})
@@ -97,7 +105,11 @@ func (s *Sim) specFromVMX(kv map[string]string, vmxPath string) (types.VirtualMa
 	}
 	vmxDS, vmxDir := dsPathName(vmxPath), path.Dir(dsPathPath(vmxPath))
 	known := map[string]bool{".encoding": true, "config.version": true, "virtualHW.version": true, "displayName": true,
-		"memsize": true, "numvcpus": true, "guestOS": true, "uuid.bios": true, "vc.uuid": true, "ctkEnabled": true}
+		"memsize": true, "numvcpus": true, "guestOS": true, "uuid.bios": true, "vc.uuid": true, "ctkEnabled": true,
+		"uuid.location": true, "uuid.action": true} // uuid_question.go
+	if u := vmxfmt.ParseUUID(kv["uuid.bios"]); len(u) == 36 && strings.Count(u, "-") == 4 {
+		spec.Uuid = u // the VM keeps its BIOS uuid, as ESXi registers it
+	}
 	add := func(dev types.BaseVirtualDevice, fop types.VirtualDeviceConfigSpecFileOperation) {
 		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{
 			Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: fop, Device: dev})

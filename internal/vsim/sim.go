@@ -86,6 +86,10 @@ type Options struct {
 	// off); NoFileLocks lets a running VM's live disk be read
 	// (file_lock.go off). For a unit test of something else only.
 	OpenFolder, NoFileLocks bool
+	// DatastoreCapacity is the capacity of each datastore
+	// (DefaultDatastoreCapacity): a VM whose disk grows beyond it stops on
+	// msg.hbacommon.outofspace. datastore_space.go.
+	DatastoreCapacity int64
 	// OnFolder, when set, is called as a host starts serving a /folder
 	// request it admitted (after authentication, throttling and locks); it
 	// may block, holding the request.
@@ -148,6 +152,7 @@ type Sim struct {
 	load        proxyLoad
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
+	capacity    atomic.Int64                        // SetDatastoreCapacity
 }
 
 const (
@@ -227,6 +232,7 @@ func (o Options) withDefaults() Options {
 	o.HostConns = intOr(o.HostConns, DefaultHostConns)
 	o.VCenterErrorEvery = intOr(o.VCenterErrorEvery, DefaultVCenterErrorEvery)
 	o.VCenterBusy = intOr(o.VCenterBusy, DefaultVCenterBusy)
+	o.DatastoreCapacity = rateOr(o.DatastoreCapacity, DefaultDatastoreCapacity)
 	if o.SessionIdle == 0 {
 		o.SessionIdle = DefaultSessionIdle
 	}
@@ -234,7 +240,7 @@ func (o Options) withDefaults() Options {
 }
 
 // rateOr maps an Options rate: 0 is the default, negative none (0).
-func rateOr[T int | float64](v, def T) T {
+func rateOr[T int | int64 | float64](v, def T) T {
 	switch {
 	case v == 0:
 		return def
@@ -353,6 +359,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	}
 	if err := s.tagInventory(ctx, inv); err != nil {
 		return nil, err
+	}
+	for name := range s.dsDirs {
+		s.refreshSpace(name) // datastore_space.go
 	}
 	return s, nil
 }

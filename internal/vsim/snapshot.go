@@ -105,7 +105,7 @@ func (s *Sim) createSnapshot(ctx *simulator.Context, vm *simulator.VirtualMachin
 		vs.mu.Unlock()
 		if s.opts.MaxRedo >= 0 && depth >= s.opts.MaxRedo {
 			text := fmt.Sprintf("Cannot create a REDO log for %s: the virtual machine already has %d, the maximum. Commit a REDO log and try again.", vs.name, depth)
-			q, err := s.raise(vs, text, []string{"OK"}, "msg.vmlua.redo.maxDepth")
+			q, err := s.raise(vs, text, plainChoices([]string{"OK"}), 0, "msg.vmlua.redo.maxDepth")
 			if err != nil {
 				return nil, withMessage(&types.InvalidState{}, err.Error())
 			}

@@ -1,6 +1,7 @@
 package vsim
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,7 +32,9 @@ type vmState struct {
 	snapCounter int
 	question    *Question
 	gone        bool
-	wake        chan struct{}
+	// uuid.location and uuid.action of the .vmx (uuid_question.go)
+	uuidLocation, uuidAction string
+	wake                     chan struct{}
 }
 
 // snapState is one snapshot of the (linear) chain. Its state of a disk is
@@ -127,13 +130,21 @@ func (s *Sim) adopt(ref types.ManagedObjectReference, generate bool) (*vmState, 
 		return nil, errNoVM
 	}
 	var devices object.VirtualDeviceList
-	var name string
+	var name, vmxPath string
 	ctx := s.bgContext()
 	ctx.WithLock(vm, func() {
 		name = vm.Name
 		devices = append(devices, vm.Config.Hardware.Device...)
+		vmxPath = vm.Config.Files.VmPathName
 	})
 	vs := &vmState{s: s, ref: ref, name: name, seed: seedOf(s.opts.Seed, name), rate: s.opts.WriteRate, wake: make(chan struct{}, 1)}
+	// a VM made here records where it is; one registered from files keeps
+	// what its .vmx recorded (uuid_question.go)
+	if generate {
+		vs.uuidLocation = uuidLocation(vmxPath)
+	} else {
+		vs.uuidLocation, vs.uuidAction = s.readUUIDKeys(vmxPath)
+	}
 	for _, dev := range devices.SelectByType((*types.VirtualDisk)(nil)) {
 		d, err := s.newDisk(name, devices, dev.(*types.VirtualDisk), generate)
 		if err != nil {
@@ -217,7 +228,10 @@ func (s *Sim) guest(vs *vmState) {
 		var on bool
 		ctx.WithLock(vm, func() { on = vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn })
 		if on {
-			if err := vs.writeOnce(); err != nil {
+			var full *errOutOfSpace
+			if err := vs.writeOnce(); errors.As(err, &full) {
+				s.outOfSpace(vs, full) // datastore_space.go
+			} else if err != nil {
 				s.logf("vsim: %s: guest write: %v", vs.name, err)
 			}
 		}
@@ -243,6 +257,9 @@ func (vs *vmState) writeOnce() error {
 	buf := make([]byte, n)
 	fillPattern(writeSeed(vs.seed, seq), off, buf)
 	d := vs.disks[i]
+	if err := vs.s.roomFor(d, writeNeeds(d, off, n)); err != nil {
+		return err
+	}
 	if err := d.write(off, buf); err != nil {
 		return err
 	}

@@ -33,6 +33,12 @@ func vmxText(cfg *types.VirtualMachineConfigInfo, vs *vmState) string {
 		{"uuid.bios", vmxfmt.UUID(cfg.Uuid)},
 		{"vc.uuid", vmxfmt.UUID(cfg.InstanceUuid)},
 	}
+	if vs.uuidLocation != "" {
+		kv = append(kv, [2]string{"uuid.location", vs.uuidLocation})
+	}
+	if vs.uuidAction != "" {
+		kv = append(kv, [2]string{"uuid.action", vs.uuidAction})
+	}
 	if cfg.ChangeTrackingEnabled != nil && *cfg.ChangeTrackingEnabled {
 		kv = append(kv, [2]string{"ctkEnabled", "TRUE"})
 	}

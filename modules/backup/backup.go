@@ -469,14 +469,26 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 // (merge).
 func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *configCopy, o Options, plan chainPlan) (err error) {
 	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off", depth: map[string]int{}}
+	// the REDO logs may fill their datastore meanwhile (redo_space.go):
+	// the guard aborts the backup, the rollback commits them, and the
+	// guard then answers the VM's question
+	guard := newSpaceGuard(r, v, sel)
 	defer func() {
+		guard.checkNow()
+		if err == nil {
+			err = guard.fullError()
+		}
 		if err != nil {
 			fz.rollback()
 		}
+		err = guard.finish(err)
 	}()
 	snap, err := fz.freeze(o.Quiesce)
 	if err != nil {
 		return err
+	}
+	if fz.needSnap {
+		guard.start()
 	}
 	cbt, changeIDs := trackedChanges(r.Context(), v, snap, o)
 	incs, err := planIncrementals(r, v, sel, sw, snap, changeIDs, plan)
@@ -487,7 +499,11 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *co
 	if err := cfg.wait(); err != nil {
 		return err
 	}
-	if err := exportDisks(r, v, sel, sw, snap, cbt, changeIDs, incs, o.Compress); err != nil {
+	if err := exportDisks(guard.ctx, r, v, sel, sw, snap, cbt, changeIDs, incs, o.Compress); err != nil {
+		return err
+	}
+	guard.checkNow()
+	if err := guard.fullError(); err != nil {
 		return err
 	}
 	return fz.merge(o.Layered)
@@ -681,7 +697,7 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 
 // exportDisks stores every frozen disk in the set (exportDisk) and lists
 // it in the catalog with its change id.
-func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string) error {
+func exportDisks(ctx context.Context, r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string) error {
 	names := map[string]bool{}
 	sw.Update(func(c *catalog.Catalog) {
 		for _, f := range c.Files {
@@ -694,7 +710,7 @@ func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *t
 			return err
 		}
 		// CBT answers only for a disk whose tracking is active (it has a change id)
-		cd, err := exportDisk(r, v, d, snap, cbt && d.ChangeID != "", incs[d.ID], sw, compress, names)
+		cd, err := exportDisk(ctx, r, v, d, snap, cbt && d.ChangeID != "", incs[d.ID], sw, compress, names)
 		if err != nil {
 			return err
 		}

@@ -24,8 +24,7 @@ import (
 // atomic; then its descriptor. The steps: name the disk's files in the
 // set, choose the areas to read, store the descriptor while the image
 // streams, stream the image, record the disk.
-func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
-	ctx := r.Context()
+func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
 	name := v.Name()
 	f, err := v.Frozen(ctx, d)
 	if err != nil {
@@ -44,7 +43,7 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectRe
 	// on every return, so nothing lands in the set after a failure
 	desc := uploadMeanwhile(ctx, sw.t, sw.dir+"/"+files.desc, vmdk.FlatDescriptor(f.Descriptor, f.Size/512, files.flat))
 	defer desc.stop()
-	img, err := streamImage(r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc != nil, errf)
+	img, err := streamImage(ctx, r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc != nil, errf)
 	if err != nil {
 		return catalog.Disk{}, err
 	}
@@ -161,8 +160,7 @@ type imageResult struct {
 // streamImage reads the areas of the frozen disk and stores the image as
 // the set's file stored (imageWriter); what lies outside the areas is
 // zeros in a full, the parent's bytes in a delta. errf makes its errors.
-func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, delta bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
-	ctx := r.Context()
+func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, delta bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
 	tr := r.Progress.Start(label, f.Size)
 	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, delta)
 	if err != nil {

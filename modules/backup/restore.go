@@ -32,6 +32,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	lua "github.com/yuin/gopher-lua"
 )
 
 // Conflict policies (vcbRestore's -l, without the prompt).
@@ -538,12 +539,72 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 		return nil, err
 	}
 	j.r.Log.Info("restore: VM registered", "vm", j.name, "vmx", vmxPath, "set", j.cat.ID, "moref", ref.Value)
+	copied, why := j.besideOriginal(ref)
 	if j.o.PowerOn {
-		if err := nv.PowerOp(j.r, "on", 5*time.Minute); err != nil {
+		if err := nv.PowerOnAnswering(j.r, uuidAlteredAnswer(copied, why)); err != nil {
 			return nil, err
 		}
+	} else {
+		answer := "I Moved It (button.uuid.movedTheVM)"
+		if copied {
+			answer = "I Copied It (button.uuid.copiedTheVM)"
+		}
+		j.r.Log.Info("restore: the restored VM's first power-on may ask whether it was moved or copied (msg.uuid.altered); answer "+answer, "vm", j.name, "why", why)
 	}
 	return nv, nil
+}
+
+// The restored VM's files are not where its .vmx says they were made
+// (uuid.location), so ESXi asks at its first power-on whether it was moved
+// or copied (msg.uuid.altered). vmlua answers that question when it powers
+// the VM on (power_on=true), as an admin would, rather than writing
+// uuid.action into the .vmx so that it is never asked: uuid.action is
+// permanent ("Always Keep" / "Always Create", KB 1541), it would decide
+// every later move or copy of the VM too, long after the restore; the
+// answer decides this restore only. Restored beside the original (the VM
+// the set was made of is still registered): I Copied It, so the two do not
+// share a BIOS uuid (vSphere and every tool that finds VMs by uuid,
+// vmlua's uuid: included, would confuse them). Restored in its place (the
+// original is gone or was overwritten): I Moved It, so the VM keeps its
+// identity (uuid-based selection, licences bound to it, the guest's
+// view). Without power_on, the log says which answer fits.
+
+// besideOriginal reports whether the VM the set was made of is still
+// registered (another VM than the restored one, ref, has its BIOS uuid),
+// and why, for the log.
+func (j *restoreJob) besideOriginal(ref types.ManagedObjectReference) (bool, string) {
+	u := j.cat.VM.UUID
+	if u == "" {
+		return false, "the set does not record the original's uuid: taken as restored in its place"
+	}
+	found, err := j.conn.Find(j.r.Context(), vm.Spec{Kind: "uuid", Value: u})
+	if err != nil {
+		return false, "the original could not be looked up (" + vfault.Text(err) + "): taken as restored in its place"
+	}
+	for _, m := range found {
+		if m.Self != ref {
+			return true, fmt.Sprintf("the original %s (%s) is still registered: the restored VM is a copy and gets a new uuid", m.Name, m.Self.Value)
+		}
+	}
+	return false, "the original is no longer registered: the restored VM takes its place and keeps its uuid " + u
+}
+
+// uuidAlteredAnswer answers msg.uuid.altered for a restore (see above).
+func uuidAlteredAnswer(copied bool, why string) vm.QuestionPolicy {
+	return func(_ context.Context, _ string, q *types.VirtualMachineQuestionInfo) (string, string, bool) {
+		if len(q.Message) == 0 || q.Message[0].Id != "msg.uuid.altered" {
+			return "", "", false
+		}
+		want := "button.uuid.movedTheVM"
+		if copied {
+			want = "button.uuid.copiedTheVM"
+		}
+		key, _, err := vm.ChoiceKey(q, lua.LString(want))
+		if err != nil {
+			return "", "", false
+		}
+		return key, "restore: " + why, true
+	}
 }
 
 // undo takes back a restore that failed once its files were in place (err

@@ -35,12 +35,13 @@ func listDir(t *testing.T, dir string) []string {
 // valid set whose disks claim more than the target datastore holds (its
 // free space, its largest file) or more than vSphere supports is refused
 // before anything is written: no staging folder, no file, no VM. The
-// simulator's datastores report 4 TiB free (and 4 TiB as their largest
-// file) once refreshed. Before the check, restore wrote zeros until the
+// simulator's datastores hold 4 TiB here (DatastoreCapacity): they report
+// 4 TiB free, less the few MiB their files take, and 4 TiB as their
+// largest file once refreshed. Before the check, restore wrote zeros until the
 // datastore (here, the test machine's disk) was full or the run timed out.
 func TestRestoreRefusesWhatTheDatastoreCannotHoldBeforeWritingAnything(t *testing.T) {
 	dsDir := t.TempDir()
-	e := simtest.Start(t, vsim.Options{DatastoreDir: dsDir, Inventory: []vsim.VMSpec{{Name: "BIG", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 1 << 20}, {Size: 1 << 20}}}}})
+	e := simtest.Start(t, vsim.Options{DatastoreDir: dsDir, DatastoreCapacity: 4 << 40, Inventory: []vsim.VMSpec{{Name: "BIG", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 1 << 20}, {Size: 1 << 20}}}}})
 	for _, tc := range []struct {
 		name     string
 		capacity int64 // of each of the two disks
@@ -125,7 +126,7 @@ func TestRestoreOverwritesOnlyTheVMOfExactlyItsName(t *testing.T) {
 // VM's disk, which the restored VM would otherwise have opened).
 func TestRestoredDescriptorNamesItsOwnFlatImage(t *testing.T) {
 	dsDir := t.TempDir()
-	e := simtest.Start(t, vsim.Options{DatastoreDir: dsDir, Inventory: []vsim.VMSpec{{Name: "VM1", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 1 << 20}}}}})
+	e := simtest.Start(t, vsim.Options{DatastoreDir: dsDir, DatastoreCapacity: 4 << 40, Inventory: []vsim.VMSpec{{Name: "VM1", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 1 << 20}}}}})
 	id := backupOnce(t, e, "VM1")
 	var desc string
 	simtest.EditCatalog(t, e.Dir, id, func(c *catalog.Catalog) {

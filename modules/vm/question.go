@@ -111,7 +111,10 @@ func SetQuestionPolicy(r *runtime.Run, p QuestionPolicy) { policyKey.Set(r, p) }
 // blocked is what answerBlocking remembers between its looks during one
 // wait: the questions it answered, and those vSphere said were no longer
 // pending.
-type blocked struct{ answered, gone map[string]bool }
+type blocked struct {
+	answered, gone map[string]bool
+	own            QuestionPolicy // the operation's own answers, before the run's policy
+}
 
 func mark(m *map[string]bool, id string) {
 	if *m == nil {
@@ -132,7 +135,16 @@ func (v *VM) answerBlocking(ctx context.Context, r *runtime.Run, seen *blocked, 
 	if err != nil || q == nil || seen.answered[q.Id] {
 		return nil
 	}
-	if p, ok := policyKey.Get(r); ok && p != nil {
+	if h := v.hook.Load(); h != nil && (*h)(q) {
+		return nil // the hook's owner deals with it (SetQuestionHook)
+	}
+	p, ok := policyKey.Get(r)
+	if seen.own != nil {
+		if _, _, mine := seen.own(ctx, v.Name(), q); mine {
+			p, ok = seen.own, true
+		}
+	}
+	if ok && p != nil {
 		if key, by, ok := p(ctx, v.Name(), q); ok {
 			done, err := Answer(ctx, r, v.Obj.Client(), v.pending(q), key, by)
 			switch {
@@ -152,6 +164,35 @@ func (v *VM) answerBlocking(ctx context.Context, r *runtime.Run, seen *blocked, 
 	return &runtime.Error{Code: runtime.CodeQuestion, VM: v.Name(), Message: fmt.Sprintf(
 		"while trying to %s, the VM stopped on a question and waits for an answer: %q (id %s, choices: %s). Answer it (v:answer_question, or 'vmlua answer'), or give the run a question policy (vmlua run --answer RULES.lua)",
 		doing, q.Text, q.Id, strings.Join(ChoiceLabels(q), ", "))}
+}
+
+// QuestionHook sees a question that blocks one of the VM's tasks before
+// anything else does: handled means the wait goes on and the hook's owner
+// deals with the question (answers it once it did what frees the VM).
+type QuestionHook func(q *types.VirtualMachineQuestionInfo) (handled bool)
+
+// SetQuestionHook installs h for the VM's tasks until remove is called.
+func (v *VM) SetQuestionHook(h QuestionHook) (remove func()) {
+	v.hook.Store(&h)
+	return func() { v.hook.CompareAndSwap(&h, nil) }
+}
+
+// PowerOnAnswering powers the VM on; a question that blocks the power-on
+// is answered by own when own answers it, else as every wait answers (the
+// run's policy, or a question error).
+func (v *VM) PowerOnAnswering(r *runtime.Run, own QuestionPolicy) error {
+	ctx := r.Context()
+	if r.DryRunAction("power on", "vm", v.Name()) {
+		return nil
+	}
+	task, err := v.Obj.PowerOn(ctx)
+	if err != nil {
+		return vsphereErr(err, v.Name(), "power on")
+	}
+	if _, err := v.waitTaskOwn(ctx, r, task, "power on", own); err != nil {
+		return err
+	}
+	return v.Refresh(ctx)
 }
 
 // ChoiceLabels lists the question's choices by label, in order.
@@ -186,7 +227,9 @@ func ChoiceKey(q *types.VirtualMachineQuestionInfo, choice lua.LValue) (string, 
 	case lua.LString:
 		for _, ci := range infos {
 			e := ci.GetElementDescription()
-			if strings.EqualFold(e.Label, string(c)) || e.Key == string(c) {
+			// ESXi's labels are message keys ("button.uuid.movedTheVM"),
+			// its summaries what a person reads ("I Moved It"): either does
+			if strings.EqualFold(e.Label, string(c)) || strings.EqualFold(e.Summary, string(c)) || e.Key == string(c) {
 				return e.Key, e.Label, nil
 			}
 		}

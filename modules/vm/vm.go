@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vmlua/vmlua/internal/datastore"
 	"github.com/vmlua/vmlua/internal/vfault"
@@ -32,6 +33,7 @@ type VM struct {
 	hostRef  types.ManagedObjectReference // whose name hostName is
 	dsNames  []string
 	dss      *datastore.Finder
+	hook     atomic.Pointer[QuestionHook] // SetQuestionHook
 }
 
 func (c *Conn) newVM(ctx context.Context, ref types.ManagedObjectReference) (*VM, error) {
