@@ -104,7 +104,7 @@ func LoadIdentities(path, passphrase string) ([]age.Identity, error) {
 		fallthrough
 	case bytes.HasPrefix(b, []byte("age-encryption.org/")):
 		if passphrase == "" {
-			return nil, fmt.Errorf("identity file %s is passphrase-protected: set VMLUA_IDENTITY_PASSPHRASE (or identity_passphrase_file in the config's [encryption])", path)
+			return nil, fmt.Errorf("identity file %s is passphrase-protected: set VMLUA_IDENTITY_PASSPHRASE (or passphrase_env/passphrase_file in the config's [encryption])", path)
 		}
 		id, err := age.NewScryptIdentity(passphrase)
 		if err != nil {

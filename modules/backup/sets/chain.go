@@ -55,6 +55,8 @@ type Layer struct {
 	Set  string
 	File catalog.File
 	Disk catalog.Disk
+	// Catalog is the set's catalog (its encryption: SetKey).
+	Catalog *catalog.Catalog
 }
 
 // LayersOf returns the layers of disk id along a chain, checking that each
@@ -86,7 +88,7 @@ func LayersOf(chain []*catalog.Catalog, id string) ([]Layer, error) {
 		} else {
 			out = out[:0] // a full restarts the chain (a set made with a full for this disk)
 		}
-		out = append(out, Layer{Set: c.ID, File: f, Disk: *d})
+		out = append(out, Layer{Set: c.ID, File: f, Disk: *d, Catalog: c})
 	}
 	return out, nil
 }
@@ -101,6 +103,28 @@ type openLayer struct {
 	hw io.Writer       // h or sp, as the catalog records the file
 	dr io.ReadCloser
 	sr *sparse.Reader
+}
+
+// Key is the data key of the layer's set (nil: the file is not
+// encrypted).
+func (l Layer) Key(ctx context.Context, t transports.Transport) ([]byte, error) {
+	if !l.File.Encrypted {
+		return nil, nil
+	}
+	if l.Catalog == nil {
+		return nil, fmt.Errorf("%s/%s is encrypted and its layer names no catalog", l.Set, l.File.Name)
+	}
+	return SetKey(ctx, t, l.Catalog)
+}
+
+// decrypting returns the layer's stored bytes r decrypted (r itself for
+// a file that is not encrypted).
+func (l Layer) decrypting(ctx context.Context, t transports.Transport, r io.Reader) (io.Reader, error) {
+	key, err := l.Key(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return decrypting(r, l.File, key)
 }
 
 // ChainReader is the flat image of a disk at one point, rebuilt on the fly.
@@ -126,7 +150,12 @@ func OpenChain(ctx context.Context, t transports.Transport, ls []Layer) (*ChainR
 		}
 		cr.layers = append(cr.layers, ol)
 		ol.cr = &countReader{r: rc}
-		ol.dr, err = pcomp.NewReader(io.TeeReader(ol.cr, ol.hw), l.File.Compression)
+		var src io.Reader = io.TeeReader(ol.cr, ol.hw)
+		if src, err = l.decrypting(ctx, t, src); err != nil {
+			cr.Close()
+			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)
+		}
+		ol.dr, err = pcomp.NewReader(src, l.File.Compression)
 		if err != nil {
 			cr.Close()
 			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)

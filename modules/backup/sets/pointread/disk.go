@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -326,7 +327,7 @@ type key struct {
 // frame returns the decoded bytes of frame fi of a layer.
 func (d *Disk) frame(v view, fi int) ([]byte, error) {
 	l, f := v.l, v.frames[fi]
-	if l.algo == pcomp.None || l.algo == "" {
+	if (l.algo == pcomp.None || l.algo == "") && l.key == nil {
 		// stored bytes are the stream: a frame is a slice of one span
 		// (frames and spans are both 4 MiB from 0)
 		si := int(f.Stored / spansum.Size)
@@ -341,7 +342,7 @@ func (d *Disk) frame(v view, fi int) ([]byte, error) {
 		return b[lo : lo+f.StoredLen], nil
 	}
 	return d.cache.get(d.ctx, key{l, true, fi}, func() ([]byte, error) {
-		stored, err := d.storedRange(v, f.Stored, f.StoredLen)
+		stored, err := d.encoded(v, f.Stored, f.StoredLen)
 		if err != nil {
 			return nil, err
 		}
@@ -351,6 +352,29 @@ func (d *Disk) frame(v view, fi int) ([]byte, error) {
 		}
 		return out, nil
 	})
+}
+
+// encoded returns the encoded (compressed) bytes [off, off+n) of a layer:
+// its stored bytes, or for an encrypted file those of its decrypted
+// bytes, from verified stored spans.
+func (d *Disk) encoded(v view, off, n int64) ([]byte, error) {
+	l := v.l
+	if l.key == nil {
+		return d.storedRange(v, off, n)
+	}
+	l.cryptOnce.Do(func() {
+		l.crypt, l.cryptErr = spancrypt.NewReaderAt(func(off, n int64) ([]byte, error) {
+			return d.storedRange(l.current(), off, n)
+		}, l.stored, l.key, l.file)
+	})
+	if l.cryptErr != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, l.path(), l.cryptErr)
+	}
+	b, err := l.crypt.Range(off, n)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, l.path(), err)
+	}
+	return b, nil
 }
 
 // storedRange returns the stored bytes [off, off+n) of a layer, from
