@@ -193,6 +193,11 @@ func (j *restoreJob) checkRestore() error {
 	if err := sets.Restorable(cat, o.Name); err != nil {
 		return err
 	}
+	// an encrypted set (or chain) opens with the run's identity, and its
+	// catalog authenticates, before anything is written
+	if err := sets.CheckKeys(j.r.Context(), j.t, cat); err != nil {
+		return err
+	}
 	if len(cat.Skipped) > 0 {
 		var ids []string
 		for _, sk := range cat.Skipped {

@@ -147,3 +147,22 @@ func identities(ctx context.Context) []age.Identity {
 	}
 	return nil
 }
+
+// CheckKeys opens the key of cat's set and of every set of its chain
+// that is encrypted (SetKey: the identity opens it, the catalog
+// authenticates), so that a restore fails before it writes anything. A
+// chain that cannot be read is left to the reader that follows.
+func CheckKeys(ctx context.Context, t transports.Transport, cat *catalog.Catalog) error {
+	chain := []*catalog.Catalog{cat}
+	if cat.Incremental() {
+		if c, err := ChainOf(ctx, t, cat); err == nil {
+			chain = c
+		}
+	}
+	for _, c := range chain {
+		if _, err := SetKey(ctx, t, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
