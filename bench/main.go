@@ -107,6 +107,7 @@ func run(ctx context.Context, c config) (*report, error) {
 		{"11 the pipeline on one core and on two", h.fig11},
 		{"12 NBD read of a restore point", h.fig12},
 		{"13 mount to a guest file of a restore point", h.fig13},
+		{"14 encryption at rest beside zstd", h.fig14},
 	}
 	if c.only != "" {
 		want := map[string]bool{}
