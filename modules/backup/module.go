@@ -154,8 +154,8 @@ func init() {
 			"(keep=/policy=, the same the sets are pruned with: policy={daily=7} locks a set of the 10th until the 17th, 00:00 UTC; keep=N alone gives no date, so give policy= or the target's lock_days=, else the backup is refused before it starts); " +
 			"neither the backup host nor anyone can delete or overwrite them before that date, and prune leaves them, saying until when (docs/security.md). " +
 			"encrypt= (default: the config's [encryption] recipients, when it names any) encrypts every file of the set but its catalog, span by span after compression, under a data key made for the set and stored only wrapped to the recipients' age public keys: " +
-			"the backup host needs no private key, and cannot read the set back; restore, verify's content check, backup.point and vmlua serve/mount/files need a recipient's private key (--identity, or identity in [encryption]). " +
-			"The catalog is authenticated with the data key. Incrementals of an encrypted set are encrypted too, each under its own key (docs/security.md).",
+			"the backup host needs no private key, and cannot read the set back; restore, verify's content check, backup.open_point and vmlua serve/mount/files need a recipient's private key (--identity, or identity in [encryption]). " +
+			"The catalog is authenticated with the data key. Each set has its own data key; an incremental is encrypted as its own run says, whatever its parent is (a chain may mix encrypted and plain sets; docs/security.md).",
 		Fn: luaBackup,
 	}}
 }
