@@ -407,7 +407,7 @@ func errStatus(err error) int {
 // and the identities of the identity file (flag, $VMLUA_IDENTITY, or the
 // config's).
 func keyring(cfg *config.Config, flag string) (*sets.Keyring, error) {
-	kr := &sets.Keyring{Recipients: cfg.Encryption.Recipients}
+	kr := &sets.Keyring{Recipients: cfg.Encryption.Recipients, Require: cfg.Encryption.Require}
 	if len(kr.Recipients) > 0 {
 		if _, err := spancrypt.ParseRecipients(kr.Recipients); err != nil {
 			return nil, fmt.Errorf("config [encryption]: %v", err)

@@ -226,6 +226,18 @@ func TestEncryptedSets(t *testing.T) {
 		}
 		c.matches(t, plain, "OP")
 	})
+	t.Run("with [encryption] require, a plain set is refused by restore and verify", func(t *testing.T) {
+		strict := sets.WithKeyring(context.Background(), &sets.Keyring{Identities: []age.Identity{id}, Require: true})
+		if code, msg := c.restore(t, strict, plain.ID, "RQ"); code != "verify" || !strings.Contains(msg, "require") {
+			t.Errorf("restore of the plain set: code %q message %q", code, msg)
+		}
+		if ok, _, out := c.verify(t, strict, plain.ID); ok || !strings.Contains(out, "not encrypted") {
+			t.Errorf("verify of the plain set passes:\n%s", out)
+		}
+		if code, msg := c.restore(t, strict, full.ID, "RQ2"); code != "" {
+			t.Errorf("restore of an encrypted set with require: %s %s", code, msg)
+		}
+	})
 	t.Run("restore without the identity, or with another one, fails before writing and says what to give", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string

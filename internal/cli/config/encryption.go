@@ -21,6 +21,10 @@ type Encryption struct {
 	// passphrase (default: $VMLUA_IDENTITY_PASSPHRASE).
 	PassphraseEnv  string `toml:"passphrase_env"`
 	PassphraseFile string `toml:"passphrase_file"`
+	// Require refuses sets that are not encrypted (restore, verify,
+	// serve, mount, files): once every set is, a plain set on the
+	// target was put there by someone else.
+	Require bool `toml:"require"`
 }
 
 // IdentityFile resolves the identity file and its passphrase: flag (the

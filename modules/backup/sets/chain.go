@@ -109,6 +109,9 @@ type openLayer struct {
 // encrypted).
 func (l Layer) Key(ctx context.Context, t transports.Transport) ([]byte, error) {
 	if !l.File.Encrypted {
+		if kr := KeyringOf(ctx); kr != nil && kr.Require && l.Catalog != nil {
+			return SetKey(ctx, t, l.Catalog) // refuses it
+		}
 		return nil, nil
 	}
 	if l.Catalog == nil {

@@ -28,6 +28,10 @@ const KeyFileName = "key.age"
 type Keyring struct {
 	Recipients []string
 	Identities []age.Identity
+	// Require refuses sets that are not encrypted (the config's
+	// [encryption] require): a target's owner could otherwise replace
+	// an encrypted set by a plain one, which reads as an old set.
+	Require bool
 
 	mu   sync.Mutex
 	keys map[string][]byte // set id + key sha256 -> data key
@@ -53,10 +57,13 @@ func KeyringOf(ctx context.Context) *Keyring {
 // fails here, before any of its bytes are trusted.
 func SetKey(ctx context.Context, t transports.Transport, cat *catalog.Catalog) ([]byte, error) {
 	e := cat.Encryption
+	kr := KeyringOf(ctx)
 	if e == nil {
+		if kr != nil && kr.Require {
+			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: cat.ID, Message: fmt.Sprintf("set %s is not encrypted, and the config's [encryption] require = true refuses sets that are not (an old set, or one put in place of an encrypted one)", cat.ID)}
+		}
 		return nil, nil
 	}
-	kr := KeyringOf(ctx)
 	var ids []age.Identity
 	if kr != nil {
 		ids = kr.Identities

@@ -48,7 +48,7 @@ func ReadCatalog(ctx context.Context, t transports.Transport, p string) (*catalo
 // decrypted (SetKey: the run's identity opens the set's key).
 func ReadVerified(ctx context.Context, t transports.Transport, cat *catalog.Catalog, f catalog.File) ([]byte, error) {
 	var key []byte
-	if f.Encrypted {
+	if kr := KeyringOf(ctx); f.Encrypted || kr != nil && kr.Require {
 		var err error
 		if key, err = SetKey(ctx, t, cat); err != nil {
 			return nil, err

@@ -85,6 +85,11 @@ func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, er
 	}
 	for _, c := range chain {
 		var key []byte
+		if kr := KeyringOf(ctx); c.Encryption == nil && kr != nil && kr.Require {
+			if _, err := SetKey(ctx, t, c); err != nil {
+				res.Problems = append(res.Problems, Problem{File: catalog.FileName, Problem: err.Error()})
+			}
+		}
 		if c.Encryption != nil {
 			res.Encrypted = true
 			if key, err = SetKey(ctx, t, c); err != nil {
