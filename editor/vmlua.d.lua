@@ -387,7 +387,7 @@ local M_backup = {}
 ---@field host? string a host name: its configuration sets (h:backup) instead of a VM's
 ---@field credentials? string named credentials from the config, for a URL
 
----Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= ("ok", or "partial" for a set lacking a disk; absent for an incomplete set)}. A set without its catalog is listed with complete=false.
+---Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= ("ok", or "partial" for a set lacking a disk; absent for an incomplete set), encrypted= (true for an encrypted set)}. A set without its catalog is listed with complete=false.
 ---@param options vmlua.backup.list.options a table of options (below)
 ---@return table
 function M_backup.list(options) end

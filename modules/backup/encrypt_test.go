@@ -210,6 +210,18 @@ func TestEncryptedSets(t *testing.T) {
 			}
 		}
 	})
+	t.Run("backup.list says which sets are encrypted, without a key", func(t *testing.T) {
+		err, recs := c.Run(t, `
+			for _, s in ipairs(require("backup").list{ at = arg.dest, vm = "DB01" }) do print(s.id .. " " .. tostring(s.encrypted)) end
+		`, simtest.RunOptions{Ctx: c.backupHost})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, recs)
+		}
+		got := strings.Join(recs.Printed(), "\n")
+		if !strings.Contains(got, plain.ID+" nil") || !strings.Contains(got, full.ID+" true") || !strings.Contains(got, mid.ID+" true") {
+			t.Errorf("backup.list:\n%s", got)
+		}
+	})
 	t.Run("a set restores with the identity; a middle point of an incremental chain too", func(t *testing.T) {
 		if code, msg := c.restore(t, c.restoreHost, full.ID, "EF"); code != "" {
 			t.Fatalf("restore of the encrypted full: %s %s", code, msg)

@@ -63,7 +63,7 @@ func init() {
 	at := target("at", "the target: a Transport or a granted URL")
 	Module.Funcs = []runtime.Func{
 		{Name: "list", Args: optionsArg(at, runtime.Option{Name: "vm", Type: "string", Doc: "a VM name (default: every VM)"}, optHostSets, optCredentials), Returns: "table",
-			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= (\"ok\", or \"partial\" for a set lacking a disk; absent for an incomplete set)}. " +
+			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= (\"ok\", or \"partial\" for a set lacking a disk; absent for an incomplete set), encrypted= (true for an encrypted set)}. " +
 				"A set without its catalog is listed with complete=false.", Fn: luaList},
 		{Name: "verify", Args: optionsArg(at, runtime.Option{Name: "set", Type: "string", Doc: `a set id, or "latest" (with vm= or host=)`}, optVM, optHostSets, optCredentials), Returns: "table",
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
@@ -249,6 +249,9 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 			e.RawSetString("status", lua.LString(s.Catalog.StatusOf()))
 			if s.Catalog.Parent != "" {
 				e.RawSetString("parent", lua.LString(s.Catalog.Parent))
+			}
+			if s.Catalog.Encryption != nil {
+				e.RawSetString("encrypted", lua.LTrue)
 			}
 		}
 		t.Append(e)
