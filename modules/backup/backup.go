@@ -718,6 +718,7 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 	}
 	sw.Update(func(c *catalog.Catalog) {
 		c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, max(c.Version, catalog.VersionChain)
+		c.ParentCatalogSHA256 = plan.parentSum
 	})
 	return incs, nil
 }

@@ -358,6 +358,23 @@ func TestEncryptedSets(t *testing.T) {
 			})
 		})
 	}
+	t.Run("a parent's catalog changed after its incremental was made (then put back) fails the chain, naming it", func(t *testing.T) {
+		if mid.ParentCatalogSHA256 == "" {
+			t.Fatalf("the incremental %s records no parent catalog sha256", mid.ID)
+		}
+		// as if the target had served the next backup altered change
+		// ids: the parent's catalog bytes differ from what the child read
+		p := filepath.Join(e.Dir, chain[0].ID, catalog.FileName)
+		withFileChanged(t, p, func(b []byte) []byte { return append(b, '\n') }, func() {
+			ok, _, out := c.verify(t, c.restoreHost, mid.ID)
+			if ok || !strings.Contains(out, "has changed since") {
+				t.Errorf("verify of the middle point:\n%s", out)
+			}
+			if code, msg := c.restore(t, c.restoreHost, mid.ID, "PC"); code != "verify" || !strings.Contains(msg, "has changed since") {
+				t.Errorf("restore of the middle point: %q %q", code, msg)
+			}
+		})
+	})
 	t.Run("synthesize merges an encrypted chain into an encrypted full of the same point", func(t *testing.T) {
 		err, recs := c.Run(t, `
 			local backup = require "backup"

@@ -72,6 +72,10 @@ type Catalog struct {
 	Mode string `json:"mode,omitempty"`
 	// Parent is the id of the set an incremental applies on.
 	Parent string `json:"parent,omitempty"`
+	// ParentCatalogSHA256 is the sha256 of the parent's catalog.json as
+	// the incremental's backup read it (its change ids came from it);
+	// checked on reading the chain of an encrypted (authenticated) set.
+	ParentCatalogSHA256 string `json:"parent_catalog_sha256,omitempty"`
 	// Depth is the number of incrementals between this set and its full
 	// (0 for a full).
 	Depth int `json:"depth,omitempty"`

@@ -33,7 +33,7 @@ func ChainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) 
 			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: cat.ID, Message: fmt.Sprintf("the chain of %s loops or is longer than %d sets: its catalogs are damaged", cat.ID, maxChain)}
 		}
 		seen[c.Parent] = true
-		p, err := ReadCatalog(ctx, t, c.Parent+"/"+catalog.FileName)
+		p, sum, err := ReadCatalogSum(ctx, t, c.Parent+"/"+catalog.FileName)
 		if err != nil {
 			what := "cannot be read: " + err.Error()
 			if errors.Is(err, fs.ErrNotExist) {
@@ -43,6 +43,14 @@ func ChainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) 
 		}
 		if !p.Complete || p.ID != c.Parent || DirName(p.VM.Name) != DirName(c.VM.Name) {
 			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: c.Parent, Message: fmt.Sprintf("set %s names %s as its parent, but that catalog is incomplete or of another set/VM", c.ID, c.Parent)}
+		}
+		// an encrypted set's catalog is authenticated: the sha256 of the
+		// parent's catalog it records is the one its backup read; another
+		// one now means the parent's catalog changed after (for instance
+		// its change ids altered, then put back, which would have made
+		// this incremental miss changes)
+		if c.Encryption != nil && c.ParentCatalogSHA256 != "" && c.ParentCatalogSHA256 != sum {
+			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: c.Parent, Message: fmt.Sprintf("set %s was made on its parent %s's catalog as it was then, and that catalog has changed since (sha256 %s, then %s): this chain cannot be trusted; restore an earlier point or a full", c.ID, c.Parent, sum, c.ParentCatalogSHA256)}
 		}
 		chain = append([]*catalog.Catalog{p}, chain...)
 		c = p

@@ -36,11 +36,24 @@ func readSmall(ctx context.Context, t transports.Transport, p string) ([]byte, e
 // ReadCatalog reads and parses the catalog file p (a set's catalog.json or
 // progress.json).
 func ReadCatalog(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, error) {
+	c, _, err := ReadCatalogSum(ctx, t, p)
+	return c, err
+}
+
+// ReadCatalogSum is ReadCatalog that also returns the sha256 (hex) of the
+// catalog's bytes as read: an incremental records its parent's
+// (catalog.ParentCatalogSHA256).
+func ReadCatalogSum(ctx context.Context, t transports.Transport, p string) (*catalog.Catalog, string, error) {
 	b, err := readSmall(ctx, t, p)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return catalog.Parse(b)
+	c, err := catalog.Parse(b)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(b)
+	return c, hex.EncodeToString(sum[:]), nil
 }
 
 // ReadVerified reads a small file of the set cat and checks it against

@@ -54,6 +54,7 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 	cat := *src
 	cat.Version, cat.ID, cat.Complete, cat.Finished = catalog.VersionFull, newID, false, time.Time{}
 	cat.Mode, cat.Parent, cat.Depth, cat.FullReason, cat.SynthesizedFrom = catalog.ModeSynthetic, "", 0, "", src.ID
+	cat.ParentCatalogSHA256 = ""
 	cat.VMLua = runtime.Version
 	cat.Disks, cat.Files, cat.Encryption = nil, nil, nil
 	// an encrypted set's synthetic full is encrypted under the same data
