@@ -35,7 +35,7 @@ type chainPlan struct {
 	// parentSum is the sha256 of the parent's catalog.json as read for
 	// the plan (catalog.ParentCatalogSHA256)
 	parentSum string
-	reason string
+	reason    string
 	// planned: the full is mode auto's plan (the chain reached
 	// chain_max), logged at info level; every other reason is a warning.
 	planned bool
