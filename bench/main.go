@@ -109,6 +109,7 @@ func run(ctx context.Context, c config) (*report, error) {
 		{"13 mount to a guest file of a restore point", h.fig13},
 		{"14 the data path under the throttled simulator", h.fig14},
 		{"15 CPU per GiB of the vmlua process", h.fig15},
+		{"16 encryption at rest beside zstd", h.fig16},
 	}
 	if c.only != "" {
 		want := map[string]bool{}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/vmlua/vmlua/internal/guestfs/guestfstest"
@@ -16,6 +17,7 @@ import (
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/harness/testservers"
 	"github.com/vmlua/vmlua/internal/vsim"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/transports"
 	_ "github.com/vmlua/vmlua/transports/all"
 	_ "github.com/vmlua/vmlua/transports/ftp"
@@ -85,6 +87,10 @@ func TestEveryExampleRunsAsWritten(t *testing.T) {
 		},
 	}
 
+	siteKey, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		script string
@@ -204,6 +210,44 @@ print("answered " .. r.answered)`)
 				}
 				if disks == 0 {
 					t.Errorf("no disk image found under vmlua/VM2/ to check its lock")
+				}
+			}},
+		{name: "nightly_s3 backs up to S3 encrypted to the site's public key, and only the private key authenticates and reads the sets",
+			script: "nightly_s3.lua", args: []string{"to=" + s3URL, "vms=name:VM1", "credentials=s3-backup", "recipient=" + siteKey.Recipient().String()},
+			check: func(t *testing.T, lines []string) {
+				if !simtest.Contains(lines, "VM1: ") || !simtest.Contains(lines, "encrypted, verified (stored bytes checked) and locked") {
+					t.Errorf("printed %q", lines)
+				}
+				// the restore host: its identity authenticates the set
+				// and decrypts every file of it
+				rs := s
+				rs.Ctx = sets.WithKeyring(context.Background(), &sets.Keyring{Identities: []age.Identity{siteKey}})
+				got := rs.RunLua(t, `
+local backup = require "backup"
+for _, x in ipairs(backup.list{ at = arg.at, vm = "VM1", credentials = "s3-backup" }) do
+  local r = backup.verify{ at = arg.at, set = x.id, credentials = "s3-backup" }
+  print(x.id .. " " .. tostring(r.ok) .. " " .. tostring(r.encrypted) .. " " .. tostring(r.authenticated))
+end`, "at="+s3URL)
+				if len(got) != 1 || !strings.HasSuffix(got[0], " true true true") {
+					t.Errorf("verify with the identity: %q", got)
+				}
+				// the wrapped key is locked like the rest of the set
+				vs, err := s3d.Client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(lockBucket), Prefix: aws.String("vmlua/VM1/")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys := 0
+				for _, v := range vs.Versions {
+					if !strings.HasSuffix(aws.ToString(v.Key), "/key.age") {
+						continue
+					}
+					keys++
+					if _, err := s3d.Client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(lockBucket), Key: v.Key, VersionId: v.VersionId}); err == nil {
+						t.Errorf("the server deleted the wrapped key %s of a locked set", aws.ToString(v.Key))
+					}
+				}
+				if keys != 1 {
+					t.Errorf("%d wrapped keys under vmlua/VM1/, want 1", keys)
 				}
 			}},
 		{name: "two_targets writes a set to each target",

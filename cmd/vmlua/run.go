@@ -18,8 +18,10 @@ import (
 	"github.com/vmlua/vmlua/internal/cli/progress"
 	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/internal/redact"
+	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/all"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/notify"
 	"github.com/vmlua/vmlua/modules/question"
 	"github.com/vmlua/vmlua/runtime"
@@ -36,6 +38,7 @@ type runFlags struct {
 	url, profile, thumbprint, configPath, lib, logFormat, logLevel string
 	insecure, dryRun                                               bool
 	answer                                                         string // run --answer RULES.lua
+	identity                                                       string // --identity FILE
 	allow                                                          stringList
 	timeout, stopGrace                                             time.Duration
 	// bwlimit, bwlimitTarget and window are run's --bwlimit,
@@ -72,6 +75,7 @@ func (f *runFlags) registerCommon(fs *flag.FlagSet, what string) {
 	fs.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("wall-clock limit of the %s (default %v, or [limits] timeout)", what, runtime.DefaultTimeout))
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.identity, "identity", "", "age identity file (private key) that opens encrypted sets: restore, verify, serve, mount, files (default: $VMLUA_IDENTITY, or identity in the config's [encryption]); a passphrase-protected one reads $VMLUA_IDENTITY_PASSPHRASE")
 }
 
 // registerRate declares run's bandwidth and window flags.
@@ -147,6 +151,11 @@ func (f *runFlags) options(ctx context.Context, stderr io.Writer, args []string)
 		return runtime.Options{}, &exitError{exitConfig, err}
 	}
 	notify.Configure(&opts, notifyConfig(nt))
+	kr, err := keyring(cfg, f.identity)
+	if err != nil {
+		return runtime.Options{}, &exitError{exitConfig, err}
+	}
+	opts.Context = sets.WithKeyring(opts.Context, kr)
 	return opts, nil
 }
 
@@ -406,6 +415,26 @@ func errStatus(err error) int {
 		return exitConfig
 	}
 	return exitFailure
+}
+
+// keyring is the run's keyring (sets.Keyring): the config's recipients,
+// and the identities of the identity file (flag, $VMLUA_IDENTITY, or the
+// config's).
+func keyring(cfg *config.Config, flag string) (*sets.Keyring, error) {
+	kr := &sets.Keyring{Recipients: cfg.Encryption.Recipients, Require: cfg.Encryption.Require}
+	if len(kr.Recipients) > 0 {
+		if _, err := spancrypt.ParseRecipients(kr.Recipients); err != nil {
+			return nil, fmt.Errorf("config [encryption]: %v", err)
+		}
+	}
+	path, pass, err := cfg.IdentityFile(flag, os.Getenv)
+	if err != nil || path == "" {
+		return kr, err
+	}
+	if kr.Identities, err = spancrypt.LoadIdentities(path, pass); err != nil {
+		return nil, err
+	}
+	return kr, nil
 }
 
 // notifyConfig hands the config's resolved [notify] to the notify module.

@@ -47,6 +47,8 @@ type verifyRow struct {
 	Bytes    int64           `json:"bytes"`
 	Chain    []string        `json:"chain,omitempty"`
 	Problems []verifyProblem `json:"problems"`
+	// Unauthenticated: encrypted sets checked without an identity.
+	Unauthenticated []string `json:"unauthenticated,omitempty"`
 }
 
 type verifyProblem struct {
@@ -88,7 +90,7 @@ func (v *verifyVerb) Run(inv *call, pos []string) int {
 			res["sets"] = rows
 			return x.fail(err, res)
 		}
-		row := verifyRow{ID: vr.ID, OK: vr.OK, Files: vr.Files, Bytes: vr.Bytes, Chain: vr.Chain, Problems: []verifyProblem{}}
+		row := verifyRow{ID: vr.ID, OK: vr.OK, Files: vr.Files, Bytes: vr.Bytes, Chain: vr.Chain, Problems: []verifyProblem{}, Unauthenticated: vr.Unauthenticated}
 		for _, p := range vr.Problems {
 			row.Problems = append(row.Problems, verifyProblem{File: p.File, Problem: p.Problem})
 		}
@@ -168,6 +170,9 @@ func printVerified(w io.Writer, rows []verifyRow) {
 		chain := ""
 		if len(r.Chain) > 1 {
 			chain = fmt.Sprintf(", a chain of %d set(s)", len(r.Chain))
+		}
+		if len(r.Unauthenticated) > 0 {
+			chain += "; encrypted, stored bytes only (give --identity to check the catalog and content)"
 		}
 		fmt.Fprintf(w, "%s: %s: %d file(s), %s%s\n", oneline.Escape(r.ID), status, r.Files, progress.Size(r.Bytes), oneline.Escape(chain))
 		for _, p := range r.Problems {

@@ -39,6 +39,32 @@ type Options struct {
 	// with object lock a complete set is locked until the date it keeps
 	// the set at the earliest (sets.LockSet).
 	Retention retention.Policy
+	// Encrypt asks for an encrypted set: to Recipients (age public
+	// keys), or without them to the run's keyring's (the config's
+	// [encryption] recipients). Without Encrypt the set is encrypted when
+	// the keyring names recipients, unless NoEncrypt.
+	Encrypt    bool
+	Recipients []string
+	NoEncrypt  bool
+}
+
+// recipients are the age recipients the set is encrypted to (none: not
+// encrypted).
+func (o Options) recipients(r *runtime.Run) ([]string, error) {
+	if o.NoEncrypt {
+		return nil, nil
+	}
+	if len(o.Recipients) > 0 {
+		return o.Recipients, nil
+	}
+	var rs []string
+	if kr := sets.KeyringOf(r.Context()); kr != nil {
+		rs = kr.Recipients
+	}
+	if o.Encrypt && len(rs) == 0 {
+		return nil, runtime.Errorf(runtime.CodeConfig, "encrypt=true, but the config's [encryption] names no recipients: add recipients = [\"age1...\"] there, or give encrypt={recipients={...}}")
+	}
+	return rs, nil
 }
 
 // Backup runs the whole cycle for the VM into a new set on t and returns
@@ -58,6 +84,17 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 	}
 	if err := sets.CheckLockable(t, o.Retention); err != nil {
 		return nil, err
+	}
+	recipients, err := o.recipients(r)
+	if err != nil {
+		return nil, err
+	}
+	var key, wrapped []byte
+	var enc *catalog.Encryption
+	if len(recipients) > 0 {
+		if key, wrapped, enc, err = sets.SealKey(recipients); err != nil {
+			return nil, runtime.Errorf(runtime.CodeInvalidArg, "encrypt: %v", err)
+		}
 	}
 	if err := v.Refresh(ctx); err != nil {
 		return nil, err
@@ -90,6 +127,12 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 			dropPartialSet(r, t, sw, name)
 		}
 	}()
+	if key != nil {
+		if err := sw.Encrypt(key, wrapped, enc); err != nil {
+			return nil, err
+		}
+		r.Log.Info("backup: the set is encrypted", "vm", name, "set", cat.ID, "recipients", enc.Recipients)
+	}
 	powerOn, err := powerOffFor(r, v, o)
 	if err != nil {
 		return nil, err
@@ -690,7 +733,8 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 		}
 	}
 	sw.Update(func(c *catalog.Catalog) {
-		c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, catalog.VersionChain
+		c.Mode, c.Parent, c.Depth, c.Version = catalog.ModeIncremental, plan.parent.ID, plan.parent.Depth+1, max(c.Version, catalog.VersionChain)
+		c.ParentCatalogSHA256 = plan.parentSum
 	})
 	return incs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vmlua/vmlua/internal/pcomp"
 	"github.com/vmlua/vmlua/internal/vfault"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
+	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -125,11 +126,11 @@ func (c *configCopy) read(r *runtime.Run, m mo.VirtualMachine, dss *datastores, 
 	}
 	defer rc.Close()
 	store := func(src io.Reader) error {
-		res, err := transports.Upload(c.ctx, c.sw.t, c.sw.dir+"/"+cf.base, src, transports.UploadOptions{})
+		res, err := sets.UploadSealed(c.ctx, c.sw.t, c.sw.dir+"/"+cf.base, src, c.sw.Key(), transports.UploadOptions{})
 		if err != nil {
 			return &runtime.Error{Code: runtime.CodeTransport, VM: m.Name, Path: c.sw.dir + "/" + cf.base, Message: fmt.Sprintf("cannot store %s: %v", cf.src, err), Err: err}
 		}
-		cf.file = catalog.File{Name: cf.base, Size: res.Bytes, SHA256: res.SHA256, Compression: pcomp.None, Kind: cf.kind, Source: cf.src}
+		cf.file = catalog.File{Name: cf.base, Size: res.Bytes, SHA256: res.SHA256, Compression: pcomp.None, Kind: cf.kind, Source: cf.src, Encrypted: c.sw.Key() != nil}
 		cf.ok = true
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/vmlua/vmlua/internal/dsread"
@@ -41,7 +42,11 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 
 	// the descriptor is stored while the image streams; it is waited for
 	// on every return, so nothing lands in the set after a failure
-	desc := uploadMeanwhile(ctx, sw.t, sw.dir+"/"+files.desc, vmdk.FlatDescriptor(f.Descriptor, f.Size/512, files.flat))
+	descBytes, err := sets.SealBytes([]byte(vmdk.FlatDescriptor(f.Descriptor, f.Size/512, files.flat)), sw.Key(), files.desc)
+	if err != nil {
+		return catalog.Disk{}, errf(runtime.CodeError, err, "cannot encrypt the disk descriptor: %v", err)
+	}
+	desc := uploadMeanwhile(ctx, sw.t, sw.dir+"/"+files.desc, string(descBytes))
 	defer desc.stop()
 	img, err := streamImage(ctx, r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc != nil, errf)
 	if err != nil {
@@ -51,8 +56,9 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 	if err != nil {
 		return catalog.Disk{}, errf(runtime.CodeTransport, err, "cannot store the disk descriptor: %v", err)
 	}
-	if err := sw.Add(catalog.File{Name: files.stored, Size: img.upload.Bytes, Spans: sets.SpansOf(img.upload.Spans), Compression: compress, Kind: catalog.KindDisk, Source: f.Path, Disk: d.ID},
-		catalog.File{Name: files.desc, Size: dr.Bytes, SHA256: dr.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID}); err != nil {
+	enc := sw.Key() != nil
+	if err := sw.Add(catalog.File{Name: files.stored, Size: img.upload.Bytes, Spans: sets.SpansOf(img.upload.Spans), Compression: compress, Kind: catalog.KindDisk, Source: f.Path, Disk: d.ID, Encrypted: enc},
+		catalog.File{Name: files.desc, Size: dr.Bytes, SHA256: dr.SHA256, Compression: pcomp.None, Kind: catalog.KindDescriptor, Source: d.BasePath, Disk: d.ID, Encrypted: enc}); err != nil {
 		return catalog.Disk{}, err
 	}
 	cd := diskRecord(d, f.Size, files, img, inc)
@@ -162,7 +168,7 @@ type imageResult struct {
 // zeros in a full, the parent's bytes in a delta. errf makes its errors.
 func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, delta bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
 	tr := r.Progress.Start(label, f.Size)
-	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, delta)
+	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, delta, sw.Key())
 	if err != nil {
 		if code == runtime.CodeTransport {
 			tr.Done(err)
@@ -196,28 +202,36 @@ func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.Frozen
 }
 
 // imageWriter writes a disk image as a set stores it: sparse-encoded (a
-// full, or a delta on the parent's layer), compressed, and uploaded
-// atomically with its span digests.
+// full, or a delta on the parent's layer), compressed, encrypted in an
+// encrypted set (compress, then encrypt), and uploaded atomically with
+// its span digests.
 type imageWriter struct {
 	spw *sparse.Writer
 	gap func(int64) error // what lies between areas: zeros (full), the parent's bytes (delta)
 	cw  io.WriteCloser
+	ew  io.WriteCloser // the encryption (sets.Seal: a pass-through without a key)
 	aw  *transports.AtomicWriter
 }
 
-// createImage starts writing an image of size bytes as p on t; code says
-// which stage failed (transport: the upload; invalid_arg: compress).
-func createImage(ctx context.Context, t transports.Transport, p, compress string, size int64, delta bool) (w *imageWriter, code string, err error) {
+// createImage starts writing an image of size bytes as p on t, encrypted
+// under key (nil: not); code says which stage failed (transport: the
+// upload; invalid_arg: compress).
+func createImage(ctx context.Context, t transports.Transport, p, compress string, size int64, delta bool, key []byte) (w *imageWriter, code string, err error) {
 	aw, err := transports.CreateAtomic(ctx, t, p, transports.UploadOptions{Spans: true})
 	if err != nil {
 		return nil, runtime.CodeTransport, err
 	}
-	cw, err := pcomp.NewWriter(aw, compress, 0)
+	ew, err := sets.Seal(aw, key, path.Base(p))
+	if err != nil {
+		aw.Abort()
+		return nil, runtime.CodeTransport, err
+	}
+	cw, err := pcomp.NewWriter(ew, compress, 0)
 	if err != nil {
 		aw.Abort()
 		return nil, runtime.CodeInvalidArg, err
 	}
-	w = &imageWriter{cw: cw, aw: aw}
+	w = &imageWriter{cw: cw, ew: ew, aw: aw}
 	if delta {
 		w.spw = sparse.NewDeltaWriter(cw, size)
 		w.gap = w.spw.Keep
@@ -232,7 +246,7 @@ func createImage(ctx context.Context, t transports.Transport, p, compress string
 // error, which it returns instead): the encoding, the compression, then
 // the upload, which lands under its final name only now.
 func (w *imageWriter) commit(werr error) (transports.UploadResult, error) {
-	for _, end := range []func() error{func() error { return werr }, w.spw.Close, w.cw.Close} {
+	for _, end := range []func() error{func() error { return werr }, w.spw.Close, w.cw.Close, w.ew.Close} {
 		if err := end(); err != nil {
 			return transports.UploadResult{}, err
 		}

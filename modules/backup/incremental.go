@@ -32,7 +32,10 @@ const (
 // the freeze: the parent to build on, or why the set is a full.
 type chainPlan struct {
 	parent *catalog.Catalog
-	reason string
+	// parentSum is the sha256 of the parent's catalog.json as read for
+	// the plan (catalog.ParentCatalogSHA256)
+	parentSum string
+	reason    string
 	// planned: the full is mode auto's plan (the chain reached
 	// chain_max), logged at info level; every other reason is a warning.
 	planned bool
@@ -73,6 +76,12 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 	if newest == nil {
 		return chainPlan{reason: "no complete earlier set of this VM on the target"}
 	}
+	// the parent's catalog is read again, whole, and what the plan uses
+	// is what its sha256 names
+	newest, sum, err := sets.ReadCatalogSum(ctx, t, newest.ID+"/"+catalog.FileName)
+	if err != nil {
+		return chainPlan{reason: "the newest set's catalog cannot be read again: " + err.Error()}
+	}
 	if _, err := sets.ChainOf(ctx, t, newest); err != nil {
 		return chainPlan{reason: fmt.Sprintf("the chain of the newest set %s cannot be trusted: %v", newest.ID, err)}
 	}
@@ -87,7 +96,7 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 			return chainPlan{reason: fmt.Sprintf("disk %s of the newest set %s has no change id (it was made without changed block tracking)", d.ID, newest.ID)}
 		}
 	}
-	return chainPlan{parent: newest}
+	return chainPlan{parent: newest, parentSum: sum}
 }
 
 // changeEpoch is a change id without its sequence part: a different epoch

@@ -39,7 +39,7 @@ func PointFiles(ctx context.Context, t transports.Transport, cat *catalog.Catalo
 			f := f
 			vmx = &f
 		case catalog.KindNvram, catalog.KindExtConfig:
-			b, err := sets.ReadVerified(ctx, t, cat.ID, f)
+			b, err := sets.ReadVerified(ctx, t, cat, f)
 			if err != nil {
 				return "", nil, err
 			}
@@ -55,14 +55,14 @@ func PointFiles(ctx context.Context, t transports.Transport, cat *catalog.Catalo
 		if !ok {
 			return "", nil, errors.New("the catalog lists no descriptor " + d.Descriptor)
 		}
-		b, err := sets.ReadVerified(ctx, t, cat.ID, df)
+		b, err := sets.ReadVerified(ctx, t, cat, df)
 		if err != nil {
 			return "", nil, err
 		}
 		out = append(out, PointFile{Name: d.Descriptor, Data: []byte(vmdk.FlatDescriptor(string(b), d.Capacity/512, l.Flat[d.ID]))},
 			PointFile{Name: l.Flat[d.ID], Disk: d.ID})
 	}
-	b, err := sets.ReadVerified(ctx, t, cat.ID, *vmx)
+	b, err := sets.ReadVerified(ctx, t, cat, *vmx)
 	if err != nil {
 		return "", nil, err
 	}

@@ -41,6 +41,10 @@ var (
 		{Name: "monthly", Type: "integer", Doc: "the newest set of each of the last N months that have one"},
 		{Name: "yearly", Type: "integer", Doc: "the newest set of each of the last N years that have one"},
 	}}
+	// EncryptOption is v:backup's encryption.
+	EncryptOption = runtime.Option{Name: "encrypt", Type: "boolean|table", Doc: "false: not encrypted; true: encrypted to the config's [encryption] recipients (none: refused); a table: encrypted to these recipients", Options: []runtime.Option{
+		{Name: "recipients", Type: "{string}|string", Required: true, Doc: "age public keys (age1..., from age-keygen -y): each one's private key can restore the set"},
+	}}
 	// KeepOption is ghettoVCB's rotation: keep the last N sets.
 	KeepOption = runtime.Option{Name: "keep", Type: "integer", Doc: "keep the last N sets (ghettoVCB's rotation)"}
 )
@@ -59,13 +63,15 @@ func init() {
 	at := target("at", "the target: a Transport or a granted URL")
 	Module.Funcs = []runtime.Func{
 		{Name: "list", Args: optionsArg(at, runtime.Option{Name: "vm", Type: "string", Doc: "a VM name (default: every VM)"}, optHostSets, optCredentials), Returns: "table",
-			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= (\"ok\", or \"partial\" for a set lacking a disk; absent for an incomplete set)}. " +
+			Doc: "Lists the sets on a target, oldest first: {id=, vm=, time= (Unix seconds), complete=, size= (bytes), files=, mode= (full, incremental, synthetic), parent= (an incremental's parent set id), status= (\"ok\", or \"partial\" for a set lacking a disk; absent for an incomplete set), encrypted= (true for an encrypted set)}. " +
 				"A set without its catalog is listed with complete=false.", Fn: luaList},
 		{Name: "verify", Args: optionsArg(at, runtime.Option{Name: "set", Type: "string", Doc: `a set id, or "latest" (with vm= or host=)`}, optVM, optHostSets, optCredentials), Returns: "table",
 			Doc: "Re-reads every file of a set, checks its size and sha256 against the catalog and decodes every disk image; " +
 				"for an incremental it checks the whole chain its point needs (every set back to the full, that each exists and is complete, and that each layer was made on the one below). " +
 				"Returns {ok=, id=, files=, bytes=, chain={set ids, full first} (incrementals), problems={ {file=, problem=}, ... }} (a problem in another set of the chain names its file as SET/FILE). " +
 				"It also applies every check restore applies to a catalog (the VM name as a folder on a datastore, disk ids, the names of the files restore writes, disk sizes against vSphere's 62 TiB limit), so that ok=true means restore takes the set. " +
+				"An encrypted set's catalog is authenticated and its files decrypted and decoded with the run's identity (--identity); without one (a verify on the backup host, which holds only public keys) its stored bytes are checked against its catalog only, " +
+				"a warning says so and the result has encrypted=true, authenticated=false (true when the identity checked every encrypted set). " +
 				"It does not raise for mismatches: check ok.", Fn: luaVerify},
 		{Name: "restore", Args: optionsArg(
 			target("from", "where the set is: a Transport or a granted URL"), optSet, optVM,
@@ -129,6 +135,7 @@ func init() {
 			runtime.Option{Name: "break_lock", Type: "boolean", Default: "false", Doc: "take the VM folder's lock on the target even if another run holds it"},
 			runtime.Option{Name: "keep", Type: "integer", Doc: "the retention the VM's sets are pruned with, for object lock (below): keep the last N sets"},
 			runtime.Option{Name: "policy", Type: "table", Doc: "the retention the VM's sets are pruned with, for object lock (below), as backup.prune's policy=", Options: PolicyOption.Options},
+			EncryptOption,
 			optCredentials),
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
@@ -145,7 +152,10 @@ func init() {
 			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full). " +
 			"On a target with object lock (s3:// with object_lock=governance|compliance) the complete set's files, and those of every set of its chain, are locked until the date its retention keeps it at the earliest " +
 			"(keep=/policy=, the same the sets are pruned with: policy={daily=7} locks a set of the 10th until the 17th, 00:00 UTC; keep=N alone gives no date, so give policy= or the target's lock_days=, else the backup is refused before it starts); " +
-			"neither the backup host nor anyone can delete or overwrite them before that date, and prune leaves them, saying until when (docs/security.md).",
+			"neither the backup host nor anyone can delete or overwrite them before that date, and prune leaves them, saying until when (docs/security.md). " +
+			"encrypt= (default: the config's [encryption] recipients, when it names any) encrypts every file of the set but its catalog, span by span after compression, under a data key made for the set and stored only wrapped to the recipients' age public keys: " +
+			"the backup host needs no private key, and cannot read the set back; restore, verify's content check, backup.open_point and vmlua serve/mount/files need a recipient's private key (--identity, or identity in [encryption]). " +
+			"The catalog is authenticated with the data key. Each set has its own data key; an incremental is encrypted as its own run says, whatever its parent is (a chain may mix encrypted and plain sets; docs/security.md).",
 		Fn: luaBackup,
 	}}
 }
@@ -198,6 +208,18 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 		ChainMax:  runtime.OptInt(L, o, "chain_max", DefaultChainMax),
 		Retention: policyOptions(L, o),
 	}
+	switch e := o.RawGetString("encrypt").(type) {
+	case *lua.LNilType:
+	case lua.LBool:
+		opts.Encrypt, opts.NoEncrypt = bool(e), !bool(e)
+	case *lua.LTable:
+		opts.Encrypt, opts.Recipients = true, runtime.OptStrings(L, e, "recipients")
+		if len(opts.Recipients) == 0 {
+			L.RaiseError("option encrypt: recipients= is required: a list of age public keys (age1...)")
+		}
+	default:
+		L.RaiseError("option encrypt: true, false or a table {recipients={...}} expected, got %s", e.Type().String())
+	}
 	cat, err := Backup(r, v, h.T, opts)
 	if err != nil {
 		return r.Raise(L, err)
@@ -227,6 +249,9 @@ func luaList(r *runtime.Run, L *lua.LState) int {
 			e.RawSetString("status", lua.LString(s.Catalog.StatusOf()))
 			if s.Catalog.Parent != "" {
 				e.RawSetString("parent", lua.LString(s.Catalog.Parent))
+			}
+			if s.Catalog.Encryption != nil {
+				e.RawSetString("encrypted", lua.LTrue)
 			}
 		}
 		t.Append(e)
@@ -259,6 +284,10 @@ func luaVerify(r *runtime.Run, L *lua.LState) int {
 		ps.Append(e)
 	}
 	t.RawSetString("problems", ps)
+	if res.Encrypted {
+		t.RawSetString("encrypted", lua.LTrue)
+		t.RawSetString("authenticated", lua.LBool(len(res.Unauthenticated) == 0))
+	}
 	if len(res.Chain) > 0 {
 		ct := L.NewTable()
 		for _, id := range res.Chain {

@@ -194,6 +194,11 @@ func (j *restoreJob) checkRestore() error {
 	if err := sets.Restorable(cat, o.Name); err != nil {
 		return err
 	}
+	// an encrypted set (or chain) opens with the run's identity, and its
+	// catalog authenticates, before anything is written
+	if err := sets.CheckKeys(j.r.Context(), j.t, cat); err != nil {
+		return err
+	}
 	if len(cat.Skipped) > 0 {
 		var ids []string
 		for _, sk := range cat.Skipped {
@@ -755,7 +760,7 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 			f := f
 			vmxFile = &f
 		case catalog.KindNvram, catalog.KindExtConfig:
-			if err := uploadPlain(ctx, t, ds, cat.ID, f, dir+"/"+l.Renamed[f.Name], nil); err != nil {
+			if err := uploadPlain(ctx, t, ds, cat, f, dir+"/"+l.Renamed[f.Name], nil); err != nil {
 				return fail(f.Name, err)
 			}
 			renamed[f.Kind] = l.Renamed[f.Name]
@@ -786,13 +791,13 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 		// catalog's capacity, whatever extent the stored one names
 		df, _ := cat.File(d.Descriptor)
 		sectors := d.Capacity / 512
-		if err := uploadPlain(ctx, t, ds, cat.ID, df, dir+"/"+d.Descriptor, func(b []byte) []byte {
+		if err := uploadPlain(ctx, t, ds, cat, df, dir+"/"+d.Descriptor, func(b []byte) []byte {
 			return []byte(vmdk.FlatDescriptor(string(b), sectors, flat))
 		}); err != nil {
 			return fail(df.Name, err)
 		}
 	}
-	vmx, err := sets.ReadVerified(ctx, t, cat.ID, *vmxFile)
+	vmx, err := sets.ReadVerified(ctx, t, cat, *vmxFile)
 	if err != nil {
 		return fail(vmxFile.Name, err)
 	}
@@ -805,8 +810,8 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 
 // uploadPlain uploads a small file of the set to the datastore path to,
 // changed by edit when it is not nil.
-func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datastore, set string, f catalog.File, to string, edit func([]byte) []byte) error {
-	b, err := sets.ReadVerified(ctx, t, set, f)
+func uploadPlain(ctx context.Context, t transports.Transport, ds *object.Datastore, cat *catalog.Catalog, f catalog.File, to string, edit func([]byte) []byte) error {
+	b, err := sets.ReadVerified(ctx, t, cat, f)
 	if err != nil {
 		return err
 	}

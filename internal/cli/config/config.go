@@ -28,6 +28,7 @@ type Config struct {
 	Grants         Grants                `toml:"grants"`
 	Limits         Limits                `toml:"limits"`
 	Notify         Notify                `toml:"notify"`
+	Encryption     Encryption            `toml:"encryption"`
 	// Lib is the site's script library directory (as --lib).
 	Lib string `toml:"lib"`
 }

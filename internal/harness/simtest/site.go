@@ -1,6 +1,7 @@
 package simtest
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,6 +23,9 @@ type Site struct {
 	Creds    map[string]transports.Credentials
 	Lib      string
 	Timeout  time.Duration // default 30 min, as simtest.Env.Run
+	// Ctx is the runs' context (nil: none); it carries what the CLI puts
+	// there, e.g. the keyring of [encryption] (sets.WithKeyring).
+	Ctx context.Context
 }
 
 // Printed returns the lines the script printed to its stdout, in order.
@@ -44,7 +48,7 @@ func (s Site) Run(t testing.TB, script string, args ...string) ([]string, error)
 		timeout = 30 * time.Minute
 	}
 	opts := runtime.Options{
-		Logger: slog.New(recs), Modules: all.Modules(), Timeout: timeout,
+		Context: s.Ctx, Logger: slog.New(recs), Modules: all.Modules(), Timeout: timeout,
 		Endpoints: map[string]runtime.Endpoint{"sim": s.Endpoint}, DefaultEndpoint: "sim",
 		Args: args, Credentials: s.Creds, LibDir: s.Lib, Stdout: recs.Stdout(),
 	}

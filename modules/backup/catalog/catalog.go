@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/internal/spansum"
 
 	"encoding/json"
@@ -21,14 +22,17 @@ import (
 // one whose disks are version 2 streams (FormatSparse2, FormatDelta2:
 // their content digest is a span digest's root) as VersionContentSpans,
 // so that a vmlua that reads only version 1 streams says to upgrade
-// instead of calling them corrupt.
+// instead of calling them corrupt; an encrypted set (Encryption) as
+// VersionEncrypted, so that a vmlua that cannot decrypt refuses it instead
+// of restoring ciphertext.
 const (
 	Schema              = "vmlua.backup.catalog"
-	Version             = 4
+	Version             = 5
 	VersionFull         = 1
 	VersionChain        = 2
 	VersionSpans        = 3
 	VersionContentSpans = 4
+	VersionEncrypted    = 5
 	// FileName is the catalog of a complete set; ProgressName the one a
 	// running backup keeps up to date (an incomplete set has only it, or
 	// nothing).
@@ -68,6 +72,10 @@ type Catalog struct {
 	Mode string `json:"mode,omitempty"`
 	// Parent is the id of the set an incremental applies on.
 	Parent string `json:"parent,omitempty"`
+	// ParentCatalogSHA256 is the sha256 of the parent's catalog.json as
+	// the incremental's backup read it (its change ids came from it);
+	// checked on reading the chain of an encrypted (authenticated) set.
+	ParentCatalogSHA256 string `json:"parent_catalog_sha256,omitempty"`
 	// Depth is the number of incrementals between this set and its full
 	// (0 for a full).
 	Depth int `json:"depth,omitempty"`
@@ -78,10 +86,43 @@ type Catalog struct {
 	// holds.
 	SynthesizedFrom string `json:"synthesized_from,omitempty"`
 
+	// Encryption is set for an encrypted set (VersionEncrypted): every
+	// file marked encrypted is internal/spancrypt's format under the
+	// set's data key, stored wrapped to the set's recipients in KeyFile.
+	Encryption *Encryption `json:"encryption,omitempty"`
+
 	// HostConfig is set for a host configuration set (under host/, made
 	// by the host module): the host the bundle came from. Its vm section
 	// is empty and it has no disks.
 	HostConfig *HostConfig `json:"host_config,omitempty"`
+}
+
+// Encryption is how a set is encrypted.
+type Encryption struct {
+	// Scheme is the files' format (spancrypt.Scheme).
+	Scheme string `json:"scheme"`
+	// KeyFile is the set's data key wrapped with age to the recipients
+	// (a file of the set not listed in Files); KeySHA256 its sha256.
+	KeyFile   string `json:"key_file"`
+	KeySHA256 string `json:"key_sha256"`
+	// Recipients is how many recipients the key was wrapped to.
+	Recipients int `json:"recipients"`
+	// MAC authenticates the complete catalog (catalog.json): the HMAC of
+	// MACBytes under a key derived from the data key (spancrypt.CatalogMAC).
+	MAC string `json:"mac,omitempty"`
+}
+
+// MACBytes is what Encryption.MAC authenticates: the catalog rendered
+// without its MAC.
+func (c *Catalog) MACBytes() ([]byte, error) {
+	if c.Encryption == nil {
+		return nil, errors.New("the set is not encrypted")
+	}
+	cp := *c
+	e := *c.Encryption
+	e.MAC = ""
+	cp.Encryption = &e
+	return cp.Marshal()
 }
 
 // HostConfig is what a host configuration set records about the host.
@@ -230,6 +271,9 @@ type File struct {
 	Kind        string `json:"kind"`             // config, nvram, snapshot-list, extended-config, log, disk, descriptor
 	Source      string `json:"source,omitempty"` // datastore path it came from
 	Disk        string `json:"disk,omitempty"`   // disk id for disk and descriptor files
+	// Encrypted marks a file stored encrypted (the catalog's Encryption);
+	// Size, SHA256 and Spans are of the stored (encrypted) bytes.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 // Spans is a span digest (internal/spansum, sha256-spans-4m): the sha256
@@ -239,6 +283,9 @@ type Spans struct {
 	Root   string   `json:"root"`
 	SHA256 []string `json:"sha256"`
 }
+
+// EncryptionScheme is the one encryption scheme (internal/spancrypt's).
+const EncryptionScheme = spancrypt.Scheme
 
 // Kinds of files.
 const (
@@ -356,6 +403,9 @@ func (c *Catalog) Validate() error {
 			errs = append(errs, fmt.Sprintf("file %q is listed twice", f.Name))
 		}
 		files[f.Name] = true
+		if f.Encrypted && (c.Encryption == nil || c.Version < VersionEncrypted) {
+			errs = append(errs, fmt.Sprintf("file %q is encrypted in a catalog that names no encryption (or of version %d)", f.Name, c.Version))
+		}
 		switch {
 		case f.Spans != nil:
 			root, err := spansum.RootOf(f.Spans.SHA256)
@@ -380,6 +430,16 @@ func (c *Catalog) Validate() error {
 			errs = append(errs, fmt.Sprintf("disk %q is an incremental layer (%s) in a set that is not incremental", d.ID, d.Format))
 		case f.stream >= 2 && c.Version < VersionContentSpans:
 			errs = append(errs, fmt.Sprintf("disk %q is a version %d stream (%s) in a version %d catalog", d.ID, f.stream, d.Format, c.Version))
+		}
+	}
+	if e := c.Encryption; e != nil {
+		switch {
+		case e.Scheme != EncryptionScheme:
+			errs = append(errs, fmt.Sprintf("encryption scheme %q is not one this vmlua reads (%s): upgrade vmlua", e.Scheme, EncryptionScheme))
+		case !safeName(e.KeyFile) || files[e.KeyFile] || len(e.KeySHA256) != 64:
+			errs = append(errs, fmt.Sprintf("the encryption's key file %q is not a plain unlisted name of the set with a sha256", e.KeyFile))
+		case c.Version < VersionEncrypted:
+			errs = append(errs, fmt.Sprintf("an encrypted set in a version %d catalog", c.Version))
 		}
 	}
 	switch c.Mode {

@@ -33,7 +33,7 @@ func ChainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) 
 			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: cat.ID, Message: fmt.Sprintf("the chain of %s loops or is longer than %d sets: its catalogs are damaged", cat.ID, maxChain)}
 		}
 		seen[c.Parent] = true
-		p, err := ReadCatalog(ctx, t, c.Parent+"/"+catalog.FileName)
+		p, sum, err := ReadCatalogSum(ctx, t, c.Parent+"/"+catalog.FileName)
 		if err != nil {
 			what := "cannot be read: " + err.Error()
 			if errors.Is(err, fs.ErrNotExist) {
@@ -43,6 +43,14 @@ func ChainOf(ctx context.Context, t transports.Transport, cat *catalog.Catalog) 
 		}
 		if !p.Complete || p.ID != c.Parent || DirName(p.VM.Name) != DirName(c.VM.Name) {
 			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: c.Parent, Message: fmt.Sprintf("set %s names %s as its parent, but that catalog is incomplete or of another set/VM", c.ID, c.Parent)}
+		}
+		// an encrypted set's catalog is authenticated: the sha256 of the
+		// parent's catalog it records is the one its backup read; another
+		// one now means the parent's catalog changed after (for instance
+		// its change ids altered, then put back, which would have made
+		// this incremental miss changes)
+		if c.Encryption != nil && c.ParentCatalogSHA256 != "" && c.ParentCatalogSHA256 != sum {
+			return nil, &runtime.Error{Code: runtime.CodeVerify, Path: c.Parent, Message: fmt.Sprintf("set %s was made on its parent %s's catalog as it was then, and that catalog has changed since (sha256 %s, then %s): this chain cannot be trusted; restore an earlier point or a full", c.ID, c.Parent, sum, c.ParentCatalogSHA256)}
 		}
 		chain = append([]*catalog.Catalog{p}, chain...)
 		c = p
@@ -55,6 +63,8 @@ type Layer struct {
 	Set  string
 	File catalog.File
 	Disk catalog.Disk
+	// Catalog is the set's catalog (its encryption: SetKey).
+	Catalog *catalog.Catalog
 }
 
 // LayersOf returns the layers of disk id along a chain, checking that each
@@ -86,7 +96,7 @@ func LayersOf(chain []*catalog.Catalog, id string) ([]Layer, error) {
 		} else {
 			out = out[:0] // a full restarts the chain (a set made with a full for this disk)
 		}
-		out = append(out, Layer{Set: c.ID, File: f, Disk: *d})
+		out = append(out, Layer{Set: c.ID, File: f, Disk: *d, Catalog: c})
 	}
 	return out, nil
 }
@@ -101,6 +111,31 @@ type openLayer struct {
 	hw io.Writer       // h or sp, as the catalog records the file
 	dr io.ReadCloser
 	sr *sparse.Reader
+}
+
+// Key is the data key of the layer's set (nil: the file is not
+// encrypted).
+func (l Layer) Key(ctx context.Context, t transports.Transport) ([]byte, error) {
+	if !l.File.Encrypted {
+		if kr := KeyringOf(ctx); kr != nil && kr.Require && l.Catalog != nil {
+			return SetKey(ctx, t, l.Catalog) // refuses it
+		}
+		return nil, nil
+	}
+	if l.Catalog == nil {
+		return nil, fmt.Errorf("%s/%s is encrypted and its layer names no catalog", l.Set, l.File.Name)
+	}
+	return SetKey(ctx, t, l.Catalog)
+}
+
+// decrypting returns the layer's stored bytes r decrypted (r itself for
+// a file that is not encrypted).
+func (l Layer) decrypting(ctx context.Context, t transports.Transport, r io.Reader) (io.Reader, error) {
+	key, err := l.Key(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return decrypting(r, l.File, key)
 }
 
 // ChainReader is the flat image of a disk at one point, rebuilt on the fly.
@@ -126,7 +161,12 @@ func OpenChain(ctx context.Context, t transports.Transport, ls []Layer) (*ChainR
 		}
 		cr.layers = append(cr.layers, ol)
 		ol.cr = &countReader{r: rc}
-		ol.dr, err = pcomp.NewReader(io.TeeReader(ol.cr, ol.hw), l.File.Compression)
+		var src io.Reader = io.TeeReader(ol.cr, ol.hw)
+		if src, err = l.decrypting(ctx, t, src); err != nil {
+			cr.Close()
+			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)
+		}
+		ol.dr, err = pcomp.NewReader(src, l.File.Compression)
 		if err != nil {
 			cr.Close()
 			return nil, fmt.Errorf("%s/%s: %w", l.Set, l.File.Name, err)

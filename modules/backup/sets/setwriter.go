@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
@@ -55,7 +56,30 @@ type Writer struct {
 
 	wmu sync.Mutex // one progress.json write at a time
 	wg  sync.WaitGroup
+
+	key []byte // the data key of an encrypted set (Encrypt); nil: none
 }
+
+// Encrypt makes the set an encrypted one: it stores the wrapped data key
+// (SealKey) and records the encryption in the catalog. Call it before
+// any file is stored; files written through Seal are then encrypted, and
+// WriteFinal authenticates the catalog.
+func (s *Writer) Encrypt(key, wrapped []byte, e *catalog.Encryption) error {
+	p := s.dir + "/" + e.KeyFile
+	if _, err := transports.Upload(s.ctx, s.t, p, strings.NewReader(string(wrapped)), transports.UploadOptions{ExpectedSize: int64(len(wrapped))}); err != nil {
+		return &runtime.Error{Code: runtime.CodeTransport, Path: p, Message: fmt.Sprintf("cannot store the set's wrapped key: %v", err), Err: err}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key = key
+	s.cat.Encryption = e
+	s.cat.Version = max(s.cat.Version, catalog.VersionEncrypted)
+	return nil
+}
+
+// Key is the set's data key: nil for a set that is not encrypted (its
+// files are stored through Seal, SealBytes, UploadSealed with it).
+func (s *Writer) Key() []byte { return s.key }
 
 func NewWriter(ctx context.Context, t transports.Transport, dir string, cat *catalog.Catalog) *Writer {
 	flush, err := transports.DeferDirSync(t, dir)
@@ -178,12 +202,29 @@ func (s *Writer) WriteFinal() error {
 		return &runtime.Error{Code: runtime.CodeTransport, Path: s.dir, Message: fmt.Sprintf("cannot make the set's files durable: %v", err), Err: err}
 	}
 	s.mu.Lock()
+	if s.key != nil {
+		if err := s.authenticate(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
 	b, err := s.cat.Marshal()
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	return s.upload(catalog.FileName, b)
+}
+
+// authenticate sets the catalog's MAC (under s.mu).
+func (s *Writer) authenticate() error {
+	s.cat.Encryption.MAC = ""
+	b, err := s.cat.MACBytes()
+	if err != nil {
+		return err
+	}
+	s.cat.Encryption.MAC, err = spancrypt.CatalogMAC(s.key, b)
+	return err
 }
 
 func (s *Writer) upload(name string, b []byte) error {

@@ -54,8 +54,21 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 	cat := *src
 	cat.Version, cat.ID, cat.Complete, cat.Finished = catalog.VersionFull, newID, false, time.Time{}
 	cat.Mode, cat.Parent, cat.Depth, cat.FullReason, cat.SynthesizedFrom = catalog.ModeSynthetic, "", 0, "", src.ID
+	cat.ParentCatalogSHA256 = ""
 	cat.VMLua = runtime.Version
-	cat.Disks, cat.Files = nil, nil
+	cat.Disks, cat.Files, cat.Encryption = nil, nil, nil
+	// an encrypted set's synthetic full is encrypted under the same data
+	// key (its wrapped key copied: no recipient is needed), each file
+	// with a key of its own (spancrypt: a fresh salt per file)
+	var key, wrapped []byte
+	if e := src.Encryption; e != nil {
+		if key, err = SetKey(ctx, t, src); err != nil {
+			return nil, err
+		}
+		if wrapped, err = readSmall(ctx, t, src.ID+"/"+e.KeyFile); err != nil {
+			return nil, &runtime.Error{Code: runtime.CodeTransport, Path: src.ID + "/" + e.KeyFile, Message: "synthesize: cannot read the set's wrapped key: " + err.Error(), Err: err}
+		}
+	}
 	if err := t.MkdirAll(ctx, newID); err != nil {
 		return nil, &runtime.Error{Code: runtime.CodeTransport, Path: newID, Message: fmt.Sprintf("cannot create the set's folder: %v", err), Err: err}
 	}
@@ -70,6 +83,13 @@ func Synthesize(r *runtime.Run, t transports.Transport, id string) (out *catalog
 		}
 	}()
 	sw.Progress()
+	if key != nil {
+		e := *src.Encryption
+		e.MAC = ""
+		if err := sw.Encrypt(key, wrapped, &e); err != nil {
+			return nil, err
+		}
+	}
 	diskFiles := map[string]bool{}
 	for _, d := range src.Disks {
 		diskFiles[d.File] = true
@@ -145,7 +165,11 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 		return d, err
 	}
 	defer aw.Abort()
-	cw, err := pcomp.NewWriter(aw, compress, 0)
+	ew, err := Seal(aw, sw.key, stored)
+	if err != nil {
+		return d, err
+	}
+	cw, err := pcomp.NewWriter(ew, compress, 0)
 	if err != nil {
 		return d, err
 	}
@@ -163,6 +187,9 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	if err == nil {
 		err = cw.Close()
 	}
+	if err == nil {
+		err = ew.Close()
+	}
 	if err != nil {
 		tr.Done(err)
 		return d, err
@@ -172,7 +199,7 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	if err != nil {
 		return d, err
 	}
-	if err := sw.Add(catalog.File{Name: stored, Size: res.Bytes, Spans: SpansOf(res.Spans), Compression: compress, Kind: catalog.KindDisk, Source: ls[len(ls)-1].Set + "/" + d.File, Disk: d.ID}); err != nil {
+	if err := sw.Add(catalog.File{Name: stored, Size: res.Bytes, Spans: SpansOf(res.Spans), Compression: compress, Kind: catalog.KindDisk, Source: ls[len(ls)-1].Set + "/" + d.File, Disk: d.ID, Encrypted: sw.key != nil}); err != nil {
 		return d, err
 	}
 	nd := d

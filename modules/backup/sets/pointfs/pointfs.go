@@ -70,7 +70,8 @@ func MountTarget(ctx context.Context, t transports.Transport, dir string, o Opti
 		}
 		return nil, fmt.Errorf("there is no complete set of %s on %s: nothing to mount (vmlua sets list shows the sets)", what, t.URL())
 	}
-	rctx, cancel := context.WithCancel(context.Background())
+	// the mount's reads outlive ctx, but keep its keyring (encrypted sets)
+	rctx, cancel := context.WithCancel(sets.WithKeyring(context.Background(), sets.KeyringOf(ctx)))
 	fsys := &fsys{t: t, ctx: rctx, cache: pointread.NewCache(o.CacheBytes), log: o.Log}
 	root := fsys.tree(points)
 	sec := time.Hour // the tree does not change while mounted

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
@@ -145,4 +147,43 @@ func mustFile(t *testing.T, dir string) *file.Transport {
 	}
 	t.Cleanup(func() { ft.Close() })
 	return ft
+}
+
+// TestAnEncryptedSetMountsWithTheIdentity: the mount's reads keep the
+// keyring of the context it was made with, so an encrypted set reads as
+// its image.
+func TestAnEncryptedSetMountsWithTheIdentity(t *testing.T) {
+	fuseOK(t)
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 6 << 20})
+	id, _ := age.GenerateX25519Identity()
+	if err := e.Sim.PauseGuest("VM1"); err != nil {
+		t.Fatal(err)
+	}
+	seq, _ := e.Sim.WriteSeq("VM1")
+	err, recs := e.Run(t, `
+		local set = require("vm").open("name:VM1"):backup{ to = arg.dest, encrypt = { recipients = { arg.r } } }
+		assert(set.complete)
+	`, simtest.RunOptions{Args: []string{"r=" + id.Recipient().String()}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	ft, err := file.New(e.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ft.Close()
+	ctx := sets.WithKeyring(context.Background(), &sets.Keyring{Identities: []age.Identity{id}})
+	m, err := MountTarget(ctx, ft, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmount()
+	img := pointread.ImageName(m.Points[0].Disks[0])
+	got, err := os.ReadFile(filepath.Join(m.Dir, "VM1", "latest", img))
+	if err != nil {
+		t.Fatalf("reading the encrypted point's image: %v", err)
+	}
+	if !bytes.Equal(got, e.Expected(t, "VM1", "scsi0:0", seq)) {
+		t.Fatal("the encrypted point's image differs from the disk")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -340,7 +341,7 @@ type key struct {
 // function to call once done with them.
 func (d *Disk) frame(v view, fi int) ([]byte, func(), error) {
 	l, f := v.l, v.frames[fi]
-	if l.algo == pcomp.None || l.algo == "" {
+	if (l.algo == pcomp.None || l.algo == "") && l.key == nil {
 		// stored bytes are the stream: a frame is a slice of one span
 		// (frames and spans are both 4 MiB from 0)
 		si := int(f.Stored / spansum.Size)
@@ -355,7 +356,7 @@ func (d *Disk) frame(v view, fi int) ([]byte, func(), error) {
 		return b[lo : lo+f.StoredLen], release, nil
 	}
 	return d.cache.get(d.ctx, key{l, true, fi}, func() ([]byte, error) {
-		stored, release, err := d.storedRange(v, f.Stored, f.StoredLen)
+		stored, release, err := d.encoded(v, f.Stored, f.StoredLen)
 		defer release()
 		if err != nil {
 			return nil, err
@@ -367,6 +368,35 @@ func (d *Disk) frame(v view, fi int) ([]byte, func(), error) {
 		}
 		return out, nil
 	})
+}
+
+// encoded returns the encoded (compressed) bytes [off, off+n) of a layer:
+// its stored bytes, or for an encrypted file those of its decrypted
+// bytes, from verified stored spans; and the function to call once done
+// with them.
+func (d *Disk) encoded(v view, off, n int64) ([]byte, func(), error) {
+	l := v.l
+	if l.key == nil {
+		return d.storedRange(v, off, n)
+	}
+	l.cryptOnce.Do(func() {
+		l.crypt, l.cryptErr = spancrypt.NewReaderAt(func(off, n int64) ([]byte, error) {
+			b, release, err := d.storedRange(l.current(), off, n)
+			defer release()
+			if err != nil {
+				return nil, err
+			}
+			return append([]byte(nil), b...), nil // the cache may reuse b once released
+		}, l.stored, l.key, l.file)
+	})
+	if l.cryptErr != nil {
+		return nil, noRelease, fmt.Errorf("%w: %s: %v", ErrDamaged, l.path(), l.cryptErr)
+	}
+	b, err := l.crypt.Range(off, n)
+	if err != nil {
+		return nil, noRelease, fmt.Errorf("%w: %s: %v", ErrDamaged, l.path(), err)
+	}
+	return b, noRelease, nil
 }
 
 // storedRange returns the stored bytes [off, off+n) of a layer, from
@@ -480,3 +510,6 @@ func (d *Disk) readAhead(v view, fi int) {
 		d.mu.Unlock()
 	}()
 }
+
+// noRelease is the release function of bytes no cache holds.
+func noRelease() {}

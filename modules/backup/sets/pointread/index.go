@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/modules/backup/sets"
@@ -29,6 +30,14 @@ import (
 type layer struct {
 	set, file string // the file is set + "/" + file on the target
 	algo      string // its compression
+	// key is the data key of an encrypted file (nil: not encrypted);
+	// stored its stored size (the catalog's); crypt decrypts its
+	// checked stored bytes at random (Disk.encoded), made once
+	key       []byte
+	stored    int64
+	cryptOnce sync.Once
+	crypt     *spancrypt.ReaderAt
+	cryptErr  error
 
 	mu sync.Mutex
 	// ref is the sha256 (hex) of every stored span (spansum.Size bytes):
@@ -52,6 +61,13 @@ type layer struct {
 	damage   string
 	took     time.Duration
 	progress chan struct{} // closed and replaced at every publication
+}
+
+// current is the layer's view now.
+func (l *layer) current() view {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return view{l, l.recs, l.frames, l.ref, l.quick, l.size, l.known, l.done, l.damage}
 }
 
 // path is the layer's file on the target.
@@ -188,7 +204,12 @@ func (s *spanReader) endSpan() error {
 // goroutine of its own (index); it fails only when the file cannot be
 // opened.
 func startIndex(ctx context.Context, t transports.Transport, sl sets.Layer) (*layer, error) {
-	l := &layer{set: sl.Set, file: sl.File.Name, algo: sl.File.Compression, progress: make(chan struct{})}
+	l := &layer{set: sl.Set, file: sl.File.Name, algo: sl.File.Compression, stored: sl.File.Size, progress: make(chan struct{})}
+	key, err := sl.Key(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	l.key = key
 	rc, err := t.Open(ctx, l.path(), 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.path(), err)
@@ -218,14 +239,27 @@ func (l *layer) index(ctx context.Context, rc io.Reader, sl sets.Layer) {
 	} else {
 		sr.whole = sha256.New()
 	}
-	fr, err := pcomp.NewFrameReader(sr, l.algo)
+	var fr *pcomp.FrameReader
+	var err error
+	// an encrypted file's frames lie in its decrypted bytes: a frame is
+	// checked once the stored spans of its encrypted spans are
+	storedEnd := func(end int64) int64 { return end }
+	if l.key != nil {
+		storedEnd = spancrypt.StoredEnd
+		var dr *spancrypt.Reader
+		if dr, err = spancrypt.NewReader(sr, l.key, l.file); err == nil {
+			fr, err = pcomp.NewFrameReader(dr, l.algo)
+		}
+	} else {
+		fr, err = pcomp.NewFrameReader(sr, l.algo)
+	}
 	var pending []sparse.Record
 	trusted, n := int64(0), 0 // decoded stream bytes from checked spans; their frames
 	// publish moves the pending records whose bytes come from checked
 	// stored spans to the layer
 	publish := func(all bool) {
 		frames := fr.Frames()
-		for n < len(frames) && (all || frames[n].Stored+frames[n].StoredLen <= sr.ok) {
+		for n < len(frames) && (all || storedEnd(frames[n].Stored+frames[n].StoredLen) <= sr.ok) {
 			trusted = frames[n].Decoded + frames[n].DecodedLen
 			n++
 		}
@@ -268,6 +302,11 @@ func (l *layer) index(ctx context.Context, rc io.Reader, sl sets.Layer) {
 			}
 			rec, err := r.NextRecord()
 			if err == io.EOF {
+				// the rest of the decoded stream: an encrypted file's
+				// last span is authenticated at its end
+				if _, err := io.Copy(io.Discard, fr); err != nil {
+					return err, ""
+				}
 				return nil, r.Sum()
 			}
 			if err != nil {

@@ -16,11 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/vmlua/vmlua/internal/pcomp"
+	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/internal/spansum"
 	"github.com/vmlua/vmlua/internal/sparse"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
+	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/file"
 )
@@ -36,6 +39,19 @@ type chain struct {
 	algo   string
 	sets   []*catalog.Catalog
 	images [][]byte
+	// encrypted chains (newEncryptedChain): each set's data key is
+	// wrapped to id's recipient, and ctx carries id
+	id  *age.X25519Identity
+	ctx context.Context
+}
+
+// newEncryptedChain is newChain whose sets are encrypted as a backup
+// encrypts them.
+func newEncryptedChain(t *testing.T, algo string) *chain {
+	c := newChain(t, algo)
+	c.id, _ = age.GenerateX25519Identity()
+	c.ctx = sets.WithKeyring(context.Background(), &sets.Keyring{Identities: []age.Identity{c.id}})
+	return c
 }
 
 func newChain(t testing.TB, algo string) *chain {
@@ -45,7 +61,7 @@ func newChain(t testing.TB, algo string) *chain {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ft.Close() })
-	return &chain{t: t, dir: dir, ft: ft, algo: algo}
+	return &chain{t: t, dir: dir, ft: ft, algo: algo, ctx: context.Background()}
 }
 
 const diskFile = "DB01-flat.vmdk.vls"
@@ -56,8 +72,21 @@ func (c *chain) add(img []byte, changed [][2]int64) *catalog.Catalog {
 	t := c.t
 	i := len(c.sets)
 	id := catalog.SetID("DB01", time.Date(2026, 1, 2, 3, 4, 5+i, 0, time.UTC))
+	name := diskFile + pcomp.Ext(c.algo)
+	var key, wrapped []byte
+	var enc *catalog.Encryption
+	if c.id != nil {
+		var err error
+		if key, wrapped, enc, err = sets.SealKey([]string{c.id.Recipient().String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var stored bytes.Buffer
-	pw, err := pcomp.NewWriter(&stored, c.algo, 2)
+	ew, err := sets.Seal(&stored, key, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := pcomp.NewWriter(ew, c.algo, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +112,9 @@ func (c *chain) add(img []byte, changed [][2]int64) *catalog.Catalog {
 	if err := pw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	name := diskFile + pcomp.Ext(c.algo)
+	if err := ew.Close(); err != nil {
+		t.Fatal(err)
+	}
 	spans, _ := spansum.Read(bytes.NewReader(stored.Bytes()))
 	desc := []byte("# Disk DescriptorFile\n")
 	dsum := sha256.Sum256(desc)
@@ -100,13 +131,23 @@ func (c *chain) add(img []byte, changed [][2]int64) *catalog.Catalog {
 		{Name: name, Size: int64(stored.Len()), Spans: sets.SpansOf(&spans), Compression: c.algo, Kind: catalog.KindDisk, Disk: d.ID},
 		{Name: "DB01.vmdk", Size: int64(len(desc)), SHA256: hex.EncodeToString(dsum[:]), Compression: pcomp.None, Kind: catalog.KindDescriptor, Disk: d.ID},
 	}
+	files := map[string][]byte{name: stored.Bytes(), "DB01.vmdk": desc}
+	if enc != nil {
+		cat.Version, cat.Encryption, cat.Files[0].Encrypted = catalog.VersionEncrypted, enc, true
+		files[enc.KeyFile] = wrapped
+		b, _ := cat.MACBytes()
+		if cat.Encryption.MAC, err = spancrypt.CatalogMAC(key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := cat.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	js, _ := cat.Marshal()
+	files[catalog.FileName] = js
 	setDir := filepath.Join(c.dir, filepath.FromSlash(id))
 	os.MkdirAll(setDir, 0o755)
-	for n, b := range map[string][]byte{name: stored.Bytes(), "DB01.vmdk": desc, catalog.FileName: js} {
+	for n, b := range files {
 		if err := os.WriteFile(filepath.Join(setDir, n), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +205,7 @@ func evolve(img []byte, step int) ([]byte, [][2]int64) {
 
 func openPoint(t *testing.T, c *chain, i int, o Options) *Disk {
 	t.Helper()
-	d, err := Open(context.Background(), c.ft, c.sets[i], "scsi0:0", o)
+	d, err := Open(c.ctx, c.ft, c.sets[i], "scsi0:0", o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +234,20 @@ func checkReads(t *testing.T, d *Disk, want []byte) {
 }
 
 func TestEveryPointOfAChainReadsAsItsImage(t *testing.T) {
-	for _, algo := range []string{pcomp.Zstd, pcomp.Gzip, pcomp.None} {
-		t.Run(algo, func(t *testing.T) {
+	for _, tc := range []struct {
+		algo      string
+		encrypted bool
+	}{{pcomp.Zstd, false}, {pcomp.Gzip, false}, {pcomp.None, false}, {pcomp.Zstd, true}, {pcomp.None, true}} {
+		algo := tc.algo
+		name := algo
+		if tc.encrypted {
+			name += " encrypted"
+		}
+		t.Run(name, func(t *testing.T) {
 			c := newChain(t, algo)
+			if tc.encrypted {
+				c = newEncryptedChain(t, algo)
+			}
 			img := testImage(6<<20+3*4096, 1)
 			c.add(img, nil)
 			for step := 1; step <= 3; step++ {
@@ -470,4 +522,30 @@ func TestTheStartOfADiskReadsBeforeItsIndexEnds(t *testing.T) {
 		t.Fatalf("after the gate opened: %+v, %v, %q", st, err, d.Damage())
 	}
 	checkReads(t, d, img)
+}
+
+// TestAnEncryptedPointNeedsItsIdentity: without an identity, or with one
+// that is not a recipient's, Open fails before anything is read, and says
+// what to give.
+func TestAnEncryptedPointNeedsItsIdentity(t *testing.T) {
+	c := newEncryptedChain(t, pcomp.Zstd)
+	c.add(testImage(1<<20, 1), nil)
+	other, _ := age.GenerateX25519Identity()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		code string
+		want string
+	}{
+		{"no identity", context.Background(), runtime.CodeConfig, "--identity"},
+		{"another identity", sets.WithKeyring(context.Background(), &sets.Keyring{Identities: []age.Identity{other}}), runtime.CodeAuth, "other recipients"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Open(tc.ctx, c.ft, c.sets[0], "scsi0:0", Options{})
+			var re *runtime.Error
+			if !errors.As(err, &re) || re.Code != tc.code || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want code %s naming %q", err, tc.code, tc.want)
+			}
+		})
+	}
 }
