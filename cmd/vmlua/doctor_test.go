@@ -65,7 +65,9 @@ func finding(ck *vm.Checkup, check string, sev vm.Severity) *vm.Finding {
 // CLEAN (nothing stands in the way), SNAP (a snapshot of its user), INDEP
 // (an independent disk, running), FAR (on a host only vCenter reaches),
 // SKEW (on a host whose clock is ten minutes ahead), PRIV (where the user
-// holds a role without the snapshot privileges).
+// holds a role without the snapshot privileges), IMPOSTOR (on a host
+// answering with a certificate vCenter does not know), LOST (a disk whose
+// descriptor is gone).
 func doctorSim(t *testing.T) *vsim.Sim {
 	t.Helper()
 	ctx := context.Background()
@@ -76,6 +78,8 @@ func doctorSim(t *testing.T) *vsim.Sim {
 		{Name: "FAR", ChangeTracking: true, Host: "DC0_C0_H1"},
 		{Name: "SKEW", ChangeTracking: true, Host: "DC0_C0_H2"},
 		{Name: "PRIV", ChangeTracking: true, Host: "DC0_C0_H0"},
+		{Name: "IMPOSTOR", ChangeTracking: true, Host: "DC0_H0"},
+		{Name: "LOST", ChangeTracking: true, Host: "DC0_C0_H0"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +98,16 @@ func doctorSim(t *testing.T) *vsim.Sim {
 		t.Fatal(err)
 	}
 	if err := s.SetHostReachable("DC0_C0_H1", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SwapHostCertificate("DC0_H0", false); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := s.DatastoreFile("[LocalDS_0] LOST/LOST.vmdk")
+	if err == nil {
+		err = os.Remove(desc)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	// SKEW's host runs ten minutes ahead
@@ -145,6 +159,8 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		{"PRIV", exitBlocked, vm.StatusBlocked, "privileges", vm.SevBlock, []string{"VirtualMachine.State.CreateSnapshot", "VirtualMachine.State.RemoveSnapshot", vm.BackupRoleName}, "direct"},
 		{"FAR", exitOK, vm.StatusWarn, "data_path", vm.SevWarn, []string{"DC0_C0_H1", "cannot be reached directly", "through vCenter"}, "vcenter"},
 		{"SKEW", exitOK, vm.StatusWarn, "clock", vm.SevWarn, []string{"10m0s ahead of"}, "direct"},
+		{"IMPOSTOR", exitBlocked, vm.StatusBlocked, "data_path", vm.SevBlock, []string{"DC0_H0", "certificate", "host.config.certificate"}, ""},
+		{"LOST", exitBlocked, vm.StatusBlocked, "disk", vm.SevBlock, []string{"scsi0:0 cannot be read", "LOST/LOST.vmdk"}, "direct"},
 	} {
 		t.Run(tc.vm, func(t *testing.T) {
 			code, out, errs := runDoctor(t, s, "--json", "name:"+tc.vm)
@@ -203,8 +219,37 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &d); err != nil {
 			t.Fatalf("%v\n%s%s", err, out, errs)
 		}
-		if code != exitBlocked || len(d.VMs) != 6 || d.Summary["ok"] != 1 || d.Summary["warn"] != 2 || d.Summary["blocked"] != 3 {
-			t.Errorf("exit %d, %d VMs, summary %v; want 8, 6, 1 ok 2 warn 3 blocked", code, len(d.VMs), d.Summary)
+		if code != exitBlocked || len(d.VMs) != 8 || d.Summary["ok"] != 1 || d.Summary["warn"] != 2 || d.Summary["blocked"] != 5 {
+			t.Errorf("exit %d, %d VMs, summary %v; want 8, 8, 1 ok 2 warn 5 blocked", code, len(d.VMs), d.Summary)
+		}
+	})
+	t.Run("an independent disk of a VM that is off is read", func(t *testing.T) {
+		ctx := context.Background()
+		c, err := s.Client(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Logout(ctx)
+		task, err := simtest.VMOf(t, c, "INDEP").PowerOff(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if task, err := simtest.VMOf(t, c, "INDEP").PowerOn(ctx); err == nil {
+				_ = task.Wait(ctx)
+			}
+		}()
+		code, out, errs := runDoctor(t, s, "--json", "name:INDEP")
+		var d doctorJSON
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatalf("%v\n%s%s", err, out, errs)
+		}
+		ck := d.vm(t, "INDEP")
+		if code != exitOK || ck.Status != vm.StatusOK || len(ck.Disks) != 2 || !ck.Disks[1].BackedUp {
+			t.Errorf("exit %d, %+v: want 0, both disks backed up", code, ck)
 		}
 	})
 	t.Run("a selection of no VM is exit 6", func(t *testing.T) {
@@ -320,7 +365,7 @@ func TestDoctorChangesNothing(t *testing.T) {
 		"RetrieveProperties": true, "RetrievePropertiesEx": true, "ContinueRetrievePropertiesEx": true,
 		"CreateContainerView": true, "DestroyView": true, "CreateFilter": true, "DestroyPropertyFilter": true, "WaitForUpdatesEx": true,
 		"HasPrivilegeOnEntities": true, "QueryDateTime": true, "CurrentTime": true, "FindByInventoryPath": true, "FindChild": true,
-		"Logout": true, "SessionIsActive": true,
+		"Logout": true, "SessionIsActive": true, "RetrieveServiceContent": true,
 	}
 	state := func() string {
 		var b strings.Builder
@@ -330,7 +375,7 @@ func TestDoctorChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Logout(ctx)
-		for _, name := range []string{"CLEAN", "SNAP", "INDEP", "FAR", "SKEW", "PRIV"} {
+		for _, name := range []string{"CLEAN", "SNAP", "INDEP", "FAR", "SKEW", "PRIV", "IMPOSTOR", "LOST"} {
 			var m mo.VirtualMachine
 			if err := simtest.VMOf(t, c, name).Properties(ctx, simtest.VMOf(t, c, name).Reference(), []string{"snapshot", "config.changeTrackingEnabled", "runtime.powerState", "layoutEx.file"}, &m); err != nil {
 				t.Fatal(err)
@@ -349,7 +394,7 @@ func TestDoctorChangesNothing(t *testing.T) {
 	before, calls := state(), len(s.Calls())
 	code, out, errs := runDoctor(t, s, "--to", "vmfs://LocalDS_1/backups")
 	if code != exitBlocked {
-		t.Fatalf("exit %d, want 8 (SNAP, INDEP and PRIV block)\n%s%s", code, out, errs)
+		t.Fatalf("exit %d, want 8 (SNAP, INDEP, PRIV, IMPOSTOR and LOST block)\n%s%s", code, out, errs)
 	}
 	made := s.Calls()[calls:]
 	if len(made) == 0 {
@@ -391,5 +436,24 @@ func TestRealVSphereDocListsTheRoleDoctorChecks(t *testing.T) {
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("govc role.create %s gives\n%v\nwant (vm.BackupPrivileges)\n%v", vm.BackupRoleName, got, want)
+	}
+}
+
+// TestDoctorOnAnESXiHost: with a session on an ESXi host itself, the
+// disks are read from the endpoint ("esxi"), and the other checks hold.
+func TestDoctorOnAnESXiHost(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{Model: "esx", Password: "sim-Pa55word", DiskSize: 1 << 20, Inventory: []vsim.VMSpec{{Name: "ONE", ChangeTracking: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, out, errs := runDoctor(t, s, "--json")
+	var d doctorJSON
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("%v\n%s%s", err, out, errs)
+	}
+	ck := d.vm(t, "ONE")
+	if code != exitOK || ck.Status != vm.StatusOK || ck.DataPath != "esxi" || ck.ClockSkew == nil {
+		t.Errorf("exit %d, %+v: want 0, ok, data path esxi, the clock read", code, ck)
 	}
 }
