@@ -71,17 +71,8 @@ type doctorTarget struct {
 }
 
 func (v *doctorVerb) Run(inv *call, pos []string) int {
-	if len(pos) > 1 {
-		fmt.Fprintf(inv.stderr, "vmlua doctor: one specifier at most, got %d: %s\nRun 'vmlua doctor --help' for its flags.\n", len(pos), strings.Join(pos, " "))
-		return exitUsage
-	}
-	raw := "any:"
-	if len(pos) == 1 {
-		raw = pos[0]
-	}
-	spec, err := vm.ParseSpec(raw)
-	if err != nil {
-		fmt.Fprintf(inv.stderr, "vmlua doctor: %v\n", err)
+	spec, ok := selection("doctor", pos, inv.stderr)
+	if !ok {
 		return exitUsage
 	}
 	if v.to != "" {

@@ -391,19 +391,23 @@ func TestDoctorChangesNothing(t *testing.T) {
 		b.Write(j)
 		return b.String()
 	}
-	before, calls := state(), len(s.Calls())
+	before, calls := state(), s.Calls()
 	code, out, errs := runDoctor(t, s, "--to", "vmfs://LocalDS_1/backups")
 	if code != exitBlocked {
 		t.Fatalf("exit %d, want 8 (SNAP, INDEP, PRIV, IMPOSTOR and LOST block)\n%s%s", code, out, errs)
 	}
-	made := s.Calls()[calls:]
-	if len(made) == 0 {
-		t.Fatal("the simulator recorded no call of doctor: the test would prove nothing")
-	}
-	for _, m := range made {
-		if !readOnly[m] {
-			t.Errorf("doctor called %s, which is not a read", m)
+	made := 0
+	for m, n := range s.Calls() {
+		if n == calls[m] {
+			continue
 		}
+		made += n - calls[m]
+		if !readOnly[m] {
+			t.Errorf("doctor called %s (%d times), which is not a read", m, n-calls[m])
+		}
+	}
+	if made == 0 {
+		t.Fatal("the simulator counted no call of doctor: the test would prove nothing")
 	}
 	if after := state(); after != before {
 		t.Errorf("doctor changed the VMs or made tasks:\nbefore %s\nafter  %s", before, after)

@@ -150,7 +150,7 @@ type Sim struct {
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 	calls       struct {                            // call_log.go
 		sync.Mutex
-		names []string
+		n map[string]int
 	}
 }
 
