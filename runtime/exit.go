@@ -23,6 +23,7 @@ const (
 	ExitCanceled        = 5 // SIGINT/SIGTERM
 	ExitNothingSelected = 6 // the selection matched no VM
 	ExitPartial         = 7 // the run finished but left something out
+	ExitBlocked         = 8 // vmlua doctor: something stands in the way of a backup
 )
 
 // ExitMax is the largest status a script may set by number (126 and up
@@ -60,7 +61,8 @@ func StatusCode(name string) (int, bool) {
 }
 
 // StatusName names an exit status: "ok", "failed", "usage", "config",
-// "timeout", "canceled", "nothing_selected", "partial", or "status N".
+// "timeout", "canceled", "nothing_selected", "partial", "blocked", or
+// "status N".
 func StatusName(code int) string {
 	switch code {
 	case ExitUsage:
@@ -71,6 +73,8 @@ func StatusName(code int) string {
 		return "timeout"
 	case ExitCanceled:
 		return "canceled"
+	case ExitBlocked:
+		return "blocked"
 	}
 	for _, s := range statusNames {
 		if s.code == code {

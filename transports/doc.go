@@ -20,5 +20,6 @@
 // (create a small file only where nothing is, atomically: the backup
 // lock; every transport has it, CreateExclusiveGuarded serves those whose
 // protocol can only make a directory exclusively), ServerCopier,
-// DirSyncDeferrer.
+// DirSyncDeferrer, SpaceReporter (the free space at the target: file,
+// sftp and vmfs).
 package transports

@@ -59,17 +59,9 @@ func (v *cleanupVerb) Flags(fs *flag.FlagSet) {
 
 func (v *cleanupVerb) Run(inv *call, pos []string) int {
 	stdout, stderr, f := inv.stdout, inv.stderr, &v.f
-	if len(pos) > 1 {
-		fmt.Fprintf(stderr, "vmlua cleanup: one specifier at most, got %d: %s\nRun 'vmlua cleanup --help' for its flags.\n", len(pos), strings.Join(pos, " "))
+	spec, ok := selection("cleanup", pos, stderr)
+	if !ok {
 		return exitUsage
-	}
-	raw := "any:"
-	if len(pos) == 1 {
-		raw = pos[0]
-	}
-	spec, err := vm.ParseSpec(raw)
-	if err != nil {
-		return reportErr(stderr, &exitError{exitUsage, err})
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
@@ -96,6 +88,25 @@ func (v *cleanupVerb) Run(inv *call, pos []string) int {
 		return reportErr(stderr, err)
 	}
 	return exitOK
+}
+
+// selection reads the one optional SPEC of a verb that takes a
+// selection (default any:); on a usage error it has said why.
+func selection(verb string, pos []string, stderr io.Writer) (vm.Spec, bool) {
+	if len(pos) > 1 {
+		fmt.Fprintf(stderr, "vmlua %s: one specifier at most, got %d: %s\nRun 'vmlua %s --help' for its flags.\n", verb, len(pos), strings.Join(pos, " "), verb)
+		return vm.Spec{}, false
+	}
+	raw := "any:"
+	if len(pos) == 1 {
+		raw = pos[0]
+	}
+	spec, err := vm.ParseSpec(raw)
+	if err != nil {
+		reportErr(stderr, &exitError{exitUsage, err})
+		return vm.Spec{}, false
+	}
+	return spec, true
 }
 
 // noVMSelected handles a selection that matched no VM (vm.NoMatch's

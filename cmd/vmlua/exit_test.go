@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vmlua/vmlua/internal/harness/eventually"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
+	"github.com/vmlua/vmlua/internal/vsim"
 )
 
 // documentedStatuses reads the exit status table of docs/operations.md.
@@ -47,6 +49,11 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 	os.WriteFile(unsafe, []byte("[credentials.nas]\nuser = \"u\"\npassword = \"Sup3r-S3cret-PW\"\n"), 0o644)
 	os.Chmod(unsafe, 0o644)
 	hello, _ := filepath.Abs("../../examples/hello.lua")
+	sim, err := vsim.Start(context.Background(), vsim.Options{Password: "sim-Pa55word", DiskSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
 	cases := []struct {
 		name    string
 		args    []string
@@ -70,6 +77,7 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 		{"SIGTERM exits 5", []string{"run", script(t, "print('started') while true do end")}, true, exitCanceled, "stopped: received terminated"},
 		{"a script whose selection matched nothing exits 6", []string{"run", script(t, "require('script').status('nothing_selected')")}, false, exitNothingSelected, "status nothing_selected (6)"},
 		{"a script that left something out exits 7", []string{"run", script(t, "require('script').exit('partial', 'disk scsi0:2 skipped')")}, false, exitPartial, "disk scsi0:2 skipped"},
+		{"vmlua doctor of a VM whose backup would leave a disk out exits 8", []string{"doctor", "--url", sim.URL.String(), "--insecure", "name:DB01"}, false, exitBlocked, "DB01: BLOCKS disk: disk scsi0:2 is independent-persistent"},
 	}
 	covered := map[int]bool{}
 	for _, tc := range cases {
@@ -107,8 +115,8 @@ func TestEveryDocumentedExitStatusIsWhatTheCommandReturns(t *testing.T) {
 			t.Errorf("exit status %d is returned but docs/operations.md does not list it", n)
 		}
 	}
-	if len(doc) < 8 {
-		t.Errorf("docs/operations.md lists %d statuses, want 0..7", len(doc))
+	if len(doc) < 9 {
+		t.Errorf("docs/operations.md lists %d statuses, want 0..8", len(doc))
 	}
 }
 

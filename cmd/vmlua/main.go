@@ -26,6 +26,7 @@ const (
 	exitCanceled        = runtime.ExitCanceled        // SIGINT/SIGTERM
 	exitNothingSelected = runtime.ExitNothingSelected // the selection matched no VM
 	exitPartial         = runtime.ExitPartial         // finished, but left something out
+	exitBlocked         = runtime.ExitBlocked         // vmlua doctor found what stands in the way of a backup
 )
 
 func main() {

@@ -39,6 +39,7 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 	if f := s.touchSession(ctx); f != nil { // session_expiry.go
 		return nil, f
 	}
+	s.recordCall(ctx.Session.Key, m.Name) // call_log.go
 	ref := m.This
 	obj := ctx.Map.Get(ref)
 	cur := ctx.Session.Registry.Get(ref)
@@ -86,6 +87,11 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 			return nil, nil
 		}
 		put(ctx, o, &datastoreWrapper{o, s})
+	case *simulator.AuthorizationManager: // privileges as vSphere checks them (authorization.go)
+		if w, ok := cur.(*authWrapper); ok && w.AuthorizationManager == o {
+			return nil, nil
+		}
+		put(ctx, o, &authWrapper{o, s})
 	case *simulator.HostDatastoreSystem: // NAS datastores (nas_datastore.go)
 		if w, ok := cur.(*dsSysWrapper); ok && w.HostDatastoreSystem == o {
 			return nil, nil
@@ -94,7 +100,7 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 	case nil:
 		// removed object: drop a stale wrapper so the call gets ManagedObjectNotFound
 		switch cur.(type) {
-		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper, *browserWrapper, *dsSysWrapper, *datastoreWrapper:
+		case *vmWrapper, *snapWrapper, *folderWrapper, *netWrapper, *browserWrapper, *dsSysWrapper, *datastoreWrapper, *authWrapper:
 			ctx.Session.Registry.Remove(ctx, ref)
 		}
 	}

@@ -153,6 +153,10 @@ type Sim struct {
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 	capacity    atomic.Int64                        // SetDatastoreCapacity
+	calls       struct {                            // call_log.go
+		sync.Mutex
+		n map[string]int
+	}
 }
 
 const (
@@ -344,6 +348,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	}
 	if us, err := s.ctl.SessionManager.UserSession(ctx); err == nil && us != nil {
 		s.ctlKey = us.Key
+	}
+	if err := s.grantAdmin(ctx); err != nil {
+		return nil, err
 	}
 	if err := s.createDatastores(ctx, dir); err != nil {
 		return nil, err

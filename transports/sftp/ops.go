@@ -402,3 +402,21 @@ func (t *Transport) CreateExclusive(ctx context.Context, p string, data []byte) 
 	}
 	return t.wrap("create exclusively", p, err)
 }
+
+// FreeSpace implements transports.SpaceReporter with the server's
+// statvfs@openssh.com extension (f_bavail × f_frsize); a server without
+// it cannot say (an error).
+func (t *Transport) FreeSpace(ctx context.Context, p string) (int64, error) {
+	full, err := t.full(p)
+	if err != nil {
+		return 0, t.wrap("free space of", p, err)
+	}
+	if !t.vfs {
+		return 0, fmt.Errorf("free space of %s on %s: the SFTP server does not offer statvfs@openssh.com", p, t.url)
+	}
+	st, err := t.c.StatVFS(full)
+	if err != nil {
+		return 0, t.wrap("free space of", p, err)
+	}
+	return int64(st.Bavail * st.Frsize), nil
+}

@@ -66,6 +66,7 @@ type Transport struct {
 var (
 	_ transports.Transport        = (*Transport)(nil)
 	_ transports.ExclusiveCreator = (*Transport)(nil)
+	_ transports.SpaceReporter    = (*Transport)(nil)
 )
 
 // Config is what Dial needs, for callers that do not go through a URL.

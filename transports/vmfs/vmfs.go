@@ -20,6 +20,7 @@ import (
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -141,6 +142,7 @@ type Transport struct {
 var (
 	_ transports.Transport        = (*Transport)(nil)
 	_ transports.ExclusiveCreator = (*Transport)(nil)
+	_ transports.SpaceReporter    = (*Transport)(nil)
 )
 
 // New returns a transport rooted at dir (relative, clean) on the named
@@ -488,4 +490,46 @@ func (t *Transport) mkdirExcl(ctx context.Context, p string) error {
 		return err
 	}
 	return t.wrap("mkdir", p, t.fm.MakeDirectory(ctx, t.ds.Path(r), t.dc, false))
+}
+
+// FreeSpace implements transports.SpaceReporter: the datastore's free
+// space as vSphere reports it (summary.freeSpace, as of its last refresh;
+// nothing is refreshed, so that asking changes nothing).
+func (t *Transport) FreeSpace(ctx context.Context, _ string) (int64, error) {
+	free, err := freeSpace(ctx, t.ds)
+	if err != nil {
+		return 0, t.wrap("free space of", "", err)
+	}
+	return free, nil
+}
+
+// FreeSpaceAt is the free space of the datastore a vmfs:// URL names,
+// read without opening the URL's folder (opening creates it, or searches
+// the datastore for it: a task), for vmlua doctor, which changes nothing.
+func FreeSpaceAt(ctx context.Context, c *vim25.Client, rawURL string) (int64, error) {
+	u, err := transports.Parse(rawURL)
+	if err != nil {
+		return 0, err
+	}
+	dsName, _, err := fromURL(u)
+	if err != nil {
+		return 0, err
+	}
+	ds, _, err := findDatastore(ctx, c, dsName, u.Query().Get("datacenter"))
+	if err != nil {
+		return 0, err
+	}
+	free, err := freeSpace(ctx, ds)
+	if err != nil {
+		return 0, fmt.Errorf("vmfs: free space of datastore %s: %w", dsName, err)
+	}
+	return free, nil
+}
+
+func freeSpace(ctx context.Context, ds *object.Datastore) (int64, error) {
+	var m mo.Datastore
+	if err := ds.Properties(ctx, ds.Reference(), []string{"summary.freeSpace"}, &m); err != nil {
+		return 0, err
+	}
+	return m.Summary.FreeSpace, nil
 }
