@@ -27,6 +27,8 @@ type simVerb struct {
 	hostConns                   int
 	sessionIdle                 time.Duration
 	hostsDown                   bool
+	dsTypes                     string
+	fleet                       bool
 }
 
 func (*simVerb) About() about {
@@ -36,6 +38,7 @@ func (*simVerb) About() about {
 		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
                  [--host-rate RATE] [--host-total-rate RATE] [--host-conns N] [--vcenter-rate RATE]
                  [--session-idle DURATION] [--hosts-unreachable]
+                 [--datastore-types VMFS5,VMFS6,NFS,vsan,VVOL] [--fleet=false]
        vmlua sim ask [--url URL] VMNAME TEXT CHOICE [CHOICE...]
 
 Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM,
@@ -43,7 +46,10 @@ and is as hard as ESXi and vCenter where backup tools break (docs/simulator.md):
 /folder needs a login, each host serves it at an address and with a certificate of
 its own and throttles (503 above --host-conns), vCenter's /folder is a slower proxy
 that fails now and then under load, idle sessions expire, a running VM's live disk
-is locked. RATE is bytes per second (K, M, G suffixes; 0: unlimited).
+is locked. Datastores are of the types --datastore-types lists (LocalDS_n on VMFS,
+NFS_n, vsanDatastore, VVOL_n: vSAN and vVols disks are read only through NFC export
+leases); --fleet adds a VM on each datastore that is not VMFS and SNAP01, a powered-off
+VM with a three-level snapshot tree. RATE is bytes per second (K, M, G suffixes; 0: unlimited).
 Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on
 the second, then one line per host: "host NAME ADDRESS thumbprint THUMBPRINT".`,
 		subs: []verb{&simAskVerb{}},
@@ -64,6 +70,8 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.vcRate, "vcenter-rate", "16M", "bytes per second of one connection through vCenter's /folder proxy (0: unlimited)")
 	fs.DurationVar(&v.sessionIdle, "session-idle", vsim.DefaultSessionIdle, "a session without an API call for this long expires (0: never)")
 	fs.BoolVar(&v.hostsDown, "hosts-unreachable", false, "close the hosts' own addresses: /folder only through vCenter")
+	fs.StringVar(&v.dsTypes, "datastore-types", strings.Join(vsim.DefaultDatastoreTypes, ","), "the datastores by type, comma-separated: VMFS5, VMFS6 (or VMFS), NFS, vsan, VVOL")
+	fs.BoolVar(&v.fleet, "fleet", true, "add the VMs a real fleet has: one on each datastore that is not VMFS, and one with a snapshot tree of its own")
 }
 
 // options maps the flags to the simulator's options.
@@ -75,7 +83,12 @@ func (v *simVerb) options() (vsim.Options, error) {
 	if v.model != "vpx" && v.model != "esx" {
 		return vsim.Options{}, fmt.Errorf("--model must be vpx or esx")
 	}
+	dsTypes, err := vsim.ParseDatastoreTypes(v.dsTypes)
+	if err != nil {
+		return vsim.Options{}, fmt.Errorf("--datastore-types: %v", err)
+	}
 	o := vsim.Options{
+		DatastoreTypes: dsTypes, Fleet: v.fleet,
 		Model: v.model, Listen: v.listen, VMs: v.vms, DiskSize: size, DatastoreDir: v.dsDir,
 		WriteRate: simWriteRate(v.rate), MaxRedo: v.maxRedo,
 		HostConns: unlimitedIfZero(v.hostConns), HostsUnreachable: v.hostsDown,

@@ -210,3 +210,35 @@ func TestSimAskTakesTheURLFromVMLUA_URL(t *testing.T) {
 		t.Fatalf("pending question %+v, want the id sim ask printed (%q)", q, out.String())
 	}
 }
+
+// --datastore-types chooses the datastores by type; --fleet (on by
+// default) adds the VMs on them.
+func TestSimDatastoreTypesAndFleetFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		types string
+		fleet bool
+		err   string
+	}{
+		{nil, "VMFS5,VMFS6,NFS,vsan,VVOL", true, ""},
+		{[]string{"--datastore-types", "VMFS6,vsan", "--fleet=false"}, "VMFS6,vsan", false, ""},
+		{[]string{"--datastore-types", "VMFS,ZFS"}, "", false, "--datastore-types"},
+	} {
+		v := &simVerb{}
+		fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+		v.Flags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := v.options()
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, want an error naming %s", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(o.DatastoreTypes, ",") != tc.types || o.Fleet != tc.fleet {
+			t.Errorf("%q: types %v fleet %v (%v), want %s %v", tc.args, o.DatastoreTypes, o.Fleet, err, tc.types, tc.fleet)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type disk struct {
 	dsName      string
 	uuid        string
 	adapter     string
+	kind        dsKind // of its datastore (datastore_types.go)
 	layers      []*layer
 }
 
@@ -234,7 +235,11 @@ func (d *disk) writeDescriptor(i int) error {
 	fmt.Fprintf(&b, "CID=%08x\n", l.cid)
 	if i == 0 {
 		b.WriteString("parentCID=ffffffff\ncreateType=\"vmfs\"\n\n# Extent description\n")
-		fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, filepath.Base(l.dataFile))
+		extent := filepath.Base(l.dataFile)
+		if d.kind.isObjectStore() {
+			extent = objectURI(d.kind, d.dsName, extent)
+		}
+		fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, extent)
 	} else {
 		p := d.layers[i-1]
 		fmt.Fprintf(&b, "parentCID=%08x\ncreateType=\"vmfsSparse\"\n", p.cid)

@@ -41,8 +41,19 @@ type Options struct {
 	DiskSize int64
 	// Inventory, when set, replaces the default VMs.
 	Inventory []VMSpec
-	// Datastores is the number of datastores LocalDS_0..n-1; default 2.
+	// Fleet adds to the default inventory the VMs a real fleet has beyond
+	// flat disks on VMFS (fleet.go): one VM on each datastore that is not
+	// VMFS, and a VM with a three-level snapshot tree of its own. Off for
+	// Go tests (whose VM counts and "any:" selections know the default
+	// inventory), on in vmlua sim (--fleet).
+	Fleet bool
+	// Datastores is the number of VMFS datastores LocalDS_0..n-1 (the
+	// first VMFS 5, the others VMFS 6) when DatastoreTypes is empty.
 	Datastores int
+	// DatastoreTypes lists the datastores to create by type ("VMFS5",
+	// "VMFS6", "NFS", "vsan", "VVOL"; datastore_types.go); default, when
+	// Datastores is 0 too, DefaultDatastoreTypes.
+	DatastoreTypes []string
 	// DatastoreDir holds the datastores' files (one folder per datastore).
 	// Default: a temporary folder removed by Close.
 	DatastoreDir string
@@ -146,6 +157,7 @@ type Sim struct {
 	sess        sessions
 	tkt         tickets
 	load        proxyLoad
+	dsKinds     map[string]dsKind                   // datastore name -> type (datastore_types.go)
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 }
@@ -173,6 +185,9 @@ func DefaultInventory(o Options) []VMSpec {
 			v.Tags = append(v.Tags, "Env:test")
 		}
 		inv = append(inv, v)
+	}
+	if o.Fleet {
+		inv = append(inv, fleetInventory(o)...)
 	}
 	if o.Model == "esx" {
 		for i := range inv {
@@ -206,9 +221,6 @@ func (o Options) withDefaults() Options {
 		o.DiskSize = defaultDiskSize
 	}
 	o.DiskSize = (o.DiskSize + BlockSize - 1) / BlockSize * BlockSize
-	if o.Datastores <= 0 {
-		o.Datastores = 2
-	}
 	if o.WriteRate == 0 {
 		o.WriteRate = 20
 	}
@@ -405,8 +417,11 @@ func (s *Sim) createDatastores(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("vsim: find hosts: %w", err)
 	}
-	for i := 0; i < s.opts.Datastores; i++ {
-		name := fmt.Sprintf("LocalDS_%d", i)
+	names, kinds, err := s.opts.datastorePlan()
+	if err != nil {
+		return err
+	}
+	for i, name := range names {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return err
@@ -420,7 +435,10 @@ func (s *Sim) createDatastores(ctx context.Context, dir string) error {
 				return fmt.Errorf("vsim: create datastore %s: %w", name, err)
 			}
 		}
+		s.mu.Lock()
 		s.dsDirs[name] = p
+		s.mu.Unlock()
+		s.setDatastoreType(name, kinds[i])
 	}
 	return nil
 }
@@ -533,7 +551,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		GuestId:               string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
 		NumCPUs:               1,
 		MemoryMB:              256,
-		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[" + s.homeDatastore(disks) + "]"},
 		DeviceChange:          changes,
 		ChangeTrackingEnabled: types.NewBool(spec.ChangeTracking),
 	}
@@ -550,6 +568,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 	if err != nil {
 		return err
 	}
+	s.publishObjectStoreLayout(vs)
 	if !spec.PoweredOff {
 		vm := object.NewVirtualMachine(c, ref)
 		t, err := vm.PowerOn(ctx)
@@ -562,6 +581,16 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 	}
 	_ = vs
 	return nil
+}
+
+// homeDatastore is where a new VM's folder goes: LocalDS_0, or the first
+// disk's datastore when that is not VMFS (a VM on vSAN, vVols or NFS has
+// its home there too).
+func (s *Sim) homeDatastore(disks []DiskSpec) string {
+	if len(disks) > 0 && disks[0].Datastore != "" && s.dsKindOf(disks[0].Datastore).summaryType != "VMFS" {
+		return disks[0].Datastore
+	}
+	return "LocalDS_0"
 }
 
 var errNoVM = errors.New("vsim: no such VM")

@@ -448,6 +448,11 @@ func (s *Sim) layoutEx(vm *simulator.VirtualMachine, vs *vmState) *types.Virtual
 	for _, d := range vs.disks {
 		for i, l := range d.layers {
 			dk := add(l.dsPath, string(types.VirtualMachineFileLayoutExFileTypeDiskDescriptor), false)
+			if d.kind.isObjectStore() {
+				// vSAN, vVols: the disk is an object, no extent file
+				layerKeys[l] = []int32{dk}
+				continue
+			}
 			data := fmt.Sprintf("[%s] %s", d.dsName, path.Join(path.Dir(dsPathPath(l.dsPath)), filepath.Base(l.dataFile)))
 			ek := add(data, string(types.VirtualMachineFileLayoutExFileTypeDiskExtent), i > 0)
 			layerKeys[l] = []int32{dk, ek}
