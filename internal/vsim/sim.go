@@ -299,6 +299,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	}
 	s.reg = s.model.Map()
 	s.reg.Handler = s.dispatch
+	s.reg.AddHandler(powerWatch{s}) // cbt_live.go
 	if err := s.setupHosts(); err != nil {
 		return nil, err
 	}
@@ -569,6 +570,16 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		return err
 	}
 	s.publishObjectStoreLayout(vs)
+	if spec.PoweredOff && spec.ChangeTracking {
+		if vm, ok := s.reg.Get(ref).(*simulator.VirtualMachine); ok {
+			ctx := s.bgContext()
+			ctx.WithLock(vm, func() {
+				vs.mu.Lock()
+				defer vs.mu.Unlock()
+				s.publishLiveChangeID(ctx, vm, vs)
+			})
+		}
+	}
 	if !spec.PoweredOff {
 		vm := object.NewVirtualMachine(c, ref)
 		t, err := vm.PowerOn(ctx)

@@ -336,7 +336,8 @@ func chainBacking(tmpl *types.VirtualDiskFlatVer2BackingInfo, d *disk, level int
 
 // disksAt returns a copy of devices whose disks are backed by their chains at
 // snapshot sn (nil: the running state).
-func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState) []types.BaseVirtualDevice {
+// live is the changeId of the running state's backings (liveChangeID).
+func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState, live string) []types.BaseVirtualDevice {
 	out := make([]types.BaseVirtualDevice, 0, len(devices))
 	for _, dev := range devices {
 		vd, ok := dev.(*types.VirtualDisk)
@@ -351,11 +352,9 @@ func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState) []t
 			continue
 		}
 		cp := *vd
-		changeId := ""
+		changeId := live
 		if sn != nil {
 			changeId = sn.changeId
-		} else if len(vs.snaps) > 0 {
-			changeId = vs.snaps[len(vs.snaps)-1].changeId
 		}
 		cp.Backing = chainBacking(b, d, d.level(sn), changeId)
 		out = append(out, &cp)
@@ -366,7 +365,7 @@ func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState) []t
 // syncVM publishes vs (backings, snapshot tree, snapshot configs, layoutEx)
 // on the VM. Caller holds the VM lock (ctx) and vs.mu.
 func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *vmState, consolidationNeeded bool) {
-	devices := vs.disksAt(vm.Config.Hardware.Device, nil)
+	devices := vs.disksAt(vm.Config.Hardware.Device, nil, liveChangeID(vm, vs))
 	changes := []types.PropertyChange{{Name: "config.hardware.device", Val: devices}}
 	var next []types.VirtualMachineSnapshotTree
 	for i := len(vs.snaps) - 1; i >= 0; i-- {
@@ -377,7 +376,7 @@ func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *v
 		if obj, ok := ctx.Map.Get(sn.ref).(*simulator.VirtualMachineSnapshot); ok {
 			ctx.WithLock(obj, func() {
 				cfg := copyConfig(&obj.Config)
-				cfg.Hardware.Device = vs.disksAt(cfg.Hardware.Device, sn)
+				cfg.Hardware.Device = vs.disksAt(cfg.Hardware.Device, sn, "")
 				obj.Config = *cfg
 				obj.ChildSnapshot = nil
 				if i+1 < len(vs.snaps) {
