@@ -63,7 +63,7 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.diskSize, "disk-size", "32M", "capacity of each disk (K, M, G suffixes)")
 	fs.StringVar(&v.dsDir, "datastore-dir", "", "folder for the datastores' files (default: a temporary folder removed on exit)")
 	fs.Float64Var(&v.rate, "write-rate", 20, "guest writes per second per powered-on VM (0: none)")
-	fs.IntVar(&v.maxRedo, "max-redo", 2, "snapshots per VM before CreateSnapshot raises a question (-1: no limit)")
+	fs.IntVar(&v.maxRedo, "max-redo", 0, "snapshots per VM before CreateSnapshot raises a question, as ESX 2 did (-1: none, as ESXi 8, which allows 32 levels; 0: 2, or none with --fleet)")
 	fs.StringVar(&v.hostRate, "host-rate", "64M", "bytes per second of one connection to a host's /folder (0: unlimited)")
 	fs.StringVar(&v.hostTotal, "host-total-rate", "256M", "bytes per second of all of a host's /folder connections (0: unlimited)")
 	fs.IntVar(&v.hostConns, "host-conns", vsim.DefaultHostConns, "/folder requests a host serves at once; more get 503 (0: unlimited)")

@@ -135,6 +135,9 @@ func (o Options) datastorePlan() ([]string, []dsKind, error) {
 		names = append(names, name)
 		kinds = append(kinds, k)
 	}
+	if count["VMFS"] == 0 {
+		return nil, nil, fmt.Errorf("vsim: datastore types %v have no VMFS datastore: the default VMs and every VM's home default to LocalDS_0", typesList)
+	}
 	return names, kinds, nil
 }
 

@@ -19,7 +19,14 @@
 //     intact and runtime.consolidationNeeded set, for ConsolidateVMDisks.
 //
 //   - Questions (runtime.question, AnswerVM); CreateSnapshot beyond MaxRedo
-//     asks, then fails with TooManySnapshotLevels.
+//     asks, then fails with TooManySnapshotLevels; beyond ESXi 8's 32 levels
+//     it fails at once. VMs may be built with a snapshot tree of their own
+//     (VMSpec.Snapshots), listed in a real .vmsd (snapshot_tree.go).
+//
+//   - Datastores of four types, VMFS, NFS, vSAN and vVols
+//     (datastore_types.go); Options.Fleet adds a VM on each and SNAP01 with
+//     a three-level snapshot tree (fleet.go). A powered-off VM with CBT
+//     carries a changeId on its live disks (cbt_live.go).
 //
 //   - ExportVm (powered off only) and ExportSnapshot leases stream the disks'
 //     flat content; /folder GET of a delta data file streams its chain level.

@@ -33,5 +33,15 @@ func fleetInventory(o Options) []VMSpec {
 		seen[vm] = true
 		inv = append(inv, VMSpec{Name: vm, ChangeTracking: true, Disks: []DiskSpec{{Size: o.DiskSize, Datastore: names[i]}}})
 	}
+	second := "LocalDS_0"
+	for i, k := range kinds {
+		if k.summaryType == "VMFS" && names[i] != "LocalDS_0" {
+			second = names[i] // DB01's second datastore: both delta formats
+			break
+		}
+	}
+	inv = append(inv, VMSpec{Name: "SNAP01", PoweredOff: true, ChangeTracking: true,
+		Snapshots: []string{"installed", "patched", "configured"},
+		Disks:     []DiskSpec{{Size: o.DiskSize}, {Size: o.DiskSize, Datastore: second}}})
 	return inv
 }

@@ -62,7 +62,8 @@ type Options struct {
 	WriteRate float64
 	// MaxRedo is the number of snapshots (REDO logs) a VM may have; the next
 	// CreateSnapshot raises a single-choice question and then fails, as ESX 2
-	// did beyond its REDO depth. Default 2; negative means no limit.
+	// did beyond its REDO depth. Default 2 (none with Fleet); negative
+	// means no question. ESXi 8's limit of MaxSnapshotLevels holds anyway.
 	MaxRedo int
 	// Seed makes content differ between simulators; default "vmlua".
 	Seed string
@@ -115,6 +116,10 @@ type VMSpec struct {
 	Folder, Host, Pool string
 	// Tags are vSphere tags, "Category:Name" (tags.go; vpx model only).
 	Tags []string
+	// Snapshots are user snapshots the VM gets when the inventory is
+	// built, each the child of the one before, with guest writes between
+	// them (snapshot_tree.go).
+	Snapshots []string
 }
 
 // DiskSpec describes one disk; disks sit on scsi0 in order (scsi0:0, scsi0:1, ...).
@@ -226,6 +231,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRedo == 0 {
 		o.MaxRedo = 2
+		if o.Fleet {
+			o.MaxRedo = -1 // ESXi 8 asks no question (snapshot_tree.go)
+		}
 	}
 	if o.Seed == "" {
 		o.Seed = "vmlua"
@@ -570,6 +578,11 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		return err
 	}
 	s.publishObjectStoreLayout(vs)
+	if len(spec.Snapshots) > 0 {
+		if err := s.takeUserSnapshots(vs, spec.Snapshots); err != nil {
+			return err
+		}
+	}
 	if spec.PoweredOff && spec.ChangeTracking {
 		if vm, ok := s.reg.Get(ref).(*simulator.VirtualMachine); ok {
 			ctx := s.bgContext()

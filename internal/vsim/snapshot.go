@@ -103,6 +103,9 @@ func (s *Sim) createSnapshot(ctx *simulator.Context, vm *simulator.VirtualMachin
 		vs.mu.Lock()
 		depth := len(vs.snaps)
 		vs.mu.Unlock()
+		if depth >= MaxSnapshotLevels { // snapshot_tree.go: ESXi 8
+			return nil, withMessage(&types.TooManySnapshotLevels{}, fmt.Sprintf("Cannot create a snapshot of %s: it already has %d snapshot levels, the most ESXi allows. Remove a snapshot and try again.", vs.name, depth))
+		}
 		if s.opts.MaxRedo >= 0 && depth >= s.opts.MaxRedo {
 			text := fmt.Sprintf("Cannot create a REDO log for %s: the virtual machine already has %d, the maximum. Commit a REDO log and try again.", vs.name, depth)
 			q, err := s.raise(vs, text, []string{"OK"}, "msg.vmlua.redo.maxDepth")
@@ -396,6 +399,9 @@ func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *v
 			types.PropertyChange{Name: "rootSnapshot", Val: []types.ManagedObjectReference{vs.snaps[0].ref}})
 	}
 	ctx.Update(vm, changes)
+	if err := s.writeVMSDLocked(vm.Config, vs); err != nil { // before layoutEx, which lists it
+		s.logf("vsim: %s: write vmsd: %v", vs.name, err)
+	}
 	ctx.Update(vm, []types.PropertyChange{
 		{Name: "layoutEx", Val: s.layoutEx(vm, vs)},
 		{Name: "runtime.consolidationNeeded", Val: consolidationNeeded},
@@ -441,6 +447,11 @@ func (s *Sim) layoutEx(vm *simulator.VirtualMachine, vs *vmState) *types.Virtual
 			if _, err := os.Stat(l); err == nil {
 				add(p, f.typ, false)
 			}
+		}
+	}
+	if p, local, err := s.vmsdPath(vm.Config, vs); err == nil {
+		if _, err := os.Stat(local); err == nil {
+			add(p, string(types.VirtualMachineFileLayoutExFileTypeSnapshotList), false)
 		}
 	}
 	layerKeys := map[*layer][]int32{}
