@@ -11,8 +11,9 @@
 //     disk held after any write, which is the oracle tests compare with.
 //
 //   - Snapshots are REDO logs: CreateSnapshot adds a delta per non-independent
-//     disk (NAME-00000N.vmdk descriptor + NAME-00000N-delta.vmdk data, a raw
-//     sparse file with an in-memory grain map), switches the backing to it
+//     disk (NAME-00000N.vmdk descriptor + NAME-00000N-delta.vmdk data in
+//     VMFSSPARSE, or NAME-00000N-sesparse.vmdk in SESPARSE, as ESXi writes
+//     them and qemu-img reads them; delta_format.go), switches the backing to it
 //     with Parent set, and the parent is frozen. RemoveSnapshot (any of the
 //     chain) and RemoveAllSnapshots consolidate by merging; layoutEx, the
 //     snapshot tree and the .vmx follow. A merge that fails leaves the content
@@ -29,7 +30,7 @@
 //     carries a changeId on its live disks (cbt_live.go).
 //
 //   - ExportVm (powered off only) and ExportSnapshot leases stream the disks'
-//     flat content; /folder GET of a delta data file streams its chain level.
+//     flat content; /folder GET of a delta data file serves the file as it is.
 //
 //   - Real .vmx files, RegisterVM_Task from them; CBT (ChangeId,
 //     QueryChangedDiskAreas from the write log); in-task faults; DropSessions.

@@ -191,18 +191,14 @@ func (w *snapWrapper) ExportSnapshot(ctx *simulator.Context, req *types.ExportSn
 	return body
 }
 
-// serveFolder answers GET/HEAD of /folder: a delta's data file is served as
-// the flat content of its chain level (this simulator's delta format is its
-// own); everything else, flat files included, is served by vcsim as is.
+// serveFolder answers GET/HEAD of /folder: every file as it is on the
+// datastore, a snapshot delta in its real format (delta_format.go) as ESXi
+// serves it.
 func (s *Sim) serveFolder(w http.ResponseWriter, r *http.Request) {
 	ds := r.URL.Query().Get("dsName")
 	p := strings.TrimPrefix(r.URL.Path, "/folder/")
 	if dir, ok := s.dsDir(ds); ok && !strings.Contains(p, "..") {
 		local := filepath.Join(dir, filepath.FromSlash(p))
-		if src, ok := s.deltaSource(local); ok {
-			src.serve(w, r, path.Base(p))
-			return
-		}
 		// a plain file straight from the datastore's folder: vcsim's
 		// ServeDatastore looks the datastore up through the property
 		// collector on every request, which made each range GET of a
@@ -213,24 +209,6 @@ func (s *Sim) serveFolder(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.model.Service.ServeDatastore(w, r)
-}
-
-func (s *Sim) deltaSource(local string) (source, bool) {
-	vms := s.allVMs()
-	for _, vs := range vms {
-		vs.mu.Lock()
-		for _, d := range vs.disks {
-			for i, l := range d.layers {
-				if i > 0 && l.dataFile == local {
-					src := vs.diskSource(d, i)
-					vs.mu.Unlock()
-					return src, true
-				}
-			}
-		}
-		vs.mu.Unlock()
-	}
-	return source{}, false
 }
 
 var _ sync.Locker = (*sync.Mutex)(nil)
