@@ -17,8 +17,9 @@ import (
 //     sector, grain directory at sector 4, its entry count, the next free
 //     sector; the rest zero), the grain directory (32-bit sector offsets
 //     of grain tables), then grain tables (4096 32-bit sector offsets
-//     each) and grains appended as they are first written. 512-byte grains,
-//     32-bit sector numbers: hence the 2 TB limit.
+//     each) and grains appended as they are first written. The simulator
+//     writes 1-sector grains (qemu reads any grain size); 32-bit sector
+//     numbers are the format's 2 TB limit.
 //   - SESPARSE ("-sesparse.vmdk", createType "seSparse"): on VMFS 6, and
 //     for disks of 2 TB or more. A const header (magic 0xcafebabe, version
 //     2.1, grain size 8 sectors, grain tables of 64 sectors = 4096 64-bit
@@ -31,9 +32,10 @@ import (
 //
 // Both as qemu's block/vmdk.c reads them (vmdk_open_vmfs_sparse,
 // vmdk_open_se_sparse, get_cluster_offset); the choice of format is
-// VMware's (SEsparse "is the default format for all delta disks on VMFS6
-// datastores; on VMFS5, SEsparse is used for virtual disks of 2 TB and
-// larger", vSphere Storage documentation, "Snapshot formats"). The
+// VMware's (vSphere Storage documentation, "Snapshot Formats",
+// GUID-88E5A594-DEBC-4662-812F-EA421591C70F: "SEsparse is a default format
+// for all delta disks on the VMFS6 datastores. On VMFS5, SEsparse is used
+// for virtual disks of the size 2 TB and larger"). The
 // descriptor of a delta names its parent (parentFileNameHint) and the
 // parent's CID (parentCID), which qemu checks. A VM's guest writes whole
 // 4 KiB grains; the simulator keeps a map of the grains each delta holds
