@@ -25,7 +25,7 @@ type simVerb struct {
 	// the hard parts (docs/simulator.md)
 	hostRate, hostTotal, vcRate string
 	hostConns                   int
-	sessionIdle                 time.Duration
+	sessionIdle, nfcLease       time.Duration
 	hostsDown                   bool
 	dsTypes                     string
 	fleet                       bool
@@ -38,7 +38,7 @@ func (*simVerb) About() about {
 		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
                  [--host-rate RATE] [--host-total-rate RATE] [--host-conns N] [--vcenter-rate RATE]
                  [--session-idle DURATION] [--hosts-unreachable]
-                 [--datastore-types VMFS5,VMFS6,NFS,vsan,VVOL] [--fleet=false]
+                 [--datastore-types VMFS5,VMFS6,NFS,vsan,VVOL] [--fleet=false] [--nfc-lease-timeout DURATION]
        vmlua sim ask [--url URL] VMNAME TEXT CHOICE [CHOICE...]
 
 Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM,
@@ -48,7 +48,8 @@ its own and throttles (503 above --host-conns), vCenter's /folder is a slower pr
 that fails now and then under load, idle sessions expire, a running VM's live disk
 is locked. Datastores are of the types --datastore-types lists (LocalDS_n on VMFS,
 NFS_n, vsanDatastore, VVOL_n: vSAN and vVols disks are read only through NFC export
-leases); --fleet adds a VM on each datastore that is not VMFS and SNAP01, a powered-off
+leases, which serve streamOptimized VMDK and time out after --nfc-lease-timeout without
+progress); --fleet adds a VM on each datastore that is not VMFS and SNAP01, a powered-off
 VM with a three-level snapshot tree. RATE is bytes per second (K, M, G suffixes; 0: unlimited).
 Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on
 the second, then one line per host: "host NAME ADDRESS thumbprint THUMBPRINT".`,
@@ -70,6 +71,7 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.vcRate, "vcenter-rate", "16M", "bytes per second of one connection through vCenter's /folder proxy (0: unlimited)")
 	fs.DurationVar(&v.sessionIdle, "session-idle", vsim.DefaultSessionIdle, "a session without an API call for this long expires (0: never)")
 	fs.BoolVar(&v.hostsDown, "hosts-unreachable", false, "close the hosts' own addresses: /folder only through vCenter")
+	fs.DurationVar(&v.nfcLease, "nfc-lease-timeout", vsim.DefaultNFCLeaseTimeout, "an NFC export/import lease without HttpNfcLeaseProgress for this long times out (0: never)")
 	fs.StringVar(&v.dsTypes, "datastore-types", strings.Join(vsim.DefaultDatastoreTypes, ","), "the datastores by type, comma-separated: VMFS5, VMFS6 (or VMFS), NFS, vsan, VVOL")
 	fs.BoolVar(&v.fleet, "fleet", true, "add the VMs a real fleet has: one on each datastore that is not VMFS, and one with a snapshot tree of its own")
 }
@@ -96,6 +98,10 @@ func (v *simVerb) options() (vsim.Options, error) {
 	}
 	if v.sessionIdle <= 0 {
 		o.SessionIdle = -1
+	}
+	o.NFCLeaseTimeout = v.nfcLease
+	if v.nfcLease <= 0 {
+		o.NFCLeaseTimeout = -1
 	}
 	for _, r := range []struct {
 		flag, val string

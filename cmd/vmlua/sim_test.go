@@ -173,7 +173,7 @@ func TestSimFlagsTuneTheHardBehaviours(t *testing.T) {
 	}
 	o := parse()
 	if o.HostRate != vsim.DefaultHostRate || o.HostTotalRate != vsim.DefaultHostTotalRate || o.VCenterRate != vsim.DefaultVCenterRate ||
-		o.HostConns != vsim.DefaultHostConns || o.SessionIdle != vsim.DefaultSessionIdle || o.HostsUnreachable {
+		o.HostConns != vsim.DefaultHostConns || o.SessionIdle != vsim.DefaultSessionIdle || o.HostsUnreachable || o.NFCLeaseTimeout != vsim.DefaultNFCLeaseTimeout {
 		t.Errorf("defaults %+v differ from the simulator's", o)
 	}
 	o = parse("--host-rate", "10M", "--host-total-rate", "0", "--vcenter-rate", "512K", "--host-conns", "0", "--session-idle", "90s", "--hosts-unreachable")
@@ -182,6 +182,12 @@ func TestSimFlagsTuneTheHardBehaviours(t *testing.T) {
 	}
 	if o := parse("--session-idle", "0"); o.SessionIdle != -1 {
 		t.Errorf("--session-idle 0: %v, want never (-1)", o.SessionIdle)
+	}
+	if o := parse("--nfc-lease-timeout", "30s"); o.NFCLeaseTimeout != 30*time.Second {
+		t.Errorf("--nfc-lease-timeout 30s: %v", o.NFCLeaseTimeout)
+	}
+	if o := parse("--nfc-lease-timeout", "0"); o.NFCLeaseTimeout != -1 {
+		t.Errorf("--nfc-lease-timeout 0: %v, want never (-1)", o.NFCLeaseTimeout)
 	}
 	v := &simVerb{}
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)

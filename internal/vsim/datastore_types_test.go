@@ -165,6 +165,3 @@ func TestObjectStoreDisksOnlyThroughNFC(t *testing.T) {
 		})
 	}
 }
-
-// exportReader turns what an export lease serves into the disk's bytes.
-func exportReader(t *testing.T, r io.Reader) io.Reader { return r }

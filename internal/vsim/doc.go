@@ -29,8 +29,10 @@
 //     a three-level snapshot tree (fleet.go). A powered-off VM with CBT
 //     carries a changeId on its live disks (cbt_live.go).
 //
-//   - ExportVm (powered off only) and ExportSnapshot leases stream the disks'
-//     flat content; /folder GET of a delta data file serves the file as it is.
+//   - ExportVm (powered off only) and ExportSnapshot leases serve the disks as
+//     streamOptimized VMDK; ImportVApp takes streamOptimized disks and writes
+//     them thin; a lease without HttpNfcLeaseProgress times out
+//     (nfc_lease.go). /folder GET of a delta data file serves the file as it is.
 //
 //   - Real .vmx files, RegisterVM_Task from them; CBT (ChangeId,
 //     QueryChangedDiskAreas from the write log); in-task faults; DropSessions.

@@ -182,7 +182,7 @@ func TestExportVm(t *testing.T) {
 	n := 0
 	leaseDownload(t, c, lease.Reference(), func(item nfc.FileItem, r io.Reader) {
 		want, size, _ := s.ExpectedContent("VM1", "scsi0:0", seq)
-		sameContent(t, "ExportVm", r, want, size)
+		sameContent(t, "ExportVm", exportReader(t, r), want, size)
 		n++
 	})
 	if n != 1 {

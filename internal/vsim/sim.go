@@ -98,6 +98,11 @@ type Options struct {
 	// off); NoFileLocks lets a running VM's live disk be read
 	// (file_lock.go off). For a unit test of something else only.
 	OpenFolder, NoFileLocks bool
+	// NFCLeaseTimeout is how long an NFC lease lives without
+	// HttpNfcLeaseProgress, on the simulator's clock
+	// (DefaultNFCLeaseTimeout, vCenter's 5 minutes; negative: never;
+	// nfc_lease.go).
+	NFCLeaseTimeout time.Duration
 	// OnFolder, when set, is called as a host starts serving a /folder
 	// request it admitted (after authentication, throttling and locks); it
 	// may block, holding the request.
@@ -249,6 +254,9 @@ func (o Options) withDefaults() Options {
 	o.VCenterBusy = intOr(o.VCenterBusy, DefaultVCenterBusy)
 	if o.SessionIdle == 0 {
 		o.SessionIdle = DefaultSessionIdle
+	}
+	if o.NFCLeaseTimeout == 0 {
+		o.NFCLeaseTimeout = DefaultNFCLeaseTimeout
 	}
 	return o
 }

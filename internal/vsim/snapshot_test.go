@@ -157,7 +157,7 @@ func TestHotBackupCycleWhileGuestWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameContent(t, id+" ExportSnapshot", r, want, size)
+		sameContent(t, id+" ExportSnapshot", exportReader(t, r), want, size)
 		n++
 	})
 	if n != 2 {
