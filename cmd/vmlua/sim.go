@@ -25,9 +25,11 @@ type simVerb struct {
 	// the hard parts (docs/simulator.md)
 	hostRate, hostTotal, vcRate string
 	hostConns                   int
-	sessionIdle                 time.Duration
+	sessionIdle, nfcLease       time.Duration
 	hostsDown                   bool
 	dsCapacity                  string
+	dsTypes                     string
+	fleet                       bool
 }
 
 func (*simVerb) About() about {
@@ -37,6 +39,7 @@ func (*simVerb) About() about {
 		usage: `Usage: vmlua sim [--listen 127.0.0.1:PORT] [--model vpx|esx] [--vms N] [--disk-size SIZE] [--datastore-dir DIR]
                  [--host-rate RATE] [--host-total-rate RATE] [--host-conns N] [--vcenter-rate RATE]
                  [--session-idle DURATION] [--hosts-unreachable] [--datastore-capacity SIZE]
+                 [--datastore-types VMFS5,VMFS6,NFS,vsan,VVOL] [--fleet=false] [--nfc-lease-timeout DURATION]
        vmlua sim ask [--url URL] VMNAME TEXT CHOICE [CHOICE...]
 
 Runs a vSphere simulator that behaves like ESXi for hot backups until SIGINT/SIGTERM,
@@ -46,7 +49,11 @@ its own and throttles (503 above --host-conns), vCenter's /folder is a slower pr
 that fails now and then under load, idle sessions expire, a running VM's live disk
 is locked, datastores fill up (a VM whose REDO log fills its datastore stops on
 msg.hbacommon.outofspace) and a moved or copied VM's first power-on asks msg.uuid.altered.
-RATE is bytes per second (K, M, G suffixes; 0: unlimited).
+Datastores are of the types --datastore-types lists (LocalDS_n on VMFS,
+NFS_n, vsanDatastore, VVOL_n: vSAN and vVols disks are read only through NFC export
+leases, which serve streamOptimized VMDK and time out after --nfc-lease-timeout without
+progress); --fleet adds a VM on each datastore that is not VMFS and SNAP01, a powered-off
+VM with a three-level snapshot tree. RATE is bytes per second (K, M, G suffixes; 0: unlimited).
 Prints the SDK URL (with credentials) on the first line, the certificate thumbprint on
 the second, then one line per host: "host NAME ADDRESS thumbprint THUMBPRINT".`,
 		subs: []verb{&simAskVerb{}},
@@ -60,7 +67,7 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.diskSize, "disk-size", "32M", "capacity of each disk (K, M, G suffixes)")
 	fs.StringVar(&v.dsDir, "datastore-dir", "", "folder for the datastores' files (default: a temporary folder removed on exit)")
 	fs.Float64Var(&v.rate, "write-rate", 20, "guest writes per second per powered-on VM (0: none)")
-	fs.IntVar(&v.maxRedo, "max-redo", 2, "snapshots per VM before CreateSnapshot raises a question (-1: no limit)")
+	fs.IntVar(&v.maxRedo, "max-redo", 0, "snapshots per VM before CreateSnapshot raises a question, as ESX 2 did (-1: none, as ESXi 8, which allows 32 levels; 0: 2, or none with --fleet)")
 	fs.StringVar(&v.hostRate, "host-rate", "64M", "bytes per second of one connection to a host's /folder (0: unlimited)")
 	fs.StringVar(&v.hostTotal, "host-total-rate", "256M", "bytes per second of all of a host's /folder connections (0: unlimited)")
 	fs.IntVar(&v.hostConns, "host-conns", vsim.DefaultHostConns, "/folder requests a host serves at once; more get 503 (0: unlimited)")
@@ -68,6 +75,9 @@ func (v *simVerb) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&v.sessionIdle, "session-idle", vsim.DefaultSessionIdle, "a session without an API call for this long expires (0: never)")
 	fs.BoolVar(&v.hostsDown, "hosts-unreachable", false, "close the hosts' own addresses: /folder only through vCenter")
 	fs.StringVar(&v.dsCapacity, "datastore-capacity", "1T", "capacity of each datastore (K, M, G, T suffixes; 0: no limit): a VM whose disk's delta fills it stops on msg.hbacommon.outofspace")
+	fs.DurationVar(&v.nfcLease, "nfc-lease-timeout", vsim.DefaultNFCLeaseTimeout, "an NFC export/import lease without HttpNfcLeaseProgress for this long times out (0: never)")
+	fs.StringVar(&v.dsTypes, "datastore-types", strings.Join(vsim.DefaultDatastoreTypes, ","), "the datastores by type, comma-separated: VMFS5, VMFS6 (or VMFS), NFS, vsan, VVOL")
+	fs.BoolVar(&v.fleet, "fleet", true, "add the VMs a real fleet has: one on each datastore that is not VMFS, and one with a snapshot tree of its own")
 }
 
 // options maps the flags to the simulator's options.
@@ -79,7 +89,12 @@ func (v *simVerb) options() (vsim.Options, error) {
 	if v.model != "vpx" && v.model != "esx" {
 		return vsim.Options{}, fmt.Errorf("--model must be vpx or esx")
 	}
+	dsTypes, err := vsim.ParseDatastoreTypes(v.dsTypes)
+	if err != nil {
+		return vsim.Options{}, fmt.Errorf("--datastore-types: %v", err)
+	}
 	o := vsim.Options{
+		DatastoreTypes: dsTypes, Fleet: v.fleet,
 		Model: v.model, Listen: v.listen, VMs: v.vms, DiskSize: size, DatastoreDir: v.dsDir,
 		WriteRate: simWriteRate(v.rate), MaxRedo: v.maxRedo,
 		HostConns: unlimitedIfZero(v.hostConns), HostsUnreachable: v.hostsDown,
@@ -92,6 +107,10 @@ func (v *simVerb) options() (vsim.Options, error) {
 		o.DatastoreCapacity = -1
 	} else if o.DatastoreCapacity, err = parseSize(v.dsCapacity); err != nil {
 		return vsim.Options{}, fmt.Errorf("--datastore-capacity: %v", err)
+	}
+	o.NFCLeaseTimeout = v.nfcLease
+	if v.nfcLease <= 0 {
+		o.NFCLeaseTimeout = -1
 	}
 	for _, r := range []struct {
 		flag, val string

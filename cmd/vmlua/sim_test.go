@@ -173,7 +173,7 @@ func TestSimFlagsTuneTheHardBehaviours(t *testing.T) {
 	}
 	o := parse()
 	if o.HostRate != vsim.DefaultHostRate || o.HostTotalRate != vsim.DefaultHostTotalRate || o.VCenterRate != vsim.DefaultVCenterRate ||
-		o.HostConns != vsim.DefaultHostConns || o.SessionIdle != vsim.DefaultSessionIdle || o.HostsUnreachable {
+		o.HostConns != vsim.DefaultHostConns || o.SessionIdle != vsim.DefaultSessionIdle || o.HostsUnreachable || o.NFCLeaseTimeout != vsim.DefaultNFCLeaseTimeout {
 		t.Errorf("defaults %+v differ from the simulator's", o)
 	}
 	o = parse("--host-rate", "10M", "--host-total-rate", "0", "--vcenter-rate", "512K", "--host-conns", "0", "--session-idle", "90s", "--hosts-unreachable")
@@ -190,6 +190,12 @@ func TestSimFlagsTuneTheHardBehaviours(t *testing.T) {
 		if o := parse("--datastore-capacity", tc.flag); o.DatastoreCapacity != tc.want {
 			t.Errorf("--datastore-capacity %s: %d, want %d", tc.flag, o.DatastoreCapacity, tc.want)
 		}
+	}
+	if o := parse("--nfc-lease-timeout", "30s"); o.NFCLeaseTimeout != 30*time.Second {
+		t.Errorf("--nfc-lease-timeout 30s: %v", o.NFCLeaseTimeout)
+	}
+	if o := parse("--nfc-lease-timeout", "0"); o.NFCLeaseTimeout != -1 {
+		t.Errorf("--nfc-lease-timeout 0: %v, want never (-1)", o.NFCLeaseTimeout)
 	}
 	v := &simVerb{}
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
@@ -216,5 +222,37 @@ func TestSimAskTakesTheURLFromVMLUA_URL(t *testing.T) {
 	q := s.PendingQuestion("VM1")
 	if q == nil || q.ID != strings.TrimSpace(out.String()) {
 		t.Fatalf("pending question %+v, want the id sim ask printed (%q)", q, out.String())
+	}
+}
+
+// --datastore-types chooses the datastores by type; --fleet (on by
+// default) adds the VMs on them.
+func TestSimDatastoreTypesAndFleetFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		types string
+		fleet bool
+		err   string
+	}{
+		{nil, "VMFS5,VMFS6,NFS,vsan,VVOL", true, ""},
+		{[]string{"--datastore-types", "VMFS6,vsan", "--fleet=false"}, "VMFS6,vsan", false, ""},
+		{[]string{"--datastore-types", "VMFS,ZFS"}, "", false, "--datastore-types"},
+	} {
+		v := &simVerb{}
+		fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+		v.Flags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := v.options()
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, want an error naming %s", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(o.DatastoreTypes, ",") != tc.types || o.Fleet != tc.fleet {
+			t.Errorf("%q: types %v fleet %v (%v), want %s %v", tc.args, o.DatastoreTypes, o.Fleet, err, tc.types, tc.fleet)
+		}
 	}
 }

@@ -46,7 +46,11 @@ func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.Que
 		upTo = vs.snaps[k].seq
 	}
 	var areas [][2]int64
-	if req.ChangeId == "*" {
+	if req.ChangeId == "*" && d.kind.summaryType == "NFS" {
+		// VDDK Programming Guide, "About Changed Block Tracking": on NFS
+		// "*" may return one extent covering the whole disk
+		areas = [][2]int64{{0, d.capacity}}
+	} else if req.ChangeId == "*" {
 		areas = append(areas, d.baseAllocated()...)
 		areas = append(areas, vs.writesTo(d.id, 0, upTo)...)
 	} else {

@@ -12,17 +12,48 @@ import (
 )
 
 // layer is one file of a disk chain: the flat base (bits == nil) or a REDO
-// log / snapshot delta. A delta's data file is a sparse file as large as the
-// disk: grain g, when written in this delta, lives at offset g*GrainSize; the
-// bitmap of written grains is kept in memory. The logical content of a delta
-// is its parent's content overlaid with its grains.
+// log / snapshot delta. A delta's data file is in the format ESXi writes
+// (VMFSSPARSE or SESPARSE, delta_format.go); the bitmap of the grains it
+// holds and where each lies in the file are kept in memory. The logical
+// content of a delta is its parent's content overlaid with its grains.
 type layer struct {
 	dsPath   string // "[LocalDS_0] vm/vm-000001.vmdk": the descriptor, as in backings
 	descFile string // local path of the descriptor
 	dataFile string // local path of the flat or delta data
 	f        *os.File
 	bits     []uint64
+	sp       *sparse // a delta's format and grain map
 	cid      uint32
+}
+
+// readAt reads the layer's own bytes at off of the disk (flat: the file at
+// off; delta: grains it holds, which the caller checked).
+func (l *layer) readAt(p []byte, off int64) (int, error) {
+	if l.sp != nil {
+		if err := l.sp.readAt(l.f, p, off); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return l.f.ReadAt(p, off)
+}
+
+// writeAt writes p at off of the disk into the layer; a delta takes whole
+// grains only, as a guest writes them.
+func (l *layer) writeAt(p []byte, off int64) error {
+	if l.sp == nil {
+		_, err := l.f.WriteAt(p, off)
+		return err
+	}
+	if off%GrainSize != 0 || len(p)%GrainSize != 0 {
+		return fmt.Errorf("%s: a write of %d bytes at %d is not whole grains of %d bytes", l.dsPath, len(p), off, GrainSize)
+	}
+	for i := 0; i < len(p); i += GrainSize {
+		if err := l.sp.putGrain(l.f, (off+int64(i))/GrainSize, p[i:i+GrainSize]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l *layer) has(g int64) bool { return l.bits != nil && l.bits[g/64]&(1<<(g%64)) != 0 }
@@ -40,6 +71,7 @@ type disk struct {
 	dsName      string
 	uuid        string
 	adapter     string
+	kind        dsKind // of its datastore (datastore_types.go)
 	layers      []*layer
 }
 
@@ -50,7 +82,7 @@ func (d *disk) grains() int64 { return (d.capacity + GrainSize - 1) / GrainSize 
 // write stores p at off in the top of the chain.
 func (d *disk) write(off int64, p []byte) error {
 	t := d.top()
-	if _, err := t.f.WriteAt(p, off); err != nil {
+	if err := t.writeAt(p, off); err != nil {
 		return err
 	}
 	if t.bits != nil {
@@ -92,7 +124,7 @@ func (d *disk) readAt(level int, p []byte, off int64) (int, error) {
 			end += GrainSize
 		}
 		m := int(min(end-pos, int64(len(p)-n)))
-		if _, rerr := d.layers[src].f.ReadAt(p[n:n+m], pos); rerr != nil && rerr != io.EOF {
+		if _, rerr := d.layers[src].readAt(p[n:n+m], pos); rerr != nil && rerr != io.EOF {
 			return n, rerr
 		} else if rerr == io.EOF {
 			// a base shorter than the disk reads as zeros past its end
@@ -150,10 +182,10 @@ func (d *disk) mergeCopy(k int, midway func() error) error {
 			e++
 		}
 		p := buf[:(e-g)*GrainSize]
-		if _, err := src.f.ReadAt(p, g*GrainSize); err != nil && err != io.EOF {
+		if _, err := src.readAt(p, g*GrainSize); err != nil && err != io.EOF {
 			return err
 		}
-		if _, err := dst.f.WriteAt(p, g*GrainSize); err != nil {
+		if err := dst.writeAt(p, g*GrainSize); err != nil {
 			return err
 		}
 		if dst.bits != nil {
@@ -198,6 +230,7 @@ func (d *disk) addDelta(localDir string) error {
 	base := d.layers[0]
 	stem := strings.TrimSuffix(path.Base(dsPathPath(base.dsPath)), ".vmdk")
 	dsDir := path.Dir(dsPathPath(base.dsPath))
+	format := deltaFormatFor(d.kind, d.capacity)
 	for i := 1; ; i++ {
 		name := fmt.Sprintf("%s-%06d.vmdk", stem, i)
 		local := filepath.Join(localDir, filepath.FromSlash(dsDir), name)
@@ -207,7 +240,7 @@ func (d *disk) addDelta(localDir string) error {
 		l := &layer{
 			dsPath:   fmt.Sprintf("[%s] %s", d.dsName, path.Join(dsDir, name)),
 			descFile: local,
-			dataFile: strings.TrimSuffix(local, ".vmdk") + "-delta.vmdk",
+			dataFile: strings.TrimSuffix(local, ".vmdk") + format.suffix(),
 			bits:     make([]uint64, (d.grains()+63)/64),
 			cid:      uint32(splitmix(d.seed+uint64(len(d.layers))) >> 32),
 		}
@@ -215,8 +248,9 @@ func (d *disk) addDelta(localDir string) error {
 		if err != nil {
 			return err
 		}
-		if err := f.Truncate(d.capacity); err != nil {
+		if l.sp, err = newSparse(f, format, d.capacity); err != nil {
 			f.Close()
+			os.Remove(l.dataFile)
 			return err
 		}
 		l.f = f
@@ -234,20 +268,35 @@ func (d *disk) writeDescriptor(i int) error {
 	fmt.Fprintf(&b, "CID=%08x\n", l.cid)
 	if i == 0 {
 		b.WriteString("parentCID=ffffffff\ncreateType=\"vmfs\"\n\n# Extent description\n")
-		fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, filepath.Base(l.dataFile))
+		extent := filepath.Base(l.dataFile)
+		if d.kind.isObjectStore() {
+			extent = objectURI(d.kind, d.dsName, extent)
+		}
+		fmt.Fprintf(&b, "RW %d VMFS %q\n", sectors, extent)
 	} else {
 		p := d.layers[i-1]
-		fmt.Fprintf(&b, "parentCID=%08x\ncreateType=\"vmfsSparse\"\n", p.cid)
-		fmt.Fprintf(&b, "parentFileNameHint=%q\n\n# Extent description\n", path.Base(dsPathPath(p.dsPath)))
-		fmt.Fprintf(&b, "RW %d VMFSSPARSE %q\n", sectors, filepath.Base(l.dataFile))
+		createType, extentType, extent := "vmfsSparse", "VMFSSPARSE", filepath.Base(l.dataFile)
+		if l.sp != nil && l.sp.format == formatSESparse {
+			createType, extentType = "seSparse", "SESPARSE"
+		}
+		switch d.kind.summaryType {
+		case "vsan": // vsanSparse objects (datastore_types.go)
+			createType, extentType, extent = "vsanSparse", "VSANSPARSE", objectURI(d.kind, d.dsName, extent)
+		case "VVOL":
+			extent = objectURI(d.kind, d.dsName, extent)
+		}
+		fmt.Fprintf(&b, "parentCID=%08x\ncreateType=%q\n", p.cid, createType)
+		parent := path.Base(dsPathPath(p.dsPath))
+		if path.Dir(dsPathPath(p.dsPath)) != path.Dir(dsPathPath(l.dsPath)) || dsPathName(p.dsPath) != dsPathName(l.dsPath) {
+			parent = p.dsPath
+		}
+		fmt.Fprintf(&b, "parentFileNameHint=%q\n\n# Extent description\n", parent)
+		fmt.Fprintf(&b, "RW %d %s %q\n", sectors, extentType, extent)
 	}
 	b.WriteString("\n# The Disk Data Base\n#DDB\n\n")
 	fmt.Fprintf(&b, "ddb.adapterType = %q\n", d.adapter)
 	fmt.Fprintf(&b, "ddb.uuid = %q\n", d.uuid)
 	b.WriteString("ddb.virtualHWVersion = \"13\"\n")
-	if i > 0 {
-		b.WriteString("ddb.vmlua.deltaFormat = \"raw-sparse-4k (in-memory grain map)\"\n")
-	}
 	return os.WriteFile(l.descFile, []byte(b.String()), 0o644)
 }
 

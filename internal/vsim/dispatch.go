@@ -92,6 +92,11 @@ func (s *Sim) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 			return nil, nil
 		}
 		put(ctx, o, &authWrapper{o, s})
+	case *simulator.ResourcePool: // ImportVApp (nfc_lease.go)
+		if w, ok := cur.(*poolWrapper); ok && w.ResourcePool == o {
+			return nil, nil
+		}
+		put(ctx, o, &poolWrapper{o, s})
 	case *simulator.HostDatastoreSystem: // NAS datastores (nas_datastore.go)
 		if w, ok := cur.(*dsSysWrapper); ok && w.HostDatastoreSystem == o {
 			return nil, nil

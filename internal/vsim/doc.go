@@ -11,18 +11,28 @@
 //     disk held after any write, which is the oracle tests compare with.
 //
 //   - Snapshots are REDO logs: CreateSnapshot adds a delta per non-independent
-//     disk (NAME-00000N.vmdk descriptor + NAME-00000N-delta.vmdk data, a raw
-//     sparse file with an in-memory grain map), switches the backing to it
+//     disk (NAME-00000N.vmdk descriptor + NAME-00000N-delta.vmdk data in
+//     VMFSSPARSE, or NAME-00000N-sesparse.vmdk in SESPARSE, as ESXi writes
+//     them and qemu-img reads them; delta_format.go), switches the backing to it
 //     with Parent set, and the parent is frozen. RemoveSnapshot (any of the
 //     chain) and RemoveAllSnapshots consolidate by merging; layoutEx, the
 //     snapshot tree and the .vmx follow. A merge that fails leaves the content
 //     intact and runtime.consolidationNeeded set, for ConsolidateVMDisks.
 //
 //   - Questions (runtime.question, AnswerVM); CreateSnapshot beyond MaxRedo
-//     asks, then fails with TooManySnapshotLevels.
+//     asks, then fails with TooManySnapshotLevels; beyond ESXi 8's 32 levels
+//     it fails at once. VMs may be built with a snapshot tree of their own
+//     (VMSpec.Snapshots), listed in a real .vmsd (snapshot_tree.go).
 //
-//   - ExportVm (powered off only) and ExportSnapshot leases stream the disks'
-//     flat content; /folder GET of a delta data file streams its chain level.
+//   - Datastores of four types, VMFS, NFS, vSAN and vVols
+//     (datastore_types.go); Options.Fleet adds a VM on each and SNAP01 with
+//     a three-level snapshot tree (fleet.go). A powered-off VM with CBT
+//     carries a changeId on its live disks (cbt_live.go).
+//
+//   - ExportVm (powered off only) and ExportSnapshot leases serve the disks as
+//     streamOptimized VMDK; ImportVApp takes streamOptimized disks and writes
+//     them thin; a lease without HttpNfcLeaseProgress times out
+//     (nfc_lease.go). /folder GET of a delta data file serves the file as it is.
 //
 //   - Real .vmx files, RegisterVM_Task from them; CBT (ChangeId,
 //     QueryChangedDiskAreas from the write log); in-task faults; DropSessions.

@@ -1,10 +1,13 @@
 package vsim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -179,7 +182,7 @@ func TestExportVm(t *testing.T) {
 	n := 0
 	leaseDownload(t, c, lease.Reference(), func(item nfc.FileItem, r io.Reader) {
 		want, size, _ := s.ExpectedContent("VM1", "scsi0:0", seq)
-		sameContent(t, "ExportVm", r, want, size)
+		sameContent(t, "ExportVm", exportReader(t, r), want, size)
 		n++
 	})
 	if n != 1 {
@@ -187,7 +190,10 @@ func TestExportVm(t *testing.T) {
 	}
 }
 
-func TestFolderGetOfFrozenDeltaGivesItsFlatContent(t *testing.T) {
+// A frozen delta read over /folder is the file ESXi would serve: the
+// chain up to it, fetched over /folder (descriptors, base, deltas), reads
+// with qemu-img as the content at its snapshot.
+func TestFolderGetOfFrozenDeltaIsItsRealFile(t *testing.T) {
 	s, c := startSim(t, Options{})
 	vm := findVM(t, c, "VM1")
 	snapshot(t, vm, "a")
@@ -196,11 +202,26 @@ func TestFolderGetOfFrozenDeltaGivesItsFlatContent(t *testing.T) {
 	seq2, _ := s.SnapshotSeq(snap2)
 	waitWrites(t, s, "VM1", 10)
 	disks, _ := s.Disks("VM1")
-	mid := disks[0].Chain[1] // frozen by snapshot b
+	dir := t.TempDir()
+	fetch := func(dsPath string) {
+		rc := folderGet(t, c, dsPath)
+		defer rc.Close()
+		f, err := os.Create(filepath.Join(dir, path.Base(dsPathPath(dsPath))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, rc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, mid := disks[0].Chain[0], disks[0].Chain[1] // mid: frozen by snapshot b
+	for _, p := range []string{base, flatOf(base), mid, strings.TrimSuffix(mid, ".vmdk") + "-delta.vmdk"} {
+		fetch(p)
+	}
+	img, _ := qemuImage(t, filepath.Join(dir, path.Base(dsPathPath(mid))))
 	want, size, _ := s.ExpectedContent("VM1", "scsi0:0", seq2)
-	rc := folderGet(t, c, strings.TrimSuffix(mid, ".vmdk")+"-delta.vmdk")
-	defer rc.Close()
-	sameContent(t, "frozen delta", rc, want, size)
+	sameContent(t, "frozen delta", bytes.NewReader(img), want, size)
 }
 
 func TestRemoveAllSnapshotsCollapsesTheChain(t *testing.T) {

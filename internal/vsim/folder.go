@@ -86,6 +86,11 @@ func (s *Sim) serveHostFolder(ep *endpoint, w http.ResponseWriter, r *http.Reque
 	defer ep.gate.leave()
 	ds := r.URL.Query().Get("dsName")
 	p := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(r.URL.Path, "/folder")), "/")
+	if s.objectStoreData(r) {
+		// vSAN, vVols: a disk is an object, no file (datastore_types.go)
+		http.Error(w, "404 Not Found: disk data on a "+s.dsKindOf(ds).summaryType+" datastore is an object, not a file", http.StatusNotFound)
+		return
+	}
 	if dir, ok := s.dsDir(ds); ok {
 		if vm, locked := s.lockedBy(filepath.Join(dir, filepath.FromSlash(p))); locked {
 			st.locked.Add(1)

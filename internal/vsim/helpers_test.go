@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vmlua/vmlua/internal/harness/eventually"
+	"github.com/vmlua/vmlua/internal/streamvmdk"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
@@ -117,4 +118,15 @@ func sameContent(t *testing.T, what string, got io.Reader, want io.ReaderAt, siz
 func isFault[T any](err error, target *T) bool {
 	_, ok := fault.As(err, target)
 	return ok
+}
+
+// exportReader reads what an export lease serves, a streamOptimized VMDK
+// (nfc_lease.go), as the disk's bytes.
+func exportReader(t *testing.T, r io.Reader) io.Reader {
+	t.Helper()
+	sr, err := streamvmdk.NewReader(r)
+	if err != nil {
+		t.Fatalf("export is not streamOptimized VMDK: %v", err)
+	}
+	return sr
 }

@@ -280,6 +280,9 @@ func (s *Sim) refreshDisks(vs *vmState) {
 			}
 		}
 		vs.disks = kept
+		if changeID := liveChangeID(vm, vs); changeID != "" {
+			s.publishLiveChangeID(s.bgContext(), vm, vs) // CBT switched on while powered off
+		}
 		if err := s.writeVMXLocked(vm.Config, vs); err != nil {
 			s.logf("vsim: %s: write vmx: %v", vs.name, err)
 		}

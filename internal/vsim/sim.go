@@ -41,8 +41,19 @@ type Options struct {
 	DiskSize int64
 	// Inventory, when set, replaces the default VMs.
 	Inventory []VMSpec
-	// Datastores is the number of datastores LocalDS_0..n-1; default 2.
+	// Fleet adds to the default inventory the VMs a real fleet has beyond
+	// flat disks on VMFS (fleet.go): one VM on each datastore that is not
+	// VMFS, and a VM with a three-level snapshot tree of its own. Off for
+	// Go tests (whose VM counts and "any:" selections know the default
+	// inventory), on in vmlua sim (--fleet).
+	Fleet bool
+	// Datastores is the number of VMFS datastores LocalDS_0..n-1 (the
+	// first VMFS 5, the others VMFS 6) when DatastoreTypes is empty.
 	Datastores int
+	// DatastoreTypes lists the datastores to create by type ("VMFS5",
+	// "VMFS6", "NFS", "vsan", "VVOL"; datastore_types.go); default, when
+	// Datastores is 0 too, DefaultDatastoreTypes.
+	DatastoreTypes []string
 	// DatastoreDir holds the datastores' files (one folder per datastore).
 	// Default: a temporary folder removed by Close.
 	DatastoreDir string
@@ -51,7 +62,8 @@ type Options struct {
 	WriteRate float64
 	// MaxRedo is the number of snapshots (REDO logs) a VM may have; the next
 	// CreateSnapshot raises a single-choice question and then fails, as ESX 2
-	// did beyond its REDO depth. Default 2; negative means no limit.
+	// did beyond its REDO depth. Default 2 (none with Fleet); negative
+	// means no question. ESXi 8's limit of MaxSnapshotLevels holds anyway.
 	MaxRedo int
 	// Seed makes content differ between simulators; default "vmlua".
 	Seed string
@@ -90,6 +102,11 @@ type Options struct {
 	// (DefaultDatastoreCapacity): a VM whose disk grows beyond it stops on
 	// msg.hbacommon.outofspace. datastore_space.go.
 	DatastoreCapacity int64
+	// NFCLeaseTimeout is how long an NFC lease lives without
+	// HttpNfcLeaseProgress, on the simulator's clock
+	// (DefaultNFCLeaseTimeout, vCenter's 5 minutes; negative: never;
+	// nfc_lease.go).
+	NFCLeaseTimeout time.Duration
 	// OnFolder, when set, is called as a host starts serving a /folder
 	// request it admitted (after authentication, throttling and locks); it
 	// may block, holding the request.
@@ -108,6 +125,10 @@ type VMSpec struct {
 	Folder, Host, Pool string
 	// Tags are vSphere tags, "Category:Name" (tags.go; vpx model only).
 	Tags []string
+	// Snapshots are user snapshots the VM gets when the inventory is
+	// built, each the child of the one before, with guest writes between
+	// them (snapshot_tree.go).
+	Snapshots []string
 }
 
 // DiskSpec describes one disk; disks sit on scsi0 in order (scsi0:0, scsi0:1, ...).
@@ -150,6 +171,7 @@ type Sim struct {
 	sess        sessions
 	tkt         tickets
 	load        proxyLoad
+	dsKinds     map[string]dsKind                   // datastore name -> type (datastore_types.go)
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 	capacity    atomic.Int64                        // SetDatastoreCapacity
@@ -183,6 +205,9 @@ func DefaultInventory(o Options) []VMSpec {
 		}
 		inv = append(inv, v)
 	}
+	if o.Fleet {
+		inv = append(inv, fleetInventory(o)...)
+	}
 	if o.Model == "esx" {
 		for i := range inv {
 			inv[i].Tags = nil // ESXi has no tags
@@ -215,14 +240,14 @@ func (o Options) withDefaults() Options {
 		o.DiskSize = defaultDiskSize
 	}
 	o.DiskSize = (o.DiskSize + BlockSize - 1) / BlockSize * BlockSize
-	if o.Datastores <= 0 {
-		o.Datastores = 2
-	}
 	if o.WriteRate == 0 {
 		o.WriteRate = 20
 	}
 	if o.MaxRedo == 0 {
 		o.MaxRedo = 2
+		if o.Fleet {
+			o.MaxRedo = -1 // ESXi 8 asks no question (snapshot_tree.go)
+		}
 	}
 	if o.Seed == "" {
 		o.Seed = "vmlua"
@@ -239,6 +264,9 @@ func (o Options) withDefaults() Options {
 	o.DatastoreCapacity = rateOr(o.DatastoreCapacity, DefaultDatastoreCapacity)
 	if o.SessionIdle == 0 {
 		o.SessionIdle = DefaultSessionIdle
+	}
+	if o.NFCLeaseTimeout == 0 {
+		o.NFCLeaseTimeout = DefaultNFCLeaseTimeout
 	}
 	return o
 }
@@ -297,6 +325,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	}
 	s.reg = s.model.Map()
 	s.reg.Handler = s.dispatch
+	s.reg.AddHandler(powerWatch{s}) // cbt_live.go
 	if err := s.setupHosts(); err != nil {
 		return nil, err
 	}
@@ -421,8 +450,11 @@ func (s *Sim) createDatastores(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("vsim: find hosts: %w", err)
 	}
-	for i := 0; i < s.opts.Datastores; i++ {
-		name := fmt.Sprintf("LocalDS_%d", i)
+	names, kinds, err := s.opts.datastorePlan()
+	if err != nil {
+		return err
+	}
+	for i, name := range names {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return err
@@ -436,7 +468,10 @@ func (s *Sim) createDatastores(ctx context.Context, dir string) error {
 				return fmt.Errorf("vsim: create datastore %s: %w", name, err)
 			}
 		}
+		s.mu.Lock()
 		s.dsDirs[name] = p
+		s.mu.Unlock()
+		s.setDatastoreType(name, kinds[i])
 	}
 	return nil
 }
@@ -549,7 +584,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		GuestId:               string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
 		NumCPUs:               1,
 		MemoryMB:              256,
-		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[" + s.homeDatastore(disks) + "]"},
 		DeviceChange:          changes,
 		ChangeTrackingEnabled: types.NewBool(spec.ChangeTracking),
 	}
@@ -566,6 +601,22 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 	if err != nil {
 		return err
 	}
+	s.publishObjectStoreLayout(vs)
+	if len(spec.Snapshots) > 0 {
+		if err := s.takeUserSnapshots(vs, spec.Snapshots); err != nil {
+			return err
+		}
+	}
+	if spec.PoweredOff && spec.ChangeTracking {
+		if vm, ok := s.reg.Get(ref).(*simulator.VirtualMachine); ok {
+			ctx := s.bgContext()
+			ctx.WithLock(vm, func() {
+				vs.mu.Lock()
+				defer vs.mu.Unlock()
+				s.publishLiveChangeID(ctx, vm, vs)
+			})
+		}
+	}
 	if !spec.PoweredOff {
 		vm := object.NewVirtualMachine(c, ref)
 		t, err := vm.PowerOn(ctx)
@@ -578,6 +629,16 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 	}
 	_ = vs
 	return nil
+}
+
+// homeDatastore is where a new VM's folder goes: LocalDS_0, or the first
+// disk's datastore when that is not VMFS (a VM on vSAN, vVols or NFS has
+// its home there too).
+func (s *Sim) homeDatastore(disks []DiskSpec) string {
+	if len(disks) > 0 && disks[0].Datastore != "" && s.dsKindOf(disks[0].Datastore).summaryType != "VMFS" {
+		return disks[0].Datastore
+	}
+	return "LocalDS_0"
 }
 
 var errNoVM = errors.New("vsim: no such VM")

@@ -58,7 +58,7 @@ func TestModelsServeSnapshotExports(t *testing.T) {
 			}
 			leaseDownload(t, c, res.Returnval, func(item nfc.FileItem, r io.Reader) {
 				want, size, _ := s.ExpectedContent("VM1", "scsi0:0", seq)
-				sameContent(t, model+" export", r, want, size)
+				sameContent(t, model+" export", exportReader(t, r), want, size)
 			})
 		})
 	}

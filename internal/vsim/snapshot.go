@@ -103,6 +103,9 @@ func (s *Sim) createSnapshot(ctx *simulator.Context, vm *simulator.VirtualMachin
 		vs.mu.Lock()
 		depth := len(vs.snaps)
 		vs.mu.Unlock()
+		if depth >= MaxSnapshotLevels { // snapshot_tree.go: ESXi 8
+			return nil, withMessage(&types.TooManySnapshotLevels{}, fmt.Sprintf("Cannot create a snapshot of %s: it already has %d snapshot levels, the most ESXi allows. Remove a snapshot and try again.", vs.name, depth))
+		}
 		if s.opts.MaxRedo >= 0 && depth >= s.opts.MaxRedo {
 			text := fmt.Sprintf("Cannot create a REDO log for %s: the virtual machine already has %d, the maximum. Commit a REDO log and try again.", vs.name, depth)
 			q, err := s.raise(vs, text, plainChoices([]string{"OK"}), 0, "msg.vmlua.redo.maxDepth")
@@ -336,7 +339,8 @@ func chainBacking(tmpl *types.VirtualDiskFlatVer2BackingInfo, d *disk, level int
 
 // disksAt returns a copy of devices whose disks are backed by their chains at
 // snapshot sn (nil: the running state).
-func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState) []types.BaseVirtualDevice {
+// live is the changeId of the running state's backings (liveChangeID).
+func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState, live string) []types.BaseVirtualDevice {
 	out := make([]types.BaseVirtualDevice, 0, len(devices))
 	for _, dev := range devices {
 		vd, ok := dev.(*types.VirtualDisk)
@@ -351,11 +355,9 @@ func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState) []t
 			continue
 		}
 		cp := *vd
-		changeId := ""
+		changeId := live
 		if sn != nil {
 			changeId = sn.changeId
-		} else if len(vs.snaps) > 0 {
-			changeId = vs.snaps[len(vs.snaps)-1].changeId
 		}
 		cp.Backing = chainBacking(b, d, d.level(sn), changeId)
 		out = append(out, &cp)
@@ -366,7 +368,7 @@ func (vs *vmState) disksAt(devices []types.BaseVirtualDevice, sn *snapState) []t
 // syncVM publishes vs (backings, snapshot tree, snapshot configs, layoutEx)
 // on the VM. Caller holds the VM lock (ctx) and vs.mu.
 func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *vmState, consolidationNeeded bool) {
-	devices := vs.disksAt(vm.Config.Hardware.Device, nil)
+	devices := vs.disksAt(vm.Config.Hardware.Device, nil, liveChangeID(vm, vs))
 	changes := []types.PropertyChange{{Name: "config.hardware.device", Val: devices}}
 	var next []types.VirtualMachineSnapshotTree
 	for i := len(vs.snaps) - 1; i >= 0; i-- {
@@ -377,7 +379,7 @@ func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *v
 		if obj, ok := ctx.Map.Get(sn.ref).(*simulator.VirtualMachineSnapshot); ok {
 			ctx.WithLock(obj, func() {
 				cfg := copyConfig(&obj.Config)
-				cfg.Hardware.Device = vs.disksAt(cfg.Hardware.Device, sn)
+				cfg.Hardware.Device = vs.disksAt(cfg.Hardware.Device, sn, "")
 				obj.Config = *cfg
 				obj.ChildSnapshot = nil
 				if i+1 < len(vs.snaps) {
@@ -397,6 +399,9 @@ func (s *Sim) syncVM(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *v
 			types.PropertyChange{Name: "rootSnapshot", Val: []types.ManagedObjectReference{vs.snaps[0].ref}})
 	}
 	ctx.Update(vm, changes)
+	if err := s.writeVMSDLocked(vm.Config, vs); err != nil { // before layoutEx, which lists it
+		s.logf("vsim: %s: write vmsd: %v", vs.name, err)
+	}
 	ctx.Update(vm, []types.PropertyChange{
 		{Name: "layoutEx", Val: s.layoutEx(vm, vs)},
 		{Name: "runtime.consolidationNeeded", Val: consolidationNeeded},
@@ -444,10 +449,20 @@ func (s *Sim) layoutEx(vm *simulator.VirtualMachine, vs *vmState) *types.Virtual
 			}
 		}
 	}
+	if p, local, err := s.vmsdPath(vm.Config, vs); err == nil {
+		if _, err := os.Stat(local); err == nil {
+			add(p, string(types.VirtualMachineFileLayoutExFileTypeSnapshotList), false)
+		}
+	}
 	layerKeys := map[*layer][]int32{}
 	for _, d := range vs.disks {
 		for i, l := range d.layers {
 			dk := add(l.dsPath, string(types.VirtualMachineFileLayoutExFileTypeDiskDescriptor), false)
+			if d.kind.isObjectStore() {
+				// vSAN, vVols: the disk is an object, no extent file
+				layerKeys[l] = []int32{dk}
+				continue
+			}
 			data := fmt.Sprintf("[%s] %s", d.dsName, path.Join(path.Dir(dsPathPath(l.dsPath)), filepath.Base(l.dataFile)))
 			ek := add(data, string(types.VirtualMachineFileLayoutExFileTypeDiskExtent), i > 0)
 			layerKeys[l] = []int32{dk, ek}

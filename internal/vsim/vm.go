@@ -298,6 +298,7 @@ func (s *Sim) newDisk(vmName string, devices object.VirtualDeviceList, vd *types
 		uuid:        b.Uuid,
 		adapter:     adapterType(devices, vd),
 	}
+	d.kind = s.dsKindOf(d.dsName)
 	if d.capacity == 0 {
 		d.capacity = vd.CapacityInKB * 1024
 	}
