@@ -99,7 +99,15 @@ func (d *disk) baseAllocated() [][2]int64 {
 	return out
 }
 
-func changeIDPrefix(vs *vmState) string { return fmt.Sprintf("52 %016x/", vs.seed) }
+// changeIDPrefix is the epoch part of the VM's change ids (vs.mu held): a
+// new one each time tracking is switched off, so that a change id of the
+// old tracking is refused and a backup tool sees the reset, as ESXi gives
+// the disks a new change id UUID when tracking restarts (VMware KB 2139574,
+// "Resetting Changed Block Tracking": the reset makes the next backup a
+// full).
+func changeIDPrefix(vs *vmState) string {
+	return fmt.Sprintf("52 %016x/", vs.seed+vs.cbtEpoch*0x9e3779b97f4a7c15)
+}
 
 // writesTo returns the areas written to disk id by writes from < seq <= to.
 func (vs *vmState) writesTo(id string, from, to uint64) [][2]int64 {

@@ -221,6 +221,15 @@ func (w *vmWrapper) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM
 		return res
 	}
 	s, ref := w.s, w.Self
+	if off := req.Spec.ChangeTrackingEnabled; off != nil && !*off {
+		// tracking stops: its change ids end with it (cbt.go); now, not
+		// when the task is seen done, so no snapshot after it gets the old epoch
+		if vs, err := s.adopt(ref, false); err == nil {
+			vs.mu.Lock()
+			vs.cbtEpoch++
+			vs.mu.Unlock()
+		}
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

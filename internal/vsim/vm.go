@@ -32,6 +32,10 @@ type vmState struct {
 	question    *Question
 	gone        bool
 	wake        chan struct{}
+	// cbtEpoch counts the times changed block tracking was switched off:
+	// change ids carry it, so that tracking switched off and on again
+	// starts a new epoch, as on ESXi (cbt.go)
+	cbtEpoch uint64
 }
 
 // snapState is one snapshot of the (linear) chain. Its state of a disk is

@@ -35,6 +35,9 @@ type Options struct {
 	BreakLock bool     // take the VM's lock on the target even if another run holds it
 	Mode      string   // full (default), incremental, auto
 	ChainMax  int      // auto: the longest chain (a full and incrementals); 0: DefaultChainMax
+	// FullEvery makes every FullEvery-th backup of the VM a full, in mode
+	// incremental and auto (0: no such rule).
+	FullEvery int
 	// Retention is the policy the VM's sets are pruned with: on a target
 	// with object lock a complete set is locked until the date it keeps
 	// the set at the earliest (sets.LockSet).
@@ -134,6 +137,9 @@ func checkOptions(o *Options) error {
 	if o.ChainMax < 1 {
 		return runtime.Errorf(runtime.CodeInvalidArg, "chain_max=%d: give at least 1 (1 makes every set a full)", o.ChainMax)
 	}
+	if o.FullEvery < 0 {
+		return runtime.Errorf(runtime.CodeInvalidArg, "full_every=%d: give 0 (no rule) or at least 1 (1 makes every set a full)", o.FullEvery)
+	}
 	if !pcomp.Valid(o.Compress) {
 		return runtime.Errorf(runtime.CodeInvalidArg, "compress=%q: use \"none\", \"gzip\" or \"zstd\"", o.Compress)
 	}
@@ -174,6 +180,7 @@ func startCatalog(r *runtime.Run, v *vm.VM, t transports.Transport, dss *datasto
 	if o.Mode == ModeAuto {
 		cat.Options.ChainMax = o.ChainMax
 	}
+	cat.Options.FullEvery = o.FullEvery
 	cat.VM = describeVM(r.Context(), v, dss)
 	cat.Mode = catalog.ModeFull
 	plan := planChain(r, v, t, sets.DirName(name), o)

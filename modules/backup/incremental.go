@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/vmlua/vmlua/internal/dsread"
-	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -49,20 +48,21 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 	if o.NoCBT {
 		return chainPlan{reason: "cbt=false: changed block tracking is not to be used"}
 	}
-	if m := v.MO(); m.Config.ChangeTrackingEnabled == nil || !*m.Config.ChangeTrackingEnabled {
+	if !v.CBTEnabled() {
+		// never on a VM with snapshots (KB 1020128): the full is read
+		// without tracking, and the log and full_reason say why
+		if why := v.CBTBlockedBySnapshots(); why != "" {
+			r.Log.Warn("backup: changed block tracking is off and is not switched on; this set is a full", "vm", name, "why", why)
+			return chainPlan{reason: "changed block tracking is off and was not switched on: " + why}
+		}
 		if r.DryRun {
 			r.DryRunAction("enable changed block tracking", "vm", name)
 			return chainPlan{reason: "changed block tracking was off"}
 		}
-		task, err := v.Obj.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
-		if err == nil {
-			err = taskwait.Done(ctx, task)
-		}
-		if err != nil {
+		if err := v.EnableCBT(r); err != nil {
 			r.Log.Warn("backup: changed block tracking is off and could not be enabled; this set is a full", "vm", name, "error", err)
 			return chainPlan{reason: "changed block tracking is off and could not be enabled: " + err.Error()}
 		}
-		_ = v.Refresh(ctx)
 		r.Log.Warn("backup: enabled changed block tracking on the VM; it takes effect after a snapshot cycle, which this backup's own snapshot provides; this set is a full, the next can be incremental", "vm", name)
 		return chainPlan{reason: "changed block tracking was just enabled (it takes effect after a snapshot cycle)"}
 	}
@@ -75,6 +75,9 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 	}
 	if _, err := sets.ChainOf(ctx, t, newest); err != nil {
 		return chainPlan{reason: fmt.Sprintf("the chain of the newest set %s cannot be trusted: %v", newest.ID, err)}
+	}
+	if n := o.FullEvery; n > 0 && newest.Depth+2 > n {
+		return chainPlan{reason: fmt.Sprintf("full_every=%d: every %s backup of the VM is a full (the chain of %s has %d sets)", n, ordinal(n), newest.ID, newest.Depth+1), planned: true}
 	}
 	if max := o.ChainMax; o.Mode == ModeAuto && newest.Depth+2 > max {
 		return chainPlan{reason: fmt.Sprintf("the chain of %s reached chain_max=%d sets", newest.ID, max), planned: true}
@@ -189,4 +192,19 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 type incDisk struct {
 	areas  []dsread.Area
 	parent catalog.Disk
+}
+
+// ordinal spells n as "2nd", "3rd", "7th".
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
 }

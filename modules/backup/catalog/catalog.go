@@ -151,6 +151,9 @@ type Options struct {
 	// ChainMax the chain_max it gave (auto).
 	Mode     string `json:"mode,omitempty"`
 	ChainMax int    `json:"chain_max,omitempty"`
+	// FullEvery is the full_every it gave: every FullEvery-th set of the
+	// VM is a full.
+	FullEvery int `json:"full_every,omitempty"`
 }
 
 // Disk is one backed-up disk.
