@@ -57,6 +57,9 @@ func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.Que
 		}
 		areas = vs.writesTo(d.id, from, upTo)
 	}
+	if vs.cbtWhole {
+		areas = [][2]int64{{0, d.capacity}}
+	}
 	info := types.DiskChangeInfo{StartOffset: req.StartOffset, Length: d.capacity - req.StartOffset}
 	for _, a := range mergeAreas(areas) {
 		if a[1] <= req.StartOffset {
@@ -131,4 +134,20 @@ func mergeAreas(a [][2]int64) [][2]int64 {
 		out = append(out, x)
 	}
 	return out
+}
+
+// SetCBTWholeDisk makes QueryChangedDiskAreas of the VM answer one extent
+// over the whole disk, whatever the change id: what vSphere answers where
+// it cannot tell which areas changed or hold data (NFS datastores: VDDK
+// Programming Guide, "About Changed Block Tracking"), for tests of the
+// clients that must cope with it.
+func (s *Sim) SetCBTWholeDisk(vmName string, on bool) error {
+	vs, err := s.vmByName(vmName)
+	if err != nil {
+		return err
+	}
+	vs.mu.Lock()
+	vs.cbtWhole = on
+	vs.mu.Unlock()
+	return nil
 }

@@ -36,6 +36,9 @@ type vmState struct {
 	// change ids carry it, so that tracking switched off and on again
 	// starts a new epoch, as on ESXi (cbt.go)
 	cbtEpoch uint64
+	// cbtWhole: QueryChangedDiskAreas answers one extent over the whole
+	// disk, whatever the change id (SetCBTWholeDisk)
+	cbtWhole bool
 }
 
 // snapState is one snapshot of the (linear) chain. Its state of a disk is

@@ -38,6 +38,9 @@ type Options struct {
 	// FullEvery makes every FullEvery-th backup of the VM a full, in mode
 	// incremental and auto (0: no such rule).
 	FullEvery int
+	// VerifyCBT makes the set a full that checks changed block tracking
+	// against the newest earlier set (verifycbt.go).
+	VerifyCBT bool
 	// Retention is the policy the VM's sets are pruned with: on a target
 	// with object lock a complete set is locked until the date it keeps
 	// the set at the earliest (sets.LockSet).
@@ -180,10 +183,13 @@ func startCatalog(r *runtime.Run, v *vm.VM, t transports.Transport, dss *datasto
 	if o.Mode == ModeAuto {
 		cat.Options.ChainMax = o.ChainMax
 	}
-	cat.Options.FullEvery = o.FullEvery
+	cat.Options.FullEvery, cat.Options.VerifyCBT = o.FullEvery, o.VerifyCBT
 	cat.VM = describeVM(r.Context(), v, dss)
 	cat.Mode = catalog.ModeFull
 	plan := planChain(r, v, t, sets.DirName(name), o)
+	if o.VerifyCBT {
+		plan = verifyingFull(r, v, t, sets.DirName(name), plan)
+	}
 	if plan.parent != nil {
 		r.Log.Info("backup: incremental on the newest set", "vm", name, "parent", plan.parent.ID, "depth", plan.parent.Depth+1)
 	} else if plan.reason != "" {
@@ -494,7 +500,8 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *co
 	if err := cfg.wait(); err != nil {
 		return err
 	}
-	if err := exportDisks(r, v, sel, sw, snap, cbt, changeIDs, incs, o.Compress); err != nil {
+	// a verifying full reads every byte: it does not take tracking's word for which areas hold data
+	if err := exportDisks(r, v, sel, sw, snap, cbt && !o.VerifyCBT, changeIDs, incs, o.Compress, plan.against); err != nil {
 		return err
 	}
 	return fz.merge(o.Layered)
@@ -667,11 +674,11 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 		}
 		pd, why := trustBase(plan.parent, d, changeIDs[d.Key])
 		if why == "" {
-			areas, qerr := queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, d.Capacity, pd.ChangeID, 0)
+			areas, whole, qerr := queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, d.Capacity, pd.ChangeID, 0)
 			if qerr != nil {
 				why = fmt.Sprintf("vSphere rejected the change id %q of disk %s: %v", pd.ChangeID, d.ID, qerr)
 			} else {
-				incs[d.ID] = &incDisk{areas: areas, parent: pd}
+				incs[d.ID] = &incDisk{areas: areas, parent: pd, whole: whole}
 			}
 		}
 		if why != "" {
@@ -688,7 +695,7 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 
 // exportDisks stores every frozen disk in the set (exportDisk) and lists
 // it in the catalog with its change id.
-func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string) error {
+func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string, against *catalog.Catalog) error {
 	names := map[string]bool{}
 	sw.Update(func(c *catalog.Catalog) {
 		for _, f := range c.Files {
@@ -706,6 +713,15 @@ func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *t
 			return err
 		}
 		cd.ChangeID, cd.DiskUUID = changeIDs[d.Key], d.UUID
+		if against != nil && incs[d.ID] == nil {
+			check, why := cbtCheck(r, v, snap, d, cd.ChangeID, cd.ImageSpans, against)
+			if check != nil {
+				cd.CBTCheck = check
+				reportCBTCheck(r, v, d, check)
+			} else {
+				r.Log.Warn("backup: verify_cbt: changed block tracking of the disk cannot be checked", "vm", v.Name(), "disk", d.ID, "against", against.ID, "why", why)
+			}
+		}
 		if cd.DataBytes >= 0 && cbt {
 			sw.Update(func(c *catalog.Catalog) { c.Options.CBT = true })
 		}

@@ -35,6 +35,27 @@ type chainPlan struct {
 	// planned: the full is mode auto's plan (the chain reached
 	// chain_max), logged at info level; every other reason is a warning.
 	planned bool
+	// against is the set a verify_cbt full checks tracking against
+	against *catalog.Catalog
+}
+
+// verifyingFull turns the plan into a verifying full (verify_cbt=true):
+// a full, which checks changed block tracking against the newest
+// complete set of the VM (none: nothing to check, said in a warning).
+func verifyingFull(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, plan chainPlan) chainPlan {
+	newest, err := sets.NewestComplete(r.Context(), t, vmDir)
+	if err != nil || newest == nil {
+		why := "no complete earlier set of the VM on the target"
+		if err != nil {
+			why = "the earlier sets cannot be listed: " + err.Error()
+		}
+		r.Log.Warn("backup: verify_cbt: nothing to check changed block tracking against", "vm", v.Name(), "why", why)
+	}
+	if plan.parent != nil || plan.reason == "" {
+		plan = chainPlan{reason: "verify_cbt=true: a verifying full, which checks changed block tracking against the newest set", planned: true}
+	}
+	plan.against = newest
+	return plan
 }
 
 // planChain finds a parent the next set can be an incremental of, after
@@ -154,13 +175,16 @@ func snapshotChangeIDs(ctx context.Context, v *vm.VM, snap *types.ManagedObjectR
 
 // queryAreas asks changed block tracking for the areas of a disk changed
 // since changeID ("*": every allocated area) as of the snapshot, sorted;
-// areas closer than gap are joined.
-func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64, changeID string, gap int64) ([]dsread.Area, error) {
+// areas closer than gap are joined. whole says vSphere answered one
+// extent over the whole disk (before any joining): what it answers on NFS
+// datastores, where it cannot tell (VDDK Programming Guide, "About
+// Changed Block Tracking"); for "*" a thick disk's answer too.
+func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64, changeID string, gap int64) (areas []dsread.Area, whole bool, err error) {
 	var raw []dsread.Area
 	for off := int64(0); off < size; {
 		res, err := methods.QueryChangedDiskAreas(ctx, c, &types.QueryChangedDiskAreas{This: vmRef, Snapshot: snap, DeviceKey: key, StartOffset: off, ChangeId: changeID})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		info := res.Returnval
 		for _, a := range info.ChangedArea {
@@ -171,20 +195,23 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 		}
 		next := info.StartOffset + info.Length
 		if next <= off {
-			return nil, fmt.Errorf("QueryChangedDiskAreas made no progress at offset %d", off)
+			return nil, false, fmt.Errorf("QueryChangedDiskAreas made no progress at offset %d", off)
 		}
 		off = next
 	}
 	sort.Slice(raw, func(i, j int) bool { return raw[i].Off < raw[j].Off })
-	var out []dsread.Area
-	for _, a := range raw {
-		if n := len(out); n > 0 && a.Off <= out[n-1].End+gap {
-			out[n-1].End = max(out[n-1].End, a.End)
-			continue
+	join := func(gap int64) []dsread.Area {
+		var out []dsread.Area
+		for _, a := range raw {
+			if n := len(out); n > 0 && a.Off <= out[n-1].End+gap {
+				out[n-1].End = max(out[n-1].End, a.End)
+				continue
+			}
+			out = append(out, a)
 		}
-		out = append(out, a)
+		return out
 	}
-	return out, nil
+	return join(gap), wholeDisk(join(0), size), nil
 }
 
 // incDisk is how one disk is stored in an incremental: the changed areas
@@ -192,6 +219,10 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 type incDisk struct {
 	areas  []dsread.Area
 	parent catalog.Disk
+	// whole: vSphere answered one extent over the whole disk (as on NFS):
+	// every byte is read and only the spans that differ from the
+	// parent's are stored
+	whole bool
 }
 
 // ordinal spells n as "2nd", "3rd", "7th".

@@ -127,6 +127,7 @@ func init() {
 			runtime.Option{Name: "mode", Type: "string", Enum: []string{ModeFull, ModeIncremental, ModeAuto}, Default: `"full"`, Doc: "a full set, an incremental on the newest set, or auto (below)"},
 			runtime.Option{Name: "chain_max", Type: "integer", Default: fmt.Sprint(DefaultChainMax), Doc: fmt.Sprintf("with mode=\"auto\": the longest chain (a full and %d incrementals)", DefaultChainMax-1)},
 			runtime.Option{Name: "full_every", Type: "integer", Default: "0", Doc: "with mode=\"incremental\" or \"auto\": every Nth backup of the VM is a full (full_reason says so); 0: no such rule"},
+			runtime.Option{Name: "verify_cbt", Type: "boolean", Default: "false", Doc: "make this set a verifying full: every disk read whole, and each span changed block tracking reports unchanged since the newest earlier set compared with that set's span digest (below)"},
 			runtime.Option{Name: "break_lock", Type: "boolean", Default: "false", Doc: "take the VM folder's lock on the target even if another run holds it"},
 			runtime.Option{Name: "keep", Type: "integer", Doc: "the retention the VM's sets are pruned with, for object lock (below): keep the last N sets"},
 			runtime.Option{Name: "policy", Type: "table", Doc: "the retention the VM's sets are pruned with, for object lock (below), as backup.prune's policy=", Options: PolicyOption.Options},
@@ -145,6 +146,8 @@ func init() {
 			"makes a full instead and says why in a warning and in full_reason=. mode=\"auto\" is incremental but makes a full once the chain has chain_max sets. " +
 			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full), but never on a VM that has snapshots (VMware supports switching it on only without them, KB 1020128): that set is a full read without tracking, and the warning and full_reason say why. " +
 			"full_every=N makes every Nth set of the VM a full, in both modes. " +
+			"verify_cbt=true makes the set a verifying full: every disk read whole, and every 4 MiB span changed block tracking reports unchanged since the newest earlier set compared with that set's span digest (image_spans); a span that differs is a change tracking missed: an error in the log and disks[i].cbt_check.missed name it (restore from this set, and cbt_reset the VM). " +
+			"Where vSphere answers one extent over the whole disk (NFS datastores), an incremental reads every byte but stores only the spans whose digest differs from its parent's; the disk's read=\"full\" and read_reason say so, and the log. " +
 			"On a target with object lock (s3:// with object_lock=governance|compliance) the complete set's files, and those of every set of its chain, are locked until the date its retention keeps it at the earliest " +
 			"(keep=/policy=, the same the sets are pruned with: policy={daily=7} locks a set of the 10th until the 17th, 00:00 UTC; keep=N alone gives no date, so give policy= or the target's lock_days=, else the backup is refused before it starts); " +
 			"neither the backup host nor anyone can delete or overwrite them before that date, and prune leaves them, saying until when (docs/security.md).",
@@ -199,6 +202,7 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 		Mode:      runtime.OptString(L, o, "mode", ModeFull),
 		ChainMax:  runtime.OptInt(L, o, "chain_max", DefaultChainMax),
 		FullEvery: runtime.OptInt(L, o, "full_every", 0),
+		VerifyCBT: runtime.OptBool(L, o, "verify_cbt", false),
 		Retention: policyOptions(L, o),
 	}
 	cat, err := Backup(r, v, h.T, opts)
