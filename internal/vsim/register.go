@@ -261,7 +261,7 @@ func (s *Sim) refreshDisks(vs *vmState) {
 			}
 			keys[vd.Key] = true
 			if vs.diskByKey(vd.Key) == nil {
-				if d, err := s.newDisk(vs.name, vm.Config.Hardware.Device, vd, false); err == nil {
+				if d, err := s.newDisk(vs.name, vm.Config.Hardware.Device, vd, false); err == nil && d != nil { // nil: not a flat disk (an RDM), which has no content here
 					vs.disks = append(vs.disks, d)
 				} else {
 					s.logf("vsim: %s: new disk: %v", vs.name, err)

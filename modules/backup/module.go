@@ -135,7 +135,7 @@ func init() {
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
 			"merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
-			"RDMs, and independent disks of a running VM, are skipped with a warning saying why, and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude); " +
+			"RDMs (physical: vSphere cannot snapshot them; virtual: snapshotted, but their data stays on the LUN), encrypted disks (their files hold ciphertext), and independent disks of a running VM, are skipped before anything is frozen, with a warning saying why (also in the catalog's and the returned table's skipped=), and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude); " +
 			"a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. " +
 			"power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
 			"In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as \"dry run: would ...\", so a disk a real run could not export fails here too) " +

@@ -100,7 +100,7 @@ func init() {
 		{Name: "refresh", Doc: "Reloads the VM's properties (power state, disks, snapshots).", Fn: luaRefresh},
 		{Name: "get_config", Args: []runtime.Arg{{Name: "key", Type: "string", Doc: `a VMX key: displayName, memsize, scsi0:1.mode, ethernet0.networkName, any extraConfig key, ...`}}, Returns: "string|nil",
 			Doc: "Answers a VMX configuration key from the live configuration (works on any vCenter); nil when the VM has no such key.", Fn: luaGetConfig},
-		{Name: "disks", Returns: "table", Doc: "Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm=, frozen=}.", Fn: luaDisks},
+		{Name: "disks", Returns: "table", Doc: "Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm= (\"physical\", \"virtual\" or false), frozen=, encrypted=, key_id= (an encrypted disk's key)}.", Fn: luaDisks},
 		{Name: "snapshots", Returns: "table", Doc: "Returns the snapshot tree: a list of {name=, description=, id=, created=, current=, vmlua=, children={...}}.", Fn: luaSnapshots},
 		{Name: "cbt_reset", Doc: "Resets the VM's changed block tracking as VMware's KB 2139574 says: tracking off, a snapshot created and removed (the stun-unstun cycle a running VM needs to take the change), tracking on, and a second cycle so that it is active at once. " +
 			"The disks get change ids of a new epoch, so the next incremental backup of the VM is a full (with full_reason saying tracking was reset): for a VM whose tracking may have missed changes (KB 2090639, KB 2136854), or after a verify_cbt backup reported a disagreement. " +
@@ -364,6 +364,10 @@ func DiskTable(L *lua.LState, d Disk) *lua.LTable {
 		t.RawSetString("rdm", lua.LFalse)
 	}
 	t.RawSetString("frozen", lua.LBool(d.Frozen()))
+	t.RawSetString("encrypted", lua.LBool(d.KeyID != ""))
+	if d.KeyID != "" {
+		t.RawSetString("key_id", lua.LString(d.KeyID))
+	}
 	return t
 }
 
