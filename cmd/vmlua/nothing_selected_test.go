@@ -41,6 +41,7 @@ func TestEveryVerbWithASelectionSaysWhenItMatchesNothing(t *testing.T) {
 		{"restore of a misspelt VM", []string{"restore", target, "VM11"}, exitNothingSelected, "there is no set of VM11 on " + target + " (did you mean VM1?)"},
 		{"prune of a misspelt VM", []string{"prune", "--keep", "2", target, "VM11"}, exitNothingSelected, "there is no set of VM11 on " + target + " (did you mean VM1?)"},
 		{"run --each of a misspelt VM", []string{"run", "--each", "name:DB1", "disk_mode.lua", "scsi0:0"}, exitNothingSelected, "--each name:DB1 matches no VM (did you mean name:DB01?): nothing was run"},
+		{"cbt-reset of a misspelt VM", []string{"cbt-reset", "name:DB1"}, exitNothingSelected, "no VM matches name:DB1 (did you mean name:DB01?): no tracking was reset"},
 		{"host maintenance of a misspelt host", []string{"host", "maintenance", "enter", "DC0_H"}, exitNothingSelected, "no host matches DC0_H (did you mean DC0_H0?)"},
 	}
 	for _, tc := range cases {

@@ -22,6 +22,7 @@ func profileVerbArgs(dir string) map[string][]string {
 		"vmlua run":                    {script},
 		"vmlua cleanup":                {"name:DB01"},
 		"vmlua doctor":                 {"--to", target, "name:DB01"},
+		"vmlua cbt-reset":              {"name:DB01"},
 		"vmlua answer":                 {"--once"},
 		"vmlua sets list":              {target},
 		"vmlua verify":                 {target},

@@ -61,6 +61,9 @@ func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.Que
 		}
 		areas = vs.writesTo(d.id, from, upTo)
 	}
+	if vs.cbtWhole {
+		areas = [][2]int64{{0, d.capacity}}
+	}
 	info := types.DiskChangeInfo{StartOffset: req.StartOffset, Length: d.capacity - req.StartOffset}
 	for _, a := range mergeAreas(areas) {
 		if a[1] <= req.StartOffset {
@@ -103,7 +106,15 @@ func (d *disk) baseAllocated() [][2]int64 {
 	return out
 }
 
-func changeIDPrefix(vs *vmState) string { return fmt.Sprintf("52 %016x/", vs.seed) }
+// changeIDPrefix is the epoch part of the VM's change ids (vs.mu held): a
+// new one each time tracking is switched off, so that a change id of the
+// old tracking is refused and a backup tool sees the reset, as ESXi gives
+// the disks a new change id UUID when tracking restarts (VMware KB 2139574,
+// "Resetting Changed Block Tracking": the reset makes the next backup a
+// full).
+func changeIDPrefix(vs *vmState) string {
+	return fmt.Sprintf("52 %016x/", vs.seed+vs.cbtEpoch*0x9e3779b97f4a7c15)
+}
 
 // writesTo returns the areas written to disk id by writes from < seq <= to.
 func (vs *vmState) writesTo(id string, from, to uint64) [][2]int64 {
@@ -127,4 +138,20 @@ func mergeAreas(a [][2]int64) [][2]int64 {
 		out = append(out, x)
 	}
 	return out
+}
+
+// SetCBTWholeDisk makes QueryChangedDiskAreas of the VM answer one extent
+// over the whole disk, whatever the change id: what vSphere answers where
+// it cannot tell which areas changed or hold data (NFS datastores: VDDK
+// Programming Guide, "About Changed Block Tracking"), for tests of the
+// clients that must cope with it.
+func (s *Sim) SetCBTWholeDisk(vmName string, on bool) error {
+	vs, err := s.vmByName(vmName)
+	if err != nil {
+		return err
+	}
+	vs.mu.Lock()
+	vs.cbtWhole = on
+	vs.mu.Unlock()
+	return nil
 }

@@ -233,6 +233,15 @@ func (w *vmWrapper) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM
 		return res
 	}
 	s, ref := w.s, w.Self
+	if off := req.Spec.ChangeTrackingEnabled; off != nil && !*off {
+		// tracking stops: its change ids end with it (cbt.go); now, not
+		// when the task is seen done, so no snapshot after it gets the old epoch
+		if vs, err := s.adopt(ref, false); err == nil {
+			vs.mu.Lock()
+			vs.cbtEpoch++
+			vs.mu.Unlock()
+		}
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -264,7 +273,7 @@ func (s *Sim) refreshDisks(vs *vmState) {
 			}
 			keys[vd.Key] = true
 			if vs.diskByKey(vd.Key) == nil {
-				if d, err := s.newDisk(vs.name, vm.Config.Hardware.Device, vd, false); err == nil {
+				if d, err := s.newDisk(vs.name, vm.Config.Hardware.Device, vd, false); err == nil && d != nil { // nil: not a flat disk (an RDM), which has no content here
 					vs.disks = append(vs.disks, d)
 				} else {
 					s.logf("vsim: %s: new disk: %v", vs.name, err)

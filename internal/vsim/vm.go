@@ -35,6 +35,13 @@ type vmState struct {
 	// uuid.location and uuid.action of the .vmx (uuid_question.go)
 	uuidLocation, uuidAction string
 	wake                     chan struct{}
+	// cbtEpoch counts the times changed block tracking was switched off:
+	// change ids carry it, so that tracking switched off and on again
+	// starts a new epoch, as on ESXi (cbt.go)
+	cbtEpoch uint64
+	// cbtWhole: QueryChangedDiskAreas answers one extent over the whole
+	// disk, whatever the change id (SetCBTWholeDisk)
+	cbtWhole bool
 }
 
 // snapState is one snapshot of the (linear) chain. Its state of a disk is

@@ -35,6 +35,12 @@ type Options struct {
 	BreakLock bool     // take the VM's lock on the target even if another run holds it
 	Mode      string   // full (default), incremental, auto
 	ChainMax  int      // auto: the longest chain (a full and incrementals); 0: DefaultChainMax
+	// FullEvery makes every FullEvery-th backup of the VM a full, in mode
+	// incremental and auto (0: no such rule).
+	FullEvery int
+	// VerifyCBT makes the set a full that checks changed block tracking
+	// against the newest earlier set (verifycbt.go).
+	VerifyCBT bool
 	// Retention is the policy the VM's sets are pruned with: on a target
 	// with object lock a complete set is locked until the date it keeps
 	// the set at the earliest (sets.LockSet).
@@ -177,6 +183,9 @@ func checkOptions(o *Options) error {
 	if o.ChainMax < 1 {
 		return runtime.Errorf(runtime.CodeInvalidArg, "chain_max=%d: give at least 1 (1 makes every set a full)", o.ChainMax)
 	}
+	if o.FullEvery < 0 {
+		return runtime.Errorf(runtime.CodeInvalidArg, "full_every=%d: give 0 (no rule) or at least 1 (1 makes every set a full)", o.FullEvery)
+	}
 	if !pcomp.Valid(o.Compress) {
 		return runtime.Errorf(runtime.CodeInvalidArg, "compress=%q: use \"none\", \"gzip\" or \"zstd\"", o.Compress)
 	}
@@ -217,9 +226,13 @@ func startCatalog(r *runtime.Run, v *vm.VM, t transports.Transport, dss *datasto
 	if o.Mode == ModeAuto {
 		cat.Options.ChainMax = o.ChainMax
 	}
+	cat.Options.FullEvery, cat.Options.VerifyCBT = o.FullEvery, o.VerifyCBT
 	cat.VM = describeVM(r.Context(), v, dss)
 	cat.Mode = catalog.ModeFull
 	plan := planChain(r, v, t, sets.DirName(name), o)
+	if o.VerifyCBT {
+		plan = verifyingFull(r, v, t, sets.DirName(name), plan)
+	}
 	if plan.parent != nil {
 		r.Log.Info("backup: incremental on the newest set", "vm", name, "parent", plan.parent.ID, "depth", plan.parent.Depth+1)
 	} else if plan.reason != "" {
@@ -453,12 +466,14 @@ func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
 			continue
 		case excl[id]:
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)", Excluded: true})
+		case d.RDM == "physical":
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "physical-mode RDM: vSphere cannot snapshot it (vSphere Storage guide, \"RDM Considerations and Limitations\") and its data is the LUN itself, not a file vmlua can read; back the LUN up with the storage array's tools"})
+		case d.RDM != "":
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "virtual-mode RDM: vSphere snapshots it (vSphere Storage guide, \"RDM Considerations and Limitations\"), but its frozen data stays on the mapped LUN, not in a flat file on a datastore, which is what vmlua reads; back the LUN up with the storage array's tools, or make it a virtual disk (a storage migration that changes the disk format copies the LUN into a .vmdk)"})
+		case d.KeyID != "":
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("encrypted disk (VM encryption, key %q): its files on the datastore hold ciphertext, which vmlua would read as it is; only a reader that goes through the host decrypts it (VDDK's NBDSSL or HotAdd, VDDK Programming Guide, \"Virtual Machine Encryption and Backup\"); back it up with such a tool, or decrypt the disk", d.KeyID)})
 		case d.Independent && !off:
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off: power_off=true, or make it persistent)", d.Mode)})
-		case d.RDM == "physical":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "physical-mode RDM: vSphere cannot snapshot it; back up the LUN with the storage array's tools"})
-		case d.RDM != "":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "virtual-mode RDM: its data lives on a LUN that vmlua does not read; back up the LUN with the storage array's tools"})
 		default:
 			sel = append(sel, d)
 		}
@@ -542,7 +557,8 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *co
 	if err := cfg.wait(); err != nil {
 		return err
 	}
-	if err := exportDisks(guard.ctx, r, v, sel, sw, snap, cbt, changeIDs, incs, o.Compress); err != nil {
+	// a verifying full reads every byte: it does not take tracking's word for which areas hold data
+	if err := exportDisks(guard.ctx, r, v, sel, sw, snap, cbt && !o.VerifyCBT, changeIDs, incs, o.Compress, plan.against); err != nil {
 		return err
 	}
 	guard.checkNow()
@@ -719,11 +735,11 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 		}
 		pd, why := trustBase(plan.parent, d, changeIDs[d.Key])
 		if why == "" {
-			areas, qerr := queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, d.Capacity, pd.ChangeID, 0)
+			areas, whole, qerr := queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, d.Capacity, pd.ChangeID, 0)
 			if qerr != nil {
 				why = fmt.Sprintf("vSphere rejected the change id %q of disk %s: %v", pd.ChangeID, d.ID, qerr)
 			} else {
-				incs[d.ID] = &incDisk{areas: areas, parent: pd}
+				incs[d.ID] = &incDisk{areas: areas, parent: pd, whole: whole}
 			}
 		}
 		if why != "" {
@@ -741,7 +757,7 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 
 // exportDisks stores every frozen disk in the set (exportDisk) and lists
 // it in the catalog with its change id.
-func exportDisks(ctx context.Context, r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string) error {
+func exportDisks(ctx context.Context, r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string, against *catalog.Catalog) error {
 	names := map[string]bool{}
 	sw.Update(func(c *catalog.Catalog) {
 		for _, f := range c.Files {
@@ -759,6 +775,15 @@ func exportDisks(ctx context.Context, r *runtime.Run, v *vm.VM, sel []vm.Disk, s
 			return err
 		}
 		cd.ChangeID, cd.DiskUUID = changeIDs[d.Key], d.UUID
+		if against != nil && incs[d.ID] == nil {
+			check, why := cbtCheck(r, v, snap, d, cd.ChangeID, cd.ImageSpans, against)
+			if check != nil {
+				cd.CBTCheck = check
+				reportCBTCheck(r, v, d, check)
+			} else {
+				r.Log.Warn("backup: verify_cbt: changed block tracking of the disk cannot be checked", "vm", v.Name(), "disk", d.ID, "against", against.ID, "why", why)
+			}
+		}
 		if cd.DataBytes >= 0 && cbt {
 			sw.Update(func(c *catalog.Catalog) { c.Options.CBT = true })
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"strings"
 
@@ -38,7 +39,7 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 	if inc != nil && inc.parent.Capacity != f.Size {
 		return catalog.Disk{}, errf(runtime.CodeInvalidState, nil, "the disk's descriptor says %d bytes, its parent layer %d: the set is not written (run a full)", f.Size, inc.parent.Capacity)
 	}
-	areas := areasToRead(r, v, d, snap, cbt, inc, f.Size)
+	areas, wholeRead := areasToRead(r, v, d, snap, cbt, inc, f.Size)
 
 	// the descriptor is stored while the image streams; it is waited for
 	// on every return, so nothing lands in the set after a failure
@@ -48,7 +49,11 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 	}
 	desc := uploadMeanwhile(ctx, sw.t, sw.dir+"/"+files.desc, string(descBytes))
 	defer desc.stop()
-	img, err := streamImage(ctx, r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc != nil, errf)
+	var parentSpans []string // a whole-disk read of an incremental stores only the spans that differ from these
+	if inc != nil && inc.whole {
+		parentSpans = inc.parent.ImageSpans
+	}
+	img, err := streamImage(ctx, r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc, parentSpans, errf)
 	if err != nil {
 		return catalog.Disk{}, err
 	}
@@ -62,6 +67,17 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 		return catalog.Disk{}, err
 	}
 	cd := diskRecord(d, f.Size, files, img, inc)
+	if wholeRead != "" {
+		cd.Read, cd.ReadReason = catalog.ReadFull, wholeRead
+		if inc != nil {
+			cd.DifferingBytes = img.differing
+		}
+		level := slog.LevelInfo // a full reads every byte anyway
+		if inc != nil {
+			level = slog.LevelWarn // an incremental that could not read only what changed
+		}
+		r.Log.Log(ctx, level, "backup: the disk was read in full", "vm", name, "disk", d.ID, "why", wholeRead, "read", f.Size, "differing", cd.DifferingBytes, "incremental", inc != nil)
+	}
 	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", files.stored, "format", cd.Format, "capacity", f.Size, "changed", cd.ChangedBytes, "data", img.stats.DataBytes, "stored", img.upload.Bytes)
 	return cd, nil
 }
@@ -94,25 +110,43 @@ const mergeGap = 1 << 20
 // areasToRead says which areas of the disk's image (of size bytes) a set
 // stores: an incremental's changed areas; with changed block tracking
 // (cbt), the allocated ones; else, or when tracking cannot say, all of it.
-func areasToRead(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, size int64) []dsread.Area {
-	var areas []dsread.Area
+// whole says why every byte is read although tracking was to say which
+// ("" when it is not): vSphere answered one extent over the whole disk.
+func areasToRead(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, size int64) (areas []dsread.Area, whole string) {
 	if inc != nil {
 		areas = inc.areas
 		if areas == nil {
 			areas = []dsread.Area{}
 		}
+		if inc.whole {
+			whole = wholeDiskAnswer + ", and only the spans whose digest differs from the parent's are stored"
+			if len(inc.parent.ImageSpans) == 0 {
+				whole = wholeDiskAnswer + ", and stored whole: the parent set has no span digests to compare with (an older vmlua made it)"
+			}
+		}
 	} else if cbt {
 		var err error
-		areas, err = queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, size, "*", mergeGap)
+		var all bool
+		areas, all, err = queryAreas(r.Context(), v.Obj.Client(), v.Ref, snap, d.Key, size, "*", mergeGap)
 		if err != nil {
 			r.Log.Warn("backup: changed block tracking cannot say which areas hold data; reading every byte", "vm", v.Name(), "disk", d.ID, "error", err)
 			areas = nil
+		} else if all {
+			whole = "vSphere answered QueryChangedDiskAreas(\"*\") with one extent over the whole disk (an NFS datastore, where it cannot tell allocated areas, or a thick disk): every byte was read; zero blocks are still left out"
 		}
 	}
 	if areas == nil {
 		areas = []dsread.Area{{Off: 0, End: size}}
 	}
-	return areas
+	return areas, whole
+}
+
+// wholeDiskAnswer says why a disk is read in full.
+const wholeDiskAnswer = "vSphere answered QueryChangedDiskAreas with one extent over the whole disk (as it does on NFS datastores, VDDK Programming Guide, \"About Changed Block Tracking\"): every byte was read"
+
+// wholeDisk reports whether areas are one extent over the whole disk.
+func wholeDisk(areas []dsread.Area, size int64) bool {
+	return len(areas) == 1 && areas[0].Off == 0 && areas[0].End >= size
 }
 
 // laterUpload is a small upload running while something else streams.
@@ -161,14 +195,19 @@ type imageResult struct {
 	upload transports.UploadResult
 	sum    string // the image's content sha256 (sparse.Writer.Sum)
 	stats  sparse.Stats
+	// spans are the image's span digests when every span was followed
+	// (a full, a whole-disk read); differing the bytes of the spans a
+	// whole-disk read of an incremental stored
+	spans     []string
+	differing int64
 }
 
 // streamImage reads the areas of the frozen disk and stores the image as
 // the set's file stored (imageWriter); what lies outside the areas is
 // zeros in a full, the parent's bytes in a delta. errf makes its errors.
-func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, delta bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
+func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, inc *incDisk, parentSpans []string, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
 	tr := r.Progress.Start(label, f.Size)
-	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, delta, sw.Key())
+	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, inc != nil, sw.Key())
 	if err != nil {
 		if code == runtime.CodeTransport {
 			tr.Done(err)
@@ -182,7 +221,8 @@ func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.Frozen
 		return imageResult{}, errf(runtime.CodeVSphere, err, "%s", vfault.Text(err))
 	}
 	defer rdr.Close()
-	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, w.gap, transports.ProgressWriter(w.spw, tr), tr)
+	out, gap, dig, differing := imageSinks(w, f.Size, inc, parentSpans, tr)
+	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, gap, out, tr)
 	if werr == nil || ctx.Err() == nil {
 		// every byte is read: was it one frozen image? (never "ok" from a
 		// base whose REDO log someone committed meanwhile); a read that
@@ -198,7 +238,48 @@ func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.Frozen
 	if err != nil {
 		return imageResult{}, errf(runtime.CodeTransport, err, "backup of the disk failed; nothing was left under its final name: %v", err)
 	}
-	return imageResult{upload: res, sum: w.spw.Sum(), stats: w.spw.Stats()}, nil
+	img := imageResult{upload: res, sum: w.spw.Sum(), stats: w.spw.Stats(), differing: *differing}
+	if dig != nil {
+		img.spans = dig.Digests()
+	}
+	return img, nil
+}
+
+// imageSinks are where copyAreas puts an image's bytes (out) and what lies
+// between its areas (gap), and the span digester that follows them (nil
+// for an incremental, which reads only changed areas):
+//   - a full: the image writer, zeros between the areas, and the digester;
+//   - an incremental: the delta writer, the parent's bytes between;
+//   - a whole-disk read of an incremental (parentSpans): the digester
+//     alone, which stores each span whose digest differs from the
+//     parent's (differing counts their bytes) and keeps the others.
+func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, tr runtime.Tracker) (out io.Writer, gap func(int64) error, dig *spanDigester, differing *int64) {
+	differing = new(int64)
+	switch {
+	case inc == nil:
+		dig = newSpanDigester(size, nil)
+		return transports.ProgressWriter(io.MultiWriter(w.spw, dig), tr), func(n int64) error {
+			if err := w.gap(n); err != nil {
+				return err
+			}
+			return dig.Zero(n)
+		}, dig, differing
+	case inc.whole:
+		dig = newSpanDigester(size, func(idx int, digest string, span []byte, zero bool) error {
+			n := min(int64(idx+1)*imageSpanSize, size) - int64(idx)*imageSpanSize
+			if idx < len(parentSpans) && parentSpans[idx] == digest {
+				return w.spw.Keep(n)
+			}
+			*differing += n
+			if zero {
+				return w.spw.Zero(n)
+			}
+			_, err := w.spw.Write(span)
+			return err
+		})
+		return transports.ProgressWriter(dig, tr), dig.Zero, dig, differing
+	}
+	return transports.ProgressWriter(w.spw, tr), w.gap, nil, differing
 }
 
 // imageWriter writes a disk image as a set stores it: sparse-encoded (a
@@ -296,10 +377,14 @@ func copyAreas(ctx context.Context, rdr *dsread.Client, spans []dsread.Span, siz
 func diskRecord(d vm.Disk, size int64, files diskFiles, img imageResult, inc *incDisk) catalog.Disk {
 	cd := catalog.Disk{ID: d.ID, Path: d.BasePath, Datastore: dsOfBase(d), Mode: d.Mode, Capacity: size, Thin: d.Thin,
 		Format: catalog.FormatOf(sparse.Version, false), File: files.stored, Descriptor: files.desc, ContentSHA256: img.sum, DataBytes: img.stats.DataBytes}
+	cd.ImageSpans = img.spans
 	if inc != nil {
 		cd.Format, cd.BaseChangeID, cd.ParentContentSHA256 = catalog.FormatOf(sparse.Version, true), inc.parent.ChangeID, inc.parent.ContentSHA256
 		for _, a := range inc.areas {
 			cd.ChangedBytes += a.End - a.Off
+		}
+		if img.spans == nil {
+			cd.ImageSpans = carriedSpans(inc.parent.ImageSpans, size, inc.areas)
 		}
 	}
 	return cd

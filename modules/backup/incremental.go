@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/vmlua/vmlua/internal/dsread"
-	"github.com/vmlua/vmlua/internal/taskwait"
 	"github.com/vmlua/vmlua/modules/backup/catalog"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/vm"
@@ -39,6 +38,27 @@ type chainPlan struct {
 	// planned: the full is mode auto's plan (the chain reached
 	// chain_max), logged at info level; every other reason is a warning.
 	planned bool
+	// against is the set a verify_cbt full checks tracking against
+	against *catalog.Catalog
+}
+
+// verifyingFull turns the plan into a verifying full (verify_cbt=true):
+// a full, which checks changed block tracking against the newest
+// complete set of the VM (none: nothing to check, said in a warning).
+func verifyingFull(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, plan chainPlan) chainPlan {
+	newest, err := sets.NewestComplete(r.Context(), t, vmDir)
+	if err != nil || newest == nil {
+		why := "no complete earlier set of the VM on the target"
+		if err != nil {
+			why = "the earlier sets cannot be listed: " + err.Error()
+		}
+		r.Log.Warn("backup: verify_cbt: nothing to check changed block tracking against", "vm", v.Name(), "why", why)
+	}
+	if plan.parent != nil || plan.reason == "" {
+		plan = chainPlan{reason: "verify_cbt=true: a verifying full, which checks changed block tracking against the newest set", planned: true}
+	}
+	plan.against = newest
+	return plan
 }
 
 // planChain finds a parent the next set can be an incremental of, after
@@ -52,20 +72,21 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 	if o.NoCBT {
 		return chainPlan{reason: "cbt=false: changed block tracking is not to be used"}
 	}
-	if m := v.MO(); m.Config.ChangeTrackingEnabled == nil || !*m.Config.ChangeTrackingEnabled {
+	if !v.CBTEnabled() {
+		// never on a VM with snapshots (KB 1020128): the full is read
+		// without tracking, and the log and full_reason say why
+		if why := v.CBTBlockedBySnapshots(); why != "" {
+			r.Log.Warn("backup: changed block tracking is off and is not switched on; this set is a full", "vm", name, "why", why)
+			return chainPlan{reason: "changed block tracking is off and was not switched on: " + why}
+		}
 		if r.DryRun {
 			r.DryRunAction("enable changed block tracking", "vm", name)
 			return chainPlan{reason: "changed block tracking was off"}
 		}
-		task, err := v.Obj.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
-		if err == nil {
-			err = taskwait.Done(ctx, task)
-		}
-		if err != nil {
+		if err := v.EnableCBT(r); err != nil {
 			r.Log.Warn("backup: changed block tracking is off and could not be enabled; this set is a full", "vm", name, "error", err)
 			return chainPlan{reason: "changed block tracking is off and could not be enabled: " + err.Error()}
 		}
-		_ = v.Refresh(ctx)
 		r.Log.Warn("backup: enabled changed block tracking on the VM; it takes effect after a snapshot cycle, which this backup's own snapshot provides; this set is a full, the next can be incremental", "vm", name)
 		return chainPlan{reason: "changed block tracking was just enabled (it takes effect after a snapshot cycle)"}
 	}
@@ -84,6 +105,9 @@ func planChain(r *runtime.Run, v *vm.VM, t transports.Transport, vmDir string, o
 	}
 	if _, err := sets.ChainOf(ctx, t, newest); err != nil {
 		return chainPlan{reason: fmt.Sprintf("the chain of the newest set %s cannot be trusted: %v", newest.ID, err)}
+	}
+	if n := o.FullEvery; n > 0 && newest.Depth+2 > n {
+		return chainPlan{reason: fmt.Sprintf("full_every=%d: every %s backup of the VM is a full (the chain of %s has %d sets)", n, ordinal(n), newest.ID, newest.Depth+1), planned: true}
 	}
 	if max := o.ChainMax; o.Mode == ModeAuto && newest.Depth+2 > max {
 		return chainPlan{reason: fmt.Sprintf("the chain of %s reached chain_max=%d sets", newest.ID, max), planned: true}
@@ -160,13 +184,16 @@ func snapshotChangeIDs(ctx context.Context, v *vm.VM, snap *types.ManagedObjectR
 
 // queryAreas asks changed block tracking for the areas of a disk changed
 // since changeID ("*": every allocated area) as of the snapshot, sorted;
-// areas closer than gap are joined.
-func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64, changeID string, gap int64) ([]dsread.Area, error) {
+// areas closer than gap are joined. whole says vSphere answered one
+// extent over the whole disk (before any joining): what it answers on NFS
+// datastores, where it cannot tell (VDDK Programming Guide, "About
+// Changed Block Tracking"); for "*" a thick disk's answer too.
+func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectReference, snap *types.ManagedObjectReference, key int32, size int64, changeID string, gap int64) (areas []dsread.Area, whole bool, err error) {
 	var raw []dsread.Area
 	for off := int64(0); off < size; {
 		res, err := methods.QueryChangedDiskAreas(ctx, c, &types.QueryChangedDiskAreas{This: vmRef, Snapshot: snap, DeviceKey: key, StartOffset: off, ChangeId: changeID})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		info := res.Returnval
 		for _, a := range info.ChangedArea {
@@ -177,20 +204,23 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 		}
 		next := info.StartOffset + info.Length
 		if next <= off {
-			return nil, fmt.Errorf("QueryChangedDiskAreas made no progress at offset %d", off)
+			return nil, false, fmt.Errorf("QueryChangedDiskAreas made no progress at offset %d", off)
 		}
 		off = next
 	}
 	sort.Slice(raw, func(i, j int) bool { return raw[i].Off < raw[j].Off })
-	var out []dsread.Area
-	for _, a := range raw {
-		if n := len(out); n > 0 && a.Off <= out[n-1].End+gap {
-			out[n-1].End = max(out[n-1].End, a.End)
-			continue
+	join := func(gap int64) []dsread.Area {
+		var out []dsread.Area
+		for _, a := range raw {
+			if n := len(out); n > 0 && a.Off <= out[n-1].End+gap {
+				out[n-1].End = max(out[n-1].End, a.End)
+				continue
+			}
+			out = append(out, a)
 		}
-		out = append(out, a)
+		return out
 	}
-	return out, nil
+	return join(gap), wholeDisk(join(0), size), nil
 }
 
 // incDisk is how one disk is stored in an incremental: the changed areas
@@ -198,4 +228,23 @@ func queryAreas(ctx context.Context, c *vim25.Client, vmRef types.ManagedObjectR
 type incDisk struct {
 	areas  []dsread.Area
 	parent catalog.Disk
+	// whole: vSphere answered one extent over the whole disk (as on NFS):
+	// every byte is read and only the spans that differ from the
+	// parent's are stored
+	whole bool
+}
+
+// ordinal spells n as "2nd", "3rd", "7th".
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
 }

@@ -132,6 +132,8 @@ func init() {
 			runtime.Option{Name: "cbt", Type: "boolean", Default: "true", Doc: "read only the allocated areas when the VM tracks changed blocks"},
 			runtime.Option{Name: "mode", Type: "string", Enum: []string{ModeFull, ModeIncremental, ModeAuto}, Default: `"full"`, Doc: "a full set, an incremental on the newest set, or auto (below)"},
 			runtime.Option{Name: "chain_max", Type: "integer", Default: fmt.Sprint(DefaultChainMax), Doc: fmt.Sprintf("with mode=\"auto\": the longest chain (a full and %d incrementals)", DefaultChainMax-1)},
+			runtime.Option{Name: "full_every", Type: "integer", Default: "0", Doc: "with mode=\"incremental\" or \"auto\": every Nth backup of the VM is a full (full_reason says so); 0: no such rule"},
+			runtime.Option{Name: "verify_cbt", Type: "boolean", Default: "false", Doc: "make this set a verifying full: every disk read whole, and each span changed block tracking reports unchanged since the newest earlier set compared with that set's span digest (below)"},
 			runtime.Option{Name: "break_lock", Type: "boolean", Default: "false", Doc: "take the VM folder's lock on the target even if another run holds it"},
 			runtime.Option{Name: "keep", Type: "integer", Doc: "the retention the VM's sets are pruned with, for object lock (below): keep the last N sets"},
 			runtime.Option{Name: "policy", Type: "table", Doc: "the retention the VM's sets are pruned with, for object lock (below), as backup.prune's policy=", Options: PolicyOption.Options},
@@ -140,7 +142,7 @@ func init() {
 		Returns: "table",
 		Doc: "Backs the VM up into a new set: freezes every disk at one instant (a REDO log), streams each frozen disk (zero regions left out, compressed on every core), " +
 			"merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
-			"RDMs, and independent disks of a running VM, are skipped with a warning saying why, and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude); " +
+			"RDMs (physical: vSphere cannot snapshot them; virtual: snapshotted, but their data stays on the LUN), encrypted disks (their files hold ciphertext), and independent disks of a running VM, are skipped before anything is frozen, with a warning saying why (also in the catalog's and the returned table's skipped=), and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude); " +
 			"a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. " +
 			"power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
 			"In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as \"dry run: would ...\", so a disk a real run could not export fails here too) " +
@@ -149,7 +151,10 @@ func init() {
 			"mode=\"incremental\" stores only the areas changed since the newest complete set of the VM on the target (changed block tracking, from that set's change ids), " +
 			"with parent= naming it; a first run, or one that cannot trust its base (no earlier set, a broken chain, a resized or replaced disk, tracking reset, a change id vSphere rejects), " +
 			"makes a full instead and says why in a warning and in full_reason=. mode=\"auto\" is incremental but makes a full once the chain has chain_max sets. " +
-			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full). " +
+			"Both enable changed block tracking on a VM that lacks it (with a warning: it takes effect after a snapshot cycle, so that run is a full), but never on a VM that has snapshots (VMware supports switching it on only without them, KB 1020128): that set is a full read without tracking, and the warning and full_reason say why. " +
+			"full_every=N makes every Nth set of the VM a full, in both modes. " +
+			"verify_cbt=true makes the set a verifying full: every disk read whole, and every 4 MiB span changed block tracking reports unchanged since the newest earlier set compared with that set's span digest (image_spans); a span that differs is a change tracking missed: an error in the log and disks[i].cbt_check.missed name it (restore from this set, and cbt_reset the VM). " +
+			"Where vSphere answers one extent over the whole disk (NFS datastores), an incremental reads every byte but stores only the spans whose digest differs from its parent's; the disk's read=\"full\" and read_reason say so, and the log. " +
 			"On a target with object lock (s3:// with object_lock=governance|compliance) the complete set's files, and those of every set of its chain, are locked until the date its retention keeps it at the earliest " +
 			"(keep=/policy=, the same the sets are pruned with: policy={daily=7} locks a set of the 10th until the 17th, 00:00 UTC; keep=N alone gives no date, so give policy= or the target's lock_days=, else the backup is refused before it starts); " +
 			"neither the backup host nor anyone can delete or overwrite them before that date, and prune leaves them, saying until when (docs/security.md). " +
@@ -206,6 +211,8 @@ func luaBackup(r *runtime.Run, L *lua.LState) int {
 		BreakLock: runtime.OptBool(L, o, "break_lock", false),
 		Mode:      runtime.OptString(L, o, "mode", ModeFull),
 		ChainMax:  runtime.OptInt(L, o, "chain_max", DefaultChainMax),
+		FullEvery: runtime.OptInt(L, o, "full_every", 0),
+		VerifyCBT: runtime.OptBool(L, o, "verify_cbt", false),
 		Retention: policyOptions(L, o),
 	}
 	switch e := o.RawGetString("encrypt").(type) {

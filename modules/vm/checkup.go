@@ -398,20 +398,12 @@ func (k *checker) snapshots(v *VM, ck *Checkup) bool {
 	}
 	walk(m.Snapshot.RootSnapshotList)
 	if len(user) > 0 {
-		ck.add("snapshots", SevBlock, "", "the VM has snapshot(s) vmlua did not make: %s. A backup would put its REDO log on top of them, and a disk on two snapshot levels cannot be exported as a flat image; delete (commit) them first, vmlua never removes a snapshot it did not make", quoteList(user))
+		ck.add("snapshots", SevBlock, "", "the VM has snapshot(s) vmlua did not make: %s. A backup would put its REDO log on top of them, and a disk on two snapshot levels cannot be exported as a flat image; delete (commit) them first, vmlua never removes a snapshot it did not make", quoteList(user, -1))
 	}
 	if len(redo) > 0 {
-		ck.add("snapshots", SevWarn, "", "the VM has vmlua REDO log(s): %s, of a backup running now, or left by a run that was killed ('vmlua cleanup' commits those)", quoteList(redo))
+		ck.add("snapshots", SevWarn, "", "the VM has vmlua REDO log(s): %s, of a backup running now, or left by a run that was killed ('vmlua cleanup' commits those)", quoteList(redo, -1))
 	}
 	return len(user) > 0
-}
-
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
-	}
-	return strings.Join(q, ", ")
 }
 
 // cbt reports changed block tracking.

@@ -410,6 +410,12 @@ func (v *VM) FrozenPathOff(d Disk) (string, error) { return v.frozenPath(d, fals
 
 func (v *VM) frozenPath(d Disk, running bool) (string, error) {
 	switch {
+	case d.RDM != "":
+		return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
+			"disk %s is a %s-mode RDM: its data is on the mapped LUN, not in a flat file vmlua can export; back the LUN up with the storage array's tools", d.ID, d.RDM)}
+	case d.KeyID != "":
+		return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
+			"disk %s is encrypted (key %q): its files hold ciphertext, which an export would copy as it is; only a reader going through the host (VDDK's NBDSSL or HotAdd) decrypts it", d.ID, d.KeyID)}
 	case len(d.Chain) >= 2:
 		if len(d.Chain) > 2 {
 			return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(

@@ -100,8 +100,11 @@ func init() {
 		{Name: "refresh", Doc: "Reloads the VM's properties (power state, disks, snapshots).", Fn: luaRefresh},
 		{Name: "get_config", Args: []runtime.Arg{{Name: "key", Type: "string", Doc: `a VMX key: displayName, memsize, scsi0:1.mode, ethernet0.networkName, any extraConfig key, ...`}}, Returns: "string|nil",
 			Doc: "Answers a VMX configuration key from the live configuration (works on any vCenter); nil when the VM has no such key.", Fn: luaGetConfig},
-		{Name: "disks", Returns: "table", Doc: "Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm=, frozen=}.", Fn: luaDisks},
+		{Name: "disks", Returns: "table", Doc: "Returns one table per virtual disk: {id=, path=, base=, mode=, capacity=, datastore=, thin=, rdm= (\"physical\", \"virtual\" or false), frozen=, encrypted=, key_id= (an encrypted disk's key)}.", Fn: luaDisks},
 		{Name: "snapshots", Returns: "table", Doc: "Returns the snapshot tree: a list of {name=, description=, id=, created=, current=, vmlua=, children={...}}.", Fn: luaSnapshots},
+		{Name: "cbt_reset", Doc: "Resets the VM's changed block tracking as VMware's KB 2139574 says: tracking off, a snapshot created and removed (the stun-unstun cycle a running VM needs to take the change), tracking on, and a second cycle so that it is active at once. " +
+			"The disks get change ids of a new epoch, so the next incremental backup of the VM is a full (with full_reason saying tracking was reset): for a VM whose tracking may have missed changes (KB 2090639, KB 2136854), or after a verify_cbt backup reported a disagreement. " +
+			"Refused (invalid_state) while the VM has snapshots, since VMware supports switching tracking on only on a VM without them (KB 1020128); the snapshots of the cycles are vmlua's own, removed by the run's cleanup whatever happens. vmlua cbt-reset SPEC does the same from the command line.", Fn: luaCBTReset},
 		{Name: "redo_depth", Args: []runtime.Arg{disk}, Returns: "number", Doc: "Returns how many snapshot deltas (REDO logs) sit on the disk.", Fn: luaRedoDepth},
 		{Name: "add_redo", Args: []runtime.Arg{disk, {Name: "options", Type: "table", Optional: true, Doc: "how the snapshot is taken", Options: []runtime.Option{
 			{Name: "quiesce", Type: "boolean", Default: "false", Doc: "quiesce the guest file systems (VMware Tools)"},
@@ -321,6 +324,13 @@ func vmField(r *runtime.Run, L *lua.LState, o any, key string) lua.LValue {
 	return nil
 }
 
+func luaCBTReset(r *runtime.Run, L *lua.LState) int {
+	if err := self(r, L).ResetCBT(r); err != nil {
+		return r.Raise(L, err)
+	}
+	return 0
+}
+
 func luaRefresh(r *runtime.Run, L *lua.LState) int {
 	if err := self(r, L).Refresh(r.Context()); err != nil {
 		return r.Raise(L, err)
@@ -354,6 +364,10 @@ func DiskTable(L *lua.LState, d Disk) *lua.LTable {
 		t.RawSetString("rdm", lua.LFalse)
 	}
 	t.RawSetString("frozen", lua.LBool(d.Frozen()))
+	t.RawSetString("encrypted", lua.LBool(d.KeyID != ""))
+	if d.KeyID != "" {
+		t.RawSetString("key_id", lua.LString(d.KeyID))
+	}
 	return t
 }
 

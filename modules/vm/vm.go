@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -121,6 +122,9 @@ type Disk struct {
 	UUID        string
 	ChangeID    string
 	Independent bool
+	// KeyID is the key of an encrypted disk (VM encryption: its backing's
+	// keyId), "" for a disk in the clear.
+	KeyID string
 }
 
 // Frozen reports whether the disk's content below the running delta is
@@ -174,6 +178,9 @@ func (v *VM) Disks() []Disk {
 			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxfmt.DiskMode(b.DiskMode), b.Uuid, b.ChangeId
 			d.Thin = b.ThinProvisioned != nil && *b.ThinProvisioned
 			d.Chain = flatChain(b)
+			if b.KeyId != nil {
+				d.KeyID = cmp.Or(b.KeyId.KeyId, "(no id)")
+			}
 		case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
 			d.Path, d.Mode, d.UUID, d.ChangeID = b.FileName, vmxfmt.DiskMode(b.DiskMode), b.Uuid, b.ChangeId
 			d.RDM = "physical"

@@ -192,6 +192,11 @@ type Options struct {
 	// ChainMax the chain_max it gave (auto).
 	Mode     string `json:"mode,omitempty"`
 	ChainMax int    `json:"chain_max,omitempty"`
+	// FullEvery is the full_every it gave: every FullEvery-th set of the
+	// VM is a full.
+	FullEvery int `json:"full_every,omitempty"`
+	// VerifyCBT: the set is a verifying full (its disks' cbt_check).
+	VerifyCBT bool `json:"verify_cbt,omitempty"`
 }
 
 // Disk is one backed-up disk.
@@ -228,6 +233,56 @@ type Disk struct {
 	BaseChangeID        string `json:"base_change_id,omitempty"`
 	ParentContentSHA256 string `json:"parent_content_sha256,omitempty"`
 	ChangedBytes        int64  `json:"changed_bytes,omitempty"`
+
+	// ImageSpans are the digests of the disk's image at this set's point
+	// (what a restore of it writes), per 4 MiB span (internal/spansum's
+	// span size) in order: the first 128 bits of the span's sha256 in hex,
+	// ImageSpanZero for a span of zeros, ImageSpanUnknown for a span an
+	// incremental changed without reading it whole (its parent's digest no
+	// longer holds). A set that reads every byte of the disk knows every
+	// span; an incremental carries its parent's digests of the spans
+	// nothing changed. What a whole-disk read compares with (Read) and a
+	// verify_cbt full checks changed block tracking against (CBTCheck).
+	ImageSpans []string `json:"image_spans,omitempty"`
+	// Read is "full" when every byte of the disk was read although changed
+	// block tracking was to say which: ReadReason says why (vSphere
+	// answered one extent over the whole disk, as on NFS datastores). An
+	// incremental read in full stores only the spans whose digest differs
+	// from its parent's (DifferingBytes of them).
+	Read           string `json:"read,omitempty"`
+	ReadReason     string `json:"read_reason,omitempty"`
+	DifferingBytes int64  `json:"differing_bytes,omitempty"`
+	// CBTCheck is what a backup with verify_cbt=true found comparing the
+	// disk as read with the chain it followed.
+	CBTCheck *CBTCheck `json:"cbt_check,omitempty"`
+}
+
+// Image span digests (Disk.ImageSpans).
+const (
+	ImageSpanZero    = "0"
+	ImageSpanUnknown = "?"
+	// ReadFull is Disk.Read of a disk read in full.
+	ReadFull = "full"
+)
+
+// CBTCheck is a verify_cbt comparison of one disk: every span changed
+// block tracking said unchanged since Against (a set) must have the
+// digest Against's ImageSpans give it.
+type CBTCheck struct {
+	Against  string `json:"against"`   // the set compared with
+	ChangeID string `json:"change_id"` // its change id, asked from
+	Compared int    `json:"compared"`  // spans compared
+	Skipped  int    `json:"skipped"`   // spans changed since, or of unknown digest
+	// Missed are the spans that differ although changed block tracking
+	// reported no change in them: it missed a change.
+	Missed []SpanRange `json:"missed,omitempty"`
+}
+
+// SpanRange is one image span: its index and bytes [Off, End).
+type SpanRange struct {
+	Index int   `json:"index"`
+	Off   int64 `json:"off"`
+	End   int64 `json:"end"`
 }
 
 // Skipped is a disk the backup left out, and why.
