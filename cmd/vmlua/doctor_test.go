@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -459,5 +461,33 @@ func TestDoctorOnAnESXiHost(t *testing.T) {
 	ck := d.vm(t, "ONE")
 	if code != exitOK || ck.Status != vm.StatusOK || ck.DataPath != "esxi" || ck.ClockSkew == nil {
 		t.Errorf("exit %d, %+v: want 0, ok, data path esxi, the clock read", code, ck)
+	}
+}
+
+// TestDoctorSaysWhenTheProfileChoseVCenter: a profile with
+// through_vcenter = true reads every disk through vCenter by choice:
+// doctor says so as information, not as a host it cannot reach.
+func TestDoctorSaysWhenTheProfileChoseVCenter(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{Password: "sim-Pa55word", DiskSize: 1 << 20, Inventory: []vsim.VMSpec{{Name: "ONE", ChangeTracking: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := *s.URL
+	u.User = nil
+	cfg := filepath.Join(t.TempDir(), "vmlua.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[vsphere.sim]\nurl = %q\nusername = %q\npassword = \"sim-Pa55word\"\ninsecure = true\nthrough_vcenter = true\n", u.String(), s.URL.User.Username())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := dispatch([]string{"doctor", "--config", cfg, "--json"}, &out, &errb)
+	var d doctorJSON
+	if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	ck := d.vm(t, "ONE")
+	f := finding(ck, "data_path", vm.SevInfo)
+	if code != exitOK || ck.Status != vm.StatusOK || ck.DataPath != "vcenter" || f == nil || !strings.Contains(f.Message, "through_vcenter = true") {
+		t.Errorf("exit %d, %+v: want 0, ok, data path vcenter said to be the profile's choice", code, ck)
 	}
 }

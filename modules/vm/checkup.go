@@ -359,6 +359,9 @@ func (k *checker) dataPath(ctx context.Context, ck *Checkup) {
 	case rr.r.Direct:
 		ck.DataPath = "direct"
 		ck.add("data_path", SevInfo, "", "host %s is reachable at its own address %s (port %s, its certificate checked): the disks are read from it directly, with a service ticket per request", ck.Host, rr.r.Address, portOf(rr.r.Address))
+	case rr.r.Chosen:
+		ck.DataPath = "vcenter"
+		ck.add("data_path", SevInfo, "", "the profile sends every byte through vCenter (through_vcenter = true), the slower path (VMware KB 2112692): the hosts' own addresses are not tried")
 	default:
 		ck.DataPath = "vcenter"
 		where := ""
