@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -489,5 +490,34 @@ func TestDoctorSaysWhenTheProfileChoseVCenter(t *testing.T) {
 	f := finding(ck, "data_path", vm.SevInfo)
 	if code != exitOK || ck.Status != vm.StatusOK || ck.DataPath != "vcenter" || f == nil || !strings.Contains(f.Message, "through_vcenter = true") {
 		t.Errorf("exit %d, %+v: want 0, ok, data path vcenter said to be the profile's choice", code, ck)
+	}
+}
+
+// TestRealVSphereCommandsArePasteable checks the vmlua commands of
+// docs/real-vsphere.md against vmlua's real commands and flags.
+func TestRealVSphereCommandsArePasteable(t *testing.T) {
+	n := 0
+	for _, b := range codeBlocks(t, "../../docs/real-vsphere.md") {
+		if b.lang != "sh" {
+			continue
+		}
+		for i, line := range strings.Split(b.body, "\n") {
+			if c := strings.Index(line, " #"); c >= 0 {
+				line = line[:c]
+			}
+			line, _, _ = strings.Cut(line, " >")
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "vmlua" {
+				continue
+			}
+			for j := range f {
+				f[j] = strings.Trim(f[j], "'")
+			}
+			checkVmluaCommand(t, "docs/real-vsphere.md:"+strconv.Itoa(b.line+1+i), f)
+			n++
+		}
+	}
+	if n < 4 {
+		t.Errorf("found %d vmlua commands in docs/real-vsphere.md; the examples are not where this test looks", n)
 	}
 }
