@@ -70,7 +70,8 @@ func finding(ck *vm.Checkup, check string, sev vm.Severity) *vm.Finding {
 // SKEW (on a host whose clock is ten minutes ahead), PRIV (where the user
 // holds a role without the snapshot privileges), IMPOSTOR (on a host
 // answering with a certificate vCenter does not know), LOST (a disk whose
-// descriptor is gone).
+// descriptor is gone), ORPHAN (a REDO log a killed vmlua run left), NOCBT
+// (changed block tracking off).
 func doctorSim(t *testing.T) *vsim.Sim {
 	t.Helper()
 	ctx := context.Background()
@@ -83,6 +84,8 @@ func doctorSim(t *testing.T) *vsim.Sim {
 		{Name: "PRIV", ChangeTracking: true, Host: "DC0_C0_H0"},
 		{Name: "IMPOSTOR", ChangeTracking: true, Host: "DC0_H0"},
 		{Name: "LOST", ChangeTracking: true, Host: "DC0_C0_H0"},
+		{Name: "ORPHAN", ChangeTracking: true, Host: "DC0_C0_H0"},
+		{Name: "NOCBT", Host: "DC0_C0_H0"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +103,7 @@ func doctorSim(t *testing.T) *vsim.Sim {
 	if err != nil {
 		t.Fatal(err)
 	}
+	leaveOrphan(t, s, "ORPHAN", "vmlua-redo-deadbeef-1")
 	if err := s.SetHostReachable("DC0_C0_H1", false); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +168,8 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		{"SKEW", exitOK, vm.StatusWarn, "clock", vm.SevWarn, []string{"10m0s ahead of"}, "direct"},
 		{"IMPOSTOR", exitBlocked, vm.StatusBlocked, "data_path", vm.SevBlock, []string{"DC0_H0", "certificate", "host.config.certificate"}, ""},
 		{"LOST", exitBlocked, vm.StatusBlocked, "disk", vm.SevBlock, []string{"scsi0:0 cannot be read", "LOST/LOST.vmdk"}, "direct"},
+		{"ORPHAN", exitOK, vm.StatusWarn, "snapshots", vm.SevWarn, []string{`"vmlua-redo-deadbeef-1"`, "vmlua cleanup"}, "direct"},
+		{"NOCBT", exitOK, vm.StatusWarn, "cbt", vm.SevWarn, []string{"changed block tracking is off", "the first backup turns it on"}, "direct"},
 	} {
 		t.Run(tc.vm, func(t *testing.T) {
 			code, out, errs := runDoctor(t, s, "--json", "name:"+tc.vm)
@@ -222,8 +228,8 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &d); err != nil {
 			t.Fatalf("%v\n%s%s", err, out, errs)
 		}
-		if code != exitBlocked || len(d.VMs) != 8 || d.Summary["ok"] != 1 || d.Summary["warn"] != 2 || d.Summary["blocked"] != 5 {
-			t.Errorf("exit %d, %d VMs, summary %v; want 8, 8, 1 ok 2 warn 5 blocked", code, len(d.VMs), d.Summary)
+		if code != exitBlocked || len(d.VMs) != 10 || d.Summary["ok"] != 1 || d.Summary["warn"] != 4 || d.Summary["blocked"] != 5 {
+			t.Errorf("exit %d, %d VMs, summary %v; want 8, 10, 1 ok 4 warn 5 blocked", code, len(d.VMs), d.Summary)
 		}
 	})
 	t.Run("an independent disk of a VM that is off is read", func(t *testing.T) {
@@ -378,7 +384,7 @@ func TestDoctorChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Logout(ctx)
-		for _, name := range []string{"CLEAN", "SNAP", "INDEP", "FAR", "SKEW", "PRIV", "IMPOSTOR", "LOST"} {
+		for _, name := range []string{"CLEAN", "SNAP", "INDEP", "FAR", "SKEW", "PRIV", "IMPOSTOR", "LOST", "ORPHAN", "NOCBT"} {
 			var m mo.VirtualMachine
 			if err := simtest.VMOf(t, c, name).Properties(ctx, simtest.VMOf(t, c, name).Reference(), []string{"snapshot", "config.changeTrackingEnabled", "runtime.powerState", "layoutEx.file"}, &m); err != nil {
 				t.Fatal(err)
