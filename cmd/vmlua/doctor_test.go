@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,10 +130,11 @@ func doctorSim(t *testing.T) *vsim.Sim {
 	if _, err := methods.UpdateDateTime(ctx, c.Client, &types.UpdateDateTime{This: *h.ConfigManager.DateTimeSystem, DateTime: time.Now().Add(10 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	// PRIV: the simulator's user holds, on that VM, a role that reads and
-	// answers questions but cannot snapshot
+	// PRIV: the simulator's user holds, on that VM, a role that answers
+	// questions and powers it but can neither snapshot nor turn changed
+	// block tracking on (which is on already)
 	am := object.NewAuthorizationManager(c.Client)
-	id, err := am.AddRole(ctx, "no-snapshots", []string{"VirtualMachine.Interact.AnswerQuestion", "VirtualMachine.Config.ChangeTracking", "VirtualMachine.Interact.PowerOn", "VirtualMachine.Interact.PowerOff"})
+	id, err := am.AddRole(ctx, "no-snapshots", []string{"VirtualMachine.Interact.AnswerQuestion", "VirtualMachine.Interact.PowerOn", "VirtualMachine.Interact.PowerOff"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +222,22 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		_, table, _ := runDoctor(t, s, "name:PRIV")
 		if !strings.Contains(table, "the role a backup needs ("+vm.BackupRoleName) || !strings.Contains(table, "Datastore.Browse") {
 			t.Errorf("the table does not print the role's privileges:\n%s", table)
+		}
+	})
+	t.Run("a privilege whose feature is in place already is listed, not warned about", func(t *testing.T) {
+		_, out, _ := runDoctor(t, s, "--json", "name:PRIV")
+		var d doctorJSON
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		ck := d.vm(t, "PRIV")
+		if !slices.Contains(ck.Missing, "VirtualMachine.Config.ChangeTracking") {
+			t.Errorf("missing_privileges %v lacks VirtualMachine.Config.ChangeTracking", ck.Missing)
+		}
+		for _, f := range ck.Findings {
+			if f.Check == "privileges" && strings.Contains(f.Message, "ChangeTracking") {
+				t.Errorf("a finding about a privilege for changed block tracking, which is on: %+v", f)
+			}
 		}
 	})
 	t.Run("every VM at once: blocked, counted", func(t *testing.T) {

@@ -316,9 +316,12 @@ func (k *checker) privileges(ctx context.Context, v *VM, ck *Checkup) {
 				ck.Missing = append(ck.Missing, p.ID)
 			}
 			line := fmt.Sprintf("%s on %s (to %s)", p.ID, t.name, p.For)
-			if p.Blocks {
+			switch {
+			case p.ID == "VirtualMachine.Config.ChangeTracking" && ck.CBT:
+				// tracking is on already: nothing to turn on
+			case p.Blocks:
 				blocking = append(blocking, line)
-			} else {
+			default:
 				lost = append(lost, line)
 			}
 		}
