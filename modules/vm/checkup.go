@@ -239,7 +239,7 @@ func (k *checker) datastores(ctx context.Context, v *VM, ck *Checkup, disks []Di
 		case "vmfs":
 			ck.add("datastore", SevInfo, "", "datastore %s is VMFS: flat disk files, read over /folder with ranged GETs", d.Datastore)
 		case "nfs", "nfs41":
-			ck.add("datastore", SevInfo, "", "datastore %s is %s: flat disk files on the NAS, read over /folder through the host that mounts it (changed block tracking may report a whole disk as changed on NFS: incrementals can be larger)", d.Datastore, typ)
+			ck.add("datastore", SevInfo, "", "datastore %s is %s: flat disk files on the NAS, read over /folder through the host that mounts it (asked for a disk's allocated areas, changed block tracking may answer the whole disk on storage other than VMFS: a full backup may read its unallocated space too)", d.Datastore, typ)
 		case "":
 		default:
 			ck.add("datastore", SevInfo, "", "datastore %s is of type %s: vmlua reads it over /folder as flat files (the descriptor check below says whether that works)", d.Datastore, typ)
