@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -520,28 +519,7 @@ func TestDoctorSaysWhenTheProfileChoseVCenter(t *testing.T) {
 // TestRealVSphereCommandsArePasteable checks the vmlua commands of
 // docs/real-vsphere.md against vmlua's real commands and flags.
 func TestRealVSphereCommandsArePasteable(t *testing.T) {
-	n := 0
-	for _, b := range codeBlocks(t, "../../docs/real-vsphere.md") {
-		if b.lang != "sh" {
-			continue
-		}
-		for i, line := range strings.Split(b.body, "\n") {
-			if c := strings.Index(line, " #"); c >= 0 {
-				line = line[:c]
-			}
-			line, _, _ = strings.Cut(line, " >")
-			f := strings.Fields(line)
-			if len(f) < 2 || f[0] != "vmlua" {
-				continue
-			}
-			for j := range f {
-				f[j] = strings.Trim(f[j], "'")
-			}
-			checkVmluaCommand(t, "docs/real-vsphere.md:"+strconv.Itoa(b.line+1+i), f)
-			n++
-		}
-	}
-	if n < 4 {
+	if n := checkDocCommands(t, "docs/real-vsphere.md", "vmlua"); n < 4 {
 		t.Errorf("found %d vmlua commands in docs/real-vsphere.md; the examples are not where this test looks", n)
 	}
 }
