@@ -110,8 +110,20 @@ func TestOperationsExamplesArePasteable(t *testing.T) {
 // docs/quickstart.md against vmlua's real commands, flags and the shipped
 // scripts' arguments.
 func TestQuickstartCommandsArePasteable(t *testing.T) {
+	if n := checkDocCommands(t, "docs/quickstart.md", "./vmlua"); n < 8 {
+		t.Errorf("found %d vmlua commands in docs/quickstart.md; the examples are not where this test looks", n)
+	}
+}
+
+// checkDocCommands checks every command of the sh blocks of the doc
+// (relative to the repository) that starts with prefix ("./vmlua",
+// "vmlua") against vmlua's real commands, flags and the shipped scripts'
+// arguments, as a shell would split it (comments, a redirection and
+// single quotes dropped), and returns how many it checked.
+func checkDocCommands(t *testing.T, doc, prefix string) int {
+	t.Helper()
 	n := 0
-	for _, b := range codeBlocks(t, "../../docs/quickstart.md") {
+	for _, b := range codeBlocks(t, "../../"+doc) {
 		if b.lang != "sh" {
 			continue
 		}
@@ -119,18 +131,20 @@ func TestQuickstartCommandsArePasteable(t *testing.T) {
 			if c := strings.Index(line, " #"); c >= 0 {
 				line = line[:c]
 			}
+			line, _, _ = strings.Cut(line, " >")
 			f := strings.Fields(line)
-			if len(f) < 2 || f[0] != "./vmlua" {
+			if len(f) < 2 || f[0] != prefix {
 				continue
 			}
 			f[0] = "vmlua"
-			checkVmluaCommand(t, "docs/quickstart.md:"+strconv.Itoa(b.line+1+i), f)
+			for j := range f {
+				f[j] = strings.Trim(f[j], "'")
+			}
+			checkVmluaCommand(t, doc+":"+strconv.Itoa(b.line+1+i), f)
 			n++
 		}
 	}
-	if n < 8 {
-		t.Errorf("found %d vmlua commands in docs/quickstart.md; the examples are not where this test looks", n)
-	}
+	return n
 }
 
 // foldedScalar returns the first "- >-" list item of a YAML block, folded

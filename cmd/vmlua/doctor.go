@@ -14,6 +14,7 @@ import (
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	modtransport "github.com/vmlua/vmlua/modules/transport"
 	"github.com/vmlua/vmlua/modules/vm"
+	"github.com/vmlua/vmlua/runtime"
 	"github.com/vmlua/vmlua/transports"
 	"github.com/vmlua/vmlua/transports/vmfs"
 )
@@ -101,6 +102,11 @@ func (v *doctorVerb) Run(inv *call, pos []string) int {
 	var vms []*vm.VM
 	for _, f := range found {
 		one, err := c.VMByRef(ctx, f.Self)
+		var re *runtime.Error
+		if errors.As(err, &re) && re.Code == runtime.CodeNotFound {
+			x.r.Log.Warn("doctor: the VM was removed while the inventory was read; it is not checked", "vm", f.Name, "moref", f.Self.Value)
+			continue
+		}
 		if err != nil {
 			return x.fail(err, res)
 		}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +70,8 @@ func finding(ck *vm.Checkup, check string, sev vm.Severity) *vm.Finding {
 // SKEW (on a host whose clock is ten minutes ahead), PRIV (where the user
 // holds a role without the snapshot privileges), IMPOSTOR (on a host
 // answering with a certificate vCenter does not know), LOST (a disk whose
-// descriptor is gone).
+// descriptor is gone), ORPHAN (a REDO log a killed vmlua run left), NOCBT
+// (changed block tracking off).
 func doctorSim(t *testing.T) *vsim.Sim {
 	t.Helper()
 	ctx := context.Background()
@@ -80,6 +84,8 @@ func doctorSim(t *testing.T) *vsim.Sim {
 		{Name: "PRIV", ChangeTracking: true, Host: "DC0_C0_H0"},
 		{Name: "IMPOSTOR", ChangeTracking: true, Host: "DC0_H0"},
 		{Name: "LOST", ChangeTracking: true, Host: "DC0_C0_H0"},
+		{Name: "ORPHAN", ChangeTracking: true, Host: "DC0_C0_H0"},
+		{Name: "NOCBT", Host: "DC0_C0_H0"},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +103,7 @@ func doctorSim(t *testing.T) *vsim.Sim {
 	if err != nil {
 		t.Fatal(err)
 	}
+	leaveOrphan(t, s, "ORPHAN", "vmlua-redo-deadbeef-1")
 	if err := s.SetHostReachable("DC0_C0_H1", false); err != nil {
 		t.Fatal(err)
 	}
@@ -122,10 +129,11 @@ func doctorSim(t *testing.T) *vsim.Sim {
 	if _, err := methods.UpdateDateTime(ctx, c.Client, &types.UpdateDateTime{This: *h.ConfigManager.DateTimeSystem, DateTime: time.Now().Add(10 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	// PRIV: the simulator's user holds, on that VM, a role that reads and
-	// answers questions but cannot snapshot
+	// PRIV: the simulator's user holds, on that VM, a role that answers
+	// questions and powers it but can neither snapshot nor turn changed
+	// block tracking on (which is on already)
 	am := object.NewAuthorizationManager(c.Client)
-	id, err := am.AddRole(ctx, "no-snapshots", []string{"VirtualMachine.Interact.AnswerQuestion", "VirtualMachine.Config.ChangeTracking", "VirtualMachine.Interact.PowerOn", "VirtualMachine.Interact.PowerOff"})
+	id, err := am.AddRole(ctx, "no-snapshots", []string{"VirtualMachine.Interact.AnswerQuestion", "VirtualMachine.Interact.PowerOn", "VirtualMachine.Interact.PowerOff"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +169,8 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		{"SKEW", exitOK, vm.StatusWarn, "clock", vm.SevWarn, []string{"10m0s ahead of"}, "direct"},
 		{"IMPOSTOR", exitBlocked, vm.StatusBlocked, "data_path", vm.SevBlock, []string{"DC0_H0", "certificate", "host.config.certificate"}, ""},
 		{"LOST", exitBlocked, vm.StatusBlocked, "disk", vm.SevBlock, []string{"scsi0:0 cannot be read", "LOST/LOST.vmdk"}, "direct"},
+		{"ORPHAN", exitOK, vm.StatusWarn, "snapshots", vm.SevWarn, []string{`"vmlua-redo-deadbeef-1"`, "vmlua cleanup"}, "direct"},
+		{"NOCBT", exitOK, vm.StatusWarn, "cbt", vm.SevWarn, []string{"changed block tracking is off", "the first backup turns it on"}, "direct"},
 	} {
 		t.Run(tc.vm, func(t *testing.T) {
 			code, out, errs := runDoctor(t, s, "--json", "name:"+tc.vm)
@@ -213,14 +223,30 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 			t.Errorf("the table does not print the role's privileges:\n%s", table)
 		}
 	})
+	t.Run("a privilege whose feature is in place already is listed, not warned about", func(t *testing.T) {
+		_, out, _ := runDoctor(t, s, "--json", "name:PRIV")
+		var d doctorJSON
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		ck := d.vm(t, "PRIV")
+		if !slices.Contains(ck.Missing, "VirtualMachine.Config.ChangeTracking") {
+			t.Errorf("missing_privileges %v lacks VirtualMachine.Config.ChangeTracking", ck.Missing)
+		}
+		for _, f := range ck.Findings {
+			if f.Check == "privileges" && strings.Contains(f.Message, "ChangeTracking") {
+				t.Errorf("a finding about a privilege for changed block tracking, which is on: %+v", f)
+			}
+		}
+	})
 	t.Run("every VM at once: blocked, counted", func(t *testing.T) {
 		code, out, errs := runDoctor(t, s, "--json")
 		var d doctorJSON
 		if err := json.Unmarshal([]byte(out), &d); err != nil {
 			t.Fatalf("%v\n%s%s", err, out, errs)
 		}
-		if code != exitBlocked || len(d.VMs) != 8 || d.Summary["ok"] != 1 || d.Summary["warn"] != 2 || d.Summary["blocked"] != 5 {
-			t.Errorf("exit %d, %d VMs, summary %v; want 8, 8, 1 ok 2 warn 5 blocked", code, len(d.VMs), d.Summary)
+		if code != exitBlocked || len(d.VMs) != 10 || d.Summary["ok"] != 1 || d.Summary["warn"] != 4 || d.Summary["blocked"] != 5 {
+			t.Errorf("exit %d, %d VMs, summary %v; want 8, 10, 1 ok 4 warn 5 blocked", code, len(d.VMs), d.Summary)
 		}
 	})
 	t.Run("an independent disk of a VM that is off is read", func(t *testing.T) {
@@ -375,7 +401,7 @@ func TestDoctorChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Logout(ctx)
-		for _, name := range []string{"CLEAN", "SNAP", "INDEP", "FAR", "SKEW", "PRIV", "IMPOSTOR", "LOST"} {
+		for _, name := range []string{"CLEAN", "SNAP", "INDEP", "FAR", "SKEW", "PRIV", "IMPOSTOR", "LOST", "ORPHAN", "NOCBT"} {
 			var m mo.VirtualMachine
 			if err := simtest.VMOf(t, c, name).Properties(ctx, simtest.VMOf(t, c, name).Reference(), []string{"snapshot", "config.changeTrackingEnabled", "runtime.powerState", "layoutEx.file"}, &m); err != nil {
 				t.Fatal(err)
@@ -459,5 +485,41 @@ func TestDoctorOnAnESXiHost(t *testing.T) {
 	ck := d.vm(t, "ONE")
 	if code != exitOK || ck.Status != vm.StatusOK || ck.DataPath != "esxi" || ck.ClockSkew == nil {
 		t.Errorf("exit %d, %+v: want 0, ok, data path esxi, the clock read", code, ck)
+	}
+}
+
+// TestDoctorSaysWhenTheProfileChoseVCenter: a profile with
+// through_vcenter = true reads every disk through vCenter by choice:
+// doctor says so as information, not as a host it cannot reach.
+func TestDoctorSaysWhenTheProfileChoseVCenter(t *testing.T) {
+	s, err := vsim.Start(context.Background(), vsim.Options{Password: "sim-Pa55word", DiskSize: 1 << 20, Inventory: []vsim.VMSpec{{Name: "ONE", ChangeTracking: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := *s.URL
+	u.User = nil
+	cfg := filepath.Join(t.TempDir(), "vmlua.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[vsphere.sim]\nurl = %q\nusername = %q\npassword = \"sim-Pa55word\"\ninsecure = true\nthrough_vcenter = true\n", u.String(), s.URL.User.Username())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := dispatch([]string{"doctor", "--config", cfg, "--json"}, &out, &errb)
+	var d doctorJSON
+	if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	ck := d.vm(t, "ONE")
+	f := finding(ck, "data_path", vm.SevInfo)
+	if code != exitOK || ck.Status != vm.StatusOK || ck.DataPath != "vcenter" || f == nil || !strings.Contains(f.Message, "through_vcenter = true") {
+		t.Errorf("exit %d, %+v: want 0, ok, data path vcenter said to be the profile's choice", code, ck)
+	}
+}
+
+// TestRealVSphereCommandsArePasteable checks the vmlua commands of
+// docs/real-vsphere.md against vmlua's real commands and flags.
+func TestRealVSphereCommandsArePasteable(t *testing.T) {
+	if n := checkDocCommands(t, "docs/real-vsphere.md", "vmlua"); n < 4 {
+		t.Errorf("found %d vmlua commands in docs/real-vsphere.md; the examples are not where this test looks", n)
 	}
 }

@@ -17,6 +17,9 @@ type Reach struct {
 	Address string // host:port of its own /folder; "" when it has none
 	Direct  bool   // to the host itself; else through vCenter
 	Why     string // why not directly, when not
+	// Chosen: through vCenter because the profile says so
+	// (Config.ThroughVCenter), not because the host cannot be reached.
+	Chosen bool
 }
 
 // Probe says how the session's reads and writes of host's datastore
@@ -41,7 +44,7 @@ func Probe(ctx context.Context, c *vim25.Client, host types.ManagedObjectReferen
 	}
 	out := Reach{Host: r.name, Address: r.addr}
 	if r.via {
-		out.Why = r.why
+		out.Why, out.Chosen = r.why, a.cfg.ThroughVCenter
 		return out, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*dialTimeout)

@@ -239,7 +239,7 @@ func (k *checker) datastores(ctx context.Context, v *VM, ck *Checkup, disks []Di
 		case "vmfs":
 			ck.add("datastore", SevInfo, "", "datastore %s is VMFS: flat disk files, read over /folder with ranged GETs", d.Datastore)
 		case "nfs", "nfs41":
-			ck.add("datastore", SevInfo, "", "datastore %s is %s: flat disk files on the NAS, read over /folder through the host that mounts it (changed block tracking may report a whole disk as changed on NFS: incrementals can be larger)", d.Datastore, typ)
+			ck.add("datastore", SevInfo, "", "datastore %s is %s: flat disk files on the NAS, read over /folder through the host that mounts it (asked for a disk's allocated areas, changed block tracking may answer the whole disk on storage other than VMFS: a full backup may read its unallocated space too)", d.Datastore, typ)
 		case "":
 		default:
 			ck.add("datastore", SevInfo, "", "datastore %s is of type %s: vmlua reads it over /folder as flat files (the descriptor check below says whether that works)", d.Datastore, typ)
@@ -316,9 +316,12 @@ func (k *checker) privileges(ctx context.Context, v *VM, ck *Checkup) {
 				ck.Missing = append(ck.Missing, p.ID)
 			}
 			line := fmt.Sprintf("%s on %s (to %s)", p.ID, t.name, p.For)
-			if p.Blocks {
+			switch {
+			case p.ID == "VirtualMachine.Config.ChangeTracking" && ck.CBT:
+				// tracking is on already: nothing to turn on
+			case p.Blocks:
 				blocking = append(blocking, line)
-			} else {
+			default:
 				lost = append(lost, line)
 			}
 		}
@@ -359,6 +362,9 @@ func (k *checker) dataPath(ctx context.Context, ck *Checkup) {
 	case rr.r.Direct:
 		ck.DataPath = "direct"
 		ck.add("data_path", SevInfo, "", "host %s is reachable at its own address %s (port %s, its certificate checked): the disks are read from it directly, with a service ticket per request", ck.Host, rr.r.Address, portOf(rr.r.Address))
+	case rr.r.Chosen:
+		ck.DataPath = "vcenter"
+		ck.add("data_path", SevInfo, "", "the profile sends every byte through vCenter (through_vcenter = true), the slower path (VMware KB 2112692): the hosts' own addresses are not tried")
 	default:
 		ck.DataPath = "vcenter"
 		where := ""

@@ -95,6 +95,7 @@ var Cases = []Case{
 	{"CreateExclusive creates only where nothing is, complete, and leaves nothing else", testExclusive},
 	{"CreateExclusive through the retry, limit and dry-run wrappers", testExclusiveWrapped},
 	{"Open refuses a directory with ErrNotRegular, at once", testOpenDirectory},
+	{"FreeSpace, where the transport reports it, says there is room", testFreeSpace},
 }
 
 // FreshCases are the behaviours that need Target.Fresh, run after Cases.
@@ -130,6 +131,11 @@ func Run(t *testing.T, tg Target) {
 			tr := tg.Full(t)
 			t.Cleanup(func() { tr.Close() })
 			testFull(t, tr)
+		})
+		t.Run("FreeSpace, where the transport reports it, is that of the target: a nearly full one has little", func(t *testing.T) {
+			tr := tg.Full(t)
+			t.Cleanup(func() { tr.Close() })
+			testFreeSpaceFull(t, tr)
 		})
 	} else {
 		t.Logf("%s: no Full target: the disk-full case did not run", tg.Name)
@@ -618,6 +624,35 @@ func testFull(t *testing.T, tr transports.Transport) {
 	assertClean(t, tr, "", "f")
 	// the space is back: a small file fits again
 	upload(t, tr, "small", []byte("fits"))
+}
+
+// testFreeSpace: a transport that reports its free space
+// (transports.SpaceReporter, what vmlua doctor compares with a backup's
+// disks) reports some on a fresh target.
+func testFreeSpace(t *testing.T, _ Target, tr transports.Transport) {
+	sr, ok := transports.As[transports.SpaceReporter](tr)
+	if !ok {
+		t.Logf("%T does not report its free space", tr)
+		return
+	}
+	free, err := sr.FreeSpace(ctxT(t), "")
+	if err != nil || free <= 0 {
+		t.Errorf("FreeSpace = %d, %v; want the target's free bytes", free, err)
+	}
+}
+
+// testFreeSpaceFull: on a target of a few MiB, FreeSpace says so (not
+// the free space of some other file system).
+func testFreeSpaceFull(t *testing.T, tr transports.Transport) {
+	sr, ok := transports.As[transports.SpaceReporter](tr)
+	if !ok {
+		t.Logf("%T does not report its free space", tr)
+		return
+	}
+	free, err := sr.FreeSpace(ctxT(t), "")
+	if err != nil || free < 0 || free >= fullSize {
+		t.Errorf("FreeSpace of a nearly full target = %d, %v; want under %d MiB", free, err, fullSize>>20)
+	}
 }
 
 func testKill(t *testing.T, tg Target, tr transports.Transport) {
