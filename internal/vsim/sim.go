@@ -153,6 +153,8 @@ type Sim struct {
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 	capacity    atomic.Int64                        // SetDatastoreCapacity
+	spaceMu     sync.Mutex
+	spaceSeen   map[string]spaceCount // datastore_space.go
 }
 
 const (
