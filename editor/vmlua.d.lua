@@ -205,7 +205,7 @@ function VM:pending_question() end
 
 ---Answers the VM's pending question, logged as "answered a question" with by=script; in a dry run nothing is answered. Raises invalid_state when the question is no longer pending (answered or withdrawn) and invalid_argument when the choice does not exist.
 ---@param question table as pending_question returned it
----@param choice number|string 0-based index or the choice's label
+---@param choice number|string 0-based index, or the choice's label (ESXi: button.uuid.movedTheVM) or summary (I Moved It)
 function VM:answer_question(question, choice) end
 
 ---@class vmlua.VM.backup.options

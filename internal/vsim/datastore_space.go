@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -123,16 +124,48 @@ func writeNeeds(d *disk, off, n int64) int64 {
 }
 
 // roomFor returns errOutOfSpace when d's datastore cannot take need more
-// bytes. vs.mu held.
+// bytes. vs.mu held. Far from full, the space the files take is read again
+// only every spaceRecount (a guest write must not walk the datastore);
+// within spaceExact of full, at every write.
 func (s *Sim) roomFor(d *disk, need int64) error {
-	if need == 0 || s.dsCapacity() <= 0 {
+	capacity := s.dsCapacity()
+	if need == 0 || capacity <= 0 {
 		return nil
 	}
-	if s.DatastoreFree(d.dsName) >= need {
+	s.spaceMu.Lock()
+	c, ok := s.spaceSeen[d.dsName]
+	s.spaceMu.Unlock()
+	if ok && time.Since(c.at) < spaceRecount && capacity-c.used-c.since > spaceExact {
+		s.spaceMu.Lock()
+		c.since += need
+		s.spaceSeen[d.dsName] = c
+		s.spaceMu.Unlock()
+		return nil
+	}
+	used := s.dsUsed(d.dsName)
+	s.spaceMu.Lock()
+	if s.spaceSeen == nil {
+		s.spaceSeen = map[string]spaceCount{}
+	}
+	s.spaceSeen[d.dsName] = spaceCount{used: used, at: time.Now()}
+	s.spaceMu.Unlock()
+	if capacity-used >= need {
 		return nil
 	}
 	return &errOutOfSpace{file: path.Base(dsPathPath(d.top().dsPath)), ds: d.dsName}
 }
+
+// spaceCount is what a datastore's files took when last counted, and what
+// guest writes may have added since.
+type spaceCount struct {
+	used, since int64
+	at          time.Time
+}
+
+const (
+	spaceRecount = 100 * time.Millisecond
+	spaceExact   = 16 << 20
+)
 
 // outOfSpace stops the guest on msg.hbacommon.outofspace until answered:
 // Retry returns (the write is tried again), Cancel powers the VM off.

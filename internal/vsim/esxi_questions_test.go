@@ -167,11 +167,38 @@ func TestAMovedOrCopiedVMsPowerOnAsksWhetherItWasMovedOrCopied(t *testing.T) {
 			}
 		})
 	}
-	// the VM made here, powered on where it was made, is not asked
+	// the VM made here, powered on where it was made, is not asked; nor
+	// after a storage migration, which records the new location
 	_, c := startSim(t, Options{VMs: 1, Inventory: []VMSpec{{Name: "VM1", PoweredOff: true}}})
-	task, _ := findVM(t, c, "VM1").PowerOn(context.Background())
-	if err := task.Wait(context.Background()); err != nil {
+	ctx := context.Background()
+	vm := findVM(t, c, "VM1")
+	task, _ := vm.PowerOn(ctx)
+	if err := task.Wait(ctx); err != nil {
 		t.Fatalf("power-on of a VM that did not move: %v", err)
+	}
+	powerOff(t, vm)
+	dss, err := find.NewFinder(c.Client).DatastoreList(ctx, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ds := range dss {
+		if ds.Name() == "LocalDS_1" {
+			ref := ds.Reference()
+			rt, err := vm.Relocate(ctx, types.VirtualMachineRelocateSpec{Datastore: &ref}, types.VirtualMachineMovePriorityDefaultPriority)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if p := vmProps(t, vm, "config.files").Config.Files.VmPathName; !strings.HasPrefix(p, "[LocalDS_1]") {
+		t.Fatalf("not migrated: %s", p)
+	}
+	task, _ = vm.PowerOn(ctx)
+	if err := task.Wait(eventually.Context(t)); err != nil {
+		t.Fatalf("power-on after a storage migration: %v (question: %+v)", err, vmProps(t, vm, "runtime.question").Runtime.Question)
 	}
 }
 

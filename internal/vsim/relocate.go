@@ -154,6 +154,11 @@ func (s *Sim) relocateLocked(ctx *simulator.Context, vm *simulator.VirtualMachin
 		{Name: "summary.config.vmPathName", Val: newVMX},
 		{Name: "datastore", Val: []types.ManagedObjectReference{ds.Self}},
 	})
+	// a migration records the new location: the next power-on does not
+	// ask whether the VM was moved (uuid_question.go)
+	if vs.uuidLocation != "" {
+		vs.uuidLocation = uuidLocation(newVMX)
+	}
 	s.syncVM(ctx, vm, vs, false) // backings, layoutEx, the .vmx at its new place
 	// the source files go, as after a Storage vMotion
 	for _, ls := range old {

@@ -179,6 +179,8 @@ type Sim struct {
 		sync.Mutex
 		n map[string]int
 	}
+	spaceMu   sync.Mutex
+	spaceSeen map[string]spaceCount // datastore_space.go
 }
 
 const (

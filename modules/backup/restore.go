@@ -545,8 +545,9 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 	}
 	j.r.Log.Info("restore: VM registered", "vm", j.name, "vmx", vmxPath, "set", j.cat.ID, "moref", ref.Value)
 	copied, why := j.besideOriginal(ref)
+	nv.SetOwnAnswers(uuidAlteredAnswer(copied, why))
 	if j.o.PowerOn {
-		if err := nv.PowerOnAnswering(j.r, uuidAlteredAnswer(copied, why)); err != nil {
+		if err := nv.PowerOp(j.r, "on", 5*time.Minute); err != nil {
 			return nil, err
 		}
 	} else {
@@ -554,7 +555,7 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 		if copied {
 			answer = "I Copied It (button.uuid.copiedTheVM)"
 		}
-		j.r.Log.Info("restore: the restored VM's first power-on may ask whether it was moved or copied (msg.uuid.altered); answer "+answer, "vm", j.name, "why", why)
+		j.r.Log.Info("restore: the restored VM's first power-on may ask whether it was moved or copied (msg.uuid.altered); the VM restore returns answers it in this run ("+answer+"); elsewhere answer "+answer, "vm", j.name, "why", why)
 	}
 	return nv, nil
 }
@@ -562,7 +563,8 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 // The restored VM's files are not where its .vmx says they were made
 // (uuid.location), so ESXi asks at its first power-on whether it was moved
 // or copied (msg.uuid.altered). vmlua answers that question when it powers
-// the VM on (power_on=true), as an admin would, rather than writing
+// the VM on (power_on=true, or v:power_on() on the VM restore returned:
+// SetOwnAnswers), as an admin would, rather than writing
 // uuid.action into the .vmx so that it is never asked: uuid.action is
 // permanent ("Always Keep" / "Always Create", KB 1541), it would decide
 // every later move or copy of the VM too, long after the restore; the
@@ -572,7 +574,7 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 // vmlua's uuid: included, would confuse them). Restored in its place (the
 // original is gone or was overwritten): I Moved It, so the VM keeps its
 // identity (uuid-based selection, licences bound to it, the guest's
-// view). Without power_on, the log says which answer fits.
+// view). Powered on elsewhere, the log says which answer fits.
 
 // besideOriginal reports whether the VM the set was made of is still
 // registered (another VM than the restored one, ref, has its BIOS uuid),

@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,11 +18,13 @@ import (
 func TestARestoredVMPowersOnAnsweringWhetherItWasMovedOrCopied(t *testing.T) {
 	cases := []struct {
 		name, restoreAs, extra string
+		later                  bool // powered on by the script, v:power_on(), on the VM restore returned
 		sameUUID               bool
 		choice                 string
 	}{
 		{name: "beside the original: copied, a new uuid", restoreAs: "VM1-r", choice: "button.uuid.copiedTheVM"},
 		{name: "in its place: moved, the same uuid", restoreAs: "VM1", extra: `on_conflict = "overwrite", datastore = "LocalDS_1"`, sameUUID: true, choice: "button.uuid.movedTheVM"},
+		{name: "powered on later by the script: answered the same", restoreAs: "VM1-r", later: true, choice: "button.uuid.copiedTheVM"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -36,9 +39,11 @@ func TestARestoredVMPowersOnAnsweringWhetherItWasMovedOrCopied(t *testing.T) {
 			}
 			orig := recs.Printed()[0]
 			err, recs = s.Run(t, `
-				local v = require("backup").restore{ from = arg.dest, set = arg.set, name = arg.name, power_on = true, `+tc.extra+` }
+				local later = arg.later == "true"
+				local v = require("backup").restore{ from = arg.dest, set = arg.set, name = arg.name, power_on = not later, `+tc.extra+` }
+				if later then v:power_on() end
 				print(v.power, v.uuid)
-			`, simtest.RunOptions{Args: []string{"set=" + s.set, "name=" + tc.restoreAs}})
+			`, simtest.RunOptions{Args: []string{"set=" + s.set, "name=" + tc.restoreAs, fmt.Sprintf("later=%v", tc.later)}})
 			if err != nil {
 				t.Fatalf("restore: %v\n%s", err, recs)
 			}

@@ -314,12 +314,6 @@ func (v *VM) waitTask(r *runtime.Run, task *object.Task, doing string) (*types.T
 
 // waitTaskOn is waitTask on ctx: a cleanup's own context, not the run's.
 func (v *VM) waitTaskOn(ctx context.Context, r *runtime.Run, task *object.Task, doing string) (*types.TaskInfo, error) {
-	return v.waitTaskOwn(ctx, r, task, doing, nil)
-}
-
-// waitTaskOwn is waitTaskOn with the operation's own answers (own), tried
-// before the run's policy.
-func (v *VM) waitTaskOwn(ctx context.Context, r *runtime.Run, task *object.Task, doing string, own QuestionPolicy) (*types.TaskInfo, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -333,7 +327,7 @@ func (v *VM) waitTaskOwn(ctx context.Context, r *runtime.Run, task *object.Task,
 	}()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	seen := blocked{own: own}
+	var seen blocked
 	for {
 		select {
 		case res := <-done:

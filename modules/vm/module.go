@@ -135,7 +135,7 @@ func init() {
 		{Name: "unregister", Doc: "Removes the VM from the inventory and keeps its files on the datastore (as vcbRestore's overwrite or a restore drill needs). Refused while the VM is powered on.", Fn: luaRemove(false)},
 		{Name: "destroy", Doc: "Deletes the VM and its files from the datastore, for restore drills that clean up after themselves. Refused while the VM is powered on, and for a VM with snapshots this run did not create.", Fn: luaRemove(true)},
 		{Name: "pending_question", Returns: "table|nil", Doc: "Returns the question the VM waits on, {id=, text=, choices={labels...}, message_ids={...}}, or nil.", Fn: luaPendingQuestion},
-		{Name: "answer_question", Args: []runtime.Arg{{Name: "question", Type: "table", Doc: "as pending_question returned it"}, {Name: "choice", Type: "number|string", Doc: "0-based index or the choice's label"}},
+		{Name: "answer_question", Args: []runtime.Arg{{Name: "question", Type: "table", Doc: "as pending_question returned it"}, {Name: "choice", Type: "number|string", Doc: "0-based index, or the choice's label (ESXi: button.uuid.movedTheVM) or summary (I Moved It)"}},
 			Doc: "Answers the VM's pending question, logged as \"answered a question\" with by=script; in a dry run nothing is answered. Raises invalid_state when the question is no longer pending (answered or withdrawn) and invalid_argument when the choice does not exist.", Fn: luaAnswerQuestion},
 	}
 	TaskType.Methods = []runtime.Func{

@@ -113,7 +113,7 @@ func SetQuestionPolicy(r *runtime.Run, p QuestionPolicy) { policyKey.Set(r, p) }
 // pending.
 type blocked struct {
 	answered, gone map[string]bool
-	own            QuestionPolicy // the operation's own answers, before the run's policy
+	own            QuestionPolicy // the operation's own answers (else the VM's, SetOwnAnswers), before the run's policy
 }
 
 func mark(m *map[string]bool, id string) {
@@ -139,9 +139,13 @@ func (v *VM) answerBlocking(ctx context.Context, r *runtime.Run, seen *blocked, 
 		return nil // the hook's owner deals with it (SetQuestionHook)
 	}
 	p, ok := policyKey.Get(r)
-	if seen.own != nil {
-		if _, _, mine := seen.own(ctx, v.Name(), q); mine {
-			p, ok = seen.own, true
+	own := seen.own
+	if o := v.own.Load(); own == nil && o != nil {
+		own = *o
+	}
+	if own != nil {
+		if _, _, mine := own(ctx, v.Name(), q); mine {
+			p, ok = own, true
 		}
 	}
 	if ok && p != nil {
@@ -177,23 +181,11 @@ func (v *VM) SetQuestionHook(h QuestionHook) (remove func()) {
 	return func() { v.hook.CompareAndSwap(&h, nil) }
 }
 
-// PowerOnAnswering powers the VM on; a question that blocks the power-on
-// is answered by own when own answers it, else as every wait answers (the
-// run's policy, or a question error).
-func (v *VM) PowerOnAnswering(r *runtime.Run, own QuestionPolicy) error {
-	ctx := r.Context()
-	if r.DryRunAction("power on", "vm", v.Name()) {
-		return nil
-	}
-	task, err := v.Obj.PowerOn(ctx)
-	if err != nil {
-		return vsphereErr(err, v.Name(), "power on")
-	}
-	if _, err := v.waitTaskOwn(ctx, r, task, "power on", own); err != nil {
-		return err
-	}
-	return v.Refresh(ctx)
-}
+// SetOwnAnswers makes p answer, first, the questions that block this VM
+// object's own operations (v:power_on() and every wait on one of its
+// tasks), before the run's policy: what created the VM knows answers the
+// rules cannot (a restore knows whether its VM was moved or copied).
+func (v *VM) SetOwnAnswers(p QuestionPolicy) { v.own.Store(&p) }
 
 // ChoiceLabels lists the question's choices by label, in order.
 func ChoiceLabels(q *types.VirtualMachineQuestionInfo) []string {

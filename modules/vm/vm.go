@@ -34,7 +34,8 @@ type VM struct {
 	hostRef  types.ManagedObjectReference // whose name hostName is
 	dsNames  []string
 	dss      *datastore.Finder
-	hook     atomic.Pointer[QuestionHook] // SetQuestionHook
+	hook     atomic.Pointer[QuestionHook]   // SetQuestionHook
+	own      atomic.Pointer[QuestionPolicy] // SetOwnAnswers
 }
 
 func (c *Conn) newVM(ctx context.Context, ref types.ManagedObjectReference) (*VM, error) {
