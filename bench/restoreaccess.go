@@ -24,7 +24,7 @@ func (h *harness) fig12(ctx context.Context) []figure {
 	}
 	return []figure{{ID: "12", What: what, Value: fmt.Sprintf("%.0f MiB/s", nbd), Baseline: fmt.Sprintf("%.0f MiB/s", flat), Ratio: r,
 		RatioMeaning: "nbdcopy time of the flat file / nbdcopy time of the NBD export (the same reader, to null:)", Goal: "≥ 0.5×", Met: met(r >= 0.5),
-		Note: fmt.Sprintf("`vmlua serve nbd` on the simulator's disk backed up as a full and an incremental (zstd); every span read is checked against the catalog; the flat file is what restore's reader (sets.OpenChain) rebuilds, zero blocks left as holes, in the page cache like the set's files; the index at start took %.0f ms (not in the time); from `go test -bench %s -benchtime %s`", idx, name, rounds)}}
+		Note: fmt.Sprintf("`vmlua serve nbd` on the simulator's disk backed up as a full and an incremental (zstd); every span read is checked (against a keyed hash of what the index checked against the catalog's sha256); the flat file is what restore's reader (sets.OpenChain) rebuilds, zero blocks left as holes, in the page cache like the set's files; the index at start took %.0f ms (not in the time); from `go test -bench %s -benchtime %s`", idx, name, rounds)}}
 }
 
 // fig13: from starting vmlua mount to debugfs printing a guest file out
