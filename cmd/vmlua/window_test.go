@@ -122,20 +122,42 @@ func TestAShippedScriptStartsNoVMOnceTheWindowClosesAndItsBytesPassTheBwlimit(t 
 		t.Fatal(err)
 	}
 	defer s.Close()
-	start := time.Date(2026, 12, 8, 1, 29, 58, 0, time.Local)
-	fc := bwlimit.NewFakeClock(start)
-	withFakeClock(t, fc)
-	dir := t.TempDir()
-	var out, errb bytes.Buffer
-	code := dispatch([]string{"run", "--url", s.URL.String(), "--insecure", "--allow", "file://" + dir,
-		"--bwlimit", "1M:off", "--window", "22:00-01:30", "backup_all.lua", "to=file://" + dir, "vms=name:VM*", "compress=none", "notify=never"}, &out, &errb)
-	o := out.String() + errb.String()
-	if code != exitPartial {
-		t.Fatalf("exit %d, want 7 (partial):\n%s", code, o)
+	for _, tc := range []struct {
+		script string
+		args   []string
+		want   []string // in the summary
+	}{
+		{"backup_all.lua", []string{"vms=name:VM*", "compress=none"}, []string{"1 of 3 VM(s) backed up", "VM2, VM3 not started: the window 22:00-01:30 closed at 01:30 Tue"}},
+		{"nightly.lua", []string{"vms=name:VM*", "compress=none", "keep=2"}, []string{"VM2, VM3 not started: the window 22:00-01:30 closed at 01:30 Tue", "1 set(s) written"}},
+	} {
+		t.Run(tc.script, func(t *testing.T) {
+			start := time.Date(2026, 12, 8, 1, 29, 58, 0, time.Local)
+			fc := bwlimit.NewFakeClock(start)
+			withFakeClock(t, fc)
+			dir := t.TempDir()
+			var out, errb bytes.Buffer
+			args := append([]string{"run", "--url", s.URL.String(), "--insecure", "--allow", "file://" + dir,
+				"--bwlimit", "1M:off", "--window", "22:00-01:30", tc.script, "to=file://" + dir, "notify=never"}, tc.args...)
+			code := dispatch(args, &out, &errb)
+			o := out.String() + errb.String()
+			if code != exitPartial {
+				t.Fatalf("exit %d, want 7 (partial):\n%s", code, o)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(o, w) {
+					t.Errorf("the summary lacks %q:\n%s", w, o)
+				}
+			}
+			checkPaced(t, dir, fc, start)
+		})
 	}
-	if !strings.Contains(o, "1 of 3 VM(s) backed up") || !strings.Contains(o, "VM2, VM3 not started: the window 22:00-01:30 closed at 01:30 Tue") {
-		t.Errorf("the summary does not say one VM was backed up and two were not started:\n%s", o)
-	}
+}
+
+// checkPaced checks that every byte stored in dir passed a 1 MiB/s
+// bucket on fc: its clock moved at least (stored - the bucket's one
+// second of burst) / rate since start.
+func checkPaced(t *testing.T, dir string, fc *bwlimit.FakeClock, start time.Time) {
+	t.Helper()
 	var stored int64
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -145,8 +167,6 @@ func TestAShippedScriptStartsNoVMOnceTheWindowClosesAndItsBytesPassTheBwlimit(t 
 		}
 		return nil
 	})
-	// every byte stored passed the 1 MiB/s bucket: at least (stored - the
-	// bucket's one second of burst) / rate on its clock
 	want := time.Duration(float64(stored-(1<<20)) / (1 << 20) * float64(time.Second))
 	if took := fc.Now().Sub(start); stored < 3<<20 || took < want-time.Millisecond {
 		t.Errorf("%d bytes stored, the bucket's clock moved %v; want more than 3 MiB and at least %v", stored, took, want)
