@@ -114,6 +114,9 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		return nil, err
 	}
 	if r.DryRun {
+		if enc != nil {
+			r.DryRunAction("encrypt the set", "vm", name, "set", cat.ID, "recipients", enc.Recipients)
+		}
 		return dryRunSet(r, v, cat, sel, o)
 	}
 

@@ -210,6 +210,33 @@ func TestEncryptedSets(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a dry run says it would encrypt; a recipient that is not a public key, or encrypt=true without any, is refused before anything", func(t *testing.T) {
+		err, recs := c.Run(t, `require("vm").open("name:DB01"):backup{ to = arg.dest }`, simtest.RunOptions{Ctx: c.backupHost, DryRun: true})
+		if err != nil || len(recs.Find("dry run: would encrypt the set")) != 1 {
+			t.Errorf("dry run: %v\n%s", err, recs)
+		}
+		for _, tc := range []struct{ name, opt, code, want string }{
+			{"a private key as recipient", "encrypt = { recipients = { arg.key } }", "invalid_argument", "private key"},
+			{"a word as recipient", "encrypt = { recipients = { 'age1nope' } }", "invalid_argument", "not an age public key"},
+			{"encrypt=true without recipients", "encrypt = true", "config", "[encryption]"},
+		} {
+			before, _ := os.ReadDir(filepath.Join(e.Dir, "DB01"))
+			err, recs := c.Run(t, `
+				local ok, err = pcall(function() require("vm").open("name:DB01"):backup{ to = arg.dest, `+tc.opt+` } end)
+				print("CODE " .. tostring(err.code)) print("MESSAGE " .. tostring(err.message))
+			`, simtest.RunOptions{Args: []string{"key=" + other.String()}})
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", tc.name, err, recs)
+			}
+			code, msg := printedLine(recs, "CODE "), printedLine(recs, "MESSAGE ")
+			if code != tc.code || !strings.Contains(msg, tc.want) || strings.Contains(msg, other.String()) {
+				t.Errorf("%s: code %q message %q", tc.name, code, msg)
+			}
+			if after, _ := os.ReadDir(filepath.Join(e.Dir, "DB01")); len(after) != len(before) {
+				t.Errorf("%s: a set folder was made", tc.name)
+			}
+		}
+	})
 	t.Run("backup.list says which sets are encrypted, without a key", func(t *testing.T) {
 		err, recs := c.Run(t, `
 			for _, s in ipairs(require("backup").list{ at = arg.dest, vm = "DB01" }) do print(s.id .. " " .. tostring(s.encrypted)) end
