@@ -259,6 +259,16 @@ func TestEncryptedSets(t *testing.T) {
 		}
 		c.matches(t, mid, "EM")
 	})
+	t.Run("an alternate catalog (catalog=, as the operator gives it) restores an encrypted set", func(t *testing.T) {
+		err, recs := c.Run(t, `
+			local backup = require "backup"
+			backup.restore{ from = arg.dest, set = arg.set, catalog = arg.set .. "/catalog.json", datastore = "LocalDS_1", name = "EA" }
+		`, simtest.RunOptions{Args: []string{"set=" + full.ID}, Ctx: c.restoreHost})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, recs)
+		}
+		c.matches(t, full, "EA")
+	})
 	t.Run("an old unencrypted set still restores on a host with an identity", func(t *testing.T) {
 		if code, msg := c.restore(t, c.restoreHost, plain.ID, "OP"); code != "" {
 			t.Fatalf("restore of the unencrypted set: %s %s", code, msg)
