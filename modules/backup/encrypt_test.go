@@ -84,6 +84,12 @@ func (c *encEnv) backup(t *testing.T, mode, compress, encrypt string) *catalog.C
 	}
 	cat := readCatalogAt(t, c.Dir, printed(recs, "SET "))
 	c.frozen[cat.ID] = seq
+	if cat.Encryption != nil {
+		logged := recs.Find("backup: the set's catalog is authenticated")
+		if len(logged) != 1 || logged[0]["catalog_mac"] != cat.Encryption.MAC {
+			t.Errorf("set %s: the run's log does not record its catalog MAC %s: %v", cat.ID, cat.Encryption.MAC, logged)
+		}
+	}
 	return cat
 }
 
