@@ -15,7 +15,7 @@
 -- The bucket must have object lock enabled (and no default retention), the
 -- credential [credentials.s3-backup] holds the access key id as user and the
 -- secret key as password, and the bucket policy of docs/transports.md (s3)
--- keeps that account from deleting (encryption of the sets comes later).
+-- keeps that account from deleting. The same, encrypted: nightly_s3.lua.
 local vm = require "vm"
 local backup = require "backup"
 local script = require "script"

@@ -128,15 +128,26 @@ func NewWriter(w io.Writer, dataKey []byte, name string) (*Writer, error) {
 	if _, err := w.Write(append([]byte(magic), salt...)); err != nil {
 		return nil, err
 	}
-	return &Writer{w: w, aead: aead, buf: make([]byte, 0, SpanSize), out: make([]byte, 0, sealedSpan)}, nil
+	return &Writer{w: w, aead: aead, buf: make([]byte, 0, SpanSize), out: make([]byte, 0, batch+sealedSpan)}, nil
 }
 
+// batch is how many sealed bytes a Writer gathers before it writes them
+// on: the writer below (an upload hashing its span digest) gets pieces
+// the size of a compressed frame, not one per span.
+const batch = 16 * sealedSpan
+
+// seal seals the buffered span onto out, and writes out on when it is
+// full or this is the last span.
 func (e *Writer) seal(last bool) error {
 	nonce, ad := nonceAD(e.i, last)
-	e.out = e.aead.Seal(e.out[:0], nonce[:], e.buf, ad[:])
+	e.out = e.aead.Seal(e.out, nonce[:], e.buf, ad[:])
 	e.i++
 	e.buf = e.buf[:0]
+	if len(e.out) < batch && !last {
+		return nil
+	}
 	_, err := e.w.Write(e.out)
+	e.out = e.out[:0]
 	return err
 }
 

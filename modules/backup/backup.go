@@ -120,6 +120,9 @@ func Backup(r *runtime.Run, v *vm.VM, t transports.Transport, o Options) (cat *c
 		return nil, err
 	}
 	if r.DryRun {
+		if enc != nil {
+			r.DryRunAction("encrypt the set", "vm", name, "set", cat.ID, "recipients", enc.Recipients)
+		}
 		return dryRunSet(r, v, cat, sel, o)
 	}
 
@@ -356,6 +359,11 @@ func finishSet(r *runtime.Run, t transports.Transport, sw *setWriter, name strin
 		r.Log.Warn("backup: could not remove progress.json (harmless: catalog.json is authoritative)", "set", id, "error", err)
 	}
 	r.Log.Info("backup: set complete", "vm", name, "set", id, "status", cat.Status, "mode", cat.Mode, "parent", cat.Parent, "files", len(cat.Files), "bytes", cat.Size(), "took", cat.Finished.Sub(cat.Started).String())
+	if cat.Encryption != nil {
+		// kept off the target (in the run's log), it tells a set this run
+		// wrote from one put in its place later (docs/security.md)
+		r.Log.Info("backup: the set's catalog is authenticated", "vm", name, "set", id, "catalog_mac", cat.Encryption.MAC)
+	}
 	return nil
 }
 

@@ -84,6 +84,12 @@ func (c *encEnv) backup(t *testing.T, mode, compress, encrypt string) *catalog.C
 	}
 	cat := readCatalogAt(t, c.Dir, printed(recs, "SET "))
 	c.frozen[cat.ID] = seq
+	if cat.Encryption != nil {
+		logged := recs.Find("backup: the set's catalog is authenticated")
+		if len(logged) != 1 || logged[0]["catalog_mac"] != cat.Encryption.MAC {
+			t.Errorf("set %s: the run's log does not record its catalog MAC %s: %v", cat.ID, cat.Encryption.MAC, logged)
+		}
+	}
 	return cat
 }
 
@@ -210,6 +216,33 @@ func TestEncryptedSets(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a dry run says it would encrypt; a recipient that is not a public key, or encrypt=true without any, is refused before anything", func(t *testing.T) {
+		err, recs := c.Run(t, `require("vm").open("name:DB01"):backup{ to = arg.dest }`, simtest.RunOptions{Ctx: c.backupHost, DryRun: true})
+		if err != nil || len(recs.Find("dry run: would encrypt the set")) != 1 {
+			t.Errorf("dry run: %v\n%s", err, recs)
+		}
+		for _, tc := range []struct{ name, opt, code, want string }{
+			{"a private key as recipient", "encrypt = { recipients = { arg.key } }", "invalid_argument", "private key"},
+			{"a word as recipient", "encrypt = { recipients = { 'age1nope' } }", "invalid_argument", "not an age public key"},
+			{"encrypt=true without recipients", "encrypt = true", "config", "[encryption]"},
+		} {
+			before, _ := os.ReadDir(filepath.Join(e.Dir, "DB01"))
+			err, recs := c.Run(t, `
+				local ok, err = pcall(function() require("vm").open("name:DB01"):backup{ to = arg.dest, `+tc.opt+` } end)
+				print("CODE " .. tostring(err.code)) print("MESSAGE " .. tostring(err.message))
+			`, simtest.RunOptions{Args: []string{"key=" + other.String()}})
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", tc.name, err, recs)
+			}
+			code, msg := printedLine(recs, "CODE "), printedLine(recs, "MESSAGE ")
+			if code != tc.code || !strings.Contains(msg, tc.want) || strings.Contains(msg, other.String()) {
+				t.Errorf("%s: code %q message %q", tc.name, code, msg)
+			}
+			if after, _ := os.ReadDir(filepath.Join(e.Dir, "DB01")); len(after) != len(before) {
+				t.Errorf("%s: a set folder was made", tc.name)
+			}
+		}
+	})
 	t.Run("backup.list says which sets are encrypted, without a key", func(t *testing.T) {
 		err, recs := c.Run(t, `
 			for _, s in ipairs(require("backup").list{ at = arg.dest, vm = "DB01" }) do print(s.id .. " " .. tostring(s.encrypted)) end
@@ -231,6 +264,16 @@ func TestEncryptedSets(t *testing.T) {
 			t.Fatalf("restore of the middle point: %s %s", code, msg)
 		}
 		c.matches(t, mid, "EM")
+	})
+	t.Run("an alternate catalog (catalog=, as the operator gives it) restores an encrypted set", func(t *testing.T) {
+		err, recs := c.Run(t, `
+			local backup = require "backup"
+			backup.restore{ from = arg.dest, set = arg.set, catalog = arg.set .. "/catalog.json", datastore = "LocalDS_1", name = "EA" }
+		`, simtest.RunOptions{Args: []string{"set=" + full.ID}, Ctx: c.restoreHost})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, recs)
+		}
+		c.matches(t, full, "EA")
 	})
 	t.Run("an old unencrypted set still restores on a host with an identity", func(t *testing.T) {
 		if code, msg := c.restore(t, c.restoreHost, plain.ID, "OP"); code != "" {

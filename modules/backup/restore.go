@@ -704,6 +704,10 @@ func restoreCatalog(r *runtime.Run, t transports.Transport, o RestoreOptions) (*
 	}
 	if o.Catalog != nil {
 		r.Log.Info("restore: following an alternate catalog", "set", o.Set, "vm", o.Catalog.VM.Name)
+		o.Catalog.Alternate = true
+		if o.Catalog.Encryption != nil {
+			r.Log.Warn("restore: the alternate catalog of an encrypted set is not authenticated: it is followed as given", "set", o.Set)
+		}
 		return o.Catalog, nil
 	}
 	return own, nil

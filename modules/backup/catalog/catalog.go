@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"bytes"
+
 	"github.com/vmlua/vmlua/internal/spancrypt"
 	"github.com/vmlua/vmlua/internal/spansum"
 
@@ -91,6 +93,14 @@ type Catalog struct {
 	// set's data key, stored wrapped to the set's recipients in KeyFile.
 	Encryption *Encryption `json:"encryption,omitempty"`
 
+	// raw is the file the catalog was parsed from (Parse): MACBytes.
+	raw []byte
+	// Alternate marks a catalog the operator gave a restore in place of
+	// the set's own (catalog=, vcbRestore -a): it is not authenticated
+	// (the operator vouches for it); the set's wrapped key still is
+	// checked against it.
+	Alternate bool `json:"-"`
+
 	// HostConfig is set for a host configuration set (under host/, made
 	// by the host module): the host the bundle came from. Its vm section
 	// is empty and it has no disks.
@@ -109,12 +119,35 @@ type Encryption struct {
 	Recipients int `json:"recipients"`
 	// MAC authenticates the complete catalog (catalog.json): the HMAC of
 	// MACBytes under a key derived from the data key (spancrypt.CatalogMAC).
-	MAC string `json:"mac,omitempty"`
+	MAC string `json:"mac"`
 }
 
-// MACBytes is what Encryption.MAC authenticates: the catalog rendered
-// without its MAC.
+// MACBytes is what Encryption.MAC authenticates: the catalog file's
+// bytes with the MAC's value empty. For a catalog read from a file
+// (Parse) they are that file's bytes, so that a field this vmlua does
+// not know (a later version's) is authenticated too; for one made in
+// memory (the writer's), its rendering (Marshal), which is what its file
+// will hold.
 func (c *Catalog) MACBytes() ([]byte, error) {
+	if c.Encryption == nil {
+		return nil, errors.New("the set is not encrypted")
+	}
+	if c.raw != nil {
+		if c.Encryption.MAC == "" {
+			return c.raw, nil
+		}
+		field := []byte(`"mac": "` + c.Encryption.MAC + `"`)
+		if bytes.Count(c.raw, field) != 1 {
+			return nil, errors.New("the catalog's mac is not where vmlua writes it (the file was rewritten)")
+		}
+		return bytes.Replace(c.raw, field, []byte(`"mac": ""`), 1), nil
+	}
+	return c.MarshalWithoutMAC()
+}
+
+// MarshalWithoutMAC renders the catalog with its MAC's value empty (what
+// a writer authenticates).
+func (c *Catalog) MarshalWithoutMAC() ([]byte, error) {
 	if c.Encryption == nil {
 		return nil, errors.New("the set is not encrypted")
 	}
@@ -122,6 +155,7 @@ func (c *Catalog) MACBytes() ([]byte, error) {
 	e := *c.Encryption
 	e.MAC = ""
 	cp.Encryption = &e
+	cp.raw = nil
 	return cp.Marshal()
 }
 
@@ -429,6 +463,7 @@ func Parse(b []byte) (*Catalog, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c.raw = b
 	return &c, nil
 }
 

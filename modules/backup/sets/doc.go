@@ -10,7 +10,13 @@
 // complete set (LockSet, LockedUntil: S3 Object Lock until the date its
 // retention keeps it), the chain of an incremental (ChainOf, LayersOf,
 // OpenChain), prune (Prune, with the run's record of failed backups:
-// SetFailed, Failed; a locked set is never removed) and synthesizing a full from a chain (Synthesize).
+// SetFailed, Failed; a locked set is never removed), synthesizing a full
+// from a chain (Synthesize), and encrypted sets: a set's data key made
+// and wrapped to age recipients (SealKey, Writer.Encrypt), its files
+// stored through internal/spancrypt (Seal, SealBytes, UploadSealed) and
+// read back with the run's identities (Keyring, carried in the run's
+// context: WithKeyring), which open the key and check the catalog's MAC
+// before any byte of the set is trusted (SetKey, CheckKeys).
 //
 // The layout: <target>/<DirName(vm name)>/<UTC timestamp>/ holds one set;
 // the catalog's schema is package catalog, the keep/drop policy package

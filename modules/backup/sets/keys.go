@@ -52,7 +52,8 @@ func KeyringOf(ctx context.Context) *Keyring {
 
 // SetKey returns the data key of cat's set: nil for a set that is not
 // encrypted. It reads the set's wrapped key, opens it with the run's
-// identities and, for a complete set, checks the catalog's MAC: a
+// identities and, for a complete set's own catalog (not an alternate one
+// an operator gave a restore), checks the catalog's MAC: a
 // catalog changed after its backup (also one rewritten with its data)
 // fails here, before any of its bytes are trusted.
 func SetKey(ctx context.Context, t transports.Transport, cat *catalog.Catalog) ([]byte, error) {
@@ -101,7 +102,7 @@ func SetKey(ctx context.Context, t transports.Transport, cat *catalog.Catalog) (
 			kr.mu.Unlock()
 		}
 	}
-	if cat.Complete {
+	if cat.Complete && !cat.Alternate {
 		b, err := cat.MACBytes()
 		if err != nil {
 			return nil, err

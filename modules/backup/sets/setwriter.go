@@ -219,7 +219,7 @@ func (s *Writer) WriteFinal() error {
 // authenticate sets the catalog's MAC (under s.mu).
 func (s *Writer) authenticate() error {
 	s.cat.Encryption.MAC = ""
-	b, err := s.cat.MACBytes()
+	b, err := s.cat.MarshalWithoutMAC()
 	if err != nil {
 		return err
 	}

@@ -85,9 +85,13 @@ func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, er
 	}
 	for _, c := range chain {
 		var key []byte
+		catName := catalog.FileName // as problems name it: SET/FILE for another set of the chain
+		if c.ID != id {
+			catName = c.ID + "/" + catName
+		}
 		if kr := KeyringOf(ctx); c.Encryption == nil && kr != nil && kr.Require {
 			if _, err := SetKey(ctx, t, c); err != nil {
-				res.Problems = append(res.Problems, Problem{File: catalog.FileName, Problem: err.Error()})
+				res.Problems = append(res.Problems, Problem{File: catName, Problem: err.Error()})
 			}
 		}
 		if c.Encryption != nil {
@@ -97,7 +101,7 @@ func Verify(r *runtime.Run, t transports.Transport, id string) (VerifyResult, er
 					res.Unauthenticated = append(res.Unauthenticated, c.ID)
 					r.Log.Warn("verify: the set is encrypted and no identity was given: its stored bytes are checked against its catalog, not its catalog's authenticity nor its content (give --identity for that)", "set", c.ID)
 				} else {
-					res.Problems = append(res.Problems, Problem{File: catalog.FileName, Problem: err.Error()})
+					res.Problems = append(res.Problems, Problem{File: catName, Problem: err.Error()})
 					r.Log.Error("verify: the set's key or catalog fails", "set", c.ID, "error", err)
 				}
 			}

@@ -135,7 +135,7 @@ func (c *chain) add(img []byte, changed [][2]int64) *catalog.Catalog {
 	if enc != nil {
 		cat.Version, cat.Encryption, cat.Files[0].Encrypted = catalog.VersionEncrypted, enc, true
 		files[enc.KeyFile] = wrapped
-		b, _ := cat.MACBytes()
+		b, _ := cat.MarshalWithoutMAC()
 		if cat.Encryption.MAC, err = spancrypt.CatalogMAC(key, b); err != nil {
 			t.Fatal(err)
 		}
