@@ -12,8 +12,10 @@
 //
 // The harness runs the real binaries: it builds vmlua (and govc, from the
 // nested module bench/govc) into a work folder, starts `vmlua sim` as its
-// own process, times `vmlua run` processes and the reference tools beside
-// them, reads peak memory from the children's rusage, and runs the
+// own process (figure 14's fleet runs the simulator in the harness, to
+// read its /folder counters), times `vmlua run` processes and the
+// reference tools beside them, reads peak memory and CPU time from the
+// children's rusage, and runs the
 // packages' own Go benchmarks (`go test -bench ... -benchtime Nx`) for the
 // figures they already measure, parsing their ReportMetric output.
 package main
