@@ -52,6 +52,19 @@ func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.Que
 		areas = [][2]int64{{0, d.capacity}}
 	} else if req.ChangeId == "*" {
 		areas = append(areas, d.baseAllocated()...)
+		// and the grains of the deltas up to the level asked (a VM
+		// registered with its chain has them without a write log)
+		level := len(d.layers) - 1
+		if req.Snapshot != nil {
+			level = d.level(vs.snaps[vs.snapIndex(*req.Snapshot)])
+		}
+		for i := 1; i <= level; i++ {
+			if sp := d.layers[i].sp; sp != nil {
+				for g := range sp.goff {
+					areas = append(areas, [2]int64{g * GrainSize, (g + 1) * GrainSize})
+				}
+			}
+		}
 		areas = append(areas, vs.writesTo(d.id, 0, upTo)...)
 	} else {
 		i := strings.LastIndex(req.ChangeId, "/")
