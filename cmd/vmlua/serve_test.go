@@ -81,7 +81,14 @@ func (p *verbProc) wait() error {
 // ready; it is killed when the test ends if still running.
 func startVerb(t testing.TB, ready *regexp.Regexp, args ...string) *verbProc {
 	t.Helper()
-	p := &verbProc{cmd: exec.Command(simtest.Binary(t), args...), out: &simtest.LockedBuffer{}, errb: &simtest.LockedBuffer{}, exited: make(chan struct{})}
+	return startCmd(t, ready, exec.Command(simtest.Binary(t), args...), args)
+}
+
+// startCmd is startVerb for a command that runs vmlua with args in
+// another way (in a network namespace of its own).
+func startCmd(t testing.TB, ready *regexp.Regexp, cmd *exec.Cmd, args []string) *verbProc {
+	t.Helper()
+	p := &verbProc{cmd: cmd, out: &simtest.LockedBuffer{}, errb: &simtest.LockedBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errb
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vmlua/vmlua/internal/nfsserve"
+	"github.com/vmlua/vmlua/internal/portmap"
 	"github.com/vmlua/vmlua/modules/backup"
 	"github.com/vmlua/vmlua/modules/backup/sets"
 	"github.com/vmlua/vmlua/modules/backup/sets/pointread"
@@ -21,6 +24,7 @@ type serveNFSVerb struct {
 	o                      opFlags
 	cacheMiB               int64
 	listen, scratch, allow string
+	portmap                string
 }
 
 func (*serveNFSVerb) About() about {
@@ -39,6 +43,9 @@ temporary folder removed at the end without it), a flat disk copied on write by 
 prints the export's URL, then serves until SIGINT or SIGTERM, or --timeout (12 h by default).
 scripts/instant_recovery.lua runs the whole flow.
 
+An ESXi host mounts NFSv3 on port 2049 and asks the portmapper on port 111 of the server where
+MOUNT listens; --portmap (on by default off loopback) serves one, answering with the NFS port.
+
 It listens on loopback unless --listen says otherwise; NFSv3 has no authentication, so another
 address needs --allow-client (the hosts' addresses: only they are admitted). TARGET is granted for
 this command.
@@ -54,6 +61,7 @@ func (v *serveNFSVerb) Flags(f *flag.FlagSet) {
 	f.StringVar(&v.listen, "listen", "127.0.0.1:2049", "address to serve on (a port of 0 picks a free one)")
 	f.StringVar(&v.scratch, "scratch", "", "the folder every write goes to (kept); default a temporary folder, removed at the end")
 	f.StringVar(&v.allow, "allow-client", "", "comma-separated addresses of the hosts admitted (required off loopback)")
+	f.StringVar(&v.portmap, "portmap", "auto", "serve a portmapper on port 111 of the --listen address, where an ESXi host asks for the MOUNT port: on, off, or auto (on unless --listen is loopback)")
 }
 
 // clientFilter admits the --allow-client addresses (nil: anyone, on
@@ -74,8 +82,13 @@ func (v *serveNFSVerb) clientFilter() (func(net.Addr) bool, error) {
 		ok[ip.String()] = true
 	}
 	return func(a net.Addr) bool {
-		t, isTCP := a.(*net.TCPAddr)
-		return isTCP && ok[t.IP.String()]
+		switch t := a.(type) {
+		case *net.TCPAddr:
+			return ok[t.IP.String()]
+		case *net.UDPAddr: // the portmapper's UDP calls
+			return ok[t.IP.String()]
+		}
+		return false
 	}, nil
 }
 
@@ -143,6 +156,11 @@ func (v *serveNFSVerb) Run(inv *call, pos []string) int {
 	addr := l.Addr().(*net.TCPAddr)
 	url := fmt.Sprintf("nfs://%s%s", addr, export)
 	res["url"], res["host"], res["port"], res["export"], res["folder"], res["vmx"], res["scratch"] = url, addr.IP.String(), addr.Port, export, dir, dir+"/"+vmx, scratch
+	pmDone, err := v.startPortmap(ctx, addr, allow, log, res)
+	if err != nil {
+		l.Close()
+		return x.fail(err, res)
+	}
 	if v.o.json {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(x.stdout, "%s\n", b)
@@ -151,7 +169,9 @@ func (v *serveNFSVerb) Run(inv *call, pos []string) int {
 	}
 	log.Info("serve nfs: serving", "set", cat.ID, "url", url, "scratch", scratch)
 	t0 := time.Now()
-	if err := nfsserve.Serve(ctx, l, o, export, allow, log); err != nil {
+	err = nfsserve.Serve(ctx, l, o, export, allow, log)
+	pmDone()
+	if err != nil {
 		return x.fail(err, res)
 	}
 	written := o.WrittenBlocks()
@@ -164,4 +184,60 @@ func (v *serveNFSVerb) Run(inv *call, pos []string) int {
 	}
 	x.result(exitOK, nil, res)
 	return exitOK
+}
+
+// startPortmap serves the portmapper (--portmap) on port 111 of the NFS
+// address, TCP and UDP, until ctx ends: ESXi mounts an NFSv3 datastore on
+// port 2049 and asks the portmapper for the MOUNT port (internal/portmap).
+// With auto, a port 111 that cannot be had (rpcbind holds it, no root)
+// is a warning; with on, an error. stop ends it and waits.
+func (v *serveNFSVerb) startPortmap(ctx context.Context, nfs *net.TCPAddr, allow func(net.Addr) bool, log *slog.Logger, res map[string]any) (stop func(), err error) {
+	mode := v.portmap
+	switch mode {
+	case "auto":
+		mode = "on"
+		if loopback(v.listen) {
+			mode = "off"
+		}
+	case "on", "off":
+	default:
+		return nil, fmt.Errorf("--portmap %q: give on, off or auto", v.portmap)
+	}
+	if !loopback(v.listen) && nfs.Port != 2049 {
+		log.Warn("serve nfs: ESXi mounts NFS datastores on port 2049 only; a host cannot mount this export", "port", nfs.Port)
+	}
+	if mode == "off" {
+		res["portmap"] = "off"
+		return func() {}, nil
+	}
+	at := net.JoinHostPort(nfs.IP.String(), strconv.Itoa(portmap.Port))
+	tl, err := net.Listen("tcp", at)
+	var ul net.PacketConn
+	if err == nil {
+		if ul, err = net.ListenPacket("udp", at); err != nil {
+			tl.Close()
+		}
+	}
+	if err != nil {
+		why := fmt.Errorf("the portmapper cannot listen on %s (is rpcbind running, or is this not root?): %w; an ESXi host asks it for the MOUNT port and cannot mount the export without it", at, err)
+		if v.portmap == "on" {
+			return nil, fmt.Errorf("--portmap on: %w", why)
+		}
+		log.Warn("serve nfs: "+why.Error(), "hint", "stop the other portmapper, or give --portmap off if no ESXi host mounts this")
+		res["portmap"] = "unavailable"
+		return func() {}, nil
+	}
+	srv := portmap.New(portmap.NFS(nfs.Port), log)
+	srv.Allow = allow
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(pctx, tl, ul); err != nil {
+			log.Warn("serve nfs: the portmapper stopped", "err", err)
+		}
+	}()
+	res["portmap"] = at
+	log.Info("serve nfs: portmapper serving", "address", at, "mount_port", nfs.Port)
+	return func() { cancel(); <-done }, nil
 }

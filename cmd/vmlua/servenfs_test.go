@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -89,5 +91,49 @@ func TestServeNFSRefusesAnOpenAddressWithoutAllowedClients(t *testing.T) {
 	code := dispatch([]string{"serve", "nfs", "--listen", "0.0.0.0:0", "file:///nonexistent", "DB01"}, &out, &errb)
 	if code != exitUsage || !strings.Contains(errb.String(), "--allow-client") {
 		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+}
+
+// TestServeNFSAnswersThePortmapperAsAnESXiHostAsksIt: a real host mounts
+// NFSv3 on port 2049 after asking the portmapper on port 111 where MOUNT
+// listens. In a network namespace of its own (port 111 free, whatever
+// rpcbind the NFS transport's tests run), serve nfs --portmap on answers
+// libtirpc's rpcinfo: the dump lists MOUNT and NFS v3 on 2049, and a NULL
+// call to MOUNT v3 and NFS v3, found through the portmapper, is answered
+// by the export itself.
+func TestServeNFSAnswersThePortmapperAsAnESXiHostAsksIt(t *testing.T) {
+	rpcinfo := needTool(t, "rpcinfo", "rpcbind")
+	unshare := needTool(t, "unshare", "util-linux")
+	nsenter := needTool(t, "nsenter", "util-linux")
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20})
+	e.Backup(t, "VM1", "full")
+	args := []string{"serve", "nfs", "--listen", "127.0.0.1:2049", "--portmap", "on", "file://" + e.Dir, "VM1"}
+	cmd := exec.Command(unshare, append([]string{"--net", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, simtest.Binary(t)}, args...)...)
+	p := startCmd(t, nfsURL, cmd, args)
+	in := func(args ...string) string {
+		out, err := exec.Command(nsenter, append([]string{"-t", fmt.Sprint(p.cmd.Process.Pid), "-n", rpcinfo}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rpcinfo %s: %v\n%s\nvmlua: %s", strings.Join(args, " "), err, out, p.errb)
+		}
+		return string(out)
+	}
+	dump := in("-p", "127.0.0.1")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`100000\s+2\s+tcp\s+111\s`),
+		regexp.MustCompile(`100003\s+3\s+tcp\s+2049\s`),
+		regexp.MustCompile(`100005\s+3\s+tcp\s+2049\s`),
+	} {
+		if !want.MatchString(dump) {
+			t.Errorf("rpcinfo -p lists no %s:\n%s", want, dump)
+		}
+	}
+	for _, prog := range []string{"100005", "100003"} {
+		if out := in("-t", "127.0.0.1", prog, "3"); !strings.Contains(out, "ready and waiting") {
+			t.Errorf("rpcinfo -t 127.0.0.1 %s 3: %s", prog, out)
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v\n%s\n%s", err, p.out, p.errb)
 	}
 }

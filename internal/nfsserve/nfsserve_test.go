@@ -3,6 +3,7 @@ package nfsserve_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -145,5 +146,68 @@ func TestWritesGoToTheScratchFolderNeverIntoTheSet(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(scratch, "VM1", "vmware.log")); err != nil {
 		t.Fatalf("the created file is not in the scratch folder: %v", err)
+	}
+}
+
+// TestMountOffersAUTHSYS: ESXi mounts with AUTH_SYS, so the MOUNT reply's
+// list of flavours names it (first, as knfsd does for sec=sys), not only
+// go-nfs's AUTH_NULL.
+func TestMountOffersAUTHSYS(t *testing.T) {
+	o, err := nfsserve.NewOverlay("VM1", nil, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nfsserve.Serve(ctx, l, o, "/VM1-point", nil, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-done }()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// MOUNT v3 MNT "/VM1-point" with AUTH_UNIX credentials (uid 0), as ESXi
+	path := "/VM1-point"
+	w := []uint32{7, 0, 2, 100005, 3, 1, 1, 24, 0, 4, 0x65737869, 0, 0, 0, 0, 0, uint32(len(path))}
+	msg := make([]byte, 0, 128)
+	for _, v := range w {
+		msg = binary.BigEndian.AppendUint32(msg, v)
+	}
+	msg = append(msg, path...)
+	msg = append(msg, make([]byte, (4-len(path)%4)%4)...)
+	c.Write(binary.BigEndian.AppendUint32(nil, uint32(len(msg))|0x80000000))
+	c.Write(msg)
+	var h [4]byte
+	if _, err := io.ReadFull(c, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	r := make([]byte, binary.BigEndian.Uint32(h[:])&0x7fffffff)
+	if _, err := io.ReadFull(c, r); err != nil {
+		t.Fatal(err)
+	}
+	u := func() uint32 { v := binary.BigEndian.Uint32(r); r = r[4:]; return v }
+	xid, reply, accepted := u(), u(), u()
+	u() // verifier flavour
+	vl := u()
+	r = r[(vl+3)&^3:]
+	if xid != 7 || reply != 1 || accepted != 0 || u() != 0 {
+		t.Fatalf("the MNT call was not accepted")
+	}
+	if st := u(); st != 0 {
+		t.Fatalf("MNT status %d", st)
+	}
+	fl := u()
+	r = r[(fl+3)&^3:]
+	var flavours []uint32
+	for n := u(); n > 0; n-- {
+		flavours = append(flavours, u())
+	}
+	if len(flavours) == 0 || flavours[0] != 1 {
+		t.Fatalf("MOUNT offers flavours %v, want AUTH_SYS (1) first", flavours)
 	}
 }

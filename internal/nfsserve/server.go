@@ -43,14 +43,19 @@ type exportHandler struct {
 }
 
 func (h *exportHandler) Mount(ctx context.Context, c net.Conn, req gonfs.MountRequest) (gonfs.MountStatus, billy.Filesystem, []gonfs.AuthFlavor) {
-	st, fs, auths := h.Handler.Mount(ctx, c, req)
+	st, fs, _ := h.Handler.Mount(ctx, c, req)
 	if p := string(req.Dirpath); p != h.export && p != h.export+"/" {
 		h.log.Warn("serve nfs: a mount of another path refused", "client", c.RemoteAddr().String(), "path", p, "export", h.export)
 		// go-nfs v0.0.4 builds a root handle even for a refused mount
 		return gonfs.MountStatusErrNoEnt, fs, nil
 	}
 	h.log.Info("serve nfs: mounted", "client", c.RemoteAddr().String(), "path", p(req))
-	return st, fs, auths
+	// AUTH_SYS first, as knfsd answers for a sec=sys export: ESXi mounts
+	// NFSv3 with AUTH_SYS only (vSphere Storage, "NFS Security"), and a
+	// client may refuse a server whose list lacks its flavour; AUTH_NULL
+	// stays for the clients that send it (go-nfs-client). go-nfs checks no
+	// credential either way.
+	return st, fs, []gonfs.AuthFlavor{gonfs.AuthFlavorUnix, gonfs.AuthFlavorNull}
 }
 
 func p(req gonfs.MountRequest) string { return string(req.Dirpath) }
