@@ -248,6 +248,8 @@ func (s *Sim) serveNFC(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
 			return
 		}
+		release := s.holdNFC(src.chainFiles())
+		defer release()
 		if err := src.streamOptimized(w); err != nil {
 			s.logf("vsim: NFC export %s: %v", name, err)
 		}
@@ -296,6 +298,24 @@ func (src source) streamOptimized(w io.Writer) error {
 		return err
 	}
 	return sw.Close()
+}
+
+// chainFiles returns the data files an export of the source reads.
+func (src source) chainFiles() []string {
+	if src.chain == nil {
+		return []string{src.file}
+	}
+	c := src.chain
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var files []string
+	for _, l := range c.d.layers {
+		files = append(files, l.dataFile)
+		if l == c.l {
+			break
+		}
+	}
+	return files
 }
 
 // exportSource is what an export URL serves for d's chain up to level.

@@ -168,6 +168,7 @@ type Sim struct {
 	tkt         tickets
 	load        proxyLoad
 	dsKinds     map[string]dsKind                   // datastore name -> type (datastore_types.go)
+	nfcOpen     nfcFiles                            // files NFC exports hold open (file_lock.go)
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 }
