@@ -497,6 +497,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 	if len(disks) == 0 {
 		disks = []DiskSpec{{}}
 	}
+	home := s.homeDatastore(spec.Disks)
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("lsilogic")
 	if err != nil {
@@ -515,7 +516,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		if ds.Mode == "" {
 			ds.Mode = string(types.VirtualDiskModePersistent)
 		}
-		if ds.Datastore != "LocalDS_0" {
+		if ds.Datastore != home { // the home's folder is the VM's own, made by CreateVM
 			if dir, ok := s.dsDir(ds.Datastore); ok {
 				os.MkdirAll(filepath.Join(dir, spec.Name), 0o755)
 			}
@@ -569,7 +570,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		GuestId:               string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
 		NumCPUs:               1,
 		MemoryMB:              256,
-		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[" + s.homeDatastore(disks) + "]"},
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[" + home + "]"},
 		DeviceChange:          changes,
 		ChangeTrackingEnabled: types.NewBool(spec.ChangeTracking),
 	}
