@@ -15,7 +15,8 @@
 // grain after its 12-byte marker).
 //
 // Writer streams (it needs no Seek and holds 4 bytes per grain of the disk
-// for the grain tables); Reader reads a stream in one pass and yields the
+// for the grain tables), compressing 2×GOMAXPROCS grains at once and
+// writing them in order; Reader reads a stream in one pass and yields the
 // disk's flat image, holes as zeros, or each grain with its offset (Next),
 // so that a consumer can skip what was never written.
 package streamvmdk

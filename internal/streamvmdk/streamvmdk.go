@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 const (
@@ -82,12 +84,24 @@ type Writer struct {
 	sector   int64 // sectors of the stream written
 	gt       []uint32
 	grain    []byte
-	n        int // bytes in grain
-	zbuf     bytes.Buffer
-	zw       *zlib.Writer
+	n        int        // bytes in grain
+	batch    []*pending // grains waiting to be compressed, in order
 	err      error
 	closed   bool
 }
+
+// pending is a grain on its way: compressed in parallel with the others of
+// its batch, written in order.
+type pending struct {
+	g    int64
+	data []byte
+	z    bytes.Buffer
+	err  error
+}
+
+// batchGrains is how many grains are compressed at once (one goroutine
+// each): compression is what an export spends its time on.
+var batchGrains = max(2, 2*runtime.GOMAXPROCS(0))
 
 // NewWriter starts a stream: the header and the descriptor (desc, at most
 // 20 sectors; "" for Descriptor(capacity, 0, "")).
@@ -103,7 +117,6 @@ func NewWriter(w io.Writer, capacity int64, desc string) (*Writer, error) {
 	}
 	sw := &Writer{w: bufio.NewWriterSize(w, 1<<20), capacity: capacity,
 		gt: make([]uint32, (capacity+GrainSize-1)/GrainSize), grain: make([]byte, GrainSize)}
-	sw.zw, _ = zlib.NewWriterLevel(&sw.zbuf, zlib.BestSpeed)
 	d := make([]byte, descSectors*SectorSize)
 	copy(d, desc)
 	if _, err := sw.w.Write(header(capacity, gdAtEnd, descSectors)); err != nil {
@@ -163,29 +176,51 @@ func (sw *Writer) flushGrain() error {
 	if allZero(data) {
 		return nil
 	}
-	sw.zbuf.Reset()
-	sw.zw.Reset(&sw.zbuf)
-	if _, err := sw.zw.Write(data); err != nil {
-		return err
+	sw.batch = append(sw.batch, &pending{g: g, data: append([]byte(nil), data...)})
+	if len(sw.batch) >= batchGrains {
+		return sw.flushBatch()
 	}
-	if err := sw.zw.Close(); err != nil {
-		return err
+	return nil
+}
+
+// flushBatch compresses the waiting grains in parallel and writes them in
+// order, each behind its marker.
+func (sw *Writer) flushBatch() error {
+	var wg sync.WaitGroup
+	for _, p := range sw.batch {
+		wg.Add(1)
+		go func(p *pending) {
+			defer wg.Done()
+			zw, _ := zlib.NewWriterLevel(&p.z, zlib.BestSpeed)
+			if _, err := zw.Write(p.data); err != nil {
+				p.err = err
+				return
+			}
+			p.err = zw.Close()
+		}(p)
 	}
-	var m [12]byte
-	binary.LittleEndian.PutUint64(m[0:], uint64(g*GrainSectors))
-	binary.LittleEndian.PutUint32(m[8:], uint32(sw.zbuf.Len()))
-	if _, err := sw.w.Write(m[:]); err != nil {
-		return err
+	wg.Wait()
+	for _, p := range sw.batch {
+		if p.err != nil {
+			return p.err
+		}
+		var m [12]byte
+		binary.LittleEndian.PutUint64(m[0:], uint64(p.g*GrainSectors))
+		binary.LittleEndian.PutUint32(m[8:], uint32(p.z.Len()))
+		if _, err := sw.w.Write(m[:]); err != nil {
+			return err
+		}
+		if _, err := sw.w.Write(p.z.Bytes()); err != nil {
+			return err
+		}
+		n := int64(12 + p.z.Len())
+		if err := sw.pad(n); err != nil {
+			return err
+		}
+		sw.gt[p.g] = uint32(sw.sector)
+		sw.sector += (n + SectorSize - 1) / SectorSize
 	}
-	if _, err := sw.w.Write(sw.zbuf.Bytes()); err != nil {
-		return err
-	}
-	n := int64(12 + sw.zbuf.Len())
-	if err := sw.pad(n); err != nil {
-		return err
-	}
-	sw.gt[g] = uint32(sw.sector)
-	sw.sector += (n + SectorSize - 1) / SectorSize
+	sw.batch = sw.batch[:0]
 	return nil
 }
 
@@ -210,6 +245,9 @@ func (sw *Writer) Close() error {
 	}
 	if sw.pos != sw.capacity {
 		return fmt.Errorf("streamvmdk: closed after %d of %d bytes", sw.pos, sw.capacity)
+	}
+	if err := sw.flushBatch(); err != nil {
+		return err
 	}
 	ngt := (int64(len(sw.gt)) + gtEntries - 1) / gtEntries
 	gd := make([]uint32, ngt)

@@ -38,20 +38,42 @@ func (w *vmWrapper) QueryChangedDiskAreas(ctx *simulator.Context, req *types.Que
 		return fail(&types.InvalidArgument{InvalidProperty: "deviceKey"}, "")
 	}
 	upTo := vs.seq
+	trackedSnapshot := true
 	if req.Snapshot != nil {
 		k := vs.snapIndex(*req.Snapshot)
 		if k < 0 {
 			return fail(&types.ManagedObjectNotFound{Obj: *req.Snapshot}, "")
 		}
 		upTo = vs.snaps[k].seq
+		trackedSnapshot = vs.snaps[k].changeId != ""
 	}
 	var areas [][2]int64
-	if req.ChangeId == "*" && d.kind.summaryType == "NFS" {
+	if req.ChangeId == "*" && (d.kind.summaryType == "NFS" || !trackedSnapshot) {
+		// NFS: see below. A snapshot taken before CBT was switched on:
+		// VDDK Programming Guide, "About Changed Block Tracking": "If you
+		// call QueryChangedDiskAreas after a snapshot but before you enable
+		// changed block tracking, it also returns unallocated areas of
+		// virtual disk"
+		areas = [][2]int64{{0, d.capacity}}
+	} else if req.ChangeId == "*" && d.kind.summaryType == "NFS" {
 		// VDDK Programming Guide, "About Changed Block Tracking": on NFS
 		// "*" may return one extent covering the whole disk
 		areas = [][2]int64{{0, d.capacity}}
 	} else if req.ChangeId == "*" {
 		areas = append(areas, d.baseAllocated()...)
+		// and the grains of the deltas up to the level asked (a VM
+		// registered with its chain has them without a write log)
+		level := len(d.layers) - 1
+		if req.Snapshot != nil {
+			level = d.level(vs.snaps[vs.snapIndex(*req.Snapshot)])
+		}
+		for i := 1; i <= level; i++ {
+			if sp := d.layers[i].sp; sp != nil {
+				for g := range sp.goff {
+					areas = append(areas, [2]int64{g * GrainSize, (g + 1) * GrainSize})
+				}
+			}
+		}
 		areas = append(areas, vs.writesTo(d.id, 0, upTo)...)
 	} else {
 		i := strings.LastIndex(req.ChangeId, "/")

@@ -75,3 +75,37 @@ func TestPoweredOffVMsLiveDisksCarryAChangeID(t *testing.T) {
 		t.Fatalf("changes since the last power-off: %v %v, want none", res, err)
 	}
 }
+
+// A snapshot taken before CBT was switched on: "*" returns the whole disk,
+// unallocated areas too (VDDK guide); one taken after, the allocated
+// areas only.
+func TestStarOnASnapshotFromBeforeCBTIsTheWholeDisk(t *testing.T) {
+	s, c := startSim(t, Options{Inventory: []VMSpec{{Name: "LATE", PoweredOff: true}}})
+	ctx := context.Background()
+	vm := findVM(t, c, "LATE")
+	before := snapshot(t, vm, "before CBT")
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, vm, "after CBT")
+	disks, _ := s.Disks("LATE")
+	for _, tc := range []struct {
+		name  string
+		snap  types.ManagedObjectReference
+		whole bool
+	}{{"before", before, true}, {"after", after, false}} {
+		res, err := methods.QueryChangedDiskAreas(ctx, c.Client, &types.QueryChangedDiskAreas{This: vm.Reference(), Snapshot: &tc.snap, DeviceKey: disks[0].Key, ChangeId: "*"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := res.Returnval.ChangedArea
+		whole := len(a) == 1 && a[0].Start == 0 && a[0].Length == disks[0].Capacity
+		if whole != tc.whole {
+			t.Errorf("snapshot %s CBT: \"*\" gave %d areas (whole disk %v), want whole %v", tc.name, len(a), whole, tc.whole)
+		}
+	}
+}

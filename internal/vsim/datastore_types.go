@@ -25,10 +25,13 @@ import (
 //     covering the entire disk");
 //   - on vSAN and vVols a disk is an object, not a file: the descriptor
 //     names it (vsan://, vvol://), layoutEx lists no extent file, and a
-//     /folder GET or PUT of disk data gets 404 as for a file that is not
-//     there (notes/real-vsphere.md: "vSAN and vVols have no flat files:
-//     /folder cannot serve their disks; tools use VDDK or NFC"; Xen
-//     Orchestra's VMware importer checks layoutEx and refuses such disks).
+//     /folder GET or PUT of disk data gets 404, the file not being there
+//     (virt-v2v issue #29: on an all-vSAN vCenter 7.0.3 its /folder GET of
+//     DISK-flat.vmdk failed with 404, "there is no vmdk file including the
+//     text -flat in its name"; notes/real-vsphere.md: "vSAN and vVols have
+//     no flat files: /folder cannot serve their disks; tools use VDDK or
+//     NFC"; Xen Orchestra's VMware importer checks layoutEx and refuses
+//     such disks).
 //     The disks are read through the NFC export lease (export.go).
 
 // Datastore types, as Options.DatastoreTypes and vmlua sim --datastore-types

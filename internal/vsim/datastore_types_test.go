@@ -108,6 +108,11 @@ func TestChangedAreasStarOnNFSIsTheWholeDisk(t *testing.T) {
 		whole bool
 	}{{"NFS01", true}, {"DB01", false}} {
 		vm := findVM(t, c, tc.vm)
+		if tc.vm == "NFS01" { // its home is on its datastore, beside its disk
+			if p := vmProps(t, vm, "config").Config.Files.VmPathName; p != "[NFS_0] NFS01/NFS01.vmx" {
+				t.Fatalf("NFS01's .vmx is %s", p)
+			}
+		}
 		snap := snapshot(t, vm, "full")
 		disks, _ := s.Disks(tc.vm)
 		res, err := methods.QueryChangedDiskAreas(ctx, c.Client, &types.QueryChangedDiskAreas{This: vm.Reference(), Snapshot: &snap, DeviceKey: disks[0].Key, ChangeId: "*"})

@@ -263,3 +263,92 @@ func (sp *sparse) readAt(f *os.File, p []byte, off int64) error {
 	}
 	return nil
 }
+
+// openSparse reads the tables of an existing delta file (one a VM's
+// registered .vmx leads to): where each 4 KiB grain it holds lies. It
+// reads the files this simulator writes; a VMFSSPARSE file whose grains
+// are not whole 4 KiB runs is refused.
+func openSparse(f *os.File, capacity int64) (*sparse, error) {
+	var h [sectorSize]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		return nil, fmt.Errorf("read the delta's header: %w", err)
+	}
+	le := binary.LittleEndian
+	sp := &sparse{sectors: capacity / sectorSize, goff: map[int64]int64{}, gtOff: map[int64]int64{}}
+	switch {
+	case string(h[:4]) == "COWD":
+		sp.format = formatVMFSSparse
+		if gs := le.Uint32(h[16:]); gs != 1 {
+			return nil, fmt.Errorf("VMFSSPARSE grain of %d sectors: only 1 is read", gs)
+		}
+		gdOff, nGD := int64(le.Uint32(h[20:])), int64(le.Uint32(h[24:]))
+		sp.next = int64(le.Uint32(h[28:]))
+		gd := make([]byte, nGD*4)
+		if _, err := f.ReadAt(gd, gdOff*sectorSize); err != nil {
+			return nil, fmt.Errorf("read the grain directory: %w", err)
+		}
+		gt := make([]byte, cowdGTEntries*4)
+		for t := int64(0); t < nGD; t++ {
+			at := int64(le.Uint32(gd[t*4:]))
+			if at == 0 {
+				continue
+			}
+			sp.gtOff[t] = at * sectorSize
+			if _, err := f.ReadAt(gt, at*sectorSize); err != nil {
+				return nil, fmt.Errorf("read grain table %d: %w", t, err)
+			}
+			for j := int64(0); j < cowdGTEntries; j += grainSectors {
+				first := int64(le.Uint32(gt[j*4:]))
+				if first == 0 {
+					continue
+				}
+				for k := int64(1); k < grainSectors; k++ {
+					if int64(le.Uint32(gt[(j+k)*4:])) != first+k {
+						return nil, fmt.Errorf("VMFSSPARSE sector %d is not part of a whole 4 KiB grain", t*cowdGTEntries+j+k)
+					}
+				}
+				sp.goff[(t*cowdGTEntries+j)/grainSectors] = first * sectorSize
+			}
+		}
+	case le.Uint64(h[0:]) == seConstMagic:
+		sp.format = formatSESparse
+		sp.gdOff, sp.gtsOff, sp.grainsOff = int64(le.Uint64(h[16*8:])), int64(le.Uint64(h[18*8:])), int64(le.Uint64(h[24*8:]))
+		gdSize := int64(le.Uint64(h[17*8:]))
+		gd := make([]byte, gdSize*sectorSize)
+		if _, err := f.ReadAt(gd, sp.gdOff*sectorSize); err != nil {
+			return nil, fmt.Errorf("read the grain directory: %w", err)
+		}
+		gt := make([]byte, seGTEntries*8)
+		for t := int64(0); t < int64(len(gd))/8; t++ {
+			e := le.Uint64(gd[t*8:])
+			if e == 0 {
+				continue
+			}
+			if e>>60 != 1 {
+				return nil, fmt.Errorf("SESPARSE grain directory entry %d is %#x", t, e)
+			}
+			n := int64(e & 0xffffffff)
+			sp.ngt = max(sp.ngt, n+1)
+			sp.gtOff[t] = (sp.gtsOff + n*seGTSectors) * sectorSize
+			if _, err := f.ReadAt(gt, sp.gtOff[t]); err != nil {
+				return nil, fmt.Errorf("read grain table %d: %w", t, err)
+			}
+			for j := int64(0); j < seGTEntries; j++ {
+				g := le.Uint64(gt[j*8:])
+				switch g >> 60 {
+				case 0:
+					continue
+				case 3:
+					c := int64((g&0x0fff000000000000)>>48 | (g&0x0000ffffffffffff)<<12)
+					sp.goff[t*seGTEntries+j] = (sp.grainsOff + c*seGrainSectors) * sectorSize
+					sp.next = max(sp.next, c+1)
+				default:
+					return nil, fmt.Errorf("SESPARSE grain entry %#x (unmapped or zeroed grains are not read)", g)
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("not a VMFSSPARSE or SESPARSE delta (magic %q)", h[:4])
+	}
+	return sp, nil
+}

@@ -143,3 +143,55 @@ func TestQemuImgReadsTheDeltas(t *testing.T) {
 		})
 	}
 }
+
+// A SESPARSE delta of a disk past 2 TB (where VMFSSPARSE's 32-bit sectors
+// end) reads with qemu: grains at its start and past 3 TiB, holes between.
+func TestSESparseOfADiskPastTwoTB(t *testing.T) {
+	const capacity = 4 << 40
+	dir := t.TempDir()
+	base := &layer{dsPath: "[ds] big.vmdk", descFile: filepath.Join(dir, "big.vmdk"), dataFile: filepath.Join(dir, "big-flat.vmdk"), cid: 0x1234}
+	delta := &layer{dsPath: "[ds] big-000001.vmdk", descFile: filepath.Join(dir, "big-000001.vmdk"), dataFile: filepath.Join(dir, "big-000001-sesparse.vmdk"), cid: 0x5678}
+	for _, l := range []*layer{base, delta} {
+		f, err := os.Create(l.dataFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		l.f = f
+	}
+	if err := base.f.Truncate(capacity); err != nil { // a sparse file: no data
+		t.Fatal(err)
+	}
+	d := &disk{id: "scsi0:0", capacity: capacity, uuid: "60 00", adapter: "lsilogic", kind: dsKind{summaryType: "VMFS", vmfsMajor: 5}, layers: []*layer{base, delta}}
+	if deltaFormatFor(d.kind, capacity) != formatSESparse {
+		t.Fatal("a 4 TiB disk on VMFS 5 does not get SESPARSE")
+	}
+	if _, err := newSparse(base.f, formatVMFSSparse, capacity); err == nil {
+		t.Fatal("VMFSSPARSE took a 4 TiB disk")
+	}
+	sp, err := newSparse(delta.f, formatSESparse, capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta.sp = sp
+	for i := range d.layers {
+		if err := d.writeDescriptor(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill := func(b byte) []byte { return bytes.Repeat([]byte{b}, GrainSize) }
+	for _, w := range []struct {
+		off int64
+		b   byte
+	}{{3 << 40, 0xab}, {0, 0xcd}, {capacity - GrainSize, 0xef}} {
+		if err := delta.writeAt(fill(w.b), w.off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("qemu-io", "-r", "-f", "vmdk",
+		"-c", "read -P 0xab 3T 4k", "-c", "read -P 0xcd 0 4k", "-c", "read -P 0xef 4398046507008 4k", "-c", "read -P 0 4k 4k", "-c", "read -P 0 2T 4k",
+		delta.descFile).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "fail") || strings.Count(string(out), "read 4096/4096 bytes") != 5 {
+		t.Fatalf("qemu-io: %v\n%s", err, out)
+	}
+}

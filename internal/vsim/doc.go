@@ -22,7 +22,9 @@
 //   - Questions (runtime.question, AnswerVM); CreateSnapshot beyond MaxRedo
 //     asks, then fails with TooManySnapshotLevels; beyond ESXi 8's 32 levels
 //     it fails at once. VMs may be built with a snapshot tree of their own
-//     (VMSpec.Snapshots), listed in a real .vmsd (snapshot_tree.go).
+//     (VMSpec.Snapshots), listed in a real .vmsd (snapshot_tree.go); a VM
+//     registered with its deltas gets its chains and its tree back
+//     (register_chain.go).
 //
 //   - Datastores of four types, VMFS, NFS, vSAN and vVols
 //     (datastore_types.go); Options.Fleet adds a VM on each and SNAP01 with

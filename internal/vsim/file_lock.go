@@ -2,6 +2,7 @@ package vsim
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -22,6 +23,11 @@ import (
 // ("DiskLib error 16392: Failed to lock the file") and "the datastore
 // browser answers 500 while the disk is open".
 //
+// The same holds while an NFC export streams a disk (nfc_lease.go): the
+// files of the chain it reads are open, and a /folder GET or PUT of one of
+// them fails with 500 until the stream ends (notes/real-vsphere.md, "the
+// file service answers 500 while NFC has the disk open").
+//
 // Options.NoFileLocks turns this behaviour off.
 
 // lockedBy returns the name of the powered-on VM that writes the local
@@ -29,6 +35,12 @@ import (
 func (s *Sim) lockedBy(local string) (string, bool) {
 	if s.opts.NoFileLocks {
 		return "", false
+	}
+	s.nfcOpen.Lock()
+	n := s.nfcOpen.files[local]
+	s.nfcOpen.Unlock()
+	if n > 0 {
+		return "an NFC export", true
 	}
 	vms := s.allVMs()
 	for _, vs := range vms {
@@ -60,7 +72,38 @@ func (s *Sim) poweredOn(ref types.ManagedObjectReference) bool {
 
 // lockedFile answers a request for a file a running VM holds.
 func lockedFile(w http.ResponseWriter, vm string) {
-	http.Error(w, "500 Internal Server Error: Failed to lock the file (the disk of the running virtual machine "+vm+")", http.StatusInternalServerError)
+	holder := "the disk of the running virtual machine " + vm
+	if vm == "an NFC export" {
+		holder = "open by an NFC export"
+	}
+	http.Error(w, "500 Internal Server Error: Failed to lock the file ("+holder+")", http.StatusInternalServerError)
+}
+
+// nfcFiles counts the files NFC exports hold open.
+type nfcFiles struct {
+	sync.Mutex
+	files map[string]int
+}
+
+// holdNFC marks the files an export stream reads as open until release.
+func (s *Sim) holdNFC(files []string) (release func()) {
+	s.nfcOpen.Lock()
+	if s.nfcOpen.files == nil {
+		s.nfcOpen.files = map[string]int{}
+	}
+	for _, f := range files {
+		s.nfcOpen.files[f]++
+	}
+	s.nfcOpen.Unlock()
+	return func() {
+		s.nfcOpen.Lock()
+		for _, f := range files {
+			if s.nfcOpen.files[f]--; s.nfcOpen.files[f] <= 0 {
+				delete(s.nfcOpen.files, f)
+			}
+		}
+		s.nfcOpen.Unlock()
+	}
 }
 
 // DatastoreFile returns the local file behind "[ds] path": what the

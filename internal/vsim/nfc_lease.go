@@ -56,11 +56,11 @@ const DefaultNFCLeaseTimeout = 5 * time.Minute
 
 type lease struct {
 	mo.HttpNfcLease
-	s       *Sim
-	files   map[string]source       // export: what each URL serves
-	disks   map[string]importTarget // import: where each URL's disk goes
-	vm      types.ManagedObjectReference
-	import_ bool
+	s        *Sim
+	files    map[string]source       // export: what each URL serves
+	disks    map[string]importTarget // import: where each URL's disk goes
+	vm       types.ManagedObjectReference
+	isImport bool
 
 	mu     sync.Mutex
 	last   time.Time // the last sign of life (creation, HttpNfcLeaseProgress), simulator's clock
@@ -146,7 +146,7 @@ func (s *Sim) leaseFailed(l *lease, f types.BaseMethodFault) {
 		l.Info = nil
 	})
 	s.leases.Delete(l.Self.Value)
-	if l.import_ {
+	if l.isImport {
 		s.discardImport(l)
 	}
 }
@@ -200,7 +200,7 @@ func (l *lease) HttpNfcLeaseAbort(ctx *simulator.Context, req *types.HttpNfcLeas
 		return &methods.HttpNfcLeaseAbortBody{Fault_: simulator.Fault(faultMessage(f), f)}
 	}
 	l.end(ctx, types.HttpNfcLeaseStateError)
-	if l.import_ {
+	if l.isImport {
 		l.s.discardImport(l)
 	}
 	return &methods.HttpNfcLeaseAbortBody{Res: new(types.HttpNfcLeaseAbortResponse)}
@@ -248,6 +248,8 @@ func (s *Sim) serveNFC(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
 			return
 		}
+		release := s.holdNFC(src.chainFiles())
+		defer release()
 		if err := src.streamOptimized(w); err != nil {
 			s.logf("vsim: NFC export %s: %v", name, err)
 		}
@@ -296,6 +298,24 @@ func (src source) streamOptimized(w io.Writer) error {
 		return err
 	}
 	return sw.Close()
+}
+
+// chainFiles returns the data files an export of the source reads.
+func (src source) chainFiles() []string {
+	if src.chain == nil {
+		return []string{src.file}
+	}
+	c := src.chain
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var files []string
+	for _, l := range c.d.layers {
+		files = append(files, l.dataFile)
+		if l == c.l {
+			break
+		}
+	}
+	return files
 }
 
 // exportSource is what an export URL serves for d's chain up to level.
@@ -379,7 +399,7 @@ func (w *poolWrapper) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) 
 		return body
 	}
 	s := w.s
-	l := &lease{s: s, last: s.now(), import_: true}
+	l := &lease{s: s, last: s.now(), isImport: true}
 	l.Self = types.ManagedObjectReference{Type: "HttpNfcLease", Value: fmt.Sprintf("vmlua-lease-%d", leaseCounter.Add(1))}
 	l.State = types.HttpNfcLeaseStateInitializing
 	l.Mode = string(types.HttpNfcLeaseModePushOrGet)

@@ -20,6 +20,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -230,4 +231,46 @@ func TestImportVAppTakesStreamOptimizedAndMakesThinDisks(t *testing.T) {
 		_, err2 := find.NewFinder(c.Client).VirtualMachine(ctx, "*/IMP02")
 		return err != nil && err2 != nil
 	})
+}
+
+// While an NFC export streams a disk, its files are open: a /folder GET of
+// them answers 500 until the stream ends.
+func TestFolderGetOfADiskAnExportHoldsIs500(t *testing.T) {
+	s, c := startSim(t, Options{DiskSize: 32 << 20})
+	ctx := context.Background()
+	vm := findVM(t, c, "VM1")
+	snap := snapshot(t, vm, "export")
+	disks, _ := s.Disks("VM1")
+	base := flatOf(disks[0].Chain[0])
+	get := func() int { // HEAD: the lock is checked as for GET, without moving 32 MiB
+		res := rawDo(t, http.MethodHead, folderURL(s.URL.Host, dsPathName(base), dsPathPath(base)), withCookie(c))
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("GET of the frozen base before the export: %d", code)
+	}
+	res, err := methods.ExportSnapshot(ctx, c.Client, &types.ExportSnapshot{This: snap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := nfc.NewLease(c.Client, res.Returnval)
+	info, err := l.Wait(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := c.Client.Download(ctx, info.Items[0].URL, &soap.DefaultDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(rc, make([]byte, 64<<10)); err != nil { // the stream has begun, far from its end
+		t.Fatal(err)
+	}
+	if code := get(); code != http.StatusInternalServerError {
+		t.Fatalf("GET of the base while an export streams it: %d, want 500", code)
+	}
+	io.Copy(io.Discard, rc)
+	rc.Close()
+	eventually.True(t, "the base reads again once the export is done", func() bool { return get() == http.StatusOK })
+	l.Complete(ctx)
 }

@@ -85,6 +85,24 @@ func (w *folderWrapper) RegisterVMTask(ctx *simulator.Context, req *types.Regist
 		if err := s.writeVMX(vs); err != nil {
 			s.logf("vsim: %s: write vmx: %v", vs.name, err)
 		}
+		// a chain of deltas: the snapshot tree from the .vmsd (snapshot_tree.go)
+		tctx.WithLock(vm, func() {
+			vs.mu.Lock()
+			defer vs.mu.Unlock()
+			chained := false
+			for _, d := range vs.disks {
+				chained = chained || len(d.layers) > 1
+			}
+			if !chained {
+				return
+			}
+			if err := s.restoreSnapshotTree(tctx, vm, vs); err != nil {
+				s.logf("vsim: register %s: no snapshot tree: %v", req.Path, err)
+				s.syncVM(tctx, vm, vs, true) // on deltas with no snapshot: consolidation needed
+			} else if len(vs.snaps) == 0 {
+				s.syncVM(tctx, vm, vs, true)
+			}
+		})
 		return vmRef, nil
 	})
 	return &methods.RegisterVM_TaskBody{Res: &types.RegisterVM_TaskResponse{Returnval: ref}}

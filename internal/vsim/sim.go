@@ -172,6 +172,7 @@ type Sim struct {
 	tkt         tickets
 	load        proxyLoad
 	dsKinds     map[string]dsKind                   // datastore name -> type (datastore_types.go)
+	nfcOpen     nfcFiles                            // files NFC exports hold open (file_lock.go)
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 	capacity    atomic.Int64                        // SetDatastoreCapacity
@@ -514,6 +515,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 	if len(disks) == 0 {
 		disks = []DiskSpec{{}}
 	}
+	home := s.homeDatastore(spec.Disks)
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("lsilogic")
 	if err != nil {
@@ -532,7 +534,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		if ds.Mode == "" {
 			ds.Mode = string(types.VirtualDiskModePersistent)
 		}
-		if ds.Datastore != "LocalDS_0" {
+		if ds.Datastore != home { // the home's folder is the VM's own, made by CreateVM
 			if dir, ok := s.dsDir(ds.Datastore); ok {
 				os.MkdirAll(filepath.Join(dir, spec.Name), 0o755)
 			}
@@ -586,7 +588,7 @@ func (s *Sim) createVM(ctx context.Context, spec VMSpec) error {
 		GuestId:               string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
 		NumCPUs:               1,
 		MemoryMB:              256,
-		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[" + s.homeDatastore(disks) + "]"},
+		Files:                 &types.VirtualMachineFileInfo{VmPathName: "[" + home + "]"},
 		DeviceChange:          changes,
 		ChangeTrackingEnabled: types.NewBool(spec.ChangeTracking),
 	}

@@ -158,27 +158,11 @@ func (s *Sim) createSnapshotLocked(ctx *simulator.Context, vm *simulator.Virtual
 		added = append(added, d)
 		sn.frozen[d.id] = top
 	}
-	snap := &simulator.VirtualMachineSnapshot{}
-	snap.Vm = vm.Self
-	snap.Config = *copyConfig(vm.Config)
-	ctx.Map.Put(snap)
-	sn.ref = snap.Self
-
 	state := vm.Runtime.PowerState
 	if !memory {
 		state = types.VirtualMachinePowerStatePoweredOff
 	}
-	sn.tree = types.VirtualMachineSnapshotTree{
-		Snapshot:        snap.Self,
-		Vm:              vm.Self,
-		Name:            name,
-		Description:     desc,
-		Id:              int32(len(vs.snaps) + 1 + int(vs.seq%1000)*0),
-		CreateTime:      time.Now(),
-		State:           state,
-		Quiesced:        quiesce,
-		ReplaySupported: types.NewBool(false),
-	}
+	s.newSnapshotObject(ctx, vm, sn, name, desc, state, quiesce, time.Now())
 	// .vmsn next to the .vmx
 	vmx := vm.Config.Files.VmPathName
 	if local, err := s.dsLocal(vmx); err == nil {
@@ -201,7 +185,27 @@ func (s *Sim) createSnapshotLocked(ctx *simulator.Context, vm *simulator.Virtual
 	sn.tree.Id = int32(vs.snapCounter)
 	vs.snaps = append(vs.snaps, sn)
 	s.syncVM(ctx, vm, vs, false)
-	return snap.Self, nil
+	return sn.ref, nil
+}
+
+// newSnapshotObject puts the snapshot's managed object in the inventory and
+// fills sn's tree entry.
+func (s *Sim) newSnapshotObject(ctx *simulator.Context, vm *simulator.VirtualMachine, sn *snapState, name, desc string, state types.VirtualMachinePowerState, quiesce bool, created time.Time) {
+	snap := &simulator.VirtualMachineSnapshot{}
+	snap.Vm = vm.Self
+	snap.Config = *copyConfig(vm.Config)
+	ctx.Map.Put(snap)
+	sn.ref = snap.Self
+	sn.tree = types.VirtualMachineSnapshotTree{
+		Snapshot:        snap.Self,
+		Vm:              vm.Self,
+		Name:            name,
+		Description:     desc,
+		CreateTime:      created,
+		State:           state,
+		Quiesced:        quiesce,
+		ReplaySupported: types.NewBool(false),
+	}
 }
 
 // removeSnapshots removes snapshot ref (and, with children, those above it),

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -152,4 +153,92 @@ func (s *Sim) writeVMSDLocked(cfg *types.VirtualMachineConfigInfo, vs *vmState) 
 		return err
 	}
 	return os.Rename(tmp, local)
+}
+
+// restoreSnapshotTree rebuilds the snapshot tree of a VM registered from
+// files from its .vmsd, as ESXi does: each snapshot freezes the chain level
+// its disk fileName names. Only a linear tree whose levels are the disks'
+// chains is taken; anything else is an error and the VM has no tree.
+// Caller holds the VM's lock (ctx) and vs.mu.
+func (s *Sim) restoreSnapshotTree(ctx *simulator.Context, vm *simulator.VirtualMachine, vs *vmState) error {
+	_, local, err := s.vmsdPath(vm.Config, vs)
+	if err != nil {
+		return err
+	}
+	fh, err := os.Open(local)
+	if err != nil {
+		return nil // no .vmsd: no snapshot
+	}
+	kv, err := ParseVMX(fh)
+	fh.Close()
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(kv["snapshot.numSnapshots"])
+	if n == 0 || len(vs.snaps) > 0 {
+		return nil
+	}
+	vmx := vm.Config.Files.VmPathName
+	resolve := func(name string) string {
+		if strings.HasPrefix(name, "[") {
+			return name
+		}
+		return fmt.Sprintf("[%s] %s", dsPathName(vmx), path.Join(path.Dir(dsPathPath(vmx)), name))
+	}
+	var snaps []*snapState
+	type meta struct {
+		name, desc string
+		created    time.Time
+		uid        int
+		vmsn       string
+	}
+	var metas []meta
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("snapshot%d", i)
+		uid, err := strconv.Atoi(kv[p+".uid"])
+		if err != nil {
+			return fmt.Errorf("%s: %s.uid %q", local, p, kv[p+".uid"])
+		}
+		if i > 0 && kv[p+".parent"] != kv[fmt.Sprintf("snapshot%d.uid", i-1)] {
+			return fmt.Errorf("%s: %s is not the child of the snapshot before it: only linear trees are modelled", local, p)
+		}
+		sn := &snapState{frozen: map[string]*layer{}, seq: vs.seq}
+		nd, _ := strconv.Atoi(kv[p+".numDisks"])
+		for j := 0; j < nd; j++ {
+			q := fmt.Sprintf("%s.disk%d", p, j)
+			d := vs.diskByID(kv[q+".node"])
+			if d == nil {
+				return fmt.Errorf("%s: %s names no disk of the VM (%q)", local, q, kv[q+".node"])
+			}
+			want := resolve(kv[q+".fileName"])
+			for _, l := range d.layers {
+				if l.dsPath == want {
+					sn.frozen[d.id] = l
+				}
+			}
+			if sn.frozen[d.id] == nil || sn.frozen[d.id] == d.top() {
+				return fmt.Errorf("%s: %s (%s) is not a frozen level of %s's chain", local, q, want, d.id)
+			}
+		}
+		hi, _ := strconv.ParseInt(kv[p+".createTimeHigh"], 10, 64)
+		lo, _ := strconv.ParseInt(kv[p+".createTimeLow"], 10, 64)
+		m := meta{name: kv[p+".displayName"], desc: kv[p+".description"], uid: uid, created: time.UnixMicro(hi<<32 | int64(uint32(lo)))}
+		if fn := kv[p+".filename"]; fn != "" {
+			m.vmsn = resolve(fn)
+		}
+		snaps = append(snaps, sn)
+		metas = append(metas, m)
+	}
+	for i, sn := range snaps {
+		s.newSnapshotObject(ctx, vm, sn, metas[i].name, metas[i].desc, types.VirtualMachinePowerStatePoweredOff, false, metas[i].created)
+		sn.tree.Id = int32(metas[i].uid)
+		sn.vmsn = metas[i].vmsn
+		vs.snapCounter = max(vs.snapCounter, metas[i].uid)
+	}
+	if last, err := strconv.Atoi(kv["snapshot.lastUID"]); err == nil {
+		vs.snapCounter = max(vs.snapCounter, last)
+	}
+	vs.snaps = snaps
+	s.syncVM(ctx, vm, vs, false)
+	return nil
 }

@@ -318,11 +318,20 @@ func (s *Sim) newDisk(vmName string, devices object.VirtualDeviceList, vd *types
 	for bb.Parent != nil {
 		bb = bb.Parent
 	}
-	desc, err := s.dsLocal(bb.FileName)
+	baseDS := bb.FileName
+	var deltas []*layer
+	if !generate && b.Parent == nil {
+		// registered from a .vmx: its disk may be a delta (register_chain.go)
+		var err error
+		if deltas, baseDS, err = s.deltaChain(b.FileName, d.capacity); err != nil {
+			return nil, err
+		}
+	}
+	desc, err := s.dsLocal(baseDS)
 	if err != nil {
 		return nil, err
 	}
-	base := &layer{dsPath: bb.FileName, descFile: desc, dataFile: strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk", cid: uint32(d.seed)}
+	base := &layer{dsPath: baseDS, descFile: desc, dataFile: strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk", cid: uint32(d.seed)}
 	if err := os.MkdirAll(filepath.Dir(desc), 0o755); err != nil {
 		return nil, err
 	}
@@ -331,7 +340,10 @@ func (s *Sim) newDisk(vmName string, devices object.VirtualDeviceList, vd *types
 		return nil, err
 	}
 	base.f = f
-	d.layers = []*layer{base}
+	if bd, err := readDescriptor(desc); err == nil && bd.cid != 0 && len(deltas) > 0 {
+		base.cid = bd.cid // the deltas name it as their parent's CID
+	}
+	d.layers = append([]*layer{base}, deltas...)
 	if generate {
 		if err := fillInitial(f, d.seed, d.capacity); err != nil {
 			f.Close()
