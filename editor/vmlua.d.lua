@@ -427,6 +427,21 @@ function M_backup.verify(options) end
 ---@return table
 function M_backup.restore(options) end
 
+---@class vmlua.backup.restore_disk.options
+---@field from Transport|string where the set is: a Transport or a granted URL
+---@field set? string a set id such as "DB01/20260102T150405Z", or "latest" (with vm=): the newest complete set
+---@field vm? string a VM name
+---@field disk string the disk of the set, e.g. "scsi0:1"
+---@field into VM the existing VM that gets the disk (vm.open)
+---@field replace? string a disk of that VM the restored disk replaces (the VM must be powered off); default: attached as a new disk
+---@field datastore? string the datastore the disk's files go to, in the VM's folder (default: the datastore of its .vmx)
+---@field credentials? string named credentials from the config, for a URL
+
+---Restores one disk of a set into an existing VM: its image (an incremental's chain applied on the fly, every layer checked) is written as a new disk in the VM's folder, NAME_restored_DISK_TIME.vmdk, with a UUID of its own (a new ddb.uuid), then attached to the VM: as a new disk on the first free unit of the controller of its first disk, or, with replace=, in place of that disk on the same unit, with its mode. A disk is replaced only while the VM is powered off (invalid_state otherwise: the guest would lose the disk under its feet; attach it as a new disk instead) and has no snapshot; the replaced disk's files stay on the datastore. A failure after the files were written removes them, and the VM is not changed. Returns {id= (the disk's id on the VM), path=, replaced= (the replaced disk's path), set=}; in a dry run nothing is written and id is nil.
+---@param options vmlua.backup.restore_disk.options a table of options (below)
+---@return table
+function M_backup.restore_disk(options) end
+
 ---@class vmlua.backup.prune.options
 ---@field at Transport|string the target: a Transport or a granted URL
 ---@field vm? string the VM whose sets are pruned (vm= or host= is required)
