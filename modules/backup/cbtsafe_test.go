@@ -142,3 +142,35 @@ func TestCBTReset(t *testing.T) {
 		t.Errorf("a refused cbt_reset changed the VM: cbt %v, snapshots %v", cbtOn(t, e, "DB01"), e.Snapshots(t, "DB01"))
 	}
 }
+
+// TestAPoweredOffVMOnItsOwnSnapshotsIsRefusedNotBackedUpStale: a
+// powered-off VM whose disk sits on a snapshot of its own has its current
+// state in the chain; the old code read the base alone (the snapshot's
+// state, not the VM's) and called the set ok. It is refused, saying why,
+// with no set left and the user's snapshot untouched.
+func TestAPoweredOffVMOnItsOwnSnapshotsIsRefusedNotBackedUpStale(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20, WriteRate: -1})
+	userSnapshot(t, e, "VM1", "before-patch")
+	if _, err := e.Sim.GuestWrite("VM1", 20); err != nil {
+		t.Fatal(err)
+	}
+	err, recs := e.Run(t, `
+		local v = require("vm").open("name:VM1")
+		v:power_off()
+		local ok, err = pcall(function() return v:backup{ to = arg.dest } end)
+		assert(not ok, "the backup of a VM on its own snapshot succeeded")
+		print("ERR " .. err.code .. " " .. err.message)
+	`, simtest.RunOptions{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	if p := printed(recs, "ERR "); !strings.HasPrefix(p, "invalid_state") || !strings.Contains(p, "snapshot level") || !strings.Contains(p, "oldest snapshot's state") {
+		t.Errorf("error: %q", p)
+	}
+	if s := e.Snapshots(t, "VM1"); len(s) != 1 || s[0] != "before-patch" {
+		t.Errorf("the VM's snapshots: %v", s)
+	}
+	if p := simtest.Partials(e.Dir); len(p) != 0 {
+		t.Errorf("left on the target: %v", p)
+	}
+}
