@@ -49,7 +49,11 @@ func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectRe
 	if inc != nil && inc.whole {
 		parentSpans = inc.parent.ImageSpans
 	}
-	img, err := streamImage(r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc, parentSpans, errf)
+	// span digests of the image cost a sha256 pass over every byte read:
+	// only for a disk whose changes are tracked, the only kind a later
+	// incremental or verify_cbt compares with
+	digests := d.ChangeID != ""
+	img, err := streamImage(r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc, parentSpans, digests, errf)
 	if err != nil {
 		return catalog.Disk{}, err
 	}
@@ -200,7 +204,7 @@ type imageResult struct {
 // streamImage reads the areas of the frozen disk and stores the image as
 // the set's file stored (imageWriter); what lies outside the areas is
 // zeros in a full, the parent's bytes in a delta. errf makes its errors.
-func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, inc *incDisk, parentSpans []string, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
+func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, inc *incDisk, parentSpans []string, digests bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
 	ctx := r.Context()
 	tr := r.Progress.Start(label, f.Size)
 	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, inc != nil)
@@ -217,7 +221,7 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 		return imageResult{}, errf(runtime.CodeVSphere, err, "%s", vfault.Text(err))
 	}
 	defer rdr.Close()
-	out, gap, dig, differing := imageSinks(w, f.Size, inc, parentSpans, tr)
+	out, gap, dig, differing := imageSinks(w, f.Size, inc, parentSpans, digests, tr)
 	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, gap, out, tr)
 	if werr == nil || ctx.Err() == nil {
 		// every byte is read: was it one frozen image? (never "ok" from a
@@ -243,16 +247,18 @@ func streamImage(r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.
 
 // imageSinks are where copyAreas puts an image's bytes (out) and what lies
 // between its areas (gap), and the span digester that follows them (nil
-// for an incremental, which reads only changed areas):
-//   - a full: the image writer, zeros between the areas, and the digester;
+// for an incremental, which reads only changed areas, and for a full
+// without digests):
+//   - a full: the image writer, zeros between the areas, and the digester
+//     (with digests);
 //   - an incremental: the delta writer, the parent's bytes between;
 //   - a whole-disk read of an incremental (parentSpans): the digester
 //     alone, which stores each span whose digest differs from the
 //     parent's (differing counts their bytes) and keeps the others.
-func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, tr runtime.Tracker) (out io.Writer, gap func(int64) error, dig *spanDigester, differing *int64) {
+func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, digests bool, tr runtime.Tracker) (out io.Writer, gap func(int64) error, dig *spanDigester, differing *int64) {
 	differing = new(int64)
 	switch {
-	case inc == nil:
+	case inc == nil && digests:
 		dig = newSpanDigester(size, nil)
 		return transports.ProgressWriter(io.MultiWriter(w.spw, dig), tr), func(n int64) error {
 			if err := w.gap(n); err != nil {
@@ -260,7 +266,7 @@ func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, 
 			}
 			return dig.Zero(n)
 		}, dig, differing
-	case inc.whole:
+	case inc != nil && inc.whole:
 		dig = newSpanDigester(size, func(idx int, digest string, span []byte, zero bool) error {
 			n := min(int64(idx+1)*imageSpanSize, size) - int64(idx)*imageSpanSize
 			if idx < len(parentSpans) && parentSpans[idx] == digest {
@@ -275,7 +281,7 @@ func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, 
 		})
 		return transports.ProgressWriter(dig, tr), dig.Zero, dig, differing
 	}
-	return transports.ProgressWriter(w.spw, tr), w.gap, nil, differing
+	return transports.ProgressWriter(w.spw, tr), w.gap, nil, differing // an incremental, a full without digests
 }
 
 // imageWriter writes a disk image as a set stores it: sparse-encoded (a
