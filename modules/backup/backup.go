@@ -423,19 +423,32 @@ func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
 			continue
 		case excl[id]:
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)", Excluded: true})
-		case d.RDM == "physical":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "physical-mode RDM: vSphere cannot snapshot it (vSphere Storage guide, \"RDM Considerations and Limitations\") and its data is the LUN itself, not a file vmlua can read; back the LUN up with the storage array's tools"})
-		case d.RDM != "":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "virtual-mode RDM: vSphere snapshots it (vSphere Storage guide, \"RDM Considerations and Limitations\"), but its frozen data stays on the mapped LUN, not in a flat file on a datastore, which is what vmlua reads; back the LUN up with the storage array's tools, or make it a virtual disk (a storage migration that changes the disk format copies the LUN into a .vmdk)"})
-		case d.KeyID != "":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("encrypted disk (VM encryption, key %q): its files on the datastore hold ciphertext, which vmlua would read as it is; only a reader that goes through the host decrypts it (VDDK's NBDSSL or HotAdd, VDDK Programming Guide, \"Virtual Machine Encryption and Backup\"); back it up with such a tool, or decrypt the disk", d.KeyID)})
-		case d.Independent && !off:
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off: power_off=true, or make it persistent)", d.Mode)})
+		case SkipReason(d, off) != "":
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: SkipReason(d, off)})
 		default:
 			sel = append(sel, d)
 		}
 	}
 	return sel, skipped, nil
+}
+
+// SkipReason says why v:backup leaves the disk out ("" when it backs it
+// up): an RDM, an encrypted disk, an independent disk of a VM that runs
+// while its disks are read (off: it does not). The reason says what
+// vSphere can do with such a disk and what to do instead; vmlua doctor
+// and the set's catalog give the same words.
+func SkipReason(d vm.Disk, off bool) string {
+	switch {
+	case d.RDM == "physical":
+		return "physical-mode RDM: vSphere cannot snapshot it (vSphere Storage guide, \"RDM Considerations and Limitations\") and its data is the LUN itself, not a file vmlua can read; back the LUN up with the storage array's tools"
+	case d.RDM != "":
+		return "virtual-mode RDM: vSphere snapshots it (vSphere Storage guide, \"RDM Considerations and Limitations\"), but its frozen data stays on the mapped LUN, not in a flat file on a datastore, which is what vmlua reads; back the LUN up with the storage array's tools, or make it a virtual disk (a storage migration that changes the disk format copies the LUN into a .vmdk)"
+	case d.KeyID != "":
+		return fmt.Sprintf("encrypted disk (VM encryption, key %q): its files on the datastore hold ciphertext, which vmlua would read as it is; only a reader that goes through the host decrypts it (VDDK's NBDSSL or HotAdd, VDDK Programming Guide, \"Virtual Machine Encryption and Backup\"); back it up with such a tool, or decrypt the disk", d.KeyID)
+	case d.Independent && !off:
+		return fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off: power_off=true, or make it persistent)", d.Mode)
+	}
+	return ""
 }
 
 // describeVM fills the catalog's VM section.
