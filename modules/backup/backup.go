@@ -344,7 +344,11 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 	if off && v.Power() == "on" {
 		r.DryRunAction("shut the guest down for the backup (power_off=true), and power it on again after", "vm", name)
 	}
-	needSnap := !off
+	needSnap := !off || onOwnSnapshots(v, sel)
+	own := map[string]int{} // before the dry run's own REDO logs are counted
+	for _, d := range sel {
+		own[d.ID] = ownLevels(v, d)
+	}
 	committed := map[string]bool{}
 	defer func() {
 		for _, d := range sel {
@@ -366,9 +370,14 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 		if off {
 			frozenPath = v.FrozenPathOff
 		}
-		src, err := frozenPath(v.DryRunDisk(r, d))
-		if err != nil {
-			return nil, err
+		var src string
+		if levels := own[d.ID]; levels > 0 {
+			src = fmt.Sprintf("the NFC export lease of the backup's snapshot (the disk sits on %d snapshot level(s) of the VM's own)", levels)
+		} else {
+			var err error
+			if src, err = frozenPath(v.DryRunDisk(r, d)); err != nil {
+				return nil, err
+			}
 		}
 		_, baseRel := dsPath(d.BasePath)
 		base := strings.TrimSuffix(path.Base(baseRel), ".vmdk")
@@ -496,7 +505,9 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 // parent allows (planIncrementals), the disks (exportDisks) and the merge
 // (merge).
 func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *configCopy, o Options, plan chainPlan) (err error) {
-	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off", depth: map[string]int{}}
+	// a VM on snapshots of its own gets the backup's snapshot even when
+	// it is off: its disks are read through that snapshot's export lease
+	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off" || onOwnSnapshots(v, sel), depth: map[string]int{}}
 	defer func() {
 		if err != nil {
 			fz.rollback()
@@ -745,6 +756,17 @@ func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *t
 		}
 	}
 	return nil
+}
+
+// onOwnSnapshots reports whether a disk of sel sits on snapshot levels of
+// the VM's own.
+func onOwnSnapshots(v *vm.VM, sel []vm.Disk) bool {
+	for _, d := range sel {
+		if ownLevels(v, d) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func snapshotRef(v *vm.VM, name string) *types.ManagedObjectReference {

@@ -28,6 +28,10 @@ import (
 func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
 	ctx := r.Context()
 	name := v.Name()
+	if levels := ownLevels(v, d); levels > 0 {
+		// the state the backup froze is spread over the VM's own snapshot levels
+		return exportDiskNFC(r, v, d, snap, levels, inc, sw, compress, names)
+	}
 	f, err := v.Frozen(ctx, d)
 	if err != nil {
 		return catalog.Disk{}, err

@@ -429,6 +429,18 @@ func (v *VM) frozenPath(d Disk, running bool) (string, error) {
 	return d.Chain[0], nil
 }
 
+// RunRedoDepth is the number of this run's REDO logs on the disk (real
+// or a dry run's): the levels of its chain that are vmlua's own.
+func (v *VM) RunRedoDepth(d Disk) int {
+	if v.c == nil || v.c.run == nil {
+		return 0
+	}
+	cy := cycleOf(v.c.run)
+	cy.mu.Lock()
+	defer cy.mu.Unlock()
+	return len(cy.forVM(v.Ref.Value).stacks[d.ID])
+}
+
 // holdsRedo reports whether this run holds a REDO log (a real or a dry
 // run's) on the disk: its base is then frozen by the run itself.
 func (v *VM) holdsRedo(d Disk) bool {
