@@ -14,6 +14,8 @@
 --                  set, and a full once a chain holds chain_max sets; full: a full set every
 --                  run; incremental: always on the newest set (a full when there is none)
 --   chain_max=N    with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
+--   full_every=N   with mode=auto or incremental, every Nth set of a VM is a full
+--   verify_cbt=true  verifying fulls that check changed block tracking (see nightly.lua)
 --   credentials=N  named credentials from the config for DEST
 --   allow_empty=true  a specifier that matches no VM is fine (default: exit 6, nothing_selected)
 --   window=S-E     backup window in local time, e.g. 22:00-06:00 (may cross midnight; default
@@ -47,6 +49,8 @@ local a = script.args {
   compress = { default = "zstd", help = "zstd, gzip or none" },
   mode = { default = "auto", help = "auto, full or incremental" },
   chain_max = { type = "number", default = 7, help = "with mode=auto: a full and chain_max-1 incrementals at most" },
+  full_every = { type = "number", default = 0, help = "every Nth set of a VM is a full (0: no such rule)" },
+  verify_cbt = { type = "boolean", default = false, help = "verifying fulls that check changed block tracking" },
   credentials = { help = "named credentials from the config for to=" },
   allow_empty = { type = "boolean", default = false, help = "a selection matching no VM is not a failure" },
   notify = { help = "when to send the summary to [notify]: always, failure (default; never with --each) or never" },
@@ -113,7 +117,8 @@ for _, v in ipairs(targets) do
     rows[#rows + 1] = row
   else
     local ok, set = pcall(function()
-      return v:backup { to = to, compress = a.compress, credentials = a.credentials, mode = a.mode, chain_max = a.chain_max }
+      return v:backup { to = to, compress = a.compress, credentials = a.credentials, mode = a.mode, chain_max = a.chain_max,
+        full_every = a.full_every, verify_cbt = a.verify_cbt }
     end)
     local row = { vm = v.name, target = to, status = "ok", set = "-", bytes = 0, message = "" }
     if ok then

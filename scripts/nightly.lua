@@ -27,6 +27,10 @@
 --                    chain_max sets (logged at INFO: a planned full is no warning); full
 --                    makes a full set every night; incremental always builds on the newest
 --   chain_max=N      with mode=auto, the longest chain: a full and N-1 incrementals (default 7)
+--   full_every=N     with mode=auto or incremental, every Nth set of a VM is a full
+--   verify_cbt=true  tonight's sets are verifying fulls: every span changed block tracking
+--                    reports unchanged is compared with the newest set (a missed change is an
+--                    error); e.g. from a monthly cron line of its own
 --   verify=true      re-read every new set and check it against its catalog (default true)
 -- Retention, after a successful backup only (default keep=7):
 --   keep=N           the last N sets per VM and target
@@ -82,6 +86,8 @@ local a = script.args {
   verify = { type = "boolean", default = true, help = "re-read every new set against its catalog" },
   mode = { default = "auto", help = "auto, full or incremental" },
   chain_max = { type = "number", default = 7, help = "with mode=auto: a full and chain_max-1 incrementals at most" },
+  full_every = { type = "number", default = 0, help = "every Nth set of a VM is a full (0: no such rule)" },
+  verify_cbt = { type = "boolean", default = false, help = "verifying fulls that check changed block tracking" },
   keep = { type = "number", help = "the last N sets per VM and target (default 7)" },
   daily = { type = "number", help = "daily sets to keep" },
   weekly = { type = "number", help = "weekly sets to keep" },
@@ -118,7 +124,8 @@ local preview = a.dry_run
 if not ({ auto = true, full = true, incremental = true })[a.mode] then
   error({ code = "invalid_argument", message = "mode=" .. a.mode .. ": want auto, full or incremental" })
 end
-local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off, mode = a.mode, chain_max = a.chain_max }
+local options = { compress = a.compress, quiesce = a.quiesce, power_off = a.power_off, mode = a.mode, chain_max = a.chain_max,
+  full_every = a.full_every, verify_cbt = a.verify_cbt }
 local when = a.notify or (a.vm and "never" or "failure")
 if not ({ always = true, failure = true, never = true })[when] then
   error({ code = "invalid_argument", message = "notify=" .. when .. ": want always, failure or never" })

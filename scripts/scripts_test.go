@@ -571,6 +571,40 @@ func TestNightlyAndBackupAllMakeIncrementals(t *testing.T) {
 }
 
 // modes lists the modes of VM1's sets under the script's folder, oldest first.
+// TestNightlyAndBackupAllTakeFullEveryAndVerifyCBT: the shipped backup
+// scripts pass full_every= (every Nth set a full, in mode incremental
+// too) and verify_cbt= (a verifying full) to v:backup.
+func TestNightlyAndBackupAllTakeFullEveryAndVerifyCBT(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{DiskSize: 2 << 20})
+	for _, script := range []string{"nightly.lua", "backup_all.lua"} {
+		t.Run(script, func(t *testing.T) {
+			dest := "to=file://" + filepath.Join(e.Dir, script)
+			night := func(args ...string) {
+				t.Helper()
+				if err, recs := e.Run(t, script, simtest.RunOptions{Args: append([]string{dest, "vms=name:VM1"}, args...)}); err != nil {
+					t.Fatalf("%s %v: %v\n%s", script, args, err, recs)
+				}
+			}
+			for i := 0; i < 3; i++ {
+				night("mode=incremental", "full_every=2")
+			}
+			if got := modes(t, e, script); got != "full,incremental,full" {
+				t.Errorf("full_every=2 made %s, want full,incremental,full", got)
+			}
+			night("verify_cbt=true")
+			err, recs := e.Run(t, `local l = require("backup").list{ at = arg.at, vm = "VM1" }
+local c = require("transport").open(arg.at):read(l[#l].id .. "/catalog.json")
+print(c:find('"verify_cbt": *true') and "VERIFY" or "NO")`, simtest.RunOptions{Args: []string{"at=file://" + filepath.Join(e.Dir, script)}})
+			if err != nil || !simtest.Contains(recs.Printed(), "VERIFY") {
+				t.Errorf("verify_cbt=true did not reach the set: %v\n%s", err, recs)
+			}
+			if got := modes(t, e, script); !strings.HasSuffix(got, ",full") {
+				t.Errorf("verify_cbt=true made %s, want a full last", got)
+			}
+		})
+	}
+}
+
 func modes(t *testing.T, e *simtest.Env, script string) string {
 	t.Helper()
 	err, recs := e.Run(t, `local out = {}

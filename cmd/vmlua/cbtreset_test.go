@@ -42,3 +42,22 @@ func TestCBTResetVerb(t *testing.T) {
 		t.Errorf("vmlua cbt-reset of a VM with a snapshot: exit %d, want %d and the snapshot named\n%s%s", code, exitFailure, out, errOut)
 	}
 }
+
+// TestRestoreDiskVerb: vmlua restore-disk TARGET VM DISK INTO attaches a
+// set's disk to another VM as a new disk, and --replace on a running VM
+// is refused with exit 1 and the reason.
+func TestRestoreDiskVerb(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{DiskSize: 1 << 20, VMs: 1, WriteRate: -1})
+	e.Backup(t, "DB01", "full")
+	target := "file://" + e.Dir
+	conn := []string{"--url", e.Sim.URL.String(), "--insecure"}
+	args := func(rest ...string) []string { return append(append([]string{"restore-disk"}, conn...), rest...) }
+	out, errOut, code := runBin(t, args(target, "DB01", "scsi0:1", "name:VM1")...)
+	if code != exitOK || !strings.Contains(out, "into VM1 as a new disk scsi0:1") {
+		t.Fatalf("restore-disk: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runBin(t, args("--replace", "scsi0:0", target, "DB01", "scsi0:0", "name:VM1")...)
+	if code != exitFailure || !strings.Contains(errOut, "powered on") {
+		t.Errorf("restore-disk --replace on a running VM: exit %d, want %d and why\n%s%s", code, exitFailure, out, errOut)
+	}
+}

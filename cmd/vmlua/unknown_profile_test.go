@@ -28,6 +28,7 @@ func profileVerbArgs(dir string) map[string][]string {
 		"vmlua verify":                 {target},
 		"vmlua prune":                  {"--keep", "2", target},
 		"vmlua restore":                {target, "DB01"},
+		"vmlua restore-disk":           {target, "DB01", "scsi0:0", "name:VM1"},
 		"vmlua host maintenance enter": {"DC0_H0"},
 		"vmlua host maintenance exit":  {"DC0_H0"},
 		"vmlua serve nbd":              {target, "DB01"},

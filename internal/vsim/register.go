@@ -187,6 +187,7 @@ func (s *Sim) specFromVMX(kv map[string]string, vmxPath string) (types.VirtualMa
 				Backing: &types.VirtualDiskFlatVer2BackingInfo{
 					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: dsp},
 					DiskMode:                     mode, ThinProvisioned: types.NewBool(true),
+					Uuid: descriptorUUID(local),
 				}},
 			CapacityInBytes: capacity, CapacityInKB: capacity / 1024,
 		}, "")
@@ -240,6 +241,31 @@ func descriptorCapacity(local string) (int64, error) {
 		return 0, fmt.Errorf("no extents in %s", local)
 	}
 	return sectors * 512, nil
+}
+
+// descriptorUUID is the disk UUID a descriptor's ddb.uuid gives ("60 00
+// C2 9b ...-..." or a plain UUID) as the backing's uuid spells it
+// ("6000c29b-...."), "" when it has none: ESXi takes a registered disk's
+// identity from its descriptor, so a copy with the original's descriptor
+// has the original's UUID (the VMDK descriptor's disk database holds it:
+// VMware's Virtual Disk Format 1.1 specification, "The Disk Database").
+func descriptorUUID(local string) string {
+	b, err := os.ReadFile(local)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) != "ddb.uuid" {
+			continue
+		}
+		h := strings.NewReplacer(" ", "", "-", "", "\"", "").Replace(strings.TrimSpace(v))
+		if len(h) != 32 {
+			return ""
+		}
+		return fmt.Sprintf("%s-%s-%s-%s-%s", h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+	}
+	return ""
 }
 
 // ReconfigVMTask runs the stock reconfigure, then brings vmlua's disk state

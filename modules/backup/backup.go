@@ -395,7 +395,11 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 	if off && v.Power() == "on" {
 		r.DryRunAction("shut the guest down for the backup (power_off=true), and power it on again after", "vm", name)
 	}
-	needSnap := !off
+	needSnap := !off || onOwnSnapshots(v, sel)
+	own := map[string]int{} // before the dry run's own REDO logs are counted
+	for _, d := range sel {
+		own[d.ID] = ownLevels(v, d)
+	}
 	committed := map[string]bool{}
 	defer func() {
 		for _, d := range sel {
@@ -417,9 +421,14 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 		if off {
 			frozenPath = v.FrozenPathOff
 		}
-		src, err := frozenPath(v.DryRunDisk(r, d))
-		if err != nil {
-			return nil, err
+		var src string
+		if levels := own[d.ID]; levels > 0 {
+			src = fmt.Sprintf("the NFC export lease of the backup's snapshot (the disk sits on %d snapshot level(s) of the VM's own)", levels)
+		} else {
+			var err error
+			if src, err = frozenPath(v.DryRunDisk(r, d)); err != nil {
+				return nil, err
+			}
 		}
 		_, baseRel := dsPath(d.BasePath)
 		base := strings.TrimSuffix(path.Base(baseRel), ".vmdk")
@@ -474,19 +483,32 @@ func selectDisks(v *vm.VM, o Options) ([]vm.Disk, []catalog.Skipped, error) {
 			continue
 		case excl[id]:
 			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "excluded by the script (exclude=)", Excluded: true})
-		case d.RDM == "physical":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "physical-mode RDM: vSphere cannot snapshot it (vSphere Storage guide, \"RDM Considerations and Limitations\") and its data is the LUN itself, not a file vmlua can read; back the LUN up with the storage array's tools"})
-		case d.RDM != "":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: "virtual-mode RDM: vSphere snapshots it (vSphere Storage guide, \"RDM Considerations and Limitations\"), but its frozen data stays on the mapped LUN, not in a flat file on a datastore, which is what vmlua reads; back the LUN up with the storage array's tools, or make it a virtual disk (a storage migration that changes the disk format copies the LUN into a .vmdk)"})
-		case d.KeyID != "":
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("encrypted disk (VM encryption, key %q): its files on the datastore hold ciphertext, which vmlua would read as it is; only a reader that goes through the host decrypts it (VDDK's NBDSSL or HotAdd, VDDK Programming Guide, \"Virtual Machine Encryption and Backup\"); back it up with such a tool, or decrypt the disk", d.KeyID)})
-		case d.Independent && !off:
-			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off: power_off=true, or make it persistent)", d.Mode)})
+		case SkipReason(d, off) != "":
+			skipped = append(skipped, catalog.Skipped{ID: d.ID, Path: d.Path, Reason: SkipReason(d, off)})
 		default:
 			sel = append(sel, d)
 		}
 	}
 	return sel, skipped, nil
+}
+
+// SkipReason says why v:backup leaves the disk out ("" when it backs it
+// up): an RDM, an encrypted disk, an independent disk of a VM that runs
+// while its disks are read (off: it does not). The reason says what
+// vSphere can do with such a disk and what to do instead; vmlua doctor
+// and the set's catalog give the same words.
+func SkipReason(d vm.Disk, off bool) string {
+	switch {
+	case d.RDM == "physical":
+		return "physical-mode RDM: vSphere cannot snapshot it (vSphere Storage guide, \"RDM Considerations and Limitations\") and its data is the LUN itself, not a file vmlua can read; back the LUN up with the storage array's tools"
+	case d.RDM != "":
+		return "virtual-mode RDM: vSphere snapshots it (vSphere Storage guide, \"RDM Considerations and Limitations\"), but its frozen data stays on the mapped LUN, not in a flat file on a datastore, which is what vmlua reads; back the LUN up with the storage array's tools, or make it a virtual disk (a storage migration that changes the disk format copies the LUN into a .vmdk)"
+	case d.KeyID != "":
+		return fmt.Sprintf("encrypted disk (VM encryption, key %q): its files on the datastore hold ciphertext, which vmlua would read as it is; only a reader that goes through the host decrypts it (VDDK's NBDSSL or HotAdd, VDDK Programming Guide, \"Virtual Machine Encryption and Backup\"); back it up with such a tool, or decrypt the disk", d.KeyID)
+	case d.Independent && !off:
+		return fmt.Sprintf("the disk is %s: snapshots do not freeze independent disks, so it cannot be backed up while the VM runs (back it up powered off: power_off=true, or make it persistent)", d.Mode)
+	}
+	return ""
 }
 
 // describeVM fills the catalog's VM section.
@@ -534,7 +556,9 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 // parent allows (planIncrementals), the disks (exportDisks) and the merge
 // (merge).
 func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *configCopy, o Options, plan chainPlan) (err error) {
-	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off", depth: map[string]int{}}
+	// a VM on snapshots of its own gets the backup's snapshot even when
+	// it is off: its disks are read through that snapshot's export lease
+	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off" || onOwnSnapshots(v, sel), depth: map[string]int{}}
 	// the REDO logs may fill their datastore meanwhile (redo_space.go):
 	// the guard aborts the backup, the rollback commits them, and the
 	// guard then answers the VM's question
@@ -800,6 +824,17 @@ func exportDisks(ctx context.Context, r *runtime.Run, v *vm.VM, sel []vm.Disk, s
 		}
 	}
 	return nil
+}
+
+// onOwnSnapshots reports whether a disk of sel sits on snapshot levels of
+// the VM's own.
+func onOwnSnapshots(v *vm.VM, sel []vm.Disk) bool {
+	for _, d := range sel {
+		if ownLevels(v, d) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func snapshotRef(v *vm.VM, name string) *types.ManagedObjectReference {

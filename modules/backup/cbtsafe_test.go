@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -39,18 +40,26 @@ func cbtOn(t *testing.T, e *simtest.Env, vmName string) bool {
 // TestCBTNeverSwitchedOnWithSnapshots: a backup in mode incremental of a
 // VM without tracking switches it on, but never while the VM has
 // snapshots (VMware supports enabling it only without them, KB 1020128):
-// the warning says why, tracking stays off. The old code switched it on
-// whatever the VM had.
+// the set is a full read without tracking, its full_reason and a warning
+// say why, tracking stays off. The old code switched it on whatever the
+// VM had.
 func TestCBTNeverSwitchedOnWithSnapshots(t *testing.T) {
 	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 2 << 20})
 	if cbtOn(t, e, "VM1") {
 		t.Fatal("VM1 tracks changed blocks from the start; the test needs it off")
 	}
 	userSnapshot(t, e, "VM1", "before-upgrade")
-	_, recs := e.Run(t, `
+	err, recs := e.Run(t, `
 		local vm = require "vm"
-		pcall(function() vm.open("name:VM1"):backup{ to = arg.dest, mode = "incremental" } end)
+		local set = vm.open("name:VM1"):backup{ to = arg.dest, mode = "incremental" }
+		print("SET " .. set.id)
 	`, simtest.RunOptions{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, recs)
+	}
+	if cat := readCatalogAt(t, e.Dir, printed(recs, "SET ")); cat.Mode != catalog.ModeFull || !strings.Contains(cat.FullReason, "was not switched on") || !strings.Contains(cat.FullReason, "before-upgrade") {
+		t.Errorf("the set: mode %s, full_reason %q; want a full saying why tracking stays off", cat.Mode, cat.FullReason)
+	}
 	if cbtOn(t, e, "VM1") {
 		t.Errorf("changed block tracking was switched on while VM1 has a snapshot\n%s", recs)
 	}
@@ -100,8 +109,15 @@ func TestFullEvery(t *testing.T) {
 func TestCBTReset(t *testing.T) {
 	e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 2 << 20})
 	c := &chainEnv{Env: e, frozen: map[string]uint64{}}
-	c.backup(t, "incremental")
-	if s := c.backup(t, "incremental"); s.Mode != catalog.ModeIncremental {
+	backup := func() *catalog.Catalog {
+		// a write before each set: chainEnv.backup takes a freeze at write 0 for none
+		if _, err := e.Sim.GuestWrite("DB01", 5); err != nil {
+			t.Fatal(err)
+		}
+		return c.backup(t, "incremental")
+	}
+	backup()
+	if s := backup(); s.Mode != catalog.ModeIncremental {
 		t.Fatalf("second set: %s (%s)", s.Mode, s.FullReason)
 	}
 	err, recs := e.Run(t, `
@@ -117,11 +133,11 @@ func TestCBTReset(t *testing.T) {
 	if s := e.Snapshots(t, "DB01"); len(s) != 0 {
 		t.Errorf("cbt_reset left snapshots: %v", s)
 	}
-	s := c.backup(t, "incremental")
+	s := backup()
 	if s.Mode != catalog.ModeFull || !strings.Contains(s.FullReason, "reset") {
 		t.Errorf("after cbt_reset: mode %s, full_reason %q; want a full because tracking was reset", s.Mode, s.FullReason)
 	}
-	if s := c.backup(t, "incremental"); s.Mode != catalog.ModeIncremental {
+	if s := backup(); s.Mode != catalog.ModeIncremental {
 		t.Errorf("the set after the reset's full: %s (%s)", s.Mode, s.FullReason)
 	}
 
@@ -140,5 +156,61 @@ func TestCBTReset(t *testing.T) {
 	}
 	if !cbtOn(t, e, "DB01") || len(e.Snapshots(t, "DB01")) != 1 {
 		t.Errorf("a refused cbt_reset changed the VM: cbt %v, snapshots %v", cbtOn(t, e, "DB01"), e.Snapshots(t, "DB01"))
+	}
+}
+
+// TestVMsWithSnapshotTreesOfTheirOwn: a VM with a three-level snapshot
+// tree of its own is backed up as it is now: the backup's snapshot on top
+// of the user's, each disk read flattened through that snapshot's NFC
+// export lease; afterwards the user's tree is intact (only vmlua's own
+// snapshot is gone), and a restore is byte-exact the VM's state at the
+// backup, running or powered off. The old code refused the running VM
+// ("sits on 4 snapshot levels") and stored the powered-off one's base, the
+// oldest snapshot's state, as an ok set.
+func TestVMsWithSnapshotTreesOfTheirOwn(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		name := map[bool]string{false: "running", true: "powered off"}[off]
+		t.Run(name, func(t *testing.T) {
+			e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20, WriteRate: -1, MaxRedo: -1})
+			tree := []string{"installed", "patched", "configured"}
+			for _, s := range tree {
+				if _, err := e.Sim.GuestWrite("VM1", 15); err != nil {
+					t.Fatal(err)
+				}
+				userSnapshot(t, e, "VM1", s)
+			}
+			seq, err := e.Sim.GuestWrite("VM1", 15)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err, recs := e.Run(t, `
+				local vm, backup = require "vm", require "backup"
+				local v = vm.open("name:VM1")
+				if arg.off == "true" then v:power_off() end
+				local set = v:backup{ to = arg.dest }
+				print("SET " .. set.id .. " " .. set.status .. " " .. set.disks[1].read)
+				backup.restore{ from = arg.dest, set = set.id, datastore = "LocalDS_1", name = "VM1-now" }
+			`, simtest.RunOptions{Args: []string{fmt.Sprintf("off=%v", off)}})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			if got := e.Snapshots(t, "VM1"); strings.Join(got, ",") != strings.Join(tree, ",") {
+				t.Errorf("the VM's snapshots afterwards: %v, want its own tree %v", got, tree)
+			}
+			if p := strings.Fields(printed(recs, "SET ")); len(p) != 3 || p[1] != "ok" || p[2] != catalog.ReadFull {
+				t.Errorf("set: %v", p)
+			}
+			want, size, err := e.Sim.ExpectedContent("VM1", "scsi0:0", seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cat := readCatalogAt(t, e.Dir, strings.Fields(printed(recs, "SET "))[0])
+			if got := e.DiskSHA(t, "[LocalDS_1] VM1-now/"+cat.Disks[0].Descriptor); got != simtest.ShaOf(t, want, size) {
+				t.Errorf("the restore is not the VM's disk at the backup (write %d)", seq)
+			}
+			if ws := recs.Find("backup: disk read through the snapshot's export lease"); len(ws) != 1 || ws[0]["own_levels"] != int64(3) && ws[0]["own_levels"] != 3 {
+				t.Errorf("the log does not say how the disk was read: %v", ws)
+			}
+		})
 	}
 }

@@ -28,6 +28,10 @@ import (
 // streams, stream the image, record the disk.
 func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
 	name := v.Name()
+	if levels := ownLevels(v, d); levels > 0 {
+		// the state the backup froze is spread over the VM's own snapshot levels
+		return exportDiskNFC(r, v, d, snap, levels, inc, sw, compress, names)
+	}
 	f, err := v.Frozen(ctx, d)
 	if err != nil {
 		return catalog.Disk{}, err
@@ -53,7 +57,11 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 	if inc != nil && inc.whole {
 		parentSpans = inc.parent.ImageSpans
 	}
-	img, err := streamImage(ctx, r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc, parentSpans, errf)
+	// span digests of the image cost a sha256 pass over every byte read:
+	// only for a disk whose changes are tracked, the only kind a later
+	// incremental or verify_cbt compares with
+	digests := d.ChangeID != ""
+	img, err := streamImage(ctx, r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc, parentSpans, digests, errf)
 	if err != nil {
 		return catalog.Disk{}, err
 	}
@@ -205,7 +213,7 @@ type imageResult struct {
 // streamImage reads the areas of the frozen disk and stores the image as
 // the set's file stored (imageWriter); what lies outside the areas is
 // zeros in a full, the parent's bytes in a delta. errf makes its errors.
-func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, inc *incDisk, parentSpans []string, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
+func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, inc *incDisk, parentSpans []string, digests bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
 	tr := r.Progress.Start(label, f.Size)
 	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, inc != nil, sw.Key())
 	if err != nil {
@@ -221,7 +229,7 @@ func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.Frozen
 		return imageResult{}, errf(runtime.CodeVSphere, err, "%s", vfault.Text(err))
 	}
 	defer rdr.Close()
-	out, gap, dig, differing := imageSinks(w, f.Size, inc, parentSpans, tr)
+	out, gap, dig, differing := imageSinks(w, f.Size, inc, parentSpans, digests, tr)
 	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, gap, out, tr)
 	if werr == nil || ctx.Err() == nil {
 		// every byte is read: was it one frozen image? (never "ok" from a
@@ -247,16 +255,18 @@ func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.Frozen
 
 // imageSinks are where copyAreas puts an image's bytes (out) and what lies
 // between its areas (gap), and the span digester that follows them (nil
-// for an incremental, which reads only changed areas):
-//   - a full: the image writer, zeros between the areas, and the digester;
+// for an incremental, which reads only changed areas, and for a full
+// without digests):
+//   - a full: the image writer, zeros between the areas, and the digester
+//     (with digests);
 //   - an incremental: the delta writer, the parent's bytes between;
 //   - a whole-disk read of an incremental (parentSpans): the digester
 //     alone, which stores each span whose digest differs from the
 //     parent's (differing counts their bytes) and keeps the others.
-func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, tr runtime.Tracker) (out io.Writer, gap func(int64) error, dig *spanDigester, differing *int64) {
+func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, digests bool, tr runtime.Tracker) (out io.Writer, gap func(int64) error, dig *spanDigester, differing *int64) {
 	differing = new(int64)
 	switch {
-	case inc == nil:
+	case inc == nil && digests:
 		dig = newSpanDigester(size, nil)
 		return transports.ProgressWriter(io.MultiWriter(w.spw, dig), tr), func(n int64) error {
 			if err := w.gap(n); err != nil {
@@ -264,7 +274,7 @@ func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, 
 			}
 			return dig.Zero(n)
 		}, dig, differing
-	case inc.whole:
+	case inc != nil && inc.whole:
 		dig = newSpanDigester(size, func(idx int, digest string, span []byte, zero bool) error {
 			n := min(int64(idx+1)*imageSpanSize, size) - int64(idx)*imageSpanSize
 			if idx < len(parentSpans) && parentSpans[idx] == digest {
@@ -279,7 +289,7 @@ func imageSinks(w *imageWriter, size int64, inc *incDisk, parentSpans []string, 
 		})
 		return transports.ProgressWriter(dig, tr), dig.Zero, dig, differing
 	}
-	return transports.ProgressWriter(w.spw, tr), w.gap, nil, differing
+	return transports.ProgressWriter(w.spw, tr), w.gap, nil, differing // an incremental, a full without digests
 }
 
 // imageWriter writes a disk image as a set stores it: sparse-encoded (a

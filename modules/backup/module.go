@@ -98,6 +98,17 @@ func init() {
 				"(kept with keep_failed=true), so that nothing of it is left and a re-run meets no conflict; the error says what was undone. " +
 				"vSphere faults are reported by their meaning and what to do, never by a type name. " +
 				"Returns the VM (nil in a dry run) and a table {set=, status= (\"ok\" or \"partial\"), missing_disks={ {id=, path=, reason=}, ... }, dry_run=}: the disks the set does not hold (skipped or excluded when it was made) are not in the restored VM (present=FALSE in its .vmx), and a warning names them.", Fn: luaRestore},
+		{Name: "restore_disk", Args: optionsArg(
+			target("from", "where the set is: a Transport or a granted URL"), optSet, optVM,
+			runtime.Option{Name: "disk", Type: "string", Required: true, Doc: `the disk of the set, e.g. "scsi0:1"`},
+			runtime.Option{Name: "into", Type: "VM", Required: true, Doc: "the existing VM that gets the disk (vm.open)"},
+			runtime.Option{Name: "replace", Type: "string", Doc: "a disk of that VM the restored disk replaces (the VM must be powered off); default: attached as a new disk"},
+			runtime.Option{Name: "datastore", Type: "string", Doc: "the datastore the disk's files go to, in the VM's folder (default: the datastore of its .vmx)"},
+			optCredentials), Returns: "table",
+			Doc: "Restores one disk of a set into an existing VM: its image (an incremental's chain applied on the fly, every layer checked) is written as a new disk in the VM's folder, NAME_restored_DISK_TIME.vmdk, with a UUID of its own (a new ddb.uuid), then attached to the VM: " +
+				"as a new disk on the first free unit of the controller of its first disk, or, with replace=, in place of that disk on the same unit, with its mode. " +
+				"A disk is replaced only while the VM is powered off (invalid_state otherwise: the guest would lose the disk under its feet; attach it as a new disk instead) and has no snapshot; the replaced disk's files stay on the datastore. " +
+				"A failure after the files were written removes them, and the VM is not changed. Returns {id= (the disk's id on the VM), path=, replaced= (the replaced disk's path), set=}; in a dry run nothing is written and id is nil.", Fn: luaRestoreDisk},
 		{Name: "prune", Args: optionsArg(at,
 			runtime.Option{Name: "vm", Type: "string", Doc: "the VM whose sets are pruned (vm= or host= is required)"},
 			runtime.Option{Name: "host", Type: "string", Doc: "a host whose configuration sets are pruned, instead of vm="},
@@ -144,6 +155,7 @@ func init() {
 			"merges the REDO logs again (layered=true: through a second REDO that takes the writes while the first merges, when a disk's first REDO holds more than 16 MiB; one that holds less merges directly, as small as the second would be), copies the .vmx, .nvram, .vmsd, .vmxf and logs, and writes the catalog last. " +
 			"RDMs (physical: vSphere cannot snapshot them; virtual: snapshotted, but their data stays on the LUN), encrypted disks (their files hold ciphertext), and independent disks of a running VM, are skipped before anything is frozen, with a warning saying why (also in the catalog's and the returned table's skipped=), and make the set's status=\"partial\" (\"ok\" when it holds every disk the script did not exclude); " +
 			"a VM that is off while its disks are read (off already, or power_off=true) has its independent disks read like the others. " +
+			"A VM with snapshots of its own is backed up as it is now: the backup's snapshot goes on top of the user's tree, the disks on the user's levels are read whole through that snapshot's NFC export lease (read=\"full\" in the catalog), and only vmlua's own snapshot is removed. " +
 			"power_off=true shuts the guest down for the backup and powers it on again whatever ends the backup (an error, --timeout, SIGINT, SIGTERM). Returns the catalog as a table with path=, status= and, per disk, bytes= and sha256=. " +
 			"In a dry run nothing is frozen, read or written: the disks are walked as in a real run (add_redo, export check, commit, each logged as \"dry run: would ...\", so a disk a real run could not export fails here too) " +
 			"and it returns the plan in the same shape, with dry_run=true, complete=false, status=, and per disk id=, path=, capacity=, file=, bytes=0 and planned_bytes= (the bytes it would read). " +
@@ -353,6 +365,44 @@ func luaRestore(r *runtime.Run, L *lua.LState) int {
 	}
 	L.Push(restoreInfo(L, cat, r.DryRun))
 	return 2
+}
+
+func luaRestoreDisk(r *runtime.Run, L *lua.LState) int {
+	o := runtime.OptionsTable(L, 1)
+	h := dest(r, L, o, "from")
+	into, ok := o.RawGetString("into").(*lua.LUserData)
+	if !ok {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "backup.restore_disk: into= is required: the VM that gets the disk (vm.open)")
+	}
+	L.Push(into)
+	v := r.CheckObject(L, L.GetTop(), vm.VMType).(*vm.VM)
+	L.Pop(1)
+	disk := runtime.OptString(L, o, "disk", "")
+	if disk == "" {
+		return r.RaiseCode(L, runtime.CodeInvalidArg, "backup.restore_disk: disk= is required: the disk of the set, e.g. \"scsi0:1\"")
+	}
+	id, err := ResolveSet(r, h, runtime.OptString(L, o, "set", ""), runtime.OptString(L, o, "vm", ""), true)
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	res, err := RestoreDisk(r, h.T, RestoreDiskOptions{Set: id, Disk: disk, VM: v, Replace: runtime.OptString(L, o, "replace", ""), Datastore: runtime.OptString(L, o, "datastore", "")})
+	if err != nil {
+		return r.Raise(L, err)
+	}
+	t := L.NewTable()
+	if res.ID != "" {
+		t.RawSetString("id", lua.LString(res.ID))
+	}
+	t.RawSetString("path", lua.LString(res.Path))
+	if res.Replaced != "" {
+		t.RawSetString("replaced", lua.LString(res.Replaced))
+	}
+	t.RawSetString("set", lua.LString(res.Set))
+	if r.DryRun {
+		t.RawSetString("dry_run", lua.LTrue)
+	}
+	L.Push(t)
+	return 1
 }
 
 // restoreInfo is restore's second result: the set restored, its status

@@ -797,8 +797,13 @@ func uploadSet(r *runtime.Run, t transports.Transport, ds *object.Datastore, dir
 		// catalog's capacity, whatever extent the stored one names
 		df, _ := cat.File(d.Descriptor)
 		sectors := d.Capacity / 512
+		copy := name != cat.VM.Name // beside the original: its disks get UUIDs of their own (diskuuid.go)
 		if err := uploadPlain(ctx, t, ds, cat, df, dir+"/"+d.Descriptor, func(b []byte) []byte {
-			return []byte(vmdk.FlatDescriptor(string(b), sectors, flat))
+			desc := vmdk.FlatDescriptor(string(b), sectors, flat)
+			if copy {
+				desc = setDDBUUID(desc, newDDBUUID())
+			}
+			return []byte(desc)
 		}); err != nil {
 			return fail(df.Name, err)
 		}

@@ -113,6 +113,8 @@ func TestDisksThatCannotBeBackedUpAreReportedUpFront(t *testing.T) {
 	}
 	if len(cat.Disks) != 1 || cat.Disks[0].ID != "scsi0:0" {
 		t.Errorf("disks stored: %+v", cat.Disks)
+	} else if cat.Disks[0].ImageSpans != nil {
+		t.Errorf("a disk without changed block tracking got span digests (a sha256 pass for nothing): %v", cat.Disks[0].ImageSpans)
 	}
 	if s := e.Snapshots(t, "VM1"); len(s) != 0 {
 		t.Errorf("snapshots left: %v", s)

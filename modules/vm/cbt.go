@@ -94,7 +94,8 @@ func (v *VM) setCBT(r *runtime.Run, on bool) error {
 	if err != nil {
 		return vsphereErr(err, v.Name(), "switch changed block tracking "+state)
 	}
-	return v.Refresh(ctx)
+	_ = v.Refresh(ctx) // done; a failed read of it is the next call's to report
+	return nil
 }
 
 // snapshotCycle is a stun-unstun cycle of a running VM: a snapshot of

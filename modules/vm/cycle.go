@@ -410,6 +410,12 @@ func (v *VM) frozenPath(d Disk, running bool) (string, error) {
 	case d.KeyID != "":
 		return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
 			"disk %s is encrypted (key %q): its files hold ciphertext, which an export would copy as it is; only a reader going through the host (VDDK's NBDSSL or HotAdd) decrypts it", d.ID, d.KeyID)}
+	case len(d.Chain) >= 2 && !running && !v.holdsRedo(d):
+		// no REDO of this run froze the base: the disk's current state is
+		// the whole chain (the base and the VM's own deltas above it), and
+		// the base alone is the oldest snapshot's state, not the VM's
+		return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
+			"disk %s of the powered-off VM sits on %d snapshot level(s) of the VM's own: its current state is the whole chain, which vmlua cannot read as one image yet, and the base alone holds the oldest snapshot's state, not the VM's. Delete (consolidate) the VM's snapshots first (ghettoVCB refuses such VMs too)", d.ID, len(d.Chain)-1)}
 	case len(d.Chain) >= 2:
 		if len(d.Chain) > 2 {
 			return "", &runtime.Error{Code: runtime.CodeInvalidState, VM: v.Name(), Disk: d.ID, Message: fmt.Sprintf(
@@ -421,6 +427,30 @@ func (v *VM) frozenPath(d Disk, running bool) (string, error) {
 			"disk %s is not frozen and the VM is running: its content changes while it is read. Call add_redo(%q) first", d.ID, d.ID)}
 	}
 	return d.Chain[0], nil
+}
+
+// RunRedoDepth is the number of this run's REDO logs on the disk (real
+// or a dry run's): the levels of its chain that are vmlua's own.
+func (v *VM) RunRedoDepth(d Disk) int {
+	if v.c == nil || v.c.run == nil {
+		return 0
+	}
+	cy := cycleOf(v.c.run)
+	cy.mu.Lock()
+	defer cy.mu.Unlock()
+	return len(cy.forVM(v.Ref.Value).stacks[d.ID])
+}
+
+// holdsRedo reports whether this run holds a REDO log (a real or a dry
+// run's) on the disk: its base is then frozen by the run itself.
+func (v *VM) holdsRedo(d Disk) bool {
+	if v.c == nil || v.c.run == nil {
+		return false
+	}
+	cy := cycleOf(v.c.run)
+	cy.mu.Lock()
+	defer cy.mu.Unlock()
+	return len(cy.forVM(v.Ref.Value).stacks[d.ID]) > 0
 }
 
 // Export streams the frozen disk into dest as a flat image plus a

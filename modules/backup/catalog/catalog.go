@@ -268,7 +268,8 @@ type Disk struct {
 	ParentContentSHA256 string `json:"parent_content_sha256,omitempty"`
 	ChangedBytes        int64  `json:"changed_bytes,omitempty"`
 
-	// ImageSpans are the digests of the disk's image at this set's point
+	// ImageSpans (disks with changed block tracking) are the digests of
+	// the disk's image at this set's point
 	// (what a restore of it writes), per 4 MiB span (internal/spansum's
 	// span size) in order: the first 128 bits of the span's sha256 in hex,
 	// ImageSpanZero for a span of zeros, ImageSpanUnknown for a span an
