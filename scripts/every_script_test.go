@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/vmlua/vmlua/internal/harness/simtest"
 	"github.com/vmlua/vmlua/internal/vsim"
 	"github.com/vmlua/vmlua/modules/script"
@@ -129,6 +130,9 @@ var conventions = map[string]convention{
 	"examples/hybrid.lua": {misspelt: []string{"vm=name:VM1"}, suggest: "vms",
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM1", "image_day=3", "weekday=3"} }},
+	"examples/nightly_s3.lua": {misspelt: []string{"to=file:///x", "vm=name:VM1"}, suggest: "vms",
+		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
+		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM1", "recipient=" + ageRecipient(e.t)} }},
 	"examples/nfs.lua": {misspelt: []string{"vm=name:VM1"}, suggest: "vms",
 		empty: func(e *scriptEnv) []string { return []string{to(e), "vms=name:nosuch"} },
 		dry:   func(e *scriptEnv) []string { return []string{to(e), "vms=name:VM2"} }},
@@ -357,4 +361,14 @@ func TestEveryScriptAndExamplePassesADryRun(t *testing.T) {
 	if err != nil || len(recs.Printed()) != 0 {
 		t.Errorf("hosts in maintenance mode after the dry runs: %q (%v)", recs.Printed(), err)
 	}
+}
+
+// ageRecipient is a fresh age public key, for a script that encrypts.
+func ageRecipient(t *testing.T) string {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Recipient().String()
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/vmlua/vmlua/internal/bwlimit"
 )
 
 // Credentials are what the operator's config gives a transport by name.
@@ -204,6 +206,14 @@ func Open(ctx context.Context, rawURL string, opts Options) (Transport, error) {
 	mu.RUnlock()
 	if s == nil {
 		return nil, fmt.Errorf("transport URL %s: %w %q (known: %s)", Redact(rawURL), ErrUnknownScheme, u.Scheme, strings.Join(schemeNames(), ", "))
+	}
+	// bwlimit is every scheme's option (throttle.go), read above the
+	// transport; a value that does not parse is refused here, before
+	// anything connects
+	if v := u.Query().Get(BwlimitOption.Name); v != "" {
+		if _, err := bwlimit.Parse(v); err != nil {
+			return nil, fmt.Errorf("transport URL %s: option %s: %w", Redact(rawURL), BwlimitOption.Name, err)
+		}
 	}
 	return s.Open(ctx, u, opts)
 }
