@@ -85,7 +85,7 @@ func (w *dsSysWrapper) CreateNasDatastore(ctx *simulator.Context, req *types.Cre
 		os.RemoveAll(root)
 		return fail(withMessage(&types.PlatformConfigFault{Text: err.Error()}, fmt.Sprintf("NFS mount %s:%s: %v", spec.RemoteHost, spec.RemotePath, err)))
 	}
-	m := &nasMount{name: spec.LocalPath, dir: dir, srv: srv, close: func() { srv.Unmount(); closeNFS(); os.RemoveAll(root) }}
+	m := &nasMount{name: spec.LocalPath, dir: dir, srv: srv, close: func() { unmountNASDir(srv, dir); closeNFS(); os.RemoveAll(root) }}
 	inner := *req
 	inner.Spec.LocalPath = dir // vcsim: the datastore's name is the folder's name, its URL the folder
 	res := w.HostDatastoreSystem.CreateNasDatastore(ctx, &inner).(*methods.CreateNasDatastoreBody)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -236,7 +239,25 @@ var (
 	_ fs.FileReader   = (*nasFile)(nil)
 	_ fs.FileWriter   = (*nasFile)(nil)
 	_ fs.FileReleaser = (*nasFile)(nil)
+	_ fs.FileFlusher  = (*nasFile)(nil)
 )
+
+// Flush answers ENOSYS, on which the kernel sends no FLUSH again on this
+// mount (fuse(4): "If the filesystem returns ENOSYS, subsequent flush
+// requests are not sent"). The mount is served by the process whose
+// simulated guests keep its files open: a process that exits (a failed
+// test, a timeout's panic) with a file open on its own mount closes it
+// in do_exit, and a FLUSH then waits forever for the server that was
+// that process, leaving a zombie that go test waits for until CI's
+// deadline. Nothing is lost: a write reaches the NFS server when it is
+// made (Write is synchronous), so a flush has nothing to do.
+func (h *nasFile) Flush(ctx context.Context) syscall.Errno {
+	nasFlushes.Add(1)
+	return syscall.ENOSYS
+}
+
+// nasFlushes counts the FLUSH requests NAS mounts received (a test reads it).
+var nasFlushes atomic.Int64
 
 func (h *nasFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.n.mu.Lock()
@@ -272,8 +293,37 @@ func (h *nasFile) Release(ctx context.Context) syscall.Errno {
 // unmounted.
 func mountNAS(dir string, t *nfsc.Target) (*fuse.Server, error) {
 	zero := time.Duration(0)
-	return fs.Mount(dir, &nasNode{n: &nasFS{t: t}}, &fs.Options{
+	srv, err := fs.Mount(dir, &nasNode{n: &nasFS{t: t}}, &fs.Options{
 		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
 		MountOptions: fuse.MountOptions{FsName: "vsim-nas", Name: "vsim-nas", MaxWrite: 64 << 10},
 	})
+	if err != nil {
+		return nil, err
+	}
+	probeFlush(dir)
+	return srv, nil
+}
+
+// probeFlush opens and closes one file of the mount while its server
+// runs, so that the kernel has learnt that flush is not implemented
+// (Flush) before any file is left open at exit.
+func probeFlush(dir string) {
+	_ = filepath.WalkDir(dir, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if f, err := os.Open(p); err == nil {
+			f.Close()
+		}
+		return filepath.SkipAll
+	})
+}
+
+// unmountNASDir unmounts a NAS mount, lazily when files are still open
+// on it (a VM that still runs from it): the mount leaves the namespace,
+// and the connection ends with its last file.
+func unmountNASDir(srv *fuse.Server, dir string) {
+	if err := srv.Unmount(); err != nil {
+		syscall.Unmount(dir, syscall.MNT_DETACH)
+	}
 }
