@@ -531,7 +531,7 @@ function M_backup.unmount_datastore(options) end
 ---@field pool? string inventory path of the resource pool (default: the default one)
 ---@field host? string the host (default: the only or first host)
 
----Registers a VM from its .vmx on a datastore (Folder.RegisterVM_Task) and returns it.
+---Registers a VM from its .vmx on a datastore (Folder.RegisterVM_Task) and returns it. Its first power-on asks whether it was moved or copied (msg.uuid.altered): powered on through the VM returned, vmlua answers I Copied It while the VM of the same BIOS uuid is registered, else I Moved It (docs/questions.md).
 ---@param options vmlua.backup.register.options a table of options (below)
 ---@return VM
 function M_backup.register(options) end

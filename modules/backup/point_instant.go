@@ -41,7 +41,7 @@ func init() {
 			runtime.Option{Name: "folder", Type: "string", Doc: "inventory path of the VM folder (default: the datacenter's)"},
 			runtime.Option{Name: "pool", Type: "string", Doc: "inventory path of the resource pool (default: the default one)"},
 			hostOpt), Returns: "VM",
-			Doc: "Registers a VM from its .vmx on a datastore (Folder.RegisterVM_Task) and returns it.", Fn: luaRegister},
+			Doc: "Registers a VM from its .vmx on a datastore (Folder.RegisterVM_Task) and returns it. Its first power-on asks whether it was moved or copied (msg.uuid.altered): powered on through the VM returned, vmlua answers I Copied It while the VM of the same BIOS uuid is registered, else I Moved It (docs/questions.md).", Fn: luaRegister},
 	)
 	VMMethods = append(VMMethods, runtime.Func{Name: "relocate", Args: optionsArg(
 		runtime.Option{Name: "datastore", Type: "string", Required: true, Doc: "the datastore every file of the VM moves to"},
@@ -183,6 +183,11 @@ func luaRegister(r *runtime.Run, L *lua.LState) int {
 		return r.Raise(L, err)
 	}
 	r.Log.Info("backup: VM registered", "vm", v.Name(), "vmx", vmx, "moref", ref.Value)
+	// its first power-on asks whether it was moved or copied: answered as
+	// a restore answers it (restore.go), copied while the VM the files
+	// were made of is registered, moved when it is gone
+	copied, why := besideOriginal(ctx, conn, v.MO().Config.Uuid, ref)
+	v.SetOwnAnswers(uuidAlteredAnswer(copied, why))
 	L.Push(r.NewObject(L, vm.VMType, v))
 	return 1
 }

@@ -580,11 +580,16 @@ func (j *restoreJob) register(vmxName string) (*vm.VM, error) {
 // registered (another VM than the restored one, ref, has its BIOS uuid),
 // and why, for the log.
 func (j *restoreJob) besideOriginal(ref types.ManagedObjectReference) (bool, string) {
-	u := j.cat.VM.UUID
+	return besideOriginal(j.r.Context(), j.conn, j.cat.VM.UUID, ref)
+}
+
+// besideOriginal reports whether another VM than ref has the BIOS uuid u
+// (the VM a set was made of, still registered), and why, for the log.
+func besideOriginal(ctx context.Context, conn *vm.Conn, u string, ref types.ManagedObjectReference) (bool, string) {
 	if u == "" {
 		return false, "the set does not record the original's uuid: taken as restored in its place"
 	}
-	found, err := j.conn.Find(j.r.Context(), vm.Spec{Kind: "uuid", Value: u})
+	found, err := conn.Find(ctx, vm.Spec{Kind: "uuid", Value: u})
 	if err != nil {
 		return false, "the original could not be looked up (" + vfault.Text(err) + "): taken as restored in its place"
 	}
