@@ -344,8 +344,11 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 	if off && v.Power() == "on" {
 		r.DryRunAction("shut the guest down for the backup (power_off=true), and power it on again after", "vm", name)
 	}
-	nfc := nfcDisks(r.Context(), v, sel) // before the dry run's own REDO logs are counted
-	needSnap := !off || len(nfc) > 0
+	needSnap := !off || onOwnSnapshots(v, sel)
+	own := map[string]int{} // before the dry run's own REDO logs are counted
+	for _, d := range sel {
+		own[d.ID] = ownLevels(v, d)
+	}
 	committed := map[string]bool{}
 	defer func() {
 		for _, d := range sel {
@@ -368,8 +371,8 @@ func dryRunSet(r *runtime.Run, v *vm.VM, cat *catalog.Catalog, sel []vm.Disk, o 
 			frozenPath = v.FrozenPathOff
 		}
 		var src string
-		if why := nfc[d.ID]; why != "" {
-			src = "the NFC export lease of the backup's snapshot (" + why + ")"
+		if levels := own[d.ID]; levels > 0 {
+			src = fmt.Sprintf("the NFC export lease of the backup's snapshot (the disk sits on %d snapshot level(s) of the VM's own)", levels)
 		} else {
 			var err error
 			if src, err = frozenPath(v.DryRunDisk(r, d)); err != nil {
@@ -502,11 +505,9 @@ func describeVM(ctx context.Context, v *vm.VM, dss *datastores) catalog.VM {
 // parent allows (planIncrementals), the disks (exportDisks) and the merge
 // (merge).
 func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *configCopy, o Options, plan chainPlan) (err error) {
-	// a disk on snapshot levels of the VM's own, or that is a datastore
-	// object, is read through the backup snapshot's export lease: such a
-	// VM gets the snapshot even when it is off
-	nfc := nfcDisks(r.Context(), v, sel)
-	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off" || len(nfc) > 0, depth: map[string]int{}}
+	// a VM on snapshots of its own gets the backup's snapshot even when
+	// it is off: its disks are read through that snapshot's export lease
+	fz := &frozenDisks{r: r, v: v, sel: sel, needSnap: v.Power() != "off" || onOwnSnapshots(v, sel), depth: map[string]int{}}
 	defer func() {
 		if err != nil {
 			fz.rollback()
@@ -526,7 +527,7 @@ func backupDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, cfg *co
 		return err
 	}
 	// a verifying full reads every byte: it does not take tracking's word for which areas hold data
-	if err := exportDisks(r, v, sel, sw, snap, cbt && !o.VerifyCBT, changeIDs, incs, o.Compress, plan.against, nfc); err != nil {
+	if err := exportDisks(r, v, sel, sw, snap, cbt && !o.VerifyCBT, changeIDs, incs, o.Compress, plan.against); err != nil {
 		return err
 	}
 	return fz.merge(o.Layered)
@@ -720,7 +721,7 @@ func planIncrementals(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, sn
 
 // exportDisks stores every frozen disk in the set (exportDisk) and lists
 // it in the catalog with its change id.
-func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string, against *catalog.Catalog, nfc map[string]string) error {
+func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *types.ManagedObjectReference, cbt bool, changeIDs map[int32]string, incs map[string]*incDisk, compress string, against *catalog.Catalog) error {
 	names := map[string]bool{}
 	sw.Update(func(c *catalog.Catalog) {
 		for _, f := range c.Files {
@@ -733,7 +734,7 @@ func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *t
 			return err
 		}
 		// CBT answers only for a disk whose tracking is active (it has a change id)
-		cd, err := exportDisk(r, v, d, snap, cbt && d.ChangeID != "", incs[d.ID], sw, compress, names, nfc[d.ID])
+		cd, err := exportDisk(r, v, d, snap, cbt && d.ChangeID != "", incs[d.ID], sw, compress, names)
 		if err != nil {
 			return err
 		}
@@ -755,6 +756,17 @@ func exportDisks(r *runtime.Run, v *vm.VM, sel []vm.Disk, sw *setWriter, snap *t
 		}
 	}
 	return nil
+}
+
+// onOwnSnapshots reports whether a disk of sel sits on snapshot levels of
+// the VM's own.
+func onOwnSnapshots(v *vm.VM, sel []vm.Disk) bool {
+	for _, d := range sel {
+		if ownLevels(v, d) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func snapshotRef(v *vm.VM, name string) *types.ManagedObjectReference {

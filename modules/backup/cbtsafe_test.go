@@ -3,9 +3,6 @@ package backup_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -213,60 +210,6 @@ func TestVMsWithSnapshotTreesOfTheirOwn(t *testing.T) {
 			}
 			if ws := recs.Find("backup: disk read through the snapshot's export lease"); len(ws) != 1 || ws[0]["own_levels"] != int64(3) && ws[0]["own_levels"] != 3 {
 				t.Errorf("the log does not say how the disk was read: %v", ws)
-			}
-		})
-	}
-}
-
-// TestObjectDisksAreReadThroughTheExportLease: a disk whose descriptor
-// names an object, not a file (vSAN's vsan://, vVols' vvol:// extents:
-// /folder serves no data for them), is read through the backup
-// snapshot's export lease, running or powered off, and restores
-// byte-exact. The old code asked /folder for the object and failed.
-func TestObjectDisksAreReadThroughTheExportLease(t *testing.T) {
-	for _, off := range []bool{false, true} {
-		t.Run(map[bool]string{false: "running", true: "powered off"}[off], func(t *testing.T) {
-			dsDir := t.TempDir()
-			e := simtest.Start(t, vsim.Options{VMs: 1, DiskSize: 1 << 20, WriteRate: -1, DatastoreDir: dsDir})
-			seq, err := e.Sim.GuestWrite("VM1", 10)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(dsDir, "LocalDS_0", "VM1", "VM1.vmdk")
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			desc := regexp.MustCompile(`(RW \d+ VMFS) "[^"]+"`).ReplaceAllString(string(b), `$1 "vsan://52d8a8c0-1111-2222-3333-444455556666"`)
-			if desc == string(b) {
-				t.Fatalf("no extent line in %s", b)
-			}
-			if err := os.WriteFile(p, []byte(desc), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			err, recs := e.Run(t, `
-				local vm, backup = require "vm", require "backup"
-				local v = vm.open("name:VM1")
-				if arg.off == "true" then v:power_off() end
-				local set = v:backup{ to = arg.dest }
-				print("SET " .. set.id .. " " .. set.disks[1].read_reason:gsub('"', "'"))
-				backup.restore{ from = arg.dest, set = set.id, datastore = "LocalDS_1", name = "VM1-copy" }
-			`, simtest.RunOptions{Args: []string{fmt.Sprintf("off=%v", off)}})
-			if err != nil {
-				t.Fatalf("%v\n%s", err, recs)
-			}
-			if r := printed(recs, "SET "); !strings.Contains(r, "vsan://") || !strings.Contains(r, "export lease") {
-				t.Errorf("read_reason: %q", r)
-			}
-			want, size, err := e.Sim.ExpectedContent("VM1", "scsi0:0", seq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := e.DiskSHA(t, "[LocalDS_1] VM1-copy/VM1.vmdk"); got != simtest.ShaOf(t, want, size) {
-				t.Error("the restore is not the disk at the backup")
-			}
-			if s := e.Snapshots(t, "VM1"); len(s) != 0 {
-				t.Errorf("snapshots left: %v", s)
 			}
 		})
 	}

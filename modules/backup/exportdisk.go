@@ -25,13 +25,12 @@ import (
 // atomic; then its descriptor. The steps: name the disk's files in the
 // set, choose the areas to read, store the descriptor while the image
 // streams, stream the image, record the disk.
-func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool, nfcWhy string) (catalog.Disk, error) {
+func exportDisk(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, cbt bool, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
 	ctx := r.Context()
 	name := v.Name()
-	if nfcWhy != "" {
-		// the state the backup froze is spread over the VM's own snapshot
-		// levels, or is no file /folder serves (nfcDisks)
-		return exportDiskNFC(r, v, d, snap, nfcWhy, inc, sw, compress, names)
+	if levels := ownLevels(v, d); levels > 0 {
+		// the state the backup froze is spread over the VM's own snapshot levels
+		return exportDiskNFC(r, v, d, snap, levels, inc, sw, compress, names)
 	}
 	f, err := v.Frozen(ctx, d)
 	if err != nil {

@@ -38,47 +38,6 @@ func ownLevels(v *vm.VM, d vm.Disk) int {
 	return max(len(d.Chain)-1-v.RunRedoDepth(d), 0)
 }
 
-// objectReason says why disk d's data is no file of its datastore that
-// /folder serves ("" when it is): its base descriptor's extents are
-// objects (vsan://, vvol://, as on vSAN and vVols datastores, whose
-// disks are objects, not files: vSAN and vVols documentation), or not
-// flat. Such a disk is read through the backup snapshot's export lease.
-func objectReason(ctx context.Context, v *vm.VM, d vm.Disk) string {
-	dsName, rel := dsPath(d.BasePath)
-	ds, err := datastoreOf(ctx, v.Obj.Client(), v.MO().Datastore, dsName)
-	if err != nil {
-		return ""
-	}
-	desc, err := dsread.ReadSmall(ctx, ds, rel)
-	if err != nil {
-		return "" // the flat path says what is wrong
-	}
-	extents, err := vmdk.FlatExtents(string(desc))
-	if err != nil {
-		return "its base descriptor names no flat extent (" + err.Error() + ")"
-	}
-	for _, e := range extents {
-		if strings.Contains(e.File, "://") {
-			return fmt.Sprintf("its data is an object of the datastore (%s), not a file that /folder serves", e.File)
-		}
-	}
-	return ""
-}
-
-// nfcDisks says, per disk of sel, why it is read through the backup
-// snapshot's export lease ("" for none of them: read over /folder).
-func nfcDisks(ctx context.Context, v *vm.VM, sel []vm.Disk) map[string]string {
-	out := map[string]string{}
-	for _, d := range sel {
-		if n := ownLevels(v, d); n > 0 {
-			out[d.ID] = fmt.Sprintf("the disk sits on %d snapshot level(s) of the VM's own", n)
-		} else if why := objectReason(ctx, v, d); why != "" {
-			out[d.ID] = why
-		}
-	}
-	return out
-}
-
 // readSnapshotDisk reads disk d as snapshot snap holds it, through the
 // snapshot's NFC export lease, calling data for its runs of bytes in
 // image order (nfcstream.go); the lease is completed after a read to the
@@ -153,17 +112,18 @@ func busUnit(id string) (bus, unit int, ok bool) {
 	return bus, unit, err == nil
 }
 
-// exportDiskNFC stores disk d as snapshot snap froze it, read through the
-// snapshot's export lease (why: nfcDisks): a full as any; an incremental reads it whole too and stores only
+// exportDiskNFC stores disk d, which sits on levels snapshot levels of the
+// VM's own, as snapshot snap froze it, read through the snapshot's export
+// lease: a full as any; an incremental reads it whole too and stores only
 // the spans whose digest differs from its parent's (imageSinks).
-func exportDiskNFC(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, why string, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
+func exportDiskNFC(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjectReference, levels int, inc *incDisk, sw *setWriter, compress string, names map[string]bool) (catalog.Disk, error) {
 	ctx := r.Context()
 	name := v.Name()
 	errf := func(code string, err error, format string, args ...any) error {
 		return &runtime.Error{Code: code, VM: name, Disk: d.ID, Path: d.Path, Message: fmt.Sprintf(format, args...), Err: err}
 	}
 	if snap == nil {
-		return catalog.Disk{}, errf(runtime.CodeInvalidState, nil, "disk %s is read through a snapshot's export lease (%s), and no snapshot of this backup froze it", d.ID, why)
+		return catalog.Disk{}, errf(runtime.CodeInvalidState, nil, "disk %s sits on %d snapshot level(s) of the VM's own and no snapshot of this backup froze it", d.ID, levels)
 	}
 	dsName, rel := dsPath(d.BasePath)
 	ds, err := datastoreOf(ctx, v.Obj.Client(), v.MO().Datastore, dsName)
@@ -232,11 +192,11 @@ func exportDiskNFC(r *runtime.Run, v *vm.VM, d vm.Disk, snap *types.ManagedObjec
 	}
 	cd := diskRecord(d, size, files, img, inc)
 	cd.Read = catalog.ReadFull
-	cd.ReadReason = why + ": read whole, flattened, through the backup snapshot's NFC export lease (the VM's own snapshots are left as they are)"
+	cd.ReadReason = fmt.Sprintf("the disk sits on %d snapshot level(s) of the VM's own: read whole, flattened, through the backup snapshot's NFC export lease (the VM's snapshots are left as they are)", levels)
 	if inc != nil {
 		cd.DifferingBytes = img.differing
 		cd.ReadReason += "; only the spans whose digest differs from the parent's are stored"
 	}
-	r.Log.Info("backup: disk read through the snapshot's export lease", "vm", name, "disk", d.ID, "why", why, "own_levels", ownLevels(v, d), "read", size, "differing", cd.DifferingBytes, "stored", img.upload.Bytes)
+	r.Log.Info("backup: disk read through the snapshot's export lease", "vm", name, "disk", d.ID, "own_levels", levels, "read", size, "differing", cd.DifferingBytes, "stored", img.upload.Bytes)
 	return cd, nil
 }
