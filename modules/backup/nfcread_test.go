@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,46 @@ func TestFailingNFCReadAbortsTheLease(t *testing.T) {
 	}
 	if p := simtest.Partials(e.Dir); len(p) != 0 {
 		t.Errorf("left on the target: %v", p)
+	}
+}
+
+// TestNFCReadsWhereFolderCannot: the other two ways to the NFC read path.
+// A VM read while off has no snapshot: its disk is exported with ExportVm.
+// A disk on VMFS whose flat file /folder answers with 404 (here: removed
+// from the datastore under the running simulator, which still holds it
+// open) is read through the lease instead of failing the set, as the old
+// code did. Both restore byte-exact.
+func TestNFCReadsWhereFolderCannot(t *testing.T) {
+	e := simtest.Start(t, vsim.Options{WriteRate: -1, Inventory: []vsim.VMSpec{
+		{Name: "OFF1", PoweredOff: true, Disks: []vsim.DiskSpec{{Size: 8 << 20, Datastore: "vsanDatastore"}}},
+		{Name: "GONE1", Disks: []vsim.DiskSpec{{Size: 8 << 20, Datastore: "LocalDS_1"}}},
+	}})
+	flat, err := e.Sim.DatastoreFile("[LocalDS_1] GONE1/GONE1-flat.vmdk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(flat); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ vm, why, method string }{
+		{"OFF1", "vSAN", "ExportVm"},
+		{"GONE1", "does not serve the disk's flat file", "ExportSnapshot"},
+	} {
+		t.Run(tc.vm, func(t *testing.T) {
+			before := e.Sim.Calls()[tc.method]
+			cat, recs := backupVM(t, e, tc.vm, `mode = "full"`)
+			seq, err := e.Sim.WriteSeq(tc.vm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := cat.Disks[0]
+			if d.ReadPath != vm.ReadNFC || !strings.Contains(d.ReadPathReason, tc.why) {
+				t.Fatalf("read path %q (%q)\n%s", d.ReadPath, d.ReadPathReason, recs)
+			}
+			if n := e.Sim.Calls()[tc.method] - before; n != 1 {
+				t.Errorf("%s called %d times", tc.method, n)
+			}
+			restoredIs(t, e, cat, tc.vm, tc.vm+"-r", seq)
+		})
 	}
 }
