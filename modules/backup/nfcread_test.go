@@ -261,3 +261,37 @@ func TestNFCReadsWhereFolderCannot(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreOntoAnObjectStoreIsRefusedUpFront: a restore writes over
+// /folder, which cannot write a vSAN or vVols disk; a restore onto such a
+// datastore (named, or the VM's own by default) is refused before
+// anything is uploaded, saying what to do. The old code failed on the
+// disk's upload with a bare 404.
+func TestRestoreOntoAnObjectStoreIsRefusedUpFront(t *testing.T) {
+	e := objectStoreSite(t, vsim.Options{})
+	cat, _ := backupVM(t, e, "VSAN1", `mode = "full"`)
+	for _, tc := range []struct{ name, ds, says string }{
+		{"named", `datastore = "VVOL_0",`, "cannot restore onto datastore VVOL_0: it is a vVols datastore"},
+		{"the VM's own", ``, "cannot restore onto datastore vsanDatastore (the VM's own datastore"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err, recs := e.Run(t, `require("backup").restore{ from = arg.dest, set = arg.set, `+tc.ds+` name = "R1" }`,
+				simtest.RunOptions{Args: []string{"set=" + cat.ID}})
+			if err == nil || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), "Storage vMotion") {
+				t.Fatalf("%v\n%s", err, recs)
+			}
+			for _, ds := range []string{"vsanDatastore", "VVOL_0"} {
+				dir, err := e.Sim.DatastoreFile("[" + ds + "] ")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ents, _ := os.ReadDir(dir)
+				for _, en := range ents {
+					if strings.Contains(en.Name(), "R1") {
+						t.Errorf("left on %s: %s", ds, en.Name())
+					}
+				}
+			}
+		})
+	}
+}
