@@ -90,6 +90,7 @@ func init() {
 				"rewrites the paths in the .vmx, registers the VM in the folder and pool and returns it. An incremental set is restored by applying its chain (the full and every incremental up to it) on the fly, in one pass, every layer checked. Without overrides it restores to the original location and name. " +
 				"Before anything is written it refuses (invalid_argument) what backup.verify reports (a name that cannot be a VM's folder on a datastore: control characters, .., [ ], * ?, /, \\, %, white space at either end, more than 80 characters; a bad disk id; a disk over 62 TiB) " +
 				"and (conflict) a set the datastore cannot hold: a disk over the datastore's largest file, or more bytes than its free space (refreshed first; disks are written whole, thick). " +
+				"A vSAN or vVols datastore (named, or the original by default) is refused (invalid_argument) before anything is written: its disks are objects the datastore file service cannot write; restore onto VMFS or NFS and move the VM with Storage vMotion. " +
 				"on_conflict decides what happens when a VM of exactly that name exists: abort raises a conflict error, keep returns the existing VM untouched, overwrite replaces it " +
 				"(only when it is powered off; it is unregistered only after the new files are complete). An incomplete set is refused unless force=true. " +
 				"The VM is registered on host= when it can run a VM (connected, not in maintenance mode nor standby, seeing the datastore), which is refused by name and reason otherwise, before anything is written; " +
