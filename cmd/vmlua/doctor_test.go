@@ -86,6 +86,7 @@ func doctorSim(t *testing.T) *vsim.Sim {
 		{Name: "LOST", ChangeTracking: true, Host: "DC0_C0_H0"},
 		{Name: "ORPHAN", ChangeTracking: true, Host: "DC0_C0_H0"},
 		{Name: "NOCBT", Host: "DC0_C0_H0"},
+		{Name: "VSAN", ChangeTracking: true, Host: "DC0_C0_H0", Disks: []vsim.DiskSpec{{Datastore: "vsanDatastore"}}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +172,7 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		{"LOST", exitBlocked, vm.StatusBlocked, "disk", vm.SevBlock, []string{"scsi0:0 cannot be read", "LOST/LOST.vmdk"}, "direct"},
 		{"ORPHAN", exitOK, vm.StatusWarn, "snapshots", vm.SevWarn, []string{`"vmlua-redo-deadbeef-1"`, "vmlua cleanup"}, "direct"},
 		{"NOCBT", exitOK, vm.StatusWarn, "cbt", vm.SevWarn, []string{"changed block tracking is off", "the first backup turns it on"}, "direct"},
+		{"VSAN", exitOK, vm.StatusOK, "datastore", vm.SevInfo, []string{"vsanDatastore", "NFC export lease"}, "direct"},
 	} {
 		t.Run(tc.vm, func(t *testing.T) {
 			code, out, errs := runDoctor(t, s, "--json", "name:"+tc.vm)
@@ -245,8 +247,8 @@ func TestDoctorReportsWhatStandsInTheWayOfEachBackup(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &d); err != nil {
 			t.Fatalf("%v\n%s%s", err, out, errs)
 		}
-		if code != exitBlocked || len(d.VMs) != 10 || d.Summary["ok"] != 1 || d.Summary["warn"] != 4 || d.Summary["blocked"] != 5 {
-			t.Errorf("exit %d, %d VMs, summary %v; want 8, 10, 1 ok 4 warn 5 blocked", code, len(d.VMs), d.Summary)
+		if code != exitBlocked || len(d.VMs) != 11 || d.Summary["ok"] != 2 || d.Summary["warn"] != 4 || d.Summary["blocked"] != 5 {
+			t.Errorf("exit %d, %d VMs, summary %v; want 8, 11, 2 ok 4 warn 5 blocked", code, len(d.VMs), d.Summary)
 		}
 	})
 	t.Run("an independent disk of a VM that is off is read", func(t *testing.T) {

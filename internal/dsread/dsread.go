@@ -281,7 +281,9 @@ func (c *Client) httpGet(ctx context.Context, f Span, p []byte) error {
 			case http.StatusRequestedRangeNotSatisfiable: // the range starts past the file's end
 				return shortFile(f.File, size, f.Size)
 			}
-			return errors.New(res.Status)
+			// a StatusError, so that a caller can tell a file /folder
+			// does not serve (404) from a failed read
+			return &StatusError{File: f.File, Status: res.Status, Code: res.StatusCode}
 		}
 		k, err := io.ReadFull(res.Body, p)
 		if err == io.ErrUnexpectedEOF || err == io.EOF {

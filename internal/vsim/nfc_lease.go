@@ -250,7 +250,14 @@ func (s *Sim) serveNFC(w http.ResponseWriter, r *http.Request) {
 		}
 		release := s.holdNFC(src.chainFiles())
 		defer release()
-		if err := src.streamOptimized(w); err != nil {
+		var out io.Writer = w
+		if h := s.nfcHook.Load(); h != nil {
+			out = &nfcHookWriter{w: w, hook: *h, lease: id, file: name}
+		}
+		if err := src.streamOptimized(out); err != nil {
+			if errors.Is(err, errNFCHook) {
+				panic(http.ErrAbortHandler) // the connection is cut, as a host failing mid-stream does
+			}
 			s.logf("vsim: NFC export %s: %v", name, err)
 		}
 	case http.MethodPut, http.MethodPost:
@@ -274,6 +281,43 @@ func (s *Sim) serveNFC(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, POST")
 		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// NFCRead is an export URL being served: the lease, the file and the
+// bytes of it sent so far (SetOnNFCRead).
+type NFCRead struct {
+	Lease, File string
+	Bytes       int64
+}
+
+// SetOnNFCRead sets a test hook called before each write of an NFC
+// export's stream: it may block (holding the read mid-stream, e.g. while
+// the test advances the clock), and an error it returns cuts the
+// connection. nil removes it.
+func (s *Sim) SetOnNFCRead(hook func(NFCRead) error) {
+	if hook == nil {
+		s.nfcHook.Store(nil)
+		return
+	}
+	s.nfcHook.Store(&hook)
+}
+
+var errNFCHook = errors.New("vsim: the NFC read hook cut the stream")
+
+type nfcHookWriter struct {
+	w           io.Writer
+	hook        func(NFCRead) error
+	lease, file string
+	n           int64
+}
+
+func (h *nfcHookWriter) Write(p []byte) (int, error) {
+	if err := h.hook(NFCRead{Lease: h.lease, File: h.file, Bytes: h.n}); err != nil {
+		return 0, fmt.Errorf("%w: %v", errNFCHook, err)
+	}
+	n, err := h.w.Write(p)
+	h.n += int64(n)
+	return n, err
 }
 
 // streamOptimized writes the source as a streamOptimized VMDK.

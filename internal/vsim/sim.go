@@ -176,6 +176,7 @@ type Sim struct {
 	ctlKey      string                              // the control session's key: it never expires
 	folderHook  atomic.Pointer[func(FolderRequest)] // SetOnFolder
 	capacity    atomic.Int64                        // SetDatastoreCapacity
+	nfcHook     atomic.Pointer[func(NFCRead) error] // SetOnNFCRead
 	calls       struct {                            // call_log.go
 		sync.Mutex
 		n map[string]int

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path"
 	"strings"
 
@@ -43,7 +44,28 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 	if inc != nil && inc.parent.Capacity != f.Size {
 		return catalog.Disk{}, errf(runtime.CodeInvalidState, nil, "the disk's descriptor says %d bytes, its parent layer %d: the set is not written (run a full)", f.Size, inc.parent.Capacity)
 	}
-	areas, wholeRead := areasToRead(r, v, d, snap, cbt, inc, f.Size)
+	readPath, pathWhy := chooseReadPath(ctx, f)
+	var nfcRead *vm.NFCRead
+	if readPath == vm.ReadNFC {
+		r.Log.Info("backup: reading the disk through the snapshot's NFC export lease", "vm", name, "disk", d.ID, "why", pathWhy)
+		if inc != nil { // NFC serves the whole disk: no changed areas to read
+			whole := *inc
+			whole.whole, whole.areas = true, []dsread.Area{{Off: 0, End: f.Size}}
+			inc = &whole
+		}
+		nfcRead, err = f.OpenNFC(ctx, snap)
+		if err != nil {
+			return catalog.Disk{}, err
+		}
+		defer nfcRead.Close(ctx, false) // aborts the lease unless the read completed it
+	}
+	areas, wholeRead := areasToRead(r, v, d, snap, cbt && nfcRead == nil, inc, f.Size)
+	if nfcRead != nil && inc != nil {
+		wholeRead = nfcWhole
+		if len(inc.parent.ImageSpans) == 0 {
+			wholeRead = nfcWholeNoSpans
+		}
+	}
 
 	// the descriptor is stored while the image streams; it is waited for
 	// on every return, so nothing lands in the set after a failure
@@ -61,7 +83,7 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 	// only for a disk whose changes are tracked, the only kind a later
 	// incremental or verify_cbt compares with
 	digests := d.ChangeID != ""
-	img, err := streamImage(ctx, r, name+" "+d.ID, f, areas, sw, files.stored, compress, inc, parentSpans, digests, errf)
+	img, err := streamImage(ctx, r, name+" "+d.ID, f, nfcRead, areas, sw, files.stored, compress, inc, parentSpans, digests, errf)
 	if err != nil {
 		return catalog.Disk{}, err
 	}
@@ -75,6 +97,7 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 		return catalog.Disk{}, err
 	}
 	cd := diskRecord(d, f.Size, files, img, inc)
+	cd.ReadPath, cd.ReadPathReason = readPath, pathWhy
 	if wholeRead != "" {
 		cd.Read, cd.ReadReason = catalog.ReadFull, wholeRead
 		if inc != nil {
@@ -84,10 +107,40 @@ func exportDisk(ctx context.Context, r *runtime.Run, v *vm.VM, d vm.Disk, snap *
 		if inc != nil {
 			level = slog.LevelWarn // an incremental that could not read only what changed
 		}
-		r.Log.Log(ctx, level, "backup: the disk was read in full", "vm", name, "disk", d.ID, "why", wholeRead, "read", f.Size, "differing", cd.DifferingBytes, "incremental", inc != nil)
+		r.Log.Log(ctx, level, "backup: the disk was read in full", "vm", name, "disk", d.ID, "why", wholeRead, "read", f.Size, "differing", cd.DifferingBytes, "incremental", inc != nil, "read_path", readPath)
 	}
-	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", files.stored, "format", cd.Format, "capacity", f.Size, "changed", cd.ChangedBytes, "data", img.stats.DataBytes, "stored", img.upload.Bytes)
+	r.Log.Info("backup: disk stored", "vm", name, "disk", d.ID, "file", files.stored, "format", cd.Format, "capacity", f.Size, "changed", cd.ChangedBytes, "data", img.stats.DataBytes, "stored", img.upload.Bytes, "read_path", readPath)
 	return cd, nil
+}
+
+// nfcWhole and nfcWholeNoSpans say why an incremental of a disk read
+// through the NFC export lease read every byte.
+const (
+	nfcWhole        = "the disk was read through the snapshot's NFC export lease, which serves the whole disk (no changed areas): every byte was read, and only the spans whose digest differs from the parent's are stored"
+	nfcWholeNoSpans = "the disk was read through the snapshot's NFC export lease, which serves the whole disk (no changed areas): every byte was read, and stored whole: the parent set has no span digests to compare with (an older vmlua made it)"
+)
+
+// chooseReadPath says how the frozen disk is read, and why: flat over
+// /folder where it can be (vm.ReadFolder), else through the snapshot's
+// NFC export lease (vm.ReadNFC): on vSAN and vVols, whose disks are
+// objects (f.NoFolder), and for a disk whose flat file /folder does not
+// serve (404 to a read of its first sector).
+func chooseReadPath(ctx context.Context, f *vm.FrozenDisk) (string, string) {
+	if f.NoFolder != "" {
+		return vm.ReadNFC, f.NoFolder
+	}
+	rdr, err := f.Reader(ctx)
+	if err == nil {
+		defer rdr.Close()
+		e := f.Extents[0]
+		err = rdr.ReadSpans(ctx, []dsread.Span{{File: e.File, N: min(512, e.Bytes), Size: e.Bytes}}, func(dsread.Span, []byte) error { return nil })
+	}
+	var se *dsread.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusNotFound {
+		return vm.ReadNFC, fmt.Sprintf("/folder does not serve the disk's flat file (%s)", se.Error())
+	}
+	// any other failure is the flat read's to report
+	return vm.ReadFolder, "flat extents, read over /folder"
 }
 
 // diskFiles are the names of one disk's files in a set.
@@ -213,7 +266,7 @@ type imageResult struct {
 // streamImage reads the areas of the frozen disk and stores the image as
 // the set's file stored (imageWriter); what lies outside the areas is
 // zeros in a full, the parent's bytes in a delta. errf makes its errors.
-func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, areas []dsread.Area, sw *setWriter, stored, compress string, inc *incDisk, parentSpans []string, digests bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
+func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.FrozenDisk, x *vm.NFCRead, areas []dsread.Area, sw *setWriter, stored, compress string, inc *incDisk, parentSpans []string, digests bool, errf func(code string, err error, format string, args ...any) error) (imageResult, error) {
 	tr := r.Progress.Start(label, f.Size)
 	w, code, err := createImage(ctx, sw.t, sw.dir+"/"+stored, compress, f.Size, inc != nil, sw.Key())
 	if err != nil {
@@ -224,13 +277,29 @@ func streamImage(ctx context.Context, r *runtime.Run, label string, f *vm.Frozen
 		return imageResult{}, errf(code, err, "%v", err)
 	}
 	defer w.abort()
-	rdr, err := f.Reader(ctx)
-	if err != nil {
-		return imageResult{}, errf(runtime.CodeVSphere, err, "%s", vfault.Text(err))
-	}
-	defer rdr.Close()
 	out, gap, dig, differing := imageSinks(w, f.Size, inc, parentSpans, digests, tr)
-	werr := copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, gap, out, tr)
+	var werr error
+	if x != nil {
+		werr = copyGrains(ctx, x, f.Size, gap, out, tr)
+		// the lease is completed only after a whole read (a lease lost
+		// meanwhile fails it), and aborted after a failed one
+		cerr := x.Close(ctx, werr == nil)
+		switch {
+		case werr != nil && ctx.Err() == nil:
+			tr.Done(werr)
+			return imageResult{}, errf(runtime.CodeVSphere, werr, "the read through the NFC export lease failed (the lease is aborted); nothing was stored: %v", werr)
+		case werr == nil && cerr != nil:
+			tr.Done(cerr)
+			return imageResult{}, cerr
+		}
+	} else {
+		rdr, err := f.Reader(ctx)
+		if err != nil {
+			return imageResult{}, errf(runtime.CodeVSphere, err, "%s", vfault.Text(err))
+		}
+		defer rdr.Close()
+		werr = copyAreas(ctx, rdr, dsread.Spans(f.Extents, areas, dsread.MaxSpan), f.Size, gap, out, tr)
+	}
 	if werr == nil || ctx.Err() == nil {
 		// every byte is read: was it one frozen image? (never "ok" from a
 		// base whose REDO log someone committed meanwhile); a read that
@@ -373,6 +442,45 @@ func copyAreas(ctx context.Context, rdr *dsread.Client, spans []dsread.Span, siz
 	}
 	if err != nil {
 		return err
+	}
+	if pos < size {
+		if err := gap(size - pos); err != nil {
+			return err
+		}
+		tr.Add(size - pos)
+	}
+	return nil
+}
+
+// copyGrains writes the grains of an NFC export (in image order) to out
+// and has gap account for the holes between them and after the last, up
+// to size bytes; tr counts the gaps (out counts the rest).
+func copyGrains(ctx context.Context, x *vm.NFCRead, size int64, gap func(int64) error, out io.Writer, tr runtime.Tracker) error {
+	pos := int64(0)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		off, g, err := x.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if off < pos {
+			return fmt.Errorf("the export's grain at %d comes after %d: out of order", off, pos)
+		}
+		if off > pos {
+			if err := gap(off - pos); err != nil {
+				return err
+			}
+			tr.Add(off - pos)
+		}
+		if _, err := out.Write(g); err != nil {
+			return err
+		}
+		pos = off + int64(len(g))
 	}
 	if pos < size {
 		if err := gap(size - pos); err != nil {

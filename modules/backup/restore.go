@@ -228,6 +228,18 @@ func (j *restoreJob) place() error {
 	if j.ds, err = datastoreOf(ctx, c, nil, j.dsName); err != nil {
 		return j.fail(runtime.CodeNotFound, err, "the target datastore: %s", vfault.Text(err))
 	}
+	// a restore writes its files over /folder, which cannot write the
+	// disks of an object store: refused before anything is uploaded
+	var dsm mo.Datastore
+	if err := j.ds.Properties(ctx, j.ds.Reference(), []string{"summary.type"}, &dsm); err == nil {
+		if kind := objectStoreKind(dsm.Summary.Type); kind != "" {
+			why := ""
+			if o.Datastore == "" {
+				why = " (the VM's own datastore, where a restore goes unless datastore= says otherwise)"
+			}
+			return j.fail(runtime.CodeInvalidArg, nil, "cannot restore onto datastore %s%s: it is a %s datastore, whose disks are objects that the datastore file service (/folder) vmlua restores through cannot write; restore onto a VMFS or NFS datastore (datastore=\"...\") and move the VM onto %s with Storage vMotion", j.dsName, why, kind, j.dsName)
+		}
+	}
 	j.fm = object.NewFileManager(c)
 	finder := find.NewFinder(c)
 	if j.dc, err = datacenterFor(ctx, finder, o.Folder, cat.VM.Folder); err != nil {
@@ -249,6 +261,18 @@ func (j *restoreJob) place() error {
 	}
 	j.finder = finder
 	return nil
+}
+
+// objectStoreKind names a datastore type (summary.type) whose disks are
+// objects without flat files ("" for any other).
+func objectStoreKind(summaryType string) string {
+	switch strings.ToLower(summaryType) {
+	case "vsan":
+		return "vSAN"
+	case "vvol":
+		return "vVols"
+	}
+	return ""
 }
 
 // hostState is what decides whether a host can run the restored VM.

@@ -118,6 +118,7 @@ var BackupPrivileges = []Privilege{
 	{"VirtualMachine.State.CreateSnapshot", "VirtualMachine", "freeze the disks (add_redo: a snapshot)", true},
 	{"VirtualMachine.State.RemoveSnapshot", "VirtualMachine", "merge the REDO logs again (commit: remove the snapshot, consolidate)", true},
 	{"Datastore.Browse", "Datastore", "read the disks and their descriptors over the datastore file service (/folder) and search the datastore", true},
+	{"VApp.Export", "VirtualMachine", "read the disks /folder cannot serve (vSAN, vVols) through the snapshot's NFC export lease (ExportSnapshot, ExportVm)", false},
 	{"VirtualMachine.Config.ChangeTracking", "VirtualMachine", "turn changed block tracking on, for incremental backups", false},
 	{"VirtualMachine.Interact.AnswerQuestion", "VirtualMachine", "answer the questions a snapshot or a restore makes the VM ask", false},
 	{"VirtualMachine.Interact.PowerOff", "VirtualMachine", "shut the VM down for a backup with power_off=true", false},
@@ -235,7 +236,7 @@ func (k *checker) datastores(ctx context.Context, v *VM, ck *Checkup, disks []Di
 		ck.Datastores = append(ck.Datastores, CheckupDS{Name: d.Datastore, Type: typ})
 		switch strings.ToLower(typ) {
 		case "vsan", "vvol":
-			ck.add("datastore", SevBlock, "", "datastore %s is %s: its disks are objects, not flat files, so the datastore file service (/folder) that vmlua reads cannot serve them, and vmlua has no NFC export path yet; its disks cannot be backed up", d.Datastore, typ)
+			ck.add("datastore", SevInfo, "", "datastore %s is %s: its disks are objects, not flat files, so the datastore file service (/folder) cannot serve them: a backup reads them through the snapshot's NFC export lease (streamOptimized, VApp.Export); an incremental reads the whole disk and stores only the spans that differ", d.Datastore, typ)
 		case "vmfs":
 			ck.add("datastore", SevInfo, "", "datastore %s is VMFS: flat disk files, read over /folder with ranged GETs", d.Datastore)
 		case "nfs", "nfs41":
@@ -457,7 +458,7 @@ func (k *checker) disks(ctx context.Context, v *VM, ck *Checkup, disks []Disk) {
 // GET, as a backup does first) and checks that it names flat extents.
 func (k *checker) readable(ctx context.Context, v *VM, ck *Checkup, d Disk) bool {
 	if t := strings.ToLower(k.typeOf(ck, d.Datastore)); t == "vsan" || t == "vvol" {
-		return false // said at the datastore
+		return true // read through the NFC export lease: said at the datastore
 	}
 	dsName, rel := datastore.Split(d.BasePath)
 	ds, err := v.Datastores().Get(ctx, v.MO().Datastore, dsName)

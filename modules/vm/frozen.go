@@ -32,6 +32,11 @@ type FrozenDisk struct {
 	// file locks: its bytes are read from there (nil: a host the
 	// datastore is mounted on).
 	Host *types.ManagedObjectReference
+	// NoFolder says why /folder cannot serve the disk's data, as its
+	// datastore's type (vSAN, vVols) and its descriptor (an object's URI
+	// as extent) show: it is read through the NFC export lease (OpenNFC).
+	// "" when nothing says so.
+	NoFolder string
 
 	// what Check compares with: the VM and the disk, whether the disk was
 	// frozen (below a REDO log) and the VM running as the read began, and
@@ -75,6 +80,7 @@ func (v *VM) Frozen(ctx context.Context, d Disk) (*FrozenDisk, error) {
 	f := &FrozenDisk{Path: src, Datastore: ds, Folder: path.Dir(rel), File: path.Base(rel), Descriptor: string(desc), Extents: extents, Host: v.MO().Runtime.Host,
 		v: v, diskID: d.ID, key: d.Key, frozen: d.Frozen(), running: v.Power() != "off"}
 	f.Size = extentsSize(extents)
+	f.NoFolder = f.noFolderReason(ctx)
 	if f.frozen {
 		f.frozenBy, f.frozenByName = v.freezer(d, src)
 	}

@@ -287,6 +287,13 @@ type Disk struct {
 	Read           string `json:"read,omitempty"`
 	ReadReason     string `json:"read_reason,omitempty"`
 	DifferingBytes int64  `json:"differing_bytes,omitempty"`
+	// ReadPath is how the disk's bytes were read: "folder" (its flat
+	// extents, over the datastore's /folder) or "nfc" (the snapshot's NFC
+	// export lease, streamOptimized: vSAN and vVols disks, a flat file
+	// /folder does not serve); ReadPathReason says why. Empty in sets of
+	// an older vmlua (which read over /folder).
+	ReadPath       string `json:"read_path,omitempty"`
+	ReadPathReason string `json:"read_path_reason,omitempty"`
 	// CBTCheck is what a backup with verify_cbt=true found comparing the
 	// disk as read with the chain it followed.
 	CBTCheck *CBTCheck `json:"cbt_check,omitempty"`

@@ -206,5 +206,6 @@ func synthesizeDisk(r *runtime.Run, t transports.Transport, chain []*catalog.Cat
 	nd.Format, nd.File, nd.ContentSHA256, nd.DataBytes = catalog.FormatOf(sparse.Version, false), stored, spw.Sum(), spw.Stats().DataBytes
 	nd.BaseChangeID, nd.ParentContentSHA256, nd.ChangedBytes = "", "", 0
 	nd.Read, nd.ReadReason, nd.DifferingBytes, nd.CBTCheck = "", "", 0, nil // how the source was read; ImageSpans stay: the same point
+	nd.ReadPath, nd.ReadPathReason = "", ""
 	return nd, nil
 }
