@@ -9,24 +9,36 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 )
 
-// downloadFile is the govc baseline when govc cannot be built: the call
-// govc datastore.download makes, object.Datastore.DownloadFile.
-func downloadFile(ctx context.Context, rawURL, dsName, path, dst string) error {
+// finder logs in to the simulator at rawURL and returns a finder on its
+// default datacenter, and the logout to defer.
+func finder(ctx context.Context, rawURL string) (*find.Finder, func(), error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	c, err := govmomi.NewClient(ctx, u, true)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer c.Logout(ctx)
+	logout := func() { c.Logout(ctx) }
 	f := find.NewFinder(c.Client)
 	dc, err := f.DefaultDatacenter(ctx)
 	if err != nil {
-		return err
+		logout()
+		return nil, nil, err
 	}
 	f.SetDatacenter(dc)
+	return f, logout, nil
+}
+
+// downloadFile is the govc baseline when govc cannot be built: the call
+// govc datastore.download makes, object.Datastore.DownloadFile.
+func downloadFile(ctx context.Context, rawURL, dsName, path, dst string) error {
+	f, logout, err := finder(ctx, rawURL)
+	if err != nil {
+		return err
+	}
+	defer logout()
 	ds, err := f.Datastore(ctx, dsName)
 	if err != nil {
 		return err
@@ -38,21 +50,11 @@ func downloadFile(ctx context.Context, rawURL, dsName, path, dst string) error {
 // (govc's baseline) may read its disk: the hard simulator, as ESXi, locks
 // the disk a running VM writes.
 func powerOff(ctx context.Context, rawURL, vmName string) error {
-	u, err := url.Parse(rawURL)
+	f, logout, err := finder(ctx, rawURL)
 	if err != nil {
 		return err
 	}
-	c, err := govmomi.NewClient(ctx, u, true)
-	if err != nil {
-		return err
-	}
-	defer c.Logout(ctx)
-	f := find.NewFinder(c.Client)
-	dc, err := f.DefaultDatacenter(ctx)
-	if err != nil {
-		return err
-	}
-	f.SetDatacenter(dc)
+	defer logout()
 	vm, err := f.VirtualMachine(ctx, vmName)
 	if err != nil {
 		return err
