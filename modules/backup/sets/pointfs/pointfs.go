@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -227,6 +228,20 @@ type handle struct {
 
 var _ = (fs.FileReader)((*handle)(nil))
 var _ = (fs.FileLseeker)((*handle)(nil))
+var _ = (fs.FileFlusher)((*handle)(nil))
+
+// Flush answers ENOSYS, on which the kernel sends no FLUSH again on this
+// mount (fuse(4)): the images are read-only, there is nothing to flush,
+// and a process that serves the mount and has one of its images open when
+// it exits (a test, a script's drill) would otherwise wait in do_exit
+// forever for the FLUSH reply from the server it was.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	flushes.Add(1)
+	return syscall.ENOSYS
+}
+
+// flushes counts the FLUSH requests mounts received (a test reads it).
+var flushes atomic.Int64
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := h.d.ReadAt(dest, off)

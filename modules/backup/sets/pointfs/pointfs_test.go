@@ -66,6 +66,7 @@ func mountAll(t *testing.T, e *simtest.Env, o Options) *Mount {
 func TestMountShowsEveryPointAsARawImage(t *testing.T) {
 	fuseOK(t)
 	e, ids, seqs := points(t)
+	flushed := flushes.Load()
 	m := mountAll(t, e, Options{})
 	if len(m.Points) != 2 || m.Points[1].Mode != catalog.ModeIncremental {
 		t.Fatalf("mounted points: %v", m.Points)
@@ -81,6 +82,11 @@ func TestMountShowsEveryPointAsARawImage(t *testing.T) {
 		if !bytes.Equal(got, e.Expected(t, "VM1", "scsi0:0", seqs[i])) {
 			t.Fatalf("%s does not hold the disk at point %s", p, id)
 		}
+	}
+	// two images read whole, two closes: the first FLUSH got ENOSYS, the
+	// kernel sent no second (see handle.Flush)
+	if n := flushes.Load() - flushed; n != 1 {
+		t.Errorf("%d FLUSH requests for two closes, want 1 (ENOSYS stops them)", n)
 	}
 	if l, err := os.Readlink(filepath.Join(vmDir, "latest")); err != nil || l != strings.TrimPrefix(ids[1], "VM1/") {
 		t.Fatalf("latest -> %q, %v", l, err)
