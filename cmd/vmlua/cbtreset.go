@@ -8,7 +8,6 @@ import (
 
 	"github.com/vmlua/vmlua/internal/oneline"
 	"github.com/vmlua/vmlua/modules/vm"
-	"github.com/vmlua/vmlua/runtime"
 )
 
 func init() { register(func() verb { return &cbtResetVerb{} }) }
@@ -54,22 +53,11 @@ func (v *cbtResetVerb) Run(inv *call, pos []string) int {
 	if err != nil {
 		return reportErr(stderr, &exitError{exitUsage, err})
 	}
-	ctx, stop := signalContext(stderr)
-	defer stop()
-	opts, err := f.options(ctx, stderr, nil)
-	if err != nil {
-		return reportErr(stderr, err)
+	r, c, done, code := f.connectVerb(stderr)
+	if done == nil {
+		return code
 	}
-	opts.Progress = nil
-	r, err := runtime.New(opts)
-	if err != nil {
-		return reportErr(stderr, &exitError{exitUsage, err})
-	}
-	defer r.Close()
-	c, err := vm.Connect(r, "")
-	if err != nil {
-		return reportErr(stderr, err)
-	}
+	defer done()
 	found, err := c.Find(r.Context(), spec)
 	if err == nil && len(found) == 0 {
 		err = c.NoMatch(r.Context(), spec)

@@ -63,22 +63,11 @@ func (v *cleanupVerb) Run(inv *call, pos []string) int {
 	if !ok {
 		return exitUsage
 	}
-	ctx, stop := signalContext(stderr)
-	defer stop()
-	opts, err := f.options(ctx, stderr, nil)
-	if err != nil {
-		return reportErr(stderr, err)
+	r, c, done, code := f.connectVerb(stderr)
+	if done == nil {
+		return code
 	}
-	opts.Progress = nil
-	r, err := runtime.New(opts)
-	if err != nil {
-		return reportErr(stderr, &exitError{exitUsage, err})
-	}
-	defer r.Close()
-	c, err := vm.Connect(r, "")
-	if err != nil {
-		return reportErr(stderr, err)
-	}
+	defer done()
 	cleaned, err := c.CleanupOrphansWith(r, spec, nil, vm.OrphanOptions{Force: v.force, RequireMatch: true})
 	if code, done := noVMSelected(stderr, r, err, v.allowEmpty, "nothing was cleaned up"); done {
 		return code
@@ -146,4 +135,27 @@ func printCleaned(w io.Writer, done []vm.Cleaned, dry bool) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d orphaned REDO log(s) %s\n", len(done), verb)
+}
+
+// connectVerb makes the run of a verb that works on VMs (signals handled,
+// no progress display) and connects it to vSphere; done ends both. When
+// it could not, done is nil and code is the exit status, said on stderr.
+func (f *runFlags) connectVerb(stderr io.Writer) (r *runtime.Run, c *vm.Conn, done func(), code int) {
+	ctx, stop := signalContext(stderr)
+	opts, err := f.options(ctx, stderr, nil)
+	if err != nil {
+		stop()
+		return nil, nil, nil, reportErr(stderr, err)
+	}
+	opts.Progress = nil
+	if r, err = runtime.New(opts); err != nil {
+		stop()
+		return nil, nil, nil, reportErr(stderr, &exitError{exitUsage, err})
+	}
+	if c, err = vm.Connect(r, ""); err != nil {
+		r.Close()
+		stop()
+		return nil, nil, nil, reportErr(stderr, err)
+	}
+	return r, c, func() { r.Close(); stop() }, exitOK
 }

@@ -305,8 +305,8 @@ func mountNAS(dir string, t *nfsc.Target) (*fuse.Server, error) {
 }
 
 // probeFlush opens and closes one file of the mount while its server
-// runs, so that the kernel has learnt that flush is not implemented
-// (Flush) before any file is left open at exit.
+// runs, so that the kernel has learnt that this mount answers FLUSH with
+// ENOSYS (Flush) before any file is left open at exit.
 func probeFlush(dir string) {
 	_ = filepath.WalkDir(dir, func(p string, d iofs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
