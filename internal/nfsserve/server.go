@@ -18,7 +18,7 @@ import (
 // (by remote address); the others are closed at once.
 func Serve(ctx context.Context, l net.Listener, o *Overlay, export string, allow func(net.Addr) bool, log *slog.Logger) error {
 	tl := &listener{Listener: l, conns: map[net.Conn]struct{}{}, allow: allow, log: log}
-	h := &locked{Handler: helpers.NewCachingHandler(&exportHandler{Handler: helpers.NewNullAuthHandler(o), export: export, log: log}, 4096)}
+	h := Locked(helpers.NewCachingHandler(&exportHandler{Handler: helpers.NewNullAuthHandler(o), export: export, log: log}, 4096))
 	done := make(chan error, 1)
 	go func() { done <- gonfs.Serve(tl, h) }()
 	select {
@@ -60,8 +60,13 @@ func (h *exportHandler) Mount(ctx context.Context, c net.Conn, req gonfs.MountRe
 
 func p(req gonfs.MountRequest) string { return string(req.Dirpath) }
 
-// locked serialises go-nfs v0.0.4's CachingHandler, whose path to handle
-// map is read without its lock (a data race with several clients).
+// Locked serialises go-nfs v0.0.4's CachingHandler h: its path to handle
+// map is read without its lock (searchReverseCache iterates a slice
+// appendReverseHandle is appending to), a data race as soon as several
+// clients are connected at once. VerifierFor and DataForVerifier keep the
+// directory listing cache (gonfs.CachingHandler) working through it.
+func Locked(h gonfs.Handler) gonfs.Handler { return &locked{Handler: h} }
+
 type locked struct {
 	gonfs.Handler
 	mu sync.Mutex

@@ -2,7 +2,6 @@ package testservers
 
 import (
 	"context"
-	iofs "io/fs"
 	"net"
 	"os"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/vmlua/vmlua/internal/nfsserve"
 	gonfs "github.com/willscott/go-nfs"
 	"github.com/willscott/go-nfs/helpers"
 )
@@ -40,54 +40,12 @@ func GoNFSWith(t testing.TB, opts GoNFSOptions) *NFSServer {
 		t.Fatalf("testservers: GoNFS listen: %v", err)
 	}
 	tl := &trackingListener{Listener: l, conns: map[net.Conn]struct{}{}}
-	h := &lockedHandles{Handler: helpers.NewCachingHandler(&exportHandler{Handler: helpers.NewNullAuthHandler(closingFS{osfs.New(dir)}), export: "/export"}, 4096)}
+	h := nfsserve.Locked(helpers.NewCachingHandler(&exportHandler{Handler: helpers.NewNullAuthHandler(closingFS{osfs.New(dir)}), export: "/export"}, 4096))
 	done := make(chan struct{})
 	go func() { _ = gonfs.Serve(tl, h); close(done) }()
 	t.Cleanup(func() { tl.kill(); <-done })
 	port := l.Addr().(*net.TCPAddr).Port
 	return &NFSServer{Host: "127.0.0.1", Port: port, MountPort: port, Export: "/export", Path: "", DataDir: dir, Kill: tl.kill}
-}
-
-// lockedHandles serialises go-nfs's CachingHandler: in v0.0.4 its path to
-// handle map is read without its lock (searchReverseCache iterates a
-// slice appendReverseHandle is appending to), a data race as soon as
-// several clients are connected at once (the lock race of the transports'
-// conformance suite has 16).
-type lockedHandles struct {
-	gonfs.Handler
-	mu sync.Mutex
-}
-
-func (h *lockedHandles) ToHandle(fs billy.Filesystem, path []string) []byte {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.Handler.ToHandle(fs, path)
-}
-
-func (h *lockedHandles) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.Handler.FromHandle(fh)
-}
-
-func (h *lockedHandles) InvalidateHandle(fs billy.Filesystem, fh []byte) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.Handler.InvalidateHandle(fs, fh)
-}
-
-// VerifierFor and DataForVerifier keep go-nfs's directory listing cache
-// (gonfs.CachingHandler) working through the wrapper.
-func (h *lockedHandles) VerifierFor(path string, contents []iofs.FileInfo) uint64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.Handler.(gonfs.CachingHandler).VerifierFor(path, contents)
-}
-
-func (h *lockedHandles) DataForVerifier(path string, verifier uint64) []iofs.FileInfo {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.Handler.(gonfs.CachingHandler).DataForVerifier(path, verifier)
 }
 
 type exportHandler struct {
